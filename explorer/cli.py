@@ -1,0 +1,249 @@
+"""Command line: open the app, train headless, render a panel to PNG.
+
+    python -m explorer                      open the app (digits, RBM)
+    python -m explorer --version
+    python -m explorer gui [--run DIR] [--dataset NAME] [--data-dir DIR]
+    python -m explorer train rbm [options] [--json]
+    python -m explorer snapshot rbm --steps N --out FILE.png [options]
+
+Bad arguments exit with status 2 and a one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, Sequence
+
+from . import __version__
+
+DATASETS = ("digits", "bars", "mnist", "fashion-mnist")
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        raise UsageError(message)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {v}")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {v}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v > 0 or v != v or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return v
+
+
+def _add_rbm_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="digits", choices=DATASETS, help="training data (default: digits)")
+    p.add_argument("--data-dir", help="folder with MNIST/Fashion-MNIST IDX files (.gz or raw)")
+    p.add_argument("--download", action="store_true", help="download MNIST/Fashion-MNIST into the user cache if missing")
+    p.add_argument("--upscale", type=_positive_int, default=1, help="enlarge images by this factor (1-4)")
+    p.add_argument("--hidden", type=_positive_int, default=64, help="hidden units (default 64)")
+    p.add_argument("--k", type=_positive_int, default=1, help="Gibbs steps of CD-k (default 1)")
+    p.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate gamma (default 0.1)")
+    p.add_argument("--momentum", type=float, default=0.0, help="momentum (option beyond the lecture; default 0)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default 0)")
+    p.add_argument("--persistent", action="store_true", help="persistent CD (PCD) instead of CD-k")
+    p.add_argument("--binarize", default="sample", choices=("sample", "threshold"),
+                   help="how grey levels become binary visible units (default: sample)")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="mini-batch size (default 32)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default auto)")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default 0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="explorer", description="Network Explorer: watch neural networks learn, live.")
+    parser.add_argument("--version", action="version", version=f"Network Explorer {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    gui = sub.add_parser("gui", help="open the app (the default)")
+    gui.add_argument("--run", help="open a saved run folder")
+    _add_rbm_options(gui)
+
+    train = sub.add_parser("train", help="train a model headless")
+    fam = train.add_subparsers(dest="family", parser_class=_Parser, required=True)
+    rbm = fam.add_parser("rbm", help="restricted Boltzmann machine trained by contrastive divergence")
+    _add_rbm_options(rbm)
+    rbm.add_argument("--epochs", type=_positive_int, default=10, help="passes over the training set (default 10)")
+    rbm.add_argument("--out", help="write a run folder here (spec JSON, safetensors weights, metrics CSV)")
+    rbm.add_argument("--json", action="store_true", help="print one JSON object with the results on stdout")
+    rbm.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    snap = sub.add_parser("snapshot", help="train N steps and render a panel to PNG, no display needed")
+    sfam = snap.add_subparsers(dest="family", parser_class=_Parser, required=True)
+    srbm = sfam.add_parser("rbm", help="the RBM panel")
+    _add_rbm_options(srbm)
+    srbm.add_argument("--steps", type=_nonneg_int, default=300, help="training steps before the picture (default 300)")
+    srbm.add_argument("--out", required=True, help="PNG file to write")
+    srbm.add_argument("--size", default="1600x1000", help="window size WxH (default 1600x1000)")
+    return parser
+
+
+def _rbm_config(args: argparse.Namespace):
+    from .core.rbm_trainer import RBMConfig
+
+    cfg = RBMConfig(dataset=args.dataset, data_dir=args.data_dir, upscale=args.upscale, hidden=args.hidden,
+                    k=args.k, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+                    persistent=args.persistent, binarize=args.binarize, batch_size=args.batch_size,
+                    device=args.device, seed=args.seed, download=args.download)
+    cfg.validate()
+    return cfg
+
+
+class _Progress:
+    """A one-line progress bar on stderr, redrawn at most 10 times a second."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled, self._last = total, enabled, 0.0
+
+    def update(self, done: int, extra: str = "", force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < 0.1:
+            return
+        self._last = now
+        frac = min(1.0, done / self.total) if self.total else 1.0
+        bar = "#" * int(frac * 30)
+        sys.stderr.write(f"\r[{bar:<30}] {done}/{self.total} steps {extra}  ")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def cmd_train_rbm(args: argparse.Namespace) -> int:
+    from .core.engine import TrainingSession
+    from .core.rbm_trainer import RBMTrainer
+    from .core.runfolder import save_run
+
+    trainer = RBMTrainer(_rbm_config(args))
+    session = TrainingSession(trainer, epochs=args.epochs)
+    total = trainer.steps_per_epoch * args.epochs
+    bar = _Progress(total, enabled=not args.quiet)
+    t0 = time.perf_counter()
+    session.start()
+    try:
+        while not session.wait(timeout=0.1):
+            ev = session.metrics.evals
+            extra = f"epoch {trainer.epoch}/{args.epochs}"
+            if ev:
+                extra += f"  held-out recon {ev[-1].get('heldout_recon_error', float('nan')):.4f}"
+            bar.update(trainer.step, extra)
+        bar.update(trainer.step, f"epoch {trainer.epoch}/{args.epochs}", force=True)
+    finally:
+        bar.close()
+        session.stop()
+    wall = time.perf_counter() - t0
+    if session.error:
+        print(f"explorer: training failed: {session.error}", file=sys.stderr)
+        return 1
+    history = session.history()
+    train_seconds = sum(h.get("seconds", 0.0) for h in history)
+    samples = trainer.step * trainer.batch_size
+    result: dict[str, Any] = {
+        "family": "rbm",
+        "device": str(trainer.device),
+        "dataset": trainer.dataset.name,
+        "n_visible": trainer.dataset.n_visible,
+        "hidden": trainer.config.hidden,
+        "k": trainer.config.k,
+        "batch_size": trainer.config.batch_size,
+        "epochs": trainer.epoch,
+        "steps": trainer.step,
+        "samples_per_s": samples / train_seconds if train_seconds > 0 else None,
+        "wall_seconds": wall,
+        "recon_error": history[-1]["heldout_recon_error"] if history else None,
+        "heldout_pll": history[-1]["heldout_pll"] if history else None,
+        "history": history,
+    }
+    if args.out:
+        result["out"] = str(save_run(session, args.out))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"trained {trainer.describe()} for {trainer.epoch} epochs on {trainer.device}: "
+              f"held-out reconstruction error {result['recon_error']:.4f}, "
+              f"{result['samples_per_s']:.0f} samples/s" + (f"; saved to {args.out}" if args.out else ""))
+    return 0
+
+
+def cmd_snapshot_rbm(args: argparse.Namespace) -> int:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    try:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--size must look like 1600x1000, got {args.size!r}") from None
+    from .gui.snapshot import render_rbm_snapshot
+
+    path = render_rbm_snapshot(_rbm_config(args), steps=args.steps, out=args.out, size=(w, h))
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_gui(args: argparse.Namespace | None) -> int:
+    from .gui.app import run_app
+
+    config = _rbm_config(args) if args is not None and args.command == "gui" else None
+    run = getattr(args, "run", None) if args is not None else None
+    return run_app(config=config, run_dir=run)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            return cmd_gui(None)
+        if args.command == "gui":
+            return cmd_gui(args)
+        if args.command == "train":
+            return cmd_train_rbm(args)
+        if args.command == "snapshot":
+            return cmd_snapshot_rbm(args)
+        raise UsageError(f"unknown command {args.command!r}")
+    except UsageError as exc:
+        print(f"explorer: error: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as exc:  # DataError, DeviceError, RunFolderError, bad settings, file errors
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"explorer: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("explorer: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,507 @@
+"""The training engine: one background thread that owns the loop, and what observers get from it.
+
+A :class:`TrainingSession` wraps a family-specific :class:`Trainer` (the RBM today, more
+families later) and runs it on a plain ``threading.Thread`` — no Qt here, so the same
+engine serves the GUI, the command line, the benchmarks and a headless GPU machine.
+
+* Control (start/pause/resume/step/stop/reset, hyper-parameter and device changes) is a
+  set of flags and queued commands, applied *between* steps by the training thread.
+* Observers never touch live tensors: they get :class:`Snapshot` objects holding CPU numpy
+  copies, produced at most ``snapshot_hz`` times per second and kept in a one-slot mailbox
+  (newest wins), so a slow view can never slow training.
+* Metrics (the curves) go into a :class:`MetricsLog`, every step or every N steps, with
+  nothing dropped: on a GPU they are gathered as device tensors and copied in batches, so
+  no step waits for the device.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import traceback
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+# States a session can be in.
+PAUSED = "paused"      # thread alive, waiting for start/step
+RUNNING = "running"
+FINISHED = "finished"  # reached its epoch budget; start() trains further
+ERROR = "error"        # a step raised or diverged; the message is in ``session.error``
+STOPPED = "stopped"    # thread ended; the trainer is kept for saving and inspection
+
+
+class Trainer(ABC):
+    """What a model family supplies to the engine. All methods run on the training thread."""
+
+    family: str = "?"
+    step: int = 0          # optimisation steps done
+    epoch: int = 0         # complete passes over the training set
+    batch_size: int = 1
+
+    @abstractmethod
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """One mini-batch update. Returns scalar metrics as 0-dim tensors (not yet synchronised)."""
+
+    @abstractmethod
+    def evaluate(self) -> dict[str, float]:
+        """Metrics on held-out (and training) data, as plain floats."""
+
+    @abstractmethod
+    def snapshot(self) -> dict[str, Any]:
+        """The views' data: numpy arrays copied to the CPU, never live tensors."""
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Re-initialise the model from the seed in the configuration."""
+
+    @abstractmethod
+    def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
+        """Apply hyper-parameter changes between steps; return notices for the user."""
+
+    @abstractmethod
+    def to_device(self, device: torch.device) -> None:
+        """Move the model, optimiser state and data to ``device``."""
+
+    @property
+    @abstractmethod
+    def device(self) -> torch.device: ...
+
+    @property
+    @abstractmethod
+    def steps_per_epoch(self) -> int: ...
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Weights (and optimiser state) to save."""
+        return {}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        raise NotImplementedError(f"{self.family} cannot load weights")
+
+    def config_dict(self) -> dict[str, Any]:
+        return {}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An immutable picture of the model at one step, safe to hand to any thread."""
+
+    run_id: int
+    seq: int
+    step: int
+    epoch: int
+    time: float
+    arrays: dict[str, Any]
+    scalars: dict[str, float] = field(default_factory=dict)
+
+
+class MetricsLog:
+    """Append-only, thread-safe tables of metrics: ``steps`` (per step or per N steps) and ``evals``.
+
+    Readers take what is new since their last read with :meth:`steps_since`/:meth:`evals_since`,
+    so nothing is ever dropped however slowly they read.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.steps: list[dict[str, float]] = []
+        self.evals: list[dict[str, float]] = []
+
+    def add_steps(self, rows: list[dict[str, float]]) -> None:
+        with self._lock:
+            self.steps.extend(rows)
+
+    def add_eval(self, row: dict[str, float]) -> None:
+        with self._lock:
+            self.evals.append(row)
+
+    def steps_since(self, index: int) -> tuple[list[dict[str, float]], int]:
+        with self._lock:
+            rows = self.steps[index:]
+            return rows, len(self.steps)
+
+    def evals_since(self, index: int) -> tuple[list[dict[str, float]], int]:
+        with self._lock:
+            rows = self.evals[index:]
+            return rows, len(self.evals)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.steps = []
+            self.evals = []
+
+    def column(self, table: str, name: str) -> np.ndarray:
+        with self._lock:
+            rows = self.steps if table == "steps" else self.evals
+            return np.array([r.get(name, np.nan) for r in rows], dtype=float)
+
+
+class TrainingSession:
+    """Runs a :class:`Trainer` on a background thread and publishes snapshots and metrics.
+
+    The thread starts paused when the session is created and lives until :meth:`close`.
+    """
+
+    def __init__(self, trainer: Trainer, *, snapshot_hz: float = 20.0, metrics_every: int = 1,
+                 eval_every: int = 0, epochs: int | None = None, name: str = "training"):
+        self.trainer = trainer
+        self.epochs = epochs
+        self.metrics = MetricsLog()
+        self.error: str | None = None
+        self.run_id = 0
+        self._snapshot_hz = float(snapshot_hz)
+        self._metrics_every = max(1, int(metrics_every))
+        self._eval_every = max(0, int(eval_every))
+        self._cond = threading.Condition()
+        self._commands: list[Callable[[], None]] = []
+        self._paused = True
+        self._pending_steps = 0
+        self._stop = False
+        self._state = PAUSED
+        self._busy = False  # the thread is between taking work and finishing it
+        self._notices: list[str] = []
+        self._observers: list[Callable[[Snapshot], None]] = []
+        self._snapshots_wanted = False
+        self._mailbox: Snapshot | None = None
+        self._seq = 0
+        self._last_snapshot_t = 0.0
+        self._snapshot_requested = False
+        self._pending_metrics: list[tuple[int, int, dict[str, torch.Tensor]]] = []
+        self._flush_every = 1 if trainer.device.type == "cpu" else 50
+        self._rate_window: list[tuple[float, int]] = []
+        self._epoch_t0 = time.perf_counter()
+        self._epoch_step0 = trainer.step
+        self._thread = threading.Thread(target=self._loop, name=f"{name}-thread", daemon=True)
+        self._thread.start()
+
+    # -- control (any thread) --------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def start(self) -> None:
+        """Start or resume continuous training (also continues a finished or failed run)."""
+        with self._cond:
+            if self._stop:
+                return
+            self._paused = False
+            self._pending_steps = 0
+            self.error = None
+            if self.epochs is not None and self.trainer.epoch >= self.epochs:
+                self.epochs = None  # pressing Play after the budget keeps training
+            self._state = RUNNING
+            self._cond.notify_all()
+
+    resume = start
+
+    def pause(self) -> None:
+        """Pause; takes effect before the next step."""
+        with self._cond:
+            self._paused = True
+            self._pending_steps = 0
+            if self._state == RUNNING:
+                self._state = PAUSED
+            self._cond.notify_all()
+
+    def step(self, n: int = 1) -> None:
+        """Pause (if running) and do exactly ``n`` more steps."""
+        with self._cond:
+            if self._stop:
+                return
+            self._paused = True
+            self._pending_steps += max(1, int(n))
+            self.error = None
+            self._state = PAUSED
+            self._cond.notify_all()
+
+    def reset(self) -> None:
+        """Re-initialise the model from the seed, clear the curves; keeps the paused/running state."""
+        self._post(self._do_reset)
+
+    def set_hparams(self, **changes: Any) -> None:
+        """Queue hyper-parameter changes, applied between steps by the training thread."""
+        def apply() -> None:
+            try:
+                self._add_notices(self.trainer.apply_hparams(changes))
+            except ValueError as exc:  # a refused value is a message, not a failure of the run
+                self._add_notices([f"setting refused: {exc}"])
+
+        self._post(apply)
+
+    def set_device(self, name: str) -> None:
+        from .devices import resolve_device  # local: keeps import order simple
+
+        device = resolve_device(name)  # raises DeviceError for an unavailable choice, in the caller's thread
+
+        def move() -> None:
+            self._flush_metrics()
+            self.trainer.to_device(device)
+            self._flush_every = 1 if device.type == "cpu" else 50
+            self._add_notices([f"now training on {device}"])
+            self._snapshot_requested = True
+
+        self._post(move)
+
+    def set_snapshot_rate(self, hz: float) -> None:
+        self._snapshot_hz = max(0.1, float(hz))
+
+    @property
+    def snapshot_hz(self) -> float:
+        return self._snapshot_hz
+
+    def set_epochs(self, epochs: int | None) -> None:
+        self.epochs = epochs
+
+    def call_in_thread(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the training thread between steps (for work that touches the model)."""
+        self._post(fn)
+
+    def request_snapshot(self) -> None:
+        """Publish a snapshot soon, even while paused."""
+        with self._cond:
+            self._snapshot_requested = True
+            self._cond.notify_all()
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """End the training thread; the trainer stays for saving. Returns whether the thread ended."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+        ended = not self._thread.is_alive()
+        if ended:
+            self._state = STOPPED
+        return ended
+
+    close = stop
+
+    def wait(self, timeout: float | None = None, poll: float = 0.05) -> bool:
+        """Block until the session is not running (finished, paused, error or stopped)."""
+        t_end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._cond:
+                idle = (self._state != RUNNING and self._pending_steps == 0 and not self._commands
+                        and not self._busy)
+            if idle:
+                return True
+            if t_end is not None and time.monotonic() > t_end:
+                return False
+            time.sleep(poll)
+
+    # -- observers -------------------------------------------------------------------------------
+    def subscribe(self, callback: Callable[[Snapshot], None] | None = None) -> None:
+        """Ask for snapshots; ``callback`` (optional) is called on the training thread, so keep it cheap.
+
+        A GUI should subscribe without a callback and poll :meth:`latest_snapshot` from a timer.
+        """
+        with self._cond:
+            self._snapshots_wanted = True
+            if callback is not None:
+                self._observers.append(callback)
+            self._snapshot_requested = True
+            self._cond.notify_all()
+
+    def unsubscribe(self, callback: Callable[[Snapshot], None] | None = None) -> None:
+        with self._cond:
+            if callback is not None and callback in self._observers:
+                self._observers.remove(callback)
+            if callback is None or not self._observers:
+                self._snapshots_wanted = bool(self._observers)
+
+    def latest_snapshot(self) -> Snapshot | None:
+        return self._mailbox
+
+    def pop_notices(self) -> list[str]:
+        with self._cond:
+            out, self._notices = self._notices, []
+        return out
+
+    def rates(self) -> tuple[float, float]:
+        """(steps per second, samples per second) over the last couple of seconds of training."""
+        w = list(self._rate_window)
+        if len(w) < 2 or self._state != RUNNING:
+            return 0.0, 0.0
+        (t0, s0), (t1, s1) = w[0], w[-1]
+        if t1 <= t0:
+            return 0.0, 0.0
+        sps = (s1 - s0) / (t1 - t0)
+        return sps, sps * self.trainer.batch_size
+
+    # -- training thread -------------------------------------------------------------------------
+    def _post(self, fn: Callable[[], None]) -> None:
+        with self._cond:
+            self._commands.append(fn)
+            self._cond.notify_all()
+
+    def _add_notices(self, notices: list[str]) -> None:
+        if notices:
+            with self._cond:
+                self._notices.extend(notices)
+
+    def _do_reset(self) -> None:
+        self._pending_metrics.clear()
+        self.trainer.reset()
+        self.metrics.clear()
+        self.run_id += 1
+        self.error = None
+        self._rate_window.clear()
+        self._epoch_t0 = time.perf_counter()
+        self._epoch_step0 = self.trainer.step
+        self._snapshot_requested = True
+        if self._state in (FINISHED, ERROR):
+            self._state = PAUSED
+
+    def _loop(self) -> None:
+        try:
+            torch.set_grad_enabled(True)
+            while True:
+                with self._cond:
+                    while (not self._stop and not self._commands and not self._snapshot_requested
+                           and self._paused and self._pending_steps == 0):
+                        self._cond.wait(0.25)
+                    if self._stop:
+                        break
+                    commands, self._commands = self._commands, []
+                    single = self._paused and self._pending_steps > 0
+                    if single:
+                        self._pending_steps -= 1
+                    run = single or not self._paused
+                    self._busy = True
+                for cmd in commands:
+                    self._guard(cmd)
+                if run and self._state != ERROR:
+                    self._guard(self._one_step)
+                    if single and self._pending_steps == 0:
+                        self._snapshot_requested = True
+                self._maybe_snapshot(force=self._snapshot_requested)
+                with self._cond:
+                    self._busy = False
+        finally:
+            self._busy = False
+            self._flush_metrics()
+            self._state = STOPPED
+
+    def _guard(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - reported to the user, training pauses
+            self._fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+
+    def _fail(self, message: str, detail: str = "") -> None:
+        with self._cond:
+            self.error = message
+            self._paused = True
+            self._pending_steps = 0
+            self._state = ERROR
+            self._notices.append(message)
+        self._snapshot_requested = True
+
+    def _one_step(self) -> None:
+        tr = self.trainer
+        epoch_before = tr.epoch
+        metrics = tr.train_step()
+        self._pending_metrics.append((tr.step, tr.epoch, metrics))
+        self._rate_window.append((time.perf_counter(), tr.step))
+        if len(self._rate_window) > 64:
+            del self._rate_window[:-64]
+        if len(self._pending_metrics) >= max(self._flush_every, self._metrics_every):
+            self._flush_metrics()
+        epoch_done = tr.epoch > epoch_before
+        if epoch_done or (self._eval_every and tr.step % self._eval_every == 0):
+            self._flush_metrics()
+            self._evaluate(epoch_done)
+        if self.epochs is not None and tr.epoch >= self.epochs:
+            with self._cond:
+                self._paused = True
+                self._pending_steps = 0
+                if self._state != ERROR:
+                    self._state = FINISHED
+            self._snapshot_requested = True
+
+    def _flush_metrics(self) -> None:
+        pending, self._pending_metrics = self._pending_metrics, []
+        if not pending:
+            return
+        names = list(pending[0][2].keys())
+        values = torch.stack([torch.stack([m[n].detach().float().reshape(()) for n in names]) for _, _, m in pending])
+        values = values.cpu().numpy()
+        rows = []
+        every = self._metrics_every
+        for start in range(0, len(pending), every):
+            chunk = values[start:start + every]
+            step, epoch, _ = pending[min(start + every, len(pending)) - 1]
+            row = {"step": float(step), "epoch": float(epoch)}
+            row.update({n: float(v) for n, v in zip(names, chunk.mean(0))})
+            rows.append(row)
+        self.metrics.add_steps(rows)
+        if not np.all(np.isfinite(values)):
+            bad = rows[-1]["step"]
+            self._fail(f"training diverged (NaN or infinite metric) by step {int(bad)}: "
+                       "lower the learning rate and press Reset")
+
+    def _evaluate(self, epoch_end: bool) -> None:
+        tr = self.trainer
+        now = time.perf_counter()
+        row: dict[str, float] = {"step": float(tr.step), "epoch": float(tr.epoch),
+                                 "epoch_end": 1.0 if epoch_end else 0.0}
+        row.update(tr.evaluate())
+        if epoch_end:
+            dt = now - self._epoch_t0
+            steps = tr.step - self._epoch_step0
+            row["seconds"] = dt
+            row["samples_per_s"] = steps * tr.batch_size / dt if dt > 0 else float("nan")
+            # each training metric averaged over this epoch's step rows, as "train_<name>"
+            epoch_rows = []
+            for r in reversed(self.metrics.steps):
+                if r["step"] <= self._epoch_step0:
+                    break
+                epoch_rows.append(r)
+            for name in (epoch_rows[0].keys() if epoch_rows else ()):
+                if name not in ("step", "epoch"):
+                    row[f"train_{name}"] = float(np.mean([r[name] for r in epoch_rows]))
+            self._epoch_t0 = time.perf_counter()
+            self._epoch_step0 = tr.step
+        self.metrics.add_eval(row)
+        if any(isinstance(v, float) and math.isinf(v) for v in row.values()):
+            self._add_notices([f"held-out metric is infinite at step {tr.step}"])
+
+    def _maybe_snapshot(self, force: bool = False) -> None:
+        if not (self._snapshots_wanted or force):
+            return
+        now = time.perf_counter()
+        if not force and now - self._last_snapshot_t < 1.0 / self._snapshot_hz:
+            return
+        if not self._snapshots_wanted:
+            self._snapshot_requested = False
+            return
+        self._snapshot_requested = False
+        self._last_snapshot_t = now
+        try:
+            arrays = self.trainer.snapshot()
+        except Exception as exc:  # noqa: BLE001
+            self._fail(f"could not take a snapshot: {type(exc).__name__}: {exc}")
+            return
+        self._seq += 1
+        last = self.metrics.steps[-1] if self.metrics.steps else {}
+        snap = Snapshot(self.run_id, self._seq, self.trainer.step, self.trainer.epoch, time.time(), arrays,
+                        {k: v for k, v in last.items()})
+        self._mailbox = snap
+        for cb in list(self._observers):
+            try:
+                cb(snap)
+            except Exception:  # noqa: BLE001 - an observer's fault must not stop training
+                traceback.print_exc()
+
+    # -- history -----------------------------------------------------------------------------------
+    def history(self) -> list[dict[str, float]]:
+        """One dict of metrics per completed epoch."""
+        return [dict(r) for r in self.metrics.evals if r.get("epoch_end")]

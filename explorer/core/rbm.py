@@ -1,0 +1,234 @@
+"""Restricted Boltzmann machine and contrastive divergence, exactly as the lecture writes them.
+
+Notation follows the lecture: visible units x (binary), hidden units h (binary),
+weights ``W`` of shape (n_visible, n_hidden), visible biases ``b``, hidden biases ``d``.
+
+    E(x, h)   = -x'Wh - b'x - d'h
+    p(h_j=1|x) = sigmoid(sum_i w_ij x_i + d_j)
+    p(x_i=1|h) = sigmoid(sum_j w_ij h_j + b_i)
+
+CD-k (k=1 is the lecture's algorithm):
+    1. sample h^ from p(h | x)
+    2. sample x~ from p(x | h^)
+    3. sample h~ from p(h | x~)          (steps 2-3 repeated k times)
+    w_ij += gamma (x_i h^_j - x~_i h~_j),  b_i += gamma (x_i - x~_i),  d_j += gamma (h^_j - h~_j)
+averaged over the mini-batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+class UniformSource:
+    """Where the random numbers for Bernoulli sampling come from.
+
+    Sampling a binary unit is ``u < p`` with ``u ~ U(0, 1)``. Routing every draw
+    through one object lets a test replace the draws with fixed numbers and check
+    a CD update against a hand computation.
+    """
+
+    def __init__(self, generator: torch.Generator | None = None):
+        self.generator = generator
+
+    def __call__(self, shape: Sequence[int], like: torch.Tensor) -> torch.Tensor:
+        return torch.rand(tuple(shape), generator=self.generator, device=like.device, dtype=like.dtype)
+
+
+class FixedDraws(UniformSource):
+    """Hands out pre-set uniform draws in order (for exact tests)."""
+
+    def __init__(self, draws: Sequence[torch.Tensor]):
+        super().__init__(None)
+        self._draws = list(draws)
+
+    def __call__(self, shape, like):
+        if not self._draws:
+            raise RuntimeError("FixedDraws: ran out of draws")
+        u = self._draws.pop(0)
+        if tuple(u.shape) != tuple(shape):
+            raise RuntimeError(f"FixedDraws: expected a draw of shape {tuple(shape)}, got {tuple(u.shape)}")
+        return u.to(device=like.device, dtype=like.dtype)
+
+
+class RBM(torch.nn.Module):
+    """A binary-binary RBM. Parameters are updated by :class:`ContrastiveDivergence`, not autograd."""
+
+    def __init__(self, n_visible: int, n_hidden: int, *, init_std: float = 0.01,
+                 generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
+        super().__init__()
+        if n_visible < 1 or n_hidden < 1:
+            raise ValueError(f"an RBM needs at least one visible and one hidden unit, got {n_visible}x{n_hidden}")
+        self.n_visible = int(n_visible)
+        self.n_hidden = int(n_hidden)
+        w = torch.randn(n_visible, n_hidden, generator=generator) * init_std
+        self.W = torch.nn.Parameter(w.to(device), requires_grad=False)
+        self.b = torch.nn.Parameter(torch.zeros(n_visible, device=device), requires_grad=False)
+        self.d = torch.nn.Parameter(torch.zeros(n_hidden, device=device), requires_grad=False)
+
+    # -- conditionals -------------------------------------------------------------------------
+    def p_h_given_x(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(torch.addmm(self.d, x, self.W))
+
+    def p_x_given_h(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(torch.addmm(self.b, h, self.W.t()))
+
+    # -- energies -----------------------------------------------------------------------------
+    def energy(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """E(x,h) = -x'Wh - b'x - d'h, one value per row."""
+        return -((x @ self.W) * h).sum(1) - x @ self.b - h @ self.d
+
+    def free_energy(self, x: torch.Tensor) -> torch.Tensor:
+        """F(x) = -log sum_h exp(-E(x,h)) = -b'x - sum_j softplus(d_j + x'W_j)."""
+        return -(x @ self.b) - F.softplus(torch.addmm(self.d, x, self.W)).sum(1)
+
+    # -- inference ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean-field reconstruction p(x | h = p(h|x)): what the model "sees" in x."""
+        return self.p_x_given_h(self.p_h_given_x(x))
+
+    @torch.no_grad()
+    def gibbs_chain(self, x: torch.Tensor, steps: int, uniform: UniformSource) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run ``steps`` full Gibbs sweeps x -> h -> x from ``x``; return (x sample, p(x|h) of the last sweep)."""
+        px = x
+        for _ in range(max(0, steps)):
+            ph = self.p_h_given_x(x)
+            h = (uniform(ph.shape, ph) < ph).to(ph.dtype)
+            px = self.p_x_given_h(h)
+            x = (uniform(px.shape, px) < px).to(px.dtype)
+        return x, px
+
+    @torch.no_grad()
+    def pseudo_log_likelihood(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Stochastic pseudo-log-likelihood per sample (one random visible unit flipped per sample).
+
+        PL(x) ~= n_visible * log sigmoid(F(x_flipped) - F(x)), the estimator scikit-learn's
+        BernoulliRBM.score_samples uses. ``x`` must be binary.
+        """
+        n = x.shape[0]
+        idx = torch.randint(0, self.n_visible, (n,), generator=generator).to(x.device)
+        rows = torch.arange(n, device=x.device)
+        xf = x.clone()
+        xf[rows, idx] = 1.0 - xf[rows, idx]
+        return self.n_visible * F.logsigmoid(self.free_energy(xf) - self.free_energy(x))
+
+
+@dataclass
+class CDStats:
+    """What one CD-k step saw; tensors stay on the model's device."""
+
+    x0: torch.Tensor        # the data batch
+    h_hat: torch.Tensor     # hidden sample from p(h|x0)
+    px_hat: torch.Tensor    # p(x|h^): what x~ was sampled from (its error vs x0 is the training reconstruction error)
+    x_tilde: torch.Tensor   # visible sample after k steps
+    h_tilde: torch.Tensor   # hidden sample from p(h|x~)
+    recon_error: torch.Tensor  # mean squared error per pixel between x0 and p(x|h^), 0-dim
+
+
+class ContrastiveDivergence:
+    """CD-k training of an :class:`RBM`, with the lecture's update rule.
+
+    Options that go beyond the lecture are off by default and clearly named:
+    ``momentum`` (classical momentum on the update), ``weight_decay`` (L2 pull on W),
+    ``persistent`` (PCD: the negative chain continues from where the last step left it
+    instead of restarting at the data).
+    """
+
+    def __init__(self, rbm: RBM, *, lr: float = 0.05, k: int = 1, momentum: float = 0.0,
+                 weight_decay: float = 0.0, persistent: bool = False,
+                 uniform: UniformSource | None = None):
+        self.rbm = rbm
+        self.lr = float(lr)
+        self.k = int(k)
+        self.momentum = float(momentum)
+        self.weight_decay = float(weight_decay)
+        self.persistent = bool(persistent)
+        self.uniform = uniform or UniformSource()
+        self._velocity = [torch.zeros_like(p) for p in (rbm.W, rbm.b, rbm.d)]
+        self._chain_h: torch.Tensor | None = None  # persistent chain state (hidden sample)
+
+    def validate(self) -> None:
+        if not math.isfinite(self.lr) or self.lr <= 0:
+            raise ValueError(f"learning rate must be a positive number, got {self.lr}")
+        if self.k < 1:
+            raise ValueError(f"CD-k needs k >= 1, got {self.k}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight decay must be >= 0, got {self.weight_decay}")
+
+    def _sample(self, p: torch.Tensor) -> torch.Tensor:
+        return (self.uniform(p.shape, p) < p).to(p.dtype)
+
+    @torch.no_grad()
+    def step(self, x0: torch.Tensor) -> CDStats:
+        """One CD-k update on the mini-batch ``x0`` (rows are binary visible vectors)."""
+        rbm = self.rbm
+        # 1. h^ ~ p(h | x0)
+        ph0 = rbm.p_h_given_x(x0)
+        h_hat = self._sample(ph0)
+        # 2.-3. x~ ~ p(x | h), h~ ~ p(h | x~), k times (PCD starts from the persistent chain)
+        h = h_hat
+        if self.persistent and self._chain_h is not None and self._chain_h.shape == h_hat.shape:
+            h = self._chain_h
+        px_hat = None
+        for _ in range(self.k):
+            px = rbm.p_x_given_h(h)
+            if px_hat is None:
+                px_hat = px
+            x_tilde = self._sample(px)
+            ph = rbm.p_h_given_x(x_tilde)
+            h = self._sample(ph)
+        h_tilde = h
+        if self.persistent:
+            self._chain_h = h_tilde
+        # the lecture's update, averaged over the batch
+        n = x0.shape[0]
+        dW = (x0.t() @ h_hat - x_tilde.t() @ h_tilde) / n
+        db = (x0 - x_tilde).mean(0)
+        dd = (h_hat - h_tilde).mean(0)
+        if self.weight_decay:
+            dW = dW - self.weight_decay * rbm.W
+        for param, vel, grad in zip((rbm.W, rbm.b, rbm.d), self._velocity, (dW, db, dd)):
+            if self.momentum:
+                vel.mul_(self.momentum).add_(grad, alpha=self.lr)
+                param.add_(vel)
+            else:
+                param.add_(grad, alpha=self.lr)
+        # the training error comes for free: p(x|h^) was computed for step 2 (with PCD it is computed here)
+        if self.persistent:
+            px_hat = rbm.p_x_given_h(h_hat)
+        recon = ((x0 - px_hat) ** 2).mean()
+        return CDStats(x0, h_hat, px_hat, x_tilde, h_tilde, recon)
+
+    def reset_state(self) -> None:
+        for v in self._velocity:
+            v.zero_()
+        self._chain_h = None
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Optimizer state worth saving (momentum buffers)."""
+        return {"velocity.W": self._velocity[0], "velocity.b": self._velocity[1], "velocity.d": self._velocity[2]}
+
+
+def binarize(x: torch.Tensor, mode: str, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Make grey-level inputs binary, as the lecture's RBM expects.
+
+    ``sample``: each pixel is a Bernoulli draw with its grey level as probability (fresh each time);
+    ``threshold``: pixel > 0.5.
+    """
+    if mode == "threshold":
+        return (x > 0.5).to(x.dtype)
+    if mode == "sample":
+        u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return (u < x).to(x.dtype)
+    raise ValueError(f"unknown binarization {mode!r}: choose 'sample' or 'threshold'")
+
+
+BINARIZE_MODES = ("sample", "threshold")

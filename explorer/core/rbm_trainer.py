@@ -1,0 +1,284 @@
+"""The RBM family for the engine: data, CD-k updates, metrics and the views' snapshots."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .data import Dataset, load_dataset
+from .devices import resolve_device
+from .engine import Trainer
+from .rbm import BINARIZE_MODES, RBM, ContrastiveDivergence, UniformSource, binarize
+
+
+@dataclass
+class RBMConfig:
+    """Everything that defines an RBM run; saved as JSON in a run folder."""
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    upscale: int = 1
+    bars_size: int = 8
+    hidden: int = 64
+    k: int = 1
+    lr: float = 0.05
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    persistent: bool = False
+    batch_size: int = 32
+    binarize: str = "sample"
+    init_std: float = 0.01
+    seed: int = 0
+    device: str = "auto"
+    download: bool = False
+    n_probes: int = 8
+    n_heatmap: int = 32
+    n_dream: int = 16
+    dream_steps: int = 1          # Gibbs sweeps the dream chains advance per snapshot
+    eval_samples: int = 1000      # held-out samples used for the metrics (all when fewer)
+
+    def validate(self) -> None:
+        if self.hidden < 1 or self.hidden > 20000:
+            raise ValueError(f"hidden units must be between 1 and 20000, got {self.hidden}")
+        if self.k < 1 or self.k > 1000:
+            raise ValueError(f"CD-k needs 1 <= k <= 1000, got {self.k}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"learning rate must be a positive number, got {self.lr}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight decay must be >= 0, got {self.weight_decay}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.binarize not in BINARIZE_MODES:
+            raise ValueError(f"binarize must be one of {', '.join(BINARIZE_MODES)}, got {self.binarize!r}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RBMConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# Changes that only take effect after re-initialising the model.
+NEEDS_RESET = {"hidden", "dataset", "data_dir", "upscale", "bars_size", "init_std", "seed", "binarize"}
+LIVE = {"lr", "k", "momentum", "weight_decay", "batch_size", "persistent", "dream_steps"}
+
+
+class RBMTrainer(Trainer):
+    """Trains an :class:`RBM` with :class:`ContrastiveDivergence` on a :class:`Dataset`."""
+
+    family = "rbm"
+
+    def __init__(self, config: RBMConfig, dataset: Dataset | None = None):
+        config.validate()
+        self.config = config
+        self.dataset = dataset or load_dataset(config.dataset, config.data_dir, upscale=config.upscale,
+                                               bars_size=config.bars_size, seed=config.seed,
+                                               download=config.download)
+        self._device = resolve_device(config.device)
+        self._build()
+
+    # -- construction -------------------------------------------------------------------------
+    def _build(self) -> None:
+        cfg, ds, dev = self.config, self.dataset, self._device
+        torch.manual_seed(cfg.seed)
+        init_gen = torch.Generator().manual_seed(cfg.seed)
+        self.rbm = RBM(ds.n_visible, cfg.hidden, init_std=cfg.init_std, generator=init_gen, device=dev)
+        # visible biases start at log(p/(1-p)) of the training pixel means (Hinton's practical guide):
+        # the model starts from "average digit" instead of grey noise
+        p = torch.from_numpy(ds.train_x.mean(0)).clamp(0.01, 0.99)
+        with torch.no_grad():
+            self.rbm.b.copy_(torch.log(p / (1 - p)).to(dev))
+        self._gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
+        self.cd = ContrastiveDivergence(self.rbm, lr=cfg.lr, k=cfg.k, momentum=cfg.momentum,
+                                        weight_decay=cfg.weight_decay, persistent=cfg.persistent,
+                                        uniform=UniformSource(self._gen))
+        self.cd.validate()
+        self._load_data()
+        self.step = 0
+        self.epoch = 0
+        self._order = torch.randperm(self._n_train, generator=self._gen, device=dev)
+        self._pos = 0
+        self.dream_x: torch.Tensor | None = None
+
+    def _load_data(self) -> None:
+        cfg, ds, dev = self.config, self.dataset, self._device
+        self._train_grey = torch.from_numpy(ds.train_x).to(dev)
+        self._n_train = self._train_grey.shape[0]
+        if cfg.binarize == "threshold":
+            self._train = binarize(self._train_grey, "threshold")
+        else:
+            self._train = self._train_grey
+        n_eval = min(cfg.eval_samples, ds.test_x.shape[0])
+        test_grey = torch.from_numpy(ds.test_x[:n_eval]).to(dev)
+        train_grey = self._train_grey[:n_eval]
+        # the "clean" held-out input: thresholded, or grey levels (the mean of what sampling gives)
+        self._test_clean = binarize(test_grey, "threshold") if cfg.binarize == "threshold" else test_grey
+        self._train_clean = binarize(train_grey, "threshold") if cfg.binarize == "threshold" else train_grey
+        # binary versions for the pseudo-likelihood / free energy, fixed once so curves are comparable
+        g = torch.Generator(device=dev).manual_seed(cfg.seed + 2)
+        self._test_bin = binarize(test_grey, cfg.binarize, g)
+        self._train_bin = binarize(train_grey, cfg.binarize, g)
+        self._probe_grey = test_grey[: cfg.n_probes]
+        self._heat_grey = test_grey[: cfg.n_heatmap]
+
+    # -- engine interface -----------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    @property
+    def batch_size(self) -> int:  # type: ignore[override]
+        return self.config.batch_size
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, math.ceil(self._n_train / self.config.batch_size))
+
+    def next_batch(self) -> torch.Tensor:
+        """The next mini-batch of binary visible vectors; a new epoch reshuffles."""
+        bs = self.config.batch_size
+        idx = self._order[self._pos:self._pos + bs]
+        self._pos += bs
+        if self._pos >= self._n_train:
+            self._order = torch.randperm(self._n_train, generator=self._gen, device=self._device)
+            self._pos = 0
+            self.epoch += 1
+        x = self._train.index_select(0, idx)
+        if self.config.binarize == "sample":
+            x = binarize(x, "sample", self._gen)
+        return x
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        x0 = self.next_batch()
+        stats = self.cd.step(x0)
+        self.step += 1
+        return {"recon_error": stats.recon_error}
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        rbm = self.rbm
+        cpu_gen = torch.Generator().manual_seed(12345)  # same flipped bits each time: smoother curves
+        test_err = ((self._test_clean - rbm.reconstruct(self._test_clean)) ** 2).mean()
+        train_err = ((self._train_clean - rbm.reconstruct(self._train_clean)) ** 2).mean()
+        test_pll = rbm.pseudo_log_likelihood(self._test_bin, cpu_gen).mean()
+        cpu_gen.manual_seed(12345)
+        train_pll = rbm.pseudo_log_likelihood(self._train_bin, cpu_gen).mean()
+        f_test = rbm.free_energy(self._test_bin).mean()
+        f_train = rbm.free_energy(self._train_bin).mean()
+        vals = torch.stack([test_err, train_err, test_pll, train_pll, f_test, f_train]).cpu().tolist()
+        return {
+            "heldout_recon_error": vals[0],
+            "train_meanfield_recon_error": vals[1],
+            "heldout_pll": vals[2],
+            "train_pll": vals[3],
+            "heldout_free_energy": vals[4],
+            "train_free_energy": vals[5],
+            # a growing gap (held-out free energy above training) is the sign of overfitting
+            "free_energy_gap": vals[4] - vals[5],
+        }
+
+    @torch.no_grad()
+    def snapshot(self) -> dict[str, Any]:
+        rbm, cfg = self.rbm, self.config
+        probe_in = self._probe_grey if cfg.binarize == "sample" else binarize(self._probe_grey, "threshold")
+        probe_bin = binarize(self._probe_grey, cfg.binarize, self._gen)
+        recon = rbm.reconstruct(probe_in)
+        x_tilde, _ = rbm.gibbs_chain(probe_bin, 1, self.cd.uniform)
+        heat = rbm.p_h_given_x(self._heat_grey)
+        # dream: Gibbs chains that keep running from noise, a few sweeps per snapshot
+        if self.dream_x is None or self.dream_x.shape != (cfg.n_dream, rbm.n_visible):
+            self.dream_x = (torch.rand(cfg.n_dream, rbm.n_visible, generator=self._gen,
+                                       device=self._device) < 0.5).float()
+        self.dream_x, dream_p = rbm.gibbs_chain(self.dream_x, max(1, cfg.dream_steps), self.cd.uniform)
+
+        def cpu(t: torch.Tensor) -> np.ndarray:
+            return t.detach().to("cpu", torch.float32).numpy().copy()
+
+        return {
+            "image_shape": tuple(self.dataset.image_shape),
+            "probe_input": cpu(probe_in),
+            "probe_recon": cpu(recon),
+            "probe_sample": cpu(x_tilde),
+            "filters": cpu(rbm.W.t()),
+            "hidden_probs": cpu(heat),
+            "dream": cpu(dream_p),
+            "hidden_bias": cpu(rbm.d),
+            "visible_bias": cpu(rbm.b),
+        }
+
+    def reset(self) -> None:
+        self._build()
+
+    def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
+        notices: list[str] = []
+        trial = dataclasses.replace(self.config, **{k: v for k, v in changes.items()
+                                                    if k in {f.name for f in dataclasses.fields(RBMConfig)}})
+        trial.validate()  # raises ValueError with a clear message before anything changes
+        unknown = set(changes) - {f.name for f in dataclasses.fields(RBMConfig)}
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        for key, value in changes.items():
+            if getattr(self.config, key) == value:
+                continue
+            setattr(self.config, key, value)
+            if key in LIVE:
+                if key in ("lr", "k", "momentum", "weight_decay", "persistent"):
+                    setattr(self.cd, key, value)
+                notices.append(f"{key} = {value} (applied now)")
+            elif key in NEEDS_RESET:
+                notices.append(f"{key} = {value}: takes effect after Reset (the model must be re-initialised)")
+        return notices
+
+    def to_device(self, device: torch.device) -> None:
+        if device == self._device:
+            return
+        self.rbm.to(device)
+        self.cd._velocity = [v.to(device) for v in self.cd._velocity]
+        if self.cd._chain_h is not None:
+            self.cd._chain_h = self.cd._chain_h.to(device)
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self._gen, device=self._device).item())
+        self._device = device
+        self.config.device = device.type
+        self._gen = torch.Generator(device=device).manual_seed(seed)
+        self.cd.uniform = UniformSource(self._gen)
+        self._order = self._order.to(device)
+        self._load_data()
+        if self.dream_x is not None:
+            self.dream_x = self.dream_x.to(device)
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        out = {"W": self.rbm.W.data, "b": self.rbm.b.data, "d": self.rbm.d.data}
+        out.update(self.cd.state_tensors())
+        return out
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        rbm = self.rbm
+        for name, param in (("W", rbm.W), ("b", rbm.b), ("d", rbm.d)):
+            if name not in tensors:
+                raise ValueError(f"weights file has no tensor {name!r}")
+            t = tensors[name]
+            if tuple(t.shape) != tuple(param.shape):
+                raise ValueError(f"tensor {name!r} has shape {tuple(t.shape)}, the model needs {tuple(param.shape)}")
+            with torch.no_grad():
+                param.copy_(t.to(param.device, param.dtype))
+        for i, name in enumerate(("velocity.W", "velocity.b", "velocity.d")):
+            if name in tensors and tensors[name].shape == self.cd._velocity[i].shape:
+                self.cd._velocity[i] = tensors[name].to(self._device, torch.float32).clone()
+
+    def config_dict(self) -> dict[str, Any]:
+        return self.config.to_dict()
+
+    def describe(self) -> str:
+        ds = self.dataset
+        h, w = ds.image_shape
+        return (f"RBM {ds.n_visible}-{self.config.hidden} on {ds.name} ({h}x{w}, {ds.train_x.shape[0]} train / "
+                f"{ds.test_x.shape[0]} held-out), CD-{self.config.k}")

@@ -1,0 +1,20 @@
+import os
+import threading
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("NETWORK_EXPLORER_CACHE", os.path.join(os.path.dirname(__file__), ".cache-never-used"))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def no_dangling_training_threads():
+    """Fail a test that leaves a training thread running (the engine names them '*-thread')."""
+    before = {t.ident for t in threading.enumerate()}
+    yield
+    leftover = [t for t in threading.enumerate()
+                if t.ident not in before and t.name.endswith("-thread") and t.is_alive()]
+    for t in leftover:
+        t.join(5)
+    leftover = [t.name for t in leftover if t.is_alive()]
+    assert not leftover, f"training threads left running: {leftover}"

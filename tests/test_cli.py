@@ -1,0 +1,68 @@
+"""The command line, run as a user would run it (subprocesses where the exit code matters)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from explorer import __version__
+from explorer.cli import main
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "explorer", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_version():
+    r = run("--version")
+    assert r.returncode == 0 and __version__ in r.stdout
+
+
+def test_train_rbm_json(tmp_path):
+    r = run("train", "rbm", "--dataset", "digits", "--epochs", "3", "--hidden", "32", "--device", "cpu",
+            "--json", "--out", str(tmp_path / "run"))
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["family"] == "rbm" and res["device"] == "cpu" and res["epochs"] == 3
+    assert res["samples_per_s"] > 0
+    assert len(res["history"]) == 3
+    assert res["recon_error"] == res["history"][-1]["heldout_recon_error"]
+    assert res["history"][-1]["heldout_recon_error"] < res["history"][0]["heldout_recon_error"]
+    assert (tmp_path / "run" / "weights.safetensors").exists()
+    assert "steps" in r.stderr  # the progress bar goes to stderr
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["train", "rbm", "--lr", "-1"], "--lr"),
+    (["train", "rbm", "--hidden", "zero"], "--hidden"),
+    (["train", "rbm", "--dataset", "cifar"], "invalid choice"),
+    (["train", "rbm", "--device", "cuda:7"], "device"),
+    (["train", "rbm", "--dataset", "mnist", "--data-dir", "/nonexistent-folder"], "nonexistent-folder"),
+    (["train", "rbm", "--upscale", "9"], "upscale"),
+    (["train", "rbm", "--momentum", "1.5"], "momentum"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_arguments_exit_2_with_one_line(args, msg, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("explorer: error:") and msg in err
+
+
+def test_train_reads_idx_files(tmp_path):
+    import gzip
+    import struct
+
+    import numpy as np
+    rng = np.random.default_rng(0)
+    imgs = (rng.random((50, 6, 6)) * 255).astype(np.uint8)
+    labels = rng.integers(0, 10, 50).astype(np.uint8)
+    with gzip.open(tmp_path / "t10k-images-idx3-ubyte.gz", "wb") as fh:
+        fh.write(struct.pack(">HBB", 0, 8, 3) + struct.pack(">III", 50, 6, 6) + imgs.tobytes())
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">HBB", 0, 8, 1) + struct.pack(">I", 50)
+                                                      + labels.tobytes())
+    r = run("train", "rbm", "--dataset", "mnist", "--data-dir", str(tmp_path), "--epochs", "1", "--json",
+            "--quiet", "--hidden", "5", "--batch-size", "10")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["n_visible"] == 36 and res["steps"] == 4  # 40 training images in batches of 10

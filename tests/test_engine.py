@@ -1,0 +1,195 @@
+"""The training engine, headless: control flags, snapshots, metrics, errors, shutdown."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.core import devices
+from explorer.core.engine import ERROR, FINISHED, PAUSED, RUNNING, STOPPED, TrainingSession
+from explorer.core.rbm_trainer import RBMConfig, RBMTrainer
+
+
+def tiny_trainer(**kw):
+    cfg = dict(dataset="bars", bars_size=4, hidden=8, batch_size=10, device="cpu", seed=1)
+    cfg.update(kw)
+    return RBMTrainer(RBMConfig(**cfg))
+
+
+@pytest.fixture
+def session():
+    s = TrainingSession(tiny_trainer())
+    yield s
+    s.close()
+
+
+def wait_until(pred, timeout=10.0):
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end:
+        if pred():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def test_starts_paused_and_pause_stops_steps(session):
+    time.sleep(0.1)
+    assert session.state == PAUSED and session.trainer.step == 0
+    session.start()
+    assert wait_until(lambda: session.trainer.step > 5)
+    session.pause()
+    assert session.wait(5)
+    frozen = session.trainer.step
+    time.sleep(0.2)
+    assert session.trainer.step == frozen
+    assert session.state == PAUSED
+
+
+def test_step_advances_exactly(session):
+    session.step()
+    assert session.wait(5)
+    assert session.trainer.step == 1
+    session.step(3)
+    assert session.wait(5)
+    assert session.trainer.step == 4
+    assert len(session.metrics.steps) == 4
+
+
+def test_reset_reinitialises_from_seed(session):
+    fresh = tiny_trainer()
+    session.step(10)
+    session.wait(5)
+    assert not torch.equal(session.trainer.rbm.W, fresh.rbm.W)
+    old_run = session.run_id
+    session.reset()
+    assert wait_until(lambda: session.run_id == old_run + 1)
+    assert session.trainer.step == 0 and session.metrics.steps == []
+    assert torch.equal(session.trainer.rbm.W, fresh.rbm.W)
+
+
+def test_hparams_change_between_steps(session):
+    session.set_hparams(lr=0.01, k=3, batch_size=5, momentum=0.5)
+    session.step()
+    session.wait(5)
+    cd = session.trainer.cd
+    assert (cd.lr, cd.k, cd.momentum, session.trainer.batch_size) == (0.01, 3, 0.5, 5)
+    notices = session.pop_notices()
+    assert any("lr = 0.01" in n for n in notices)
+    session.set_hparams(hidden=20)
+    session.step()
+    session.wait(5)
+    assert any("Reset" in n for n in session.pop_notices())
+    assert session.trainer.rbm.n_hidden == 8  # not until Reset
+    session.reset()
+    session.step()
+    session.wait(5)
+    assert session.trainer.rbm.n_hidden == 20
+
+
+def test_bad_hparam_is_refused_with_a_message(session):
+    session.set_hparams(lr=-1.0)
+    session.step()
+    session.wait(5)
+    assert session.state != ERROR
+    assert any("learning rate" in n for n in session.pop_notices())
+    assert session.trainer.cd.lr > 0
+
+
+def test_snapshots_are_rate_capped_copies():
+    got = []
+    s = TrainingSession(tiny_trainer(), snapshot_hz=5)
+    s.subscribe(got.append)
+    s.start()
+    time.sleep(1.0)
+    s.pause()
+    s.wait(5)
+    n_steps = s.trainer.step
+    s.close()
+    assert n_steps > 50
+    # one forced snapshot at subscribe, then at most ~5 per second
+    assert 2 <= len(got) <= 8, len(got)
+    assert [g.seq for g in got] == sorted(g.seq for g in got)
+    last = got[-1]
+    assert isinstance(last.arrays["filters"], np.ndarray)
+    # a snapshot is a copy: training on does not change it
+    before = last.arrays["filters"].copy()
+    s2 = s.trainer
+    with torch.no_grad():
+        s2.rbm.W.add_(1.0)
+    np.testing.assert_array_equal(last.arrays["filters"], before)
+
+
+def test_no_snapshots_without_subscribers(session):
+    calls = []
+    orig = session.trainer.snapshot
+    session.trainer.snapshot = lambda: calls.append(1) or orig()
+    session.step(20)
+    session.wait(5)
+    assert calls == [] and session.latest_snapshot() is None
+
+
+def test_metrics_nothing_dropped_every_n():
+    s = TrainingSession(tiny_trainer(), metrics_every=5)
+    s.step(23)
+    s.wait(5)
+    s.close()  # flushes the last partial window
+    rows = s.metrics.steps
+    assert [r["step"] for r in rows] == [5, 10, 15, 20, 23]
+
+
+def test_epoch_budget_and_history():
+    s = TrainingSession(tiny_trainer(), epochs=2)
+    s.start()
+    assert s.wait(20)
+    assert s.state == FINISHED
+    hist = s.history()
+    assert [h["epoch"] for h in hist] == [1.0, 2.0]
+    assert {"heldout_recon_error", "heldout_pll", "free_energy_gap", "train_recon_error"} <= set(hist[0])
+    s.close()
+
+
+def test_nan_pauses_with_a_message(session):
+    session.step(2)
+    session.wait(5)
+    session.call_in_thread(lambda: session.trainer.rbm.W.fill_(float("nan")))
+    session.start()
+    assert wait_until(lambda: session.state == ERROR)
+    assert "diverged" in session.error
+    step = session.trainer.step
+    time.sleep(0.1)
+    assert session.trainer.step == step
+
+
+def test_exception_in_step_is_reported_not_raised(session):
+    def boom():
+        raise RuntimeError("out of memory (simulated)")
+    session.trainer.train_step = boom
+    session.start()
+    assert wait_until(lambda: session.state == ERROR)
+    assert "out of memory" in session.error
+    assert session.is_alive
+
+
+def test_close_mid_training_ends_the_thread():
+    s = TrainingSession(tiny_trainer())
+    s.subscribe()
+    s.start()
+    assert wait_until(lambda: s.trainer.step > 3)
+    assert s.state == RUNNING
+    assert s.close(timeout=5)
+    assert not s.is_alive and s.state == STOPPED
+    assert not [t for t in threading.enumerate() if t.name == "training-thread"]
+
+
+def test_devices_offer_only_what_torch_reports(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert "cuda" not in devices.available_devices()
+    with pytest.raises(devices.DeviceError, match="not available"):
+        devices.resolve_device("cuda")
+    assert devices.resolve_device("auto").type in ("cpu", "mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert "cuda" in devices.available_devices()
+    with pytest.raises(devices.DeviceError, match="unknown device"):
+        devices.resolve_device("tpu")
