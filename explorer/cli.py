@@ -67,7 +67,7 @@ def _add_rbm_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="folder with MNIST/Fashion-MNIST IDX files (.gz or raw)")
     p.add_argument("--download", action="store_true", help="download MNIST/Fashion-MNIST into the user cache if missing")
     p.add_argument("--upscale", type=_positive_int, default=1, help="enlarge images by this factor (1-4)")
-    p.add_argument("--hidden", type=_positive_int, default=64, help="hidden units (default 64)")
+    p.add_argument("--hidden", type=_positive_int, default=100, help="hidden units (default 100)")
     p.add_argument("--k", type=_positive_int, default=1, help="Gibbs steps of CD-k (default 1)")
     p.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate gamma (default 0.1)")
     p.add_argument("--momentum", type=float, default=0.0, help="momentum (option beyond the lecture; default 0)")

@@ -130,3 +130,18 @@ def test_trainer_is_deterministic_under_seed():
     for _ in range(20):
         a.train_step(); b.train_step()
     assert torch.equal(a.rbm.W, b.rbm.W)
+
+
+def test_pseudo_log_likelihood_is_the_sum_over_flipped_bits():
+    rng = np.random.default_rng(5)
+    rbm = make_rbm(rng.normal(0, 1, (6, 4)), rng.normal(0, 1, 6), rng.normal(0, 1, 4))
+    x = torch.tensor((rng.random((7, 6)) < 0.5).astype(np.float32))
+    f0 = rbm.free_energy(x)
+    expected = torch.zeros(7)
+    for i in range(6):
+        xf = x.clone()
+        xf[:, i] = 1 - xf[:, i]
+        expected += torch.nn.functional.logsigmoid(rbm.free_energy(xf) - f0)
+    # also with tiny chunks, so the chunking is exercised
+    for max_el in (8_000_000, 5):
+        torch.testing.assert_close(rbm.pseudo_log_likelihood(x, max_elements=max_el), expected, atol=1e-5, rtol=1e-5)

@@ -1,0 +1,42 @@
+"""Creating the application: style, icon, main window."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6 import QtGui, QtWidgets
+
+from ..core.rbm_trainer import RBMConfig
+
+# resources/ sits beside the package in a source checkout (the README's editable install)
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+
+
+def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        app = QtWidgets.QApplication(argv if argv is not None else sys.argv[:1])
+    app.setApplicationName("Network Explorer")
+    app.setOrganizationName("NetworkExplorer")
+    app.setStyle("Fusion")
+    qss = RESOURCES / "style.qss"
+    if qss.exists():
+        app.setStyleSheet(qss.read_text(encoding="utf-8"))
+    icon = RESOURCES / "icon.svg"
+    if icon.exists():
+        app.setWindowIcon(QtGui.QIcon(str(icon)))
+    font = app.font()
+    font.setPointSize(max(font.pointSize(), 10))
+    app.setFont(font)
+    return app
+
+
+def run_app(config: RBMConfig | None = None, run_dir: str | None = None) -> int:
+    from .main_window import MainWindow
+
+    app = make_app()
+    win = MainWindow(config, run_dir=run_dir)
+    win.resize(1500, 950) if not win.restoreGeometry(win.saveGeometry()) else None
+    win.show()
+    return app.exec()

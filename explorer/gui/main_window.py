@@ -1,0 +1,436 @@
+"""The main window: toolbar, dockable views, status bar, menus, and the redraw timer.
+
+Threads: training runs on the engine's own thread. This window never calls torch; a
+GUI-thread QTimer polls the session's snapshot mailbox and metrics log at the refresh rate
+and redraws what is new. Closing the window stops the training thread and waits for it.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from .. import __version__
+from ..core.data import DataError, download_dataset, default_cache_dir
+from ..core.devices import DeviceError, available_devices
+from ..core.engine import ERROR, FINISHED, RUNNING, TrainingSession
+from ..core.rbm_trainer import RBMConfig, RBMTrainer
+from ..core.runfolder import RunFolderError, load_run, restore_session, save_run
+from .panels.rbm_panel import RBMPanel
+
+SETTINGS_ORG = "NetworkExplorer"
+SETTINGS_APP = "NetworkExplorer"
+LAYOUT_VERSION = 1
+
+
+class NoticeBar(QtWidgets.QFrame):
+    """A dismissable line at the top of the window for errors and notices (never a blocking dialog)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("noticeBar")
+        lay = QtWidgets.QHBoxLayout(self)
+        lay.setContentsMargins(10, 4, 6, 4)
+        self.label = QtWidgets.QLabel("")
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QtWidgets.QToolButton()
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.clicked.connect(self.hide)
+        lay.addWidget(self.label, 1)
+        lay.addWidget(close)
+        self.hide()
+
+    def show_message(self, text: str, error: bool = False) -> None:
+        self.setProperty("error", error)
+        self.style().unpolish(self)
+        self.style().polish(self)
+        self.label.setText(text)
+        self.show()
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """Network Explorer's window, showing one training session at a time."""
+
+    sigSessionChanged = QtCore.Signal()
+
+    def __init__(self, config: RBMConfig | None = None, *, run_dir: str | None = None,
+                 settings: QtCore.QSettings | None = None, refresh_hz: float = 20.0):
+        super().__init__()
+        self.setWindowTitle(f"Network Explorer {__version__}")
+        self.setObjectName("mainWindow")
+        self.setDockNestingEnabled(True)
+        self._settings = settings or QtCore.QSettings(SETTINGS_ORG, SETTINGS_APP)
+        self.session: TrainingSession | None = None
+        self._download: dict[str, Any] | None = None
+        self.redraws = 0
+
+        config = config or RBMConfig(device="auto")
+        self.panel = RBMPanel(config, self)
+        self.notice = NoticeBar()
+        central = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(central)
+        lay.setContentsMargins(4, 4, 4, 0)
+        lay.addWidget(self.notice)
+        lay.addWidget(self.panel.central_widget(), 1)
+        self.setCentralWidget(central)
+        self.docks: dict[str, QtWidgets.QDockWidget] = {}
+        for spec in self.panel.dock_specs():
+            dock = QtWidgets.QDockWidget(spec.title, self)
+            dock.setObjectName(spec.object_name)
+            dock.setWidget(spec.widget)
+            dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
+                             | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                             | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable)
+            self.addDockWidget(spec.area, dock)
+            self.docks[spec.object_name] = dock
+        self.splitDockWidget(self.docks["rbmCurvesDock"], self.docks["rbmDreamsDock"], QtCore.Qt.Orientation.Horizontal)
+        self._sized = False
+        self._default_state = self.saveState(LAYOUT_VERSION)
+        self.panel.wire_settings(self._on_setting_changed, self.reset, self.choose_data_folder)
+
+        self._build_actions()
+        self._build_toolbar()
+        self._build_menus()
+        self._build_statusbar()
+
+        self.timer = QtCore.QTimer(self)
+        self.timer.timeout.connect(self._on_tick)
+        self.set_refresh_rate(refresh_hz)
+        self._restore_layout()
+
+        if run_dir:
+            if not self.open_run(run_dir):
+                self._new_session(config)
+        else:
+            self._new_session(config)
+        self.timer.start()
+
+    # -- construction ------------------------------------------------------------------------------
+    def _action(self, text: str, slot, shortcut: str | None = None, tip: str = "") -> QtGui.QAction:
+        act = QtGui.QAction(text, self)
+        act.triggered.connect(slot)
+        if shortcut:
+            act.setShortcut(QtGui.QKeySequence(shortcut))
+            act.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+        if tip:
+            act.setToolTip(f"{tip} ({shortcut})" if shortcut else tip)
+        self.addAction(act)
+        return act
+
+    def _build_actions(self) -> None:
+        self.act_play = self._action("▶  Play", self.toggle_play, "Space", "Start or pause training")
+        self.act_step = self._action("Step", self.step_once, "S", "Pause and do exactly one training step")
+        self.act_reset = self._action("Reset", self.reset, "R", "Re-initialise the model from the seed")
+        self.act_open_run = self._action("Open run folder…", self.choose_run_folder, "Ctrl+O")
+        self.act_save_run = self._action("Save run…", self.choose_save_folder, "Ctrl+S")
+        self.act_open_data = self._action("Open data folder…", self.choose_data_folder)
+        self.act_download = self._action("Download MNIST into cache", lambda: self.download("mnist"))
+        self.act_download_f = self._action("Download Fashion-MNIST into cache",
+                                           lambda: self.download("fashion-mnist"))
+        self.act_quit = self._action("Quit", self.close, "Ctrl+Q")
+        self.act_reset_layout = self._action("Reset layout", self.reset_layout)
+
+    def _build_toolbar(self) -> None:
+        tb = self.addToolBar("Training")
+        tb.setObjectName("trainingToolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
+        tb.addAction(self.act_play)
+        tb.addAction(self.act_step)
+        tb.addAction(self.act_reset)
+        tb.addSeparator()
+        tb.addWidget(QtWidgets.QLabel(" Device "))
+        self.device_combo = QtWidgets.QComboBox()
+        self.device_combo.setObjectName("deviceCombo")
+        self.device_combo.addItems(available_devices())
+        self.device_combo.setToolTip("Only the devices this machine's PyTorch reports are offered")
+        self.device_combo.currentTextChanged.connect(self._on_device_changed)
+        tb.addWidget(self.device_combo)
+        tb.addSeparator()
+        tb.addWidget(QtWidgets.QLabel(" Refresh "))
+        self.refresh_spin = QtWidgets.QSpinBox()
+        self.refresh_spin.setObjectName("refreshSpin")
+        self.refresh_spin.setRange(1, 60)
+        self.refresh_spin.setSuffix(" /s")
+        self.refresh_spin.setToolTip("How often the views redraw; training never waits for them")
+        self.refresh_spin.valueChanged.connect(self.set_refresh_rate)
+        tb.addWidget(self.refresh_spin)
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        m.addAction(self.act_open_run)
+        m.addAction(self.act_save_run)
+        m.addSeparator()
+        m.addAction(self.act_open_data)
+        m.addAction(self.act_download)
+        m.addAction(self.act_download_f)
+        m.addSeparator()
+        m.addAction(self.act_quit)
+        m = mb.addMenu("&Training")
+        for a in (self.act_play, self.act_step, self.act_reset):
+            m.addAction(a)
+        m = mb.addMenu("&View")
+        for dock in self.docks.values():
+            m.addAction(dock.toggleViewAction())
+        m.addSeparator()
+        m.addAction(self.act_reset_layout)
+
+    def _build_statusbar(self) -> None:
+        sb = self.statusBar()
+        self.status_state = QtWidgets.QLabel("paused")
+        self.status_state.setObjectName("statusState")
+        self.status_rate = QtWidgets.QLabel("")
+        self.status_epoch = QtWidgets.QLabel("")
+        self.status_device = QtWidgets.QLabel("")
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.hide()
+        for w in (self.status_state, self.status_rate, self.status_epoch, self.status_device):
+            sb.addPermanentWidget(w)
+        sb.addWidget(self.progress)
+
+    # -- sessions ----------------------------------------------------------------------------------
+    def _new_session(self, config: RBMConfig) -> bool:
+        try:
+            trainer = RBMTrainer(config)
+        except (DataError, DeviceError, ValueError, OSError) as exc:
+            self.notice.show_message(f"Could not start: {exc}", error=True)
+            if config.dataset != "digits" or config.device not in ("auto", "cpu"):
+                # fall back to something that always works, keeping the user's other settings
+                return self._new_session(RBMConfig(**{**config.to_dict(), "dataset": "digits",
+                                                      "data_dir": None, "device": "auto"}))
+            return False
+        self._set_session(TrainingSession(trainer, snapshot_hz=self.refresh_spin.value()))
+        return True
+
+    def _set_session(self, session: TrainingSession) -> None:
+        old = self.session
+        if old is not None:
+            old.close()
+        self.session = session
+        self.panel.attach(session)
+        self.device_combo.blockSignals(True)
+        self.device_combo.setCurrentText(session.trainer.config.device
+                                         if session.trainer.config.device in available_devices() else "auto")
+        self.device_combo.blockSignals(False)
+        self._update_status()
+        self.sigSessionChanged.emit()
+
+    # -- toolbar actions -----------------------------------------------------------------------------
+    def toggle_play(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        if s.state == RUNNING:
+            s.pause()
+        else:
+            s.start()
+        self._update_status()
+
+    def step_once(self) -> None:
+        if self.session is not None:
+            self.session.step(1)
+            self._update_status()
+
+    def reset(self) -> None:
+        if self.session is not None:
+            self.notice.hide()
+            self.session.reset()
+
+    def set_refresh_rate(self, hz: float) -> None:
+        hz = max(1, min(60, int(round(hz))))
+        if self.refresh_spin.value() != hz:
+            self.refresh_spin.blockSignals(True)
+            self.refresh_spin.setValue(hz)
+            self.refresh_spin.blockSignals(False)
+        self.timer.setInterval(int(1000 / hz))
+        if self.session is not None:
+            self.session.set_snapshot_rate(hz)
+
+    def _on_device_changed(self, name: str) -> None:
+        if self.session is None:
+            return
+        try:
+            self.session.set_device(name)
+        except DeviceError as exc:
+            self.notice.show_message(str(exc), error=True)
+
+    def _on_setting_changed(self, key: str, value: Any) -> None:
+        if self.session is not None:
+            self.session.set_hparams(**{key: value})
+
+    # -- files ---------------------------------------------------------------------------------------
+    def choose_data_folder(self) -> None:
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Folder with MNIST or Fashion-MNIST IDX files")
+        if path:
+            self.use_data_folder(path)
+
+    def use_data_folder(self, path: str) -> None:
+        """Train on the IDX files in ``path`` (MNIST unless Fashion-MNIST is already chosen)."""
+        if self.session is None:
+            return
+        dataset = self.session.trainer.config.dataset
+        if dataset not in ("mnist", "fashion-mnist"):
+            dataset = "mnist"
+        self.panel.settings.set_data_dir(path)
+        self.session.set_hparams(dataset=dataset, data_dir=path)
+        self.session.reset()
+        self.notice.show_message(f"Loading {dataset} from {path}…")
+
+    def choose_run_folder(self) -> None:
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a run folder")
+        if path:
+            self.open_run(path)
+
+    def open_run(self, path: str | Path) -> bool:
+        """Show a saved run (weights, curves, settings); training can go on from it."""
+        try:
+            session = restore_session(load_run(path), snapshot_hz=self.refresh_spin.value())
+        except (RunFolderError, DataError, DeviceError, ValueError, OSError) as exc:
+            self.notice.show_message(f"Could not open run: {exc}", error=True)
+            return False
+        self._set_session(session)
+        self.notice.show_message(f"Opened run {path} at step {session.trainer.step}.")
+        return True
+
+    def choose_save_folder(self) -> None:
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Save the run into this folder")
+        if path:
+            self.save_run(path)
+
+    def save_run(self, path: str | Path) -> threading.Event:
+        """Save on the training thread between steps (never mid-update). Returns an event set when done."""
+        done = threading.Event()
+        s = self.session
+        if s is None:
+            done.set()
+            return done
+
+        def work() -> None:
+            try:
+                save_run(s, path)
+                s._add_notices([f"saved run to {path}"])
+            except OSError as exc:
+                s._add_notices([f"could not save run to {path}: {exc}"])
+            finally:
+                done.set()
+
+        s.call_in_thread(work)
+        return done
+
+    def download(self, name: str) -> None:
+        """Download a data set into the user cache on a plain thread; progress shows in the status bar."""
+        if self._download is not None:
+            return
+        state: dict[str, Any] = {"name": name, "done": 0, "total": 0, "result": None, "error": None}
+
+        def work() -> None:
+            try:
+                state["result"] = str(download_dataset(
+                    name, default_cache_dir() / name,
+                    progress=lambda d, t: state.update(done=d, total=t)))
+            except (DataError, OSError) as exc:
+                state["error"] = str(exc)
+
+        self._download = state
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        threading.Thread(target=work, name="download", daemon=True).start()
+
+    def _poll_download(self) -> None:
+        st = self._download
+        if st is None:
+            return
+        if st["total"]:
+            self.progress.setRange(0, int(st["total"]))
+            self.progress.setValue(int(st["done"]))
+        if st["result"] or st["error"]:
+            self.progress.hide()
+            self._download = None
+            if st["error"]:
+                self.notice.show_message(st["error"], error=True)
+            else:
+                self.notice.show_message(f"{st['name']} is in {st['result']}.")
+                self.panel.settings.dataset.setCurrentText(st["name"])
+                self.use_data_folder(st["result"])
+
+    # -- the redraw timer ----------------------------------------------------------------------------
+    def _on_tick(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        if self.panel.refresh():
+            self.redraws += 1
+        for msg in s.pop_notices():
+            self.notice.show_message(msg, error=(s.state == ERROR))
+            self.statusBar().showMessage(msg, 6000)
+        self._poll_download()
+        self._update_status()
+
+    def _update_status(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        state = s.state
+        self.act_play.setText("❚❚  Pause" if state == RUNNING else "▶  Play")
+        steps_s, samples_s = s.rates()
+        self.status_state.setText({RUNNING: "● training", ERROR: "■ stopped: error",
+                                   FINISHED: "■ finished"}.get(state, "❚❚ paused"))
+        self.status_state.setProperty("state", state)
+        self.status_rate.setText(f"{steps_s:,.0f} steps/s  ·  {samples_s:,.0f} samples/s" if steps_s else "")
+        self.status_epoch.setText(f"epoch {s.trainer.epoch}  ·  step {s.trainer.step}")
+        self.status_device.setText(f"device: {s.trainer.device}")
+
+    # -- layout persistence and shutdown -------------------------------------------------------------
+    def _restore_layout(self) -> None:
+        geo = self._settings.value("window/geometry")
+        state = self._settings.value("window/state")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        if state is not None:
+            self.restoreState(state, LAYOUT_VERSION)
+        hz = self._settings.value("view/refresh_hz")
+        if hz is not None:
+            try:
+                self.set_refresh_rate(float(hz))
+            except (TypeError, ValueError):
+                pass
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state, LAYOUT_VERSION)
+        for dock in self.docks.values():
+            dock.show()
+        self._apply_default_sizes()
+
+    def _apply_default_sizes(self) -> None:
+        """Proportions that suit a projector: big central views, curves along the bottom."""
+        w, h = max(self.width(), 900), max(self.height(), 600)
+        H, V = QtCore.Qt.Orientation.Horizontal, QtCore.Qt.Orientation.Vertical
+        d = self.docks
+        self.resizeDocks([d["rbmSettingsDock"], d["rbmFiltersDock"]], [300, int(w * 0.36)], H)
+        self.resizeDocks([d["rbmCurvesDock"]], [int(h * 0.36)], V)
+        self.resizeDocks([d["rbmFiltersDock"], d["rbmHiddenDock"]], [int(h * 0.36), int(h * 0.24)], V)
+        self.resizeDocks([d["rbmCurvesDock"], d["rbmDreamsDock"]], [int(w * 0.68), int(w * 0.32)], H)
+
+    def showEvent(self, event: QtGui.QShowEvent) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        if not self._sized:
+            self._sized = True
+            if self._settings.value("window/state") is None:
+                QtCore.QTimer.singleShot(0, self._apply_default_sizes)
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt name)
+        self.timer.stop()
+        if self.session is not None:
+            self.session.close(timeout=10)
+        self._settings.setValue("window/geometry", self.saveGeometry())
+        self._settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        self._settings.setValue("view/refresh_hz", self.refresh_spin.value())
+        self._settings.sync()
+        super().closeEvent(event)

@@ -1,0 +1,57 @@
+"""Render a panel to PNG without a display (docs, slides): train N steps, draw, grab the window."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6 import QtCore  # noqa: E402
+
+from ..core.rbm_trainer import RBMConfig  # noqa: E402
+from .app import make_app  # noqa: E402
+
+
+def render_rbm_snapshot(config: RBMConfig, steps: int, out: str | Path, size: tuple[int, int] = (1600, 1000)) -> Path:
+    from .main_window import MainWindow
+
+    app = make_app()
+    # a throw-away settings file: a snapshot must not depend on (or change) the user's saved layout
+    tmp = tempfile.mkdtemp(prefix="explorer-snapshot-")
+    settings = QtCore.QSettings(os.path.join(tmp, "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(config, settings=settings)
+    if win.session is None:
+        raise ValueError("could not start training: " + win.notice.label.text())
+    win.resize(*size)
+    win.show()
+    s = win.session
+    s.step(steps) if steps else None
+    if not s.wait(timeout=600):
+        raise RuntimeError("training did not finish in time")
+    if s.error:
+        raise ValueError(f"training failed: {s.error}")
+    # evaluate once so the held-out curves have a point at the last step
+    s.call_in_thread(lambda: s._evaluate(False))
+    s.request_snapshot()
+    s.wait(timeout=60)
+    deadline = QtCore.QDeadlineTimer(5000)
+    while not deadline.hasExpired():
+        app.processEvents()
+        snap = s.latest_snapshot()
+        if snap is not None and snap.step == s.trainer.step and win.panel._last_seq == snap.seq:
+            break
+        QtCore.QThread.msleep(20)
+    for _ in range(5):
+        app.processEvents()
+        QtCore.QThread.msleep(10)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    image = win.grab()
+    tmp_png = out.with_name(f".{out.name}.tmp.png")
+    if not image.save(str(tmp_png), "PNG"):
+        raise OSError(f"could not write {out}")
+    os.replace(tmp_png, out)
+    win.close()
+    return out

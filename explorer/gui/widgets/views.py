@@ -1,0 +1,240 @@
+"""Views shared by every panel: an image mosaic, a heatmap and a curve plot.
+
+Each view creates its pyqtgraph items once and updates them in place
+(``ImageItem.setImage(..., autoLevels=False)`` with fixed levels, ``PlotDataItem.setData``):
+rebuilding items on every update is slow and leaks. Tiling many small images into one
+mosaic array keeps a 500-filter view at a single image item.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="#15181d", foreground="#d8dee9")
+
+GAP = np.nan  # mosaic separators: NaN renders transparent, so tiles stand apart on the dark background
+
+
+def tile_images(images: np.ndarray, image_shape: Sequence[int], cols: int | None = None, pad: int = 1,
+                normalize: str = "none") -> np.ndarray:
+    """Arrange ``n`` flat (or 2-D) images into one 2-D mosaic with ``pad``-pixel NaN gaps.
+
+    ``normalize``: ``"none"`` keeps values; ``"symmetric"`` scales each tile by its largest
+    absolute value into [-1, 1] (filters: sign and shape matter, not their overall size);
+    ``"minmax"`` scales each tile into [0, 1].
+    """
+    h, w = int(image_shape[0]), int(image_shape[1])
+    imgs = np.asarray(images, dtype=np.float32).reshape(-1, h, w)
+    n = imgs.shape[0]
+    if n == 0:
+        return np.full((h, w), GAP, dtype=np.float32)
+    if normalize == "symmetric":
+        scale = np.abs(imgs).reshape(n, -1).max(1)
+        imgs = imgs / np.where(scale > 0, scale, 1.0)[:, None, None]
+    elif normalize == "minmax":
+        lo = imgs.reshape(n, -1).min(1)[:, None, None]
+        hi = imgs.reshape(n, -1).max(1)[:, None, None]
+        imgs = (imgs - lo) / np.where(hi > lo, hi - lo, 1.0)
+    cols = cols or int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / cols))
+    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), GAP, dtype=np.float32)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        out[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = imgs[i]
+    return out
+
+
+def _title_label(text: str) -> QtWidgets.QLabel:
+    lab = QtWidgets.QLabel(text)
+    lab.setObjectName("viewTitle")
+    return lab
+
+
+def _caption_label(text: str) -> QtWidgets.QLabel:
+    lab = QtWidgets.QLabel(text)
+    lab.setObjectName("viewCaption")
+    lab.setWordWrap(True)
+    lab.setTextFormat(QtCore.Qt.TextFormat.RichText)
+    return lab
+
+
+class _ViewFrame(QtWidgets.QWidget):
+    """Title above, plot in the middle, a caption (what it shows, the lecture's equation) below."""
+
+    def __init__(self, title: str, caption: str = "", parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self._layout = QtWidgets.QVBoxLayout(self)
+        self._layout.setContentsMargins(6, 4, 6, 4)
+        self._layout.setSpacing(2)
+        self.title = _title_label(title)
+        self._layout.addWidget(self.title)
+        self.caption = _caption_label(caption)
+        self._body_index = 1
+
+    def _set_body(self, widget: QtWidgets.QWidget) -> None:
+        self._layout.addWidget(widget, 1)
+        if self.caption.text():
+            self._layout.addWidget(self.caption)
+
+
+class MosaicView(_ViewFrame):
+    """Many small images as one tiled image, optionally in labelled rows (e.g. input / reconstruction)."""
+
+    def __init__(self, title: str, caption: str = "", *, levels=(0.0, 1.0), colormap: str = "grey",
+                 normalize: str = "none", parent=None):
+        super().__init__(title, caption, parent)
+        self.levels = levels
+        self.normalize = normalize
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.ci.setContentsMargins(0, 0, 0, 0)
+        self.viewbox = self.graphics.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
+        self.viewbox.setMenuEnabled(False)
+        self.image = pg.ImageItem()
+        self.image.setLevels(levels)
+        self.image.setLookupTable(_lut(colormap))
+        self.viewbox.addItem(self.image)
+        self._row_labels: list[pg.TextItem] = []
+        self.updates = 0
+        self._set_body(self.graphics)
+
+    def set_images(self, images: np.ndarray, image_shape: Sequence[int], cols: int | None = None) -> None:
+        mosaic = tile_images(images, image_shape, cols=cols, normalize=self.normalize)
+        self._show(mosaic)
+
+    def set_rows(self, rows: Sequence[np.ndarray], image_shape: Sequence[int], labels: Sequence[str] = ()) -> None:
+        """One row of tiles per array in ``rows`` (all with the same number of images)."""
+        n = max(len(np.asarray(r).reshape(len(r), -1)) for r in rows)
+        h = int(image_shape[0])
+        stacked = np.concatenate([np.asarray(r, dtype=np.float32).reshape(-1, h * int(image_shape[1]))
+                                  for r in rows])
+        mosaic = tile_images(stacked, image_shape, cols=n, normalize=self.normalize)
+        reshaped = self.image.image is None or self.image.image.shape != mosaic.shape
+        self._show(mosaic)
+        if reshaped and labels:  # leave room on the left for the row labels
+            w = int(image_shape[1])
+            self.viewbox.setRange(xRange=(-1.6 * w, mosaic.shape[1]), yRange=(0, mosaic.shape[0]), padding=0.02)
+        if list(labels) != [t.textItem.toPlainText() for t in self._row_labels]:
+            for t in self._row_labels:
+                self.viewbox.removeItem(t)
+            self._row_labels = []
+            for i, text in enumerate(labels):
+                item = pg.TextItem(text, color="#d8dee9", anchor=(1.0, 0.5))
+                font = item.textItem.font()
+                font.setPointSize(12)
+                font.setBold(True)
+                item.setFont(font)
+                item.setPos(-1.5, i * (h + 1) + h / 2)
+                self.viewbox.addItem(item)
+                self._row_labels.append(item)
+
+    def _show(self, mosaic: np.ndarray) -> None:
+        first = self.image.image is None or self.image.image.shape != mosaic.shape
+        self.image.setImage(mosaic, autoLevels=False, levels=self.levels)
+        if first:
+            self.viewbox.autoRange(padding=0.02)
+        self.updates += 1
+
+    def current_image(self) -> np.ndarray | None:
+        return None if self.image.image is None else np.array(self.image.image)
+
+
+class HeatmapView(_ViewFrame):
+    """A matrix as colours, with labelled axes and a colour bar."""
+
+    def __init__(self, title: str, caption: str = "", *, xlabel: str = "", ylabel: str = "",
+                 levels=(0.0, 1.0), colormap: str = "viridis", parent=None):
+        super().__init__(title, caption, parent)
+        self.levels = levels
+        self.plot = pg.PlotWidget()
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(False, False)
+        self.plot.invertY(True)
+        self.plot.setLabel("bottom", xlabel)
+        self.plot.setLabel("left", ylabel)
+        self.image = pg.ImageItem()
+        self.image.setLevels(levels)
+        cmap = pg.colormap.get(colormap)
+        self.image.setLookupTable(cmap.getLookupTable(nPts=256))
+        self.plot.addItem(self.image)
+        self.colorbar = pg.ColorBarItem(values=levels, colorMap=cmap, interactive=False, width=12)
+        self.colorbar.setImageItem(self.image, insert_in=self.plot.getPlotItem())
+        self.updates = 0
+        self._set_body(self.plot)
+
+    def set_matrix(self, m: np.ndarray) -> None:
+        m = np.ascontiguousarray(m, dtype=np.float32)
+        first = self.image.image is None or self.image.image.shape != m.shape
+        self.image.setImage(m, autoLevels=False, levels=self.levels)
+        if first:
+            self.plot.getPlotItem().vb.autoRange(padding=0)
+        self.updates += 1
+
+
+class CurveView(_ViewFrame):
+    """Named series against training steps; each series is one PlotDataItem updated with setData."""
+
+    def __init__(self, title: str, caption: str = "", *, xlabel: str = "step", ylabel: str = "",
+                 logy: bool = False, parent=None):
+        super().__init__(title, caption, parent)
+        self.plot = pg.PlotWidget()
+        self.plot.setMenuEnabled(True)
+        self.plot.setLabel("bottom", xlabel)
+        self.plot.setLabel("left", ylabel)
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.plot.setLogMode(False, logy)
+        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor="#d8dee9")
+        self._items: dict[str, pg.PlotDataItem] = {}
+        self._data: dict[str, tuple[list[float], list[float]]] = {}
+        self._set_body(self.plot)
+
+    def add_series(self, key: str, label: str, color: str, width: float = 2.0, style=None,
+                   symbol: str | None = None) -> None:
+        pen = pg.mkPen(color=color, width=width, style=style or QtCore.Qt.PenStyle.SolidLine)
+        item = self.plot.plot([], [], pen=pen, name=label, symbol=symbol, symbolSize=6,
+                              symbolBrush=color, symbolPen=None)
+        item.setClipToView(True)
+        item.setDownsampling(auto=True, method="mean")
+        self._items[key] = item
+        self._data[key] = ([], [])
+
+    def append(self, key: str, xs: Sequence[float], ys: Sequence[float]) -> None:
+        if key not in self._items or not len(xs):
+            return
+        dx, dy = self._data[key]
+        dx.extend(float(x) for x in xs)
+        dy.extend(float(y) for y in ys)
+
+    def redraw(self) -> None:
+        for key, item in self._items.items():
+            dx, dy = self._data[key]
+            if dx:
+                item.setData(np.asarray(dx), np.asarray(dy))
+            else:
+                item.setData([], [])
+
+    def clear_data(self) -> None:
+        for key in self._data:
+            self._data[key] = ([], [])
+        self.redraw()
+
+    def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        dx, dy = self._data[key]
+        return np.asarray(dx), np.asarray(dy)
+
+
+def _lut(name: str) -> np.ndarray:
+    if name == "grey":
+        ramp = np.linspace(0, 255, 256).astype(np.uint8)
+        return np.stack([ramp, ramp, ramp], axis=1)
+    return pg.colormap.get(name).getLookupTable(nPts=256)
+
+
+def monospace_font(size: int = 10) -> QtGui.QFont:
+    f = QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont)
+    f.setPointSize(size)
+    return f
