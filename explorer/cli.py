@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gui = sub.add_parser("gui", help="open the app (the default)")
     gui.add_argument("--run", help="open a saved run folder")
+    gui.add_argument("--start", action="store_true", help="start training as soon as the window opens")
     _add_rbm_options(gui)
 
     train = sub.add_parser("train", help="train a model headless")
@@ -217,7 +218,7 @@ def cmd_gui(args: argparse.Namespace | None) -> int:
 
     config = _rbm_config(args) if args is not None and args.command == "gui" else None
     run = getattr(args, "run", None) if args is not None else None
-    return run_app(config=config, run_dir=run)
+    return run_app(config=config, run_dir=run, start=bool(getattr(args, "start", False)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

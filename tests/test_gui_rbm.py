@@ -162,7 +162,7 @@ def test_open_run_folder_shows_its_state(qtbot, window, tmp_path):
     assert window.open_run(tmp_path / "run")
     assert window.session.trainer.step == 40 and window.session.trainer.rbm.n_hidden == 12
     qtbot.waitUntil(lambda: len(window.panel.error_curve.series("step")[0]) == 40, timeout=5000)
-    qtbot.waitUntil(lambda: len(window.panel.error_curve.series("heldout")[0]) == 4, timeout=5000)
+    qtbot.waitUntil(lambda: len(window.panel.error_curve.series("heldout")[0]) == 5, timeout=5000)  # 0,10,..,40
     qtbot.waitUntil(lambda: window.panel.filters.updates > 0, timeout=5000)
     assert window.panel.settings.hidden.value() == 12
     assert "step 40" in window.status_epoch.text()

@@ -147,10 +147,11 @@ class TrainingSession:
     """
 
     def __init__(self, trainer: Trainer, *, snapshot_hz: float = 20.0, metrics_every: int = 1,
-                 eval_every: int = 0, epochs: int | None = None, name: str = "training"):
+                 eval_every: int = 0, epochs: int | None = None, name: str = "training",
+                 metrics: MetricsLog | None = None):
         self.trainer = trainer
         self.epochs = epochs
-        self.metrics = MetricsLog()
+        self.metrics = metrics or MetricsLog()  # a restored run brings its curves
         self.error: str | None = None
         self.run_id = 0
         self._snapshot_hz = float(snapshot_hz)
@@ -356,6 +357,7 @@ class TrainingSession:
         self._rate_window.clear()
         self._epoch_t0 = time.perf_counter()
         self._epoch_step0 = self.trainer.step
+        self._evaluate(False)
         self._snapshot_requested = True
         if self._state in (FINISHED, ERROR):
             self._state = PAUSED
@@ -363,6 +365,8 @@ class TrainingSession:
     def _loop(self) -> None:
         try:
             torch.set_grad_enabled(True)
+            if not self.metrics.evals:
+                self._guard(lambda: self._evaluate(False))  # the curves start at the untrained model
             while True:
                 with self._cond:
                     while (not self._stop and not self._commands and not self._snapshot_requested

@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from .. import __version__
 from .atomic import atomic_write, atomic_write_json, atomic_write_text
-from .engine import TrainingSession
+from .engine import MetricsLog, TrainingSession
 
 RUN_FORMAT = "network-explorer-run"
 RUN_VERSION = 1
@@ -147,9 +147,10 @@ def restore_trainer(run: RunFolder, **overrides: Any):
 
 
 def restore_session(run: RunFolder, **session_kwargs: Any) -> TrainingSession:
-    session = TrainingSession(restore_trainer(run), **session_kwargs)
-    session.metrics.add_steps(run.steps)
+    metrics = MetricsLog()
+    metrics.add_steps(run.steps)
     for row in run.evals:
-        session.metrics.add_eval(row)
+        metrics.add_eval(row)
+    session = TrainingSession(restore_trainer(run), metrics=metrics, **session_kwargs)
     session.request_snapshot()
     return session

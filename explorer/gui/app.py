@@ -32,11 +32,16 @@ def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
     return app
 
 
-def run_app(config: RBMConfig | None = None, run_dir: str | None = None) -> int:
+def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: bool = False) -> int:
     from .main_window import MainWindow
 
     app = make_app()
     win = MainWindow(config, run_dir=run_dir)
-    win.resize(1500, 950) if not win.restoreGeometry(win.saveGeometry()) else None
+    if not win.has_saved_geometry():
+        screen = app.primaryScreen().availableGeometry()
+        win.resize(min(1600, screen.width()), min(1000, screen.height()))
+        win.move(screen.center() - win.rect().center())
     win.show()
+    if start:
+        win.toggle_play()
     return app.exec()

@@ -108,6 +108,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 self._new_session(config)
         else:
             self._new_session(config)
+        if self.session is not None and not self.notice.isVisible():
+            self.notice.show_message("Press Space (or ▶ Play) to start training; S does one step, R resets.")
         self.timer.start()
 
     # -- construction ------------------------------------------------------------------------------
@@ -230,6 +232,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if s.state == RUNNING:
             s.pause()
         else:
+            if not self.notice.property("error"):
+                self.notice.hide()
             s.start()
         self._update_status()
 
@@ -401,6 +405,9 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.set_refresh_rate(float(hz))
             except (TypeError, ValueError):
                 pass
+
+    def has_saved_geometry(self) -> bool:
+        return self._settings.value("window/geometry") is not None
 
     def reset_layout(self) -> None:
         self.restoreState(self._default_state, LAYOUT_VERSION)

@@ -274,6 +274,7 @@ class RBMPanel(QtCore.QObject):
         tr = session.trainer
         self.settings.set_config(tr.config)
         self.description.setText(tr.describe() if hasattr(tr, "describe") else tr.family)
+        self._update_stats(session)
         session.subscribe()
 
     def refresh(self) -> bool:
