@@ -150,7 +150,7 @@ def cmd_train_rbm(args: argparse.Namespace) -> int:
     from .core.runfolder import save_run
 
     trainer = RBMTrainer(_rbm_config(args))
-    session = TrainingSession(trainer, epochs=args.epochs)
+    session = TrainingSession(trainer, epochs=args.epochs, eval_fraction=None)  # every epoch is evaluated
     total = trainer.steps_per_epoch * args.epochs
     bar = _Progress(total, enabled=not args.quiet)
     t0 = time.perf_counter()

@@ -140,14 +140,29 @@ def test_metrics_nothing_dropped_every_n():
 
 
 def test_epoch_budget_and_history():
-    s = TrainingSession(tiny_trainer(), epochs=2)
-    s.start()
-    assert s.wait(20)
-    assert s.state == FINISHED
-    hist = s.history()
-    assert [h["epoch"] for h in hist] == [1.0, 2.0]
-    assert {"heldout_recon_error", "heldout_pll", "free_energy_gap", "train_recon_error"} <= set(hist[0])
-    s.close()
+    s = TrainingSession(tiny_trainer(), epochs=2, eval_fraction=None)
+    try:
+        s.start()
+        assert s.wait(20)
+        assert s.state == FINISHED
+        hist = s.history()
+        assert [h["epoch"] for h in hist] == [1.0, 2.0]
+        assert {"heldout_recon_error", "heldout_pll", "free_energy_gap", "train_recon_error",
+                "samples_per_s"} <= set(hist[0])
+    finally:
+        s.close()
+
+
+def test_evaluation_cost_is_capped_but_the_last_epoch_is_evaluated():
+    s = TrainingSession(tiny_trainer(), epochs=3, eval_fraction=0.0)
+    try:
+        s.start()
+        assert s.wait(20)
+        # the step-0 evaluation used up the (zero) allowance: only the final epoch is evaluated
+        assert [h["epoch"] for h in s.history()] == [3.0]
+        assert [r["step"] for r in s.metrics.evals][0] == 0.0
+    finally:
+        s.close()
 
 
 def test_nan_pauses_with_a_message(session):

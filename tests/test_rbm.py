@@ -145,3 +145,17 @@ def test_pseudo_log_likelihood_is_the_sum_over_flipped_bits():
     # also with tiny chunks, so the chunking is exercised
     for max_el in (8_000_000, 5):
         torch.testing.assert_close(rbm.pseudo_log_likelihood(x, max_elements=max_el), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_pseudo_log_likelihood_on_a_subset_of_bits_is_scaled():
+    rng = np.random.default_rng(6)
+    rbm = make_rbm(rng.normal(0, 1, (6, 4)), rng.normal(0, 1, 6), rng.normal(0, 1, 4))
+    x = torch.tensor((rng.random((5, 6)) < 0.5).astype(np.float32))
+    f0 = rbm.free_energy(x)
+    bits = torch.tensor([1, 4])
+    expected = torch.zeros(5)
+    for i in bits.tolist():
+        xf = x.clone()
+        xf[:, i] = 1 - xf[:, i]
+        expected += torch.nn.functional.logsigmoid(rbm.free_energy(xf) - f0)
+    torch.testing.assert_close(rbm.pseudo_log_likelihood(x, bits), expected * 3, atol=1e-5, rtol=1e-5)

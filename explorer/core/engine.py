@@ -148,7 +148,7 @@ class TrainingSession:
 
     def __init__(self, trainer: Trainer, *, snapshot_hz: float = 20.0, metrics_every: int = 1,
                  eval_every: int = 0, epochs: int | None = None, name: str = "training",
-                 metrics: MetricsLog | None = None):
+                 metrics: MetricsLog | None = None, eval_fraction: float | None = 0.02):
         self.trainer = trainer
         self.epochs = epochs
         self.metrics = metrics or MetricsLog()  # a restored run brings its curves
@@ -157,6 +157,11 @@ class TrainingSession:
         self._snapshot_hz = float(snapshot_hz)
         self._metrics_every = max(1, int(metrics_every))
         self._eval_every = max(0, int(eval_every))
+        # evaluations may cost at most this share of the training time (None: evaluate every epoch);
+        # the last epoch of a budget is always evaluated
+        self._eval_fraction = eval_fraction
+        self._eval_seconds = 0.0
+        self._train_seconds = 0.0
         self._cond = threading.Condition()
         self._commands: list[Callable[[], None]] = []
         self._paused = True
@@ -412,7 +417,9 @@ class TrainingSession:
     def _one_step(self) -> None:
         tr = self.trainer
         epoch_before = tr.epoch
+        t0 = time.perf_counter()
         metrics = tr.train_step()
+        self._train_seconds += time.perf_counter() - t0
         self._pending_metrics.append((tr.step, tr.epoch, metrics))
         self._rate_window.append((time.perf_counter(), tr.step))
         if len(self._rate_window) > 64:
@@ -420,7 +427,11 @@ class TrainingSession:
         if len(self._pending_metrics) >= max(self._flush_every, self._metrics_every):
             self._flush_metrics()
         epoch_done = tr.epoch > epoch_before
-        if epoch_done or (self._eval_every and tr.step % self._eval_every == 0):
+        last_epoch = self.epochs is not None and tr.epoch >= self.epochs
+        asked = bool(self._eval_every and tr.step % self._eval_every == 0)  # explicit: always done
+        affordable = (self._eval_fraction is None or last_epoch
+                      or self._eval_seconds <= self._eval_fraction * self._train_seconds)
+        if asked or (epoch_done and affordable):
             self._flush_metrics()
             self._evaluate(epoch_done)
         if self.epochs is not None and tr.epoch >= self.epochs:
@@ -454,12 +465,13 @@ class TrainingSession:
 
     def _evaluate(self, epoch_end: bool) -> None:
         tr = self.trainer
-        now = time.perf_counter()
+        t_start = time.perf_counter()
         row: dict[str, float] = {"step": float(tr.step), "epoch": float(tr.epoch),
                                  "epoch_end": 1.0 if epoch_end else 0.0}
         row.update(tr.evaluate())
+        now = time.perf_counter()
         if epoch_end:
-            dt = now - self._epoch_t0
+            dt = t_start - self._epoch_t0
             steps = tr.step - self._epoch_step0
             row["seconds"] = dt
             row["samples_per_s"] = steps * tr.batch_size / dt if dt > 0 else float("nan")
@@ -475,6 +487,7 @@ class TrainingSession:
             self._epoch_t0 = time.perf_counter()
             self._epoch_step0 = tr.step
         self.metrics.add_eval(row)
+        self._eval_seconds += time.perf_counter() - t_start
         if any(isinstance(v, float) and math.isinf(v) for v in row.values()):
             self._add_notices([f"held-out metric is infinite at step {tr.step}"])
 
