@@ -144,12 +144,27 @@ class _Progress:
             sys.stderr.flush()
 
 
+def _load_data(cfg, quiet: bool):
+    """Load the configured data set; a download shows its progress on stderr."""
+    from .core.data import load_dataset
+
+    def progress(done: int, total: int) -> None:
+        if not quiet:
+            size = f"{done / 1e6:.1f}/{total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
+            sys.stderr.write(f"\rdownloading {cfg.dataset}: {size}   ")
+            sys.stderr.flush()
+
+    return load_dataset(cfg.dataset, cfg.data_dir, upscale=cfg.upscale, bars_size=cfg.bars_size,
+                        seed=cfg.seed, download=cfg.download, progress=progress)
+
+
 def cmd_train_rbm(args: argparse.Namespace) -> int:
     from .core.engine import TrainingSession
     from .core.rbm_trainer import RBMTrainer
     from .core.runfolder import save_run
 
-    trainer = RBMTrainer(_rbm_config(args))
+    cfg = _rbm_config(args)
+    trainer = RBMTrainer(cfg, dataset=_load_data(cfg, quiet=args.quiet))
     session = TrainingSession(trainer, epochs=args.epochs, eval_fraction=None)  # every epoch is evaluated
     total = trainer.steps_per_epoch * args.epochs
     bar = _Progress(total, enabled=not args.quiet)
