@@ -1,6 +1,6 @@
 """Tests for explorer.core.data: IDX validation, data sets, splits, upscaling, downloads.
 
-Every IDX file here is made by the test itself; nothing reads /work/shared or the network.
+Every IDX file here is made by the test itself; nothing reads real data sets or the network.
 """
 
 from __future__ import annotations

@@ -177,7 +177,8 @@ class TrainingSession:
         self._last_snapshot_t = 0.0
         self._snapshot_requested = False
         self._pending_metrics: list[tuple[int, int, dict[str, torch.Tensor]]] = []
-        self._flush_every = 1 if trainer.device.type == "cpu" else 50
+        self._flush_every = 50        # steps per metrics transfer (and at most 0.1 s apart)
+        self._last_flush_t = time.perf_counter()
         self._rate_window: list[tuple[float, int]] = []
         self._epoch_t0 = time.perf_counter()
         self._epoch_step0 = trainer.step
@@ -250,7 +251,6 @@ class TrainingSession:
         def move() -> None:
             self._flush_metrics()
             self.trainer.to_device(device)
-            self._flush_every = 1 if device.type == "cpu" else 50
             self._add_notices([f"now training on {device}"])
             self._snapshot_requested = True
 
@@ -388,10 +388,15 @@ class TrainingSession:
                 for cmd in commands:
                     self._guard(cmd)
                 if run and self._state != ERROR:
-                    self._guard(self._one_step)
-                    if single and self._pending_steps == 0:
-                        self._snapshot_requested = True
+                    if single:
+                        self._guard(self._one_step)
+                        if self._pending_steps == 0:
+                            self._snapshot_requested = True
+                    else:
+                        self._guard(self._run_burst)
                 self._maybe_snapshot(force=self._snapshot_requested)
+                if self._paused and self._pending_steps == 0:
+                    self._guard(lambda: self._flush_metrics(final=True))  # idle: the curves are complete
                 with self._cond:
                     self._busy = False
         finally:
@@ -414,6 +419,20 @@ class TrainingSession:
             self._notices.append(message)
         self._snapshot_requested = True
 
+    def _run_burst(self, seconds: float = 0.005) -> None:
+        """Steps back to back for a few milliseconds between two visits to the lock.
+
+        Flags are plain attributes, read without the lock here; a pause, a command or a stop
+        is still seen before the next step.
+        """
+        t_end = time.perf_counter() + seconds
+        while True:
+            self._one_step()
+            if (self._paused or self._commands or self._stop or self._state == ERROR
+                    or time.perf_counter() > t_end):
+                return
+            self._maybe_snapshot()
+
     def _one_step(self) -> None:
         tr = self.trainer
         epoch_before = tr.epoch
@@ -424,8 +443,10 @@ class TrainingSession:
         self._rate_window.append((time.perf_counter(), tr.step))
         if len(self._rate_window) > 64:
             del self._rate_window[:-64]
-        if len(self._pending_metrics) >= max(self._flush_every, self._metrics_every):
-            self._flush_metrics()
+        n_pending = len(self._pending_metrics)
+        if n_pending >= max(self._flush_every, self._metrics_every) or (
+                n_pending >= self._metrics_every and time.perf_counter() - self._last_flush_t > 0.1):
+            self._flush_metrics(final=False)
         epoch_done = tr.epoch > epoch_before
         last_epoch = self.epochs is not None and tr.epoch >= self.epochs
         asked = bool(self._eval_every and tr.step % self._eval_every == 0)  # explicit: always done
@@ -442,15 +463,18 @@ class TrainingSession:
                     self._state = FINISHED
             self._snapshot_requested = True
 
-    def _flush_metrics(self) -> None:
-        pending, self._pending_metrics = self._pending_metrics, []
+    def _flush_metrics(self, final: bool = True) -> None:
+        """Copy the pending per-step metrics to the log in one transfer (whole windows unless ``final``)."""
+        self._last_flush_t = time.perf_counter()
+        every = self._metrics_every
+        cut = len(self._pending_metrics) if final else len(self._pending_metrics) // every * every
+        pending, self._pending_metrics = self._pending_metrics[:cut], self._pending_metrics[cut:]
         if not pending:
             return
         names = list(pending[0][2].keys())
         values = torch.stack([torch.stack([m[n].detach().float().reshape(()) for n in names]) for _, _, m in pending])
         values = values.cpu().numpy()
         rows = []
-        every = self._metrics_every
         for start in range(0, len(pending), every):
             chunk = values[start:start + every]
             step, epoch, _ = pending[min(start + every, len(pending)) - 1]
