@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -28,16 +29,38 @@ import torch.nn.functional as F
 class UniformSource:
     """Where the random numbers for Bernoulli sampling come from.
 
-    Sampling a binary unit is ``u < p`` with ``u ~ U(0, 1)``. Routing every draw
-    through one object lets a test replace the draws with fixed numbers and check
-    a CD update against a hand computation.
+    Sampling a binary unit is ``u < p`` with ``u ~ U(0, 1)``. Routing every draw through one
+    object lets a test replace the draws with fixed numbers and check a CD update against a
+    hand computation, and lets the CPU use a faster generator than the GPU.
     """
 
     def __init__(self, generator: torch.Generator | None = None):
         self.generator = generator
 
     def __call__(self, shape: Sequence[int], like: torch.Tensor) -> torch.Tensor:
+        """Fresh uniforms in [0, 1) of ``shape``, on ``like``'s device and dtype (a new tensor)."""
         return torch.rand(tuple(shape), generator=self.generator, device=like.device, dtype=like.dtype)
+
+    def bernoulli(self, p: torch.Tensor) -> torch.Tensor:
+        """Binary samples (as ``p``'s dtype) that are 1 with probability ``p``."""
+        return self(p.shape, p).lt_(p)
+
+
+class NumpyUniforms(UniformSource):
+    """CPU uniforms from numpy's PCG64: about twice as fast as torch's CPU generator (mt19937),
+    which matters because a CD-1 step draws a uniform for every visible and hidden unit three times.
+    Other devices fall back to torch's generator on that device.
+    """
+
+    def __init__(self, seed: int, generator: torch.Generator | None = None):
+        super().__init__(generator)
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, shape, like):
+        if like.device.type != "cpu":
+            return super().__call__(shape, like)
+        u = torch.from_numpy(self.rng.random(tuple(shape), dtype=np.float32))
+        return u if like.dtype == torch.float32 else u.to(like.dtype)
 
 
 class FixedDraws(UniformSource):
@@ -53,7 +76,7 @@ class FixedDraws(UniformSource):
         u = self._draws.pop(0)
         if tuple(u.shape) != tuple(shape):
             raise RuntimeError(f"FixedDraws: expected a draw of shape {tuple(shape)}, got {tuple(u.shape)}")
-        return u.to(device=like.device, dtype=like.dtype)
+        return u.to(device=like.device, dtype=like.dtype).clone()
 
 
 class RBM(torch.nn.Module):
@@ -98,10 +121,9 @@ class RBM(torch.nn.Module):
         """Run ``steps`` full Gibbs sweeps x -> h -> x from ``x``; return (x sample, p(x|h) of the last sweep)."""
         px = x
         for _ in range(max(0, steps)):
-            ph = self.p_h_given_x(x)
-            h = (uniform(ph.shape, ph) < ph).to(ph.dtype)
+            h = uniform.bernoulli(self.p_h_given_x(x))
             px = self.p_x_given_h(h)
-            x = (uniform(px.shape, px) < px).to(px.dtype)
+            x = uniform.bernoulli(px)
         return x, px
 
     @torch.no_grad()
@@ -177,7 +199,7 @@ class ContrastiveDivergence:
             raise ValueError(f"weight decay must be >= 0, got {self.weight_decay}")
 
     def _sample(self, p: torch.Tensor) -> torch.Tensor:
-        return (self.uniform(p.shape, p) < p).to(p.dtype)
+        return self.uniform.bernoulli(p)
 
     @torch.no_grad()
     def step(self, x0: torch.Tensor) -> CDStats:
@@ -203,21 +225,28 @@ class ContrastiveDivergence:
             self._chain_h = h_tilde
         # the lecture's update, averaged over the batch
         n = x0.shape[0]
-        dW = (x0.t() @ h_hat - x_tilde.t() @ h_tilde) / n
-        db = (x0 - x_tilde).mean(0)
-        dd = (h_hat - h_tilde).mean(0)
-        if self.weight_decay:
-            dW = dW - self.weight_decay * rbm.W
-        for param, vel, grad in zip((rbm.W, rbm.b, rbm.d), self._velocity, (dW, db, dd)):
-            if self.momentum:
-                vel.mul_(self.momentum).add_(grad, alpha=self.lr)
-                param.add_(vel)
-            else:
-                param.add_(grad, alpha=self.lr)
+        if not self.momentum and not self.weight_decay:
+            # w += gamma/n (x'h^ - x~'h~), accumulated in place: no 784x500 temporaries
+            scale = self.lr / n
+            rbm.W.addmm_(x0.t(), h_hat, alpha=scale).addmm_(x_tilde.t(), h_tilde, alpha=-scale)
+            rbm.b.add_(x0.sum(0) - x_tilde.sum(0), alpha=scale)
+            rbm.d.add_(h_hat.sum(0) - h_tilde.sum(0), alpha=scale)
+        else:
+            dW = (x0.t() @ h_hat - x_tilde.t() @ h_tilde) / n
+            db = (x0 - x_tilde).mean(0)
+            dd = (h_hat - h_tilde).mean(0)
+            if self.weight_decay:
+                dW = dW - self.weight_decay * rbm.W
+            for param, vel, grad in zip((rbm.W, rbm.b, rbm.d), self._velocity, (dW, db, dd)):
+                if self.momentum:
+                    vel.mul_(self.momentum).add_(grad, alpha=self.lr)
+                    param.add_(vel)
+                else:
+                    param.add_(grad, alpha=self.lr)
         # the training error comes for free: p(x|h^) was computed for step 2 (with PCD it is computed here)
         if self.persistent:
             px_hat = rbm.p_x_given_h(h_hat)
-        recon = ((x0 - px_hat) ** 2).mean()
+        recon = F.mse_loss(px_hat, x0)
         return CDStats(x0, h_hat, px_hat, x_tilde, h_tilde, recon)
 
     def reset_state(self) -> None:
@@ -230,7 +259,7 @@ class ContrastiveDivergence:
         return {"velocity.W": self._velocity[0], "velocity.b": self._velocity[1], "velocity.d": self._velocity[2]}
 
 
-def binarize(x: torch.Tensor, mode: str, generator: torch.Generator | None = None) -> torch.Tensor:
+def binarize(x: torch.Tensor, mode: str, uniform: UniformSource | None = None) -> torch.Tensor:
     """Make grey-level inputs binary, as the lecture's RBM expects.
 
     ``sample``: each pixel is a Bernoulli draw with its grey level as probability (fresh each time);
@@ -239,8 +268,7 @@ def binarize(x: torch.Tensor, mode: str, generator: torch.Generator | None = Non
     if mode == "threshold":
         return (x > 0.5).to(x.dtype)
     if mode == "sample":
-        u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        return (u < x).to(x.dtype)
+        return (uniform or UniformSource()).bernoulli(x)
     raise ValueError(f"unknown binarization {mode!r}: choose 'sample' or 'threshold'")
 
 
