@@ -233,3 +233,30 @@ def test_snapshot_command_writes_a_png(tmp_path):
     from PySide6 import QtGui
     img = QtGui.QImage(str(out))
     assert (img.width(), img.height()) == (1200, 800)
+
+
+def test_redraws_keep_none_and_bool_references_intact(qtbot, window):
+    """Some Qt binding releases drop a reference to None/True/False on each call; on Python < 3.12
+    the app then aborts ("deallocating None") after minutes of live redraws. Redraw a few hundred
+    times and check the counts do not fall."""
+    s = window.session
+    s.step(40)
+    s.wait(5)
+    qtbot.waitUntil(lambda: s.latest_snapshot() is not None and s.latest_snapshot().step == 40, timeout=5000)
+    snap = s.latest_snapshot()
+    panel = window.panel
+    app = QtWidgets.QApplication.instance()
+
+    def redraw():
+        panel.show_snapshot(snap)
+        panel.error_curve.append("step", [1.0], [0.5])
+        panel.error_curve.redraw()
+        window.repaint()
+        app.processEvents()
+
+    redraw()
+    before = (sys.getrefcount(None), sys.getrefcount(True), sys.getrefcount(False))
+    for _ in range(200):
+        redraw()
+    after = (sys.getrefcount(None), sys.getrefcount(True), sys.getrefcount(False))
+    assert all(a >= b - 50 for a, b in zip(after, before)), (before, after)

@@ -9,6 +9,7 @@ the session's metrics log; it never touches a live tensor.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -21,6 +22,7 @@ from ...core.rbm_trainer import LIVE, NEEDS_RESET, RBMConfig
 from ..widgets.views import CurveView, HeatmapView, MosaicView
 
 MAX_FILTERS = 100
+CURVE_INTERVAL_S = 0.25  # curves and the stats line redraw at most 4 times a second
 
 
 @dataclass
@@ -231,6 +233,7 @@ class RBMPanel(QtCore.QObject):
         self._evals_read = 0
         self._last_seq = -1
         self._last_run = -1
+        self._last_curves_t = 0.0
 
     # -- layout ------------------------------------------------------------------------------------
     def central_widget(self) -> QtWidgets.QWidget:
@@ -291,7 +294,10 @@ class RBMPanel(QtCore.QObject):
             self.settings.clear_pending()
             self.settings.set_config(s.trainer.config)
             self.description.setText(s.trainer.describe())
-        drawn |= self._read_metrics(s)
+        now = time.monotonic()
+        if now - self._last_curves_t >= CURVE_INTERVAL_S:  # curves move slowly: a few redraws a second
+            self._last_curves_t = now
+            drawn |= self._read_metrics(s)
         snap = s.latest_snapshot()
         if snap is not None and snap.seq != self._last_seq and snap.run_id == s.run_id:
             self._last_seq = snap.seq
@@ -331,13 +337,18 @@ class RBMPanel(QtCore.QObject):
     def show_snapshot(self, snap: Snapshot) -> None:
         a = snap.arrays
         shape = a["image_shape"]
-        self.recon.set_rows([a["probe_input"], a["probe_recon"], a["probe_sample"]], shape,
-                            labels=["x", "p(x|h)", "x~"])
-        self.filters.set_images(a["filters"][:MAX_FILTERS], shape)
-        self.hidden.set_matrix(a["hidden_probs"])
-        self.dreams.set_images(a["dream"], shape, cols=min(8, len(a["dream"])))
-        n = a["filters"].shape[0]
-        self.filters.title.setText(f"Filters: columns of W ({min(n, MAX_FILTERS)} of {n} hidden units)")
+        # a closed or hidden view costs nothing; it catches up from the next snapshot when shown
+        if self.recon.isVisible():
+            self.recon.set_rows([a["probe_input"], a["probe_recon"], a["probe_sample"]], shape,
+                                labels=["x", "p(x|h)", "x~"])
+        if self.filters.isVisible():
+            self.filters.set_images(a["filters"][:MAX_FILTERS], shape)
+            n = a["filters"].shape[0]
+            self.filters.title.setText(f"Filters: columns of W ({min(n, MAX_FILTERS)} of {n} hidden units)")
+        if self.hidden.isVisible():
+            self.hidden.set_matrix(a["hidden_probs"])
+        if self.dreams.isVisible():
+            self.dreams.set_images(a["dream"], shape, cols=min(8, len(a["dream"])))
 
     def wire_settings(self, on_change: Callable[[str, Any], None], on_reset: Callable[[], None],
                       on_choose_folder: Callable[[], None]) -> None:
