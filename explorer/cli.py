@@ -5,6 +5,7 @@
     python -m explorer gui [--run DIR] [--dataset NAME] [--data-dir DIR]
     python -m explorer train rbm [options] [--json]
     python -m explorer snapshot rbm --steps N --out FILE.png [options]
+    python -m explorer spec check|summary|export|presets ...
 
 Bad arguments exit with status 2 and a one-line message.
 """
@@ -87,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     gui = sub.add_parser("gui", help="open the app (the default)")
     gui.add_argument("--run", help="open a saved run folder")
     gui.add_argument("--start", action="store_true", help="start training as soon as the window opens")
+    gui.add_argument("--builder", nargs="?", const="lenet5", metavar="PRESET|FILE",
+                     help="also open the architecture builder (on a preset or a spec file)")
     _add_rbm_options(gui)
 
     train = sub.add_parser("train", help="train a model headless")
@@ -97,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     rbm.add_argument("--out", help="write a run folder here (spec JSON, safetensors weights, metrics CSV)")
     rbm.add_argument("--json", action="store_true", help="print one JSON object with the results on stdout")
     rbm.add_argument("--quiet", action="store_true", help="no progress bar")
+    src = rbm.add_mutually_exclusive_group()
+    src.add_argument("--spec", help="a network file from the builder (an RBM layer: its hidden units, data "
+                                    "size and hyper-parameters override the options above)")
+    src.add_argument("--preset", help="a preset network by name (see: explorer spec presets)")
+
+    from .spec_cli import add_spec_commands
+
+    add_spec_commands(sub)
 
     snap = sub.add_parser("snapshot", help="train N steps and render a panel to PNG, no display needed")
     sfam = snap.add_subparsers(dest="family", parser_class=_Parser, required=True)
@@ -163,6 +174,11 @@ def cmd_train_rbm(args: argparse.Namespace) -> int:
     from .core.runfolder import save_run
 
     cfg = _rbm_config(args)
+    if args.spec or args.preset:
+        from .core.rbm_trainer import config_from_spec
+        from .core.spec import load_preset, load_spec
+
+        cfg = config_from_spec(load_spec(args.spec) if args.spec else load_preset(args.preset), cfg)
     trainer = RBMTrainer(cfg, dataset=_load_data(cfg, quiet=args.quiet))
     session = TrainingSession(trainer, epochs=args.epochs, eval_fraction=None)  # every epoch is evaluated
     total = trainer.steps_per_epoch * args.epochs
@@ -232,7 +248,8 @@ def cmd_gui(args: argparse.Namespace | None) -> int:
 
     config = _rbm_config(args) if args is not None and args.command == "gui" else None
     run = getattr(args, "run", None) if args is not None else None
-    return run_app(config=config, run_dir=run, start=bool(getattr(args, "start", False)))
+    return run_app(config=config, run_dir=run, start=bool(getattr(args, "start", False)),
+                   builder=getattr(args, "builder", None))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -247,6 +264,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_train_rbm(args)
         if args.command == "snapshot":
             return cmd_snapshot_rbm(args)
+        if args.command == "spec":
+            from .spec_cli import run_spec_command
+
+            return run_spec_command(args)
         raise UsageError(f"unknown command {args.command!r}")
     except UsageError as exc:
         print(f"explorer: error: {exc}", file=sys.stderr)

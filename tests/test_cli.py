@@ -66,3 +66,38 @@ def test_train_reads_idx_files(tmp_path):
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert res["n_visible"] == 36 and res["steps"] == 4  # 40 training images in batches of 10
+
+
+def test_train_rbm_from_a_preset_and_a_spec_file(tmp_path):
+    r = run("train", "rbm", "--preset", "rbm-digits", "--epochs", "1", "--json", "--quiet")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    from explorer.core.spec import load_preset, save_spec
+    preset = load_preset("rbm-digits")
+    assert res["hidden"] == preset.layers[0].params["hidden"] and res["n_visible"] == 64
+    spec = load_preset("rbm-digits")
+    spec.layers[0].params["hidden"] = 7
+    spec.input_shape = (36,)  # a 6x6 input: bars and stripes
+    save_spec(spec, tmp_path / "tiny.json")
+    r = run("train", "rbm", "--spec", str(tmp_path / "tiny.json"), "--epochs", "1", "--json", "--quiet")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert (res["hidden"], res["n_visible"], res["dataset"]) == (7, 36, "bars")
+
+
+def test_spec_commands(tmp_path):
+    r = run("spec", "presets")
+    assert r.returncode == 0 and "lenet5" in r.stdout
+    r = run("spec", "summary", "--preset", "lenet5")
+    assert r.returncode == 0 and "61,706" in r.stdout.replace(" ", "").replace("61706", "61,706")
+    from pathlib import Path
+    r = run("spec", "check", str(Path(__file__).resolve().parents[1] / "samples" / "lenet5.json"))
+    assert r.returncode == 0 and len(r.stdout.strip().splitlines()) == 1
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": "network-explorer-spec", "version": 1, "family": "cnn",
+                               "input_shape": [1, 5, 5],
+                               "layers": [{"type": "Conv2d", "params": {"out_channels": 2, "kernel_size": 7}}]}))
+    r = run("spec", "check", str(bad))
+    assert r.returncode == 2 and "Conv2d #1" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run("spec", "export", "--preset", "lenet5", "--out", str(tmp_path / "m.py"))
+    assert r.returncode == 0 and "class Network" in (tmp_path / "m.py").read_text()

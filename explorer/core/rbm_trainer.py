@@ -312,3 +312,52 @@ class RBMTrainer(Trainer):
         h, w = ds.image_shape
         return (f"RBM {ds.n_visible}-{self.config.hidden} on {ds.name} ({h}x{w}, {ds.train_x.shape[0]} train / "
                 f"{ds.test_x.shape[0]} held-out), CD-{self.config.k}")
+
+
+def _n_visible(config: RBMConfig) -> int | None:
+    """Inputs of the data set a config names (known without loading it)."""
+    if config.dataset == "digits":
+        return 64 * config.upscale ** 2
+    if config.dataset == "bars":
+        return config.bars_size ** 2 * config.upscale ** 2
+    if config.dataset in ("mnist", "fashion-mnist"):
+        return 784 * config.upscale ** 2
+    return None
+
+
+def config_from_spec(spec, base: RBMConfig | None = None) -> RBMConfig:
+    """An RBM configuration from a builder spec (family ``rbm``: one RBM layer on a vector input).
+
+    The spec gives the hidden units and its hyper-parameters; the data set is ``base``'s when its
+    number of inputs fits, else the bundled one that has that many inputs (digits, upscaled
+    digits, bars, or MNIST). Raises ValueError with a message for the user otherwise.
+    """
+    from .spec import validate
+
+    base = dataclasses.replace(base) if base is not None else RBMConfig()
+    validate(spec)
+    if spec.family != "rbm":
+        raise ValueError(f"this is a {spec.family} network, not an RBM")
+    if len(spec.layers) != 1 or spec.layers[0].type != "RBM":
+        raise ValueError("an RBM network is a single RBM layer here (stacks of RBMs come with layerwise pretraining)")
+    n = int(np.prod(spec.input_shape))
+    hidden = int(spec.layers[0].params.get("hidden", base.hidden))
+    cfg = dataclasses.replace(base, hidden=hidden)
+    if _n_visible(cfg) != n:
+        options = {64: dict(dataset="digits", upscale=1), 256: dict(dataset="digits", upscale=2),
+                   576: dict(dataset="digits", upscale=3), 1024: dict(dataset="digits", upscale=4),
+                   784: dict(dataset="mnist", upscale=1,
+                             data_dir=base.data_dir if base.dataset in ("mnist", "fashion-mnist") else None)}
+        side = int(round(math.sqrt(n)))
+        if n in options:
+            cfg = dataclasses.replace(cfg, **options[n])
+        elif side * side == n and 2 <= side <= 32:
+            cfg = dataclasses.replace(cfg, dataset="bars", bars_size=side, upscale=1)
+        else:
+            raise ValueError(f"no data set has {n} inputs: digits have 64 (8x8; upscaled 256, 576 or 1024), "
+                             "MNIST 784 (28x28), bars any square size up to 32x32")
+    known = {f.name for f in dataclasses.fields(RBMConfig)}
+    overrides = {k: v for k, v in (spec.hparams or {}).items() if k in known and k not in ("dataset", "data_dir")}
+    cfg = dataclasses.replace(cfg, **overrides)
+    cfg.validate()
+    return cfg

@@ -32,7 +32,8 @@ def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
     return app
 
 
-def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: bool = False) -> int:
+def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: bool = False,
+            builder: str | None = None) -> int:
     from .main_window import MainWindow
 
     app = make_app()
@@ -44,4 +45,10 @@ def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: 
     win.show()
     if start:
         win.toggle_play()
+    if builder:
+        b = win.show_builder().builder
+        if Path(builder).suffix == ".json":
+            b.open_file(builder)
+        else:
+            b.load_preset(builder)
     return app.exec()

@@ -17,7 +17,7 @@ from .. import __version__
 from ..core.data import DataError, download_dataset, default_cache_dir
 from ..core.devices import DeviceError, available_devices
 from ..core.engine import ERROR, FINISHED, RUNNING, TrainingSession
-from ..core.rbm_trainer import RBMConfig, RBMTrainer
+from ..core.rbm_trainer import RBMConfig, RBMTrainer, config_from_spec
 from ..core.runfolder import RunFolderError, load_run, restore_session, save_run
 from .panels.rbm_panel import RBMPanel
 
@@ -67,6 +67,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._settings = settings or QtCore.QSettings(SETTINGS_ORG, SETTINGS_APP)
         self.session: TrainingSession | None = None
         self._download: dict[str, Any] | None = None
+        self.builder_window = None
         self.redraws = 0
 
         config = config or RBMConfig(device="auto")
@@ -136,6 +137,8 @@ class MainWindow(QtWidgets.QMainWindow):
                                            lambda: self.download("fashion-mnist"))
         self.act_quit = self._action("Quit", self.close, "Ctrl+Q")
         self.act_reset_layout = self._action("Reset layout", self.reset_layout)
+        self.act_builder = self._action("Architecture builder…", self.show_builder, "Ctrl+B",
+                                        "Design a network: layers, shapes, parameters, presets, export")
 
     def _build_toolbar(self) -> None:
         tb = self.addToolBar("Training")
@@ -177,6 +180,8 @@ class MainWindow(QtWidgets.QMainWindow):
         m = mb.addMenu("&Training")
         for a in (self.act_play, self.act_step, self.act_reset):
             m.addAction(a)
+        m = mb.addMenu("&Build")
+        m.addAction(self.act_builder)
         m = mb.addMenu("&View")
         for dock in self.docks.values():
             m.addAction(dock.toggleViewAction())
@@ -268,6 +273,40 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_setting_changed(self, key: str, value: Any) -> None:
         if self.session is not None:
             self.session.set_hparams(**{key: value})
+
+    # -- the architecture builder ----------------------------------------------------------------------
+    def show_builder(self):
+        """Open (or raise) the builder window; its Train button hands the network to this window."""
+        from .panels.builder_panel import BuilderWindow
+
+        if self.builder_window is None:
+            self.builder_window = BuilderWindow(self)
+            self.builder_window.builder.sigTrain.connect(self.train_spec)
+        self.builder_window.show()
+        self.builder_window.raise_()
+        return self.builder_window
+
+    def train_spec(self, spec) -> bool:
+        """Train a network from the builder in the panel of its family."""
+        builder = self.builder_window.builder if self.builder_window is not None else None
+
+        def say(text: str, error: bool = False) -> bool:
+            if builder is not None:
+                builder.show_message(text, error=error)
+            self.notice.show_message(text, error=error)
+            return not error
+
+        if spec.family != "rbm":
+            return say(f"The {spec.family} panel is not part of this version yet: only RBM networks train here. "
+                       "The network is valid; save or export it.", error=True)
+        try:
+            config = config_from_spec(spec, self.session.trainer.config if self.session else RBMConfig())
+        except ValueError as exc:
+            return say(f"Cannot train this network: {exc}", error=True)
+        if not self._new_session(config):
+            return False
+        self.raise_()
+        return say(f"Training {spec.name or 'the network'} from the builder: {self.session.trainer.describe()}.")
 
     # -- files ---------------------------------------------------------------------------------------
     def choose_data_folder(self) -> None:

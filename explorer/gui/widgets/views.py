@@ -210,12 +210,18 @@ class CurveView(_ViewFrame):
         dy.extend(float(y) for y in ys)
 
     def redraw(self) -> None:
+        x_max = 0.0
         for key, item in self._items.items():
             dx, dy = self._data[key]
             if dx:
                 item.setData(np.asarray(dx), np.asarray(dy))
+                x_max = max(x_max, dx[-1])
             else:
                 item.setData([], [])
+        if x_max < 10:  # a lone first point: show a sensible axis instead of +-0.5 around it
+            self.plot.setXRange(0, 10, padding=0.02)
+        else:
+            self.plot.enableAutoRange(axis="x")
 
     def clear_data(self) -> None:
         for key in self._data:

@@ -1,0 +1,74 @@
+"""The ``spec`` command: check, summarise and export network specs, list the presets.
+
+    python -m explorer spec check FILE
+    python -m explorer spec summary (FILE | --preset NAME)
+    python -m explorer spec export (FILE | --preset NAME) --out model.py
+    python -m explorer spec presets
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .core.atomic import atomic_write_text
+from .core.spec import (PRESETS, SpecError, export_source, infer, load_preset, load_spec, preset_names,
+                        summary_table, validate)
+
+
+def _shape_text(shape) -> str:
+    if shape is None:
+        return "unknown"
+    return f"({shape[0]},)" if len(shape) == 1 else "x".join(str(s) for s in shape)
+
+
+def add_spec_commands(sub) -> None:
+    """Add ``spec`` with its sub-commands to the argparse subparsers object ``sub``."""
+    spec = sub.add_parser("spec", help="check, summarise or export a network spec (JSON)",
+                          description="Network specs: check, summary, export, presets.")
+    ssub = spec.add_subparsers(dest="spec_command", required=True)
+    check = ssub.add_parser("check", help="validate a spec file")
+    check.add_argument("file", help="spec JSON file")
+    summary = ssub.add_parser("summary", help="print the layer table (shapes, parameters, receptive fields, MACs)")
+    summary.add_argument("file", nargs="?", help="spec JSON file")
+    summary.add_argument("--preset", help="use a built-in preset instead of a file")
+    export = ssub.add_parser("export", help="write a standalone PyTorch .py file for the network")
+    export.add_argument("file", nargs="?", help="spec JSON file")
+    export.add_argument("--preset", help="use a built-in preset instead of a file")
+    export.add_argument("--out", required=True, help="the .py file to write")
+    ssub.add_parser("presets", help="list the built-in presets")
+
+
+def _spec_from_args(args):
+    file, preset = getattr(args, "file", None), getattr(args, "preset", None)
+    if (file is None) == (preset is None):
+        raise ValueError("give either a spec FILE or --preset NAME")
+    return load_preset(preset) if preset is not None else load_spec(file)
+
+
+def run_spec_command(args: argparse.Namespace) -> int:
+    """Run one ``spec`` sub-command; returns the exit code, raises SpecError/ValueError for errors."""
+    cmd = args.spec_command
+    if cmd == "check":
+        spec = load_spec(args.file)
+        try:
+            inf = validate(spec)
+        except SpecError as exc:
+            raise SpecError(f"{args.file}: {exc}") from None
+        print(f"{args.file}: valid {spec.family} network, {len(spec.layers)} layers, "
+              f"{inf.total_params:,} parameters, output shape {_shape_text(inf.output_shape)}")
+        return 0
+    if cmd == "summary":
+        spec = _spec_from_args(args)
+        print(summary_table(spec))
+        return 0 if infer(spec).valid else 2
+    if cmd == "export":
+        spec = _spec_from_args(args)
+        source = export_source(spec)
+        path = atomic_write_text(args.out, source)
+        print(f"wrote {path}")
+        return 0
+    if cmd == "presets":
+        for name in preset_names():
+            print(f"{name}: {PRESETS[name]().description}")
+        return 0
+    raise ValueError(f"unknown spec command {cmd!r}")

@@ -1,0 +1,157 @@
+"""The architecture builder, driven as a user drives it."""
+
+import json
+
+import pytest
+from PySide6 import QtCore, QtWidgets
+
+from explorer.core import spec as S
+from explorer.core.rbm_trainer import RBMConfig
+from explorer.gui.main_window import MainWindow
+from explorer.gui.panels.builder_panel import ArchitectureBuilder, parse_params, parse_shape
+
+
+@pytest.fixture
+def builder(qtbot):
+    b = ArchitectureBuilder()
+    qtbot.addWidget(b)
+    b.resize(1300, 800)
+    b.show()
+    b.load_preset("lenet5")
+    return b
+
+
+def table_column(b, col):
+    return [b.table.item(r, col).text() for r in range(b.table.rowCount())]
+
+
+def test_lenet_table_shows_inferred_shapes_and_totals(builder):
+    shapes = table_column(builder, 3)
+    assert shapes[0] == "6x28x28" and shapes[-1] == "10"
+    assert "61,706 parameters" in builder.totals.text()
+    assert table_column(builder, 5)[:4] == ["5 / 1", "5 / 1", "6 / 2", "14 / 2"] or \
+        [r for r in table_column(builder, 5) if r][:4] == ["5 / 1", "5 / 1", "6 / 2", "14 / 2"]
+    assert builder.diagram.n_boxes == len(builder.spec.layers) + 1
+    assert builder.train_btn.isEnabled()
+
+
+def test_add_edit_undo_remove(qtbot, builder):
+    n = builder.table.rowCount()
+    builder.palette.setCurrentRow([builder.palette.item(i).text() for i in range(builder.palette.count())]
+                                  .index("Dropout"))
+    qtbot.mouseClick(builder.add_btn, QtCore.Qt.MouseButton.LeftButton)
+    assert builder.table.rowCount() == n + 1
+    assert builder.table.item(n, 1).text() == "Dropout"
+    # edit a parameter inline, in the table: conv1 gets a kernel too big for its input -> marked invalid
+    item = builder.table.item(0, 2)
+    item.setText("out_channels=6, kernel_size=40, stride=1, padding=0")
+    assert "Conv2d #1" in builder.table.item(0, 7).text() and "kernel 40" in builder.table.item(0, 7).text()
+    assert not builder.train_btn.isEnabled()
+    # undo the edit, then undo the add
+    qtbot.mouseClick(builder.undo_btn, QtCore.Qt.MouseButton.LeftButton)
+    assert builder.table.item(0, 7).text() == "ok" and builder.train_btn.isEnabled()
+    qtbot.mouseClick(builder.undo_btn, QtCore.Qt.MouseButton.LeftButton)
+    assert builder.table.rowCount() == n
+    qtbot.mouseClick(builder.redo_btn, QtCore.Qt.MouseButton.LeftButton)
+    assert builder.table.rowCount() == n + 1
+    # remove the selected (last) layer
+    builder.select_row(n)
+    qtbot.mouseClick(builder.remove_btn, QtCore.Qt.MouseButton.LeftButton)
+    assert builder.table.rowCount() == n
+
+
+def test_insert_and_reorder(qtbot, builder):
+    builder.select_row(1)
+    builder.palette.setCurrentRow([builder.palette.item(i).text() for i in range(builder.palette.count())]
+                                  .index("LocalContrastNorm"))
+    qtbot.mouseClick(builder.insert_btn, QtCore.Qt.MouseButton.LeftButton)
+    assert builder.table.item(1, 1).text() == "LocalContrastNorm"
+    builder.select_row(1)
+    qtbot.mouseClick(builder.down_btn, QtCore.Qt.MouseButton.LeftButton)
+    assert builder.table.item(2, 1).text() == "LocalContrastNorm"
+    assert builder.table.item(1, 1).text() != "LocalContrastNorm"
+
+
+def test_bad_inline_text_gives_a_message_and_changes_nothing(builder):
+    before = S.spec_to_dict(builder.spec)
+    builder.table.item(0, 2).setText("kernel_size=five")
+    assert "kernel_size" in builder.message.text()
+    assert S.spec_to_dict(builder.spec) == before
+
+
+def test_input_shape_edit_updates_shapes(qtbot, builder):
+    builder.input_edit.setText("1x32x32")
+    builder.input_edit.editingFinished.emit()
+    assert builder.table.item(0, 3).text() == "6x32x32"
+    builder.input_edit.setText("abc")
+    builder.input_edit.editingFinished.emit()
+    assert "whole numbers" in builder.message.text()
+
+
+def test_skip_connections_are_drawn(builder):
+    builder.load_preset("unet-small")
+    assert builder.info.valid, builder.info.first_error
+    assert builder.diagram.n_arcs == len(builder.info.connections) >= 2
+
+
+def test_save_open_and_invalid_file_keeps_network(tmp_path, builder):
+    path = tmp_path / "net.json"
+    assert builder.save_file(path)
+    builder.load_preset("rnn")
+    assert builder.open_file(path)
+    assert builder.spec.name == S.load_preset("lenet5").name
+    bad = tmp_path / "bad.json"
+    bad.write_text("{ not json")
+    before = S.spec_to_dict(builder.spec)
+    assert not builder.open_file(bad)
+    assert "bad.json" in builder.message.text()
+    assert S.spec_to_dict(builder.spec) == before
+
+
+def test_export_writes_torch_source(tmp_path, builder):
+    out = tmp_path / "lenet.py"
+    assert builder.export_file(out)
+    text = out.read_text()
+    assert "class Network" in text and "import torch" in text
+
+
+def test_parameter_arithmetic_matches_the_lecture(builder):
+    a = builder.arithmetic
+    a.image.setValue(200)
+    a.hidden.setValue(25000)
+    a.kernel.setValue(10)
+    text = a.result.text()
+    assert "1,000,000,000" in text and "2,500,000" in text
+
+
+def test_parsers():
+    assert parse_shape("1x28x28") == (1, 28, 28) and parse_shape("784") == (784,)
+    with pytest.raises(ValueError):
+        parse_shape("0x3")
+    assert parse_params("out_channels=6, kernel_size=5", "Conv2d") == {"out_channels": 6, "kernel_size": 5}
+    with pytest.raises(ValueError, match="no parameter"):
+        parse_params("colour=3", "Conv2d")
+
+
+def test_train_from_builder_starts_an_rbm(qtbot, tmp_path):
+    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(RBMConfig(dataset="bars", bars_size=6, hidden=16, device="cpu"), settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        bw = win.show_builder()
+        b = bw.builder
+        b.load_preset("rbm-digits")
+        qtbot.mouseClick(b.train_btn, QtCore.Qt.MouseButton.LeftButton)
+        hidden = b.spec.layers[0].params["hidden"]
+        assert win.session.trainer.rbm.n_hidden == hidden
+        assert win.session.trainer.dataset.name == "digits"
+        # a family without a panel yet says so and keeps the current session
+        old = win.session
+        b.load_preset("lenet5")
+        qtbot.mouseClick(b.train_btn, QtCore.Qt.MouseButton.LeftButton)
+        assert win.session is old
+        assert "not part of this version" in b.message.text()
+        bw.close()
+    finally:
+        win.close()
