@@ -3,7 +3,7 @@
     python -m explorer                      open the app (digits, RBM)
     python -m explorer --version
     python -m explorer gui [--run DIR] [--dataset NAME] [--data-dir DIR]
-    python -m explorer train rbm [options] [--json]
+    python -m explorer train rbm|autoencoder [options] [--json]
     python -m explorer snapshot rbm --steps N --out FILE.png [options]
     python -m explorer spec check|summary|export|presets ...
 
@@ -62,11 +62,31 @@ def _positive_float(text: str) -> float:
     return v
 
 
-def _add_rbm_options(p: argparse.ArgumentParser) -> None:
+def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="digits", choices=DATASETS, help="training data (default: digits)")
     p.add_argument("--data-dir", help="folder with MNIST/Fashion-MNIST IDX files (.gz or raw)")
     p.add_argument("--download", action="store_true", help="download MNIST/Fashion-MNIST into the user cache if missing")
     p.add_argument("--upscale", type=_positive_int, default=1, help="enlarge images by this factor (1-4)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default auto)")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default 0)")
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=_positive_int, default=10, help="passes over the training set (default 10)")
+    p.add_argument("--out", help="write a run folder here (settings JSON, safetensors weights, metrics CSV)")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the results on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_spec_source(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--spec", help="a network file from the builder (its layer sizes, data size and "
+                                    "hyper-parameters override the options above)")
+    src.add_argument("--preset", help="a preset network by name (see: explorer spec presets)")
+
+
+def _add_rbm_options(p: argparse.ArgumentParser) -> None:
+    _add_data_options(p)
     p.add_argument("--hidden", type=_positive_int, default=100, help="hidden units (default 100)")
     p.add_argument("--k", type=_positive_int, default=1, help="Gibbs steps of CD-k (default 1)")
     p.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate gamma (default 0.1)")
@@ -76,8 +96,6 @@ def _add_rbm_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--binarize", default="sample", choices=("sample", "threshold"),
                    help="how grey levels become binary visible units (default: sample)")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="mini-batch size (default 32)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default auto)")
-    p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,14 +114,21 @@ def build_parser() -> argparse.ArgumentParser:
     fam = train.add_subparsers(dest="family", parser_class=_Parser, required=True)
     rbm = fam.add_parser("rbm", help="restricted Boltzmann machine trained by contrastive divergence")
     _add_rbm_options(rbm)
-    rbm.add_argument("--epochs", type=_positive_int, default=10, help="passes over the training set (default 10)")
-    rbm.add_argument("--out", help="write a run folder here (spec JSON, safetensors weights, metrics CSV)")
-    rbm.add_argument("--json", action="store_true", help="print one JSON object with the results on stdout")
-    rbm.add_argument("--quiet", action="store_true", help="no progress bar")
-    src = rbm.add_mutually_exclusive_group()
-    src.add_argument("--spec", help="a network file from the builder (an RBM layer: its hidden units, data "
-                                    "size and hyper-parameters override the options above)")
-    src.add_argument("--preset", help="a preset network by name (see: explorer spec presets)")
+    _add_run_options(rbm)
+    _add_spec_source(rbm)
+
+    ae = fam.add_parser("autoencoder", help="autoencoder or denoising autoencoder (sigmoid units, squared loss)")
+    _add_data_options(ae)
+    ae.add_argument("--hidden", type=_positive_int, default=64, help="code size (default 64)")
+    ae.add_argument("--tied", action="store_true", help="tied weights: the decoder uses W transposed")
+    ae.add_argument("--noise", default="none", choices=("none", "gaussian", "masking", "salt_pepper"),
+                    help="corruption of the input for a denoising autoencoder (default none)")
+    ae.add_argument("--noise-level", type=float, default=0.3, help="noise std (gaussian) or fraction (default 0.3)")
+    ae.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate (default 0.1)")
+    ae.add_argument("--momentum", type=float, default=0.9, help="momentum (default 0.9)")
+    ae.add_argument("--batch-size", type=_positive_int, default=32, help="mini-batch size (default 32)")
+    _add_run_options(ae)
+    _add_spec_source(ae)
 
     from .spec_cli import add_spec_commands
 
@@ -168,21 +193,14 @@ def _load_data(cfg, quiet: bool):
                         seed=cfg.seed, download=cfg.download, progress=progress)
 
 
-def cmd_train_rbm(args: argparse.Namespace) -> int:
+def _run_training(trainer, args: argparse.Namespace, progress_metric: tuple[str, str]) -> tuple[int, dict[str, Any]]:
+    """Train ``args.epochs`` epochs on the engine's thread with a progress bar; the common JSON fields."""
     from .core.engine import TrainingSession
-    from .core.rbm_trainer import RBMTrainer
     from .core.runfolder import save_run
 
-    cfg = _rbm_config(args)
-    if args.spec or args.preset:
-        from .core.rbm_trainer import config_from_spec
-        from .core.spec import load_preset, load_spec
-
-        cfg = config_from_spec(load_spec(args.spec) if args.spec else load_preset(args.preset), cfg)
-    trainer = RBMTrainer(cfg, dataset=_load_data(cfg, quiet=args.quiet))
     session = TrainingSession(trainer, epochs=args.epochs, eval_fraction=None)  # every epoch is evaluated
-    total = trainer.steps_per_epoch * args.epochs
-    bar = _Progress(total, enabled=not args.quiet)
+    bar = _Progress(trainer.steps_per_epoch * args.epochs, enabled=not args.quiet)
+    key, label = progress_metric
     t0 = time.perf_counter()
     session.start()
     try:
@@ -190,43 +208,91 @@ def cmd_train_rbm(args: argparse.Namespace) -> int:
             ev = session.metrics.evals
             extra = f"epoch {trainer.epoch}/{args.epochs}"
             if ev:
-                extra += f"  held-out recon {ev[-1].get('heldout_recon_error', float('nan')):.4f}"
+                extra += f"  {label} {ev[-1].get(key, float('nan')):.4f}"
             bar.update(trainer.step, extra)
         bar.update(trainer.step, f"epoch {trainer.epoch}/{args.epochs}", force=True)
     finally:
         bar.close()
         session.stop()
-    wall = time.perf_counter() - t0
     if session.error:
         print(f"explorer: training failed: {session.error}", file=sys.stderr)
-        return 1
+        return 1, {}
     history = session.history()
     train_seconds = sum(h.get("seconds", 0.0) for h in history)
-    samples = trainer.step * trainer.batch_size
     result: dict[str, Any] = {
-        "family": "rbm",
+        "family": trainer.family,
         "device": str(trainer.device),
         "dataset": trainer.dataset.name,
         "n_visible": trainer.dataset.n_visible,
         "hidden": trainer.config.hidden,
-        "k": trainer.config.k,
         "batch_size": trainer.config.batch_size,
         "epochs": trainer.epoch,
         "steps": trainer.step,
-        "samples_per_s": samples / train_seconds if train_seconds > 0 else None,
-        "wall_seconds": wall,
-        "recon_error": history[-1]["heldout_recon_error"] if history else None,
-        "heldout_pll": history[-1]["heldout_pll"] if history else None,
+        "samples_per_s": trainer.step * trainer.batch_size / train_seconds if train_seconds > 0 else None,
+        "wall_seconds": time.perf_counter() - t0,
         "history": history,
     }
     if args.out:
         result["out"] = str(save_run(session, args.out))
+    return 0, result
+
+
+def _spec_from_args(args: argparse.Namespace):
+    from .core.spec import load_preset, load_spec
+
+    if args.spec:
+        return load_spec(args.spec)
+    if args.preset:
+        return load_preset(args.preset)
+    return None
+
+
+def _report(result: dict[str, Any], args: argparse.Namespace, text: str) -> None:
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"trained {trainer.describe()} for {trainer.epoch} epochs on {trainer.device}: "
-              f"held-out reconstruction error {result['recon_error']:.4f}, "
-              f"{result['samples_per_s']:.0f} samples/s" + (f"; saved to {args.out}" if args.out else ""))
+        print(text + (f"; saved to {args.out}" if args.out else ""))
+
+
+def cmd_train_rbm(args: argparse.Namespace) -> int:
+    from .core.rbm_trainer import RBMTrainer, config_from_spec
+
+    cfg = _rbm_config(args)
+    spec = _spec_from_args(args)
+    if spec is not None:
+        cfg = config_from_spec(spec, cfg)
+    trainer = RBMTrainer(cfg, dataset=_load_data(cfg, quiet=args.quiet))
+    rc, result = _run_training(trainer, args, ("heldout_recon_error", "held-out recon"))
+    if rc:
+        return rc
+    last = result["history"][-1] if result["history"] else {}
+    result.update(k=trainer.config.k, recon_error=last.get("heldout_recon_error"), heldout_pll=last.get("heldout_pll"))
+    _report(result, args, f"trained {trainer.describe()} for {trainer.epoch} epochs on {trainer.device}: "
+                          f"held-out reconstruction error {result['recon_error']:.4f}, "
+                          f"{result['samples_per_s']:.0f} samples/s")
+    return 0
+
+
+def cmd_train_autoencoder(args: argparse.Namespace) -> int:
+    from .core.autoencoder import AutoencoderConfig, AutoencoderTrainer, config_from_spec
+
+    cfg = AutoencoderConfig(dataset=args.dataset, data_dir=args.data_dir, upscale=args.upscale, hidden=args.hidden,
+                            tied=args.tied, noise=args.noise, noise_level=args.noise_level, lr=args.lr,
+                            momentum=args.momentum, batch_size=args.batch_size, device=args.device, seed=args.seed,
+                            download=args.download)
+    cfg.validate()
+    spec = _spec_from_args(args)
+    if spec is not None:
+        cfg = config_from_spec(spec, cfg)
+    trainer = AutoencoderTrainer(cfg, dataset=_load_data(cfg, quiet=args.quiet))
+    rc, result = _run_training(trainer, args, ("heldout_loss", "held-out loss"))
+    if rc:
+        return rc
+    last = result["history"][-1] if result["history"] else {}
+    result.update(tied=cfg.tied, noise=cfg.noise, noise_level=cfg.noise_level, loss=last.get("heldout_loss"),
+                  heldout_mse=last.get("heldout_mse"), heldout_loss_noisy=last.get("heldout_loss_noisy"))
+    _report(result, args, f"trained {trainer.describe()} for {trainer.epoch} epochs on {trainer.device}: "
+                          f"held-out loss {result['loss']:.3f} per example, {result['samples_per_s']:.0f} samples/s")
     return 0
 
 
@@ -261,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "gui":
             return cmd_gui(args)
         if args.command == "train":
-            return cmd_train_rbm(args)
+            return cmd_train_autoencoder(args) if args.family == "autoencoder" else cmd_train_rbm(args)
         if args.command == "snapshot":
             return cmd_snapshot_rbm(args)
         if args.command == "spec":

@@ -101,3 +101,15 @@ def test_spec_commands(tmp_path):
     assert r.returncode == 2 and "Conv2d #1" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = run("spec", "export", "--preset", "lenet5", "--out", str(tmp_path / "m.py"))
     assert r.returncode == 0 and "class Network" in (tmp_path / "m.py").read_text()
+
+
+def test_train_autoencoder_json(tmp_path):
+    r = run("train", "autoencoder", "--noise", "gaussian", "--noise-level", "0.3", "--hidden", "16", "--epochs", "3",
+            "--device", "cpu", "--json", "--quiet", "--out", str(tmp_path / "ae"))
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["family"] == "autoencoder" and res["noise"] == "gaussian" and res["epochs"] == 3
+    assert res["loss"] == res["history"][-1]["heldout_loss"] < res["history"][0]["heldout_loss"]
+    assert (tmp_path / "ae" / "weights.safetensors").exists()
+    r = run("train", "autoencoder", "--noise", "pink")
+    assert r.returncode == 2 and "--noise" in r.stderr

@@ -208,3 +208,16 @@ def test_devices_offer_only_what_torch_reports(monkeypatch):
     assert "cuda" in devices.available_devices()
     with pytest.raises(devices.DeviceError, match="unknown device"):
         devices.resolve_device("tpu")
+
+
+def test_epoch_row_keeps_what_the_trainer_measured_under_the_same_name():
+    tr = tiny_trainer()
+    orig = tr.evaluate
+    tr.evaluate = lambda: {**orig(), "train_recon_error": 123.0}
+    s = TrainingSession(tr, epochs=1, eval_fraction=None)
+    try:
+        s.start()
+        assert s.wait(20)
+        assert s.history()[0]["train_recon_error"] == 123.0
+    finally:
+        s.close()

@@ -1,9 +1,8 @@
 """The architecture builder, driven as a user drives it."""
 
-import json
 
 import pytest
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore
 
 from explorer.core import spec as S
 from explorer.core.rbm_trainer import RBMConfig

@@ -493,7 +493,6 @@ class TrainingSession:
         row: dict[str, float] = {"step": float(tr.step), "epoch": float(tr.epoch),
                                  "epoch_end": 1.0 if epoch_end else 0.0}
         row.update(tr.evaluate())
-        now = time.perf_counter()
         if epoch_end:
             dt = t_start - self._epoch_t0
             steps = tr.step - self._epoch_step0
@@ -507,7 +506,8 @@ class TrainingSession:
                 epoch_rows.append(r)
             for name in (epoch_rows[0].keys() if epoch_rows else ()):
                 if name not in ("step", "epoch"):
-                    row[f"train_{name}"] = float(np.mean([r[name] for r in epoch_rows]))
+                    # (what the trainer measured itself, under the same name, wins)
+                    row.setdefault(f"train_{name}", float(np.mean([r[name] for r in epoch_rows])))
             self._epoch_t0 = time.perf_counter()
             self._epoch_step0 = tr.step
         self.metrics.add_eval(row)

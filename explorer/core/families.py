@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from .autoencoder import AutoencoderConfig, AutoencoderTrainer
 from .engine import Trainer
 from .rbm_trainer import RBMConfig, RBMTrainer
 
 FAMILIES: dict[str, tuple[type, type]] = {
     "rbm": (RBMConfig, RBMTrainer),
+    "autoencoder": (AutoencoderConfig, AutoencoderTrainer),
 }
 
 

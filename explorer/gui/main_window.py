@@ -17,9 +17,25 @@ from .. import __version__
 from ..core.data import DataError, download_dataset, default_cache_dir
 from ..core.devices import DeviceError, available_devices
 from ..core.engine import ERROR, FINISHED, RUNNING, TrainingSession
-from ..core.rbm_trainer import RBMConfig, RBMTrainer, config_from_spec
+from ..core import autoencoder, rbm_trainer
+from ..core.autoencoder import AutoencoderConfig
+from ..core.families import make_trainer
+from ..core.rbm_trainer import RBMConfig
 from ..core.runfolder import RunFolderError, load_run, restore_session, save_run
+from .panels.autoencoder_panel import AutoencoderPanel
 from .panels.rbm_panel import RBMPanel
+
+# family -> (panel, configuration); the order is the Model menu's
+PANELS = {"rbm": (RBMPanel, RBMConfig), "autoencoder": (AutoencoderPanel, AutoencoderConfig)}
+# family -> how a builder spec becomes that family's configuration
+SPEC_CONFIGS = {"rbm": rbm_trainer.config_from_spec, "autoencoder": autoencoder.config_from_spec}
+
+
+def family_of(config) -> str:
+    for fam, (_panel, config_cls) in PANELS.items():
+        if isinstance(config, config_cls):
+            return fam
+    raise ValueError(f"no panel for settings of type {type(config).__name__}")
 
 SETTINGS_ORG = "NetworkExplorer"
 SETTINGS_APP = "NetworkExplorer"
@@ -71,28 +87,43 @@ class MainWindow(QtWidgets.QMainWindow):
         self.redraws = 0
 
         config = config or RBMConfig(device="auto")
-        self.panel = RBMPanel(config, self)
+        self.family = family_of(config)
+        # one panel per family, each with its central view and its docks; only the active one shows
+        self.panels = {fam: (panel_cls(config if fam == self.family else config_cls(), self))
+                       for fam, (panel_cls, config_cls) in PANELS.items()}
         self.notice = NoticeBar()
+        self.stack = QtWidgets.QStackedWidget()
         central = QtWidgets.QWidget()
         lay = QtWidgets.QVBoxLayout(central)
         lay.setContentsMargins(4, 4, 4, 0)
         lay.addWidget(self.notice)
-        lay.addWidget(self.panel.central_widget(), 1)
+        lay.addWidget(self.stack, 1)
         self.setCentralWidget(central)
         self.docks: dict[str, QtWidgets.QDockWidget] = {}
-        for spec in self.panel.dock_specs():
-            dock = QtWidgets.QDockWidget(spec.title, self)
-            dock.setObjectName(spec.object_name)
-            dock.setWidget(spec.widget)
-            dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
-                             | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
-                             | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable)
-            self.addDockWidget(spec.area, dock)
-            self.docks[spec.object_name] = dock
-        self.splitDockWidget(self.docks["rbmCurvesDock"], self.docks["rbmDreamsDock"], QtCore.Qt.Orientation.Horizontal)
+        self._family_docks: dict[str, list[tuple[QtWidgets.QDockWidget, QtCore.Qt.DockWidgetArea]]] = {}
+        for fam, panel in self.panels.items():
+            self.stack.addWidget(panel.central_widget())
+            self._family_docks[fam] = []
+            bottom: list[QtWidgets.QDockWidget] = []
+            for spec in panel.dock_specs():
+                dock = QtWidgets.QDockWidget(spec.title, self)
+                dock.setObjectName(spec.object_name)
+                dock.setWidget(spec.widget)
+                dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
+                                 | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                                 | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable)
+                self.addDockWidget(spec.area, dock)
+                self.docks[spec.object_name] = dock
+                self._family_docks[fam].append((dock, spec.area))
+                if spec.area == QtCore.Qt.DockWidgetArea.BottomDockWidgetArea:
+                    bottom.append(dock)
+            for a, b in zip(bottom, bottom[1:]):  # bottom views side by side
+                self.splitDockWidget(a, b, QtCore.Qt.Orientation.Horizontal)
+            panel.wire_settings(self._on_setting_changed, self.reset, self.choose_data_folder)
+        self._last_config: dict[str, Any] = {self.family: config}
         self._sized = False
+        self._show_family_ui(self.family)
         self._default_state = self.saveState(LAYOUT_VERSION)
-        self.panel.wire_settings(self._on_setting_changed, self.reset, self.choose_data_folder)
 
         self._build_actions()
         self._build_toolbar()
@@ -145,6 +176,16 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.setObjectName("trainingToolbar")
         tb.setMovable(False)
         tb.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
+        tb.addWidget(QtWidgets.QLabel(" Model "))
+        self.family_combo = QtWidgets.QComboBox()
+        self.family_combo.setObjectName("familyCombo")
+        for fam, panel in self.panels.items():
+            self.family_combo.addItem(panel.title, fam)
+        self.family_combo.setCurrentIndex(list(self.panels).index(self.family))
+        self.family_combo.currentIndexChanged.connect(
+            lambda i: self.switch_family(self.family_combo.itemData(i)))
+        tb.addWidget(self.family_combo)
+        tb.addSeparator()
         tb.addAction(self.act_play)
         tb.addAction(self.act_step)
         tb.addAction(self.act_reset)
@@ -203,15 +244,50 @@ class MainWindow(QtWidgets.QMainWindow):
         sb.addWidget(self.progress)
 
     # -- sessions ----------------------------------------------------------------------------------
-    def _new_session(self, config: RBMConfig) -> bool:
+    @property
+    def panel(self):
+        """The panel of the family on show."""
+        return self.panels[self.family]
+
+    def _show_family_ui(self, family: str) -> None:
+        """Show one family's central view and docks, hide the others' (remembering which were open)."""
+        prev = getattr(self, "_shown_family", None)
+        for fam, docks in self._family_docks.items():
+            if fam == family:
+                continue
+            for dock, _area in docks:
+                if fam == prev:
+                    dock.setProperty("wasVisible", dock.isVisible())
+                dock.hide()
+        for dock, _area in self._family_docks[family]:
+            if dock.property("wasVisible") is not False:
+                dock.show()
+        self._shown_family = self.family = family
+        self.stack.setCurrentIndex(list(self.panels).index(family))
+        combo = getattr(self, "family_combo", None)
+        if combo is not None and combo.currentData() != family:
+            combo.blockSignals(True)
+            combo.setCurrentIndex(list(self.panels).index(family))
+            combo.blockSignals(False)
+
+    def switch_family(self, family: str) -> bool:
+        """Train another kind of model: its panel shows, a new session starts from its last settings."""
+        if family == self.family and self.session is not None:
+            return True
+        config = self._last_config.get(family) or PANELS[family][1]()
+        return self._new_session(config)
+
+    def _new_session(self, config) -> bool:
+        family = family_of(config)
         try:
-            trainer = RBMTrainer(config)
+            trainer = make_trainer(family, config)
         except (DataError, DeviceError, ValueError, OSError) as exc:
             self.notice.show_message(f"Could not start: {exc}", error=True)
             if config.dataset != "digits" or config.device not in ("auto", "cpu"):
                 # fall back to something that always works, keeping the user's other settings
-                return self._new_session(RBMConfig(**{**config.to_dict(), "dataset": "digits",
-                                                      "data_dir": None, "device": "auto"}))
+                fallback = type(config).from_dict({**config.to_dict(), "dataset": "digits", "data_dir": None,
+                                                   "device": "auto"})
+                return self._new_session(fallback)
             return False
         self._set_session(TrainingSession(trainer, snapshot_hz=self.refresh_spin.value()))
         return True
@@ -220,7 +296,12 @@ class MainWindow(QtWidgets.QMainWindow):
         old = self.session
         if old is not None:
             old.close()
+            self.panels[old.trainer.family].detach()
         self.session = session
+        family = session.trainer.family
+        self._last_config[family] = session.trainer.config
+        if family != self.family:
+            self._show_family_ui(family)
         self.panel.attach(session)
         self.device_combo.blockSignals(True)
         self.device_combo.setCurrentText(session.trainer.config.device
@@ -296,11 +377,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self.notice.show_message(text, error=error)
             return not error
 
-        if spec.family != "rbm":
-            return say(f"The {spec.family} panel is not part of this version yet: only RBM networks train here. "
-                       "The network is valid; save or export it.", error=True)
+        if spec.family not in SPEC_CONFIGS:
+            return say(f"The {spec.family} panel is not part of this version yet: RBM and autoencoder networks "
+                       "train here. The network is valid; save or export it.", error=True)
+        base = self._last_config.get(spec.family)
         try:
-            config = config_from_spec(spec, self.session.trainer.config if self.session else RBMConfig())
+            config = SPEC_CONFIGS[spec.family](spec, base)
         except ValueError as exc:
             return say(f"Cannot train this network: {exc}", error=True)
         if not self._new_session(config):
@@ -438,6 +520,14 @@ class MainWindow(QtWidgets.QMainWindow):
             self.restoreGeometry(geo)
         if state is not None:
             self.restoreState(state, LAYOUT_VERSION)
+            docks = [d for d, _a in self._family_docks[self.family]]
+            if not any(d.isVisibleTo(self) for d in docks):  # saved while another family was on show
+                for d in docks:
+                    d.show()
+            for fam, pairs in self._family_docks.items():
+                if fam != self.family:
+                    for d, _a in pairs:
+                        d.hide()
         hz = self._settings.value("view/refresh_hz")
         if hz is not None:
             try:
@@ -458,11 +548,19 @@ class MainWindow(QtWidgets.QMainWindow):
         """Proportions that suit a projector: big central views, curves along the bottom."""
         w, h = max(self.width(), 900), max(self.height(), 600)
         H, V = QtCore.Qt.Orientation.Horizontal, QtCore.Qt.Orientation.Vertical
-        d = self.docks
-        self.resizeDocks([d["rbmSettingsDock"], d["rbmFiltersDock"]], [300, int(w * 0.36)], H)
-        self.resizeDocks([d["rbmCurvesDock"]], [int(h * 0.36)], V)
-        self.resizeDocks([d["rbmFiltersDock"], d["rbmHiddenDock"]], [int(h * 0.36), int(h * 0.24)], V)
-        self.resizeDocks([d["rbmCurvesDock"], d["rbmDreamsDock"]], [int(w * 0.68), int(w * 0.32)], H)
+        A = QtCore.Qt.DockWidgetArea
+        docks = self._family_docks[self.family]
+        left = [d for d, a in docks if a == A.LeftDockWidgetArea]
+        right = [d for d, a in docks if a == A.RightDockWidgetArea]
+        bottom = [d for d, a in docks if a == A.BottomDockWidgetArea]
+        if left and right:
+            self.resizeDocks([left[0], right[0]], [300, int(w * 0.36)], H)
+        if bottom:
+            self.resizeDocks([bottom[0]], [int(h * 0.36)], V)
+        if len(right) >= 2:
+            self.resizeDocks(right[:2], [int(h * 0.36), int(h * 0.24)], V)
+        if len(bottom) >= 2:
+            self.resizeDocks(bottom[:2], [int(w * 0.68), int(w * 0.32)], H)
 
     def showEvent(self, event: QtGui.QShowEvent) -> None:  # noqa: N802 (Qt name)
         super().showEvent(event)

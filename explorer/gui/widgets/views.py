@@ -233,6 +233,54 @@ class CurveView(_ViewFrame):
         return np.asarray(dx), np.asarray(dy)
 
 
+LABEL_COLOURS = ("#4fc3f7", "#ffb74d", "#a3be8c", "#bf616a", "#b48ead", "#ebcb8b", "#88c0d0", "#d08770",
+                 "#e5e9f0", "#5e81ac")
+
+
+class ScatterView(_ViewFrame):
+    """Points in 2-D coloured by class label (e.g. a 2-unit code layer), one item updated in place."""
+
+    def __init__(self, title: str, caption: str = "", *, xlabel: str = "", ylabel: str = "", parent=None):
+        super().__init__(title, caption, parent)
+        self.plot = pg.PlotWidget()
+        self.plot.setMenuEnabled(False)
+        self.plot.setLabel("bottom", xlabel)
+        self.plot.setLabel("left", ylabel)
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.scatter = pg.ScatterPlotItem(size=6, pen=None)
+        self.plot.addItem(self.scatter)
+        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor="#d8dee9")
+        self._brushes = [pg.mkBrush(c) for c in LABEL_COLOURS]
+        self._legend_labels: tuple = ()
+        self.hint = pg.TextItem("", color="#9aa5b5", anchor=(0.5, 0.5))
+        self.plot.addItem(self.hint)
+        self.updates = 0
+        self._set_body(self.plot)
+
+    def set_points(self, xy: np.ndarray, labels: np.ndarray | None = None) -> None:
+        xy = np.asarray(xy, dtype=float)
+        self.hint.setText("")
+        if labels is None:
+            self.scatter.setData(pos=xy, brush=self._brushes[0])
+        else:
+            labels = np.asarray(labels, dtype=int)
+            self.scatter.setData(pos=xy, brush=[self._brushes[int(l) % len(self._brushes)] for l in labels])
+            present = tuple(sorted(set(labels.tolist())))
+            if present != self._legend_labels:  # one legend entry per class, made once
+                self.legend.clear()
+                for lab in present:
+                    self.legend.addItem(pg.ScatterPlotItem(brush=self._brushes[lab % len(self._brushes)], pen=None,
+                                                           size=8), str(lab))
+                self._legend_labels = present
+        self.updates += 1
+
+    def show_hint(self, text: str) -> None:
+        self.scatter.setData([], [])
+        self.hint.setText(text)
+        self.hint.setPos(0.5, 0.5)
+        self.plot.setRange(xRange=(0, 1), yRange=(0, 1))
+
+
 def _lut(name: str) -> np.ndarray:
     if name == "grey":
         ramp = np.linspace(0, 255, 256).astype(np.uint8)

@@ -1,0 +1,146 @@
+"""What every live panel shares: following a session, reading its metrics and snapshots, the docks.
+
+A panel subclass builds its views and settings, and implements ``central_widget``, ``dock_specs``,
+``clear_curves``, ``add_metrics``, ``stats_parts`` and ``show_snapshot``. This base does the
+bookkeeping: curves start over after a reset, curves redraw a few times a second, a snapshot is
+drawn once, and only if it belongs to the current run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from PySide6 import QtCore, QtWidgets
+
+from ...core.engine import Snapshot, TrainingSession
+from ..widgets.settings_form import SettingsForm
+
+CURVE_INTERVAL_S = 0.25  # curves and the stats line redraw at most 4 times a second
+
+
+@dataclass
+class DockSpec:
+    object_name: str
+    title: str
+    widget: QtWidgets.QWidget
+    area: QtCore.Qt.DockWidgetArea
+
+
+def settings_scroll(settings: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
+    scroll = QtWidgets.QScrollArea()
+    scroll.setWidget(settings)
+    scroll.setWidgetResizable(True)
+    scroll.setMinimumWidth(300)
+    scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return scroll
+
+
+class LivePanel(QtCore.QObject):
+    family = "?"
+    title = "?"
+
+    def __init__(self, settings: SettingsForm, parent=None):
+        super().__init__(parent)
+        self.session: TrainingSession | None = None
+        self.settings = settings
+        self.stats = QtWidgets.QLabel("")
+        self.stats.setObjectName("panelStats")
+        self.description = QtWidgets.QLabel("")
+        self.description.setObjectName("panelDescription")
+        for lab in (self.stats, self.description):  # long lines wrap instead of widening the window
+            lab.setWordWrap(True)
+            lab.setMinimumWidth(200)
+        self._steps_read = 0
+        self._evals_read = 0
+        self._last_seq = -1
+        self._last_run = -1
+        self._last_curves_t = 0.0
+
+    # -- for subclasses ---------------------------------------------------------------------------------
+    def central_widget(self) -> QtWidgets.QWidget:
+        raise NotImplementedError
+
+    def dock_specs(self) -> list[DockSpec]:
+        raise NotImplementedError
+
+    def clear_curves(self) -> None:
+        raise NotImplementedError
+
+    def add_metrics(self, steps: list[dict], evals: list[dict]) -> None:
+        """Append new metric rows to the curves (and redraw them)."""
+        raise NotImplementedError
+
+    def stats_parts(self, s: TrainingSession) -> list[str]:
+        return []
+
+    def show_snapshot(self, snap: Snapshot) -> None:
+        raise NotImplementedError
+
+    # -- shared ------------------------------------------------------------------------------------------
+    def _central(self, view: QtWidgets.QWidget) -> QtWidgets.QWidget:
+        w = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(w)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.description)
+        lay.addWidget(view, 1)
+        lay.addWidget(self.stats)
+        return w
+
+    def attach(self, session: TrainingSession) -> None:
+        """Follow ``session`` from now on (curves restart from its metrics log)."""
+        self.session = session
+        self._steps_read = self._evals_read = 0
+        self._last_seq = -1
+        self._last_run = session.run_id
+        self.clear_curves()
+        tr = session.trainer
+        self.settings.set_config(tr.config)
+        self.description.setText(tr.describe() if hasattr(tr, "describe") else tr.family)
+        self._update_stats(session)
+        session.subscribe()
+
+    def detach(self) -> None:
+        if self.session is not None:
+            self.session.unsubscribe()
+        self.session = None
+
+    def refresh(self) -> bool:
+        """Called by the window's redraw timer. Returns whether anything new was drawn."""
+        s = self.session
+        if s is None:
+            return False
+        drawn = False
+        if s.run_id != self._last_run:  # a reset: curves start over
+            self._last_run = s.run_id
+            self._steps_read = self._evals_read = 0
+            self.clear_curves()
+            self.settings.clear_pending()
+            self.settings.set_config(s.trainer.config)
+            self.description.setText(s.trainer.describe())
+        now = time.monotonic()
+        if now - self._last_curves_t >= CURVE_INTERVAL_S:  # curves move slowly: a few redraws a second
+            self._last_curves_t = now
+            steps, self._steps_read = s.metrics.steps_since(self._steps_read)
+            evals, self._evals_read = s.metrics.evals_since(self._evals_read)
+            if steps or evals:
+                self.add_metrics(steps, evals)
+                self._update_stats(s)
+                drawn = True
+        snap = s.latest_snapshot()
+        if snap is not None and snap.seq != self._last_seq and snap.run_id == s.run_id:
+            self._last_seq = snap.seq
+            self.show_snapshot(snap)
+            drawn = True
+        return drawn
+
+    def _update_stats(self, s: TrainingSession) -> None:
+        parts = [f"step {s.trainer.step}", f"epoch {s.trainer.epoch}"] + self.stats_parts(s)
+        self.stats.setText("   ·   ".join(parts))
+
+    def wire_settings(self, on_change: Callable[[str, Any], None], on_reset: Callable[[], None],
+                      on_choose_folder: Callable[[], None]) -> None:
+        self.settings.sigChanged.connect(on_change)
+        self.settings.sigApplyReset.connect(on_reset)
+        self.settings.sigChooseDataFolder.connect(on_choose_folder)

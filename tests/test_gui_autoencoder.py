@@ -1,0 +1,114 @@
+"""The autoencoder panel in the main window, driven as a user drives it."""
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtWidgets
+
+from explorer.core.autoencoder import AutoencoderConfig
+from explorer.core.engine import RUNNING
+from explorer.core.rbm_trainer import RBMConfig
+from explorer.gui.main_window import MainWindow
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, settings):
+    win = MainWindow(AutoencoderConfig(dataset="digits", hidden=16, batch_size=32, device="cpu", noise="gaussian",
+                                       noise_level=0.3), settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.close()
+
+
+def test_play_shows_the_triptych_and_filters_changing(qtbot, window):
+    panel = window.panel
+    assert window.family == "autoencoder" and panel.family == "autoencoder"
+    assert window.docks["aeFiltersDock"].isVisible() and not window.docks["rbmFiltersDock"].isVisible()
+    qtbot.waitUntil(lambda: panel.filters.updates >= 1, timeout=5000)
+    before = panel.filters.current_image()
+    window.toggle_play()
+    assert window.session.state == RUNNING
+    qtbot.waitUntil(lambda: window.session.trainer.step > 100 and panel.filters.updates > 3, timeout=15000)
+    assert not np.allclose(np.nan_to_num(before), np.nan_to_num(panel.filters.current_image()))
+    qtbot.waitUntil(lambda: len(panel.loss_curve.series("step")[0]) > 10, timeout=5000)
+    # the triptych has three rows: clean, corrupted (differs from clean), reconstruction
+    img = panel.triptych.current_image()
+    h = 8
+    clean, noisy = img[:h], img[h + 1:2 * h + 1]
+    assert not np.allclose(np.nan_to_num(clean), np.nan_to_num(noisy))
+    window.toggle_play()
+    assert window.session.wait(5)
+
+
+def test_noise_controls_act_on_the_running_training(qtbot, window):
+    st = window.panel.settings
+    window.toggle_play()
+    st.noise.setCurrentText("masking")
+    st.noise_level.setValue(70)
+    qtbot.waitUntil(lambda: window.session.trainer.config.noise == "masking"
+                    and abs(window.session.trainer.config.noise_level - 0.7) < 1e-9, timeout=5000)
+    assert window.session.state == RUNNING  # no reset needed
+    assert st.pending_label.text() == ""
+    qtbot.waitUntil(lambda: "masking noise 0.70" in window.panel.stats.text(), timeout=5000)
+    window.toggle_play()
+    window.session.wait(5)
+
+
+def test_two_unit_code_shows_a_scatter(qtbot, window):
+    st = window.panel.settings
+    st.hidden.setValue(2)
+    assert "Reset" in st.pending_label.text()
+    qtbot.mouseClick(st.apply_reset, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.session.trainer.config.hidden == 2 and window.panel.scatter.updates > 0,
+                    timeout=8000)
+    pts = window.panel.scatter.scatter.data
+    assert len(pts) > 100
+
+
+def test_switching_model_family_swaps_panels_and_sessions(qtbot, window):
+    combo = window.findChild(QtWidgets.QComboBox, "familyCombo")
+    old = window.session
+    combo.setCurrentIndex(combo.findData("rbm"))
+    assert window.family == "rbm" and window.session is not old and not old.is_alive
+    assert window.session.trainer.family == "rbm"
+    assert window.docks["rbmFiltersDock"].isVisible() and not window.docks["aeFiltersDock"].isVisible()
+    window.step_once()
+    qtbot.waitUntil(lambda: window.session.trainer.step == 1, timeout=5000)
+    combo.setCurrentIndex(combo.findData("autoencoder"))
+    assert window.family == "autoencoder" and window.session.trainer.family == "autoencoder"
+    # the autoencoder comes back with the settings it had
+    assert window.session.trainer.config.hidden == 16
+
+
+def test_rbm_window_can_switch_to_autoencoder(qtbot, settings):
+    win = MainWindow(RBMConfig(dataset="bars", bars_size=6, hidden=8, device="cpu"), settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        assert win.switch_family("autoencoder")
+        assert win.session.trainer.family == "autoencoder"
+        win.step_once()
+        qtbot.waitUntil(lambda: win.session.trainer.step == 1, timeout=5000)
+    finally:
+        win.close()
+
+
+def test_builder_trains_the_denoising_autoencoder_preset(qtbot, window, tmp_path):
+    b = window.show_builder().builder
+    b.load_preset("denoising-autoencoder")
+    spec = b.spec.copy()
+    spec.input_shape = (64,)  # on the bundled digits
+    spec.layers[-2].params["out_features"] = 64
+    b.set_spec(spec)
+    assert b.info.valid, b.info.first_error
+    qtbot.mouseClick(b.train_btn, QtCore.Qt.MouseButton.LeftButton)
+    tr = window.session.trainer
+    assert tr.family == "autoencoder" and tr.dataset.name == "digits"
+    assert tr.config.hidden == spec.layers[0].params["out_features"]
+    window.builder_window.close()
