@@ -471,18 +471,30 @@ class TrainingSession:
         pending, self._pending_metrics = self._pending_metrics[:cut], self._pending_metrics[cut:]
         if not pending:
             return
-        names = list(pending[0][2].keys())
-        values = torch.stack([torch.stack([m[n].detach().float().reshape(()) for n in names]) for _, _, m in pending])
-        values = values.cpu().numpy()
+        # consecutive rows with the same metric names form a group (a trainer may change its
+        # metrics between stages); windows of ``every`` rows never span two groups
+        groups: list[list[tuple[int, int, dict[str, torch.Tensor]]]] = []
+        for item in pending:
+            if groups and list(groups[-1][0][2].keys()) == list(item[2].keys()):
+                groups[-1].append(item)
+            else:
+                groups.append([item])
         rows = []
-        for start in range(0, len(pending), every):
-            chunk = values[start:start + every]
-            step, epoch, _ = pending[min(start + every, len(pending)) - 1]
-            row = {"step": float(step), "epoch": float(epoch)}
-            row.update({n: float(v) for n, v in zip(names, chunk.mean(0))})
-            rows.append(row)
+        finite = True
+        for group in groups:
+            names = list(group[0][2].keys())
+            values = torch.stack([torch.stack([m[n].detach().float().reshape(()) for n in names])
+                                  for _, _, m in group])
+            values = values.cpu().numpy()
+            finite = finite and bool(np.all(np.isfinite(values)))
+            for start in range(0, len(group), every):
+                chunk = values[start:start + every]
+                step, epoch, _ = group[min(start + every, len(group)) - 1]
+                row = {"step": float(step), "epoch": float(epoch)}
+                row.update({n: float(v) for n, v in zip(names, chunk.mean(0))})
+                rows.append(row)
         self.metrics.add_steps(rows)
-        if not np.all(np.isfinite(values)):
+        if not finite:
             bad = rows[-1]["step"]
             self._fail(f"training diverged (NaN or infinite metric) by step {int(bad)}: "
                        "lower the learning rate and press Reset")
@@ -507,7 +519,7 @@ class TrainingSession:
             for name in (epoch_rows[0].keys() if epoch_rows else ()):
                 if name not in ("step", "epoch"):
                     # (what the trainer measured itself, under the same name, wins)
-                    row.setdefault(f"train_{name}", float(np.mean([r[name] for r in epoch_rows])))
+                    row.setdefault(f"train_{name}", float(np.mean([r[name] for r in epoch_rows if name in r])))
             self._epoch_t0 = time.perf_counter()
             self._epoch_step0 = tr.step
         self.metrics.add_eval(row)

@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from .autoencoder import AutoencoderConfig, AutoencoderTrainer
+from .compare import CompareConfig, InitComparison
+from .deep import MLPConfig, MLPTrainer
 from .engine import Trainer
 from .rbm_trainer import RBMConfig, RBMTrainer
 
 FAMILIES: dict[str, tuple[type, type]] = {
     "rbm": (RBMConfig, RBMTrainer),
     "autoencoder": (AutoencoderConfig, AutoencoderTrainer),
+    "mlp": (MLPConfig, MLPTrainer),
+    "compare": (CompareConfig, InitComparison),
 }
 
 

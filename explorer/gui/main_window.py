@@ -17,18 +17,24 @@ from .. import __version__
 from ..core.data import DataError, download_dataset, default_cache_dir
 from ..core.devices import DeviceError, available_devices
 from ..core.engine import ERROR, FINISHED, RUNNING, TrainingSession
-from ..core import autoencoder, rbm_trainer
+from ..core import autoencoder, deep, rbm_trainer
 from ..core.autoencoder import AutoencoderConfig
+from ..core.compare import CompareConfig
+from ..core.deep import MLPConfig
 from ..core.families import make_trainer
 from ..core.rbm_trainer import RBMConfig
 from ..core.runfolder import RunFolderError, load_run, restore_session, save_run
 from .panels.autoencoder_panel import AutoencoderPanel
+from .panels.compare_panel import ComparePanel
+from .panels.deep_panel import MLPPanel
 from .panels.rbm_panel import RBMPanel
 
 # family -> (panel, configuration); the order is the Model menu's
-PANELS = {"rbm": (RBMPanel, RBMConfig), "autoencoder": (AutoencoderPanel, AutoencoderConfig)}
+PANELS = {"rbm": (RBMPanel, RBMConfig), "autoencoder": (AutoencoderPanel, AutoencoderConfig),
+          "mlp": (MLPPanel, MLPConfig), "compare": (ComparePanel, CompareConfig)}
 # family -> how a builder spec becomes that family's configuration
-SPEC_CONFIGS = {"rbm": rbm_trainer.config_from_spec, "autoencoder": autoencoder.config_from_spec}
+SPEC_CONFIGS = {"rbm": rbm_trainer.config_from_spec, "autoencoder": autoencoder.config_from_spec,
+                "mlp": deep.config_from_spec}
 
 
 def family_of(config) -> str:
@@ -289,7 +295,8 @@ class MainWindow(QtWidgets.QMainWindow):
                                                    "device": "auto"})
                 return self._new_session(fallback)
             return False
-        self._set_session(TrainingSession(trainer, snapshot_hz=self.refresh_spin.value()))
+        # watching wants held-out curves: evaluations may take up to 10% of the training time here
+        self._set_session(TrainingSession(trainer, snapshot_hz=self.refresh_spin.value(), eval_fraction=0.1))
         return True
 
     def _set_session(self, session: TrainingSession) -> None:
@@ -378,8 +385,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return not error
 
         if spec.family not in SPEC_CONFIGS:
-            return say(f"The {spec.family} panel is not part of this version yet: RBM and autoencoder networks "
-                       "train here. The network is valid; save or export it.", error=True)
+            return say(f"The {spec.family} panel is not part of this version yet: RBM, autoencoder and deep "
+                       "MLP networks train here. The network is valid; save or export it.", error=True)
         base = self._last_config.get(spec.family)
         try:
             config = SPEC_CONFIGS[spec.family](spec, base)

@@ -166,6 +166,11 @@ class HeatmapView(_ViewFrame):
         self.updates = 0
         self._set_body(self.plot)
 
+    def set_levels(self, levels) -> None:
+        """Change the colour scale (e.g. to follow the data's range); the colour bar follows."""
+        self.levels = (float(levels[0]), float(levels[1]))
+        self.colorbar.setLevels(self.levels)
+
     def set_matrix(self, m: np.ndarray) -> None:
         m = np.ascontiguousarray(m, dtype=np.float32)
         first = self.image.image is None or self.image.image.shape != m.shape
@@ -231,6 +236,38 @@ class CurveView(_ViewFrame):
     def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         dx, dy = self._data[key]
         return np.asarray(dx), np.asarray(dy)
+
+
+class BarView(_ViewFrame):
+    """One bar per category (e.g. per layer), updated in place."""
+
+    def __init__(self, title: str, caption: str = "", *, xlabel: str = "", ylabel: str = "", y_range=(0.0, 1.0),
+                 colour: str = "#88c0d0", parent=None):
+        super().__init__(title, caption, parent)
+        self.plot = pg.PlotWidget()
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(False, False)
+        self.plot.setLabel("bottom", xlabel)
+        self.plot.setLabel("left", ylabel)
+        self.plot.showGrid(y=True, alpha=0.15)
+        if y_range is not None:
+            self.plot.setYRange(*y_range, padding=0.02)
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=colour, pen=None)
+        self.plot.addItem(self.bars)
+        self._n = -1
+        self.updates = 0
+        self._set_body(self.plot)
+
+    def set_values(self, values, labels=None) -> None:
+        values = np.asarray(values, dtype=float)
+        x = np.arange(1, len(values) + 1)
+        self.bars.setOpts(x=x, height=values)
+        if len(values) != self._n:
+            self._n = len(values)
+            ticks = [(int(i), str(lab)) for i, lab in zip(x, labels if labels is not None else x)]
+            self.plot.getAxis("bottom").setTicks([ticks])
+            self.plot.setXRange(0.4, len(values) + 0.6, padding=0)
+        self.updates += 1
 
 
 LABEL_COLOURS = ("#4fc3f7", "#ffb74d", "#a3be8c", "#bf616a", "#b48ead", "#ebcb8b", "#88c0d0", "#d08770",

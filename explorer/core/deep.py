@@ -1,0 +1,672 @@
+"""Deep multilayer perceptrons: the vanishing gradient, greedy layerwise pretraining, and ReLU + He init.
+
+The lecture's deep architecture, trained by backpropagation on the cross-entropy of a softmax output:
+
+    net_j = sum_i W_ij x_i + b_j,      x_(j) = sigma(net_j)          (hidden layers)
+    dloss/dW_ij = delta_j x_i,         delta_j = [sum delta_(j+1) W] sigma'(net_j)
+
+With sigmoid units sigma' <= 1/4, so with small weights every layer shrinks delta: the lower layers
+hardly learn (the vanishing gradient). Four ways to start (``INITS``):
+
+* ``random``: sigmoid net, weights N(0, 0.01^2) (std 0.01), biases 0 -- shows the vanishing gradient;
+* ``rbm``: sigmoid net, each hidden layer first trained greedily as an RBM by CD-1 (layer 1 on x,
+  layer 2 on the codes p(h|x) of layer 1, ...), then fine-tuned by backprop;
+* ``ae``: the same with one-hidden-layer autoencoders (codes h = sigmoid(W x + b));
+* ``relu-he``: ReLU hidden layers with He (kaiming normal) weights, no pretraining ("Is it always
+  necessary? Answer in 2014: No!").
+
+Lower layers' codes are computed on the fly from each mini-batch through the already pretrained
+(frozen) layers; the grey levels/probabilities are used as they are (no binarisation). A pretrained
+layer's weights are copied into the MLP's Linear layer as soon as its stage ends
+(RBM: weight = W^T, bias = d; autoencoder: weight = W, bias = b). The output layer always starts random.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .autoencoder import Autoencoder, sse_per_example
+from .data import Dataset, load_dataset
+from .devices import resolve_device
+from .engine import Trainer
+from .rbm import RBM, ContrastiveDivergence, NumpyUniforms, UniformSource
+
+INITS = ("random", "rbm", "ae", "relu-he")
+RANDOM_STD = 0.01
+SATURATION_LOW, SATURATION_HIGH = 0.05, 0.95
+HIST_BINS = 20
+N_SNAPSHOT = 256
+_N_CLASSES = {"digits": 10, "mnist": 10, "fashion-mnist": 10, "bars": 2}
+
+
+# -- model ----------------------------------------------------------------------------------------
+class DeepMLP(torch.nn.Module):
+    """Linear layers with sigmoid or ReLU hidden units; the output layer gives logits (softmax in the loss)."""
+
+    def __init__(self, sizes: Sequence[int], activation: str = "sigmoid", device: str | torch.device = "cpu"):
+        super().__init__()
+        if activation not in ("sigmoid", "relu"):
+            raise ValueError(f"activation must be sigmoid or relu, got {activation!r}")
+        self.sizes = [int(s) for s in sizes]
+        self.activation = activation
+        self.layers = torch.nn.ModuleList(
+            torch.nn.Linear(a, b, device=device) for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+
+    def act(self, net: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(net) if self.activation == "sigmoid" else torch.relu(net)
+
+    def forward_all(self, x: torch.Tensor, retain: bool = False
+                    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        """(logits, pre-activations net_l of all L layers, activations of the L-1 hidden layers).
+
+        ``retain``: keep dloss/dnet_l (the lecture's delta) in ``net.grad`` after ``backward``.
+        """
+        nets, hiddens = [], []
+        h = x
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            net = layer(h)
+            if retain and net.requires_grad:
+                net.retain_grad()
+            nets.append(net)
+            if i < last:
+                h = self.act(net)
+                hiddens.append(h)
+            else:
+                h = net
+        return h, nets, hiddens
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_all(x)[0]
+
+
+def saturation(h: torch.Tensor, activation: str) -> torch.Tensor:
+    """Share (0-dim tensor) of the unit activations in ``h`` that are saturated.
+
+    Sigmoid: below 0.05 or above 0.95 (sigma' < 0.05: almost no gradient passes). ReLU: exactly 0 ("dead").
+    """
+    if activation == "relu":
+        bad = h == 0
+    else:
+        bad = (h < SATURATION_LOW) | (h > SATURATION_HIGH)
+    return bad.float().mean()
+
+
+def grad_stats(layers: Sequence[torch.nn.Linear], nets: Sequence[torch.Tensor],
+               hiddens: Sequence[torch.Tensor], activation: str) -> dict[str, torch.Tensor]:
+    """Per-layer statistics after ``loss.backward()`` (with ``retain_grad`` on the pre-activations).
+
+    grad_norm_l: ||dloss/dW_l|| (Frobenius), delta_mean_l: mean |dloss/dnet_l| over batch and units,
+    saturation_l (hidden layers only): see :func:`saturation`. Layers are numbered from 1 at the input.
+    All values are detached 0-dim tensors on the layers' device (no synchronisation).
+    """
+    out: dict[str, torch.Tensor] = {}
+    for i, layer in enumerate(layers, 1):
+        g = layer.weight.grad
+        out[f"grad_norm_{i}"] = (torch.zeros((), device=layer.weight.device) if g is None
+                                 else torch.linalg.vector_norm(g.detach()))
+    for i, net in enumerate(nets, 1):
+        g = net.grad
+        out[f"delta_mean_{i}"] = torch.zeros((), device=net.device) if g is None else g.detach().abs().mean()
+    for i, h in enumerate(hiddens, 1):
+        out[f"saturation_{i}"] = saturation(h.detach(), activation)
+    return out
+
+
+# -- configuration --------------------------------------------------------------------------------
+@dataclass
+class MLPConfig:
+    """Everything that defines a deep MLP run; saved as JSON in a run folder."""
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    upscale: int = 1
+    bars_size: int = 8
+    hidden: tuple[int, ...] = (64, 64, 64, 64, 64, 64)
+    init: str = "random"
+    pretrain_epochs: int = 5
+    pretrain_lr: float = 0.1
+    lr: float = 0.5
+    momentum: float = 0.0
+    batch_size: int = 32
+    seed: int = 0
+    device: str = "auto"
+    download: bool = False
+    stats_every: int = 10
+    eval_samples: int = 1000
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hidden, list):
+            self.hidden = tuple(self.hidden)
+
+    def validate(self) -> None:
+        h = self.hidden
+        if (not isinstance(h, (tuple, list)) or not h
+                or not all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) and 1 <= k <= 20000
+                           for k in h)):
+            raise ValueError(f"hidden layers must be a list of whole numbers between 1 and 20000, got {h!r}")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
+        if not isinstance(self.pretrain_epochs, (int, np.integer)) or self.pretrain_epochs < 1:
+            raise ValueError(f"pretraining epochs (per layer) must be a whole number >= 1, got {self.pretrain_epochs!r}")
+        for name in ("pretrain_lr", "lr"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name.replace('_', ' ')} must be a positive number, got {v!r}")
+        if not isinstance(self.momentum, (int, float)) or not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        for name in ("batch_size", "stats_every", "eval_samples"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name.replace('_', ' ')} must be a whole number >= 1, got {v!r}")
+
+    @property
+    def activation(self) -> str:
+        return "relu" if self.init == "relu-he" else "sigmoid"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "MLPConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        if "hidden" in kw and isinstance(kw["hidden"], (list, tuple)):
+            kw["hidden"] = tuple(int(k) for k in kw["hidden"])
+        return cls(**kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["hidden"] = [int(k) for k in self.hidden]
+        return d
+
+
+NEEDS_RESET = {"dataset", "data_dir", "upscale", "bars_size", "hidden", "init", "pretrain_epochs", "pretrain_lr",
+               "seed"}
+LIVE = {"lr", "momentum", "batch_size", "stats_every"}
+
+
+# -- trainer --------------------------------------------------------------------------------------
+class MLPTrainer(Trainer):
+    """Trains a :class:`DeepMLP` classifier, after greedy layerwise pretraining for init "rbm"/"ae".
+
+    Stages: ``pretrain layer k (RBM|AE)`` for each hidden layer (rbm/ae only), then ``fine-tune``.
+    A pretraining stage lasts ``pretrain_epochs`` epochs; its end (natural, or :meth:`end_stage`) is
+    also an epoch end (a partial pass is counted as an epoch), so engine epochs never mix stages.
+
+    Metrics per step: pretraining ``{"pretrain_error"}`` (mean squared error per unit of the current
+    layer's reconstruction of its input codes); fine-tuning ``{"loss", "accuracy", grad_norm_l,
+    delta_mean_l, saturation_l}``. The statistics are measured every ``stats_every`` fine-tuning steps
+    (the first fine-tuning step always); the steps in between repeat the last measured (detached)
+    tensors, so every fine-tuning row has the same keys.
+    """
+
+    family = "mlp"
+
+    def __init__(self, config: MLPConfig, dataset: Dataset | None = None):
+        config.validate()
+        self.config = config
+        self.dataset = dataset or self._load(config)
+        self._device = resolve_device(config.device)
+        self._build()
+
+    @staticmethod
+    def _load(cfg: MLPConfig) -> Dataset:
+        ds = load_dataset(cfg.dataset, cfg.data_dir, upscale=cfg.upscale, bars_size=cfg.bars_size,
+                          seed=cfg.seed, download=cfg.download)
+        if ds.train_y is None or ds.test_y is None:
+            raise ValueError(f"the data set {ds.name} has no labels: an MLP classifier needs them")
+        return ds
+
+    # -- construction -------------------------------------------------------------------------
+    def _build(self) -> None:
+        cfg, ds, dev = self.config, self.dataset, self._device
+        self._loaded = self._data_key()
+        self.n_classes = int(max(int(ds.train_y.max()), int(ds.test_y.max())) + 1)
+        sizes = [ds.n_visible, *[int(k) for k in cfg.hidden], self.n_classes]
+        self.model = DeepMLP(sizes, cfg.activation, device=dev)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        with torch.no_grad():
+            for i, layer in enumerate(self.model.layers):
+                fan_in = layer.in_features
+                hidden_layer = i < len(self.model.layers) - 1
+                if cfg.init == "relu-he":
+                    # He: N(0, 2/fan_in) for ReLU layers; the output layer N(0, 1/fan_in)
+                    std = math.sqrt((2.0 if hidden_layer else 1.0) / fan_in)
+                else:
+                    std = RANDOM_STD
+                layer.weight.copy_((torch.randn(layer.weight.shape, generator=gen) * std).to(dev))
+                layer.bias.zero_()
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+        self._gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
+        self._load_data()
+        self.step = 0
+        self.epoch = 0
+        self._order = torch.randperm(self._n_train, generator=self._gen, device=dev)
+        self._pos = 0
+        kind = {"rbm": "RBM", "ae": "AE"}.get(cfg.init)
+        n_hidden = len(cfg.hidden)
+        self.stages: list[str] = ([f"pretrain layer {k} ({kind})" for k in range(1, n_hidden + 1)] if kind else [])
+        self.stages.append("fine-tune")
+        self.pretrained: list[torch.nn.Module] = []  # the finished RBMs/autoencoders, bottom first
+        self._last_stats: dict[str, torch.Tensor] | None = None
+        self._ft_step = 0
+        self._enter_stage(0)
+
+    def _uniforms(self, seed: int) -> UniformSource:
+        """The fastest generator for the device: numpy's PCG64 on the CPU, torch's elsewhere."""
+        if self._device.type == "cpu":
+            return NumpyUniforms(seed)
+        return UniformSource(torch.Generator(device=self._device).manual_seed(seed))
+
+    def _load_data(self) -> None:
+        cfg, ds, dev = self.config, self.dataset, self._device
+        self._train = torch.from_numpy(ds.train_x).to(dev)
+        self._train_y = torch.from_numpy(np.asarray(ds.train_y, dtype=np.int64)).to(dev)
+        self._n_train = self._train.shape[0]
+        n_eval = min(cfg.eval_samples, ds.test_x.shape[0])
+        self._test_eval = torch.from_numpy(ds.test_x[:n_eval]).to(dev)
+        self._test_eval_y = torch.from_numpy(np.asarray(ds.test_y[:n_eval], dtype=np.int64)).to(dev)
+        n_tr = min(cfg.eval_samples, self._n_train)
+        self._train_eval = self._train[:n_tr]
+        self._train_eval_y = self._train_y[:n_tr]
+        self._snap_x = torch.from_numpy(ds.test_x[:N_SNAPSHOT]).to(dev)
+
+    # -- stages ---------------------------------------------------------------------------------
+    @property
+    def n_layers(self) -> int:
+        return len(self.model.layers)
+
+    @property
+    def n_pretrain_stages(self) -> int:
+        return len(self.stages) - 1
+
+    @property
+    def fine_tuning(self) -> bool:
+        return self.stage_index >= self.n_pretrain_stages
+
+    @property
+    def stage(self) -> str:
+        return self.stages[self.stage_index]
+
+    def _enter_stage(self, index: int) -> None:
+        cfg, dev = self.config, self._device
+        self.stage_index = index
+        self._stage_steps = 0
+        self._pre_module: torch.nn.Module | None = None
+        self._cd: ContrastiveDivergence | None = None
+        self._pre_opt: torch.optim.Optimizer | None = None
+        if self.fine_tuning:
+            return
+        layer = self.model.layers[index]
+        n_in, n_out = layer.in_features, layer.out_features
+        gen = torch.Generator().manual_seed(cfg.seed + 100 + index)
+        if cfg.init == "rbm":
+            self._pre_module = RBM(n_in, n_out, init_std=RANDOM_STD, generator=gen, device=dev)
+            self._cd = ContrastiveDivergence(self._pre_module, lr=cfg.pretrain_lr,
+                                             uniform=self._uniforms(cfg.seed + 200 + index))
+        else:
+            self._pre_module = Autoencoder(n_in, n_out, generator=gen, device=dev)
+            self._pre_opt = torch.optim.SGD(self._pre_module.parameters(), lr=cfg.pretrain_lr)
+
+    def _stage_length(self) -> int:
+        return self.config.pretrain_epochs * self.steps_per_epoch
+
+    def _copy_pretrained(self, index: int, module: torch.nn.Module) -> None:
+        layer = self.model.layers[index]
+        with torch.no_grad():
+            if isinstance(module, RBM):
+                layer.weight.copy_(module.W.t())
+                layer.bias.copy_(module.d)
+            else:
+                layer.weight.copy_(module.W)
+                layer.bias.copy_(module.b)
+
+    def _advance(self) -> None:
+        """End the current pretraining stage: copy its weights into the MLP and start the next stage."""
+        module = self._pre_module
+        assert module is not None
+        self._copy_pretrained(self.stage_index, module)
+        self.pretrained.append(module)
+        if self._pos != 0:  # a stage ends with an epoch: count the partial pass and reshuffle
+            self._new_epoch()
+        self._enter_stage(self.stage_index + 1)
+        if self.fine_tuning:
+            # fine-tuning starts with fresh momentum on the copied weights
+            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.config.lr,
+                                             momentum=self.config.momentum)
+
+    def end_stage(self) -> None:
+        """Finish the current pretraining stage now and go on to the next (no-op while fine-tuning)."""
+        if not self.fine_tuning:
+            self._advance()
+
+    def codes(self, x: torch.Tensor, upto: int) -> torch.Tensor:
+        """The input of layer ``upto`` (0-based): ``x`` through the frozen hidden layers below it."""
+        with torch.no_grad():
+            for layer in self.model.layers[:upto]:
+                x = self.model.act(layer(x))
+        return x
+
+    # -- engine interface -----------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    @property
+    def batch_size(self) -> int:  # type: ignore[override]
+        return self.config.batch_size
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, math.ceil(self._n_train / self.config.batch_size))
+
+    def _new_epoch(self) -> None:
+        self._order = torch.randperm(self._n_train, generator=self._gen, device=self._device)
+        self._pos = 0
+        self.epoch += 1
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next mini-batch (images, labels); a new epoch reshuffles."""
+        bs = self.config.batch_size
+        idx = self._order[self._pos:self._pos + bs]
+        self._pos += bs
+        if self._pos >= self._n_train:
+            self._new_epoch()
+        return self._train.index_select(0, idx), self._train_y.index_select(0, idx)
+
+    def _pretrain_step(self) -> dict[str, torch.Tensor]:
+        x, _ = self.next_batch()
+        v = self.codes(x, self.stage_index)
+        if self._cd is not None:
+            err = self._cd.step(v).recon_error
+        else:
+            ae = self._pre_module
+            with torch.enable_grad():
+                recon = ae(v)[1]
+                loss = sse_per_example(recon, v)
+                self._pre_opt.zero_grad(set_to_none=True)
+                loss.backward()
+                self._pre_opt.step()
+            err = loss.detach() / ae.n_in
+        self.step += 1
+        self._stage_steps += 1
+        if self._stage_steps >= self._stage_length():
+            self._advance()
+        return {"pretrain_error": err}
+
+    def _finetune_step(self) -> dict[str, torch.Tensor]:
+        x, y = self.next_batch()
+        measure = self._last_stats is None or self._ft_step % self.config.stats_every == 0
+        with torch.enable_grad():
+            logits, nets, hiddens = self.model.forward_all(x, retain=measure)
+            loss = F.cross_entropy(logits, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if measure:
+                self._last_stats = grad_stats(self.model.layers, nets, hiddens, self.model.activation)
+            self.optimizer.step()
+        acc = (logits.detach().argmax(1) == y).float().mean()
+        self.step += 1
+        self._ft_step += 1
+        out = {"loss": loss.detach(), "accuracy": acc}
+        out.update(self._last_stats)
+        return out
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        if self.fine_tuning:
+            return self._finetune_step()
+        return self._pretrain_step()
+
+    @torch.no_grad()
+    def _recon_error(self, v: torch.Tensor) -> torch.Tensor:
+        m = self._pre_module
+        recon = m.reconstruct(v) if isinstance(m, RBM) else m(v)[1]
+        return F.mse_loss(recon, v)
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        if not self.fine_tuning:
+            v = self.codes(self._test_eval, self.stage_index)
+            return {"pretrain_heldout_error": float(self._recon_error(v).cpu())}
+        vals = []
+        for x, y in ((self._test_eval, self._test_eval_y), (self._train_eval, self._train_eval_y)):
+            logits = self.model(x)
+            vals += [(logits.argmax(1) == y).float().mean(), F.cross_entropy(logits, y)]
+        acc_te, loss_te, acc_tr, loss_tr = torch.stack(vals).cpu().tolist()
+        return {"heldout_accuracy": acc_te, "heldout_loss": loss_te,
+                "train_accuracy": acc_tr, "train_loss": loss_tr}
+
+    @torch.no_grad()
+    def layer_statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        """(saturation (L-1,), activation histogram (L-1, 20)) of the hidden layers on held-out examples."""
+        _, _, hiddens = self.model.forward_all(self._snap_x)
+        act = self.model.activation
+        sat = torch.stack([saturation(h, act) for h in hiddens])
+        hists = []
+        for h in hiddens:
+            hi = 1.0 if act == "sigmoid" else max(float(h.max()), 1e-6)
+            hists.append(torch.histc(h.float(), bins=HIST_BINS, min=0.0, max=hi))
+        return (sat.cpu().numpy().astype(np.float32), torch.stack(hists).cpu().numpy().astype(np.float32))
+
+    @torch.no_grad()
+    def snapshot(self) -> dict[str, Any]:
+        def cpu(t: torch.Tensor) -> np.ndarray:
+            return t.detach().to("cpu", torch.float32).numpy().copy()
+
+        L = self.n_layers
+        if self.stage_index == 0 and self._pre_module is not None:
+            m = self._pre_module  # the first layer is being learned now: show it
+            filters = m.W.t() if isinstance(m, RBM) else m.W
+        else:
+            filters = self.model.layers[0].weight
+        sat, hist = self.layer_statistics()
+        stats = self._last_stats
+        if stats is None:
+            delta = np.zeros(L, np.float32)
+            gnorm = np.zeros(L, np.float32)
+        else:
+            delta = cpu(torch.stack([stats[f"delta_mean_{i}"] for i in range(1, L + 1)]))
+            gnorm = cpu(torch.stack([stats[f"grad_norm_{i}"] for i in range(1, L + 1)]))
+        return {
+            "image_shape": tuple(self.dataset.image_shape),
+            "stage": int(self.stage_index),
+            "stages": list(self.stages),
+            "filters": cpu(filters),
+            "saturation": sat,
+            "activation_hist": hist,
+            "delta_mean": delta,
+            "grad_norm": gnorm,
+        }
+
+    def _data_key(self) -> tuple:
+        c = self.config
+        return (c.dataset, c.data_dir, c.upscale, c.bars_size, c.seed)
+
+    def reset(self) -> None:
+        """Re-initialise from the seed, back to stage 0; reloads the data first if its settings changed."""
+        if self._data_key() != self._loaded:
+            cfg = self.config
+            try:
+                self.dataset = self._load(cfg)
+            except Exception:
+                (cfg.dataset, cfg.data_dir, cfg.upscale, cfg.bars_size, cfg.seed) = self._loaded
+                raise
+        self._build()
+
+    def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
+        names = {f.name for f in dataclasses.fields(MLPConfig)}
+        unknown = set(changes) - names
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        changes = dict(changes)
+        if isinstance(changes.get("hidden"), list):
+            changes["hidden"] = tuple(changes["hidden"])
+        trial = dataclasses.replace(self.config, **changes)
+        trial.validate()
+        notices: list[str] = []
+        for key, value in changes.items():
+            if getattr(self.config, key) == value:
+                continue
+            setattr(self.config, key, value)
+            if key in LIVE:
+                if key in ("lr", "momentum"):
+                    for group in self.optimizer.param_groups:
+                        group[key] = value
+                notices.append(f"{key} = {value} (applied now)")
+            elif key in NEEDS_RESET:
+                notices.append(f"{key} = {value}: takes effect after Reset (the model must be re-initialised)")
+        return notices
+
+    def to_device(self, device: torch.device) -> None:
+        if device == self._device:
+            return
+        self.model.to(device)
+        optimizers = [self.optimizer] + ([self._pre_opt] if self._pre_opt is not None else [])
+        if self._pre_module is not None:
+            self._pre_module.to(device)
+        for m in self.pretrained:
+            m.to(device)
+        for opt in optimizers:
+            for state in opt.state.values():
+                for k, v in list(state.items()):
+                    if isinstance(v, torch.Tensor):
+                        state[k] = v.to(device)
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self._gen, device=self._device).item())
+        self._device = device
+        self.config.device = device.type
+        self._gen = torch.Generator(device=device).manual_seed(seed)
+        if self._cd is not None:
+            self._cd._velocity = [v.to(device) for v in self._cd._velocity]
+            self._cd._chain_h = None
+            self._cd.uniform = self._uniforms(seed)
+        if self._last_stats is not None:
+            self._last_stats = {k: v.to(device) for k, v in self._last_stats.items()}
+        self._order = self._order.to(device)
+        self._load_data()
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """MLP weights and momentum, the stage, and the module being pretrained (if any)."""
+        out: dict[str, torch.Tensor] = {"stage": torch.tensor(self.stage_index),
+                                        "stage_steps": torch.tensor(self._stage_steps)}
+        for i, layer in enumerate(self.model.layers):
+            for pname in ("weight", "bias"):
+                p = getattr(layer, pname)
+                out[f"layer{i}.{pname}"] = p.data
+                buf = self.optimizer.state.get(p, {}).get("momentum_buffer")
+                if buf is not None:
+                    out[f"opt.layer{i}.{pname}.momentum"] = buf
+        if self._pre_module is not None:
+            for name, p in self._pre_module.named_parameters():
+                out[f"pretrain.{name}"] = p.data
+        return out
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        for i, layer in enumerate(self.model.layers):
+            for pname in ("weight", "bias"):
+                key, p = f"layer{i}.{pname}", getattr(layer, pname)
+                if key not in tensors:
+                    raise ValueError(f"weights file has no tensor {key!r}")
+                if tuple(tensors[key].shape) != tuple(p.shape):
+                    raise ValueError(f"tensor {key!r} has shape {tuple(tensors[key].shape)}, "
+                                     f"the model needs {tuple(p.shape)}")
+        stage = int(tensors["stage"]) if "stage" in tensors else len(self.stages) - 1
+        stage = min(max(stage, 0), len(self.stages) - 1)
+        self.pretrained = []
+        self._enter_stage(stage)
+        if self.fine_tuning:
+            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.config.lr,
+                                             momentum=self.config.momentum)
+        if "stage_steps" in tensors:
+            self._stage_steps = int(tensors["stage_steps"])
+        for i, layer in enumerate(self.model.layers):
+            for pname in ("weight", "bias"):
+                p = getattr(layer, pname)
+                with torch.no_grad():
+                    p.copy_(tensors[f"layer{i}.{pname}"].to(p.device, p.dtype))
+                key = f"opt.layer{i}.{pname}.momentum"
+                if key in tensors and tuple(tensors[key].shape) == tuple(p.shape):
+                    self.optimizer.state[p]["momentum_buffer"] = tensors[key].to(p.device, p.dtype).clone()
+        if self._pre_module is not None:
+            for name, p in self._pre_module.named_parameters():
+                t = tensors.get(f"pretrain.{name}")
+                if t is not None and tuple(t.shape) == tuple(p.shape):
+                    with torch.no_grad():
+                        p.copy_(t.to(p.device, p.dtype))
+
+    def config_dict(self) -> dict[str, Any]:
+        return self.config.to_dict()
+
+    def describe(self) -> str:
+        ds, cfg = self.dataset, self.config
+        h, w = ds.image_shape
+        sizes = "-".join(str(s) for s in self.model.sizes)
+        how = {"random": f"sigmoid, random init N(0, {RANDOM_STD}^2)",
+               "rbm": f"sigmoid, RBM-pretrained ({cfg.pretrain_epochs} epochs per layer)",
+               "ae": f"sigmoid, autoencoder-pretrained ({cfg.pretrain_epochs} epochs per layer)",
+               "relu-he": "ReLU, He init"}[cfg.init]
+        return (f"Deep MLP {sizes} ({how}) on {ds.name} ({h}x{w}, {ds.train_x.shape[0]} train / "
+                f"{ds.test_x.shape[0]} held-out); stage: {self.stage}")
+
+
+def config_from_spec(spec, base: MLPConfig | None = None) -> MLPConfig:
+    """A deep-MLP configuration from a builder spec (family ``mlp``).
+
+    Layers: (Linear(k), Sigmoid) or (Linear(k), ReLU) repeated -- one activation type throughout --
+    then Linear(n_classes), optionally Softmax. ReLU layers mean init "relu-he"; sigmoid layers keep
+    ``base.init`` (or "random" if that was "relu-he"); ``spec.hparams`` may set init and the other
+    settings. The data set is chosen from the number of inputs as for the RBM.
+    """
+    from .rbm_trainer import RBMConfig
+    from .rbm_trainer import config_from_spec as rbm_config_from_spec
+    from .spec import LayerSpec, NetworkSpec, validate
+
+    base = dataclasses.replace(base) if base is not None else MLPConfig()
+    validate(spec)
+    if spec.family != "mlp":
+        raise ValueError(f"this is a {spec.family} network, not an MLP")
+    layout = "(Linear(k), Sigmoid or ReLU) repeated, then Linear(classes) and optionally Softmax"
+    layers = list(spec.layers)
+    types = [layer.type for layer in layers]
+    if types and types[-1] == "Softmax":
+        layers = layers[:-1]
+        types = types[:-1]
+    if len(types) < 3 or len(types) % 2 == 0 or types[-1] != "Linear":
+        raise ValueError(f"an MLP here is {layout}; this network has {', '.join(t.type for t in spec.layers) or 'no layers'}")
+    acts = set(types[1::2])
+    if any(t != "Linear" for t in types[0::2]) or not acts <= {"Sigmoid", "ReLU"}:
+        raise ValueError(f"an MLP here is {layout}; this network has {', '.join(t.type for t in spec.layers)}")
+    if len(acts) != 1:
+        raise ValueError("all hidden layers must use the same activation (all Sigmoid or all ReLU)")
+    if any(not layer.params.get("bias", True) for layer in layers[0::2]):
+        raise ValueError("every Linear layer of the MLP needs its bias")
+    if len(spec.input_shape) != 1:
+        raise ValueError(f"an MLP takes a flat vector of pixels, not an input of shape {tuple(spec.input_shape)}")
+    n = int(spec.input_shape[0])
+    hidden = tuple(int(layer.params.get("out_features", 64)) for layer in layers[0:-1:2])
+    n_out = int(layers[-1].params.get("out_features", 10))
+    relu = acts == {"ReLU"}
+    rbm_base = RBMConfig(dataset=base.dataset, data_dir=base.data_dir, upscale=base.upscale,
+                         bars_size=base.bars_size, hidden=hidden[0], seed=base.seed)
+    probe = NetworkSpec("rbm", (n,), [LayerSpec("RBM", {"hidden": hidden[0]})])
+    rbm_cfg = rbm_config_from_spec(probe, rbm_base)
+    init = "relu-he" if relu else ("random" if base.init == "relu-he" else base.init)
+    cfg = dataclasses.replace(base, hidden=hidden, init=init, dataset=rbm_cfg.dataset, data_dir=rbm_cfg.data_dir,
+                              upscale=rbm_cfg.upscale, bars_size=rbm_cfg.bars_size)
+    known = {f.name for f in dataclasses.fields(MLPConfig)}
+    overrides = {k: v for k, v in (spec.hparams or {}).items()
+                 if k in known and k not in ("dataset", "data_dir", "hidden")}
+    cfg = dataclasses.replace(cfg, **overrides)
+    if relu != (cfg.init == "relu-he"):
+        raise ValueError(f"init {cfg.init!r} needs {'ReLU' if cfg.init == 'relu-he' else 'Sigmoid'} hidden layers, "
+                         f"but this network has {'ReLU' if relu else 'Sigmoid'}")
+    n_classes = _N_CLASSES.get(cfg.dataset)
+    if n_classes is not None and n_out != n_classes:
+        raise ValueError(f"the output layer must have one unit per class: {cfg.dataset} has {n_classes} classes, "
+                         f"this network has {n_out} outputs")
+    cfg.validate()
+    return cfg

@@ -1,0 +1,249 @@
+"""The deep network panel: the vanishing gradient made visible, and layerwise pretraining.
+
+A deep sigmoid network trained by backpropagation: the lecture's delta_j = [sum delta_(j+1) W] sigma'(net_j)
+shrinks layer by layer, so the first layers hardly learn. The views show it as it happens:
+gradient norm ||dloss/dW|| per layer over time (log scale) and as a layer x time heatmap, the
+share of saturated units per layer, the distribution of activations per layer, and the stage
+pipeline when the network is pretrained layer by layer (RBM or autoencoder) before fine-tuning.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+
+from ...core.deep import INITS, NEEDS_RESET, MLPConfig
+from ...core.engine import Snapshot, TrainingSession
+from ..widgets.settings_form import SettingsForm
+from ..widgets.views import LABEL_COLOURS, BarView, CurveView, HeatmapView, MosaicView
+from .base import DockSpec, LivePanel, settings_scroll
+
+HEATMAP_COLUMNS = 300  # the layer x time heatmap keeps at most this many time columns
+INIT_HELP = {
+    "random": "sigmoid units, small random weights: the gradient vanishes in the first layers",
+    "rbm": "sigmoid units, each hidden layer first trained as an RBM on the codes below (2006's answer)",
+    "ae": "sigmoid units, each hidden layer first trained as an autoencoder on the codes below",
+    "relu-he": "ReLU units with He initialisation, no pretraining (2014's answer: not always necessary)",
+}
+
+
+def parse_layers(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(t) for t in text.replace(" ", "").split(",") if t)
+    except ValueError:
+        raise ValueError(f"hidden layers {text!r}: write sizes separated by commas, like 64,64,64") from None
+    if not sizes or any(v < 1 for v in sizes):
+        raise ValueError("hidden layers: at least one layer, every size at least 1")
+    return sizes
+
+
+class MLPSettings(SettingsForm):
+    def __init__(self, config: MLPConfig, parent=None):
+        super().__init__(NEEDS_RESET, parent)
+        self.setObjectName("mlpSettings")
+        form = self.form
+        self.add_data_rows()
+        self.section("Network")
+        self.hidden_edit = QtWidgets.QLineEdit()
+        self.hidden_edit.setToolTip("Hidden layer sizes, input side first, e.g. 64,64,64,64,64,64")
+        self.hidden_edit.editingFinished.connect(self._on_hidden_edited)
+        form.addRow("Hidden layers", self.hidden_edit)
+        self.init = QtWidgets.QComboBox()
+        self.init.addItems(list(INITS))
+        for i, name in enumerate(INITS):
+            self.init.setItemData(i, INIT_HELP.get(name, name), QtCore.Qt.ItemDataRole.ToolTipRole)
+        form.addRow("Start from", self.init)
+        self.pretrain_epochs = QtWidgets.QSpinBox()
+        self.pretrain_epochs.setRange(1, 1000)
+        form.addRow("Pretrain epochs/layer", self.pretrain_epochs)
+        self.pretrain_lr = QtWidgets.QDoubleSpinBox()
+        self.pretrain_lr.setDecimals(4)
+        self.pretrain_lr.setRange(0.0001, 10.0)
+        form.addRow("Pretrain learning rate", self.pretrain_lr)
+        self.seed = QtWidgets.QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        form.addRow("Seed", self.seed)
+        self.section("Fine-tuning (applies live)")
+        self.lr = QtWidgets.QDoubleSpinBox()
+        self.lr.setDecimals(4)
+        self.lr.setRange(0.0001, 10.0)
+        self.lr.setSingleStep(0.05)
+        form.addRow("Learning rate", self.lr)
+        self.momentum = QtWidgets.QDoubleSpinBox()
+        self.momentum.setRange(0.0, 0.99)
+        form.addRow("Momentum", self.momentum)
+        self.batch_size = QtWidgets.QSpinBox()
+        self.batch_size.setRange(1, 4096)
+        form.addRow("Batch size", self.batch_size)
+        self.stats_every = QtWidgets.QSpinBox()
+        self.stats_every.setRange(1, 1000)
+        self.stats_every.setToolTip("Gradient and saturation statistics are recorded every N steps")
+        form.addRow("Statistics every", self.stats_every)
+        self.add_reset_rows()
+        self.set_config(config)
+        self.connect_editors()
+
+    def _widgets(self) -> dict[str, QtWidgets.QWidget]:
+        return {"dataset": self.dataset, "upscale": self.upscale, "init": self.init,
+                "pretrain_epochs": self.pretrain_epochs, "pretrain_lr": self.pretrain_lr, "seed": self.seed,
+                "lr": self.lr, "momentum": self.momentum, "batch_size": self.batch_size,
+                "stats_every": self.stats_every}
+
+    def set_config(self, config) -> None:
+        super().set_config(config)
+        self.hidden_edit.setText(",".join(str(v) for v in config.hidden))
+
+    def _on_hidden_edited(self) -> None:
+        try:
+            sizes = parse_layers(self.hidden_edit.text())
+        except ValueError as exc:
+            self.pending_label.setText(str(exc))
+            return
+        self._changed("hidden", sizes)
+
+
+class MLPPanel(LivePanel):
+    family = "mlp"
+    title = "Deep network: vanishing gradient and pretraining"
+
+    def __init__(self, config: MLPConfig, parent=None):
+        super().__init__(MLPSettings(config), parent)
+        self.grad_curve = CurveView(
+            "Gradient norm per layer ‖∂loss/∂W‖ (log scale)",
+            "∂loss/∂W<sub>ij</sub> = δ<sub>j</sub> x<sub>i</sub>, δ<sub>j</sub> = [Σ δ<sub>j+1</sub> W] σ'(net<sub>j</sub>): "
+            "each layer down multiplies by σ' ≤ 1/4, so the first layers' gradients shrink.",
+            ylabel="gradient norm", logy=True)
+        self.grad_heat = HeatmapView(
+            "Layer × time: log₁₀ gradient norm", "Rows: weight layers (1 = next to the input); columns: time.",
+            xlabel="recorded step (oldest → newest)", ylabel="layer", levels=(-6.0, 0.0), colormap="viridis")
+        self.saturation = BarView("Saturated units per layer",
+                                  "Share of hidden units with σ < 0.05 or σ > 0.95 (σ' ≈ 0); for ReLU, units at 0.",
+                                  xlabel="hidden layer", ylabel="share")
+        self.act_hist = HeatmapView("Activations per layer", "Histogram of each hidden layer's activations on "
+                                    "held-out examples (left: 0, right: 1 for sigmoid).",
+                                    xlabel="activation bin", ylabel="hidden layer", levels=(0.0, 1.0),
+                                    colormap="inferno")
+        self.curves = CurveView("Loss and accuracy", "Cross-entropy per step, and accuracy on training and "
+                                "held-out data (fine-tuning).", ylabel="")
+        self.curves.add_series("loss", "training loss (per step)", "#5c6b80", width=1)
+        self.curves.add_series("train_acc", "training accuracy", "#4fc3f7", width=2.5, symbol="o")
+        self.curves.add_series("heldout_acc", "held-out accuracy", "#ffb74d", width=2.5, symbol="s")
+        self.filters = MosaicView("First-layer weights", "Rows of the first weight matrix, scaled per tile.",
+                                  levels=(-1.0, 1.0), colormap="CET-D1", normalize="symmetric")
+        self.pipeline = QtWidgets.QListWidget()
+        self.pipeline.setObjectName("stagePipeline")
+        self.end_stage_btn = QtWidgets.QPushButton("End this stage and go on")
+        self.end_stage_btn.clicked.connect(self.end_stage)
+        self._pipeline_widget = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(self._pipeline_widget)
+        lay.addWidget(QtWidgets.QLabel("Layerwise pretraining, then fine-tuning"))
+        lay.addWidget(self.pipeline, 1)
+        lay.addWidget(self.end_stage_btn)
+        self._grad_history: list[np.ndarray] = []
+        self._layers_seen = 0
+        self._stages: list[str] = []
+        self._stage = -1
+
+    def central_widget(self) -> QtWidgets.QWidget:
+        return self._central(self.grad_curve)
+
+    def dock_specs(self) -> list[DockSpec]:
+        A = QtCore.Qt.DockWidgetArea
+        return [
+            DockSpec("mlpSettingsDock", "Settings", settings_scroll(self.settings), A.LeftDockWidgetArea),
+            DockSpec("mlpPipelineDock", "Stages", self._pipeline_widget, A.LeftDockWidgetArea),
+            DockSpec("mlpHeatDock", "Gradient heatmap", self.grad_heat, A.RightDockWidgetArea),
+            DockSpec("mlpSaturationDock", "Saturation", self.saturation, A.RightDockWidgetArea),
+            DockSpec("mlpCurvesDock", "Loss and accuracy", self.curves, A.BottomDockWidgetArea),
+            DockSpec("mlpActivationsDock", "Activations", self.act_hist, A.BottomDockWidgetArea),
+            DockSpec("mlpFiltersDock", "First layer", self.filters, A.BottomDockWidgetArea),
+        ]
+
+    # -- controls ------------------------------------------------------------------------------------
+    def end_stage(self) -> None:
+        s = self.session
+        if s is not None:
+            s.call_in_thread(s.trainer.end_stage)
+            s.request_snapshot()
+
+    # -- feeding -----------------------------------------------------------------------------------------
+    def clear_curves(self) -> None:
+        self.grad_curve.clear_data()
+        self.curves.clear_data()
+        self._grad_history = []
+
+    def _ensure_layer_series(self, n: int) -> None:
+        for layer in range(self._layers_seen + 1, n + 1):
+            colour = LABEL_COLOURS[(layer - 1) % len(LABEL_COLOURS)]
+            self.grad_curve.add_series(f"g{layer}", f"layer {layer}", colour, width=2)
+        self._layers_seen = max(self._layers_seen, n)
+
+    def add_metrics(self, steps: list[dict], evals: list[dict]) -> None:
+        grad_rows = [r for r in steps if "grad_norm_1" in r]
+        if grad_rows:
+            n = sum(1 for k in grad_rows[0] if k.startswith("grad_norm_"))
+            self._ensure_layer_series(n)
+            xs = [r["step"] for r in grad_rows]
+            for layer in range(1, n + 1):
+                self.grad_curve.append(f"g{layer}", xs, [max(r[f"grad_norm_{layer}"], 1e-12) for r in grad_rows])
+            self._grad_history.extend(np.array([[r[f"grad_norm_{i}"] for i in range(1, n + 1)] for r in grad_rows]))
+            self.grad_curve.redraw()
+            self._draw_heatmap()
+        loss_rows = [r for r in steps if "loss" in r]
+        if loss_rows:
+            self.curves.append("loss", [r["step"] for r in loss_rows], [r["loss"] for r in loss_rows])
+        fine = [r for r in evals if "heldout_accuracy" in r]
+        if fine:
+            xs = [r["step"] for r in fine]
+            self.curves.append("train_acc", xs, [r.get("train_accuracy", np.nan) for r in fine])
+            self.curves.append("heldout_acc", xs, [r["heldout_accuracy"] for r in fine])
+        if loss_rows or fine:
+            self.curves.redraw()
+
+    def _draw_heatmap(self) -> None:
+        if not self._grad_history or not self.grad_heat.isVisible():
+            return
+        hist = np.log10(np.maximum(np.asarray(self._grad_history[-50 * HEATMAP_COLUMNS:]), 1e-12))
+        if len(hist) > HEATMAP_COLUMNS:  # average neighbouring records into at most HEATMAP_COLUMNS columns
+            edges = np.linspace(0, len(hist), HEATMAP_COLUMNS + 1).astype(int)
+            hist = np.stack([hist[a:b].mean(0) for a, b in zip(edges[:-1], edges[1:])])
+        lo, hi = float(np.floor(hist.min())), float(np.ceil(hist.max()))
+        if hi <= lo:
+            hi = lo + 1
+        if (lo, hi) != self.grad_heat.levels:
+            self.grad_heat.set_levels((lo, hi))
+        self.grad_heat.set_matrix(hist.T)  # rows: layers
+
+    def stats_parts(self, s: TrainingSession) -> list[str]:
+        tr = s.trainer
+        parts = [f"stage: {tr.stages[tr.stage_index]}"] if getattr(tr, "stages", None) else []
+        last = s.metrics.steps[-1] if s.metrics.steps else {}
+        g1, gl = last.get("grad_norm_1"), last.get(f"grad_norm_{getattr(tr, 'n_layers', 0)}")
+        if g1 is not None and gl:
+            parts.append(f"‖∂L/∂W₁‖ / ‖∂L/∂W_out‖ = {g1 / gl:.2e}")
+        if s.metrics.evals and "heldout_accuracy" in s.metrics.evals[-1]:
+            parts.append(f"held-out accuracy {s.metrics.evals[-1]['heldout_accuracy']:.3f}")
+        return parts
+
+    def show_snapshot(self, snap: Snapshot) -> None:
+        a = snap.arrays
+        stages = list(a.get("stages", []))
+        stage = int(a.get("stage", 0))
+        if stages != self._stages or stage != self._stage:
+            self._stages, self._stage = stages, stage
+            self.pipeline.clear()
+            for i, name in enumerate(stages):
+                mark = "✔ " if i < stage else ("▶ " if i == stage else "  ")
+                item = QtWidgets.QListWidgetItem(mark + name)
+                if i == stage:
+                    item.setSelected(True)
+                self.pipeline.addItem(item)
+            self.end_stage_btn.setEnabled(stage < len(stages) - 1)
+        if self.saturation.isVisible() and "saturation" in a:
+            self.saturation.set_values(a["saturation"])
+        if self.act_hist.isVisible() and "activation_hist" in a:
+            h = np.asarray(a["activation_hist"], dtype=float)
+            h = h / np.maximum(h.sum(1, keepdims=True), 1)
+            self.act_hist.set_matrix(h / max(h.max(), 1e-9))
+        if self.filters.isVisible() and "filters" in a:
+            self.filters.set_images(a["filters"][:100], a["image_shape"])

@@ -1,0 +1,312 @@
+"""Deep MLPs: exact gradient statistics, the vanishing gradient, layerwise pretraining, the engine."""
+
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from explorer.core import families
+from explorer.core.autoencoder import Autoencoder
+from explorer.core.data import load_dataset
+from explorer.core.deep import (INITS, LIVE, NEEDS_RESET, DeepMLP, MLPConfig, MLPTrainer, config_from_spec,
+                                grad_stats, saturation)
+from explorer.core.engine import TrainingSession
+from explorer.core.rbm import RBM
+from explorer.core.spec import LayerSpec, NetworkSpec, load_preset
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", seed=0)
+
+
+def wait_until(pred, timeout=10.0):
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end:
+        if pred():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def make(digits, **kw):
+    kw.setdefault("device", "cpu")
+    return MLPTrainer(MLPConfig(**kw), dataset=digits)
+
+
+# -- statistics -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+def test_grad_stats_match_autograd(activation):
+    torch.manual_seed(0)
+    net = DeepMLP([5, 4, 3, 2], activation)
+    x = torch.rand(6, 5)
+    y = torch.tensor([0, 1, 1, 0, 1, 0])
+    # reference, written out independently
+    Ws = [layer.weight for layer in net.layers]
+    bs = [layer.bias for layer in net.layers]
+    act = torch.sigmoid if activation == "sigmoid" else torch.relu
+    h, nets = x, []
+    for i, (W, b) in enumerate(zip(Ws, bs)):
+        n = h @ W.t() + b
+        nets.append(n)
+        h = act(n) if i < 2 else n
+    loss = F.cross_entropy(h, y)
+    grads = torch.autograd.grad(loss, Ws + nets)
+    ref_norm = [float(torch.sqrt((g ** 2).sum())) for g in grads[:3]]
+    ref_delta = [float(g.abs().mean()) for g in grads[3:]]
+
+    logits, nets2, hiddens = net.forward_all(x, retain=True)
+    F.cross_entropy(logits, y).backward()
+    stats = grad_stats(net.layers, nets2, hiddens, activation)
+    assert set(stats) == {f"grad_norm_{i}" for i in (1, 2, 3)} | {f"delta_mean_{i}" for i in (1, 2, 3)} \
+        | {"saturation_1", "saturation_2"}
+    for i in range(3):
+        assert float(stats[f"grad_norm_{i + 1}"]) == pytest.approx(ref_norm[i], rel=1e-5)
+        assert float(stats[f"delta_mean_{i + 1}"]) == pytest.approx(ref_delta[i], rel=1e-5)
+    assert all(v.dim() == 0 for v in stats.values())
+
+
+def test_saturation_hand_count():
+    h = torch.tensor([[0.01, 0.5, 0.97, 0.05], [0.96, 0.2, 0.049, 0.951]])
+    # < 0.05 or > 0.95: 0.01, 0.97, 0.96, 0.049, 0.951 -> 5 of 8
+    assert float(saturation(h, "sigmoid")) == pytest.approx(5 / 8)
+    r = torch.tensor([[0.0, 1.5, 0.0], [2.0, 0.0, 0.1]])
+    assert float(saturation(r, "relu")) == pytest.approx(3 / 6)
+
+
+def test_vanishing_gradient_random_vs_relu_he(digits):
+    def ratio(init):
+        tr = make(digits, init=init, hidden=(32,) * 6, stats_every=1, lr=0.1)
+        for _ in range(5):
+            m = tr.train_step()
+        assert tr.n_layers == 7
+        return float(m["grad_norm_1"]) / float(m["grad_norm_7"])
+
+    r_random, r_relu = ratio("random"), ratio("relu-he")
+    assert r_random < 0.1
+    assert r_relu > 100 * r_random
+
+
+def test_metric_keys_constant_during_fine_tuning(digits):
+    tr = make(digits, init="random", hidden=(8, 8), stats_every=3)
+    rows = [tr.train_step() for _ in range(7)]
+    keys = {tuple(r) for r in rows}
+    assert len(keys) == 1
+    assert {"loss", "accuracy", "grad_norm_3", "delta_mean_1", "saturation_2"} <= set(rows[0])
+    # measured at fine-tuning steps 0, 3, 6: repeated in between
+    assert rows[1]["grad_norm_1"] is rows[0]["grad_norm_1"]
+    assert rows[3]["grad_norm_1"] is not rows[2]["grad_norm_1"]
+
+
+# -- pretraining ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("init", ["rbm", "ae"])
+def test_layerwise_pretraining(digits, init):
+    tr = make(digits, init=init, hidden=(16,) * 6, pretrain_epochs=2, batch_size=64)
+    kind = "RBM" if init == "rbm" else "AE"
+    assert tr.stages == [f"pretrain layer {k} ({kind})" for k in range(1, 7)] + ["fine-tune"]
+    assert tr.stage_index == 0
+    e0 = tr.evaluate()["pretrain_heldout_error"]
+    m = tr.train_step()
+    assert set(m) == {"pretrain_error"}
+    while tr.stage_index == 0:
+        tr.train_step()
+    assert tr.step == 2 * tr.steps_per_epoch and tr.epoch == 2  # a stage is pretrain_epochs epochs
+    first = tr.pretrained[0]
+    assert isinstance(first, RBM if init == "rbm" else Autoencoder)
+    # the first stage lowered layer 1's reconstruction error on held-out data
+    x = tr._test_eval
+    recon = first.reconstruct(x) if init == "rbm" else first(x)[1].detach()
+    assert float(F.mse_loss(recon, x)) < e0
+    # layer 2 is trained on the codes of layer 1
+    assert tr.model.layers[1].in_features == 16
+    tr.train_step()
+    epoch = tr.epoch
+    tr.end_stage()  # mid-epoch: the partial pass counts as an epoch
+    assert tr.stage_index == 2 and tr.epoch == epoch + 1
+    while tr.stage_index < 6:
+        tr.end_stage()
+    assert tr.stage == "fine-tune"
+    tr.end_stage()  # no-op
+    assert tr.stage_index == 6
+    assert len(tr.pretrained) == 6
+    for layer, mod in zip(tr.model.layers, tr.pretrained):
+        if init == "rbm":
+            assert torch.equal(layer.weight.data, mod.W.t())
+            assert torch.equal(layer.bias.data, mod.d)
+        else:
+            assert torch.equal(layer.weight.data, mod.W.data)
+            assert torch.equal(layer.bias.data, mod.b.data)
+    m = tr.train_step()
+    assert "loss" in m and "grad_norm_7" in m
+    assert set(tr.evaluate()) == {"heldout_accuracy", "heldout_loss", "train_accuracy", "train_loss"}
+
+
+# -- fine-tuning ----------------------------------------------------------------------------------
+def test_relu_he_learns_digits_on_held_out_split(digits):
+    tr = make(digits, init="relu-he", lr=0.02, momentum=0.9)
+    assert len(tr.config.hidden) >= 5
+    n_test = digits.test_x.shape[0]
+    assert digits.train_x.shape[0] + n_test == 1797
+    # evaluate uses the held-out split, never training rows
+    assert torch.equal(tr._test_eval, torch.from_numpy(digits.test_x[:n_test]))
+    assert torch.equal(tr._train, torch.from_numpy(digits.train_x))  # training draws only from the train split
+    for _ in range(5 * tr.steps_per_epoch):
+        tr.train_step()
+    ev = tr.evaluate()
+    assert ev["heldout_accuracy"] > 0.8
+    assert tr.epoch == 5
+
+
+def test_snapshot_and_state_roundtrip(digits):
+    tr = make(digits, init="rbm", hidden=(12, 10, 8, 8, 8), pretrain_epochs=1)
+    s = tr.snapshot()
+    assert s["stage"] == 0 and s["stages"] == tr.stages and s["filters"].shape == (12, 64)
+    assert s["saturation"].shape == (5,) and s["activation_hist"].shape == (5, 20)
+    assert s["delta_mean"].shape == (6,) and s["grad_norm"].shape == (6,)
+    assert s["activation_hist"][0].sum() == 256 * 12
+    for _ in range(3):
+        tr.train_step()
+    saved = {k: v.clone() for k, v in tr.state_tensors().items()}
+    tr2 = make(digits, init="rbm", hidden=(12, 10, 8, 8, 8), pretrain_epochs=1)
+    tr2.load_state_tensors(saved)
+    assert tr2.stage_index == 0
+    assert torch.equal(tr2._pre_module.W, tr._pre_module.W)
+    while not tr.fine_tuning:
+        tr.end_stage()
+    tr.train_step()
+    s = tr.snapshot()
+    assert s["stage"] == 5 and s["grad_norm"].min() > 0
+    tr3 = make(digits, init="rbm", hidden=(12, 10, 8, 8, 8), pretrain_epochs=1)
+    tr3.load_state_tensors(tr.state_tensors())
+    assert tr3.fine_tuning
+    assert torch.equal(tr3.model(tr._test_eval), tr.model(tr._test_eval))
+
+
+def test_config_roundtrip_hparams_and_family(digits):
+    cfg = MLPConfig(hidden=(10, 20), init="ae")
+    d = cfg.to_dict()
+    assert d["hidden"] == [10, 20]
+    assert MLPConfig.from_dict(d) == cfg
+    for bad in (dict(hidden=()), dict(init="xavier"), dict(lr=0), dict(stats_every=0), dict(pretrain_epochs=0)):
+        with pytest.raises(ValueError):
+            MLPConfig(**bad).validate()
+    assert {"lr", "momentum", "batch_size", "stats_every"} == LIVE
+    assert {"hidden", "init", "pretrain_epochs", "seed"} <= NEEDS_RESET
+    tr = families.make_trainer("mlp", dict(hidden=[8, 8], device="cpu"))
+    assert isinstance(tr, MLPTrainer) and tr.config.hidden == (8, 8)
+    notes = tr.apply_hparams({"lr": 0.2, "init": "rbm"})
+    assert tr.optimizer.param_groups[0]["lr"] == 0.2
+    assert any("Reset" in n for n in notes)
+    with pytest.raises(ValueError):
+        tr.apply_hparams({"momentum": 1.5})
+    tr.reset()
+    assert tr.stages[0] == "pretrain layer 1 (RBM)"
+    assert "Deep MLP 64-8-8-10" in tr.describe()
+    assert set(INITS) == {"random", "rbm", "ae", "relu-he"}
+
+
+def test_config_from_spec():
+    cfg = config_from_spec(load_preset("deep-sigmoid-mlp"))
+    assert cfg.hidden == (64,) * 6 and cfg.init == "random" and cfg.dataset == "digits"
+    assert cfg.lr == 0.1
+    layers = [LayerSpec("Linear", {"out_features": 20}), LayerSpec("ReLU"),
+              LayerSpec("Linear", {"out_features": 10}), LayerSpec("ReLU"),
+              LayerSpec("Linear", {"out_features": 10})]
+    cfg = config_from_spec(NetworkSpec("mlp", (256,), layers))
+    assert cfg.init == "relu-he" and cfg.hidden == (20, 10) and cfg.upscale == 2
+    cfg = config_from_spec(NetworkSpec("mlp", (64,), [LayerSpec("Linear", {"out_features": 20}), LayerSpec("Sigmoid"),
+                                                      LayerSpec("Linear", {"out_features": 10})], {"init": "rbm"}))
+    assert cfg.init == "rbm"
+    with pytest.raises(ValueError):  # ReLU with RBM pretraining
+        config_from_spec(NetworkSpec("mlp", (64,), layers[:2] + layers[-1:], {"init": "rbm"}))
+    with pytest.raises(ValueError):  # mixed activations
+        config_from_spec(NetworkSpec("mlp", (64,), [layers[0], LayerSpec("Sigmoid")] + layers[2:]))
+    with pytest.raises(ValueError):  # wrong number of classes
+        config_from_spec(NetworkSpec("mlp", (64,), layers[:2] + [LayerSpec("Linear", {"out_features": 3})]))
+
+
+# -- engine ---------------------------------------------------------------------------------------
+def test_flush_groups_rows_by_key_set():
+    class Fake:
+        family, step, epoch, batch_size = "fake", 0, 0, 1
+        device = torch.device("cpu")
+        steps_per_epoch = 1000
+
+        def train_step(self):
+            self.step += 1
+            if self.step <= 3:
+                return {"a": torch.tensor(float(self.step))}
+            return {"b": torch.tensor(10.0 * self.step), "c": torch.tensor(1.0)}
+
+        def evaluate(self):
+            return {}
+
+        def snapshot(self):
+            return {}
+
+    s = TrainingSession(Fake(), eval_every=0, metrics_every=2)
+    assert s.stop()  # the thread is gone: nothing flushes behind the test's back
+    for _ in range(6):  # what _one_step queues, without the thread
+        s._pending_metrics.append((s.trainer.step + 1, 0, s.trainer.train_step()))
+    s._flush_metrics(final=True)
+    rows = s.metrics.steps
+    assert [sorted(k for k in r if k not in ("step", "epoch")) for r in rows] == \
+        [["a"], ["a"], ["b", "c"], ["b", "c"]]
+    assert rows[0]["a"] == 1.5 and rows[1]["a"] == 3.0
+    assert rows[2]["b"] == 45.0 and rows[3]["b"] == 60.0
+    assert [r["step"] for r in rows] == [2, 3, 5, 6]
+    assert s.error is None
+
+
+def test_session_through_stage_change_and_reset(digits):
+    tr = make(digits, init="ae", hidden=(8, 8, 8, 8, 8), pretrain_epochs=1, batch_size=128)
+    spe = tr.steps_per_epoch
+    n_pre = 5 * spe
+    s = TrainingSession(tr, eval_fraction=None)
+    try:
+        s.step(n_pre + 4)
+        assert wait_until(lambda: tr.step == n_pre + 4 and s.state == "paused" and s.wait(0))
+        assert s.wait(5)
+        assert s.error is None, s.error
+        rows = s.metrics.steps
+        assert len(rows) == n_pre + 4
+        assert all(set(r) == {"step", "epoch", "pretrain_error"} for r in rows[:n_pre])
+        assert all("loss" in r and "grad_norm_6" in r for r in rows[n_pre:])
+        assert tr.fine_tuning and tr.epoch == 5
+        ends = [r for r in s.metrics.evals if r.get("epoch_end")]
+        assert len(ends) == 5 and "pretrain_heldout_error" in ends[0] and "train_pretrain_error" in ends[0]
+        s.reset()
+        assert wait_until(lambda: s.run_id == 1 and s.wait(0))
+        assert tr.stage_index == 0 and tr.step == 0 and not tr.pretrained
+        assert s.metrics.steps == []
+    finally:
+        s.stop()
+
+
+def test_save_and_restore_mid_pretraining(digits, tmp_path):
+    from explorer.core.runfolder import load_run, restore_trainer, save_run
+
+    tr = make(digits, init="rbm", hidden=(8, 8, 8, 8, 8), pretrain_epochs=1, batch_size=128)
+    s = TrainingSession(tr, eval_fraction=None)
+    try:
+        s.step(tr.steps_per_epoch + 2)  # into stage 2
+        assert wait_until(lambda: tr.step == tr.steps_per_epoch + 2 and s.wait(0))
+        assert s.wait(5) and s.error is None
+        save_run(s, tmp_path / "run")
+    finally:
+        s.stop()
+    tr2 = restore_trainer(load_run(tmp_path / "run"))
+    assert tr2.stage_index == 1 and tr2.step == tr.step
+    assert torch.equal(tr2.model.layers[0].weight, tr.model.layers[0].weight)
+    assert torch.equal(tr2._pre_module.W, tr._pre_module.W)
+    assert set(tr2.train_step()) == {"pretrain_error"}

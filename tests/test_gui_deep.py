@@ -1,0 +1,79 @@
+"""The deep-network and the four-starts panels, driven as a user drives them."""
+
+import pytest
+from PySide6 import QtCore
+
+from explorer.core.compare import CompareConfig
+from explorer.core.deep import MLPConfig
+from explorer.gui.main_window import MainWindow
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+
+
+def open_window(qtbot, settings, config):
+    win = MainWindow(config, settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+def test_gradient_views_fill_while_training(qtbot, settings):
+    win = open_window(qtbot, settings, MLPConfig(dataset="digits", hidden=(16, 16, 16, 16, 16), init="random",
+                                                 stats_every=1, batch_size=32, device="cpu"))
+    try:
+        panel = win.panel
+        assert win.family == "mlp"
+        win.toggle_play()
+        qtbot.waitUntil(lambda: win.session.trainer.step > 60 and panel.grad_heat.updates > 0, timeout=20000)
+        win.toggle_play()
+        win.session.wait(5)
+        qtbot.waitUntil(lambda: len(panel.grad_curve.series("g1")[0]) > 10, timeout=5000)
+        g1 = panel.grad_curve.series("g1")[1][-1]
+        g_out = panel.grad_curve.series(f"g{win.session.trainer.n_layers}")[1][-1]
+        assert g1 < g_out  # the first layer's gradient is the smallest: it vanished on the way down
+        assert panel.grad_heat.image.image.shape[0] == win.session.trainer.n_layers
+        qtbot.waitUntil(lambda: panel.saturation.updates > 0, timeout=5000)
+        assert "‖∂L/∂W₁‖" in panel.stats.text()
+    finally:
+        win.close()
+
+
+def test_pretraining_pipeline_and_ending_a_stage(qtbot, settings):
+    win = open_window(qtbot, settings, MLPConfig(dataset="digits", hidden=(16, 16, 16), init="rbm",
+                                                 pretrain_epochs=50, batch_size=32, device="cpu"))
+    try:
+        panel = win.panel
+        qtbot.waitUntil(lambda: panel.pipeline.count() == 4, timeout=5000)  # 3 pretraining stages + fine-tune
+        assert panel.pipeline.item(0).text().startswith("▶")
+        win.step_once()
+        qtbot.waitUntil(lambda: win.session.trainer.step == 1, timeout=5000)
+        qtbot.mouseClick(panel.end_stage_btn, QtCore.Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: win.session.trainer.stage_index == 1, timeout=5000)
+        qtbot.waitUntil(lambda: panel.pipeline.item(0).text().startswith("✔")
+                        and panel.pipeline.item(1).text().startswith("▶"), timeout=5000)
+    finally:
+        win.close()
+
+
+def test_four_starts_side_by_side(qtbot, settings):
+    win = open_window(qtbot, settings, CompareConfig(dataset="digits", hidden=(16, 16, 16, 16, 16), pretrain_epochs=1,
+                                                     batch_size=32, device="cpu"))
+    try:
+        panel = win.panel
+        assert panel.status.rowCount() == 4
+        assert [panel.status.item(r, 0).text() for r in range(4)] == ["random", "rbm", "ae", "relu-he"]
+        win.toggle_play()
+        # the pretrained runs go through 5 one-epoch pretraining stages first; wait for their fine-tuning
+        qtbot.waitUntil(lambda: all(r.fine_tuning for r in win.session.trainer.runs.values()), timeout=60000)
+        qtbot.waitUntil(lambda: len(panel.first_grad.series("rbm")[0]) > 0, timeout=30000)
+        win.toggle_play()
+        win.session.wait(10)
+        qtbot.waitUntil(lambda: len(panel.accuracy.series("relu-he")[0]) > 0, timeout=10000)
+        qtbot.waitUntil(lambda: panel.status.item(1, 1) is not None
+                        and panel.status.item(1, 1).text().startswith("fine-tune"), timeout=5000)
+    finally:
+        win.close()
