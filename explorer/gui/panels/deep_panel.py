@@ -212,7 +212,7 @@ class MLPPanel(LivePanel):
             hi = lo + 1
         if (lo, hi) != self.grad_heat.levels:
             self.grad_heat.set_levels((lo, hi))
-        self.grad_heat.set_matrix(hist.T)  # rows: layers
+        self.grad_heat.set_matrix(hist.T, first_row=1)  # rows: layers 1..L
 
     def stats_parts(self, s: TrainingSession) -> list[str]:
         tr = s.trainer
@@ -244,6 +244,6 @@ class MLPPanel(LivePanel):
         if self.act_hist.isVisible() and "activation_hist" in a:
             h = np.asarray(a["activation_hist"], dtype=float)
             h = h / np.maximum(h.sum(1, keepdims=True), 1)
-            self.act_hist.set_matrix(h / max(h.max(), 1e-9))
+            self.act_hist.set_matrix(h / max(h.max(), 1e-9), first_row=1)
         if self.filters.isVisible() and "filters" in a:
             self.filters.set_images(a["filters"][:100], a["image_shape"])

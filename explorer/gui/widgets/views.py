@@ -171,10 +171,13 @@ class HeatmapView(_ViewFrame):
         self.levels = (float(levels[0]), float(levels[1]))
         self.colorbar.setLevels(self.levels)
 
-    def set_matrix(self, m: np.ndarray) -> None:
+    def set_matrix(self, m: np.ndarray, first_row: float = 0.0) -> None:
+        """Show ``m``; ``first_row`` is the y value of row 0 (e.g. 1 when rows are layers 1..L)."""
         m = np.ascontiguousarray(m, dtype=np.float32)
         first = self.image.image is None or self.image.image.shape != m.shape
         self.image.setImage(m, autoLevels=False, levels=self.levels)
+        if first_row:
+            self.image.setRect(QtCore.QRectF(0, first_row - 0.5, m.shape[1], m.shape[0]))
         if first:
             self.plot.getPlotItem().vb.autoRange(padding=0)
         self.updates += 1
@@ -254,6 +257,7 @@ class BarView(_ViewFrame):
             self.plot.setYRange(*y_range, padding=0.02)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=colour, pen=None)
         self.plot.addItem(self.bars)
+        self._labels: list[pg.TextItem] = []
         self._n = -1
         self.updates = 0
         self._set_body(self.plot)
@@ -267,6 +271,14 @@ class BarView(_ViewFrame):
             ticks = [(int(i), str(lab)) for i, lab in zip(x, labels if labels is not None else x)]
             self.plot.getAxis("bottom").setTicks([ticks])
             self.plot.setXRange(0.4, len(values) + 0.6, padding=0)
+            for t in self._labels:
+                self.plot.removeItem(t)
+            self._labels = [pg.TextItem("", color="#e5e9f0", anchor=(0.5, 1.0)) for _ in values]
+            for t in self._labels:
+                self.plot.addItem(t)
+        for t, xi, v in zip(self._labels, x, values):  # the value above each bar: a 0 is visible too
+            t.setText(f"{v:.0%}" if 0 <= v <= 1 else f"{v:.3g}")
+            t.setPos(float(xi), float(v))
         self.updates += 1
 
 
