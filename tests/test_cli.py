@@ -113,3 +113,14 @@ def test_train_autoencoder_json(tmp_path):
     assert (tmp_path / "ae" / "weights.safetensors").exists()
     r = run("train", "autoencoder", "--noise", "pink")
     assert r.returncode == 2 and "--noise" in r.stderr
+
+
+def test_train_mlp_reports_accuracy_and_gradient_norms():
+    r = run("train", "mlp", "--hidden", "16,16,16,16,16", "--init", "relu-he", "--lr", "0.05", "--epochs", "2",
+            "--json", "--quiet")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["family"] == "mlp" and res["init"] == "relu-he" and 0.0 <= res["accuracy"] <= 1.0
+    assert len(res["grad_norms"]) == 2 and len(res["grad_norms"][0]) == 6  # 5 hidden + output layer
+    r = run("train", "mlp", "--hidden", "16,x")
+    assert r.returncode == 2 and "--hidden" in r.stderr
