@@ -309,3 +309,20 @@ def test_save_and_restore_mid_pretraining(digits, tmp_path):
     assert torch.equal(tr2.model.layers[0].weight, tr.model.layers[0].weight)
     assert torch.equal(tr2._pre_module.W, tr._pre_module.W)
     assert set(tr2.train_step()) == {"pretrain_error"}
+
+
+def test_pretraining_rescues_the_deep_sigmoid_net_that_random_init_cannot_train():
+    """The lecture's 2006 argument on the bundled digits: same net, same data and seed, 10 fine-tuning epochs."""
+    from explorer.core.deep import MLPConfig, MLPTrainer
+
+    acc = {}
+    for init in ("random", "rbm"):
+        tr = MLPTrainer(MLPConfig(dataset="digits", hidden=(32,) * 5, init=init, pretrain_epochs=3, lr=0.5,
+                                  device="cpu", seed=0))
+        while not tr.fine_tuning:
+            tr.train_step()
+        for _ in range(10 * tr.steps_per_epoch):
+            tr.train_step()
+        acc[init] = tr.evaluate()["heldout_accuracy"]
+    assert acc["random"] < 0.3, acc   # stuck near chance (10 classes): the gradient vanished
+    assert acc["rbm"] > 0.7, acc

@@ -307,6 +307,11 @@ class MLPTrainer(Trainer):
         gen = torch.Generator().manual_seed(cfg.seed + 100 + index)
         if cfg.init == "rbm":
             self._pre_module = RBM(n_in, n_out, init_std=RANDOM_STD, generator=gen, device=dev)
+            # start from the autoencoder's sigmoid-Glorot scale, not Hinton's 0.01: with the few epochs a
+            # lesson affords, CD from tiny weights learns too little and the stack stays as flat as a random one
+            bound = 4.0 * math.sqrt(6.0 / (n_in + n_out))
+            with torch.no_grad():
+                self._pre_module.W.copy_((torch.rand(n_in, n_out, generator=gen) * 2 - 1).mul_(bound).to(dev))
             self._cd = ContrastiveDivergence(self._pre_module, lr=cfg.pretrain_lr,
                                              uniform=self._uniforms(cfg.seed + 200 + index))
         else:
@@ -383,7 +388,8 @@ class MLPTrainer(Trainer):
         x, _ = self.next_batch()
         v = self.codes(x, self.stage_index)
         if self._cd is not None:
-            err = self._cd.step(v).recon_error
+            # the RBM's visible units are binary (the lecture): sample them from the codes' probabilities
+            err = self._cd.step(self._cd.uniform.bernoulli(v)).recon_error
         else:
             ae = self._pre_module
             with torch.enable_grad():
