@@ -21,7 +21,7 @@ import torch
 
 from .data import Dataset, load_dataset
 from .devices import resolve_device
-from .engine import Trainer
+from .minibatch import MiniBatchTrainer, apply_settings
 from .rbm import NumpyUniforms, UniformSource
 
 NOISE_KINDS = ("none", "gaussian", "masking", "salt_pepper")
@@ -190,7 +190,7 @@ LIVE = {"lr", "momentum", "batch_size", "noise", "noise_level"}
 _PARAM_NAMES = ("W", "b", "d", "W_dec")
 
 
-class AutoencoderTrainer(Trainer):
+class AutoencoderTrainer(MiniBatchTrainer):
     """Trains an :class:`Autoencoder` (denoising when ``config.noise`` is not "none") on a :class:`Dataset`."""
 
     family = "autoencoder"
@@ -225,12 +225,6 @@ class AutoencoderTrainer(Trainer):
         self._order = torch.randperm(self._n_train, generator=self._gen, device=dev)
         self._pos = 0
 
-    def _uniforms(self, seed: int) -> UniformSource:
-        """The fastest generator for the device: numpy's PCG64 on the CPU, torch's elsewhere."""
-        if self._device.type == "cpu":
-            return NumpyUniforms(seed)
-        return UniformSource(torch.Generator(device=self._device).manual_seed(seed))
-
     def _load_data(self) -> None:
         cfg, ds, dev = self.config, self.dataset, self._device
         self._train = torch.from_numpy(ds.train_x).to(dev)
@@ -245,28 +239,9 @@ class AutoencoderTrainer(Trainer):
                                 else np.asarray(ds.test_y[:cfg.n_scatter], dtype=np.int64).copy())
 
     # -- engine interface -----------------------------------------------------------------------
-    @property
-    def device(self) -> torch.device:
-        return self._device
-
-    @property
-    def batch_size(self) -> int:  # type: ignore[override]
-        return self.config.batch_size
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return max(1, math.ceil(self._n_train / self.config.batch_size))
-
     def next_batch(self) -> torch.Tensor:
         """The next mini-batch of clean training images; a new epoch reshuffles."""
-        bs = self.config.batch_size
-        idx = self._order[self._pos:self._pos + bs]
-        self._pos += bs
-        if self._pos >= self._n_train:
-            self._order = torch.randperm(self._n_train, generator=self._gen, device=self._device)
-            self._pos = 0
-            self.epoch += 1
-        return self._train.index_select(0, idx)
+        return self._train.index_select(0, self._next_indices())
 
     def loss_step(self, x: torch.Tensor) -> torch.Tensor:
         """One SGD update on the clean batch ``x`` (corrupted first when noise is on); returns the loss."""
@@ -346,25 +321,12 @@ class AutoencoderTrainer(Trainer):
         self._build()
 
     def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
-        names = {f.name for f in dataclasses.fields(AutoencoderConfig)}
-        unknown = set(changes) - names
-        if unknown:
-            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        trial = dataclasses.replace(self.config, **changes)
-        trial.validate()  # raises ValueError with a clear message before anything changes
-        notices: list[str] = []
-        for key, value in changes.items():
-            if getattr(self.config, key) == value:
-                continue
-            setattr(self.config, key, value)
-            if key in LIVE:
-                if key in ("lr", "momentum"):
-                    for group in self.optimizer.param_groups:
-                        group[key] = value
-                notices.append(f"{key} = {value} (applied now)")
-            elif key in NEEDS_RESET:
-                notices.append(f"{key} = {value}: takes effect after Reset (the model must be re-initialised)")
-        return notices
+        def live(key: str, value: Any) -> None:
+            if key in ("lr", "momentum"):
+                for group in self.optimizer.param_groups:
+                    group[key] = value
+
+        return apply_settings(self.config, changes, LIVE, NEEDS_RESET, live)
 
     def to_device(self, device: torch.device) -> None:
         if device == self._device:

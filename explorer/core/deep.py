@@ -35,8 +35,8 @@ import torch.nn.functional as F
 from .autoencoder import Autoencoder, sse_per_example
 from .data import Dataset, load_dataset
 from .devices import resolve_device
-from .engine import Trainer
-from .rbm import RBM, ContrastiveDivergence, NumpyUniforms, UniformSource
+from .minibatch import MiniBatchTrainer, apply_settings
+from .rbm import RBM, ContrastiveDivergence
 
 INITS = ("random", "rbm", "ae", "relu-he")
 RANDOM_STD = 0.01
@@ -191,7 +191,7 @@ LIVE = {"lr", "momentum", "batch_size", "stats_every"}
 
 
 # -- trainer --------------------------------------------------------------------------------------
-class MLPTrainer(Trainer):
+class MLPTrainer(MiniBatchTrainer):
     """Trains a :class:`DeepMLP` classifier, after greedy layerwise pretraining for init "rbm"/"ae".
 
     Stages: ``pretrain layer k (RBM|AE)`` for each hidden layer (rbm/ae only), then ``fine-tune``.
@@ -256,12 +256,6 @@ class MLPTrainer(Trainer):
         self._last_stats: dict[str, torch.Tensor] | None = None
         self._ft_step = 0
         self._enter_stage(0)
-
-    def _uniforms(self, seed: int) -> UniformSource:
-        """The fastest generator for the device: numpy's PCG64 on the CPU, torch's elsewhere."""
-        if self._device.type == "cpu":
-            return NumpyUniforms(seed)
-        return UniformSource(torch.Generator(device=self._device).manual_seed(seed))
 
     def _load_data(self) -> None:
         cfg, ds, dev = self.config, self.dataset, self._device
@@ -358,30 +352,9 @@ class MLPTrainer(Trainer):
         return x
 
     # -- engine interface -----------------------------------------------------------------------
-    @property
-    def device(self) -> torch.device:
-        return self._device
-
-    @property
-    def batch_size(self) -> int:  # type: ignore[override]
-        return self.config.batch_size
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return max(1, math.ceil(self._n_train / self.config.batch_size))
-
-    def _new_epoch(self) -> None:
-        self._order = torch.randperm(self._n_train, generator=self._gen, device=self._device)
-        self._pos = 0
-        self.epoch += 1
-
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The next mini-batch (images, labels); a new epoch reshuffles."""
-        bs = self.config.batch_size
-        idx = self._order[self._pos:self._pos + bs]
-        self._pos += bs
-        if self._pos >= self._n_train:
-            self._new_epoch()
+        idx = self._next_indices()
         return self._train.index_select(0, idx), self._train_y.index_select(0, idx)
 
     def _pretrain_step(self) -> dict[str, torch.Tensor]:
@@ -505,28 +478,16 @@ class MLPTrainer(Trainer):
         self._build()
 
     def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
-        names = {f.name for f in dataclasses.fields(MLPConfig)}
-        unknown = set(changes) - names
-        if unknown:
-            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         changes = dict(changes)
         if isinstance(changes.get("hidden"), list):
             changes["hidden"] = tuple(changes["hidden"])
-        trial = dataclasses.replace(self.config, **changes)
-        trial.validate()
-        notices: list[str] = []
-        for key, value in changes.items():
-            if getattr(self.config, key) == value:
-                continue
-            setattr(self.config, key, value)
-            if key in LIVE:
-                if key in ("lr", "momentum"):
-                    for group in self.optimizer.param_groups:
-                        group[key] = value
-                notices.append(f"{key} = {value} (applied now)")
-            elif key in NEEDS_RESET:
-                notices.append(f"{key} = {value}: takes effect after Reset (the model must be re-initialised)")
-        return notices
+
+        def live(key: str, value: Any) -> None:
+            if key in ("lr", "momentum"):
+                for group in self.optimizer.param_groups:
+                    group[key] = value
+
+        return apply_settings(self.config, changes, LIVE, NEEDS_RESET, live)
 
     def to_device(self, device: torch.device) -> None:
         if device == self._device:

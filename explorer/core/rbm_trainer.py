@@ -12,8 +12,8 @@ import torch
 
 from .data import Dataset, load_dataset
 from .devices import resolve_device
-from .engine import Trainer
-from .rbm import BINARIZE_MODES, RBM, ContrastiveDivergence, NumpyUniforms, UniformSource, binarize
+from .minibatch import MiniBatchTrainer, apply_settings
+from .rbm import BINARIZE_MODES, RBM, ContrastiveDivergence, binarize
 
 
 @dataclass
@@ -75,7 +75,7 @@ NEEDS_RESET = {"hidden", "dataset", "data_dir", "upscale", "bars_size", "init_st
 LIVE = {"lr", "k", "momentum", "weight_decay", "batch_size", "persistent", "dream_steps"}
 
 
-class RBMTrainer(Trainer):
+class RBMTrainer(MiniBatchTrainer):
     """Trains an :class:`RBM` with :class:`ContrastiveDivergence` on a :class:`Dataset`."""
 
     family = "rbm"
@@ -113,12 +113,6 @@ class RBMTrainer(Trainer):
         self._pos = 0
         self.dream_x: torch.Tensor | None = None
 
-    def _uniforms(self, seed: int) -> UniformSource:
-        """The fastest uniform generator for the device: numpy's PCG64 on the CPU, torch's elsewhere."""
-        if self._device.type == "cpu":
-            return NumpyUniforms(seed)
-        return UniformSource(torch.Generator(device=self._device).manual_seed(seed))
-
     def _load_data(self) -> None:
         cfg, ds, dev = self.config, self.dataset, self._device
         self._train_grey = torch.from_numpy(ds.train_x).to(dev)
@@ -141,28 +135,9 @@ class RBMTrainer(Trainer):
         self._heat_grey = test_grey[: cfg.n_heatmap]
 
     # -- engine interface -----------------------------------------------------------------------
-    @property
-    def device(self) -> torch.device:
-        return self._device
-
-    @property
-    def batch_size(self) -> int:  # type: ignore[override]
-        return self.config.batch_size
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return max(1, math.ceil(self._n_train / self.config.batch_size))
-
     def next_batch(self) -> torch.Tensor:
         """The next mini-batch of binary visible vectors; a new epoch reshuffles."""
-        bs = self.config.batch_size
-        idx = self._order[self._pos:self._pos + bs]
-        self._pos += bs
-        if self._pos >= self._n_train:
-            self._order = torch.randperm(self._n_train, generator=self._gen, device=self._device)
-            self._pos = 0
-            self.epoch += 1
-        x = self._train.index_select(0, idx)
+        x = self._train.index_select(0, self._next_indices())
         if self.config.binarize == "sample":
             x = binarize(x, "sample", self.cd.uniform)
         return x
@@ -249,24 +224,11 @@ class RBMTrainer(Trainer):
         self._build()
 
     def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
-        notices: list[str] = []
-        trial = dataclasses.replace(self.config, **{k: v for k, v in changes.items()
-                                                    if k in {f.name for f in dataclasses.fields(RBMConfig)}})
-        trial.validate()  # raises ValueError with a clear message before anything changes
-        unknown = set(changes) - {f.name for f in dataclasses.fields(RBMConfig)}
-        if unknown:
-            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        for key, value in changes.items():
-            if getattr(self.config, key) == value:
-                continue
-            setattr(self.config, key, value)
-            if key in LIVE:
-                if key in ("lr", "k", "momentum", "weight_decay", "persistent"):
-                    setattr(self.cd, key, value)
-                notices.append(f"{key} = {value} (applied now)")
-            elif key in NEEDS_RESET:
-                notices.append(f"{key} = {value}: takes effect after Reset (the model must be re-initialised)")
-        return notices
+        def live(key: str, value: Any) -> None:
+            if key in ("lr", "k", "momentum", "weight_decay", "persistent"):
+                setattr(self.cd, key, value)
+
+        return apply_settings(self.config, changes, LIVE, NEEDS_RESET, live)
 
     def to_device(self, device: torch.device) -> None:
         if device == self._device:

@@ -1,0 +1,72 @@
+"""What the families that step through a training set in shuffled mini-batches share.
+
+A subclass sets ``self.config`` (with ``batch_size``), ``self._device``, ``self._gen`` (a torch
+generator on that device), ``self._n_train``, ``self._order`` and ``self._pos``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable
+
+import torch
+
+from .engine import Trainer
+from .rbm import NumpyUniforms, UniformSource
+
+
+class MiniBatchTrainer(Trainer):
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    @property
+    def batch_size(self) -> int:  # type: ignore[override]
+        return self.config.batch_size
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, math.ceil(self._n_train / self.config.batch_size))
+
+    def _uniforms(self, seed: int) -> UniformSource:
+        """The fastest uniform generator for the device: numpy's PCG64 on the CPU, torch's elsewhere."""
+        if self._device.type == "cpu":
+            return NumpyUniforms(seed)
+        return UniformSource(torch.Generator(device=self._device).manual_seed(seed))
+
+    def _new_epoch(self) -> None:
+        self._order = torch.randperm(self._n_train, generator=self._gen, device=self._device)
+        self._pos = 0
+        self.epoch += 1
+
+    def _next_indices(self) -> torch.Tensor:
+        """Indices of the next mini-batch; the end of the training set starts a new, reshuffled epoch."""
+        bs = self.config.batch_size
+        idx = self._order[self._pos:self._pos + bs]
+        self._pos += bs
+        if self._pos >= self._n_train:
+            self._new_epoch()
+        return idx
+
+
+def apply_settings(config: Any, changes: dict[str, Any], live: set[str], needs_reset: set[str],
+                   on_live: Callable[[str, Any], None] | None = None) -> list[str]:
+    """Check ``changes`` on a copy of ``config`` (ValueError with a message if any is refused), then
+    apply them: live ones at once (``on_live(key, value)`` passes them on), the others for Reset."""
+    unknown = set(changes) - {f.name for f in dataclasses.fields(config)}
+    if unknown:
+        raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    dataclasses.replace(config, **changes).validate()
+    notices: list[str] = []
+    for key, value in changes.items():
+        if getattr(config, key) == value:
+            continue
+        setattr(config, key, value)
+        if key in live:
+            if on_live is not None:
+                on_live(key, value)
+            notices.append(f"{key} = {value} (applied now)")
+        elif key in needs_reset:
+            notices.append(f"{key} = {value}: takes effect after Reset (the model must be re-initialised)")
+    return notices
