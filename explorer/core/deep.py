@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from .autoencoder import Autoencoder, sse_per_example
-from .data import Dataset, load_dataset
+from .data import Dataset
 from .devices import resolve_device
 from .minibatch import MiniBatchTrainer, apply_settings
 from .rbm import RBM, ContrastiveDivergence
@@ -210,14 +210,12 @@ class MLPTrainer(MiniBatchTrainer):
     def __init__(self, config: MLPConfig, dataset: Dataset | None = None):
         config.validate()
         self.config = config
-        self.dataset = dataset or self._load(config)
+        self.dataset = dataset or self._load_configured_data()
         self._device = resolve_device(config.device)
         self._build()
 
-    @staticmethod
-    def _load(cfg: MLPConfig) -> Dataset:
-        ds = load_dataset(cfg.dataset, cfg.data_dir, upscale=cfg.upscale, bars_size=cfg.bars_size,
-                          seed=cfg.seed, download=cfg.download)
+    def _load_configured_data(self) -> Dataset:
+        ds = super()._load_configured_data()
         if ds.train_y is None or ds.test_y is None:
             raise ValueError(f"the data set {ds.name} has no labels: an MLP classifier needs them")
         return ds
@@ -461,21 +459,6 @@ class MLPTrainer(MiniBatchTrainer):
             "delta_mean": delta,
             "grad_norm": gnorm,
         }
-
-    def _data_key(self) -> tuple:
-        c = self.config
-        return (c.dataset, c.data_dir, c.upscale, c.bars_size, c.seed)
-
-    def reset(self) -> None:
-        """Re-initialise from the seed, back to stage 0; reloads the data first if its settings changed."""
-        if self._data_key() != self._loaded:
-            cfg = self.config
-            try:
-                self.dataset = self._load(cfg)
-            except Exception:
-                (cfg.dataset, cfg.data_dir, cfg.upscale, cfg.bars_size, cfg.seed) = self._loaded
-                raise
-        self._build()
 
     def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
         changes = dict(changes)

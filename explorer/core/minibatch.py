@@ -12,11 +12,40 @@ from typing import Any, Callable
 
 import torch
 
+from .data import Dataset, load_dataset
 from .engine import Trainer
 from .rbm import NumpyUniforms, UniformSource
 
+# the settings a data set is made from: a change to any of them reloads the data on Reset
+DATA_FIELDS = ("dataset", "data_dir", "upscale", "bars_size", "seed")
+
 
 class MiniBatchTrainer(Trainer):
+    def _load_configured_data(self) -> Dataset:
+        c = self.config
+        return load_dataset(c.dataset, c.data_dir, upscale=c.upscale, bars_size=c.bars_size, seed=c.seed,
+                            download=c.download)
+
+    def _data_key(self) -> tuple:
+        return tuple(getattr(self.config, f) for f in DATA_FIELDS)
+
+    def _build(self) -> None:
+        raise NotImplementedError  # each family builds its model, optimiser and data tensors
+
+    def reset(self) -> None:
+        """Re-initialise from the seed; reloads the data first if its settings changed.
+
+        ``_build`` records ``self._loaded = self._data_key()``. If the new data cannot be loaded, the
+        settings go back to describing the data that is loaded, and the error is raised for the user.
+        """
+        if self._data_key() != self._loaded:
+            try:
+                self.dataset = self._load_configured_data()
+            except Exception:
+                for name, value in zip(DATA_FIELDS, self._loaded):
+                    setattr(self.config, name, value)
+                raise
+        self._build()
     @property
     def device(self) -> torch.device:
         return self._device

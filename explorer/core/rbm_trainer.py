@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .data import Dataset, load_dataset
+from .data import Dataset
 from .devices import resolve_device
 from .minibatch import MiniBatchTrainer, apply_settings
 from .rbm import BINARIZE_MODES, RBM, ContrastiveDivergence, binarize
@@ -83,9 +83,7 @@ class RBMTrainer(MiniBatchTrainer):
     def __init__(self, config: RBMConfig, dataset: Dataset | None = None):
         config.validate()
         self.config = config
-        self.dataset = dataset or load_dataset(config.dataset, config.data_dir, upscale=config.upscale,
-                                               bars_size=config.bars_size, seed=config.seed,
-                                               download=config.download)
+        self.dataset = dataset or self._load_configured_data()
         self._device = resolve_device(config.device)
         self._build()
 
@@ -205,23 +203,6 @@ class RBMTrainer(MiniBatchTrainer):
             "hidden_bias": cpu(rbm.d),
             "visible_bias": cpu(rbm.b),
         }
-
-    def _data_key(self) -> tuple:
-        c = self.config
-        return (c.dataset, c.data_dir, c.upscale, c.bars_size, c.seed)
-
-    def reset(self) -> None:
-        """Re-initialise from the seed; reloads the data first if its settings changed."""
-        if self._data_key() != self._loaded:
-            cfg = self.config
-            try:
-                self.dataset = load_dataset(cfg.dataset, cfg.data_dir, upscale=cfg.upscale,
-                                            bars_size=cfg.bars_size, seed=cfg.seed, download=cfg.download)
-            except Exception:
-                # keep the data that is loaded and say so: the config goes back to describing it
-                (cfg.dataset, cfg.data_dir, cfg.upscale, cfg.bars_size, cfg.seed) = self._loaded
-                raise
-        self._build()
 
     def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
         def live(key: str, value: Any) -> None:
