@@ -77,3 +77,20 @@ def test_four_starts_side_by_side(qtbot, settings):
                         and panel.status.item(1, 1).text().startswith("fine-tune"), timeout=5000)
     finally:
         win.close()
+
+
+def test_editing_hidden_layers_waits_for_reset(qtbot, settings):
+    win = open_window(qtbot, settings, MLPConfig(dataset="digits", hidden=(16, 16, 16), device="cpu"))
+    try:
+        st = win.panel.settings
+        st.hidden_edit.setText("8, 8")
+        st.hidden_edit.editingFinished.emit()
+        assert "Reset" in st.pending_label.text()
+        assert win.session.trainer.n_layers == 4
+        qtbot.mouseClick(st.apply_reset, QtCore.Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: win.session.trainer.n_layers == 3, timeout=5000)
+        st.hidden_edit.setText("8, x")
+        st.hidden_edit.editingFinished.emit()
+        assert "separated by commas" in st.pending_label.text()
+    finally:
+        win.close()

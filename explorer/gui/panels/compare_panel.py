@@ -11,23 +11,19 @@ from PySide6 import QtCore, QtWidgets
 
 from ...core.compare import NEEDS_RESET, CompareConfig
 from ...core.engine import Snapshot, TrainingSession
-from ..widgets.settings_form import SettingsForm
 from ..widgets.views import LABEL_COLOURS, CurveView
 from .base import DockSpec, LivePanel, settings_scroll
-from .deep_panel import INIT_HELP, parse_layers
+from .deep_panel import INIT_HELP, HiddenLayersSettings
 
 
-class CompareSettings(SettingsForm):
+class CompareSettings(HiddenLayersSettings):
     def __init__(self, config: CompareConfig, parent=None):
         super().__init__(NEEDS_RESET, parent)
         self.setObjectName("compareSettings")
         form = self.form
         self.add_data_rows()
         self.section("Network (the same for all four)")
-        self.hidden_edit = QtWidgets.QLineEdit()
-        self.hidden_edit.setToolTip("Hidden layer sizes, input side first, e.g. 64,64,64,64,64,64")
-        self.hidden_edit.editingFinished.connect(self._on_hidden_edited)
-        form.addRow("Hidden layers", self.hidden_edit)
+        self.add_hidden_layers_row()
         self.pretrain_epochs = QtWidgets.QSpinBox()
         self.pretrain_epochs.setRange(1, 1000)
         form.addRow("Pretrain epochs/layer", self.pretrain_epochs)
@@ -55,18 +51,6 @@ class CompareSettings(SettingsForm):
     def _widgets(self) -> dict[str, QtWidgets.QWidget]:
         return {"dataset": self.dataset, "upscale": self.upscale, "pretrain_epochs": self.pretrain_epochs,
                 "seed": self.seed, "lr": self.lr, "relu_lr": self.relu_lr, "batch_size": self.batch_size}
-
-    def set_config(self, config) -> None:
-        super().set_config(config)
-        self.hidden_edit.setText(",".join(str(v) for v in config.hidden))
-
-    def _on_hidden_edited(self) -> None:
-        try:
-            sizes = parse_layers(self.hidden_edit.text())
-        except ValueError as exc:
-            self.pending_label.setText(str(exc))
-            return
-        self._changed("hidden", sizes)
 
 
 class ComparePanel(LivePanel):

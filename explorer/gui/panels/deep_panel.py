@@ -37,17 +37,36 @@ def parse_layers(text: str) -> tuple[int, ...]:
     return sizes
 
 
-class MLPSettings(SettingsForm):
+class HiddenLayersSettings(SettingsForm):
+    """A settings form with a "hidden layers" row (sizes separated by commas), for deep networks."""
+
+    def add_hidden_layers_row(self) -> None:
+        self.hidden_edit = QtWidgets.QLineEdit()
+        self.hidden_edit.setToolTip("Hidden layer sizes, input side first, e.g. 64,64,64,64,64,64")
+        self.hidden_edit.editingFinished.connect(self._on_hidden_edited)
+        self.form.addRow("Hidden layers", self.hidden_edit)
+
+    def set_config(self, config) -> None:
+        super().set_config(config)
+        self.hidden_edit.setText(",".join(str(v) for v in config.hidden))
+
+    def _on_hidden_edited(self) -> None:
+        try:
+            sizes = parse_layers(self.hidden_edit.text())
+        except ValueError as exc:
+            self.pending_label.setText(str(exc))
+            return
+        self._changed("hidden", sizes)
+
+
+class MLPSettings(HiddenLayersSettings):
     def __init__(self, config: MLPConfig, parent=None):
         super().__init__(NEEDS_RESET, parent)
         self.setObjectName("mlpSettings")
         form = self.form
         self.add_data_rows()
         self.section("Network")
-        self.hidden_edit = QtWidgets.QLineEdit()
-        self.hidden_edit.setToolTip("Hidden layer sizes, input side first, e.g. 64,64,64,64,64,64")
-        self.hidden_edit.editingFinished.connect(self._on_hidden_edited)
-        form.addRow("Hidden layers", self.hidden_edit)
+        self.add_hidden_layers_row()
         self.init = QtWidgets.QComboBox()
         self.init.addItems(list(INITS))
         for i, name in enumerate(INITS):
@@ -88,18 +107,6 @@ class MLPSettings(SettingsForm):
                 "pretrain_epochs": self.pretrain_epochs, "pretrain_lr": self.pretrain_lr, "seed": self.seed,
                 "lr": self.lr, "momentum": self.momentum, "batch_size": self.batch_size,
                 "stats_every": self.stats_every}
-
-    def set_config(self, config) -> None:
-        super().set_config(config)
-        self.hidden_edit.setText(",".join(str(v) for v in config.hidden))
-
-    def _on_hidden_edited(self) -> None:
-        try:
-            sizes = parse_layers(self.hidden_edit.text())
-        except ValueError as exc:
-            self.pending_label.setText(str(exc))
-            return
-        self._changed("hidden", sizes)
 
 
 class MLPPanel(LivePanel):
