@@ -326,3 +326,32 @@ def test_pretraining_rescues_the_deep_sigmoid_net_that_random_init_cannot_train(
         acc[init] = tr.evaluate()["heldout_accuracy"]
     assert acc["random"] < 0.3, acc   # stuck near chance (10 classes): the gradient vanished
     assert acc["rbm"] > 0.7, acc
+
+
+def test_deep_belief_net_dreams_come_from_the_stacked_rbms():
+    from explorer.core.deep import MLPConfig, MLPTrainer
+
+    tr = MLPTrainer(MLPConfig(dataset="digits", hidden=(16, 8), init="rbm", pretrain_epochs=1, device="cpu"))
+    assert tr.dbn_sample() is None and "dbn_samples" not in tr.snapshot()  # no RBM trained yet
+    while not tr.fine_tuning:
+        tr.train_step()
+    a = tr.dbn_sample(n=5, sweeps=2)
+    assert a.shape == (5, 64) and float(a.min()) >= 0.0 and float(a.max()) <= 1.0
+    # the chains persist and move on
+    b = tr.dbn_sample(n=5, sweeps=2)
+    assert not torch.equal(a, b)
+    # one sweep in the top RBM, then p(x|h) of the bottom RBM, recomputed by hand with the same draws
+    from explorer.core.rbm import FixedDraws
+    rbm_bottom, rbm_top = tr.pretrained
+    assert rbm_top.n_visible == rbm_bottom.n_hidden == 16
+    v0 = tr._dbn_v.clone()
+    u_h, u_v, u_down = torch.rand(5, 8), torch.rand(5, 16), torch.rand(5, 64)
+    tr._dbn_uniform = FixedDraws([u_h, u_v, u_down])
+    p = tr.dbn_sample(n=5, sweeps=1)
+    h = (u_h < torch.sigmoid(v0 @ rbm_top.W + rbm_top.d)).float()
+    v1 = (u_v < torch.sigmoid(h @ rbm_top.W.t() + rbm_top.b)).float()
+    torch.testing.assert_close(p, torch.sigmoid(v1 @ rbm_bottom.W.t() + rbm_bottom.b))
+    tr._dbn_uniform = tr._uniforms(1)
+    assert tr.snapshot()["dbn_samples"].shape == (16, 64)
+    relu = MLPTrainer(MLPConfig(dataset="digits", hidden=(8,), init="relu-he", device="cpu"))
+    assert relu.dbn_sample() is None

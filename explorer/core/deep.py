@@ -224,6 +224,8 @@ class MLPTrainer(MiniBatchTrainer):
     def _build(self) -> None:
         cfg, ds, dev = self.config, self.dataset, self._device
         self._loaded = self._data_key()
+        self._dbn_v: torch.Tensor | None = None  # the deep belief net's persistent chains (top RBM's visibles)
+        self._dbn_uniform = self._uniforms(cfg.seed + 300)
         self.n_classes = int(max(int(ds.train_y.max()), int(ds.test_y.max())) + 1)
         sizes = [ds.n_visible, *[int(k) for k in cfg.hidden], self.n_classes]
         self.model = DeepMLP(sizes, cfg.activation, device=dev)
@@ -458,7 +460,27 @@ class MLPTrainer(MiniBatchTrainer):
             "activation_hist": hist,
             "delta_mean": delta,
             "grad_norm": gnorm,
+            **({"dbn_samples": cpu(dream)} if (dream := self.dbn_sample()) is not None else {}),
         }
+
+    @torch.no_grad()
+    def dbn_sample(self, n: int = 16, sweeps: int = 1) -> torch.Tensor | None:
+        """Dreams of the deep belief net formed by the RBMs pretrained so far (the lecture: "stacked RBMs
+        ... a probabilistic generative model"): Gibbs sweeps in the top RBM, on persistent chains, then
+        one pass down through the lower RBMs with p(v|h). Returns image probabilities (n, n_in), or None
+        before the first RBM is trained."""
+        rbms = [m for m in self.pretrained if isinstance(m, RBM)]
+        if not rbms:
+            return None
+        top, u = rbms[-1], self._dbn_uniform
+        if self._dbn_v is None or tuple(self._dbn_v.shape) != (n, top.n_visible):
+            self._dbn_v = u.bernoulli(torch.full((n, top.n_visible), 0.5, device=self._device))
+        self._dbn_v, p = top.gibbs_chain(self._dbn_v, max(1, sweeps), u)
+        v = self._dbn_v
+        for rbm in reversed(rbms[:-1]):  # down the stack: each layer's sample drives the one below
+            p = rbm.p_x_given_h(v)
+            v = u.bernoulli(p)
+        return p
 
     def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
         changes = dict(changes)

@@ -137,6 +137,9 @@ class MLPPanel(LivePanel):
         self.curves.add_series("heldout_acc", "held-out accuracy", "#ffb74d", width=2.5, symbol="s")
         self.filters = MosaicView("First-layer weights", "Rows of the first weight matrix, scaled per tile.",
                                   levels=(-1.0, 1.0), colormap="CET-D1", normalize="symmetric")
+        self.dbn = MosaicView("Deep belief net dreams",
+                              "With Start from = rbm: Gibbs sampling in the top RBM pretrained so far, then down "
+                              "through the RBMs below with p(v|h). Stacked RBMs form a generative model.")
         self.pipeline = QtWidgets.QListWidget()
         self.pipeline.setObjectName("stagePipeline")
         self.end_stage_btn = QtWidgets.QPushButton("End this stage and go on")
@@ -164,6 +167,7 @@ class MLPPanel(LivePanel):
             DockSpec("mlpCurvesDock", "Loss and accuracy", self.curves, A.BottomDockWidgetArea),
             DockSpec("mlpActivationsDock", "Activations", self.act_hist, A.BottomDockWidgetArea),
             DockSpec("mlpFiltersDock", "First layer", self.filters, A.BottomDockWidgetArea),
+            DockSpec("mlpDbnDock", "DBN dreams", self.dbn, A.RightDockWidgetArea),
         ]
 
     # -- controls ------------------------------------------------------------------------------------
@@ -252,5 +256,7 @@ class MLPPanel(LivePanel):
             h = np.asarray(a["activation_hist"], dtype=float)
             h = h / np.maximum(h.sum(1, keepdims=True), 1)
             self.act_hist.set_matrix(h / max(h.max(), 1e-9), first_row=1)
+        if self.dbn.isVisible() and "dbn_samples" in a:
+            self.dbn.set_images(a["dbn_samples"], a["image_shape"], cols=8)
         if self.filters.isVisible() and "filters" in a:
             self.filters.set_images(a["filters"][:100], a["image_shape"])
