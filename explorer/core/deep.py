@@ -582,7 +582,7 @@ class MLPTrainer(MiniBatchTrainer):
                "ae": f"sigmoid, autoencoder-pretrained ({cfg.pretrain_epochs} epochs per layer)",
                "relu-he": "ReLU, He init"}[cfg.init]
         return (f"Deep MLP {sizes} ({how}) on {ds.name} ({h}x{w}, {ds.train_x.shape[0]} train / "
-                f"{ds.test_x.shape[0]} held-out); stage: {self.stage}")
+                f"{ds.test_x.shape[0]} held-out)")
 
 
 def config_from_spec(spec, base: MLPConfig | None = None) -> MLPConfig:
