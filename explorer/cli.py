@@ -3,8 +3,8 @@
     python -m explorer                      open the app (digits, RBM)
     python -m explorer --version
     python -m explorer gui [--run DIR] [--dataset NAME] [--data-dir DIR]
-    python -m explorer train rbm|autoencoder|mlp [options] [--json]
-    python -m explorer snapshot rbm --steps N --out FILE.png [options]
+    python -m explorer train rbm|autoencoder|ae|dae|mlp [options] [--json]
+    python -m explorer snapshot rbm|ae|dae|gradients|pretrain --steps N --out FILE.png [options]
     python -m explorer spec check|summary|export|presets ...
 
 Bad arguments exit with status 2 and a one-line message.
@@ -117,28 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(rbm)
     _add_spec_source(rbm)
 
-    ae = fam.add_parser("autoencoder", help="autoencoder or denoising autoencoder (sigmoid units, squared loss)")
-    _add_data_options(ae)
-    ae.add_argument("--hidden", type=_positive_int, default=64, help="code size (default 64)")
-    ae.add_argument("--tied", action="store_true", help="tied weights: the decoder uses W transposed")
-    ae.add_argument("--noise", default="none", choices=("none", "gaussian", "masking", "salt_pepper"),
-                    help="corruption of the input for a denoising autoencoder (default none)")
-    ae.add_argument("--noise-level", type=float, default=0.3, help="noise std (gaussian) or fraction (default 0.3)")
-    ae.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate (default 0.1)")
-    ae.add_argument("--momentum", type=float, default=0.9, help="momentum (default 0.9)")
-    ae.add_argument("--batch-size", type=_positive_int, default=32, help="mini-batch size (default 32)")
-    _add_run_options(ae)
-    _add_spec_source(ae)
+    for name, aliases, noise in (("autoencoder", ["ae"], "none"), ("dae", [], "gaussian")):
+        ae = fam.add_parser(name, aliases=aliases,
+                            help="denoising autoencoder (gaussian noise by default)" if name == "dae"
+                            else "autoencoder or denoising autoencoder (sigmoid units, squared loss)")
+        _add_ae_options(ae, noise)
+        _add_run_options(ae)
+        _add_spec_source(ae)
 
     mlp = fam.add_parser("mlp", help="deep classifier: vanishing gradient statistics, optional layerwise pretraining")
-    _add_data_options(mlp)
-    mlp.add_argument("--hidden", default="64,64,64,64,64,64", help="hidden layer sizes (default 64 x 6)")
-    mlp.add_argument("--init", default="random", choices=("random", "rbm", "ae", "relu-he"),
-                     help="start: small random sigmoid, RBM- or AE-pretrained sigmoid, or ReLU with He init")
-    mlp.add_argument("--pretrain-epochs", type=_positive_int, default=5, help="pretraining epochs per layer")
-    mlp.add_argument("--lr", type=_positive_float, default=0.5, help="fine-tuning learning rate (default 0.5)")
-    mlp.add_argument("--momentum", type=float, default=0.0, help="momentum (default 0)")
-    mlp.add_argument("--batch-size", type=_positive_int, default=32, help="mini-batch size (default 32)")
+    _add_mlp_options(mlp)
     _add_run_options(mlp)
     _add_spec_source(mlp)
 
@@ -148,12 +136,68 @@ def build_parser() -> argparse.ArgumentParser:
 
     snap = sub.add_parser("snapshot", help="train N steps and render a panel to PNG, no display needed")
     sfam = snap.add_subparsers(dest="family", parser_class=_Parser, required=True)
-    srbm = sfam.add_parser("rbm", help="the RBM panel")
-    _add_rbm_options(srbm)
-    srbm.add_argument("--steps", type=_nonneg_int, default=300, help="training steps before the picture (default 300)")
-    srbm.add_argument("--out", required=True, help="PNG file to write")
-    srbm.add_argument("--size", default="1600x1000", help="window size WxH (default 1600x1000)")
+    panels = [("rbm", [], "the RBM panel", _add_rbm_options),
+              ("autoencoder", ["ae"], "the autoencoder panel", _add_ae_options),
+              ("dae", [], "the autoencoder panel, denoising (gaussian noise by default)",
+               lambda p: _add_ae_options(p, noise="gaussian")),
+              ("gradients", ["mlp"], "the deep network panel (vanishing gradient)", _add_mlp_options),
+              ("pretrain", [], "the deep network panel with RBM pretraining",
+               lambda p: _add_mlp_options(p, init="rbm"))]
+    for name, aliases, text, add_options in panels:
+        sp = sfam.add_parser(name, aliases=aliases, help=text)
+        add_options(sp)
+        sp.add_argument("--steps", type=_nonneg_int, default=300, help="training steps before the picture (default 300)")
+        sp.add_argument("--out", required=True, help="PNG file to write")
+        sp.add_argument("--size", default="1600x1000", help="window size WxH (default 1600x1000)")
     return parser
+
+
+def _add_ae_options(ae: argparse.ArgumentParser, noise: str = "none") -> None:
+    _add_data_options(ae)
+    ae.add_argument("--hidden", type=_positive_int, default=64, help="code size (default 64)")
+    ae.add_argument("--tied", action="store_true", help="tied weights: the decoder uses W transposed")
+    ae.add_argument("--noise", default=noise, choices=("none", "gaussian", "masking", "salt_pepper"),
+                    help=f"corruption of the input for a denoising autoencoder (default {noise})")
+    ae.add_argument("--noise-level", type=float, default=0.3, help="noise std (gaussian) or fraction (default 0.3)")
+    ae.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate (default 0.1)")
+    ae.add_argument("--momentum", type=float, default=0.9, help="momentum (default 0.9)")
+    ae.add_argument("--batch-size", type=_positive_int, default=32, help="mini-batch size (default 32)")
+
+
+def _add_mlp_options(mlp: argparse.ArgumentParser, init: str = "random") -> None:
+    _add_data_options(mlp)
+    mlp.add_argument("--hidden", default="64,64,64,64,64,64", help="hidden layer sizes (default 64 x 6)")
+    mlp.add_argument("--init", default=init, choices=("random", "rbm", "ae", "relu-he"),
+                     help="start: small random sigmoid, RBM- or AE-pretrained sigmoid, or ReLU with He init")
+    mlp.add_argument("--pretrain-epochs", type=_positive_int, default=5, help="pretraining epochs per layer")
+    mlp.add_argument("--lr", type=_positive_float, default=0.5, help="fine-tuning learning rate (default 0.5)")
+    mlp.add_argument("--momentum", type=float, default=0.0, help="momentum (default 0)")
+    mlp.add_argument("--batch-size", type=_positive_int, default=32, help="mini-batch size (default 32)")
+
+
+def _ae_config(args: argparse.Namespace):
+    from .core.autoencoder import AutoencoderConfig
+
+    cfg = AutoencoderConfig(dataset=args.dataset, data_dir=args.data_dir, upscale=args.upscale, hidden=args.hidden,
+                            tied=args.tied, noise=args.noise, noise_level=args.noise_level, lr=args.lr,
+                            momentum=args.momentum, batch_size=args.batch_size, device=args.device, seed=args.seed,
+                            download=args.download)
+    cfg.validate()
+    return cfg
+
+
+def _mlp_config(args: argparse.Namespace):
+    from .core.deep import MLPConfig
+
+    try:
+        hidden = tuple(int(v) for v in args.hidden.split(",") if v.strip())
+    except ValueError:
+        raise UsageError(f"--hidden must be sizes separated by commas, like 64,64,64; got {args.hidden!r}") from None
+    cfg = MLPConfig(dataset=args.dataset, data_dir=args.data_dir, upscale=args.upscale, hidden=hidden,
+                    init=args.init, pretrain_epochs=args.pretrain_epochs, lr=args.lr, momentum=args.momentum,
+                    batch_size=args.batch_size, device=args.device, seed=args.seed, download=args.download)
+    cfg.validate()
+    return cfg
 
 
 def _rbm_config(args: argparse.Namespace):
@@ -286,13 +330,9 @@ def cmd_train_rbm(args: argparse.Namespace) -> int:
 
 
 def cmd_train_autoencoder(args: argparse.Namespace) -> int:
-    from .core.autoencoder import AutoencoderConfig, AutoencoderTrainer, config_from_spec
+    from .core.autoencoder import AutoencoderTrainer, config_from_spec
 
-    cfg = AutoencoderConfig(dataset=args.dataset, data_dir=args.data_dir, upscale=args.upscale, hidden=args.hidden,
-                            tied=args.tied, noise=args.noise, noise_level=args.noise_level, lr=args.lr,
-                            momentum=args.momentum, batch_size=args.batch_size, device=args.device, seed=args.seed,
-                            download=args.download)
-    cfg.validate()
+    cfg = _ae_config(args)
     spec = _spec_from_args(args)
     if spec is not None:
         cfg = config_from_spec(spec, cfg)
@@ -309,16 +349,9 @@ def cmd_train_autoencoder(args: argparse.Namespace) -> int:
 
 
 def cmd_train_mlp(args: argparse.Namespace) -> int:
-    from .core.deep import MLPConfig, MLPTrainer, config_from_spec
+    from .core.deep import MLPTrainer, config_from_spec
 
-    try:
-        hidden = tuple(int(v) for v in args.hidden.split(",") if v.strip())
-    except ValueError:
-        raise UsageError(f"--hidden must be sizes separated by commas, like 64,64,64; got {args.hidden!r}") from None
-    cfg = MLPConfig(dataset=args.dataset, data_dir=args.data_dir, upscale=args.upscale, hidden=hidden,
-                    init=args.init, pretrain_epochs=args.pretrain_epochs, lr=args.lr, momentum=args.momentum,
-                    batch_size=args.batch_size, device=args.device, seed=args.seed, download=args.download)
-    cfg.validate()
+    cfg = _mlp_config(args)
     spec = _spec_from_args(args)
     if spec is not None:
         cfg = config_from_spec(spec, cfg)
@@ -340,15 +373,17 @@ def cmd_train_mlp(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_snapshot_rbm(args: argparse.Namespace) -> int:
+def cmd_snapshot(args: argparse.Namespace) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     try:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise UsageError(f"--size must look like 1600x1000, got {args.size!r}") from None
-    from .gui.snapshot import render_rbm_snapshot
+    from .gui.snapshot import render_snapshot
 
-    path = render_rbm_snapshot(_rbm_config(args), steps=args.steps, out=args.out, size=(w, h))
+    family = {"rbm": "rbm", "autoencoder": "ae", "ae": "ae", "dae": "ae"}.get(args.family, "mlp")
+    config = {"rbm": _rbm_config, "ae": _ae_config, "mlp": _mlp_config}[family](args)
+    path = render_snapshot(config, steps=args.steps, out=args.out, size=(w, h))
     print(f"wrote {path}")
     return 0
 
@@ -371,9 +406,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "gui":
             return cmd_gui(args)
         if args.command == "train":
-            return {"autoencoder": cmd_train_autoencoder, "mlp": cmd_train_mlp}.get(args.family, cmd_train_rbm)(args)
+            return {"autoencoder": cmd_train_autoencoder, "ae": cmd_train_autoencoder, "dae": cmd_train_autoencoder,
+                    "mlp": cmd_train_mlp}.get(args.family, cmd_train_rbm)(args)
         if args.command == "snapshot":
-            return cmd_snapshot_rbm(args)
+            return cmd_snapshot(args)
         if args.command == "spec":
             from .spec_cli import run_spec_command
 

@@ -124,3 +124,14 @@ def test_train_mlp_reports_accuracy_and_gradient_norms():
     assert len(res["grad_norms"]) == 2 and len(res["grad_norms"][0]) == 6  # 5 hidden + output layer
     r = run("train", "mlp", "--hidden", "16,x")
     assert r.returncode == 2 and "--hidden" in r.stderr
+
+
+@pytest.mark.parametrize("panel,extra", [("dae", []), ("gradients", ["--hidden", "8,8,8"]),
+                                         ("pretrain", ["--hidden", "8,8", "--pretrain-epochs", "1"])])
+def test_snapshot_other_panels(tmp_path, panel, extra):
+    out = tmp_path / f"{panel}.png"
+    r = subprocess.run([sys.executable, "-m", "explorer", "snapshot", panel, "--steps", "20", "--out", str(out),
+                        "--size", "1000x700", *extra], capture_output=True, text=True, timeout=120,
+                       env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

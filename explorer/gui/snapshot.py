@@ -10,11 +10,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6 import QtCore  # noqa: E402
 
-from ..core.rbm_trainer import RBMConfig  # noqa: E402
 from .app import make_app  # noqa: E402
 
 
-def render_rbm_snapshot(config: RBMConfig, steps: int, out: str | Path, size: tuple[int, int] = (1600, 1000)) -> Path:
+def render_snapshot(config, steps: int, out: str | Path, size: tuple[int, int] = (1600, 1000)) -> Path:
+    """The main window on ``config``'s family (RBM, autoencoder, deep network...), after ``steps`` steps."""
     from .main_window import MainWindow
 
     app = make_app()
@@ -25,6 +25,7 @@ def render_rbm_snapshot(config: RBMConfig, steps: int, out: str | Path, size: tu
     if win.session is None:
         raise ValueError("could not start training: " + win.notice.label.text())
     win.resize(*size)
+    win.notice.hide()  # the "press Space" hint is for people, not pictures
     win.show()
     s = win.session
     s.step(steps) if steps else None
