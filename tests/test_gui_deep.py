@@ -51,6 +51,7 @@ def test_pretraining_pipeline_and_ending_a_stage(qtbot, settings):
         assert panel.pipeline.item(0).text().startswith("▶")
         win.step_once()
         qtbot.waitUntil(lambda: win.session.trainer.step == 1, timeout=5000)
+        qtbot.waitUntil(lambda: len(panel.curves.series("pretrain")[0]) == 1, timeout=5000)  # the error is plotted
         qtbot.mouseClick(panel.end_stage_btn, QtCore.Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: win.session.trainer.stage_index == 1, timeout=5000)
         qtbot.waitUntil(lambda: panel.pipeline.item(0).text().startswith("✔")

@@ -130,8 +130,11 @@ class MLPPanel(LivePanel):
                                     "held-out examples (left: 0, right: 1 for sigmoid).",
                                     xlabel="activation bin", ylabel="hidden layer", levels=(0.0, 1.0),
                                     colormap="inferno")
-        self.curves = CurveView("Loss and accuracy", "Cross-entropy per step, and accuracy on training and "
-                                "held-out data (fine-tuning).", ylabel="")
+        self.curves = CurveView("Loss and accuracy", "Pretraining: each stage's reconstruction error (mean squared, "
+                                "per unit). Fine-tuning: cross-entropy per step, accuracy on training and held-out "
+                                "data.", ylabel="")
+        self.curves.add_series("pretrain", "pretraining: reconstruction error of the layer in training (per step)",
+                               "#b48ead", width=1)
         self.curves.add_series("loss", "training loss (per step)", "#5c6b80", width=1)
         self.curves.add_series("train_acc", "training accuracy", "#4fc3f7", width=2.5, symbol="o")
         self.curves.add_series("heldout_acc", "held-out accuracy", "#ffb74d", width=2.5, symbol="s")
@@ -203,6 +206,10 @@ class MLPPanel(LivePanel):
         loss_rows = [r for r in steps if "loss" in r]
         if loss_rows:
             self.curves.append("loss", [r["step"] for r in loss_rows], [r["loss"] for r in loss_rows])
+        pre_rows = [r for r in steps if "pretrain_error" in r]
+        if pre_rows:
+            self.curves.append("pretrain", [r["step"] for r in pre_rows], [r["pretrain_error"] for r in pre_rows])
+            self.curves.redraw()
         fine = [r for r in evals if "heldout_accuracy" in r]
         if fine:
             xs = [r["step"] for r in fine]
