@@ -32,6 +32,24 @@ class SettingsForm(QtWidgets.QWidget):
         lab.setObjectName("formSection")
         self.form.addRow(lab)
 
+    def int_row(self, label: str, lo: int, hi: int) -> QtWidgets.QSpinBox:
+        """A whole-number editor with its range, added as a row."""
+        w = QtWidgets.QSpinBox()
+        w.setRange(lo, hi)
+        self.form.addRow(label, w)
+        return w
+
+    def float_row(self, label: str, lo: float, hi: float, decimals: int = 2,
+                  step: float | None = None) -> QtWidgets.QDoubleSpinBox:
+        """A decimal editor with its range, precision and step, added as a row."""
+        w = QtWidgets.QDoubleSpinBox()
+        w.setDecimals(decimals)
+        w.setRange(lo, hi)
+        if step is not None:
+            w.setSingleStep(step)
+        self.form.addRow(label, w)
+        return w
+
     def add_data_rows(self) -> None:
         """Data set, data folder and upscale: the same for every image family."""
         self.section("Data")
