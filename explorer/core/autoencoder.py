@@ -19,8 +19,6 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .data import Dataset
-from .devices import resolve_device
 from .minibatch import MiniBatchTrainer, apply_settings
 from .rbm import NumpyUniforms, UniformSource
 
@@ -194,13 +192,6 @@ class AutoencoderTrainer(MiniBatchTrainer):
     """Trains an :class:`Autoencoder` (denoising when ``config.noise`` is not "none") on a :class:`Dataset`."""
 
     family = "autoencoder"
-
-    def __init__(self, config: AutoencoderConfig, dataset: Dataset | None = None):
-        config.validate()
-        self.config = config
-        self.dataset = dataset or self._load_configured_data()
-        self._device = resolve_device(config.device)
-        self._build()
 
     # -- construction -------------------------------------------------------------------------
     def _build(self) -> None:

@@ -34,7 +34,6 @@ import torch.nn.functional as F
 
 from .autoencoder import Autoencoder, sse_per_example
 from .data import Dataset
-from .devices import resolve_device
 from .minibatch import MiniBatchTrainer, apply_settings
 from .rbm import RBM, ContrastiveDivergence
 
@@ -206,13 +205,6 @@ class MLPTrainer(MiniBatchTrainer):
     """
 
     family = "mlp"
-
-    def __init__(self, config: MLPConfig, dataset: Dataset | None = None):
-        config.validate()
-        self.config = config
-        self.dataset = dataset or self._load_configured_data()
-        self._device = resolve_device(config.device)
-        self._build()
 
     def _load_configured_data(self) -> Dataset:
         ds = super()._load_configured_data()

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import torch
 
 from .data import Dataset, load_dataset
+from .devices import resolve_device
 from .engine import Trainer
 from .rbm import NumpyUniforms, UniformSource
 
@@ -21,6 +22,13 @@ DATA_FIELDS = ("dataset", "data_dir", "upscale", "bars_size", "seed")
 
 
 class MiniBatchTrainer(Trainer):
+    def __init__(self, config: Any, dataset: Dataset | None = None):
+        config.validate()
+        self.config = config
+        self.dataset = dataset or self._load_configured_data()
+        self._device = resolve_device(config.device)
+        self._build()
+
     def _load_configured_data(self) -> Dataset:
         c = self.config
         return load_dataset(c.dataset, c.data_dir, upscale=c.upscale, bars_size=c.bars_size, seed=c.seed,

@@ -10,8 +10,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from .data import Dataset
-from .devices import resolve_device
 from .minibatch import MiniBatchTrainer, apply_settings
 from .rbm import BINARIZE_MODES, RBM, ContrastiveDivergence, binarize
 
@@ -79,13 +77,6 @@ class RBMTrainer(MiniBatchTrainer):
     """Trains an :class:`RBM` with :class:`ContrastiveDivergence` on a :class:`Dataset`."""
 
     family = "rbm"
-
-    def __init__(self, config: RBMConfig, dataset: Dataset | None = None):
-        config.validate()
-        self.config = config
-        self.dataset = dataset or self._load_configured_data()
-        self._device = resolve_device(config.device)
-        self._build()
 
     # -- construction -------------------------------------------------------------------------
     def _build(self) -> None:
