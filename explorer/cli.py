@@ -303,6 +303,15 @@ def _spec_from_args(args: argparse.Namespace):
     return None
 
 
+def _trainer_from_args(args: argparse.Namespace, make_config, trainer_cls, config_from_spec):
+    """The family's settings from the options, overridden by ``--spec``/``--preset``; data loaded with progress."""
+    cfg = make_config(args)
+    spec = _spec_from_args(args)
+    if spec is not None:
+        cfg = config_from_spec(spec, cfg)
+    return trainer_cls(cfg, dataset=_load_data(cfg, quiet=args.quiet))
+
+
 def _report(result: dict[str, Any], args: argparse.Namespace, text: str) -> None:
     if args.json:
         print(json.dumps(result))
@@ -313,11 +322,7 @@ def _report(result: dict[str, Any], args: argparse.Namespace, text: str) -> None
 def cmd_train_rbm(args: argparse.Namespace) -> int:
     from .core.rbm_trainer import RBMTrainer, config_from_spec
 
-    cfg = _rbm_config(args)
-    spec = _spec_from_args(args)
-    if spec is not None:
-        cfg = config_from_spec(spec, cfg)
-    trainer = RBMTrainer(cfg, dataset=_load_data(cfg, quiet=args.quiet))
+    trainer = _trainer_from_args(args, _rbm_config, RBMTrainer, config_from_spec)
     rc, result = _run_training(trainer, args, ("heldout_recon_error", "held-out recon"))
     if rc:
         return rc
@@ -332,11 +337,8 @@ def cmd_train_rbm(args: argparse.Namespace) -> int:
 def cmd_train_autoencoder(args: argparse.Namespace) -> int:
     from .core.autoencoder import AutoencoderTrainer, config_from_spec
 
-    cfg = _ae_config(args)
-    spec = _spec_from_args(args)
-    if spec is not None:
-        cfg = config_from_spec(spec, cfg)
-    trainer = AutoencoderTrainer(cfg, dataset=_load_data(cfg, quiet=args.quiet))
+    trainer = _trainer_from_args(args, _ae_config, AutoencoderTrainer, config_from_spec)
+    cfg = trainer.config
     rc, result = _run_training(trainer, args, ("heldout_loss", "held-out loss"))
     if rc:
         return rc
@@ -351,11 +353,8 @@ def cmd_train_autoencoder(args: argparse.Namespace) -> int:
 def cmd_train_mlp(args: argparse.Namespace) -> int:
     from .core.deep import MLPTrainer, config_from_spec
 
-    cfg = _mlp_config(args)
-    spec = _spec_from_args(args)
-    if spec is not None:
-        cfg = config_from_spec(spec, cfg)
-    trainer = MLPTrainer(cfg, dataset=_load_data(cfg, quiet=args.quiet))
+    trainer = _trainer_from_args(args, _mlp_config, MLPTrainer, config_from_spec)
+    cfg = trainer.config
     # the epoch budget counts fine-tuning epochs: pretraining epochs come on top
     args.epochs = args.epochs + (trainer.n_pretrain_stages * cfg.pretrain_epochs)
     rc, result = _run_training(trainer, args, ("heldout_accuracy", "held-out accuracy"))
