@@ -3,7 +3,7 @@
     python -m explorer                      open the app (digits, RBM)
     python -m explorer --version
     python -m explorer gui [--run DIR] [--dataset NAME] [--data-dir DIR]
-    python -m explorer train rbm|autoencoder|ae|dae|mlp [options] [--json]
+    python -m explorer train rbm|autoencoder|ae|dae|dbn|mlp [options] [--json]
     python -m explorer snapshot rbm|ae|dae|gradients|pretrain --steps N --out FILE.png [options]
     python -m explorer spec check|summary|export|presets ...
 
@@ -124,6 +124,21 @@ def build_parser() -> argparse.ArgumentParser:
         _add_ae_options(ae, noise)
         _add_run_options(ae)
         _add_spec_source(ae)
+
+    dbn = fam.add_parser("dbn", help="deep belief net: RBMs stacked by greedy layerwise training, then sampled")
+    _add_data_options(dbn)
+    dbn.add_argument("--hidden", default="100,64", help="hidden layer sizes, bottom first (default 100,64)")
+    dbn.add_argument("--lr", type=_positive_float, default=0.1, help="CD-1 learning rate (default 0.1)")
+    dbn.add_argument("--batch-size", type=_positive_int, default=32, help="mini-batch size (default 32)")
+    dbn.add_argument("--samples", type=_positive_int, default=64, help="samples to draw from the DBN (default 64)")
+    dbn.add_argument("--gibbs-sweeps", type=_positive_int, default=200,
+                     help="Gibbs sweeps in the top RBM before a sample goes down the stack (default 200)")
+    dbn.add_argument("--samples-out", help="write the samples as a PNG grid here")
+    _add_run_options(dbn)
+    dbn.set_defaults(epochs=5)
+    for action in dbn._actions:
+        if action.dest == "epochs":
+            action.help = "CD-1 epochs for each layer (default 5)"
 
     mlp = fam.add_parser("mlp", help="deep classifier: vanishing gradient statistics, optional layerwise pretraining")
     _add_mlp_options(mlp)
@@ -372,6 +387,66 @@ def cmd_train_mlp(args: argparse.Namespace) -> int:
     return 0
 
 
+def _image_grid(images, image_shape, cols: int = 8, zoom: int = 4):
+    """Flat images in [0, 1] as one uint8 grid picture (1-pixel gaps, each pixel ``zoom`` x ``zoom``)."""
+    import numpy as np
+
+    h, w = int(image_shape[0]), int(image_shape[1])
+    imgs = np.clip(np.asarray(images, dtype=np.float32).reshape(-1, h, w), 0, 1)
+    rows = -(-len(imgs) // cols)
+    grid = np.zeros((rows * (h + 1) + 1, cols * (w + 1) + 1), dtype=np.float32)
+    for i, im in enumerate(imgs):
+        r, c = divmod(i, cols)
+        grid[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + c * (w + 1):1 + c * (w + 1) + w] = im
+    return (np.kron(grid, np.ones((zoom, zoom), dtype=np.float32)) * 255).round().astype(np.uint8)
+
+
+def cmd_train_dbn(args: argparse.Namespace) -> int:
+    """Greedy layerwise training of stacked RBMs (layer k on the codes of layer k-1), then generative
+    sampling: Gibbs sweeps in the top RBM, then one pass down through the layers with p(v|h)."""
+    from .core.atomic import atomic_write_bytes
+    from .core.deep import MLPConfig, MLPTrainer
+
+    per_layer = args.epochs
+    args.hidden = args.hidden or "100,64"
+    ns = argparse.Namespace(**{**vars(args), "init": "rbm", "pretrain_epochs": per_layer, "momentum": 0.0})
+    cfg = _mlp_config(ns)
+    cfg.pretrain_lr = args.lr
+    cfg.validate()
+    trainer = MLPTrainer(cfg, dataset=_load_data(cfg, quiet=args.quiet))
+    n_layers = trainer.n_pretrain_stages
+    args.epochs = n_layers * per_layer  # the run ends where fine-tuning would begin: a DBN is not fine-tuned
+    rc, result = _run_training(trainer, args, ("pretrain_heldout_error", "held-out recon"))
+    if rc:
+        return rc
+    history = result["history"]
+    sizes = [trainer.dataset.n_visible, *cfg.hidden]
+    layers = []
+    for k in range(n_layers):
+        rows = history[k * per_layer:(k + 1) * per_layer]
+        layers.append({"layer": k + 1, "n_in": sizes[k], "hidden": sizes[k + 1],
+                       "heldout_recon_error": rows[-1].get("pretrain_heldout_error") if rows else None,
+                       "first_epoch_heldout_recon_error": rows[0].get("pretrain_heldout_error") if rows else None})
+    samples = trainer.dbn_sample(n=args.samples, sweeps=args.gibbs_sweeps)
+    result.update(family="dbn", hidden=list(cfg.hidden), epochs_per_layer=per_layer, layers=layers,
+                  recon_error=layers[-1]["heldout_recon_error"], gibbs_sweeps=args.gibbs_sweeps,
+                  n_samples=args.samples)
+    if args.samples_out and samples is not None:
+        import io
+
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(_image_grid(samples.cpu().numpy(), trainer.dataset.image_shape)).save(buf, format="PNG")
+        atomic_write_bytes(args.samples_out, buf.getvalue())
+        result["samples_out"] = args.samples_out
+    errors = ", ".join(f"layer {d['layer']} {d['heldout_recon_error'] or float('nan'):.4f}" for d in layers)
+    _report(result, args, f"trained a deep belief net {'-'.join(str(v) for v in sizes)} layer by layer "
+                          f"({per_layer} epochs each) on {trainer.device}: held-out reconstruction error {errors}"
+                          + (f"; {args.samples} samples written to {args.samples_out}" if args.samples_out else ""))
+    return 0
+
+
 def cmd_snapshot(args: argparse.Namespace) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     try:
@@ -406,7 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_gui(args)
         if args.command == "train":
             return {"autoencoder": cmd_train_autoencoder, "ae": cmd_train_autoencoder, "dae": cmd_train_autoencoder,
-                    "mlp": cmd_train_mlp}.get(args.family, cmd_train_rbm)(args)
+                    "mlp": cmd_train_mlp, "dbn": cmd_train_dbn}.get(args.family, cmd_train_rbm)(args)
         if args.command == "snapshot":
             return cmd_snapshot(args)
         if args.command == "spec":

@@ -5,6 +5,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("NETWORK_EXPLORER_CACHE", os.path.join(os.path.dirname(__file__), ".cache-never-used"))
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
+
+# The tests' models are tiny: one intra-op thread is as fast, and on a loaded machine (a shared CI
+# runner) two spinning OpenMP threads per process can make them a hundred times slower.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

@@ -126,6 +126,25 @@ def test_train_mlp_reports_accuracy_and_gradient_norms():
     assert r.returncode == 2 and "--hidden" in r.stderr
 
 
+def test_train_dbn_stacks_rbms_and_writes_samples(tmp_path):
+    out = tmp_path / "dreams.png"
+    r = run("train", "dbn", "--hidden", "24,12", "--epochs", "2", "--samples", "16", "--gibbs-sweeps", "5",
+            "--samples-out", str(out), "--device", "cpu", "--json", "--quiet")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["family"] == "dbn" and res["epochs"] == 4 and res["epochs_per_layer"] == 2  # 2 layers x 2 epochs
+    assert [(d["layer"], d["n_in"], d["hidden"]) for d in res["layers"]] == [(1, 64, 24), (2, 24, 12)]
+    for d in res["layers"]:  # each layer's own held-out error, measured at the end of its stage
+        assert 0.0 < d["heldout_recon_error"] < d["first_epoch_heldout_recon_error"] + 0.05
+    assert res["recon_error"] == res["layers"][-1]["heldout_recon_error"]
+    from PIL import Image
+
+    with Image.open(out) as im:  # 16 samples of 8x8 digits, 8 per row, 1-pixel gaps, zoomed 4x
+        assert im.size == ((8 * 9 + 1) * 4, (2 * 9 + 1) * 4)
+    r = run("train", "dbn", "--hidden", "0")
+    assert r.returncode == 2 and "hidden" in r.stderr
+
+
 @pytest.mark.parametrize("panel,extra", [("dae", []), ("gradients", ["--hidden", "8,8,8"]),
                                          ("pretrain", ["--hidden", "8,8", "--pretrain-epochs", "1"])])
 def test_snapshot_other_panels(tmp_path, panel, extra):

@@ -147,6 +147,12 @@ def test_layerwise_pretraining(digits, init):
             assert torch.equal(layer.bias.data, mod.b.data)
     m = tr.train_step()
     assert "loss" in m and "grad_norm_7" in m
+    # the first evaluation after a stage ends reports that stage's final error (on the codes of layer 5)...
+    ev = tr.evaluate()
+    top, v = tr.pretrained[-1], tr.codes(tr._test_eval, 5)
+    recon = top.reconstruct(v) if init == "rbm" else top(v)[1].detach()
+    assert ev["pretrain_heldout_error"] == pytest.approx(float(F.mse_loss(recon, v)), rel=1e-6)
+    # ...then fine-tuning's metrics alone
     assert set(tr.evaluate()) == {"heldout_accuracy", "heldout_loss", "train_accuracy", "train_loss"}
 
 

@@ -56,6 +56,42 @@ def test_pretraining_pipeline_and_ending_a_stage(qtbot, settings):
         qtbot.waitUntil(lambda: win.session.trainer.stage_index == 1, timeout=5000)
         qtbot.waitUntil(lambda: panel.pipeline.item(0).text().startswith("✔")
                         and panel.pipeline.item(1).text().startswith("▶"), timeout=5000)
+        # the layer in training is watched with the RBM panel's own views: its input is layer 1's code (16 units)
+        assert panel.stage_stack.currentIndex() == 1
+        assert "Layer 2" in panel.stage_title.text()
+        win.session.request_snapshot()
+        # 8 probes x 3 rows of 4x4 grids (16 code units), 1-pixel gaps
+        qtbot.waitUntil(lambda: panel.rbm_views.recon.current_image() is not None
+                        and panel.rbm_views.recon.current_image().shape == (3 * 4 + 2, 8 * 4 + 7), timeout=5000)
+        assert panel.rbm_views.hidden.image.image.shape == (32, 16)  # 32 held-out codes x 16 hidden units
+    finally:
+        win.close()
+
+
+@pytest.mark.parametrize("init, page, views", [("rbm", 1, "rbm_views"), ("ae", 2, "ae_views")])
+def test_stage_views_show_the_layer_being_pretrained(qtbot, settings, init, page, views):
+    """Each pretraining stage is shown with the RBM's or the autoencoder's views, fed with that stage's model."""
+    win = open_window(qtbot, settings, MLPConfig(dataset="digits", hidden=(12, 9), init=init, pretrain_epochs=50,
+                                                 batch_size=32, device="cpu"))
+    try:
+        panel = win.panel
+        win.step_once()
+        qtbot.waitUntil(lambda: win.session.trainer.step == 1, timeout=5000)
+        win.session.request_snapshot()
+        qtbot.waitUntil(lambda: panel.stage_stack.currentIndex() == page, timeout=5000)
+        v = getattr(panel, views)
+        filters = v.filters.current_image()
+        assert filters is not None and "of 12 hidden units" in v.filters.title.text()  # layer 1: 12 filters of 8x8
+        rows = (v.recon if init == "rbm" else v.triptych).current_image()
+        assert rows.shape[0] == (3 if init == "rbm" else 2) * 8 + (3 if init == "rbm" else 2) - 1  # 8x8 rows
+        win.session.call_in_thread(win.session.trainer.end_stage)
+        win.session.request_snapshot()
+        qtbot.waitUntil(lambda: "Layer 2" in panel.stage_title.text(), timeout=5000)
+        qtbot.waitUntil(lambda: "of 9 hidden units" in v.filters.title.text(), timeout=5000)
+        win.session.call_in_thread(win.session.trainer.end_stage)
+        win.session.request_snapshot()
+        qtbot.waitUntil(lambda: panel.stage_stack.currentIndex() == 0, timeout=5000)
+        assert "fine-tuned" in panel.stage_title.text()
     finally:
         win.close()
 

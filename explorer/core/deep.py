@@ -45,6 +45,18 @@ N_SNAPSHOT = 256
 _N_CLASSES = {"digits": 10, "mnist": 10, "fashion-mnist": 10, "bars": 2}
 
 
+N_STAGE_PROBES = 8
+
+
+def grid_shape(n: int) -> tuple[int, int]:
+    """(rows, cols) with rows * cols == n and rows <= cols as close to square as n allows (64 -> 8x8,
+    500 -> 20x25, a prime p -> 1 x p): how a layer's code units are laid out as a picture."""
+    rows = int(math.isqrt(n))
+    while n % rows:
+        rows -= 1
+    return rows, n // rows
+
+
 # -- model ----------------------------------------------------------------------------------------
 class DeepMLP(torch.nn.Module):
     """Linear layers with sigmoid or ReLU hidden units; the output layer gives logits (softmax in the loss)."""
@@ -245,6 +257,7 @@ class MLPTrainer(MiniBatchTrainer):
         self.stages: list[str] = ([f"pretrain layer {k} ({kind})" for k in range(1, n_hidden + 1)] if kind else [])
         self.stages.append("fine-tune")
         self.pretrained: list[torch.nn.Module] = []  # the finished RBMs/autoencoders, bottom first
+        self._finished_stage: tuple[int, torch.nn.Module] | None = None
         self._last_stats: dict[str, torch.Tensor] | None = None
         self._ft_step = 0
         self._enter_stage(0)
@@ -323,6 +336,7 @@ class MLPTrainer(MiniBatchTrainer):
         assert module is not None
         self._copy_pretrained(self.stage_index, module)
         self.pretrained.append(module)
+        self._finished_stage = (self.stage_index, module)  # the next evaluation reports its final error
         if self._pos != 0:  # a stage ends with an epoch: count the partial pass and reshuffle
             self._new_epoch()
         self._enter_stage(self.stage_index + 1)
@@ -394,22 +408,32 @@ class MLPTrainer(MiniBatchTrainer):
         return self._pretrain_step()
 
     @torch.no_grad()
-    def _recon_error(self, v: torch.Tensor) -> torch.Tensor:
-        m = self._pre_module
+    def _recon_error(self, v: torch.Tensor, module: torch.nn.Module | None = None) -> torch.Tensor:
+        m = self._pre_module if module is None else module
         recon = m.reconstruct(v) if isinstance(m, RBM) else m(v)[1]
         return F.mse_loss(recon, v)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        if not self.fine_tuning:
+        """Pretraining: the held-out reconstruction error of the layer in training; right after a stage
+        ended (its last epoch's evaluation), that finished layer's. Fine-tuning: accuracy and loss."""
+        out: dict[str, float] = {}
+        finished = getattr(self, "_finished_stage", None)
+        if finished is not None:
+            self._finished_stage = None
+            index, module = finished
+            out["pretrain_heldout_error"] = float(self._recon_error(self.codes(self._test_eval, index), module).cpu())
+        elif not self.fine_tuning:
             v = self.codes(self._test_eval, self.stage_index)
             return {"pretrain_heldout_error": float(self._recon_error(v).cpu())}
+        if not self.fine_tuning:
+            return out
         vals = []
         for x, y in ((self._test_eval, self._test_eval_y), (self._train_eval, self._train_eval_y)):
             logits = self.model(x)
             vals += [(logits.argmax(1) == y).float().mean(), F.cross_entropy(logits, y)]
         acc_te, loss_te, acc_tr, loss_tr = torch.stack(vals).cpu().tolist()
-        return {"heldout_accuracy": acc_te, "heldout_loss": loss_te,
+        return {**out, "heldout_accuracy": acc_te, "heldout_loss": loss_te,
                 "train_accuracy": acc_tr, "train_loss": loss_tr}
 
     @torch.no_grad()
@@ -444,6 +468,7 @@ class MLPTrainer(MiniBatchTrainer):
             delta = cpu(torch.stack([stats[f"delta_mean_{i}"] for i in range(1, L + 1)]))
             gnorm = cpu(torch.stack([stats[f"grad_norm_{i}"] for i in range(1, L + 1)]))
         return {
+            **self.stage_views(),
             "image_shape": tuple(self.dataset.image_shape),
             "stage": int(self.stage_index),
             "stages": list(self.stages),
@@ -454,6 +479,44 @@ class MLPTrainer(MiniBatchTrainer):
             "grad_norm": gnorm,
             **({"dbn_samples": cpu(dream)} if (dream := self.dbn_sample()) is not None else {}),
         }
+
+    def layer_grid(self, index: int) -> tuple[int, int]:
+        """How layer ``index``'s (0-based) input units are laid out as a picture: the images themselves
+        for the first layer, a near-square grid of the code units for the layers above."""
+        if index == 0:
+            return tuple(self.dataset.image_shape)
+        return grid_shape(self.model.layers[index].in_features)
+
+    @torch.no_grad()
+    def stage_views(self, n_probe: int = N_STAGE_PROBES, n_heat: int = 32) -> dict[str, Any]:
+        """What the RBM or autoencoder panel would show for the layer being pretrained, in the same keys
+        as those panels' snapshots, under ``stage_`` (empty while fine-tuning).
+
+        The inputs are the codes of the frozen layers below for fixed held-out examples (the images for
+        layer 1), laid out by :meth:`layer_grid`. RBM: ``stage_probe_input``, ``stage_probe_recon``
+        (mean-field p(x|p(h|x))), ``stage_probe_sample`` (one Gibbs step), ``stage_filters`` (columns of W),
+        ``stage_hidden_probs``. Autoencoder: ``stage_probe_clean``, ``stage_probe_recon``, ``stage_filters``
+        (rows of W), ``stage_codes``.
+        """
+        m = self._pre_module
+        if self.fine_tuning or m is None:
+            return {}
+
+        def cpu(t: torch.Tensor) -> np.ndarray:
+            return t.detach().to("cpu", torch.float32).numpy().copy()
+
+        v = self.codes(self._snap_x[:max(n_probe, n_heat)], self.stage_index)
+        probe, heat = v[:n_probe], v[:n_heat]
+        out: dict[str, Any] = {"stage_layer": self.stage_index + 1, "stage_grid": self.layer_grid(self.stage_index)}
+        if isinstance(m, RBM):
+            x_tilde, _ = m.gibbs_chain(self._dbn_uniform.bernoulli(probe), 1, self._dbn_uniform)
+            out.update(stage_kind="rbm", stage_probe_input=cpu(probe), stage_probe_recon=cpu(m.reconstruct(probe)),
+                       stage_probe_sample=cpu(x_tilde), stage_filters=cpu(m.W.t()),
+                       stage_hidden_probs=cpu(m.p_h_given_x(heat)))
+        else:
+            out.update(stage_kind="ae", stage_probe_clean=cpu(probe), stage_probe_recon=cpu(m(probe)[1]),
+                       stage_filters=cpu(m.W), stage_codes=cpu(m.encode(heat)))
+        return out
 
     @torch.no_grad()
     def dbn_sample(self, n: int = 16, sweeps: int = 1) -> torch.Tensor | None:

@@ -79,12 +79,16 @@ class AutoencoderSettings(SettingsForm):
         self.noise_level.valueChanged.connect(lambda v: self._changed("noise_level", v / 100))
 
 
-class AutoencoderPanel(LivePanel):
-    family = "autoencoder"
-    title = "Autoencoder / denoising autoencoder"
+class AutoencoderViews:
+    """The autoencoder's model views: clean / corrupted / reconstructed rows, the encoder filters, the code.
 
-    def __init__(self, config: AutoencoderConfig, parent=None):
-        super().__init__(AutoencoderSettings(config), parent)
+    One class for every place an autoencoder is watched: the autoencoder panel, and the deep network panel
+    while a layer is pretrained as an autoencoder (inputs are then the codes of the layer below, on a grid,
+    and there is no corruption: the rows are x and x'). ``show`` reads the autoencoder trainer's snapshot
+    keys, optionally under a prefix (``stage_``).
+    """
+
+    def __init__(self) -> None:
         self.triptych = MosaicView(
             "Clean, corrupted, reconstructed",
             "Rows: held-out inputs <b>x</b>; corrupted <b>x~</b> = x + noise (the input the encoder sees); "
@@ -97,6 +101,32 @@ class AutoencoderPanel(LivePanel):
         self.codes = HeatmapView(
             "Hidden code h = σ(W x + b)", "One row per held-out example, one column per hidden unit.",
             xlabel="hidden unit j", ylabel="example", levels=(0.0, 1.0), colormap="viridis")
+
+    def show(self, a: dict, shape, prefix: str = "") -> None:
+        if self.triptych.isVisible():
+            if prefix + "probe_noisy" in a:
+                self.triptych.set_rows([a[prefix + "probe_clean"], a[prefix + "probe_noisy"], a[prefix + "probe_recon"]],
+                                       shape, labels=["x", "x~", "x'"])
+            else:
+                self.triptych.set_rows([a[prefix + "probe_clean"], a[prefix + "probe_recon"]], shape,
+                                       labels=["x", "x'"])
+        if self.filters.isVisible():
+            filters = a[prefix + "filters"]
+            self.filters.set_images(filters[:MAX_FILTERS], shape)
+            n = filters.shape[0]
+            self.filters.title.setText(f"Encoder filters: rows of W ({min(n, MAX_FILTERS)} of {n} hidden units)")
+        if self.codes.isVisible():
+            self.codes.set_matrix(a[prefix + "codes"])
+
+
+class AutoencoderPanel(LivePanel):
+    family = "autoencoder"
+    title = "Autoencoder / denoising autoencoder"
+
+    def __init__(self, config: AutoencoderConfig, parent=None):
+        super().__init__(AutoencoderSettings(config), parent)
+        self.views = AutoencoderViews()
+        self.triptych, self.filters, self.codes = self.views.triptych, self.views.filters, self.views.codes
         self.loss_curve = CurveView(
             "Reconstruction loss", "Σ<sub>i</sub> (x<sub>i</sub> − x'<sub>i</sub>)² per example (the lecture's "
             "loss, averaged over examples).", ylabel="squared error per example")
@@ -148,15 +178,7 @@ class AutoencoderPanel(LivePanel):
     def show_snapshot(self, snap: Snapshot) -> None:
         a = snap.arrays
         shape = a["image_shape"]
-        if self.triptych.isVisible():
-            self.triptych.set_rows([a["probe_clean"], a["probe_noisy"], a["probe_recon"]], shape,
-                                   labels=["x", "x~", "x'"])
-        if self.filters.isVisible():
-            self.filters.set_images(a["filters"][:MAX_FILTERS], shape)
-            n = a["filters"].shape[0]
-            self.filters.title.setText(f"Encoder filters: rows of W ({min(n, MAX_FILTERS)} of {n} hidden units)")
-        if self.codes.isVisible():
-            self.codes.set_matrix(a["codes"])
+        self.views.show(a, shape)
         if self.scatter.isVisible():
             if "scatter_codes" in a:
                 self.scatter.set_points(a["scatter_codes"], a.get("scatter_labels"))

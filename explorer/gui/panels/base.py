@@ -26,6 +26,7 @@ class DockSpec:
     title: str
     widget: QtWidgets.QWidget
     area: QtCore.Qt.DockWidgetArea
+    tab_with: str = ""  # object name of an earlier dock of the same panel to share a tabbed space with
 
 
 def settings_scroll(settings: QtWidgets.QWidget) -> QtWidgets.QScrollArea:

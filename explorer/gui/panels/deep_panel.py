@@ -16,7 +16,9 @@ from ...core.deep import INITS, NEEDS_RESET, MLPConfig
 from ...core.engine import Snapshot, TrainingSession
 from ..widgets.settings_form import SettingsForm
 from ..widgets.views import LABEL_COLOURS, BarView, CurveView, HeatmapView, MosaicView
+from .autoencoder_panel import AutoencoderViews
 from .base import DockSpec, LivePanel, settings_scroll
+from .rbm_panel import RBMViews
 
 HEATMAP_COLUMNS = 300  # the layer x time heatmap keeps at most this many time columns
 INIT_HELP = {
@@ -135,10 +137,58 @@ class MLPPanel(LivePanel):
         lay.addWidget(QtWidgets.QLabel("Layerwise pretraining, then fine-tuning"))
         lay.addWidget(self.pipeline, 1)
         lay.addWidget(self.end_stage_btn)
+        self._build_stage_views()
         self._grad_history: list[np.ndarray] = []
         self._layers_seen = 0
         self._stages: list[str] = []
         self._stage = -1
+
+    def _build_stage_views(self) -> None:
+        """The layer being pretrained, watched with the RBM panel's or the autoencoder panel's own views."""
+        self.rbm_views = RBMViews()
+        self.ae_views = AutoencoderViews()
+        self.stage_title = QtWidgets.QLabel("")
+        self.stage_title.setObjectName("viewTitle")
+        self.stage_title.setWordWrap(True)
+        self.stage_stack = QtWidgets.QStackedWidget()
+        idle = QtWidgets.QLabel("Layerwise pretraining shows each layer's RBM or autoencoder here while it "
+                                "trains. Set Start from = rbm or ae (and Reset) to pretrain.")
+        idle.setWordWrap(True)
+        idle.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.stage_stack.addWidget(idle)
+        for views in ((self.rbm_views.recon, self.rbm_views.filters, self.rbm_views.hidden),
+                      (self.ae_views.triptych, self.ae_views.filters, self.ae_views.codes)):
+            page = QtWidgets.QWidget()
+            grid = QtWidgets.QGridLayout(page)
+            grid.setContentsMargins(0, 0, 0, 0)
+            grid.addWidget(views[0], 0, 0, 2, 1)
+            grid.addWidget(views[1], 0, 1)
+            grid.addWidget(views[2], 1, 1)
+            grid.setColumnStretch(0, 1)
+            grid.setColumnStretch(1, 1)
+            self.stage_stack.addWidget(page)
+        self.stage_widget = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(self.stage_widget)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.stage_title)
+        lay.addWidget(self.stage_stack, 1)
+
+    def _show_stage_views(self, a: dict) -> None:
+        kind = a.get("stage_kind")
+        if kind is None:
+            done = len(self._stages) > 1 and self._stage >= len(self._stages) - 1
+            self.stage_title.setText("Pretraining done: the whole network is fine-tuned by backpropagation."
+                                     if done else "No pretraining: the network starts from its initial weights.")
+            self.stage_stack.setCurrentIndex(0)
+            return
+        k = int(a["stage_layer"])
+        what = "the images x" if k == 1 else f"the codes of layer {k - 1} (frozen), one cell per unit"
+        model = "an RBM by CD-1" if kind == "rbm" else "an autoencoder (squared loss)"
+        self.stage_title.setText(f"Layer {k}, trained as {model}; its input: {what}")
+        self.stage_stack.setCurrentIndex(1 if kind == "rbm" else 2)
+        if self.stage_widget.isVisible():
+            views = self.rbm_views if kind == "rbm" else self.ae_views
+            views.show(a, a["stage_grid"], prefix="stage_")
 
     def central_widget(self) -> QtWidgets.QWidget:
         return self._central(self.grad_curve)
@@ -148,12 +198,13 @@ class MLPPanel(LivePanel):
         return [
             DockSpec("mlpSettingsDock", "Settings", settings_scroll(self.settings), A.LeftDockWidgetArea),
             DockSpec("mlpPipelineDock", "Stages", self._pipeline_widget, A.LeftDockWidgetArea),
+            DockSpec("mlpStageViewsDock", "Layer in pretraining", self.stage_widget, A.RightDockWidgetArea),
             DockSpec("mlpHeatDock", "Gradient heatmap", self.grad_heat, A.RightDockWidgetArea),
             DockSpec("mlpSaturationDock", "Saturation", self.saturation, A.RightDockWidgetArea),
             DockSpec("mlpCurvesDock", "Loss and accuracy", self.curves, A.BottomDockWidgetArea),
             DockSpec("mlpActivationsDock", "Activations", self.act_hist, A.BottomDockWidgetArea),
             DockSpec("mlpFiltersDock", "First layer", self.filters, A.BottomDockWidgetArea),
-            DockSpec("mlpDbnDock", "DBN dreams", self.dbn, A.RightDockWidgetArea),
+            DockSpec("mlpDbnDock", "DBN dreams", self.dbn, A.RightDockWidgetArea, tab_with="mlpSaturationDock"),
         ]
 
     # -- controls ------------------------------------------------------------------------------------
@@ -240,6 +291,7 @@ class MLPPanel(LivePanel):
                     item.setSelected(True)
                 self.pipeline.addItem(item)
             self.end_stage_btn.setEnabled(stage < len(stages) - 1)
+        self._show_stage_views(a)
         if self.saturation.isVisible() and "saturation" in a:
             self.saturation.set_values(a["saturation"])
         if self.act_hist.isVisible() and "activation_hist" in a:

@@ -68,14 +68,15 @@ class RBMSettings(SettingsForm):
                 "persistent": self.persistent, "dream_steps": self.dream_steps}
 
 
-class RBMPanel(LivePanel):
-    """Owns the RBM views and settings, and feeds them from snapshots and the metrics log."""
+class RBMViews:
+    """The RBM's model views: input / reconstruction / sample rows, the filters, the hidden probabilities.
 
-    family = "rbm"
-    title = "RBM (contrastive divergence)"
+    One class for every place an RBM is watched: the RBM panel, and the deep network panel while a layer
+    is pretrained as an RBM (its inputs are then the codes of the layer below, laid out as a grid).
+    ``show`` reads the RBM trainer's snapshot keys, optionally under a prefix (``stage_``).
+    """
 
-    def __init__(self, config: RBMConfig, parent=None):
-        super().__init__(RBMSettings(config), parent)
+    def __init__(self) -> None:
         self.recon = MosaicView(
             "Input, reconstruction, sample",
             "Rows: held-out inputs <b>x</b>; mean-field reconstruction <b>p(x|h)</b> with h = p(h|x); "
@@ -89,6 +90,31 @@ class RBMPanel(LivePanel):
             "Hidden probabilities p(h|x)",
             "One row per held-out example, one column per hidden unit.",
             xlabel="hidden unit j", ylabel="example", levels=(0.0, 1.0), colormap="viridis")
+
+    def show(self, a: dict, shape, prefix: str = "") -> None:
+        # a closed or hidden view costs nothing; it catches up from the next snapshot when shown
+        if self.recon.isVisible():
+            self.recon.set_rows([a[prefix + "probe_input"], a[prefix + "probe_recon"], a[prefix + "probe_sample"]],
+                                shape, labels=["x", "p(x|h)", "x~"])
+        if self.filters.isVisible():
+            filters = a[prefix + "filters"]
+            self.filters.set_images(filters[:MAX_FILTERS], shape)
+            n = filters.shape[0]
+            self.filters.title.setText(f"Filters: columns of W ({min(n, MAX_FILTERS)} of {n} hidden units)")
+        if self.hidden.isVisible():
+            self.hidden.set_matrix(a[prefix + "hidden_probs"])
+
+
+class RBMPanel(LivePanel):
+    """Owns the RBM views and settings, and feeds them from snapshots and the metrics log."""
+
+    family = "rbm"
+    title = "RBM (contrastive divergence)"
+
+    def __init__(self, config: RBMConfig, parent=None):
+        super().__init__(RBMSettings(config), parent)
+        self.views = RBMViews()
+        self.recon, self.filters, self.hidden = self.views.recon, self.views.filters, self.views.hidden
         self.error_curve = CurveView(
             "Reconstruction error", "Mean squared error per pixel. Per step: x vs p(x|h^) on the batch; "
             "mean-field: x vs p(x|p(h|x)).", ylabel="MSE per pixel")
@@ -157,17 +183,9 @@ class RBMPanel(LivePanel):
         a = snap.arrays
         shape = a["image_shape"]
         # a closed or hidden view costs nothing; it catches up from the next snapshot when shown
-        if self.recon.isVisible():
-            self.recon.set_rows([a["probe_input"], a["probe_recon"], a["probe_sample"]], shape,
-                                labels=["x", "p(x|h)", "x~"])
-        if self.filters.isVisible():
-            self.filters.set_images(a["filters"][:MAX_FILTERS], shape)
-            n = a["filters"].shape[0]
-            self.filters.title.setText(f"Filters: columns of W ({min(n, MAX_FILTERS)} of {n} hidden units)")
-        if self.hidden.isVisible():
-            self.hidden.set_matrix(a["hidden_probs"])
+        self.views.show(a, shape)
         if self.dreams.isVisible():
             self.dreams.set_images(a["dream"], shape, cols=min(8, len(a["dream"])))
 
 
-__all__ = ["RBMPanel", "RBMSettings", "DockSpec", "LIVE", "NEEDS_RESET"]
+__all__ = ["RBMPanel", "RBMViews", "RBMSettings", "DockSpec", "LIVE", "NEEDS_RESET"]
