@@ -1,0 +1,409 @@
+"""One benchmark suite: training speed against bare PyTorch, GUI responsiveness, start-up, memory.
+
+    python benchmarks/run.py [--data-dir DIR] [--quick] [--json FILE] [--families rbm,dae,...] [--device cpu]
+
+For every family that exists it prints one table row: training samples/s through the app's engine
+(its background thread, views hidden) against a bare PyTorch loop with the same model, batch and
+maths in the same process (each family's ``benchmarks/<family>_speed.py`` holds its bare loop),
+the ratio, and the ratio with the family's panel visible and refreshing at 20/s in the real main
+window (offscreen unless a display is set). Then: the RBM against scikit-learn's BernoulliRBM, the
+GUI's responsiveness while training (lateness of a 10 ms GUI-thread timer, p50/p99, and the
+redraws per second reached), start-up (``python -m explorer`` to the first painted window, and the
+torch import alone), and memory (resident size over a training run with views refreshing; growth
+after warm-up as a fraction). ``--json FILE`` writes the same figures as one object.
+
+Compare ratios, not absolute rates: on a shared machine the absolute figures move from run to run.
+Variants are interleaved and the median of the repeats is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from explorer.core.engine import TrainingSession  # noqa: E402
+from explorer.core.families import FAMILIES, make_trainer  # noqa: E402
+
+
+# -- what each family brings ----------------------------------------------------------------------
+@dataclass
+class Case:
+    """One family's benchmark: its app configuration, and a bare loop with the same maths."""
+
+    family: str           # the engine's family name (FAMILIES key)
+    label: str            # the table's name for it
+    describe: str         # model, batch, data
+    config: Any           # the app's configuration object
+    bare: Callable[[int], float]   # bare(steps) -> samples/s
+    batch: int
+
+
+def _mnist_or_none(data_dir: str | None):
+    from explorer.core.data import find_idx_files
+
+    return data_dir if data_dir and find_idx_files("mnist", data_dir) else None
+
+
+def case_rbm(quick: bool, data_dir: str | None, device: str) -> Case:
+    import rbm_speed
+    from explorer.core.rbm_trainer import RBMConfig
+
+    ds, source, used = rbm_speed.load_data(data_dir)
+    cfg = RBMConfig(dataset="mnist" if used else "random", data_dir=used, hidden=500, batch_size=100, k=1,
+                    lr=rbm_speed.LR, seed=rbm_speed.SEED, device=device)
+    cfg._dataset = ds  # the suite hands the same loaded data to the engine (see _trainer)
+    bare = rbm_speed.BareCD(ds, 500, 100, torch.device(device))
+    return Case("rbm", "RBM 784-500 CD-1", f"batch 100, {source.split(' (')[0]}", cfg,
+                lambda steps: steps * 100 / bare.run(steps), 100)
+
+
+def case_dae(quick: bool, data_dir: str | None, device: str) -> Case:
+    import dae_speed
+    from explorer.core.autoencoder import AutoencoderConfig
+
+    ds, source = dae_speed.data(_mnist_or_none(data_dir))
+    cfg = AutoencoderConfig(dataset="mnist" if ds.name == "mnist" else "digits", data_dir=_mnist_or_none(data_dir),
+                            hidden=dae_speed.HIDDEN, batch_size=dae_speed.BATCH, noise="gaussian",
+                            noise_level=dae_speed.NOISE, lr=dae_speed.LR, momentum=dae_speed.MOMENTUM, device=device)
+    cfg._dataset = ds
+    return Case("autoencoder", "DAE 784-256-784", f"batch {dae_speed.BATCH}, gaussian 0.3, {source}", cfg,
+                lambda steps: dae_speed.bare_rate(ds, device, steps), dae_speed.BATCH)
+
+
+def case_mlp(quick: bool, data_dir: str | None, device: str) -> Case:
+    import mlp_speed
+
+    cfg, ds, source = mlp_speed.config_and_data(_mnist_or_none(data_dir), device)
+    cfg._dataset = ds
+    return Case("mlp", "deep MLP (sigmoid)", f"{mlp_speed.describe(cfg, ds)}, {source}", cfg,
+                lambda steps: mlp_speed.bare_rate(cfg, ds, steps), cfg.batch_size)
+
+
+def _optional_case(module: str) -> Callable[[bool, str | None, str], Case]:
+    """A family whose benchmark module provides ``suite_case(quick, data_dir, device) -> dict``."""
+
+    def make(quick: bool, data_dir: str | None, device: str) -> Case:
+        mod = importlib.import_module(module)
+        d = mod.suite_case(quick=quick, data_dir=data_dir, device=device)
+        cfg = d["config"]
+        if d.get("dataset") is not None:
+            cfg._dataset = d["dataset"]
+        return Case(d["family"], d["label"], d["describe"], cfg, d["bare"], d["batch"])
+
+    return make
+
+
+CASES: dict[str, Callable[[bool, str | None, str], Case]] = {
+    "rbm": case_rbm,
+    "dae": case_dae,
+    "mlp": case_mlp,
+    "cnn": _optional_case("cnn_speed"),
+    "fcn": _optional_case("fcn_speed"),
+    "lstm": _optional_case("lstm_speed"),
+}
+
+
+# -- measuring -------------------------------------------------------------------------------------
+def _trainer(case: Case):
+    cfg = case.config
+    ds = getattr(cfg, "_dataset", None)
+    _cfg_cls, trainer_cls = FAMILIES[case.family]
+    if ds is not None:
+        return trainer_cls(cfg, dataset=ds)
+    return make_trainer(case.family, cfg)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def engine_rate(case: Case, steps: int, warmup: int) -> float:
+    """samples/s of ``steps`` steps through a TrainingSession (views hidden: nobody subscribes)."""
+    tr = _trainer(case)
+    s = TrainingSession(tr, name="bench")
+    try:
+        s.step(warmup)
+        s.wait(timeout=600)
+        _sync(tr.device)
+        t0 = time.perf_counter()
+        s.step(steps)
+        while not s.wait(timeout=0.002):
+            pass
+        _sync(tr.device)
+        dt = time.perf_counter() - t0
+        if s.error:
+            raise RuntimeError(f"{case.label}: {s.error}")
+        return steps * tr.batch_size / dt
+    finally:
+        s.close()
+
+
+def visible_run(case: Case, seconds: float, hz: float = 20.0, warmup_s: float = 2.0,
+                memory: bool = False) -> dict[str, float]:
+    """Train in the real main window with the family's panel visible, refreshing at ``hz``."""
+    from PySide6 import QtCore
+
+    from explorer.gui.app import make_app
+    from explorer.gui.main_window import MainWindow
+
+    app = make_app()
+    tmp = tempfile.mkdtemp(prefix="explorer-bench-")
+    settings = QtCore.QSettings(os.path.join(tmp, "s.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(case.config, settings=settings)
+    ds = getattr(case.config, "_dataset", None)
+    if ds is not None and win.session is not None:  # the same data the other variants train on
+        win._set_session(TrainingSession(_trainer(case), snapshot_hz=hz, eval_fraction=0.1))
+    if win.session is None:
+        raise RuntimeError(f"{case.label}: the window could not start: {win.notice.label.text()}")
+    win.resize(1600, 1000)
+    win.show()
+    win.set_refresh_rate(hz)
+    res: dict[str, float] = {}
+    late: list[float] = []
+    rss: list[tuple[float, float]] = []
+    probe = QtCore.QTimer()
+    probe.setInterval(10)
+    last = [time.perf_counter()]
+
+    def tick() -> None:  # a 10 ms GUI-thread timer: how late does it fire while training and redrawing?
+        now = time.perf_counter()
+        late.append(max(0.0, (now - last[0]) * 1000 - 10))
+        last[0] = now
+
+    probe.timeout.connect(tick)
+    mem_timer = QtCore.QTimer()
+    mem_timer.setInterval(1000)
+    mem_timer.timeout.connect(lambda: rss.append((time.perf_counter(), _rss_mb())))
+
+    def begin() -> None:
+        res.update(s0=win.session.trainer.step, t0=time.perf_counter(), r0=win.redraws)
+        late.clear()
+        last[0] = time.perf_counter()
+        probe.start()
+        if memory:
+            mem_timer.start()
+
+    def end() -> None:
+        dt = time.perf_counter() - res["t0"]
+        tr = win.session.trainer
+        res["samples_per_s"] = (tr.step - res["s0"]) * tr.batch_size / dt
+        res["refresh_per_s"] = (win.redraws - res["r0"]) / dt
+        q = sorted(late)
+        res["timer_late_p50_ms"] = statistics.median(q) if q else 0.0
+        res["timer_late_p99_ms"] = q[int(0.99 * (len(q) - 1))] if q else 0.0
+        probe.stop()
+        mem_timer.stop()
+        app.quit()
+
+    QtCore.QTimer.singleShot(300, win.toggle_play)
+    QtCore.QTimer.singleShot(int((0.3 + warmup_s) * 1000), begin)
+    QtCore.QTimer.singleShot(int((0.3 + warmup_s + seconds) * 1000), end)
+    app.exec()
+    error = win.session.error if win.session is not None else None
+    win.close()
+    if error:
+        raise RuntimeError(f"{case.label}: {error}")
+    if memory and len(rss) >= 4:
+        after_warmup = rss[max(1, len(rss) // 10)][1]  # the first tenth of the run is warm-up
+        res["rss_start_mb"] = after_warmup
+        res["rss_end_mb"] = rss[-1][1]
+        res["rss_max_mb"] = max(r for _, r in rss)
+        res["memory_growth"] = (rss[-1][1] - after_warmup) / after_warmup
+    return res
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def sklearn_ratio(case: Case, steps: int, repeats: int) -> dict[str, float] | None:
+    """The RBM 784-500 through the engine against scikit-learn's BernoulliRBM, batch 100."""
+    try:
+        import rbm_speed
+    except ImportError:
+        return None
+    sk = rbm_speed.SklearnRBM(case.config._dataset, 500, 100)
+    sk.run(5)
+    eng, skl = [], []
+    for _ in range(repeats):
+        eng.append(engine_rate(case, steps, warmup=10))
+        skl.append(steps * 100 / sk.run(steps))
+    e, s = statistics.median(eng), statistics.median(skl)
+    return {"engine_per_s": e, "sklearn_per_s": s, "ratio": e / s}
+
+
+def startup_seconds(repeats: int) -> dict[str, float]:
+    """From launching ``python -m explorer`` to its first painted window; the torch import alone."""
+    env = {**os.environ, "XDG_CONFIG_HOME": tempfile.mkdtemp(prefix="explorer-bench-cfg-")}
+    times, torch_times = [], []
+    for _ in range(repeats):
+        out = os.path.join(tempfile.mkdtemp(prefix="explorer-bench-"), "painted")
+        t0 = time.time()
+        r = subprocess.run([sys.executable, "-m", "explorer"], cwd=ROOT, timeout=120, capture_output=True, text=True,
+                           env={**env, "NETWORK_EXPLORER_STARTUP_PROBE": out})
+        if r.returncode != 0 or not os.path.exists(out):
+            raise RuntimeError(f"start-up probe failed: {r.stderr.strip().splitlines()[-1:] or r.returncode}")
+        with open(out) as f:
+            times.append(float(f.read()) - t0)
+        r = subprocess.run([sys.executable, "-c", "import time; t = time.perf_counter(); import torch; "
+                            "print(time.perf_counter() - t)"], capture_output=True, text=True, timeout=120)
+        torch_times.append(float(r.stdout.strip()))
+    return {"startup_s": statistics.median(times), "torch_import_s": statistics.median(torch_times)}
+
+
+def machine(device: str) -> dict[str, Any]:
+    info: dict[str, Any] = {"cores": os.cpu_count(), "torch": torch.__version__, "device": device,
+                            "torch_threads": torch.get_num_threads(), "python": sys.version.split()[0]}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    try:
+        with open("/proc/cpuinfo") as f:
+            info["cpu"] = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    return info
+
+
+# -- the suite -------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", help="folder with the MNIST IDX files (else data of the same shape)")
+    ap.add_argument("--quick", action="store_true", help="a rough version of everything in about a minute")
+    ap.add_argument("--json", help="write the figures to this file as one JSON object")
+    ap.add_argument("--families", default=",".join(CASES), help=f"which rows (default all: {','.join(CASES)})")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    ap.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 3, --quick 1)")
+    ap.add_argument("--visible-seconds", type=float, default=None, help="seconds per visible run (default 8, quick 3)")
+    ap.add_argument("--memory-seconds", type=float, default=None,
+                    help="length of the memory run with views refreshing (default 300, quick 10)")
+    ap.add_argument("--no-gui", action="store_true", help="skip everything that opens a window (GPU machines)")
+    args = ap.parse_args(argv)
+    quick = args.quick
+    repeats = args.repeats or (1 if quick else 3)
+    vis_s = args.visible_seconds or (3.0 if quick else 8.0)
+    mem_s = args.memory_seconds or (10.0 if quick else 300.0)
+    out: dict[str, Any] = {"machine": machine(args.device), "quick": quick, "rows": []}
+    wanted = [f.strip() for f in args.families.split(",") if f.strip()]
+    unknown = set(wanted) - set(CASES)
+    if unknown:
+        print(f"unknown families: {', '.join(sorted(unknown))} (known: {', '.join(CASES)})", file=sys.stderr)
+        return 2
+    rbm_case = None
+    print(f"Network Explorer benchmark suite: {out['machine']}", flush=True)
+    for fam in wanted:
+        try:
+            case = CASES[fam](quick, args.data_dir, args.device)
+        except ImportError as exc:
+            print(f"  {fam}: skipped ({exc})", flush=True)
+            continue
+        if fam == "rbm":
+            rbm_case = case
+        steps = _steps_for(case, quick)
+        eng, bare = [], []
+        for _ in range(repeats):
+            eng.append(engine_rate(case, steps, warmup=max(5, steps // 10)))
+            bare.append(case.bare(steps))
+        row: dict[str, Any] = {"family": fam, "model": case.label, "setup": case.describe,
+                               "engine_per_s": statistics.median(eng), "bare_per_s": statistics.median(bare),
+                               "steps": steps, "repeats": repeats}
+        row["ratio"] = row["engine_per_s"] / row["bare_per_s"]
+        if not args.no_gui:
+            vis = visible_run(case, vis_s)
+            row["visible_per_s"] = vis["samples_per_s"]
+            row["ratio_visible"] = vis["samples_per_s"] / row["engine_per_s"]
+            row["refresh_per_s"] = vis["refresh_per_s"]
+            row["timer_late_p99_ms"] = vis["timer_late_p99_ms"]
+        out["rows"].append(row)
+        print(f"  {fam}: engine {row['engine_per_s']:,.0f}/s, bare {row['bare_per_s']:,.0f}/s, "
+              f"ratio {row['ratio']:.3f}" + (f", visible {row['ratio_visible']:.3f}" if "ratio_visible" in row else ""),
+              flush=True)
+    if rbm_case is not None:
+        sk = sklearn_ratio(rbm_case, 30 if quick else 150, repeats)
+        if sk is not None:
+            out["sklearn_rbm_ratio"] = sk["ratio"]
+            out["sklearn_rbm"] = sk
+    if not args.no_gui:
+        gui_case = rbm_case or case_rbm(quick, args.data_dir, args.device)
+        vis = visible_run(gui_case, mem_s, memory=True)
+        out["gui"] = {"family": "rbm", "refresh_target_per_s": 20.0,
+                      **{k: vis[k] for k in ("timer_late_p50_ms", "timer_late_p99_ms", "refresh_per_s")}}
+        out["memory_growth"] = vis.get("memory_growth")
+        out["memory"] = {k: vis[k] for k in ("rss_start_mb", "rss_end_mb", "rss_max_mb") if k in vis}
+        out["memory"]["seconds"] = mem_s
+        out.update(startup_seconds(1 if quick else 3))
+    print_table(out)
+    if args.json:
+        from explorer.core.atomic import atomic_write_json
+
+        atomic_write_json(args.json, out)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _steps_for(case: Case, quick: bool) -> int:
+    """Enough steps for about a second or two of training per variant (a quarter with --quick)."""
+    t0 = time.perf_counter()
+    case.bare(3)
+    per_step = max((time.perf_counter() - t0) / 3, 1e-4)
+    seconds = 0.5 if quick else 2.0
+    return int(min(2000, max(10, seconds / per_step)))
+
+
+def _f(v: Any, fmt: str) -> str:
+    return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, fmt)
+
+
+def print_table(out: dict[str, Any]) -> None:
+    print()
+    print(f"{'family':<7} {'model':<22} {'engine/s':>10} {'bare/s':>10} {'ratio':>6} {'visible':>8} {'refresh/s':>9}"
+          f" {'late p99':>9}")
+    for r in out["rows"]:
+        print(f"{r['family']:<7} {r['model'][:22]:<22} {_f(r['engine_per_s'], ',.0f'):>10} "
+              f"{_f(r['bare_per_s'], ',.0f'):>10} {_f(r['ratio'], '.3f'):>6} {_f(r.get('ratio_visible'), '.3f'):>8} "
+              f"{_f(r.get('refresh_per_s'), '.1f'):>9} {_f(r.get('timer_late_p99_ms'), '.0f'):>7}ms")
+    print("targets: ratio >= 0.95 (views hidden), visible >= 0.85, refresh >= 20/s, timer late p99 < 50 ms")
+    if "sklearn_rbm_ratio" in out:
+        print(f"RBM 784-500 engine / scikit-learn BernoulliRBM: {out['sklearn_rbm_ratio']:.2f}x (target >= 1.6)")
+    if "gui" in out:
+        g = out["gui"]
+        print(f"GUI while training (RBM panel, 20/s): timer late p50 {g['timer_late_p50_ms']:.1f} ms, "
+              f"p99 {g['timer_late_p99_ms']:.1f} ms, {g['refresh_per_s']:.1f} redraws/s")
+    if out.get("memory_growth") is not None:
+        m = out["memory"]
+        print(f"memory over {m['seconds']:.0f} s with views refreshing: {m['rss_start_mb']:.0f} MB after warm-up -> "
+              f"{m['rss_end_mb']:.0f} MB ({100 * out['memory_growth']:+.1f}%, target <= +5%)")
+    if "startup_s" in out:
+        print(f"start-up to first painted window: {out['startup_s']:.2f} s (target < 3 s); "
+              f"torch import alone {out['torch_import_s']:.2f} s")
+    print(f"machine: {out['machine']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
