@@ -154,3 +154,17 @@ def test_snapshot_other_panels(tmp_path, panel, extra):
                        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
     assert r.returncode == 0, r.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_startup_probe_notes_the_first_painted_frame(tmp_path):
+    """The start-up benchmark's hook: the app writes the time of its first paint, then quits by itself."""
+    import os
+    import time
+
+    out = tmp_path / "painted"
+    t0 = time.time()
+    r = subprocess.run([sys.executable, "-m", "explorer"], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path),
+                            "NETWORK_EXPLORER_STARTUP_PROBE": str(out)})
+    assert r.returncode == 0, r.stderr
+    assert t0 < float(out.read_text()) < time.time()
