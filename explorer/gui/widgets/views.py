@@ -17,6 +17,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="#15181d", foreground="#d8dee9")
 
+DENSE_CURVE_POINTS = 400  # above this, a curve wider than 1 pixel is drawn without antialiasing
 GAP = np.nan  # mosaic separators: NaN renders transparent, so tiles stand apart on the dark background
 
 
@@ -72,14 +73,88 @@ class _ViewFrame(QtWidgets.QWidget):
         self._layout.setContentsMargins(6, 4, 6, 4)
         self._layout.setSpacing(2)
         self.title = _title_label(title)
-        self._layout.addWidget(self.title)
+        head = QtWidgets.QHBoxLayout()
+        head.setContentsMargins(0, 0, 0, 0)
+        head.addWidget(self.title, 1)
+        self.export_button = QtWidgets.QToolButton()
+        self.export_button.setObjectName("viewExport")
+        self.export_button.setText("⤓")
+        self.export_button.setAutoRaise(True)
+        self.export_button.setToolTip("Export this view (PNG, SVG" + (", CSV)" if self._has_csv() else ")"))
+        self.export_button.setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QtWidgets.QMenu(self.export_button)
+        menu.addAction("Save as PNG image…", lambda: self._export_dialog("png"))
+        menu.addAction("Save as SVG drawing…", lambda: self._export_dialog("svg"))
+        if self._has_csv():
+            menu.addAction("Save the data as CSV…", lambda: self._export_dialog("csv"))
+        self.export_button.setMenu(menu)
+        head.addWidget(self.export_button, 0, QtCore.Qt.AlignmentFlag.AlignTop)
+        self._layout.addLayout(head)
         self.caption = _caption_label(caption)
         self._body_index = 1
+
+    # -- exports -------------------------------------------------------------------------------------
+    def _has_csv(self) -> bool:
+        return type(self).export_csv is not _ViewFrame.export_csv
+
+    def _export_dialog(self, kind: str) -> None:
+        name = "".join(c if c.isalnum() else "-" for c in self.title.text().lower()).strip("-")[:40] or "view"
+        filters = {"png": "PNG image (*.png)", "svg": "SVG drawing (*.svg)", "csv": "CSV table (*.csv)"}
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export view", f"{name}.{kind}", filters[kind])
+        if not path:
+            return
+        try:
+            {"png": self.export_png, "svg": self.export_svg, "csv": self.export_csv}[kind](path)
+        except (OSError, ValueError) as exc:
+            QtWidgets.QMessageBox.warning(self, "Export failed", f"Could not write {path}: {exc}")
+
+    def export_png(self, path: str) -> None:
+        """The view as it looks on screen (title, plot, caption), written atomically."""
+        image = self.grab()
+        _atomic_qt_write(path, lambda tmp: image.save(tmp, "PNG"))
+
+    def export_svg(self, path: str) -> None:
+        """The view as a scalable drawing (text and curves stay vectors), written atomically."""
+        from PySide6.QtSvg import QSvgGenerator
+
+        def write(tmp: str) -> bool:
+            gen = QSvgGenerator()
+            gen.setFileName(tmp)
+            gen.setSize(self.size())
+            gen.setViewBox(self.rect())
+            gen.setTitle(self.title.text())
+            painter = QtGui.QPainter()
+            if not painter.begin(gen):
+                return False
+            try:
+                self.render(painter, QtCore.QPoint(0, 0))
+            finally:
+                painter.end()
+            return True
+
+        _atomic_qt_write(path, write)
+
+    def export_csv(self, path: str) -> None:
+        raise ValueError("this view has no table to export")
 
     def _set_body(self, widget: QtWidgets.QWidget) -> None:
         self._layout.addWidget(widget, 1)
         if self.caption.text():
             self._layout.addWidget(self.caption)
+
+
+def _atomic_qt_write(path: str, write) -> None:
+    """Let ``write(tmp_path) -> bool`` produce the file beside ``path``, then rename it into place."""
+    import os
+
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp")
+    try:
+        if not write(tmp) or not os.path.exists(tmp):
+            raise OSError("the file could not be written")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 class MosaicView(_ViewFrame):
@@ -222,7 +297,11 @@ class CurveView(_ViewFrame):
         for key, item in self._items.items():
             dx, dy = self._data[key]
             if dx:
-                item.setData(np.asarray(dx), np.asarray(dy))
+                # Qt's raster engine strokes a wide antialiased zig-zag (a noisy per-step curve) very slowly:
+                # 5,000 points at width 2 took ~40x longer to paint than without antialiasing. Dense
+                # curves are drawn without it; sparse ones (evaluations, with symbols) keep it.
+                aa = len(dx) <= DENSE_CURVE_POINTS or item.opts["pen"].widthF() <= 1.0
+                item.setData(np.asarray(dx), np.asarray(dy), antialias=aa)
                 x_max = max(x_max, dx[-1])
             else:
                 item.setData([], [])
@@ -240,13 +319,30 @@ class CurveView(_ViewFrame):
         dx, dy = self._data[key]
         return np.asarray(dx), np.asarray(dy)
 
+    def export_csv(self, path: str) -> None:
+        """Every series as rows ``series,step,value`` (the legend's names), written atomically."""
+        import csv
+        import io
+
+        from ...core.atomic import atomic_write_text
+
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["series", self.plot.getAxis("bottom").labelText or "x", "value"])
+        for key, item in self._items.items():
+            name = item.name() or key
+            for x, y in zip(*self._data[key]):
+                w.writerow([name, repr(float(x)), repr(float(y))])
+        atomic_write_text(path, buf.getvalue())
+
 
 class BarView(_ViewFrame):
     """One bar per category (e.g. per layer), updated in place."""
 
     def __init__(self, title: str, caption: str = "", *, xlabel: str = "", ylabel: str = "", y_range=(0.0, 1.0),
-                 colour: str = "#88c0d0", parent=None):
+                 colour: str = "#88c0d0", value_format: str | None = None, parent=None):
         super().__init__(title, caption, parent)
+        self.value_format = value_format  # e.g. "{:.0f}" for counts; default: a share as %, else 3 digits
         self.plot = pg.PlotWidget()
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(False, False)
@@ -277,7 +373,8 @@ class BarView(_ViewFrame):
             for t in self._labels:
                 self.plot.addItem(t)
         for t, xi, v in zip(self._labels, x, values):  # the value above each bar: a 0 is visible too
-            t.setText(f"{v:.0%}" if 0 <= v <= 1 else f"{v:.3g}")
+            t.setText(self.value_format.format(v) if self.value_format
+                      else (f"{v:.0%}" if 0 <= v <= 1 else f"{v:.3g}"))
             t.setPos(float(xi), float(v))
         self.updates += 1
 
