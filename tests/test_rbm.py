@@ -159,3 +159,31 @@ def test_pseudo_log_likelihood_on_a_subset_of_bits_is_scaled():
         xf[:, i] = 1 - xf[:, i]
         expected += torch.nn.functional.logsigmoid(rbm.free_energy(xf) - f0)
     torch.testing.assert_close(rbm.pseudo_log_likelihood(x, bits), expected * 3, atol=1e-5, rtol=1e-5)
+
+
+def test_cd1_walkthrough_is_the_update_contrastive_divergence_applies():
+    """The class step-through shows exactly the update CD-1 makes (same draws), without applying it."""
+    import copy
+
+    from explorer.core.rbm import ContrastiveDivergence, NumpyUniforms
+    from explorer.core.rbm_trainer import RBMConfig, RBMTrainer
+
+    tr = RBMTrainer(RBMConfig(dataset="digits", hidden=12, binarize="threshold", lr=0.3, device="cpu"))
+    for _ in range(5):
+        tr.train_step()
+    before = tr.rbm.W.clone()
+    w = tr.cd1_walkthrough(probe=2, seed=123)
+    assert torch.equal(tr.rbm.W, before)  # nothing applied to the live model
+    x = torch.from_numpy(w["x"])[None]
+    assert set(np.unique(w["x"])) <= {0.0, 1.0} and set(np.unique(w["h_hat"])) <= {0.0, 1.0}
+    np.testing.assert_allclose(w["positive"], np.outer(w["x"], w["h_hat"]))
+    np.testing.assert_allclose(w["dW"], 0.3 * (np.outer(w["x"], w["h_hat"]) - np.outer(w["x_tilde"], w["h_tilde"])),
+                               atol=1e-7)
+    twin = copy.deepcopy(tr.rbm)
+    cd = ContrastiveDivergence(twin, lr=0.3, k=1, uniform=NumpyUniforms(123))
+    stats = cd.step(x)
+    np.testing.assert_array_equal(stats.h_hat[0].numpy(), w["h_hat"])
+    np.testing.assert_array_equal(stats.x_tilde[0].numpy(), w["x_tilde"])
+    np.testing.assert_allclose((twin.W - before).numpy(), w["dW"], atol=1e-6)
+    np.testing.assert_allclose((twin.b - tr.rbm.b).numpy(), w["db"], atol=1e-6)
+    np.testing.assert_allclose((twin.d - tr.rbm.d).numpy(), w["dd"], atol=1e-6)

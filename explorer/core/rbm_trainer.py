@@ -167,6 +167,42 @@ class RBMTrainer(MiniBatchTrainer):
         }
 
     @torch.no_grad()
+    def cd1_walkthrough(self, probe: int = 0, seed: int | None = None) -> dict[str, Any]:
+        """One CD-1 update for one held-out example, every intermediate kept, for a class to step through.
+
+        Nothing is applied to the model: the update is computed on the current weights, with a random
+        stream of its own (``seed``) so the training's random numbers are untouched. Keys (numpy, CPU):
+        ``x`` (the binary input), ``p_h`` = p(h|x), ``h_hat`` ~ p(h|x), ``p_x`` = p(x|h^),
+        ``x_tilde`` ~ p(x|h^), ``p_h_tilde`` = p(h|x~), ``h_tilde`` ~ p(h|x~), ``positive`` = x h^',
+        ``negative`` = x~ h~', ``dW`` = lr (x h^' - x~ h~') (visible x hidden), ``db`` = lr (x - x~),
+        ``dd`` = lr (h^ - h~), ``lr``, ``image_shape``.
+        """
+        rbm, cfg = self.rbm, self.config
+        seed = cfg.seed + 7 + self.step if seed is None else seed
+        u = self._uniforms(seed)
+        grey = self._probe_grey[probe % self._probe_grey.shape[0]].unsqueeze(0)
+        x = binarize(grey, cfg.binarize, u)
+        p_h = rbm.p_h_given_x(x)
+        h_hat = u.bernoulli(p_h)
+        p_x = rbm.p_x_given_h(h_hat)
+        x_tilde = u.bernoulli(p_x)
+        p_h_tilde = rbm.p_h_given_x(x_tilde)
+        h_tilde = u.bernoulli(p_h_tilde)
+        positive = x.t() @ h_hat
+        negative = x_tilde.t() @ h_tilde
+        lr = float(self.cd.lr)
+
+        def cpu(t: torch.Tensor) -> np.ndarray:
+            return t.detach().to("cpu", torch.float32).numpy().copy()
+
+        out = {k: cpu(v[0]) for k, v in (("x", x), ("p_h", p_h), ("h_hat", h_hat), ("p_x", p_x),
+                                          ("x_tilde", x_tilde), ("p_h_tilde", p_h_tilde), ("h_tilde", h_tilde))}
+        out.update(positive=cpu(positive), negative=cpu(negative), dW=cpu(lr * (positive - negative)),
+                   db=cpu(lr * (x - x_tilde)[0]), dd=cpu(lr * (h_hat - h_tilde)[0]), lr=lr,
+                   image_shape=tuple(self.dataset.image_shape), probe=int(probe), step=int(self.step))
+        return out
+
+    @torch.no_grad()
     def snapshot(self) -> dict[str, Any]:
         rbm, cfg = self.rbm, self.config
         probe_in = self._probe_grey if cfg.binarize == "sample" else binarize(self._probe_grey, "threshold")

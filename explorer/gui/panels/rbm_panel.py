@@ -11,7 +11,7 @@ from __future__ import annotations
 
 
 import numpy as np
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from ...core.engine import Snapshot, TrainingSession
 from ...core.rbm_trainer import LIVE, NEEDS_RESET, RBMConfig
@@ -57,6 +57,13 @@ class RBMSettings(SettingsForm):
         form.addRow("", self.persistent)
         self.dream_steps = self.int_row("Dream sweeps", 1, 100)
         self.dream_steps.setToolTip("Gibbs sweeps the dream chains run between two refreshes")
+        self.section("For a class")
+        self.walkthrough_btn = QtWidgets.QPushButton("One CD-1 update, step by step…")
+        self.walkthrough_btn.setObjectName("cdWalkthroughButton")
+        self.walkthrough_btn.setToolTip("x, then h^, x~, h~ and the change of W for one example, a key press each "
+                                        "(Ctrl+W)")
+        self.walkthrough_btn.setShortcut(QtGui.QKeySequence("Ctrl+W"))
+        form.addRow(self.walkthrough_btn)
         self.add_reset_rows()
         self.set_config(config)
         self.connect_editors()
@@ -115,6 +122,8 @@ class RBMPanel(LivePanel):
         super().__init__(RBMSettings(config), parent)
         self.views = RBMViews()
         self.recon, self.filters, self.hidden = self.views.recon, self.views.filters, self.views.hidden
+        self.walkthrough = None
+        self.settings.walkthrough_btn.clicked.connect(self.open_walkthrough)
         self.error_curve = CurveView(
             "Reconstruction error", "Mean squared error per pixel. Per step: x vs p(x|h^) on the batch; "
             "mean-field: x vs p(x|p(h|x)).", ylabel="MSE per pixel")
@@ -130,6 +139,18 @@ class RBMPanel(LivePanel):
         self.dreams = MosaicView(
             "Dreams: Gibbs chains from the model",
             "Chains started from noise and run on: x → h ~ p(h|x) → x ~ p(x|h). Shows p(x|h).")
+
+    def open_walkthrough(self):
+        """The CD-1 step-through dialog on the current weights (window-modal; training may go on)."""
+        if self.session is None:
+            return None
+        from ..cd_walkthrough import CDWalkthrough
+
+        dlg = CDWalkthrough(self.session, parent=self.settings.window())
+        dlg.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.open()
+        self.walkthrough = dlg
+        return dlg
 
     # -- layout ------------------------------------------------------------------------------------
     def central_widget(self) -> QtWidgets.QWidget:

@@ -1,0 +1,51 @@
+"""The class step-through of one CD-1 update: opened from the RBM panel, driven by the keyboard."""
+
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from explorer.core.rbm_trainer import RBMConfig
+from explorer.gui.main_window import MainWindow
+
+
+@pytest.fixture
+def win(qtbot, tmp_path):
+    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    w = MainWindow(RBMConfig(dataset="digits", hidden=16, binarize="threshold", device="cpu"), settings=settings)
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()
+
+
+def test_step_through_one_update_with_keys(qtbot, win):
+    win.session.step(20)
+    win.session.wait(30)
+    W_before = win.session.trainer.rbm.W.clone()
+    qtbot.mouseClick(win.panel.settings.walkthrough_btn, QtCore.Qt.MouseButton.LeftButton)
+    dlg = win.panel.walkthrough
+    assert dlg is not None and dlg.isVisible()
+    d = dlg.data
+    assert d["step"] == 20 and d["x"].shape == (64,) and d["dW"].shape == (64, 16)
+    assert dlg.heading.text().startswith("1.")
+    np.testing.assert_array_equal(dlg.view.current_image()[:8, :8].ravel(), d["x"])  # the example itself
+    headings = [dlg.heading.text()]
+    for _ in range(4):
+        qtbot.keyClick(dlg, QtCore.Qt.Key.Key_Space)
+        headings.append(dlg.heading.text())
+    assert [h[:2] for h in headings] == ["1.", "2.", "3.", "4.", "5."]
+    assert dlg.pages.currentIndex() == 1  # the update of W, as tiles
+    changed = int(np.count_nonzero(d["dW"]))
+    assert f"{changed:,}</b> of 1,024 weights change" in dlg.explain.text()
+    qtbot.keyClick(dlg, QtCore.Qt.Key.Key_Space)  # no stage 6
+    assert dlg.heading.text().startswith("5.")
+    qtbot.keyClick(dlg, QtCore.Qt.Key.Key_Left)
+    assert dlg.heading.text().startswith("4.")
+    # stage 4 shows h^, p(h|x~), h~ on a 4x4 grid of the 16 hidden units
+    img = dlg.view.current_image()
+    np.testing.assert_array_equal(img[10:14, :4].ravel(), d["h_tilde"])
+    qtbot.keyClick(dlg, QtCore.Qt.Key.Key_N)  # another example, from the start
+    assert dlg.probe == 1 and dlg.heading.text().startswith("1.")
+    assert win.session.trainer.rbm.W.equal(W_before)  # shown, never applied
+    qtbot.keyClick(dlg, QtCore.Qt.Key.Key_Escape)
+    assert not dlg.isVisible()
