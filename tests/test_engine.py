@@ -165,16 +165,37 @@ def test_evaluation_cost_is_capped_but_the_last_epoch_is_evaluated():
         s.close()
 
 
-def test_nan_pauses_with_a_message(session):
+def test_nan_pauses_with_a_message_and_the_last_good_weights(session):
     session.step(2)
     session.wait(5)
+    good = session.trainer.rbm.W.clone()
     session.call_in_thread(lambda: session.trainer.rbm.W.fill_(float("nan")))
     session.start()
     assert wait_until(lambda: session.state == ERROR)
-    assert "diverged" in session.error
+    assert "diverged" in session.error and "the weights of step 2 are back" in session.error
     step = session.trainer.step
     time.sleep(0.1)
-    assert session.trainer.step == step
+    assert session.trainer.step == step == 2  # paused, at the last good step...
+    assert torch.equal(session.trainer.rbm.W, good)  # ...with its weights
+    # the user lowers the learning rate and goes on
+    session.set_hparams(lr=0.01)
+    session.step(3)
+    assert wait_until(lambda: session.trainer.step == 5)
+    session.wait(5)
+    assert torch.isfinite(session.trainer.rbm.W).all()
+
+
+def test_divergence_without_a_good_copy_asks_for_reset():
+    tr = tiny_trainer()
+    s = TrainingSession(tr)
+    try:
+        tr.state_tensors = lambda: {}  # nothing to go back to
+        s.call_in_thread(lambda: tr.rbm.W.fill_(float("nan")))
+        s.step(1)
+        assert wait_until(lambda: s.state == ERROR)
+        assert "press Reset" in s.error
+    finally:
+        s.close()
 
 
 def test_exception_in_step_is_reported_not_raised(session):

@@ -178,6 +178,11 @@ class TrainingSession:
         self._snapshot_requested = False
         self._pending_metrics: list[tuple[int, int, dict[str, torch.Tensor]]] = []
         self._flush_every = 50        # steps per metrics transfer (and at most 0.1 s apart)
+        # the last good weights (step, epoch, copies of the state tensors), taken when the metrics
+        # up to that step were finite; a divergence goes back to them
+        self._good: tuple[int, int, dict[str, torch.Tensor]] | None = None
+        self._good_t = 0.0
+        self.checkpoint_seconds = 2.0  # at most one copy every this many seconds of training
         self._last_flush_t = time.perf_counter()
         self._rate_window: list[tuple[float, int]] = []
         self._epoch_t0 = time.perf_counter()
@@ -251,6 +256,7 @@ class TrainingSession:
         def move() -> None:
             self._flush_metrics()
             self.trainer.to_device(device)
+            self._good = None  # the next good copy is taken on the new device
             self._add_notices([f"now training on {device}"])
             self._snapshot_requested = True
 
@@ -364,6 +370,7 @@ class TrainingSession:
         self._epoch_step0 = self.trainer.step
         self._evaluate(False)
         self._snapshot_requested = True
+        self._good = None
         if self._state in (FINISHED, ERROR):
             self._state = PAUSED
 
@@ -495,9 +502,38 @@ class TrainingSession:
                 rows.append(row)
         self.metrics.add_steps(rows)
         if not finite:
-            bad = rows[-1]["step"]
-            self._fail(f"training diverged (NaN or infinite metric) by step {int(bad)}: "
-                       "lower the learning rate and press Reset")
+            self._diverged(int(rows[-1]["step"]))
+        elif self._good is None or time.perf_counter() - self._good_t >= self.checkpoint_seconds:
+            self._keep_good_weights()
+
+    def _keep_good_weights(self) -> None:
+        """Copy the weights (on their device) as the state to go back to if training diverges."""
+        tr = self.trainer
+        try:
+            tensors = tr.state_tensors()
+        except Exception:  # noqa: BLE001 - a trainer without saveable state: no way back, only Reset
+            return
+        if not tensors or not all(bool(torch.isfinite(t).all()) for t in tensors.values() if t.is_floating_point()):
+            return
+        self._good = (int(tr.step), int(tr.epoch), {k: v.detach().clone() for k, v in tensors.items()})
+        self._good_t = time.perf_counter()
+
+    def _diverged(self, bad_step: int) -> None:
+        """A NaN or infinite metric: pause, and put back the last good weights if there are any."""
+        tr = self.trainer
+        back = ""
+        if self._good is not None:
+            step, epoch, tensors = self._good
+            try:
+                tr.load_state_tensors({k: v.clone() for k, v in tensors.items()})
+                tr.step, tr.epoch = step, epoch
+                self._pending_metrics = []
+                back = f"; the weights of step {step} are back"
+            except Exception:  # noqa: BLE001 - cannot restore: say so
+                back = ""
+        advice = ("lower the learning rate and press Play to go on" if back
+                  else "lower the learning rate and press Reset")
+        self._fail(f"training diverged (NaN or infinite metric) by step {bad_step}{back}: {advice}")
 
     def _evaluate(self, epoch_end: bool) -> None:
         tr = self.trainer
