@@ -153,6 +153,7 @@ class TrainingSession:
         self.epochs = epochs
         self.metrics = metrics or MetricsLog()  # a restored run brings its curves
         self.error: str | None = None
+        self.out_of_memory = False  # the last failure was the device running out of memory
         self.run_id = 0
         self._snapshot_hz = float(snapshot_hz)
         self._metrics_every = max(1, int(metrics_every))
@@ -201,6 +202,7 @@ class TrainingSession:
 
     def start(self) -> None:
         """Start or resume continuous training (also continues a finished or failed run)."""
+        self.out_of_memory = False
         with self._cond:
             if self._stop:
                 return
@@ -414,6 +416,13 @@ class TrainingSession:
     def _guard(self, fn: Callable[[], None]) -> None:
         try:
             fn()
+        except torch.OutOfMemoryError:
+            # the step's tensors are gone with the exception; give their memory back before saying so
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            self.out_of_memory = True
+            self._fail(f"out of memory on {self.trainer.device} at step {self.trainer.step}: continue on the CPU, "
+                       "or with a smaller batch")
         except Exception as exc:  # noqa: BLE001 - reported to the user, training pauses
             self._fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
 
