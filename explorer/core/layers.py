@@ -33,8 +33,10 @@ class LocalContrastNorm(torch.nn.Module):
         pad = self.size // 2
         mean = torch.nn.functional.avg_pool2d(x, self.size, stride=1, padding=pad, count_include_pad=False)
         mean_sq = torch.nn.functional.avg_pool2d(x * x, self.size, stride=1, padding=pad, count_include_pad=False)
-        sigma = torch.sqrt(torch.clamp(mean_sq - mean * mean, min=0.0))
-        return (x - mean) / torch.clamp(sigma, min=self.eps)
+        var = torch.clamp(mean_sq - mean * mean, min=0.0)
+        # max(eps, sigma) written as sqrt(max(eps^2, var)): the same value, but no infinite gradient of
+        # sqrt at var = 0 (a flat patch, common after a ReLU), which would turn the backward pass into NaN
+        return (x - mean) / torch.sqrt(torch.clamp(var, min=self.eps * self.eps))
 
     def extra_repr(self):
         return "size=%d, eps=%g" % (self.size, self.eps)

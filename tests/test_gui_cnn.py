@@ -1,0 +1,142 @@
+"""The CNN panel, driven as a user drives it: train, click a unit, draw a probe, pick one, change settings."""
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from explorer.core.cnn import CNNConfig
+from explorer.gui.main_window import MainWindow
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+
+
+def open_window(qtbot, settings, config):
+    win = MainWindow(config, settings=settings)
+    qtbot.addWidget(win)
+    win.resize(1600, 1000)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+def latest(win):
+    return win.session.latest_snapshot().arrays
+
+
+def test_feature_maps_fill_and_a_clicked_unit_shows_its_receptive_field(qtbot, settings):
+    win = open_window(qtbot, settings, CNNConfig(device="cpu", batch_size=32, eval_samples=300))
+    try:
+        panel = win.panel
+        assert win.family == "cnn"
+        win.toggle_play()
+        qtbot.waitUntil(lambda: win.session.trainer.step > 30 and panel.maps.updates > 2, timeout=30000)
+        win.toggle_play()
+        win.session.wait(10)
+        assert [r["name"] for r in panel.maps.rows] == ["Conv2d #1", "Tanh #2", "AvgPool2d #3", "Conv2d #4",
+                                                        "Tanh #5", "AvgPool2d #6"]
+        # click unit (map 3, y 4, x 7) of AvgPool2d #3 with the mouse
+        row = 2
+        vb = panel.maps.rows[row]["viewbox"]
+        scene = vb.mapViewToScene(panel.maps.unit_position(row, 3, 4, 7))
+        pos = panel.maps.mapFromScene(scene)
+        qtbot.mouseClick(panel.maps.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=pos)
+        qtbot.waitUntil(lambda: latest(win)["unit"].tolist() == [3, 3, 4, 7], timeout=10000)
+        qtbot.waitUntil(lambda: panel._snap_arrays is not None and panel._snap_arrays["unit"].tolist() == [3, 3, 4, 7],
+                        timeout=5000)
+        a = latest(win)
+        # AvgPool2d #3: r 6, jump 2, offset -2 -> rows 6..11, columns 12..17
+        assert a["rf_box"].tolist() == [6, 12, 11, 17]
+        rect = panel.input_view.box.rect()
+        assert (rect.left(), rect.top(), rect.width(), rect.height()) == (12, 6, 6, 6)
+        assert panel.input_view.box.isVisible() and panel.input_view.heat.isVisible()
+        assert "AvgPool2d #3" in panel.unit_label.text() and "100% of" in panel.unit_label.text()
+        assert panel.rf_chart.updates > 0 and panel.prediction.updates > 0
+    finally:
+        win.close()
+
+
+def drag(widget, points):
+    """Press at the first point, move through the others with the button held, release at the last."""
+    from PySide6.QtTest import QTest
+    QTest.mousePress(widget, QtCore.Qt.MouseButton.LeftButton, pos=points[0])
+    for p in points[1:]:
+        ev = QtGui.QMouseEvent(QtCore.QEvent.Type.MouseMove, QtCore.QPointF(p), widget.mapToGlobal(QtCore.QPointF(p)),
+                               QtCore.Qt.MouseButton.NoButton, QtCore.Qt.MouseButton.LeftButton,
+                               QtCore.Qt.KeyboardModifier.NoModifier)
+        QtWidgets.QApplication.sendEvent(widget, ev)
+    QTest.mouseRelease(widget, QtCore.Qt.MouseButton.LeftButton, pos=points[-1])
+
+
+def test_drawing_on_the_canvas_probes_the_network(qtbot, settings):
+    win = open_window(qtbot, settings, CNNConfig(device="cpu", eval_samples=300))
+    try:
+        panel = win.panel
+        qtbot.waitUntil(lambda: panel.maps.updates > 0, timeout=10000)
+        canvas = panel.canvas
+        assert canvas.image.shape == (28, 28)
+        r = canvas._square()
+        x = int(r.center().x())
+        points = [QtCore.QPoint(x, int(r.top() + r.height() * f)) for f in (0.2, 0.4, 0.6, 0.8)]
+        drag(canvas, points)
+        assert canvas.strokes == 1
+        col = canvas.to_pixels(QtCore.QPointF(points[0]))[1]
+        assert canvas.image[5:22, int(col)].min() > 0.5      # a vertical stroke, inked all the way
+        assert canvas.image[:, :5].max() == 0.0              # nothing far from it
+        qtbot.waitUntil(lambda: latest(win)["probe_index"] == -1, timeout=10000)
+        np.testing.assert_allclose(latest(win)["probe"][0], canvas.image)
+        qtbot.waitUntil(lambda: "(drawn)" in panel.input_title.text(), timeout=5000)
+        # back to a held-out example: click a thumbnail in the gallery
+        gal = panel.gallery
+        qtbot.mouseClick(gal.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=gal.item_center(5))
+        qtbot.waitUntil(lambda: latest(win)["probe_index"] == 5, timeout=10000)
+        a = latest(win)
+        np.testing.assert_array_equal(a["probe"], a["gallery"][5])
+        qtbot.waitUntil(lambda: gal.currentRow() == 5 and "true" in panel.input_title.text(), timeout=5000)
+    finally:
+        win.close()
+
+
+def test_live_settings_and_reset_settings(qtbot, settings):
+    win = open_window(qtbot, settings, CNNConfig(device="cpu", eval_samples=300))
+    try:
+        st = win.panel.settings
+        st.lr.setValue(0.1)
+        st.batch_size.setValue(16)
+        qtbot.waitUntil(lambda: win.session.trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.1),
+                        timeout=5000)
+        qtbot.waitUntil(lambda: win.session.trainer.config.batch_size == 16, timeout=5000)
+        st.seed.setValue(5)
+        assert "Reset" in st.pending_label.text()
+        qtbot.waitUntil(lambda: win.session.trainer.config.seed == 5, timeout=5000)  # applied on the thread
+        assert win.session.run_id == 0
+        updates = win.panel.maps.updates
+        qtbot.mouseClick(st.apply_reset, QtCore.Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: win.session.run_id == 1, timeout=20000)
+        qtbot.waitUntil(lambda: win.panel.maps.updates > updates and st.pending_label.text() == "", timeout=10000)
+        assert latest(win)["probe_index"] == 0
+        # another preset waits for Reset too (alexnet-small itself is too slow to train in a test on a CPU)
+        st.preset.setCurrentText("alexnet-small")
+        assert "preset" in st.pending_label.text() and win.session.trainer.input_shape == (1, 28, 28)
+        qtbot.waitUntil(lambda: win.session.trainer.config.preset == "alexnet-small", timeout=5000)
+    finally:
+        win.close()
+
+
+def test_builder_train_opens_the_cnn_panel(qtbot, settings):
+    from explorer.core.rbm_trainer import RBMConfig
+    win = open_window(qtbot, settings, RBMConfig(dataset="bars", bars_size=6, hidden=16, device="cpu"))
+    try:
+        bw = win.show_builder()
+        b = bw.builder
+        b.load_preset("lenet5")
+        qtbot.mouseClick(b.train_btn, QtCore.Qt.MouseButton.LeftButton)
+        assert win.family == "cnn" and win.session.trainer.family == "cnn"
+        assert win.session.trainer.config.preset == "lenet5"
+        assert win.session.trainer.config.lr == pytest.approx(0.01)  # the preset's hyper-parameters
+        assert win.family_combo.currentData() == "cnn"
+        bw.close()
+    finally:
+        win.close()
