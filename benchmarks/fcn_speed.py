@@ -1,0 +1,184 @@
+"""How fast does the engine train the segmentation FCN, compared with a bare PyTorch loop, and what do
+the live overlays cost when the FCN panel is on screen?
+
+    python benchmarks/fcn_speed.py [--steps 150] [--repeats 3] [--device cpu] [--seconds 15] [--threads N] [--no-gui]
+
+unet-small (1x32x32 -> 4x32x32, skip concatenations), batch 16, Adam lr 0.001, per-pixel
+cross-entropy, on 1000 generated scenes. Variants, interleaved, median of the repeats:
+
+* ``engine``: FCNTrainer in a TrainingSession on its thread, nobody watching (the panel hidden);
+* ``bare``: the same network (the same builder module and init) in a plain loop in the main thread,
+  written independently: index_select a batch, forward, cross-entropy, backward, Adam step.
+
+Then ``visible``: the real main window with the FCN panel showing (offscreen unless a display is
+set) at 20 and at 5 redraws/s (``--rates``), training for ``--seconds``: probe overlays, probability maps, up-path maps and
+curves all redrawing; against the headless engine over the same time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from explorer.core.engine import TrainingSession  # noqa: E402
+from explorer.core.fcn import FCNConfig, FCNTrainer, he_init, logits_spec  # noqa: E402
+from explorer.core.spec import build_module, load_preset  # noqa: E402
+
+BATCH, LR = 16, 0.001
+
+
+def config(device: str) -> FCNConfig:
+    return FCNConfig(batch_size=BATCH, lr=LR, device=device, n_train=1000, n_test=200)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def engine_rate(trainer: FCNTrainer, steps: int) -> float:
+    s = TrainingSession(trainer)  # evaluations at most 2% of the training time, as in every benchmark here
+    try:
+        s.step(10)
+        s.wait()
+        sync(trainer.device)
+        t0 = time.perf_counter()
+        s.step(steps)
+        s.wait()
+        sync(trainer.device)
+        return steps * BATCH / (time.perf_counter() - t0)
+    finally:
+        s.close()
+
+
+def bare_rate(trainer: FCNTrainer, steps: int) -> float:
+    dev = trainer.device
+    x_all, y_all = trainer._train_x, trainer._train_y  # the same tensors (N, 1, H, W) and (N, H, W)
+    torch.manual_seed(0)
+    net = build_module(logits_spec(load_preset("unet-small")))
+    he_init(net)
+    net.to(dev)
+    opt = torch.optim.Adam(net.parameters(), lr=LR)
+    n = x_all.shape[0]
+    order, pos, losses = torch.randperm(n, device=dev), 0, []
+
+    def one() -> None:
+        nonlocal order, pos
+        idx = order[pos:pos + BATCH]
+        pos += BATCH
+        if pos >= n:
+            order, pos = torch.randperm(n, device=dev), 0
+        loss = F.cross_entropy(net(x_all.index_select(0, idx)), y_all.index_select(0, idx))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.detach())
+
+    for _ in range(10):
+        one()
+    sync(dev)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        one()
+    sync(dev)
+    dt = time.perf_counter() - t0
+    torch.stack(losses).cpu()
+    return steps * BATCH / dt
+
+
+def headless_seconds(device: str, seconds: float) -> float:
+    tr = FCNTrainer(config(device))
+    s = TrainingSession(tr, eval_fraction=0.1)
+    try:
+        s.start()
+        time.sleep(2.0)
+        s0, t0 = tr.step, time.perf_counter()
+        time.sleep(seconds)
+        return (tr.step - s0) * BATCH / (time.perf_counter() - t0)
+    finally:
+        s.close()
+
+
+def visible_seconds(device: str, seconds: float, hz: float = 20.0) -> dict:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6 import QtCore
+
+    from explorer.gui.app import make_app
+    from explorer.gui.main_window import MainWindow
+
+    app = make_app()  # (one QApplication per process: every measurement reuses it)
+    settings = QtCore.QSettings("/tmp/explorer-fcn-speed.ini", QtCore.QSettings.Format.IniFormat)
+    settings.clear()
+    win = MainWindow(config(device), settings=settings)
+    win.resize(1600, 1000)
+    win.show()
+    win.set_refresh_rate(hz)
+    res: dict = {}
+    panel = win.panel
+
+    def begin() -> None:
+        res.update(s0=win.session.trainer.step, t0=time.perf_counter(), r0=win.redraws, o0=panel.overlay.updates)
+
+    def end() -> None:
+        dt = time.perf_counter() - res["t0"]
+        res["samples_per_s"] = (win.session.trainer.step - res["s0"]) * BATCH / dt
+        res["redraws_per_s"] = (win.redraws - res["r0"]) / dt
+        res["overlays_per_s"] = (panel.overlay.updates - res["o0"]) / dt
+        app.quit()
+
+    QtCore.QTimer.singleShot(500, win.toggle_play)
+    QtCore.QTimer.singleShot(2500, begin)
+    QtCore.QTimer.singleShot(int(2500 + seconds * 1000), end)
+    app.exec()
+    win.close()
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--seconds", type=float, default=15.0, help="length of the visible/headless comparison")
+    ap.add_argument("--no-gui", action="store_true", help="skip the visible-panel measurement")
+    ap.add_argument("--rates", default="20,5", help="refresh rates of the visible panel to try (default 20,5)")
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (default: torch's choice)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    trainer = FCNTrainer(config(args.device))
+    eng, bare = [], []
+    for r in range(args.repeats):
+        if r % 2:  # alternate the order: neither variant always runs on the warmer (or busier) machine
+            bare.append(bare_rate(trainer, args.steps))
+            eng.append(engine_rate(trainer, args.steps))
+        else:
+            eng.append(engine_rate(trainer, args.steps))
+            bare.append(bare_rate(trainer, args.steps))
+        print(f"  repeat {r + 1}/{args.repeats}: engine {eng[-1]:,.1f}  bare {bare[-1]:,.1f} samples/s", flush=True)
+    e, b = statistics.median(eng), statistics.median(bare)
+    print(f"FCN unet-small 1x32x32 -> 4x32x32, batch {BATCH}, Adam {LR}, {os.cpu_count()} cores, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
+    print(f"engine {e:,.1f} samples/s (median), bare {b:,.1f}: engine/bare = {e / b:.3f} (target >= 0.95, "
+          "panel hidden)")
+    if not args.no_gui:
+        rows = [(hz, visible_seconds(args.device, args.seconds, hz)) for hz in (float(r) for r in args.rates.split(","))]
+        head = headless_seconds(args.device, args.seconds)
+        print(f"headless engine (eval share 10% as in the window): {head:,.1f} samples/s")
+        for hz, vis in rows:
+            print(f"panel visible, refresh {hz:g}/s: {vis['samples_per_s']:,.1f} samples/s, "
+                  f"{vis['redraws_per_s']:.1f} redraws/s ({vis['overlays_per_s']:.1f} overlay redraws/s): "
+                  f"visible/headless = {vis['samples_per_s'] / head:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""Views for per-pixel class maps (segmentation): a class palette, a legend, and an overlay mosaic.
+
+The palette is the Okabe-Ito set (distinct for colour-blind viewers, saturated enough for a
+projector); class 0 (background) is left uncoloured in overlays. Composition is plain numpy on the
+GUI thread from snapshot arrays: class maps blended over the grey image with an opacity, true-class
+outlines, and error maps. The overlay view keeps its last arrays, so moving the opacity slider or
+toggling the outline redraws at once, also while training is paused.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from .views import _ViewFrame
+
+# class 0 first (background: dark slate in a plain class map, untinted in an overlay)
+CLASS_PALETTE = ("#3b4252", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#CC79A7", "#D55E00", "#0072B2",
+                 "#ffffff", "#999999")
+OUTLINE_COLOUR = "#ffffff"
+ERROR_COLOUR = "#ff3b30"
+GAP_COLOUR = "#15181d"
+
+
+def _rgb(hex_colour: str) -> np.ndarray:
+    c = QtGui.QColor(hex_colour)
+    return np.array([c.red(), c.green(), c.blue()], dtype=np.float32)
+
+
+def palette_rgb(n_classes: int) -> np.ndarray:
+    """(n_classes, 3) float32 colours 0..255 (the palette repeats beyond its length)."""
+    return np.stack([_rgb(CLASS_PALETTE[k % len(CLASS_PALETTE)]) for k in range(n_classes)])
+
+
+def grey_rgb(image: np.ndarray) -> np.ndarray:
+    """(H, W) grey in [0, 1] or (H, W, 3) RGB in [0, 1] as (H, W, 3) float32 0..255."""
+    a = np.asarray(image, dtype=np.float32)
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    return np.clip(a, 0.0, 1.0) * 255.0
+
+
+def colorize(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """A class map (H, W) as colours (H, W, 3) float32, background included."""
+    pal = palette_rgb(max(n_classes, int(np.max(labels)) + 1 if np.size(labels) else 1))
+    return pal[np.asarray(labels, dtype=np.int64)]
+
+
+def blend(image: np.ndarray, labels: np.ndarray, opacity: float, n_classes: int) -> np.ndarray:
+    """The class map over the image: each non-background pixel mixes (1 - opacity) image + opacity colour."""
+    base = grey_rgb(image)
+    lab = np.asarray(labels, dtype=np.int64)
+    col = colorize(lab, n_classes)
+    a = np.where(lab > 0, float(opacity), 0.0)[:, :, None]
+    return base * (1.0 - a) + col * a
+
+
+def boundaries(labels: np.ndarray) -> np.ndarray:
+    """Pixels whose right or lower neighbour has another class (and those neighbours): the outlines."""
+    lab = np.asarray(labels)
+    edge = np.zeros(lab.shape, dtype=bool)
+    dx = lab[:, 1:] != lab[:, :-1]
+    dy = lab[1:, :] != lab[:-1, :]
+    edge[:, 1:] |= dx
+    edge[:, :-1] |= dx
+    edge[1:, :] |= dy
+    edge[:-1, :] |= dy
+    return edge
+
+
+def outline_of_objects(labels: np.ndarray) -> np.ndarray:
+    """Boundary pixels that belong to an object (class > 0): a one-pixel line on the object's edge."""
+    lab = np.asarray(labels)
+    return boundaries(lab) & (lab > 0)
+
+
+def error_rgb(image: np.ndarray, pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """The image dimmed, with wrongly labelled pixels in red."""
+    out = grey_rgb(image) * 0.35
+    wrong = np.asarray(pred) != np.asarray(truth)
+    out[wrong] = _rgb(ERROR_COLOUR)
+    return out
+
+
+def tile_rgb(rows: Sequence[Sequence[np.ndarray]], pad: int = 1) -> np.ndarray:
+    """Rows of equally sized (H, W, 3) tiles as one uint8 image with ``pad``-pixel gaps."""
+    h, w = rows[0][0].shape[:2]
+    n_cols = max(len(r) for r in rows)
+    out = np.empty((len(rows) * (h + pad) - pad, n_cols * (w + pad) - pad, 3), np.float32)
+    out[:] = _rgb(GAP_COLOUR)
+    for i, row in enumerate(rows):
+        for j, tile in enumerate(row):
+            out[i * (h + pad): i * (h + pad) + h, j * (w + pad): j * (w + pad) + w] = tile
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+class ClassLegend(QtWidgets.QWidget):
+    """A row of colour swatches with class names."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._layout = QtWidgets.QHBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(10)
+        self._names: list[str] = []
+
+    def set_classes(self, names: Sequence[str]) -> None:
+        names = list(names)
+        if names == self._names:
+            return
+        self._names = names
+        while self._layout.count():
+            item = self._layout.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        for k, name in enumerate(names):
+            colour = CLASS_PALETTE[k % len(CLASS_PALETTE)]
+            lab = QtWidgets.QLabel(f"<span style='color:{colour}; font-size:16pt'>■</span> {name}")
+            lab.setObjectName("classLegendEntry")
+            self._layout.addWidget(lab)
+        self._layout.addStretch(1)
+
+    def names(self) -> list[str]:
+        return list(self._names)
+
+
+class SegmentationView(_ViewFrame):
+    """Probe images in columns; rows chosen by the caller from: the image, the predicted class map
+    blended over it (opacity slider), the true map, the error map. The true outline can be drawn over
+    the prediction rows. ``set_data`` takes snapshot arrays; controls redraw from the kept arrays."""
+
+    sigOptionsChanged = QtCore.Signal()
+
+    def __init__(self, title: str, caption: str = "", *, opacity: float = 0.6, parent=None):
+        super().__init__(title, caption, parent)
+        controls = QtWidgets.QHBoxLayout()
+        controls.addWidget(QtWidgets.QLabel("Opacity"))
+        self.opacity = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.opacity.setObjectName("overlayOpacity")
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(int(round(opacity * 100)))
+        self.opacity.setMaximumWidth(220)
+        self.opacity.setToolTip("How strongly the predicted class colours cover the image (0: image only)")
+        self.opacity_value = QtWidgets.QLabel(f"{opacity:.0%}")
+        self.opacity_value.setMinimumWidth(40)
+        controls.addWidget(self.opacity)
+        controls.addWidget(self.opacity_value)
+        self.outline = QtWidgets.QCheckBox("Ground-truth outline")
+        self.outline.setObjectName("overlayOutline")
+        self.outline.setChecked(True)
+        self.outline.setToolTip("Draw the true objects' edges (white) over the predictions")
+        controls.addSpacing(12)
+        controls.addWidget(self.outline)
+        controls.addSpacing(12)
+        self.legend = ClassLegend()
+        controls.addWidget(self.legend, 1)
+        self._layout.addLayout(controls)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.ci.setContentsMargins(0, 0, 0, 0)
+        self.viewbox = self.graphics.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
+        self.viewbox.setMenuEnabled(False)
+        self.image = pg.ImageItem()
+        self.viewbox.addItem(self.image)
+        self._labels: list[pg.TextItem] = []
+        self._data: dict | None = None
+        self.updates = 0
+        self._set_body(self.graphics)
+        self.opacity.valueChanged.connect(self._on_options)
+        self.outline.toggled.connect(self._on_options)
+
+    def _on_options(self, *_args) -> None:
+        self.opacity_value.setText(f"{self.opacity.value()}%")
+        self.redraw()
+        self.sigOptionsChanged.emit()
+
+    def set_data(self, images: np.ndarray, truth: np.ndarray, rows: Sequence[tuple[str, str, np.ndarray | None]],
+                 class_names: Sequence[str]) -> None:
+        """``rows``: (label, kind, class map) with kind "image", "overlay" (a class map blended over the
+        image, with the outline option), "truth" (the true map blended) or "error" (class map vs truth)."""
+        self._data = {"images": np.asarray(images), "truth": np.asarray(truth), "rows": list(rows),
+                      "names": list(class_names)}
+        self.legend.set_classes(class_names)
+        self.redraw()
+
+    def compose(self) -> np.ndarray | None:
+        """The current picture (uint8 RGB) from the kept arrays and the controls."""
+        d = self._data
+        if d is None:
+            return None
+        k = len(d["names"])
+        a = self.opacity.value() / 100.0
+        outline = self.outline.isChecked()
+        white = _rgb(OUTLINE_COLOUR)
+        rows = []
+        for _label, kind, labels in d["rows"]:
+            tiles = []
+            for i, img in enumerate(d["images"]):
+                truth = d["truth"][i]
+                if kind == "image":
+                    t = grey_rgb(img)
+                elif kind == "truth":
+                    t = blend(img, truth, max(a, 0.6), k)
+                elif kind == "error":
+                    t = error_rgb(img, labels[i], truth)
+                else:
+                    t = blend(img, labels[i], a, k)
+                    if outline:
+                        t[outline_of_objects(truth)] = white
+                tiles.append(t)
+            rows.append(tiles)
+        return tile_rgb(rows)
+
+    def redraw(self) -> None:
+        pic = self.compose()
+        if pic is None:
+            return
+        first = self.image.image is None or self.image.image.shape != pic.shape
+        self.image.setImage(pic, autoLevels=False, levels=(0, 255))
+        labels = [label for label, _kind, _l in self._data["rows"]]
+        h = self._data["images"].shape[1]
+        if labels != [t.textItem.toPlainText() for t in self._labels]:
+            for t in self._labels:
+                self.viewbox.removeItem(t)
+            self._labels = []
+            for i, text in enumerate(labels):
+                item = pg.TextItem(text, color="#d8dee9", anchor=(1.0, 0.5))
+                font = item.textItem.font()
+                font.setPointSize(11)
+                font.setBold(True)
+                item.setFont(font)
+                item.setPos(-1.5, i * (h + 1) + h / 2)
+                self.viewbox.addItem(item)
+                self._labels.append(item)
+            first = True
+        if first:
+            w = self._data["images"].shape[2]
+            self.viewbox.setRange(xRange=(-2.6 * w, pic.shape[1]), yRange=(0, pic.shape[0]), padding=0.02)
+        self.updates += 1
+
+    def current_image(self) -> np.ndarray | None:
+        return None if self.image.image is None else np.array(self.image.image)
+
+
+def upsample_nearest(a: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(h, w) -> (height, width) by repeating pixels (integer factors; else nearest index)."""
+    h, w = a.shape
+    rows = (np.arange(height) * h // height)
+    cols = (np.arange(width) * w // width)
+    return a[rows][:, cols]
+
+
+def feature_rows(maps: Sequence[np.ndarray], height: int, width: int) -> tuple[np.ndarray, int]:
+    """Feature maps of several layers (each (C_i, h_i, w_i)) as rows of tiles at one size, each tile
+    scaled to [0, 1] on its own: (n_rows * cols, height * width) flat tiles and the column count.
+    Missing tiles in short rows are NaN (drawn transparent)."""
+    cols = max((m.shape[0] for m in maps), default=1)
+    out = np.full((len(maps) * cols, height * width), np.nan, np.float32)
+    for r, m in enumerate(maps):
+        for c in range(m.shape[0]):
+            t = upsample_nearest(np.asarray(m[c], np.float32), height, width)
+            lo, hi = float(np.min(t)), float(np.max(t))
+            out[r * cols + c] = ((t - lo) / (hi - lo) if hi > lo else np.zeros_like(t)).reshape(-1)
+    return out, cols
+
+
+__all__ = ["CLASS_PALETTE", "palette_rgb", "colorize", "blend", "boundaries", "outline_of_objects", "error_rgb",
+           "tile_rgb", "ClassLegend", "SegmentationView", "feature_rows", "upsample_nearest"]

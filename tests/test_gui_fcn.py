@@ -1,0 +1,162 @@
+"""The FCN panel in the main window, driven as a user drives it."""
+
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from explorer.core.engine import RUNNING
+from explorer.core.fcn import FCNConfig
+from explorer.core.spec import load_preset, spec_to_dict
+from explorer.gui.main_window import MainWindow
+
+
+def tiny_spec():
+    spec = load_preset("unet-small")
+    for layer in spec.layers:
+        oc = layer.params.get("out_channels")
+        if oc is not None and oc != 4:
+            layer.params["out_channels"] = oc // 4
+    return spec
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, settings):
+    cfg = FCNConfig(spec=spec_to_dict(tiny_spec()), n_train=64, n_test=16, eval_samples=16, batch_size=8, lr=0.005,
+                    device="cpu")
+    win = MainWindow(cfg, settings=settings)
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.close()
+
+
+def rows_of(img: np.ndarray, n_rows: int) -> list[np.ndarray]:
+    h = (img.shape[0] + 1) // n_rows - 1
+    return [img[r * (h + 1): r * (h + 1) + h] for r in range(n_rows)]
+
+
+def test_play_shows_predictions_and_curves(qtbot, window):
+    panel = window.panel
+    assert window.family == "fcn" and panel.family == "fcn"
+    assert window.docks["fcnMapsDock"].isVisible() and window.docks["fcnIouDock"].isVisible()
+    qtbot.waitUntil(lambda: panel.overlay.updates >= 1 and panel.probs.updates >= 1, timeout=10000)
+    before = panel.overlay.current_image()
+    assert before.shape[2] == 3 and before.dtype == np.uint8
+    assert panel.overlay.legend.names() == ["background", "circle", "square", "triangle"]
+    window.toggle_play()
+    assert window.session.state == RUNNING
+    qtbot.waitUntil(lambda: window.session.trainer.step > 40 and len(panel.iou.series("miou")[0]) >= 2,
+                    timeout=60000)
+    qtbot.waitUntil(lambda: not np.array_equal(before, panel.overlay.current_image()), timeout=10000)
+    assert panel.maps.updates >= 1 and "Up-sampling path of probe 1" in panel.maps.title.text()
+    assert len(panel.accuracy.series("step")[0]) > 10
+    assert "held-out mean IoU" in panel.stats.text()
+    window.toggle_play()
+    assert window.session.wait(10)
+
+
+def test_opacity_slider_and_outline_toggle_redraw_at_once(qtbot, window):
+    panel = window.panel
+    window.session.step(3)
+    qtbot.waitUntil(lambda: window.session.trainer.step == 3 and panel.overlay.updates >= 1, timeout=10000)
+    view = panel.overlay
+    view.outline.setChecked(False)
+    view.opacity.setValue(0)
+    image_row, pred_row, truth_row, _errors = rows_of(view.current_image(), 4)
+    assert np.array_equal(image_row, pred_row)  # opacity 0: the image alone
+    view.opacity.setValue(100)
+    assert view.opacity_value.text() == "100%"
+    full = rows_of(view.current_image(), 4)[1]
+    assert not np.array_equal(full, image_row)
+    snap = window.session.latest_snapshot().arrays
+    # at full opacity every pixel predicted as an object shows its class colour exactly
+    from explorer.gui.widgets.segmentation import palette_rgb
+    pal = palette_rgb(4).astype(np.uint8)
+    pred0 = snap["probe_pred"][0]
+    h, w = pred0.shape
+    tile = full[:, :w]
+    obj = pred0 > 0
+    if obj.any():
+        assert np.array_equal(tile[obj], pal[pred0[obj]])
+    # the outline draws the true objects' edges in white over the prediction row
+    view.outline.setChecked(True)
+    outlined = rows_of(view.current_image(), 4)[1]
+    assert not np.array_equal(outlined, full)
+    from explorer.gui.widgets.segmentation import outline_of_objects
+    edge = outline_of_objects(snap["probe_masks"][0])
+    assert edge.any() and np.all(outlined[:, :w][edge] == 255)
+    changed = np.any(outlined[:, :w] != full[:, :w], axis=2)
+    assert changed.any() and not np.any(changed & ~edge)  # only the outline changed
+    assert truth_row.shape == image_row.shape
+
+
+def test_maps_probe_choice_reaches_the_trainer(qtbot, window):
+    panel = window.panel
+    panel.maps_probe.setValue(3)
+    qtbot.waitUntil(lambda: window.session.trainer.config.maps_probe == 2, timeout=5000)
+    qtbot.waitUntil(lambda: "probe 3" in panel.maps.title.text(), timeout=10000)
+
+
+def test_skip_toggle_waits_for_reset_then_rebuilds(qtbot, window):
+    st = window.panel.settings
+    st.skips.setChecked(False)
+    assert "Reset" in st.pending_label.text()
+    qtbot.mouseClick(st.apply_reset, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.session.trainer.config.skips
+                    and all(type(m).__name__ != "Concat" for m in window.session.trainer.model.layers),
+                    timeout=10000)
+    qtbot.waitUntil(lambda: "skip connections off" in window.panel.stats.text(), timeout=5000)
+
+
+def test_one_click_opens_the_side_by_side_comparison(qtbot, window):
+    old = window.session
+    qtbot.mouseClick(window.panel.compare_btn, QtCore.Qt.MouseButton.LeftButton)
+    assert window.family == "fcn-compare" and window.session is not old
+    tr = window.session.trainer
+    assert tr.family == "fcn-compare" and tr.config.n_train == 64 and tr.config.spec == old.trainer.config.spec
+    panel = window.panel
+    window.session.step(4)
+    qtbot.waitUntil(lambda: tr.step == 4 and panel.overlay.updates >= 1, timeout=20000)
+    qtbot.waitUntil(lambda: window.session.latest_snapshot() is not None
+                    and window.session.latest_snapshot().step == 4, timeout=10000)
+    qtbot.waitUntil(lambda: panel.overlay.current_image().shape[0] > 5 * 32, timeout=10000)  # six rows
+    window.session.call_in_thread(lambda: window.session._evaluate(False))
+    qtbot.waitUntil(lambda: len(panel.miou.series("skips")[0]) >= 2 and len(panel.miou.series("noskips")[0]) >= 2,
+                    timeout=10000)
+
+
+def test_builder_unet_small_trains_in_the_fcn_panel(qtbot, settings):
+    from explorer.core.rbm_trainer import RBMConfig
+    win = MainWindow(RBMConfig(dataset="bars", bars_size=6, hidden=8, device="cpu"), settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        b = win.show_builder().builder
+        b.load_preset("unet-small")
+        assert b.info.valid
+        qtbot.mouseClick(b.train_btn, QtCore.Qt.MouseButton.LeftButton)
+        assert win.family == "fcn"
+        tr = win.session.trainer
+        assert tr.family == "fcn" and tr.config.network_spec().name == "unet-small" and tr.config.lr == 0.001
+        assert win.docks["fcnSettingsDock"].isVisible() and not win.docks["rbmFiltersDock"].isVisible()
+        win.builder_window.close()
+    finally:
+        win.close()
+
+
+def test_a_folder_without_pairs_is_a_message_not_a_crash(qtbot, window, tmp_path):
+    empty = tmp_path / "no-pairs"
+    empty.mkdir()
+    window.use_data_folder(str(empty))
+    qtbot.waitUntil(lambda: "no-pairs" in window.notice.label.text(), timeout=10000)
+    assert "no images found" in window.notice.label.text()
+    assert window.session.trainer.config.dataset == "scenes"  # the scenes stay loaded
+    window.step_once()
+    qtbot.waitUntil(lambda: window.session.trainer.step == 1, timeout=10000)
