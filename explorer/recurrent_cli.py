@@ -1,0 +1,107 @@
+"""Command-line options and the ``train lstm|rnn`` command for the recurrent networks.
+
+    python -m explorer train lstm --task adding --length 50 --hidden 32 --epochs 5 --json
+    python -m explorer train rnn --task recall --length 20
+    python -m explorer train lstm --task text --text my_book.txt --length 64 --hidden 128
+    python -m explorer snapshot lstm --task text --steps 300 --out lstm.png
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def _float_at_least_zero(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return v
+
+
+def add_recurrent_options(p: argparse.ArgumentParser, model: str) -> None:
+    from .cli import _nonneg_int, _positive_float, _positive_int
+    from .core.sequences import TASKS
+
+    p.add_argument("--task", default="adding", choices=TASKS,
+                   help="adding problem, delayed recall, sine/sawtooth forecasting or a character-level "
+                        "language model (default adding)")
+    p.add_argument("--length", "--T", "--lag", dest="length", type=_nonneg_int, default=50,
+                   help="T: steps per sequence (adding, sine, sawtooth, text chunks) or the lag of delayed "
+                        "recall (default 50)")
+    p.add_argument("--text", dest="text_file", help="a UTF-8 text file for --task text (default: Python's own "
+                                                    "standard library sources)")
+    p.add_argument("--hidden", type=_positive_int, default=32, help="hidden units (default 32)")
+    if model == "lstm":
+        p.add_argument("--bias", action="store_true", help="learn gate biases (the lecture's cell has none)")
+    else:
+        p.add_argument("--bias", action="store_true", help="learn a bias in s_t = tanh(U x + W s + b)")
+    p.add_argument("--optimizer", default="adam", choices=("adam", "sgd"), help="optimiser (default adam)")
+    p.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (default 0.01)")
+    p.add_argument("--momentum", type=float, default=0.9, help="momentum for sgd (default 0.9)")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="mini-batch size (default 32)")
+    p.add_argument("--clip", type=_float_at_least_zero, default=1.0,
+                   help="clip the gradient norm at this value, 0 = off (default 1)")
+    p.add_argument("--n-train", type=_positive_int, default=4000,
+                   help="generated training sequences (default 4000; text: all chunks of the text)")
+    p.add_argument("--eval-samples", type=_positive_int, default=1000, help="held-out sequences (default 1000)")
+    p.add_argument("--compare-every", type=_nonneg_int, default=None,
+                   help="also train the other kind (RNN <-> LSTM) on the same batches, one update every N "
+                        "steps, and report its held-out loss (default: off for train, 4 for snapshot)")
+    p.add_argument("--temperature", type=_float_at_least_zero, default=1.0,
+                   help="text: sampling temperature of the generated sample (default 1)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default auto)")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default 0)")
+
+
+def recurrent_config(args: argparse.Namespace):
+    from .core.recurrent import CONFIGS
+
+    cls = CONFIGS[args.family]
+    compare_every = args.compare_every
+    if compare_every is None:
+        compare_every = 0 if args.command == "train" else cls.compare_every
+    cfg = cls(task=args.task, length=args.length, text_file=args.text_file, hidden=args.hidden, bias=args.bias,
+              optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, batch_size=args.batch_size,
+              clip=args.clip, n_train=args.n_train, eval_samples=args.eval_samples,
+              compare_every=compare_every, temperature=args.temperature, device=args.device, seed=args.seed)
+    cfg.validate()
+    return cfg
+
+
+def cmd_train_recurrent(args: argparse.Namespace) -> int:
+    """Train an LSTM or a vanilla RNN headless; ``loss`` in the JSON is the held-out loss."""
+    from .cli import _report, _run_training, _spec_from_args
+    from .core.recurrent import RecurrentTrainer, config_from_spec
+
+    cfg = recurrent_config(args)
+    spec = _spec_from_args(args)
+    if spec is not None:
+        if spec.family != args.family:
+            raise ValueError(f"this is a {spec.family} network; train it with: explorer train {spec.family}")
+        cfg = config_from_spec(spec, cfg)
+    trainer = RecurrentTrainer(cfg)
+    rc, result = _run_training(trainer, args, ("heldout_loss", "held-out loss"))
+    if rc:
+        return rc
+    last: dict[str, Any] = result["history"][-1] if result["history"] else {}
+    data = trainer.dataset
+    result.update(task=data.name, length=cfg.length, model=cfg.model, bias=cfg.bias, optimizer=cfg.optimizer,
+                  lr=cfg.lr, loss=last.get("heldout_loss"), train_loss=last.get("train_loss"),
+                  baseline=data.baseline, loss_kind="mse" if data.kind == "regression" else "cross-entropy (nats)")
+    if "heldout_accuracy" in last:
+        result["accuracy"] = last["heldout_accuracy"]
+    if "compare_heldout_loss" in last:
+        result["compare_model"] = "rnn" if cfg.model == "lstm" else "lstm"
+        result["compare_loss"] = last["compare_heldout_loss"]
+        result["compare_updates"] = trainer.compare_steps
+    if data.is_text:
+        result["text_source"] = data.source
+    acc = f", held-out accuracy {result['accuracy']:.3f}" if "accuracy" in result else ""
+    _report(result, args, f"trained {trainer.describe()} for {trainer.epoch} epochs on {trainer.device}: "
+                          f"held-out loss {result['loss']:.4f} (baseline {data.baseline:.4f}){acc}, "
+                          f"{result['samples_per_s']:.0f} samples/s")
+    return 0

@@ -1,0 +1,147 @@
+"""The LSTM and RNN panels in the main window, driven as a user drives them."""
+
+import numpy as np
+import pytest
+import torch
+from PySide6 import QtCore
+
+from explorer.core.engine import RUNNING
+from explorer.core.recurrent import LSTMConfig, RNNConfig
+from explorer.gui.main_window import MainWindow
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+
+
+def small(cls=LSTMConfig, **kw):
+    base = dict(task="adding", length=12, hidden=8, n_train=256, eval_samples=64, batch_size=16, device="cpu",
+                compare_every=2)
+    base.update(kw)
+    return cls(**base)
+
+
+@pytest.fixture
+def window(qtbot, settings):
+    win = MainWindow(small(), settings=settings)
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.close()
+
+
+def _image(view):
+    return None if view.image.image is None else np.array(view.image.image)
+
+
+def test_play_updates_the_gate_heatmaps_and_a_click_selects_a_unit(qtbot, window):
+    panel = window.panel
+    assert window.family == "lstm" and panel.family == "lstm"
+    assert window.docks["lstmGradientsDock"].isVisible() and not window.docks["rnnGradientsDock"].isVisible()
+    f_view = panel.heatmaps["f"]
+    qtbot.waitUntil(lambda: f_view.updates >= 1, timeout=8000)
+    before = _image(f_view)
+    assert before.shape == (8, 12) and before.min() >= 0 and before.max() <= 1
+    window.toggle_play()
+    assert window.session.state == RUNNING
+    qtbot.waitUntil(lambda: window.session.trainer.step > 60 and f_view.updates > 2, timeout=20000)
+    window.toggle_play()
+    assert window.session.wait(10)
+    qtbot.waitUntil(lambda: not np.allclose(before, _image(f_view)), timeout=8000)
+    # click row 5 of the cell-state heatmap, as a user does
+    c_view = panel.heatmaps["c"]
+    pos = c_view.plot.mapFromScene(c_view.row_scene_pos(5, col=3.0))
+    qtbot.mouseClick(c_view.plot.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=pos)
+    qtbot.waitUntil(lambda: panel.unit == 5, timeout=3000)
+    assert panel.unit_spin.value() == 5 and "Unit 5" in panel.units.title.text()
+    x, y = panel.units.series("f")
+    np.testing.assert_allclose(y, panel._last["f"][5], rtol=1e-6)  # the snapshot on show
+    # the gradient view has both curves, the loss curves have points
+    assert len(panel.grads.series("lstm")[1]) == 12 and len(panel.grads.series("rnn")[1]) == 12
+    assert len(panel.curves.series("loss")[0]) > 10
+
+
+def test_clamping_the_forget_gate_shows_at_once_while_paused(qtbot, window):
+    panel = window.panel
+    f_view = panel.heatmaps["f"]
+    qtbot.waitUntil(lambda: f_view.updates >= 1, timeout=8000)
+    box = panel.interventions
+    box.clamp_value.setValue(0.0)
+    box.clamp_gate.setCurrentText("f")
+    qtbot.waitUntil(lambda: np.all(_image(f_view) == 0), timeout=8000)
+    assert window.session.trainer.config.clamp_gate == "f"
+    qtbot.waitUntil(lambda: len(panel.io.series("output_clean")[1]) == 12, timeout=5000)  # the clean output, dotted
+    box.clear.click()
+    qtbot.waitUntil(lambda: np.any(_image(f_view) > 0), timeout=8000)
+    box.zero_unit.setValue(3)
+    qtbot.waitUntil(lambda: np.all(_image(panel.heatmaps["c"])[3] == 0), timeout=8000)
+    assert window.session.trainer.step == 0  # nothing trained: the views alone changed
+
+
+def test_text_task_colours_characters_and_the_temperature_slider_acts(qtbot, window):
+    panel = window.panel
+    st = panel.settings
+    st.task.setCurrentText("text")
+    st.length.setValue(24)
+    assert "Reset" in st.pending_label.text()
+    qtbot.mouseClick(st.apply_reset, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.session.trainer.dataset.name == "text" and panel.coloured.updates > 0,
+                    timeout=15000)
+    text = panel.coloured.plain_text()
+    assert len(text) > 100 and len(panel.coloured.values) > 100
+    qtbot.waitUntil(lambda: len(panel.sample.toPlainText()) > 50, timeout=8000)
+    panel.temperature.setValue(25)  # the slider, as dragged
+    qtbot.waitUntil(lambda: window.session.trainer.config.temperature == 0.25, timeout=5000)
+    qtbot.waitUntil(lambda: "temperature 0.25" in panel.sample_title.text(), timeout=8000)
+    assert panel.temperature_label.text() == "0.25"
+    panel.select_unit(2)
+    assert "unit 2" in panel.coloured.title.text()
+
+
+def test_builder_trains_the_lstm_preset_and_a_run_reopens(qtbot, window, tmp_path):
+    window.session.step(3)
+    window.session.wait(10)
+    assert window.save_run(tmp_path / "run").wait(10)
+    b = window.show_builder().builder
+    b.load_preset("lstm")
+    spec = b.spec.copy()
+    spec.input_shape = (16, 1)
+    spec.layers[0].params["hidden_size"] = 8
+    b.set_spec(spec)
+    assert b.info.valid, b.info.first_error
+    qtbot.mouseClick(b.train_btn, QtCore.Qt.MouseButton.LeftButton)
+    tr = window.session.trainer
+    assert window.family == "lstm" and tr.family == "lstm"
+    assert tr.config.task == "sine" and tr.config.length == 16 and tr.config.hidden == 8 and tr.config.bias
+    window.builder_window.close()
+    assert window.open_run(tmp_path / "run")  # the saved adding-problem run comes back with its step
+    assert window.family == "lstm" and window.session.trainer.step == 3
+    assert window.session.trainer.config.task == "adding"
+
+
+def test_rnn_window_shows_the_hidden_state_only(qtbot, settings):
+    win = MainWindow(small(RNNConfig), settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        panel = win.panel
+        assert win.family == "rnn" and panel.family == "rnn" and list(panel.heatmaps) == ["s"]
+        assert win.docks["rnnSaturationDock"].isVisible() and not win.docks["lstmSaturationDock"].isVisible()
+        assert not panel.interventions.clamp_gate.isEnabled()
+        win.step_once()
+        qtbot.waitUntil(lambda: win.session.trainer.step == 1 and panel.heatmaps["s"].updates >= 1, timeout=10000)
+        assert _image(panel.heatmaps["s"]).shape == (8, 12)
+        assert win.switch_family("lstm") and win.panel.family == "lstm"
+    finally:
+        win.close()
