@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         eng, bare = [], []
         for _ in range(repeats):
             eng.append(engine_rate(case, steps, warmup=max(5, steps // 10)))
-            bare.append(case.bare(steps))
+            bare.append(on_plain_thread(case.bare, steps))
         row: dict[str, Any] = {"family": fam, "model": case.label, "setup": case.describe,
                                "engine_per_s": statistics.median(eng), "bare_per_s": statistics.median(bare),
                                "steps": steps, "repeats": repeats}
@@ -367,10 +367,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def on_plain_thread(fn: Callable[..., float], *args: Any) -> float:
+    """Run a bare loop on a plain thread, as the engine trains on one: OpenMP's thread settings are per
+    thread, so a loop on the main thread would not run with the same thread team as the engine's."""
+    import threading
+
+    box: list[Any] = []
+
+    def run() -> None:
+        try:
+            box.append(fn(*args))
+        except BaseException as exc:  # handed back to the caller
+            box.append(exc)
+
+    t = threading.Thread(target=run, name="bare-loop")
+    t.start()
+    t.join()
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
+
+
 def _steps_for(case: Case, quick: bool) -> int:
     """Enough steps for about a second or two of training per variant (a quarter with --quick)."""
     t0 = time.perf_counter()
-    case.bare(3)
+    on_plain_thread(case.bare, 3)
     per_step = max((time.perf_counter() - t0) / 3, 1e-4)
     seconds = 0.5 if quick else 2.0
     return int(min(2000, max(10, seconds / per_step)))

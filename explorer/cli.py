@@ -4,8 +4,13 @@
     python -m explorer --version
     python -m explorer gui [--run DIR] [--dataset NAME] [--data-dir DIR]
     python -m explorer train rbm|autoencoder|ae|dae|dbn|mlp [options] [--json]
+    python -m explorer train lstm|rnn --task adding|recall|sine|sawtooth|text [options] [--json]
+    python -m explorer train cnn [--preset NAME | --spec FILE] [--image-folder DIR] [options] [--json]
     python -m explorer snapshot rbm|ae|dae|gradients|pretrain --steps N --out FILE.png [options]
+    python -m explorer snapshot cnn --steps N --out FILE.png [options]
+    python -m explorer snapshot lstm|rnn --task NAME --steps N --out FILE.png [options]
     python -m explorer spec check|summary|export|presets ...
+    python -m explorer inspect PATH         a run folder, weights file or network file, summarised
 
 Bad arguments exit with status 2 and a one-line message.
 """
@@ -145,9 +150,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(mlp)
     _add_spec_source(mlp)
 
+    from .fcn_cli import add_fcn_snapshot_parsers, add_fcn_train_parser
+
+    add_fcn_train_parser(fam)
+
+    from .cnn_cli import add_cnn_snapshot_parser, add_cnn_train_parser
+
+    add_cnn_train_parser(fam)
+
+    from .recurrent_cli import add_recurrent_options
+
+    for name, text in (("lstm", "LSTM (the lecture's gates) on a sequence task: adding, recall, sine, sawtooth, text"),
+                       ("rnn", "vanilla RNN s_t = tanh(U x_t + W s_(t-1)) trained by BPTT on a sequence task")):
+        rec = fam.add_parser(name, help=text)
+        add_recurrent_options(rec, name)
+        _add_run_options(rec)
+        _add_spec_source(rec)
+
     from .spec_cli import add_spec_commands
 
     add_spec_commands(sub)
+
+    insp = sub.add_parser("inspect", help="what a run folder, weights file or network file holds")
+    insp.add_argument("path", help="a run folder, a .safetensors file or a network .json file")
 
     snap = sub.add_parser("snapshot", help="train N steps and render a panel to PNG, no display needed")
     sfam = snap.add_subparsers(dest="family", parser_class=_Parser, required=True)
@@ -158,12 +183,16 @@ def build_parser() -> argparse.ArgumentParser:
               ("gradients", ["mlp"], "the deep network panel (vanishing gradient)", _add_mlp_options),
               ("pretrain", [], "the deep network panel with RBM pretraining",
                lambda p: _add_mlp_options(p, init="rbm"))]
+    panels += [("lstm", [], "the LSTM panel (gates over time)", lambda p: add_recurrent_options(p, "lstm")),
+               ("rnn", [], "the vanilla RNN panel", lambda p: add_recurrent_options(p, "rnn"))]
     for name, aliases, text, add_options in panels:
         sp = sfam.add_parser(name, aliases=aliases, help=text)
         add_options(sp)
         sp.add_argument("--steps", type=_nonneg_int, default=300, help="training steps before the picture (default 300)")
         sp.add_argument("--out", required=True, help="PNG file to write")
         sp.add_argument("--size", default="1600x1000", help="window size WxH (default 1600x1000)")
+    add_fcn_snapshot_parsers(sfam)
+    add_cnn_snapshot_parser(sfam)
     return parser
 
 
@@ -295,7 +324,7 @@ def _run_training(trainer, args: argparse.Namespace, progress_metric: tuple[str,
         "device": str(trainer.device),
         "dataset": trainer.dataset.name,
         "n_visible": trainer.dataset.n_visible,
-        "hidden": trainer.config.hidden,
+        "hidden": getattr(trainer.config, "hidden", None),
         "batch_size": trainer.config.batch_size,
         "epochs": trainer.epoch,
         "steps": trainer.step,
@@ -455,8 +484,25 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         raise UsageError(f"--size must look like 1600x1000, got {args.size!r}") from None
     from .gui.snapshot import render_snapshot
 
+    if args.family in ("lstm", "rnn"):
+        from .recurrent_cli import recurrent_config
+
+        path = render_snapshot(recurrent_config(args), steps=args.steps, out=args.out, size=(w, h))
+        print(f"wrote {path}")
+        return 0
+    if args.family == "cnn":
+        from .cnn_cli import cnn_config
+
+        path = render_snapshot(cnn_config(args), steps=args.steps, out=args.out, size=(w, h))
+        print(f"wrote {path}")
+        return 0
+    from .fcn_cli import FCN_SNAPSHOTS, snapshot_config
+
     family = {"rbm": "rbm", "autoencoder": "ae", "ae": "ae", "dae": "ae"}.get(args.family, "mlp")
-    config = {"rbm": _rbm_config, "ae": _ae_config, "mlp": _mlp_config}[family](args)
+    if args.family in FCN_SNAPSHOTS:
+        config = snapshot_config(args)
+    else:
+        config = {"rbm": _rbm_config, "ae": _ae_config, "mlp": _mlp_config}[family](args)
     path = render_snapshot(config, steps=args.steps, out=args.out, size=(w, h))
     print(f"wrote {path}")
     return 0
@@ -479,11 +525,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_gui(None)
         if args.command == "gui":
             return cmd_gui(args)
+        if args.command == "train" and args.family in ("lstm", "rnn"):
+            from .recurrent_cli import cmd_train_recurrent
+
+            return cmd_train_recurrent(args)
+        if args.command == "train" and args.family == "cnn":
+            from .cnn_cli import cmd_train_cnn
+
+            return cmd_train_cnn(args)
+        if args.command == "train" and args.family == "fcn":
+            from .fcn_cli import cmd_train_fcn
+
+            return cmd_train_fcn(args)
         if args.command == "train":
             return {"autoencoder": cmd_train_autoencoder, "ae": cmd_train_autoencoder, "dae": cmd_train_autoencoder,
                     "mlp": cmd_train_mlp, "dbn": cmd_train_dbn}.get(args.family, cmd_train_rbm)(args)
         if args.command == "snapshot":
             return cmd_snapshot(args)
+        if args.command == "inspect":
+            from .core.inspect import inspect_path
+
+            print(inspect_path(args.path))
+            return 0
         if args.command == "spec":
             from .spec_cli import run_spec_command
 

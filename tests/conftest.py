@@ -1,8 +1,10 @@
 import os
+import tempfile
 import threading
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("NETWORK_EXPLORER_CACHE", os.path.join(os.path.dirname(__file__), ".cache-never-used"))
+# downloads and autosaves go to a throw-away folder, never the user's cache
+os.environ.setdefault("NETWORK_EXPLORER_CACHE", tempfile.mkdtemp(prefix="explorer-test-cache-"))
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -168,6 +168,18 @@ def test_open_run_folder_shows_its_state(qtbot, window, tmp_path):
     assert "step 40" in window.status_epoch.text()
 
 
+def test_a_saved_session_brings_its_panel_layout_back(qtbot, window, tmp_path):
+    window.docks["rbmDreamsDock"].hide()  # the user closed a view before saving
+    window.step_once()
+    qtbot.waitUntil(lambda: window.session.trainer.step == 1, timeout=5000)
+    assert window.save_run(tmp_path / "session").wait(10)
+    window.docks["rbmDreamsDock"].show()
+    assert window.open_run(tmp_path / "session")
+    assert not window.docks["rbmDreamsDock"].isVisible()  # as it was saved
+    assert window.docks["rbmFiltersDock"].isVisible()
+    assert window.session.trainer.step == 1
+
+
 def test_corrupt_run_folder_gives_a_message_and_the_app_goes_on(qtbot, window, tmp_path):
     (tmp_path / "run.json").write_text("{broken")
     old = window.session

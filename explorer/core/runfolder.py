@@ -71,8 +71,11 @@ def _csv_to_rows(path: Path) -> list[dict[str, float]]:
         raise RunFolderError(f"{path}: not a valid metrics CSV ({exc})") from None
 
 
-def save_run(session: TrainingSession, out_dir: str | Path) -> Path:
-    """Save the session's trainer state and metrics. Call it from the training thread or while paused."""
+def save_run(session: TrainingSession, out_dir: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """Save the session's trainer state and metrics. Call it from the training thread or while paused.
+
+    ``extra``: JSON-able things the app keeps with the run (the window's panel layout), under "gui".
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tr = session.trainer
@@ -89,6 +92,8 @@ def save_run(session: TrainingSession, out_dir: str | Path) -> Path:
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "device": str(tr.device),
     }
+    if extra:
+        info["gui"] = extra
     if ds is not None:
         info["dataset"] = {"name": ds.name, "image_shape": list(ds.image_shape),
                            "n_train": int(ds.train_x.shape[0]), "n_test": int(ds.test_x.shape[0])}

@@ -8,6 +8,8 @@ and redraws what is new. Closing the window stops the training thread and waits 
 from __future__ import annotations
 
 import threading
+import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -17,24 +19,38 @@ from .. import __version__
 from ..core.data import DataError, download_dataset, default_cache_dir
 from ..core.devices import DeviceError, available_devices
 from ..core.engine import ERROR, FINISHED, RUNNING, TrainingSession
-from ..core import autoencoder, deep, rbm_trainer
+from ..core import autoencoder, deep, fcn, rbm_trainer
 from ..core.autoencoder import AutoencoderConfig
+from ..core.cnn import CNNConfig
+from ..core.cnn import config_from_spec as cnn_config_from_spec
 from ..core.compare import CompareConfig
 from ..core.deep import MLPConfig
 from ..core.families import make_trainer
 from ..core.rbm_trainer import RBMConfig
+from ..core import recurrent
+from ..core.autosave import AUTOSAVE_INTERVAL_S, AutosaveSlot
 from ..core.runfolder import RunFolderError, load_run, restore_session, save_run
+from .app import RESOURCES
 from .panels.autoencoder_panel import AutoencoderPanel
+from .panels.cnn_panel import CNNPanel
 from .panels.compare_panel import ComparePanel
 from .panels.deep_panel import MLPPanel
+from .panels.fcn_panel import FCNComparePanel, FCNPanel
 from .panels.rbm_panel import RBMPanel
+from .panels.recurrent_panel import LSTMPanel, RNNPanel
 
 # family -> (panel, configuration); the order is the Model menu's
 PANELS = {"rbm": (RBMPanel, RBMConfig), "autoencoder": (AutoencoderPanel, AutoencoderConfig),
           "mlp": (MLPPanel, MLPConfig), "compare": (ComparePanel, CompareConfig)}
+PANELS.update({"fcn": (FCNPanel, fcn.FCNConfig), "fcn-compare": (FCNComparePanel, fcn.FCNCompareConfig)})
 # family -> how a builder spec becomes that family's configuration
 SPEC_CONFIGS = {"rbm": rbm_trainer.config_from_spec, "autoencoder": autoencoder.config_from_spec,
                 "mlp": deep.config_from_spec}
+SPEC_CONFIGS["fcn"] = fcn.config_from_spec
+PANELS["cnn"] = (CNNPanel, CNNConfig)
+SPEC_CONFIGS["cnn"] = cnn_config_from_spec
+PANELS.update({"lstm": (LSTMPanel, recurrent.LSTMConfig), "rnn": (RNNPanel, recurrent.RNNConfig)})
+SPEC_CONFIGS.update({"lstm": recurrent.config_from_spec, "rnn": recurrent.config_from_spec})
 
 
 def family_of(config) -> str:
@@ -63,11 +79,27 @@ class NoticeBar(QtWidgets.QFrame):
         close.setText("✕")
         close.setAutoRaise(True)
         close.clicked.connect(self.hide)
+        self.action_button = QtWidgets.QPushButton("")
+        self.action_button.setObjectName("noticeAction")
+        self.action_button.hide()
+        self.action_button.clicked.connect(self._run_action)
+        self._action = None
         lay.addWidget(self.label, 1)
+        lay.addWidget(self.action_button)
         lay.addWidget(close)
         self.hide()
 
-    def show_message(self, text: str, error: bool = False) -> None:
+    def _run_action(self) -> None:
+        action, self._action = self._action, None
+        self.hide()
+        if action is not None:
+            action()
+
+    def show_message(self, text: str, error: bool = False, action: tuple[str, Any] | None = None) -> None:
+        """Show ``text``; ``action`` = (button label, callable) adds a button that runs it once."""
+        self._action = action[1] if action else None
+        self.action_button.setText(action[0] if action else "")
+        self.action_button.setVisible(action is not None)
         self.setProperty("error", error)
         self.style().unpolish(self)
         self.style().polish(self)
@@ -111,6 +143,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.stack.addWidget(panel.central_widget())
             self._family_docks[fam] = []
             bottom: list[QtWidgets.QDockWidget] = []
+            tabbed: list[QtWidgets.QDockWidget] = []
             for spec in panel.dock_specs():
                 dock = QtWidgets.QDockWidget(spec.title, self)
                 dock.setObjectName(spec.object_name)
@@ -119,16 +152,26 @@ class MainWindow(QtWidgets.QMainWindow):
                                  | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
                                  | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable)
                 self.addDockWidget(spec.area, dock)
+                if spec.tab_with in self.docks:
+                    self.tabifyDockWidget(self.docks[spec.tab_with], dock)
+                    tabbed.append(self.docks[spec.tab_with])
                 self.docks[spec.object_name] = dock
                 self._family_docks[fam].append((dock, spec.area))
-                if spec.area == QtCore.Qt.DockWidgetArea.BottomDockWidgetArea:
-                    bottom.append(dock)
+                if spec.area == QtCore.Qt.DockWidgetArea.BottomDockWidgetArea and not spec.tab_with:
+                    bottom.append(dock)  # a tabbed dock shares its group's place
             for a, b in zip(bottom, bottom[1:]):  # bottom views side by side
                 self.splitDockWidget(a, b, QtCore.Qt.Orientation.Horizontal)
+            for dock in tabbed:  # the first of each tab group is the one on top
+                dock.raise_()
             panel.wire_settings(self._on_setting_changed, self.reset, self.choose_data_folder)
         self._last_config: dict[str, Any] = {self.family: config}
         self._sized = False
         self._show_family_ui(self.family)
+        # the layout's minimum size was summed over every family's docks while they were added; recompute
+        # it now that only one family's show, or the window could not be made smaller than all of them
+        self.layout().invalidate()
+        self.layout().activate()
+        self.resize(1280, 800)
         self._default_state = self.saveState(LAYOUT_VERSION)
 
         self._build_actions()
@@ -148,7 +191,128 @@ class MainWindow(QtWidgets.QMainWindow):
             self._new_session(config)
         if self.session is not None and not self.notice.isVisible():
             self.notice.show_message("Press Space (or ▶ Play) to start training; S does one step, R resets.")
+        self._start_autosave()
         self.timer.start()
+
+    def continue_on_cpu(self) -> None:
+        """After the GPU ran out of memory: move the model to the CPU and go on training."""
+        self.device_combo.setCurrentText("cpu")  # moves the session (see _on_device_changed)
+        if self.session is not None:
+            self.session.start()
+
+    # -- presentation mode ---------------------------------------------------------------------------
+    @property
+    def presenting(self) -> bool:
+        return getattr(self, "_present_state", None) is not None
+
+    def toggle_presentation(self) -> None:
+        if self.presenting:
+            self.leave_presentation()
+        else:
+            self.enter_presentation()
+
+    def enter_presentation(self) -> None:
+        """For a class: full screen, large type, a black high-contrast theme, the settings and toolbars
+        hidden. Everything stays reachable from the keyboard (Space, S, R, Ctrl+PgDown/PgUp, F5/Esc)."""
+        if self.presenting:
+            return
+        app = QtWidgets.QApplication.instance()
+        hidden = [d for name, d in self.docks.items() if "Settings" in name and d.isVisible()]
+        self._present_state = {"style": app.styleSheet(), "font": QtGui.QFont(app.font()),
+                               "maximized": self.isMaximized(), "geometry": self.saveGeometry(),
+                               "hidden": hidden}
+        for d in hidden:
+            d.hide()
+        for w in (self.menuBar(), *self.findChildren(QtWidgets.QToolBar)):
+            w.hide()
+        qss = RESOURCES / "presentation.qss"
+        app.setStyleSheet(app.styleSheet() + "\n" + (qss.read_text(encoding="utf-8") if qss.exists() else ""))
+        font = QtGui.QFont(app.font())
+        font.setPointSize(font.pointSize() + 6)
+        app.setFont(font)
+        self._style_plots(large=True)
+        self.act_present.setChecked(True)
+        self.showFullScreen()
+        self.notice.show_message("Presentation mode: Space play/pause · S step · R reset · "
+                                 "Ctrl+PgDown/PgUp other model · F5 or Esc to leave")
+
+    def leave_presentation(self) -> None:
+        st = getattr(self, "_present_state", None)
+        if st is None:
+            return
+        self._present_state = None
+        app = QtWidgets.QApplication.instance()
+        app.setStyleSheet(st["style"])
+        app.setFont(st["font"])
+        self._style_plots(large=False)
+        for w in (self.menuBar(), *self.findChildren(QtWidgets.QToolBar)):
+            w.show()
+        for d in st["hidden"]:
+            d.show()
+        self.act_present.setChecked(False)
+        self.showNormal()
+        if st["maximized"]:
+            self.showMaximized()
+        else:
+            self.restoreGeometry(st["geometry"])
+
+    def _style_plots(self, large: bool) -> None:
+        """Axis numbers and labels of every plot: large and white for a projector, or back to normal."""
+        import pyqtgraph as pg
+
+        font = QtGui.QFont(QtWidgets.QApplication.instance().font())
+        font.setPointSize(16 if large else max(9, font.pointSize() - 1))
+        pen = pg.mkPen("#ffffff" if large else "#d8dee9", width=2 if large else 1)
+        for view in self.findChildren(pg.GraphicsView):
+            for item in view.scene().items():
+                if isinstance(item, pg.AxisItem):
+                    item.setTickFont(font if large else None)
+                    item.setPen(pen)
+                    item.setTextPen(pen)
+                    item.label.setFont(font)
+
+    def _cycle_family(self, step: int) -> None:
+        fams = list(self.panels)
+        self.switch_family(fams[(fams.index(self.family) + step) % len(fams)])
+
+    # -- autosave and recovery ---------------------------------------------------------------------
+    def _start_autosave(self) -> None:
+        """Offer what a crashed earlier run left, then mark this app as running."""
+        self.autosave = AutosaveSlot()
+        self.autosave_interval_s = AUTOSAVE_INTERVAL_S
+        self.autosave.last_time = time.monotonic()  # the first autosave comes one interval from now
+        try:
+            stale = self.autosave.stale()
+            self.autosave.acquire()
+        except OSError as exc:  # a read-only cache: the app works, without autosave
+            self.notice.show_message(f"Autosave is off: {exc}", error=True)
+            self.autosave = None
+            return
+        if stale is not None:
+            self.notice.show_message(
+                f"The last session ended unexpectedly. Its autosave ({stale['family']}, step {stale['step']}, "
+                f"saved {stale['saved_at']}) can be restored.", action=("Restore autosave",
+                                                                      lambda: self.open_run(stale["path"])))
+
+    def autosave_now(self) -> threading.Event:
+        """Save the session into the autosave slot, whole, between two training steps."""
+        done = threading.Event()
+        s, slot = self.session, self.autosave
+        if s is None or slot is None or s.trainer.step == 0:
+            done.set()
+            return done
+        slot.last_time = time.monotonic()  # no second request while this one waits for its turn
+
+        def work() -> None:
+            try:
+                slot.save(s)
+            except (OSError, ValueError) as exc:
+                s._add_notices([f"autosave failed: {exc}"])
+            finally:
+                done.set()
+
+        s.call_in_thread(work)
+        return done
 
     # -- construction ------------------------------------------------------------------------------
     def _action(self, text: str, slot, shortcut: str | None = None, tip: str = "") -> QtGui.QAction:
@@ -174,6 +338,14 @@ class MainWindow(QtWidgets.QMainWindow):
                                            lambda: self.download("fashion-mnist"))
         self.act_quit = self._action("Quit", self.close, "Ctrl+Q")
         self.act_reset_layout = self._action("Reset layout", self.reset_layout)
+        self.act_present = self._action("Presentation mode", self.toggle_presentation, "F5",
+                                        "Full screen, large type, high contrast, settings hidden; "
+                                        "keys: Space play/pause, S step, R reset, Ctrl+PgDown/PgUp next/previous "
+                                        "model, F5 or Esc to leave")
+        self.act_present.setCheckable(True)
+        self.act_next_model = self._action("Next model", lambda: self._cycle_family(1), "Ctrl+PgDown")
+        self.act_prev_model = self._action("Previous model", lambda: self._cycle_family(-1), "Ctrl+PgUp")
+        self.act_leave_present = self._action("Leave presentation mode", self.leave_presentation, "Esc")
         self.act_builder = self._action("Architecture builder…", self.show_builder, "Ctrl+B",
                                         "Design a network: layers, shapes, parameters, presets, export")
 
@@ -234,6 +406,10 @@ class MainWindow(QtWidgets.QMainWindow):
             m.addAction(dock.toggleViewAction())
         m.addSeparator()
         m.addAction(self.act_reset_layout)
+        m.addSeparator()
+        m.addAction(self.act_present)
+        m.addAction(self.act_next_model)
+        m.addAction(self.act_prev_model)
 
     def _build_statusbar(self) -> None:
         sb = self.statusBar()
@@ -289,9 +465,10 @@ class MainWindow(QtWidgets.QMainWindow):
             trainer = make_trainer(family, config)
         except (DataError, DeviceError, ValueError, OSError) as exc:
             self.notice.show_message(f"Could not start: {exc}", error=True)
-            if config.dataset != "digits" or config.device not in ("auto", "cpu"):
+            always_there = getattr(type(config), "FALLBACK_DATASET", "digits")  # a family's always-available data
+            if config.dataset != always_there or config.device not in ("auto", "cpu"):
                 # fall back to something that always works, keeping the user's other settings
-                fallback = type(config).from_dict({**config.to_dict(), "dataset": "digits", "data_dir": None,
+                fallback = type(config).from_dict({**config.to_dict(), "dataset": always_there, "data_dir": None,
                                                    "device": "auto"})
                 return self._new_session(fallback)
             return False
@@ -407,6 +584,9 @@ class MainWindow(QtWidgets.QMainWindow):
         """Train on the IDX files in ``path`` (MNIST unless Fashion-MNIST is already chosen)."""
         if self.session is None:
             return
+        if hasattr(self.panel, "use_data_folder"):  # a family with its own kind of data folder
+            self.panel.use_data_folder(path)
+            return
         dataset = self.session.trainer.config.dataset
         if dataset not in ("mnist", "fashion-mnist"):
             dataset = "mnist"
@@ -423,11 +603,19 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_run(self, path: str | Path) -> bool:
         """Show a saved run (weights, curves, settings); training can go on from it."""
         try:
-            session = restore_session(load_run(path), snapshot_hz=self.refresh_spin.value())
+            run = load_run(path)
+            session = restore_session(run, snapshot_hz=self.refresh_spin.value())
         except (RunFolderError, DataError, DeviceError, ValueError, OSError) as exc:
             self.notice.show_message(f"Could not open run: {exc}", error=True)
             return False
         self._set_session(session)
+        gui = run.info.get("gui") if isinstance(run.info.get("gui"), dict) else {}
+        if gui.get("layout_version") == LAYOUT_VERSION and isinstance(gui.get("layout"), str):
+            self.restoreState(QtCore.QByteArray.fromBase64(gui["layout"].encode("ascii")), LAYOUT_VERSION)
+            for fam, docks in self._family_docks.items():  # other families' docks stay hidden
+                if fam != self.family:
+                    for dock, _area in docks:
+                        dock.hide()
         self.notice.show_message(f"Opened run {path} at step {session.trainer.step}.")
         return True
 
@@ -444,9 +632,13 @@ class MainWindow(QtWidgets.QMainWindow):
             done.set()
             return done
 
+        # the panel layout travels with the run, so reopening it shows the same views where they were
+        extra = {"layout": bytes(self.saveState(LAYOUT_VERSION).toBase64()).decode("ascii"),
+                 "layout_version": LAYOUT_VERSION, "refresh_hz": self.refresh_spin.value()}
+
         def work() -> None:
             try:
-                save_run(s, path)
+                save_run(s, path, extra=extra)
                 s._add_notices([f"saved run to {path}"])
             except OSError as exc:
                 s._add_notices([f"could not save run to {path}: {exc}"])
@@ -500,10 +692,15 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.panel.refresh():
             self.redraws += 1
         for msg in s.pop_notices():
-            self.notice.show_message(msg, error=(s.state == ERROR))
+            action = None
+            if s.out_of_memory and msg == s.error:
+                action = ("Continue on the CPU", self.continue_on_cpu)
+            self.notice.show_message(msg, error=(s.state == ERROR), action=action)
             self.statusBar().showMessage(msg, 6000)
         self._poll_download()
         self._update_status()
+        if self.autosave is not None and self.autosave.due(s.trainer.step, self.autosave_interval_s):
+            self.autosave_now()
 
     def _update_status(self) -> None:
         s = self.session
@@ -577,11 +774,22 @@ class MainWindow(QtWidgets.QMainWindow):
                 QtCore.QTimer.singleShot(0, self._apply_default_sizes)
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt name)
+        try:
+            self._shut_down()
+        except Exception:  # an exception escaping a Qt override can take the process down: report it, close
+            traceback.print_exc()
+        super().closeEvent(event)
+
+    def _shut_down(self) -> None:
+        """Stop the training thread (after a last autosave), remember the layout, release the lock."""
         self.timer.stop()
         if self.session is not None:
+            if self.autosave is not None and self.session.is_alive and not self.session.error:
+                self.autosave_now().wait(10)  # the save completes (or was never begun), never half
             self.session.close(timeout=10)
+        if self.autosave is not None:
+            self.autosave.release()
         self._settings.setValue("window/geometry", self.saveGeometry())
         self._settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
         self._settings.setValue("view/refresh_hz", self.refresh_spin.value())
         self._settings.sync()
-        super().closeEvent(event)

@@ -53,6 +53,7 @@ def tile_images(images: np.ndarray, image_shape: Sequence[int], cols: int | None
 def _title_label(text: str) -> QtWidgets.QLabel:
     lab = QtWidgets.QLabel(text)
     lab.setObjectName("viewTitle")
+    lab.setWordWrap(True)  # a long title wraps instead of widening its dock (large type on a projector)
     return lab
 
 
