@@ -55,7 +55,10 @@ def test_play_shows_predictions_and_curves(qtbot, window):
     qtbot.waitUntil(lambda: window.session.trainer.step > 40 and len(panel.iou.series("miou")[0]) >= 2,
                     timeout=60000)
     qtbot.waitUntil(lambda: not np.array_equal(before, panel.overlay.current_image()), timeout=10000)
-    assert panel.maps.updates >= 1 and "Up-sampling path of probe 1" in panel.maps.title.text()
+    tabs = window.docks["fcnMapsDock"].widget()  # the up-sampling path shares its place with the probabilities
+    tabs.setCurrentIndex([tabs.tabText(i) for i in range(tabs.count())].index("Up-sampling path"))
+    qtbot.waitUntil(lambda: panel.maps.updates >= 1, timeout=10000)
+    assert "Up-sampling path of probe 1" in panel.maps.title.text()
     assert len(panel.accuracy.series("step")[0]) > 10
     assert "held-out mean IoU" in panel.stats.text()
     window.toggle_play()
@@ -64,8 +67,13 @@ def test_play_shows_predictions_and_curves(qtbot, window):
 
 def test_opacity_slider_and_outline_toggle_redraw_at_once(qtbot, window):
     panel = window.panel
-    window.session.step(3)
-    qtbot.waitUntil(lambda: window.session.trainer.step == 3 and panel.overlay.updates >= 1, timeout=10000)
+    s = window.session
+    s.step(3)
+    qtbot.waitUntil(lambda: s.trainer.step == 3 and panel.overlay.updates >= 1, timeout=10000)
+    s.wait(10)
+    # the view shows the last snapshot (step 3): the colours below are compared with its predictions
+    qtbot.waitUntil(lambda: s.latest_snapshot().step == 3 and panel._last_seq == s.latest_snapshot().seq,
+                    timeout=10000)
     view = panel.overlay
     view.outline.setChecked(False)
     view.opacity.setValue(0)
@@ -99,6 +107,8 @@ def test_opacity_slider_and_outline_toggle_redraw_at_once(qtbot, window):
 
 def test_maps_probe_choice_reaches_the_trainer(qtbot, window):
     panel = window.panel
+    tabs = window.docks["fcnMapsDock"].widget()
+    tabs.setCurrentIndex(1)  # the user opens the "Up-sampling path" tab
     panel.maps_probe.setValue(3)
     qtbot.waitUntil(lambda: window.session.trainer.config.maps_probe == 2, timeout=5000)
     qtbot.waitUntil(lambda: "probe 3" in panel.maps.title.text(), timeout=10000)

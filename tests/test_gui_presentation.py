@@ -4,7 +4,7 @@ from PySide6 import QtCore, QtWidgets
 
 from explorer.core.engine import RUNNING
 from explorer.core.rbm_trainer import RBMConfig
-from explorer.gui.main_window import MainWindow
+from explorer.gui.main_window import PANELS, MainWindow
 
 
 def test_presentation_mode_by_keyboard(qtbot, tmp_path):
@@ -28,7 +28,7 @@ def test_presentation_mode_by_keyboard(qtbot, tmp_path):
         qtbot.keyClick(win, QtCore.Qt.Key.Key_Space)
         qtbot.waitUntil(lambda: win.session.state != RUNNING, timeout=5000)
         qtbot.keyClick(win, QtCore.Qt.Key.Key_PageDown, QtCore.Qt.KeyboardModifier.ControlModifier)
-        assert win.family == list(win.panels)[1]
+        assert win.family == list(PANELS)[1]
         qtbot.keyClick(win, QtCore.Qt.Key.Key_PageUp, QtCore.Qt.KeyboardModifier.ControlModifier)
         assert win.family == "rbm"
         qtbot.keyClick(win, QtCore.Qt.Key.Key_Escape)

@@ -48,7 +48,7 @@ def _image(view):
 def test_play_updates_the_gate_heatmaps_and_a_click_selects_a_unit(qtbot, window):
     panel = window.panel
     assert window.family == "lstm" and panel.family == "lstm"
-    assert window.docks["lstmGradientsDock"].isVisible() and not window.docks["rnnGradientsDock"].isVisible()
+    assert window.docks["lstmGradientsDock"].isVisible() and "rnnGradientsDock" not in window.docks
     f_view = panel.heatmaps["f"]
     qtbot.waitUntil(lambda: f_view.updates >= 1, timeout=8000)
     before = _image(f_view)
@@ -137,11 +137,14 @@ def test_rnn_window_shows_the_hidden_state_only(qtbot, settings):
     try:
         panel = win.panel
         assert win.family == "rnn" and panel.family == "rnn" and list(panel.heatmaps) == ["s"]
-        assert win.docks["rnnSaturationDock"].isVisible() and not win.docks["lstmSaturationDock"].isVisible()
+        assert win.docks["rnnSaturationDock"].isVisible() and "lstmSaturationDock" not in win.docks
         assert not panel.interventions.clamp_gate.isEnabled()
         win.step_once()
         qtbot.waitUntil(lambda: win.session.trainer.step == 1 and panel.heatmaps["s"].updates >= 1, timeout=10000)
         assert _image(panel.heatmaps["s"]).shape == (8, 12)
         assert win.switch_family("lstm") and win.panel.family == "lstm"
+        # the LSTM's panel is built on first use; the RNN's docks step aside
+        assert win.docks["lstmSaturationDock"].isVisible() and not win.docks["rnnSaturationDock"].isVisible()
+        assert [a.text() for a in win._view_dock_actions] == [d.windowTitle() for d, _ in win._family_docks["lstm"]]
     finally:
         win.close()

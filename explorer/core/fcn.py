@@ -30,7 +30,6 @@ import torch
 import torch.nn.functional as F
 
 from .data import Dataset
-from .devices import resolve_device
 from .engine import Trainer
 from .minibatch import MiniBatchTrainer, apply_settings
 from .scenes import SHAPE_CLASSES, load_mask_folder, scenes_dataset

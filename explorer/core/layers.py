@@ -5,7 +5,6 @@ Every class here uses only the names ``torch`` and ``math`` in its body, so that
 ``.py`` file that imports nothing but torch and math. Keep it that way.
 """
 
-import math
 
 import torch
 

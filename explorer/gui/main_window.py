@@ -39,18 +39,16 @@ from .panels.fcn_panel import FCNComparePanel, FCNPanel
 from .panels.rbm_panel import RBMPanel
 from .panels.recurrent_panel import LSTMPanel, RNNPanel
 
-# family -> (panel, configuration); the order is the Model menu's
+# family -> (panel, configuration); the order is the Model menu's (the lecture's order)
 PANELS = {"rbm": (RBMPanel, RBMConfig), "autoencoder": (AutoencoderPanel, AutoencoderConfig),
-          "mlp": (MLPPanel, MLPConfig), "compare": (ComparePanel, CompareConfig)}
-PANELS.update({"fcn": (FCNPanel, fcn.FCNConfig), "fcn-compare": (FCNComparePanel, fcn.FCNCompareConfig)})
+          "mlp": (MLPPanel, MLPConfig), "compare": (ComparePanel, CompareConfig),
+          "cnn": (CNNPanel, CNNConfig), "fcn": (FCNPanel, fcn.FCNConfig),
+          "fcn-compare": (FCNComparePanel, fcn.FCNCompareConfig),
+          "lstm": (LSTMPanel, recurrent.LSTMConfig), "rnn": (RNNPanel, recurrent.RNNConfig)}
 # family -> how a builder spec becomes that family's configuration
 SPEC_CONFIGS = {"rbm": rbm_trainer.config_from_spec, "autoencoder": autoencoder.config_from_spec,
-                "mlp": deep.config_from_spec}
-SPEC_CONFIGS["fcn"] = fcn.config_from_spec
-PANELS["cnn"] = (CNNPanel, CNNConfig)
-SPEC_CONFIGS["cnn"] = cnn_config_from_spec
-PANELS.update({"lstm": (LSTMPanel, recurrent.LSTMConfig), "rnn": (RNNPanel, recurrent.RNNConfig)})
-SPEC_CONFIGS.update({"lstm": recurrent.config_from_spec, "rnn": recurrent.config_from_spec})
+                "mlp": deep.config_from_spec, "cnn": cnn_config_from_spec, "fcn": fcn.config_from_spec,
+                "lstm": recurrent.config_from_spec, "rnn": recurrent.config_from_spec}
 
 
 def family_of(config) -> str:
@@ -126,9 +124,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
         config = config or RBMConfig(device="auto")
         self.family = family_of(config)
-        # one panel per family, each with its central view and its docks; only the active one shows
-        self.panels = {fam: (panel_cls(config if fam == self.family else config_cls(), self))
-                       for fam, (panel_cls, config_cls) in PANELS.items()}
+        # one panel per family, built the first time that family is shown (start-up builds only one)
+        self.panels: dict[str, Any] = {}
+        self._stack_index: dict[str, int] = {}
         self.notice = NoticeBar()
         self.stack = QtWidgets.QStackedWidget()
         central = QtWidgets.QWidget()
@@ -139,38 +137,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setCentralWidget(central)
         self.docks: dict[str, QtWidgets.QDockWidget] = {}
         self._family_docks: dict[str, list[tuple[QtWidgets.QDockWidget, QtCore.Qt.DockWidgetArea]]] = {}
-        for fam, panel in self.panels.items():
-            self.stack.addWidget(panel.central_widget())
-            self._family_docks[fam] = []
-            bottom: list[QtWidgets.QDockWidget] = []
-            tabbed: list[QtWidgets.QDockWidget] = []
-            for spec in panel.dock_specs():
-                dock = QtWidgets.QDockWidget(spec.title, self)
-                dock.setObjectName(spec.object_name)
-                dock.setWidget(spec.widget)
-                dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
-                                 | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
-                                 | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable)
-                self.addDockWidget(spec.area, dock)
-                if spec.tab_with in self.docks:
-                    self.tabifyDockWidget(self.docks[spec.tab_with], dock)
-                    tabbed.append(self.docks[spec.tab_with])
-                self.docks[spec.object_name] = dock
-                self._family_docks[fam].append((dock, spec.area))
-                if spec.area == QtCore.Qt.DockWidgetArea.BottomDockWidgetArea and not spec.tab_with:
-                    bottom.append(dock)  # a tabbed dock shares its group's place
-            for a, b in zip(bottom, bottom[1:]):  # bottom views side by side
-                self.splitDockWidget(a, b, QtCore.Qt.Orientation.Horizontal)
-            for dock in tabbed:  # the first of each tab group is the one on top
-                dock.raise_()
-            panel.wire_settings(self._on_setting_changed, self.reset, self.choose_data_folder)
+        self._layout_restored = False
+        self._ensure_panel(self.family, config)
         self._last_config: dict[str, Any] = {self.family: config}
         self._sized = False
         self._show_family_ui(self.family)
-        # the layout's minimum size was summed over every family's docks while they were added; recompute
-        # it now that only one family's show, or the window could not be made smaller than all of them
-        self.layout().invalidate()
-        self.layout().activate()
         self.resize(1280, 800)
         self._default_state = self.saveState(LAYOUT_VERSION)
 
@@ -272,7 +243,7 @@ class MainWindow(QtWidgets.QMainWindow):
                     item.label.setFont(font)
 
     def _cycle_family(self, step: int) -> None:
-        fams = list(self.panels)
+        fams = list(PANELS)
         self.switch_family(fams[(fams.index(self.family) + step) % len(fams)])
 
     # -- autosave and recovery ---------------------------------------------------------------------
@@ -315,6 +286,56 @@ class MainWindow(QtWidgets.QMainWindow):
         return done
 
     # -- construction ------------------------------------------------------------------------------
+    def _ensure_panel(self, family: str, config: Any = None):
+        """The family's panel, with its central view and docks, built on first use."""
+        if family in self.panels:
+            return self.panels[family]
+        panel_cls, config_cls = PANELS[family]
+        panel = panel_cls(config if config is not None else config_cls(), self)
+        self.panels[family] = panel
+        self._stack_index[family] = self.stack.addWidget(panel.central_widget())
+        self._family_docks[family] = []
+        bottom: list[QtWidgets.QDockWidget] = []
+        for spec in panel.dock_specs():
+            if spec.tab_with in self.docks:  # shares its place: a tab inside the other view's dock
+                leader = self.docks[spec.tab_with]
+                tabs = leader.widget()
+                if not isinstance(tabs, QtWidgets.QTabWidget) or tabs.objectName() != "dockTabs":
+                    first = tabs
+                    tabs = QtWidgets.QTabWidget()
+                    tabs.setObjectName("dockTabs")
+                    tabs.setDocumentMode(True)
+                    tabs.addTab(first, leader.windowTitle())
+                    leader.setWidget(tabs)
+                tabs.addTab(spec.widget, spec.title)
+                leader.setWindowTitle(" · ".join(tabs.tabText(i) for i in range(tabs.count())))
+                self.docks[spec.object_name] = leader
+                continue
+            dock = QtWidgets.QDockWidget(spec.title, self)
+            dock.setObjectName(spec.object_name)
+            dock.setWidget(spec.widget)
+            dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
+                             | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                             | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable)
+            self.addDockWidget(spec.area, dock)
+            self.docks[spec.object_name] = dock
+            self._family_docks[family].append((dock, spec.area))
+            if spec.area == QtCore.Qt.DockWidgetArea.BottomDockWidgetArea:
+                bottom.append(dock)
+        for a, b in zip(bottom, bottom[1:]):  # bottom views side by side
+            self.splitDockWidget(a, b, QtCore.Qt.Orientation.Horizontal)
+        restored = False
+        if self._layout_restored:  # put the new docks where the saved layout had them
+            for dock, _area in self._family_docks[family]:
+                restored = self.restoreDockWidget(dock) or restored
+        for dock, _area in self._family_docks[family]:
+            dock.hide()  # _show_family_ui shows them
+        if not restored and self.isVisible():  # a family never laid out before: the default proportions
+            QtCore.QTimer.singleShot(0, lambda: self._apply_default_sizes() if self.family == family else None)
+        panel.wire_settings(self._on_setting_changed, self.reset, self.choose_data_folder)
+        self._rebuild_view_menu()
+        return panel
+
     def _action(self, text: str, slot, shortcut: str | None = None, tip: str = "") -> QtGui.QAction:
         act = QtGui.QAction(text, self)
         act.triggered.connect(slot)
@@ -357,9 +378,9 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.addWidget(QtWidgets.QLabel(" Model "))
         self.family_combo = QtWidgets.QComboBox()
         self.family_combo.setObjectName("familyCombo")
-        for fam, panel in self.panels.items():
-            self.family_combo.addItem(panel.title, fam)
-        self.family_combo.setCurrentIndex(list(self.panels).index(self.family))
+        for fam, (panel_cls, _config_cls) in PANELS.items():
+            self.family_combo.addItem(panel_cls.title, fam)
+        self.family_combo.setCurrentIndex(list(PANELS).index(self.family))
         self.family_combo.currentIndexChanged.connect(
             lambda i: self.switch_family(self.family_combo.itemData(i)))
         tb.addWidget(self.family_combo)
@@ -402,14 +423,27 @@ class MainWindow(QtWidgets.QMainWindow):
         m = mb.addMenu("&Build")
         m.addAction(self.act_builder)
         m = mb.addMenu("&View")
-        for dock in self.docks.values():
-            m.addAction(dock.toggleViewAction())
+        self.view_menu = m
+        self._view_dock_actions: list[QtGui.QAction] = []
+        self._rebuild_view_menu()
         m.addSeparator()
         m.addAction(self.act_reset_layout)
         m.addSeparator()
         m.addAction(self.act_present)
         m.addAction(self.act_next_model)
         m.addAction(self.act_prev_model)
+
+    def _rebuild_view_menu(self) -> None:
+        """The View menu lists the docks of the family on show."""
+        m = getattr(self, "view_menu", None)
+        if m is None:
+            return
+        first = m.actions()[0] if m.actions() else None
+        for a in self._view_dock_actions:
+            m.removeAction(a)
+        self._view_dock_actions = [d.toggleViewAction() for d, _a in self._family_docks.get(self.family, [])]
+        for a in self._view_dock_actions:
+            m.insertAction(first if first not in self._view_dock_actions else None, a)
 
     def _build_statusbar(self) -> None:
         sb = self.statusBar()
@@ -433,6 +467,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _show_family_ui(self, family: str) -> None:
         """Show one family's central view and docks, hide the others' (remembering which were open)."""
+        self._ensure_panel(family)
         prev = getattr(self, "_shown_family", None)
         for fam, docks in self._family_docks.items():
             if fam == family:
@@ -445,12 +480,13 @@ class MainWindow(QtWidgets.QMainWindow):
             if dock.property("wasVisible") is not False:
                 dock.show()
         self._shown_family = self.family = family
-        self.stack.setCurrentIndex(list(self.panels).index(family))
+        self.stack.setCurrentIndex(self._stack_index[family])
         combo = getattr(self, "family_combo", None)
         if combo is not None and combo.currentData() != family:
             combo.blockSignals(True)
-            combo.setCurrentIndex(list(self.panels).index(family))
+            combo.setCurrentIndex(list(PANELS).index(family))
             combo.blockSignals(False)
+        self._rebuild_view_menu()
 
     def switch_family(self, family: str) -> bool:
         """Train another kind of model: its panel shows, a new session starts from its last settings."""
@@ -724,6 +760,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.restoreGeometry(geo)
         if state is not None:
             self.restoreState(state, LAYOUT_VERSION)
+            self._layout_restored = True
             docks = [d for d, _a in self._family_docks[self.family]]
             if not any(d.isVisibleTo(self) for d in docks):  # saved while another family was on show
                 for d in docks:
@@ -744,8 +781,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def reset_layout(self) -> None:
         self.restoreState(self._default_state, LAYOUT_VERSION)
-        for dock in self.docks.values():
-            dock.show()
+        for fam, pairs in self._family_docks.items():
+            for dock, _area in pairs:
+                dock.setVisible(fam == self.family)
         self._apply_default_sizes()
 
     def _apply_default_sizes(self) -> None:

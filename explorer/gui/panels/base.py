@@ -29,6 +29,24 @@ class DockSpec:
     tab_with: str = ""  # object name of an earlier dock of the same panel to share a tabbed space with
 
 
+def bring_forward(widget: QtWidgets.QWidget) -> None:
+    """Make a view visible in its place: the current tab of a tabbed dock, or the raised tab of docks."""
+    child, parent = widget, widget.parentWidget()
+    while parent is not None:
+        if isinstance(parent, QtWidgets.QTabWidget) and parent.indexOf(child) >= 0:
+            parent.setCurrentWidget(child)
+            return
+        if isinstance(parent, QtWidgets.QStackedWidget) and isinstance(parent.parentWidget(), QtWidgets.QTabWidget):
+            tabs = parent.parentWidget()
+            if tabs.indexOf(child) >= 0:
+                tabs.setCurrentWidget(child)
+                return
+        if isinstance(parent, QtWidgets.QDockWidget):
+            parent.raise_()
+            return
+        child, parent = parent, parent.parentWidget()
+
+
 def settings_scroll(settings: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
     scroll = QtWidgets.QScrollArea()
     scroll.setWidget(settings)

@@ -17,7 +17,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from ...core.cnn import DATASETS, NEEDS_RESET, CNNConfig, cnn_presets
+from ...core.cnn import NEEDS_RESET, CNNConfig, cnn_presets
 from ...core.data import find_idx_files
 from ...core.engine import Snapshot, TrainingSession
 from ..widgets.canvas import DrawingCanvas

@@ -201,7 +201,7 @@ class FCNPanel(LivePanel):
         return [
             DockSpec("fcnSettingsDock", "Settings", settings_scroll(self.settings), A.LeftDockWidgetArea),
             DockSpec("fcnProbsDock", "Class probabilities", self.probs, A.RightDockWidgetArea),
-            DockSpec("fcnMapsDock", "Up-sampling path", self._maps_box, A.RightDockWidgetArea),
+            DockSpec("fcnMapsDock", "Up-sampling path", self._maps_box, A.RightDockWidgetArea, tab_with="fcnProbsDock"),
             DockSpec("fcnIouDock", "IoU curves", self.iou, A.BottomDockWidgetArea),
             DockSpec("fcnAccuracyDock", "Pixel accuracy", self.accuracy, A.BottomDockWidgetArea),
         ]

@@ -25,8 +25,8 @@ from ...core.recurrent import NEEDS_RESET, OPTIMIZERS, LSTMConfig, RecurrentConf
 from ...core.sequences import TASK_HELP, TASKS
 from ..widgets.settings_form import SettingsForm
 from ..widgets.sequence_views import ColouredTextView, TraceView, UnitHeatmapView
-from ..widgets.views import LABEL_COLOURS, CurveView
-from .base import DockSpec, LivePanel, settings_scroll
+from ..widgets.views import CurveView
+from .base import DockSpec, LivePanel, bring_forward, settings_scroll
 
 GATE_TITLES = {
     "f": ("Forget gate f<sub>t</sub>", "f<sub>t</sub> = σ(U<sub>f</sub> x<sub>t</sub> + W<sub>f</sub> s<sub>t-1</sub>): "
@@ -432,9 +432,7 @@ class RecurrentPanel(LivePanel):
         a = snap.arrays
         if self._last is None or a.get("task") != self._last.get("task"):
             # the text views share a tabbed place with the probe plot: bring forward the one that fits the task
-            dock = (self._text_box if a.get("task") == "text" else self.io).parentWidget()
-            if isinstance(dock, QtWidgets.QDockWidget) and dock.isVisible():
-                dock.raise_()
+            bring_forward(self._text_box if a.get("task") == "text" else self.io)
         self._last = a
         probe_id = id(a.get("s"))
         if probe_id != self._probe_id:  # the trainer recomputed the probe views
