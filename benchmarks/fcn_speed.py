@@ -182,3 +182,11 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def suite_case(quick: bool, data_dir: str | None, device: str) -> dict:
+    """This benchmark's row in ``benchmarks/run.py``: unet-small on the generated scenes, batch 16, Adam."""
+    cfg = config(device)
+    ref = FCNTrainer(config(device))  # its data tensors feed the bare loop (the engine builds its own trainer)
+    return {"family": "fcn", "label": "FCN unet-small", "describe": f"batch {BATCH}, Adam, 32x32 scenes",
+            "config": cfg, "bare": lambda steps: bare_rate(ref, steps), "batch": BATCH}

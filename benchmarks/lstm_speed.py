@@ -150,3 +150,17 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def suite_case(quick: bool, data_dir: str | None, device: str) -> dict:
+    """This benchmark's row in ``benchmarks/run.py``: LSTM 64 units on the adding problem, T = 50."""
+    args = argparse.Namespace(length=50, hidden=64, batch=64, device=device, steps=0)
+    cfg = config(args)
+    ref = RecurrentTrainer(config(args))
+
+    def bare(steps: int) -> float:
+        args.steps = steps
+        return bare_rate(ref, args)[0]
+
+    return {"family": "lstm", "label": "LSTM 64, adding T=50", "describe": "batch 64, Adam, clip 1",
+            "config": cfg, "bare": bare, "batch": 64}

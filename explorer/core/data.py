@@ -454,12 +454,27 @@ def _split_indices(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return perm[: n - n_test], perm[n - n_test:]
 
 
-def _load_digits(seed: int) -> Dataset:
-    from sklearn.datasets import load_digits  # bundled with scikit-learn, no network
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 8x8 digits (pixels 0..16, labels), read straight from the file scikit-learn ships:
+    importing ``sklearn.datasets`` alone takes about two seconds, which the app's start-up cannot spare."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    for base in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(base) / "datasets" / "data" / "digits.csv.gz"
+        if path.exists():
+            with gzip.open(path, "rt") as fh:
+                table = np.loadtxt(fh, delimiter=",", dtype=np.float32)
+            return table[:, :-1], table[:, -1].astype(np.int64)
+    from sklearn.datasets import load_digits  # a layout this reader does not know: the slow way
 
     d = load_digits()
-    x = (np.asarray(d.data, dtype=np.float32) / 16.0).clip(0.0, 1.0)
-    y = np.asarray(d.target, dtype=np.int64)
+    return np.asarray(d.data, dtype=np.float32), np.asarray(d.target, dtype=np.int64)
+
+
+def _load_digits(seed: int) -> Dataset:
+    data, y = _digits_arrays()
+    x = (data / 16.0).clip(0.0, 1.0)
     tr, te = _split_indices(len(x), seed)
     return Dataset(
         name="digits",
