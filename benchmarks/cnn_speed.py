@@ -22,6 +22,10 @@ load average is printed, and ``--threads 1`` makes the figures steadier there.
 
 from __future__ import annotations
 
+import os as _os
+
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app runs (explorer/__init__.py), before torch loads
+
 import argparse
 import os
 import statistics

@@ -17,6 +17,10 @@ curves all redrawing; against the headless engine over the same time.
 
 from __future__ import annotations
 
+import os as _os
+
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app runs (explorer/__init__.py), before torch loads
+
 import argparse
 import os
 import statistics

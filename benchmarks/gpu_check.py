@@ -12,6 +12,10 @@ Run it on a machine with a CUDA GPU; it exits 2 where torch sees none.
 
 from __future__ import annotations
 
+import os as _os
+
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app runs (explorer/__init__.py), before torch loads
+
 import argparse
 import json
 import os

@@ -9,6 +9,10 @@ them recorded every 1000 steps; prints ms/step of each (median of repeats) and t
 
 from __future__ import annotations
 
+import os as _os
+
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app runs (explorer/__init__.py), before torch loads
+
 import argparse
 import os
 import statistics

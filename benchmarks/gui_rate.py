@@ -11,6 +11,10 @@ ratio visible / headless. Run it on a quiet machine: the figures share the CPU w
 
 from __future__ import annotations
 
+import os as _os
+
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app runs (explorer/__init__.py), before torch loads
+
 import argparse
 import os
 import statistics

@@ -24,6 +24,10 @@ does not count). On a shared machine read the ratios, not the absolute rates.
 
 from __future__ import annotations
 
+import os as _os
+
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app runs (explorer/__init__.py), before torch loads
+
 import argparse
 import os
 import statistics

@@ -49,6 +49,10 @@ MNIST's shape (8000 training + 2000 held-out rows of 784 values in [0, 1]) and s
 
 from __future__ import annotations
 
+import os as _os
+
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app runs (explorer/__init__.py), before torch loads
+
 import argparse
 import json
 import os

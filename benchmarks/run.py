@@ -35,6 +35,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import explorer  # noqa: E402,F401  # first: it sets the OpenMP wait policy the app runs with, before torch)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 

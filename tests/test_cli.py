@@ -168,3 +168,16 @@ def test_startup_probe_notes_the_first_painted_frame(tmp_path):
                             "NETWORK_EXPLORER_STARTUP_PROBE": str(out)})
     assert r.returncode == 0, r.stderr
     assert t0 < float(out.read_text()) < time.time()
+
+
+def test_the_package_asks_openmp_to_wait_passively_unless_told_otherwise():
+    """Training runs on a plain thread: spinning idle OpenMP workers would slow it (see explorer/__init__.py)."""
+    import os
+
+    code = "import explorer, os; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert r.stdout.strip() == "PASSIVE"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env={**env, "OMP_WAIT_POLICY": "ACTIVE"})
+    assert r.stdout.strip() == "ACTIVE"
