@@ -301,15 +301,16 @@ class TrainingSession:
     def wait(self, timeout: float | None = None, poll: float = 0.05) -> bool:
         """Block until the session is not running (finished, paused, error or stopped)."""
         t_end = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self._cond:
+        with self._cond:
+            while True:
                 idle = (self._state != RUNNING and self._pending_steps == 0 and not self._commands
                         and not self._busy)
-            if idle:
-                return True
-            if t_end is not None and time.monotonic() > t_end:
-                return False
-            time.sleep(poll)
+                if idle:
+                    return True
+                left = poll if t_end is None else min(poll, t_end - time.monotonic())
+                if left <= 0:
+                    return False
+                self._cond.wait(left)  # the training thread notifies when it goes idle
 
     # -- observers -------------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[Snapshot], None] | None = None) -> None:
@@ -408,6 +409,7 @@ class TrainingSession:
                     self._guard(lambda: self._flush_metrics(final=True))  # idle: the curves are complete
                 with self._cond:
                     self._busy = False
+                    self._cond.notify_all()  # wake wait()ers
         finally:
             self._busy = False
             self._flush_metrics()
