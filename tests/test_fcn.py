@@ -362,3 +362,14 @@ def test_cli_bad_fcn_arguments_exit_2_with_one_line(args, msg, capsys):
     assert main(["train", "fcn", "--quiet", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("explorer: error:") and msg in err
+
+
+def test_batch_pixel_accuracy_equals_the_argmax_share():
+    from explorer.core.fcn import batch_pixel_accuracy
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 4, 9, 7, generator=g)
+    y = torch.randint(0, 4, (3, 9, 7), generator=g)
+    assert float(batch_pixel_accuracy(logits, y)) == float((logits.argmax(1) == y).float().mean())
+    y = logits.argmax(1)
+    assert float(batch_pixel_accuracy(logits, y)) == 1.0
