@@ -151,8 +151,7 @@ class MLPPanel(LivePanel):
         self.stage_title.setObjectName("viewTitle")
         self.stage_title.setWordWrap(True)
         self.stage_stack = QtWidgets.QStackedWidget()
-        idle = QtWidgets.QLabel("Layerwise pretraining shows each layer's RBM or autoencoder here while it "
-                                "trains. Set Start from = rbm or ae (and Reset) to pretrain.")
+        self.stage_idle = idle = QtWidgets.QLabel("")
         idle.setWordWrap(True)
         idle.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.stage_stack.addWidget(idle)
@@ -179,6 +178,11 @@ class MLPPanel(LivePanel):
             done = len(self._stages) > 1 and self._stage >= len(self._stages) - 1
             self.stage_title.setText("Pretraining done: the whole network is fine-tuned by backpropagation."
                                      if done else "No pretraining: the network starts from its initial weights.")
+            self.stage_idle.setText(
+                "Each layer was first trained on its own, on the codes of the layers below; their weights are "
+                "now the starting point of backpropagation." if done else
+                "Layerwise pretraining shows each layer's RBM or autoencoder here while it trains. "
+                "Set Start from = rbm or ae (and Reset) to pretrain.")
             self.stage_stack.setCurrentIndex(0)
             return
         k = int(a["stage_layer"])
