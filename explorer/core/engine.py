@@ -312,6 +312,10 @@ class TrainingSession:
                     return False
                 self._cond.wait(left)  # the training thread notifies when it goes idle
 
+    def thread_idle(self) -> bool:
+        """Whether the training thread has nothing to do right now (paused, finished or stopped)."""
+        return self._state != RUNNING and self._pending_steps == 0 and not self._busy
+
     # -- observers -------------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[Snapshot], None] | None = None) -> None:
         """Ask for snapshots; ``callback`` (optional) is called on the training thread, so keep it cheap.

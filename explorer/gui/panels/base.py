@@ -148,6 +148,10 @@ class LivePanel(QtCore.QObject):
                 self._update_stats(s)
                 drawn = True
         snap = s.latest_snapshot()
+        if drawn and snap is not None and snap.seq != self._last_seq and not s.thread_idle():
+            # the curves took this tick: the new snapshot waits for the next one (a tick later), so no
+            # single tick does both and the GUI thread never stalls for their sum
+            return drawn
         if snap is not None and snap.seq != self._last_seq and snap.run_id == s.run_id:
             self._last_seq = snap.seq
             self.show_snapshot(snap)
