@@ -75,7 +75,24 @@ def test_default_text_is_the_standard_library_and_splits_into_chunks():
     x, y = data.inputs("train", slice(0, 4)), data.targets("train", slice(0, 4))
     assert x.shape == (4, 32, data.n_in) and torch.equal(x.argmax(-1)[:, 1:], y[:, :-1])
     assert data.decode(data.encode("def f(x):")) == "def f(x):"
-    assert 1.5 < data.baseline < 5  # unigram cross-entropy of Python source, in nats
+
+
+def test_text_baseline_is_the_unigram_cross_entropy(tmp_path):
+    """Held-out characters predicted from the training text's (smoothed) character frequencies: with
+    'a' three times as frequent as 'b' everywhere, that is -(3/4 log 3/4 + 1/4 log 1/4) nats."""
+    import math
+
+    path = tmp_path / "aaab.txt"
+    path.write_text("aaab" * 1000, encoding="utf-8")
+    data = make_task("text", 32, text_file=str(path), eval_samples=20)
+    targets = data.test_in[:, 1:].reshape(-1)
+    a, b = data.vocab.index("a"), data.vocab.index("b")
+    train_text = ("aaab" * 1000)[:4000 - len(data.heldout_text)]  # what precedes the held-out text
+    fa, fb = train_text.count("a") + 0.5, train_text.count("b") + 0.5
+    logp = {a: math.log(fa / (fa + fb)), b: math.log(fb / (fa + fb))}
+    expected = -sum(logp[int(t)] for t in targets) / len(targets)
+    assert data.baseline == pytest.approx(expected, rel=1e-12)
+    assert data.baseline == pytest.approx(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)), rel=0.01)
 
 
 def test_bad_text_files_are_refused_with_their_name(tmp_path):

@@ -304,14 +304,8 @@ class AutoencoderTrainer(MiniBatchTrainer):
         if device == self._device:
             return
         self.model.to(device)  # parameters move in place: the optimiser keeps the same objects
-        for state in self.optimizer.state.values():
-            for k, v in list(state.items()):
-                if isinstance(v, torch.Tensor):
-                    state[k] = v.to(device)
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self._gen, device=self._device).item())
-        self._device = device
-        self.config.device = device.type
-        self._gen = torch.Generator(device=device).manual_seed(seed)
+        self._move_optimizer_state(self.optimizer, device)
+        seed = self._switch_device(device)
         self.noise = self._uniforms(seed)
         self._order = self._order.to(device)
         self._load_data()

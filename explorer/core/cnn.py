@@ -609,14 +609,8 @@ class CNNTrainer(MiniBatchTrainer):
         if device == self._device:
             return
         self.model.to(device)
-        for state in self.optimizer.state.values():
-            for k, v in list(state.items()):
-                if isinstance(v, torch.Tensor):
-                    state[k] = v.to(device)
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self._gen, device=self._device).item())
-        self._device = device
-        self.config.device = device.type
-        self._gen = torch.Generator(device=device).manual_seed(seed)
+        self._move_optimizer_state(self.optimizer, device)
+        self._switch_device(device)
         self._order = self._order.to(device)
         self.probe = self.probe.to(device)
         self._load_data()

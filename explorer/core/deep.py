@@ -559,14 +559,8 @@ class MLPTrainer(MiniBatchTrainer):
         for m in self.pretrained:
             m.to(device)
         for opt in optimizers:
-            for state in opt.state.values():
-                for k, v in list(state.items()):
-                    if isinstance(v, torch.Tensor):
-                        state[k] = v.to(device)
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self._gen, device=self._device).item())
-        self._device = device
-        self.config.device = device.type
-        self._gen = torch.Generator(device=device).manual_seed(seed)
+            self._move_optimizer_state(opt, device)
+        seed = self._switch_device(device)
         if self._cd is not None:
             self._cd._velocity = [v.to(device) for v in self._cd._velocity]
             self._cd._chain_h = None

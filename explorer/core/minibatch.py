@@ -66,6 +66,24 @@ class MiniBatchTrainer(Trainer):
     def steps_per_epoch(self) -> int:
         return max(1, math.ceil(self._n_train / self.config.batch_size))
 
+    @staticmethod
+    def _move_optimizer_state(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+        """Move an optimiser's buffers (momentum, Adam's moments) to ``device``, after its parameters.
+        Adam's ``step`` count stays where it is: on the CPU, as a non-capturable Adam requires."""
+        for state in optimizer.state.values():
+            for k, v in list(state.items()):
+                if isinstance(v, torch.Tensor) and k != "step":
+                    state[k] = v.to(device)
+
+    def _switch_device(self, device: torch.device) -> int:
+        """Record the new device, and carry the shuffling generator over to it (reseeded from the old one,
+        so a run stays reproducible across a move). Returns that seed, for the family's other streams."""
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self._gen, device=self._device).item())
+        self._device = device
+        self.config.device = device.type
+        self._gen = torch.Generator(device=device).manual_seed(seed)
+        return seed
+
     def _uniforms(self, seed: int) -> UniformSource:
         """The fastest uniform generator for the device: numpy's PCG64 on the CPU, torch's elsewhere."""
         if self._device.type == "cpu":

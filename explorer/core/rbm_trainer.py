@@ -245,10 +245,7 @@ class RBMTrainer(MiniBatchTrainer):
         self.cd._velocity = [v.to(device) for v in self.cd._velocity]
         if self.cd._chain_h is not None:
             self.cd._chain_h = self.cd._chain_h.to(device)
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self._gen, device=self._device).item())
-        self._device = device
-        self.config.device = device.type
-        self._gen = torch.Generator(device=device).manual_seed(seed)
+        seed = self._switch_device(device)
         self.cd.uniform = self._uniforms(seed)
         self._order = self._order.to(device)
         self._load_data()

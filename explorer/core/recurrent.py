@@ -724,14 +724,8 @@ class RecurrentTrainer(MiniBatchTrainer):
             return
         for model, opt in ((self.model, self.optimizer), (self.compare_model, self.compare_optimizer)):
             model.to(device)
-            for state in opt.state.values():
-                for k, v in list(state.items()):
-                    if isinstance(v, torch.Tensor) and k != "step":
-                        state[k] = v.to(device)
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self._gen, device=self._device).item())
-        self._device = device
-        self.config.device = device.type
-        self._gen = torch.Generator(device=device).manual_seed(seed)
+            self._move_optimizer_state(opt, device)
+        self._switch_device(device)
         self._order = self._order.to(device)
         self.dataset.to(device)
         self._cache.clear()
