@@ -39,7 +39,7 @@ def test_a_save_replaces_the_previous_one_whole(tmp_path, session, monkeypatch):
 
     import explorer.core.autosave as autosave
 
-    def broken(s, path):  # the disk fills up halfway through the next save
+    def broken(s, path, extra=None):  # the disk fills up halfway through the next save
         os.makedirs(path)
         (path / "weights.safetensors").write_bytes(b"partial")
         raise OSError("No space left on device")
@@ -52,6 +52,50 @@ def test_a_save_replaces_the_previous_one_whole(tmp_path, session, monkeypatch):
     monkeypatch.undo()
     save_whole(session, folder)
     assert load_run(folder).step == 5
+
+
+def test_save_run_never_mixes_with_other_files(tmp_path):
+    from explorer.core.runfolder import save_target
+
+    assert save_target(tmp_path / "new") == tmp_path / "new"  # a new folder: the run is the folder
+    (tmp_path / "empty").mkdir()
+    assert save_target(tmp_path / "empty") == tmp_path / "empty"
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("run.json", "weights.safetensors", "metrics.csv", "evals.csv"):
+        (run / name).write_text("x")
+    assert save_target(run) == run  # an earlier run, and nothing else: replaced whole
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "thesis.tex").write_text("mine")
+    target = save_target(home)  # somebody's folder: the run goes into a new sub-folder of it
+    assert target.parent == home and target.name.startswith("network-explorer-run-") and not target.exists()
+    target.mkdir()
+    assert save_target(home) != target
+
+
+def test_save_run_from_the_window_is_whole_and_survives_a_close(qtbot, tmp_path):
+    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(RBMConfig(dataset="digits", hidden=8, device="cpu"), settings=settings)
+    qtbot.addWidget(win)
+    win.autosave = None  # this test is about the user's own save
+    win.step_once()
+    qtbot.waitUntil(lambda: win.session.trainer.step == 1, timeout=5000)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    assert win.save_run(home).wait(10)
+    (saved,) = [p for p in home.iterdir() if p.is_dir()]
+    assert load_run(saved).step == 1 and (home / "notes.txt").read_text() == "mine"
+
+    win.session.start()
+    qtbot.waitUntil(lambda: win.session.trainer.step > 5, timeout=5000)
+    done = win.save_run(tmp_path / "at-close")  # then the window closes at once, mid-training
+    win.close()
+    assert done.is_set()  # the close waited for the save the user asked for
+    run = load_run(tmp_path / "at-close")
+    assert run.step > 5
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no half-written folder
 
 
 def test_stale_lock_means_a_crash(tmp_path, session):

@@ -52,3 +52,23 @@ def test_window_offers_to_continue_on_the_cpu(qtbot, tmp_path):
         assert win.device_combo.currentText() == "cpu" and str(win.session.trainer.device) == "cpu"
     finally:
         win.close()
+
+
+def test_window_offers_a_smaller_batch(qtbot, tmp_path):
+    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(RBMConfig(dataset="digits", hidden=8, batch_size=20, device="cpu"), settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        oom_once(win.session.trainer)
+        win.step_once()
+        more = win.notice.action_buttons[1]
+        qtbot.waitUntil(lambda: more.isVisible(), timeout=5000)
+        assert more.text() == "Halve the batch (20 → 10)"
+        qtbot.mouseClick(more, QtCore.Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: win.session.state == RUNNING and win.session.trainer.step > 3, timeout=5000)
+        assert win.session.trainer.config.batch_size == 10
+        assert win.panel.settings._widgets()["batch_size"].value() == 10
+        assert not win.notice.isVisible() or "out of memory" not in win.notice.label.text()
+    finally:
+        win.close()

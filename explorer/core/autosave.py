@@ -27,14 +27,18 @@ def autosave_root() -> Path:
     return default_cache_dir() / "autosave"
 
 
-def save_whole(session: TrainingSession, folder: str | Path) -> Path:
-    """Save the session as a run folder that appears complete or not at all (call between steps)."""
+def save_whole(session: TrainingSession, folder: str | Path, extra: dict | None = None) -> Path:
+    """Save the session as a run folder that appears complete or not at all (call between steps).
+
+    It is written into a hidden sibling folder and renamed over ``folder`` only once complete; a
+    crash or a close mid-save leaves the previous contents of ``folder`` as they were.
+    """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
-    old = folder.with_name(f".{folder.name}.old")
+    old = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.old")
     try:
-        save_run(session, tmp)
+        save_run(session, tmp, extra=extra)
         if old.exists():
             shutil.rmtree(old)
         if folder.exists():

@@ -71,6 +71,16 @@ def _csv_to_rows(path: Path) -> list[dict[str, float]]:
         raise RunFolderError(f"{path}: not a valid metrics CSV ({exc})") from None
 
 
+RUN_FILES = {"run.json", "weights.safetensors", "metrics.csv", "evals.csv"}  # what save_run writes
+
+
+def cpu_state_tensors(trainer) -> dict[str, torch.Tensor]:
+    """CPU copies of the trainer's ``state_tensors()``, contiguous and detached: what a weights file holds.
+
+    Copies, so a file written from them on another thread never sees a half-updated weight."""
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in trainer.state_tensors().items()}
+
+
 def save_run(session: TrainingSession, out_dir: str | Path, extra: dict[str, Any] | None = None) -> Path:
     """Save the session's trainer state and metrics. Call it from the training thread or while paused.
 
@@ -79,7 +89,7 @@ def save_run(session: TrainingSession, out_dir: str | Path, extra: dict[str, Any
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tr = session.trainer
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tr.state_tensors().items()}
+    tensors = cpu_state_tensors(tr)
     ds = getattr(tr, "dataset", None)
     info = {
         "format": RUN_FORMAT,
@@ -103,6 +113,26 @@ def save_run(session: TrainingSession, out_dir: str | Path, extra: dict[str, Any
     atomic_write_text(out / "evals.csv", _rows_to_csv(list(session.metrics.evals)))
     atomic_write_json(out / "run.json", info)  # last: a run.json means the rest is complete
     return out
+
+
+def save_target(chosen: str | Path) -> Path:
+    """Where "Save run" into the folder ``chosen`` writes, so that a save never mixes with other files.
+
+    A new or empty folder, or one that holds a run and nothing else, is replaced whole by the new run.
+    Any other folder (the user's home, a folder of images) is left alone and the run goes into a new
+    dated sub-folder of it.
+    """
+    chosen = Path(chosen)
+    if not chosen.exists() or (chosen.is_dir() and {p.name for p in chosen.iterdir()} <= RUN_FILES):
+        return chosen
+    if not chosen.is_dir():
+        raise RunFolderError(f"{chosen}: not a folder")
+    stem = "network-explorer-run-" + time.strftime("%Y%m%d-%H%M%S")
+    target, n = chosen / stem, 1
+    while target.exists():
+        n += 1
+        target = chosen / f"{stem}-{n}"
+    return target
 
 
 def load_run(path: str | Path) -> RunFolder:

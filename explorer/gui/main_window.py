@@ -28,8 +28,8 @@ from ..core.deep import MLPConfig
 from ..core.families import make_trainer
 from ..core.rbm_trainer import RBMConfig
 from ..core import recurrent
-from ..core.autosave import AUTOSAVE_INTERVAL_S, AutosaveSlot
-from ..core.runfolder import RunFolderError, load_run, restore_session, save_run
+from ..core.autosave import AUTOSAVE_INTERVAL_S, AutosaveSlot, save_whole
+from ..core.runfolder import RunFolderError, load_run, restore_session, save_target
 from .app import RESOURCES
 from .panels.autoencoder_panel import AutoencoderPanel
 from .panels.cnn_panel import CNNPanel
@@ -77,27 +77,36 @@ class NoticeBar(QtWidgets.QFrame):
         close.setText("✕")
         close.setAutoRaise(True)
         close.clicked.connect(self.hide)
-        self.action_button = QtWidgets.QPushButton("")
-        self.action_button.setObjectName("noticeAction")
-        self.action_button.hide()
-        self.action_button.clicked.connect(self._run_action)
-        self._action = None
+        # up to two offers (e.g. "Continue on the CPU" / "Halve the batch"); each runs once, then the bar hides
+        self.action_buttons = []
+        for i in range(2):
+            button = QtWidgets.QPushButton("")
+            button.setObjectName("noticeAction")
+            button.hide()
+            button.clicked.connect(lambda _=False, i=i: self._run_action(i))
+            self.action_buttons.append(button)
+        self.action_button = self.action_buttons[0]
+        self._actions: list[Any] = []
         lay.addWidget(self.label, 1)
-        lay.addWidget(self.action_button)
+        for button in self.action_buttons:
+            lay.addWidget(button)
         lay.addWidget(close)
         self.hide()
 
-    def _run_action(self) -> None:
-        action, self._action = self._action, None
+    def _run_action(self, i: int = 0) -> None:
+        actions, self._actions = self._actions, []
         self.hide()
-        if action is not None:
-            action()
+        if i < len(actions):
+            actions[i]()
 
-    def show_message(self, text: str, error: bool = False, action: tuple[str, Any] | None = None) -> None:
-        """Show ``text``; ``action`` = (button label, callable) adds a button that runs it once."""
-        self._action = action[1] if action else None
-        self.action_button.setText(action[0] if action else "")
-        self.action_button.setVisible(action is not None)
+    def show_message(self, text: str, error: bool = False, action: tuple[str, Any] | None = None,
+                     more: tuple[str, Any] | None = None) -> None:
+        """Show ``text``; ``action`` (and ``more``) = (button label, callable) add buttons; one click runs one."""
+        offers = [a for a in (action, more) if a]
+        self._actions = [fn for _, fn in offers]
+        for i, button in enumerate(self.action_buttons):
+            button.setText(offers[i][0] if i < len(offers) else "")
+            button.setVisible(i < len(offers))
         self.setProperty("error", error)
         self.style().unpolish(self)
         self.style().polish(self)
@@ -121,6 +130,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._download: dict[str, Any] | None = None
         self.builder_window = None
         self.redraws = 0
+        self._saves: list[threading.Event] = []  # Save run requests not yet done (waited for on close)
 
         config = config or RBMConfig(device="auto")
         self.family = family_of(config)
@@ -170,6 +180,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self.device_combo.setCurrentText("cpu")  # moves the session (see _on_device_changed)
         if self.session is not None:
             self.session.start()
+
+    def halve_batch(self) -> None:
+        """After the device ran out of memory: go on where it was, with half the batch."""
+        s = self.session
+        if s is None:
+            return
+        batch = max(1, int(s.trainer.config.batch_size) // 2)
+        s.set_hparams(batch_size=batch)
+        editor = self.panel.settings._widgets().get("batch_size")
+        if editor is not None:  # the form shows the new size at once (the change lands between steps)
+            editor.blockSignals(True)
+            editor.setValue(batch)
+            editor.blockSignals(False)
+        s.start()
 
     # -- presentation mode ---------------------------------------------------------------------------
     @property
@@ -673,14 +697,17 @@ class MainWindow(QtWidgets.QMainWindow):
                  "layout_version": LAYOUT_VERSION, "refresh_hz": self.refresh_spin.value()}
 
         def work() -> None:
+            target = path
             try:
-                save_run(s, path, extra=extra)
-                s._add_notices([f"saved run to {path}"])
-            except OSError as exc:
-                s._add_notices([f"could not save run to {path}: {exc}"])
+                target = save_target(path)
+                save_whole(s, target, extra=extra)  # appears complete or not at all
+                s._add_notices([f"saved run to {target}"])
+            except (OSError, RunFolderError) as exc:
+                s._add_notices([f"could not save run to {target}: {exc}"])
             finally:
                 done.set()
 
+        self._saves = [e for e in self._saves if not e.is_set()] + [done]
         s.call_in_thread(work)
         return done
 
@@ -728,10 +755,13 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.panel.refresh():
             self.redraws += 1
         for msg in s.pop_notices():
-            action = None
+            action = more = None
             if s.out_of_memory and msg == s.error:
                 action = ("Continue on the CPU", self.continue_on_cpu)
-            self.notice.show_message(msg, error=(s.state == ERROR), action=action)
+                batch = int(getattr(s.trainer.config, "batch_size", 1) or 1)
+                if batch > 1:
+                    more = (f"Halve the batch ({batch} → {batch // 2})", self.halve_batch)
+            self.notice.show_message(msg, error=(s.state == ERROR), action=action, more=more)
             self.statusBar().showMessage(msg, 6000)
         self._poll_download()
         self._update_status()
@@ -822,6 +852,9 @@ class MainWindow(QtWidgets.QMainWindow):
         """Stop the training thread (after a last autosave), remember the layout, release the lock."""
         self.timer.stop()
         if self.session is not None:
+            if self.session.is_alive:
+                for done in self._saves:  # a Save run the user asked for finishes before the thread stops
+                    done.wait(10)
             if self.autosave is not None and self.session.is_alive and not self.session.error:
                 self.autosave_now().wait(10)  # the save completes (or was never begun), never half
             self.session.close(timeout=10)
