@@ -11,6 +11,7 @@
     python -m explorer snapshot lstm|rnn --task NAME --steps N --out FILE.png [options]
     python -m explorer spec check|summary|export|presets ...
     python -m explorer inspect PATH         a run folder, weights file or network file, summarised
+    python -m explorer export RUN [--onnx FILE] [--safetensors FILE]   a run's model for use elsewhere
 
 Bad arguments exit with status 2 and a one-line message.
 """
@@ -170,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .spec_cli import add_spec_commands
 
     add_spec_commands(sub)
+
+    from .export_cli import add_export_parser
+
+    add_export_parser(sub)
 
     insp = sub.add_parser("inspect", help="what a run folder, weights file or network file holds")
     insp.add_argument("path", help="a run folder, a .safetensors file or a network .json file")
@@ -542,6 +547,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "mlp": cmd_train_mlp, "dbn": cmd_train_dbn}.get(args.family, cmd_train_rbm)(args)
         if args.command == "snapshot":
             return cmd_snapshot(args)
+        if args.command == "export":
+            from .export_cli import cmd_export
+
+            return cmd_export(args)
         if args.command == "inspect":
             from .core.inspect import inspect_path
 

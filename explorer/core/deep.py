@@ -512,7 +512,10 @@ class MLPTrainer(MiniBatchTrainer):
             x_tilde, _ = m.gibbs_chain(self._dbn_uniform.bernoulli(probe), 1, self._dbn_uniform)
             out.update(stage_kind="rbm", stage_probe_input=cpu(probe), stage_probe_recon=cpu(m.reconstruct(probe)),
                        stage_probe_sample=cpu(x_tilde), stage_filters=cpu(m.W.t()),
-                       stage_hidden_probs=cpu(m.p_h_given_x(heat)))
+                       stage_hidden_probs=cpu(m.p_h_given_x(heat)), stage_hidden_bias=cpu(m.d),
+                       stage_visible_bias=cpu(m.b))
+            if self._cd is not None:  # the last CD step's parts, as the RBM panel's snapshot has them
+                out.update({"stage_" + k: v for k, v in self._cd.last_update().items()})
         else:
             out.update(stage_kind="ae", stage_probe_clean=cpu(probe), stage_probe_recon=cpu(m(probe)[1]),
                        stage_filters=cpu(m.W), stage_codes=cpu(m.encode(heat)))

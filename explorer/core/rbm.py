@@ -187,6 +187,10 @@ class ContrastiveDivergence:
         self.uniform = uniform or UniformSource()
         self._velocity = [torch.zeros_like(p) for p in (rbm.W, rbm.b, rbm.d)]
         self._chain_h: torch.Tensor | None = None  # persistent chain state (hidden sample)
+        # the last step's samples (references to tensors the step made anyway) and the settings it ran
+        # with: what :meth:`last_update` explains, at snapshot time only
+        self.last: CDStats | None = None
+        self._last_settings: tuple[float, int, float, float] = (self.lr, self.k, 0.0, 0.0)
 
     def validate(self) -> None:
         if not math.isfinite(self.lr) or self.lr <= 0:
@@ -247,16 +251,59 @@ class ContrastiveDivergence:
         if self.persistent:
             px_hat = rbm.p_x_given_h(h_hat)
         recon = F.mse_loss(px_hat, x0)
-        return CDStats(x0, h_hat, px_hat, x_tilde, h_tilde, recon)
+        self.last = CDStats(x0, h_hat, px_hat, x_tilde, h_tilde, recon)
+        self._last_settings = (self.lr, self.k, self.momentum, self.weight_decay)
+        return self.last
+
+    @torch.no_grad()
+    def last_update(self) -> dict[str, np.ndarray | float]:
+        """What the last step's update of W was made of, as CPU numpy arrays (empty before the first step).
+
+        The lecture's update was w_ij += gamma (<x_i h^_j> - <x~_i h~_j>), the averages over the batch.
+        The step adds x0'h^ and x~'h~ into W in place and never forms them, so this hands out the step's
+        samples instead: ``cd_x`` (x0), ``cd_h_hat``, ``cd_x_tilde``, ``cd_h_tilde`` (batch x units; uint8
+        when binary, as they are in CD, which keeps a snapshot small: 80 kB for a 784-500 RBM and a batch
+        of 32, against 3 MB for the two products). :func:`cd_averages` forms the averages from them, for
+        one weight or all. ``cd_lr`` = gamma, ``cd_k``, ``cd_batch``, ``cd_momentum``, ``cd_weight_decay``:
+        the settings the step ran with.
+        """
+        st = self.last
+        if st is None:
+            return {}
+        lr, k, momentum, decay = self._last_settings
+
+        def compact(t: torch.Tensor) -> np.ndarray:
+            a = t.detach().to("cpu", torch.float32).numpy()
+            return a.astype(np.uint8) if ((a == 0) | (a == 1)).all() else a.copy()
+
+        return {"cd_x": compact(st.x0), "cd_h_hat": compact(st.h_hat), "cd_x_tilde": compact(st.x_tilde),
+                "cd_h_tilde": compact(st.h_tilde), "cd_lr": float(lr), "cd_k": int(k),
+                "cd_batch": int(st.x0.shape[0]), "cd_momentum": float(momentum), "cd_weight_decay": float(decay)}
 
     def reset_state(self) -> None:
         for v in self._velocity:
             v.zero_()
         self._chain_h = None
+        self.last = None
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """Optimizer state worth saving (momentum buffers)."""
         return {"velocity.W": self._velocity[0], "velocity.b": self._velocity[1], "velocity.d": self._velocity[2]}
+
+
+def cd_averages(arrays: dict, i: int | None = None, j: int | None = None,
+                prefix: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """<x_i h^_j> and <x~_i h~_j> of the last CD step from a snapshot's ``cd_`` samples (see
+    :meth:`ContrastiveDivergence.last_update`): numbers for one weight (i, j), else (visible x hidden)
+    matrices. w_ij changed by cd_lr * (first - second) in that step (without momentum or weight decay)."""
+    x, h = arrays[prefix + "cd_x"], arrays[prefix + "cd_h_hat"]
+    xt, ht = arrays[prefix + "cd_x_tilde"], arrays[prefix + "cd_h_tilde"]
+    n = x.shape[0]
+    if i is not None and j is not None:
+        pos = np.dot(x[:, i].astype(np.float64), h[:, j]) / n
+        neg = np.dot(xt[:, i].astype(np.float64), ht[:, j]) / n
+        return np.float64(pos), np.float64(neg)
+    return (x.T.astype(np.float64) @ h) / n, (xt.T.astype(np.float64) @ ht) / n
 
 
 def binarize(x: torch.Tensor, mode: str, uniform: UniformSource | None = None) -> torch.Tensor:

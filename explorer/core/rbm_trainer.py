@@ -229,6 +229,8 @@ class RBMTrainer(MiniBatchTrainer):
             "dream": cpu(dream_p),
             "hidden_bias": cpu(rbm.d),
             "visible_bias": cpu(rbm.b),
+            # the last CD step's samples and gamma: the filters' readout explains w_ij's last update with them
+            **self.cd.last_update(),
         }
 
     def apply_hparams(self, changes: dict[str, Any]) -> list[str]:

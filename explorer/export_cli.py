@@ -1,0 +1,40 @@
+"""The ``export`` command: a saved run's model as an ONNX graph and/or a safetensors weights file.
+
+    python -m explorer export RUN_FOLDER --onnx model.onnx
+    python -m explorer export RUN_FOLDER --safetensors weights.safetensors
+    python -m explorer export RUN_FOLDER --onnx model.onnx --safetensors weights.safetensors
+
+What each family's ONNX graph takes and gives is listed in ``explorer/core/export.py``. A bad path, a
+corrupt run or a missing package is one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_export_parser(sub) -> None:
+    p = sub.add_parser("export", help="a run folder's model as ONNX and/or safetensors, for use outside the app")
+    p.add_argument("path", help="a run folder (from Save run, autosave or train --out)")
+    p.add_argument("--onnx", metavar="FILE", help="write the network's forward pass as an ONNX graph here")
+    p.add_argument("--safetensors", metavar="FILE", help="write its weights and optimiser state here")
+    p.add_argument("--data-dir", help="where the run's MNIST/Fashion-MNIST files are now, if they moved")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .cli import UsageError
+    from .core.export import EXPORTERS, LABELS, file_size_text
+    from .core.runfolder import load_run, restore_trainer
+
+    wanted = [(kind, getattr(args, kind)) for kind in ("onnx", "safetensors") if getattr(args, kind)]
+    if not wanted:
+        raise UsageError("export needs --onnx FILE and/or --safetensors FILE")
+    run = load_run(args.path)  # RunFolderError: a one-line message, exit 2
+    overrides = {"device": "cpu"}  # a run saved on a GPU exports on any machine
+    if args.data_dir:
+        overrides["data_dir"] = args.data_dir
+    trainer = restore_trainer(run, **overrides)
+    for kind, out in wanted:
+        path = EXPORTERS[kind](trainer, out)
+        print(f"wrote {path} ({file_size_text(path)}): the {run.family} model at step {trainer.step} as {LABELS[kind]}")
+    return 0
