@@ -38,6 +38,9 @@ from .panels.deep_panel import MLPPanel
 from .panels.fcn_panel import FCNComparePanel, FCNPanel
 from .panels.rbm_panel import RBMPanel
 from .panels.recurrent_panel import LSTMPanel, RNNPanel
+from .widgets.timeline import TimelineBar, timeline_toolbar
+from .model_export import ModelExporter
+from .recorder import PanelRecorder
 
 # family -> (panel, configuration); the order is the Model menu's (the lecture's order)
 PANELS = {"rbm": (RBMPanel, RBMConfig), "autoencoder": (AutoencoderPanel, AutoencoderConfig),
@@ -145,6 +148,10 @@ class MainWindow(QtWidgets.QMainWindow):
         lay.addWidget(self.notice)
         lay.addWidget(self.stack, 1)
         self.setCentralWidget(central)
+        # scrubs back through the kept views: the window's whole width, above the status bar
+        self.timeline_bar = TimelineBar()
+        self.timeline_toolbar = timeline_toolbar(self.timeline_bar, self)
+        self.addToolBar(QtCore.Qt.ToolBarArea.BottomToolBarArea, self.timeline_toolbar)
         self.docks: dict[str, QtWidgets.QDockWidget] = {}
         self._family_docks: dict[str, list[tuple[QtWidgets.QDockWidget, QtCore.Qt.DockWidgetArea]]] = {}
         self._layout_restored = False
@@ -219,7 +226,8 @@ class MainWindow(QtWidgets.QMainWindow):
         for d in hidden:
             d.hide()
         for w in (self.menuBar(), *self.findChildren(QtWidgets.QToolBar)):
-            w.hide()
+            if w is not self.timeline_toolbar:  # the timeline stays: a teacher scrubs in class
+                w.hide()
         qss = RESOURCES / "presentation.qss"
         app.setStyleSheet(app.styleSheet() + "\n" + (qss.read_text(encoding="utf-8") if qss.exists() else ""))
         font = QtGui.QFont(app.font())
@@ -293,8 +301,8 @@ class MainWindow(QtWidgets.QMainWindow):
         """Save the session into the autosave slot, whole, between two training steps."""
         done = threading.Event()
         s, slot = self.session, self.autosave
-        if s is None or slot is None or s.trainer.step == 0:
-            done.set()
+        if s is None or slot is None or s.trainer.step == 0 or not s.is_alive:
+            done.set()  # nothing to save, or no training thread left to save between its steps
             return done
         slot.last_time = time.monotonic()  # no second request while this one waits for its turn
 
@@ -393,6 +401,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_leave_present = self._action("Leave presentation mode", self.leave_presentation, "Esc")
         self.act_builder = self._action("Architecture builder…", self.show_builder, "Ctrl+B",
                                         "Design a network: layers, shapes, parameters, presets, export")
+        self.recorder = PanelRecorder(self)  # Ctrl+Shift+R: record the views, save a GIF or MP4
+        self.act_record = self.recorder.action
 
     def _build_toolbar(self) -> None:
         tb = self.addToolBar("Training")
@@ -412,6 +422,7 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.addAction(self.act_play)
         tb.addAction(self.act_step)
         tb.addAction(self.act_reset)
+        tb.addAction(self.act_record)
         tb.addSeparator()
         tb.addWidget(QtWidgets.QLabel(" Device "))
         self.device_combo = QtWidgets.QComboBox()
@@ -435,6 +446,8 @@ class MainWindow(QtWidgets.QMainWindow):
         m = mb.addMenu("&File")
         m.addAction(self.act_open_run)
         m.addAction(self.act_save_run)
+        self.model_exporter = ModelExporter(self)  # Export model ▸ ONNX… / safetensors…
+        m.addMenu(self.model_exporter.menu)
         m.addSeparator()
         m.addAction(self.act_open_data)
         m.addAction(self.act_download)
@@ -456,6 +469,8 @@ class MainWindow(QtWidgets.QMainWindow):
         m.addAction(self.act_present)
         m.addAction(self.act_next_model)
         m.addAction(self.act_prev_model)
+        m.addSeparator()
+        m.addAction(self.act_record)
 
     def _rebuild_view_menu(self) -> None:
         """The View menu lists the docks of the family on show."""
@@ -547,6 +562,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if family != self.family:
             self._show_family_ui(family)
         self.panel.attach(session)
+        self.timeline_bar.set_panel(self.panel)
         self.device_combo.blockSignals(True)
         self.device_combo.setCurrentText(session.trainer.config.device
                                          if session.trainer.config.device in available_devices() else "auto")
@@ -754,6 +770,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         if self.panel.refresh():
             self.redraws += 1
+        self.timeline_bar.refresh()
         for msg in s.pop_notices():
             action = more = None
             if s.out_of_memory and msg == s.error:

@@ -14,6 +14,7 @@ from PySide6 import QtCore, QtWidgets
 
 from ...core.autoencoder import NEEDS_RESET, NOISE_KINDS, AutoencoderConfig
 from ...core.engine import Snapshot, TrainingSession
+from ..widgets.hover import fmt
 from ..widgets.settings_form import SettingsForm
 from ..widgets.views import CurveView, HeatmapView, MosaicView, ScatterView
 from .base import DockSpec, LivePanel, settings_scroll
@@ -89,6 +90,8 @@ class AutoencoderViews:
     """
 
     def __init__(self) -> None:
+        self._a: dict = {}        # the snapshot shown, for the readouts under the mouse
+        self._prefix = ""
         self.triptych = MosaicView(
             "Clean, corrupted, reconstructed",
             "Rows: held-out inputs <b>x</b>; corrupted <b>x~</b> = x + noise (the input the encoder sees); "
@@ -101,8 +104,46 @@ class AutoencoderViews:
         self.codes = HeatmapView(
             "Hidden code h = σ(W x + b)", "One row per held-out example, one column per hidden unit.",
             xlabel="hidden unit j", ylabel="example", levels=(0.0, 1.0), colormap="viridis")
+        self.filters.set_hover_text(self.filter_text)
+        self.triptych.set_hover_text(self.triptych_text)
+        self.codes.set_hover_text(self.code_text)
+
+    # -- readouts under the mouse: the lecture's equations with the numbers of the snapshot shown -------------
+    def filter_text(self, info: dict) -> str | None:
+        if info.get("tile") is None:
+            return None
+        j, i = int(info["tile"]), int(info["pixel"])
+        return (f"hidden unit <b>j = {j}</b>, input pixel <b>i = {i}</b> (row {info['row']}, col {info['col']})<br>"
+                f"encoder weight W<sub>ji</sub> = <b>{fmt(info['value'])}</b><br>"
+                f"h<sub>j</sub> = σ(Σ<sub>i</sub> W<sub>ji</sub> x&#771;<sub>i</sub> + b<sub>j</sub>)")
+
+    def triptych_text(self, info: dict) -> str | None:
+        """Pixel i of example m: x, the corrupted x~ and the reconstruction x', and its term of the loss."""
+        if info.get("tile") is None or "row_label" not in info:
+            return None
+        p = self._prefix
+        clean, recon = self._a.get(p + "probe_clean"), self._a.get(p + "probe_recon")
+        m, i, label = int(info["example"]), int(info["pixel"]), info["row_label"]
+        if clean is None or recon is None or m >= len(clean):
+            return None
+        x, xr = float(clean[m, i]), float(recon[m, i])
+        head = f"example <b>{m}</b>, pixel <b>i = {i}</b> (row {info['row']}, col {info['col']})<br>"
+        loss = float(np.sum((clean[m].astype(np.float64) - recon[m]) ** 2))
+        term = (f"(x<sub>i</sub> − x'<sub>i</sub>)² = ({fmt(x)} − {fmt(xr)})² = <b>{fmt((x - xr) ** 2)}</b><br>"
+                f"of this example's loss Σ<sub>i</sub> (x<sub>i</sub> − x'<sub>i</sub>)² = {fmt(loss)}")
+        if label == "x~":
+            return head + (f"corrupted input x&#771;<sub>i</sub> = <b>{fmt(info['value'])}</b> "
+                           f"(clean x<sub>i</sub> = {fmt(x)})")
+        if label == "x'":
+            return head + f"x'<sub>i</sub> = σ(W'h + d)<sub>i</sub> = <b>{fmt(xr)}</b> vs x<sub>i</sub> = {fmt(x)}<br>" + term
+        return head + f"x<sub>i</sub> = <b>{fmt(x)}</b>, reconstructed x'<sub>i</sub> = {fmt(xr)}<br>" + term
+
+    def code_text(self, info: dict) -> str:
+        return (f"example <b>{info['y']}</b>, hidden unit <b>j = {info['col']}</b><br>"
+                f"h<sub>j</sub> = σ(Σ<sub>i</sub> W<sub>ji</sub> x<sub>i</sub> + b<sub>j</sub>) = <b>{fmt(info['value'])}</b>")
 
     def show(self, a: dict, shape, prefix: str = "") -> None:
+        self._a, self._prefix = a, prefix
         if self.triptych.isVisible():
             if prefix + "probe_noisy" in a:
                 self.triptych.set_rows([a[prefix + "probe_clean"], a[prefix + "probe_noisy"], a[prefix + "probe_recon"]],

@@ -3,7 +3,9 @@
 A panel subclass builds its views and settings, and implements ``central_widget``, ``dock_specs``,
 ``clear_curves``, ``add_metrics``, ``stats_parts`` and ``show_snapshot``. This base does the
 bookkeeping: curves start over after a reset, curves redraw a few times a second, a snapshot is
-drawn once, and only if it belongs to the current run.
+drawn once, and only if it belongs to the current run. Every snapshot drawn is also offered to the
+panel's :class:`~explorer.core.timeline.SnapshotTimeline`, so the timeline bar can scrub back: while a
+kept snapshot is on show (``viewing``), new ones are recorded but not drawn, and the curves go on.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, Callable
 from PySide6 import QtCore, QtWidgets
 
 from ...core.engine import Snapshot, TrainingSession
+from ...core.timeline import SnapshotTimeline
 from ..widgets.settings_form import SettingsForm
 
 CURVE_INTERVAL_S = 0.25  # curves and the stats line redraw at most 4 times a second
@@ -76,6 +79,8 @@ class LivePanel(QtCore.QObject):
         self._last_seq = -1
         self._last_run = -1
         self._last_curves_t = 0.0
+        self.timeline = SnapshotTimeline()
+        self.viewing: Snapshot | None = None  # a kept snapshot on show instead of the live ones (None: live)
 
     # -- for subclasses ---------------------------------------------------------------------------------
     def central_widget(self) -> QtWidgets.QWidget:
@@ -113,6 +118,8 @@ class LivePanel(QtCore.QObject):
         self._steps_read = self._evals_read = 0
         self._last_seq = -1
         self._last_run = session.run_id
+        self.timeline.clear()
+        self.viewing = None
         self.clear_curves()
         tr = session.trainer
         self.settings.set_config(tr.config)
@@ -124,6 +131,8 @@ class LivePanel(QtCore.QObject):
         if self.session is not None:
             self.session.unsubscribe()
         self.session = None
+        self.timeline.clear()  # another session follows: its memory goes back now
+        self.viewing = None
 
     def refresh(self) -> bool:
         """Called by the window's redraw timer. Returns whether anything new was drawn."""
@@ -134,6 +143,8 @@ class LivePanel(QtCore.QObject):
         if s.run_id != self._last_run:  # a reset: curves start over
             self._last_run = s.run_id
             self._steps_read = self._evals_read = 0
+            self.timeline.clear()
+            self.viewing = None
             self.clear_curves()
             self.settings.clear_pending()
             self.settings.set_config(s.trainer.config)
@@ -148,15 +159,39 @@ class LivePanel(QtCore.QObject):
                 self._update_stats(s)
                 drawn = True
         snap = s.latest_snapshot()
-        if drawn and snap is not None and snap.seq != self._last_seq and not s.thread_idle():
+        if (drawn and snap is not None and snap.seq != self._last_seq and not s.thread_idle()
+                and self.viewing is None):
             # the curves took this tick: the new snapshot waits for the next one (a tick later), so no
             # single tick does both and the GUI thread never stalls for their sum
             return drawn
         if snap is not None and snap.seq != self._last_seq and snap.run_id == s.run_id:
             self._last_seq = snap.seq
-            self.show_snapshot(snap)
-            drawn = True
+            self.timeline.offer(snap)  # a CPU copy already: kept by reference
+            if self.viewing is None:  # scrubbed back: recorded, not drawn
+                self.show_snapshot(snap)
+                drawn = True
         return drawn
+
+    # -- the timeline ------------------------------------------------------------------------------------
+    def view_kept(self, snap: Snapshot) -> None:
+        """Show a kept snapshot (from ``timeline``) in this panel's views until :meth:`go_live`."""
+        self.viewing = snap
+        self.show_snapshot(snap)
+
+    def go_live(self) -> None:
+        """Follow the live snapshots again, starting with the newest at once."""
+        if self.viewing is None:
+            return
+        self.viewing = None
+        s = self.session
+        snap = s.latest_snapshot() if s is not None else None
+        if snap is not None and snap.run_id == s.run_id:
+            if snap.seq != self._last_seq:
+                self._last_seq = snap.seq
+                self.timeline.offer(snap)
+            self.show_snapshot(snap)
+        elif self.timeline.newest is not None:
+            self.show_snapshot(self.timeline.newest)
 
     def _update_stats(self, s: TrainingSession) -> None:
         parts = [f"step {s.trainer.step}", f"epoch {s.trainer.epoch}"] + self.stats_parts(s)

@@ -313,6 +313,7 @@ class CNNPanel(LivePanel):
 
         s.call_in_thread(work)
         s.request_snapshot()
+        self.go_live()  # what the user just asked for shows in the live views
 
     def pick_probe(self, index: int) -> None:
         """Probe the network with gallery entry ``index``."""
@@ -410,7 +411,8 @@ class CNNPanel(LivePanel):
             self._rf_shown = rf
             self.rf_chart.set_values(a["rf_size"], labels=[short_name(n) for n in a["feature_layers"]])
         # the docks beside the maps move slowly: a few redraws a second, at once when the probe or unit changes
-        key = (snap.run_id, int(a["probe_index"]), tuple(a["unit"].tolist()) if "unit" in a else ())
+        key = (snap.run_id, int(a["probe_index"]), tuple(a["unit"].tolist()) if "unit" in a else (),
+               None if self.viewing is None else snap.seq)  # a frame of the timeline is drawn whole, at once
         now = time.monotonic()
         if key == self._shown_key and now - self._last_secondary_t < SECONDARY_INTERVAL_S:
             return

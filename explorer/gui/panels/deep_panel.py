@@ -14,6 +14,7 @@ from PySide6 import QtCore, QtWidgets
 
 from ...core.deep import INITS, NEEDS_RESET, MLPConfig
 from ...core.engine import Snapshot, TrainingSession
+from ..widgets.hover import fmt
 from ..widgets.settings_form import SettingsForm
 from ..widgets.views import LABEL_COLOURS, BarView, CurveView, HeatmapView, MosaicView
 from .autoencoder_panel import AutoencoderViews
@@ -139,6 +140,9 @@ class MLPPanel(LivePanel):
         lay.addWidget(self.end_stage_btn)
         self._build_stage_views()
         self._grad_history: list[np.ndarray] = []
+        self._grad_steps: list[int] = []               # the step of each record in _grad_history
+        self._heat_columns: list[tuple[int, int, int]] = []  # per heatmap column: first step, last step, records
+        self.grad_heat.set_hover_text(self.grad_heat_text)
         self._layers_seen = 0
         self._stages: list[str] = []
         self._stage = -1
@@ -217,12 +221,14 @@ class MLPPanel(LivePanel):
         if s is not None:
             s.call_in_thread(s.trainer.end_stage)
             s.request_snapshot()
+            self.go_live()  # the next stage shows in the live views
 
     # -- feeding -----------------------------------------------------------------------------------------
     def clear_curves(self) -> None:
         self.grad_curve.clear_data()
         self.curves.clear_data()
         self._grad_history = []
+        self._grad_steps = []
 
     def _ensure_layer_series(self, n: int) -> None:
         for layer in range(self._layers_seen + 1, n + 1):
@@ -239,6 +245,7 @@ class MLPPanel(LivePanel):
             for layer in range(1, n + 1):
                 self.grad_curve.append(f"g{layer}", xs, [max(r[f"grad_norm_{layer}"], 1e-12) for r in grad_rows])
             self._grad_history.extend(np.array([[r[f"grad_norm_{i}"] for i in range(1, n + 1)] for r in grad_rows]))
+            self._grad_steps.extend(int(x) for x in xs)
             self.grad_curve.redraw()
             self._draw_heatmap()
         loss_rows = [r for r in steps if "loss" in r]
@@ -260,15 +267,31 @@ class MLPPanel(LivePanel):
         if not self._grad_history or not self.grad_heat.isVisible():
             return
         hist = np.log10(np.maximum(np.asarray(self._grad_history[-50 * HEATMAP_COLUMNS:]), 1e-12))
+        steps = self._grad_steps[-len(hist):]
         if len(hist) > HEATMAP_COLUMNS:  # average neighbouring records into at most HEATMAP_COLUMNS columns
             edges = np.linspace(0, len(hist), HEATMAP_COLUMNS + 1).astype(int)
             hist = np.stack([hist[a:b].mean(0) for a, b in zip(edges[:-1], edges[1:])])
+            self._heat_columns = [(steps[a], steps[b - 1], b - a) for a, b in zip(edges[:-1], edges[1:])]
+        else:
+            self._heat_columns = [(s, s, 1) for s in steps]
         lo, hi = float(np.floor(hist.min())), float(np.ceil(hist.max()))
         if hi <= lo:
             hi = lo + 1
         if (lo, hi) != self.grad_heat.levels:
             self.grad_heat.set_levels((lo, hi))
         self.grad_heat.set_matrix(hist.T, first_row=1)  # rows: layers 1..L
+
+    def grad_heat_text(self, info: dict) -> str | None:
+        """Layer l and a heatmap column: the steps it covers and the gradient norm ||dL/dW_l|| there."""
+        col = int(info["col"])
+        if col >= len(self._heat_columns):
+            return None
+        first, last, n = self._heat_columns[col]
+        layer, v = info["y"], float(info["value"])
+        when = f"step <b>{first}</b>" if n == 1 else f"steps <b>{first}–{last}</b> (geometric mean of {n} records)"
+        return (f"layer <b>{layer}</b>, {when}<br>"
+                f"‖∂L/∂W<sub>{layer}</sub>‖ = 10<sup>{fmt(v)}</sup> = <b>{fmt(10.0 ** v)}</b><br>"
+                f"∂L/∂W<sub>ij</sub> = δ<sub>j</sub> x<sub>i</sub>,  δ<sub>j</sub> = [Σ δ<sub>j+1</sub> W] σ'(net<sub>j</sub>)")
 
     def stats_parts(self, s: TrainingSession) -> list[str]:
         tr = s.trainer

@@ -248,6 +248,7 @@ class FCNPanel(LivePanel):
         if self.session is not None:
             self.session.set_hparams(maps_probe=int(value) - 1)
             self.session.request_snapshot()
+            self.go_live()  # what the user just asked for shows in the live views
 
     def open_comparison(self) -> bool:
         """Open the side-by-side comparison on this run's network, data and seed (one click)."""

@@ -14,12 +14,34 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ...core.engine import Snapshot, TrainingSession
+from ...core.rbm import cd_averages
 from ...core.rbm_trainer import LIVE, NEEDS_RESET, RBMConfig
 from ..widgets.settings_form import SettingsForm
 from .base import DockSpec, LivePanel, settings_scroll
+from ..widgets.hover import fmt
 from ..widgets.views import CurveView, HeatmapView, MosaicView
 
 MAX_FILTERS = 100
+# the lecture's symbols as rich text (x~ and h~: the reconstruction's samples, h^: the data's)
+X_T = "x&#771;"
+H_T = "h&#771;"
+H_HAT = "h&#770;"
+GREY = "#9aa5b5"
+
+
+def _logit(p: float) -> float | None:
+    """The pre-activation a with sigma(a) = p, or None where p is 0 or 1 (saturated: a is not recoverable)."""
+    if not 0.0 < p < 1.0:
+        return None
+    return float(np.log(p) - np.log1p(-p))
+
+
+def _sum_with_bias(bias_name: str, bias: float | None, p: float) -> str:
+    """"= sigma(bias + sum) = p" with the numbers, the sum recovered as logit(p) - bias."""
+    a = _logit(p)
+    if bias is None or a is None:
+        return f" = <b>{fmt(p)}</b>"
+    return f"<br>&nbsp;&nbsp;= σ({fmt(bias)} + {fmt(a - bias)}) = <b>{fmt(p)}</b>"
 
 
 class RBMSettings(SettingsForm):
@@ -84,6 +106,9 @@ class RBMViews:
     """
 
     def __init__(self) -> None:
+        self._a: dict = {}        # the snapshot shown, for the readouts under the mouse
+        self._prefix = ""
+        self._step: int | None = None
         self.recon = MosaicView(
             "Input, reconstruction, sample",
             "Rows: held-out inputs <b>x</b>; mean-field reconstruction <b>p(x|h)</b> with h = p(h|x); "
@@ -97,8 +122,70 @@ class RBMViews:
             "Hidden probabilities p(h|x)",
             "One row per held-out example, one column per hidden unit.",
             xlabel="hidden unit j", ylabel="example", levels=(0.0, 1.0), colormap="viridis")
+        self.filters.set_hover_text(self.filter_text)
+        self.hidden.set_hover_text(self.hidden_text)
+        self.recon.set_hover_text(self.recon_text)
 
-    def show(self, a: dict, shape, prefix: str = "") -> None:
+    def _get(self, key: str):
+        return self._a.get(self._prefix + key)
+
+    # -- readouts under the mouse: the lecture's equations with the numbers of the snapshot shown -------------
+    def filter_text(self, info: dict) -> str | None:
+        """Pixel i of hidden unit j's filter: w_ij now, and the last CD update of w_ij with its parts."""
+        if info.get("tile") is None:
+            return None
+        j, i = int(info["tile"]), int(info["pixel"])
+        lines = [f"hidden unit <b>j = {j}</b>, visible pixel <b>i = {i}</b> (row {info['row']}, col {info['col']})",
+                 f"w<sub>ij</sub> = <b>{fmt(info['value'])}</b>"]
+        if self._get("cd_x") is None or i >= self._get("cd_x").shape[1] or j >= self._get("cd_h_hat").shape[1]:
+            lines.append(f"<span style='color:{GREY}'>no CD update yet: press Play or Step</span>")
+            return "<br>".join(lines)
+        a, b = (float(v) for v in cd_averages(self._a, i, j, self._prefix))
+        lr, k, batch = float(self._get("cd_lr")), int(self._get("cd_k")), int(self._get("cd_batch"))
+        when = f" (step {self._step})" if self._step is not None else ""
+        lines += [f"last CD-{k} update{when}, averaged over a batch of {batch}:",
+                  f"Δw<sub>ij</sub> = γ (⟨x<sub>i</sub> {H_HAT}<sub>j</sub>⟩ − ⟨{X_T}<sub>i</sub> {H_T}<sub>j</sub>⟩)",
+                  f"&nbsp;&nbsp;= {fmt(lr)} × ({fmt(a)} − {fmt(b)}) = <b>{fmt(lr * (a - b))}</b>"]
+        momentum, decay = float(self._get("cd_momentum") or 0.0), float(self._get("cd_weight_decay") or 0.0)
+        extras = [f"momentum {fmt(momentum)}" if momentum else "", f"weight decay {fmt(decay)}" if decay else ""]
+        extras = [e for e in extras if e]
+        if extras:
+            lines.append(f"<span style='color:{GREY}'>beyond the lecture, {' and '.join(extras)} also moved "
+                         f"w<sub>ij</sub> in that step</span>")
+        return "<br>".join(lines)
+
+    def hidden_text(self, info: dict) -> str:
+        """p(h_j=1|x) for one example and hidden unit, as sigma(d_j + sum_i w_ij x_i) with the numbers."""
+        j, p = int(info["col"]), float(info["value"])
+        d = self._get("hidden_bias")
+        dj = float(d[j]) if d is not None and j < len(d) else None
+        return (f"example <b>{info['y']}</b>, hidden unit <b>j = {j}</b><br>"
+                f"p(h<sub>j</sub>=1|x) = σ(d<sub>j</sub> + Σ<sub>i</sub> w<sub>ij</sub> x<sub>i</sub>)"
+                + _sum_with_bias("d", dj, p))
+
+    def recon_text(self, info: dict) -> str | None:
+        """Pixel i of example m in the input / reconstruction / sample rows, against each other."""
+        if info.get("tile") is None or "row_label" not in info:
+            return None
+        m, i, label = int(info["example"]), int(info["pixel"]), info["row_label"]
+        x, r = self._get("probe_input"), self._get("probe_recon")
+        bias = self._get("visible_bias")
+        head = f"example <b>{m}</b>, pixel <b>i = {i}</b> (row {info['row']}, col {info['col']})<br>"
+        if x is None or r is None or m >= len(x):
+            return None
+        xi, ri = float(x[m, i]), float(r[m, i])
+        err = f"squared error (x<sub>i</sub> − p)² = ({fmt(xi)} − {fmt(ri)})² = <b>{fmt((xi - ri) ** 2)}</b>"
+        if label == "p(x|h)":
+            bi = float(bias[i]) if bias is not None and i < len(bias) else None
+            return (head + "p(x<sub>i</sub>=1|h) = σ(b<sub>i</sub> + Σ<sub>j</sub> w<sub>ij</sub> h<sub>j</sub>), "
+                    "h = p(h|x)" + _sum_with_bias("b", bi, ri) + "<br>" + err)
+        if label == "x~":
+            return (head + f"{X_T}<sub>i</sub> ~ p(x<sub>i</sub>|{H_HAT}), one Gibbs step: <b>{fmt(info['value'])}</b>"
+                    f"<br>the input had x<sub>i</sub> = {fmt(xi)}")
+        return head + f"x<sub>i</sub> = <b>{fmt(xi)}</b>, reconstructed p(x<sub>i</sub>=1|h) = {fmt(ri)}<br>" + err
+
+    def show(self, a: dict, shape, prefix: str = "", step: int | None = None) -> None:
+        self._a, self._prefix, self._step = a, prefix, step
         # a closed or hidden view costs nothing; it catches up from the next snapshot when shown
         if self.recon.isVisible():
             self.recon.set_rows([a[prefix + "probe_input"], a[prefix + "probe_recon"], a[prefix + "probe_sample"]],
@@ -204,7 +291,7 @@ class RBMPanel(LivePanel):
         a = snap.arrays
         shape = a["image_shape"]
         # a closed or hidden view costs nothing; it catches up from the next snapshot when shown
-        self.views.show(a, shape)
+        self.views.show(a, shape, step=snap.step)
         if self.dreams.isVisible():
             self.dreams.set_images(a["dream"], shape, cols=min(8, len(a["dream"])))
 

@@ -17,12 +17,15 @@ training steps (``session.set_hparams``), followed by a snapshot request.
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from ...core.engine import Snapshot, TrainingSession
 from ...core.recurrent import NEEDS_RESET, OPTIMIZERS, LSTMConfig, RecurrentConfig, RNNConfig
 from ...core.sequences import TASK_HELP, TASKS
+from ..widgets.hover import fmt
 from ..widgets.settings_form import SettingsForm
 from ..widgets.sequence_views import ColouredTextView, TraceView, UnitHeatmapView
 from ..widgets.views import CurveView
@@ -224,6 +227,7 @@ class RecurrentPanel(LivePanel):
                                    colormap="CET-D1" if signed else "viridis")
             view.title.setTextFormat(QtCore.Qt.TextFormat.RichText)
             view.sigUnitClicked.connect(self.select_unit)
+            view.set_hover_text(lambda info, g=g: self.gate_text(g, info))
             self.heatmaps[g] = view
         self._grid = QtWidgets.QWidget()
         grid = QtWidgets.QGridLayout(self._grid)
@@ -375,6 +379,7 @@ class RecurrentPanel(LivePanel):
         if s is not None:
             s.set_hparams(**changes)
             s.request_snapshot()
+            self.go_live()  # what the user just asked for shows in the live views
 
     def _on_intervention(self, key: str, value) -> None:
         self._send(**{key: value})
@@ -443,6 +448,47 @@ class RecurrentPanel(LivePanel):
             self._redraw_unit_views()
         self._draw_grads(a)
         self._draw_sample(a)
+
+    # -- readouts under the mouse ---------------------------------------------------------------------------------
+    def gate_text(self, g: str, info: dict) -> str:
+        """Unit u at time t of gate ``g``: the lecture's equation, with the numbers of the probe shown."""
+        u, t, v = int(info["y"]), int(info["col"]), float(info["value"])
+        a = self._last or {}
+        text = a.get("probe_text")
+        head = f"unit <b>u = {u}</b>, time <b>t = {t}</b>"
+        if text and t < len(text):
+            ch = text[t]
+            head += f", character {html.escape(repr(ch))}"
+
+        def at(name: str, tt: int) -> float | None:
+            m = a.get(name)
+            return float(np.asarray(m)[u, tt]) if m is not None and 0 <= tt < np.asarray(m).shape[1] else None
+
+        if not self.is_lstm:
+            body = f"s<sub>t</sub> = tanh(U x<sub>t</sub> + W s<sub>t-1</sub>) = <b>{fmt(v)}</b>"
+        elif g in ("f", "i", "o"):
+            name = {"f": "forget gate", "i": "input gate", "o": "output gate"}[g]
+            body = (f"{name}: {g}<sub>t</sub> = σ(U<sub>{g}</sub> x<sub>t</sub> + W<sub>{g}</sub> s<sub>t-1</sub>)"
+                    f" = <b>{fmt(v)}</b>")
+        elif g == "c_tilde":
+            body = (f"candidate: c~<sub>t</sub> = tanh(U<sub>c</sub> x<sub>t</sub> + W<sub>c</sub> "
+                    f"s<sub>t-1</sub>) = <b>{fmt(v)}</b>")
+        elif g == "c":
+            f, i, ct = at("f", t), at("i", t), at("c_tilde", t)
+            prev = at("c", t - 1) if t > 0 else 0.0
+            body = "cell: c<sub>t</sub> = f<sub>t</sub> c<sub>t-1</sub> + i<sub>t</sub> c~<sub>t</sub>"
+            if None not in (f, i, ct, prev):
+                body += f"<br>&nbsp;&nbsp;= {fmt(f)} × {fmt(prev)} + {fmt(i)} × {fmt(ct)}"
+            body += f" = <b>{fmt(v)}</b>"
+        else:
+            o, c = at("o", t), at("c", t)
+            body = "hidden state: s<sub>t</sub> = o<sub>t</sub> tanh(c<sub>t</sub>)"
+            if o is not None and c is not None:
+                body += f" = {fmt(o)} × tanh({fmt(c)})"
+            body += f" = <b>{fmt(v)}</b>"
+        note = a.get("interventions")
+        tail = f"<br><span style='color:#9aa5b5'>{html.escape(str(note))}</span>" if note else ""
+        return f"{head}<br>{body}{tail}"
 
     # -- drawing -------------------------------------------------------------------------------------------------
     def _draw_heatmaps(self, a: dict) -> None:

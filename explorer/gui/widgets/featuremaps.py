@@ -19,6 +19,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from .hover import HoverReadout, esc, fmt
 from .views import GAP, _lut
 
 MARK_COLOUR = "#ffb74d"
@@ -65,7 +66,38 @@ class FeatureMapStack(pg.GraphicsLayoutWidget):
         self._mark.setPen(pg.mkPen(MARK_COLOUR, width=2, cosmetic=True))
         self._mark.setZValue(10)
         self._mark_row: int | None = None
+        self._maps: list[np.ndarray] = []   # each layer's maps as given (the readout's values, unscaled)
         self.updates = 0
+        # under the mouse: layer, channel, position and the activation there
+        self.hover = HoverReadout(self, self, self._hover_info, self._hover_default)
+
+    def set_hover_text(self, hover_text) -> None:
+        """A panel's ``hover_text(info) -> str`` (None or "" falls back to the plain readout)."""
+        self.hover.hover_text = hover_text
+        self.hover.refresh()
+
+    def _hover_info(self, scene_pos) -> dict | None:
+        """``layer`` (name), ``row`` (position in the stack), ``channel``, ``y``, ``x`` and ``value``."""
+        for row, r in enumerate(self.rows):
+            vb = r["viewbox"]
+            if not vb.sceneBoundingRect().contains(scene_pos) or row >= len(self._maps):
+                continue
+            p = vb.mapSceneToView(scene_pos)
+            hit = self.unit_at(row, p.x(), p.y())
+            if hit is None:
+                return None
+            ch, y, x = hit
+            return {"view": self, "layer": r["name"], "row": row, "channel": ch, "y": y, "x": x,
+                    "value": float(self._maps[row][ch, y, x])}
+        return None
+
+    def _hover_default(self, info: dict) -> str:
+        return (f"layer <b>{esc(info['layer'])}</b>, channel <b>{info['channel']}</b>, "
+                f"position (y {info['y']}, x {info['x']})<br>activation <b>{fmt(info['value'])}</b>")
+
+    def unit_scene_pos(self, row: int, channel: int, y: int, x: int) -> QtCore.QPointF:
+        """Scene point at the centre of a unit (for tests and scripted demos)."""
+        return self.rows[row]["viewbox"].mapViewToScene(self.unit_position(row, channel, y, x))
 
     def set_maps(self, names: Sequence[str], maps: Sequence[np.ndarray], channels: Sequence[int] | None = None) -> None:
         """Show each layer's maps; ``channels[i]``: the layer's true channel count (maps may be capped)."""
@@ -77,7 +109,9 @@ class FeatureMapStack(pg.GraphicsLayoutWidget):
         for row, m in zip(self.rows, maps):
             mosaic, _ = layer_mosaic(m, self.cols)
             row["image"].setImage(mosaic, autoLevels=False, levels=(0.0, 1.0))
+        self._maps = [np.asarray(m) for m in maps]
         self.updates += 1
+        self.hover.refresh()
 
     def _rebuild(self, names, shapes, channels) -> None:
         if self._mark_row is not None and self._mark_row < len(self.rows):

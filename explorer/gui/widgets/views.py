@@ -15,10 +15,13 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from .hover import HoverReadout, HoverText, esc, fmt
+
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="#15181d", foreground="#d8dee9")
 
 DENSE_CURVE_POINTS = 400  # above this, a curve wider than 1 pixel is drawn without antialiasing
 GAP = np.nan  # mosaic separators: NaN renders transparent, so tiles stand apart on the dark background
+HOVER_MARK = "#ffb74d"  # outline of the pixel / line at the step under the mouse
 
 
 def tile_images(images: np.ndarray, image_shape: Sequence[int], cols: int | None = None, pad: int = 1,
@@ -143,6 +146,19 @@ class _ViewFrame(QtWidgets.QWidget):
         if self.caption.text():
             self._layout.addWidget(self.caption)
 
+    # -- the readout under the mouse -----------------------------------------------------------------
+    hover: HoverReadout | None = None
+
+    def set_hover_text(self, hover_text: HoverText | None) -> None:
+        """A panel's ``hover_text(info) -> str`` (rich text; None or "" falls back to the plain readout)."""
+        if self.hover is not None:
+            self.hover.hover_text = hover_text
+            self.hover.refresh()
+
+    def _refresh_hover(self) -> None:
+        if self.hover is not None:
+            self.hover.refresh()
+
 
 def _atomic_qt_write(path: str, write) -> None:
     """Let ``write(tmp_path) -> bool`` produce the file beside ``path``, then rename it into place."""
@@ -162,7 +178,7 @@ class MosaicView(_ViewFrame):
     """Many small images as one tiled image, optionally in labelled rows (e.g. input / reconstruction)."""
 
     def __init__(self, title: str, caption: str = "", *, levels=(0.0, 1.0), colormap: str = "grey",
-                 normalize: str = "none", parent=None):
+                 normalize: str = "none", hover_text: HoverText | None = None, parent=None):
         super().__init__(title, caption, parent)
         self.levels = levels
         self.normalize = normalize
@@ -175,12 +191,24 @@ class MosaicView(_ViewFrame):
         self.image.setLookupTable(_lut(colormap))
         self.viewbox.addItem(self.image)
         self._row_labels: list[pg.TextItem] = []
+        self._row_texts: list[str] = []
+        # what the tiles hold before normalising: (n, h*w) images, their shape, tiles per row
+        self._raw: np.ndarray | None = None
+        self._tile_shape: tuple[int, int] = (0, 0)
+        self._cols = 1
         self.updates = 0
         self._set_body(self.graphics)
+        self._mark = _pixel_mark(self.viewbox)
+        self.hover = HoverReadout(self, self.graphics, self._hover_info, self._hover_default, hover_text,
+                                  on_show=self._mark_pixel, on_hide=self._mark.hide)
 
     def set_images(self, images: np.ndarray, image_shape: Sequence[int], cols: int | None = None) -> None:
+        h, w = int(image_shape[0]), int(image_shape[1])
+        raw = np.asarray(images).reshape(-1, h * w)
+        n = raw.shape[0]
         mosaic = tile_images(images, image_shape, cols=cols, normalize=self.normalize)
-        self._show(mosaic)
+        self._row_texts = []
+        self._show(mosaic, (raw, (h, w), cols or max(1, int(math.ceil(math.sqrt(max(n, 1)))))))
 
     def set_rows(self, rows: Sequence[np.ndarray], image_shape: Sequence[int], labels: Sequence[str] = ()) -> None:
         """One row of tiles per array in ``rows`` (all with the same number of images)."""
@@ -190,7 +218,8 @@ class MosaicView(_ViewFrame):
                                   for r in rows])
         mosaic = tile_images(stacked, image_shape, cols=n, normalize=self.normalize)
         reshaped = self.image.image is None or self.image.image.shape != mosaic.shape
-        self._show(mosaic)
+        self._row_texts = list(labels)
+        self._show(mosaic, (stacked, (h, int(image_shape[1])), n))
         if reshaped and labels:  # leave room on the left for the row labels
             w = int(image_shape[1])
             self.viewbox.setRange(xRange=(-1.6 * w, mosaic.shape[1]), yRange=(0, mosaic.shape[0]), padding=0.02)
@@ -208,24 +237,87 @@ class MosaicView(_ViewFrame):
                 self.viewbox.addItem(item)
                 self._row_labels.append(item)
 
-    def _show(self, mosaic: np.ndarray) -> None:
+    def _show(self, mosaic: np.ndarray, tiles: tuple | None = None) -> None:
+        """Draw ``mosaic``; ``tiles`` = (raw images (n, h*w), (h, w), tiles per row) for the readout
+        (None: the mosaic is one picture, read as it is)."""
         first = self.image.image is None or self.image.image.shape != mosaic.shape
         self.image.setImage(mosaic, autoLevels=False, levels=self.levels)
+        if tiles is None:
+            self._raw, self._tile_shape, self._cols = None, tuple(mosaic.shape), 1
+            self._row_texts = []
+        else:
+            self._raw, self._tile_shape, self._cols = tiles
         if first:
             self.viewbox.autoRange(padding=0.02)
         self.updates += 1
+        self._refresh_hover()
 
     def current_image(self) -> np.ndarray | None:
         return None if self.image.image is None else np.array(self.image.image)
+
+    # -- the readout -------------------------------------------------------------------------------------
+    def pixel_scene_pos(self, tile: int, row: int, col: int) -> QtCore.QPointF:
+        """Scene point at the centre of pixel (row, col) of tile ``tile`` (for tests and scripted demos)."""
+        h, w = self._tile_shape
+        tr, tc = divmod(int(tile), self._cols)
+        return self.viewbox.mapViewToScene(QtCore.QPointF(tc * (w + 1) + col + 0.5, tr * (h + 1) + row + 0.5))
+
+    def _hover_info(self, scene_pos) -> dict | None:
+        """``tile`` (index in the images given), ``row``/``col`` in the tile, ``pixel`` = row*w + col (the
+        index into the flat image), ``value`` (before any normalising), ``shown`` (the value drawn),
+        ``image_shape``; with labelled rows also ``row_label`` and ``example`` (position in the row)."""
+        img = self.image.image
+        if img is None or not self.viewbox.sceneBoundingRect().contains(scene_pos):
+            return None
+        p = self.image.mapFromScene(scene_pos)
+        x, y = int(math.floor(p.x())), int(math.floor(p.y()))
+        if not (0 <= y < img.shape[0] and 0 <= x < img.shape[1]):
+            return None
+        h, w = self._tile_shape
+        info: dict = {"view": self, "shown": float(img[y, x]), "image_shape": (h, w)}
+        if self._raw is None:  # one picture
+            info.update(tile=None, row=y, col=x, pixel=y * w + x, value=float(img[y, x]))
+            return info
+        tr, r = divmod(y, h + 1)
+        tc, c = divmod(x, w + 1)
+        k = tr * self._cols + tc
+        if r >= h or c >= w or tc >= self._cols or k >= self._raw.shape[0]:
+            return None  # a gap between tiles
+        info.update(tile=k, row=r, col=c, pixel=r * w + c, value=float(self._raw[k, r * w + c]),
+                    x0=tc * (w + 1), y0=tr * (h + 1))
+        if self._row_texts:
+            info.update(row_label=self._row_texts[tr] if tr < len(self._row_texts) else "", example=tc)
+        return info
+
+    def _hover_default(self, info: dict) -> str:
+        where = f"row {info['row']}, col {info['col']}"
+        if info.get("tile") is None:
+            head = where
+        elif "row_label" in info:
+            head = f"{esc(info['row_label'])}, example {info['example']} · {where}"
+        else:
+            head = f"tile {info['tile']} · {where}"
+        text = f"{head}<br>value <b>{fmt(info['value'])}</b>"
+        if self.normalize != "none" and info.get("tile") is not None:
+            text += f" <span style='color:#9aa5b5'>(drawn as {fmt(info['shown'], 3)} after scaling the tile)</span>"
+        return text
+
+    def _mark_pixel(self, info: dict) -> None:
+        x0, y0 = info.get("x0", 0), info.get("y0", 0)
+        self._mark.setRect(QtCore.QRectF(x0 + info["col"], y0 + info["row"], 1.0, 1.0))
+        self._mark.show()
 
 
 class HeatmapView(_ViewFrame):
     """A matrix as colours, with labelled axes and a colour bar."""
 
     def __init__(self, title: str, caption: str = "", *, xlabel: str = "", ylabel: str = "",
-                 levels=(0.0, 1.0), colormap: str = "viridis", parent=None):
+                 levels=(0.0, 1.0), colormap: str = "viridis", hover_text: HoverText | None = None, parent=None):
         super().__init__(title, caption, parent)
         self.levels = levels
+        self.xlabel, self.ylabel = xlabel, ylabel
+        self._matrix: np.ndarray | None = None
+        self._first_row = 0.0
         self.plot = pg.PlotWidget()
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(False, False)
@@ -241,6 +333,9 @@ class HeatmapView(_ViewFrame):
         self.colorbar.setImageItem(self.image, insert_in=self.plot.getPlotItem())
         self.updates = 0
         self._set_body(self.plot)
+        self._mark = _pixel_mark(self.plot.getPlotItem().vb)
+        self.hover = HoverReadout(self, self.plot, self._hover_info, self._hover_default, hover_text,
+                                  on_show=self._mark_cell, on_hide=self._mark.hide)
 
     def set_levels(self, levels) -> None:
         """Change the colour scale (e.g. to follow the data's range); the colour bar follows."""
@@ -254,17 +349,50 @@ class HeatmapView(_ViewFrame):
         self.image.setImage(m, autoLevels=False, levels=self.levels)
         if first_row:
             self.image.setRect(QtCore.QRectF(0, first_row - 0.5, m.shape[1], m.shape[0]))
+        self._matrix, self._first_row = m, float(first_row)
         if first:
             self.plot.getPlotItem().vb.autoRange(padding=0)
         self.updates += 1
+        self._refresh_hover()
+
+    # -- the readout -------------------------------------------------------------------------------------
+    def cell_scene_pos(self, row: int, col: int) -> QtCore.QPointF:
+        """Scene point at the centre of cell (row, col) of the matrix (for tests and scripted demos)."""
+        vb = self.plot.getPlotItem().vb
+        return vb.mapViewToScene(self.image.mapToParent(QtCore.QPointF(col + 0.5, row + 0.5)))
+
+    def _hover_info(self, scene_pos) -> dict | None:
+        """``row``/``col`` of the matrix, ``y`` = first_row + row (the row's label on the axis), ``value``,
+        ``xlabel``/``ylabel``."""
+        m = self._matrix
+        if m is None or not self.plot.getPlotItem().vb.sceneBoundingRect().contains(scene_pos):
+            return None
+        p = self.image.mapFromScene(scene_pos)
+        col, row = int(math.floor(p.x())), int(math.floor(p.y()))
+        if not (0 <= row < m.shape[0] and 0 <= col < m.shape[1]):
+            return None
+        y = self._first_row + row
+        return {"view": self, "row": row, "col": col, "y": int(y) if float(y).is_integer() else y,
+                "value": float(m[row, col]), "xlabel": self.xlabel, "ylabel": self.ylabel}
+
+    def _hover_default(self, info: dict) -> str:
+        ylab, xlab = esc(info["ylabel"] or "row"), esc(info["xlabel"] or "column")
+        return (f"{ylab} <b>{info['y']}</b>, {xlab} <b>{info['col']}</b><br>"
+                f"value <b>{fmt(info['value'])}</b>")
+
+    def _mark_cell(self, info: dict) -> None:
+        rect = self.image.mapRectToParent(QtCore.QRectF(info["col"], info["row"], 1.0, 1.0))
+        self._mark.setRect(rect)
+        self._mark.show()
 
 
 class CurveView(_ViewFrame):
     """Named series against training steps; each series is one PlotDataItem updated with setData."""
 
     def __init__(self, title: str, caption: str = "", *, xlabel: str = "step", ylabel: str = "",
-                 logy: bool = False, parent=None):
+                 logy: bool = False, hover_text: HoverText | None = None, parent=None):
         super().__init__(title, caption, parent)
+        self.xlabel = xlabel
         self.plot = pg.PlotWidget()
         self.plot.setMenuEnabled(True)
         self.plot.setLabel("bottom", xlabel)
@@ -274,7 +402,15 @@ class CurveView(_ViewFrame):
         self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor="#d8dee9")
         self._items: dict[str, pg.PlotDataItem] = {}
         self._data: dict[str, tuple[list[float], list[float]]] = {}
+        self._drawn: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # what the last redraw drew (the readout's)
         self._set_body(self.plot)
+        self._cursor = pg.InfiniteLine(angle=90, movable=False,
+                                       pen=pg.mkPen(HOVER_MARK, width=1.5, style=QtCore.Qt.PenStyle.DashLine))
+        self._cursor.setZValue(20)
+        self._cursor.hide()
+        self.plot.addItem(self._cursor, ignoreBounds=True)
+        self.hover = HoverReadout(self, self.plot, self._hover_info, self._hover_default, hover_text,
+                                  on_show=self._mark_step, on_hide=self._cursor.hide)
 
     def add_series(self, key: str, label: str, color: str, width: float = 2.0, style=None,
                    symbol: str | None = None) -> None:
@@ -302,14 +438,62 @@ class CurveView(_ViewFrame):
                 # 5,000 points at width 2 took ~40x longer to paint than without antialiasing. Dense
                 # curves are drawn without it; sparse ones (evaluations, with symbols) keep it.
                 aa = len(dx) <= DENSE_CURVE_POINTS or item.opts["pen"].widthF() <= 1.0
-                item.setData(np.asarray(dx), np.asarray(dy), antialias=aa)
+                ax, ay = np.asarray(dx), np.asarray(dy)
+                item.setData(ax, ay, antialias=aa)
+                self._drawn[key] = (ax, ay)
                 x_max = max(x_max, dx[-1])
             else:
                 item.setData([], [])
+                self._drawn.pop(key, None)
         if x_max < 10:  # a lone first point: show a sensible axis instead of +-0.5 around it
             self.plot.setXRange(0, 10, padding=0.02)
         else:
             self.plot.enableAutoRange(axis="x")
+        self._refresh_hover()
+
+    # -- the readout -------------------------------------------------------------------------------------
+    def step_scene_pos(self, x: float, y: float | None = None) -> QtCore.QPointF:
+        """Scene point at data x (and y, default: the middle of the view) (for tests and scripted demos)."""
+        vb = self.plot.getPlotItem().vb
+        if y is None:
+            y = float(np.mean(vb.viewRange()[1]))
+        return vb.mapViewToScene(QtCore.QPointF(float(x), y))
+
+    def _hover_info(self, scene_pos) -> dict | None:
+        """``x`` under the mouse, ``step`` (the nearest recorded x of any series) and ``series``: one dict per
+        series with data: ``key``, ``label``, ``colour``, ``step`` (its nearest x) and ``value`` there."""
+        vb = self.plot.getPlotItem().vb
+        if not self._drawn or not vb.sceneBoundingRect().contains(scene_pos):
+            return None
+        x = vb.mapSceneToView(scene_pos).x()
+        if self.plot.getPlotItem().ctrl.logXCheck.isChecked():
+            x = 10 ** x
+        rows = []
+        for key, item in self._items.items():
+            if key not in self._drawn:
+                continue
+            xs, ys = self._drawn[key]
+            i = int(np.searchsorted(xs, x))
+            if i >= len(xs) or (i > 0 and abs(xs[i - 1] - x) <= abs(xs[i] - x)):
+                i -= 1
+            i = max(i, 0)
+            rows.append({"key": key, "label": item.name() or key, "colour": item.opts["pen"].color().name(),
+                         "step": float(xs[i]), "value": float(ys[i])})
+        if not rows:
+            return None
+        step = min((r["step"] for r in rows), key=lambda s: abs(s - x))
+        return {"view": self, "x": float(x), "step": _whole(step), "series": rows, "xlabel": self.xlabel}
+
+    def _hover_default(self, info: dict) -> str:
+        lines = [f"{esc(info['xlabel'] or 'x')} <b>{fmt(info['step'], 8)}</b>"]
+        for r in info["series"]:
+            at = "" if r["step"] == info["step"] else f" <span style='color:#9aa5b5'>(at {fmt(r['step'], 8)})</span>"
+            lines.append(f"<span style='color:{r['colour']}'>■</span> {esc(r['label'])}: <b>{fmt(r['value'])}</b>{at}")
+        return "<br>".join(lines)
+
+    def _mark_step(self, info: dict) -> None:
+        self._cursor.setPos(info["step"])
+        self._cursor.show()
 
     def clear_data(self) -> None:
         for key in self._data:
@@ -426,6 +610,21 @@ class ScatterView(_ViewFrame):
         self.hint.setText(text)
         self.hint.setPos(0.5, 0.5)
         self.plot.setRange(xRange=(0, 1), yRange=(0, 1))
+
+
+def _whole(v: float):
+    """A step number as an int when it is one (steps are counted, not measured)."""
+    return int(v) if float(v).is_integer() else float(v)
+
+
+def _pixel_mark(viewbox) -> QtWidgets.QGraphicsRectItem:
+    """The outline of the pixel or cell under the mouse: a separate item, so a hover never redraws the image."""
+    mark = QtWidgets.QGraphicsRectItem()
+    mark.setPen(pg.mkPen(HOVER_MARK, width=2, cosmetic=True))
+    mark.setZValue(20)
+    mark.hide()
+    viewbox.addItem(mark, ignoreBounds=True)
+    return mark
 
 
 def _lut(name: str) -> np.ndarray:

@@ -1,0 +1,97 @@
+"""File › Export model ▸ ONNX… / safetensors…: the current model written for use outside the app.
+
+The export itself (``explorer.core.export``) runs on the training thread between two steps, like
+Save run, so it never reads weights half-way through an update; the window stays responsive and the
+result (the file and its size, or what went wrong) comes back to the notice bar through a queued
+signal.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6 import QtCore, QtWidgets
+
+from ..core.export import EXPORTERS, LABELS, file_size_text
+
+FILTERS = {"onnx": "ONNX model (*.onnx)", "safetensors": "safetensors weights (*.safetensors)"}
+
+
+class ModelExporter(QtCore.QObject):
+    """Owns the "Export model" submenu of a :class:`MainWindow` and does the exports it asks for."""
+
+    # (message, is_error): emitted on the training thread, delivered on the GUI thread (queued)
+    sigDone = QtCore.Signal(str, bool)
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.last_dir = Path.home()
+        self.menu = QtWidgets.QMenu("Export model", window)
+        self.menu.setObjectName("exportModelMenu")
+        self.actions = {}
+        tips = {"onnx": "The network's forward pass with its current weights, for any ONNX runtime",
+                "safetensors": "The current weights (and optimiser state), as in a run folder"}
+        for kind in ("onnx", "safetensors"):
+            act = self.menu.addAction(f"{LABELS[kind]}…")
+            act.setObjectName(f"exportModel_{kind}")
+            act.setToolTip(tips[kind])
+            act.triggered.connect(lambda _=False, kind=kind: self.choose(kind))
+            self.actions[kind] = act
+        self.menu.setToolTipsVisible(True)
+        self.sigDone.connect(self._show, QtCore.Qt.ConnectionType.QueuedConnection)
+
+    def default_name(self, kind: str) -> str:
+        s = self.window.session
+        if s is None:
+            return f"model.{kind}"
+        return f"{s.trainer.family}-step{s.trainer.step}.{kind}"
+
+    def choose(self, kind: str) -> None:
+        """Ask where to write, then export there."""
+        start = str(self.last_dir / self.default_name(kind))
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, f"Export the model as {LABELS[kind]}", start,
+                                                        FILTERS[kind])
+        if path:
+            if not path.lower().endswith(f".{kind}"):
+                path += f".{kind}"
+            self.last_dir = Path(path).parent
+            self.export_model(kind, path)
+
+    def export_model(self, kind: str, path: str | Path) -> threading.Event:
+        """Export the current model as ``kind`` ("onnx" | "safetensors") to ``path`` on the training thread.
+
+        Returns an event set when done; the notice bar then shows the file and its size, or the error.
+        """
+        done = threading.Event()
+        s = self.window.session
+        if s is None:
+            self.window.notice.show_message("No model to export yet.", error=True)
+            done.set()
+            return done
+        trainer, path = s.trainer, Path(path)
+
+        def work() -> None:
+            try:
+                out = EXPORTERS[kind](trainer, path)
+                self.sigDone.emit(f"Exported the {trainer.family} model at step {trainer.step} as {LABELS[kind]}: "
+                                  f"{out} ({file_size_text(out)}).", False)
+            except Exception as exc:  # noqa: BLE001 - any failure is a message, never a failed training run
+                self.sigDone.emit(f"Could not export the model as {LABELS[kind]} to {path}: {exc}", True)
+            finally:
+                done.set()
+
+        if s.is_alive:
+            saves = getattr(self.window, "_saves", None)
+            if isinstance(saves, list):  # the window waits for it before stopping the thread on close
+                saves.append(done)
+            s.call_in_thread(work)
+        else:  # no training thread: nothing else touches the model
+            work()
+        return done
+
+    @QtCore.Slot(str, bool)
+    def _show(self, message: str, error: bool) -> None:
+        self.window.notice.show_message(message, error=error)
+        self.window.statusBar().showMessage(message, 6000)

@@ -1,0 +1,173 @@
+"""The timeline bar: scrub back through the kept views while training goes on, then back to live."""
+
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from explorer.core.autoencoder import AutoencoderConfig
+from explorer.core.engine import RUNNING
+from explorer.core.rbm_trainer import RBMConfig
+from explorer.gui.main_window import MainWindow
+from explorer.gui.widgets.views import tile_images
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+
+
+def open_window(qtbot, settings, config):
+    win = MainWindow(config, settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+def drawn_filters(snap):
+    """What the RBM and autoencoder panels draw in their filters view for ``snap``."""
+    a = snap.arrays
+    return tile_images(a["filters"][:100], a["image_shape"], normalize="symmetric")
+
+
+def same(a, b):
+    return a is not None and a.shape == b.shape and np.allclose(np.nan_to_num(a), np.nan_to_num(b))
+
+
+def scrub_while_training(qtbot, win):
+    """Train until at least 3 frames are kept, scrub to the first, check it is drawn while training goes on,
+    then press Live. Shared by every family here: only the filters view and the bar are used."""
+    panel, bar = win.panel, win.timeline_bar
+    view = panel.filters
+    win.toggle_play()
+    assert win.session.state == RUNNING
+    qtbot.waitUntil(lambda: len(panel.timeline) >= 4 and win.session.trainer.step > 30, timeout=20000)
+    assert bar.slider.isEnabled() and bar.slider.maximum() == len(panel.timeline) - 1
+    assert bar.live_button.isChecked() and "Live" in bar.live_button.text()
+
+    bar.slider.setValue(0)  # as a drag to the left end does
+    first = panel.timeline.at(0)
+    assert panel.viewing is first
+    assert same(view.current_image(), drawn_filters(first))
+    live = panel.session.latest_snapshot()
+    assert not same(drawn_filters(first), drawn_filters(live)), "the first frame should differ from the live one"
+    assert bar.where.text().startswith(f"viewing step {first.step:,} (training is at step ")
+    assert not bar.live_button.isChecked()
+
+    # training goes on: the step grows, new frames are recorded, the view stays on the scrubbed frame
+    step0, kept0 = win.session.trainer.step, panel.timeline.newest.seq
+    qtbot.waitUntil(lambda: win.session.trainer.step > step0 + 20 and panel.timeline.newest.seq > kept0,
+                    timeout=20000)
+    assert panel.viewing is first and bar.slider.value() == 0
+    assert same(view.current_image(), drawn_filters(first))
+    assert win.session.state == RUNNING
+
+    # Live: the newest snapshot is drawn at once
+    qtbot.mouseClick(bar.live_button, QtCore.Qt.MouseButton.LeftButton)
+    assert panel.viewing is None
+    assert same(view.current_image(), drawn_filters(panel.timeline.newest))
+    assert bar.live_button.isChecked() and "viewing" not in bar.where.text()
+    assert bar.slider.value() == bar.slider.maximum()
+    win.toggle_play()
+    assert win.session.wait(10)
+
+
+def test_rbm_scrub_live_keys_and_reset(qtbot, settings):
+    win = open_window(qtbot, settings, RBMConfig(dataset="bars", bars_size=6, hidden=16, batch_size=20,
+                                                 device="cpu", seed=0))
+    try:
+        panel, bar = win.panel, win.timeline_bar
+        assert bar.isVisible()
+        scrub_while_training(qtbot, win)
+
+        # the label says how much is kept and the memory it takes of the bound
+        qtbot.waitUntil(lambda: panel._last_seq == win.session.latest_snapshot().seq
+                        and bar.where.text() == f"step {win.session.trainer.step:,}", timeout=5000)
+        tl = panel.timeline
+        text = bar.kept.text()
+        assert f"{len(tl)} views kept every {tl.spacing():,} steps" in text and "of 256 MB" in text
+        assert bar.describe() == f"{bar.where.text()}   {text}"
+
+        # keyboard: Left goes one kept frame back, Right returns to the live end
+        n = len(tl)
+        qtbot.keyClick(bar.slider, QtCore.Qt.Key.Key_Left)
+        assert panel.viewing is tl.at(n - 2)
+        assert same(panel.filters.current_image(), drawn_filters(tl.at(n - 2)))
+        qtbot.keyClick(bar.slider, QtCore.Qt.Key.Key_Left)
+        assert panel.viewing is tl.at(n - 3)
+        qtbot.keyClick(bar.slider, QtCore.Qt.Key.Key_Right)
+        assert panel.viewing is tl.at(n - 2)
+        qtbot.keyClick(bar.slider, QtCore.Qt.Key.Key_Right)
+        assert panel.viewing is None
+
+        # after training stopped, scrubbing still works (paused: the snapshots are all kept)
+        bar.show_index(1)
+        assert panel.viewing is tl.at(1) and same(panel.filters.current_image(), drawn_filters(tl.at(1)))
+        # a step while scrubbed is recorded but not drawn
+        seq = tl.newest.seq
+        qtbot.keyClick(win, QtCore.Qt.Key.Key_S)
+        qtbot.waitUntil(lambda: tl.newest.seq > seq, timeout=5000)
+        assert panel.viewing is tl.at(1)
+
+        # presentation mode keeps the bar on screen
+        win.enter_presentation()
+        try:
+            assert bar.isVisible() and not win.menuBar().isVisible()
+        finally:
+            win.leave_presentation()
+
+        # Reset clears the timeline and goes back to live views
+        win.reset()
+        qtbot.waitUntil(lambda: panel.viewing is None and all(s.run_id == win.session.run_id for s in tl.frames()),
+                        timeout=5000)
+        assert tl.steps() in ([], [0]) and tl.every == tl.initial_every
+        assert bar.live_button.isChecked()
+        qtbot.waitUntil(lambda: len(tl) == 1, timeout=5000)  # the reset model's first view
+        assert tl.steps() == [0]
+    finally:
+        win.close()
+
+
+def test_autoencoder_scrub_and_new_session(qtbot, settings):
+    win = open_window(qtbot, settings, AutoencoderConfig(dataset="digits", hidden=16, batch_size=32, device="cpu",
+                                                         noise="gaussian", noise_level=0.3))
+    try:
+        scrub_while_training(qtbot, win)
+        # another family is a new session: its panel's timeline starts empty, and the bar follows it
+        win.switch_family("rbm")
+        assert win.timeline_bar.panel is win.panel and win.panel.family == "rbm"
+        assert len(win.panel.timeline) <= 1
+        qtbot.waitUntil(lambda: len(win.panel.timeline) == 1, timeout=5000)
+        win.switch_family("autoencoder")  # back: a new session, an empty timeline
+        assert win.panel.family == "autoencoder" and win.panel.viewing is None
+        assert all(s.run_id == win.session.run_id and s.step == 0 for s in win.panel.timeline.frames())
+    finally:
+        win.close()
+
+
+def test_lstm_gate_heatmaps_scrub_and_a_chosen_unit_stays_on_the_frame(qtbot, settings):
+    from explorer.core.recurrent import LSTMConfig
+
+    win = open_window(qtbot, settings, LSTMConfig(task="adding", length=12, hidden=8, n_train=256, eval_samples=64,
+                                                  batch_size=16, device="cpu", compare_every=2))
+    try:
+        panel, bar = win.panel, win.timeline_bar
+        gate = panel.heatmaps["f"]
+        win.toggle_play()
+        qtbot.waitUntil(lambda: len(panel.timeline) >= 4, timeout=30000)
+        bar.slider.setValue(0)
+        first = panel.timeline.at(0)
+        assert panel.viewing is first
+        assert np.allclose(np.array(gate.image.image), first.arrays["f"])
+        step0 = win.session.trainer.step
+        qtbot.waitUntil(lambda: win.session.trainer.step > step0 + 10, timeout=20000)
+        panel.select_unit(3)  # a unit chosen while scrubbed: drawn from the frame on show
+        assert panel.viewing is first and panel.units.title.text() == "Unit 3 over time"
+        assert np.allclose(np.array(gate.image.image), first.arrays["f"])
+        bar.go_live()
+        assert panel.viewing is None
+        assert np.allclose(np.array(gate.image.image), panel.timeline.newest.arrays["f"])
+        win.toggle_play()
+        assert win.session.wait(10)
+    finally:
+        win.close()
