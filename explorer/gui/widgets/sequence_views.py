@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from .views import HeatmapView, _ViewFrame, monospace_font
+from .views import HeatmapView, _ViewFrame, monospace_font, plot_widget
 
 
 class UnitHeatmapView(HeatmapView):
@@ -68,7 +68,7 @@ class TraceView(_ViewFrame):
     def __init__(self, title: str, caption: str = "", *, xlabel: str = "time step t", ylabel: str = "",
                  logy: bool = False, parent=None):
         super().__init__(title, caption, parent)
-        self.plot = pg.PlotWidget()
+        self.plot = plot_widget()
         self.plot.setMenuEnabled(True)
         self.plot.setLabel("bottom", xlabel)
         self.plot.setLabel("left", ylabel)

@@ -53,6 +53,30 @@ def tile_images(images: np.ndarray, image_shape: Sequence[int], cols: int | None
     return out
 
 
+def plot_widget() -> pg.PlotWidget:
+    """A PlotWidget whose axes are painted from a cached pixmap.
+
+    An axis with a grid covers the whole plot, so every new curve point repainted it: pyqtgraph replays
+    its tick text (about 5-9 ms an axis, software-rendered) on every frame. With a device-coordinate
+    cache Qt repaints an axis only when the axis itself changes (its range, its size, its font).
+    """
+    plot = pg.PlotWidget()
+    for axis in plot.getPlotItem().axes.values():
+        axis["item"].setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    return plot
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 1.5, 2, 3, 4, 5, 6, 8 (times a power of ten) at or above ``value`` (> 0)."""
+    if not value > 0 or not math.isfinite(value):
+        return 1.0
+    exp = 10.0 ** math.floor(math.log10(value))
+    for m in (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0):
+        if value <= m * exp * (1 + 1e-12):
+            return m * exp
+    return 10.0 * exp
+
+
 def _title_label(text: str) -> QtWidgets.QLabel:
     lab = QtWidgets.QLabel(text)
     lab.setObjectName("viewTitle")
@@ -318,7 +342,7 @@ class HeatmapView(_ViewFrame):
         self.xlabel, self.ylabel = xlabel, ylabel
         self._matrix: np.ndarray | None = None
         self._first_row = 0.0
-        self.plot = pg.PlotWidget()
+        self.plot = plot_widget()
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(False, False)
         self.plot.invertY(True)
@@ -393,7 +417,7 @@ class CurveView(_ViewFrame):
                  logy: bool = False, hover_text: HoverText | None = None, parent=None):
         super().__init__(title, caption, parent)
         self.xlabel = xlabel
-        self.plot = pg.PlotWidget()
+        self.plot = plot_widget()
         self.plot.setMenuEnabled(True)
         self.plot.setLabel("bottom", xlabel)
         self.plot.setLabel("left", ylabel)
@@ -404,6 +428,17 @@ class CurveView(_ViewFrame):
         self._data: dict[str, tuple[list[float], list[float]]] = {}
         self._drawn: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # what the last redraw drew (the readout's)
         self._set_body(self.plot)
+        # the view's ranges are set here, not by pyqtgraph's auto-range (which re-fits, and so repaints
+        # both axes, on every new point): x grows in steps of a "nice" ladder, y only when the data
+        # leaves it or fills less than half of it. Zooming or panning by hand stops this until the
+        # plot's "A" button is pressed.
+        self.follow = True
+        self._x_range: tuple[float, float] | None = None
+        self._y_range: tuple[float, float] | None = None
+        self.plot.disableAutoRange()
+        vb = self.plot.getPlotItem().vb
+        vb.sigRangeChangedManually.connect(self._stop_following)
+        self.plot.getPlotItem().autoBtn.clicked.connect(self._follow_again)
         self._cursor = pg.InfiniteLine(angle=90, movable=False,
                                        pen=pg.mkPen(HOVER_MARK, width=1.5, style=QtCore.Qt.PenStyle.DashLine))
         self._cursor.setZValue(20)
@@ -445,11 +480,41 @@ class CurveView(_ViewFrame):
             else:
                 item.setData([], [])
                 self._drawn.pop(key, None)
-        if x_max < 10:  # a lone first point: show a sensible axis instead of +-0.5 around it
-            self.plot.setXRange(0, 10, padding=0.02)
-        else:
-            self.plot.enableAutoRange(axis="x")
+        if self.follow:
+            self._fit_ranges()
         self._refresh_hover()
+
+    def _fit_ranges(self) -> None:
+        xs = [a for a, _ in self._drawn.values() if len(a)]
+        ys = [b for _, b in self._drawn.values() if len(b)]
+        if not xs:
+            return
+        x_lo = min(0.0, min(float(np.min(a)) for a in xs))
+        x_hi = max(10.0, nice_ceiling(max(float(np.max(a)) for a in xs)))
+        if self._x_range is None or x_hi > self._x_range[1] or x_lo < self._x_range[0] or x_hi < self._x_range[1] / 4:
+            self._x_range = (x_lo, x_hi)  # grows in steps (a reset shrinks it)
+            self.plot.setXRange(x_lo, x_hi, padding=0.02)
+        y = np.concatenate(ys)
+        if self.plot.getPlotItem().getAxis("left").logMode:  # (the user may switch it in the plot's menu)
+            y = np.log10(y[y > 0])
+        y = y[np.isfinite(y)]
+        if not len(y):
+            return
+        lo, hi = float(y.min()), float(y.max())
+        cur = self._y_range
+        if cur is None or lo < cur[0] or hi > cur[1] or (hi - lo) < 0.5 * (cur[1] - cur[0]):
+            pad = 0.06 * (hi - lo) if hi > lo else max(abs(hi) * 0.05, 0.05)
+            self._y_range = (lo - pad, hi + pad)
+            self.plot.setYRange(*self._y_range, padding=0)
+
+    def _stop_following(self, *_args) -> None:
+        self.follow = False
+
+    def _follow_again(self, *_args) -> None:
+        self.follow = True
+        self._x_range = self._y_range = None
+        self.plot.disableAutoRange()  # the "A" button turned pyqtgraph's on: ranges are ours again
+        self._fit_ranges()
 
     # -- the readout -------------------------------------------------------------------------------------
     def step_scene_pos(self, x: float, y: float | None = None) -> QtCore.QPointF:
@@ -498,6 +563,7 @@ class CurveView(_ViewFrame):
     def clear_data(self) -> None:
         for key in self._data:
             self._data[key] = ([], [])
+        self._x_range = self._y_range = None  # a new run: the ranges fit it afresh
         self.redraw()
 
     def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -528,7 +594,7 @@ class BarView(_ViewFrame):
                  colour: str = "#88c0d0", value_format: str | None = None, parent=None):
         super().__init__(title, caption, parent)
         self.value_format = value_format  # e.g. "{:.0f}" for counts; default: a share as %, else 3 digits
-        self.plot = pg.PlotWidget()
+        self.plot = plot_widget()
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(False, False)
         self.plot.setLabel("bottom", xlabel)
@@ -573,7 +639,7 @@ class ScatterView(_ViewFrame):
 
     def __init__(self, title: str, caption: str = "", *, xlabel: str = "", ylabel: str = "", parent=None):
         super().__init__(title, caption, parent)
-        self.plot = pg.PlotWidget()
+        self.plot = plot_widget()
         self.plot.setMenuEnabled(False)
         self.plot.setLabel("bottom", xlabel)
         self.plot.setLabel("left", ylabel)
