@@ -364,6 +364,31 @@ def test_run_folder_saves_and_reopens_a_cnn(tmp_path):
         make_trainer("cnn", tr.config_dict()).load_state_tensors(bad)
 
 
+def test_run_folder_keeps_the_probe_and_the_unit(tmp_path):
+    tr = tiny_trainer()
+    c, h, w = tr.input_shape
+    drawn = np.zeros((h, w), np.float32)
+    drawn[2:-2, w // 2] = 1.0  # a stroke drawn on the canvas
+    s = TrainingSession(tr)
+    try:
+        s.call_in_thread(lambda: (tr.set_probe(image=drawn), tr.select_unit((1, 1, 2, 3))))
+        s.step(2)
+        s.wait(30)
+        save_run(s, tmp_path / "drawn")
+        s.call_in_thread(lambda: tr.set_probe(index=3))
+        s.step(1)
+        s.wait(30)
+        save_run(s, tmp_path / "gallery")
+    finally:
+        s.close()
+    back = restore_trainer(load_run(tmp_path / "drawn"))
+    assert back.probe_index is None and back.unit == (1, 1, 2, 3)
+    np.testing.assert_array_equal(back.probe.cpu().numpy(), np.broadcast_to(drawn, (c, h, w)))
+    back = restore_trainer(load_run(tmp_path / "gallery"))
+    assert back.probe_index == 3 and back.probe_label == tr.probe_label
+    assert back.snapshot()["probe_index"] == 3
+
+
 def test_cli_train_cnn_json(tmp_path, capsys):
     from explorer.cli import main
     spec = tmp_path / "tiny.json"

@@ -623,7 +623,26 @@ class CNNTrainer(MiniBatchTrainer):
             buf = self.optimizer.state.get(p, {}).get("momentum_buffer")
             if buf is not None:
                 out[f"opt.{name}.momentum"] = buf
+        # the probe the views show (a gallery entry, or what the user drew) and the chosen unit travel
+        # with the session, so a reopened run shows the same feature maps and receptive field
+        out["probe.image"] = self.probe
+        out["probe.index"] = torch.tensor(-1 if self.probe_index is None else int(self.probe_index))
+        out["probe.unit"] = torch.tensor(list(self.unit) if self.unit is not None else [-1, -1, -1, -1])
         return out
+
+    def _load_probe(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore the saved probe and unit; a run saved without them (or for another input) keeps the defaults."""
+        try:
+            index = int(tensors["probe.index"]) if "probe.index" in tensors else None
+            if index is not None and index >= 0:
+                self.set_probe(index=index)
+            elif "probe.image" in tensors:
+                self.set_probe(image=tensors["probe.image"].float().cpu().numpy())
+            unit = tensors.get("probe.unit")
+            if unit is not None and int(unit[0]) >= 0:
+                self.select_unit(unit.tolist())
+        except (ValueError, TypeError):
+            pass
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         params = dict(self.model.named_parameters())
@@ -639,6 +658,7 @@ class CNNTrainer(MiniBatchTrainer):
             key = f"opt.{name}.momentum"
             if key in tensors and tuple(tensors[key].shape) == tuple(p.shape):
                 self.optimizer.state[p]["momentum_buffer"] = tensors[key].to(p.device, p.dtype).clone()
+        self._load_probe(tensors)
 
     def config_dict(self) -> dict[str, Any]:
         return self.config.to_dict()
