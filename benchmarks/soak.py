@@ -100,14 +100,15 @@ def soak(families: list[str], minutes: float, autosave_every: float, sample_ever
     def sample() -> None:
         s = win.session
         row = {"t_s": round(elapsed(), 1), "family": win.family, "step": int(s.trainer.step) if s else 0,
-               "rss_mb": round(_rss_mb(), 1), "redraws": win.redraws, "errors": len(errors) + len(qt_warnings),
+               "rss_mb": round(_rss_mb(), 1), "timeline_mb": round(win.panel.timeline.bytes_used / 2**20, 1),
+               "redraws": win.redraws, "errors": len(errors) + len(qt_warnings),
                "saves_ok": sum(1 for v in saves if v["ok"]), "saves_dropped": sum(1 for v in saves if not v["ok"])}
         if s is not None and s.error:
             errors.append(f"session stopped: {s.error}")
             s.start()  # go on: the soak wants to see whether it recovers
         samples.append(row)
         log(f"{row['t_s']:8.0f} s  {row['family']:>8}  step {row['step']:>8,}  rss {row['rss_mb']:8.1f} MB  "
-            f"redraws {row['redraws']:>7,}  saves ok {row['saves_ok']:>3}  dropped {row['saves_dropped']:>2}  "
+            f"(timeline {row['timeline_mb']:6.1f})  redraws {row['redraws']:>7,}  saves ok {row['saves_ok']:>3}  dropped {row['saves_dropped']:>2}  "
             f"errors {row['errors']}")
 
     def autosave() -> None:
@@ -187,9 +188,13 @@ def soak(families: list[str], minutes: float, autosave_every: float, sample_ever
         segments[-1].append(row)
     per_family = []
     for seg in segments:
-        after = seg[min(len(seg) - 1, max(1, len(seg) // 10))]["rss_mb"]
+        first = seg[min(len(seg) - 1, max(1, len(seg) // 10))]
+        after = first["rss_mb"]
+        net0, net1 = after - first["timeline_mb"], seg[-1]["rss_mb"] - seg[-1]["timeline_mb"]
         per_family.append({"family": seg[0]["family"], "rss_after_warmup_mb": after, "rss_end_mb": seg[-1]["rss_mb"],
-                           "growth": (seg[-1]["rss_mb"] - after) / after if after else 0.0})
+                           "growth": (seg[-1]["rss_mb"] - after) / after if after else 0.0,
+                           "timeline_end_mb": seg[-1]["timeline_mb"],
+                           "growth_excluding_timeline": (net1 - net0) / net0 if net0 else 0.0})
     last = per_family[-1]
     result = {
         "minutes": minutes, "families": families, "steps": samples[-1]["step"],
@@ -220,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"steps trained            {res['steps']:,}")
     for p in res["memory_by_family"]:
         print(f"resident memory {p['family']:>8} {p['rss_after_warmup_mb']:.0f} MB after warm-up, "
-              f"{p['rss_end_mb']:.0f} MB at the end ({p['growth']:+.1%})")
+              f"{p['rss_end_mb']:.0f} MB at the end ({p['growth']:+.1%}; the timeline holds {p['timeline_end_mb']:.0f} MB "
+              f"of its bound, growth without it {p['growth_excluding_timeline']:+.1%})")
     print(f"peak resident memory     {res['rss_max_mb']:.0f} MB; largest growth {res['memory_growth']:+.1%}")
     print(f"autosaves                {res['saves']} done, {len(res['saves_dropped'])} dropped")
     for d in res["saves_dropped"]:
