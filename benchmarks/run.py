@@ -273,7 +273,9 @@ def sklearn_ratio(case: Case, steps: int, repeats: int) -> dict[str, float] | No
 
 def startup_seconds(repeats: int) -> dict[str, float]:
     """From launching ``python -m explorer`` to its first painted window; the torch import alone."""
-    env = {**os.environ, "XDG_CONFIG_HOME": tempfile.mkdtemp(prefix="explorer-bench-cfg-")}
+    # a fresh settings folder and cache: no saved layout, no autosave from an earlier run to offer back
+    env = {**os.environ, "XDG_CONFIG_HOME": tempfile.mkdtemp(prefix="explorer-bench-cfg-"),
+           "NETWORK_EXPLORER_CACHE": tempfile.mkdtemp(prefix="explorer-bench-cache-")}
     times, torch_times = [], []
     for _ in range(repeats):
         out = os.path.join(tempfile.mkdtemp(prefix="explorer-bench-"), "painted")

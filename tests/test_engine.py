@@ -242,3 +242,20 @@ def test_epoch_row_keeps_what_the_trainer_measured_under_the_same_name():
         assert s.history()[0]["train_recon_error"] == 123.0
     finally:
         s.close()
+
+
+def test_threads_are_set_for_the_training_thread_only(session):
+    main_threads = torch.get_num_threads()
+    seen = []
+    session.set_threads(2)
+    session.call_in_thread(lambda: seen.append(torch.get_num_threads()))
+    session.step(1)
+    assert session.wait(10)
+    assert seen == [2] and session.threads == 2
+    assert torch.get_num_threads() == main_threads  # OpenMP keeps it per thread: this one is untouched
+    session.set_threads(None)  # back to torch's default for the machine
+    session.call_in_thread(lambda: seen.append(torch.get_num_threads()))
+    session.step(1)
+    assert session.wait(10)
+    from explorer.core.engine import DEFAULT_THREADS
+    assert seen[-1] == DEFAULT_THREADS == session.threads

@@ -272,3 +272,23 @@ def test_redraws_keep_none_and_bool_references_intact(qtbot, window):
         redraw()
     after = (sys.getrefcount(None), sys.getrefcount(True), sys.getrefcount(False))
     assert all(a >= b - 50 for a, b in zip(after, before)), (before, after)
+
+
+def test_the_window_keeps_a_core_for_itself(qtbot, window, monkeypatch):
+    import os
+
+    from explorer.core.engine import DEFAULT_THREADS
+
+    expected = max(1, (os.cpu_count() or 1) - 1)
+    window.step_once()
+    qtbot.waitUntil(lambda: window.session.threads == expected, timeout=5000)
+    window._update_status()
+    assert f"{expected} thread" in window.status_device.text()
+    window.act_keep_core.trigger()  # Training > Keep a core for the window: off
+    assert not window.act_keep_core.isChecked()
+    window.step_once()
+    qtbot.waitUntil(lambda: window.session.threads == DEFAULT_THREADS, timeout=5000)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    window.act_keep_core.trigger()  # on again, on an 8-core machine: 7 for training
+    window.step_once()
+    qtbot.waitUntil(lambda: window.session.threads == 7, timeout=5000)

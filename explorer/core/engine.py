@@ -34,6 +34,8 @@ FINISHED = "finished"  # reached its epoch budget; start() trains further
 ERROR = "error"        # a step raised or diverged; the message is in ``session.error``
 STOPPED = "stopped"    # thread ended; the trainer is kept for saving and inspection
 
+DEFAULT_THREADS = torch.get_num_threads()  # torch's intra-op threads for this machine (set at import)
+
 
 class Trainer(ABC):
     """What a model family supplies to the engine. All methods run on the training thread."""
@@ -155,6 +157,7 @@ class TrainingSession:
         self.error: str | None = None
         self.out_of_memory = False  # the last failure was the device running out of memory
         self.run_id = 0
+        self.threads = DEFAULT_THREADS  # intra-op threads of the training thread (see set_threads)
         self._snapshot_hz = float(snapshot_hz)
         self._metrics_every = max(1, int(metrics_every))
         self._eval_every = max(0, int(eval_every))
@@ -263,6 +266,22 @@ class TrainingSession:
             self._snapshot_requested = True
 
         self._post(move)
+
+    def set_threads(self, n: int | None) -> None:
+        """How many intra-op threads the training thread's tensor operations use (None: torch's default).
+
+        The setting belongs to the training thread (OpenMP keeps it per thread), so it is applied there,
+        between steps. A window showing live views keeps one core for itself this way: on a machine
+        whose cores the training saturates, the views' painting otherwise stalls both of torch's
+        threads at every parallel operation (one waits for the other, preempted by the window).
+        """
+        count = DEFAULT_THREADS if n is None else max(1, int(n))
+
+        def apply() -> None:
+            torch.set_num_threads(count)
+            self.threads = count
+
+        self._post(apply)
 
     def set_snapshot_rate(self, hz: float) -> None:
         self._snapshot_hz = max(0.1, float(hz))
