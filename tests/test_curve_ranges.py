@@ -89,3 +89,22 @@ def test_log_scale_ranges_are_in_decades(qtbot):
 def test_axes_are_painted_from_a_cache(view):
     for axis in view.plot.getPlotItem().axes.values():
         assert axis["item"].cacheMode() == QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
+
+
+def test_a_trace_keeps_its_ranges_while_values_move_a_little(qtbot):
+    from explorer.gui.widgets.sequence_views import TraceView
+
+    v = TraceView("unit 0 over time")
+    v.add_series("s", "s_t", "#4fc3f7")
+    qtbot.addWidget(v)
+    t = np.arange(50)
+    v.set_series("s", t, np.sin(t / 5))
+    v.done()
+    x0, y0 = x_range(v), y_range(v)
+    assert x0[0] < 0 < 49 < x0[1] < 51  # the time axis: the data's extent, padded
+    v.set_series("s", t, 0.9 * np.sin(t / 5 + 0.1))  # the next update: a little different
+    v.done()
+    assert x_range(v) == x0 and y_range(v) == y0
+    v.set_series("s", t, 3 * np.sin(t / 5))  # out of range: the view follows
+    v.done()
+    assert y_range(v)[1] > 2.9

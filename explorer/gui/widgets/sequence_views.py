@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from .views import HeatmapView, _ViewFrame, monospace_font, plot_widget
+from .views import HeatmapView, RangeKeeper, _ViewFrame, monospace_font, plot_widget
 
 
 class UnitHeatmapView(HeatmapView):
@@ -79,6 +79,7 @@ class TraceView(_ViewFrame):
         self._items: dict[str, pg.PlotDataItem] = {}
         self.updates = 0
         self._set_body(self.plot)
+        self.ranges = RangeKeeper(self.plot, grow_x=False)  # x: the data's extent; y moves only when needed
 
     def add_series(self, key: str, label: str, color: str, width: float = 2.0, style=None, symbol=None,
                    step: bool = False, fill: bool = False) -> None:
@@ -118,6 +119,14 @@ class TraceView(_ViewFrame):
         return (np.array([]) if x is None else np.asarray(x)), (np.array([]) if y is None else np.asarray(y))
 
     def done(self) -> None:
+        """All series of this update are set: fit the ranges (rarely moved, so the axes rarely repaint)."""
+        xs, ys = [], []
+        for item in self._items.values():
+            x, y = item.getData()
+            if x is not None and len(x):
+                xs.append(np.asarray(x))
+                ys.append(np.asarray(y))
+        self.ranges.fit(xs, ys)
         self.updates += 1
 
 

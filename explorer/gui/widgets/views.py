@@ -77,6 +77,75 @@ def nice_ceiling(value: float) -> float:
     return 10.0 * exp
 
 
+class RangeKeeper:
+    """Sets a plot's ranges itself, and rarely, instead of pyqtgraph's auto-range.
+
+    Auto-range re-fits on every new point, so both (cached) axes are repainted on every update. Here
+    x grows along a "nice" ladder (``grow_x``, for curves over training steps) or follows the data's
+    extent (a fixed time axis), and y moves only when the data leaves it or fills under half of it.
+    Zooming or panning by hand stops this until the plot's "A" button is pressed.
+    """
+
+    def __init__(self, plot: pg.PlotWidget, grow_x: bool):
+        self.plot = plot
+        self.grow_x = grow_x
+        self.follow = True
+        self.x: tuple[float, float] | None = None
+        self.y: tuple[float, float] | None = None
+        self._data: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+        plot.disableAutoRange()
+        plot.getPlotItem().vb.sigRangeChangedManually.connect(self._stop_following)
+        plot.getPlotItem().autoBtn.clicked.connect(self._follow_again)
+
+    def fit(self, xs: list[np.ndarray], ys: list[np.ndarray]) -> None:
+        """Fit the ranges to these series (if following), moving them only when needed."""
+        self._data = (xs, ys)
+        if self.follow:
+            self._fit()
+
+    def forget(self) -> None:
+        """A new run: the next fit starts afresh (a range may shrink)."""
+        self.x = self.y = None
+
+    def _fit(self) -> None:
+        xs = [np.asarray(a, dtype=float) for a in self._data[0] if len(a)]
+        ys = [np.asarray(b, dtype=float) for b in self._data[1] if len(b)]
+        if not xs:
+            return
+        x_min = min(float(np.nanmin(a)) for a in xs)
+        x_max = max(float(np.nanmax(a)) for a in xs)
+        if self.grow_x:
+            lo, hi = min(0.0, x_min), max(10.0, nice_ceiling(x_max))
+            moved = self.x is None or hi > self.x[1] or lo < self.x[0] or hi < self.x[1] / 4
+        else:
+            lo, hi = (x_min, x_max) if x_max > x_min else (x_min - 0.5, x_max + 0.5)
+            moved = self.x != (lo, hi)
+        if moved:
+            self.x = (lo, hi)
+            self.plot.setXRange(lo, hi, padding=0.02)
+        y = np.concatenate(ys) if ys else np.zeros(0)
+        if self.plot.getPlotItem().getAxis("left").logMode:  # (the user may switch it in the plot's menu)
+            y = np.log10(y[y > 0])
+        y = y[np.isfinite(y)]
+        if not len(y):
+            return
+        lo, hi = float(y.min()), float(y.max())
+        cur = self.y
+        if cur is None or lo < cur[0] or hi > cur[1] or (hi - lo) < 0.5 * (cur[1] - cur[0]):
+            pad = 0.06 * (hi - lo) if hi > lo else max(abs(hi) * 0.05, 0.05)
+            self.y = (lo - pad, hi + pad)
+            self.plot.setYRange(*self.y, padding=0)
+
+    def _stop_following(self, *_args) -> None:
+        self.follow = False
+
+    def _follow_again(self, *_args) -> None:
+        self.follow = True
+        self.forget()
+        self.plot.disableAutoRange()  # the "A" button turned pyqtgraph's on: the ranges are ours again
+        self._fit()
+
+
 def _title_label(text: str) -> QtWidgets.QLabel:
     lab = QtWidgets.QLabel(text)
     lab.setObjectName("viewTitle")
@@ -428,17 +497,7 @@ class CurveView(_ViewFrame):
         self._data: dict[str, tuple[list[float], list[float]]] = {}
         self._drawn: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # what the last redraw drew (the readout's)
         self._set_body(self.plot)
-        # the view's ranges are set here, not by pyqtgraph's auto-range (which re-fits, and so repaints
-        # both axes, on every new point): x grows in steps of a "nice" ladder, y only when the data
-        # leaves it or fills less than half of it. Zooming or panning by hand stops this until the
-        # plot's "A" button is pressed.
-        self.follow = True
-        self._x_range: tuple[float, float] | None = None
-        self._y_range: tuple[float, float] | None = None
-        self.plot.disableAutoRange()
-        vb = self.plot.getPlotItem().vb
-        vb.sigRangeChangedManually.connect(self._stop_following)
-        self.plot.getPlotItem().autoBtn.clicked.connect(self._follow_again)
+        self.ranges = RangeKeeper(self.plot, grow_x=True)  # x along a nice ladder, y only when needed
         self._cursor = pg.InfiniteLine(angle=90, movable=False,
                                        pen=pg.mkPen(HOVER_MARK, width=1.5, style=QtCore.Qt.PenStyle.DashLine))
         self._cursor.setZValue(20)
@@ -480,41 +539,13 @@ class CurveView(_ViewFrame):
             else:
                 item.setData([], [])
                 self._drawn.pop(key, None)
-        if self.follow:
-            self._fit_ranges()
+        self.ranges.fit([a for a, _ in self._drawn.values()], [b for _, b in self._drawn.values()])
         self._refresh_hover()
 
-    def _fit_ranges(self) -> None:
-        xs = [a for a, _ in self._drawn.values() if len(a)]
-        ys = [b for _, b in self._drawn.values() if len(b)]
-        if not xs:
-            return
-        x_lo = min(0.0, min(float(np.min(a)) for a in xs))
-        x_hi = max(10.0, nice_ceiling(max(float(np.max(a)) for a in xs)))
-        if self._x_range is None or x_hi > self._x_range[1] or x_lo < self._x_range[0] or x_hi < self._x_range[1] / 4:
-            self._x_range = (x_lo, x_hi)  # grows in steps (a reset shrinks it)
-            self.plot.setXRange(x_lo, x_hi, padding=0.02)
-        y = np.concatenate(ys)
-        if self.plot.getPlotItem().getAxis("left").logMode:  # (the user may switch it in the plot's menu)
-            y = np.log10(y[y > 0])
-        y = y[np.isfinite(y)]
-        if not len(y):
-            return
-        lo, hi = float(y.min()), float(y.max())
-        cur = self._y_range
-        if cur is None or lo < cur[0] or hi > cur[1] or (hi - lo) < 0.5 * (cur[1] - cur[0]):
-            pad = 0.06 * (hi - lo) if hi > lo else max(abs(hi) * 0.05, 0.05)
-            self._y_range = (lo - pad, hi + pad)
-            self.plot.setYRange(*self._y_range, padding=0)
-
-    def _stop_following(self, *_args) -> None:
-        self.follow = False
-
-    def _follow_again(self, *_args) -> None:
-        self.follow = True
-        self._x_range = self._y_range = None
-        self.plot.disableAutoRange()  # the "A" button turned pyqtgraph's on: ranges are ours again
-        self._fit_ranges()
+    @property
+    def follow(self) -> bool:
+        """Whether the view sets its own ranges (False after the user zoomed or panned, until "A")."""
+        return self.ranges.follow
 
     # -- the readout -------------------------------------------------------------------------------------
     def step_scene_pos(self, x: float, y: float | None = None) -> QtCore.QPointF:
@@ -563,7 +594,7 @@ class CurveView(_ViewFrame):
     def clear_data(self) -> None:
         for key in self._data:
             self._data[key] = ([], [])
-        self._x_range = self._y_range = None  # a new run: the ranges fit it afresh
+        self.ranges.forget()  # a new run: the ranges fit it afresh
         self.redraw()
 
     def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
