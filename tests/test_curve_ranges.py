@@ -108,3 +108,15 @@ def test_a_trace_keeps_its_ranges_while_values_move_a_little(qtbot):
     v.set_series("s", t, 3 * np.sin(t / 5))  # out of range: the view follows
     v.done()
     assert y_range(v)[1] > 2.9
+
+
+def test_a_log_scale_trace_fits_its_decades(qtbot):
+    from explorer.gui.widgets.sequence_views import TraceView
+
+    v = TraceView("gradient norm", logy=True)
+    v.add_series("g", "LSTM", "#4fc3f7")
+    qtbot.addWidget(v)
+    v.set_series("g", np.arange(10), 10.0 ** -np.arange(10))  # 1 ... 1e-9
+    v.done()
+    lo, hi = y_range(v)
+    assert lo < -9 and 0 < hi < 1  # log10 units, every point inside

@@ -80,6 +80,7 @@ class TraceView(_ViewFrame):
         self.updates = 0
         self._set_body(self.plot)
         self.ranges = RangeKeeper(self.plot, grow_x=False)  # x: the data's extent; y moves only when needed
+        self._raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # as set (getData() is log-mapped, reduced)
 
     def add_series(self, key: str, label: str, color: str, width: float = 2.0, style=None, symbol=None,
                    step: bool = False, fill: bool = False) -> None:
@@ -104,6 +105,7 @@ class TraceView(_ViewFrame):
             dx = x[1] - x[0] if len(x) > 1 else 1.0
             x = np.append(x - dx / 2, x[-1] + dx / 2)
         item.setData(x, y)
+        self._raw[key] = (x, y)
 
     def set_label(self, key: str, label: str) -> None:
         """Rename a series in the legend (e.g. to add a figure that changes)."""
@@ -113,6 +115,7 @@ class TraceView(_ViewFrame):
 
     def clear_series(self, key: str) -> None:
         self._items[key].setData([], [])
+        self._raw.pop(key, None)
 
     def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         x, y = self._items[key].getData()
@@ -120,13 +123,8 @@ class TraceView(_ViewFrame):
 
     def done(self) -> None:
         """All series of this update are set: fit the ranges (rarely moved, so the axes rarely repaint)."""
-        xs, ys = [], []
-        for item in self._items.values():
-            x, y = item.getData()
-            if x is not None and len(x):
-                xs.append(np.asarray(x))
-                ys.append(np.asarray(y))
-        self.ranges.fit(xs, ys)
+        data = [self._raw[k] for k in self._items if k in self._raw and len(self._raw[k][0])]
+        self.ranges.fit([x for x, _ in data], [y for _, y in data])
         self.updates += 1
 
 
