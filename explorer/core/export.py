@@ -37,6 +37,7 @@ import torch
 
 from .atomic import atomic_write, atomic_write_bytes
 from .runfolder import RUN_FORMAT, cpu_state_tensors
+from .sizes import format_bytes
 
 ONNX_OPSET = 17
 EXAMPLE_BATCH = 2  # the example input's batch size (any other works in the exported graph)
@@ -247,10 +248,7 @@ def export_safetensors(trainer, path: str | Path) -> Path:
 
 def file_size_text(path: str | Path) -> str:
     """A file's size for people: "812 bytes", "29.6 kB", "2.2 MB"."""
-    n = Path(path).stat().st_size
-    if n < 1000:
-        return f"{n} bytes"
-    return f"{n / 1000:.1f} kB" if n < 1_000_000 else f"{n / 1e6:.1f} MB"
+    return format_bytes(Path(path).stat().st_size)
 
 
 EXPORTERS: dict[str, Callable[..., Path]] = {"onnx": export_onnx, "safetensors": export_safetensors}

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from ..core.sizes import format_bytes
 from ..core.video import VIDEO_SUFFIXES, EncodeCancelled, VideoError, encode_gif, encode_mp4
 
 DEFAULT_FPS = 8.0
@@ -32,14 +33,6 @@ IDLE, RECORDING, HELD, ENCODING = "idle", "recording", "held", "encoding"
 
 _REC_STYLE = ("QLabel#recLabel { color: #ffffff; background: #c62828; border-radius: 3px; "
               "font-weight: bold; padding: 1px 8px; }")
-
-
-def format_size(n: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
 
 
 def format_clock(seconds: float) -> str:
@@ -250,7 +243,7 @@ class PanelRecorder(QtCore.QObject):
         self._update_label()
         elapsed = self._t_last - self._t0
         if self.frame_bytes + frame.nbytes > self.max_bytes:
-            self._stop_by_itself(f"the memory limit ({format_size(self.max_bytes)}) was reached")
+            self._stop_by_itself(f"the memory limit ({format_bytes(self.max_bytes)}) was reached")
         elif elapsed + 1.0 / self.fps > self.max_seconds:
             self._stop_by_itself(f"the length limit ({format_clock(self.max_seconds)}) was reached")
 
@@ -263,7 +256,7 @@ class PanelRecorder(QtCore.QObject):
     def _update_label(self) -> None:
         n = len(self.frames)
         self.rec_label.setText(f"● REC {format_clock(time.monotonic() - self._t0)} · {n} frame{'s' * (n != 1)}")
-        self.rec_label.setToolTip(f"{format_size(self.frame_bytes)} of {format_size(self.max_bytes)} held; "
+        self.rec_label.setToolTip(f"{format_bytes(self.frame_bytes)} of {format_bytes(self.max_bytes)} held; "
                                   f"{self.fps:g} frames/s; Ctrl+Shift+R stops and saves")
 
     def effective_fps(self) -> float:
@@ -365,7 +358,7 @@ class PanelRecorder(QtCore.QObject):
         else:
             self.last_path = Path(job["result"])
             size = self.last_path.stat().st_size if self.last_path.exists() else 0
-            self._notice(f"Recording saved to {self.last_path} ({format_size(size)}, {job['frames']} frames).")
+            self._notice(f"Recording saved to {self.last_path} ({format_bytes(size)}, {job['frames']} frames).")
         self._set_state(IDLE)  # after the notice: a listener sees the outcome
         if self._close_pending:
             self._close_pending = False
