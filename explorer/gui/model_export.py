@@ -9,6 +9,7 @@ signal.
 from __future__ import annotations
 
 import threading
+from typing import Any
 from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
@@ -31,6 +32,7 @@ class ModelExporter(QtCore.QObject):
         self.menu = QtWidgets.QMenu("Export model", window)
         self.menu.setObjectName("exportModelMenu")
         self.actions = {}
+        self._running: list[tuple[threading.Event, Any]] = []  # exports posted to the training thread
         tips = {"onnx": "The network's forward pass with its current weights, for any ONNX runtime",
                 "safetensors": "The current weights (and optimiser state), as in a run folder"}
         for kind in ("onnx", "safetensors"):
@@ -83,6 +85,10 @@ class ModelExporter(QtCore.QObject):
                 done.set()
 
         if s.is_alive:
+            # the GUI side keeps ``work`` (and so this object and its window) until the result arrives:
+            # were the training thread to drop the last reference, Qt objects would be destroyed from
+            # there (PySide defers that to an arbitrary later moment on the GUI thread, even mid-paint)
+            self._running.append((done, work))
             saves = getattr(self.window, "_saves", None)
             if isinstance(saves, list):  # the window waits for it before stopping the thread on close
                 saves.append(done)
@@ -93,5 +99,6 @@ class ModelExporter(QtCore.QObject):
 
     @QtCore.Slot(str, bool)
     def _show(self, message: str, error: bool) -> None:
+        self._running = [(done, work) for done, work in self._running if not done.is_set()]  # released here
         self.window.notice.show_message(message, error=error)
         self.window.statusBar().showMessage(message, 6000)
