@@ -523,6 +523,10 @@ def cmd_gui(args: argparse.Namespace | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if not (sys.argv[1:] if argv is None else argv):
+        # the plain launch: straight to the window, without the parser (its sub-commands import torch,
+        # which the start-up window loads on a thread while it is already on screen; see gui/startup.py)
+        return cmd_gui(None)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from ..core.rbm_trainer import RBMConfig
+from .startup import CoreLoader, StartupWindow, start_when_loaded
+
+if TYPE_CHECKING:
+    from ..core.rbm_trainer import RBMConfig
+
+# this module is imported before torch (see startup.py): it must not import the core at its top
 
 # resources/ sits beside the package in a source checkout (the README's editable install)
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
@@ -36,51 +43,73 @@ def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
 
 def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: bool = False,
             builder: str | None = None) -> int:
-    from .main_window import MainWindow
-
+    """Show the start-up window at once, load the core (torch) on a plain thread meanwhile, then
+    build the main window in its place (see startup.py)."""
     app = make_app()
-    win = MainWindow(config, run_dir=run_dir)
-    if not win.has_saved_geometry():
+    settings = QtCore.QSettings("NetworkExplorer", "NetworkExplorer")  # the main window's (SETTINGS_ORG/APP)
+    shell = StartupWindow(app.windowIcon())
+    geometry = settings.value("window/geometry")
+    if geometry is None or not shell.restoreGeometry(geometry):
         screen = app.primaryScreen().availableGeometry()
-        win.resize(min(1600, screen.width()), min(1000, screen.height()))
-        win.move(screen.center() - win.rect().center())
-    win.show()
-    probe = os.environ.get("NETWORK_EXPLORER_STARTUP_PROBE")
-    if probe:  # the start-up benchmark: note when the first frame has been painted, then quit
-        _report_first_paint(win, probe)
-    if start:
-        win.toggle_play()
-    if builder:
-        b = win.show_builder().builder
-        if Path(builder).suffix == ".json":
-            b.open_file(builder)
-        else:
-            b.load_preset(builder)
+        shell.resize(min(1600, screen.width()), min(1000, screen.height()))
+        shell.move(screen.center() - shell.rect().center())
+    probe_path = os.environ.get("NETWORK_EXPLORER_STARTUP_PROBE")
+    probe = _FirstPaint(probe_path, app) if probe_path else None
+    if probe:  # the start-up benchmark: when the first window, then the main window, are painted
+        shell.installEventFilter(probe)
+    shell.show()
+    loader = CoreLoader()
+    loader.start()
+    windows: list[QtWidgets.QWidget] = []
+
+    def build() -> QtWidgets.QWidget:
+        from .main_window import MainWindow
+
+        win = MainWindow(config, run_dir=run_dir)
+        if not win.has_saved_geometry():
+            win.setGeometry(shell.geometry())
+        if probe:
+            probe.main = win
+            win.installEventFilter(probe)
+        win.show()
+        windows.append(win)
+        if start:
+            win.toggle_play()
+        if builder:
+            b = win.show_builder().builder
+            if Path(builder).suffix == ".json":
+                b.open_file(builder)
+            else:
+                b.load_preset(builder)
+        return win
+
+    poller = start_when_loaded(shell, loader, build)  # noqa: F841 - kept alive by its parent, named for clarity
     return app.exec()
 
 
 class _FirstPaint(QtCore.QObject):
-    """Writes the wall-clock time of the window's first paint to a file and quits (start-up benchmark)."""
+    """The start-up benchmark's probe: writes, as JSON, the wall-clock times of the first painted window
+    (``window``: the start-up window) and of the main window's first paint (``ready``), then quits."""
 
     def __init__(self, path: str, parent: QtCore.QObject):
         super().__init__(parent)
         self.path = path
-        self.done = False
+        self.times: dict[str, float] = {}
+        self.main: QtWidgets.QWidget | None = None
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
-        if not self.done and event.type() == QtCore.QEvent.Type.Paint:
-            self.done = True
-            # after this paint event has been handled, the frame is on screen
-            QtCore.QTimer.singleShot(0, self._finish)
+        if event.type() == QtCore.QEvent.Type.Paint:
+            key = "ready" if obj is self.main and self.main is not None else "window"
+            if key not in self.times:
+                # after this paint event has been handled, the frame is on screen
+                self.times[key] = -1.0
+                QtCore.QTimer.singleShot(0, lambda k=key: self._painted(k))
         return False
 
-    def _finish(self) -> None:
-        with open(self.path, "w", encoding="utf-8") as f:
-            f.write(repr(time.time()))
-        QtWidgets.QApplication.instance().quit()
-
-
-def _report_first_paint(win: QtWidgets.QWidget, path: str) -> None:
-    probe = _FirstPaint(path, win)
-    win.installEventFilter(probe)
-    win._first_paint_probe = probe
+    def _painted(self, key: str) -> None:
+        self.times[key] = time.time()
+        if key == "ready":
+            self.times.setdefault("window", self.times["ready"])
+            with open(self.path, "w", encoding="utf-8") as f:
+                json.dump(self.times, f)
+            QtWidgets.QApplication.instance().quit()
