@@ -41,6 +41,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from explorer.core.cnn import CNNConfig, CNNTrainer, adapt_images  # noqa: E402
 from explorer.core.data import load_dataset  # noqa: E402
+from explorer.core.devices import resolve_device  # noqa: E402
 from explorer.core.engine import TrainingSession  # noqa: E402
 from explorer.core.spec import build_module, load_preset  # noqa: E402
 
@@ -87,23 +88,24 @@ def _bare_rate(cfg: CNNConfig, seconds: float) -> float:
 
 
 def _bare_loop(cfg: CNNConfig):
-    """One step of the bare loop (a closure over its model, optimiser and data)."""
+    """One step of the bare loop (a closure over its model, optimiser and data), on ``cfg.device``."""
+    dev = resolve_device(cfg.device)
     ds = load_dataset(cfg.dataset, cfg.data_dir)
-    x_all = torch.from_numpy(adapt_images(ds.train_x, 1, ds.image_shape, (1, 28, 28)))
-    y_all = torch.from_numpy(np.asarray(ds.train_y, dtype=np.int64))
+    x_all = torch.from_numpy(adapt_images(ds.train_x, 1, ds.image_shape, (1, 28, 28))).to(dev)
+    y_all = torch.from_numpy(np.asarray(ds.train_y, dtype=np.int64)).to(dev)
     torch.manual_seed(0)
-    net = build_module(load_preset("lenet5"))
+    net = build_module(load_preset("lenet5")).to(dev)
     logits_net = torch.nn.Sequential(*list(net.layers)[:-1])  # the loss takes the logits (no final Softmax)
     opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM)
     n = len(x_all)
-    state = {"order": torch.randperm(n), "pos": 0}
+    state = {"order": torch.randperm(n, device=dev), "pos": 0}
     metrics: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def one() -> None:
         idx = state["order"][state["pos"]:state["pos"] + BATCH]
         state["pos"] += BATCH
         if state["pos"] >= n:
-            state["order"], state["pos"] = torch.randperm(n), 0
+            state["order"], state["pos"] = torch.randperm(n, device=dev), 0
         x, y = x_all.index_select(0, idx), y_all.index_select(0, idx)
         logits = logits_net(x)
         loss = F.cross_entropy(logits, y)
@@ -125,9 +127,12 @@ def suite_case(quick: bool, data_dir: str | None, device: str) -> dict:
         one = state.get("one") or state.setdefault("one", _bare_loop(cfg))
         for _ in range(3):
             one()
+        sync = torch.cuda.synchronize if resolve_device(cfg.device).type == "cuda" else (lambda: None)
+        sync()
         t0 = time.perf_counter()
         for _ in range(steps):
             one()
+        sync()  # a GPU runs behind the loop: the clock stops when its queue is done
         return steps * BATCH / (time.perf_counter() - t0)
 
     return {"family": "cnn", "label": "LeNet-5", "describe": f"batch {BATCH}, SGD momentum {MOMENTUM}, {source}",

@@ -39,7 +39,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from explorer.core.engine import TrainingSession  # noqa: E402
-from explorer.core.recurrent import LSTMConfig, RecurrentTrainer  # noqa: E402
+from explorer.core.recurrent import LSTMConfig, RecurrentTrainer, RNNConfig  # noqa: E402
 
 
 def sync(device: torch.device) -> None:
@@ -47,16 +47,20 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def config(args, compare_every: int = 0) -> LSTMConfig:
-    return LSTMConfig(task="adding", length=args.length, hidden=args.hidden, batch_size=args.batch, lr=0.01,
-                      clip=1.0, n_train=8192, eval_samples=256, device=args.device, compare_every=compare_every)
+def config(args, compare_every: int = 0) -> LSTMConfig | RNNConfig:
+    """``args.model`` (default "lstm") picks the LSTM or the vanilla RNN; everything else is the same."""
+    cls = RNNConfig if getattr(args, "model", "lstm") == "rnn" else LSTMConfig
+    return cls(task="adding", length=args.length, hidden=args.hidden, batch_size=args.batch, lr=0.01,
+               clip=1.0, n_train=8192, eval_samples=256, device=args.device, compare_every=compare_every)
 
 
 def bare_rate(trainer: RecurrentTrainer, args) -> float:
-    """The same maths written plainly: one nn.LSTM, one Linear, Adam, clipping, MSE at the last step."""
+    """The same maths written plainly: one nn.LSTM (nn.RNN, tanh, for ``args.model == "rnn"``), one Linear,
+    Adam, clipping, MSE at the last step."""
     data, dev = trainer.dataset, trainer.device
     torch.manual_seed(0)
-    lstm = torch.nn.LSTM(2, args.hidden, batch_first=True, bias=False).to(dev)
+    cell = torch.nn.RNN if getattr(args, "model", "lstm") == "rnn" else torch.nn.LSTM
+    lstm = cell(2, args.hidden, batch_first=True, bias=False).to(dev)
     head = torch.nn.Linear(args.hidden, 1).to(dev)
     params = list(lstm.parameters()) + list(head.parameters())
     opt = torch.optim.Adam(params, lr=0.01)
@@ -156,9 +160,10 @@ if __name__ == "__main__":
     main()
 
 
-def suite_case(quick: bool, data_dir: str | None, device: str) -> dict:
-    """This benchmark's row in ``benchmarks/run.py``: LSTM 64 units on the adding problem, T = 50."""
-    args = argparse.Namespace(length=50, hidden=64, batch=64, device=device, steps=0)
+def suite_case(quick: bool, data_dir: str | None, device: str, model: str = "lstm") -> dict:
+    """This benchmark's row in ``benchmarks/run.py``: LSTM 64 units on the adding problem, T = 50
+    (``model="rnn"``: the vanilla RNN on the same task, as ``benchmarks/gpu_check.py`` runs it)."""
+    args = argparse.Namespace(length=50, hidden=64, batch=64, device=device, steps=0, model=model)
     cfg = config(args)
     ref = RecurrentTrainer(config(args))
 
@@ -166,5 +171,5 @@ def suite_case(quick: bool, data_dir: str | None, device: str) -> dict:
         args.steps = steps
         return bare_rate(ref, args)[0]
 
-    return {"family": "lstm", "label": "LSTM 64, adding T=50", "describe": "batch 64, Adam, clip 1",
+    return {"family": model, "label": f"{model.upper()} 64, adding T=50", "describe": "batch 64, Adam, clip 1",
             "config": cfg, "bare": bare, "batch": 64}
