@@ -121,6 +121,31 @@ def test_snapshots_are_rate_capped_copies():
     np.testing.assert_array_equal(last.arrays["filters"], before)
 
 
+def test_a_puller_gets_no_new_snapshot_until_it_took_the_last_one():
+    """A window that draws what it takes: snapshots nobody draws are never computed."""
+    s = TrainingSession(tiny_trainer(), snapshot_hz=200)
+    try:
+        s.subscribe(pull=True)
+        assert wait_until(lambda: s.latest_snapshot() is not None)  # the one forced at subscribe
+        first = s.latest_snapshot()
+        s.start()
+        assert wait_until(lambda: s.trainer.step > 100)
+        assert s.latest_snapshot() is first  # not taken: training goes on, no new snapshot is made
+        s.snapshot_taken(first.seq)
+        assert wait_until(lambda: s.latest_snapshot() is not first)
+        second = s.latest_snapshot()
+        assert second.seq == first.seq + 1 and second.step > first.step
+        time.sleep(0.1)
+        assert s.latest_snapshot() is second
+        s.request_snapshot()  # asked for explicitly (a paused view, a reset): made even if not taken
+        assert wait_until(lambda: s.latest_snapshot().seq == second.seq + 1)
+        s.unsubscribe()  # a plain subscriber after it is not held back
+        s.subscribe()
+        assert wait_until(lambda: s.latest_snapshot().seq >= second.seq + 4)
+    finally:
+        s.close()
+
+
 def test_no_snapshots_without_subscribers(session):
     calls = []
     orig = session.trainer.snapshot

@@ -178,6 +178,10 @@ class TrainingSession:
         self._snapshots_wanted = False
         self._mailbox: Snapshot | None = None
         self._seq = 0
+        # pull mode (a window that draws what it takes): no new snapshot until the last one was taken,
+        # so none is computed only to be overwritten unseen (see subscribe and snapshot_taken)
+        self._pull = False
+        self._taken_seq = 0
         self._last_snapshot_t = 0.0
         self._snapshot_requested = False
         self._pending_metrics: list[tuple[int, int, dict[str, torch.Tensor]]] = []
@@ -336,13 +340,18 @@ class TrainingSession:
         return self._state != RUNNING and self._pending_steps == 0 and not self._busy
 
     # -- observers -------------------------------------------------------------------------------
-    def subscribe(self, callback: Callable[[Snapshot], None] | None = None) -> None:
+    def subscribe(self, callback: Callable[[Snapshot], None] | None = None, pull: bool = False) -> None:
         """Ask for snapshots; ``callback`` (optional) is called on the training thread, so keep it cheap.
 
-        A GUI should subscribe without a callback and poll :meth:`latest_snapshot` from a timer.
+        A GUI should subscribe without a callback and poll :meth:`latest_snapshot` from a timer. With
+        ``pull``, it also calls :meth:`snapshot_taken` for each snapshot it draws, and the next snapshot
+        is only computed once the last one was taken (still at most ``snapshot_hz`` a second): one that
+        would be overwritten unseen costs training time for nothing, and a window that draws less
+        often (a busy or hidden one) then costs less.
         """
         with self._cond:
             self._snapshots_wanted = True
+            self._pull = self._pull or pull
             if callback is not None:
                 self._observers.append(callback)
             self._snapshot_requested = True
@@ -354,6 +363,12 @@ class TrainingSession:
                 self._observers.remove(callback)
             if callback is None or not self._observers:
                 self._snapshots_wanted = bool(self._observers)
+            if callback is None:
+                self._pull = False
+
+    def snapshot_taken(self, seq: int) -> None:
+        """A puller has taken snapshot ``seq`` (see :meth:`subscribe`): the next one may be computed."""
+        self._taken_seq = max(self._taken_seq, int(seq))
 
     def latest_snapshot(self) -> Snapshot | None:
         return self._mailbox
@@ -601,7 +616,8 @@ class TrainingSession:
         if not (self._snapshots_wanted or force):
             return
         now = time.perf_counter()
-        if not force and now - self._last_snapshot_t < 1.0 / self._snapshot_hz:
+        if not force and (now - self._last_snapshot_t < 1.0 / self._snapshot_hz
+                          or (self._pull and self._taken_seq < self._seq and self._mailbox is not None)):
             return
         if not self._snapshots_wanted:
             self._snapshot_requested = False

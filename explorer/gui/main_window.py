@@ -325,6 +325,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return self.panels[family]
         panel_cls, config_cls = PANELS[family]
         panel = panel_cls(config if config is not None else config_cls(), self)
+        if hasattr(self, "act_pace_views"):  # (the first panel is built before the menus: pacing is on)
+            panel.pacer.enabled = self.act_pace_views.isChecked()
         self.panels[family] = panel
         self._stack_index[family] = self.stack.addWidget(panel.central_widget())
         self._family_docks[family] = []
@@ -403,6 +405,13 @@ class MainWindow(QtWidgets.QMainWindow):
             "(on 2 cores: 1 thread, which trains about as fast here while the views refresh smoothly)")
         self.act_keep_core.setCheckable(True)
         self.act_keep_core.setChecked(True)
+        self.act_pace_views = self._action(
+            "Pace the views to keep training fast", self._apply_pacing, None,
+            "While training runs, the views take new snapshots only as often as the window's share of the "
+            "CPU allows (drawing holds Python's lock, which training needs between operations); off: every "
+            "snapshot up to the refresh rate, smoother views, slower training on a small machine")
+        self.act_pace_views.setCheckable(True)
+        self.act_pace_views.setChecked(True)
         self.act_next_model = self._action("Next model", lambda: self._cycle_family(1), "Ctrl+PgDown")
         self.act_prev_model = self._action("Previous model", lambda: self._cycle_family(-1), "Ctrl+PgUp")
         self.act_leave_present = self._action("Leave presentation mode", self.leave_presentation, "Esc")
@@ -466,6 +475,7 @@ class MainWindow(QtWidgets.QMainWindow):
             m.addAction(a)
         m.addSeparator()
         m.addAction(self.act_keep_core)
+        m.addAction(self.act_pace_views)
         m = mb.addMenu("&Build")
         m.addAction(self.act_builder)
         m = mb.addMenu("&View")
@@ -586,6 +596,10 @@ class MainWindow(QtWidgets.QMainWindow):
         if hasattr(self, "act_keep_core") and not self.act_keep_core.isChecked():
             return None
         return max(1, (os.cpu_count() or 1) - 1)
+
+    def _apply_pacing(self) -> None:
+        for panel in self.panels.values():
+            panel.pacer.enabled = self.act_pace_views.isChecked()
 
     def _apply_threads(self) -> None:
         if self.session is not None:  # (on a GPU the CPU threads only launch kernels: it costs nothing)
@@ -816,7 +830,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status_state.setText({RUNNING: "● training", ERROR: "■ stopped: error",
                                    FINISHED: "■ finished"}.get(state, "❚❚ paused"))
         self.status_state.setProperty("state", state)
-        self.status_rate.setText(f"{steps_s:,.0f} steps/s  ·  {samples_s:,.0f} samples/s" if steps_s else "")
+        pacer = self.panel.pacer
+        views = ""
+        if state == RUNNING and pacer.measured is not None:
+            views = f"  ·  views {pacer.draw_rate:.0f}/s" + (" (paced)" if pacer.pacing else "")
+        self.status_rate.setText(f"{steps_s:,.0f} steps/s  ·  {samples_s:,.0f} samples/s{views}" if steps_s else "")
         self.status_epoch.setText(f"epoch {s.trainer.epoch}  ·  step {s.trainer.step}")
         threads = f" · {s.threads} thread{'s' if s.threads != 1 else ''}" if s.trainer.device.type == "cpu" else ""
         self.status_device.setText(f"device: {s.trainer.device}{threads}")

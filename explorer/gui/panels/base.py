@@ -18,6 +18,7 @@ from PySide6 import QtCore, QtWidgets
 
 from ...core.engine import Snapshot, TrainingSession
 from ...core.timeline import SnapshotTimeline
+from ..pacing import ViewPacer
 from ..widgets.settings_form import SettingsForm
 
 CURVE_INTERVAL_S = 0.25  # curves and the stats line redraw at most 4 times a second
@@ -81,6 +82,8 @@ class LivePanel(QtCore.QObject):
         self._last_curves_t = 0.0
         self.timeline = SnapshotTimeline()
         self.viewing: Snapshot | None = None  # a kept snapshot on show instead of the live ones (None: live)
+        self.pacer = ViewPacer()  # how often the views take a snapshot while training runs (see pacing.py)
+        self._deferred = False    # the last tick left its snapshot for this one
 
     # -- for subclasses ---------------------------------------------------------------------------------
     def central_widget(self) -> QtWidgets.QWidget:
@@ -125,7 +128,7 @@ class LivePanel(QtCore.QObject):
         self.settings.set_config(tr.config)
         self.description.setText(tr.describe() if hasattr(tr, "describe") else tr.family)
         self._update_stats(session)
-        session.subscribe()
+        session.subscribe(pull=True)  # each snapshot is drawn (or skipped on purpose) before the next
 
     def detach(self) -> None:
         if self.session is not None:
@@ -150,6 +153,12 @@ class LivePanel(QtCore.QObject):
             self.settings.set_config(s.trainer.config)
             self.description.setText(s.trainer.describe())
         now = time.monotonic()
+        training = not s.thread_idle()
+        if training:
+            self.pacer.set_rate(s.snapshot_hz)
+            self.pacer.update(now, time.thread_time())
+        else:
+            self.pacer.reset()
         if now - self._last_curves_t >= CURVE_INTERVAL_S:  # curves move slowly: a few redraws a second
             self._last_curves_t = now
             steps, self._steps_read = s.metrics.steps_since(self._steps_read)
@@ -159,17 +168,27 @@ class LivePanel(QtCore.QObject):
                 self._update_stats(s)
                 drawn = True
         snap = s.latest_snapshot()
-        if (drawn and snap is not None and snap.seq != self._last_seq and not s.thread_idle()
-                and self.viewing is None):
-            # the curves took this tick: the new snapshot waits for the next one (a tick later), so no
-            # single tick does both and the GUI thread never stalls for their sum
-            return drawn
-        if snap is not None and snap.seq != self._last_seq and snap.run_id == s.run_id:
+        fresh = snap is not None and snap.seq != self._last_seq and snap.run_id == s.run_id
+        if fresh and training and self.viewing is None:
+            if not self.pacer.allow(now):
+                return drawn  # not yet: the views' share of the GUI thread is spent (see pacing.py)
+            if drawn and not self._deferred:
+                # the curves took this tick: the new snapshot waits for the next one (a tick later), so no
+                # single tick does both and the GUI thread never stalls for their sum (once: at a slow
+                # refresh rate the curves are due at every tick)
+                self._deferred = True
+                return drawn
+        self._deferred = False
+        if fresh:
             self._last_seq = snap.seq
+            s.snapshot_taken(snap.seq)
             self.timeline.offer(snap)  # a CPU copy already: kept by reference
             if self.viewing is None:  # scrubbed back: recorded, not drawn
                 self.show_snapshot(snap)
+                self.pacer.drew(now)
                 drawn = True
+        elif snap is not None and snap.run_id != s.run_id:
+            s.snapshot_taken(snap.seq)  # from before a reset: never drawn, and not waited for
         return drawn
 
     # -- the timeline ------------------------------------------------------------------------------------
@@ -188,6 +207,7 @@ class LivePanel(QtCore.QObject):
         if snap is not None and snap.run_id == s.run_id:
             if snap.seq != self._last_seq:
                 self._last_seq = snap.seq
+                s.snapshot_taken(snap.seq)
                 self.timeline.offer(snap)
             self.show_snapshot(snap)
         elif self.timeline.newest is not None:

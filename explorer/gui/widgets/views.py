@@ -524,9 +524,11 @@ class CurveView(_ViewFrame):
         dy.extend(float(y) for y in ys)
 
     def redraw(self) -> None:
-        x_max = 0.0
         for key, item in self._items.items():
             dx, dy = self._data[key]
+            drawn = self._drawn.get(key)
+            if dx and drawn is not None and len(drawn[0]) == len(dx):
+                continue  # unchanged since the last redraw (held-out points come rarely): no setData, no repaint
             if dx:
                 # Qt's raster engine strokes a wide antialiased zig-zag (a noisy per-step curve) very slowly:
                 # 5,000 points at width 2 took ~40x longer to paint than without antialiasing. Dense
@@ -535,8 +537,7 @@ class CurveView(_ViewFrame):
                 ax, ay = np.asarray(dx), np.asarray(dy)
                 item.setData(ax, ay, antialias=aa)
                 self._drawn[key] = (ax, ay)
-                x_max = max(x_max, dx[-1])
-            else:
+            elif drawn is not None:
                 item.setData([], [])
                 self._drawn.pop(key, None)
         self.ranges.fit([a for a, _ in self._drawn.values()], [b for _, b in self._drawn.values()])

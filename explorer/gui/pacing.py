@@ -1,0 +1,77 @@
+"""How often the views may take a new snapshot, so that watching costs training little.
+
+Drawing runs on the GUI thread, and pyqtgraph paints in Python: while it paints it holds Python's
+global lock, and the training thread waits for that lock between two tensor operations. On a
+machine with few cores that costs training far more than the drawing's own CPU time (measured on
+2 cores: LeNet-5 trained at 0.55 of a bare loop with its views redrawn 17 times a second, 0.94 at
+5 a second). So the window keeps the GUI thread's CPU time under a share of one core while
+training runs: when the drawing takes more, the views take new snapshots less often; when it takes
+less, more often, up to the refresh rate. Curves, the stats line and controls are not paced. A
+paused session is drawn at once (every click shows its effect).
+
+Qt-free: the window feeds it the GUI thread's CPU clock (``time.thread_time``) at each tick.
+"""
+
+from __future__ import annotations
+
+VIEW_SHARE = 0.15        # the GUI thread's CPU time while training runs, as a share of one core
+ADAPT_EVERY_S = 0.5      # how often the pace is reconsidered
+MAX_INTERVAL_S = 1.0     # the views never wait longer than this for a new snapshot
+
+
+class ViewPacer:
+    """A feedback controller on the GUI thread's CPU share: it sets the least time between two
+    snapshot draws (``interval``) so that the share stays under ``share``."""
+
+    def __init__(self, share: float = VIEW_SHARE, min_interval: float = 0.05):
+        self.share = float(share)
+        self.enabled = True                  # off: the views take every snapshot, up to the refresh rate
+        self.min_interval = float(min_interval)
+        self.interval = self.min_interval
+        self.measured: float | None = None   # the GUI thread's CPU share over the last period
+        self._mark: tuple[float, float] | None = None   # (wall, cpu) at the start of the period
+        self._last_draw = -1e9
+        self._draws = 0
+        self.draw_rate = 0.0                 # snapshot draws per second over the last period
+
+    def set_rate(self, hz: float) -> None:
+        """The refresh rate asked for: the fastest the views may go."""
+        self.min_interval = 1.0 / max(0.1, float(hz))
+        self.interval = max(self.interval, self.min_interval)
+
+    def reset(self) -> None:
+        """Training paused or restarted: measure afresh (the pace it had is kept as a start)."""
+        self._mark = None
+
+    def update(self, wall: float, cpu: float) -> None:
+        """Called at every tick while training runs, with ``time.monotonic()`` and ``time.thread_time()``."""
+        if self._mark is None:
+            self._mark = (wall, cpu)
+            self._draws = 0
+            return
+        dt = wall - self._mark[0]
+        if dt < ADAPT_EVERY_S:
+            return
+        share = max(0.0, cpu - self._mark[1]) / dt
+        self.measured = share
+        self.draw_rate = self._draws / dt
+        if share > self.share:
+            # slower in proportion to the excess (drawing is most of what the GUI thread does)
+            self.interval = min(MAX_INTERVAL_S, max(self.interval * min(2.0, share / self.share), self.interval + 0.01))
+        elif share < 0.75 * self.share:
+            self.interval = max(self.min_interval, self.interval * 0.85)
+        self._mark = (wall, cpu)
+        self._draws = 0
+
+    def allow(self, wall: float) -> bool:
+        """May the views take a new snapshot now?"""
+        return not self.enabled or wall - self._last_draw >= self.interval - 1e-3
+
+    @property
+    def pacing(self) -> bool:
+        """Whether the views are held below the refresh rate now."""
+        return self.enabled and self.interval > self.min_interval * 1.05
+
+    def drew(self, wall: float) -> None:
+        self._last_draw = wall
+        self._draws += 1
