@@ -16,7 +16,7 @@ from __future__ import annotations
 
 VIEW_SHARE = 0.15        # the GUI thread's CPU time while training runs, as a share of one core
 ADAPT_EVERY_S = 0.5      # how often the pace is reconsidered
-MAX_INTERVAL_S = 1.0     # the views never wait longer than this for a new snapshot
+MAX_INTERVAL_S = 0.2     # the views never wait longer than this for a new snapshot (at least 5 a second)
 
 
 class ViewPacer:
