@@ -2,10 +2,11 @@
 
 Drawing runs on the GUI thread, and pyqtgraph paints in Python: while it paints it holds Python's
 global lock, and the training thread waits for that lock between two tensor operations. On a
-machine with few cores that costs training far more than the drawing's own CPU time (measured on
-2 cores: LeNet-5 trained at 0.55 of a bare loop with its views redrawn 17 times a second, 0.94 at
-5 a second). So the window keeps the GUI thread's CPU time under a share of one core while
-training runs: when the drawing takes more, the views take new snapshots less often; when it takes
+machine with few cores that costs training more than the drawing's own CPU time (on 2 cores, two
+runs of the benchmark suite: LeNet-5 trained at 0.74 and 0.71 of a bare loop with its views drawing
+13-14 snapshots a second, at 0.81 and 1.05 with 5 a second; docs/performance.md). So the window
+keeps the GUI thread's CPU time under a share of one core while training runs: when the drawing
+takes more, the views take new snapshots less often (never fewer than 5 a second); when it takes
 less, more often, up to the refresh rate. Curves, the stats line and controls are not paced. A
 paused session is drawn at once (every click shows its effect).
 
