@@ -139,6 +139,7 @@ def test_rnn_window_shows_the_hidden_state_only(qtbot, settings):
         assert win.family == "rnn" and panel.family == "rnn" and list(panel.heatmaps) == ["s"]
         assert win.docks["rnnSaturationDock"].isVisible() and "lstmSaturationDock" not in win.docks
         assert not panel.interventions.clamp_gate.isEnabled()
+        assert "c_t" not in panel.units.caption.text() and "tanh(U x_t" in panel.units.caption.text()  # no cell
         win.step_once()
         qtbot.waitUntil(lambda: win.session.trainer.step == 1 and panel.heatmaps["s"].updates >= 1, timeout=10000)
         assert _image(panel.heatmaps["s"]).shape == (8, 12)

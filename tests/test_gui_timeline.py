@@ -8,7 +8,7 @@ from explorer.core.autoencoder import AutoencoderConfig
 from explorer.core.engine import RUNNING
 from explorer.core.rbm_trainer import RBMConfig
 from explorer.gui.main_window import MainWindow
-from explorer.gui.widgets.views import tile_images
+from explorer.gui.widgets.views import CurveView, tile_images
 
 
 @pytest.fixture
@@ -61,6 +61,10 @@ def scrub_while_training(qtbot, win):
     assert panel.viewing is first and bar.slider.value() == 0
     assert same(view.current_image(), drawn_filters(first))
     assert win.session.state == RUNNING
+    # every curve of the panel marks the step on show, and keeps drawing the whole run
+    curves = [c for c in vars(panel).values() if isinstance(c, CurveView)]
+    assert curves and all(c.viewed_step == first.step and c._viewed.isVisible() for c in curves)
+    assert all(c._viewed.label.toPlainText() == f"viewing step {first.step}" for c in curves)
 
     # Live: the newest snapshot is drawn at once
     qtbot.mouseClick(bar.live_button, QtCore.Qt.MouseButton.LeftButton)
@@ -68,6 +72,7 @@ def scrub_while_training(qtbot, win):
     assert same(view.current_image(), drawn_filters(panel.timeline.newest))
     assert bar.live_button.isChecked() and "viewing" not in bar.where.text()
     assert bar.slider.value() == bar.slider.maximum()
+    qtbot.waitUntil(lambda: all(c.viewed_step is None and not c._viewed.isVisible() for c in curves), timeout=5000)
     win.toggle_play()
     assert win.session.wait(10)
 

@@ -83,7 +83,7 @@ def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: 
                 b.load_preset(builder)
         return win
 
-    poller = start_when_loaded(shell, loader, build)  # noqa: F841 - kept alive by its parent, named for clarity
+    start_when_loaded(shell, loader, build)  # its polling timer is a child of the start-up window
     return app.exec()
 
 

@@ -40,6 +40,7 @@ from .panels.fcn_panel import FCNComparePanel, FCNPanel
 from .panels.rbm_panel import RBMPanel
 from .panels.recurrent_panel import LSTMPanel, RNNPanel
 from .widgets.timeline import TimelineBar, timeline_toolbar
+from .widgets.views import CurveView
 from .model_export import ModelExporter
 from .recorder import PanelRecorder
 
@@ -806,6 +807,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.panel.refresh():
             self.redraws += 1
         self.timeline_bar.refresh()
+        self._mark_viewed_step()
         for msg in s.pop_notices():
             action = more = None
             if s.out_of_memory and msg == s.error:
@@ -820,6 +822,24 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.autosave is not None and self.autosave.due(s.trainer.step, self.autosave_interval_s):
             self.autosave_now()
 
+    def _mark_viewed_step(self) -> None:
+        """While the timeline is scrubbed back, a line on every curve of the panel marks the step on show."""
+        viewing = self.panel.viewing
+        key = (self.family, None if viewing is None else viewing.step)
+        if key == getattr(self, "_marked", None):
+            return
+        self._marked = key
+        roots = [self.stack.widget(self._stack_index[self.family])]
+        roots += [d.widget() for d, _area in self._family_docks.get(self.family, [])]
+        for root in roots:
+            if root is None:
+                continue
+            views = root.findChildren(CurveView)
+            if isinstance(root, CurveView):
+                views.append(root)
+            for view in views:
+                view.set_viewed_step(key[1])
+
     def _update_status(self) -> None:
         s = self.session
         if s is None:
@@ -832,7 +852,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status_state.setProperty("state", state)
         pacer = self.panel.pacer
         views = ""
-        if state == RUNNING and pacer.measured is not None:
+        if state == RUNNING and pacer.measured is not None and self.panel.viewing is None:
             views = f"  ·  views {pacer.draw_rate:.0f}/s" + (" (paced)" if pacer.pacing else "")
         self.status_rate.setText(f"{steps_s:,.0f} steps/s  ·  {samples_s:,.0f} samples/s{views}" if steps_s else "")
         self.status_epoch.setText(f"epoch {s.trainer.epoch}  ·  step {s.trainer.step}")

@@ -240,9 +240,11 @@ class RecurrentPanel(LivePanel):
         self.unit_spin.setRange(0, max(0, config.hidden - 1))
         self.unit_spin.setToolTip("The unit drawn as lines and colouring the text (or click a heatmap row)")
         self.unit_spin.valueChanged.connect(self.select_unit)
+        cell = ("; the cell state as tanh(c_t), the part s_t sees" if "c" in self.gate_names
+                else "; s_t = tanh(U x_t + W s_(t-1))")  # a vanilla RNN has no cell state
         self.units = TraceView("Chosen unit over time",
                                "The selected unit's values along the probe sequence (click a heatmap row to "
-                               "choose another); the cell state as tanh(c_t), the part s_t sees.", ylabel="value")
+                               f"choose another){cell}.", ylabel="value")
         for g in self.gate_names:
             label = "tanh(c_t)" if g == "c" else GATE_LABELS[g] + "_t"
             self.units.add_series(g, label, GATE_COLOURS[g], width=2)

@@ -22,6 +22,7 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="#151
 DENSE_CURVE_POINTS = 400  # above this, a curve wider than 1 pixel is drawn without antialiasing
 GAP = np.nan  # mosaic separators: NaN renders transparent, so tiles stand apart on the dark background
 HOVER_MARK = "#ffb74d"  # outline of the pixel / line at the step under the mouse
+VIEWED_MARK = "#ebcb8b"  # the step the timeline shows while scrubbed back (the timeline bar's amber)
 
 
 def tile_images(images: np.ndarray, image_shape: Sequence[int], cols: int | None = None, pad: int = 1,
@@ -505,6 +506,23 @@ class CurveView(_ViewFrame):
         self.plot.addItem(self._cursor, ignoreBounds=True)
         self.hover = HoverReadout(self, self.plot, self._hover_info, self._hover_default, hover_text,
                                   on_show=self._mark_step, on_hide=self._cursor.hide)
+        # the step on show while the timeline is scrubbed back (the views show that step, the curves go on)
+        self.viewed_step: float | None = None
+        self._viewed = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(VIEWED_MARK, width=2),
+                                       label="viewing step {value:.0f}",
+                                       labelOpts={"position": 0.92, "color": VIEWED_MARK, "anchors": [(0, 1), (0, 1)]})
+        self._viewed.setZValue(19)
+        self._viewed.hide()
+        self.plot.addItem(self._viewed, ignoreBounds=True)
+
+    def set_viewed_step(self, step: float | None) -> None:
+        """Mark ``step`` (the timeline's view on show) with a line, or remove the mark (None: live)."""
+        self.viewed_step = None if step is None else float(step)
+        if step is None:
+            self._viewed.hide()
+        else:
+            self._viewed.show()  # first: pyqtgraph's line label skips its text while the line is hidden
+            self._viewed.setPos(float(step))
 
     def add_series(self, key: str, label: str, color: str, width: float = 2.0, style=None,
                    symbol: str | None = None) -> None:
