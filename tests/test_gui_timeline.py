@@ -42,7 +42,9 @@ def scrub_while_training(qtbot, win):
     win.toggle_play()
     assert win.session.state == RUNNING
     qtbot.waitUntil(lambda: len(panel.timeline) >= 4 and win.session.trainer.step > 30, timeout=20000)
-    assert bar.slider.isEnabled() and bar.slider.maximum() == len(panel.timeline) - 1
+    # the bar follows within a fifth of a second (the window updates it at most 5 times a second)
+    qtbot.waitUntil(lambda: bar.slider.isEnabled() and bar.slider.maximum() >= 3, timeout=5000)
+    assert bar.slider.maximum() <= len(panel.timeline) - 1
     assert bar.live_button.isChecked() and "Live" in bar.live_button.text()
 
     bar.slider.setValue(0)  # as a drag to the left end does

@@ -44,6 +44,8 @@ from .widgets.views import CurveView
 from .model_export import ModelExporter
 from .recorder import PanelRecorder
 
+STATUS_INTERVAL_S = 0.2  # the status bar and the timeline bar: at most 5 updates a second while training runs
+
 # family -> (panel, configuration); the order is the Model menu's (the lecture's order)
 PANELS = {"rbm": (RBMPanel, RBMConfig), "autoencoder": (AutoencoderPanel, AutoencoderConfig),
           "mlp": (MLPPanel, MLPConfig), "compare": (ComparePanel, CompareConfig),
@@ -135,6 +137,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._download: dict[str, Any] | None = None
         self.builder_window = None
         self.redraws = 0
+        self._status_t = 0.0       # when the status bar and timeline bar were last updated by the timer
+        self._status_state = ""
         self._saves: list[threading.Event] = []  # Save run requests not yet done (waited for on close)
 
         config = config or RBMConfig(device="auto")
@@ -806,7 +810,12 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         if self.panel.refresh():
             self.redraws += 1
-        self.timeline_bar.refresh()
+        now = time.monotonic()
+        if now - self._status_t >= STATUS_INTERVAL_S or s.state != self._status_state:
+            # the bar and the status line change slowly: a few updates a second, at once on a new state
+            self._status_t, self._status_state = now, s.state
+            self.timeline_bar.refresh()
+            self._update_status()
         self._mark_viewed_step()
         for msg in s.pop_notices():
             action = more = None
@@ -818,7 +827,6 @@ class MainWindow(QtWidgets.QMainWindow):
             self.notice.show_message(msg, error=(s.state == ERROR), action=action, more=more)
             self.statusBar().showMessage(msg, 6000)
         self._poll_download()
-        self._update_status()
         if self.autosave is not None and self.autosave.due(s.trainer.step, self.autosave_interval_s):
             self.autosave_now()
 
