@@ -7,6 +7,7 @@ functions of a cProfile of the GUI thread. Use it to find what to make cheaper w
 
     python benchmarks/gui_profile.py --family rbm --seconds 10 --data-dir ~/data/mnist
     python benchmarks/gui_profile.py --family cnn --no-cprofile
+    python benchmarks/gui_profile.py --family autoencoder --no-cprofile --no-draw     # the base load
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--size", default="1600x1000")
     ap.add_argument("--no-cprofile", action="store_true", help="only the per-view paint times")
+    ap.add_argument("--no-draw", action="store_true",
+                    help="the panel takes its snapshots and metrics but draws nothing: the GUI thread's base load")
     args = ap.parse_args(argv)
     os.environ["NETWORK_EXPLORER_CACHE"] = tempfile.mkdtemp(prefix="gui-profile-")
 
@@ -85,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     win.resize(w, h)
     win.show()
     panel = win.panel
+    if args.no_draw:
+        panel.show_snapshot = lambda snap: None
+        panel.add_metrics = lambda steps, evals: None
     real_refresh = panel.refresh
 
     def timed_refresh():
