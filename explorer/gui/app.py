@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 
 # resources/ sits beside the package in a source checkout (the README's editable install)
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+# where the window keeps its layout, refresh rate and geometry (QSettings); the start-up window reads the
+# geometry before the main window's module (which needs torch) is loaded
+SETTINGS_ORG = "NetworkExplorer"
+SETTINGS_APP = "NetworkExplorer"
 
 
 def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
@@ -46,7 +50,7 @@ def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: 
     """Show the start-up window at once, load the core (torch) on a plain thread meanwhile, then
     build the main window in its place (see startup.py)."""
     app = make_app()
-    settings = QtCore.QSettings("NetworkExplorer", "NetworkExplorer")  # the main window's (SETTINGS_ORG/APP)
+    settings = QtCore.QSettings(SETTINGS_ORG, SETTINGS_APP)
     shell = StartupWindow(app.windowIcon())
     geometry = settings.value("window/geometry")
     if geometry is None or not shell.restoreGeometry(geometry):
@@ -60,7 +64,7 @@ def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: 
     shell.show()
     loader = CoreLoader()
     loader.start()
-    windows: list[QtWidgets.QWidget] = []
+    windows: list[QtWidgets.QWidget] = []  # holds the main window: nothing else keeps it alive
 
     def build() -> QtWidgets.QWidget:
         from .main_window import MainWindow

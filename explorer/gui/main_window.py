@@ -31,7 +31,7 @@ from ..core.rbm_trainer import RBMConfig
 from ..core import recurrent
 from ..core.autosave import AUTOSAVE_INTERVAL_S, AutosaveSlot, save_whole
 from ..core.runfolder import RunFolderError, load_run, restore_session, save_target
-from .app import RESOURCES
+from .app import RESOURCES, SETTINGS_APP, SETTINGS_ORG
 from .panels.autoencoder_panel import AutoencoderPanel
 from .panels.cnn_panel import CNNPanel
 from .panels.compare_panel import ComparePanel
@@ -64,8 +64,6 @@ def family_of(config) -> str:
             return fam
     raise ValueError(f"no panel for settings of type {type(config).__name__}")
 
-SETTINGS_ORG = "NetworkExplorer"
-SETTINGS_APP = "NetworkExplorer"
 LAYOUT_VERSION = 1
 
 
