@@ -331,6 +331,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if hasattr(self, "act_pace_views"):  # (the first panel is built before the menus: pacing is on)
             panel.pacer.enabled = self.act_pace_views.isChecked()
         self.panels[family] = panel
+        panel.sigViewing.connect(lambda step, fam=family: self._mark_viewed_step(fam, step))
         self._stack_index[family] = self.stack.addWidget(panel.central_widget())
         self._family_docks[family] = []
         bottom: list[QtWidgets.QDockWidget] = []
@@ -814,7 +815,6 @@ class MainWindow(QtWidgets.QMainWindow):
             self._status_t, self._status_state = now, s.state
             self.timeline_bar.refresh()
             self._update_status()
-        self._mark_viewed_step()
         for msg in s.pop_notices():
             action = more = None
             if s.out_of_memory and msg == s.error:
@@ -828,15 +828,10 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.autosave is not None and self.autosave.due(s.trainer.step, self.autosave_interval_s):
             self.autosave_now()
 
-    def _mark_viewed_step(self) -> None:
+    def _mark_viewed_step(self, family: str, step: int | None) -> None:
         """While the timeline is scrubbed back, a line on every curve of the panel marks the step on show."""
-        viewing = self.panel.viewing
-        key = (self.family, None if viewing is None else viewing.step)
-        if key == getattr(self, "_marked", None):
-            return
-        self._marked = key
-        roots = [self.stack.widget(self._stack_index[self.family])]
-        roots += [d.widget() for d, _area in self._family_docks.get(self.family, [])]
+        roots = [self.stack.widget(self._stack_index[family])]
+        roots += [d.widget() for d, _area in self._family_docks.get(family, [])]
         for root in roots:
             if root is None:
                 continue
@@ -844,7 +839,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if isinstance(root, CurveView):
                 views.append(root)
             for view in views:
-                view.set_viewed_step(key[1])
+                view.set_viewed_step(step)
 
     def _update_status(self) -> None:
         s = self.session

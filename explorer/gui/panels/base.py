@@ -63,6 +63,8 @@ def settings_scroll(settings: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
 class LivePanel(QtCore.QObject):
     family = "?"
     title = "?"
+    # the step of the kept snapshot on show (the timeline scrubbed back), or None when the views are live
+    sigViewing = QtCore.Signal(object)
 
     def __init__(self, settings: SettingsForm, parent=None):
         super().__init__(parent)
@@ -81,7 +83,7 @@ class LivePanel(QtCore.QObject):
         self._last_run = -1
         self._last_curves_t = 0.0
         self.timeline = SnapshotTimeline()
-        self.viewing: Snapshot | None = None  # a kept snapshot on show instead of the live ones (None: live)
+        self._viewing: Snapshot | None = None  # a kept snapshot on show instead of the live ones (None: live)
         self.pacer = ViewPacer()  # how often the views take a snapshot while training runs (see pacing.py)
         self._deferred = False    # the last tick left its snapshot for this one
 
@@ -192,6 +194,18 @@ class LivePanel(QtCore.QObject):
         return drawn
 
     # -- the timeline ------------------------------------------------------------------------------------
+    @property
+    def viewing(self) -> Snapshot | None:
+        return self._viewing
+
+    @viewing.setter
+    def viewing(self, snap: Snapshot | None) -> None:
+        before = None if self._viewing is None else self._viewing.step
+        self._viewing = snap
+        after = None if snap is None else snap.step
+        if after != before:
+            self.sigViewing.emit(after)
+
     def view_kept(self, snap: Snapshot) -> None:
         """Show a kept snapshot (from ``timeline``) in this panel's views until :meth:`go_live`."""
         self.viewing = snap
