@@ -14,6 +14,14 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 
+@pytest.fixture
+def settings(tmp_path):
+    """A window's QSettings in a throw-away file: no test reads or writes the user's layout."""
+    from PySide6 import QtCore  # here, not at the top: the core's tests run without Qt
+
+    return QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+
+
 @pytest.fixture(autouse=True)
 def no_dangling_training_threads():
     """Fail a test that leaves a training thread running (the engine names them '*-thread')."""

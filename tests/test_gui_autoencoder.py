@@ -11,11 +11,6 @@ from explorer.gui.main_window import MainWindow
 
 
 @pytest.fixture
-def settings(tmp_path):
-    return QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-
-
-@pytest.fixture
 def window(qtbot, settings):
     win = MainWindow(AutoencoderConfig(dataset="digits", hidden=16, batch_size=32, device="cpu", noise="gaussian",
                                        noise_level=0.3), settings=settings)

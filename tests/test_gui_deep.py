@@ -8,11 +8,6 @@ from explorer.core.deep import MLPConfig
 from explorer.gui.main_window import MainWindow
 
 
-@pytest.fixture
-def settings(tmp_path):
-    return QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-
-
 def open_window(qtbot, settings, config):
     win = MainWindow(config, settings=settings)
     qtbot.addWidget(win)

@@ -20,11 +20,6 @@ def tiny_spec():
 
 
 @pytest.fixture
-def settings(tmp_path):
-    return QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-
-
-@pytest.fixture
 def window(qtbot, settings):
     cfg = FCNConfig(spec=spec_to_dict(tiny_spec()), n_train=64, n_test=16, eval_samples=16, batch_size=8, lr=0.005,
                     device="cpu")

@@ -23,11 +23,6 @@ def tiny_config(**kw):
 
 
 @pytest.fixture
-def settings(tmp_path):
-    return QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-
-
-@pytest.fixture
 def window(qtbot, settings):
     win = MainWindow(tiny_config(), settings=settings)
     qtbot.addWidget(win)

@@ -5,17 +5,11 @@ import threading
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6 import QtCore
 
 from explorer.core.deep import MLPConfig
 from explorer.gui import recorder as recorder_module
 from explorer.gui.main_window import MainWindow
 from explorer.gui.recorder import ENCODING, HELD, IDLE, RECORDING
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
 
 
 def open_window(qtbot, settings):

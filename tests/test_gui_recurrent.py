@@ -18,11 +18,6 @@ def one_thread():
     torch.set_num_threads(n)
 
 
-@pytest.fixture
-def settings(tmp_path):
-    return QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-
-
 def small(cls=LSTMConfig, **kw):
     base = dict(task="adding", length=12, hidden=8, n_train=256, eval_samples=64, batch_size=16, device="cpu",
                 compare_every=2)

@@ -1,7 +1,6 @@
 """The timeline bar: scrub back through the kept views while training goes on, then back to live."""
 
 import numpy as np
-import pytest
 from PySide6 import QtCore
 
 from explorer.core.autoencoder import AutoencoderConfig
@@ -9,11 +8,6 @@ from explorer.core.engine import RUNNING
 from explorer.core.rbm_trainer import RBMConfig
 from explorer.gui.main_window import MainWindow
 from explorer.gui.widgets.views import CurveView, tile_images
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
 
 
 def open_window(qtbot, settings, config):

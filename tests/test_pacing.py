@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from PySide6 import QtCore
 
 from explorer.gui.pacing import ADAPT_EVERY_S, MAX_INTERVAL_S, ViewPacer
 
@@ -63,13 +62,12 @@ def test_switched_off_or_reset_it_never_holds_the_views_back():
 
 
 # -- in the window -------------------------------------------------------------------------------------
-def test_a_slow_refresh_rate_still_shows_new_snapshots_while_training(qtbot, tmp_path):
+def test_a_slow_refresh_rate_still_shows_new_snapshots_while_training(qtbot, settings):
     """At 2 redraws a second the curves are due at every tick; the snapshot used to wait for a tick
     without curves, which never came, so the views froze while training ran."""
     from explorer.core.rbm_trainer import RBMConfig
     from explorer.gui.main_window import MainWindow
 
-    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
     win = MainWindow(RBMConfig(dataset="bars", bars_size=4, hidden=8, batch_size=10, device="cpu", seed=1),
                      settings=settings)
     qtbot.addWidget(win)
@@ -88,11 +86,10 @@ def test_a_slow_refresh_rate_still_shows_new_snapshots_while_training(qtbot, tmp
         win.close()
 
 
-def test_pacing_can_be_switched_off_from_the_training_menu(qtbot, tmp_path):
+def test_pacing_can_be_switched_off_from_the_training_menu(qtbot, settings):
     from explorer.core.rbm_trainer import RBMConfig
     from explorer.gui.main_window import MainWindow
 
-    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
     win = MainWindow(RBMConfig(dataset="bars", bars_size=4, hidden=8, batch_size=10, device="cpu", seed=1),
                      settings=settings)
     qtbot.addWidget(win)
