@@ -342,3 +342,19 @@ def test_cli_errors_are_one_line(capsys, tmp_path):
     assert "empty" in err and str(empty) in err and len(err.splitlines()) == 1
     assert main(["train", "lstm", "--task", "recall", "--preset", "rnn", "--quiet"]) == 2
     assert "rnn network" in capsys.readouterr().err
+
+
+def test_a_views_first_computation_does_not_hold_the_next_one_back(monkeypatch):
+    """The first computation pays for warm-up: the next is made as soon as training moved on; from then
+    the budget paces the view (here a budget so small that it never allows a recomputation)."""
+    from explorer.core import recurrent
+
+    monkeypatch.setitem(recurrent.VIEW_BUDGET, "grads", 1e-9)
+    tr = RecurrentTrainer(small(RNNConfig))
+    assert tr.snapshot()["grad_updates_rnn"] == 0  # at step 0: the first computation
+    for _ in range(3):
+        tr.train_step()
+    assert tr.snapshot()["grad_updates_rnn"] == 3  # at once, although the budget would not allow it
+    for _ in range(3):
+        tr.train_step()
+    assert tr.snapshot()["grad_updates_rnn"] == 3  # now the budget paces it
