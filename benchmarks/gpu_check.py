@@ -1,7 +1,7 @@
 """Check the CUDA path headless (no Qt imported): every family trains on the GPU, fast, without per-step syncs.
 
-    python benchmarks/gpu_check.py [--families rbm,dae,...] [--steps 500] [--data-dir DIR] [--json FILE]
-    python benchmarks/gpu_check.py --device cpu --steps 20        # dry run of the whole script on the CPU
+    python benchmarks/gpu_check.py [--families rbm,dae,...] [--steps 500] [--seconds 1.5] [--data-dir DIR] [--json FILE]
+    python benchmarks/gpu_check.py --device cpu --steps 20 --seconds 0   # dry run of the whole script on the CPU
 
 For each family (the rows of ``benchmarks/run.py``: the same models, batches, data and bare loops from
 each ``benchmarks/<family>_speed.py``; plus the vanilla RNN on the LSTM's adding problem):
@@ -16,7 +16,8 @@ each ``benchmarks/<family>_speed.py``; plus the vanilla RNN on the LSTM's adding
    data on the CPU) and must hold CPU numpy arrays only, never a tensor.
 3. speed: samples/s through the engine (a TrainingSession on its thread, nobody subscribed) on the
    device, and on the CPU with fewer steps (``--cpu-steps``); the family's bare PyTorch loop on the
-   device; engine and bare interleaved over ``--repeats``, medians; engine/bare and device/CPU ratios.
+   device, and the family's ``train_step()`` in a plain loop (no engine); the three interleaved over
+   ``--repeats``, medians; engine/bare (split into engine/trainer and trainer/bare) and device/CPU ratios.
 4. learning: the held-out metric (reconstruction error or loss: lower is better) before the first
    step and after the checked steps. Reported; a family that did not improve is flagged, not failed.
 
@@ -169,19 +170,39 @@ def heldout_metric(trainer) -> tuple[str, float]:
     raise RuntimeError(f"no held-out metric among {', '.join(sorted(vals))}")
 
 
+def trainer_rate(case: suite.Case, steps: int, warmup: int) -> float:
+    """samples/s of the family's own ``train_step()`` called in a plain loop: its maths without the engine."""
+    tr = suite._trainer(case)
+    for _ in range(warmup):
+        tr.train_step()
+    _sync(tr.device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        tr.train_step()
+    _sync(tr.device)
+    return steps * tr.batch_size / (time.perf_counter() - t0)
+
+
 def speed(case: suite.Case, cpu_case: suite.Case, steps: int, cpu_steps: int, repeats: int) -> dict[str, Any]:
-    """Engine and bare loop on the device, interleaved (order alternating), medians; engine on the CPU once."""
-    eng, bare = [], []
+    """Engine, the trainer alone and the bare loop on the device, interleaved (the order rotating), medians;
+    the engine on the CPU once.
+
+    engine/bare is the figure the target is about; it splits into engine/trainer (what the engine's thread,
+    metrics log and evaluations cost) and trainer/bare (what the family computes beyond the bare loop's
+    maths for its views, e.g. the deep MLP's per-layer gradient statistics)."""
+    eng, trn, bare = [], [], []
+    variants = [(eng, lambda: suite.engine_rate(case, steps, warmup=ENGINE_WARMUP)),
+                (trn, lambda: suite.on_plain_thread(trainer_rate, case, steps, ENGINE_WARMUP)),
+                (bare, lambda: suite.on_plain_thread(case.bare, steps))]
     for r in range(repeats):
-        variants = [(eng, lambda: suite.engine_rate(case, steps, warmup=ENGINE_WARMUP)),
-                    (bare, lambda: suite.on_plain_thread(case.bare, steps))]
-        for box, fn in (variants[::-1] if r % 2 else variants):  # neither always runs on the warmer machine
+        for box, fn in variants[r % 3:] + variants[:r % 3]:  # none always runs on the warmer machine
             box.append(fn())
     cpu = suite.engine_rate(cpu_case, cpu_steps, warmup=max(2, cpu_steps // 5))
-    e, b = statistics.median(eng), statistics.median(bare)
-    return {"engine_per_s": e, "bare_per_s": b, "ratio_engine_bare": e / b, "engine_cpu_per_s": cpu,
-            "speedup_vs_cpu": e / cpu, "engine_runs": eng, "bare_runs": bare, "speed_steps": steps,
-            "cpu_steps": cpu_steps, "repeats": repeats}
+    e, t, b = statistics.median(eng), statistics.median(trn), statistics.median(bare)
+    return {"engine_per_s": e, "trainer_per_s": t, "bare_per_s": b, "ratio_engine_bare": e / b,
+            "ratio_engine_trainer": e / t, "ratio_trainer_bare": t / b, "engine_cpu_per_s": cpu,
+            "speedup_vs_cpu": e / cpu, "engine_runs": eng, "trainer_runs": trn, "bare_runs": bare,
+            "speed_steps": steps, "cpu_steps": cpu_steps, "repeats": repeats}
 
 
 def check_family(fam: str, device: str, args) -> dict[str, Any]:
@@ -197,13 +218,18 @@ def check_family(fam: str, device: str, args) -> dict[str, Any]:
         on_cuda = tr.device.type == "cuda"
         # on the GPU at least one epoch boundary too (the reshuffle); the dry run keeps to --steps
         n = max(args.steps, tr.steps_per_epoch + 5) if on_cuda else args.steps
+        t_check = time.perf_counter()
         row.update(checked_steps(tr, n, debug=on_cuda))
+        per_s = n / max(time.perf_counter() - t_check, 1e-9)
+        # each timed run lasts about --seconds (at least --steps): a fast family's few hundred steps on a
+        # GPU take a tenth of a second, too short to time
+        speed_steps = max(args.steps, int(per_s * args.seconds))
         row["metric_after"] = heldout_metric(tr)[1]
         row["learned"] = row["metric_after"] < row["metric_before"]
         row.update(snapshot_check(tr))
         del tr
         cpu_case = case if device == "cpu" else CASES[fam](False, args.data_dir, "cpu")
-        row.update(speed(case, cpu_case, args.steps, args.cpu_steps, args.repeats))
+        row.update(speed(case, cpu_case, speed_steps, args.cpu_steps, args.repeats))
     except Exception as exc:  # reported in the row; the other families still run
         row.update(error=_one_line(exc), error_where=_site(exc))
         print(f"  {fam}: FAILED: {row['error']} ({row['error_where']})", file=sys.stderr)
@@ -226,7 +252,8 @@ def print_table(out: dict[str, Any]) -> None:
     dev = out["device"]
     print()
     print(f"{'family':<7} {'sync':<7} {'snap ms':>11} {'numpy':>5} {'engine/s':>10} {'cpu/s':>9} {'x cpu':>6} "
-          f"{'bare/s':>10} {'eng/bare':>8}  {'held-out metric before -> after':<50} {'s':>5}")
+          f"{'bare/s':>10} {'eng/bare':>8} {'eng/trn':>7} {'trn/bare':>8}  {'held-out metric before -> after':<50} "
+          f"{'s':>5}")
     for r in out["families"]:
         if "error" in r:
             print(f"{r['family']:<7} ERROR   {r['error']}  [{r['error_where']}]")
@@ -237,7 +264,8 @@ def print_table(out: dict[str, Any]) -> None:
         print(f"{r['family']:<7} {r['sync']:<7} {snap:>11} "
               f"{'yes' if r['snapshot_numpy_only'] else 'NO':>5} {_f(r['engine_per_s'], ',.0f'):>10} "
               f"{_f(r['engine_cpu_per_s'], ',.0f'):>9} {_f(r['speedup_vs_cpu'], '.1f'):>6} "
-              f"{_f(r['bare_per_s'], ',.0f'):>10} {_f(r['ratio_engine_bare'], '.3f'):>8}  {learn:<50} "
+              f"{_f(r['bare_per_s'], ',.0f'):>10} {_f(r['ratio_engine_bare'], '.3f'):>8} "
+              f"{_f(r['ratio_engine_trainer'], '.3f'):>7} {_f(r['ratio_trainer_bare'], '.3f'):>8}  {learn:<50} "
               f"{r['seconds']:>5.0f}")
     for r in out["families"]:
         if r.get("sync") == "fail":
@@ -250,7 +278,8 @@ def print_table(out: dict[str, Any]) -> None:
     print(f"sync: no CPU-GPU synchronisation inside train_step (skipped on the CPU); snap ms: snapshot() first "
           f"call / median of the next; numpy:\nthe snapshot holds CPU numpy arrays only; engine/s: samples/s through "
           f"the engine on {dev}; cpu/s: the same on the CPU; x cpu: their ratio;\neng/bare: the engine over the "
-          f"family's bare PyTorch loop on {dev} (target >= 0.95)")
+          f"family's bare PyTorch loop on {dev} (target >= 0.95);\neng/trn: the engine over the family's train_step() "
+          f"in a plain loop (the engine's own cost); trn/bare: that loop over the bare loop (the views' extra maths)")
     print(f"machine: {out['machine']}")
     print(f"{'all checks passed' if out['ok'] else 'SOME CHECKS FAILED'}; elapsed {out['elapsed_s']:.0f} s"
           + (" (dry run on the CPU)" if out["dry_run"] else ""))
@@ -265,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpu-steps", type=int, default=None,
                     help="steps of the engine run on the CPU for the comparison (default steps/10, at least 5)")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved engine/bare repeats (default 3)")
+    ap.add_argument("--seconds", type=float, default=1.5,
+                    help="about how long each timed speed run lasts, in steps of at least --steps (default 1.5)")
     ap.add_argument("--data-dir", help="folder with the MNIST IDX files (else data of the same shape)")
     ap.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
                     help="cuda (default), or cpu: a dry run of everything but the sync check")
@@ -276,8 +307,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gpu_check: unknown families: {', '.join(unknown) or '(none given)'} (known: {', '.join(CASES)})",
               file=sys.stderr)
         return 2
-    if args.steps < 1 or args.repeats < 1 or (args.cpu_steps is not None and args.cpu_steps < 1):
-        print("gpu_check: --steps, --cpu-steps and --repeats must be at least 1", file=sys.stderr)
+    if (args.steps < 1 or args.repeats < 1 or (args.cpu_steps is not None and args.cpu_steps < 1)
+            or not args.seconds >= 0):
+        print("gpu_check: --steps, --cpu-steps and --repeats must be at least 1, --seconds at least 0", file=sys.stderr)
         return 2
     if args.device == "cuda" and not torch.cuda.is_available():
         print(f"gpu_check: torch {torch.__version__} sees no CUDA device; run it on a machine with one, or pass "
@@ -299,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"engine/bare {row['ratio_engine_bare']:.3f}, {row['metric']} {row['metric_before']:.4g} -> "
                   f"{row['metric_after']:.4g} ({row['seconds']:.0f} s)", flush=True)
     out: dict[str, Any] = {"machine": machine, "device": args.device, "dry_run": args.device == "cpu",
-                           "steps": args.steps, "cpu_steps": args.cpu_steps, "repeats": args.repeats,
+                           "steps": args.steps, "run_seconds": args.seconds, "cpu_steps": args.cpu_steps,
+                           "repeats": args.repeats,
                            "data_dir": args.data_dir, "families": rows, "ok": all(r["ok"] for r in rows),
                            "elapsed_s": time.perf_counter() - t_start}
     print_table(out)

@@ -164,6 +164,76 @@ def test_metrics_nothing_dropped_every_n():
     assert [r["step"] for r in rows] == [5, 10, 15, 20, 23]
 
 
+
+def test_metrics_of_any_scalar_kind_reach_the_log_averaged_per_window():
+    """The metrics of a window are copied in one stack: ints, bools, doubles and one-element vectors too."""
+    tr = tiny_trainer()
+    values = iter(range(1, 100))
+
+    def step():
+        tr.step += 1
+        k = float(next(values))
+        return {"a": torch.tensor(k), "n": torch.tensor(int(k)), "ok": torch.tensor(k > 2),
+                "d": torch.tensor(k, dtype=torch.float64)}
+
+    tr.train_step = step
+    s = TrainingSession(tr, metrics_every=2)
+    s.step(4)
+    s.wait(5)
+    s.close()
+    rows = s.metrics.steps
+    assert [r["step"] for r in rows] == [2, 4]
+    assert [(r["a"], r["n"], r["ok"], r["d"]) for r in rows] == [(1.5, 1.5, 0.0, 1.5), (3.5, 3.5, 1.0, 3.5)]
+    # a one-element vector among the scalars takes the element-by-element road, with the same result
+    vec = iter(range(1, 100))
+    tr.train_step = lambda: (setattr(tr, "step", tr.step + 1), {"a": torch.tensor([float(next(vec))])})[1]
+    s = TrainingSession(tr, metrics_every=2)
+    s.step(2)
+    s.wait(5)
+    s.close()
+    assert s.metrics.steps[-1]["a"] == 1.5
+
+
+def test_metric_copies_on_their_way_land_in_order_and_a_final_flush_waits_for_them():
+    """On a GPU a flush only starts the copy to the CPU; its rows land at a later flush once it has
+    arrived (never before an older one), or at a final flush; a NaN among them drops the copies after it."""
+    s = TrainingSession(tiny_trainer())
+    s.close()  # the methods are driven from here, with no training thread beside
+    n0 = len(s.metrics.steps)
+    flags = []
+
+    def begin(stacked, wait):
+        flag = {"arrived": wait}
+        flags.append(flag)
+        return stacked, lambda: flag["arrived"]
+
+    s._begin_copy = begin
+
+    def flush(step, value, final=False):
+        s._pending_metrics.append((step, 0, {"loss": torch.tensor(value)}))
+        s._flush_metrics(final=final)
+
+    def landed():
+        return [(r["step"], r["loss"]) for r in s.metrics.steps[n0:]]
+
+    flush(101, 1.0)
+    flush(102, 2.0)
+    assert landed() == []  # both on their way
+    flags[1]["arrived"] = True
+    flush(103, 3.0)
+    assert landed() == []  # the second arrived, but the first not yet: order is kept
+    flags[0]["arrived"] = True
+    s._flush_metrics(final=False)
+    assert landed() == [(101, 1.0), (102, 2.0)]
+    s._flush_metrics(final=True)
+    assert landed() == [(101, 1.0), (102, 2.0), (103, 3.0)]
+    flush(104, float("nan"))
+    flush(105, 5.0)
+    flags[-2]["arrived"] = flags[-1]["arrived"] = True
+    s._flush_metrics(final=False)
+    assert landed()[-1][0] == 104 and s.error and "diverged" in s.error
+    assert s._metric_copies == [] and all(step != 105 for step, _ in landed())
+
 def test_epoch_budget_and_history():
     s = TrainingSession(tiny_trainer(), epochs=2, eval_fraction=None)
     try:

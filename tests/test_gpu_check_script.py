@@ -14,7 +14,8 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "gpu_check.py")
 NUMBERS = ("metric_before", "metric_after", "snapshot_first_ms", "snapshot_ms", "engine_per_s", "bare_per_s",
-           "ratio_engine_bare", "engine_cpu_per_s", "speedup_vs_cpu", "seconds")
+           "ratio_engine_bare", "engine_cpu_per_s", "speedup_vs_cpu", "seconds", "trainer_per_s",
+           "ratio_engine_trainer", "ratio_trainer_bare")
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def test_cpu_dry_run_writes_every_figure_and_never_imports_qt(tmp_path):
                 if name.split('.')[0] in ('PySide6', 'PyQt5', 'PyQt6', 'pyqtgraph', 'shiboken6'):
                     raise ImportError('Qt is blocked in this test: ' + name)
         sys.meta_path.insert(0, NoQt())
-        sys.argv = ['gpu_check.py', '--device', 'cpu', '--families', 'rbm,dae', '--steps', '6', '--cpu-steps', '3',
+        sys.argv = ['gpu_check.py', '--device', 'cpu', '--families', 'rbm,dae', '--steps', '6', '--seconds', '0', '--cpu-steps', '3',
                     '--repeats', '1', '--json', {str(out)!r}]
         try:
             runpy.run_path({SCRIPT!r}, run_name='__main__')
@@ -47,7 +48,7 @@ def test_cpu_dry_run_writes_every_figure_and_never_imports_qt(tmp_path):
     assert "Qt is blocked" not in r.stderr
     assert "all checks passed" in r.stdout and "dry run on the CPU" in r.stdout
     data = json.loads(out.read_text())
-    assert data["device"] == "cpu" and data["dry_run"] is True and data["ok"] is True
+    assert data["device"] == "cpu" and data["dry_run"] is True and data["ok"] is True and data["run_seconds"] == 0
     assert [row["family"] for row in data["families"]] == ["rbm", "dae"]
     for row in data["families"]:
         assert "error" not in row, row
@@ -57,7 +58,10 @@ def test_cpu_dry_run_writes_every_figure_and_never_imports_qt(tmp_path):
         for key in NUMBERS:
             assert isinstance(row[key], float) and math.isfinite(row[key]), (row["family"], key, row[key])
         assert row["engine_per_s"] > 0 and row["bare_per_s"] > 0 and row["engine_cpu_per_s"] > 0
-        assert len(row["engine_runs"]) == len(row["bare_runs"]) == 1
+        assert len(row["engine_runs"]) == len(row["trainer_runs"]) == len(row["bare_runs"]) == 1
+        # engine/bare splits exactly into the engine's own cost and the family's extra maths
+        assert row["ratio_engine_bare"] == pytest.approx(row["ratio_engine_trainer"] * row["ratio_trainer_bare"])
+        assert row["speed_steps"] == 6  # --seconds 0: each timed run is --steps long
     assert data["families"][1]["metric_after"] < data["families"][1]["metric_before"]  # the DAE learns in 6 steps
 
 
@@ -110,7 +114,7 @@ def test_one_family_failing_does_not_stop_the_others(gpu_check, monkeypatch, tmp
 
     monkeypatch.setattr(gpu_check, "CASES", {"boom": broken, "mlp": gpu_check.CASES["mlp"]})
     out = tmp_path / "gpu.json"
-    rc = gpu_check.main(["--device", "cpu", "--families", "boom,mlp", "--steps", "3", "--cpu-steps", "2",
+    rc = gpu_check.main(["--device", "cpu", "--families", "boom,mlp", "--steps", "3", "--seconds", "0", "--cpu-steps", "2",
                          "--repeats", "1", "--json", str(out)])
     assert rc == 1
     rows = {r["family"]: r for r in json.loads(out.read_text())["families"]}

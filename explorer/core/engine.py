@@ -185,6 +185,8 @@ class TrainingSession:
         self._last_snapshot_t = 0.0
         self._snapshot_requested = False
         self._pending_metrics: list[tuple[int, int, dict[str, torch.Tensor]]] = []
+        # flushed metrics on their way to the CPU, each with a test of its arrival (see _flush_metrics)
+        self._metric_copies: list[tuple[list, Callable[[], bool]]] = []
         self._flush_every = 50        # steps per metrics transfer (and at most 0.1 s apart)
         # the last good weights (step, epoch, copies of the state tensors), taken when the metrics
         # up to that step were finite; a divergence goes back to them
@@ -402,6 +404,7 @@ class TrainingSession:
 
     def _do_reset(self) -> None:
         self._pending_metrics.clear()
+        self._metric_copies.clear()
         self.trainer.reset()
         self.metrics.clear()
         self.run_id += 1
@@ -429,15 +432,13 @@ class TrainingSession:
                         break
                     commands, self._commands = self._commands, []
                     single = self._paused and self._pending_steps > 0
-                    if single:
-                        self._pending_steps -= 1
                     run = single or not self._paused
                     self._busy = True
                 for cmd in commands:
                     self._guard(cmd)
                 if run and self._state != ERROR:
                     if single:
-                        self._guard(self._one_step)
+                        self._guard(self._run_asked_steps)
                         if self._pending_steps == 0:
                             self._snapshot_requested = True
                     else:
@@ -447,7 +448,10 @@ class TrainingSession:
                     self._guard(lambda: self._flush_metrics(final=True))  # idle: the curves are complete
                 with self._cond:
                     self._busy = False
-                    self._cond.notify_all()  # wake wait()ers
+                    if self._state != RUNNING and self._pending_steps == 0 and not self._commands:
+                        # wake wait()ers only when the thread goes idle: a notify after every one of
+                        # ``step(n)``'s steps woke them n times, each wake a fight for the GIL
+                        self._cond.notify_all()
         finally:
             self._busy = False
             self._flush_metrics()
@@ -489,6 +493,24 @@ class TrainingSession:
                 return
             self._maybe_snapshot()
 
+    def _run_asked_steps(self, seconds: float = 0.005) -> None:
+        """``step(n)``'s steps, back to back for a few milliseconds as :meth:`_run_burst` runs them.
+
+        Each is taken off the count under the lock just before it runs, so a ``pause()``, ``start()``
+        or a further ``step()`` from another thread is never lost; one step per visit of the loop cost
+        a lock round and a snapshot check per step.
+        """
+        t_end = time.perf_counter() + seconds
+        while True:
+            with self._cond:
+                if not self._paused or self._pending_steps == 0 or self._stop or self._commands:
+                    return
+                self._pending_steps -= 1
+            self._one_step()
+            if self._state == ERROR or time.perf_counter() > t_end:
+                return
+            self._maybe_snapshot()
+
     def _one_step(self) -> None:
         tr = self.trainer
         epoch_before = tr.epoch
@@ -520,40 +542,96 @@ class TrainingSession:
             self._snapshot_requested = True
 
     def _flush_metrics(self, final: bool = True) -> None:
-        """Copy the pending per-step metrics to the log in one transfer (whole windows unless ``final``)."""
+        """Copy the pending per-step metrics to the log in one transfer (whole windows unless ``final``).
+
+        On a GPU the copy is started without waiting for it (into pinned memory, behind an event) and
+        lands at a later flush, once the event says it arrived: reading it at once would make the
+        training thread wait for the GPU to finish every queued step, 20 times a second. ``final``
+        lands everything, waiting if need be (before an evaluation, a pause, a device move, a stop).
+        """
         self._last_flush_t = time.perf_counter()
         every = self._metrics_every
         cut = len(self._pending_metrics) if final else len(self._pending_metrics) // every * every
         pending, self._pending_metrics = self._pending_metrics[:cut], self._pending_metrics[cut:]
-        if not pending:
-            return
-        # consecutive rows with the same metric names form a group (a trainer may change its
-        # metrics between stages); windows of ``every`` rows never span two groups
-        groups: list[list[tuple[int, int, dict[str, torch.Tensor]]]] = []
-        for item in pending:
-            if groups and list(groups[-1][0][2].keys()) == list(item[2].keys()):
-                groups[-1].append(item)
-            else:
-                groups.append([item])
+        if pending:
+            # consecutive rows with the same metric names form a group (a trainer may change its
+            # metrics between stages); windows of ``every`` rows never span two groups
+            groups: list[list[tuple[int, int, dict[str, torch.Tensor]]]] = []
+            for item in pending:
+                if groups and list(groups[-1][0][2].keys()) == list(item[2].keys()):
+                    groups[-1].append(item)
+                else:
+                    groups.append([item])
+            stacked = []
+            for group in groups:
+                names = list(group[0][2].keys())
+                stacked.append((group, names, self._stack_metrics(group, names)))
+            self._metric_copies.append(self._begin_copy(stacked, wait=final))
+        # land the copies that have arrived, oldest first (all of them when final)
+        while self._metric_copies:
+            items, arrived = self._metric_copies[0]
+            if not final and not arrived():
+                break
+            self._metric_copies.pop(0)
+            if not self._land_metrics(items):
+                self._metric_copies.clear()  # diverged: the later steps are gone with the weights put back
+                break
+
+    @staticmethod
+    def _begin_copy(stacked: list[tuple[list, list[str], torch.Tensor]], wait: bool
+                    ) -> tuple[list[tuple[list, list[str], torch.Tensor]], Callable[[], bool]]:
+        """Start copying the stacked metrics to the CPU; returns them with a test of their arrival."""
+        if wait or not any(t.device.type == "cuda" for _, _, t in stacked):
+            return stacked, lambda: True
+        copies = []
+        for group, names, t in stacked:
+            host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+            host.copy_(t, non_blocking=True)
+            copies.append((group, names, host))
+        event = torch.cuda.Event()
+        event.record()
+        return copies, event.query
+
+    def _land_metrics(self, items: list[tuple[list, list[str], torch.Tensor]]) -> bool:
+        """Add the rows of copied metrics to the log; False when they hold a NaN (training diverged)."""
+        every = self._metrics_every
         rows = []
         finite = True
-        for group in groups:
-            names = list(group[0][2].keys())
-            values = torch.stack([torch.stack([m[n].detach().float().reshape(()) for n in names])
-                                  for _, _, m in group])
-            values = values.cpu().numpy()
+        for group, names, t in items:
+            values = t.cpu().numpy()
             finite = finite and bool(np.all(np.isfinite(values)))
-            for start in range(0, len(group), every):
-                chunk = values[start:start + every]
+            starts = range(0, len(group), every)
+            # (a row per step by default: the means of one-step windows are the values themselves)
+            means = values.tolist() if every == 1 else [values[i:i + every].mean(0).tolist() for i in starts]
+            for start, mean in zip(starts, means):
                 step, epoch, _ = group[min(start + every, len(group)) - 1]
                 row = {"step": float(step), "epoch": float(epoch)}
-                row.update({n: float(v) for n, v in zip(names, chunk.mean(0))})
+                row.update(zip(names, mean))
                 rows.append(row)
         self.metrics.add_steps(rows)
         if not finite:
             self._diverged(int(rows[-1]["step"]))
-        elif self._good is None or time.perf_counter() - self._good_t >= self.checkpoint_seconds:
+            return False
+        if self._good is None or time.perf_counter() - self._good_t >= self.checkpoint_seconds:
             self._keep_good_weights()
+        return True
+
+    @staticmethod
+    def _stack_metrics(group: list[tuple[int, int, dict[str, torch.Tensor]]], names: list[str]) -> torch.Tensor:
+        """The group's metrics as one (steps, names) float tensor, on their device.
+
+        One ``stack`` over every scalar: on a GPU each extra operation is a kernel launch per step, which
+        is what a small model's step costs. Metrics of other shapes (a one-element vector) or of mixed
+        devices take the slow road, element by element."""
+        flat = [m[n] for _, _, m in group for n in names]
+        with torch.no_grad():
+            try:
+                if all(t.dim() == 0 for t in flat):
+                    return torch.stack(flat).float().reshape(len(group), len(names))
+            except RuntimeError:
+                pass
+            return torch.stack([torch.stack([m[n].detach().float().reshape(()) for n in names])
+                                for _, _, m in group])
 
     def _keep_good_weights(self) -> None:
         """Copy the weights (on their device) as the state to go back to if training diverges."""
@@ -577,6 +655,7 @@ class TrainingSession:
                 tr.load_state_tensors({k: v.clone() for k, v in tensors.items()})
                 tr.step, tr.epoch = step, epoch
                 self._pending_metrics = []
+                self._metric_copies.clear()
                 back = f"; the weights of step {step} are back"
             except Exception:  # noqa: BLE001 - cannot restore: say so
                 back = ""
