@@ -146,6 +146,29 @@ def test_a_puller_gets_no_new_snapshot_until_it_took_the_last_one():
         s.close()
 
 
+
+def test_a_puller_gets_the_next_snapshot_within_one_period_after_a_take():
+    """A puller that takes each snapshot at once gets them half a period apart at the closest: the
+    next one is ready before its next tick, instead of a tick late."""
+    s = TrainingSession(tiny_trainer(), snapshot_hz=5)  # a period of 0.2 s
+    try:
+        s.subscribe(pull=True)
+        s.start()
+        seqs, times = [], []
+        t_end = time.perf_counter() + 1.5
+        while time.perf_counter() < t_end:
+            snap = s.latest_snapshot()
+            if snap is not None and (not seqs or snap.seq != seqs[-1]):
+                seqs.append(snap.seq)
+                times.append(time.perf_counter())
+                s.snapshot_taken(snap.seq)
+            time.sleep(0.002)
+        gaps = np.diff(times[1:])  # (the first came with the subscription)
+        assert len(gaps) >= 8, gaps  # a period of 0.2 s would give about 7 in 1.5 s
+        assert gaps.min() >= 0.09 and np.median(gaps) < 0.15, gaps
+    finally:
+        s.close()
+
 def test_no_snapshots_without_subscribers(session):
     calls = []
     orig = session.trainer.snapshot

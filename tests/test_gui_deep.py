@@ -37,6 +37,25 @@ def test_gradient_views_fill_while_training(qtbot, settings):
         win.close()
 
 
+
+def test_gradient_curve_plots_only_the_measured_steps(qtbot, settings):
+    """The trainer repeats the last statistics between two measurements ("Statistics every" 10 steps):
+    the curve and the heatmap take a point per measurement, not per step."""
+    win = open_window(qtbot, settings, MLPConfig(dataset="digits", hidden=(16, 16), init="random", stats_every=10, batch_size=32,
+                                                 device="cpu"))
+    try:
+        panel = win.panel
+        win.session.step(25)
+        assert win.session.wait(10)
+        qtbot.waitUntil(lambda: len(panel.curves.series("loss")[0]) == 25, timeout=5000)
+        xs, ys = panel.grad_curve.series("g1")
+        measured = [r for r in win.session.metrics.steps if r["step"] in (1, 11, 21)]
+        assert list(xs) == [1.0, 11.0, 21.0]  # the fine-tuning steps 1, 11 and 21 measure
+        assert list(ys) == [r["grad_norm_1"] for r in measured]
+        assert panel._grad_steps == [1, 11, 21] and len(panel._grad_history) == 3
+    finally:
+        win.close()
+
 def test_pretraining_pipeline_and_ending_a_stage(qtbot, settings):
     win = open_window(qtbot, settings, MLPConfig(dataset="digits", hidden=(16, 16, 16), init="rbm",
                                                  pretrain_epochs=50, batch_size=32, device="cpu"))

@@ -172,6 +172,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_statusbar()
 
         self.timer = QtCore.QTimer(self)
+        # precise: a coarse timer may fire up to 5% late and drifts; the views' rate is a promise to keep
+        self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self._on_tick)
         self.set_refresh_rate(refresh_hz)
         self._restore_layout()

@@ -141,6 +141,7 @@ class MLPPanel(LivePanel):
         self._build_stage_views()
         self._grad_history: list[np.ndarray] = []
         self._grad_steps: list[int] = []               # the step of each record in _grad_history
+        self._last_grad: tuple | None = None  # the last measured gradient norms (see add_metrics)
         self._heat_columns: list[tuple[int, int, int]] = []  # per heatmap column: first step, last step, records
         self.grad_heat.set_hover_text(self.grad_heat_text)
         self._layers_seen = 0
@@ -229,6 +230,7 @@ class MLPPanel(LivePanel):
         self.curves.clear_data()
         self._grad_history = []
         self._grad_steps = []
+        self._last_grad: tuple | None = None  # the last measured gradient norms (see add_metrics)
 
     def _ensure_layer_series(self, n: int) -> None:
         for layer in range(self._layers_seen + 1, n + 1):
@@ -240,6 +242,17 @@ class MLPPanel(LivePanel):
         grad_rows = [r for r in steps if "grad_norm_1" in r]
         if grad_rows:
             n = sum(1 for k in grad_rows[0] if k.startswith("grad_norm_"))
+            # the trainer measures the statistics every "Statistics every" steps and repeats the last
+            # measurement in between: only the measured rows are points (a tenth of them by default,
+            # which the log-scale curve and the heatmap draw that much faster)
+            fresh = []
+            for r in grad_rows:
+                key = tuple(r.get(f"grad_norm_{i}") for i in range(1, n + 1))
+                if key != self._last_grad:
+                    fresh.append(r)
+                    self._last_grad = key
+            grad_rows = fresh
+        if grad_rows:
             self._ensure_layer_series(n)
             xs = [r["step"] for r in grad_rows]
             for layer in range(1, n + 1):

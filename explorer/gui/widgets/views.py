@@ -19,7 +19,8 @@ from .hover import HoverReadout, HoverText, esc, fmt
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="#15181d", foreground="#d8dee9")
 
-DENSE_CURVE_POINTS = 400  # above this, a curve wider than 1 pixel is drawn without antialiasing
+DENSE_CURVE_POINTS = 150  # above this, a curve wider than 1 pixel is drawn without antialiasing (2-3x faster)
+CURVE_POINTS_PER_PIXEL = 2.0  # a longer curve is averaged down to this many points per pixel of width
 GAP = np.nan  # mosaic separators: NaN renders transparent, so tiles stand apart on the dark background
 HOVER_MARK = "#ffb74d"  # outline of the pixel / line at the step under the mouse
 VIEWED_MARK = "#ebcb8b"  # the step the timeline shows while scrubbed back (the timeline bar's amber)
@@ -531,6 +532,13 @@ class CurveView(_ViewFrame):
                               symbolBrush=color, symbolPen=None)
         item.setClipToView(True)
         item.setDownsampling(auto=True, method="mean")
+        # pyqtgraph keeps ~5 points per pixel of width; 2 look the same on a noisy per-step curve and paint
+        # 2-3x faster (a 2-pixel pen is stroked segment by segment: 6 curves of 5,000 steps took 22-26 ms)
+        item.opts["autoDownsampleFactor"] = CURVE_POINTS_PER_PIXEL
+        if width > 1 and pen.style() == QtCore.Qt.PenStyle.SolidLine:
+            # an antialiased curve stroked as one path is slow (Qt outlines the whole self-crossing
+            # zig-zag first): as separate segments 300 noisy points paint 3x faster, 1,000 5x
+            item.curve.setSegmentedLineMode("on")
         self._items[key] = item
         self._data[key] = ([], [])
 
