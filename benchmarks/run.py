@@ -165,7 +165,7 @@ def visible_run(case: Case, seconds: float, hz: float = 20.0, warmup_s: float = 
     from PySide6 import QtCore
 
     from explorer.gui.app import make_app
-    from explorer.gui.main_window import MainWindow
+    from explorer.gui.main_window import WINDOW_EVAL_FRACTION, MainWindow
 
     app = make_app()
     tmp = tempfile.mkdtemp(prefix="explorer-bench-")
@@ -173,7 +173,7 @@ def visible_run(case: Case, seconds: float, hz: float = 20.0, warmup_s: float = 
     win = MainWindow(case.config, settings=settings)
     ds = getattr(case.config, "_dataset", None)
     if ds is not None and win.session is not None:  # the same data the other variants train on
-        win._set_session(TrainingSession(_trainer(case), snapshot_hz=hz, eval_fraction=0.1))
+        win._set_session(TrainingSession(_trainer(case), snapshot_hz=hz, eval_fraction=WINDOW_EVAL_FRACTION))
     if win.session is None:
         raise RuntimeError(f"{case.label}: the window could not start: {win.notice.label.text()}")
     win.resize(1600, 1000)
