@@ -414,7 +414,7 @@ class TrainingSession:
         self._rate_window.clear()
         self._epoch_t0 = time.perf_counter()
         self._epoch_step0 = self.trainer.step
-        self._evaluate(False)
+        self._evaluate(False, counted=False)
         self._snapshot_requested = True
         self._good = None
         if self._state in (FINISHED, ERROR):
@@ -424,7 +424,7 @@ class TrainingSession:
         try:
             torch.set_grad_enabled(True)
             if not self.metrics.evals:
-                self._guard(lambda: self._evaluate(False))  # the curves start at the untrained model
+                self._guard(lambda: self._evaluate(False, counted=False))  # the curves start at the untrained model
             while True:
                 with self._cond:
                     while (not self._stop and not self._commands and not self._snapshot_requested
@@ -665,7 +665,10 @@ class TrainingSession:
                   else "lower the learning rate and press Reset")
         self._fail(f"training diverged (NaN or infinite metric) by step {bad_step}{back}: {advice}")
 
-    def _evaluate(self, epoch_end: bool) -> None:
+    def _evaluate(self, epoch_end: bool, counted: bool = True) -> None:
+        """A row of held-out metrics. ``counted=False`` (the untrained model's, at step 0) leaves the
+        evaluations' time budget alone: that first call pays for warm-up, and counting it held the
+        held-out curve back for the first 10 s of an LSTM run in the window."""
         tr = self.trainer
         t_start = time.perf_counter()
         row: dict[str, float] = {"step": float(tr.step), "epoch": float(tr.epoch),
@@ -689,7 +692,8 @@ class TrainingSession:
             self._epoch_t0 = time.perf_counter()
             self._epoch_step0 = tr.step
         self.metrics.add_eval(row)
-        self._eval_seconds += time.perf_counter() - t_start
+        if counted:
+            self._eval_seconds += time.perf_counter() - t_start
         if any(isinstance(v, float) and math.isinf(v) for v in row.values()):
             self._add_notices([f"held-out metric is infinite at step {tr.step}"])
 
