@@ -225,10 +225,19 @@ def test_metric_copies_on_their_way_land_in_order_and_a_final_flush_waits_for_th
     n0 = len(s.metrics.steps)
     flags = []
 
+    class Event:  # stands in for a CUDA event: query() says whether the copy arrived, synchronize() waits
+        def __init__(self):
+            self.flag = {"arrived": False}
+            flags.append(self.flag)
+
+        def query(self):
+            return self.flag["arrived"]
+
+        def synchronize(self):
+            self.flag["arrived"] = True
+
     def begin(stacked, wait):
-        flag = {"arrived": wait}
-        flags.append(flag)
-        return stacked, lambda: flag["arrived"]
+        return stacked, None if wait else Event()
 
     s._begin_copy = begin
 
@@ -250,6 +259,7 @@ def test_metric_copies_on_their_way_land_in_order_and_a_final_flush_waits_for_th
     assert landed() == [(101, 1.0), (102, 2.0)]
     s._flush_metrics(final=True)
     assert landed() == [(101, 1.0), (102, 2.0), (103, 3.0)]
+    assert flags[2]["arrived"]  # the final flush waited for the copy still on its way
     flush(104, float("nan"))
     flush(105, 5.0)
     flags[-2]["arrived"] = flags[-1]["arrived"] = True

@@ -186,8 +186,8 @@ class TrainingSession:
         self._last_snapshot_t = 0.0
         self._snapshot_requested = False
         self._pending_metrics: list[tuple[int, int, dict[str, torch.Tensor]]] = []
-        # flushed metrics on their way to the CPU, each with a test of its arrival (see _flush_metrics)
-        self._metric_copies: list[tuple[list, Callable[[], bool]]] = []
+        # flushed metrics on their way to the CPU, each with its CUDA event (None: already there)
+        self._metric_copies: list[tuple[list, Any]] = []
         self._flush_every = 50        # steps per metrics transfer (and at most 0.1 s apart)
         # the last good weights (step, epoch, copies of the state tensors), taken when the metrics
         # up to that step were finite; a divergence goes back to them
@@ -440,7 +440,7 @@ class TrainingSession:
                     self._guard(cmd)
                 if run and self._state != ERROR:
                     if single:
-                        self._guard(self._run_asked_steps)
+                        self._guard(lambda: self._run_burst(asked=True))
                         if self._pending_steps == 0:
                             self._snapshot_requested = True
                     else:
@@ -481,35 +481,24 @@ class TrainingSession:
             self._notices.append(message)
         self._snapshot_requested = True
 
-    def _run_burst(self, seconds: float = 0.005) -> None:
-        """Steps back to back for a few milliseconds between two visits to the lock.
+    def _run_burst(self, asked: bool = False, seconds: float = 0.005) -> None:
+        """Steps back to back for a few milliseconds between two visits to the loop's lock.
 
-        Flags are plain attributes, read without the lock here; a pause, a command or a stop
-        is still seen before the next step.
+        Running (Play): the flags are plain attributes, read without the lock; a pause, a command or
+        a stop is still seen before the next step. ``asked`` (``step(n)``'s steps, paused): each step is
+        taken off the count under the lock just before it runs, so a ``pause()``, ``start()`` or a
+        further ``step()`` from another thread is never lost.
         """
         t_end = time.perf_counter() + seconds
         while True:
+            if asked:
+                with self._cond:
+                    if not self._paused or self._pending_steps == 0 or self._stop or self._commands:
+                        return
+                    self._pending_steps -= 1
             self._one_step()
-            if (self._paused or self._commands or self._stop or self._state == ERROR
-                    or time.perf_counter() > t_end):
-                return
-            self._maybe_snapshot()
-
-    def _run_asked_steps(self, seconds: float = 0.005) -> None:
-        """``step(n)``'s steps, back to back for a few milliseconds as :meth:`_run_burst` runs them.
-
-        Each is taken off the count under the lock just before it runs, so a ``pause()``, ``start()``
-        or a further ``step()`` from another thread is never lost; one step per visit of the loop cost
-        a lock round and a snapshot check per step.
-        """
-        t_end = time.perf_counter() + seconds
-        while True:
-            with self._cond:
-                if not self._paused or self._pending_steps == 0 or self._stop or self._commands:
-                    return
-                self._pending_steps -= 1
-            self._one_step()
-            if self._state == ERROR or time.perf_counter() > t_end:
+            if (self._state == ERROR or time.perf_counter() > t_end
+                    or (not asked and (self._paused or self._commands or self._stop))):
                 return
             self._maybe_snapshot()
 
@@ -571,9 +560,12 @@ class TrainingSession:
             self._metric_copies.append(self._begin_copy(stacked, wait=final))
         # land the copies that have arrived, oldest first (all of them when final)
         while self._metric_copies:
-            items, arrived = self._metric_copies[0]
-            if not final and not arrived():
-                break
+            items, event = self._metric_copies[0]
+            if event is not None:
+                if final:
+                    event.synchronize()  # the copy must have landed before its numbers are read
+                elif not event.query():
+                    break
             self._metric_copies.pop(0)
             if not self._land_metrics(items):
                 self._metric_copies.clear()  # diverged: the later steps are gone with the weights put back
@@ -581,10 +573,11 @@ class TrainingSession:
 
     @staticmethod
     def _begin_copy(stacked: list[tuple[list, list[str], torch.Tensor]], wait: bool
-                    ) -> tuple[list[tuple[list, list[str], torch.Tensor]], Callable[[], bool]]:
-        """Start copying the stacked metrics to the CPU; returns them with a test of their arrival."""
+                    ) -> tuple[list[tuple[list, list[str], torch.Tensor]], Any]:
+        """Start copying the stacked metrics to the CPU; returns the copies with the CUDA event that
+        marks their arrival, or the metrics as they are with None (on the CPU, or when ``wait``)."""
         if wait or not any(t.device.type == "cuda" for _, _, t in stacked):
-            return stacked, lambda: True
+            return stacked, None
         copies = []
         for group, names, t in stacked:
             host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
@@ -592,7 +585,7 @@ class TrainingSession:
             copies.append((group, names, host))
         event = torch.cuda.Event()
         event.record()
-        return copies, event.query
+        return copies, event
 
     def _land_metrics(self, items: list[tuple[list, list[str], torch.Tensor]]) -> bool:
         """Add the rows of copied metrics to the log; False when they hold a NaN (training diverged)."""

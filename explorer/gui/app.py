@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from . import gc_guard
 from .startup import CoreLoader, StartupWindow, start_when_loaded
 
 if TYPE_CHECKING:
@@ -31,7 +30,6 @@ def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
     app = QtWidgets.QApplication.instance()
     if app is None:
         app = QtWidgets.QApplication(argv if argv is not None else sys.argv[:1])
-    gc_guard.install(app)  # Qt objects are freed on the GUI thread, never on the training thread
     app.setApplicationName("Network Explorer")
     app.setOrganizationName("NetworkExplorer")
     app.setStyle("Fusion")

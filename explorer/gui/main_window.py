@@ -132,7 +132,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, config: RBMConfig | None = None, *, run_dir: str | None = None,
                  settings: QtCore.QSettings | None = None, refresh_hz: float = 20.0):
         super().__init__()
-        gc_guard.install()  # before a training thread exists (make_app does it too; tests may not call it)
+        gc_guard.install()  # Qt objects are freed on this thread, never on a training thread
         self.setWindowTitle(f"Network Explorer {__version__}")
         self.setObjectName("mainWindow")
         self.setDockNestingEnabled(True)

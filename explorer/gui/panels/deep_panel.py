@@ -230,7 +230,7 @@ class MLPPanel(LivePanel):
         self.curves.clear_data()
         self._grad_history = []
         self._grad_steps = []
-        self._last_grad: tuple | None = None  # the last measured gradient norms (see add_metrics)
+        self._last_grad = None
 
     def _ensure_layer_series(self, n: int) -> None:
         for layer in range(self._layers_seen + 1, n + 1):
