@@ -1,5 +1,6 @@
 """The window and the RBM panel, driven the way a user drives them (offscreen Qt)."""
 
+import gc
 import gzip
 import struct
 import subprocess
@@ -13,6 +14,7 @@ from PySide6 import QtCore, QtWidgets
 from explorer.core.engine import ERROR, RUNNING, TrainingSession
 from explorer.core.rbm_trainer import RBMConfig, RBMTrainer
 from explorer.core.runfolder import save_run
+from explorer.gui import gc_guard
 from explorer.gui.main_window import MainWindow
 
 
@@ -261,11 +263,23 @@ def test_redraws_keep_none_and_bool_references_intact(qtbot, window):
         window.repaint()
         app.processEvents()
 
+    def counts():
+        # Collect first, so objects freed by the collector (the window's own collector runs from a
+        # timer, and may free a previous test's widgets in the middle of the loop) do not read as
+        # references lost.
+        gc.collect()
+        return (sys.getrefcount(None), sys.getrefcount(True), sys.getrefcount(False))
+
     redraw()
-    before = (sys.getrefcount(None), sys.getrefcount(True), sys.getrefcount(False))
-    for _ in range(200):
-        redraw()
-    after = (sys.getrefcount(None), sys.getrefcount(True), sys.getrefcount(False))
+    collector = gc_guard.install()
+    collector.timer.stop()
+    try:
+        before = counts()
+        for _ in range(200):
+            redraw()
+        after = counts()
+    finally:
+        collector.timer.start()
     assert all(a >= b - 50 for a, b in zip(after, before)), (before, after)
 
 
