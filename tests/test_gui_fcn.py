@@ -54,7 +54,7 @@ def test_play_shows_predictions_and_curves(qtbot, window):
     tabs.setCurrentIndex([tabs.tabText(i) for i in range(tabs.count())].index("Up-sampling path"))
     qtbot.waitUntil(lambda: panel.maps.updates >= 1, timeout=10000)
     assert "Up-sampling path of probe 1" in panel.maps.title.text()
-    assert len(panel.accuracy.series("step")[0]) > 10
+    qtbot.waitUntil(lambda: len(panel.accuracy.series("step")[0]) > 10, timeout=3000)  # curves: 4 redraws/s
     assert "held-out mean IoU" in panel.stats.text()
     window.toggle_play()
     assert window.session.wait(10)
