@@ -29,26 +29,8 @@ _sys.path.insert(0, _os.path.dirname(_os.path.abspath(__file__)))
 import argparse  # noqa: E402
 import multiprocessing as mp  # noqa: E402
 import statistics  # noqa: E402
-import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
-
-
-def child_trainer(conn, family: str, data_dir: str | None, threads: int) -> None:
-    """The bare loop in a child process: receives a number of steps, answers samples/s; None ends it."""
-    import torch
-
-    import run
-
-    torch.set_num_threads(threads)
-    case = run.CASES[family](False, data_dir, "cpu")
-    case.bare(5)  # warm-up
-    conn.send("ready")
-    while True:
-        steps = conn.recv()
-        if steps is None:
-            return
-        conn.send(case.bare(steps))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,25 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6 import QtCore
 
     import run
-    from explorer.core.engine import TrainingSession
-    from explorer.gui.app import make_app
-    from explorer.gui.main_window import WINDOW_EVAL_FRACTION, MainWindow
 
     case = run.CASES[args.family](False, args.data_dir, "cpu")
     ctx = mp.get_context("spawn")
     parent_end, child_end = ctx.Pipe()
-    child = ctx.Process(target=child_trainer, args=(child_end, args.family, args.data_dir, args.threads), daemon=True)
+    child = ctx.Process(target=run.serve_bare, args=(child_end, args.family, args.data_dir, args.threads), daemon=True)
     child.start()
 
-    app = make_app()
-    assert app is not None  # the window needs one
-    tmp = tempfile.mkdtemp(prefix="explorer-headroom-")
-    settings = QtCore.QSettings(_os.path.join(tmp, "s.ini"), QtCore.QSettings.Format.IniFormat)
-    win = MainWindow(case.config, settings=settings)
-    if getattr(case.config, "_dataset", None) is not None:
-        win._set_session(TrainingSession(run._trainer(case), eval_fraction=WINDOW_EVAL_FRACTION))
-    win.resize(1600, 1000)
-    win.show()
+    _app, win = run.open_window(case)
     panel = win.panel
 
     def pump(seconds: float) -> None:

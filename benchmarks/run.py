@@ -158,10 +158,9 @@ def engine_rate(case: Case, steps: int, warmup: int) -> float:
         s.close()
 
 
-def visible_run(case: Case, seconds: float, hz: float = 20.0, warmup_s: float = 2.0,
-                memory: bool = False, paced: bool = True) -> dict[str, float]:
-    """Train in the real main window with the family's panel visible, refreshing at ``hz``; ``paced``:
-    Training > Pace the views (the default), else every snapshot is drawn up to ``hz``."""
+def open_window(case: Case, hz: float = 20.0):
+    """The real main window on the family's panel (throw-away settings), shown at 1600x1000, training
+    on the case's own data; returns ``(app, window)``."""
     from PySide6 import QtCore
 
     from explorer.gui.app import make_app
@@ -178,6 +177,16 @@ def visible_run(case: Case, seconds: float, hz: float = 20.0, warmup_s: float = 
         raise RuntimeError(f"{case.label}: the window could not start: {win.notice.label.text()}")
     win.resize(1600, 1000)
     win.show()
+    return app, win
+
+
+def visible_run(case: Case, seconds: float, hz: float = 20.0, warmup_s: float = 2.0,
+                memory: bool = False, paced: bool = True) -> dict[str, float]:
+    """Train in the real main window with the family's panel visible, refreshing at ``hz``; ``paced``:
+    Training > Pace the views (the default), else every snapshot is drawn up to ``hz``."""
+    from PySide6 import QtCore
+
+    app, win = open_window(case, hz)
     win.set_refresh_rate(hz)
     win.act_pace_views.setChecked(paced)
     win._apply_pacing()
@@ -430,6 +439,20 @@ def on_plain_thread(fn: Callable[..., float], *args: Any) -> float:
     if isinstance(box[0], BaseException):
         raise box[0]
     return box[0]
+
+
+def serve_bare(conn, family: str, data_dir: str | None, threads: int) -> None:
+    """A family's bare loop as a server, in a child process or on a thread: it answers "ready" once
+    warmed up, then samples/s for each number of steps it receives; None ends it."""
+    torch.set_num_threads(threads)
+    case = CASES[family](False, data_dir, "cpu")
+    case.bare(5)  # warm-up
+    conn.send("ready")
+    while True:
+        steps = conn.recv()
+        if steps is None:
+            return
+        conn.send(case.bare(steps))
 
 
 def _steps_for(case: Case, quick: bool) -> int:
