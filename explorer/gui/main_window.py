@@ -339,7 +339,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if hasattr(self, "act_pace_views"):  # (the first panel is built before the menus: pacing is on)
             panel.pacer.enabled = self.act_pace_views.isChecked()
         self.panels[family] = panel
-        panel.sigViewing.connect(lambda step, fam=family: self._mark_viewed_step(fam, step))
+        panel.sigViewing.connect(lambda step, fam=family: self._on_viewing(fam, step))
         self._stack_index[family] = self.stack.addWidget(panel.central_widget())
         self._family_docks[family] = []
         bottom: list[QtWidgets.QDockWidget] = []
@@ -835,6 +835,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self._poll_download()
         if self.autosave is not None and self.autosave.due(s.trainer.step, self.autosave_interval_s):
             self.autosave_now()
+
+    def _on_viewing(self, family: str, step: int | None) -> None:
+        """A panel went live or to a kept view: the curves' marks and the timeline bar follow at once
+        (the bar's own refresh, a few times a second, would leave the Live button wrong for a moment,
+        as after a Reset)."""
+        self._mark_viewed_step(family, step)
+        if self.timeline_bar.panel is self.panels.get(family):
+            self.timeline_bar.refresh()
 
     def _mark_viewed_step(self, family: str, step: int | None) -> None:
         """While the timeline is scrubbed back, a line on every curve of the panel marks the step on show."""
