@@ -156,7 +156,9 @@ def test_lstm_gate_heatmaps_scrub_and_a_chosen_unit_stays_on_the_frame(qtbot, se
         gate = panel.heatmaps["f"]
         win.toggle_play()
         qtbot.waitUntil(lambda: len(panel.timeline) >= 4, timeout=30000)
-        bar.slider.setValue(0)
+        # the bar follows within a fifth of a second: a drag needs a slider that shows the frames
+        qtbot.waitUntil(lambda: bar.slider.isEnabled() and bar.slider.maximum() >= 3, timeout=5000)
+        bar.slider.setValue(0)  # as a drag to the left end does
         first = panel.timeline.at(0)
         assert panel.viewing is first
         assert np.allclose(np.array(gate.image.image), first.arrays["f"])
