@@ -147,6 +147,27 @@ def test_a_puller_gets_no_new_snapshot_until_it_took_the_last_one():
 
 
 
+def test_a_pause_publishes_the_model_as_it_stands():
+    """Paused views show the step the status shows, even when the puller had not taken the last snapshot."""
+    s = TrainingSession(tiny_trainer(), snapshot_hz=200)
+    try:
+        s.subscribe(pull=True)
+        assert wait_until(lambda: s.latest_snapshot() is not None)
+        first = s.latest_snapshot()
+        s.start()
+        assert wait_until(lambda: s.trainer.step > 50)
+        assert s.latest_snapshot() is first  # not taken: none made while running
+        s.pause()
+        assert s.wait(10)
+        assert wait_until(lambda: s.latest_snapshot().seq == first.seq + 1)
+        assert s.latest_snapshot().step == s.trainer.step
+        s.pause()  # already paused: nothing more to publish
+        time.sleep(0.1)
+        assert s.latest_snapshot().seq == first.seq + 1
+    finally:
+        s.close()
+
+
 def test_a_puller_gets_the_next_snapshot_within_one_period_after_a_take():
     """A puller that takes each snapshot at once gets them half a period apart at the closest: the
     next one is ready before its next tick, instead of a tick late."""

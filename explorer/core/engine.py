@@ -227,12 +227,15 @@ class TrainingSession:
     resume = start
 
     def pause(self) -> None:
-        """Pause; takes effect before the next step."""
+        """Pause; takes effect before the next step. A running session then publishes a snapshot of the
+        model as it stands, so paused views show the step the status bar shows (the last snapshot taken
+        while running may be a few steps older, and nothing else would replace it)."""
         with self._cond:
             self._paused = True
             self._pending_steps = 0
             if self._state == RUNNING:
                 self._state = PAUSED
+                self._snapshot_requested = True
             self._cond.notify_all()
 
     def step(self, n: int = 1) -> None:
