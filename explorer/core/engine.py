@@ -113,6 +113,7 @@ class MetricsLog:
         self._lock = threading.Lock()
         self.steps: list[dict[str, float]] = []
         self.evals: list[dict[str, float]] = []
+        self.generation = 0  # counts clears, so a reader that keeps its place can tell a restart
 
     def add_steps(self, rows: list[dict[str, float]]) -> None:
         with self._lock:
@@ -136,6 +137,19 @@ class MetricsLog:
         with self._lock:
             self.steps = []
             self.evals = []
+            self.generation += 1
+
+    def read_since(self, generation: int, steps_index: int, evals_index: int
+                   ) -> tuple[int, list[dict[str, float]], int, list[dict[str, float]], int]:
+        """New rows of both tables at once: ``(generation, steps, steps_end, evals, evals_end)``.
+
+        A reader in another generation (the log was cleared since its last read) gets every row from the
+        start, with the new generation, so it knows to drop what it had."""
+        with self._lock:
+            if generation != self.generation:
+                steps_index = evals_index = 0
+            return (self.generation, self.steps[steps_index:], len(self.steps),
+                    self.evals[evals_index:], len(self.evals))
 
     def column(self, table: str, name: str) -> np.ndarray:
         with self._lock:
@@ -307,6 +321,27 @@ class TrainingSession:
         """Run ``fn`` on the training thread between steps (for work that touches the model)."""
         self._post(fn)
 
+    def run_command(self, fn: Callable[..., Any], *args: Any,
+                    on_done: Callable[[Any, BaseException | None], None] | None = None, **kwargs: Any) -> None:
+        """Run ``fn(session, *args, **kwargs)`` on the training thread between steps.
+
+        ``on_done(result, error)`` follows on that thread (error: the exception ``fn`` raised, else None);
+        without it, an exception fails the run as a step's would. Unlike :meth:`call_in_thread`, this form
+        also crosses to a training process (``ProcessSession``): ``fn`` must then be a module-level function
+        and the arguments and result plain values (see ``explorer.core.commands``).
+        """
+        def work() -> None:
+            if on_done is None:
+                fn(self, *args, **kwargs)
+                return
+            try:
+                result, error = fn(self, *args, **kwargs), None
+            except Exception as exc:  # noqa: BLE001 - handed to the caller, which reports it
+                result, error = None, exc
+            on_done(result, error)
+
+        self._post(work)
+
     def request_snapshot(self) -> None:
         """Publish a snapshot soon, even while paused."""
         with self._cond:
@@ -332,14 +367,17 @@ class TrainingSession:
         t_end = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while True:
-                idle = (self._state != RUNNING and self._pending_steps == 0 and not self._commands
-                        and not self._busy)
-                if idle:
+                if self.settled():
                     return True
                 left = poll if t_end is None else min(poll, t_end - time.monotonic())
                 if left <= 0:
                     return False
                 self._cond.wait(left)  # the training thread notifies when it goes idle
+
+    def settled(self) -> bool:
+        """Not running, and nothing asked of the training thread is left to do (what :meth:`wait` waits for)."""
+        return (self._state != RUNNING and self._pending_steps == 0 and not self._commands
+                and not self._busy)
 
     def thread_idle(self) -> bool:
         """Whether the training thread has nothing to do right now (paused, finished or stopped)."""

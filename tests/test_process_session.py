@@ -1,0 +1,222 @@
+"""Training in a child process: the same behaviour as a thread's session, and what only a process can do
+(die, be killed, be restarted). Headless: no Qt."""
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from explorer.core import commands, worker
+from explorer.core.data import DataError
+from explorer.core.engine import ERROR, PAUSED, RUNNING, STOPPED, TrainingSession
+from explorer.core.families import make_trainer
+from explorer.core.process_session import ProcessSession, TrainerMirror, TrainingProcessError
+from explorer.core.rbm_trainer import RBMConfig
+from explorer.core.runfolder import load_run
+
+
+def tiny_config(**kw):
+    cfg = dict(dataset="bars", bars_size=4, hidden=8, batch_size=10, device="cpu", seed=1)
+    cfg.update(kw)
+    return RBMConfig(**cfg)
+
+
+def open_session(kind, config=None, **kw):
+    config = config or tiny_config()
+    if kind == "thread":
+        return TrainingSession(make_trainer("rbm", config), **kw)
+    return ProcessSession(config, threads=1, **kw)
+
+
+@pytest.fixture(params=["thread", "process"])
+def session(request):
+    s = open_session(request.param, snapshot_hz=50)
+    yield s
+    s.close()
+
+
+def wait_until(pred, timeout=20.0):
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end:
+        if pred():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def call(session, fn, *args, timeout=20.0, **kwargs):
+    """run_command, waited for: (result, error)."""
+    done, box = threading.Event(), {}
+
+    def on_done(result, error):
+        box.update(result=result, error=error)
+        done.set()
+
+    session.run_command(fn, *args, on_done=on_done, **kwargs)
+    assert done.wait(timeout), "no reply"
+    return box["result"], box["error"]
+
+
+# -- the same behaviour either way ---------------------------------------------------------------------------
+def test_starts_paused_and_steps_exactly(session):
+    assert session.state == PAUSED and session.trainer.step == 0
+    session.step(3)
+    assert session.wait(20)
+    assert session.trainer.step == 3
+    assert [r["step"] for r in session.metrics.steps] == [1.0, 2.0, 3.0]
+    assert session.metrics.evals and session.metrics.evals[0]["step"] == 0.0  # the untrained model's row
+
+
+def test_play_runs_and_pause_holds(session):
+    session.start()
+    assert session.state == RUNNING  # at once, as the Play button shows it
+    assert wait_until(lambda: session.trainer.step > 20)
+    assert session.rates()[0] > 0
+    session.pause()
+    assert session.wait(20)
+    frozen = session.trainer.step
+    time.sleep(0.3)
+    assert session.trainer.step == frozen and session.state == PAUSED
+    assert len(session.metrics.steps) == frozen  # every step's row arrived, none twice
+
+
+def test_pulled_snapshots_are_numpy_and_a_pause_shows_the_paused_step(session):
+    session.subscribe(pull=True)
+    session.start()
+    assert wait_until(lambda: session.latest_snapshot() is not None and session.latest_snapshot().step > 0)
+    first = session.latest_snapshot()
+    assert isinstance(first.arrays["filters"], np.ndarray)
+    session.snapshot_taken(first.seq)  # the next one may be computed
+    assert wait_until(lambda: session.latest_snapshot().seq > first.seq)
+    session.pause()
+    assert session.wait(20)
+    assert wait_until(lambda: session.latest_snapshot().step == session.trainer.step)
+
+
+def test_reset_clears_curves_and_counts_a_new_run(session):
+    session.step(5)
+    assert session.wait(20)
+    run = session.run_id
+    session.reset()
+    assert session.wait(20)
+    assert session.run_id == run + 1 and session.trainer.step == 0
+    assert session.metrics.steps == [] and len(session.metrics.evals) == 1
+
+
+def test_settings_change_between_steps(session):
+    session.set_hparams(lr=0.05)
+    session.step(1)
+    assert session.wait(20)
+    assert wait_until(lambda: session.trainer.config.lr == 0.05)
+
+
+def test_commands_reply_with_results_and_errors(session, tmp_path):
+    session.step(4)
+    assert session.wait(20)
+    data, error = call(session, commands.call_trainer, "cd1_walkthrough", probe=0, seed=3)
+    assert error is None and data["x"].shape[-1] == 16
+    _, error = call(session, commands.call_trainer, "no_such_method")
+    assert isinstance(error, AttributeError)
+    target, error = call(session, commands.save_run_to, str(tmp_path / "run"))
+    assert error is None and load_run(target).step == 4
+    assert wait_until(lambda: any("saved run to" in n for n in session.pop_notices()))
+    assert session.state == PAUSED  # a failed command is the caller's to report: the run goes on
+
+
+# -- what only a process does -----------------------------------------------------------------------------
+def test_the_trainer_mirror_reads_like_the_trainer():
+    s = ProcessSession(tiny_config(), threads=1)
+    try:
+        tr = s.trainer
+        assert isinstance(tr, TrainerMirror)
+        assert tr.family == "rbm" and tr.config == tiny_config() and tr.device.type == "cpu"
+        assert tr.describe().startswith("RBM 16-8")
+        assert getattr(tr, "class_names", None) is None  # an RBM has none: missing, as on the trainer
+        assert s.threads == 1
+    finally:
+        s.close()
+
+
+def test_a_refused_start_raises_the_processes_error(tmp_path):
+    with pytest.raises(DataError):
+        ProcessSession(tiny_config(dataset="mnist", data_dir=str(tmp_path)), threads=1)
+
+
+def test_closures_cannot_cross():
+    s = ProcessSession(tiny_config(), threads=1)
+    try:
+        with pytest.raises(TypeError):
+            s.call_in_thread(lambda: None)
+    finally:
+        s.close()
+
+
+def test_a_killed_process_is_an_error_and_reset_starts_a_new_one():
+    s = ProcessSession(tiny_config(), threads=1)
+    try:
+        s.start()
+        assert wait_until(lambda: s.trainer.step > 10)
+        pid = s._process.pid
+        os.kill(pid, signal.SIGKILL)
+        assert wait_until(lambda: s.state == ERROR)
+        assert "ended unexpectedly" in s.error and not s.is_alive
+        assert any("ended unexpectedly" in n for n in s.pop_notices())
+        _, error = call(s, commands.evaluate_now)  # a command to a dead process is answered, never lost
+        assert isinstance(error, TrainingProcessError)
+        run = s.run_id
+        s.reset()
+        assert s.is_alive and s._process.pid != pid and s.state == PAUSED and s.error is None
+        assert s.run_id > run and s.trainer.step == 0
+        s.step(2)
+        assert s.wait(20) and s.trainer.step == 2
+    finally:
+        s.close()
+
+
+def test_close_mid_training_ends_the_process():
+    s = ProcessSession(tiny_config(), threads=1)
+    s.start()
+    assert wait_until(lambda: s.trainer.step > 10)
+    t0 = time.monotonic()
+    assert s.close(timeout=10)
+    assert time.monotonic() - t0 < 10
+    assert s.state == STOPPED and not s._process.is_alive() and not s.is_alive
+    s.start()  # a closed session ignores further calls
+    assert s.state == STOPPED
+
+
+def test_a_saved_run_reopens_in_a_process(tmp_path):
+    s = ProcessSession(tiny_config(), threads=1)
+    try:
+        s.step(7)
+        assert s.wait(20)
+        target, error = call(s, commands.save_run_to, str(tmp_path / "run"))
+        assert error is None
+    finally:
+        s.close()
+    again = ProcessSession(run_dir=target, threads=1)
+    try:
+        assert again.trainer.step == 7 and again.run_info["family"] == "rbm"
+        assert [r["step"] for r in again.metrics.steps] == [float(i) for i in range(1, 8)] or wait_until(
+            lambda: len(again.metrics.steps) == 7)
+    finally:
+        again.close()
+
+
+def test_a_spare_process_serves_the_next_session():
+    worker.prepare()
+    spare = worker._spare[0]
+    s = ProcessSession(tiny_config(), threads=1)
+    try:
+        assert s._process is spare
+        s.step(1)
+        assert s.wait(20) and s.trainer.step == 1
+    finally:
+        s.close()
+    worker.prepare()
+    leftover = worker._spare[0]
+    worker.discard_spare()
+    assert worker._spare is None and not leftover.is_alive()
