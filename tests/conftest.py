@@ -5,6 +5,9 @@ import threading
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # downloads and autosaves go to a throw-away folder, never the user's cache
 os.environ.setdefault("NETWORK_EXPLORER_CACHE", tempfile.mkdtemp(prefix="explorer-test-cache-"))
+# windows train on a thread of the test process unless a test asks for a training process (each costs
+# a process start); the tests of the process session and one per family in test_gui_process.py do
+os.environ["NETWORK_EXPLORER_TRAINING"] = "thread"
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

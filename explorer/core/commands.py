@@ -65,6 +65,11 @@ def call_trainer(session: TrainingSession, method: str, *args: Any, **kwargs: An
         raise
 
 
+def ask_trainer(session: TrainingSession, method: str, *args: Any, **kwargs: Any) -> Any:
+    """``session.trainer.<method>(*args, **kwargs)``, its errors left to the caller (a dialog shows them)."""
+    return getattr(session.trainer, method)(*args, **kwargs)
+
+
 def evaluate_now(session: TrainingSession) -> None:
     """A row of held-out metrics at the current step (the curves then end where training is)."""
     session._evaluate(False)

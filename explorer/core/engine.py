@@ -172,6 +172,7 @@ class TrainingSession:
         self.error: str | None = None
         self.out_of_memory = False  # the last failure was the device running out of memory
         self.run_id = 0
+        self.run_info: dict[str, Any] = {}  # a reopened run's run.json (restore_session)
         self.threads = DEFAULT_THREADS  # intra-op threads of the training thread (see set_threads)
         self._snapshot_hz = float(snapshot_hz)
         self._metrics_every = max(1, int(metrics_every))

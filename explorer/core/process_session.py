@@ -47,6 +47,16 @@ SLOW_EVERY_S = 0.25
 START_TIMEOUT_S = 300.0  # building a trainer loads its data: MNIST from disk, a user's image folder...
 
 
+def send(conn: Connection, message: Any) -> None:
+    """Send with plain pickle. (``Connection.send`` pickles tensors into shared-memory handles that only a
+    ``multiprocessing`` child could open; no tensor should cross, and one that does is copied.)"""
+    conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def receive(conn: Connection) -> Any:
+    return pickle.loads(conn.recv_bytes())
+
+
 class TrainingProcessError(RuntimeError):
     """The training process could not start, or ended without being asked to."""
 
@@ -68,9 +78,8 @@ def _build_session(spec: dict[str, Any]) -> tuple[TrainingSession, dict[str, Any
     if spec.get("run_dir"):
         from .runfolder import load_run, restore_session
 
-        run = load_run(spec["run_dir"])
-        session = restore_session(run, **kwargs)
-        extra["run_info"] = run.info
+        session = restore_session(load_run(spec["run_dir"]), **kwargs)
+        extra["run_info"] = session.run_info
     else:
         from .families import make_trainer
 
@@ -85,6 +94,8 @@ def _mirror(trainer: Any, slow: bool) -> dict[str, Any]:
     if slow:
         for name in MIRRORED:
             value = getattr(trainer, name, None)
+            if isinstance(value, dict):  # (a comparison's runs: their names are what the window reads)
+                value = list(value)
             if value is not None and not callable(value):
                 out[name] = value
         describe = getattr(trainer, "describe", None)
@@ -112,14 +123,14 @@ class _ChildServer:
 
     def send(self, message: Any) -> None:
         with self._send_lock:
-            self.conn.send(message)
+            send(self.conn, message)
 
     def serve(self) -> None:
         try:
             while True:
                 if wait_for([self.conn], timeout=TICK_S):
                     while self.conn.poll():
-                        if not self._handle(self.conn.recv()):
+                        if not self._handle(receive(self.conn)):
                             return
                 self._publish()
         except (EOFError, OSError):
@@ -189,7 +200,7 @@ class _ChildServer:
 def serve_child(conn: Connection) -> None:
     """A training process's life: wait for the window's request, build the session, serve it, end."""
     try:
-        spec = conn.recv()
+        spec = receive(conn)
     except (EOFError, OSError):
         return
     if spec is None:  # a spare that is no longer needed
@@ -198,12 +209,12 @@ def serve_child(conn: Connection) -> None:
         session, extra = _build_session(spec)
     except BaseException as exc:  # noqa: BLE001 - the window shows it and keeps running
         try:
-            conn.send(("failed", _portable(exc), traceback.format_exc()))
+            send(conn, ("failed", _portable(exc), traceback.format_exc()))
         except (OSError, ValueError):
             pass
         return
     server = _ChildServer(conn, session)
-    conn.send(("ready", _mirror(session.trainer, slow=True), session.run_id, extra))
+    send(conn, ("ready", _mirror(session.trainer, slow=True), session.run_id, extra))
     server.serve()
 
 
@@ -280,10 +291,10 @@ class ProcessSession:
         self._rates = (0.0, 0.0)
         self.threads = int(self._spec["threads"] or torch.get_num_threads())
         try:
-            self._conn.send(self._spec)
+            send(self._conn, self._spec)
             if not self._conn.poll(timeout):
                 raise TrainingProcessError(f"the training process did not start within {timeout:.0f} s")
-            reply = self._conn.recv()
+            reply = receive(self._conn)
         except (EOFError, OSError) as exc:
             self._end_process()
             raise TrainingProcessError(f"the training process ended while starting "
@@ -316,7 +327,7 @@ class ProcessSession:
         conn = self._conn
         while True:
             try:
-                msg = conn.recv()
+                msg = receive(conn)
             except (EOFError, OSError):
                 break
             except Exception:  # noqa: BLE001 - a message that does not unpickle: report, go on
@@ -402,7 +413,7 @@ class ProcessSession:
         # (not under the lock: a send that waits for room in the pipe must not hold up the reader)
         with self._send_lock:
             try:
-                self._conn.send(message)
+                send(self._conn, message)
             except (OSError, ValueError):
                 return False
         return True
@@ -499,7 +510,7 @@ class ProcessSession:
             self._closing = True
         with self._send_lock:
             try:
-                self._conn.send(("stop",))
+                send(self._conn, ("stop",))
             except (OSError, ValueError):
                 pass
         self._receiver.join(timeout)  # the last rows and snapshot arrive before "stopped"

@@ -187,5 +187,6 @@ def restore_session(run: RunFolder, **session_kwargs: Any) -> TrainingSession:
     for row in run.evals:
         metrics.add_eval(row)
     session = TrainingSession(restore_trainer(run), metrics=metrics, **session_kwargs)
+    session.run_info = run.info
     session.request_snapshot()
     return session

@@ -9,6 +9,7 @@ import. This module imports only the standard library: the app calls :func:`prep
 from __future__ import annotations
 
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -98,7 +99,7 @@ def discard_spare() -> None:
         return
     process, conn = spare
     try:
-        conn.send(None)  # "no session for you": the child returns at once
+        conn.send_bytes(pickle.dumps(None))  # "no session for you": the child returns at once
     except (OSError, ValueError):
         pass
     conn.close()

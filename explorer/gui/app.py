@@ -45,6 +45,19 @@ def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
     return app
 
 
+TRAINING_ENV = "NETWORK_EXPLORER_TRAINING"  # "process" or "thread": overrides the saved choice
+
+
+def process_training_wanted(settings: QtCore.QSettings) -> bool:
+    """Whether sessions train in a separate process (Training > Train in a separate process; on unless
+    turned off). The environment variable wins: the tests train on a thread unless they ask otherwise."""
+    forced = os.environ.get(TRAINING_ENV, "").strip().lower()
+    if forced in ("process", "thread"):
+        return forced == "process"
+    value = settings.value("training/process", True)
+    return value not in (False, "false", "0", 0)
+
+
 def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: bool = False,
             builder: str | None = None) -> int:
     """Show the start-up window at once, load the core (torch) on a plain thread meanwhile, then
@@ -62,6 +75,10 @@ def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: 
     if probe:  # the start-up benchmark: when the first window, then the main window, are painted
         shell.installEventFilter(probe)
     shell.show()
+    if process_training_wanted(settings):
+        from ..core import worker  # (standard library only: no torch here)
+
+        worker.prepare()  # the training process imports torch beside the window's own import
     loader = CoreLoader()
     loader.start()
     windows: list[QtWidgets.QWidget] = []  # holds the main window: nothing else keeps it alive

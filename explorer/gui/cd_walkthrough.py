@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from ..core.commands import ask_trainer
 from ..core.deep import grid_shape
 from ..core.engine import TrainingSession
 from .widgets.views import MosaicView, tile_images
@@ -41,15 +42,14 @@ def request_walkthrough(session: TrainingSession, probe: int, seed: int | None, 
     done = threading.Event()
     box: dict[str, Any] = {}
 
-    def work() -> None:
-        try:
-            box["data"] = session.trainer.cd1_walkthrough(probe=probe, seed=seed)
-        except Exception as exc:  # reported to the user, never raised into Qt
-            box["error"] = str(exc)
-        finally:
-            done.set()
+    def answered(data: dict[str, Any] | None, error: BaseException | None) -> None:
+        if error is not None:  # reported to the user, never raised into Qt
+            box["error"] = str(error)
+        else:
+            box["data"] = data
+        done.set()
 
-    session.call_in_thread(work)
+    session.run_command(ask_trainer, "cd1_walkthrough", probe=probe, seed=seed, on_done=answered)
     if not done.wait(timeout):
         return None
     if "error" in box:

@@ -29,10 +29,13 @@ from ..core.deep import MLPConfig
 from ..core.families import make_trainer
 from ..core.rbm_trainer import RBMConfig
 from ..core import recurrent
-from ..core.autosave import AUTOSAVE_INTERVAL_S, AutosaveSlot, save_whole
-from ..core.runfolder import RunFolderError, load_run, restore_session, save_target
+from ..core.autosave import AUTOSAVE_INTERVAL_S, AutosaveSlot
+from ..core import worker
+from ..core.commands import autosave_to, save_run_to
+from ..core.process_session import ProcessSession, TrainingProcessError
+from ..core.runfolder import RunFolderError, load_run, restore_session
 from . import gc_guard
-from .app import RESOURCES, SETTINGS_APP, SETTINGS_ORG
+from .app import RESOURCES, SETTINGS_APP, SETTINGS_ORG, process_training_wanted
 from .panels.autoencoder_panel import AutoencoderPanel
 from .panels.cnn_panel import CNNPanel
 from .panels.compare_panel import ComparePanel
@@ -144,6 +147,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._status_t = 0.0       # when the status bar and timeline bar were last updated by the timer
         self._status_state = ""
         self._saves: list[threading.Event] = []  # Save run requests not yet done (waited for on close)
+        # train in a separate process (see core/process_session.py): the window's drawing then never
+        # holds up training by holding Python's lock; the setting is read once, the menu can change it
+        self.process_training = process_training_wanted(self._settings)
 
         config = config or RBMConfig(device="auto")
         self.family = family_of(config)
@@ -318,15 +324,14 @@ class MainWindow(QtWidgets.QMainWindow):
             return done
         slot.last_time = time.monotonic()  # no second request while this one waits for its turn
 
-        def work() -> None:
-            try:
-                slot.save(s)
-            except (OSError, ValueError) as exc:
-                s._add_notices([f"autosave failed: {exc}"])
-            finally:
-                done.set()
+        def saved(step: int | None, error: BaseException | None) -> None:
+            if error is None:
+                slot.last_step, slot.last_time = step, time.monotonic()
+            elif not isinstance(error, (OSError, ValueError)):  # (those are notices already)
+                s._add_notices([f"autosave failed: {type(error).__name__}: {error}"])
+            done.set()
 
-        s.call_in_thread(work)
+        s.run_command(autosave_to, str(slot.folder), on_done=saved)
         return done
 
     # -- construction ------------------------------------------------------------------------------
@@ -424,6 +429,13 @@ class MainWindow(QtWidgets.QMainWindow):
             "snapshot up to the refresh rate, smoother views, slower training on a small machine")
         self.act_pace_views.setCheckable(True)
         self.act_pace_views.setChecked(True)
+        self.act_train_process = self._action(
+            "Train in a separate process", self._on_process_training_toggled, None,
+            "Training runs in its own process, so drawing the views never holds it up (in one process they "
+            "share Python's lock); off: training runs on a thread of the window's process. A model at step 0 "
+            "moves at once; one already trained keeps its place until the next model, builder network or run")
+        self.act_train_process.setCheckable(True)
+        self.act_train_process.setChecked(self.process_training)
         self.act_next_model = self._action("Next model", lambda: self._cycle_family(1), "Ctrl+PgDown")
         self.act_prev_model = self._action("Previous model", lambda: self._cycle_family(-1), "Ctrl+PgUp")
         self.act_leave_present = self._action("Leave presentation mode", self.leave_presentation, "Esc")
@@ -488,6 +500,7 @@ class MainWindow(QtWidgets.QMainWindow):
         m.addSeparator()
         m.addAction(self.act_keep_core)
         m.addAction(self.act_pace_views)
+        m.addAction(self.act_train_process)
         m = mb.addMenu("&Build")
         m.addAction(self.act_builder)
         m = mb.addMenu("&View")
@@ -566,9 +579,8 @@ class MainWindow(QtWidgets.QMainWindow):
         return self._new_session(config)
 
     def _new_session(self, config) -> bool:
-        family = family_of(config)
         try:
-            trainer = make_trainer(family, config)
+            session = self._make_session(config)
         except (DataError, DeviceError, ValueError, OSError) as exc:
             self.notice.show_message(f"Could not start: {exc}", error=True)
             always_there = getattr(type(config), "FALLBACK_DATASET", "digits")  # a family's always-available data
@@ -578,9 +590,29 @@ class MainWindow(QtWidgets.QMainWindow):
                                                    "device": "auto"})
                 return self._new_session(fallback)
             return False
-        self._set_session(TrainingSession(trainer, snapshot_hz=self.refresh_spin.value(),
-                                          eval_fraction=WINDOW_EVAL_FRACTION))
+        self._set_session(session)
         return True
+
+    def _make_session(self, config=None, run_dir: str | Path | None = None):
+        """A session for ``config`` (or the saved run in ``run_dir``): in a training process when the
+        setting says so, and on a thread of this process if the training process cannot start."""
+        hz = self.refresh_spin.value()
+        if self.process_training:
+            kwargs: dict[str, Any] = {"snapshot_hz": hz, "threads": self.training_threads()}
+            try:
+                if run_dir is not None:
+                    session = ProcessSession(run_dir=str(run_dir), **kwargs)
+                else:
+                    session = ProcessSession(config, family=family_of(config), eval_fraction=WINDOW_EVAL_FRACTION,
+                                             **kwargs)
+                worker.prepare()  # a spare for the next session, importing torch while this one trains
+                return session
+            except TrainingProcessError as exc:
+                self.notice.show_message(f"Training runs in the window's process: {exc}.", error=True)
+        if run_dir is not None:
+            return restore_session(load_run(run_dir), snapshot_hz=hz)
+        return TrainingSession(make_trainer(family_of(config), config), snapshot_hz=hz,
+                               eval_fraction=WINDOW_EVAL_FRACTION)
 
     def _set_session(self, session: TrainingSession) -> None:
         old = self.session
@@ -608,6 +640,19 @@ class MainWindow(QtWidgets.QMainWindow):
         if hasattr(self, "act_keep_core") and not self.act_keep_core.isChecked():
             return None
         return max(1, (os.cpu_count() or 1) - 1)
+
+    def _on_process_training_toggled(self) -> None:
+        self.process_training = self.act_train_process.isChecked()
+        self._settings.setValue("training/process", self.process_training)
+        if not self.process_training:
+            worker.discard_spare()
+        where = "in a separate process" if self.process_training else "on a thread of the window's process"
+        s = self.session
+        if s is not None and s.trainer.step == 0 and s.is_alive:  # nothing learnt yet: move it now
+            if self._new_session(s.trainer.config):
+                self.notice.show_message(f"Training now runs {where}.")
+                return
+        self.notice.show_message(f"Training runs {where} from the next model, builder network or opened run on.")
 
     def _apply_pacing(self) -> None:
         for panel in self.panels.values():
@@ -726,13 +771,13 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_run(self, path: str | Path) -> bool:
         """Show a saved run (weights, curves, settings); training can go on from it."""
         try:
-            run = load_run(path)
-            session = restore_session(run, snapshot_hz=self.refresh_spin.value())
+            session = self._make_session(run_dir=path)
         except (RunFolderError, DataError, DeviceError, ValueError, OSError) as exc:
             self.notice.show_message(f"Could not open run: {exc}", error=True)
             return False
         self._set_session(session)
-        gui = run.info.get("gui") if isinstance(run.info.get("gui"), dict) else {}
+        info = session.run_info
+        gui = info.get("gui") if isinstance(info.get("gui"), dict) else {}
         if gui.get("layout_version") == LAYOUT_VERSION and isinstance(gui.get("layout"), str):
             self.restoreState(QtCore.QByteArray.fromBase64(gui["layout"].encode("ascii")), LAYOUT_VERSION)
             for fam, docks in self._family_docks.items():  # other families' docks stay hidden
@@ -759,19 +804,13 @@ class MainWindow(QtWidgets.QMainWindow):
         extra = {"layout": bytes(self.saveState(LAYOUT_VERSION).toBase64()).decode("ascii"),
                  "layout_version": LAYOUT_VERSION, "refresh_hz": self.refresh_spin.value()}
 
-        def work() -> None:
-            target = path
-            try:
-                target = save_target(path)
-                save_whole(s, target, extra=extra)  # appears complete or not at all
-                s._add_notices([f"saved run to {target}"])
-            except (OSError, RunFolderError) as exc:
-                s._add_notices([f"could not save run to {target}: {exc}"])
-            finally:
-                done.set()
+        def saved(_target: str | None, error: BaseException | None) -> None:
+            if error is not None and not isinstance(error, (OSError, RunFolderError)):  # (those are notices)
+                s._add_notices([f"could not save run to {path}: {type(error).__name__}: {error}"])
+            done.set()
 
         self._saves = [e for e in self._saves if not e.is_set()] + [done]
-        s.call_in_thread(work)
+        s.run_command(save_run_to, str(path), extra, on_done=saved)  # whole or not at all
         return done
 
     def download(self, name: str) -> None:
@@ -874,7 +913,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status_rate.setText(f"{steps_s:,.0f} steps/s  ·  {samples_s:,.0f} samples/s{views}" if steps_s else "")
         self.status_epoch.setText(f"epoch {s.trainer.epoch}  ·  step {s.trainer.step}")
         threads = f" · {s.threads} thread{'s' if s.threads != 1 else ''}" if s.trainer.device.type == "cpu" else ""
-        self.status_device.setText(f"device: {s.trainer.device}{threads}")
+        own = " · own process" if isinstance(s, ProcessSession) else ""
+        self.status_device.setText(f"device: {s.trainer.device}{threads}{own}")
 
     # -- layout persistence and shutdown -------------------------------------------------------------
     def _restore_layout(self) -> None:
@@ -952,6 +992,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if self.autosave is not None and self.session.is_alive and not self.session.error:
                 self.autosave_now().wait(10)  # the save completes (or was never begun), never half
             self.session.close(timeout=10)
+        worker.discard_spare()
         if self.autosave is not None:
             self.autosave.release()
         self._settings.setValue("window/geometry", self.saveGeometry())

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from ..core.export import EXPORTERS, LABELS, file_size_text
+from ..core.commands import export_model
+from ..core.export import LABELS, file_size_text
 
 FILTERS = {"onnx": "ONNX model (*.onnx)", "safetensors": "safetensors weights (*.safetensors)"}
 
@@ -72,29 +73,34 @@ class ModelExporter(QtCore.QObject):
             self.window.notice.show_message("No model to export yet.", error=True)
             done.set()
             return done
-        trainer, path = s.trainer, Path(path)
+        path = Path(path)
 
-        def work() -> None:
+        def exported(result: tuple[str, str, int] | None, error: BaseException | None) -> None:
             try:
-                out = EXPORTERS[kind](trainer, path)
-                self.sigDone.emit(f"Exported the {trainer.family} model at step {trainer.step} as {LABELS[kind]}: "
-                                  f"{out} ({file_size_text(out)}).", False)
-            except Exception as exc:  # noqa: BLE001 - any failure is a message, never a failed training run
-                self.sigDone.emit(f"Could not export the model as {LABELS[kind]} to {path}: {exc}", True)
+                if error is None:
+                    out, family, step = result
+                    self.sigDone.emit(f"Exported the {family} model at step {step} as {LABELS[kind]}: "
+                                      f"{out} ({file_size_text(out)}).", False)
+                else:  # any failure is a message, never a failed training run
+                    self.sigDone.emit(f"Could not export the model as {LABELS[kind]} to {path}: {error}", True)
             finally:
                 done.set()
 
         if s.is_alive:
-            # the GUI side keeps ``work`` (and so this object and its window) until the result arrives:
+            # the GUI side keeps ``exported`` (and so this object and its window) until the result arrives:
             # were the training thread to drop the last reference, Qt objects would be destroyed from
             # there (PySide defers that to an arbitrary later moment on the GUI thread, even mid-paint)
-            self._running.append((done, work))
+            self._running.append((done, exported))
             saves = getattr(self.window, "_saves", None)
             if isinstance(saves, list):  # the window waits for it before stopping the thread on close
                 saves.append(done)
-            s.call_in_thread(work)
+            s.run_command(export_model, kind, str(path), on_done=exported)
         else:  # no training thread: nothing else touches the model
-            work()
+            try:
+                result, error = export_model(s, kind, str(path)), None
+            except Exception as exc:  # noqa: BLE001 - reported as a message
+                result, error = None, exc
+            exported(result, error)
         return done
 
     @QtCore.Slot(str, bool)

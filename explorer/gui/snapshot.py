@@ -15,6 +15,7 @@ from .app import make_app  # noqa: E402
 
 def render_snapshot(config, steps: int, out: str | Path, size: tuple[int, int] = (1600, 1000)) -> Path:
     """The main window on ``config``'s family (RBM, autoencoder, deep network...), after ``steps`` steps."""
+    from ..core.commands import evaluate_now
     from .main_window import MainWindow
 
     app = make_app()
@@ -34,7 +35,7 @@ def render_snapshot(config, steps: int, out: str | Path, size: tuple[int, int] =
     if s.error:
         raise ValueError(f"training failed: {s.error}")
     # evaluate once so the held-out curves have a point at the last step
-    s.call_in_thread(lambda: s._evaluate(False))
+    s.run_command(evaluate_now)
     s.request_snapshot()
     s.wait(timeout=60)
     deadline = QtCore.QDeadlineTimer(5000)

@@ -17,6 +17,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from ...core.commands import call_trainer
 from ...core.cnn import NEEDS_RESET, CNNConfig, cnn_presets
 from ...core.data import find_idx_files
 from ...core.engine import Snapshot, TrainingSession
@@ -299,35 +300,33 @@ class CNNPanel(LivePanel):
         ]
 
     # -- user actions (each goes to the training thread) -----------------------------------------------
-    def _in_thread(self, fn) -> None:
-        """Run ``fn(trainer)`` between steps; a refused value becomes a notice, not a failed run."""
+    def _in_thread(self, method: str, *args, **kwargs) -> None:
+        """Call the trainer's ``method`` between steps; a refused value becomes a notice, not a failed run."""
         s = self.session
         if s is None:
             return
 
-        def work() -> None:
-            try:
-                fn(s.trainer)
-            except ValueError as exc:
-                s._add_notices([str(exc)])
+        def done(_result, error: BaseException | None) -> None:
+            if error is not None and not isinstance(error, ValueError):  # (a ValueError is a notice already)
+                s._add_notices([f"{method} failed: {type(error).__name__}: {error}"])
 
-        s.call_in_thread(work)
+        s.run_command(call_trainer, method, *args, on_done=done, **kwargs)
         s.request_snapshot()
         self.go_live()  # what the user just asked for shows in the live views
 
     def pick_probe(self, index: int) -> None:
         """Probe the network with gallery entry ``index``."""
-        self._in_thread(lambda tr: tr.set_probe(index=int(index)))
+        self._in_thread("set_probe", index=int(index))
 
     def use_drawing(self, image: np.ndarray) -> None:
         """Probe the network with a drawn image (H, W) at its input size."""
         self.gallery.select(None)
-        self._in_thread(lambda tr: tr.set_probe(image=np.asarray(image, dtype=np.float32)))
+        self._in_thread("set_probe", image=np.asarray(image, dtype=np.float32))
 
     def _unit_clicked(self, row: int, channel: int, y: int, x: int) -> None:
         if 0 <= row < len(self._feature_index):
             layer = self._feature_index[row]
-            self._in_thread(lambda tr: tr.select_unit((layer, channel, y, x)))
+            self._in_thread("select_unit", (layer, channel, y, x))
 
     def use_image_folder(self, path: str) -> None:
         """Train on the user's images in ``path`` (one sub-folder per class) now."""

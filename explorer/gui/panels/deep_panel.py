@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
+from ...core.commands import call_trainer
 from ...core.deep import INITS, NEEDS_RESET, MLPConfig
 from ...core.engine import Snapshot, TrainingSession
 from ..widgets.hover import fmt
@@ -220,7 +221,7 @@ class MLPPanel(LivePanel):
     def end_stage(self) -> None:
         s = self.session
         if s is not None:
-            s.call_in_thread(s.trainer.end_stage)
+            s.run_command(call_trainer, "end_stage")
             s.request_snapshot()
             self.go_live()  # the next stage shows in the live views
 
