@@ -17,6 +17,7 @@ from explorer.core.rbm_trainer import RBMConfig
 from explorer.core.recurrent import LSTMConfig, RNNConfig
 from explorer.core.runfolder import load_run
 from explorer.gui.main_window import MainWindow
+from explorer.gui.pacing import PROCESS_SNAPSHOT_SHARE
 
 SMALL = {
     "rbm": RBMConfig(device="cpu", hidden=16),
@@ -59,6 +60,10 @@ def test_each_family_trains_and_draws_from_a_training_process(qtbot, settings, f
         assert s.state == RUNNING and "Pause" in win.act_play.text()  # at once, before the process answers
         qtbot.waitUntil(lambda: s.trainer.step > 3 and panel._last_seq > drawn and panel._steps_read > 0,
                         timeout=60000)
+        # the views are paced on the training process's snapshot time, not on the window's drawing
+        assert panel.pacer.share == PROCESS_SNAPSHOT_SHARE
+        qtbot.waitUntil(lambda: panel.pacer.measured is not None, timeout=10000)
+        assert 0.0 <= panel.pacer.measured < 1.0
         win.toggle_play()
         assert s.wait(30) and s.state == PAUSED
         step = s.trainer.step

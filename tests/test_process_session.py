@@ -94,6 +94,11 @@ def test_pulled_snapshots_are_numpy_and_a_pause_shows_the_paused_step(session):
     session.pause()
     assert session.wait(20)
     assert wait_until(lambda: session.latest_snapshot().step == session.trainer.step)
+    # the time taken by snapshots is counted (the window paces a training process's views on it)
+    assert wait_until(lambda: session.snapshot_seconds > 0)
+    spent = session.snapshot_seconds
+    time.sleep(0.3)
+    assert session.snapshot_seconds == spent  # paused: no snapshot taken, no time counted
 
 
 def test_reset_clears_curves_and_counts_a_new_run(session):

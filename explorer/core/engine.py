@@ -182,6 +182,7 @@ class TrainingSession:
         self._eval_fraction = eval_fraction
         self._eval_seconds = 0.0
         self._train_seconds = 0.0
+        self.snapshot_seconds = 0.0  # training-thread time spent taking snapshots (what views cost training)
         self._cond = threading.Condition()
         self._commands: list[Callable[[], None]] = []
         self._paused = True
@@ -753,6 +754,8 @@ class TrainingSession:
         except Exception as exc:  # noqa: BLE001
             self._fail(f"could not take a snapshot: {type(exc).__name__}: {exc}")
             return
+        finally:
+            self.snapshot_seconds += time.perf_counter() - now
         self._seq += 1
         last = self.metrics.steps[-1] if self.metrics.steps else {}
         snap = Snapshot(self.run_id, self._seq, self.trainer.step, self.trainer.epoch, time.time(), arrays,

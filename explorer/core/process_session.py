@@ -176,7 +176,8 @@ class _ChildServer:
         slow = final or now - self._slow_t >= SLOW_EVERY_S
         status = {"state": s.state, "error": s.error, "out_of_memory": s.out_of_memory, "threads": s.threads,
                   "rates": s.rates(), "run_id": s.run_id, "idle": s.thread_idle(), "settled": s.settled(),
-                  "acked": self.acked, "hz": s.snapshot_hz, "fields": _mirror(s.trainer, slow)}
+                  "acked": self.acked, "hz": s.snapshot_hz, "snapshot_seconds": s.snapshot_seconds,
+                  "fields": _mirror(s.trainer, slow)}
         notices = s.pop_notices()
         gen, steps_at, evals_at = self._metrics_at
         gen2, steps, steps_end, evals, evals_end = s.metrics.read_since(gen, steps_at, evals_at)
@@ -187,7 +188,7 @@ class _ChildServer:
         if snap is not None and snap is not self._sent_snapshot:
             self.send(("snapshot", snap))
             self._sent_snapshot = snap
-        quick = {k: v for k, v in status.items() if k not in ("rates", "fields")}
+        quick = {k: v for k, v in status.items() if k not in ("rates", "fields", "snapshot_seconds")}
         changed = quick != self._last_status or notices
         if slow or changed or (status["state"] == RUNNING and now - self._status_t >= STATUS_EVERY_S):
             status["notices"] = notices
@@ -289,6 +290,7 @@ class ProcessSession:
         self._state, self.error, self.out_of_memory = PAUSED, None, False
         self._idle, self._settled = True, False
         self._rates = (0.0, 0.0)
+        self.snapshot_seconds = 0.0  # the process's time spent taking snapshots, as last reported
         self.threads = int(self._spec["threads"] or torch.get_num_threads())
         try:
             send(self._conn, self._spec)
@@ -372,6 +374,7 @@ class ProcessSession:
         self.trainer._fields = {**self.trainer._fields, **st["fields"]}
         with self._lock:
             self._rates = tuple(st["rates"])
+            self.snapshot_seconds = st["snapshot_seconds"]
             self.threads = st["threads"]
             self.run_id = st["run_id"] + self._offset[0]
             self._notices.extend(st.get("notices", ()))

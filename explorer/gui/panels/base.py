@@ -18,7 +18,8 @@ from PySide6 import QtCore, QtWidgets
 
 from ...core.engine import Snapshot, TrainingSession
 from ...core.timeline import SnapshotTimeline
-from ..pacing import ViewPacer
+from ...core.process_session import ProcessSession
+from ..pacing import PROCESS_SNAPSHOT_SHARE, VIEW_SHARE, ViewPacer
 from ..widgets.settings_form import SettingsForm
 
 CURVE_INTERVAL_S = 0.25  # curves and the stats line redraw at most 4 times a second
@@ -120,6 +121,7 @@ class LivePanel(QtCore.QObject):
     def attach(self, session: TrainingSession) -> None:
         """Follow ``session`` from now on (curves restart from its metrics log)."""
         self.session = session
+        self.pacer.reset()  # another session: another cost clock
         self._steps_read = self._evals_read = 0
         self._last_seq = -1
         self._last_run = session.run_id
@@ -158,7 +160,11 @@ class LivePanel(QtCore.QObject):
         training = not s.thread_idle()
         if training:
             self.pacer.set_rate(s.snapshot_hz)
-            self.pacer.update(now, time.thread_time())
+            # what the views cost training: the drawing itself when it shares training's process (Python's
+            # lock), else only the snapshots the training process takes for them (see pacing.py)
+            process = isinstance(s, ProcessSession)
+            self.pacer.share = PROCESS_SNAPSHOT_SHARE if process else VIEW_SHARE
+            self.pacer.update(now, s.snapshot_seconds if process else time.thread_time())
         else:
             self.pacer.reset()
         if now - self._last_curves_t >= CURVE_INTERVAL_S:  # curves move slowly: a few redraws a second
