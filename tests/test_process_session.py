@@ -225,3 +225,19 @@ def test_a_spare_process_serves_the_next_session():
     leftover = worker._spare[0]
     worker.discard_spare()
     assert worker._spare is None and not leftover.is_alive()
+
+
+def test_a_restart_that_cannot_start_is_an_error_not_a_crash(tmp_path):
+    s = ProcessSession(tiny_config(), threads=1)
+    try:
+        os.kill(s._process.pid, signal.SIGKILL)
+        assert wait_until(lambda: s.state == ERROR)
+        # the settings the window knew now point at data that is not there
+        s.trainer._fields = {**s.trainer._fields, "config": tiny_config(dataset="mnist", data_dir=str(tmp_path))}
+        s.reset()
+        assert s.state == ERROR and s.error.startswith("could not start a new training process: DataError")
+        assert not s.is_alive
+        s.start()  # nothing to start: still the error, no exception
+        assert s.state == ERROR
+    finally:
+        s.close()

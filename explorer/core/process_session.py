@@ -448,7 +448,13 @@ class ProcessSession:
 
     def reset(self) -> None:
         if self._gone and not self._closing:  # the process died: a new one, from the current settings
-            self._restart()
+            try:
+                self._restart()
+            except Exception as exc:  # noqa: BLE001 - the window shows it and keeps running
+                with self._lock:
+                    self._gone, self._state = True, ERROR
+                    self.error = f"could not start a new training process: {type(exc).__name__}: {exc}"
+                    self._notices.append(self.error)
             return
         self._do("reset")
 
@@ -459,6 +465,7 @@ class ProcessSession:
         self._offset = (self.run_id + 1, seq + 1)
         self._start(START_TIMEOUT_S)
         self.request_snapshot()
+        worker.prepare()  # and a spare again, for the next session
 
     def set_hparams(self, **changes: Any) -> None:
         self._do("set_hparams", **changes)
