@@ -4,6 +4,7 @@ closing mid-training ends the process. (The other window tests train on a thread
 
 import pytest
 from PySide6 import QtCore
+from safetensors.torch import load_file
 
 from explorer.core import worker
 from explorer.core.autoencoder import AutoencoderConfig
@@ -85,6 +86,17 @@ def test_save_reopen_and_close_mid_training(qtbot, settings, tmp_path):
         assert s.wait(30)
         assert win.save_run(tmp_path / "run").wait(30)
         assert load_run(tmp_path / "run").step == 12
+        # an export is written by the training process; its outcome (or its error) shows in the window
+        said = []  # (message, error) as the notice bar gets them (the save's own notice may follow)
+        win.model_exporter.sigDone.connect(lambda message, error: said.append((message, error)))
+        assert win.model_exporter.export_model("safetensors", tmp_path / "w.safetensors").wait(30)
+        qtbot.waitUntil(lambda: len(said) == 1, timeout=5000)
+        assert "at step 12 as safetensors" in said[0][0] and not said[0][1]
+        assert set(load_file(str(tmp_path / "w.safetensors"))) == set(load_run(tmp_path / "run").tensors)
+        assert win.model_exporter.export_model("onnx", tmp_path / "run" / "run.json" / "m.onnx").wait(30)
+        qtbot.waitUntil(lambda: len(said) == 2, timeout=5000)
+        assert said[1][0].startswith("Could not export") and said[1][1]
+        assert s.error is None and s.is_alive
         assert win.open_run(tmp_path / "run")
         again = win.session
         assert again is not s and isinstance(again, ProcessSession) and again.trainer.step == 12
