@@ -97,6 +97,8 @@ def test_save_reopen_and_close_mid_training(qtbot, settings, tmp_path):
         qtbot.waitUntil(lambda: len(said) == 2, timeout=5000)
         assert said[1][0].startswith("Could not export") and said[1][1]
         assert s.error is None and s.is_alive
+        assert win.autosave_now().wait(30)  # the autosave is written by the training process too
+        assert load_run(win.autosave.folder).step == 12 and win.autosave.last_step == 12
         assert win.open_run(tmp_path / "run")
         again = win.session
         assert again is not s and isinstance(again, ProcessSession) and again.trainer.step == 12
