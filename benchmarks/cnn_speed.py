@@ -11,7 +11,8 @@ after a warm-up:
   accuracy kept as tensors like the engine's metrics), on a plain thread like the engine's, so both run
   with the same OpenMP thread team;
 * ``engine, panel hidden``: CNNTrainer in a TrainingSession on its thread, nobody subscribed to snapshots;
-* ``engine, panel visible``: the real main window on the CNN panel (offscreen Qt unless a display is set),
+* ``engine, panel visible``: the real main window on the CNN panel as the app starts (training in a separate
+  process, views paced; offscreen Qt unless a display is set),
   every dock shown, redrawing at ``--rate`` per second (the probe's feature maps, the effective receptive
   field of the selected unit, filters, curves ... computed and drawn live).
 
