@@ -424,9 +424,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_keep_core.setChecked(True)
         self.act_pace_views = self._action(
             "Pace the views to keep training fast", self._apply_pacing, None,
-            "While training runs, the views take new snapshots only as often as the window's share of the "
-            "CPU allows (drawing holds Python's lock, which training needs between operations); off: every "
-            "snapshot up to the refresh rate, smoother views, slower training on a small machine")
+            "While training runs, the views take new snapshots only as often as what they cost training "
+            "allows: with training in its own process, the snapshots' own time (5% of training's); on a thread, "
+            "the window's share of the CPU (drawing then holds Python's lock, which training needs between "
+            "operations). Off: every snapshot up to the refresh rate, slower training on a small machine")
         self.act_pace_views.setCheckable(True)
         self.act_pace_views.setChecked(True)
         self.act_train_process = self._action(
