@@ -156,3 +156,19 @@ def test_the_menu_moves_an_untrained_model_between_process_and_thread(qtbot, set
         assert isinstance(win.session, TrainingSession) and "from the next model" in win.notice.label.text()
     finally:
         win.close()
+
+
+def test_a_training_process_that_cannot_start_leaves_training_on_a_thread(qtbot, settings, monkeypatch):
+    def no_process():
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(worker, "take", no_process)
+    win = open_window(qtbot, settings, SMALL["rbm"])
+    try:
+        assert isinstance(win.session, TrainingSession)
+        assert "Training runs in the window's process" in win.notice.label.text()
+        assert "no processes here" in win.notice.label.text()
+        win.session.step(2)
+        assert win.session.wait(20) and win.session.trainer.step == 2
+    finally:
+        win.close()

@@ -276,7 +276,10 @@ class ProcessSession:
     # -- the process ---------------------------------------------------------------------------------------
     def _start(self, timeout: float) -> None:
         """Hand the request to a training process and wait for its first report (or its refusal)."""
-        self._process, self._conn = worker.take()
+        try:
+            self._process, self._conn = worker.take()
+        except (OSError, ValueError, NotImplementedError) as exc:  # no process could be started here
+            raise TrainingProcessError(f"no training process could be started ({type(exc).__name__}: {exc})") from exc
         self.metrics = MetricsLog()
         self._metrics_gen = -1
         self._mailbox: Snapshot | None = None

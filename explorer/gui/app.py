@@ -54,7 +54,8 @@ def process_training_wanted(settings: QtCore.QSettings) -> bool:
     forced = os.environ.get(TRAINING_ENV, "").strip().lower()
     if forced in ("process", "thread"):
         return forced == "process"
-    value = settings.value("training/process", True)
+    # a training process inherits its socket by file descriptor, which Windows cannot pass: a thread there
+    value = settings.value("training/process", os.name != "nt")
     return value not in (False, "false", "0", 0)
 
 

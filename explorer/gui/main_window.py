@@ -195,7 +195,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self._new_session(config)
         else:
             self._new_session(config)
-        if self.session is not None and not self.notice.isVisible():
+        if self.session is not None and not self.notice.isVisibleTo(self):  # (a message from start-up stays)
             self.notice.show_message("Press Space (or ▶ Play) to start training; S does one step, R resets.")
         self._start_autosave()
         self.timer.start()
