@@ -128,6 +128,16 @@ def test_commands_reply_with_results_and_errors(session, tmp_path):
     target, error = call(session, commands.save_run_to, str(tmp_path / "run"))
     assert error is None and load_run(target).step == 4
     assert wait_until(lambda: any("saved run to" in n for n in session.pop_notices()))
+    # a failed command says so itself, once, as a notice (the caller only learns that it failed)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    _, error = call(session, commands.save_run_to, str(blocker / "run"))
+    assert isinstance(error, OSError)
+    notices: list[str] = []
+    assert wait_until(lambda: notices.extend(session.pop_notices()) or notices)
+    time.sleep(0.1)
+    notices.extend(session.pop_notices())
+    assert len(notices) == 1 and notices[0].startswith(f"could not save run to {blocker / 'run'}")
     assert session.state == PAUSED  # a failed command is the caller's to report: the run goes on
 
 

@@ -120,6 +120,11 @@ class AutosaveSlot:
     def save(self, session: TrainingSession) -> Path:
         """Save now (on the training thread, between steps)."""
         path = save_whole(session, self.folder)
-        self.last_step = int(session.trainer.step)
-        self.last_time = time.monotonic()
+        self.saved(int(session.trainer.step))
         return path
+
+    def saved(self, step: int) -> None:
+        """The session at ``step`` is in the slot now (however it was written: here, or by a training
+        process through ``commands.autosave_to``)."""
+        self.last_step = int(step)
+        self.last_time = time.monotonic()

@@ -4,6 +4,9 @@ Each runs on the training thread between two steps, through ``session.run_comman
 on_done=...)``: ``fn(session, *args)``. Being module-level functions of plain values, they cross to a
 training process as they are (``ProcessSession`` pickles the function by name), so the window asks for
 the same thing the same way whichever kind of session it holds. The result goes back to ``on_done``.
+
+A command that fails says so itself, as a notice (the window shows every notice), and raises: the
+caller's ``on_done`` only learns that it failed, and never reports it a second time.
 """
 
 from __future__ import annotations
@@ -14,19 +17,24 @@ from typing import Any
 from .engine import TrainingSession
 
 
+def _describe(exc: BaseException) -> str:
+    """An expected fault (a file, a refused value) in its own words; anything else with its type."""
+    return str(exc) if isinstance(exc, (OSError, ValueError)) else f"{type(exc).__name__}: {exc}"
+
+
 def save_run_to(session: TrainingSession, chosen: str, extra: dict | None = None) -> str:
     """File > Save run: the run goes into ``chosen`` (or a new sub-folder of it), whole or not at all.
 
     The outcome is also a notice, as the window shows every notice."""
     from .autosave import save_whole
-    from .runfolder import RunFolderError, save_target
+    from .runfolder import save_target
 
     target: Any = chosen
     try:
         target = save_target(chosen)
         save_whole(session, target, extra=extra)
-    except (OSError, RunFolderError) as exc:
-        session._add_notices([f"could not save run to {target}: {exc}"])
+    except Exception as exc:
+        session._add_notices([f"could not save run to {target}: {_describe(exc)}"])
         raise
     session._add_notices([f"saved run to {target}"])
     return str(target)
@@ -39,8 +47,8 @@ def autosave_to(session: TrainingSession, folder: str) -> int:
     step = int(session.trainer.step)
     try:
         save_whole(session, folder)
-    except (OSError, ValueError) as exc:
-        session._add_notices([f"autosave failed: {exc}"])
+    except Exception as exc:
+        session._add_notices([f"autosave failed: {_describe(exc)}"])
         raise
     return step
 
@@ -57,16 +65,20 @@ def export_model(session: TrainingSession, kind: str, path: str) -> tuple[str, s
 def call_trainer(session: TrainingSession, method: str, *args: Any, **kwargs: Any) -> Any:
     """``session.trainer.<method>(*args, **kwargs)``: a probe, a unit choice, a stage switch, a walkthrough.
 
-    A refused value (``ValueError``) is also a notice."""
+    A refused value (``ValueError``) is a notice in its own words; another fault names the method."""
     try:
         return getattr(session.trainer, method)(*args, **kwargs)
     except ValueError as exc:
         session._add_notices([str(exc)])
         raise
+    except Exception as exc:
+        session._add_notices([f"{method} failed: {_describe(exc)}"])
+        raise
 
 
 def ask_trainer(session: TrainingSession, method: str, *args: Any, **kwargs: Any) -> Any:
-    """``session.trainer.<method>(*args, **kwargs)``, its errors left to the caller (a dialog shows them)."""
+    """``session.trainer.<method>(*args, **kwargs)``, its errors left to the caller, no notice (the CD-1
+    walkthrough's dialog shows them itself)."""
     return getattr(session.trainer, method)(*args, **kwargs)
 
 

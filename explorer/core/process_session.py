@@ -176,7 +176,7 @@ class _ChildServer:
         slow = final or now - self._slow_t >= SLOW_EVERY_S
         status = {"state": s.state, "error": s.error, "out_of_memory": s.out_of_memory, "threads": s.threads,
                   "rates": s.rates(), "run_id": s.run_id, "idle": s.thread_idle(), "settled": s.settled(),
-                  "acked": self.acked, "hz": s.snapshot_hz, "snapshot_seconds": s.snapshot_seconds,
+                  "acked": self.acked, "snapshot_seconds": s.snapshot_seconds,
                   "fields": _mirror(s.trainer, slow)}
         notices = s.pop_notices()
         gen, steps_at, evals_at = self._metrics_at

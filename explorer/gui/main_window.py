@@ -325,10 +325,8 @@ class MainWindow(QtWidgets.QMainWindow):
         slot.last_time = time.monotonic()  # no second request while this one waits for its turn
 
         def saved(step: int | None, error: BaseException | None) -> None:
-            if error is None:
-                slot.last_step, slot.last_time = step, time.monotonic()
-            elif not isinstance(error, (OSError, ValueError)):  # (those are notices already)
-                s._add_notices([f"autosave failed: {type(error).__name__}: {error}"])
+            if error is None:  # (a failure is a notice from the command itself)
+                slot.saved(step)
             done.set()
 
         s.run_command(autosave_to, str(slot.folder), on_done=saved)
@@ -805,13 +803,9 @@ class MainWindow(QtWidgets.QMainWindow):
         extra = {"layout": bytes(self.saveState(LAYOUT_VERSION).toBase64()).decode("ascii"),
                  "layout_version": LAYOUT_VERSION, "refresh_hz": self.refresh_spin.value()}
 
-        def saved(_target: str | None, error: BaseException | None) -> None:
-            if error is not None and not isinstance(error, (OSError, RunFolderError)):  # (those are notices)
-                s._add_notices([f"could not save run to {path}: {type(error).__name__}: {error}"])
-            done.set()
-
         self._saves = [e for e in self._saves if not e.is_set()] + [done]
-        s.run_command(save_run_to, str(path), extra, on_done=saved)  # whole or not at all
+        # whole or not at all; the outcome, saved or not, is a notice from the command itself
+        s.run_command(save_run_to, str(path), extra, on_done=lambda _target, _error: done.set())
         return done
 
     def download(self, name: str) -> None:

@@ -221,7 +221,8 @@ class MLPPanel(LivePanel):
     def end_stage(self) -> None:
         s = self.session
         if s is not None:
-            s.run_command(call_trainer, "end_stage")
+            # a failure is a notice from call_trainer; the run goes on in the stage it was in
+            s.run_command(call_trainer, "end_stage", on_done=lambda _result, _error: None)
             s.request_snapshot()
             self.go_live()  # the next stage shows in the live views
 
