@@ -4,7 +4,9 @@
 
 For every family that exists it prints one table row: training samples/s through the app's engine
 (its background thread, views hidden) against a bare PyTorch loop with the same model, batch and
-maths in the same process (each family's ``benchmarks/<family>_speed.py`` holds its bare loop),
+maths in the same process (each family's ``benchmarks/<family>_speed.py`` holds its bare loop; it
+runs at 1 thread and at all of torch's threads, and the faster is the reference: a small model's
+bare loop runs 2-3x faster on one thread here, and the engine chooses its count by timing),
 the ratio, and the same ratio with the family's panel visible and refreshing at 20/s in the real
 main window (offscreen unless a display is set; the window also spends up to 5% of the training
 time on held-out evaluations for its curves): as the app runs by default (views paced, training in
@@ -49,6 +51,7 @@ import torch  # noqa: E402
 
 from explorer.core.engine import TrainingSession  # noqa: E402
 from explorer.core.families import FAMILIES, make_trainer  # noqa: E402
+from explorer.core.threads import candidate_counts  # noqa: E402
 
 
 # -- what each family brings ----------------------------------------------------------------------
@@ -144,14 +147,15 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def engine_rate(case: Case, steps: int, warmup: int | None = None, shares: list[float] | None = None) -> float:
+def engine_rate(case: Case, steps: int, warmup: int | None = None, info: list[dict] | None = None) -> float:
     """samples/s of ``steps`` steps through a TrainingSession (views hidden: nobody subscribes).
 
     The warm-up runs past the first epoch end (``warmup`` steps if given): the engine holds its
     held-out evaluations to 2% of the training time, but a new session's first one is always done,
     and in a window of a second or two it would weigh 5-15% (the FCN's takes 170 ms), which no
-    longer run pays. The evaluations that fall in the timed window are kept; ``shares`` gets the
-    share of the window they took.
+    longer run pays. The evaluations that fall in the timed window are kept. ``info`` gets
+    ``eval_share`` (the share of the window they took) and ``threads`` (the count the engine chose:
+    it times its first steps at 1 and at all threads, see ``explorer/core/threads.py``).
     """
     tr = _trainer(case)
     s = TrainingSession(tr, name="bench")
@@ -167,8 +171,8 @@ def engine_rate(case: Case, steps: int, warmup: int | None = None, shares: list[
         dt = time.perf_counter() - t0
         if s.error:
             raise RuntimeError(f"{case.label}: {s.error}")
-        if shares is not None:
-            shares.append((s._eval_seconds - eval0) / dt)
+        if info is not None:
+            info.append({"eval_share": (s._eval_seconds - eval0) / dt, "threads": s.threads_in_use})
         return steps * tr.batch_size / dt
     finally:
         s.close()
@@ -394,26 +398,35 @@ def main(argv: list[str] | None = None) -> int:
         if fam == "rbm":
             rbm_case = case
         steps = _steps_for(case, quick)
-        eng, bare, shares = [], [], []
-        for r in range(repeats):  # engine, bare, bare, engine, ...: a drift in the machine's speed cancels
-            for which in (("engine", "bare") if r % 2 == 0 else ("bare", "engine")):
+        # the bare loop at each thread count the engine may choose from; the fastest is the reference
+        counts = candidate_counts(torch.get_num_threads())
+        eng, info = [], []
+        bare: dict[int, list[float]] = {n: [] for n in counts}
+        variants = ["engine", *counts]
+        for r in range(repeats):  # engine, bare..., bare..., engine, ...: a drift in the machine's speed cancels
+            for which in (variants if r % 2 == 0 else variants[::-1]):
                 if which == "engine":
-                    eng.append(engine_rate(case, steps, shares=shares))
+                    eng.append(engine_rate(case, steps, info=info))
                 else:
-                    bare.append(on_plain_thread(case.bare, steps))
+                    bare[which].append(bare_at(case, steps, which))
+        bare_med = {n: statistics.median(v) for n, v in bare.items()}
+        best = max(bare_med, key=bare_med.get)
         row: dict[str, Any] = {"family": fam, "model": case.label, "setup": case.describe,
-                               "engine_per_s": statistics.median(eng), "bare_per_s": statistics.median(bare),
-                               "steps": steps, "repeats": repeats, "eval_share": statistics.median(shares),
-                               "engine_range": [min(eng), max(eng)], "bare_range": [min(bare), max(bare)]}
+                               "engine_per_s": statistics.median(eng), "bare_per_s": bare_med[best],
+                               "bare_threads": best, "bare_per_s_by_threads": {str(n): v for n, v in bare_med.items()},
+                               "engine_threads": [i["threads"] for i in info],
+                               "steps": steps, "repeats": repeats,
+                               "eval_share": statistics.median(i["eval_share"] for i in info),
+                               "engine_range": [min(eng), max(eng)], "bare_range": [min(bare[best]), max(bare[best])]}
         row["ratio"] = row["engine_per_s"] / row["bare_per_s"]
         if not args.no_gui:
             # the bare loop just before and just after each window run: this machine's speed drifts by
             # 10-30% within a minute, so the ratio divides by the bare speed of the same moment
             # as the app runs by default (paced, in a training process), then each setting off in turn
             for paced, process, suffix in ((True, True, ""), (True, False, "_thread"), (False, True, "_unpaced")):
-                before = on_plain_thread(case.bare, steps)
+                before = bare_at(case, steps, best)
                 vis = visible_run(case, vis_s, paced=paced, process=process)
-                bare_then = (before + on_plain_thread(case.bare, steps)) / 2
+                bare_then = (before + bare_at(case, steps, best)) / 2
                 row[f"visible_per_s{suffix}"] = vis["samples_per_s"]
                 row[f"ratio_visible{suffix}"] = vis["samples_per_s"] / bare_then
                 row[f"refresh_per_s{suffix}"] = vis["refresh_per_s"]
@@ -421,7 +434,9 @@ def main(argv: list[str] | None = None) -> int:
                 row[f"timer_late_p99_ms{suffix}"] = vis["timer_late_p99_ms"]
         out["rows"].append(row)
         print(f"  {fam}: engine {row['engine_per_s']:,.0f}/s, bare {row['bare_per_s']:,.0f}/s, "
-              f"ratio {row['ratio']:.3f} (evaluations {row['eval_share']:.1%} of the engine's time)" + (f", visible {row['ratio_visible']:.3f} "
+              f"ratio {row['ratio']:.3f} (engine on {'/'.join(map(str, row['engine_threads']))} threads, "
+              f"bare fastest on {best}: {', '.join(f'{n}: {v:,.0f}' for n, v in bare_med.items())}; "
+              f"evaluations {row['eval_share']:.1%} of the engine's time)" + (f", visible {row['ratio_visible']:.3f} "
                                              f"({row['ratio_visible_thread']:.3f} on a thread, "
                                              f"{row['ratio_visible_unpaced']:.3f} unpaced)"
                                              if "ratio_visible" in row else ""), flush=True)
@@ -473,6 +488,15 @@ def on_plain_thread(fn: Callable[..., float], *args: Any) -> float:
     if isinstance(box[0], BaseException):
         raise box[0]
     return box[0]
+
+
+def bare_at(case: Case, steps: int, threads: int) -> float:
+    """The family's bare loop on a plain thread with ``threads`` intra-op threads (samples/s)."""
+    def run() -> float:
+        torch.set_num_threads(threads)  # for this thread only: OpenMP keeps it per thread
+        return case.bare(steps)
+
+    return on_plain_thread(run)
 
 
 def serve_bare(conn, family: str, data_dir: str | None, threads: int) -> None:

@@ -301,3 +301,13 @@ def test_the_window_keeps_a_core_for_itself(qtbot, window, monkeypatch):
     window.act_keep_core.trigger()  # on again, on an 8-core machine: 7 for training
     window.step_once()
     qtbot.waitUntil(lambda: window.session.threads == 7, timeout=5000)
+
+
+def test_the_status_bar_says_how_many_threads_training_chose_and_why(qtbot, window):
+    window.step_once()
+    assert window.session.wait(10)
+    s = window.session
+    s.threads, s.threads_in_use, s.thread_note = 4, 1, "1 thread 1.0 ms/step, 2 threads 2.9 ms/step, 4 threads 3.1 ms/step"
+    window._update_status()
+    assert "cpu · 1 of 4 threads" in window.status_device.text()
+    assert "2 threads 2.9 ms/step" in window.status_device.toolTip()

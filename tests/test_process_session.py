@@ -155,6 +155,21 @@ def test_the_trainer_mirror_reads_like_the_trainer():
         s.close()
 
 
+def test_the_thread_count_the_process_measured_is_mirrored():
+    s = ProcessSession(tiny_config(), threads=2)
+    try:
+        assert s.threads == 2 and s.threads_in_use == 2 and s.thread_note == ""
+        for _ in range(40):  # the training process times its first steps at 1 and 2 threads
+            s.step(50)
+            assert s.wait(20)
+            if s.thread_note:
+                break
+        assert "1 thread" in s.thread_note and "2 threads" in s.thread_note
+        assert s.threads == 2 and s.threads_in_use in (1, 2)
+    finally:
+        s.close()
+
+
 def test_a_refused_start_raises_the_processes_error(tmp_path):
     with pytest.raises(DataError):
         ProcessSession(tiny_config(dataset="mnist", data_dir=str(tmp_path)), threads=1)

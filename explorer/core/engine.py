@@ -27,6 +27,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .threads import ThreadTuner
+
 # States a session can be in.
 PAUSED = "paused"      # thread alive, waiting for start/step
 RUNNING = "running"
@@ -165,7 +167,8 @@ class TrainingSession:
 
     def __init__(self, trainer: Trainer, *, snapshot_hz: float = 20.0, metrics_every: int = 1,
                  eval_every: int = 0, epochs: int | None = None, name: str = "training",
-                 metrics: MetricsLog | None = None, eval_fraction: float | None = 0.02):
+                 metrics: MetricsLog | None = None, eval_fraction: float | None = 0.02,
+                 tune_threads: bool = True):
         self.trainer = trainer
         self.epochs = epochs
         self.metrics = metrics or MetricsLog()  # a restored run brings its curves
@@ -173,7 +176,14 @@ class TrainingSession:
         self.out_of_memory = False  # the last failure was the device running out of memory
         self.run_id = 0
         self.run_info: dict[str, Any] = {}  # a reopened run's run.json (restore_session)
-        self.threads = DEFAULT_THREADS  # intra-op threads of the training thread (see set_threads)
+        self.threads = DEFAULT_THREADS  # intra-op threads the training thread may use (see set_threads)
+        # how many it uses: on the CPU a ThreadTuner times the first steps at 1..threads and keeps the
+        # fastest (``tune_threads``); ``thread_note`` says what it measured
+        self.threads_in_use = DEFAULT_THREADS
+        self.thread_note = ""
+        self.tune_threads = tune_threads
+        self._tuner: ThreadTuner | None = None
+        self._retune()
         self._snapshot_hz = float(snapshot_hz)
         self._metrics_every = max(1, int(metrics_every))
         self._eval_every = max(0, int(eval_every))
@@ -289,6 +299,7 @@ class TrainingSession:
             self.trainer.to_device(device)
             self._good = None  # the next good copy is taken on the new device
             self._add_notices([f"now training on {device}"])
+            self._retune()
             self._snapshot_requested = True
 
         self._post(move)
@@ -304,8 +315,8 @@ class TrainingSession:
         count = DEFAULT_THREADS if n is None else max(1, int(n))
 
         def apply() -> None:
-            torch.set_num_threads(count)
             self.threads = count
+            self._retune()
 
         self._post(apply)
 
@@ -458,6 +469,7 @@ class TrainingSession:
         self._epoch_t0 = time.perf_counter()
         self._epoch_step0 = self.trainer.step
         self._evaluate(False, counted=False)
+        self._retune()  # the new model may want another thread count
         self._snapshot_requested = True
         self._good = None
         if self._state in (FINISHED, ERROR):
@@ -501,6 +513,31 @@ class TrainingSession:
             self._busy = False
             self._flush_metrics()
             self._state = STOPPED
+
+    # -- the training thread's thread count (called on the training thread, or before it starts) --------
+    def _use_threads(self, n: int) -> None:
+        if threading.current_thread() is self.__dict__.get("_thread"):
+            torch.set_num_threads(n)
+        self.threads_in_use = n
+
+    def _retune(self) -> None:
+        """Train with ``threads`` again and, on the CPU with more than one allowed, time the next steps
+        at each candidate count (:class:`ThreadTuner`)."""
+        self._tuner = None
+        self.thread_note = ""
+        self._use_threads(self.threads)
+        device = getattr(self.trainer, "device", None)
+        if self.tune_threads and self.threads > 1 and getattr(device, "type", None) == "cpu":
+            self._tuner = ThreadTuner(self.threads)
+
+    def _tuned_step(self, seconds: float) -> None:
+        tuner = self._tuner
+        n = tuner.record(seconds)
+        if n is not None and n != self.threads_in_use:
+            self._use_threads(n)
+        if tuner.done:
+            self._tuner = None
+            self.thread_note = tuner.describe()
 
     def _guard(self, fn: Callable[[], None]) -> None:
         try:
@@ -550,7 +587,10 @@ class TrainingSession:
         epoch_before = tr.epoch
         t0 = time.perf_counter()
         metrics = tr.train_step()
-        self._train_seconds += time.perf_counter() - t0
+        dt = time.perf_counter() - t0
+        self._train_seconds += dt
+        if self._tuner is not None:
+            self._tuned_step(dt)
         self._pending_metrics.append((tr.step, tr.epoch, metrics))
         self._rate_window.append((time.perf_counter(), tr.step))
         if len(self._rate_window) > 64:

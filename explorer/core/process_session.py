@@ -175,6 +175,7 @@ class _ChildServer:
         # the status first: rows and a snapshot read after it include all it reports as done
         slow = final or now - self._slow_t >= SLOW_EVERY_S
         status = {"state": s.state, "error": s.error, "out_of_memory": s.out_of_memory, "threads": s.threads,
+                  "threads_in_use": s.threads_in_use, "thread_note": s.thread_note,
                   "rates": s.rates(), "run_id": s.run_id, "idle": s.thread_idle(), "settled": s.settled(),
                   "acked": self.acked, "snapshot_seconds": s.snapshot_seconds,
                   "fields": _mirror(s.trainer, slow)}
@@ -295,6 +296,7 @@ class ProcessSession:
         self._rates = (0.0, 0.0)
         self.snapshot_seconds = 0.0  # the process's time spent taking snapshots, as last reported
         self.threads = int(self._spec["threads"] or torch.get_num_threads())
+        self.threads_in_use, self.thread_note = self.threads, ""
         try:
             send(self._conn, self._spec)
             if not self._conn.poll(timeout):
@@ -379,6 +381,7 @@ class ProcessSession:
             self._rates = tuple(st["rates"])
             self.snapshot_seconds = st["snapshot_seconds"]
             self.threads = st["threads"]
+            self.threads_in_use, self.thread_note = st["threads_in_use"], st["thread_note"]
             self.run_id = st["run_id"] + self._offset[0]
             self._notices.extend(st.get("notices", ()))
             self._acked = st["acked"]

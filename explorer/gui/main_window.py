@@ -907,9 +907,15 @@ class MainWindow(QtWidgets.QMainWindow):
             views = f"  ·  views {pacer.draw_rate:.0f}/s" + (" (paced)" if pacer.pacing else "")
         self.status_rate.setText(f"{steps_s:,.0f} steps/s  ·  {samples_s:,.0f} samples/s{views}" if steps_s else "")
         self.status_epoch.setText(f"epoch {s.trainer.epoch}  ·  step {s.trainer.step}")
-        threads = f" · {s.threads} thread{'s' if s.threads != 1 else ''}" if s.trainer.device.type == "cpu" else ""
+        threads = ""
+        if s.trainer.device.type == "cpu":
+            used, limit = s.threads_in_use, s.threads
+            threads = f" · {used} thread{'s' if used != 1 else ''}" if used == limit else f" · {used} of {limit} threads"
         own = " · own process" if isinstance(s, ProcessSession) else ""
         self.status_device.setText(f"device: {s.trainer.device}{threads}{own}")
+        note = f"Threads measured for this model: {s.thread_note}; the fastest is used." if s.thread_note else ""
+        if self.status_device.toolTip() != note:
+            self.status_device.setToolTip(note)
 
     # -- layout persistence and shutdown -------------------------------------------------------------
     def _restore_layout(self) -> None:

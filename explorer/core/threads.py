@@ -1,0 +1,113 @@
+"""How many intra-op threads a training thread should use, found by timing its own steps.
+
+More threads are not always faster. Between two tensor operations torch's OpenMP workers go to sleep
+(the app waits passively, so that an idle team never spins on a core the window or another team
+needs), and waking them costs tens of microseconds each time. A small model's step is hundreds of
+short operations, so on a 2-core machine the deep MLP (784-128x5-10, batch 64) trained 2.7x faster on
+one thread than on two, and the LSTM 2.5x; the RBM 784-500 was 14% faster on two, the FCN 8%.
+No rule of thumb sorts these, so :class:`ThreadTuner` times a few blocks of real steps at each
+candidate count, alternating, and keeps the fastest. It takes well under a second of training.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+# above this many seconds a step, its operations are long enough that waking workers costs nothing
+# worth measuring: the tuner keeps the most threads without trying fewer
+LONG_STEP_S = 0.25
+
+
+def candidate_counts(limit: int) -> list[int]:
+    """The thread counts tried for a limit: 1, the limit, and half of it on 4 or more cores."""
+    limit = max(1, int(limit))
+    return sorted({1, limit} | ({limit // 2} if limit >= 4 else set()))
+
+
+class ThreadTuner:
+    """Picks the fastest of :func:`candidate_counts` by timing blocks of training steps.
+
+    Use: start training with :meth:`first`; after every step call :meth:`record` with the step's
+    duration; when it returns a number, switch the training thread to that many threads (it is the
+    next block's count, or the choice once :attr:`done`). The schedule: ``warmup`` steps at the limit
+    (not timed), then ``rounds`` rounds over the candidates, in alternating order (most threads first,
+    then fewest first...), so a drift in the machine's speed weighs on each alike. A block is at least
+    ``block_steps`` steps and ``block_seconds`` of stepping; its first step after a switch is not
+    counted (the new team wakes up). The choice is the count with the least time per step, except that
+    fewer threads win unless more are faster by ``margin``: they leave cores to everything else.
+    """
+
+    def __init__(self, limit: int, *, warmup: int = 2, rounds: int = 2, block_steps: int = 3,
+                 block_seconds: float = 0.05, margin: float = 0.05):
+        self.limit = max(1, int(limit))
+        self.counts = candidate_counts(self.limit)
+        self.warmup = warmup
+        self.block_steps = block_steps
+        self.block_seconds = block_seconds
+        self.margin = margin
+        order = self.counts[::-1]
+        self._schedule: list[int] = []
+        for r in range(rounds):
+            self._schedule += order if r % 2 == 0 else order[::-1]
+        self.seconds: dict[int, float] = {n: 0.0 for n in self.counts}
+        self.steps: dict[int, int] = {n: 0 for n in self.counts}
+        self.chosen: Optional[int] = self.limit if len(self.counts) == 1 else None
+        self._block = -1           # index into the schedule; -1: warming up
+        self._seen = 0             # steps recorded in the current block (or warm-up)
+        self._block_time = 0.0
+
+    @property
+    def done(self) -> bool:
+        return self.chosen is not None
+
+    def first(self) -> int:
+        """The thread count to train with before the first :meth:`record`."""
+        return self.chosen if self.chosen is not None else self.limit
+
+    def record(self, seconds: float) -> Optional[int]:
+        """Account one step of ``seconds``; a thread count to switch to now, or None to stay."""
+        if self.chosen is not None:
+            return None
+        self._seen += 1
+        if self._block < 0:
+            if seconds >= LONG_STEP_S:  # big operations: workers are never the cost
+                return self._choose(self.limit)
+            if self._seen < self.warmup:
+                return None
+            return self._next_block()
+        if self._seen == 1:
+            return None  # the step just after a switch: not counted
+        n = self._schedule[self._block]
+        self.seconds[n] += seconds
+        self.steps[n] += 1
+        self._block_time += seconds
+        if self._seen - 1 >= self.block_steps and self._block_time >= self.block_seconds:
+            return self._next_block()
+        return None
+
+    def _next_block(self) -> int:
+        self._block += 1
+        self._seen = 0
+        self._block_time = 0.0
+        if self._block >= len(self._schedule):
+            return self._choose(self.best())
+        return self._schedule[self._block]
+
+    def per_step(self, n: int) -> float:
+        """Mean measured seconds per step at ``n`` threads (inf if none measured)."""
+        return self.seconds[n] / self.steps[n] if self.steps.get(n) else float("inf")
+
+    def best(self) -> int:
+        fastest = min(self.counts, key=self.per_step)
+        bar = self.per_step(fastest) * (1.0 + self.margin)
+        return min(n for n in self.counts if self.per_step(n) <= bar)
+
+    def _choose(self, n: int) -> int:
+        self.chosen = n
+        return n
+
+    def describe(self) -> str:
+        """What was measured, for a tooltip: ``1 thread 1.2 ms/step, 2 threads 3.3 ms/step``."""
+        parts = [f"{n} thread{'s' if n != 1 else ''} {self.per_step(n) * 1000:.1f} ms/step"
+                 for n in self.counts if self.steps[n]]
+        return ", ".join(parts)

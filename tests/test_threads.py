@@ -1,0 +1,130 @@
+"""Choosing the training thread's intra-op thread count by timing its steps (ThreadTuner, the engine)."""
+
+import time
+
+import pytest
+import torch
+
+from explorer.core.engine import TrainingSession
+from explorer.core.rbm_trainer import RBMConfig, RBMTrainer
+from explorer.core.threads import LONG_STEP_S, ThreadTuner, candidate_counts
+
+
+def run_tuner(tuner: ThreadTuner, seconds_at: dict[int, float]) -> list[int]:
+    """Feed the tuner steps that take ``seconds_at[threads]``; returns the thread count of every step."""
+    threads, used = tuner.first(), []
+    for _ in range(1000):
+        used.append(threads)
+        switch = tuner.record(seconds_at[threads])
+        if switch is not None:
+            threads = switch
+        if tuner.done:
+            used.append(threads)
+            return used
+    raise AssertionError("the tuner never chose")
+
+
+def test_candidates_are_one_the_limit_and_half_of_it_on_four_or_more_cores():
+    assert candidate_counts(1) == [1]
+    assert candidate_counts(2) == [1, 2]
+    assert candidate_counts(3) == [1, 3]
+    assert candidate_counts(8) == [1, 4, 8]
+
+
+def test_the_schedule_alternates_its_order_and_skips_the_step_after_each_switch():
+    tuner = ThreadTuner(2, warmup=2, rounds=2, block_steps=3, block_seconds=0.0)
+    used = run_tuner(tuner, {1: 0.001, 2: 0.003})
+    # 2 warm-up steps at the limit, then blocks 2, 1, 1, 2: each a settling step plus 3 timed ones
+    assert used == [2, 2] + [2] * 4 + [1] * 4 + [1] * 4 + [2] * 4 + [1]
+    assert tuner.steps == {1: 6, 2: 6}
+    assert tuner.per_step(1) == pytest.approx(0.001) and tuner.per_step(2) == pytest.approx(0.003)
+    assert tuner.chosen == 1
+    assert tuner.describe() == "1 thread 1.0 ms/step, 2 threads 3.0 ms/step"
+    assert tuner.record(0.5) is None  # done: it stays quiet
+
+
+def test_a_block_lasts_at_least_its_seconds():
+    tuner = ThreadTuner(2, warmup=1, rounds=1, block_steps=1, block_seconds=0.01)
+    run_tuner(tuner, {1: 0.002, 2: 0.002})
+    assert tuner.steps == {1: 5, 2: 5}  # 5 steps of 2 ms reach 10 ms
+
+
+def test_more_threads_win_only_when_clearly_faster():
+    assert run_tuner(ThreadTuner(2, block_seconds=0.0), {1: 0.0100, 2: 0.0080})[-1] == 2
+    # within the 5% margin the fewer threads are kept: they leave a core to the rest of the machine
+    assert run_tuner(ThreadTuner(2, block_seconds=0.0), {1: 0.0100, 2: 0.0097})[-1] == 1
+    assert run_tuner(ThreadTuner(8, block_seconds=0.0), {1: 0.01, 4: 0.004, 8: 0.0039})[-1] == 4
+
+
+def test_long_steps_keep_every_thread_without_trying_fewer():
+    tuner = ThreadTuner(4)
+    assert tuner.record(LONG_STEP_S + 0.01) == 4 and tuner.done
+    assert tuner.steps == {1: 0, 2: 0, 4: 0}
+
+
+def test_one_thread_allowed_is_chosen_at_once():
+    tuner = ThreadTuner(1)
+    assert tuner.done and tuner.first() == 1 and tuner.record(0.01) is None
+
+
+class ThreadSensitiveTrainer(RBMTrainer):
+    """An RBM whose steps take longer or shorter with the training thread's thread count, as a small
+    model's do when waking OpenMP workers costs more than it gains (or, ``more_is_faster``, the reverse)."""
+
+    more_is_faster = False
+
+    def train_step(self):
+        n = torch.get_num_threads()
+        slow = n == 1 if self.more_is_faster else n > 1
+        time.sleep(0.004 if slow else 0.001)
+        return super().train_step()
+
+
+def tiny(cls=ThreadSensitiveTrainer):
+    return cls(RBMConfig(dataset="bars", bars_size=4, hidden=8, batch_size=10, device="cpu", seed=1))
+
+
+@pytest.mark.parametrize("more_is_faster, expected", [(False, 1), (True, 2)])
+def test_the_engine_trains_with_the_count_its_steps_were_fastest_at(more_is_faster, expected):
+    trainer = tiny()
+    trainer.more_is_faster = more_is_faster
+    s = TrainingSession(trainer)
+    try:
+        s.set_threads(2)
+        for _ in range(40):  # the tuner times about 0.2 s of steps
+            s.step(20)
+            assert s.wait(20)
+            if s.thread_note:
+                break
+        seen = []
+        s.call_in_thread(lambda: seen.append(torch.get_num_threads()))
+        s.step(1)
+        assert s.wait(10)
+        assert s.threads == 2 and s.threads_in_use == expected and seen == [expected]
+        assert "1 thread" in s.thread_note and "2 threads" in s.thread_note
+        # Reset (another model, perhaps) measures again, starting from the limit
+        s.reset()
+        s.step(1)
+        assert s.wait(10)
+        assert s.threads_in_use == 2 and s.thread_note == ""
+    finally:
+        s.close()
+
+
+def test_no_tuning_when_asked_not_to_or_with_one_thread_allowed():
+    s = TrainingSession(tiny(), tune_threads=False)
+    try:
+        s.set_threads(2)
+        s.step(200)
+        assert s.wait(20)
+        assert s.threads_in_use == 2 and s.thread_note == ""
+    finally:
+        s.close()
+    s = TrainingSession(tiny())
+    try:
+        s.set_threads(1)
+        s.step(5)
+        assert s.wait(20)
+        assert s.threads_in_use == 1 and s.thread_note == ""
+    finally:
+        s.close()
