@@ -159,8 +159,8 @@ def test_the_thread_count_the_process_measured_is_mirrored():
     s = ProcessSession(tiny_config(), threads=2)
     try:
         assert s.threads == 2 and s.threads_in_use == 2 and s.thread_note == ""
-        for _ in range(40):  # the training process times its first steps at 1 and 2 threads
-            s.step(50)
+        for _ in range(60):  # the training process times its first steps at 1 and 2 threads (0.5 s of them)
+            s.step(1000)
             assert s.wait(20)
             if s.thread_note:
                 break

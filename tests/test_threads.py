@@ -34,9 +34,10 @@ def test_candidates_are_one_the_limit_and_half_of_it_on_four_or_more_cores():
 def test_the_schedule_alternates_its_order_and_skips_the_step_after_each_switch():
     tuner = ThreadTuner(2, warmup=2, rounds=2, block_steps=3, block_seconds=0.0)
     used = run_tuner(tuner, {1: 0.001, 2: 0.003})
-    # 2 warm-up steps at the limit, then blocks 2, 1, 1, 2: each a settling step plus 3 timed ones
-    assert used == [2, 2] + [2] * 4 + [1] * 4 + [1] * 4 + [2] * 4 + [1]
-    assert tuner.steps == {1: 6, 2: 6}
+    # 2 warm-up steps at the limit, then blocks 2, 1, 1, 2: 3 timed steps each, after a settling step
+    # where the block switched (the first block goes on at the count the warm-up ran at)
+    assert used == [2, 2] + [2] * 3 + [1] * 4 + [1] * 4 + [2] * 4 + [1]
+    assert {n: len(v) for n, v in tuner.samples.items()} == {1: 6, 2: 6}
     assert tuner.per_step(1) == pytest.approx(0.001) and tuner.per_step(2) == pytest.approx(0.003)
     assert tuner.chosen == 1
     assert tuner.describe() == "1 thread 1.0 ms/step, 2 threads 3.0 ms/step"
@@ -46,7 +47,22 @@ def test_the_schedule_alternates_its_order_and_skips_the_step_after_each_switch(
 def test_a_block_lasts_at_least_its_seconds():
     tuner = ThreadTuner(2, warmup=1, rounds=1, block_steps=1, block_seconds=0.01)
     run_tuner(tuner, {1: 0.002, 2: 0.002})
-    assert tuner.steps == {1: 5, 2: 5}  # 5 steps of 2 ms reach 10 ms
+    assert {n: len(v) for n, v in tuner.samples.items()} == {1: 5, 2: 5}  # 5 steps of 2 ms reach 10 ms
+
+
+def test_the_median_step_decides_so_one_slow_step_does_not():
+    tuner = ThreadTuner(2, warmup=1, rounds=1, block_steps=5, block_seconds=0.0)
+    times = iter([0.01] + [0.002, 0.002, 0.002, 0.002, 0.002]  # warm-up; 2 threads, fast
+                 + [0.01, 0.003, 0.003, 0.003, 0.003, 0.003])  # settling after the switch; 1 thread, slower
+    while not tuner.done:
+        tuner.record(next(times))
+    assert tuner.chosen == 2 and tuner.samples == {1: [0.003] * 5, 2: [0.002] * 5}
+    tuner = ThreadTuner(2, warmup=1, rounds=1, block_steps=5, block_seconds=0.0)
+    times = iter([0.01] + [0.002, 0.002, 0.5, 0.002, 0.002]  # one step preempted at 2 threads
+                 + [0.01, 0.003, 0.003, 0.003, 0.003, 0.003])
+    while not tuner.done:
+        tuner.record(next(times))
+    assert tuner.chosen == 2  # a mean would have picked 1 thread
 
 
 def test_more_threads_win_only_when_clearly_faster():
@@ -56,10 +72,18 @@ def test_more_threads_win_only_when_clearly_faster():
     assert run_tuner(ThreadTuner(8, block_seconds=0.0), {1: 0.01, 4: 0.004, 8: 0.0039})[-1] == 4
 
 
+def test_a_check_starts_at_the_count_in_use():
+    tuner = ThreadTuner(2, start=1, warmup=0, rounds=2, block_steps=2, block_seconds=0.0)
+    assert tuner.first() == 1
+    used = run_tuner(tuner, {1: 0.001, 2: 0.003})
+    assert used == [1] * 3 + [2] * 3 + [2] * 3 + [1] * 3 + [1]
+    assert tuner.chosen == 1
+
+
 def test_long_steps_keep_every_thread_without_trying_fewer():
     tuner = ThreadTuner(4)
     assert tuner.record(LONG_STEP_S + 0.01) == 4 and tuner.done
-    assert tuner.steps == {1: 0, 2: 0, 4: 0}
+    assert tuner.samples == {1: [], 2: [], 4: []}
 
 
 def test_one_thread_allowed_is_chosen_at_once():
@@ -126,5 +150,32 @@ def test_no_tuning_when_asked_not_to_or_with_one_thread_allowed():
         s.step(5)
         assert s.wait(20)
         assert s.threads_in_use == 1 and s.thread_note == ""
+    finally:
+        s.close()
+
+
+def test_the_engine_checks_its_choice_again_when_the_machine_changes(monkeypatch):
+    from explorer.core import engine
+
+    monkeypatch.setattr(engine, "RECHECK_FIRST_S", 0.1)
+    trainer = tiny()
+    s = TrainingSession(trainer)
+    try:
+        s.set_threads(2)
+
+        def run_until(pred):
+            for _ in range(60):
+                s.step(20)
+                assert s.wait(20)
+                if pred():
+                    return True
+            return False
+
+        assert run_until(lambda: s.thread_note != "") and s.threads_in_use == 1
+        first_note = s.thread_note
+        trainer.more_is_faster = True  # another program left the second core, say
+        # the check's result: 2 threads, with what it measured (a block at 2 threads alone is not enough)
+        assert run_until(lambda: s.thread_note != first_note)
+        assert s.threads_in_use == 2
     finally:
         s.close()

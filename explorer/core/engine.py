@@ -29,6 +29,11 @@ import torch
 
 from .threads import ThreadTuner
 
+# after choosing its thread count, the engine checks the choice again after this many seconds of
+# training, then after twice as many, up to RECHECK_MAX_S (a check takes about 0.2 s of training)
+RECHECK_FIRST_S = 30.0
+RECHECK_MAX_S = 480.0
+
 # States a session can be in.
 PAUSED = "paused"      # thread alive, waiting for start/step
 RUNNING = "running"
@@ -183,6 +188,8 @@ class TrainingSession:
         self.thread_note = ""
         self.tune_threads = tune_threads
         self._tuner: ThreadTuner | None = None
+        self._recheck_at: float | None = None  # training seconds at which the choice is checked again
+        self._recheck_gap = RECHECK_FIRST_S
         self._retune()
         self._snapshot_hz = float(snapshot_hz)
         self._metrics_every = max(1, int(metrics_every))
@@ -525,6 +532,7 @@ class TrainingSession:
         at each candidate count (:class:`ThreadTuner`)."""
         self._tuner = None
         self.thread_note = ""
+        self._recheck_at, self._recheck_gap = None, RECHECK_FIRST_S
         self._use_threads(self.threads)
         device = getattr(self.trainer, "device", None)
         if self.tune_threads and self.threads > 1 and getattr(device, "type", None) == "cpu":
@@ -538,6 +546,8 @@ class TrainingSession:
         if tuner.done:
             self._tuner = None
             self.thread_note = tuner.describe()
+            self._recheck_at = self._train_seconds + self._recheck_gap
+            self._recheck_gap = min(2 * self._recheck_gap, RECHECK_MAX_S)
 
     def _guard(self, fn: Callable[[], None]) -> None:
         try:
@@ -591,6 +601,10 @@ class TrainingSession:
         self._train_seconds += dt
         if self._tuner is not None:
             self._tuned_step(dt)
+        elif self._recheck_at is not None and self._train_seconds >= self._recheck_at:
+            self._recheck_at = None
+            self._tuner = ThreadTuner(self.threads, start=self.threads_in_use, warmup=0, rounds=2,
+                                      block_seconds=0.04)
         self._pending_metrics.append((tr.step, tr.epoch, metrics))
         self._rate_window.append((time.perf_counter(), tr.step))
         if len(self._rate_window) > 64:

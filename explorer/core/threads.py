@@ -6,11 +6,14 @@ needs), and waking them costs tens of microseconds each time. A small model's st
 short operations, so on a 2-core machine the deep MLP (784-128x5-10, batch 64) trained 2.7x faster on
 one thread than on two, and the LSTM 2.5x; the RBM 784-500 was 14% faster on two, the FCN 8%.
 No rule of thumb sorts these, so :class:`ThreadTuner` times a few blocks of real steps at each
-candidate count, alternating, and keeps the fastest. It takes well under a second of training.
+candidate count, alternating, and keeps the fastest. It takes well under a second of training, and
+the engine checks again now and then (with a shorter schedule), since what the machine gives a
+thread changes: another program may take a core, and the window may go idle.
 """
 
 from __future__ import annotations
 
+import statistics
 from typing import Optional
 
 # above this many seconds a step, its operations are long enough that waking workers costs nothing
@@ -33,25 +36,27 @@ class ThreadTuner:
     (not timed), then ``rounds`` rounds over the candidates, in alternating order (most threads first,
     then fewest first...), so a drift in the machine's speed weighs on each alike. A block is at least
     ``block_steps`` steps and ``block_seconds`` of stepping; its first step after a switch is not
-    counted (the new team wakes up). The choice is the count with the least time per step, except that
+    counted (the new team wakes up). The choice is the count with the least median time per step (a
+    step that lost its core to another process, an epoch's reshuffle, does not sway it), except that
     fewer threads win unless more are faster by ``margin``: they leave cores to everything else.
     """
 
-    def __init__(self, limit: int, *, warmup: int = 2, rounds: int = 2, block_steps: int = 3,
-                 block_seconds: float = 0.05, margin: float = 0.05):
+    def __init__(self, limit: int, *, start: int | None = None, warmup: int = 3, rounds: int = 3,
+                 block_steps: int = 4, block_seconds: float = 0.08, margin: float = 0.05):
         self.limit = max(1, int(limit))
         self.counts = candidate_counts(self.limit)
+        # the count training runs at now: warm-up and the first block use it, so a check costs no switch
+        self.start = start if start in self.counts else self.limit
         self.warmup = warmup
         self.block_steps = block_steps
         self.block_seconds = block_seconds
         self.margin = margin
-        order = self.counts[::-1]
+        order = [self.start] + [n for n in self.counts[::-1] if n != self.start]
         self._schedule: list[int] = []
         for r in range(rounds):
             self._schedule += order if r % 2 == 0 else order[::-1]
-        self.seconds: dict[int, float] = {n: 0.0 for n in self.counts}
-        self.steps: dict[int, int] = {n: 0 for n in self.counts}
-        self.chosen: Optional[int] = self.limit if len(self.counts) == 1 else None
+        self.samples: dict[int, list[float]] = {n: [] for n in self.counts}  # seconds of each timed step
+        self.chosen: Optional[int] = self.start if len(self.counts) == 1 else None
         self._block = -1           # index into the schedule; -1: warming up
         self._seen = 0             # steps recorded in the current block (or warm-up)
         self._block_time = 0.0
@@ -62,7 +67,7 @@ class ThreadTuner:
 
     def first(self) -> int:
         """The thread count to train with before the first :meth:`record`."""
-        return self.chosen if self.chosen is not None else self.limit
+        return self.chosen if self.chosen is not None else self.start
 
     def record(self, seconds: float) -> Optional[int]:
         """Account one step of ``seconds``; a thread count to switch to now, or None to stay."""
@@ -74,12 +79,12 @@ class ThreadTuner:
                 return self._choose(self.limit)
             if self._seen < self.warmup:
                 return None
-            return self._next_block()
+            # the first block runs at the count in use: it needs no settling step
+            self._block, self._seen, self._block_time = 0, 1, 0.0
+            return None
         if self._seen == 1:
             return None  # the step just after a switch: not counted
-        n = self._schedule[self._block]
-        self.seconds[n] += seconds
-        self.steps[n] += 1
+        self.samples[self._schedule[self._block]].append(seconds)
         self._block_time += seconds
         if self._seen - 1 >= self.block_steps and self._block_time >= self.block_seconds:
             return self._next_block()
@@ -94,8 +99,8 @@ class ThreadTuner:
         return self._schedule[self._block]
 
     def per_step(self, n: int) -> float:
-        """Mean measured seconds per step at ``n`` threads (inf if none measured)."""
-        return self.seconds[n] / self.steps[n] if self.steps.get(n) else float("inf")
+        """Median measured seconds per step at ``n`` threads (inf if none measured)."""
+        return statistics.median(self.samples[n]) if self.samples.get(n) else float("inf")
 
     def best(self) -> int:
         fastest = min(self.counts, key=self.per_step)
@@ -109,5 +114,5 @@ class ThreadTuner:
     def describe(self) -> str:
         """What was measured, for a tooltip: ``1 thread 1.2 ms/step, 2 threads 3.3 ms/step``."""
         parts = [f"{n} thread{'s' if n != 1 else ''} {self.per_step(n) * 1000:.1f} ms/step"
-                 for n in self.counts if self.steps[n]]
+                 for n in self.counts if self.samples[n]]
         return ", ".join(parts)
