@@ -205,16 +205,20 @@ def open_window(case: Case, hz: float = 20.0, process: bool = False):
 
 
 def visible_run(case: Case, seconds: float, hz: float = 20.0, warmup_s: float = 2.0,
-                memory: bool = False, paced: bool = True, process: bool = True) -> dict[str, float]:
+                memory: bool = False, paced: bool = True, process: bool = True,
+                keep_core: bool = True) -> dict[str, float]:
     """Train in the real main window with the family's panel visible, refreshing at ``hz``; ``paced``:
     Training > Pace the views (the default), else every snapshot is drawn up to ``hz``; ``process``:
-    Training > Train in a separate process (the default), else on a thread of the window's process."""
+    Training > Train in a separate process (the default), else on a thread of the window's process;
+    ``keep_core``: Training > Keep a core for the window (the default)."""
     from PySide6 import QtCore
 
     app, win = open_window(case, hz, process=process)
     win.set_refresh_rate(hz)
     win.act_pace_views.setChecked(paced)
     win._apply_pacing()
+    win.act_keep_core.setChecked(keep_core)
+    win._apply_threads()
     draws = [0]
     shown = win.panel.show_snapshot
 

@@ -179,3 +179,21 @@ def test_the_engine_checks_its_choice_again_when_the_machine_changes(monkeypatch
         assert s.threads_in_use == 2
     finally:
         s.close()
+
+
+def test_a_new_training_thread_uses_its_own_count_not_the_last_one_set_elsewhere():
+    from explorer.core.engine import DEFAULT_THREADS
+
+    main = torch.get_num_threads()
+    # torch keeps the last count set by any thread for the threads that have not set their own
+    torch.set_num_threads(2 if DEFAULT_THREADS == 1 else 1)
+    try:
+        s = TrainingSession(tiny(), tune_threads=False)
+        seen = []
+        s.call_in_thread(lambda: seen.append(torch.get_num_threads()))
+        s.step(1)
+        assert s.wait(10)
+        s.close()
+        assert seen == [DEFAULT_THREADS] and s.threads_in_use == DEFAULT_THREADS
+    finally:
+        torch.set_num_threads(main)

@@ -485,6 +485,9 @@ class TrainingSession:
     def _loop(self) -> None:
         try:
             torch.set_grad_enabled(True)
+            # a new thread would otherwise take the count some other thread set last (torch keeps one
+            # process-wide value for threads that have not set their own)
+            torch.set_num_threads(self.threads_in_use)
             if not self.metrics.evals:
                 self._guard(lambda: self._evaluate(False, counted=False))  # the curves start at the untrained model
             while True:
