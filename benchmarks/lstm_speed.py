@@ -94,6 +94,9 @@ def engine_rate(args, views: bool, compare_every: int = 0) -> tuple[float, float
     try:
         s.step(20)
         s.wait()
+        while s.choosing_threads:  # the engine times its first steps at 1 and 2 threads, once a session
+            s.step(10)
+            s.wait()
         if views:
             s.subscribe()
         seq0 = s.latest_snapshot().seq if s.latest_snapshot() else 0

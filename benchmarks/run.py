@@ -150,7 +150,8 @@ def _sync(device: torch.device) -> None:
 def engine_rate(case: Case, steps: int, warmup: int | None = None, info: list[dict] | None = None) -> float:
     """samples/s of ``steps`` steps through a TrainingSession (views hidden: nobody subscribes).
 
-    The warm-up runs past the first epoch end (``warmup`` steps if given): the engine holds its
+    The warm-up runs past the engine's choice of its thread count (about 0.5 s of steps timed at
+    each count, once per session) and past the first epoch end (``warmup`` steps if given): the engine holds its
     held-out evaluations to 2% of the training time, but a new session's first one is always done,
     and in a window of a second or two it would weigh 5-15% (the FCN's takes 170 ms), which no
     longer run pays. The evaluations that fall in the timed window are kept. ``info`` gets
@@ -162,6 +163,9 @@ def engine_rate(case: Case, steps: int, warmup: int | None = None, info: list[di
     try:
         s.step(warmup if warmup is not None else tr.steps_per_epoch + max(5, steps // 10))
         s.wait(timeout=600)
+        while warmup is None and s.choosing_threads:  # and past the timing of its thread counts
+            s.step(10)
+            s.wait(timeout=600)
         _sync(tr.device)
         eval0 = s._eval_seconds
         t0 = time.perf_counter()

@@ -327,6 +327,12 @@ class TrainingSession:
 
         self._post(apply)
 
+    @property
+    def choosing_threads(self) -> bool:
+        """True while the first steps are being timed at each thread count (see ThreadTuner): a benchmark
+        of the steady state warms up past it. A later check of the choice does not count."""
+        return self._tuner is not None and not self.thread_note
+
     def set_snapshot_rate(self, hz: float) -> None:
         self._snapshot_hz = max(0.1, float(hz))
 

@@ -42,7 +42,7 @@ class ThreadTuner:
     """
 
     def __init__(self, limit: int, *, start: int | None = None, warmup: int = 3, rounds: int = 3,
-                 block_steps: int = 4, block_seconds: float = 0.08, margin: float = 0.05):
+                 block_steps: int = 4, block_seconds: float = 0.08, margin: float = 0.03):
         self.limit = max(1, int(limit))
         self.counts = candidate_counts(self.limit)
         # the count training runs at now: warm-up and the first block use it, so a check costs no switch
