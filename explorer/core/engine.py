@@ -31,7 +31,7 @@ from .threads import ThreadTuner
 
 # after choosing its thread count, the engine checks the choice again after this many seconds of
 # training, then after twice as many, up to RECHECK_MAX_S (a check takes about 0.2 s of training)
-RECHECK_FIRST_S = 30.0
+RECHECK_FIRST_S = 10.0
 RECHECK_MAX_S = 480.0
 
 # States a session can be in.
