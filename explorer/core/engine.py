@@ -190,7 +190,7 @@ class TrainingSession:
         self._tuner: ThreadTuner | None = None
         self._recheck_at: float | None = None  # training seconds at which the choice is checked again
         self._recheck_gap = RECHECK_FIRST_S
-        self._retune()
+        self._plan_threads()  # the training thread applies the count when it starts (_loop)
         self._snapshot_hz = float(snapshot_hz)
         self._metrics_every = max(1, int(metrics_every))
         self._eval_every = max(0, int(eval_every))
@@ -530,22 +530,26 @@ class TrainingSession:
             self._flush_metrics()
             self._state = STOPPED
 
-    # -- the training thread's thread count (called on the training thread, or before it starts) --------
-    def _use_threads(self, n: int) -> None:
-        if threading.current_thread() is self.__dict__.get("_thread"):
-            torch.set_num_threads(n)
-        self.threads_in_use = n
-
-    def _retune(self) -> None:
+    # -- the training thread's thread count ----------------------------------------------------------------
+    def _plan_threads(self) -> None:
         """Train with ``threads`` again and, on the CPU with more than one allowed, time the next steps
-        at each candidate count (:class:`ThreadTuner`)."""
+        at each candidate count (:class:`ThreadTuner`). Only the plan: the caller applies the count."""
         self._tuner = None
         self.thread_note = ""
         self._recheck_at, self._recheck_gap = None, RECHECK_FIRST_S
-        self._use_threads(self.threads)
+        self.threads_in_use = self.threads
         device = getattr(self.trainer, "device", None)
         if self.tune_threads and self.threads > 1 and getattr(device, "type", None) == "cpu":
             self._tuner = ThreadTuner(self.threads)
+
+    def _retune(self) -> None:
+        """:meth:`_plan_threads`, applied at once (on the training thread: OpenMP keeps it per thread)."""
+        self._plan_threads()
+        self._use_threads(self.threads)
+
+    def _use_threads(self, n: int) -> None:
+        torch.set_num_threads(n)
+        self.threads_in_use = n
 
     def _tuned_step(self, seconds: float) -> None:
         tuner = self._tuner
@@ -612,8 +616,7 @@ class TrainingSession:
             self._tuned_step(dt)
         elif self._recheck_at is not None and self._train_seconds >= self._recheck_at:
             self._recheck_at = None
-            self._tuner = ThreadTuner(self.threads, start=self.threads_in_use, warmup=0, rounds=2,
-                                      block_seconds=0.04)
+            self._tuner = ThreadTuner.check(self.threads, self.threads_in_use)
         self._pending_metrics.append((tr.step, tr.epoch, metrics))
         self._rate_window.append((time.perf_counter(), tr.step))
         if len(self._rate_window) > 64:

@@ -61,6 +61,12 @@ class ThreadTuner:
         self._seen = 0             # steps recorded in the current block (or warm-up)
         self._block_time = 0.0
 
+    @classmethod
+    def check(cls, limit: int, current: int) -> "ThreadTuner":
+        """A shorter schedule that checks a choice already made, starting at the count in use: no
+        warm-up, two rounds of blocks of at least 0.04 s."""
+        return cls(limit, start=current, warmup=0, rounds=2, block_seconds=0.04)
+
     @property
     def done(self) -> bool:
         return self.chosen is not None
