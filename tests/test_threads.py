@@ -45,7 +45,7 @@ def test_the_schedule_alternates_its_order_and_skips_the_step_after_each_switch(
 
 
 def test_a_block_lasts_at_least_its_seconds():
-    tuner = ThreadTuner(2, warmup=1, rounds=1, block_steps=1, block_seconds=0.01)
+    tuner = ThreadTuner(2, warmup=1, rounds=1, max_rounds=1, block_steps=1, block_seconds=0.01)
     run_tuner(tuner, {1: 0.002, 2: 0.002})
     assert {n: len(v) for n, v in tuner.samples.items()} == {1: 5, 2: 5}  # 5 steps of 2 ms reach 10 ms
 
@@ -70,6 +70,43 @@ def test_more_threads_win_only_when_clearly_faster():
     # within the 3% margin the fewer threads are kept: they leave a core to the rest of the machine
     assert run_tuner(ThreadTuner(2, block_seconds=0.0), {1: 0.0100, 2: 0.0098})[-1] == 1
     assert run_tuner(ThreadTuner(8, block_seconds=0.0), {1: 0.01, 4: 0.004, 8: 0.0039})[-1] == 4
+
+
+def test_a_close_call_gets_more_rounds_up_to_the_most_allowed():
+    # 10% apart: within ``close`` (20%), so rounds follow the first two until four are done
+    tuner = ThreadTuner(2, warmup=1, rounds=2, block_steps=2, block_seconds=0.0)
+    used = run_tuner(tuner, {1: 0.0100, 2: 0.0090})
+    assert tuner.max_rounds == 4 and tuner.rounds == 4 and tuner.chosen == 2
+    # blocks 2, 1, 1, 2, then 2, 1, 1, 2 (the order keeps alternating): 2 timed steps each after a
+    # settling step, none where a round's first block goes on at the count the last one ended with
+    assert used == [2] + [2] * 2 + [1] * 3 + [1] * 3 + [2] * 3 + [2] * 3 + [1] * 3 + [1] * 3 + [2] * 3 + [2]
+    assert {n: len(v) for n, v in tuner.samples.items()} == {1: 8, 2: 8}
+    # clearly apart (2.5x): the rounds asked for are enough
+    tuner = ThreadTuner(2, warmup=1, rounds=2, block_steps=2, block_seconds=0.0)
+    run_tuner(tuner, {1: 0.004, 2: 0.010})
+    assert tuner.rounds == 2 and tuner.chosen == 1
+
+
+def test_more_rounds_can_overturn_a_choice_a_busy_moment_made():
+    """The machine takes a core during the first two blocks at two threads (two of three in three
+    rounds), slowing them past one thread's steps: three rounds alone pick one thread, the rounds a
+    close call adds outvote the busy moment."""
+
+    def choose(max_rounds: int) -> ThreadTuner:
+        tuner = ThreadTuner(2, warmup=1, rounds=3, max_rounds=max_rounds, block_steps=4, block_seconds=0.0)
+        threads = tuner.first()
+        for i in range(1000):
+            step = 0.0050 if threads == 1 else (0.0059 if i < 20 else 0.0042)
+            switch = tuner.record(step)
+            if switch is not None:
+                threads = switch
+            if tuner.done:
+                return tuner
+        raise AssertionError("the tuner never chose")
+
+    assert choose(max_rounds=3).chosen == 1
+    tuner = choose(max_rounds=6)
+    assert tuner.chosen == 2 and tuner.rounds == 6
 
 
 def test_a_check_starts_at_the_count_in_use():

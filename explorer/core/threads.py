@@ -6,9 +6,9 @@ needs), and waking them costs tens of microseconds each time. A small model's st
 short operations, so on a 2-core machine the deep MLP (784-128x5-10, batch 64) trained 2.7x faster on
 one thread than on two, and the LSTM 2.5x; the RBM 784-500 was 14% faster on two, the FCN 8%.
 No rule of thumb sorts these, so :class:`ThreadTuner` times a few blocks of real steps at each
-candidate count, alternating, and keeps the fastest. It takes well under a second of training, and
-the engine checks again now and then (with a shorter schedule), since what the machine gives a
-thread changes: another program may take a core, and the window may go idle.
+candidate count, alternating, and keeps the fastest. It takes half a second of training (a second
+when the counts are close), and the engine checks again now and then (with a shorter schedule), since
+what the machine gives a thread changes: another program may take a core, and the window may go idle.
 """
 
 from __future__ import annotations
@@ -39,10 +39,15 @@ class ThreadTuner:
     counted (the new team wakes up). The choice is the count with the least median time per step (a
     step that lost its core to another process, an epoch's reshuffle, does not sway it), except that
     fewer threads win unless more are faster by ``margin``: they leave cores to everything else.
+    When the two fastest counts are within ``close`` of each other after ``rounds`` rounds, more rounds
+    follow, up to ``max_rounds``: on a shared machine a core can be taken for a few tenths of a second,
+    which slows every block at the higher count in that time (the RBM 784-500's two threads, 12-15%
+    faster than one, read 40% slower in two blocks of three), so a close call gets more of the clock.
     """
 
     def __init__(self, limit: int, *, start: int | None = None, warmup: int = 3, rounds: int = 3,
-                 block_steps: int = 4, block_seconds: float = 0.08, margin: float = 0.03):
+                 block_steps: int = 4, block_seconds: float = 0.08, margin: float = 0.03,
+                 max_rounds: int | None = None, close: float = 0.2):
         self.limit = max(1, int(limit))
         self.counts = candidate_counts(self.limit)
         # the count training runs at now: warm-up and the first block use it, so a check costs no switch
@@ -51,10 +56,12 @@ class ThreadTuner:
         self.block_steps = block_steps
         self.block_seconds = block_seconds
         self.margin = margin
-        order = [self.start] + [n for n in self.counts[::-1] if n != self.start]
+        self.close = close
+        self.max_rounds = max(rounds, 2 * rounds if max_rounds is None else max_rounds)
+        self._order = [self.start] + [n for n in self.counts[::-1] if n != self.start]
+        self.rounds = 0
         self._schedule: list[int] = []
-        for r in range(rounds):
-            self._schedule += order if r % 2 == 0 else order[::-1]
+        self._add_rounds(rounds)
         self.samples: dict[int, list[float]] = {n: [] for n in self.counts}  # seconds of each timed step
         self.chosen: Optional[int] = self.start if len(self.counts) == 1 else None
         self._block = -1           # index into the schedule; -1: warming up
@@ -64,7 +71,7 @@ class ThreadTuner:
     @classmethod
     def check(cls, limit: int, current: int) -> "ThreadTuner":
         """A shorter schedule that checks a choice already made, starting at the count in use: no
-        warm-up, two rounds of blocks of at least 0.04 s."""
+        warm-up, two rounds of blocks of at least 0.04 s (up to four when the counts are close)."""
         return cls(limit, start=current, warmup=0, rounds=2, block_seconds=0.04)
 
     @property
@@ -96,13 +103,26 @@ class ThreadTuner:
             return self._next_block()
         return None
 
+    def _add_rounds(self, n: int) -> None:
+        for _ in range(n):  # alternating order: a drift in the machine's speed weighs on each count alike
+            self._schedule += self._order if self.rounds % 2 == 0 else self._order[::-1]
+            self.rounds += 1
+
     def _next_block(self) -> int:
         self._block += 1
         self._seen = 0
         self._block_time = 0.0
         if self._block >= len(self._schedule):
-            return self._choose(self.best())
+            if self.rounds < self.max_rounds and self._is_close():
+                self._add_rounds(1)
+            else:
+                return self._choose(self.best())
         return self._schedule[self._block]
+
+    def _is_close(self) -> bool:
+        """The two fastest counts are within ``close`` of each other (a choice more rounds may change)."""
+        times = sorted(self.per_step(n) for n in self.counts)
+        return times[1] <= times[0] * (1.0 + self.close)
 
     def per_step(self, n: int) -> float:
         """Median measured seconds per step at ``n`` threads (inf if none measured)."""
