@@ -291,9 +291,11 @@ class CNNPanel(LivePanel):
             DockSpec("cnnSettingsDock", "Settings", settings_scroll(self.settings), A.LeftDockWidgetArea),
             DockSpec("cnnProbeDock", "Probe input", self._probe_widget, A.LeftDockWidgetArea),
             DockSpec("cnnPredictionDock", "Prediction", self.prediction, A.RightDockWidgetArea),
-            DockSpec("cnnRfDock", "Receptive fields", self.rf_chart, A.RightDockWidgetArea),
             DockSpec("cnnFiltersDock", "Filters", self._filters_widget, A.RightDockWidgetArea),
             DockSpec("cnnLcnDock", "LCN", self._lcn_widget, A.RightDockWidgetArea, tab_with="cnnFiltersDock"),
+            # a tab too: a third dock in the column left the chart 15 px tall at 1600x1000
+            DockSpec("cnnRfDock", "Receptive fields", self.rf_chart, A.RightDockWidgetArea,
+                     tab_with="cnnFiltersDock"),
             DockSpec("cnnCurvesDock", "Loss and accuracy", self.curves, A.BottomDockWidgetArea),
             DockSpec("cnnConfusionDock", "Confusion matrix", self.confusion, A.BottomDockWidgetArea),
             DockSpec("cnnMisclassifiedDock", "Misclassified", self.misclassified, A.BottomDockWidgetArea),
@@ -403,7 +405,8 @@ class CNNPanel(LivePanel):
             self._eval_shown = (snap.run_id, a["eval_version"])
             self._show_evaluation(a, names, h, w)
         rf = (tuple(a["feature_layers"]), tuple(a["rf_size"].tolist()))
-        if self.rf_chart.isVisible() and len(a["rf_size"]) and rf != self._rf_shown:
+        # drawn in its tab even while another tab is up: it changes only with the network, and costs little
+        if len(a["rf_size"]) and rf != self._rf_shown:
             self._rf_shown = rf
             self.rf_chart.set_values(a["rf_size"], labels=[short_name(n) for n in a["feature_layers"]])
         # the docks beside the maps move slowly: a few redraws a second, at once when the probe or unit changes

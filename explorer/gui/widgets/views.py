@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 import pyqtgraph as pg
+import shiboken6
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from .hover import HoverReadout, HoverText, esc, fmt
@@ -65,7 +66,36 @@ def plot_widget() -> pg.PlotWidget:
     plot = pg.PlotWidget()
     for axis in plot.getPlotItem().axes.values():
         axis["item"].setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        keep_label_whole(axis["item"])
     return plot
+
+
+LABEL_ROOM = 8  # px: a hidden side label returns only with this much room to spare (no flicker)
+
+
+def keep_label_whole(axis: pg.AxisItem) -> None:
+    """Show a side axis's label only while the axis is tall enough for all of it.
+
+    A docked view made short clipped its side label to "probabil" or "pixe", which reads as a fault on
+    a projector; the caption under the view says what the axis is, so the label gives way instead.
+    Only the side axes: their labels' visibility changes the plot's width, never an axis's height, so
+    the choice cannot feed back into itself (a bottom label's would, through the side axes' height).
+    """
+    if axis.orientation not in ("left", "right"):
+        return
+
+    def fit() -> None:
+        if not shiboken6.isValid(axis) or not axis.labelText or axis.label is None:
+            return  # (a plot being torn down still sends geometry changes)
+        need = axis.label.boundingRect().width()  # the text's length (a side label is turned on end)
+        have = axis.size().height()
+        shown = axis.label.isVisible()
+        if shown and need > have:
+            axis.showLabel(False)
+        elif not shown and have >= need + LABEL_ROOM:
+            axis.showLabel(True)
+
+    axis.geometryChanged.connect(fit)
 
 
 def nice_ceiling(value: float) -> float:
@@ -645,6 +675,11 @@ class CurveView(_ViewFrame):
         atomic_write_text(path, buf.getvalue())
 
 
+VALUE_HEADROOM = 0.2  # a bar chart's range reaches this share above its tallest bar, for the value on it
+VALUE_INSIDE = 0.7    # bars at least this share of the range tall carry their value inside their top
+VALUE_TEXT, VALUE_ON_BAR = "#e5e9f0", "#2e3440"
+
+
 class BarView(_ViewFrame):
     """One bar per category (e.g. per layer), updated in place."""
 
@@ -658,8 +693,10 @@ class BarView(_ViewFrame):
         self.plot.setLabel("bottom", xlabel)
         self.plot.setLabel("left", ylabel)
         self.plot.showGrid(y=True, alpha=0.15)
+        self.y_range = y_range
         if y_range is not None:
-            self.plot.setYRange(*y_range, padding=0.02)
+            lo, hi = y_range
+            self.plot.setYRange(lo, hi + VALUE_HEADROOM * (hi - lo), padding=0.02)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=colour, pen=None)
         self.plot.addItem(self.bars)
         self._labels: list[pg.TextItem] = []
@@ -678,12 +715,23 @@ class BarView(_ViewFrame):
             self.plot.setXRange(0.4, len(values) + 0.6, padding=0)
             for t in self._labels:
                 self.plot.removeItem(t)
-            self._labels = [pg.TextItem("", color="#e5e9f0", anchor=(0.5, 1.0)) for _ in values]
+            self._labels = [pg.TextItem("", color=VALUE_TEXT, anchor=(0.5, 1.0)) for _ in values]
             for t in self._labels:
                 self.plot.addItem(t)
-        for t, xi, v in zip(self._labels, x, values):  # the value above each bar: a 0 is visible too
+        if self.y_range is not None:
+            top = float(self.y_range[1])
+        else:
+            top = max(float(values.max()), 0.0) if len(values) and np.isfinite(values).all() else 0.0
+            top = top or 1.0
+            self.plot.setYRange(min(float(np.nanmin(values, initial=0.0)), 0.0), top * (1.0 + VALUE_HEADROOM),
+                                padding=0.02)
+        for t, xi, v in zip(self._labels, x, values):  # the value on each bar: a 0 is visible too
             t.setText(self.value_format.format(v) if self.value_format
                       else (f"{v:.0%}" if 0 <= v <= 1 else f"{v:.3g}"))
+            # above a bar, or inside the top of a tall one: a short plot has no room above it
+            inside = v >= VALUE_INSIDE * top
+            t.setAnchor((0.5, 0.0) if inside else (0.5, 1.0))
+            t.setColor(VALUE_ON_BAR if inside else VALUE_TEXT)
             t.setPos(float(xi), float(v))
         self.updates += 1
 

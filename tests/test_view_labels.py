@@ -1,0 +1,59 @@
+"""A view's axis label is shown whole or not at all: a short docked plot clipped "probability" to
+"probabil" (the CNN panel's prediction, at 1600x1000)."""
+
+from explorer.gui.widgets.views import BarView
+
+
+def test_a_side_label_gives_way_when_the_plot_is_too_short_and_returns_with_room(qtbot):
+    v = BarView("Prediction", "caption", xlabel="class", ylabel="probability")
+    qtbot.addWidget(v)
+    v.set_values([0.1, 0.9])
+    left = v.plot.getAxis("left")
+    bottom = v.plot.getAxis("bottom")
+    v.resize(400, 400)
+    v.show()
+    qtbot.waitUntil(lambda: left.size().height() > 200)
+    assert left.label.isVisible() and bottom.label.isVisible()
+    wide_axis = left.width()
+
+    v.resize(400, 130)  # the plot part is now shorter than the word "probability"
+    qtbot.waitUntil(lambda: left.size().height() < left.label.boundingRect().width())
+    assert not left.label.isVisible()
+    qtbot.waitUntil(lambda: left.width() < wide_axis, timeout=2000)  # the label's room goes to the plot
+    assert bottom.label.isVisible()  # the bottom label still fits across
+
+    v.resize(400, 400)
+    qtbot.waitUntil(lambda: left.label.isVisible())
+    assert left.size().height() >= left.label.boundingRect().width()
+
+
+def test_an_axis_without_a_label_stays_without_one(qtbot):
+    v = BarView("Bars", "", xlabel="", ylabel="")
+    qtbot.addWidget(v)
+    v.resize(300, 100)
+    v.show()
+    qtbot.wait(50)
+    assert not v.plot.getAxis("left").label.isVisible()
+    v.resize(300, 400)
+    qtbot.wait(50)
+    assert not v.plot.getAxis("left").label.isVisible()
+
+
+def test_a_bar_carries_its_value_above_it_or_inside_its_top_when_tall(qtbot):
+    v = BarView("Prediction", "", ylabel="probability")  # range 0-1
+    qtbot.addWidget(v)
+    v.set_values([0.99, 0.01, 0.5])
+    texts = [t.toPlainText() for t in v._labels]
+    assert texts == ["99%", "1%", "50%"]
+    # a tall bar's value sits inside its top (anchored by its top edge), the others above theirs
+    assert [tuple(t.anchor) for t in v._labels] == [(0.5, 0.0), (0.5, 1.0), (0.5, 1.0)]
+    assert [(t.pos().x(), t.pos().y()) for t in v._labels] == [(1.0, 0.99), (2.0, 0.01), (3.0, 0.5)]
+
+
+def test_an_auto_ranged_bar_chart_leaves_room_above_its_tallest_bar(qtbot):
+    v = BarView("Receptive field size", "", ylabel="pixels", y_range=None, value_format="{:.0f}")
+    qtbot.addWidget(v)
+    v.set_values([5, 5, 6, 14, 14, 16])
+    lo, hi = v.plot.getViewBox().viewRange()[1]
+    assert lo <= 0 and hi >= 16 * 1.2
+    assert [t.toPlainText() for t in v._labels] == ["5", "5", "6", "14", "14", "16"]
