@@ -963,9 +963,11 @@ class MainWindow(QtWidgets.QMainWindow):
         if left and right:
             self.resizeDocks([left[0], right[0]], [300, int(w * 0.36)], H)
         if bottom:
-            self.resizeDocks([bottom[0]], [int(h * 0.36)], V)
+            share = getattr(self.panels.get(self.family), "bottom_share", 0.36)  # (see LivePanel)
+            self.resizeDocks([bottom[0]], [int(h * share)], V)
         if len(right) >= 2:
-            self.resizeDocks(right[:2], [int(h * 0.36), int(h * 0.24)], V)
+            first, second = getattr(self.panels.get(self.family), "right_split", (0.36, 0.24))
+            self.resizeDocks(right[:2], [int(h * first), int(h * second)], V)
         if len(bottom) >= 2:
             self.resizeDocks(bottom[:2], [int(w * 0.68), int(w * 0.32)], H)
 

@@ -52,6 +52,21 @@ def bring_forward(widget: QtWidgets.QWidget) -> None:
         child, parent = parent, parent.parentWidget()
 
 
+def squeezable(view: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
+    """``view`` in a frameless scroll area: full size when its dock has room, scrolling when squeezed.
+
+    A dock's minimum height is its widget's, and the docks of a column add up: the deep network's
+    stage views (272 px at least) and the LSTM's probe sequence (302) made the window 903 and 786 px
+    tall at the least, taller than a 1366x768 laptop screen. In a scroll area they give way instead.
+    """
+    scroll = QtWidgets.QScrollArea()
+    scroll.setWidget(view)
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+    scroll.setMinimumHeight(60)
+    return scroll
+
+
 def settings_scroll(settings: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
     scroll = QtWidgets.QScrollArea()
     scroll.setWidget(settings)
@@ -64,6 +79,10 @@ def settings_scroll(settings: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
 class LivePanel(QtCore.QObject):
     family = "?"
     title = "?"
+    # the share of the window's height the bottom row of docks starts with (curves, mostly); a panel whose
+    # side column holds the views that matter more gives it less
+    bottom_share = 0.36
+    right_split = (0.36, 0.24)  # the first two docks on the right, as shares of the window's height
     # the step of the kept snapshot on show (the timeline scrubbed back), or None when the views are live
     sigViewing = QtCore.Signal(object)
 

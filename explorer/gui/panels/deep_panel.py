@@ -19,7 +19,7 @@ from ..widgets.hover import fmt
 from ..widgets.settings_form import SettingsForm
 from ..widgets.views import LABEL_COLOURS, BarView, CurveView, HeatmapView, MosaicView
 from .autoencoder_panel import AutoencoderViews
-from .base import DockSpec, LivePanel, settings_scroll
+from .base import DockSpec, LivePanel, settings_scroll, squeezable
 from .rbm_panel import RBMViews
 
 HEATMAP_COLUMNS = 300  # the layer x time heatmap keeps at most this many time columns
@@ -98,6 +98,7 @@ class MLPSettings(HiddenLayersSettings):
 
 class MLPPanel(LivePanel):
     family = "mlp"
+    bottom_share = 0.26  # the stage views and the gradient heatmap beside the plot need the height
     title = "Deep network: vanishing gradient and pretraining"
 
     def __init__(self, config: MLPConfig, parent=None):
@@ -208,7 +209,7 @@ class MLPPanel(LivePanel):
         return [
             DockSpec("mlpSettingsDock", "Settings", settings_scroll(self.settings), A.LeftDockWidgetArea),
             DockSpec("mlpPipelineDock", "Stages", self._pipeline_widget, A.LeftDockWidgetArea),
-            DockSpec("mlpStageViewsDock", "Layer in pretraining", self.stage_widget, A.RightDockWidgetArea),
+            DockSpec("mlpStageViewsDock", "Layer in pretraining", squeezable(self.stage_widget), A.RightDockWidgetArea),
             DockSpec("mlpHeatDock", "Gradient heatmap", self.grad_heat, A.RightDockWidgetArea),
             DockSpec("mlpSaturationDock", "Saturation", self.saturation, A.RightDockWidgetArea),
             DockSpec("mlpCurvesDock", "Loss and accuracy", self.curves, A.BottomDockWidgetArea),
