@@ -29,7 +29,7 @@ from ..widgets.hover import fmt
 from ..widgets.settings_form import SettingsForm
 from ..widgets.sequence_views import ColouredTextView, TraceView, UnitHeatmapView
 from ..widgets.views import CurveView
-from .base import DockSpec, LivePanel, bring_forward, settings_scroll
+from .base import DockSpec, LivePanel, bring_forward, settings_scroll, squeezable
 
 GATE_TITLES = {
     "f": ("Forget gate f<sub>t</sub>", "f<sub>t</sub> = σ(U<sub>f</sub> x<sub>t</sub> + W<sub>f</sub> s<sub>t-1</sub>): "
@@ -210,6 +210,8 @@ class InterventionsBox(QtWidgets.QWidget):
 
 class RecurrentPanel(LivePanel):
     family = "lstm"
+    right_split = (0.3, 0.3)  # the chosen unit's trace and the probe sequence alike
+    bottom_share = 0.28  # the six gate and state heatmaps in the middle need the height
     title = "LSTM: gates over time"
     config_cls: type = LSTMConfig
 
@@ -348,7 +350,9 @@ class RecurrentPanel(LivePanel):
             DockSpec(f"{f}InterventionsDock", "Interventions", self.interventions, A.LeftDockWidgetArea),
             DockSpec(f"{f}UnitsDock", "Chosen unit", self._unit_box, A.RightDockWidgetArea),
             DockSpec(f"{f}ProbeDock", "Probe sequence", self.io, A.RightDockWidgetArea),
-            DockSpec(f"{f}TextDock", "Text", self._text_box, A.RightDockWidgetArea, tab_with=f"{f}ProbeDock"),
+            # (scrolls when squeezed: as the tab's minimum it held the probe dock at 300 px and more)
+            DockSpec(f"{f}TextDock", "Text", squeezable(self._text_box), A.RightDockWidgetArea,
+                     tab_with=f"{f}ProbeDock"),
             DockSpec(f"{f}CurvesDock", "Loss", self.curves, A.BottomDockWidgetArea),
             DockSpec(f"{f}GradientsDock", "Gradient vs distance", self.grads, A.BottomDockWidgetArea),
             DockSpec(f"{f}SaturationDock", "Saturation", self.hist, A.BottomDockWidgetArea),

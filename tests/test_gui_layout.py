@@ -1,0 +1,36 @@
+"""Every panel's window fits a 1366x768 laptop screen, the common projector-laptop size: the docks'
+minimum sizes add up per column, and the deep network's (903 px) and the LSTM's (786 px) did not."""
+
+import pytest
+
+from explorer.core.families import FAMILIES
+from explorer.gui.app import make_app
+from explorer.gui.main_window import MainWindow
+
+SCREEN_W, SCREEN_H = 1366, 768
+
+
+@pytest.fixture
+def app_look(qapp):
+    """The app's own style sheet and font (sizes depend on them), put back afterwards."""
+    sheet, font, style = qapp.styleSheet(), qapp.font(), qapp.style().name()
+    make_app()
+    yield
+    qapp.setStyleSheet(sheet)
+    qapp.setFont(font)
+    qapp.setStyle(style)
+
+
+@pytest.mark.parametrize("family", ["rbm", "autoencoder", "mlp", "cnn", "fcn", "lstm"])
+def test_the_window_fits_a_small_laptop_screen(qtbot, settings, app_look, family):
+    settings.setValue("training/process", False)  # the layout is the same; no training process needed
+    win = MainWindow(FAMILIES[family][0](), settings=settings)
+    qtbot.addWidget(win)
+    win.resize(SCREEN_W, SCREEN_H)
+    win.show()
+    qtbot.waitExposed(win)
+    assert win.family == family
+    least = win.minimumSizeHint()
+    assert least.height() <= SCREEN_H and least.width() <= SCREEN_W, (least.width(), least.height())
+    qtbot.waitUntil(lambda: win.height() == SCREEN_H)  # and it takes the size it was given
+    win.close()
