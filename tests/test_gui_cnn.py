@@ -135,3 +135,28 @@ def test_builder_train_opens_the_cnn_panel(qtbot, settings):
         bw.close()
     finally:
         win.close()
+
+
+def test_a_tab_opened_while_paused_shows_the_last_snapshot(qtbot, settings):
+    """The LCN and receptive-field tabs are hidden at first; clicked while training is paused, they draw
+    the snapshot on show at once instead of staying empty until Play."""
+    win = open_window(qtbot, settings, CNNConfig(device="cpu", batch_size=32, eval_samples=300))
+    try:
+        panel = win.panel
+        win.session.step(20)
+        qtbot.waitUntil(lambda: panel.maps.updates > 0 and panel._snap_arrays is not None, timeout=30000)
+        assert win.session.state != "running"
+        tabs = panel._lcn_widget.parentWidget()
+        while not isinstance(tabs, QtWidgets.QTabWidget):
+            tabs = tabs.parentWidget()
+        assert [tabs.tabText(i) for i in range(tabs.count())] == ["Filters", "LCN", "Receptive fields"]
+        assert panel.lcn.updates == 0  # hidden while the snapshot came
+        qtbot.mouseClick(tabs.tabBar(), QtCore.Qt.MouseButton.LeftButton, pos=tabs.tabBar().tabRect(1).center())
+        assert tabs.currentIndex() == 1
+        qtbot.waitUntil(lambda: panel.lcn.updates > 0, timeout=5000)
+        assert "LCN" in panel.lcn_note.text() or "formula" in panel.lcn_note.text()
+        # the receptive-field chart, in the third tab, has its bars whatever tab was up
+        tabs.setCurrentIndex(2)
+        assert panel.rf_chart.updates > 0 and len(panel.rf_chart._labels) == 6
+    finally:
+        win.close()

@@ -357,6 +357,7 @@ class MainWindow(QtWidgets.QMainWindow):
                     tabs.setDocumentMode(True)
                     tabs.addTab(first, leader.windowTitle())
                     leader.setWidget(tabs)
+                    tabs.currentChanged.connect(lambda _i, p=panel: p.redraw_shown())  # the tab's views
                 tabs.addTab(spec.widget, spec.title)
                 leader.setWindowTitle(" · ".join(tabs.tabText(i) for i in range(tabs.count())))
                 self.docks[spec.object_name] = leader

@@ -236,6 +236,17 @@ class LivePanel(QtCore.QObject):
         self.viewing = snap
         self.show_snapshot(snap)
 
+    def redraw_shown(self) -> None:
+        """Draw the snapshot on show once more, for views that were hidden when it came: a panel draws
+        only its visible views, so a tab opened while training is paused would stay empty until Play."""
+        snap = self.viewing
+        if snap is None:
+            s = self.session
+            snap = s.latest_snapshot() if s is not None else None
+            if snap is None or s is None or snap.run_id != s.run_id or snap.seq != self._last_seq:
+                return  # nothing drawn yet, or a newer one that the next refresh draws anyway
+        self.show_snapshot(snap)
+
     def go_live(self) -> None:
         """Follow the live snapshots again, starting with the newest at once."""
         if self.viewing is None:

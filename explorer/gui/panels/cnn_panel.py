@@ -375,6 +375,10 @@ class CNNPanel(LivePanel):
             parts.append(note[note.index("skipped"):])
         return parts
 
+    def redraw_shown(self) -> None:
+        self._shown_key = ()  # the docks beside the maps too, however recently they were drawn
+        super().redraw_shown()
+
     def show_snapshot(self, snap: Snapshot) -> None:
         a = snap.arrays
         self._snap_arrays = a
