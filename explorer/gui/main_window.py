@@ -963,11 +963,11 @@ class MainWindow(QtWidgets.QMainWindow):
         bottom = [d for d, a in docks if a == A.BottomDockWidgetArea]
         if left and right:
             self.resizeDocks([left[0], right[0]], [300, int(w * 0.36)], H)
+        panel = self.panels[self.family]  # its proportions (LivePanel.bottom_share, right_split)
         if bottom:
-            share = getattr(self.panels.get(self.family), "bottom_share", 0.36)  # (see LivePanel)
-            self.resizeDocks([bottom[0]], [int(h * share)], V)
+            self.resizeDocks([bottom[0]], [int(h * panel.bottom_share)], V)
         if len(right) >= 2:
-            first, second = getattr(self.panels.get(self.family), "right_split", (0.36, 0.24))
+            first, second = panel.right_split
             self.resizeDocks(right[:2], [int(h * first), int(h * second)], V)
         if len(bottom) >= 2:
             self.resizeDocks(bottom[:2], [int(w * 0.68), int(w * 0.32)], H)

@@ -56,8 +56,9 @@ def squeezable(view: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
     """``view`` in a frameless scroll area: full size when its dock has room, scrolling when squeezed.
 
     A dock's minimum height is its widget's, and the docks of a column add up: the deep network's
-    stage views (272 px at least) and the LSTM's probe sequence (302) made the window 903 and 786 px
-    tall at the least, taller than a 1366x768 laptop screen. In a scroll area they give way instead.
+    stage views (272 px at least) and the LSTM's Text tab (271, which held the probe sequence's dock at
+    302) made the window 903 and 786 px tall at the least, taller than a 1366x768 laptop screen. In a
+    scroll area they give way instead.
     """
     scroll = QtWidgets.QScrollArea()
     scroll.setWidget(view)
@@ -68,9 +69,7 @@ def squeezable(view: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
 
 
 def settings_scroll(settings: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
-    scroll = QtWidgets.QScrollArea()
-    scroll.setWidget(settings)
-    scroll.setWidgetResizable(True)
+    scroll = squeezable(settings)
     scroll.setMinimumWidth(300)
     scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     return scroll
