@@ -110,6 +110,53 @@ def test_stage_views_show_the_layer_being_pretrained(qtbot, settings, init, page
         win.close()
 
 
+def test_the_big_view_follows_the_lesson(qtbot, settings):
+    """Pretraining: the window's centre shows the layer being pretrained, and the gradient views say
+    why they are empty. Fine-tuning: the centre turns to the gradients, which fill in. A tab the user
+    picks stays picked until the stage changes."""
+    win = open_window(qtbot, settings, MLPConfig(dataset="digits", hidden=(12, 9), init="rbm", pretrain_epochs=50,
+                                                 batch_size=32, stats_every=1, device="cpu"))
+    try:
+        panel = win.panel
+        win.resize(1366, 768)
+        win.step_once()
+        qtbot.waitUntil(lambda: win.session.trainer.step == 1, timeout=5000)
+        win.session.request_snapshot()
+        tabs = panel.central_tabs
+        stage_tab = next(i for i in range(tabs.count()) if tabs.widget(i).isAncestorOf(panel.stage_widget))
+        qtbot.waitUntil(lambda: panel.central_tabs.currentIndex() == stage_tab, timeout=5000)
+        for view in (panel.grad_curve, panel.grad_heat):
+            assert view.showing_placeholder and "pretraining" in view.placeholder.text()
+        assert not panel.grad_curve.plot.isVisible()
+        # the stage views fill their place: no scrolling, the input rows in sight
+        scroll = panel.central_tabs.widget(stage_tab)
+        qtbot.waitUntil(lambda: panel.rbm_views.recon.current_image() is not None, timeout=5000)
+        assert not scroll.verticalScrollBar().isVisible()
+        assert panel.stage_widget.height() <= scroll.viewport().height()
+        # the user looks at the (empty) gradients; the next snapshot of the same stage leaves them there
+        panel.central_tabs.setCurrentIndex(0)
+        win.step_once()
+        qtbot.waitUntil(lambda: win.session.trainer.step == 2, timeout=5000)
+        win.session.request_snapshot()
+        seq = win.session.latest_snapshot().seq
+        qtbot.waitUntil(lambda: panel._last_seq > seq, timeout=5000)
+        assert panel.central_tabs.currentIndex() == 0
+        panel.central_tabs.setCurrentIndex(stage_tab)
+        for _ in range(2):  # both pretraining stages ended: fine-tuning
+            win.session.call_in_thread(win.session.trainer.end_stage)
+        win.session.step(3)
+        assert win.session.wait(10)
+        win.session.request_snapshot()
+        qtbot.waitUntil(lambda: panel.central_tabs.currentIndex() == 0, timeout=5000)
+        qtbot.waitUntil(lambda: not panel.grad_curve.showing_placeholder, timeout=5000)
+        assert panel.grad_curve.plot.isVisible() and not panel.grad_heat.showing_placeholder
+        # a colour per layer, in order (no palette repeat: layer 1 and layer 3 must not look alike)
+        pens = [panel.grad_curve._items[f"g{k}"].opts["pen"].color().name() for k in (1, 2, 3)]
+        assert len(set(pens)) == 3
+    finally:
+        win.close()
+
+
 def test_four_starts_side_by_side(qtbot, settings):
     win = open_window(qtbot, settings, CompareConfig(dataset="digits", hidden=(16, 16, 16, 16, 16), pretrain_epochs=1,
                                                      batch_size=32, device="cpu"))

@@ -34,3 +34,30 @@ def test_the_window_fits_a_small_laptop_screen(qtbot, settings, app_look, family
     assert least.height() <= SCREEN_H and least.width() <= SCREEN_W, (least.width(), least.height())
     qtbot.waitUntil(lambda: win.height() == SCREEN_H)  # and it takes the size it was given
     win.close()
+
+
+def test_a_squeezable_view_fills_its_place_and_scrolls_only_when_squeezed(qtbot):
+    """A word-wrapped label gives a layout a height-for-width, and a scroll area then made its widget as
+    tall as the layout's preferred height (the deep network's stage views: 1,124 px in 455), so it
+    scrolled when it had room and centred its pictures out of sight."""
+    from PySide6 import QtWidgets
+
+    from explorer.gui.panels.base import squeezable
+    from explorer.gui.widgets.views import HeatmapView
+
+    view = QtWidgets.QWidget()
+    lay = QtWidgets.QVBoxLayout(view)
+    title = QtWidgets.QLabel("a title long enough to wrap when the view is narrow " * 3)
+    title.setWordWrap(True)
+    lay.addWidget(title)
+    lay.addWidget(HeatmapView("a heatmap", "its caption, which wraps too " * 4), 1)
+    scroll = squeezable(view)
+    qtbot.addWidget(scroll)
+    scroll.resize(500, 400)
+    scroll.show()
+    qtbot.waitExposed(scroll)
+    qtbot.waitUntil(lambda: view.height() == scroll.viewport().height(), timeout=2000)
+    assert not scroll.verticalScrollBar().isVisible()
+    scroll.resize(500, 70)  # below the view's minimum: it keeps its minimum and scrolls
+    qtbot.waitUntil(lambda: scroll.verticalScrollBar().isVisible(), timeout=2000)
+    assert view.height() >= view.minimumSizeHint().height() > scroll.viewport().height()

@@ -52,16 +52,49 @@ def bring_forward(widget: QtWidgets.QWidget) -> None:
         child, parent = parent, parent.parentWidget()
 
 
+class _FillNoWrap(QtWidgets.QWidget):
+    """Holds one widget and fills itself with it, and has no height-for-width of its own.
+
+    A scroll area whose widget has a height-for-width layout (any word-wrapped label in it) makes that
+    widget as tall as its layout's *preferred* height for the width, not the viewport's: the deep
+    network's stage views, 455 px of room, became 1,124 px tall, so they scrolled and centred their
+    pictures out of sight. Through this holder the scroll area sees only the minimum size: the widget
+    fills the viewport, and scrolls only when the viewport is below that minimum.
+    """
+
+    def __init__(self, child: QtWidgets.QWidget):
+        super().__init__()
+        self._child = child
+        child.setParent(self)
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt name)
+        return self._child.minimumSizeHint().expandedTo(self._child.minimumSize())
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt name)
+        return self._child.sizeHint()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        self._child.setGeometry(self.rect())
+
+    def event(self, event: QtCore.QEvent) -> bool:
+        if event.type() == QtCore.QEvent.Type.LayoutRequest:  # the child's minimum may have changed
+            self.updateGeometry()
+            scroll = self.parentWidget().parentWidget() if self.parentWidget() else None
+            if isinstance(scroll, QtWidgets.QScrollArea):
+                QtCore.QCoreApplication.postEvent(scroll, QtCore.QEvent(QtCore.QEvent.Type.LayoutRequest))
+        return super().event(event)
+
+
 def squeezable(view: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
     """``view`` in a frameless scroll area: full size when its dock has room, scrolling when squeezed.
 
     A dock's minimum height is its widget's, and the docks of a column add up: the deep network's
-    stage views (272 px at least) and the LSTM's Text tab (271, which held the probe sequence's dock at
-    302) made the window 903 and 786 px tall at the least, taller than a 1366x768 laptop screen. In a
-    scroll area they give way instead.
+    stage views (272 px at least, in a dock then) and the LSTM's Text tab (271, which held the probe
+    sequence's dock at 302) made the window 903 and 786 px tall at the least, taller than a 1366x768
+    laptop screen. In a scroll area they give way instead.
     """
     scroll = QtWidgets.QScrollArea()
-    scroll.setWidget(view)
+    scroll.setWidget(_FillNoWrap(view))
     scroll.setWidgetResizable(True)
     scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
     scroll.setMinimumHeight(60)

@@ -17,9 +17,9 @@ from ...core.deep import INITS, NEEDS_RESET, MLPConfig
 from ...core.engine import Snapshot, TrainingSession
 from ..widgets.hover import fmt
 from ..widgets.settings_form import SettingsForm
-from ..widgets.views import LABEL_COLOURS, BarView, CurveView, HeatmapView, MosaicView
+from ..widgets.views import BarView, CurveView, HeatmapView, MosaicView, ordered_colours
 from .autoencoder_panel import AutoencoderViews
-from .base import DockSpec, LivePanel, settings_scroll, squeezable
+from .base import DockSpec, LivePanel, bring_forward, settings_scroll, squeezable
 from .rbm_panel import RBMViews
 
 HEATMAP_COLUMNS = 300  # the layer x time heatmap keeps at most this many time columns
@@ -98,7 +98,8 @@ class MLPSettings(HiddenLayersSettings):
 
 class MLPPanel(LivePanel):
     family = "mlp"
-    bottom_share = 0.26  # the stage views and the gradient heatmap beside the plot need the height
+    bottom_share = 0.26  # the gradient heatmap beside the plot needs the height
+    right_split = (0.4, 0.24)
     title = "Deep network: vanishing gradient and pretraining"
 
     def __init__(self, config: MLPConfig, parent=None):
@@ -147,8 +148,11 @@ class MLPPanel(LivePanel):
         self._heat_columns: list[tuple[int, int, int]] = []  # per heatmap column: first step, last step, records
         self.grad_heat.set_hover_text(self.grad_heat_text)
         self._layers_seen = 0
+        self._layers_colored = 0  # the layer count the curves' colours were spread over
         self._stages: list[str] = []
         self._stage = -1
+        self._shown_kind: str | None = "?"  # the stage kind the views last followed (see _follow_stage)
+        self._show_gradient_placeholders(pretraining=False)
 
     def _build_stage_views(self) -> None:
         """The layer being pretrained, watched with the RBM panel's or the autoencoder panel's own views."""
@@ -167,9 +171,10 @@ class MLPPanel(LivePanel):
             page = QtWidgets.QWidget()
             grid = QtWidgets.QGridLayout(page)
             grid.setContentsMargins(0, 0, 0, 0)
-            grid.addWidget(views[0], 0, 0, 2, 1)
-            grid.addWidget(views[1], 0, 1)
-            grid.addWidget(views[2], 1, 1)
+            # the filters, square, take a column's full height; the wide input rows and the codes share the other
+            grid.addWidget(views[0], 0, 0)
+            grid.addWidget(views[2], 1, 0)
+            grid.addWidget(views[1], 0, 1, 2, 1)
             grid.setColumnStretch(0, 1)
             grid.setColumnStretch(1, 1)
             self.stage_stack.addWidget(page)
@@ -179,8 +184,32 @@ class MLPPanel(LivePanel):
         lay.addWidget(self.stage_title)
         lay.addWidget(self.stage_stack, 1)
 
+    def _follow_stage(self, kind: str | None) -> None:
+        """Bring the layer in pretraining forward when a pretraining stage starts, and the gradients when
+        backpropagation does: the lesson moves on, and the view that shows it follows. Only at a change of
+        stage, so a tab the user picks stays picked."""
+        if kind == self._shown_kind:
+            return
+        self._shown_kind = kind
+        bring_forward(self.stage_widget if kind else self.grad_curve)
+        self._show_gradient_placeholders(pretraining=bool(kind))
+
+    def _show_gradient_placeholders(self, pretraining: bool) -> None:
+        """Before the first gradient is measured, the gradient views say when it will be (pretraining
+        trains each layer on its own, with no backpropagation through the network)."""
+        if self._grad_history:
+            return
+        text = ("No gradients during pretraining: each layer learns on its own, without backpropagation "
+                "through the network. The gradient of every layer appears here when fine-tuning starts."
+                if pretraining else
+                "Press Play or Step: the gradient norm of each layer, ‖∂L/∂W‖, appears here as "
+                "backpropagation trains the network.")
+        self.grad_curve.set_placeholder(text)
+        self.grad_heat.set_placeholder(text)
+
     def _show_stage_views(self, a: dict) -> None:
         kind = a.get("stage_kind")
+        self._follow_stage(kind)
         if kind is None:
             done = len(self._stages) > 1 and self._stage >= len(self._stages) - 1
             self.stage_title.setText("Pretraining done: the whole network is fine-tuned by backpropagation."
@@ -202,14 +231,21 @@ class MLPPanel(LivePanel):
             views.show(a, a["stage_grid"], prefix="stage_")
 
     def central_widget(self) -> QtWidgets.QWidget:
-        return self._central(self.grad_curve)
+        # the window's biggest place shows what the lesson is about now: the layer being pretrained while
+        # pretraining runs (the gradients are still empty then), the gradients from fine-tuning on
+        self.central_tabs = tabs = QtWidgets.QTabWidget()
+        tabs.setObjectName("centralTabs")
+        tabs.setDocumentMode(True)
+        tabs.addTab(self.grad_curve, "Gradient norm per layer")
+        tabs.addTab(squeezable(self.stage_widget), "Layer in pretraining")
+        tabs.currentChanged.connect(lambda _i: self.redraw_shown())
+        return self._central(tabs)
 
     def dock_specs(self) -> list[DockSpec]:
         A = QtCore.Qt.DockWidgetArea
         return [
             DockSpec("mlpSettingsDock", "Settings", settings_scroll(self.settings), A.LeftDockWidgetArea),
             DockSpec("mlpPipelineDock", "Stages", self._pipeline_widget, A.LeftDockWidgetArea),
-            DockSpec("mlpStageViewsDock", "Layer in pretraining", squeezable(self.stage_widget), A.RightDockWidgetArea),
             DockSpec("mlpHeatDock", "Gradient heatmap", self.grad_heat, A.RightDockWidgetArea),
             DockSpec("mlpSaturationDock", "Saturation", self.saturation, A.RightDockWidgetArea),
             DockSpec("mlpCurvesDock", "Loss and accuracy", self.curves, A.BottomDockWidgetArea),
@@ -234,12 +270,20 @@ class MLPPanel(LivePanel):
         self._grad_history = []
         self._grad_steps = []
         self._last_grad = None
+        self._show_gradient_placeholders(pretraining=bool(self._shown_kind and self._shown_kind != "?"))
 
     def _ensure_layer_series(self, n: int) -> None:
-        for layer in range(self._layers_seen + 1, n + 1):
-            colour = LABEL_COLOURS[(layer - 1) % len(LABEL_COLOURS)]
-            self.grad_curve.add_series(f"g{layer}", f"layer {layer}", colour, width=2)
+        """A curve per weight layer, coloured in order from layer 1 (purple) to the output (yellow)."""
+        if n == self._layers_colored:
+            return
+        colours = ordered_colours(n)
+        for layer in range(1, n + 1):
+            if layer > self._layers_seen:
+                self.grad_curve.add_series(f"g{layer}", f"layer {layer}", colours[layer - 1], width=2)
+            else:
+                self.grad_curve.set_series_colour(f"g{layer}", colours[layer - 1])
         self._layers_seen = max(self._layers_seen, n)
+        self._layers_colored = n
 
     def add_metrics(self, steps: list[dict], evals: list[dict]) -> None:
         grad_rows = [r for r in steps if "grad_norm_1" in r]
@@ -256,6 +300,8 @@ class MLPPanel(LivePanel):
                     self._last_grad = key
             grad_rows = fresh
         if grad_rows:
+            self.grad_curve.set_placeholder("")
+            self.grad_heat.set_placeholder("")
             self._ensure_layer_series(n)
             xs = [r["step"] for r in grad_rows]
             for layer in range(1, n + 1):
@@ -278,6 +324,10 @@ class MLPPanel(LivePanel):
             self.curves.append("heldout_acc", xs, [r["heldout_accuracy"] for r in fine])
         if loss_rows or fine:
             self.curves.redraw()
+
+    def redraw_shown(self) -> None:
+        super().redraw_shown()
+        self._draw_heatmap()  # drawn from the curves' records, skipped while its tab was hidden
 
     def _draw_heatmap(self) -> None:
         if not self._grad_history or not self.grad_heat.isVisible():

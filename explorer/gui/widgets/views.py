@@ -220,7 +220,6 @@ class _ViewFrame(QtWidgets.QWidget):
         head.addWidget(self.export_button, 0, QtCore.Qt.AlignmentFlag.AlignTop)
         self._layout.addLayout(head)
         self.caption = _caption_label(caption)
-        self._body_index = 1
 
     # -- exports -------------------------------------------------------------------------------------
     def _has_csv(self) -> bool:
@@ -267,9 +266,29 @@ class _ViewFrame(QtWidgets.QWidget):
         raise ValueError("this view has no table to export")
 
     def _set_body(self, widget: QtWidgets.QWidget) -> None:
-        self._layout.addWidget(widget, 1)
+        # the body shares its place with a placeholder text (set_placeholder): an empty plot's made-up
+        # axes (0..1, -0.4..0.4) say nothing, a sentence saying what will appear there, and when, does
+        self._body = QtWidgets.QStackedWidget()
+        self._body.addWidget(widget)
+        self.placeholder = QtWidgets.QLabel("")
+        self.placeholder.setObjectName("viewPlaceholder")
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setMargin(12)
+        self._body.addWidget(self.placeholder)
+        self._layout.addWidget(self._body, 1)
         if self.caption.text():
             self._layout.addWidget(self.caption)
+
+    def set_placeholder(self, text: str) -> None:
+        """Show ``text`` in place of the plot until there is something to plot; "" shows the plot again."""
+        if text != self.placeholder.text():
+            self.placeholder.setText(text)
+        self._body.setCurrentIndex(1 if text else 0)
+
+    @property
+    def showing_placeholder(self) -> bool:
+        return self._body.currentIndex() == 1
 
     # -- the readout under the mouse -----------------------------------------------------------------
     hover: HoverReadout | None = None
@@ -572,6 +591,15 @@ class CurveView(_ViewFrame):
         self._items[key] = item
         self._data[key] = ([], [])
 
+    def set_series_colour(self, key: str, color: str) -> None:
+        """Give series ``key`` another colour (its line, its symbols and its legend entry)."""
+        item = self._items[key]
+        pen = pg.mkPen(item.opts["pen"])
+        pen.setColor(pg.mkColor(color))
+        item.setPen(pen)
+        if item.opts.get("symbol") is not None:
+            item.setSymbolBrush(color)
+
     def append(self, key: str, xs: Sequence[float], ys: Sequence[float]) -> None:
         if key not in self._items or not len(xs):
             return
@@ -734,6 +762,15 @@ class BarView(_ViewFrame):
             t.setColor(VALUE_ON_BAR if inside else VALUE_TEXT)
             t.setPos(float(xi), float(v))
         self.updates += 1
+
+
+def ordered_colours(n: int) -> list[str]:
+    """``n`` colours in order, from purple to yellow (matplotlib's plasma, its darkest part left out for a
+    dark background): for series that have an order, such as the layers of a network, so the order shows
+    in the colours and no two look alike (a repeating palette gave layers 1 and 7 two similar blues)."""
+    cmap = pg.colormap.get("plasma")
+    stops = np.linspace(0.3, 0.95, n) if n > 1 else np.array([0.6])
+    return [cmap.map(float(t), mode="qcolor").name() for t in stops]
 
 
 LABEL_COLOURS = ("#4fc3f7", "#ffb74d", "#a3be8c", "#bf616a", "#b48ead", "#ebcb8b", "#88c0d0", "#d08770",
