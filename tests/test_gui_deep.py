@@ -192,3 +192,31 @@ def test_editing_hidden_layers_waits_for_reset(qtbot, settings):
         assert "separated by commas" in st.pending_label.text()
     finally:
         win.close()
+
+
+def test_layer_curves_follow_the_network_size(qtbot, settings):
+    """A curve per layer, in colours that keep their order; a smaller network after a reset leaves no
+    empty rows in the legend."""
+    win = open_window(qtbot, settings, MLPConfig(dataset="digits", hidden=(12,) * 6, init="random", stats_every=1,
+                                                 batch_size=32, device="cpu"))
+    try:
+        panel = win.panel
+        win.session.step(2)
+        assert win.session.wait(10)
+        qtbot.waitUntil(lambda: "g7" in panel.grad_curve._items and len(panel.grad_curve.series("g7")[0]) == 2,
+                        timeout=5000)
+        colours = [panel.grad_curve._items[f"g{k}"].opts["pen"].color().name() for k in range(1, 8)]
+        assert len(set(colours)) == 7
+        st = panel.settings
+        st.hidden_edit.setText("12, 12")  # then Reset: a 3-layer network
+        st.hidden_edit.editingFinished.emit()
+        qtbot.mouseClick(st.apply_reset, QtCore.Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: win.session.trainer.n_layers == 3, timeout=5000)
+        win.session.step(2)
+        assert win.session.wait(10)
+        qtbot.waitUntil(lambda: sorted(panel.grad_curve._items) == ["g1", "g2", "g3"], timeout=5000)
+        qtbot.waitUntil(lambda: len(panel.grad_curve.series("g3")[0]) == 2, timeout=5000)
+        legend = [label.text for _sample, label in panel.grad_curve.legend.items]
+        assert legend == ["layer 1", "layer 2", "layer 3"]
+    finally:
+        win.close()

@@ -147,8 +147,7 @@ class MLPPanel(LivePanel):
         self._last_grad: tuple | None = None  # the last measured gradient norms (see add_metrics)
         self._heat_columns: list[tuple[int, int, int]] = []  # per heatmap column: first step, last step, records
         self.grad_heat.set_hover_text(self.grad_heat_text)
-        self._layers_seen = 0
-        self._layers_colored = 0  # the layer count the curves' colours were spread over
+        self._layers_seen = 0  # the layer count the gradient curves are made (and coloured) for
         self._stages: list[str] = []
         self._stage = -1
         self._shown_kind: str | None = "?"  # the stage kind the views last followed (see _follow_stage)
@@ -163,6 +162,7 @@ class MLPPanel(LivePanel):
         self.stage_title.setWordWrap(True)
         self.stage_stack = QtWidgets.QStackedWidget()
         self.stage_idle = idle = QtWidgets.QLabel("")
+        idle.setObjectName("viewPlaceholder")  # looks like the empty views' texts
         idle.setWordWrap(True)
         idle.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.stage_stack.addWidget(idle)
@@ -274,7 +274,7 @@ class MLPPanel(LivePanel):
 
     def _ensure_layer_series(self, n: int) -> None:
         """A curve per weight layer, coloured in order from layer 1 (purple) to the output (yellow)."""
-        if n == self._layers_colored:
+        if n == self._layers_seen:
             return
         colours = ordered_colours(n)
         for layer in range(1, n + 1):
@@ -282,8 +282,9 @@ class MLPPanel(LivePanel):
                 self.grad_curve.add_series(f"g{layer}", f"layer {layer}", colours[layer - 1], width=2)
             else:
                 self.grad_curve.set_series_colour(f"g{layer}", colours[layer - 1])
-        self._layers_seen = max(self._layers_seen, n)
-        self._layers_colored = n
+        for layer in range(n + 1, self._layers_seen + 1):  # a smaller network now: no empty legend rows
+            self.grad_curve.remove_series(f"g{layer}")
+        self._layers_seen = n
 
     def add_metrics(self, steps: list[dict], evals: list[dict]) -> None:
         grad_rows = [r for r in steps if "grad_norm_1" in r]

@@ -591,6 +591,13 @@ class CurveView(_ViewFrame):
         self._items[key] = item
         self._data[key] = ([], [])
 
+    def remove_series(self, key: str) -> None:
+        """Take series ``key`` off the plot and its legend (a network with fewer layers after a reset)."""
+        item = self._items.pop(key)
+        self._data.pop(key, None)
+        self._drawn.pop(key, None)
+        self.plot.removeItem(item)
+
     def set_series_colour(self, key: str, color: str) -> None:
         """Give series ``key`` another colour (its line, its symbols and its legend entry)."""
         item = self._items[key]
