@@ -2,7 +2,7 @@
 
 
 import pytest
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
 from explorer.core import spec as S
 from explorer.core.rbm_trainer import RBMConfig
@@ -156,3 +156,35 @@ def test_train_from_builder_starts_an_rbm(qtbot, tmp_path, monkeypatch):
         bw.close()
     finally:
         win.close()
+
+
+def test_block_diagram_wraps_into_rows_that_can_be_read(qtbot, builder):
+    """LeNet-5's 14 boxes in one row were drawn at half size with 4-point labels, and still scrolled:
+    they wrap into rows now, like a line of text, at the size that is largest in the view."""
+    d = builder.diagram
+    qtbot.waitUntil(lambda: d.viewport().width() > 300, timeout=2000)
+    assert d.n_boxes == 14 and d.per_row < d.n_boxes
+    scale = d.transform().m11()
+    assert scale >= 0.7
+    # the whole network is in sight: no scrolling
+    shown = d.mapToScene(d.viewport().rect()).boundingRect()
+    assert shown.contains(d.scene().itemsBoundingRect().adjusted(1, 1, -1, -1))
+    # every box's label fits inside it
+    boxes = [i for i in d.scene().items() if isinstance(i, QtWidgets.QGraphicsRectItem)]
+    texts = [i for i in d.scene().items() if isinstance(i, QtWidgets.QGraphicsTextItem)]
+    assert len(boxes) == 14 and len(texts) == 28
+    for t in texts:
+        r = t.sceneBoundingRect()
+        assert any(b.sceneBoundingRect().adjusted(-1, -1, 1, 1).contains(r) for b in boxes), t.toPlainText()
+    builder.load_preset("unet-small")  # the skips across rows are drawn too
+    assert d.n_arcs == len(builder.info.connections) >= 2
+
+
+def test_a_short_network_stays_in_one_row(qtbot):
+    b = ArchitectureBuilder()
+    qtbot.addWidget(b)
+    b.resize(1300, 800)
+    b.show()
+    b.set_spec(S.NetworkSpec("mlp", (64,), [S.LayerSpec("Linear", {"out_features": 10}), S.LayerSpec("Softmax")]))
+    qtbot.waitUntil(lambda: b.diagram.n_boxes == 3, timeout=2000)
+    assert b.diagram.per_row == 3

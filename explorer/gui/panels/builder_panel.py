@@ -92,9 +92,17 @@ class SpecEdit(QtGui.QUndoCommand):
 
 
 class BlockDiagram(QtWidgets.QGraphicsView):
-    """The network as boxes left to right, skip connections drawn as arcs above them."""
+    """The network as boxes in reading order, skip connections drawn as arcs above them.
 
-    BOX_W, BOX_H, GAP = 118, 58, 26
+    The boxes wrap into as many rows as make them largest in the view (a 13-layer LeNet-5 in one row
+    was drawn at half size, its 4-point labels unreadable on a projector, and still scrolled); a row
+    ends with an arrow that turns back to the start of the next, like a line of text.
+    """
+
+    BOX_W, BOX_H, GAP = 140, 58, 26  # wide enough for "#13 ConvTranspose2d" in bold
+    ROW_GAP = 46      # between two rows: room for the arrow that turns back, and for arcs to the next row
+    TOP = 70          # above the first row: room for the skip arcs (when there are any)
+    MAX_SCALE = 1.6   # a short network is drawn large, not huge
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -104,20 +112,48 @@ class BlockDiagram(QtWidgets.QGraphicsView):
         self.setMinimumHeight(170)
         self.n_boxes = 0
         self.n_arcs = 0
+        self.per_row = 1
+        self._shown: tuple[S.NetworkSpec, S.Inference] | None = None
+        self._top = self.TOP
+
+    def _layout_for(self, n: int) -> tuple[int, float]:
+        """(boxes per row, scale) that draw ``n`` boxes largest in the viewport."""
+        w, h = max(1, self.viewport().width() - 8), max(1, self.viewport().height() - 8)
+        best = (n, 0.0)
+        for rows in range(1, n + 1):
+            per_row = -(-n // rows)
+            rows = -(-n // per_row)
+            width = per_row * (self.BOX_W + self.GAP) + 2 * self.GAP
+            height = self._top + rows * self.BOX_H + (rows - 1) * self.ROW_GAP + 20
+            scale = min(w / width, h / height, self.MAX_SCALE)
+            if scale > best[1] + 1e-9:
+                best = (per_row, scale)
+        return best
 
     def show_network(self, spec: S.NetworkSpec, info: S.Inference) -> None:
+        self._shown = (spec, info)
+        boxes = [("input", format_shape(spec.input_shape), None)]
+        boxes += [(li.type, format_shape(li.output_shape), li.error) for li in info.layers]
+        self._top = self.TOP if info.connections else 16
+        self.per_row, scale = self._layout_for(len(boxes))
+        self._draw(boxes, info)
+        self.resetTransform()
+        self.scale(max(scale, 0.55), max(scale, 0.55))  # below that the labels cannot be read: scroll instead
+
+    def _draw(self, boxes: list[tuple[str, str, str | None]], info: S.Inference) -> None:
         scene = self.scene()
         scene.clear()
         font = QtGui.QFont(self.font())
         font.setPointSize(8)
         bold = QtGui.QFont(font)
         bold.setBold(True)
-        y = 70
+        line_pen = QtGui.QPen(QtGui.QColor("#d8dee9"), 1.5)
         centres: dict[int, QtCore.QPointF] = {}
-        boxes = [("input", format_shape(spec.input_shape), None)]
-        boxes += [(li.type, format_shape(li.output_shape), li.error) for li in info.layers]
+        rows_of: dict[int, int] = {}
+        step_x, step_y = self.BOX_W + self.GAP, self.BOX_H + self.ROW_GAP
         for i, (title, shape, error) in enumerate(boxes):
-            x = i * (self.BOX_W + self.GAP)
+            row, col = divmod(i, self.per_row)
+            x, y = self.GAP + col * step_x, self._top + row * step_y
             colour = "#3b4252" if i == 0 else ("#5e3a40" if error else "#2e4a5c")
             rect = scene.addRect(x, y, self.BOX_W, self.BOX_H, QtGui.QPen(QtGui.QColor("#88c0d0" if not error
                                                                                      else "#bf616a"), 1.5),
@@ -130,41 +166,48 @@ class BlockDiagram(QtWidgets.QGraphicsView):
             s = scene.addText(shape, font)
             s.setDefaultTextColor(QtGui.QColor("#d8dee9" if not error else "#ffb3b3"))
             s.setPos(x + 4, y + 28)
-            centres[i] = QtCore.QPointF(x + self.BOX_W / 2, y)
-            if i:
-                ax = x - self.GAP
-                scene.addLine(ax, y + self.BOX_H / 2, x, y + self.BOX_H / 2, QtGui.QPen(QtGui.QColor("#d8dee9"), 1.5))
-                head = QtGui.QPolygonF([QtCore.QPointF(x, y + self.BOX_H / 2),
-                                        QtCore.QPointF(x - 7, y + self.BOX_H / 2 - 4),
-                                        QtCore.QPointF(x - 7, y + self.BOX_H / 2 + 4)])
-                scene.addPolygon(head, QtGui.QPen(QtGui.QColor("#d8dee9")), QtGui.QBrush(QtGui.QColor("#d8dee9")))
+            centres[i], rows_of[i] = QtCore.QPointF(x + self.BOX_W / 2, y), row
+            if not i:
+                continue
+            mid = y + self.BOX_H / 2
+            if col:  # from the box on the left
+                scene.addLine(x - self.GAP, mid, x, mid, line_pen)
+            else:  # from the end of the row above: right, down into the gap, back left, down, in
+                prev_end = self.GAP + (self.per_row - 1) * step_x + self.BOX_W
+                prev_mid = mid - step_y
+                turn = y - self.ROW_GAP / 2
+                path = QtGui.QPainterPath(QtCore.QPointF(prev_end, prev_mid))
+                for px, py in ((prev_end + self.GAP / 2, prev_mid), (prev_end + self.GAP / 2, turn),
+                               (self.GAP / 2, turn), (self.GAP / 2, mid), (x, mid)):
+                    path.lineTo(px, py)
+                scene.addPath(path, line_pen)
+            head = QtGui.QPolygonF([QtCore.QPointF(x, mid), QtCore.QPointF(x - 7, mid - 4),
+                                    QtCore.QPointF(x - 7, mid + 4)])
+            scene.addPolygon(head, QtGui.QPen(QtGui.QColor("#d8dee9")), QtGui.QBrush(QtGui.QColor("#d8dee9")))
         self.n_boxes = len(boxes)
         self.n_arcs = 0
         pen = QtGui.QPen(QtGui.QColor("#ebcb8b"), 2.0, QtCore.Qt.PenStyle.DashLine)
         for src, dst in info.connections:
             if src in centres and dst in centres:
                 a, b = centres[src], centres[dst]
-                path = QtGui.QPainterPath(a)
-                lift = 30 + 6 * min(10, abs(dst - src))
-                path.cubicTo(a.x(), a.y() - lift, b.x(), b.y() - lift, b.x(), b.y())
+                if rows_of[src] == rows_of[dst]:  # an arc above the row
+                    lift = 30 + 6 * min(10, abs(dst - src))
+                    path = QtGui.QPainterPath(a)
+                    path.cubicTo(a.x(), a.y() - lift, b.x(), b.y() - lift, b.x(), b.y())
+                else:  # from under the source, down to the top of the later row's box
+                    a = QtCore.QPointF(a.x(), a.y() + self.BOX_H)
+                    path = QtGui.QPainterPath(a)
+                    path.cubicTo(a.x(), a.y() + self.ROW_GAP, b.x(), b.y() - self.ROW_GAP, b.x(), b.y())
                 item = scene.addPath(path, pen)
+                item.setZValue(-1)  # behind the boxes of a row it crosses
                 item.setToolTip(f"skip: output of #{src} concatenated into #{dst}")
                 self.n_arcs += 1
         scene.setSceneRect(scene.itemsBoundingRect().adjusted(-10, -10, 10, 10))
-        self._fit()
-
-    def _fit(self) -> None:
-        """Show the whole network when it fits at a readable size, else scroll."""
-        rect = self.scene().sceneRect()
-        if rect.width() <= 0:
-            return
-        scale = min(1.0, max(0.55, (self.viewport().width() - 4) / rect.width()))
-        self.resetTransform()
-        self.scale(scale, scale)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         super().resizeEvent(event)
-        self._fit()
+        if self._shown is not None:
+            self.show_network(*self._shown)
 
 
 class ParameterArithmetic(QtWidgets.QGroupBox):
