@@ -331,6 +331,7 @@ class FCNComparePanel(LivePanel):
 
     family = "fcn-compare"
     title = "FCN: skip connections or not? Side by side"
+    bottom_share = 0.28  # six rows of probes in the centre: the curves below give up some height for them
 
     def __init__(self, config: FCNCompareConfig, parent=None):
         settings = FCNSettings(config, with_skips_box=False)
