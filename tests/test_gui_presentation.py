@@ -38,3 +38,28 @@ def test_presentation_mode_by_keyboard(qtbot, tmp_path):
     finally:
         win.leave_presentation()
         win.close()
+
+
+def test_presentation_mode_sizes_the_docks_for_the_screen_and_gives_them_back(qtbot, tmp_path):
+    """Full screen with large type, the docks take the panel's proportions of the screen again (they
+    had kept their pixel heights, and the larger captions left the curves 40 px); leaving the mode puts
+    back the sizes the user had."""
+    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(RBMConfig(dataset="digits", hidden=16, device="cpu"), settings=settings)
+    qtbot.addWidget(win)
+    win.resize(1000, 700)
+    win.show()
+    qtbot.waitExposed(win)
+    bottom = win.docks["rbmCurvesDock"]
+    try:
+        qtbot.wait(100)  # the first sizes are applied just after the window shows
+        win.resizeDocks([bottom], [200], QtCore.Qt.Orientation.Vertical)  # the user's choice
+        qtbot.waitUntil(lambda: abs(bottom.height() - 200) <= 2, timeout=2000)
+        win.enter_presentation()
+        qtbot.waitUntil(lambda: win.isFullScreen()
+                        and abs(bottom.height() - win.height() * win.panel.bottom_share) <= 8, timeout=3000)
+        win.leave_presentation()
+        qtbot.waitUntil(lambda: abs(bottom.height() - 200) <= 2, timeout=3000)
+    finally:
+        win.leave_presentation()
+        win.close()

@@ -240,7 +240,7 @@ class MainWindow(QtWidgets.QMainWindow):
         hidden = [d for name, d in self.docks.items() if "Settings" in name and d.isVisible()]
         self._present_state = {"style": app.styleSheet(), "font": QtGui.QFont(app.font()),
                                "maximized": self.isMaximized(), "geometry": self.saveGeometry(),
-                               "hidden": hidden}
+                               "hidden": hidden, "docks": self.saveState()}
         for d in hidden:
             d.hide()
         for w in (self.menuBar(), *self.findChildren(QtWidgets.QToolBar)):
@@ -276,6 +276,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.showMaximized()
         else:
             self.restoreGeometry(st["geometry"])
+        self.restoreState(st["docks"])  # the docks as the user had them
 
     def _style_plots(self, large: bool) -> None:
         """Axis numbers and labels of every plot: large and white for a projector, or back to normal."""
@@ -971,6 +972,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self.resizeDocks(right[:2], [int(h * first), int(h * second)], V)
         if len(bottom) >= 2:
             self.resizeDocks(bottom[:2], [int(w * 0.68), int(w * 0.32)], H)
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        if self.presenting:
+            # full screen with large type: the docks' proportions again for the screen's size (the docks
+            # had kept their pixel heights, and the larger captions left the curves 40 px)
+            QtCore.QTimer.singleShot(0, self._apply_default_sizes)
 
     def showEvent(self, event: QtGui.QShowEvent) -> None:  # noqa: N802 (Qt name)
         super().showEvent(event)
