@@ -36,13 +36,15 @@ class ThreadTuner:
     (not timed), then ``rounds`` rounds over the candidates, in alternating order (most threads first,
     then fewest first...), so a drift in the machine's speed weighs on each alike. A block is at least
     ``block_steps`` steps and ``block_seconds`` of stepping; its first step after a switch is not
-    counted (the new team wakes up). The choice is the count with the least median time per step (a
-    step that lost its core to another process, an epoch's reshuffle, does not sway it), except that
-    fewer threads win unless more are faster by ``margin``: they leave cores to everything else.
-    When the two fastest counts are within ``close`` of each other after ``rounds`` rounds, more rounds
-    follow, up to ``max_rounds``: on a shared machine a core can be taken for a few tenths of a second,
-    which slows every block at the higher count in that time (the RBM 784-500's two threads, 12-15%
-    faster than one, read 40% slower in two blocks of three), so a close call gets more of the clock.
+    counted (the new team wakes up). A count's time per step is that of its fastest block, each block
+    read by its median step (a step that lost its core to another process, an epoch's reshuffle, does
+    not sway a block). The fastest block, because on a shared machine a core can be taken for a few
+    tenths of a second, which slows every block at the higher count in that time: the RBM 784-500's two
+    threads, 12-20% faster than one, read 40% slower in two blocks of three, and the median of all the
+    steps then chose one thread (in a third of the sessions). A load that lasts slows every block, and
+    the fastest block says so too. Fewer threads win unless more are faster by ``margin``: they leave
+    cores to everything else. When the two fastest counts are within ``close`` of each other after
+    ``rounds`` rounds, more rounds follow, up to ``max_rounds``: a close call gets more of the clock.
     """
 
     def __init__(self, limit: int, *, start: int | None = None, warmup: int = 3, rounds: int = 3,
@@ -63,6 +65,7 @@ class ThreadTuner:
         self._schedule: list[int] = []
         self._add_rounds(rounds)
         self.samples: dict[int, list[float]] = {n: [] for n in self.counts}  # seconds of each timed step
+        self.blocks: dict[int, list[list[float]]] = {n: [] for n in self.counts}  # the same, block by block
         self.chosen: Optional[int] = self.start if len(self.counts) == 1 else None
         self._block = -1           # index into the schedule; -1: warming up
         self._seen = 0             # steps recorded in the current block (or warm-up)
@@ -97,7 +100,11 @@ class ThreadTuner:
             return None
         if self._seen == 1:
             return None  # the step just after a switch: not counted
-        self.samples[self._schedule[self._block]].append(seconds)
+        n = self._schedule[self._block]
+        if self._seen == 2 or not self.blocks[n]:  # the block's first timed step
+            self.blocks[n].append([])
+        self.blocks[n][-1].append(seconds)
+        self.samples[n].append(seconds)
         self._block_time += seconds
         if self._seen - 1 >= self.block_steps and self._block_time >= self.block_seconds:
             return self._next_block()
@@ -125,8 +132,9 @@ class ThreadTuner:
         return times[1] <= times[0] * (1.0 + self.close)
 
     def per_step(self, n: int) -> float:
-        """Median measured seconds per step at ``n`` threads (inf if none measured)."""
-        return statistics.median(self.samples[n]) if self.samples.get(n) else float("inf")
+        """Seconds per step at ``n`` threads: the median step of its fastest block (inf if none measured)."""
+        blocks = [b for b in self.blocks.get(n, ()) if b]
+        return min(statistics.median(b) for b in blocks) if blocks else float("inf")
 
     def best(self) -> int:
         fastest = min(self.counts, key=self.per_step)
