@@ -160,3 +160,19 @@ def test_a_tab_opened_while_paused_shows_the_last_snapshot(qtbot, settings):
         assert panel.rf_chart.updates > 0 and len(panel.rf_chart._labels) == 6
     finally:
         win.close()
+
+
+def test_the_filter_mosaics_sit_side_by_side_with_room_to_read(qtbot, settings):
+    """The filters dock is wide and short: stacked, the first layer's six 5x5 kernels were 60 px tall
+    at 1600x1000; side by side each mosaic gets the dock's height, and the ten prediction bars less."""
+    win = open_window(qtbot, settings, CNNConfig(dataset="digits", device="cpu"))
+    try:
+        win.resize(1600, 1000)
+        panel = win.panel
+        qtbot.waitUntil(lambda: panel.filters.height() > 0 and panel.prediction.height() > 0, timeout=5000)
+        qtbot.wait(100)  # the docks take their default proportions just after the window shows
+        assert panel.filters.x() + panel.filters.width() <= panel.deep_filters.x()  # side by side
+        assert panel.filters.height() >= 200 and panel.deep_filters.height() >= 160
+        assert panel.prediction.height() < panel.filters.height()
+    finally:
+        win.close()

@@ -177,6 +177,7 @@ class LabelledMosaic(MosaicView):
 class CNNPanel(LivePanel):
     family = "cnn"
     title = "CNN: feature maps and receptive fields"
+    right_split = (0.2, 0.42)  # ten bars need little height; the filters and the LCN rows need more
 
     def __init__(self, config: CNNConfig, parent=None):
         super().__init__(CNNSettings(config), parent)
@@ -241,12 +242,16 @@ class CNNPanel(LivePanel):
         self.deep_layer = QtWidgets.QComboBox()
         self.deep_layer.setObjectName("deepFilterLayer")
         self.deep_layer.currentIndexChanged.connect(lambda _i: self._draw_deep_filters())
+        # side by side: the dock is wide and short, and each mosaic gets its full height (stacked, the
+        # first layer's six 5x5 kernels were 60 px tall at 1600x1000)
         self._filters_widget = QtWidgets.QWidget()
-        fl = QtWidgets.QVBoxLayout(self._filters_widget)
+        fl = QtWidgets.QHBoxLayout(self._filters_widget)
         fl.setContentsMargins(0, 0, 0, 0)
         fl.addWidget(self.filters, 1)
-        fl.addWidget(self.deep_layer)
-        fl.addWidget(self.deep_filters, 1)
+        deeper = QtWidgets.QVBoxLayout()
+        deeper.addWidget(self.deep_layer)
+        deeper.addWidget(self.deep_filters, 1)
+        fl.addLayout(deeper, 1)
         self.rf_chart = BarView("Receptive field size by layer", "Side of the input region one unit sees "
                                 "(pixels): each k×k kernel adds (k−1)·jump, and pooling multiplies the jump, so "
                                 "the layers after a pooling grow faster.", xlabel="layer", ylabel="pixels",
