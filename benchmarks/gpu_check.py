@@ -20,6 +20,10 @@ each ``benchmarks/<family>_speed.py``; plus the vanilla RNN on the LSTM's adding
    ``--repeats``, medians; engine/bare (split into engine/trainer and trainer/bare) and device/CPU ratios.
 4. learning: the held-out metric (reconstruction error or loss: lower is better) before the first
    step and after the checked steps. Reported; a family that did not improve is flagged, not failed.
+5. process: the app trains in a separate process by default (``explorer/core/process_session.py``).
+   A ``ProcessSession`` on the device trains the timed steps there; it must report the device, send a
+   snapshot of CPU numpy arrays only, and its samples/s are set against the in-thread engine's
+   (``ratio_process_engine``). A process that cannot start or fails fails the family.
 
 One table is printed, with the elapsed time; ``--json FILE`` writes the same figures. The exit code
 is 0 when every family ran, passed the sync check and gave numpy-only snapshots, else 1; 2 for bad
@@ -205,6 +209,45 @@ def speed(case: suite.Case, cpu_case: suite.Case, steps: int, cpu_steps: int, re
             "speed_steps": steps, "cpu_steps": cpu_steps, "repeats": repeats}
 
 
+def process_check(case: suite.Case, steps: int, warmup: int) -> dict[str, Any]:
+    """The family in a training process on the device, as the app runs it: samples/s over ``steps``,
+    the device the process reports, and one snapshot (CPU numpy only)."""
+    from explorer.core.data import DataError
+    from explorer.core.process_session import ProcessSession
+
+    try:
+        s = ProcessSession(case.config, family=case.family)
+    except DataError as exc:
+        # the suite's stand-in data when --data-dir has no MNIST (the RBM's "random") lives in this
+        # process only: a training process builds its data from the configuration, as the app's do
+        return {"process_skipped": f"its data cannot be made in another process ({exc}); "
+                                   "give --data-dir with MNIST"}
+    try:
+        s.step(warmup)
+        if not s.wait(600):
+            raise RuntimeError("the training process did not finish its warm-up steps")
+        t0 = time.perf_counter()
+        s.step(steps)
+        if not s.wait(600):
+            raise RuntimeError("the training process did not finish its timed steps")
+        dt = time.perf_counter() - t0
+        if s.error:
+            raise RuntimeError(f"the training process failed: {s.error}")
+        s.subscribe()
+        s.request_snapshot()
+        t_end = time.monotonic() + 60
+        while s.latest_snapshot() is None and time.monotonic() < t_end:
+            time.sleep(0.02)
+        snap = s.latest_snapshot()
+        if snap is None:
+            raise RuntimeError("the training process sent no snapshot within 60 s")
+        bad = non_numpy(snap.arrays)
+        return {"process_per_s": steps * case.batch / dt, "process_device": str(s.trainer.device),
+                "process_snapshot_numpy_only": not bad, "process_snapshot_not_numpy": bad[:5]}
+    finally:
+        s.close()
+
+
 def check_family(fam: str, device: str, args) -> dict[str, Any]:
     t0 = time.perf_counter()
     row: dict[str, Any] = {"family": fam, "device": device}
@@ -230,6 +273,9 @@ def check_family(fam: str, device: str, args) -> dict[str, Any]:
         del tr
         cpu_case = case if device == "cpu" else CASES[fam](False, args.data_dir, "cpu")
         row.update(speed(case, cpu_case, speed_steps, args.cpu_steps, args.repeats))
+        row.update(process_check(case, speed_steps, ENGINE_WARMUP))
+        if "process_per_s" in row:
+            row["ratio_process_engine"] = row["process_per_s"] / row["engine_per_s"]
     except Exception as exc:  # reported in the row; the other families still run
         row.update(error=_one_line(exc), error_where=_site(exc))
         print(f"  {fam}: FAILED: {row['error']} ({row['error_where']})", file=sys.stderr)
@@ -239,7 +285,9 @@ def check_family(fam: str, device: str, args) -> dict[str, Any]:
             torch.cuda.set_sync_debug_mode(0)
             torch.cuda.empty_cache()
     row["seconds"] = time.perf_counter() - t0
-    row["ok"] = "error" not in row and row.get("sync") != "fail" and row.get("snapshot_numpy_only", False)
+    row["ok"] = ("error" not in row and row.get("sync") != "fail" and row.get("snapshot_numpy_only", False)
+                 and ("process_skipped" in row or (row.get("process_snapshot_numpy_only", False)
+                                                   and row.get("process_device", "").split(":")[0] == device)))
     return row
 
 
@@ -252,8 +300,8 @@ def print_table(out: dict[str, Any]) -> None:
     dev = out["device"]
     print()
     print(f"{'family':<7} {'sync':<7} {'snap ms':>11} {'numpy':>5} {'engine/s':>10} {'cpu/s':>9} {'x cpu':>6} "
-          f"{'bare/s':>10} {'eng/bare':>8} {'eng/trn':>7} {'trn/bare':>8}  {'held-out metric before -> after':<50} "
-          f"{'s':>5}")
+          f"{'bare/s':>10} {'eng/bare':>8} {'eng/trn':>7} {'trn/bare':>8} {'proc/s':>10} {'proc/eng':>8}  "
+          f"{'held-out metric before -> after':<50} {'s':>5}")
     for r in out["families"]:
         if "error" in r:
             print(f"{r['family']:<7} ERROR   {r['error']}  [{r['error_where']}]")
@@ -265,7 +313,8 @@ def print_table(out: dict[str, Any]) -> None:
               f"{'yes' if r['snapshot_numpy_only'] else 'NO':>5} {_f(r['engine_per_s'], ',.0f'):>10} "
               f"{_f(r['engine_cpu_per_s'], ',.0f'):>9} {_f(r['speedup_vs_cpu'], '.1f'):>6} "
               f"{_f(r['bare_per_s'], ',.0f'):>10} {_f(r['ratio_engine_bare'], '.3f'):>8} "
-              f"{_f(r['ratio_engine_trainer'], '.3f'):>7} {_f(r['ratio_trainer_bare'], '.3f'):>8}  {learn:<50} "
+              f"{_f(r['ratio_engine_trainer'], '.3f'):>7} {_f(r['ratio_trainer_bare'], '.3f'):>8} "
+              f"{_f(r.get('process_per_s'), ',.0f'):>10} {_f(r.get('ratio_process_engine'), '.3f'):>8}  {learn:<50} "
               f"{r['seconds']:>5.0f}")
     for r in out["families"]:
         if r.get("sync") == "fail":
@@ -275,11 +324,19 @@ def print_table(out: dict[str, Any]) -> None:
             print(f"{r['family']}: held-out {r['metric']} not lower; {LEARNING_NOTES[r['family']]}")
         if r.get("snapshot_not_numpy"):
             print(f"{r['family']}: the snapshot holds tensors: {'; '.join(r['snapshot_not_numpy'])}")
+        if r.get("process_snapshot_not_numpy"):
+            print(f"{r['family']}: the training process's snapshot holds tensors: "
+                  f"{'; '.join(r['process_snapshot_not_numpy'])}")
+        if r.get("process_skipped"):
+            print(f"{r['family']}: not checked in a training process: {r['process_skipped']}")
+        if "process_device" in r and r["process_device"].split(":")[0] != r["device"]:
+            print(f"{r['family']}: the training process trained on {r['process_device']}, not {r['device']}")
     print(f"sync: no CPU-GPU synchronisation inside train_step (skipped on the CPU); snap ms: snapshot() first "
           f"call / median of the next; numpy:\nthe snapshot holds CPU numpy arrays only; engine/s: samples/s through "
           f"the engine on {dev}; cpu/s: the same on the CPU; x cpu: their ratio;\neng/bare: the engine over the "
           f"family's bare PyTorch loop on {dev} (target >= 0.95);\neng/trn: the engine over the family's train_step() "
-          f"in a plain loop (the engine's own cost); trn/bare: that loop over the bare loop (the views' extra maths)")
+          f"in a plain loop (the engine's own cost); trn/bare: that loop over the bare loop (the views' extra maths);\n"
+          f"proc/s: samples/s in a training process on {dev}, as the app runs by default; proc/eng: over the engine")
     print(f"machine: {out['machine']}")
     print(f"{'all checks passed' if out['ok'] else 'SOME CHECKS FAILED'}; elapsed {out['elapsed_s']:.0f} s"
           + (" (dry run on the CPU)" if out["dry_run"] else ""))

@@ -63,6 +63,13 @@ def test_cpu_dry_run_writes_every_figure_and_never_imports_qt(tmp_path):
         assert row["ratio_engine_bare"] == pytest.approx(row["ratio_engine_trainer"] * row["ratio_trainer_bare"])
         assert row["speed_steps"] == 6  # --seconds 0: each timed run is --steps long
     assert data["families"][1]["metric_after"] < data["families"][1]["metric_before"]  # the DAE learns in 6 steps
+    # in a training process, as the app trains by default: the DAE's data is made from its configuration
+    # there; the RBM's stand-in data (no MNIST here) exists only in this process, and says so
+    rbm, dae = data["families"]
+    assert dae["process_device"] == "cpu" and dae["process_snapshot_numpy_only"] is True
+    assert dae["process_per_s"] > 0 and math.isfinite(dae["ratio_process_engine"])
+    assert "process_per_s" not in rbm and "MNIST" in rbm["process_skipped"]
+    assert "rbm: not checked in a training process" in r.stdout
 
 
 def test_cuda_requested_where_torch_sees_none_exits_2(gpu_check, monkeypatch, capsys):
