@@ -175,8 +175,8 @@ class MLPPanel(LivePanel):
             grid.addWidget(views[0], 0, 0)
             grid.addWidget(views[2], 1, 0)
             grid.addWidget(views[1], 0, 1, 2, 1)
-            grid.setColumnStretch(0, 1)
-            grid.setColumnStretch(1, 1)
+            grid.setColumnStretch(0, 3)  # the wide input rows take more of the width than the square filters
+            grid.setColumnStretch(1, 2)
             self.stage_stack.addWidget(page)
         self.stage_widget = QtWidgets.QWidget()
         lay = QtWidgets.QVBoxLayout(self.stage_widget)
