@@ -101,7 +101,7 @@ class ThreadTuner:
         if self._seen == 1:
             return None  # the step just after a switch: not counted
         n = self._schedule[self._block]
-        if self._seen == 2 or not self.blocks[n]:  # the block's first timed step
+        if self._seen == 2:  # the block's first timed step
             self.blocks[n].append([])
         self.blocks[n][-1].append(seconds)
         self.samples[n].append(seconds)

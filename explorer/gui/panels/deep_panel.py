@@ -22,6 +22,7 @@ from .autoencoder_panel import AutoencoderViews
 from .base import DockSpec, LivePanel, bring_forward, settings_scroll, squeezable
 from .rbm_panel import RBMViews
 
+_NOT_YET = object()  # no snapshot followed yet (see MLPPanel._follow_stage)
 HEATMAP_COLUMNS = 300  # the layer x time heatmap keeps at most this many time columns
 INIT_HELP = {
     "random": "sigmoid units, small random weights: the gradient vanishes in the first layers",
@@ -99,7 +100,7 @@ class MLPSettings(HiddenLayersSettings):
 class MLPPanel(LivePanel):
     family = "mlp"
     bottom_share = 0.26  # the gradient heatmap beside the plot needs the height
-    right_split = (0.4, 0.24)
+    right_split = (0.4, 0.24)  # the gradient heatmap, then saturation and the DBN's dreams
     title = "Deep network: vanishing gradient and pretraining"
 
     def __init__(self, config: MLPConfig, parent=None):
@@ -150,7 +151,7 @@ class MLPPanel(LivePanel):
         self._layers_seen = 0  # the layer count the gradient curves are made (and coloured) for
         self._stages: list[str] = []
         self._stage = -1
-        self._shown_kind: str | None = "?"  # the stage kind the views last followed (see _follow_stage)
+        self._shown_kind: object = _NOT_YET  # the stage kind the views last followed: "rbm", "ae" or None
         self._show_gradient_placeholders(pretraining=False)
 
     def _build_stage_views(self) -> None:
@@ -270,7 +271,7 @@ class MLPPanel(LivePanel):
         self._grad_history = []
         self._grad_steps = []
         self._last_grad = None
-        self._show_gradient_placeholders(pretraining=bool(self._shown_kind and self._shown_kind != "?"))
+        self._show_gradient_placeholders(pretraining=self._shown_kind not in (None, _NOT_YET))
 
     def _ensure_layer_series(self, n: int) -> None:
         """A curve per weight layer, coloured in order from layer 1 (purple) to the output (yellow)."""
