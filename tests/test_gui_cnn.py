@@ -174,5 +174,7 @@ def test_the_filter_mosaics_sit_side_by_side_with_room_to_read(qtbot, settings):
         assert panel.filters.x() + panel.filters.width() <= panel.deep_filters.x()  # side by side
         assert panel.filters.height() >= 200 and panel.deep_filters.height() >= 160
         assert panel.prediction.height() < panel.filters.height()
+        # the left column: the settings in sight (they had 60 px beside the probe's examples and canvas)
+        assert win.docks["cnnSettingsDock"].height() >= 150 and panel.canvas.height() >= 80
     finally:
         win.close()

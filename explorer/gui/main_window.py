@@ -964,12 +964,15 @@ class MainWindow(QtWidgets.QMainWindow):
         bottom = [d for d, a in docks if a == A.BottomDockWidgetArea]
         if left and right:
             self.resizeDocks([left[0], right[0]], [300, int(w * 0.36)], H)
-        panel = self.panels[self.family]  # its proportions (LivePanel.bottom_share, right_split)
+        panel = self.panels[self.family]  # its proportions (LivePanel.bottom_share, right_split, left_split)
         if bottom:
             self.resizeDocks([bottom[0]], [int(h * panel.bottom_share)], V)
         if len(right) >= 2:
             first, second = panel.right_split
             self.resizeDocks(right[:2], [int(h * first), int(h * second)], V)
+        if len(left) >= 2 and panel.left_split is not None:
+            first, second = panel.left_split
+            self.resizeDocks(left[:2], [int(h * first), int(h * second)], V)
         if len(bottom) >= 2:
             self.resizeDocks(bottom[:2], [int(w * 0.68), int(w * 0.32)], H)
 

@@ -115,6 +115,7 @@ class LivePanel(QtCore.QObject):
     # side column holds the views that matter more gives it less
     bottom_share = 0.36
     right_split = (0.36, 0.24)  # the first two docks on the right, as shares of the window's height
+    left_split: tuple[float, float] | None = None  # the same for the left column (None: as Qt lays it out)
     # the step of the kept snapshot on show (the timeline scrubbed back), or None when the views are live
     sigViewing = QtCore.Signal(object)
 

@@ -178,6 +178,7 @@ class CNNPanel(LivePanel):
     family = "cnn"
     title = "CNN: feature maps and receptive fields"
     right_split = (0.2, 0.42)  # ten bars need little height; the filters and the LCN rows need more
+    left_split = (0.24, 0.4)  # the settings in sight too, not only the probe's examples and canvas
 
     def __init__(self, config: CNNConfig, parent=None):
         super().__init__(CNNSettings(config), parent)
