@@ -32,11 +32,6 @@ def window(qtbot, settings):
     win.close()
 
 
-def rows_of(img: np.ndarray, n_rows: int) -> list[np.ndarray]:
-    h = (img.shape[0] + 1) // n_rows - 1
-    return [img[r * (h + 1): r * (h + 1) + h] for r in range(n_rows)]
-
-
 def test_play_shows_predictions_and_curves(qtbot, window):
     panel = window.panel
     assert window.family == "fcn" and panel.family == "fcn"
@@ -72,11 +67,11 @@ def test_opacity_slider_and_outline_toggle_redraw_at_once(qtbot, window):
     view = panel.overlay
     view.outline.setChecked(False)
     view.opacity.setValue(0)
-    image_row, pred_row, truth_row, _errors = rows_of(view.current_image(), 4)
+    image_row, pred_row, truth_row, _errors = (np.hstack(view.kind_tiles(k)) for k in range(4))
     assert np.array_equal(image_row, pred_row)  # opacity 0: the image alone
     view.opacity.setValue(100)
     assert view.opacity_value.text() == "100%"
-    full = rows_of(view.current_image(), 4)[1]
+    full = np.hstack(view.kind_tiles(1))
     assert not np.array_equal(full, image_row)
     snap = window.session.latest_snapshot().arrays
     # at full opacity every pixel predicted as an object shows its class colour exactly
@@ -90,7 +85,7 @@ def test_opacity_slider_and_outline_toggle_redraw_at_once(qtbot, window):
         assert np.array_equal(tile[obj], pal[pred0[obj]])
     # the outline draws the true objects' edges in white over the prediction row
     view.outline.setChecked(True)
-    outlined = rows_of(view.current_image(), 4)[1]
+    outlined = np.hstack(view.kind_tiles(1))
     assert not np.array_equal(outlined, full)
     from explorer.gui.widgets.segmentation import outline_of_objects
     edge = outline_of_objects(snap["probe_masks"][0])
@@ -131,7 +126,7 @@ def test_one_click_opens_the_side_by_side_comparison(qtbot, window):
     qtbot.waitUntil(lambda: tr.step == 4 and panel.overlay.updates >= 1, timeout=20000)
     qtbot.waitUntil(lambda: window.session.latest_snapshot() is not None
                     and window.session.latest_snapshot().step == 4, timeout=10000)
-    qtbot.waitUntil(lambda: panel.overlay.current_image().shape[0] > 5 * 32, timeout=10000)  # six rows
+    qtbot.waitUntil(lambda: panel.overlay.updates >= 1 and len(panel.overlay.kind_tiles(5)) == 4, timeout=10000)
     window.session.call_in_thread(lambda: window.session._evaluate(False))
     qtbot.waitUntil(lambda: len(panel.miou.series("skips")[0]) >= 2 and len(panel.miou.series("noskips")[0]) >= 2,
                     timeout=10000)
@@ -165,3 +160,34 @@ def test_a_folder_without_pairs_is_a_message_not_a_crash(qtbot, window, tmp_path
     assert window.session.trainer.config.dataset == "scenes"  # the scenes stay loaded
     window.step_once()
     qtbot.waitUntil(lambda: window.session.trainer.step == 1, timeout=10000)
+
+
+def test_the_overlay_turns_its_kinds_into_columns_where_that_draws_larger(qtbot):
+    """The side-by-side panel's six kinds of four probes in a wide place: as columns (labelled on top, when
+    the labels fit over a tile) the tiles are larger than as rows. Four kinds of four: rows in a wide
+    place, columns in a tall one, and the view turns by itself when resized. The tiles are the same
+    either way."""
+    from explorer.gui.widgets.segmentation import SegmentationView
+
+    rng = np.random.default_rng(0)
+    images = rng.random((4, 16, 16)).astype(np.float32)
+    truth = rng.integers(0, 3, (4, 16, 16))
+    pred = rng.integers(0, 3, (4, 16, 16))
+    six = [("image", "image", None), ("with skips", "overlay", pred), ("without", "overlay", truth),
+           ("truth", "truth", None), ("errors, with", "error", pred), ("errors, without", "error", truth)]
+    view = SegmentationView("probes")
+    qtbot.addWidget(view)
+    view.resize(1100, 600)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_data(images, truth, six, ["a", "b", "c"])
+    assert view.kinds_in_columns and view.current_image().shape[:2] == (4 * 17 - 1, 6 * 17 - 1)
+    assert [t.textItem.toPlainText() for t in view._labels][4:] == ["errors,\nwith", "errors,\nwithout"]
+    view.set_data(images, truth, six[:2] + six[3:5], ["a", "b", "c"])  # four kinds, a wide place: rows
+    assert not view.kinds_in_columns and view.current_image().shape[:2] == (4 * 17 - 1, 4 * 17 - 1)
+    as_rows = [view.kind_tiles(k) for k in range(4)]
+    view.resize(560, 900)
+    qtbot.waitUntil(lambda: view.kinds_in_columns, timeout=2000)  # turned by itself
+    for k in range(4):
+        assert all(np.array_equal(a, b) for a, b in zip(as_rows[k], view.kind_tiles(k)))
+    assert not np.array_equal(as_rows[1][0], as_rows[0][0])  # (the kinds differ: the check can fail)

@@ -128,9 +128,18 @@ class ClassLegend(QtWidgets.QWidget):
 
 
 class SegmentationView(_ViewFrame):
-    """Probe images in columns; rows chosen by the caller from: the image, the predicted class map
-    blended over it (opacity slider), the true map, the error map. The true outline can be drawn over
-    the prediction rows. ``set_data`` takes snapshot arrays; controls redraw from the kept arrays."""
+    """Probe images against kinds of picture chosen by the caller from: the image, the predicted class
+    map blended over it (opacity slider), the true map, the error map. The true outline can be drawn
+    over the prediction. ``set_data`` takes snapshot arrays; controls redraw from the kept arrays.
+
+    The kinds are rows (labelled on the left) or, where that draws the tiles larger, columns (labelled
+    on top): the side-by-side FCN's six kinds of four probes filled a wide, short place as a tall,
+    narrow block, its tiles 57 px at 1600x1000.
+    """
+
+    LABEL_W = 2.6   # room for the row labels, in tile widths
+    LABEL_H = 1.2   # room for the column labels (two lines), in tile heights
+    SWITCH = 1.1    # the other layout must draw the tiles this much larger before the view turns
 
     sigOptionsChanged = QtCore.Signal()
 
@@ -165,7 +174,9 @@ class SegmentationView(_ViewFrame):
         self.image = pg.ImageItem()
         self.viewbox.addItem(self.image)
         self._labels: list[pg.TextItem] = []
+        self._label_key: tuple = ()
         self._data: dict | None = None
+        self.kinds_in_columns = False
         self.updates = 0
         self._set_body(self.graphics)
         self.opacity.valueChanged.connect(self._on_options)
@@ -184,6 +195,46 @@ class SegmentationView(_ViewFrame):
                       "names": list(class_names)}
         self.legend.set_classes(class_names)
         self.redraw()
+
+    def _scales(self) -> tuple[float, float]:
+        """How large a tile would be drawn (pixels per image pixel) with the kinds as rows, and as columns."""
+        d = self._data
+        n_kinds, (n_probes, h, w) = len(d["rows"]), d["images"].shape[:3]
+        W, H = max(1, self.graphics.width()), max(1, self.graphics.height())
+        rows = min(W / (n_probes * (w + 1) + self.LABEL_W * w), H / (n_kinds * (h + 1)))
+        cols = min(W / (n_kinds * (w + 1)), H / (n_probes * (h + 1) + self.LABEL_H * h))
+        return rows, cols
+
+    def _label_font(self) -> QtGui.QFont:
+        font = QtGui.QFont(self.font())
+        font.setPointSize(11)
+        font.setBold(True)
+        return font
+
+    def _choose_layout(self) -> bool:
+        rows, cols = self._scales()
+        # a column's label sits above it, a word a line: its longest word must fit the tile's width
+        words = [word for label, _kind, _l in self._data["rows"] for word in label.split()]
+        widest = max((QtGui.QFontMetrics(self._label_font()).horizontalAdvance(word) for word in words), default=0)
+        if cols * self._data["images"].shape[2] < widest + 6:
+            return False
+        if self.kinds_in_columns:
+            return not rows > cols * self.SWITCH
+        return cols > rows * self.SWITCH
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        if self._data is not None and self._choose_layout() != self.kinds_in_columns:
+            self.redraw()
+
+    def kind_tiles(self, kind: int) -> list[np.ndarray]:
+        """The probes' tiles of one kind (``set_data``'s rows order) as drawn now, whichever the layout."""
+        pic = self.current_image()
+        h, w = self._data["images"].shape[1:3]
+        n = len(self._data["images"])
+        if self.kinds_in_columns:
+            return [pic[p * (h + 1): p * (h + 1) + h, kind * (w + 1): kind * (w + 1) + w] for p in range(n)]
+        return [pic[kind * (h + 1): kind * (h + 1) + h, p * (w + 1): p * (w + 1) + w] for p in range(n)]
 
     def compose(self) -> np.ndarray | None:
         """The current picture (uint8 RGB) from the kept arrays and the controls."""
@@ -211,33 +262,43 @@ class SegmentationView(_ViewFrame):
                         t[outline_of_objects(truth)] = white
                 tiles.append(t)
             rows.append(tiles)
+        if self.kinds_in_columns:
+            rows = [list(probe) for probe in zip(*rows)]
         return tile_rgb(rows)
 
     def redraw(self) -> None:
-        pic = self.compose()
-        if pic is None:
+        if self._data is None:
             return
+        self.kinds_in_columns = self._choose_layout()
+        pic = self.compose()
         first = self.image.image is None or self.image.image.shape != pic.shape
         self.image.setImage(pic, autoLevels=False, levels=(0, 255))
         labels = [label for label, _kind, _l in self._data["rows"]]
-        h = self._data["images"].shape[1]
-        if labels != [t.textItem.toPlainText() for t in self._labels]:
+        h, w = self._data["images"].shape[1:3]
+        key = (tuple(labels), self.kinds_in_columns, h, w)
+        if key != self._label_key:
+            self._label_key = key
             for t in self._labels:
                 self.viewbox.removeItem(t)
             self._labels = []
             for i, text in enumerate(labels):
-                item = pg.TextItem(text, color="#d8dee9", anchor=(1.0, 0.5))
-                font = item.textItem.font()
-                font.setPointSize(11)
-                font.setBold(True)
-                item.setFont(font)
-                item.setPos(-1.5, i * (h + 1) + h / 2)
+                if self.kinds_in_columns:  # above its column, a word a line ("errors,", "without")
+                    item = pg.TextItem(text.replace(" ", "\n"), color="#d8dee9", anchor=(0.5, 1.0))
+                    item.setPos(i * (w + 1) + w / 2, -1.0)
+                else:  # left of its row
+                    item = pg.TextItem(text, color="#d8dee9", anchor=(1.0, 0.5))
+                    item.setPos(-1.5, i * (h + 1) + h / 2)
+                item.setFont(self._label_font())
+                if self.kinds_in_columns:
+                    item.textItem.document().setDefaultTextOption(QtGui.QTextOption(QtCore.Qt.AlignmentFlag.AlignHCenter))
                 self.viewbox.addItem(item)
                 self._labels.append(item)
             first = True
         if first:
-            w = self._data["images"].shape[2]
-            self.viewbox.setRange(xRange=(-2.6 * w, pic.shape[1]), yRange=(0, pic.shape[0]), padding=0.02)
+            if self.kinds_in_columns:
+                self.viewbox.setRange(xRange=(0, pic.shape[1]), yRange=(-self.LABEL_H * h, pic.shape[0]), padding=0.02)
+            else:
+                self.viewbox.setRange(xRange=(-self.LABEL_W * w, pic.shape[1]), yRange=(0, pic.shape[0]), padding=0.02)
         self.updates += 1
 
     def current_image(self) -> np.ndarray | None:
