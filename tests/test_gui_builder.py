@@ -169,13 +169,15 @@ def test_block_diagram_wraps_into_rows_that_can_be_read(qtbot, builder):
     # the whole network is in sight: no scrolling
     shown = d.mapToScene(d.viewport().rect()).boundingRect()
     assert shown.contains(d.scene().itemsBoundingRect().adjusted(1, 1, -1, -1))
-    # every box's label fits inside it
-    boxes = [i for i in d.scene().items() if isinstance(i, QtWidgets.QGraphicsRectItem)]
-    texts = [i for i in d.scene().items() if isinstance(i, QtWidgets.QGraphicsTextItem)]
-    assert len(boxes) == 14 and len(texts) == 28
-    for t in texts:
-        r = t.sceneBoundingRect()
-        assert any(b.sceneBoundingRect().adjusted(-1, -1, 1, 1).contains(r) for b in boxes), t.toPlainText()
+    # every box's label fits inside it, the longest layer names too
+    for preset, n in (("lenet5", 14), ("alexnet-small", 25)):
+        builder.load_preset(preset)
+        boxes = [i for i in d.scene().items() if isinstance(i, QtWidgets.QGraphicsRectItem)]
+        texts = [i for i in d.scene().items() if isinstance(i, QtWidgets.QGraphicsTextItem)]
+        assert len(boxes) == n and len(texts) == 2 * n
+        for t in texts:
+            r = t.sceneBoundingRect()
+            assert any(b.sceneBoundingRect().adjusted(-1, -1, 1, 1).contains(r) for b in boxes), t.toPlainText()
     builder.load_preset("unet-small")  # the skips across rows are drawn too
     assert d.n_arcs == len(builder.info.connections) >= 2
 

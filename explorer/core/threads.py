@@ -64,8 +64,7 @@ class ThreadTuner:
         self.rounds = 0
         self._schedule: list[int] = []
         self._add_rounds(rounds)
-        self.samples: dict[int, list[float]] = {n: [] for n in self.counts}  # seconds of each timed step
-        self.blocks: dict[int, list[list[float]]] = {n: [] for n in self.counts}  # the same, block by block
+        self.blocks: dict[int, list[list[float]]] = {n: [] for n in self.counts}  # seconds of each timed step
         self.chosen: Optional[int] = self.start if len(self.counts) == 1 else None
         self._block = -1           # index into the schedule; -1: warming up
         self._seen = 0             # steps recorded in the current block (or warm-up)
@@ -76,6 +75,11 @@ class ThreadTuner:
         """A shorter schedule that checks a choice already made, starting at the count in use: no
         warm-up, two rounds of blocks of at least 0.04 s (up to four when the counts are close)."""
         return cls(limit, start=current, warmup=0, rounds=2, block_seconds=0.04)
+
+    @property
+    def samples(self) -> dict[int, list[float]]:
+        """Every timed step's seconds at each count, the blocks run together."""
+        return {n: [t for block in blocks for t in block] for n, blocks in self.blocks.items()}
 
     @property
     def done(self) -> bool:
@@ -104,7 +108,6 @@ class ThreadTuner:
         if self._seen == 2:  # the block's first timed step
             self.blocks[n].append([])
         self.blocks[n][-1].append(seconds)
-        self.samples[n].append(seconds)
         self._block_time += seconds
         if self._seen - 1 >= self.block_steps and self._block_time >= self.block_seconds:
             return self._next_block()
@@ -148,5 +151,5 @@ class ThreadTuner:
     def describe(self) -> str:
         """What was measured, for a tooltip: ``1 thread 1.2 ms/step, 2 threads 3.3 ms/step``."""
         parts = [f"{n} thread{'s' if n != 1 else ''} {self.per_step(n) * 1000:.1f} ms/step"
-                 for n in self.counts if self.samples[n]]
+                 for n in self.counts if self.blocks[n]]
         return ", ".join(parts)

@@ -99,7 +99,7 @@ class BlockDiagram(QtWidgets.QGraphicsView):
     ends with an arrow that turns back to the start of the next, like a line of text.
     """
 
-    BOX_W, BOX_H, GAP = 140, 58, 26  # wide enough for "#13 ConvTranspose2d" in bold
+    BOX_W, BOX_H, GAP = 160, 58, 26  # wide enough for "#13 ConvTranspose2d" and "#17 LocalContrastNorm" in bold
     ROW_GAP = 46      # between two rows: room for the arrow that turns back, and for arcs to the next row
     TOP = 70          # above the first row: room for the skip arcs (when there are any)
     MAX_SCALE = 1.6   # a short network is drawn large, not huge
@@ -113,7 +113,7 @@ class BlockDiagram(QtWidgets.QGraphicsView):
         self.n_boxes = 0
         self.n_arcs = 0
         self.per_row = 1
-        self._shown: tuple[S.NetworkSpec, S.Inference] | None = None
+        self._shown: tuple[list[tuple[str, str, str | None]], S.Inference] | None = None
         self._top = self.TOP
 
     def _layout_for(self, n: int) -> tuple[int, float]:
@@ -131,12 +131,19 @@ class BlockDiagram(QtWidgets.QGraphicsView):
         return best
 
     def show_network(self, spec: S.NetworkSpec, info: S.Inference) -> None:
-        self._shown = (spec, info)
         boxes = [("input", format_shape(spec.input_shape), None)]
         boxes += [(li.type, format_shape(li.output_shape), li.error) for li in info.layers]
+        self._shown = (boxes, info)
         self._top = self.TOP if info.connections else 16
-        self.per_row, scale = self._layout_for(len(boxes))
-        self._draw(boxes, info)
+        self._fit(redraw=True)
+
+    def _fit(self, redraw: bool) -> None:
+        """Lay the boxes out for the view's size: the scene is drawn again only when the row count changes."""
+        boxes, info = self._shown
+        per_row, scale = self._layout_for(len(boxes))
+        if redraw or per_row != self.per_row:
+            self.per_row = per_row
+            self._draw(boxes, info)
         self.resetTransform()
         self.scale(max(scale, 0.55), max(scale, 0.55))  # below that the labels cannot be read: scroll instead
 
@@ -207,7 +214,7 @@ class BlockDiagram(QtWidgets.QGraphicsView):
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         super().resizeEvent(event)
         if self._shown is not None:
-            self.show_network(*self._shown)
+            self._fit(redraw=False)
 
 
 class ParameterArithmetic(QtWidgets.QGroupBox):

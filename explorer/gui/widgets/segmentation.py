@@ -282,15 +282,14 @@ class SegmentationView(_ViewFrame):
                 self.viewbox.removeItem(t)
             self._labels = []
             for i, text in enumerate(labels):
-                if self.kinds_in_columns:  # above its column, a word a line ("errors,", "without")
+                if self.kinds_in_columns:  # above its column, a word a line ("errors,", "without"), centred
                     item = pg.TextItem(text.replace(" ", "\n"), color="#d8dee9", anchor=(0.5, 1.0))
+                    item.textItem.document().setDefaultTextOption(QtGui.QTextOption(QtCore.Qt.AlignmentFlag.AlignHCenter))
                     item.setPos(i * (w + 1) + w / 2, -1.0)
                 else:  # left of its row
                     item = pg.TextItem(text, color="#d8dee9", anchor=(1.0, 0.5))
                     item.setPos(-1.5, i * (h + 1) + h / 2)
                 item.setFont(self._label_font())
-                if self.kinds_in_columns:
-                    item.textItem.document().setDefaultTextOption(QtGui.QTextOption(QtCore.Qt.AlignmentFlag.AlignHCenter))
                 self.viewbox.addItem(item)
                 self._labels.append(item)
             first = True
