@@ -41,11 +41,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from explorer.core.cnn import CNNConfig, CNNTrainer, adapt_images  # noqa: E402
-from explorer.core.data import load_dataset  # noqa: E402
-from explorer.core.devices import resolve_device  # noqa: E402
-from explorer.core.engine import TrainingSession  # noqa: E402
-from explorer.core.spec import build_module, load_preset  # noqa: E402
+from explorer.core.families.cnn.trainer import CNNConfig, CNNTrainer, adapt_images  # noqa: E402
+from explorer.core.data.datasets import load_dataset  # noqa: E402
+from explorer.core.engine.devices import resolve_device  # noqa: E402
+from explorer.core.engine.session import TrainingSession  # noqa: E402
+from explorer.core.spec.network import build_module, load_preset  # noqa: E402
 
 BATCH, LR, MOMENTUM = 64, 0.01, 0.9
 
@@ -202,7 +202,7 @@ def main() -> int:
 
     app = make_app()
     cfg, source = config(args.data_dir)
-    from explorer.core.threads import candidate_counts
+    from explorer.core.engine.threads import candidate_counts
 
     # the bare loop at each thread count the engine chooses from (it times its first steps at each);
     # the faster is the reference

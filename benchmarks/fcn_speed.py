@@ -32,9 +32,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from explorer.core.engine import TrainingSession  # noqa: E402
-from explorer.core.fcn import FCNConfig, FCNTrainer, he_init, logits_spec  # noqa: E402
-from explorer.core.spec import build_module, load_preset  # noqa: E402
+from explorer.core.engine.session import TrainingSession  # noqa: E402
+from explorer.core.families.fcn.trainer import FCNConfig, FCNTrainer, he_init, logits_spec  # noqa: E402
+from explorer.core.spec.network import build_module, load_preset  # noqa: E402
 
 BATCH, LR = 16, 0.001
 

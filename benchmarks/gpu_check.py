@@ -20,7 +20,7 @@ each ``benchmarks/<family>_speed.py``; plus the vanilla RNN on the LSTM's adding
    ``--repeats``, medians; engine/bare (split into engine/trainer and trainer/bare) and device/CPU ratios.
 4. learning: the held-out metric (reconstruction error or loss: lower is better) before the first
    step and after the checked steps. Reported; a family that did not improve is flagged, not failed.
-5. process: the app trains in a separate process by default (``explorer/core/process_session.py``).
+5. process: the app trains in a separate process by default (``explorer/core/process/session.py``).
    A ``ProcessSession`` on the device trains the timed steps there; it must report the device, send a
    snapshot of CPU numpy arrays only, and its samples/s are set against the in-thread engine's
    (``ratio_process_engine``). A process that cannot start or fails fails the family.
@@ -212,8 +212,8 @@ def speed(case: suite.Case, cpu_case: suite.Case, steps: int, cpu_steps: int, re
 def process_check(case: suite.Case, steps: int, warmup: int) -> dict[str, Any]:
     """The family in a training process on the device, as the app runs it: samples/s over ``steps``,
     the device the process reports, and one snapshot (CPU numpy only)."""
-    from explorer.core.data import DataError
-    from explorer.core.process_session import ProcessSession
+    from explorer.core.data.datasets import DataError
+    from explorer.core.process.session import ProcessSession
 
     try:
         s = ProcessSession(case.config, family=case.family)
@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
                            "elapsed_s": time.perf_counter() - t_start}
     print_table(out)
     if args.json:
-        from explorer.core.atomic import atomic_write_json
+        from explorer.core.persist.atomic import atomic_write_json
 
         atomic_write_json(args.json, out)
         print(f"wrote {args.json}")

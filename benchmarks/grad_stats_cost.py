@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from explorer.core.deep import MLPConfig, MLPTrainer  # noqa: E402
+from explorer.core.families.deep.trainer import MLPConfig, MLPTrainer  # noqa: E402
 
 
 def ms_per_step(stats_every: int, steps: int) -> float:

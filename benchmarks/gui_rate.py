@@ -26,8 +26,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from PySide6 import QtCore  # noqa: E402
 
-from explorer.core.engine import TrainingSession  # noqa: E402
-from explorer.core.rbm_trainer import RBMConfig, RBMTrainer  # noqa: E402
+from explorer.core.engine.session import TrainingSession  # noqa: E402
+from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer  # noqa: E402
 from explorer.gui.app import make_app  # noqa: E402
 from explorer.gui.main_window import MainWindow  # noqa: E402
 

@@ -38,8 +38,8 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from explorer.core.engine import TrainingSession  # noqa: E402
-from explorer.core.recurrent import LSTMConfig, RecurrentTrainer, RNNConfig  # noqa: E402
+from explorer.core.engine.session import TrainingSession  # noqa: E402
+from explorer.core.families.recurrent.trainer import LSTMConfig, RecurrentTrainer, RNNConfig  # noqa: E402
 
 
 def sync(device: torch.device) -> None:

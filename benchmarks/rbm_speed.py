@@ -22,7 +22,7 @@ Samples per second (steps x batch / wall time) of these variants, all in one pro
                          CPU (oversubscription) - the main thread must stay idle during training.
 * ``bare``              a plain PyTorch loop in the main thread: the same maths, ops and random
                          generator (numpy's PCG64 on the CPU, as the engine uses),
-                         written independently of ``explorer.core.rbm``, same data tensor, same
+                         written independently of ``explorer.core.families.rbm.model``, same data tensor, same
                          per-epoch reshuffle, same input sampling, same per-step recon error.
 * ``sklearn``           ``sklearn.neural_network.BernoulliRBM.partial_fit`` on the same number of
                          batches (float64 inputs prepared outside the clock). On a GPU run, where
@@ -69,10 +69,10 @@ import torch
 # Allow running from a checkout without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer.core.data import Dataset, find_idx_files, load_dataset  # noqa: E402
-from explorer.core.devices import resolve_device  # noqa: E402
-from explorer.core.engine import TrainingSession  # noqa: E402
-from explorer.core.rbm_trainer import RBMConfig, RBMTrainer  # noqa: E402
+from explorer.core.data.datasets import Dataset, find_idx_files, load_dataset  # noqa: E402
+from explorer.core.engine.devices import resolve_device  # noqa: E402
+from explorer.core.engine.session import TrainingSession  # noqa: E402
+from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer  # noqa: E402
 
 LR = 0.1
 SEED = 0

@@ -49,9 +49,9 @@ import explorer  # noqa: E402,F401  # first: it sets the OpenMP wait policy the 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from explorer.core.engine import TrainingSession  # noqa: E402
-from explorer.core.families import FAMILIES, make_trainer  # noqa: E402
-from explorer.core.threads import candidate_counts  # noqa: E402
+from explorer.core.engine.session import TrainingSession  # noqa: E402
+from explorer.core.families.registry import FAMILIES, make_trainer  # noqa: E402
+from explorer.core.engine.threads import candidate_counts  # noqa: E402
 
 
 # -- what each family brings ----------------------------------------------------------------------
@@ -68,14 +68,14 @@ class Case:
 
 
 def _mnist_or_none(data_dir: str | None):
-    from explorer.core.data import find_idx_files
+    from explorer.core.data.datasets import find_idx_files
 
     return data_dir if data_dir and find_idx_files("mnist", data_dir) else None
 
 
 def case_rbm(quick: bool, data_dir: str | None, device: str) -> Case:
     import rbm_speed
-    from explorer.core.rbm_trainer import RBMConfig
+    from explorer.core.families.rbm.trainer import RBMConfig
 
     ds, source, used = rbm_speed.load_data(data_dir)
     cfg = RBMConfig(dataset="mnist" if used else "random", data_dir=used, hidden=500, batch_size=100, k=1,
@@ -88,7 +88,7 @@ def case_rbm(quick: bool, data_dir: str | None, device: str) -> Case:
 
 def case_dae(quick: bool, data_dir: str | None, device: str) -> Case:
     import dae_speed
-    from explorer.core.autoencoder import AutoencoderConfig
+    from explorer.core.families.autoencoder.trainer import AutoencoderConfig
 
     ds, source = dae_speed.data(_mnist_or_none(data_dir))
     cfg = AutoencoderConfig(dataset="mnist" if ds.name == "mnist" else "digits", data_dir=_mnist_or_none(data_dir),
@@ -156,7 +156,7 @@ def engine_rate(case: Case, steps: int, warmup: int | None = None, info: list[di
     and in a window of a second or two it would weigh 5-15% (the FCN's takes 170 ms), which no
     longer run pays. The evaluations that fall in the timed window are kept. ``info`` gets
     ``eval_share`` (the share of the window they took) and ``threads`` (the count the engine chose:
-    it times its first steps at 1 and at all threads, see ``explorer/core/threads.py``).
+    it times its first steps at 1 and at all threads, see ``explorer/core/engine/threads.py``).
     """
     tr = _trainer(case)
     s = TrainingSession(tr, name="bench")
@@ -473,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         out.update(startup_seconds(1 if quick else 3))
     print_table(out)
     if args.json:
-        from explorer.core.atomic import atomic_write_json
+        from explorer.core.persist.atomic import atomic_write_json
 
         atomic_write_json(args.json, out)
         print(f"wrote {args.json}")

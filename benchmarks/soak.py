@@ -38,7 +38,7 @@ SAVE_TIMEOUT_S = 60.0  # an autosave still not done after this long counts as dr
 
 def _config(family: str, data_dir: str | None):
     """A config of ``family`` on MNIST when ``data_dir`` has it, else on the bundled digits."""
-    from explorer.core.families import FAMILIES
+    from explorer.core.families.registry import FAMILIES
 
     cfg_cls = FAMILIES[family][0]
     fields = getattr(cfg_cls, "__dataclass_fields__", {})
@@ -54,7 +54,7 @@ def soak(families: list[str], minutes: float, autosave_every: float, sample_ever
     os.environ["NETWORK_EXPLORER_CACHE"] = cache
     from PySide6 import QtCore, QtWidgets
 
-    from explorer.core.runfolder import RunFolderError, load_run
+    from explorer.core.persist.runfolder import RunFolderError, load_run
     from explorer.gui.main_window import MainWindow
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])

@@ -25,7 +25,7 @@ import sys
 import time
 from typing import Any, Sequence
 
-from . import __version__
+from explorer import __version__
 
 DATASETS = ("digits", "bars", "mnist", "fashion-mnist")
 
@@ -151,15 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(mlp)
     _add_spec_source(mlp)
 
-    from .fcn_cli import add_fcn_snapshot_parsers, add_fcn_train_parser
+    from explorer.fcn_cli import add_fcn_snapshot_parsers, add_fcn_train_parser
 
     add_fcn_train_parser(fam)
 
-    from .cnn_cli import add_cnn_snapshot_parser, add_cnn_train_parser
+    from explorer.cnn_cli import add_cnn_snapshot_parser, add_cnn_train_parser
 
     add_cnn_train_parser(fam)
 
-    from .recurrent_cli import add_recurrent_options
+    from explorer.recurrent_cli import add_recurrent_options
 
     for name, text in (("lstm", "LSTM (the lecture's gates) on a sequence task: adding, recall, sine, sawtooth, text"),
                        ("rnn", "vanilla RNN s_t = tanh(U x_t + W s_(t-1)) trained by BPTT on a sequence task")):
@@ -168,11 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
         _add_run_options(rec)
         _add_spec_source(rec)
 
-    from .spec_cli import add_spec_commands
+    from explorer.spec_cli import add_spec_commands
 
     add_spec_commands(sub)
 
-    from .export_cli import add_export_parser
+    from explorer.export_cli import add_export_parser
 
     add_export_parser(sub)
 
@@ -225,7 +225,7 @@ def _add_mlp_options(mlp: argparse.ArgumentParser, init: str = "random") -> None
 
 
 def _ae_config(args: argparse.Namespace):
-    from .core.autoencoder import AutoencoderConfig
+    from explorer.core.families.autoencoder.trainer import AutoencoderConfig
 
     cfg = AutoencoderConfig(dataset=args.dataset, data_dir=args.data_dir, upscale=args.upscale, hidden=args.hidden,
                             tied=args.tied, noise=args.noise, noise_level=args.noise_level, lr=args.lr,
@@ -236,7 +236,7 @@ def _ae_config(args: argparse.Namespace):
 
 
 def _mlp_config(args: argparse.Namespace):
-    from .core.deep import MLPConfig
+    from explorer.core.families.deep.trainer import MLPConfig
 
     try:
         hidden = tuple(int(v) for v in args.hidden.split(",") if v.strip())
@@ -250,7 +250,7 @@ def _mlp_config(args: argparse.Namespace):
 
 
 def _rbm_config(args: argparse.Namespace):
-    from .core.rbm_trainer import RBMConfig
+    from explorer.core.families.rbm.trainer import RBMConfig
 
     cfg = RBMConfig(dataset=args.dataset, data_dir=args.data_dir, upscale=args.upscale, hidden=args.hidden,
                     k=args.k, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
@@ -286,7 +286,7 @@ class _Progress:
 
 def _load_data(cfg, quiet: bool):
     """Load the configured data set; a download shows its progress on stderr."""
-    from .core.data import load_dataset
+    from explorer.core.data.datasets import load_dataset
 
     def progress(done: int, total: int) -> None:
         if not quiet:
@@ -300,8 +300,8 @@ def _load_data(cfg, quiet: bool):
 
 def _run_training(trainer, args: argparse.Namespace, progress_metric: tuple[str, str]) -> tuple[int, dict[str, Any]]:
     """Train ``args.epochs`` epochs on the engine's thread with a progress bar; the common JSON fields."""
-    from .core.engine import TrainingSession
-    from .core.runfolder import save_run
+    from explorer.core.engine.session import TrainingSession
+    from explorer.core.persist.runfolder import save_run
 
     session = TrainingSession(trainer, epochs=args.epochs, eval_fraction=None)  # every epoch is evaluated
     bar = _Progress(trainer.steps_per_epoch * args.epochs, enabled=not args.quiet)
@@ -343,7 +343,7 @@ def _run_training(trainer, args: argparse.Namespace, progress_metric: tuple[str,
 
 
 def _spec_from_args(args: argparse.Namespace):
-    from .core.spec import load_preset, load_spec
+    from explorer.core.spec.network import load_preset, load_spec
 
     if args.spec:
         return load_spec(args.spec)
@@ -369,7 +369,7 @@ def _report(result: dict[str, Any], args: argparse.Namespace, text: str) -> None
 
 
 def cmd_train_rbm(args: argparse.Namespace) -> int:
-    from .core.rbm_trainer import RBMTrainer, config_from_spec
+    from explorer.core.families.rbm.trainer import RBMTrainer, config_from_spec
 
     trainer = _trainer_from_args(args, _rbm_config, RBMTrainer, config_from_spec)
     rc, result = _run_training(trainer, args, ("heldout_recon_error", "held-out recon"))
@@ -384,7 +384,7 @@ def cmd_train_rbm(args: argparse.Namespace) -> int:
 
 
 def cmd_train_autoencoder(args: argparse.Namespace) -> int:
-    from .core.autoencoder import AutoencoderTrainer, config_from_spec
+    from explorer.core.families.autoencoder.trainer import AutoencoderTrainer, config_from_spec
 
     trainer = _trainer_from_args(args, _ae_config, AutoencoderTrainer, config_from_spec)
     cfg = trainer.config
@@ -400,7 +400,7 @@ def cmd_train_autoencoder(args: argparse.Namespace) -> int:
 
 
 def cmd_train_mlp(args: argparse.Namespace) -> int:
-    from .core.deep import MLPTrainer, config_from_spec
+    from explorer.core.families.deep.trainer import MLPTrainer, config_from_spec
 
     trainer = _trainer_from_args(args, _mlp_config, MLPTrainer, config_from_spec)
     cfg = trainer.config
@@ -438,8 +438,8 @@ def _image_grid(images, image_shape, cols: int = 8, zoom: int = 4):
 def cmd_train_dbn(args: argparse.Namespace) -> int:
     """Greedy layerwise training of stacked RBMs (layer k on the codes of layer k-1), then generative
     sampling: Gibbs sweeps in the top RBM, then one pass down through the layers with p(v|h)."""
-    from .core.atomic import atomic_write_bytes
-    from .core.deep import MLPTrainer
+    from explorer.core.persist.atomic import atomic_write_bytes
+    from explorer.core.families.deep.trainer import MLPTrainer
 
     per_layer = args.epochs
     args.hidden = args.hidden or "100,64"
@@ -487,21 +487,21 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise UsageError(f"--size must look like 1600x1000, got {args.size!r}") from None
-    from .gui.snapshot import render_snapshot
+    from explorer.gui.snapshot import render_snapshot
 
     if args.family in ("lstm", "rnn"):
-        from .recurrent_cli import recurrent_config
+        from explorer.recurrent_cli import recurrent_config
 
         path = render_snapshot(recurrent_config(args), steps=args.steps, out=args.out, size=(w, h))
         print(f"wrote {path}")
         return 0
     if args.family == "cnn":
-        from .cnn_cli import cnn_config
+        from explorer.cnn_cli import cnn_config
 
         path = render_snapshot(cnn_config(args), steps=args.steps, out=args.out, size=(w, h))
         print(f"wrote {path}")
         return 0
-    from .fcn_cli import FCN_SNAPSHOTS, snapshot_config
+    from explorer.fcn_cli import FCN_SNAPSHOTS, snapshot_config
 
     family = {"rbm": "rbm", "autoencoder": "ae", "ae": "ae", "dae": "ae"}.get(args.family, "mlp")
     if args.family in FCN_SNAPSHOTS:
@@ -514,7 +514,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace | None) -> int:
-    from .gui.app import run_app
+    from explorer.gui.app import run_app
 
     config = _rbm_config(args) if args is not None and args.command == "gui" else None
     run = getattr(args, "run", None) if args is not None else None
@@ -535,15 +535,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "gui":
             return cmd_gui(args)
         if args.command == "train" and args.family in ("lstm", "rnn"):
-            from .recurrent_cli import cmd_train_recurrent
+            from explorer.recurrent_cli import cmd_train_recurrent
 
             return cmd_train_recurrent(args)
         if args.command == "train" and args.family == "cnn":
-            from .cnn_cli import cmd_train_cnn
+            from explorer.cnn_cli import cmd_train_cnn
 
             return cmd_train_cnn(args)
         if args.command == "train" and args.family == "fcn":
-            from .fcn_cli import cmd_train_fcn
+            from explorer.fcn_cli import cmd_train_fcn
 
             return cmd_train_fcn(args)
         if args.command == "train":
@@ -552,16 +552,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "snapshot":
             return cmd_snapshot(args)
         if args.command == "export":
-            from .export_cli import cmd_export
+            from explorer.export_cli import cmd_export
 
             return cmd_export(args)
         if args.command == "inspect":
-            from .core.inspect import inspect_path
+            from explorer.core.persist.inspect import inspect_path
 
             print(inspect_path(args.path))
             return 0
         if args.command == "spec":
-            from .spec_cli import run_spec_command
+            from explorer.spec_cli import run_spec_command
 
             return run_spec_command(args)
         raise UsageError(f"unknown command {args.command!r}")

@@ -15,7 +15,7 @@ import sys
 
 def add_cnn_options(p: argparse.ArgumentParser) -> None:
     """Data, network and optimiser options of the CNN family (train and snapshot)."""
-    from .cli import DATASETS, _add_spec_source, _nonneg_int, _positive_float, _positive_int
+    from explorer.cli import DATASETS, _add_spec_source, _nonneg_int, _positive_float, _positive_int
 
     p.add_argument("--dataset", default="digits", choices=DATASETS,
                    help="training data (default: digits); images are resized to the network's input")
@@ -37,8 +37,8 @@ def add_cnn_options(p: argparse.ArgumentParser) -> None:
 def cnn_config(args: argparse.Namespace):
     """The CNN settings from the options: ``--spec``/``--preset`` (its lr, momentum and batch size), then the
     explicit ``--lr``/``--momentum``/``--batch-size``; ValueError with a message when something is refused."""
-    from .core.cnn import CNNConfig, config_from_spec
-    from .core.spec import load_preset, load_spec
+    from explorer.core.families.cnn.trainer import CNNConfig, config_from_spec
+    from explorer.core.spec.network import load_preset, load_spec
 
     base = CNNConfig(dataset="folder" if args.image_folder else args.dataset, data_dir=args.data_dir,
                      image_folder=args.image_folder, download=args.download, eval_samples=args.eval_samples,
@@ -55,7 +55,7 @@ def cnn_config(args: argparse.Namespace):
 
 
 def add_cnn_train_parser(fam) -> None:
-    from .cli import _add_run_options
+    from explorer.cli import _add_run_options
 
     p = fam.add_parser("cnn", help="convolutional network from the builder (LeNet-5 by default): held-out accuracy")
     add_cnn_options(p)
@@ -63,7 +63,7 @@ def add_cnn_train_parser(fam) -> None:
 
 
 def add_cnn_snapshot_parser(sfam) -> None:
-    from .cli import _nonneg_int
+    from explorer.cli import _nonneg_int
 
     sp = sfam.add_parser("cnn", help="the CNN panel: a probe's feature maps, filters, receptive fields")
     add_cnn_options(sp)
@@ -75,8 +75,8 @@ def add_cnn_snapshot_parser(sfam) -> None:
 def cmd_train_cnn(args: argparse.Namespace) -> int:
     """Train; ``--json`` adds ``accuracy`` (held-out), ``loss`` (held-out), ``train_accuracy``, ``network``,
     ``input_shape``, ``classes`` and ``data_note`` to the common fields."""
-    from .cli import _report, _run_training
-    from .core.cnn import CNNTrainer
+    from explorer.cli import _report, _run_training
+    from explorer.core.families.cnn.trainer import CNNTrainer
 
     cfg = cnn_config(args)
     trainer = CNNTrainer(cfg)

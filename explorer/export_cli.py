@@ -4,7 +4,7 @@
     python -m explorer export RUN_FOLDER --safetensors weights.safetensors
     python -m explorer export RUN_FOLDER --onnx model.onnx --safetensors weights.safetensors
 
-What each family's ONNX graph takes and gives is listed in ``explorer/core/export.py``. A bad path, a
+What each family's ONNX graph takes and gives is listed in ``explorer/core/persist/export.py``. A bad path, a
 corrupt run or a missing package is one line on stderr and exit status 2.
 """
 
@@ -22,9 +22,9 @@ def add_export_parser(sub) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .cli import UsageError
-    from .core.export import EXPORTERS, LABELS, file_size_text
-    from .core.runfolder import load_run, restore_trainer
+    from explorer.cli import UsageError
+    from explorer.core.persist.export import EXPORTERS, LABELS, file_size_text
+    from explorer.core.persist.runfolder import load_run, restore_trainer
 
     wanted = [(kind, getattr(args, kind)) for kind in ("onnx", "safetensors") if getattr(args, kind)]
     if not wanted:

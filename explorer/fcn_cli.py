@@ -26,7 +26,7 @@ def _unit_float(text: str) -> float:
 
 def add_fcn_options(p: argparse.ArgumentParser, *, skips_option: bool = True) -> None:
     """Data, network and optimiser options of the FCN family (train and snapshot)."""
-    from .cli import _add_spec_source, _nonneg_int, _positive_float, _positive_int
+    from explorer.cli import _add_spec_source, _nonneg_int, _positive_float, _positive_int
 
     _add_spec_source(p)  # --spec FILE / --preset NAME (default preset: unet-small)
     if skips_option:
@@ -53,8 +53,8 @@ def add_fcn_options(p: argparse.ArgumentParser, *, skips_option: bool = True) ->
 
 def fcn_config(args: argparse.Namespace, compare: bool = False):
     """The FCN (or with/without-skips comparison) settings from the options; ValueError with a message."""
-    from .core.fcn import FCNConfig, compare_config_from, config_from_spec
-    from .core.spec import load_preset, load_spec
+    from explorer.core.families.fcn.trainer import FCNConfig, compare_config_from, config_from_spec
+    from explorer.core.spec.network import load_preset, load_spec
 
     spec = load_spec(args.spec) if args.spec else load_preset(args.preset or "unet-small")
     base = FCNConfig(dataset="folder" if args.mask_folder else "scenes", data_dir=args.mask_folder,
@@ -71,7 +71,7 @@ def fcn_config(args: argparse.Namespace, compare: bool = False):
 
 
 def add_fcn_train_parser(fam) -> None:
-    from .cli import _add_run_options
+    from explorer.cli import _add_run_options
 
     p = fam.add_parser("fcn", help="fully convolutional network: per-pixel segmentation (mean IoU, pixel accuracy)")
     add_fcn_options(p)
@@ -79,7 +79,7 @@ def add_fcn_train_parser(fam) -> None:
 
 
 def add_fcn_snapshot_parsers(sfam) -> None:
-    from .cli import _nonneg_int
+    from explorer.cli import _nonneg_int
 
     for name, aliases, text, skips in (("fcn", ["segmentation"], "the FCN segmentation panel", True),
                                        ("fcn-compare", ["skips"], "the FCN with and without skip connections",
@@ -100,8 +100,8 @@ def snapshot_config(args: argparse.Namespace):
 
 def cmd_train_fcn(args: argparse.Namespace) -> int:
     """Train; ``--json`` adds ``miou`` (held-out mean IoU), ``pixel_accuracy`` (held-out), ``iou`` per class."""
-    from .cli import _report, _run_training
-    from .core.fcn import FCNTrainer
+    from explorer.cli import _report, _run_training
+    from explorer.core.families.fcn.trainer import FCNTrainer
 
     cfg = fcn_config(args)
     if not args.quiet:

@@ -23,8 +23,8 @@ def _float_at_least_zero(text: str) -> float:
 
 
 def add_recurrent_options(p: argparse.ArgumentParser, model: str) -> None:
-    from .cli import _nonneg_int, _positive_float, _positive_int
-    from .core.sequences import TASKS
+    from explorer.cli import _nonneg_int, _positive_float, _positive_int
+    from explorer.core.data.sequences import TASKS
 
     p.add_argument("--task", default="adding", choices=TASKS,
                    help="adding problem, delayed recall, sine/sawtooth forecasting or a character-level "
@@ -58,7 +58,7 @@ def add_recurrent_options(p: argparse.ArgumentParser, model: str) -> None:
 
 
 def recurrent_config(args: argparse.Namespace):
-    from .core.recurrent import CONFIGS
+    from explorer.core.families.recurrent.trainer import CONFIGS
 
     cls = CONFIGS[args.family]
     compare_every = args.compare_every
@@ -74,8 +74,8 @@ def recurrent_config(args: argparse.Namespace):
 
 def cmd_train_recurrent(args: argparse.Namespace) -> int:
     """Train an LSTM or a vanilla RNN headless; ``loss`` in the JSON is the held-out loss."""
-    from .cli import _report, _run_training, _spec_from_args
-    from .core.recurrent import RecurrentTrainer, config_from_spec
+    from explorer.cli import _report, _run_training, _spec_from_args
+    from explorer.core.families.recurrent.trainer import RecurrentTrainer, config_from_spec
 
     cfg = recurrent_config(args)
     spec = _spec_from_args(args)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from .core.atomic import atomic_write_text
-from .core.spec import (PRESETS, SpecError, export_source, infer, load_preset, load_spec, preset_names,
+from explorer.core.persist.atomic import atomic_write_text
+from explorer.core.spec.network import (PRESETS, SpecError, export_source, infer, load_preset, load_spec, preset_names,
                         summary_table, validate)
 
 

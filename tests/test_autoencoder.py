@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.core import families
-from explorer.core.autoencoder import (LIVE, NEEDS_RESET, NOISE_KINDS, Autoencoder, AutoencoderConfig,
+from explorer.core.families import registry as families
+from explorer.core.families.autoencoder.trainer import (LIVE, NEEDS_RESET, NOISE_KINDS, Autoencoder, AutoencoderConfig,
                                        AutoencoderTrainer, config_from_spec, corrupt, normals)
-from explorer.core.data import Dataset, load_dataset
-from explorer.core.engine import TrainingSession
-from explorer.core.rbm import FixedDraws, NumpyUniforms, UniformSource
-from explorer.core.runfolder import load_run, restore_session, save_run
-from explorer.core.spec import LayerSpec, NetworkSpec, load_preset
+from explorer.core.data.datasets import Dataset, load_dataset
+from explorer.core.engine.session import TrainingSession
+from explorer.core.families.rbm.model import FixedDraws, NumpyUniforms, UniformSource
+from explorer.core.persist.runfolder import load_run, restore_session, save_run
+from explorer.core.spec.network import LayerSpec, NetworkSpec, load_preset
 
 
 @pytest.fixture(autouse=True)

@@ -8,10 +8,10 @@ import sys
 import pytest
 from PySide6 import QtCore
 
-from explorer.core.autosave import AutosaveSlot, save_whole
-from explorer.core.engine import TrainingSession
-from explorer.core.rbm_trainer import RBMConfig, RBMTrainer
-from explorer.core.runfolder import load_run
+from explorer.core.persist.autosave import AutosaveSlot, save_whole
+from explorer.core.engine.session import TrainingSession
+from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
+from explorer.core.persist.runfolder import load_run
 from explorer.gui.main_window import MainWindow
 
 
@@ -37,7 +37,7 @@ def test_a_save_replaces_the_previous_one_whole(tmp_path, session, monkeypatch):
     session.step(2)
     session.wait(30)
 
-    import explorer.core.autosave as autosave
+    import explorer.core.persist.autosave as autosave
 
     def broken(s, path, extra=None):  # the disk fills up halfway through the next save
         os.makedirs(path)
@@ -55,7 +55,7 @@ def test_a_save_replaces_the_previous_one_whole(tmp_path, session, monkeypatch):
 
 
 def test_save_run_never_mixes_with_other_files(tmp_path):
-    from explorer.core.runfolder import save_target
+    from explorer.core.persist.runfolder import save_target
 
     assert save_target(tmp_path / "new") == tmp_path / "new"  # a new folder: the run is the folder
     (tmp_path / "empty").mkdir()

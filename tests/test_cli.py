@@ -72,7 +72,7 @@ def test_train_rbm_from_a_preset_and_a_spec_file(tmp_path):
     r = run("train", "rbm", "--preset", "rbm-digits", "--epochs", "1", "--json", "--quiet")
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
-    from explorer.core.spec import load_preset, save_spec
+    from explorer.core.spec.network import load_preset, save_spec
     preset = load_preset("rbm-digits")
     assert res["hidden"] == preset.layers[0].params["hidden"] and res["n_visible"] == 64
     spec = load_preset("rbm-digits")

@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.core.cnn import (CNNConfig, CNNTrainer, LayerGeometry, config_from_spec, effective_rf, forward_upto,
+from explorer.core.families.cnn.trainer import (CNNConfig, CNNTrainer, LayerGeometry, config_from_spec, effective_rf, forward_upto,
                                layer_geometry, lcn, rf_box)
-from explorer.core.data import DataError
-from explorer.core.engine import TrainingSession
-from explorer.core.families import FAMILIES, make_trainer
-from explorer.core.imagefolder import load_image_folder
-from explorer.core.images import write_png
-from explorer.core.layers import LocalContrastNorm
-from explorer.core.runfolder import load_run, restore_trainer, save_run
-from explorer.core.spec import LayerSpec, NetworkSpec, infer, load_preset
+from explorer.core.data.datasets import DataError
+from explorer.core.engine.session import TrainingSession
+from explorer.core.families.registry import FAMILIES, make_trainer
+from explorer.core.data.imagefolder import load_image_folder
+from explorer.core.data.images import write_png
+from explorer.core.spec.layers import LocalContrastNorm
+from explorer.core.persist.runfolder import load_run, restore_trainer, save_run
+from explorer.core.spec.network import LayerSpec, NetworkSpec, infer, load_preset
 
 
 def small_cnn(input_shape=(1, 16, 16), classes=10, lcn_layer=False, name="tiny") -> NetworkSpec:
@@ -71,7 +71,7 @@ def test_geometry_of_a_network_with_lcn_matches_infer():
 def test_effective_field_lies_inside_the_theoretical_box(preset):
     spec = load_preset(preset)
     torch.manual_seed(0)
-    from explorer.core.spec import build_module
+    from explorer.core.spec.network import build_module
     model = build_module(spec).eval()
     c, h, w = spec.input_shape
     image = torch.rand(c, h, w)
@@ -392,7 +392,7 @@ def test_run_folder_keeps_the_probe_and_the_unit(tmp_path):
 def test_cli_train_cnn_json(tmp_path, capsys):
     from explorer.cli import main
     spec = tmp_path / "tiny.json"
-    from explorer.core.spec import save_spec
+    from explorer.core.spec.network import save_spec
     save_spec(small_cnn(), spec)
     assert main(["train", "cnn", "--spec", str(spec), "--epochs", "1", "--quiet", "--json", "--device", "cpu",
                  "--lr", "0.05", "--eval-samples", "100"]) == 0

@@ -1,4 +1,4 @@
-"""Tests for explorer.core.data: IDX validation, data sets, splits, upscaling, downloads.
+"""Tests for explorer.core.data.datasets: IDX validation, data sets, splits, upscaling, downloads.
 
 Every IDX file here is made by the test itself; nothing reads real data sets or the network.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer.core import data as D
-from explorer.core.data import DataError
+from explorer.core.data import datasets as D
+from explorer.core.data.datasets import DataError
 
 
 # --------------------------------------------------------------------------- helpers

@@ -6,14 +6,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from explorer.core import families
-from explorer.core.autoencoder import Autoencoder
-from explorer.core.data import load_dataset
-from explorer.core.deep import (INITS, LIVE, NEEDS_RESET, DeepMLP, MLPConfig, MLPTrainer, config_from_spec,
+from explorer.core.families import registry as families
+from explorer.core.families.autoencoder.trainer import Autoencoder
+from explorer.core.data.datasets import load_dataset
+from explorer.core.families.deep.trainer import (INITS, LIVE, NEEDS_RESET, DeepMLP, MLPConfig, MLPTrainer, config_from_spec,
                                 grad_stats, saturation)
-from explorer.core.engine import TrainingSession
-from explorer.core.rbm import RBM
-from explorer.core.spec import LayerSpec, NetworkSpec, load_preset
+from explorer.core.engine.session import TrainingSession
+from explorer.core.families.rbm.model import RBM
+from explorer.core.spec.network import LayerSpec, NetworkSpec, load_preset
 
 
 @pytest.fixture(autouse=True)
@@ -299,7 +299,7 @@ def test_session_through_stage_change_and_reset(digits):
 
 
 def test_save_and_restore_mid_pretraining(digits, tmp_path):
-    from explorer.core.runfolder import load_run, restore_trainer, save_run
+    from explorer.core.persist.runfolder import load_run, restore_trainer, save_run
 
     tr = make(digits, init="rbm", hidden=(8, 8, 8, 8, 8), pretrain_epochs=1, batch_size=128)
     s = TrainingSession(tr, eval_fraction=None)
@@ -319,7 +319,7 @@ def test_save_and_restore_mid_pretraining(digits, tmp_path):
 
 def test_pretraining_rescues_the_deep_sigmoid_net_that_random_init_cannot_train():
     """The lecture's 2006 argument on the bundled digits: same net, same data and seed, 10 fine-tuning epochs."""
-    from explorer.core.deep import MLPConfig, MLPTrainer
+    from explorer.core.families.deep.trainer import MLPConfig, MLPTrainer
 
     acc = {}
     for init in ("random", "rbm"):
@@ -335,7 +335,7 @@ def test_pretraining_rescues_the_deep_sigmoid_net_that_random_init_cannot_train(
 
 
 def test_deep_belief_net_dreams_come_from_the_stacked_rbms():
-    from explorer.core.deep import MLPConfig, MLPTrainer
+    from explorer.core.families.deep.trainer import MLPConfig, MLPTrainer
 
     tr = MLPTrainer(MLPConfig(dataset="digits", hidden=(16, 8), init="rbm", pretrain_epochs=1, device="cpu"))
     assert tr.dbn_sample() is None and "dbn_samples" not in tr.snapshot()  # no RBM trained yet
@@ -347,7 +347,7 @@ def test_deep_belief_net_dreams_come_from_the_stacked_rbms():
     b = tr.dbn_sample(n=5, sweeps=2)
     assert not torch.equal(a, b)
     # one sweep in the top RBM, then p(x|h) of the bottom RBM, recomputed by hand with the same draws
-    from explorer.core.rbm import FixedDraws
+    from explorer.core.families.rbm.model import FixedDraws
     rbm_bottom, rbm_top = tr.pretrained
     assert rbm_top.n_visible == rbm_bottom.n_hidden == 16
     v0 = tr._dbn_v.clone()

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.core import devices
-from explorer.core.engine import ERROR, FINISHED, PAUSED, RUNNING, STOPPED, TrainingSession
-from explorer.core.rbm_trainer import RBMConfig, RBMTrainer
+from explorer.core.engine import devices
+from explorer.core.engine.session import ERROR, FINISHED, PAUSED, RUNNING, STOPPED, TrainingSession
+from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
 
 
 def tiny_trainer(**kw):
@@ -407,5 +407,5 @@ def test_threads_are_set_for_the_training_thread_only(session):
     session.call_in_thread(lambda: seen.append(torch.get_num_threads()))
     session.step(1)
     assert session.wait(10)
-    from explorer.core.engine import DEFAULT_THREADS
+    from explorer.core.engine.session import DEFAULT_THREADS
     assert seen[-1] == DEFAULT_THREADS == session.threads

@@ -12,12 +12,12 @@ from PySide6 import QtCore, QtWidgets
 from safetensors.torch import load_file, safe_open
 
 from explorer.cli import main
-from explorer.core.engine import TrainingSession
-from explorer.core.export import ExportError, export_onnx, export_plan, export_safetensors
-from explorer.core.families import make_trainer
-from explorer.core.recurrent import outputs
-from explorer.core.runfolder import save_run
-from explorer.core.spec import LayerSpec, NetworkSpec, load_preset, spec_to_dict
+from explorer.core.engine.session import TrainingSession
+from explorer.core.persist.export import ExportError, export_onnx, export_plan, export_safetensors
+from explorer.core.families.registry import make_trainer
+from explorer.core.families.recurrent.trainer import outputs
+from explorer.core.persist.runfolder import save_run
+from explorer.core.spec.network import LayerSpec, NetworkSpec, load_preset, spec_to_dict
 
 
 def tiny_cnn_spec() -> dict:
@@ -245,7 +245,7 @@ def test_cli_bad_paths_exit_2_with_one_line(tmp_path, run_folder, capsys, proble
 # -- the window ----------------------------------------------------------------------------------------
 @pytest.fixture
 def window(qtbot, tmp_path):
-    from explorer.core.rbm_trainer import RBMConfig
+    from explorer.core.families.rbm.trainer import RBMConfig
     from explorer.gui.main_window import MainWindow
 
     settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)

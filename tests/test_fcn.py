@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.core.data import DataError
-from explorer.core.engine import TrainingSession
-from explorer.core.families import FAMILIES, make_trainer
-from explorer.core.fcn import (FCNCompareConfig, FCNConfig, FCNTrainer, SkipComparison, check_fcn_spec,
+from explorer.core.data.datasets import DataError
+from explorer.core.engine.session import TrainingSession
+from explorer.core.families.registry import FAMILIES, make_trainer
+from explorer.core.families.fcn.trainer import (FCNCompareConfig, FCNConfig, FCNTrainer, SkipComparison, check_fcn_spec,
                                compare_config_from, config_from_spec, confusion_matrix, iou_per_class, mean_iou,
                                pixel_accuracy, without_skips)
-from explorer.core.images import write_png
-from explorer.core.runfolder import load_run, restore_session, save_run
-from explorer.core.scenes import (SHAPE_CLASSES, Shape, generate_scenes, load_mask_folder, render_scene,
+from explorer.core.data.images import write_png
+from explorer.core.persist.runfolder import load_run, restore_session, save_run
+from explorer.core.data.scenes import (SHAPE_CLASSES, Shape, generate_scenes, load_mask_folder, render_scene,
                                   shape_mask)
-from explorer.core.spec import LayerSpec, infer, load_preset, spec_to_dict
+from explorer.core.spec.network import LayerSpec, infer, load_preset, spec_to_dict
 
 
 def small_spec(width: int = 2, size: int = 32):
@@ -336,7 +336,7 @@ def test_comparison_run_folder_round_trip(tmp_path):
 # -- command line ----------------------------------------------------------------------------------------------
 def test_cli_train_fcn_json(tmp_path, capsys):
     spec = tmp_path / "tiny.json"
-    from explorer.core.spec import save_spec
+    from explorer.core.spec.network import save_spec
     save_spec(small_spec(4), spec)
     from explorer.cli import main
     rc = main(["train", "fcn", "--spec", str(spec), "--scenes", "40", "--test-scenes", "10", "--epochs", "2",
@@ -365,7 +365,7 @@ def test_cli_bad_fcn_arguments_exit_2_with_one_line(args, msg, capsys):
 
 
 def test_batch_pixel_accuracy_equals_the_argmax_share():
-    from explorer.core.fcn import batch_pixel_accuracy
+    from explorer.core.families.fcn.trainer import batch_pixel_accuracy
 
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(3, 4, 9, 7, generator=g)

@@ -1,9 +1,9 @@
 """The FCN's promise on the generated scenes: a modest run segments held-out scenes well (mean IoU >= 0.8)."""
 
-from explorer.core.engine import TrainingSession
-from explorer.core.fcn import FCNConfig, FCNTrainer
-from explorer.core.scenes import SHAPE_CLASSES
-from explorer.core.spec import load_preset, spec_to_dict
+from explorer.core.engine.session import TrainingSession
+from explorer.core.families.fcn.trainer import FCNConfig, FCNTrainer
+from explorer.core.data.scenes import SHAPE_CLASSES
+from explorer.core.spec.network import load_preset, spec_to_dict
 
 
 def half_width_unet_small():

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtWidgets
 
-from explorer.core.autoencoder import AutoencoderConfig
-from explorer.core.engine import RUNNING
-from explorer.core.rbm_trainer import RBMConfig
+from explorer.core.families.autoencoder.trainer import AutoencoderConfig
+from explorer.core.engine.session import RUNNING
+from explorer.core.families.rbm.trainer import RBMConfig
 from explorer.gui.main_window import MainWindow
 
 

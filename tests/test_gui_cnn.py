@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from explorer.core.cnn import CNNConfig
+from explorer.core.families.cnn.trainer import CNNConfig
 from explorer.gui.main_window import MainWindow
 
 
@@ -121,7 +121,7 @@ def test_live_settings_and_reset_settings(qtbot, settings):
 
 
 def test_builder_train_opens_the_cnn_panel(qtbot, settings):
-    from explorer.core.rbm_trainer import RBMConfig
+    from explorer.core.families.rbm.trainer import RBMConfig
     win = open_window(qtbot, settings, RBMConfig(dataset="bars", bars_size=6, hidden=16, device="cpu"))
     try:
         bw = win.show_builder()

@@ -3,8 +3,8 @@
 import pytest
 from PySide6 import QtCore
 
-from explorer.core.compare import CompareConfig
-from explorer.core.deep import MLPConfig
+from explorer.core.families.deep.compare import CompareConfig
+from explorer.core.families.deep.trainer import MLPConfig
 from explorer.gui.main_window import MainWindow
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PySide6 import QtCore
 
-from explorer.core.engine import RUNNING
-from explorer.core.fcn import FCNConfig
-from explorer.core.spec import load_preset, spec_to_dict
+from explorer.core.engine.session import RUNNING
+from explorer.core.families.fcn.trainer import FCNConfig
+from explorer.core.spec.network import load_preset, spec_to_dict
 from explorer.gui.main_window import MainWindow
 
 
@@ -133,7 +133,7 @@ def test_one_click_opens_the_side_by_side_comparison(qtbot, window):
 
 
 def test_builder_unet_small_trains_in_the_fcn_panel(qtbot, settings):
-    from explorer.core.rbm_trainer import RBMConfig
+    from explorer.core.families.rbm.trainer import RBMConfig
     win = MainWindow(RBMConfig(dataset="bars", bars_size=6, hidden=8, device="cpu"), settings=settings)
     qtbot.addWidget(win)
     win.show()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtTest, QtWidgets
 
-from explorer.core.rbm_trainer import RBMConfig
+from explorer.core.families.rbm.trainer import RBMConfig
 from explorer.gui.main_window import MainWindow
 from explorer.gui.widgets.views import CurveView, HeatmapView, MosaicView
 

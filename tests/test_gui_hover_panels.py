@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtWidgets
 
-from explorer.core.autoencoder import AutoencoderConfig
-from explorer.core.cnn import CNNConfig
-from explorer.core.deep import MLPConfig
-from explorer.core.recurrent import LSTMConfig
+from explorer.core.families.autoencoder.trainer import AutoencoderConfig
+from explorer.core.families.cnn.trainer import CNNConfig
+from explorer.core.families.deep.trainer import MLPConfig
+from explorer.core.families.recurrent.trainer import LSTMConfig
 from explorer.gui.main_window import MainWindow
 
 

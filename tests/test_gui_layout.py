@@ -3,7 +3,7 @@ minimum sizes add up per column, and the deep network's (903 px) and the LSTM's 
 
 import pytest
 
-from explorer.core.families import FAMILIES
+from explorer.core.families.registry import FAMILIES
 from explorer.gui.app import make_app
 from explorer.gui.main_window import MainWindow
 

@@ -2,8 +2,8 @@
 
 from PySide6 import QtCore, QtWidgets
 
-from explorer.core.engine import RUNNING
-from explorer.core.rbm_trainer import RBMConfig
+from explorer.core.engine.session import RUNNING
+from explorer.core.families.rbm.trainer import RBMConfig
 from explorer.gui.main_window import PANELS, MainWindow
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtWidgets
 
-from explorer.core.engine import ERROR, RUNNING, TrainingSession
-from explorer.core.rbm_trainer import RBMConfig, RBMTrainer
-from explorer.core.runfolder import save_run
+from explorer.core.engine.session import ERROR, RUNNING, TrainingSession
+from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
+from explorer.core.persist.runfolder import save_run
 from explorer.gui import gc_guard
 from explorer.gui.main_window import MainWindow
 
@@ -286,7 +286,7 @@ def test_redraws_keep_none_and_bool_references_intact(qtbot, window):
 def test_the_window_keeps_a_core_for_itself(qtbot, window, monkeypatch):
     import os
 
-    from explorer.core.engine import DEFAULT_THREADS
+    from explorer.core.engine.session import DEFAULT_THREADS
 
     expected = max(1, (os.cpu_count() or 1) - 1)
     window.step_once()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer.core.deep import MLPConfig
+from explorer.core.families.deep.trainer import MLPConfig
 from explorer.gui import recorder as recorder_module
 from explorer.gui.main_window import MainWindow
 from explorer.gui.recorder import ENCODING, HELD, IDLE, RECORDING

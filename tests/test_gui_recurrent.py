@@ -5,8 +5,8 @@ import pytest
 import torch
 from PySide6 import QtCore
 
-from explorer.core.engine import RUNNING
-from explorer.core.recurrent import LSTMConfig, RNNConfig
+from explorer.core.engine.session import RUNNING
+from explorer.core.families.recurrent.trainer import LSTMConfig, RNNConfig
 from explorer.gui.main_window import MainWindow
 
 

@@ -25,15 +25,15 @@ def test_the_plain_launch_reaches_the_window_code_without_importing_torch():
 
 def test_the_core_loader_names_torch_and_every_core_module():
     names = core_module_names()
-    assert names.index("torch") < names.index("explorer.core.engine")
-    assert {"explorer.core.families", "explorer.core.runfolder", "explorer.core.timeline"} <= set(names)
+    assert names.index("torch") < names.index("explorer.core.engine.session")
+    assert {"explorer.core.families.registry", "explorer.core.persist.runfolder", "explorer.core.engine.timeline"} <= set(names)
 
 
 def test_a_loaded_core_builds_the_main_window_and_the_start_up_window_goes(qtbot):
     shell = StartupWindow()
     qtbot.addWidget(shell)
     shell.show()
-    loader = CoreLoader(["json", "explorer.core.sizes"])
+    loader = CoreLoader(["json", "explorer.core.persist.sizes"])
     built: list[QtWidgets.QWidget] = []
 
     def build() -> QtWidgets.QWidget:

@@ -3,9 +3,9 @@
 import numpy as np
 from PySide6 import QtCore
 
-from explorer.core.autoencoder import AutoencoderConfig
-from explorer.core.engine import RUNNING
-from explorer.core.rbm_trainer import RBMConfig
+from explorer.core.families.autoencoder.trainer import AutoencoderConfig
+from explorer.core.engine.session import RUNNING
+from explorer.core.families.rbm.trainer import RBMConfig
 from explorer.gui.main_window import MainWindow
 from explorer.gui.widgets.views import CurveView, tile_images
 
@@ -147,7 +147,7 @@ def test_autoencoder_scrub_and_new_session(qtbot, settings):
 
 
 def test_lstm_gate_heatmaps_scrub_and_a_chosen_unit_stays_on_the_frame(qtbot, settings):
-    from explorer.core.recurrent import LSTMConfig
+    from explorer.core.families.recurrent.trainer import LSTMConfig
 
     win = open_window(qtbot, settings, LSTMConfig(task="adding", length=12, hidden=8, n_train=256, eval_samples=64,
                                                   batch_size=16, device="cpu", compare_every=2))

@@ -9,10 +9,10 @@ import torch
 from safetensors.torch import save_file
 
 from explorer.cli import main
-from explorer.core.engine import TrainingSession
-from explorer.core.inspect import InspectError, inspect_path
-from explorer.core.rbm_trainer import RBMConfig, RBMTrainer
-from explorer.core.runfolder import save_run
+from explorer.core.engine.session import TrainingSession
+from explorer.core.persist.inspect import InspectError, inspect_path
+from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
+from explorer.core.persist.runfolder import save_run
 
 
 @pytest.fixture

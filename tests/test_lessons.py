@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from explorer.core.runfolder import load_run, restore_trainer
+from explorer.core.persist.runfolder import load_run, restore_trainer
 
 LESSONS = Path(__file__).resolve().parents[1] / "samples" / "lessons"
 EXPECTED = {"rbm-digits-half-trained": "rbm", "dae-heavy-noise": "autoencoder",

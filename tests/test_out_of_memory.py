@@ -3,8 +3,8 @@
 import torch
 from PySide6 import QtCore
 
-from explorer.core.engine import ERROR, RUNNING, TrainingSession
-from explorer.core.rbm_trainer import RBMConfig, RBMTrainer
+from explorer.core.engine.session import ERROR, RUNNING, TrainingSession
+from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
 from explorer.gui.main_window import MainWindow
 
 

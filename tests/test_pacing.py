@@ -65,7 +65,7 @@ def test_switched_off_or_reset_it_never_holds_the_views_back():
 def test_a_slow_refresh_rate_still_shows_new_snapshots_while_training(qtbot, settings):
     """At 2 redraws a second the curves are due at every tick; the snapshot used to wait for a tick
     without curves, which never came, so the views froze while training ran."""
-    from explorer.core.rbm_trainer import RBMConfig
+    from explorer.core.families.rbm.trainer import RBMConfig
     from explorer.gui.main_window import MainWindow
 
     win = MainWindow(RBMConfig(dataset="bars", bars_size=4, hidden=8, batch_size=10, device="cpu", seed=1),
@@ -87,7 +87,7 @@ def test_a_slow_refresh_rate_still_shows_new_snapshots_while_training(qtbot, set
 
 
 def test_pacing_can_be_switched_off_from_the_training_menu(qtbot, settings):
-    from explorer.core.rbm_trainer import RBMConfig
+    from explorer.core.families.rbm.trainer import RBMConfig
     from explorer.gui.main_window import MainWindow
 
     win = MainWindow(RBMConfig(dataset="bars", bars_size=4, hidden=8, batch_size=10, device="cpu", seed=1),

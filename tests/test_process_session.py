@@ -9,13 +9,15 @@ import time
 import numpy as np
 import pytest
 
-from explorer.core import commands, worker
-from explorer.core.data import DataError
-from explorer.core.engine import ERROR, PAUSED, RUNNING, STOPPED, TrainingSession
-from explorer.core.families import make_trainer
-from explorer.core.process_session import ProcessSession, TrainerMirror, TrainingProcessError
-from explorer.core.rbm_trainer import RBMConfig
-from explorer.core.runfolder import load_run
+from explorer.core.engine import commands
+
+from explorer.core.process import worker
+from explorer.core.data.datasets import DataError
+from explorer.core.engine.session import ERROR, PAUSED, RUNNING, STOPPED, TrainingSession
+from explorer.core.families.registry import make_trainer
+from explorer.core.process.session import ProcessSession, TrainerMirror, TrainingProcessError
+from explorer.core.families.rbm.trainer import RBMConfig
+from explorer.core.persist.runfolder import load_run
 
 
 def tiny_config(**kw):

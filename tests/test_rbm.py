@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.core.rbm import RBM, ContrastiveDivergence, FixedDraws, binarize
+from explorer.core.families.rbm.model import RBM, ContrastiveDivergence, FixedDraws, binarize
 
 
 def make_rbm(W, b, d):
@@ -100,7 +100,7 @@ def test_energy_and_free_energy_agree():
 def test_binarize_modes():
     x = torch.tensor([[0.2, 0.5, 0.51, 1.0]])
     assert binarize(x, "threshold").tolist() == [[0.0, 0.0, 1.0, 1.0]]
-    from explorer.core.rbm import NumpyUniforms
+    from explorer.core.families.rbm.model import NumpyUniforms
     many = binarize(x.expand(20000, 4).contiguous(), "sample", NumpyUniforms(0))
     assert set(many.unique().tolist()) <= {0.0, 1.0}
     np.testing.assert_allclose(many.mean(0).numpy(), x[0].numpy(), atol=0.02)
@@ -109,7 +109,7 @@ def test_binarize_modes():
 
 
 def test_reconstruction_error_falls_on_digits():
-    from explorer.core.rbm_trainer import RBMConfig, RBMTrainer
+    from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
 
     tr = RBMTrainer(RBMConfig(dataset="digits", hidden=64, lr=0.1, batch_size=32, device="cpu", seed=0))
     before = tr.evaluate()["heldout_recon_error"]
@@ -123,7 +123,7 @@ def test_reconstruction_error_falls_on_digits():
 
 
 def test_trainer_is_deterministic_under_seed():
-    from explorer.core.rbm_trainer import RBMConfig, RBMTrainer
+    from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
 
     a = RBMTrainer(RBMConfig(dataset="bars", bars_size=4, hidden=8, device="cpu", seed=7))
     b = RBMTrainer(RBMConfig(dataset="bars", bars_size=4, hidden=8, device="cpu", seed=7))
@@ -165,8 +165,8 @@ def test_cd1_walkthrough_is_the_update_contrastive_divergence_applies():
     """The class step-through shows exactly the update CD-1 makes (same draws), without applying it."""
     import copy
 
-    from explorer.core.rbm import ContrastiveDivergence, NumpyUniforms
-    from explorer.core.rbm_trainer import RBMConfig, RBMTrainer
+    from explorer.core.families.rbm.model import ContrastiveDivergence, NumpyUniforms
+    from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
 
     tr = RBMTrainer(RBMConfig(dataset="digits", hidden=12, binarize="threshold", lr=0.3, device="cpu"))
     for _ in range(5):

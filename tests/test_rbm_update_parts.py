@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.core.rbm import RBM, ContrastiveDivergence, FixedDraws, cd_averages
-from explorer.core.rbm_trainer import RBMConfig, RBMTrainer
+from explorer.core.families.rbm.model import RBM, ContrastiveDivergence, FixedDraws, cd_averages
+from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
 
 
 def test_last_update_by_hand():

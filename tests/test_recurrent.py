@@ -8,15 +8,15 @@ import pytest
 import torch
 
 from explorer.cli import main
-from explorer.core.data import DataError
-from explorer.core.engine import TrainingSession
-from explorer.core.families import FAMILIES, make_trainer
-from explorer.core.recurrent import (LectureLSTM, LSTMConfig, RecurrentTrainer, RNNConfig, VanillaRNN,
+from explorer.core.data.datasets import DataError
+from explorer.core.engine.session import TrainingSession
+from explorer.core.families.registry import FAMILIES, make_trainer
+from explorer.core.families.recurrent.trainer import (LectureLSTM, LSTMConfig, RecurrentTrainer, RNNConfig, VanillaRNN,
                                      config_from_spec, generate, grad_norm_by_distance, lstm_steps, rnn_steps)
-from explorer.core.runfolder import load_run, restore_trainer, save_run
-from explorer.core.sequences import (N_SYMBOLS, adding_problem, delayed_recall, make_task, periodic,
+from explorer.core.persist.runfolder import load_run, restore_trainer, save_run
+from explorer.core.data.sequences import (N_SYMBOLS, adding_problem, delayed_recall, make_task, periodic,
                                      read_text_file)
-from explorer.core.spec import load_preset
+from explorer.core.spec.network import load_preset
 
 
 @pytest.fixture(autouse=True)
@@ -347,7 +347,7 @@ def test_cli_errors_are_one_line(capsys, tmp_path):
 def test_a_views_first_computation_does_not_hold_the_next_one_back(monkeypatch):
     """The first computation pays for warm-up: the next is made as soon as training moved on; from then
     the budget paces the view (here a budget so small that it never allows a recomputation)."""
-    from explorer.core import recurrent
+    from explorer.core.families.recurrent import trainer as recurrent
 
     monkeypatch.setitem(recurrent.VIEW_BUDGET, "grads", 1e-9)
     tr = RecurrentTrainer(small(RNNConfig))

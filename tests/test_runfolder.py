@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from explorer.core.engine import TrainingSession
-from explorer.core.rbm_trainer import RBMConfig, RBMTrainer
-from explorer.core.runfolder import RunFolderError, load_run, restore_session, save_run
+from explorer.core.engine.session import TrainingSession
+from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
+from explorer.core.persist.runfolder import RunFolderError, load_run, restore_session, save_run
 
 
 def trained_session(steps=15):

@@ -5,9 +5,9 @@ import time
 import pytest
 import torch
 
-from explorer.core.engine import TrainingSession
-from explorer.core.rbm_trainer import RBMConfig, RBMTrainer
-from explorer.core.threads import LONG_STEP_S, ThreadTuner, candidate_counts
+from explorer.core.engine.session import TrainingSession
+from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
+from explorer.core.engine.threads import LONG_STEP_S, ThreadTuner, candidate_counts
 
 
 def run_tuner(tuner: ThreadTuner, seconds_at: dict[int, float]) -> list[int]:
@@ -195,7 +195,7 @@ def test_no_tuning_when_asked_not_to_or_with_one_thread_allowed(tune, limit):
 
 
 def test_the_engine_checks_its_choice_again_when_the_machine_changes(monkeypatch):
-    from explorer.core import engine
+    from explorer.core.engine import session as engine
 
     monkeypatch.setattr(engine, "RECHECK_FIRST_S", 0.1)
     trainer = tiny()
@@ -222,7 +222,7 @@ def test_the_engine_checks_its_choice_again_when_the_machine_changes(monkeypatch
 
 
 def test_a_new_training_thread_uses_its_own_count_not_the_last_one_set_elsewhere():
-    from explorer.core.engine import DEFAULT_THREADS
+    from explorer.core.engine.session import DEFAULT_THREADS
 
     main = torch.get_num_threads()
     # torch keeps the last count set by any thread for the threads that have not set their own

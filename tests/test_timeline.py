@@ -4,8 +4,8 @@ within its memory bound, the newest frame always kept."""
 import numpy as np
 import pytest
 
-from explorer.core.engine import Snapshot
-from explorer.core.timeline import DEFAULT_BOUND_BYTES, SnapshotTimeline, snapshot_nbytes
+from explorer.core.engine.session import Snapshot
+from explorer.core.engine.timeline import DEFAULT_BOUND_BYTES, SnapshotTimeline, snapshot_nbytes
 
 FRAME = 1000  # bytes of arrays in one test snapshot
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer.core import video
-from explorer.core.video import EncodeCancelled, VideoError, encode_gif, encode_mp4, encode_video
+from explorer.core.persist import video
+from explorer.core.persist.video import EncodeCancelled, VideoError, encode_gif, encode_mp4, encode_video
 
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (200, 200, 30), (10, 10, 10), (120, 40, 220)]
 

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from .startup import CoreLoader, StartupWindow, start_when_loaded
+from explorer.gui.startup import CoreLoader, StartupWindow, start_when_loaded
 
 if TYPE_CHECKING:
-    from ..core.rbm_trainer import RBMConfig
+    from explorer.core.families.rbm.trainer import RBMConfig
 
 # this module is imported before torch (see startup.py): it must not import the core at its top
 
@@ -77,7 +77,7 @@ def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: 
         shell.installEventFilter(probe)
     shell.show()
     if process_training_wanted(settings):
-        from ..core import worker  # (standard library only: no torch here)
+        from explorer.core.process import worker  # (standard library only: no torch here)
 
         worker.prepare()  # the training process imports torch beside the window's own import
     loader = CoreLoader()
@@ -85,7 +85,7 @@ def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: 
     windows: list[QtWidgets.QWidget] = []  # holds the main window: nothing else keeps it alive
 
     def build() -> QtWidgets.QWidget:
-        from .main_window import MainWindow
+        from explorer.gui.main_window import MainWindow
 
         win = MainWindow(config, run_dir=run_dir)
         if not win.has_saved_geometry():

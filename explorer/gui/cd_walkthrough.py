@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from ..core.commands import ask_trainer
-from ..core.deep import grid_shape
-from ..core.engine import TrainingSession
-from .widgets.views import MosaicView, tile_images
+from explorer.core.engine.commands import ask_trainer
+from explorer.core.families.deep.trainer import grid_shape
+from explorer.core.engine.session import TrainingSession
+from explorer.gui.widgets.views import MosaicView, tile_images
 
 STAGES = [
     ("1. The data x",

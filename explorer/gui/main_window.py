@@ -16,37 +16,40 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from .. import __version__
-from ..core.data import DataError, download_dataset, default_cache_dir
-from ..core.devices import DeviceError, available_devices
-from ..core.engine import ERROR, FINISHED, RUNNING, TrainingSession
-from ..core import autoencoder, deep, fcn, rbm_trainer
-from ..core.autoencoder import AutoencoderConfig
-from ..core.cnn import CNNConfig
-from ..core.cnn import config_from_spec as cnn_config_from_spec
-from ..core.compare import CompareConfig
-from ..core.deep import MLPConfig
-from ..core.families import make_trainer
-from ..core.rbm_trainer import RBMConfig
-from ..core import recurrent
-from ..core.autosave import AUTOSAVE_INTERVAL_S, AutosaveSlot
-from ..core import worker
-from ..core.commands import autosave_to, save_run_to
-from ..core.process_session import ProcessSession, TrainingProcessError
-from ..core.runfolder import RunFolderError, load_run, restore_session
-from . import gc_guard
-from .app import RESOURCES, SETTINGS_APP, SETTINGS_ORG, process_training_wanted
-from .panels.autoencoder_panel import AutoencoderPanel
-from .panels.cnn_panel import CNNPanel
-from .panels.compare_panel import ComparePanel
-from .panels.deep_panel import MLPPanel
-from .panels.fcn_panel import FCNComparePanel, FCNPanel
-from .panels.rbm_panel import RBMPanel
-from .panels.recurrent_panel import LSTMPanel, RNNPanel
-from .widgets.timeline import TimelineBar, timeline_toolbar
-from .widgets.views import CurveView
-from .model_export import ModelExporter
-from .recorder import PanelRecorder
+from explorer import __version__
+from explorer.core.data.datasets import DataError, download_dataset, default_cache_dir
+from explorer.core.engine.devices import DeviceError, available_devices
+from explorer.core.engine.session import ERROR, FINISHED, RUNNING, TrainingSession
+from explorer.core.families.autoencoder import trainer as autoencoder
+from explorer.core.families.deep import trainer as deep
+from explorer.core.families.fcn import trainer as fcn
+from explorer.core.families.rbm import trainer as rbm_trainer
+from explorer.core.families.autoencoder.trainer import AutoencoderConfig
+from explorer.core.families.cnn.trainer import CNNConfig
+from explorer.core.families.cnn.trainer import config_from_spec as cnn_config_from_spec
+from explorer.core.families.deep.compare import CompareConfig
+from explorer.core.families.deep.trainer import MLPConfig
+from explorer.core.families.registry import make_trainer
+from explorer.core.families.rbm.trainer import RBMConfig
+from explorer.core.families.recurrent import trainer as recurrent
+from explorer.core.persist.autosave import AUTOSAVE_INTERVAL_S, AutosaveSlot
+from explorer.core.process import worker
+from explorer.core.engine.commands import autosave_to, save_run_to
+from explorer.core.process.session import ProcessSession, TrainingProcessError
+from explorer.core.persist.runfolder import RunFolderError, load_run, restore_session
+from explorer.gui import gc_guard
+from explorer.gui.app import RESOURCES, SETTINGS_APP, SETTINGS_ORG, process_training_wanted
+from explorer.gui.panels.autoencoder_panel import AutoencoderPanel
+from explorer.gui.panels.cnn_panel import CNNPanel
+from explorer.gui.panels.compare_panel import ComparePanel
+from explorer.gui.panels.deep_panel import MLPPanel
+from explorer.gui.panels.fcn_panel import FCNComparePanel, FCNPanel
+from explorer.gui.panels.rbm_panel import RBMPanel
+from explorer.gui.panels.recurrent_panel import LSTMPanel, RNNPanel
+from explorer.gui.widgets.timeline import TimelineBar, timeline_toolbar
+from explorer.gui.widgets.views import CurveView
+from explorer.gui.model_export import ModelExporter
+from explorer.gui.recorder import PanelRecorder
 
 # watching wants held-out curves, but each evaluation is training time lost: they may take up to 5% of
 # it in the window (at 10% they cost the RBM, CNN and FCN panels 9-12% of their speed; at 5% the RBM's
@@ -711,7 +714,7 @@ class MainWindow(QtWidgets.QMainWindow):
     # -- the architecture builder ----------------------------------------------------------------------
     def show_builder(self):
         """Open (or raise) the builder window; its Train button hands the network to this window."""
-        from .panels.builder_panel import BuilderWindow
+        from explorer.gui.panels.builder_panel import BuilderWindow
 
         if self.builder_window is None:
             self.builder_window = BuilderWindow(self)

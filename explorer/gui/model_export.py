@@ -1,6 +1,6 @@
 """File › Export model ▸ ONNX… / safetensors…: the current model written for use outside the app.
 
-The export itself (``explorer.core.export``) runs on the training thread between two steps, like
+The export itself (``explorer.core.persist.export``) runs on the training thread between two steps, like
 Save run, so it never reads weights half-way through an update; the window stays responsive and the
 result (the file and its size, or what went wrong) comes back to the notice bar through a queued
 signal.
@@ -14,8 +14,8 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from ..core.commands import export_model
-from ..core.export import LABELS, file_size_text
+from explorer.core.engine.commands import export_model
+from explorer.core.persist.export import LABELS, file_size_text
 
 FILTERS = {"onnx": "ONNX model (*.onnx)", "safetensors": "safetensors weights (*.safetensors)"}
 

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from ..core.sizes import format_bytes
-from ..core.video import VIDEO_SUFFIXES, EncodeCancelled, VideoError, encode_gif, encode_mp4
+from explorer.core.persist.sizes import format_bytes
+from explorer.core.persist.video import VIDEO_SUFFIXES, EncodeCancelled, VideoError, encode_gif, encode_mp4
 
 DEFAULT_FPS = 8.0
 MAX_WIDTH = 1280  # wider grabs are scaled down: a projector-sized recording, a quarter of a 4K screen's bytes

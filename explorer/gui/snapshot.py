@@ -10,13 +10,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6 import QtCore  # noqa: E402
 
-from .app import make_app  # noqa: E402
+from explorer.gui.app import make_app  # noqa: E402
 
 
 def render_snapshot(config, steps: int, out: str | Path, size: tuple[int, int] = (1600, 1000)) -> Path:
     """The main window on ``config``'s family (RBM, autoencoder, deep network...), after ``steps`` steps."""
-    from ..core.commands import evaluate_now
-    from .main_window import MainWindow
+    from explorer.core.engine.commands import evaluate_now
+    from explorer.gui.main_window import MainWindow
 
     app = make_app()
     # a throw-away settings file: a snapshot must not depend on (or change) the user's saved layout

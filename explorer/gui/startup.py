@@ -24,7 +24,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 def core_module_names() -> list[str]:
     """Every module of ``explorer.core`` (all Qt-free), torch first: what the main window needs."""
-    from .. import core
+    from explorer import core
 
     names = [f"{core.__name__}.{m.name}" for m in pkgutil.iter_modules(core.__path__) if not m.name.startswith("_")]
     return ["numpy", "torch", *sorted(names)]

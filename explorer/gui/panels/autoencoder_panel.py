@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-from ...core.autoencoder import NEEDS_RESET, NOISE_KINDS, AutoencoderConfig
-from ...core.engine import Snapshot, TrainingSession
-from ..widgets.hover import fmt
-from ..widgets.settings_form import SettingsForm
-from ..widgets.views import CurveView, HeatmapView, MosaicView, ScatterView
-from .base import DockSpec, LivePanel, settings_scroll
+from explorer.core.families.autoencoder.trainer import NEEDS_RESET, NOISE_KINDS, AutoencoderConfig
+from explorer.core.engine.session import Snapshot, TrainingSession
+from explorer.gui.widgets.hover import fmt
+from explorer.gui.widgets.settings_form import SettingsForm
+from explorer.gui.widgets.views import CurveView, HeatmapView, MosaicView, ScatterView
+from explorer.gui.panels.base import DockSpec, LivePanel, settings_scroll
 
 MAX_FILTERS = 100
 NOISE_LABELS = {"none": "none (plain autoencoder)", "gaussian": "gaussian: x + level·N(0,1)",

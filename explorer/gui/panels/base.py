@@ -4,7 +4,7 @@ A panel subclass builds its views and settings, and implements ``central_widget`
 ``clear_curves``, ``add_metrics``, ``stats_parts`` and ``show_snapshot``. This base does the
 bookkeeping: curves start over after a reset, curves redraw a few times a second, a snapshot is
 drawn once, and only if it belongs to the current run. Every snapshot drawn is also offered to the
-panel's :class:`~explorer.core.timeline.SnapshotTimeline`, so the timeline bar can scrub back: while a
+panel's :class:`~explorer.core.engine.timeline.SnapshotTimeline`, so the timeline bar can scrub back: while a
 kept snapshot is on show (``viewing``), new ones are recorded but not drawn, and the curves go on.
 """
 
@@ -16,11 +16,11 @@ from typing import Any, Callable
 
 from PySide6 import QtCore, QtWidgets
 
-from ...core.engine import Snapshot, TrainingSession
-from ...core.timeline import SnapshotTimeline
-from ...core.process_session import ProcessSession
-from ..pacing import PROCESS_SNAPSHOT_SHARE, VIEW_SHARE, ViewPacer
-from ..widgets.settings_form import SettingsForm
+from explorer.core.engine.session import Snapshot, TrainingSession
+from explorer.core.engine.timeline import SnapshotTimeline
+from explorer.core.process.session import ProcessSession
+from explorer.gui.pacing import PROCESS_SNAPSHOT_SHARE, VIEW_SHARE, ViewPacer
+from explorer.gui.widgets.settings_form import SettingsForm
 
 CURVE_INTERVAL_S = 0.25  # curves and the stats line redraw at most 4 times a second
 

@@ -2,7 +2,7 @@
 
 Every edit goes through a ``QUndoStack`` as a whole-spec snapshot (specs are small), so undo and
 redo cover adding, inserting, removing, moving and editing layers alike. Inference
-(:func:`explorer.core.spec.infer`) never raises: an impossible network shows its reasons in the
+(:func:`explorer.core.spec.network.infer`) never raises: an impossible network shows its reasons in the
 table instead of stopping the app.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from ...core import spec as S
+from explorer.core.spec import network as S
 
 SHAPE_SEP = "x"
 
@@ -682,7 +682,7 @@ class ArchitectureBuilder(QtWidgets.QWidget):
             self.export_file(path)
 
     def export_file(self, path: str | Path) -> bool:
-        from ...core.atomic import atomic_write_text
+        from explorer.core.persist.atomic import atomic_write_text
 
         try:
             atomic_write_text(path, S.export_source(self.spec))

@@ -17,16 +17,16 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from ...core.commands import call_trainer
-from ...core.cnn import NEEDS_RESET, CNNConfig, cnn_presets
-from ...core.data import find_idx_files
-from ...core.engine import Snapshot, TrainingSession
-from ..widgets.canvas import DrawingCanvas
-from ..widgets.featuremaps import FeatureMapStack, InputView
-from ..widgets.gallery import ImageGallery
-from ..widgets.settings_form import SettingsForm
-from ..widgets.views import BarView, CurveView, HeatmapView, MosaicView, _caption_label, _title_label
-from .base import DockSpec, LivePanel, settings_scroll
+from explorer.core.engine.commands import call_trainer
+from explorer.core.families.cnn.trainer import NEEDS_RESET, CNNConfig, cnn_presets
+from explorer.core.data.datasets import find_idx_files
+from explorer.core.engine.session import Snapshot, TrainingSession
+from explorer.gui.widgets.canvas import DrawingCanvas
+from explorer.gui.widgets.featuremaps import FeatureMapStack, InputView
+from explorer.gui.widgets.gallery import ImageGallery
+from explorer.gui.widgets.settings_form import SettingsForm
+from explorer.gui.widgets.views import BarView, CurveView, HeatmapView, MosaicView, _caption_label, _title_label
+from explorer.gui.panels.base import DockSpec, LivePanel, settings_scroll
 
 _SHORT = {"Conv2d": "conv", "MaxPool2d": "max", "AvgPool2d": "avg", "LocalContrastNorm": "LCN", "ReLU": "relu",
           "Tanh": "tanh", "Sigmoid": "sigm", "Dropout": "drop", "Concat": "cat", "Softmax": "smax"}

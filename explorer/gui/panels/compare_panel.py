@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
-from ...core.compare import NEEDS_RESET, CompareConfig
-from ...core.engine import Snapshot, TrainingSession
-from ..widgets.views import LABEL_COLOURS, CurveView
-from .base import DockSpec, LivePanel, settings_scroll
-from .deep_panel import INIT_HELP, HiddenLayersSettings
+from explorer.core.families.deep.compare import NEEDS_RESET, CompareConfig
+from explorer.core.engine.session import Snapshot, TrainingSession
+from explorer.gui.widgets.views import LABEL_COLOURS, CurveView
+from explorer.gui.panels.base import DockSpec, LivePanel, settings_scroll
+from explorer.gui.panels.deep_panel import INIT_HELP, HiddenLayersSettings
 
 
 class CompareSettings(HiddenLayersSettings):

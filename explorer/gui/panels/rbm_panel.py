@@ -3,7 +3,7 @@
 Views (each a dock of the main window): input beside its reconstruction and Gibbs sample,
 the filters (columns of W), hidden probabilities p(h|x), the error and likelihood curves,
 "dreams" (Gibbs chains run from the current model), and the settings that drive training.
-The panel reads :class:`~explorer.core.engine.Snapshot` objects (CPU numpy copies) and
+The panel reads :class:`~explorer.core.engine.session.Snapshot` objects (CPU numpy copies) and
 the session's metrics log; it never touches a live tensor.
 """
 
@@ -13,13 +13,13 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from ...core.engine import Snapshot, TrainingSession
-from ...core.rbm import cd_averages
-from ...core.rbm_trainer import LIVE, NEEDS_RESET, RBMConfig
-from ..widgets.settings_form import SettingsForm
-from .base import DockSpec, LivePanel, settings_scroll
-from ..widgets.hover import fmt
-from ..widgets.views import CurveView, HeatmapView, MosaicView
+from explorer.core.engine.session import Snapshot, TrainingSession
+from explorer.core.families.rbm.model import cd_averages
+from explorer.core.families.rbm.trainer import LIVE, NEEDS_RESET, RBMConfig
+from explorer.gui.widgets.settings_form import SettingsForm
+from explorer.gui.panels.base import DockSpec, LivePanel, settings_scroll
+from explorer.gui.widgets.hover import fmt
+from explorer.gui.widgets.views import CurveView, HeatmapView, MosaicView
 
 MAX_FILTERS = 100
 # the lecture's symbols as rich text (x~ and h~: the reconstruction's samples, h^: the data's)
@@ -231,7 +231,7 @@ class RBMPanel(LivePanel):
         """The CD-1 step-through dialog on the current weights (window-modal; training may go on)."""
         if self.session is None:
             return None
-        from ..cd_walkthrough import CDWalkthrough
+        from explorer.gui.cd_walkthrough import CDWalkthrough
 
         dlg = CDWalkthrough(self.session, parent=self.settings.window())
         dlg.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -22,14 +22,14 @@ import html
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-from ...core.engine import Snapshot, TrainingSession
-from ...core.recurrent import NEEDS_RESET, OPTIMIZERS, LSTMConfig, RecurrentConfig, RNNConfig
-from ...core.sequences import TASK_HELP, TASKS
-from ..widgets.hover import fmt
-from ..widgets.settings_form import SettingsForm
-from ..widgets.sequence_views import ColouredTextView, TraceView, UnitHeatmapView
-from ..widgets.views import CurveView
-from .base import DockSpec, LivePanel, bring_forward, settings_scroll, squeezable
+from explorer.core.engine.session import Snapshot, TrainingSession
+from explorer.core.families.recurrent.trainer import NEEDS_RESET, OPTIMIZERS, LSTMConfig, RecurrentConfig, RNNConfig
+from explorer.core.data.sequences import TASK_HELP, TASKS
+from explorer.gui.widgets.hover import fmt
+from explorer.gui.widgets.settings_form import SettingsForm
+from explorer.gui.widgets.sequence_views import ColouredTextView, TraceView, UnitHeatmapView
+from explorer.gui.widgets.views import CurveView
+from explorer.gui.panels.base import DockSpec, LivePanel, bring_forward, settings_scroll, squeezable
 
 GATE_TITLES = {
     "f": ("Forget gate f<sub>t</sub>", "f<sub>t</sub> = σ(U<sub>f</sub> x<sub>t</sub> + W<sub>f</sub> s<sub>t-1</sub>): "
@@ -307,7 +307,7 @@ class RecurrentPanel(LivePanel):
         self.sample = QtWidgets.QPlainTextEdit()
         self.sample.setObjectName("generatedSample")
         self.sample.setReadOnly(True)
-        from ..widgets.views import monospace_font
+        from explorer.gui.widgets.views import monospace_font
 
         self.sample.setFont(monospace_font(11))
         self.sample_title = QtWidgets.QLabel("Generated text")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from .gallery import array_to_qimage
+from explorer.gui.widgets.gallery import array_to_qimage
 
 
 class DrawingCanvas(QtWidgets.QWidget):

@@ -19,8 +19,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from .hover import HoverReadout, esc, fmt
-from .views import GAP, _lut
+from explorer.gui.widgets.hover import HoverReadout, esc, fmt
+from explorer.gui.widgets.views import GAP, _lut
 
 MARK_COLOUR = "#ffb74d"
 

@@ -15,7 +15,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from .views import _ViewFrame
+from explorer.gui.widgets.views import _ViewFrame
 
 # class 0 first (background: dark slate in a plain class map, untinted in an overlay)
 CLASS_PALETTE = ("#3b4252", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#CC79A7", "#D55E00", "#0072B2",

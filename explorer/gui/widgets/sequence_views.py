@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from .views import HeatmapView, RangeKeeper, _ViewFrame, monospace_font, plot_widget
+from explorer.gui.widgets.views import HeatmapView, RangeKeeper, _ViewFrame, monospace_font, plot_widget
 
 
 class UnitHeatmapView(HeatmapView):

@@ -11,7 +11,7 @@ from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
-from ...core.data import DATASET_NAMES
+from explorer.core.data.datasets import DATASET_NAMES
 
 
 class SettingsForm(QtWidgets.QWidget):

@@ -1,6 +1,6 @@
 """The timeline bar: a slider that scrubs back through the views kept during a run.
 
-Each panel records its snapshots in a :class:`~explorer.core.timeline.SnapshotTimeline`; this bar,
+Each panel records its snapshots in a :class:`~explorer.core.engine.timeline.SnapshotTimeline`; this bar,
 along the whole bottom of the window (a toolbar above the status bar, see :func:`timeline_toolbar`;
 it stays on screen in presentation mode), shows how much is kept and lets the user go back: moving the
 slider off its right end shows that kept snapshot in the panel's own views (training goes on, its

@@ -16,7 +16,7 @@ import pyqtgraph as pg
 import shiboken6
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from .hover import HoverReadout, HoverText, esc, fmt
+from explorer.gui.widgets.hover import HoverReadout, HoverText, esc, fmt
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="#15181d", foreground="#d8dee9")
 
@@ -698,7 +698,7 @@ class CurveView(_ViewFrame):
         import csv
         import io
 
-        from ...core.atomic import atomic_write_text
+        from explorer.core.persist.atomic import atomic_write_text
 
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")

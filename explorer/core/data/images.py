@@ -1,0 +1,52 @@
+"""Reading the user's own image files (PNG, JPEG, BMP...) into numpy, with one-line errors.
+
+Used by the image-folder data sets (CNN classes, FCN image/mask pairs). Qt-free: Pillow decodes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from explorer.core.data.datasets import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+
+
+def is_image_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def read_image(path, mode: str = "L") -> np.ndarray:
+    """The image at ``path`` as an array: mode ``"L"`` grey float32 (H, W) in [0, 1], ``"RGB"`` float32
+    (H, W, 3) in [0, 1], ``"labels"`` the raw integer values (H, W) as int64 (for masks: a palette or
+    grey PNG's values are the class numbers). Any fault raises :class:`DataError` naming the file."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if mode == "labels":
+                if im.mode not in ("L", "P", "I", "I;16", "1"):
+                    im = im.convert("L")
+                return np.asarray(im).astype(np.int64)
+            arr = np.asarray(im.convert(mode), dtype=np.float32) / 255.0
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except UnidentifiedImageError:
+        raise DataError(f"{path}: not an image file (unreadable or corrupt)") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise DataError(f"{path}: cannot read the image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    return np.ascontiguousarray(arr)
+
+
+def write_png(path, array: np.ndarray) -> None:
+    """Write a (H, W) uint8/int array (grey or labels) or (H, W, 3) uint8 as PNG (tests, examples)."""
+    from PIL import Image
+
+    a = np.asarray(array)
+    if a.dtype != np.uint8:
+        a = a.astype(np.uint8)
+    Image.fromarray(a).save(Path(path), format="PNG")

@@ -1,0 +1,1 @@
+"""Autoencoders and denoising autoencoders: model, config and trainer (``trainer``)."""

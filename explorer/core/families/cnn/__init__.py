@@ -1,0 +1,1 @@
+"""Convolutional networks built from a spec: config and trainer (``trainer``)."""

@@ -1,0 +1,697 @@
+"""Convolutional networks from the builder, trained live: feature maps, filters, receptive fields, LCN.
+
+The lecture's CNN: convolution with learned kernels whose parameters are shared by all pixels, a
+nonlinearity (ReLU u = max(0, x), or LeNet-5's tanh), pooling of filter responses at nearby locations
+(robustness to the exact position, a larger receptive field for the next layer), optionally local
+contrast normalisation
+
+    h'(x, y) = (h(x, y) - m(N(x, y))) / max(eps, sigma(N(x, y)))
+
+and fully connected layers at the end. The network is a builder :class:`~explorer.core.spec.network.NetworkSpec`
+of family ``cnn`` (a preset such as ``lenet5``, or the user's own), built with ``build_module``.
+Trained by backpropagation on the cross-entropy of the logits (the spec's final Softmax is left out
+of the loss and used only for the probabilities shown), SGD with momentum.
+
+The data adapts to the network's input (C, H, W): images are resized once at load (bilinear) to
+H x W, and grey images are repeated to C channels per batch, so LeNet-5 (1x28x28) trains on the 8x8
+digits enlarged and alexnet-small (3x32x32) trains on grey digits too.
+
+Receptive fields (:func:`layer_geometry`, :func:`rf_box`): a unit of layer l at (y, x) sees the input
+pixels [o_l + y j_l, o_l + y j_l + r_l - 1] (and the same in x), with
+
+    r_l = r_(l-1) + (k - 1) j_(l-1),   j_l = j_(l-1) s,   o_l = o_(l-1) - p j_(l-1),   r_0 = j_0 = 1, o_0 = 0
+
+for a layer with kernel k, stride s and padding p (LCN: k = size, s = 1, p = size // 2; activations keep
+all three). The box is clipped to the image (padding pixels are not pixels). The effective receptive
+field of a unit for one input is |d unit / d input| (summed over the input channels).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from explorer.core.data.datasets import DATASET_NAMES, DataError, Dataset
+from explorer.core.data.imagefolder import load_image_folder
+from explorer.core.spec.layers import Concat, LayerStack, LocalContrastNorm
+from explorer.core.engine.minibatch import DATA_FIELDS, MiniBatchTrainer, apply_settings
+
+DATASETS = tuple(DATASET_NAMES) + ("folder",)
+DEFAULT_PRESET = "lenet5"
+EVAL_CHUNK = 500          # held-out examples per forward pass in evaluate (caps memory for big nets)
+MAX_FILTERS = 64          # first-layer filters shipped in a snapshot
+MAX_GRID = 16             # deeper filters: at most MAX_GRID output x MAX_GRID input channels
+LCN_DEMO_SIZE, LCN_DEMO_EPS = 5, 1e-2
+_SPATIAL = ("Conv2d", "MaxPool2d", "AvgPool2d", "LocalContrastNorm")
+_SAME = ("ReLU", "Sigmoid", "Tanh", "Dropout", "Softmax")
+
+
+def cnn_presets() -> list[str]:
+    """Names of the builder's presets of family cnn."""
+    from explorer.core.spec.network import PRESETS
+    return [name for name, make in PRESETS.items() if make().family == "cnn"]
+
+
+# -- receptive fields -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LayerGeometry:
+    """Where the units of one image layer look in the input (see the module docstring)."""
+
+    index: int                  # 1-based layer index in the spec
+    name: str                   # "Conv2d #1"
+    shape: tuple[int, int, int]  # (C, H, W) of the layer's output
+    size: int                   # r: side of the receptive field, in input pixels
+    jump: int                   # j: input pixels between neighbouring units
+    offset: int                 # o: input coordinate of the first pixel of unit (0, 0)'s field (< 0: padding)
+
+
+def _params(layer) -> dict[str, Any]:
+    from explorer.core.spec.network import LAYER_TYPES
+    return {**{p.name: p.default for p in LAYER_TYPES[layer.type].params}, **(layer.params or {})}
+
+
+def layer_geometry(spec) -> list[LayerGeometry]:
+    """Receptive-field size, jump and offset of every layer whose output is an image (C, H, W), in order.
+
+    Stops at the first layer that has no receptive field in this model (Flatten, Linear, ConvTranspose2d,
+    Upsample). Sizes and jumps equal ``spec.infer``'s ``rf_size`` / ``rf_jump``; the offset adds padding.
+    """
+    from explorer.core.spec.network import validate
+    inf = validate(spec)
+    out: list[LayerGeometry] = []
+    r, j, o = 1, 1, 0
+    geoms: dict[int, tuple[int, int, int]] = {0: (1, 1, 0)}
+    for layer, info in zip(spec.layers, inf.layers):
+        t = layer.type
+        if info.output_shape is None or len(info.output_shape) != 3:
+            break
+        p = _params(layer)
+        if t in ("Conv2d", "MaxPool2d", "AvgPool2d"):
+            k, s, pad = p["kernel_size"], p["stride"], p.get("padding", 0)
+            o, r, j = o - pad * j, r + (k - 1) * j, j * s
+        elif t == "LocalContrastNorm":
+            k = p["size"]
+            o, r = o - (k // 2) * j, r + (k - 1) * j
+        elif t == "Concat":
+            other = geoms.get(p["source"])
+            if other is None:
+                break
+            if other[0] > r:
+                r, j, o = other
+        elif t not in _SAME:
+            break
+        geoms[info.index] = (r, j, o)
+        out.append(LayerGeometry(info.index, f"{t} #{info.index}", tuple(info.output_shape), r, j, o))
+    return out
+
+
+def rf_box(geom: LayerGeometry, y: int, x: int, image_hw: Sequence[int]) -> tuple[int, int, int, int]:
+    """Theoretical receptive field of unit (y, x) of a layer: (top, left, bottom, right), inclusive, in
+    input pixels, clipped to the image of size ``image_hw`` = (H, W)."""
+    h, w = int(image_hw[0]), int(image_hw[1])
+    top, left = geom.offset + y * geom.jump, geom.offset + x * geom.jump
+    bottom, right = top + geom.size - 1, left + geom.size - 1
+    return max(top, 0), max(left, 0), min(bottom, h - 1), min(right, w - 1)
+
+
+def forward_upto(stack: LayerStack, x: torch.Tensor, upto: int) -> torch.Tensor:
+    """The output of layer ``upto`` (1-based) of a :class:`LayerStack` for the batch ``x`` (skips kept)."""
+    saved = {0: x} if 0 in stack.keep else {}
+    for i, layer in enumerate(stack.layers, start=1):
+        x = layer(x, saved[layer.source]) if isinstance(layer, Concat) else layer(x)
+        if i in stack.keep:
+            saved[i] = x
+        if i == upto:
+            return x
+    return x
+
+
+def effective_rf(stack: LayerStack, image: torch.Tensor, layer: int, channel: int, y: int, x: int) -> torch.Tensor:
+    """|d unit / d input| for one input ``image`` (C, H, W), summed over channels: (H, W), on its device.
+
+    The unit is (channel, y, x) of layer ``layer`` (1-based). Runs with gradients on whatever the caller's
+    grad mode; the model's parameters get no gradient (only the input is differentiated).
+    """
+    inp = image.detach().unsqueeze(0).clone().requires_grad_(True)
+    with torch.enable_grad():
+        out = forward_upto(stack, inp, layer)
+        (grad,) = torch.autograd.grad(out[0, channel, y, x], inp)
+    return grad[0].abs().sum(0)
+
+
+def lcn(h: torch.Tensor, size: int = LCN_DEMO_SIZE, eps: float = LCN_DEMO_EPS) -> torch.Tensor:
+    """The lecture's local contrast normalisation of maps ``h`` (N, C, H, W) (see :class:`LocalContrastNorm`)."""
+    return LocalContrastNorm(size, eps)(h)
+
+
+# -- data -----------------------------------------------------------------------------------------
+def adapt_images(x: np.ndarray, src_channels: int, src_hw: Sequence[int], dst_chw: Sequence[int]) -> np.ndarray:
+    """Rows of flat images (N, Cs*H*W) resized (bilinear) to the network's H x W: (N, C', H2, W2) float32.
+
+    Colour is kept when the network takes 3 channels; for a 1-channel network RGB becomes grey
+    (0.299 R + 0.587 G + 0.114 B). Grey stays 1 channel here and is repeated to C channels per batch
+    (:meth:`CNNTrainer.to_input`), so the data set is never stored C times.
+    """
+    h, w = int(src_hw[0]), int(src_hw[1])
+    c_dst, h2, w2 = (int(v) for v in dst_chw)
+    out = []
+    for start in range(0, max(len(x), 1), 2048):
+        t = torch.from_numpy(np.ascontiguousarray(x[start:start + 2048], dtype=np.float32)).reshape(-1, src_channels, h, w)
+        if src_channels == 3 and c_dst != 3:
+            t = (t * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        if (h, w) != (h2, w2) and len(t):
+            t = F.interpolate(t, size=(h2, w2), mode="bilinear", align_corners=False,
+                              antialias=h2 < h or w2 < w).clamp_(0.0, 1.0)
+        out.append(t.numpy())
+    return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
+
+
+# -- configuration --------------------------------------------------------------------------------
+@dataclass
+class CNNConfig:
+    """Everything that defines a CNN run; saved as JSON in a run folder.
+
+    The network is ``spec`` (a builder spec as a dict, from ``spec_to_dict``) when set, else the preset
+    named ``preset``. ``dataset`` "folder" reads the user's images from ``image_folder``.
+    """
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    image_folder: str | None = None
+    upscale: int = 1
+    bars_size: int = 8
+    preset: str = DEFAULT_PRESET
+    spec: dict | None = None
+    lr: float = 0.03
+    momentum: float = 0.9
+    batch_size: int = 32
+    seed: int = 0
+    device: str = "auto"
+    download: bool = False
+    eval_samples: int = 1000
+    n_gallery: int = 20
+    n_misclassified: int = 32
+    max_channels: int = 32
+
+    def network_spec(self):
+        """The builder spec this configuration trains (a fresh object each call)."""
+        from explorer.core.spec.network import load_preset, spec_from_dict
+        return spec_from_dict(self.spec) if self.spec is not None else load_preset(self.preset)
+
+    def network_name(self) -> str:
+        if self.spec is not None:
+            return str(self.spec.get("name") or "network from the builder")
+        return self.preset
+
+    def validate(self) -> None:
+        from explorer.core.spec.network import SpecError, validate
+        if self.dataset not in DATASETS:
+            raise ValueError(f"data set must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
+        if self.dataset == "folder" and not self.image_folder:
+            raise ValueError("data set 'folder' needs an image folder (one sub-folder of images per class)")
+        if not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool) or not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"learning rate must be a positive number, got {self.lr!r}")
+        if not isinstance(self.momentum, (int, float)) or not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        for name in ("batch_size", "eval_samples", "n_gallery", "n_misclassified", "max_channels"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name.replace('_', ' ')} must be a whole number >= 1, got {v!r}")
+        if self.spec is None and self.preset not in cnn_presets():
+            raise ValueError(f"preset must be a CNN preset ({', '.join(cnn_presets())}), got {self.preset!r}")
+        try:
+            spec = self.network_spec()
+            inf = validate(spec)
+        except SpecError as exc:
+            raise ValueError(f"network: {exc}") from None
+        check_cnn_spec(spec, inf)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CNNConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def check_cnn_spec(spec, inf=None) -> None:
+    """A CNN here takes an image (C, H, W) with 1 or 3 channels and ends in class scores (K,)."""
+    from explorer.core.spec.network import validate
+    inf = inf or validate(spec)
+    if spec.family != "cnn":
+        raise ValueError(f"this is a {spec.family} network, not a CNN")
+    shape = tuple(spec.input_shape)
+    if len(shape) != 3 or shape[0] not in (1, 3):
+        raise ValueError(f"a CNN here takes a grey or colour image (1 or 3, H, W), not an input of shape {shape}")
+    out = inf.output_shape
+    if out is None or len(out) != 1 or out[0] < 2:
+        raise ValueError(f"a CNN here ends in one score per class (a vector of at least 2), not {out}")
+
+
+NEEDS_RESET = {"dataset", "data_dir", "image_folder", "upscale", "bars_size", "preset", "spec", "seed",
+               "eval_samples", "n_gallery", "n_misclassified", "max_channels"}
+LIVE = {"lr", "momentum", "batch_size"}
+
+
+# -- trainer --------------------------------------------------------------------------------------
+class CNNTrainer(MiniBatchTrainer):
+    """Trains a builder CNN on images; snapshots show what it computes for one probe input.
+
+    Metrics per step: ``loss`` (cross-entropy of the mini-batch), ``accuracy`` (of the mini-batch).
+    Evaluation: ``heldout_accuracy``, ``heldout_loss``, ``train_accuracy``, ``train_loss`` (on at most
+    ``eval_samples`` examples each); it also keeps the held-out confusion matrix and misclassified
+    examples for the snapshot.
+    """
+
+    family = "cnn"
+
+    # -- data -------------------------------------------------------------------------------------
+    def _folder_mode(self) -> str:
+        try:
+            c = int(self.config.network_spec().input_shape[0])
+        except Exception:  # noqa: BLE001 - an invalid spec is reported by validate, not here
+            c = 1
+        return "RGB" if c == 3 else "L"
+
+    def _load_configured_data(self) -> Dataset:
+        c = self.config
+        if c.dataset == "folder":
+            return load_image_folder(c.image_folder, mode=self._folder_mode(), seed=c.seed)
+        ds = super()._load_configured_data()
+        if ds.train_y is None or ds.test_y is None:
+            raise DataError(f"the data set {ds.name} has no labels: a CNN classifier needs them")
+        return ds
+
+    def _data_key(self) -> tuple:
+        c = self.config
+        return super()._data_key() + (c.image_folder if c.dataset == "folder" else None,
+                                      self._folder_mode() if c.dataset == "folder" else None)
+
+    def reset(self) -> None:
+        if self._data_key() != self._loaded:
+            folder = self._loaded[len(DATA_FIELDS)]
+            try:
+                self.dataset = self._load_configured_data()
+            except Exception:
+                for name, value in zip(DATA_FIELDS, self._loaded):
+                    setattr(self.config, name, value)
+                self.config.image_folder = folder if folder is not None else self.config.image_folder
+                raise
+        self._build()
+
+    # -- construction -------------------------------------------------------------------------
+    def _build(self) -> None:
+        from explorer.core.spec.network import validate
+        cfg, ds, dev = self.config, self.dataset, self._device
+        self._loaded = self._data_key()
+        self.spec = cfg.network_spec()
+        self.inference = validate(self.spec)
+        check_cnn_spec(self.spec, self.inference)
+        self.input_shape = tuple(int(v) for v in self.spec.input_shape)
+        self.n_outputs = int(self.inference.output_shape[0])
+        self.n_classes = int(max(int(ds.train_y.max()), int(ds.test_y.max())) + 1)
+        if self.n_outputs < self.n_classes:
+            raise ValueError(f"the network has {self.n_outputs} outputs but {ds.name} has {self.n_classes} classes: "
+                             "set the last Linear layer's out_features to the number of classes")
+        self.class_names = tuple(getattr(ds, "class_names", ()) or (str(k) for k in range(self.n_classes)))
+        from explorer.core.spec.network import build_module
+        with torch.random.fork_rng(devices=[]):  # seeded initial weights, the global generator untouched
+            torch.manual_seed(cfg.seed)
+            self.model: LayerStack = build_module(self.spec)
+        self.model.to(dev).train()
+        layers = list(self.model.layers)
+        self._softmax_last = self.spec.layers[-1].type == "Softmax"
+        # the loss takes the logits: the layers before a final Softmax (the same modules, not copies)
+        self.net = LayerStack(layers[:-1]) if self._softmax_last else self.model
+        self._has_dropout = any(isinstance(m, torch.nn.Dropout) for m in layers)
+        self.geometry = layer_geometry(self.spec)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+        self._gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
+        self._prepare_data()
+        self._load_data()
+        self.step = 0
+        self.epoch = 0
+        self._order = torch.randperm(self._n_train, generator=self._gen, device=dev)
+        self._pos = 0
+        self._confusion = np.zeros((self.n_outputs, self.n_outputs), np.int64)
+        self._eval_pred: np.ndarray | None = None
+        self.eval_version = 0  # counts evaluations: the confusion matrix and misclassified list change with it
+        self.gallery_version = getattr(self, "gallery_version", 0) + 1
+        self.set_probe(index=0)
+        self.unit: tuple[int, int, int, int] | None = None
+        self.select_unit(None)
+
+    def _prepare_data(self) -> None:
+        """Resize the data set to the network's input once (kept across resets with the same data and input)."""
+        ds = self.dataset
+        key = (ds, self.input_shape)
+        old = getattr(self, "_prepared_key", None)
+        if old is not None and old[0] is ds and old[1] == self.input_shape:
+            return
+        src_c = int(getattr(ds, "channels", 1))
+        self._train_np = adapt_images(ds.train_x, src_c, ds.image_shape, self.input_shape)
+        self._test_np = adapt_images(ds.test_x, src_c, ds.image_shape, self.input_shape)
+        self._prepared_key = key
+
+    def _load_data(self) -> None:
+        cfg, ds, dev = self.config, self.dataset, self._device
+        self._train = torch.from_numpy(self._train_np).to(dev)
+        self._train_y = torch.from_numpy(np.asarray(ds.train_y, dtype=np.int64)).to(dev)
+        self._n_train = self._train.shape[0]
+        n_eval = min(cfg.eval_samples, self._test_np.shape[0])
+        self._test_eval = torch.from_numpy(self._test_np[:n_eval]).to(dev)
+        self._test_eval_y = torch.from_numpy(np.asarray(ds.test_y[:n_eval], dtype=np.int64)).to(dev)
+        n_tr = min(cfg.eval_samples, self._n_train)
+        self._train_eval = self._train[:n_tr]
+        self._train_eval_y = self._train_y[:n_tr]
+        self.gallery_indices = self._pick_gallery(np.asarray(ds.test_y), cfg.n_gallery)
+
+    @staticmethod
+    def _pick_gallery(labels: np.ndarray, n: int) -> np.ndarray:
+        """A fixed set of held-out examples, every class in turn (round robin), so each class is there."""
+        by_class = [np.flatnonzero(labels == k).tolist() for k in range(int(labels.max()) + 1)]
+        picked: list[int] = []
+        rank = 0
+        while len(picked) < min(n, len(labels)):
+            added = False
+            for idx in by_class:
+                if rank < len(idx) and len(picked) < n:
+                    picked.append(idx[rank])
+                    added = True
+            if not added:
+                break
+            rank += 1
+        return np.asarray(picked, dtype=np.int64)
+
+    def to_input(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch of stored images as the network's input: grey repeated to C channels when needed."""
+        c = self.input_shape[0]
+        return x if x.shape[1] == c else x.expand(-1, c, -1, -1)
+
+    # -- probe and unit (call on the training thread) ---------------------------------------------
+    def set_probe(self, index: int | None = None, image: np.ndarray | None = None) -> None:
+        """The input whose feature maps are shown: gallery entry ``index`` or a drawn ``image``.
+
+        ``image``: (H, W) grey or (C, H, W), values in [0, 1], at the network's input size (a drawing on
+        the canvas is made at that size).
+        """
+        c, h, w = self.input_shape
+        if image is not None:
+            a = np.asarray(image, dtype=np.float32)
+            if a.ndim == 2:
+                a = a[None]
+            if a.ndim != 3 or a.shape[1:] != (h, w) or a.shape[0] not in (1, c):
+                raise ValueError(f"a drawn probe must be {h}x{w} pixels (the network's input), got {a.shape}")
+            t = torch.from_numpy(np.clip(a, 0.0, 1.0)).to(self._device)
+            self.probe = t.expand(c, h, w).contiguous()
+            self.probe_index, self.probe_label = None, None
+            return
+        n = len(self.gallery_indices)
+        index = int(index or 0)
+        if not 0 <= index < n:
+            raise ValueError(f"gallery index must be between 0 and {n - 1}, got {index}")
+        row = int(self.gallery_indices[index])
+        t = torch.from_numpy(self._test_np[row:row + 1]).to(self._device)
+        self.probe = self.to_input(t)[0].contiguous()
+        self.probe_index, self.probe_label = index, int(self.dataset.test_y[row])
+
+    def _image_geometry(self, layer: int) -> LayerGeometry | None:
+        return next((g for g in self.geometry if g.index == layer), None)
+
+    def select_unit(self, unit: Sequence[int] | None) -> None:
+        """Select unit (layer, channel, y, x) of an image layer (layer 1-based); None: the centre unit of
+        channel 0 of the last image layer. Out of range raises ValueError."""
+        if unit is None:
+            if not self.geometry:
+                self.unit = None
+                return
+            g = self.geometry[-1]
+            self.unit = (g.index, 0, g.shape[1] // 2, g.shape[2] // 2)
+            return
+        layer, ch, y, x = (int(v) for v in unit)
+        g = self._image_geometry(layer)
+        if g is None:
+            raise ValueError(f"layer {layer} has no feature maps with a receptive field")
+        c, h, w = g.shape
+        if not (0 <= ch < c and 0 <= y < h and 0 <= x < w):
+            raise ValueError(f"{g.name} has {c} maps of {h}x{w}; unit ({ch}, {y}, {x}) is outside")
+        self.unit = (layer, ch, y, x)
+
+    # -- engine interface -----------------------------------------------------------------------
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self._next_indices()
+        return self.to_input(self._train.index_select(0, idx)), self._train_y.index_select(0, idx)
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        x, y = self.next_batch()
+        with torch.enable_grad():
+            logits = self.net(x)
+            loss = F.cross_entropy(logits, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+        self.step += 1
+        acc = (logits.detach().argmax(1) == y).float().mean()
+        return {"loss": loss.detach(), "accuracy": acc}
+
+    @torch.no_grad()
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.net(self.to_input(x[i:i + EVAL_CHUNK])) for i in range(0, len(x), EVAL_CHUNK)])
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        switched = self._eval_mode()
+        try:
+            lt = self._logits(self._test_eval)
+            lr_ = self._logits(self._train_eval)
+        finally:
+            if switched:
+                self.model.train()
+        yt, yr = self._test_eval_y, self._train_eval_y
+        pred = lt.argmax(1)
+        k = self.n_outputs
+        conf = torch.bincount(yt * k + pred, minlength=k * k)
+        vals = torch.stack([(pred == yt).float().mean(), F.cross_entropy(lt, yt),
+                            (lr_.argmax(1) == yr).float().mean(), F.cross_entropy(lr_, yr)]).cpu().tolist()
+        self._confusion = conf.reshape(k, k).cpu().numpy()
+        self._eval_pred = pred.cpu().numpy()
+        self.eval_version += 1
+        return {"heldout_accuracy": vals[0], "heldout_loss": vals[1],
+                "train_accuracy": vals[2], "train_loss": vals[3]}
+
+    def layer_names(self) -> list[str]:
+        return [f"{layer.type} #{i}" for i, layer in enumerate(self.spec.layers, start=1)]
+
+    def _eval_mode(self) -> bool:
+        """Switch to eval mode if any layer behaves differently in training (Dropout); returns whether it did."""
+        if self._has_dropout:
+            self.model.eval()
+        return self._has_dropout
+
+    def feature_maps(self, image: torch.Tensor, unit: Sequence[int] | None = None
+                     ) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor], torch.Tensor, torch.Tensor | None]:
+        """Every layer's output and input for one input (C, H, W), recorded by forward hooks on the modules
+        that train (1-based layer numbers), the logits, and -- when ``unit`` = (layer, channel, y, x) is
+        given -- that unit's effective receptive field |d unit / d input| (H, W) from the same forward pass.
+        Runs in eval mode (no dropout)."""
+        outputs: dict[int, torch.Tensor] = {}
+        inputs: dict[int, torch.Tensor] = {}
+        handles = []
+        for i, module in enumerate(self.model.layers, start=1):
+            def hook(_m, args, out, i=i):
+                outputs[i] = out
+                inputs[i] = args[0]
+            handles.append(module.register_forward_hook(hook))
+        switched = self._eval_mode()
+        inp = image.detach().unsqueeze(0).clone().requires_grad_(unit is not None)
+        erf = None
+        try:
+            with torch.set_grad_enabled(unit is not None):
+                logits = self.net(inp)
+                if unit is not None:
+                    layer, ch, y, x = unit
+                    (grad,) = torch.autograd.grad(outputs[layer][0, ch, y, x], inp)
+                    erf = grad[0].abs().sum(0)
+        finally:
+            if switched:
+                self.model.train()
+            for h in handles:
+                h.remove()
+        return ({k: v.detach() for k, v in outputs.items()}, {k: v.detach() for k, v in inputs.items()},
+                logits[0].detach(), erf)
+
+    def snapshot(self) -> dict[str, Any]:
+        outputs, inputs, logits, erf = self.feature_maps(self.probe, self.unit)
+        with torch.no_grad():
+            return self._snapshot_arrays(outputs, inputs, logits, erf)
+
+    def _snapshot_arrays(self, outputs, inputs, logits, erf) -> dict[str, Any]:
+        cfg = self.config
+
+        def cpu(t: torch.Tensor) -> np.ndarray:
+            return t.detach().to("cpu", torch.float32).numpy().copy()
+
+        names = self.layer_names()
+        fm_idx = [g.index for g in self.geometry]
+        out: dict[str, Any] = {
+            "input_shape": self.input_shape,
+            "class_names": list(self.class_names),
+            "probe": cpu(self.probe),
+            "probe_index": -1 if self.probe_index is None else int(self.probe_index),
+            "probe_label": -1 if self.probe_label is None else int(self.probe_label),
+            "probabilities": cpu(torch.softmax(logits.float(), 0)),
+            "feature_layers": [names[i - 1] for i in fm_idx],
+            "feature_index": np.asarray(fm_idx, dtype=np.int64),
+            "feature_channels": np.asarray([g.shape[0] for g in self.geometry], dtype=np.int64),
+            "feature_maps": [cpu(outputs[i][0, :cfg.max_channels]) for i in fm_idx],
+            "rf_size": np.asarray([g.size for g in self.geometry], dtype=np.int64),
+            "rf_jump": np.asarray([g.jump for g in self.geometry], dtype=np.int64),
+            "rf_offset": np.asarray([g.offset for g in self.geometry], dtype=np.int64),
+            "gallery_version": int(self.gallery_version),
+            "gallery": self._test_np[self.gallery_indices].copy(),
+            "gallery_labels": np.asarray(self.dataset.test_y, dtype=np.int64)[self.gallery_indices].copy(),
+            "confusion": self._confusion.copy(),
+            "eval_version": int(self.eval_version),
+        }
+        convs = [(i, m) for i, m in enumerate(self.model.layers, start=1) if isinstance(m, torch.nn.Conv2d)]
+        if convs:
+            out["filters"] = cpu(convs[0][1].weight[:MAX_FILTERS])
+            out["filters_layer"] = names[convs[0][0] - 1]
+            out["deep_filters"] = [cpu(m.weight[:MAX_GRID, :MAX_GRID]) for _, m in convs[1:]]
+            out["deep_filters_layers"] = [names[i - 1] for i, _ in convs[1:]]
+        if self._eval_pred is not None:
+            yt = np.asarray(self.dataset.test_y[:len(self._eval_pred)], dtype=np.int64)
+            wrong = np.flatnonzero(self._eval_pred != yt)[:cfg.n_misclassified]
+            out["misclassified"] = self._test_np[wrong].copy()
+            out["misclassified_true"] = yt[wrong].copy()
+            out["misclassified_pred"] = self._eval_pred[wrong].astype(np.int64)
+            out["heldout_evaluated"] = int(len(yt))
+        if self.unit is not None:
+            layer, ch, y, x = self.unit
+            g = self._image_geometry(layer)
+            out["unit"] = np.asarray(self.unit, dtype=np.int64)
+            out["unit_layer"] = g.name
+            out["rf_box"] = np.asarray(rf_box(g, y, x, self.input_shape[1:]), dtype=np.int64)
+            out["erf"] = cpu(erf)
+        lcn_layers = [i for i, layer in enumerate(self.spec.layers, start=1) if layer.type == "LocalContrastNorm"]
+        if lcn_layers:
+            i = lcn_layers[0]
+            out["lcn_before"] = cpu(inputs[i][0, :4])
+            out["lcn_after"] = cpu(outputs[i][0, :4])
+            m = self.model.layers[i - 1]
+            out["lcn_note"] = (f"{names[i - 1]} (N = {m.size}x{m.size}, ε = {m.eps:g}): its input (the maps of "
+                               f"{names[i - 2]}) and its output, first {out['lcn_before'].shape[0]} maps")
+        elif convs:
+            i = convs[0][0]
+            before = outputs[i][:, :4]
+            out["lcn_before"] = cpu(before[0])
+            out["lcn_after"] = cpu(lcn(before)[0])
+            out["lcn_note"] = (f"This network has no LCN layer: the formula (N = {LCN_DEMO_SIZE}x{LCN_DEMO_SIZE}, "
+                               f"ε = {LCN_DEMO_EPS:g}) applied to the maps of {names[i - 1]} to show what it does")
+        return out
+
+    def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
+        def live(key: str, value: Any) -> None:
+            if key in ("lr", "momentum"):
+                for group in self.optimizer.param_groups:
+                    group[key] = value
+
+        return apply_settings(self.config, changes, LIVE, NEEDS_RESET, live)
+
+    def to_device(self, device: torch.device) -> None:
+        if device == self._device:
+            return
+        self.model.to(device)
+        self._move_optimizer_state(self.optimizer, device)
+        self._switch_device(device)
+        self._order = self._order.to(device)
+        self.probe = self.probe.to(device)
+        self._load_data()
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """The network's weights (``model.<name>``) and momentum buffers (``opt.<name>.momentum``)."""
+        out: dict[str, torch.Tensor] = {}
+        for name, p in self.model.named_parameters():
+            out[f"model.{name}"] = p.data
+            buf = self.optimizer.state.get(p, {}).get("momentum_buffer")
+            if buf is not None:
+                out[f"opt.{name}.momentum"] = buf
+        # the probe the views show (a gallery entry, or what the user drew) and the chosen unit travel
+        # with the session, so a reopened run shows the same feature maps and receptive field
+        out["probe.image"] = self.probe
+        out["probe.index"] = torch.tensor(-1 if self.probe_index is None else int(self.probe_index))
+        out["probe.unit"] = torch.tensor(list(self.unit) if self.unit is not None else [-1, -1, -1, -1])
+        return out
+
+    def _load_probe(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore the saved probe and unit; a run saved without them (or for another input) keeps the defaults."""
+        try:
+            index = int(tensors["probe.index"]) if "probe.index" in tensors else None
+            if index is not None and index >= 0:
+                self.set_probe(index=index)
+            elif "probe.image" in tensors:
+                self.set_probe(image=tensors["probe.image"].float().cpu().numpy())
+            unit = tensors.get("probe.unit")
+            if unit is not None and int(unit[0]) >= 0:
+                self.select_unit(unit.tolist())
+        except (ValueError, TypeError):
+            pass
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        params = dict(self.model.named_parameters())
+        for name, p in params.items():
+            key = f"model.{name}"
+            if key not in tensors:
+                raise ValueError(f"weights file has no tensor {key!r}")
+            if tuple(tensors[key].shape) != tuple(p.shape):
+                raise ValueError(f"tensor {key!r} has shape {tuple(tensors[key].shape)}, the model needs {tuple(p.shape)}")
+        for name, p in params.items():
+            with torch.no_grad():
+                p.copy_(tensors[f"model.{name}"].to(p.device, p.dtype))
+            key = f"opt.{name}.momentum"
+            if key in tensors and tuple(tensors[key].shape) == tuple(p.shape):
+                self.optimizer.state[p]["momentum_buffer"] = tensors[key].to(p.device, p.dtype).clone()
+        self._load_probe(tensors)
+
+    def config_dict(self) -> dict[str, Any]:
+        return self.config.to_dict()
+
+    def describe(self) -> str:
+        ds, cfg = self.dataset, self.config
+        c, h, w = self.input_shape
+        sh, sw = ds.image_shape
+        resized = "" if (sh, sw) == (h, w) else f", resized from {sh}x{sw}"
+        return (f"CNN {cfg.network_name()} ({len(self.spec.layers)} layers, {self.inference.total_params:,} "
+                f"parameters, input {c}x{h}x{w}) on {ds.name} ({ds.train_x.shape[0]} train / "
+                f"{ds.test_x.shape[0]} held-out{resized})")
+
+
+def config_from_spec(spec, base: CNNConfig | None = None) -> CNNConfig:
+    """A CNN configuration from a builder spec (family ``cnn``): the spec is stored as a dict (a preset by
+    name when it equals the preset); ``spec.hparams`` lr, momentum and batch_size override ``base``'s.
+    Raises ValueError with a message for the user when the network is not a CNN classifier."""
+    from explorer.core.spec.network import PRESETS, SpecError, spec_to_dict, validate
+
+    base = dataclasses.replace(base) if base is not None else CNNConfig()
+    try:
+        inf = validate(spec)
+    except SpecError as exc:
+        raise ValueError(str(exc)) from None
+    check_cnn_spec(spec, inf)
+    d = spec_to_dict(spec)
+    if spec.name in PRESETS and spec_to_dict(PRESETS[spec.name]()) == d:
+        cfg = dataclasses.replace(base, preset=spec.name, spec=None)
+    else:
+        cfg = dataclasses.replace(base, spec=d)
+    hp = spec.hparams or {}
+    overrides = {k: hp[k] for k in ("lr", "momentum", "batch_size") if k in hp}
+    cfg = dataclasses.replace(cfg, **overrides)
+    cfg.validate()
+    return cfg

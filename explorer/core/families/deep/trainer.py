@@ -1,0 +1,696 @@
+"""Deep multilayer perceptrons: the vanishing gradient, greedy layerwise pretraining, and ReLU + He init.
+
+The lecture's deep architecture, trained by backpropagation on the cross-entropy of a softmax output:
+
+    net_j = sum_i W_ij x_i + b_j,      x_(j) = sigma(net_j)          (hidden layers)
+    dloss/dW_ij = delta_j x_i,         delta_j = [sum delta_(j+1) W] sigma'(net_j)
+
+With sigmoid units sigma' <= 1/4, so with small weights every layer shrinks delta: the lower layers
+hardly learn (the vanishing gradient). Four ways to start (``INITS``):
+
+* ``random``: sigmoid net, weights N(0, 0.01^2) (std 0.01), biases 0 -- shows the vanishing gradient;
+* ``rbm``: sigmoid net, each hidden layer first trained greedily as an RBM by CD-1 (layer 1 on x,
+  layer 2 on the codes p(h|x) of layer 1, ...), then fine-tuned by backprop;
+* ``ae``: the same with one-hidden-layer autoencoders (codes h = sigmoid(W x + b));
+* ``relu-he``: ReLU hidden layers with He (kaiming normal) weights, no pretraining ("Is it always
+  necessary? Answer in 2014: No!").
+
+Lower layers' codes are computed on the fly from each mini-batch through the already pretrained
+(frozen) layers; the grey levels/probabilities are used as they are (no binarisation). A pretrained
+layer's weights are copied into the MLP's Linear layer as soon as its stage ends
+(RBM: weight = W^T, bias = d; autoencoder: weight = W, bias = b). The output layer always starts random.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from explorer.core.families.autoencoder.trainer import Autoencoder, sse_per_example
+from explorer.core.data.datasets import Dataset
+from explorer.core.engine.minibatch import MiniBatchTrainer, apply_settings
+from explorer.core.families.rbm.model import RBM, ContrastiveDivergence
+
+INITS = ("random", "rbm", "ae", "relu-he")
+RANDOM_STD = 0.01
+SATURATION_LOW, SATURATION_HIGH = 0.05, 0.95
+HIST_BINS = 20
+N_SNAPSHOT = 256
+_N_CLASSES = {"digits": 10, "mnist": 10, "fashion-mnist": 10, "bars": 2}
+
+
+N_STAGE_PROBES = 8
+
+
+def grid_shape(n: int) -> tuple[int, int]:
+    """(rows, cols) with rows * cols == n and rows <= cols as close to square as n allows (64 -> 8x8,
+    500 -> 20x25, a prime p -> 1 x p): how a layer's code units are laid out as a picture."""
+    rows = int(math.isqrt(n))
+    while n % rows:
+        rows -= 1
+    return rows, n // rows
+
+
+# -- model ----------------------------------------------------------------------------------------
+class DeepMLP(torch.nn.Module):
+    """Linear layers with sigmoid or ReLU hidden units; the output layer gives logits (softmax in the loss)."""
+
+    def __init__(self, sizes: Sequence[int], activation: str = "sigmoid", device: str | torch.device = "cpu"):
+        super().__init__()
+        if activation not in ("sigmoid", "relu"):
+            raise ValueError(f"activation must be sigmoid or relu, got {activation!r}")
+        self.sizes = [int(s) for s in sizes]
+        self.activation = activation
+        self.layers = torch.nn.ModuleList(
+            torch.nn.Linear(a, b, device=device) for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+
+    def act(self, net: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(net) if self.activation == "sigmoid" else torch.relu(net)
+
+    def forward_all(self, x: torch.Tensor, retain: bool = False
+                    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        """(logits, pre-activations net_l of all L layers, activations of the L-1 hidden layers).
+
+        ``retain``: keep dloss/dnet_l (the lecture's delta) in ``net.grad`` after ``backward``.
+        """
+        nets, hiddens = [], []
+        h = x
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            net = layer(h)
+            if retain and net.requires_grad:
+                net.retain_grad()
+            nets.append(net)
+            if i < last:
+                h = self.act(net)
+                hiddens.append(h)
+            else:
+                h = net
+        return h, nets, hiddens
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_all(x)[0]
+
+
+def saturation(h: torch.Tensor, activation: str) -> torch.Tensor:
+    """Share (0-dim tensor) of the unit activations in ``h`` that are saturated.
+
+    Sigmoid: below 0.05 or above 0.95 (sigma' < 0.05: almost no gradient passes). ReLU: exactly 0 ("dead").
+    """
+    if activation == "relu":
+        bad = h == 0
+    else:
+        bad = (h < SATURATION_LOW) | (h > SATURATION_HIGH)
+    return bad.float().mean()
+
+
+def grad_stats(layers: Sequence[torch.nn.Linear], nets: Sequence[torch.Tensor],
+               hiddens: Sequence[torch.Tensor], activation: str) -> dict[str, torch.Tensor]:
+    """Per-layer statistics after ``loss.backward()`` (with ``retain_grad`` on the pre-activations).
+
+    grad_norm_l: ||dloss/dW_l|| (Frobenius), delta_mean_l: mean |dloss/dnet_l| over batch and units,
+    saturation_l (hidden layers only): see :func:`saturation`. Layers are numbered from 1 at the input.
+    All values are detached 0-dim tensors on the layers' device (no synchronisation).
+    """
+    out: dict[str, torch.Tensor] = {}
+    for i, layer in enumerate(layers, 1):
+        g = layer.weight.grad
+        out[f"grad_norm_{i}"] = (torch.zeros((), device=layer.weight.device) if g is None
+                                 else torch.linalg.vector_norm(g.detach()))
+    for i, net in enumerate(nets, 1):
+        g = net.grad
+        out[f"delta_mean_{i}"] = torch.zeros((), device=net.device) if g is None else g.detach().abs().mean()
+    for i, h in enumerate(hiddens, 1):
+        out[f"saturation_{i}"] = saturation(h.detach(), activation)
+    return out
+
+
+# -- configuration --------------------------------------------------------------------------------
+@dataclass
+class MLPConfig:
+    """Everything that defines a deep MLP run; saved as JSON in a run folder."""
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    upscale: int = 1
+    bars_size: int = 8
+    hidden: tuple[int, ...] = (64, 64, 64, 64, 64, 64)
+    init: str = "random"
+    pretrain_epochs: int = 5
+    pretrain_lr: float = 0.1
+    lr: float = 0.5
+    momentum: float = 0.0
+    batch_size: int = 32
+    seed: int = 0
+    device: str = "auto"
+    download: bool = False
+    stats_every: int = 10
+    eval_samples: int = 1000
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hidden, list):
+            self.hidden = tuple(self.hidden)
+
+    def validate(self) -> None:
+        h = self.hidden
+        if (not isinstance(h, (tuple, list)) or not h
+                or not all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) and 1 <= k <= 20000
+                           for k in h)):
+            raise ValueError(f"hidden layers must be a list of whole numbers between 1 and 20000, got {h!r}")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
+        if not isinstance(self.pretrain_epochs, (int, np.integer)) or self.pretrain_epochs < 1:
+            raise ValueError(f"pretraining epochs (per layer) must be a whole number >= 1, got {self.pretrain_epochs!r}")
+        for name in ("pretrain_lr", "lr"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name.replace('_', ' ')} must be a positive number, got {v!r}")
+        if not isinstance(self.momentum, (int, float)) or not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        for name in ("batch_size", "stats_every", "eval_samples"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name.replace('_', ' ')} must be a whole number >= 1, got {v!r}")
+
+    @property
+    def activation(self) -> str:
+        return "relu" if self.init == "relu-he" else "sigmoid"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "MLPConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        if "hidden" in kw and isinstance(kw["hidden"], (list, tuple)):
+            kw["hidden"] = tuple(int(k) for k in kw["hidden"])
+        return cls(**kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["hidden"] = [int(k) for k in self.hidden]
+        return d
+
+
+NEEDS_RESET = {"dataset", "data_dir", "upscale", "bars_size", "hidden", "init", "pretrain_epochs", "pretrain_lr",
+               "seed"}
+LIVE = {"lr", "momentum", "batch_size", "stats_every"}
+
+
+# -- trainer --------------------------------------------------------------------------------------
+class MLPTrainer(MiniBatchTrainer):
+    """Trains a :class:`DeepMLP` classifier, after greedy layerwise pretraining for init "rbm"/"ae".
+
+    Stages: ``pretrain layer k (RBM|AE)`` for each hidden layer (rbm/ae only), then ``fine-tune``.
+    A pretraining stage lasts ``pretrain_epochs`` epochs; its end (natural, or :meth:`end_stage`) is
+    also an epoch end (a partial pass is counted as an epoch), so engine epochs never mix stages.
+
+    Metrics per step: pretraining ``{"pretrain_error"}`` (mean squared error per unit of the current
+    layer's reconstruction of its input codes); fine-tuning ``{"loss", "accuracy", grad_norm_l,
+    delta_mean_l, saturation_l}``. The statistics are measured every ``stats_every`` fine-tuning steps
+    (the first fine-tuning step always); the steps in between repeat the last measured (detached)
+    tensors, so every fine-tuning row has the same keys.
+    """
+
+    family = "mlp"
+
+    def _load_configured_data(self) -> Dataset:
+        ds = super()._load_configured_data()
+        if ds.train_y is None or ds.test_y is None:
+            raise ValueError(f"the data set {ds.name} has no labels: an MLP classifier needs them")
+        return ds
+
+    # -- construction -------------------------------------------------------------------------
+    def _build(self) -> None:
+        cfg, ds, dev = self.config, self.dataset, self._device
+        self._loaded = self._data_key()
+        self._dbn_v: torch.Tensor | None = None  # the deep belief net's persistent chains (top RBM's visibles)
+        self._dbn_uniform = self._uniforms(cfg.seed + 300)
+        self.n_classes = int(max(int(ds.train_y.max()), int(ds.test_y.max())) + 1)
+        sizes = [ds.n_visible, *[int(k) for k in cfg.hidden], self.n_classes]
+        self.model = DeepMLP(sizes, cfg.activation, device=dev)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        with torch.no_grad():
+            for i, layer in enumerate(self.model.layers):
+                fan_in = layer.in_features
+                hidden_layer = i < len(self.model.layers) - 1
+                if cfg.init == "relu-he":
+                    # He: N(0, 2/fan_in) for ReLU layers; the output layer N(0, 1/fan_in)
+                    std = math.sqrt((2.0 if hidden_layer else 1.0) / fan_in)
+                else:
+                    std = RANDOM_STD
+                layer.weight.copy_((torch.randn(layer.weight.shape, generator=gen) * std).to(dev))
+                layer.bias.zero_()
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+        self._gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
+        self._load_data()
+        self.step = 0
+        self.epoch = 0
+        self._order = torch.randperm(self._n_train, generator=self._gen, device=dev)
+        self._pos = 0
+        kind = {"rbm": "RBM", "ae": "AE"}.get(cfg.init)
+        n_hidden = len(cfg.hidden)
+        self.stages: list[str] = ([f"pretrain layer {k} ({kind})" for k in range(1, n_hidden + 1)] if kind else [])
+        self.stages.append("fine-tune")
+        self.pretrained: list[torch.nn.Module] = []  # the finished RBMs/autoencoders, bottom first
+        self._finished_stage: tuple[int, torch.nn.Module] | None = None
+        self._last_stats: dict[str, torch.Tensor] | None = None
+        self._ft_step = 0
+        self._enter_stage(0)
+
+    def _load_data(self) -> None:
+        cfg, ds, dev = self.config, self.dataset, self._device
+        self._train = torch.from_numpy(ds.train_x).to(dev)
+        self._train_y = torch.from_numpy(np.asarray(ds.train_y, dtype=np.int64)).to(dev)
+        self._n_train = self._train.shape[0]
+        n_eval = min(cfg.eval_samples, ds.test_x.shape[0])
+        self._test_eval = torch.from_numpy(ds.test_x[:n_eval]).to(dev)
+        self._test_eval_y = torch.from_numpy(np.asarray(ds.test_y[:n_eval], dtype=np.int64)).to(dev)
+        n_tr = min(cfg.eval_samples, self._n_train)
+        self._train_eval = self._train[:n_tr]
+        self._train_eval_y = self._train_y[:n_tr]
+        self._snap_x = torch.from_numpy(ds.test_x[:N_SNAPSHOT]).to(dev)
+
+    # -- stages ---------------------------------------------------------------------------------
+    @property
+    def n_layers(self) -> int:
+        return len(self.model.layers)
+
+    @property
+    def n_pretrain_stages(self) -> int:
+        return len(self.stages) - 1
+
+    @property
+    def fine_tuning(self) -> bool:
+        return self.stage_index >= self.n_pretrain_stages
+
+    @property
+    def stage(self) -> str:
+        return self.stages[self.stage_index]
+
+    def _enter_stage(self, index: int) -> None:
+        cfg, dev = self.config, self._device
+        self.stage_index = index
+        self._stage_steps = 0
+        self._pre_module: torch.nn.Module | None = None
+        self._cd: ContrastiveDivergence | None = None
+        self._pre_opt: torch.optim.Optimizer | None = None
+        if self.fine_tuning:
+            return
+        layer = self.model.layers[index]
+        n_in, n_out = layer.in_features, layer.out_features
+        gen = torch.Generator().manual_seed(cfg.seed + 100 + index)
+        if cfg.init == "rbm":
+            self._pre_module = RBM(n_in, n_out, init_std=RANDOM_STD, generator=gen, device=dev)
+            # start from the autoencoder's sigmoid-Glorot scale, not Hinton's 0.01: with the few epochs a
+            # lesson affords, CD from tiny weights learns too little and the stack stays as flat as a random one
+            bound = 4.0 * math.sqrt(6.0 / (n_in + n_out))
+            with torch.no_grad():
+                self._pre_module.W.copy_((torch.rand(n_in, n_out, generator=gen) * 2 - 1).mul_(bound).to(dev))
+            self._cd = ContrastiveDivergence(self._pre_module, lr=cfg.pretrain_lr,
+                                             uniform=self._uniforms(cfg.seed + 200 + index))
+        else:
+            self._pre_module = Autoencoder(n_in, n_out, generator=gen, device=dev)
+            self._pre_opt = torch.optim.SGD(self._pre_module.parameters(), lr=cfg.pretrain_lr)
+
+    def _stage_length(self) -> int:
+        return self.config.pretrain_epochs * self.steps_per_epoch
+
+    def _copy_pretrained(self, index: int, module: torch.nn.Module) -> None:
+        layer = self.model.layers[index]
+        with torch.no_grad():
+            if isinstance(module, RBM):
+                layer.weight.copy_(module.W.t())
+                layer.bias.copy_(module.d)
+            else:
+                layer.weight.copy_(module.W)
+                layer.bias.copy_(module.b)
+
+    def _advance(self) -> None:
+        """End the current pretraining stage: copy its weights into the MLP and start the next stage."""
+        module = self._pre_module
+        assert module is not None
+        self._copy_pretrained(self.stage_index, module)
+        self.pretrained.append(module)
+        self._finished_stage = (self.stage_index, module)  # the next evaluation reports its final error
+        if self._pos != 0:  # a stage ends with an epoch: count the partial pass and reshuffle
+            self._new_epoch()
+        self._enter_stage(self.stage_index + 1)
+        if self.fine_tuning:
+            # fine-tuning starts with fresh momentum on the copied weights
+            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.config.lr,
+                                             momentum=self.config.momentum)
+
+    def end_stage(self) -> None:
+        """Finish the current pretraining stage now and go on to the next (no-op while fine-tuning)."""
+        if not self.fine_tuning:
+            self._advance()
+
+    def codes(self, x: torch.Tensor, upto: int) -> torch.Tensor:
+        """The input of layer ``upto`` (0-based): ``x`` through the frozen hidden layers below it."""
+        with torch.no_grad():
+            for layer in self.model.layers[:upto]:
+                x = self.model.act(layer(x))
+        return x
+
+    # -- engine interface -----------------------------------------------------------------------
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next mini-batch (images, labels); a new epoch reshuffles."""
+        idx = self._next_indices()
+        return self._train.index_select(0, idx), self._train_y.index_select(0, idx)
+
+    def _pretrain_step(self) -> dict[str, torch.Tensor]:
+        x, _ = self.next_batch()
+        v = self.codes(x, self.stage_index)
+        if self._cd is not None:
+            # the RBM's visible units are binary (the lecture): sample them from the codes' probabilities
+            err = self._cd.step(self._cd.uniform.bernoulli(v)).recon_error
+        else:
+            ae = self._pre_module
+            with torch.enable_grad():
+                recon = ae(v)[1]
+                loss = sse_per_example(recon, v)
+                self._pre_opt.zero_grad(set_to_none=True)
+                loss.backward()
+                self._pre_opt.step()
+            err = loss.detach() / ae.n_in
+        self.step += 1
+        self._stage_steps += 1
+        if self._stage_steps >= self._stage_length():
+            self._advance()
+        return {"pretrain_error": err}
+
+    def _finetune_step(self) -> dict[str, torch.Tensor]:
+        x, y = self.next_batch()
+        measure = self._last_stats is None or self._ft_step % self.config.stats_every == 0
+        with torch.enable_grad():
+            logits, nets, hiddens = self.model.forward_all(x, retain=measure)
+            loss = F.cross_entropy(logits, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if measure:
+                self._last_stats = grad_stats(self.model.layers, nets, hiddens, self.model.activation)
+            self.optimizer.step()
+        acc = (logits.detach().argmax(1) == y).float().mean()
+        self.step += 1
+        self._ft_step += 1
+        out = {"loss": loss.detach(), "accuracy": acc}
+        out.update(self._last_stats)
+        return out
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        if self.fine_tuning:
+            return self._finetune_step()
+        return self._pretrain_step()
+
+    @torch.no_grad()
+    def _recon_error(self, v: torch.Tensor, module: torch.nn.Module | None = None) -> torch.Tensor:
+        m = self._pre_module if module is None else module
+        recon = m.reconstruct(v) if isinstance(m, RBM) else m(v)[1]
+        return F.mse_loss(recon, v)
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Pretraining: the held-out reconstruction error of the layer in training; right after a stage
+        ended (its last epoch's evaluation), that finished layer's. Fine-tuning: accuracy and loss."""
+        out: dict[str, float] = {}
+        finished = getattr(self, "_finished_stage", None)
+        if finished is not None:
+            self._finished_stage = None
+            index, module = finished
+            out["pretrain_heldout_error"] = float(self._recon_error(self.codes(self._test_eval, index), module).cpu())
+        elif not self.fine_tuning:
+            v = self.codes(self._test_eval, self.stage_index)
+            return {"pretrain_heldout_error": float(self._recon_error(v).cpu())}
+        if not self.fine_tuning:
+            return out
+        vals = []
+        for x, y in ((self._test_eval, self._test_eval_y), (self._train_eval, self._train_eval_y)):
+            logits = self.model(x)
+            vals += [(logits.argmax(1) == y).float().mean(), F.cross_entropy(logits, y)]
+        acc_te, loss_te, acc_tr, loss_tr = torch.stack(vals).cpu().tolist()
+        return {**out, "heldout_accuracy": acc_te, "heldout_loss": loss_te,
+                "train_accuracy": acc_tr, "train_loss": loss_tr}
+
+    @torch.no_grad()
+    def layer_statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        """(saturation (L-1,), activation histogram (L-1, 20)) of the hidden layers on held-out examples."""
+        _, _, hiddens = self.model.forward_all(self._snap_x)
+        act = self.model.activation
+        sat = torch.stack([saturation(h, act) for h in hiddens])
+        hists = []
+        for h in hiddens:
+            hi = 1.0 if act == "sigmoid" else max(float(h.max()), 1e-6)
+            hists.append(torch.histc(h.float(), bins=HIST_BINS, min=0.0, max=hi))
+        return (sat.cpu().numpy().astype(np.float32), torch.stack(hists).cpu().numpy().astype(np.float32))
+
+    @torch.no_grad()
+    def snapshot(self) -> dict[str, Any]:
+        def cpu(t: torch.Tensor) -> np.ndarray:
+            return t.detach().to("cpu", torch.float32).numpy().copy()
+
+        L = self.n_layers
+        if self.stage_index == 0 and self._pre_module is not None:
+            m = self._pre_module  # the first layer is being learned now: show it
+            filters = m.W.t() if isinstance(m, RBM) else m.W
+        else:
+            filters = self.model.layers[0].weight
+        sat, hist = self.layer_statistics()
+        stats = self._last_stats
+        if stats is None:
+            delta = np.zeros(L, np.float32)
+            gnorm = np.zeros(L, np.float32)
+        else:
+            delta = cpu(torch.stack([stats[f"delta_mean_{i}"] for i in range(1, L + 1)]))
+            gnorm = cpu(torch.stack([stats[f"grad_norm_{i}"] for i in range(1, L + 1)]))
+        return {
+            **self.stage_views(),
+            "image_shape": tuple(self.dataset.image_shape),
+            "stage": int(self.stage_index),
+            "stages": list(self.stages),
+            "filters": cpu(filters),
+            "saturation": sat,
+            "activation_hist": hist,
+            "delta_mean": delta,
+            "grad_norm": gnorm,
+            **({"dbn_samples": cpu(dream)} if (dream := self.dbn_sample()) is not None else {}),
+        }
+
+    def layer_grid(self, index: int) -> tuple[int, int]:
+        """How layer ``index``'s (0-based) input units are laid out as a picture: the images themselves
+        for the first layer, a near-square grid of the code units for the layers above."""
+        if index == 0:
+            return tuple(self.dataset.image_shape)
+        return grid_shape(self.model.layers[index].in_features)
+
+    @torch.no_grad()
+    def stage_views(self, n_probe: int = N_STAGE_PROBES, n_heat: int = 32) -> dict[str, Any]:
+        """What the RBM or autoencoder panel would show for the layer being pretrained, in the same keys
+        as those panels' snapshots, under ``stage_`` (empty while fine-tuning).
+
+        The inputs are the codes of the frozen layers below for fixed held-out examples (the images for
+        layer 1), laid out by :meth:`layer_grid`. RBM: ``stage_probe_input``, ``stage_probe_recon``
+        (mean-field p(x|p(h|x))), ``stage_probe_sample`` (one Gibbs step), ``stage_filters`` (columns of W),
+        ``stage_hidden_probs``. Autoencoder: ``stage_probe_clean``, ``stage_probe_recon``, ``stage_filters``
+        (rows of W), ``stage_codes``.
+        """
+        m = self._pre_module
+        if self.fine_tuning or m is None:
+            return {}
+
+        def cpu(t: torch.Tensor) -> np.ndarray:
+            return t.detach().to("cpu", torch.float32).numpy().copy()
+
+        v = self.codes(self._snap_x[:max(n_probe, n_heat)], self.stage_index)
+        probe, heat = v[:n_probe], v[:n_heat]
+        out: dict[str, Any] = {"stage_layer": self.stage_index + 1, "stage_grid": self.layer_grid(self.stage_index)}
+        if isinstance(m, RBM):
+            x_tilde, _ = m.gibbs_chain(self._dbn_uniform.bernoulli(probe), 1, self._dbn_uniform)
+            out.update(stage_kind="rbm", stage_probe_input=cpu(probe), stage_probe_recon=cpu(m.reconstruct(probe)),
+                       stage_probe_sample=cpu(x_tilde), stage_filters=cpu(m.W.t()),
+                       stage_hidden_probs=cpu(m.p_h_given_x(heat)), stage_hidden_bias=cpu(m.d),
+                       stage_visible_bias=cpu(m.b))
+            if self._cd is not None:  # the last CD step's parts, as the RBM panel's snapshot has them
+                out.update({"stage_" + k: v for k, v in self._cd.last_update().items()})
+        else:
+            out.update(stage_kind="ae", stage_probe_clean=cpu(probe), stage_probe_recon=cpu(m(probe)[1]),
+                       stage_filters=cpu(m.W), stage_codes=cpu(m.encode(heat)))
+        return out
+
+    @torch.no_grad()
+    def dbn_sample(self, n: int = 16, sweeps: int = 1) -> torch.Tensor | None:
+        """Dreams of the deep belief net formed by the RBMs pretrained so far (the lecture: "stacked RBMs
+        ... a probabilistic generative model"): Gibbs sweeps in the top RBM, on persistent chains, then
+        one pass down through the lower RBMs with p(v|h). Returns image probabilities (n, n_in), or None
+        before the first RBM is trained."""
+        rbms = [m for m in self.pretrained if isinstance(m, RBM)]
+        if not rbms:
+            return None
+        top, u = rbms[-1], self._dbn_uniform
+        if self._dbn_v is None or tuple(self._dbn_v.shape) != (n, top.n_visible):
+            self._dbn_v = u.bernoulli(torch.full((n, top.n_visible), 0.5, device=self._device))
+        self._dbn_v, p = top.gibbs_chain(self._dbn_v, max(1, sweeps), u)
+        v = self._dbn_v
+        for rbm in reversed(rbms[:-1]):  # down the stack: each layer's sample drives the one below
+            p = rbm.p_x_given_h(v)
+            v = u.bernoulli(p)
+        return p
+
+    def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
+        changes = dict(changes)
+        if isinstance(changes.get("hidden"), list):
+            changes["hidden"] = tuple(changes["hidden"])
+
+        def live(key: str, value: Any) -> None:
+            if key in ("lr", "momentum"):
+                for group in self.optimizer.param_groups:
+                    group[key] = value
+
+        return apply_settings(self.config, changes, LIVE, NEEDS_RESET, live)
+
+    def to_device(self, device: torch.device) -> None:
+        if device == self._device:
+            return
+        self.model.to(device)
+        optimizers = [self.optimizer] + ([self._pre_opt] if self._pre_opt is not None else [])
+        if self._pre_module is not None:
+            self._pre_module.to(device)
+        for m in self.pretrained:
+            m.to(device)
+        for opt in optimizers:
+            self._move_optimizer_state(opt, device)
+        seed = self._switch_device(device)
+        if self._cd is not None:
+            self._cd._velocity = [v.to(device) for v in self._cd._velocity]
+            self._cd._chain_h = None
+            self._cd.uniform = self._uniforms(seed)
+        if self._last_stats is not None:
+            self._last_stats = {k: v.to(device) for k, v in self._last_stats.items()}
+        self._order = self._order.to(device)
+        self._load_data()
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """MLP weights and momentum, the stage, and the module being pretrained (if any)."""
+        out: dict[str, torch.Tensor] = {"stage": torch.tensor(self.stage_index),
+                                        "stage_steps": torch.tensor(self._stage_steps)}
+        for i, layer in enumerate(self.model.layers):
+            for pname in ("weight", "bias"):
+                p = getattr(layer, pname)
+                out[f"layer{i}.{pname}"] = p.data
+                buf = self.optimizer.state.get(p, {}).get("momentum_buffer")
+                if buf is not None:
+                    out[f"opt.layer{i}.{pname}.momentum"] = buf
+        if self._pre_module is not None:
+            for name, p in self._pre_module.named_parameters():
+                out[f"pretrain.{name}"] = p.data
+        return out
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        for i, layer in enumerate(self.model.layers):
+            for pname in ("weight", "bias"):
+                key, p = f"layer{i}.{pname}", getattr(layer, pname)
+                if key not in tensors:
+                    raise ValueError(f"weights file has no tensor {key!r}")
+                if tuple(tensors[key].shape) != tuple(p.shape):
+                    raise ValueError(f"tensor {key!r} has shape {tuple(tensors[key].shape)}, "
+                                     f"the model needs {tuple(p.shape)}")
+        stage = int(tensors["stage"]) if "stage" in tensors else len(self.stages) - 1
+        stage = min(max(stage, 0), len(self.stages) - 1)
+        self.pretrained = []
+        self._enter_stage(stage)
+        if self.fine_tuning:
+            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.config.lr,
+                                             momentum=self.config.momentum)
+        if "stage_steps" in tensors:
+            self._stage_steps = int(tensors["stage_steps"])
+        for i, layer in enumerate(self.model.layers):
+            for pname in ("weight", "bias"):
+                p = getattr(layer, pname)
+                with torch.no_grad():
+                    p.copy_(tensors[f"layer{i}.{pname}"].to(p.device, p.dtype))
+                key = f"opt.layer{i}.{pname}.momentum"
+                if key in tensors and tuple(tensors[key].shape) == tuple(p.shape):
+                    self.optimizer.state[p]["momentum_buffer"] = tensors[key].to(p.device, p.dtype).clone()
+        if self._pre_module is not None:
+            for name, p in self._pre_module.named_parameters():
+                t = tensors.get(f"pretrain.{name}")
+                if t is not None and tuple(t.shape) == tuple(p.shape):
+                    with torch.no_grad():
+                        p.copy_(t.to(p.device, p.dtype))
+
+    def config_dict(self) -> dict[str, Any]:
+        return self.config.to_dict()
+
+    def describe(self) -> str:
+        ds, cfg = self.dataset, self.config
+        h, w = ds.image_shape
+        sizes = "-".join(str(s) for s in self.model.sizes)
+        how = {"random": f"sigmoid, random init N(0, {RANDOM_STD}^2)",
+               "rbm": f"sigmoid, RBM-pretrained ({cfg.pretrain_epochs} epochs per layer)",
+               "ae": f"sigmoid, autoencoder-pretrained ({cfg.pretrain_epochs} epochs per layer)",
+               "relu-he": "ReLU, He init"}[cfg.init]
+        return (f"Deep MLP {sizes} ({how}) on {ds.name} ({h}x{w}, {ds.train_x.shape[0]} train / "
+                f"{ds.test_x.shape[0]} held-out)")
+
+
+def config_from_spec(spec, base: MLPConfig | None = None) -> MLPConfig:
+    """A deep-MLP configuration from a builder spec (family ``mlp``).
+
+    Layers: (Linear(k), Sigmoid) or (Linear(k), ReLU) repeated -- one activation type throughout --
+    then Linear(n_classes), optionally Softmax. ReLU layers mean init "relu-he"; sigmoid layers keep
+    ``base.init`` (or "random" if that was "relu-he"); ``spec.hparams`` may set init and the other
+    settings. The data set is chosen from the number of inputs as for the RBM.
+    """
+    from explorer.core.families.rbm.trainer import RBMConfig
+    from explorer.core.families.rbm.trainer import config_from_spec as rbm_config_from_spec
+    from explorer.core.spec.network import LayerSpec, NetworkSpec, validate
+
+    base = dataclasses.replace(base) if base is not None else MLPConfig()
+    validate(spec)
+    if spec.family != "mlp":
+        raise ValueError(f"this is a {spec.family} network, not an MLP")
+    layout = "(Linear(k), Sigmoid or ReLU) repeated, then Linear(classes) and optionally Softmax"
+    layers = list(spec.layers)
+    types = [layer.type for layer in layers]
+    if types and types[-1] == "Softmax":
+        layers = layers[:-1]
+        types = types[:-1]
+    if len(types) < 3 or len(types) % 2 == 0 or types[-1] != "Linear":
+        raise ValueError(f"an MLP here is {layout}; this network has {', '.join(t.type for t in spec.layers) or 'no layers'}")
+    acts = set(types[1::2])
+    if any(t != "Linear" for t in types[0::2]) or not acts <= {"Sigmoid", "ReLU"}:
+        raise ValueError(f"an MLP here is {layout}; this network has {', '.join(t.type for t in spec.layers)}")
+    if len(acts) != 1:
+        raise ValueError("all hidden layers must use the same activation (all Sigmoid or all ReLU)")
+    if any(not layer.params.get("bias", True) for layer in layers[0::2]):
+        raise ValueError("every Linear layer of the MLP needs its bias")
+    if len(spec.input_shape) != 1:
+        raise ValueError(f"an MLP takes a flat vector of pixels, not an input of shape {tuple(spec.input_shape)}")
+    n = int(spec.input_shape[0])
+    hidden = tuple(int(layer.params.get("out_features", 64)) for layer in layers[0:-1:2])
+    n_out = int(layers[-1].params.get("out_features", 10))
+    relu = acts == {"ReLU"}
+    rbm_base = RBMConfig(dataset=base.dataset, data_dir=base.data_dir, upscale=base.upscale,
+                         bars_size=base.bars_size, hidden=hidden[0], seed=base.seed)
+    probe = NetworkSpec("rbm", (n,), [LayerSpec("RBM", {"hidden": hidden[0]})])
+    rbm_cfg = rbm_config_from_spec(probe, rbm_base)
+    init = "relu-he" if relu else ("random" if base.init == "relu-he" else base.init)
+    cfg = dataclasses.replace(base, hidden=hidden, init=init, dataset=rbm_cfg.dataset, data_dir=rbm_cfg.data_dir,
+                              upscale=rbm_cfg.upscale, bars_size=rbm_cfg.bars_size)
+    known = {f.name for f in dataclasses.fields(MLPConfig)}
+    overrides = {k: v for k, v in (spec.hparams or {}).items()
+                 if k in known and k not in ("dataset", "data_dir", "hidden")}
+    cfg = dataclasses.replace(cfg, **overrides)
+    if relu != (cfg.init == "relu-he"):
+        raise ValueError(f"init {cfg.init!r} needs {'ReLU' if cfg.init == 'relu-he' else 'Sigmoid'} hidden layers, "
+                         f"but this network has {'ReLU' if relu else 'Sigmoid'}")
+    n_classes = _N_CLASSES.get(cfg.dataset)
+    if n_classes is not None and n_out != n_classes:
+        raise ValueError(f"the output layer must have one unit per class: {cfg.dataset} has {n_classes} classes, "
+                         f"this network has {n_out} outputs")
+    cfg.validate()
+    return cfg

@@ -1,0 +1,1 @@
+"""Fully convolutional segmentation networks and the with/without skips comparison (``trainer``)."""

@@ -1,0 +1,332 @@
+"""The RBM family for the engine: data, CD-k updates, metrics and the views' snapshots."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from explorer.core.engine.minibatch import MiniBatchTrainer, apply_settings
+from explorer.core.families.rbm.model import BINARIZE_MODES, RBM, ContrastiveDivergence, binarize
+
+
+@dataclass
+class RBMConfig:
+    """Everything that defines an RBM run; saved as JSON in a run folder."""
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    upscale: int = 1
+    bars_size: int = 8
+    hidden: int = 100
+    k: int = 1
+    lr: float = 0.1
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    persistent: bool = False
+    batch_size: int = 32
+    binarize: str = "sample"
+    init_std: float = 0.01
+    seed: int = 0
+    device: str = "auto"
+    download: bool = False
+    n_probes: int = 8
+    n_heatmap: int = 32
+    n_dream: int = 16
+    dream_steps: int = 1          # Gibbs sweeps the dream chains advance per snapshot
+    eval_samples: int = 500       # held-out (and training) samples used for the metrics (all when fewer)
+
+    def validate(self) -> None:
+        if self.hidden < 1 or self.hidden > 20000:
+            raise ValueError(f"hidden units must be between 1 and 20000, got {self.hidden}")
+        if self.k < 1 or self.k > 1000:
+            raise ValueError(f"CD-k needs 1 <= k <= 1000, got {self.k}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"learning rate must be a positive number, got {self.lr}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight decay must be >= 0, got {self.weight_decay}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.binarize not in BINARIZE_MODES:
+            raise ValueError(f"binarize must be one of {', '.join(BINARIZE_MODES)}, got {self.binarize!r}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RBMConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+PLL_SAMPLES = 200        # examples per data set in the pseudo-likelihood
+PLL_BUDGET = 4_000_000  # elements of its sum per data set and evaluation (a few ms on a CPU)
+
+# Changes that only take effect after re-initialising the model.
+NEEDS_RESET = {"hidden", "dataset", "data_dir", "upscale", "bars_size", "init_std", "seed", "binarize"}
+LIVE = {"lr", "k", "momentum", "weight_decay", "batch_size", "persistent", "dream_steps"}
+
+
+class RBMTrainer(MiniBatchTrainer):
+    """Trains an :class:`RBM` with :class:`ContrastiveDivergence` on a :class:`Dataset`."""
+
+    family = "rbm"
+
+    # -- construction -------------------------------------------------------------------------
+    def _build(self) -> None:
+        cfg, ds, dev = self.config, self.dataset, self._device
+        self._loaded = self._data_key()  # what the loaded data set was made from
+        torch.manual_seed(cfg.seed)
+        init_gen = torch.Generator().manual_seed(cfg.seed)
+        self.rbm = RBM(ds.n_visible, cfg.hidden, init_std=cfg.init_std, generator=init_gen, device=dev)
+        # visible biases start at log(p/(1-p)) of the training pixel means (Hinton's practical guide):
+        # the model starts from "average digit" instead of grey noise
+        p = torch.from_numpy(ds.train_x.mean(0)).clamp(0.01, 0.99)
+        with torch.no_grad():
+            self.rbm.b.copy_(torch.log(p / (1 - p)).to(dev))
+        self._gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
+        self.cd = ContrastiveDivergence(self.rbm, lr=cfg.lr, k=cfg.k, momentum=cfg.momentum,
+                                        weight_decay=cfg.weight_decay, persistent=cfg.persistent,
+                                        uniform=self._uniforms(cfg.seed + 1))
+        self.cd.validate()
+        self._load_data()
+        self.step = 0
+        self.epoch = 0
+        self._order = torch.randperm(self._n_train, generator=self._gen, device=dev)
+        self._pos = 0
+        self.dream_x: torch.Tensor | None = None
+
+    def _load_data(self) -> None:
+        cfg, ds, dev = self.config, self.dataset, self._device
+        self._train_grey = torch.from_numpy(ds.train_x).to(dev)
+        self._n_train = self._train_grey.shape[0]
+        if cfg.binarize == "threshold":
+            self._train = binarize(self._train_grey, "threshold")
+        else:
+            self._train = self._train_grey
+        n_eval = min(cfg.eval_samples, ds.test_x.shape[0])
+        test_grey = torch.from_numpy(ds.test_x[:n_eval]).to(dev)
+        train_grey = self._train_grey[:n_eval]
+        # the "clean" held-out input: thresholded, or grey levels (the mean of what sampling gives)
+        self._test_clean = binarize(test_grey, "threshold") if cfg.binarize == "threshold" else test_grey
+        self._train_clean = binarize(train_grey, "threshold") if cfg.binarize == "threshold" else train_grey
+        # binary versions for the pseudo-likelihood / free energy, fixed once so curves are comparable
+        u = self._uniforms(cfg.seed + 2)
+        self._test_bin = binarize(test_grey, cfg.binarize, u)
+        self._train_bin = binarize(train_grey, cfg.binarize, u)
+        self._probe_grey = test_grey[: cfg.n_probes]
+        self._heat_grey = test_grey[: cfg.n_heatmap]
+
+    # -- engine interface -----------------------------------------------------------------------
+    def next_batch(self) -> torch.Tensor:
+        """The next mini-batch of binary visible vectors; a new epoch reshuffles."""
+        x = self._train.index_select(0, self._next_indices())
+        if self.config.binarize == "sample":
+            x = binarize(x, "sample", self.cd.uniform)
+        return x
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        x0 = self.next_batch()
+        stats = self.cd.step(x0)
+        self.step += 1
+        return {"recon_error": stats.recon_error}
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        rbm = self.rbm
+        test_err = ((self._test_clean - rbm.reconstruct(self._test_clean)) ** 2).mean()
+        train_err = ((self._train_clean - rbm.reconstruct(self._train_clean)) ** 2).mean()
+        # the PLL costs n * bits * hidden: exact over every bit when that is cheap, else over a fixed
+        # random subset of bits (the same for training and held-out data, so they compare fairly)
+        n = min(self._test_bin.shape[0], PLL_SAMPLES)
+        n_bits = max(1, min(rbm.n_visible, PLL_BUDGET // max(1, n * rbm.n_hidden)))
+        bits = None
+        if n_bits < rbm.n_visible:
+            g = torch.Generator().manual_seed(self.config.seed + 3)
+            bits = torch.randperm(rbm.n_visible, generator=g)[:n_bits].sort().values
+        test_pll = rbm.pseudo_log_likelihood(self._test_bin[:n], bits).mean()
+        train_pll = rbm.pseudo_log_likelihood(self._train_bin[:n], bits).mean()
+        f_test = rbm.free_energy(self._test_bin).mean()
+        f_train = rbm.free_energy(self._train_bin).mean()
+        vals = torch.stack([test_err, train_err, test_pll, train_pll, f_test, f_train]).cpu().tolist()
+        return {
+            "heldout_recon_error": vals[0],
+            "train_meanfield_recon_error": vals[1],
+            "heldout_pll": vals[2],
+            "train_pll": vals[3],
+            "heldout_free_energy": vals[4],
+            "train_free_energy": vals[5],
+            # a growing gap (held-out free energy above training) is the sign of overfitting
+            "free_energy_gap": vals[4] - vals[5],
+        }
+
+    @torch.no_grad()
+    def cd1_walkthrough(self, probe: int = 0, seed: int | None = None) -> dict[str, Any]:
+        """One CD-1 update for one held-out example, every intermediate kept, for a class to step through.
+
+        Nothing is applied to the model: the update is computed on the current weights, with a random
+        stream of its own (``seed``) so the training's random numbers are untouched. Keys (numpy, CPU):
+        ``x`` (the binary input), ``p_h`` = p(h|x), ``h_hat`` ~ p(h|x), ``p_x`` = p(x|h^),
+        ``x_tilde`` ~ p(x|h^), ``p_h_tilde`` = p(h|x~), ``h_tilde`` ~ p(h|x~), ``positive`` = x h^',
+        ``negative`` = x~ h~', ``dW`` = lr (x h^' - x~ h~') (visible x hidden), ``db`` = lr (x - x~),
+        ``dd`` = lr (h^ - h~), ``lr``, ``image_shape``.
+        """
+        rbm, cfg = self.rbm, self.config
+        seed = cfg.seed + 7 + self.step if seed is None else seed
+        u = self._uniforms(seed)
+        grey = self._probe_grey[probe % self._probe_grey.shape[0]].unsqueeze(0)
+        x = binarize(grey, cfg.binarize, u)
+        p_h = rbm.p_h_given_x(x)
+        h_hat = u.bernoulli(p_h)
+        p_x = rbm.p_x_given_h(h_hat)
+        x_tilde = u.bernoulli(p_x)
+        p_h_tilde = rbm.p_h_given_x(x_tilde)
+        h_tilde = u.bernoulli(p_h_tilde)
+        positive = x.t() @ h_hat
+        negative = x_tilde.t() @ h_tilde
+        lr = float(self.cd.lr)
+
+        def cpu(t: torch.Tensor) -> np.ndarray:
+            return t.detach().to("cpu", torch.float32).numpy().copy()
+
+        out = {k: cpu(v[0]) for k, v in (("x", x), ("p_h", p_h), ("h_hat", h_hat), ("p_x", p_x),
+                                          ("x_tilde", x_tilde), ("p_h_tilde", p_h_tilde), ("h_tilde", h_tilde))}
+        out.update(positive=cpu(positive), negative=cpu(negative), dW=cpu(lr * (positive - negative)),
+                   db=cpu(lr * (x - x_tilde)[0]), dd=cpu(lr * (h_hat - h_tilde)[0]), lr=lr,
+                   image_shape=tuple(self.dataset.image_shape), probe=int(probe), step=int(self.step))
+        return out
+
+    @torch.no_grad()
+    def snapshot(self) -> dict[str, Any]:
+        rbm, cfg = self.rbm, self.config
+        probe_in = self._probe_grey if cfg.binarize == "sample" else binarize(self._probe_grey, "threshold")
+        probe_bin = binarize(self._probe_grey, cfg.binarize, self.cd.uniform)
+        recon = rbm.reconstruct(probe_in)
+        x_tilde, _ = rbm.gibbs_chain(probe_bin, 1, self.cd.uniform)
+        heat = rbm.p_h_given_x(self._heat_grey)
+        # dream: Gibbs chains that keep running from noise, a few sweeps per snapshot
+        if self.dream_x is None or self.dream_x.shape != (cfg.n_dream, rbm.n_visible):
+            self.dream_x = (torch.rand(cfg.n_dream, rbm.n_visible, generator=self._gen,
+                                       device=self._device) < 0.5).float()
+        self.dream_x, dream_p = rbm.gibbs_chain(self.dream_x, max(1, cfg.dream_steps), self.cd.uniform)
+
+        def cpu(t: torch.Tensor) -> np.ndarray:
+            return t.detach().to("cpu", torch.float32).numpy().copy()
+
+        return {
+            "image_shape": tuple(self.dataset.image_shape),
+            "probe_input": cpu(probe_in),
+            "probe_recon": cpu(recon),
+            "probe_sample": cpu(x_tilde),
+            "filters": cpu(rbm.W.t()),
+            "hidden_probs": cpu(heat),
+            "dream": cpu(dream_p),
+            "hidden_bias": cpu(rbm.d),
+            "visible_bias": cpu(rbm.b),
+            # the last CD step's samples and gamma: the filters' readout explains w_ij's last update with them
+            **self.cd.last_update(),
+        }
+
+    def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
+        def live(key: str, value: Any) -> None:
+            if key in ("lr", "k", "momentum", "weight_decay", "persistent"):
+                setattr(self.cd, key, value)
+
+        return apply_settings(self.config, changes, LIVE, NEEDS_RESET, live)
+
+    def to_device(self, device: torch.device) -> None:
+        if device == self._device:
+            return
+        self.rbm.to(device)
+        self.cd._velocity = [v.to(device) for v in self.cd._velocity]
+        if self.cd._chain_h is not None:
+            self.cd._chain_h = self.cd._chain_h.to(device)
+        seed = self._switch_device(device)
+        self.cd.uniform = self._uniforms(seed)
+        self._order = self._order.to(device)
+        self._load_data()
+        if self.dream_x is not None:
+            self.dream_x = self.dream_x.to(device)
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        out = {"W": self.rbm.W.data, "b": self.rbm.b.data, "d": self.rbm.d.data}
+        out.update(self.cd.state_tensors())
+        return out
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        rbm = self.rbm
+        for name, param in (("W", rbm.W), ("b", rbm.b), ("d", rbm.d)):
+            if name not in tensors:
+                raise ValueError(f"weights file has no tensor {name!r}")
+            t = tensors[name]
+            if tuple(t.shape) != tuple(param.shape):
+                raise ValueError(f"tensor {name!r} has shape {tuple(t.shape)}, the model needs {tuple(param.shape)}")
+            with torch.no_grad():
+                param.copy_(t.to(param.device, param.dtype))
+        for i, name in enumerate(("velocity.W", "velocity.b", "velocity.d")):
+            if name in tensors and tensors[name].shape == self.cd._velocity[i].shape:
+                self.cd._velocity[i] = tensors[name].to(self._device, torch.float32).clone()
+
+    def config_dict(self) -> dict[str, Any]:
+        return self.config.to_dict()
+
+    def describe(self) -> str:
+        ds = self.dataset
+        h, w = ds.image_shape
+        return (f"RBM {ds.n_visible}-{self.config.hidden} on {ds.name} ({h}x{w}, {ds.train_x.shape[0]} train / "
+                f"{ds.test_x.shape[0]} held-out), CD-{self.config.k}")
+
+
+def _n_visible(config: RBMConfig) -> int | None:
+    """Inputs of the data set a config names (known without loading it)."""
+    if config.dataset == "digits":
+        return 64 * config.upscale ** 2
+    if config.dataset == "bars":
+        return config.bars_size ** 2 * config.upscale ** 2
+    if config.dataset in ("mnist", "fashion-mnist"):
+        return 784 * config.upscale ** 2
+    return None
+
+
+def config_from_spec(spec, base: RBMConfig | None = None) -> RBMConfig:
+    """An RBM configuration from a builder spec (family ``rbm``: one RBM layer on a vector input).
+
+    The spec gives the hidden units and its hyper-parameters; the data set is ``base``'s when its
+    number of inputs fits, else the bundled one that has that many inputs (digits, upscaled
+    digits, bars, or MNIST). Raises ValueError with a message for the user otherwise.
+    """
+    from explorer.core.spec.network import validate
+
+    base = dataclasses.replace(base) if base is not None else RBMConfig()
+    validate(spec)
+    if spec.family != "rbm":
+        raise ValueError(f"this is a {spec.family} network, not an RBM")
+    if len(spec.layers) != 1 or spec.layers[0].type != "RBM":
+        raise ValueError("an RBM network is a single RBM layer here (stacks of RBMs come with layerwise pretraining)")
+    n = int(np.prod(spec.input_shape))
+    hidden = int(spec.layers[0].params.get("hidden", base.hidden))
+    cfg = dataclasses.replace(base, hidden=hidden)
+    if _n_visible(cfg) != n:
+        options = {64: dict(dataset="digits", upscale=1), 256: dict(dataset="digits", upscale=2),
+                   576: dict(dataset="digits", upscale=3), 1024: dict(dataset="digits", upscale=4),
+                   784: dict(dataset="mnist", upscale=1,
+                             data_dir=base.data_dir if base.dataset in ("mnist", "fashion-mnist") else None)}
+        side = int(round(math.sqrt(n)))
+        if n in options:
+            cfg = dataclasses.replace(cfg, **options[n])
+        elif side * side == n and 2 <= side <= 32:
+            cfg = dataclasses.replace(cfg, dataset="bars", bars_size=side, upscale=1)
+        else:
+            raise ValueError(f"no data set has {n} inputs: digits have 64 (8x8; upscaled 256, 576 or 1024), "
+                             "MNIST 784 (28x28), bars any square size up to 32x32")
+    known = {f.name for f in dataclasses.fields(RBMConfig)}
+    overrides = {k: v for k, v in (spec.hparams or {}).items() if k in known and k not in ("dataset", "data_dir")}
+    cfg = dataclasses.replace(cfg, **overrides)
+    cfg.validate()
+    return cfg

@@ -1,0 +1,1 @@
+"""Recurrent networks (LSTM and vanilla RNN) on sequence tasks: config and trainer (``trainer``)."""

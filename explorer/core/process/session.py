@@ -1,0 +1,587 @@
+"""Training in a child process, behind the same interface as :class:`TrainingSession`.
+
+Why: a window draws on its GUI thread, and PySide6 and pyqtgraph hold Python's global lock for all of
+that thread's time, the C++ painting included. A training thread in the same process waits for the
+lock after every torch operation; a child process has its own interpreter and its own lock
+(``benchmarks/process_headroom.py`` and ``docs/performance.md`` measure the difference).
+
+How: the child runs an ordinary :class:`TrainingSession` and serves it over a pipe.
+
+* The window's calls (``start``, ``pause``, ``step``, ``set_hparams``...) become messages of plain
+  values; the child applies each with the same method of its session.
+* The child sends back, in this order and in one stream: new metric rows, each new snapshot (already
+  CPU numpy copies) and a small status (state, error, rates, step, epoch and the few trainer attributes
+  the views read). A :class:`ProcessSession` keeps the latest of each, so the window reads them as it
+  reads a thread's session: ``metrics``, ``latest_snapshot()``, ``trainer.step``.
+* Work on the model (save, export, a CNN probe...) is a ``run_command`` of a function from
+  :mod:`explorer.core.engine.commands`, whose result comes back to its ``on_done``.
+* Closures (``call_in_thread``) cannot cross: that method raises, so a forgotten one shows in tests.
+
+The window's state follows its own calls at once (Play shows "training" before the child has heard it):
+the child's reports overrule it only once they answer every call the window has made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import threading
+import time
+import traceback
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_for
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import torch
+
+from explorer.core.process import worker
+from explorer.core.engine.session import ERROR, PAUSED, RUNNING, STOPPED, MetricsLog, Snapshot, TrainingSession
+
+# the trainer's attributes the window reads (besides step, epoch and device, sent in every status)
+MIRRORED = ("family", "config", "batch_size", "steps_per_epoch", "class_names", "runs", "stages",
+            "stage_index", "n_layers")
+TICK_S = 0.02          # how often the child's main thread looks for news to send
+STATUS_EVERY_S = 0.05  # a status at least this often while something changes; slow fields 4 times a second
+SLOW_EVERY_S = 0.25
+START_TIMEOUT_S = 300.0  # building a trainer loads its data: MNIST from disk, a user's image folder...
+
+
+def send(conn: Connection, message: Any) -> None:
+    """Send with plain pickle. (``Connection.send`` pickles tensors into shared-memory handles that only a
+    ``multiprocessing`` child could open; no tensor should cross, and one that does is copied.)"""
+    conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def receive(conn: Connection) -> Any:
+    return pickle.loads(conn.recv_bytes())
+
+
+class TrainingProcessError(RuntimeError):
+    """The training process could not start, or ended without being asked to."""
+
+
+# -- the child ---------------------------------------------------------------------------------------------
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` if it survives pickling (the window then catches the same type), else a RuntimeError."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - any exception type, any pickling fault
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+def _build_session(spec: dict[str, Any]) -> tuple[TrainingSession, dict[str, Any]]:
+    """The child's session from the window's request: a new trainer, or a saved run restored."""
+    kwargs = spec.get("session", {})
+    extra: dict[str, Any] = {}
+    if spec.get("run_dir"):
+        from explorer.core.persist.runfolder import load_run, restore_session
+
+        session = restore_session(load_run(spec["run_dir"]), **kwargs)
+        extra["run_info"] = session.run_info
+    else:
+        from explorer.core.families.registry import make_trainer
+
+        session = TrainingSession(make_trainer(spec["family"], spec["config"]), **kwargs)
+    if spec.get("threads") is not None:
+        session.set_threads(spec["threads"])
+    return session, extra
+
+
+def _mirror(trainer: Any, slow: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"step": int(trainer.step), "epoch": int(trainer.epoch), "device": str(trainer.device)}
+    if slow:
+        for name in MIRRORED:
+            value = getattr(trainer, name, None)
+            if isinstance(value, dict):  # (a comparison's runs: their names are what the window reads)
+                value = list(value)
+            if value is not None and not callable(value):
+                out[name] = value
+        describe = getattr(trainer, "describe", None)
+        out["describe"] = describe() if callable(describe) else out.get("family", "?")
+        out["dataset_note"] = str(getattr(getattr(trainer, "dataset", None), "note", "") or "")
+    return out
+
+
+class _ChildServer:
+    """The child's main thread: applies the window's messages and sends the session's news back."""
+
+    CONTROLS = frozenset({"start", "pause", "step", "reset", "set_hparams", "set_device", "set_threads",
+                          "set_snapshot_rate", "set_epochs", "request_snapshot", "subscribe", "unsubscribe",
+                          "snapshot_taken"})
+
+    def __init__(self, conn: Connection, session: TrainingSession):
+        self.conn = conn
+        self.session = session
+        self.acked = 0
+        self._send_lock = threading.Lock()
+        self._metrics_at = (-1, 0, 0)  # generation, steps sent, evals sent
+        self._sent_snapshot: Snapshot | None = None
+        self._last_status: dict[str, Any] | None = None
+        self._status_t = self._slow_t = 0.0
+
+    def send(self, message: Any) -> None:
+        with self._send_lock:
+            send(self.conn, message)
+
+    def serve(self) -> None:
+        try:
+            while True:
+                if wait_for([self.conn], timeout=TICK_S):
+                    while self.conn.poll():
+                        if not self._handle(receive(self.conn)):
+                            return
+                self._publish()
+        except (EOFError, OSError):
+            pass  # the window is gone: stop training and end
+        finally:
+            self.session.stop(timeout=30)
+            try:
+                self._publish(final=True)
+                self.send(("stopped",))
+            except (OSError, ValueError):
+                pass
+
+    def _handle(self, msg: tuple) -> bool:
+        kind = msg[0]
+        if kind == "stop":
+            return False
+        if kind == "do":  # ("do", counted, name, args, kwargs)
+            _, counted, name, args, kwargs = msg
+            if name in self.CONTROLS:
+                try:
+                    getattr(self.session, name)(*args, **kwargs)
+                except Exception as exc:  # noqa: BLE001 - a refused call is a message, the run goes on
+                    self.session._add_notices([f"{type(exc).__name__}: {exc}"])
+            if counted:
+                self.acked += 1
+        elif kind == "call":  # ("call", id, fn, args, kwargs)
+            _, call_id, fn, args, kwargs = msg
+            self.session.run_command(fn, *args, on_done=lambda r, e, i=call_id: self._reply(i, r, e), **kwargs)
+            self.acked += 1
+        return True
+
+    def _reply(self, call_id: int, result: Any, error: BaseException | None) -> None:
+        error = None if error is None else _portable(error)
+        try:
+            self.send(("reply", call_id, result, error))
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            self.send(("reply", call_id, None, RuntimeError(f"the result could not be sent: {exc}")))
+
+    def _publish(self, final: bool = False) -> None:
+        s = self.session
+        now = time.monotonic()
+        # the status first: rows and a snapshot read after it include all it reports as done
+        slow = final or now - self._slow_t >= SLOW_EVERY_S
+        status = {"state": s.state, "error": s.error, "out_of_memory": s.out_of_memory, "threads": s.threads,
+                  "threads_in_use": s.threads_in_use, "thread_note": s.thread_note,
+                  "rates": s.rates(), "run_id": s.run_id, "idle": s.thread_idle(), "settled": s.settled(),
+                  "acked": self.acked, "snapshot_seconds": s.snapshot_seconds,
+                  "fields": _mirror(s.trainer, slow)}
+        notices = s.pop_notices()
+        gen, steps_at, evals_at = self._metrics_at
+        gen2, steps, steps_end, evals, evals_end = s.metrics.read_since(gen, steps_at, evals_at)
+        if gen2 != gen or steps or evals:
+            self.send(("metrics", gen2, steps, evals))
+            self._metrics_at = (gen2, steps_end, evals_end)
+        snap = s.latest_snapshot()
+        if snap is not None and snap is not self._sent_snapshot:
+            self.send(("snapshot", snap))
+            self._sent_snapshot = snap
+        quick = {k: v for k, v in status.items() if k not in ("rates", "fields", "snapshot_seconds")}
+        changed = quick != self._last_status or notices
+        if slow or changed or (status["state"] == RUNNING and now - self._status_t >= STATUS_EVERY_S):
+            status["notices"] = notices
+            self.send(("status", status))
+            self._last_status, self._status_t = quick, now
+            if slow:
+                self._slow_t = now
+
+
+def serve_child(conn: Connection) -> None:
+    """A training process's life: wait for the window's request, build the session, serve it, end."""
+    try:
+        spec = receive(conn)
+    except (EOFError, OSError):
+        return
+    if spec is None:  # a spare that is no longer needed
+        return
+    try:
+        session, extra = _build_session(spec)
+    except BaseException as exc:  # noqa: BLE001 - the window shows it and keeps running
+        try:
+            send(conn, ("failed", _portable(exc), traceback.format_exc()))
+        except (OSError, ValueError):
+            pass
+        return
+    server = _ChildServer(conn, session)
+    send(conn, ("ready", _mirror(session.trainer, slow=True), session.run_id, extra))
+    server.serve()
+
+
+# -- the window's side -------------------------------------------------------------------------------------
+class TrainerMirror:
+    """The trainer's attributes the window reads, as the training process last reported them (read-only).
+
+    An attribute the trainer does not have is missing here too, so ``getattr(tr, name, default)`` works
+    as on the trainer itself."""
+
+    def __init__(self, fields: dict[str, Any]):
+        self._fields = fields
+
+    def __getattr__(self, name: str) -> Any:
+        fields = self.__dict__.get("_fields", {})
+        if name in fields:
+            return fields[name]
+        raise AttributeError(f"the training process did not report {name!r}")
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self._fields["device"])
+
+    @property
+    def dataset(self) -> SimpleNamespace:
+        return SimpleNamespace(note=self._fields.get("dataset_note", ""))
+
+    def describe(self) -> str:
+        return str(self._fields.get("describe", self._fields.get("family", "?")))
+
+
+class ProcessSession:
+    """A :class:`TrainingSession` in a training process, driven from here through the same methods.
+
+    Construction blocks until the process has built the trainer (it loads the data), and raises what the
+    process raised (a ``DataError``, a ``RunFolderError``...) if it could not.
+    """
+
+    def __init__(self, config: Any = None, *, family: str | None = None, run_dir: str | None = None,
+                 threads: int | None = None, start_timeout: float = START_TIMEOUT_S, **session_kwargs: Any):
+        from explorer.core.families.registry import FAMILIES
+
+        if run_dir is None:
+            if family is None:
+                family = next((name for name, (cfg, _tr) in FAMILIES.items() if type(config) is cfg), None)
+            if family is None:
+                raise ValueError(f"no model family has the configuration {type(config).__name__}")
+        self._spec = {"family": family, "config": config, "run_dir": str(run_dir) if run_dir else None,
+                      "threads": threads, "session": session_kwargs}
+        self._hz = float(session_kwargs.get("snapshot_hz", 20.0))
+        self.epochs = session_kwargs.get("epochs")
+        self._lock = threading.Condition()
+        self._send_lock = threading.Lock()
+        self.run_info: dict[str, Any] = {}
+        self._offset = (0, 0)  # (run_id, seq) added to the process's own, so a restarted process counts on
+        self._start(start_timeout)
+
+    # -- the process ---------------------------------------------------------------------------------------
+    def _start(self, timeout: float) -> None:
+        """Hand the request to a training process and wait for its first report (or its refusal)."""
+        try:
+            self._process, self._conn = worker.take()
+        except (OSError, ValueError, NotImplementedError) as exc:  # no process could be started here
+            raise TrainingProcessError(f"no training process could be started ({type(exc).__name__}: {exc})") from exc
+        self.metrics = MetricsLog()
+        self._metrics_gen = -1
+        self._mailbox: Snapshot | None = None
+        self._notices: list[str] = []
+        self._replies: dict[int, Callable[[Any, BaseException | None], None]] = {}
+        self._call_ids = 0
+        self._sent = 0
+        self._acked = 0
+        self._closing = False
+        self._gone = False
+        self._state, self.error, self.out_of_memory = PAUSED, None, False
+        self._idle, self._settled = True, False
+        self._rates = (0.0, 0.0)
+        self.snapshot_seconds = 0.0  # the process's time spent taking snapshots, as last reported
+        self.threads = int(self._spec["threads"] or torch.get_num_threads())
+        self.threads_in_use, self.thread_note = self.threads, ""
+        try:
+            send(self._conn, self._spec)
+            if not self._conn.poll(timeout):
+                raise TrainingProcessError(f"the training process did not start within {timeout:.0f} s")
+            reply = receive(self._conn)
+        except (EOFError, OSError) as exc:
+            self._end_process()
+            raise TrainingProcessError(f"the training process ended while starting "
+                                       f"(exit code {self._process.exitcode})") from exc
+        except BaseException:
+            self._end_process()
+            raise
+        if reply[0] == "failed":
+            self._end_process()
+            raise reply[1]
+        _, fields, run_id, extra = reply
+        self.trainer = TrainerMirror(fields)
+        self.run_info = extra.get("run_info", {})
+        self.run_id = run_id + self._offset[0]
+        self._receiver = threading.Thread(target=self._receive, name="training-process-reader", daemon=True)
+        self._receiver.start()
+
+    def _end_process(self, timeout: float = 10.0) -> bool:
+        """Wait for the process to end (killing it after ``timeout``); True when it ended by itself."""
+        self._process.join(timeout)
+        clean = not self._process.is_alive()
+        if not clean:
+            self._process.kill()
+            self._process.join(5)
+        self._conn.close()
+        return clean
+
+    def _receive(self) -> None:
+        """The reader thread: applies the process's news as it comes, in order."""
+        conn = self._conn
+        while True:
+            try:
+                msg = receive(conn)
+            except (EOFError, OSError):
+                break
+            except Exception:  # noqa: BLE001 - a message that does not unpickle: report, go on
+                traceback.print_exc()
+                continue
+            kind = msg[0]
+            if kind == "metrics":
+                _, gen, steps, evals = msg
+                if gen != self._metrics_gen:
+                    self.metrics.clear()
+                    self._metrics_gen = gen
+                self.metrics.add_steps(steps)
+                for row in evals:
+                    self.metrics.add_eval(row)
+            elif kind == "snapshot":
+                snap = msg[1]
+                if self._offset != (0, 0):
+                    snap = dataclasses.replace(snap, run_id=snap.run_id + self._offset[0],
+                                               seq=snap.seq + self._offset[1])
+                self._mailbox = snap
+            elif kind == "status":
+                self._apply_status(msg[1])
+            elif kind == "reply":
+                _, call_id, result, error = msg
+                with self._lock:
+                    on_done = self._replies.pop(call_id, None)
+                if on_done is not None:
+                    self._call_back(on_done, result, error)
+            elif kind == "stopped":
+                break
+        self._lost()
+
+    @staticmethod
+    def _call_back(on_done: Callable[[Any, BaseException | None], None], result: Any,
+                   error: BaseException | None) -> None:
+        try:
+            on_done(result, error)
+        except Exception:  # noqa: BLE001 - a caller's fault must not end the reader
+            traceback.print_exc()
+
+    def _apply_status(self, st: dict[str, Any]) -> None:
+        self.trainer._fields = {**self.trainer._fields, **st["fields"]}
+        with self._lock:
+            self._rates = tuple(st["rates"])
+            self.snapshot_seconds = st["snapshot_seconds"]
+            self.threads = st["threads"]
+            self.threads_in_use, self.thread_note = st["threads_in_use"], st["thread_note"]
+            self.run_id = st["run_id"] + self._offset[0]
+            self._notices.extend(st.get("notices", ()))
+            self._acked = st["acked"]
+            if self._acked >= self._sent:  # it answers every call made from here: its word stands
+                self._state, self.error, self.out_of_memory = st["state"], st["error"], st["out_of_memory"]
+                self._idle, self._settled = st["idle"], st["settled"]
+            self._lock.notify_all()
+
+    def _lost(self) -> None:
+        """The stream ended: after a close, as asked; otherwise the process died (killed, out of memory)."""
+        with self._lock:
+            self._gone = True
+            replies, self._replies = self._replies, {}
+            if not self._closing:
+                self._process.join(1)
+                code = self._process.exitcode
+                self.error = (f"the training process ended unexpectedly (exit code {code}); "
+                              "press Reset to start a new one from the current settings")
+                self._state = ERROR
+                self._notices.append(self.error)
+            else:
+                self._state = STOPPED
+            self._idle = self._settled = True
+            self._lock.notify_all()
+        for on_done in replies.values():
+            self._call_back(on_done, None, TrainingProcessError(self.error or "the training process has ended"))
+
+    def _send(self, message: tuple, counted: bool = True, optimistic: dict[str, Any] | None = None) -> bool:
+        """Send a message; ``optimistic`` sets local state at once, until the process's answer arrives."""
+        with self._lock:
+            if self._gone:
+                return False
+            if counted:  # counted before it is sent: no report older than this call can overrule it
+                self._sent += 1
+                self._settled = False
+            for name, value in (optimistic or {}).items():
+                setattr(self, name, value)
+        # (not under the lock: a send that waits for room in the pipe must not hold up the reader)
+        with self._send_lock:
+            try:
+                send(self._conn, message)
+            except (OSError, ValueError):
+                return False
+        return True
+
+    def _do(self, name: str, *args: Any, counted: bool = True, optimistic: dict[str, Any] | None = None,
+            **kwargs: Any) -> bool:
+        return self._send(("do", counted, name, args, kwargs), counted, optimistic)
+
+    # -- control (the TrainingSession interface) --------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def is_alive(self) -> bool:
+        return not self._gone and self._process.is_alive()
+
+    def start(self) -> None:
+        if self._state not in (STOPPED,):
+            self._do("start", optimistic={"_state": RUNNING, "error": None, "out_of_memory": False, "_idle": False})
+
+    resume = start
+
+    def pause(self) -> None:
+        self._do("pause", optimistic={"_state": PAUSED} if self._state == RUNNING else None)
+
+    def step(self, n: int = 1) -> None:
+        self._do("step", n, optimistic={"_state": PAUSED, "error": None, "_idle": False})
+
+    def reset(self) -> None:
+        if self._gone and not self._closing:  # the process died: a new one, from the current settings
+            try:
+                self._restart()
+            except Exception as exc:  # noqa: BLE001 - the window shows it and keeps running
+                with self._lock:
+                    self._gone, self._state = True, ERROR
+                    self.error = f"could not start a new training process: {type(exc).__name__}: {exc}"
+                    self._notices.append(self.error)
+            return
+        self._do("reset")
+
+    def _restart(self) -> None:
+        self._spec = {**self._spec, "family": self.trainer._fields.get("family", self._spec["family"]),
+                      "config": self.trainer._fields.get("config", self._spec["config"]), "run_dir": None}
+        seq = self._mailbox.seq if self._mailbox is not None else 0
+        self._offset = (self.run_id + 1, seq + 1)
+        self._start(START_TIMEOUT_S)
+        self.request_snapshot()
+        worker.prepare()  # and a spare again, for the next session
+
+    def set_hparams(self, **changes: Any) -> None:
+        self._do("set_hparams", **changes)
+
+    def set_device(self, name: str) -> None:
+        from explorer.core.engine.devices import resolve_device
+
+        resolve_device(name)  # an unavailable choice raises DeviceError here, as the thread's session does
+        self._do("set_device", name)
+
+    def set_threads(self, n: int | None) -> None:
+        self._do("set_threads", n)
+
+    def set_snapshot_rate(self, hz: float) -> None:
+        self._hz = max(0.1, float(hz))
+        self._do("set_snapshot_rate", hz, counted=False)
+
+    @property
+    def snapshot_hz(self) -> float:
+        return self._hz
+
+    def set_epochs(self, epochs: int | None) -> None:
+        self.epochs = epochs
+        self._do("set_epochs", epochs)
+
+    def call_in_thread(self, fn: Callable[[], None]) -> None:
+        raise TypeError("a closure cannot cross to the training process: use run_command with a function of "
+                        "explorer.core.engine.commands")
+
+    def run_command(self, fn: Callable[..., Any], *args: Any,
+                    on_done: Callable[[Any, BaseException | None], None] | None = None, **kwargs: Any) -> None:
+        """Run ``fn(session, *args, **kwargs)`` in the training process between steps (see TrainingSession)."""
+        with self._lock:
+            self._call_ids += 1
+            call_id = self._call_ids
+            if on_done is not None:
+                self._replies[call_id] = on_done
+        if not self._send(("call", call_id, fn, args, kwargs)):
+            with self._lock:
+                self._replies.pop(call_id, None)
+            if on_done is not None:
+                on_done(None, TrainingProcessError(self.error or "the training process has ended"))
+
+    def request_snapshot(self) -> None:
+        self._do("request_snapshot", counted=False)
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """End the training process (it finishes its step and sends its last rows); True when it ended."""
+        with self._lock:
+            if self._closing:
+                return not self._process.is_alive()
+            self._closing = True
+        with self._send_lock:
+            try:
+                send(self._conn, ("stop",))
+            except (OSError, ValueError):
+                pass
+        self._receiver.join(timeout)  # the last rows and snapshot arrive before "stopped"
+        clean = self._end_process(timeout=2.0 if self._gone else timeout)
+        self._receiver.join(1)
+        with self._lock:
+            self._gone = True
+            self._state = STOPPED
+        return clean
+
+    close = stop
+
+    def wait(self, timeout: float | None = None, poll: float = 0.05) -> bool:
+        """Block until the process reports it settled after all calls made from here (as TrainingSession.wait)."""
+        t_end = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while not (self._gone or (self._settled and self._acked >= self._sent)):
+                left = poll if t_end is None else min(poll, t_end - time.monotonic())
+                if left <= 0:
+                    return False
+                self._lock.wait(left)
+            return True
+
+    def settled(self) -> bool:
+        return self._gone or (self._settled and self._acked >= self._sent)
+
+    def thread_idle(self) -> bool:
+        return self._state != RUNNING and self._idle
+
+    # -- observers ---------------------------------------------------------------------------------------------
+    def subscribe(self, callback: Callable[[Snapshot], None] | None = None, pull: bool = False) -> None:
+        if callback is not None:
+            raise TypeError("a callback cannot cross to the training process: poll latest_snapshot()")
+        self._do("subscribe", pull=pull, counted=False)
+
+    def unsubscribe(self, callback: Callable[[Snapshot], None] | None = None) -> None:
+        self._do("unsubscribe", counted=False)
+
+    def snapshot_taken(self, seq: int) -> None:
+        self._do("snapshot_taken", int(seq) - self._offset[1], counted=False)
+
+    def latest_snapshot(self) -> Snapshot | None:
+        return self._mailbox
+
+    def pop_notices(self) -> list[str]:
+        with self._lock:
+            out, self._notices = self._notices, []
+        return out
+
+    def _add_notices(self, notices: list[str]) -> None:
+        with self._lock:
+            self._notices.extend(notices)
+
+    def rates(self) -> tuple[float, float]:
+        return self._rates if self._state == RUNNING else (0.0, 0.0)
+
+    def history(self) -> list[dict[str, float]]:
+        return [dict(r) for r in self.metrics.evals if r.get("epoch_end")]
