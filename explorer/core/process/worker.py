@@ -23,7 +23,7 @@ _spare: tuple[Any, Connection] | None = None
 
 
 class WorkerProcess:
-    """A training process started with ``python -m explorer.core.process.worker FD``.
+    """A training process started with ``python -m explorer.core.process.child FD``.
 
     Not ``multiprocessing``'s spawn: that re-runs the parent's main script in the child, which fails for
     a script read from a pipe and costs a benchmark's imports twice. The child shares nothing with the
@@ -34,7 +34,7 @@ class WorkerProcess:
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[3])  # where the explorer package is, installed or not
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        self.popen = subprocess.Popen([sys.executable, "-m", "explorer.core.process.worker", str(theirs.fileno())],
+        self.popen = subprocess.Popen([sys.executable, "-m", "explorer.core.process.child", str(theirs.fileno())],
                                       pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
         theirs.close()  # the child holds its own copy: ours then sees EOF when the child ends
         self.conn = Connection(ours.detach())
@@ -107,9 +107,3 @@ def discard_spare() -> None:
     if process.is_alive():
         process.kill()
         process.join(2)
-
-
-if __name__ == "__main__":  # the training process (see WorkerProcess)
-    from explorer.core.process.session import serve_child  # (imports PyTorch: the seconds a spare saves)
-
-    serve_child(Connection(int(sys.argv[1])))
