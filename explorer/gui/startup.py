@@ -26,7 +26,8 @@ def core_module_names() -> list[str]:
     """Every module of ``explorer.core`` (all Qt-free), torch first: what the main window needs."""
     from explorer import core
 
-    names = [f"{core.__name__}.{m.name}" for m in pkgutil.iter_modules(core.__path__) if not m.name.startswith("_")]
+    names = [m.name for m in pkgutil.walk_packages(core.__path__, f"{core.__name__}.")
+             if not m.ispkg and not m.name.rsplit(".", 1)[-1].startswith("_")]
     return ["numpy", "torch", *sorted(names)]
 
 
