@@ -308,3 +308,19 @@ def test_each_command_names_the_function_that_runs_it(argv, command):
     func = build_parser().parse_args(argv).func
     assert f"{func.__module__}.{func.__qualname__}" == command
 
+
+def test_usage_lines_name_the_program_as_it_was_invoked(capsys):
+    from explorer.cli import build_parser
+
+    assert build_parser().prog == "network-explorer"  # the console script's name (pyproject.toml)
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "rbm", "--help"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: network-explorer train rbm [-h]")
+    with pytest.raises(SystemExit):
+        main(["--help"], prog="explorer-test")
+    assert capsys.readouterr().out.startswith("usage: explorer-test [-h] [--version]")
+    r = run("snapshot", "cnn", "--help")
+    assert r.returncode == 0 and r.stdout.startswith("usage: python -m explorer snapshot cnn [-h]")
+    r = run("snapshot", "cnn")  # a bad argument is still the one-line error, exit 2
+    assert r.returncode == 2 and r.stderr == "explorer: error: the following arguments are required: --out\n"

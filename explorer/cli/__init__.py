@@ -30,12 +30,15 @@ from explorer.cli import (autoencoder, cnn, export, fcn, gui, inspect, mlp, rbm,
                           train)
 from explorer.cli.common import OneLineParser, UsageError
 
-__all__ = ["build_parser", "main"]
+PROG = "network-explorer"
+"""The program's name in usage lines: the console script's. ``python -m explorer`` passes its own."""
+
+__all__ = ["PROG", "build_parser", "main"]
 
 
-def build_parser() -> OneLineParser:
-    """The whole parser."""
-    parser = OneLineParser(prog="explorer", description="Network Explorer: watch neural networks learn, live.")
+def build_parser(prog: str = PROG) -> OneLineParser:
+    """The whole parser; ``prog`` names the program in its usage lines (and those of every sub-command)."""
+    parser = OneLineParser(prog=prog, description="Network Explorer: watch neural networks learn, live.")
     parser.add_argument("--version", action="version", version=f"Network Explorer {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
 
@@ -63,13 +66,13 @@ def build_parser() -> OneLineParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     """Run the command line (``argv``, else ``sys.argv[1:]``); returns the exit status."""
     if not (sys.argv[1:] if argv is None else argv):
         # the plain launch: straight to the window, without the parser (its sub-commands import torch,
         # which the start-up window loads on a thread while it is already on screen; see gui/startup.py)
         return gui.cmd_gui(None)
-    parser = build_parser()
+    parser = build_parser(prog)
     try:
         args = parser.parse_args(argv)
         command = getattr(args, "func", None)
