@@ -184,3 +184,143 @@ def test_the_package_asks_openmp_to_wait_passively_unless_told_otherwise():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                        env={**env, "OMP_WAIT_POLICY": "ACTIVE"})
     assert r.stdout.strip() == "ACTIVE"
+
+
+# -- the package's structure: one module per command, shared helpers in common, no cycles ------------------------
+
+def _cli_modules() -> dict[str, "ast.Module"]:
+    """Every module of ``explorer.cli`` (imported, then its source parsed), by dotted name."""
+    import ast
+    import importlib
+    import pkgutil
+    from pathlib import Path
+
+    import explorer.cli
+
+    trees = {"explorer.cli": ast.parse(Path(explorer.cli.__file__).read_text(encoding="utf-8"))}
+    for info in pkgutil.iter_modules(explorer.cli.__path__, "explorer.cli."):
+        if info.name != "explorer.cli.__main__":  # importing it would run the program
+            importlib.import_module(info.name)
+        path = Path(explorer.cli.__path__[0]) / (info.name.rsplit(".", 1)[1] + ".py")
+        trees[info.name] = ast.parse(path.read_text(encoding="utf-8"))
+    return trees
+
+
+def _imports(module: str, tree) -> list[tuple[str, str | None]]:
+    """(imported module, imported name or None) for every import in ``tree``, in functions too; relative
+    imports resolved against ``module`` (a package's own name counts as its package)."""
+    import ast
+
+    package = module if module == "explorer.cli" else module.rsplit(".", 1)[0]
+    found: list[tuple[str, str | None]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, None) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+            found += [(base, alias.name) for alias in node.names]
+    return found
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def test_the_cli_package_has_a_module_per_command():
+    names = set(_cli_modules())
+    assert {"explorer.cli", "explorer.cli.common", "explorer.cli.rbm", "explorer.cli.autoencoder", "explorer.cli.mlp",
+            "explorer.cli.cnn", "explorer.cli.fcn", "explorer.cli.recurrent", "explorer.cli.spec",
+            "explorer.cli.export", "explorer.cli.inspect", "explorer.cli.snapshot", "explorer.cli.gui",
+            "explorer.cli.train"} <= names
+
+
+def test_no_cli_module_imports_a_private_name_from_another_module():
+    offences = [f"{module}: from {source} import {name}"
+                for module, tree in _cli_modules().items()
+                for source, name in _imports(module, tree)
+                if source.split(".")[0] == "explorer" and source != module
+                and (_is_private(name or "") or any(_is_private(part) for part in source.split(".")))]
+    assert offences == []
+
+
+def test_common_imports_no_command_module_and_the_cli_imports_have_no_cycle():
+    trees = _cli_modules()
+    modules = set(trees)
+
+    def cli_imports(module: str) -> set[str]:
+        """The other ``explorer.cli`` modules ``module`` imports (``from explorer.cli import rbm`` included)."""
+        out = set()
+        for source, name in _imports(module, trees[module]):
+            if name and f"{source}.{name}" in modules:
+                out.add(f"{source}.{name}")
+            elif source in modules:
+                out.add(source)
+        out.discard(module)
+        return out
+
+    graph = {m: cli_imports(m) for m in modules}
+    assert graph["explorer.cli.common"] == set()
+    # the package imports the command modules, never the reverse (only ``python -m explorer.cli`` runs its main)
+    assert [m for m, deps in graph.items() if "explorer.cli" in deps] == ["explorer.cli.__main__"]
+
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, "import cycle: " + " -> ".join(path + (module,))
+        if module not in done:
+            for dep in sorted(graph[module]):
+                visit(dep, path + (module,))
+            done.add(module)
+
+    for m in sorted(modules):
+        visit(m, ())
+
+
+@pytest.mark.parametrize("argv,command", [
+    (["gui"], "explorer.cli.gui.cmd_gui"),
+    (["train", "rbm"], "explorer.cli.rbm.cmd_train_rbm"),
+    (["train", "ae"], "explorer.cli.autoencoder.cmd_train_autoencoder"),
+    (["train", "dae"], "explorer.cli.autoencoder.cmd_train_autoencoder"),
+    (["train", "dbn"], "explorer.cli.mlp.cmd_train_dbn"),
+    (["train", "mlp"], "explorer.cli.mlp.cmd_train_mlp"),
+    (["train", "fcn"], "explorer.cli.fcn.cmd_train_fcn"),
+    (["train", "cnn"], "explorer.cli.cnn.cmd_train_cnn"),
+    (["train", "lstm"], "explorer.cli.recurrent.cmd_train_recurrent"),
+    (["train", "rnn"], "explorer.cli.recurrent.cmd_train_recurrent"),
+    (["snapshot", "rbm", "--out", "x.png"], "explorer.cli.rbm.cmd_snapshot_rbm"),
+    (["snapshot", "ae", "--out", "x.png"], "explorer.cli.autoencoder.cmd_snapshot_autoencoder"),
+    (["snapshot", "mlp", "--out", "x.png"], "explorer.cli.mlp.cmd_snapshot_mlp"),
+    (["snapshot", "pretrain", "--out", "x.png"], "explorer.cli.mlp.cmd_snapshot_mlp"),
+    (["snapshot", "rnn", "--out", "x.png"], "explorer.cli.recurrent.cmd_snapshot_recurrent"),
+    (["snapshot", "segmentation", "--out", "x.png"], "explorer.cli.fcn.cmd_snapshot_fcn"),
+    (["snapshot", "skips", "--out", "x.png"], "explorer.cli.fcn.cmd_snapshot_fcn_compare"),
+    (["snapshot", "cnn", "--out", "x.png"], "explorer.cli.cnn.cmd_snapshot_cnn"),
+    (["spec", "presets"], "explorer.cli.spec.run_spec_command"),
+    (["export", "run"], "explorer.cli.export.cmd_export"),
+    (["inspect", "run"], "explorer.cli.inspect.cmd_inspect"),
+])
+def test_each_command_names_the_function_that_runs_it(argv, command):
+    from explorer.cli import build_parser
+
+    func = build_parser().parse_args(argv).func
+    assert f"{func.__module__}.{func.__qualname__}" == command
+
+
+def test_usage_lines_name_the_program_as_it_was_invoked(capsys):
+    from explorer.cli import build_parser
+
+    assert build_parser().prog == "network-explorer"  # the console script's name (pyproject.toml)
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "rbm", "--help"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: network-explorer train rbm [-h]")
+    with pytest.raises(SystemExit):
+        main(["--help"], prog="explorer-test")
+    assert capsys.readouterr().out.startswith("usage: explorer-test [-h] [--version]")
+    r = run("snapshot", "cnn", "--help")
+    assert r.returncode == 0 and r.stdout.startswith("usage: python -m explorer snapshot cnn [-h]")
+    r = run("snapshot", "cnn")  # a bad argument is still the one-line error, exit 2
+    assert r.returncode == 2 and r.stderr == "explorer: error: the following arguments are required: --out\n"

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from explorer.core.spec import network as S
 from explorer.core.spec.layers import LocalContrastNorm, RBMLayer
 from explorer.core.spec.network import LayerSpec, NetworkSpec, SpecError
-from explorer.spec_cli import add_spec_commands, run_spec_command
+from explorer.cli.spec import add_spec_commands, run_spec_command
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 

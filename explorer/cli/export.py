@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import argparse
 
+from explorer.cli.common import UsageError
+
 
 def add_export_parser(sub) -> None:
+    """``export`` on the top-level sub-parsers ``sub``."""
     p = sub.add_parser("export", help="a run folder's model as ONNX and/or safetensors, for use outside the app")
     p.add_argument("path", help="a run folder (from Save run, autosave or train --out)")
     p.add_argument("--onnx", metavar="FILE", help="write the network's forward pass as an ONNX graph here")
     p.add_argument("--safetensors", metavar="FILE", help="write its weights and optimiser state here")
     p.add_argument("--data-dir", help="where the run's MNIST/Fashion-MNIST files are now, if they moved")
+    p.set_defaults(func=cmd_export)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from explorer.cli import UsageError
     from explorer.core.persist.export import EXPORTERS, LABELS, file_size_text
     from explorer.core.persist.runfolder import load_run, restore_trainer
 

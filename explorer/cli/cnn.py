@@ -1,4 +1,4 @@
-"""Command-line options and the ``train cnn`` command for convolutional networks.
+"""Convolutional networks on the command line: ``train cnn``, ``snapshot cnn``.
 
     python -m explorer train cnn --epochs 8 --json                        # LeNet-5 on the digits (resized to 28x28)
     python -m explorer train cnn --preset alexnet-small --epochs 2        # any CNN preset, or --spec FILE
@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from explorer.cli.common import (DATASETS, add_run_options, add_snapshot_options, add_spec_source, nonneg_int,
+                                 positive_float, positive_int, render_snapshot_png, report, run_training)
+
 
 def add_cnn_options(p: argparse.ArgumentParser) -> None:
     """Data, network and optimiser options of the CNN family (train and snapshot)."""
-    from explorer.cli import DATASETS, _add_spec_source, _nonneg_int, _positive_float, _positive_int
-
     p.add_argument("--dataset", default="digits", choices=DATASETS,
                    help="training data (default: digits); images are resized to the network's input")
     p.add_argument("--data-dir", help="folder with MNIST/Fashion-MNIST IDX files (.gz or raw)")
@@ -24,14 +25,14 @@ def add_cnn_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-folder", metavar="DIR",
                    help="train on your own images: DIR/<class name>/*.png (one sub-folder per class); "
                         "unreadable and odd-sized images are skipped and counted")
-    _add_spec_source(p)  # --spec FILE / --preset NAME (default: lenet5)
-    p.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default 0.03, or the spec's)")
+    add_spec_source(p)  # --spec FILE / --preset NAME (default: lenet5)
+    p.add_argument("--lr", type=positive_float, default=None, help="learning rate (default 0.03, or the spec's)")
     p.add_argument("--momentum", type=float, default=None, help="momentum (default 0.9, or the spec's)")
-    p.add_argument("--batch-size", type=_positive_int, default=None, help="mini-batch size (default 32, or the spec's)")
-    p.add_argument("--eval-samples", type=_positive_int, default=1000,
+    p.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default 32, or the spec's)")
+    p.add_argument("--eval-samples", type=positive_int, default=1000,
                    help="examples per evaluation, held-out and training (default 1000)")
     p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default auto)")
-    p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0)")
 
 
 def cnn_config(args: argparse.Namespace):
@@ -54,35 +55,32 @@ def cnn_config(args: argparse.Namespace):
     return cfg
 
 
-def add_cnn_train_parser(fam) -> None:
-    from explorer.cli import _add_run_options
-
+def add_train_parser(fam) -> None:
+    """``train cnn`` on the ``train`` sub-parsers ``fam``."""
     p = fam.add_parser("cnn", help="convolutional network from the builder (LeNet-5 by default): held-out accuracy")
     add_cnn_options(p)
-    _add_run_options(p)
+    add_run_options(p)
+    p.set_defaults(func=cmd_train_cnn)
 
 
-def add_cnn_snapshot_parser(sfam) -> None:
-    from explorer.cli import _nonneg_int
-
-    sp = sfam.add_parser("cnn", help="the CNN panel: a probe's feature maps, filters, receptive fields")
-    add_cnn_options(sp)
-    sp.add_argument("--steps", type=_nonneg_int, default=300, help="training steps before the picture (default 300)")
-    sp.add_argument("--out", required=True, help="PNG file to write")
-    sp.add_argument("--size", default="1600x1000", help="window size WxH (default 1600x1000)")
+def add_snapshot_parser(sfam) -> None:
+    """``snapshot cnn`` on the ``snapshot`` sub-parsers ``sfam``."""
+    p = sfam.add_parser("cnn", help="the CNN panel: a probe's feature maps, filters, receptive fields")
+    add_cnn_options(p)
+    add_snapshot_options(p)
+    p.set_defaults(func=cmd_snapshot_cnn)
 
 
 def cmd_train_cnn(args: argparse.Namespace) -> int:
     """Train; ``--json`` adds ``accuracy`` (held-out), ``loss`` (held-out), ``train_accuracy``, ``network``,
     ``input_shape``, ``classes`` and ``data_note`` to the common fields."""
-    from explorer.cli import _report, _run_training
     from explorer.core.families.cnn.trainer import CNNTrainer
 
     cfg = cnn_config(args)
     trainer = CNNTrainer(cfg)
     if cfg.dataset == "folder" and trainer.dataset.note and not args.quiet:
         sys.stderr.write(f"{trainer.dataset.note}\n")
-    rc, result = _run_training(trainer, args, ("heldout_accuracy", "held-out accuracy"))
+    rc, result = run_training(trainer, args, ("heldout_accuracy", "held-out accuracy"))
     if rc:
         return rc
     last = result["history"][-1] if result["history"] else {}
@@ -92,6 +90,10 @@ def cmd_train_cnn(args: argparse.Namespace) -> int:
                   accuracy=last.get("heldout_accuracy"), loss=last.get("heldout_loss"),
                   train_accuracy=last.get("train_accuracy"), data_note=trainer.dataset.note)
     acc = result["accuracy"] if result["accuracy"] is not None else float("nan")
-    _report(result, args, f"trained {trainer.describe()} for {trainer.epoch} epochs on {trainer.device}: "
-                          f"held-out accuracy {acc:.3f}, {result['samples_per_s'] or 0:.0f} samples/s")
+    report(result, args, f"trained {trainer.describe()} for {trainer.epoch} epochs on {trainer.device}: "
+                         f"held-out accuracy {acc:.3f}, {result['samples_per_s'] or 0:.0f} samples/s")
     return 0
+
+
+def cmd_snapshot_cnn(args: argparse.Namespace) -> int:
+    return render_snapshot_png(args, cnn_config)

@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import argparse
 
-from explorer.core.persist.atomic import atomic_write_text
-from explorer.core.spec.network import (PRESETS, SpecError, export_source, infer, load_preset, load_spec, preset_names,
-                        summary_table, validate)
-
 
 def _shape_text(shape) -> str:
     if shape is None:
@@ -36,9 +32,13 @@ def add_spec_commands(sub) -> None:
     export.add_argument("--preset", help="use a built-in preset instead of a file")
     export.add_argument("--out", required=True, help="the .py file to write")
     ssub.add_parser("presets", help="list the built-in presets")
+    spec.set_defaults(func=run_spec_command)
 
 
-def _spec_from_args(args):
+def _spec_from_file_or_preset(args):
+    """The network of the FILE argument or of ``--preset NAME``: exactly one of them."""
+    from explorer.core.spec.network import load_preset, load_spec
+
     file, preset = getattr(args, "file", None), getattr(args, "preset", None)
     if (file is None) == (preset is None):
         raise ValueError("give either a spec FILE or --preset NAME")
@@ -47,6 +47,10 @@ def _spec_from_args(args):
 
 def run_spec_command(args: argparse.Namespace) -> int:
     """Run one ``spec`` sub-command; returns the exit code, raises SpecError/ValueError for errors."""
+    from explorer.core.persist.atomic import atomic_write_text
+    from explorer.core.spec.network import (PRESETS, SpecError, export_source, infer, load_spec, preset_names,
+                                            summary_table, validate)
+
     cmd = args.spec_command
     if cmd == "check":
         spec = load_spec(args.file)
@@ -58,11 +62,11 @@ def run_spec_command(args: argparse.Namespace) -> int:
               f"{inf.total_params:,} parameters, output shape {_shape_text(inf.output_shape)}")
         return 0
     if cmd == "summary":
-        spec = _spec_from_args(args)
+        spec = _spec_from_file_or_preset(args)
         print(summary_table(spec))
         return 0 if infer(spec).valid else 2
     if cmd == "export":
-        spec = _spec_from_args(args)
+        spec = _spec_from_file_or_preset(args)
         source = export_source(spec)
         path = atomic_write_text(args.out, source)
         print(f"wrote {path}")

@@ -1,4 +1,4 @@
-"""Command-line options and the ``train fcn`` command for segmentation FCNs.
+"""Segmentation FCNs on the command line: ``train fcn``, ``snapshot fcn|fcn-compare``.
 
     python -m explorer train fcn --epochs 10 --json                       # unet-small on generated scenes
     python -m explorer train fcn --no-skips --epochs 10 --json            # the same without skip connections
@@ -13,6 +13,9 @@ import argparse
 import sys
 from typing import Any
 
+from explorer.cli.common import (add_run_options, add_snapshot_options, add_spec_source, nonneg_int, positive_float,
+                                 positive_int, render_snapshot_png, report, run_training)
+
 
 def _unit_float(text: str) -> float:
     try:
@@ -26,29 +29,27 @@ def _unit_float(text: str) -> float:
 
 def add_fcn_options(p: argparse.ArgumentParser, *, skips_option: bool = True) -> None:
     """Data, network and optimiser options of the FCN family (train and snapshot)."""
-    from explorer.cli import _add_spec_source, _nonneg_int, _positive_float, _positive_int
-
-    _add_spec_source(p)  # --spec FILE / --preset NAME (default preset: unet-small)
+    add_spec_source(p)  # --spec FILE / --preset NAME (default preset: unet-small)
     if skips_option:
         p.add_argument("--no-skips", action="store_true",
                        help="drop the network's skip connections (Concat layers)")
     p.add_argument("--mask-folder", metavar="DIR",
                    help="train on your image/mask pairs: DIR/images/NAME.png + DIR/masks/NAME.png, or "
                         "DIR/NAME.png + DIR/NAME_mask.png (mask values = class numbers); default: generated scenes")
-    p.add_argument("--scenes", type=_positive_int, default=1000, help="generated training scenes (default 1000)")
-    p.add_argument("--test-scenes", type=_positive_int, default=200, help="generated held-out scenes (default 200)")
+    p.add_argument("--scenes", type=positive_int, default=1000, help="generated training scenes (default 1000)")
+    p.add_argument("--test-scenes", type=positive_int, default=200, help="generated held-out scenes (default 200)")
     p.add_argument("--noise", type=_unit_float, default=0.1, help="pixel noise std of the scenes (default 0.1)")
     p.add_argument("--no-texture", action="store_true", help="flat scene backgrounds instead of textured ones")
-    p.add_argument("--max-shapes", type=_positive_int, default=3, help="shapes per scene, at most (default 3)")
+    p.add_argument("--max-shapes", type=positive_int, default=3, help="shapes per scene, at most (default 3)")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default=None,
                    help="optimiser (default: the spec's, adam for unet-small)")
-    p.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: the spec's, 0.001)")
+    p.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: the spec's, 0.001)")
     p.add_argument("--momentum", type=float, default=0.9, help="momentum for sgd (default 0.9)")
-    p.add_argument("--batch-size", type=_positive_int, default=None, help="mini-batch size (default: the spec's, 16)")
-    p.add_argument("--eval-samples", type=_positive_int, default=200,
+    p.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default: the spec's, 16)")
+    p.add_argument("--eval-samples", type=positive_int, default=200,
                    help="images per evaluation, held-out and training (default 200)")
     p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default auto)")
-    p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0)")
 
 
 def fcn_config(args: argparse.Namespace, compare: bool = False):
@@ -70,37 +71,28 @@ def fcn_config(args: argparse.Namespace, compare: bool = False):
     return compare_config_from(cfg) if compare else cfg
 
 
-def add_fcn_train_parser(fam) -> None:
-    from explorer.cli import _add_run_options
-
+def add_train_parser(fam) -> None:
+    """``train fcn`` on the ``train`` sub-parsers ``fam``."""
     p = fam.add_parser("fcn", help="fully convolutional network: per-pixel segmentation (mean IoU, pixel accuracy)")
     add_fcn_options(p)
-    _add_run_options(p)
+    add_run_options(p)
+    p.set_defaults(func=cmd_train_fcn)
 
 
-def add_fcn_snapshot_parsers(sfam) -> None:
-    from explorer.cli import _nonneg_int
-
-    for name, aliases, text, skips in (("fcn", ["segmentation"], "the FCN segmentation panel", True),
-                                       ("fcn-compare", ["skips"], "the FCN with and without skip connections",
-                                        False)):
-        sp = sfam.add_parser(name, aliases=aliases, help=text)
-        add_fcn_options(sp, skips_option=skips)
-        sp.add_argument("--steps", type=_nonneg_int, default=300, help="training steps before the picture (default 300)")
-        sp.add_argument("--out", required=True, help="PNG file to write")
-        sp.add_argument("--size", default="1600x1000", help="window size WxH (default 1600x1000)")
-
-
-FCN_SNAPSHOTS = {"fcn": False, "segmentation": False, "fcn-compare": True, "skips": True}
-
-
-def snapshot_config(args: argparse.Namespace):
-    return fcn_config(args, compare=FCN_SNAPSHOTS[args.family])
+def add_snapshot_parsers(sfam) -> None:
+    """``snapshot fcn`` (alias ``segmentation``) and ``snapshot fcn-compare`` (alias ``skips``: the same network
+    with and without its skip connections, side by side) on the ``snapshot`` sub-parsers ``sfam``."""
+    for name, aliases, text, compare, command in (
+            ("fcn", ["segmentation"], "the FCN segmentation panel", False, cmd_snapshot_fcn),
+            ("fcn-compare", ["skips"], "the FCN with and without skip connections", True, cmd_snapshot_fcn_compare)):
+        p = sfam.add_parser(name, aliases=aliases, help=text)
+        add_fcn_options(p, skips_option=not compare)
+        add_snapshot_options(p)
+        p.set_defaults(func=command)
 
 
 def cmd_train_fcn(args: argparse.Namespace) -> int:
     """Train; ``--json`` adds ``miou`` (held-out mean IoU), ``pixel_accuracy`` (held-out), ``iou`` per class."""
-    from explorer.cli import _report, _run_training
     from explorer.core.families.fcn.trainer import FCNTrainer
 
     cfg = fcn_config(args)
@@ -111,7 +103,7 @@ def cmd_train_fcn(args: argparse.Namespace) -> int:
     trainer = FCNTrainer(cfg)
     if trainer.dataset.note and cfg.dataset == "folder" and not args.quiet:
         sys.stderr.write(f"{trainer.dataset.note}\n")
-    rc, result = _run_training(trainer, args, ("heldout_miou", "held-out mIoU"))
+    rc, result = run_training(trainer, args, ("heldout_miou", "held-out mIoU"))
     if rc:
         return rc
     last: dict[str, Any] = result["history"][-1] if result["history"] else {}
@@ -127,7 +119,15 @@ def cmd_train_fcn(args: argparse.Namespace) -> int:
     result.pop("n_visible", None)
     miou = result["miou"] if result["miou"] is not None else float("nan")
     acc = result["pixel_accuracy"] if result["pixel_accuracy"] is not None else float("nan")
-    _report(result, args, f"trained {trainer.describe()} for {trainer.epoch} epochs on {trainer.device}: "
-                          f"held-out mean IoU {miou:.3f}, pixel accuracy {acc:.3f}, "
-                          f"{result['samples_per_s'] or 0:.0f} samples/s")
+    report(result, args, f"trained {trainer.describe()} for {trainer.epoch} epochs on {trainer.device}: "
+                         f"held-out mean IoU {miou:.3f}, pixel accuracy {acc:.3f}, "
+                         f"{result['samples_per_s'] or 0:.0f} samples/s")
     return 0
+
+
+def cmd_snapshot_fcn(args: argparse.Namespace) -> int:
+    return render_snapshot_png(args, fcn_config)
+
+
+def cmd_snapshot_fcn_compare(args: argparse.Namespace) -> int:
+    return render_snapshot_png(args, lambda a: fcn_config(a, compare=True))

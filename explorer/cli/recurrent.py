@@ -1,4 +1,4 @@
-"""Command-line options and the ``train lstm|rnn`` command for the recurrent networks.
+"""The recurrent networks on the command line: ``train lstm|rnn``, ``snapshot lstm|rnn``.
 
     python -m explorer train lstm --task adding --length 50 --hidden 32 --epochs 5 --json
     python -m explorer train rnn --task recall --length 20
@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import argparse
 from typing import Any
+
+from explorer.cli.common import (add_run_options, add_snapshot_options, add_spec_source, nonneg_int, positive_float,
+                                 positive_int, render_snapshot_png, report, run_training, spec_from_args)
 
 
 def _float_at_least_zero(text: str) -> float:
@@ -23,38 +26,38 @@ def _float_at_least_zero(text: str) -> float:
 
 
 def add_recurrent_options(p: argparse.ArgumentParser, model: str) -> None:
-    from explorer.cli import _nonneg_int, _positive_float, _positive_int
+    """Task, size and optimiser options of an LSTM (``model`` "lstm") or a vanilla RNN ("rnn")."""
     from explorer.core.data.sequences import TASKS
 
     p.add_argument("--task", default="adding", choices=TASKS,
                    help="adding problem, delayed recall, sine/sawtooth forecasting or a character-level "
                         "language model (default adding)")
-    p.add_argument("--length", "--T", "--lag", dest="length", type=_nonneg_int, default=50,
+    p.add_argument("--length", "--T", "--lag", dest="length", type=nonneg_int, default=50,
                    help="T: steps per sequence (adding, sine, sawtooth, text chunks) or the lag of delayed "
                         "recall (default 50)")
     p.add_argument("--text", dest="text_file", help="a UTF-8 text file for --task text (default: Python's own "
                                                     "standard library sources)")
-    p.add_argument("--hidden", type=_positive_int, default=32, help="hidden units (default 32)")
+    p.add_argument("--hidden", type=positive_int, default=32, help="hidden units (default 32)")
     if model == "lstm":
         p.add_argument("--bias", action="store_true", help="learn gate biases (the lecture's cell has none)")
     else:
         p.add_argument("--bias", action="store_true", help="learn a bias in s_t = tanh(U x + W s + b)")
     p.add_argument("--optimizer", default="adam", choices=("adam", "sgd"), help="optimiser (default adam)")
-    p.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (default 0.01)")
+    p.add_argument("--lr", type=positive_float, default=0.01, help="learning rate (default 0.01)")
     p.add_argument("--momentum", type=float, default=0.9, help="momentum for sgd (default 0.9)")
-    p.add_argument("--batch-size", type=_positive_int, default=32, help="mini-batch size (default 32)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="mini-batch size (default 32)")
     p.add_argument("--clip", type=_float_at_least_zero, default=1.0,
                    help="clip the gradient norm at this value, 0 = off (default 1)")
-    p.add_argument("--n-train", type=_positive_int, default=4000,
+    p.add_argument("--n-train", type=positive_int, default=4000,
                    help="generated training sequences (default 4000; text: all chunks of the text)")
-    p.add_argument("--eval-samples", type=_positive_int, default=1000, help="held-out sequences (default 1000)")
-    p.add_argument("--compare-every", type=_nonneg_int, default=None,
+    p.add_argument("--eval-samples", type=positive_int, default=1000, help="held-out sequences (default 1000)")
+    p.add_argument("--compare-every", type=nonneg_int, default=None,
                    help="also train the other kind (RNN <-> LSTM) on the same batches, one update every N "
                         "steps, and report its held-out loss (default: off for train, 4 for snapshot)")
     p.add_argument("--temperature", type=_float_at_least_zero, default=1.0,
                    help="text: sampling temperature of the generated sample (default 1)")
     p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default auto)")
-    p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0)")
 
 
 def recurrent_config(args: argparse.Namespace):
@@ -72,19 +75,45 @@ def recurrent_config(args: argparse.Namespace):
     return cfg
 
 
+RECURRENT_MODELS = (
+    ("lstm", "LSTM (the lecture's gates) on a sequence task: adding, recall, sine, sawtooth, text",
+     "the LSTM panel (gates over time)"),
+    ("rnn", "vanilla RNN s_t = tanh(U x_t + W s_(t-1)) trained by BPTT on a sequence task", "the vanilla RNN panel"),
+)
+"""Each recurrent model's name, its ``train`` help and its ``snapshot`` help."""
+
+
+def add_train_parsers(fam) -> None:
+    """``train lstm`` and ``train rnn`` on the ``train`` sub-parsers ``fam``."""
+    for name, train_help, _ in RECURRENT_MODELS:
+        p = fam.add_parser(name, help=train_help)
+        add_recurrent_options(p, name)
+        add_run_options(p)
+        add_spec_source(p)
+        p.set_defaults(func=cmd_train_recurrent)
+
+
+def add_snapshot_parsers(sfam) -> None:
+    """``snapshot lstm`` and ``snapshot rnn`` on the ``snapshot`` sub-parsers ``sfam``."""
+    for name, _, snapshot_help in RECURRENT_MODELS:
+        p = sfam.add_parser(name, help=snapshot_help)
+        add_recurrent_options(p, name)
+        add_snapshot_options(p)
+        p.set_defaults(func=cmd_snapshot_recurrent)
+
+
 def cmd_train_recurrent(args: argparse.Namespace) -> int:
     """Train an LSTM or a vanilla RNN headless; ``loss`` in the JSON is the held-out loss."""
-    from explorer.cli import _report, _run_training, _spec_from_args
     from explorer.core.families.recurrent.trainer import RecurrentTrainer, config_from_spec
 
     cfg = recurrent_config(args)
-    spec = _spec_from_args(args)
+    spec = spec_from_args(args)
     if spec is not None:
         if spec.family != args.family:
             raise ValueError(f"this is a {spec.family} network; train it with: explorer train {spec.family}")
         cfg = config_from_spec(spec, cfg)
     trainer = RecurrentTrainer(cfg)
-    rc, result = _run_training(trainer, args, ("heldout_loss", "held-out loss"))
+    rc, result = run_training(trainer, args, ("heldout_loss", "held-out loss"))
     if rc:
         return rc
     last: dict[str, Any] = result["history"][-1] if result["history"] else {}
@@ -101,7 +130,11 @@ def cmd_train_recurrent(args: argparse.Namespace) -> int:
     if data.is_text:
         result["text_source"] = data.source
     acc = f", held-out accuracy {result['accuracy']:.3f}" if "accuracy" in result else ""
-    _report(result, args, f"trained {trainer.describe()} for {trainer.epoch} epochs on {trainer.device}: "
-                          f"held-out loss {result['loss']:.4f} (baseline {data.baseline:.4f}){acc}, "
-                          f"{result['samples_per_s']:.0f} samples/s")
+    report(result, args, f"trained {trainer.describe()} for {trainer.epoch} epochs on {trainer.device}: "
+                         f"held-out loss {result['loss']:.4f} (baseline {data.baseline:.4f}){acc}, "
+                         f"{result['samples_per_s']:.0f} samples/s")
     return 0
+
+
+def cmd_snapshot_recurrent(args: argparse.Namespace) -> int:
+    return render_snapshot_png(args, recurrent_config)

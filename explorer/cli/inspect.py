@@ -1,0 +1,22 @@
+"""The ``inspect`` command: what a run folder, weights file or network file holds, summarised.
+
+    python -m explorer inspect runs/digits
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_inspect_parser(sub) -> None:
+    """``inspect`` on the top-level sub-parsers ``sub``."""
+    p = sub.add_parser("inspect", help="what a run folder, weights file or network file holds")
+    p.add_argument("path", help="a run folder, a .safetensors file or a network .json file")
+    p.set_defaults(func=cmd_inspect)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from explorer.core.persist.inspect import inspect_path
+
+    print(inspect_path(args.path))
+    return 0
