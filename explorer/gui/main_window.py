@@ -38,7 +38,6 @@ from explorer.core.engine.commands import autosave_to, save_run_to
 from explorer.core.process.session import ProcessSession, TrainingProcessError
 from explorer.core.persist.runfolder import RunFolderError, load_run, restore_session
 from explorer.gui import gc_guard
-from explorer.gui.app import RESOURCES, SETTINGS_APP, SETTINGS_ORG, process_training_wanted
 from explorer.gui.panels.autoencoder_panel import AutoencoderPanel
 from explorer.gui.panels.cnn_panel import CNNPanel
 from explorer.gui.panels.compare_panel import ComparePanel
@@ -50,6 +49,8 @@ from explorer.gui.widgets.timeline import TimelineBar, timeline_toolbar
 from explorer.gui.widgets.views import CurveView
 from explorer.gui.model_export import ModelExporter
 from explorer.gui.recorder import PanelRecorder
+from explorer.gui.resources import RESOURCES
+from explorer.gui.settings import SETTINGS_APP, SETTINGS_ORG, process_training_wanted
 
 # watching wants held-out curves, but each evaluation is training time lost: they may take up to 5% of
 # it in the window (at 10% they cost the RBM, CNN and FCN panels 9-12% of their speed; at 5% the RBM's
