@@ -19,6 +19,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from explorer import __version__
 from explorer.core.data.datasets import DataError, download_dataset, default_cache_dir
 from explorer.core.engine.devices import DeviceError, available_devices
+from explorer.core.engine.protocol import Session
 from explorer.core.engine.session import ERROR, FINISHED, RUNNING, TrainingSession
 from explorer.core.families.autoencoder import trainer as autoencoder
 from explorer.core.families.deep import trainer as deep
@@ -144,7 +145,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setObjectName("mainWindow")
         self.setDockNestingEnabled(True)
         self._settings = settings or QtCore.QSettings(SETTINGS_ORG, SETTINGS_APP)
-        self.session: TrainingSession | None = None
+        self.session: Session | None = None  # on a thread or in a training process: never asked which
         self._download: dict[str, Any] | None = None
         self.builder_window = None
         self.redraws = 0
@@ -619,7 +620,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return TrainingSession(make_trainer(family_of(config), config), snapshot_hz=hz,
                                eval_fraction=WINDOW_EVAL_FRACTION)
 
-    def _set_session(self, session: TrainingSession) -> None:
+    def _set_session(self, session: Session) -> None:
         old = self.session
         if old is not None:
             old.close()
@@ -917,7 +918,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if s.trainer.device.type == "cpu":
             used, limit = s.threads_in_use, s.threads
             threads = f" · {used} thread{'s' if used != 1 else ''}" if used == limit else f" · {used} of {limit} threads"
-        own = " · own process" if isinstance(s, ProcessSession) else ""
+        own = " · own process" if s.in_own_process else ""
         self.status_device.setText(f"device: {s.trainer.device}{threads}{own}")
         note = f"Threads measured for this model: {s.thread_note}; the fastest is used." if s.thread_note else ""
         if self.status_device.toolTip() != note:
