@@ -349,6 +349,7 @@ class MainWindow(QtWidgets.QMainWindow):
             panel.pacer.enabled = self.act_pace_views.isChecked()
         self.panels[family] = panel
         panel.sigViewing.connect(lambda step, fam=family: self._on_viewing(fam, step))
+        panel.sigNewSessionRequested.connect(self._new_session)
         self._stack_index[family] = self.stack.addWidget(panel.central_widget())
         self._family_docks[family] = []
         bottom: list[QtWidgets.QDockWidget] = []

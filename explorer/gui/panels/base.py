@@ -118,6 +118,9 @@ class LivePanel(QtCore.QObject):
     left_split: tuple[float, float] | None = None  # the same for the left column (None: as Qt lays it out)
     # the step of the kept snapshot on show (the timeline scrubbed back), or None when the views are live
     sigViewing = QtCore.Signal(object)
+    # a family's configuration to train next (say, the FCN's side-by-side comparison of this network): the
+    # window starts that session and shows its family's panel; a panel never calls into the window itself
+    sigNewSessionRequested = QtCore.Signal(object)
 
     def __init__(self, settings: SettingsForm, parent=None):
         super().__init__(parent)

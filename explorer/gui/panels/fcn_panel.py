@@ -251,14 +251,12 @@ class FCNPanel(LivePanel):
             self.session.request_snapshot()
             self.go_live()  # what the user just asked for shows in the live views
 
-    def open_comparison(self) -> bool:
-        """Open the side-by-side comparison on this run's network, data and seed (one click)."""
-        win = self.parent()
+    def open_comparison(self) -> None:
+        """Open the side-by-side comparison on this run's network, data and seed (one click): the window
+        starts it on ``sigNewSessionRequested`` (and says so if it cannot)."""
         config = (compare_config_from(self.session.trainer.config) if self.session is not None
                   else FCNCompareConfig())
-        if win is None or not hasattr(win, "_new_session"):
-            return False
-        return bool(win._new_session(config))
+        self.sigNewSessionRequested.emit(config)
 
     # -- data ---------------------------------------------------------------------------------------
     def clear_curves(self) -> None:
