@@ -2,7 +2,9 @@
 
 Headless (no Qt): the window's modules are read as source, not imported."""
 
+import ast
 import inspect
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,12 @@ from explorer.core.engine.session import MetricsLog, TrainingSession
 from explorer.core.families.rbm.trainer import RBMConfig
 from explorer.core.families.registry import make_trainer
 from explorer.core.process.session import ProcessSession
+
+GUI = Path(__file__).resolve().parents[1] / "explorer" / "gui"
+# the one module of the window that creates sessions, so the one that may name the process session
+SESSION_FACTORY = GUI / "window" / "sessions.py"
+SESSION_CLASSES = {"TrainingSession", "ProcessSession"}
+
 
 def protocol_members(proto: type) -> dict[str, str]:
     """Name -> 'method', 'property' or 'attribute', for every public member the protocol declares."""
@@ -64,3 +72,40 @@ def test_both_kinds_of_session_provide_every_member(session):
 
 def test_each_says_where_it_trains(session):
     assert session.in_own_process is (type(session) is ProcessSession)
+
+
+def imported_modules(tree: ast.AST) -> set[str]:
+    """Every module an import statement of ``tree`` names (``from a import b`` counts as a and a.b)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def kind_checks(tree: ast.AST) -> list[int]:
+    """Lines of ``isinstance(x, TrainingSession)`` or ``ProcessSession`` (alone or in a tuple)."""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "isinstance" \
+                and len(node.args) == 2:
+            named = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
+            named |= {n.attr for n in ast.walk(node.args[1]) if isinstance(n, ast.Attribute)}
+            if named & SESSION_CLASSES:
+                lines.append(node.lineno)
+    return lines
+
+
+def test_only_the_session_factory_of_the_window_names_the_process_session():
+    assert SESSION_FACTORY.exists()
+    importers, checks = [], []
+    for path in sorted(GUI.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        if "explorer.core.process.session" in imported_modules(tree):
+            importers.append(path.relative_to(GUI).as_posix())
+        checks += [f"{path.relative_to(GUI).as_posix()}:{line}" for line in kind_checks(tree)]
+    assert importers == [SESSION_FACTORY.relative_to(GUI).as_posix()]
+    assert checks == []  # the window and panels never ask which kind of session they hold
