@@ -188,7 +188,8 @@ def open_window(case: Case, hz: float = 20.0, process: bool = False):
     (the process loads the data from the configuration: MNIST from ``--data-dir``, or a built-in set)."""
     from PySide6 import QtCore
 
-    from explorer.gui.app import TRAINING_ENV, make_app
+    from explorer.gui.app import make_app
+    from explorer.gui.settings import TRAINING_ENV
     from explorer.gui.main_window import WINDOW_EVAL_FRACTION, MainWindow
 
     app = make_app()

@@ -146,8 +146,8 @@ def test_train_from_builder_starts_an_rbm(qtbot, tmp_path, monkeypatch):
         assert win.session.trainer.rbm.n_hidden == hidden
         assert win.session.trainer.dataset.name == "digits"
         # a family without a panel says so and keeps the current session (lenet5 has one: take it away)
-        from explorer.gui import main_window
-        monkeypatch.delitem(main_window.SPEC_CONFIGS, "cnn")
+        from explorer.gui.window import sessions
+        monkeypatch.delitem(sessions.SPEC_CONFIGS, "cnn")
         old = win.session
         b.load_preset("lenet5")
         qtbot.mouseClick(b.train_btn, QtCore.Qt.MouseButton.LeftButton)

@@ -132,6 +132,19 @@ def test_one_click_opens_the_side_by_side_comparison(qtbot, window):
                     timeout=10000)
 
 
+def test_the_panel_asks_for_the_comparison_by_a_signal_not_through_its_window(qtbot):
+    """No window here: the panel's button emits the comparison's configuration (the window, when there is
+    one, starts that session); without a session to copy, the comparison's defaults."""
+    from explorer.core.families.fcn.trainer import FCNCompareConfig
+    from explorer.gui.panels.fcn_panel import FCNPanel
+
+    panel = FCNPanel(FCNConfig(device="cpu"))
+    assert panel.parent() is None
+    with qtbot.waitSignal(panel.sigNewSessionRequested, timeout=1000) as asked:
+        panel.compare_btn.click()
+    assert asked.args == [FCNCompareConfig()]
+
+
 def test_builder_unet_small_trains_in_the_fcn_panel(qtbot, settings):
     from explorer.core.families.rbm.trainer import RBMConfig
     win = MainWindow(RBMConfig(dataset="bars", bars_size=6, hidden=8, device="cpu"), settings=settings)

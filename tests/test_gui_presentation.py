@@ -4,7 +4,8 @@ from PySide6 import QtCore, QtWidgets
 
 from explorer.core.engine.session import RUNNING
 from explorer.core.families.rbm.trainer import RBMConfig
-from explorer.gui.main_window import PANELS, MainWindow
+from explorer.gui.main_window import MainWindow
+from explorer.gui.panels import PANELS
 
 
 def test_presentation_mode_by_keyboard(qtbot, tmp_path):

@@ -11,19 +11,14 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from explorer.gui.resources import RESOURCES
+from explorer.gui.settings import SETTINGS_APP, SETTINGS_ORG, process_training_wanted
 from explorer.gui.startup import CoreLoader, StartupWindow, start_when_loaded
 
 if TYPE_CHECKING:
     from explorer.core.families.rbm.trainer import RBMConfig
 
 # this module is imported before torch (see startup.py): it must not import the core at its top
-
-# resources/ sits beside the package in a source checkout (the README's editable install)
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-# where the window keeps its layout, refresh rate and geometry (QSettings); the start-up window reads the
-# geometry before the main window's module (which needs torch) is loaded
-SETTINGS_ORG = "NetworkExplorer"
-SETTINGS_APP = "NetworkExplorer"
 
 
 def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
@@ -43,20 +38,6 @@ def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
     font.setPointSize(max(font.pointSize(), 10))
     app.setFont(font)
     return app
-
-
-TRAINING_ENV = "NETWORK_EXPLORER_TRAINING"  # "process" or "thread": overrides the saved choice
-
-
-def process_training_wanted(settings: QtCore.QSettings) -> bool:
-    """Whether sessions train in a separate process (Training > Train in a separate process; on unless
-    turned off). The environment variable wins: the tests train on a thread unless they ask otherwise."""
-    forced = os.environ.get(TRAINING_ENV, "").strip().lower()
-    if forced in ("process", "thread"):
-        return forced == "process"
-    # a training process inherits its socket by file descriptor, which Windows cannot pass: a thread there
-    value = settings.value("training/process", os.name != "nt")
-    return value not in (False, "false", "0", 0)
 
 
 def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: bool = False,

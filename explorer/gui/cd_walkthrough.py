@@ -15,7 +15,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.engine.commands import ask_trainer
 from explorer.core.families.deep.trainer import grid_shape
-from explorer.core.engine.session import TrainingSession
+from explorer.core.engine.protocol import Session
 from explorer.gui.widgets.views import MosaicView, tile_images
 
 STAGES = [
@@ -36,7 +36,7 @@ STAGES = [
 ]
 
 
-def request_walkthrough(session: TrainingSession, probe: int, seed: int | None, timeout: float = 10.0
+def request_walkthrough(session: Session, probe: int, seed: int | None, timeout: float = 10.0
                         ) -> dict[str, Any] | None:
     """Compute the walkthrough on the training thread (between steps) and wait for it."""
     done = threading.Event()
@@ -60,7 +60,7 @@ def request_walkthrough(session: TrainingSession, probe: int, seed: int | None, 
 class CDWalkthrough(QtWidgets.QDialog):
     """A large, keyboard-driven dialog that steps through one CD-1 update."""
 
-    def __init__(self, session: TrainingSession, parent: QtWidgets.QWidget | None = None, probe: int = 0):
+    def __init__(self, session: Session, parent: QtWidgets.QWidget | None = None, probe: int = 0):
         super().__init__(parent)
         self.setObjectName("cdWalkthrough")
         self.setWindowTitle("One CD-1 update, step by step")

@@ -243,6 +243,11 @@ class TrainingSession:
     def is_alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def in_own_process(self) -> bool:
+        """False: training runs on a thread of this process (see ``explorer.core.engine.protocol``)."""
+        return False
+
     def start(self) -> None:
         """Start or resume continuous training (also continues a finished or failed run)."""
         self.out_of_memory = False

@@ -440,6 +440,11 @@ class ProcessSession:
     def is_alive(self) -> bool:
         return not self._gone and self._process.is_alive()
 
+    @property
+    def in_own_process(self) -> bool:
+        """True: training runs in a process of its own (see ``explorer.core.engine.protocol``)."""
+        return True
+
     def start(self) -> None:
         if self._state not in (STOPPED,):
             self._do("start", optimistic={"_state": RUNNING, "error": None, "out_of_memory": False, "_idle": False})

@@ -13,7 +13,8 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from explorer.core.families.autoencoder.trainer import NEEDS_RESET, NOISE_KINDS, AutoencoderConfig
-from explorer.core.engine.session import Snapshot, TrainingSession
+from explorer.core.engine.protocol import Session
+from explorer.core.engine.session import Snapshot
 from explorer.gui.widgets.hover import fmt
 from explorer.gui.widgets.settings_form import SettingsForm
 from explorer.gui.widgets.views import CurveView, HeatmapView, MosaicView, ScatterView
@@ -204,7 +205,7 @@ class AutoencoderPanel(LivePanel):
                 self.loss_curve.append(key, xs, [r.get(name, np.nan) for r in evals])
         self.loss_curve.redraw()
 
-    def stats_parts(self, s: TrainingSession) -> list[str]:
+    def stats_parts(self, s: Session) -> list[str]:
         parts = []
         if s.metrics.steps:
             parts.append(f"batch loss {s.metrics.steps[-1].get('loss', float('nan')):.3f}")

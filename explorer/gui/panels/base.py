@@ -16,9 +16,9 @@ from typing import Any, Callable
 
 from PySide6 import QtCore, QtWidgets
 
-from explorer.core.engine.session import Snapshot, TrainingSession
+from explorer.core.engine.protocol import Session
+from explorer.core.engine.session import Snapshot
 from explorer.core.engine.timeline import SnapshotTimeline
-from explorer.core.process.session import ProcessSession
 from explorer.gui.pacing import PROCESS_SNAPSHOT_SHARE, VIEW_SHARE, ViewPacer
 from explorer.gui.widgets.settings_form import SettingsForm
 
@@ -118,10 +118,13 @@ class LivePanel(QtCore.QObject):
     left_split: tuple[float, float] | None = None  # the same for the left column (None: as Qt lays it out)
     # the step of the kept snapshot on show (the timeline scrubbed back), or None when the views are live
     sigViewing = QtCore.Signal(object)
+    # a family's configuration to train next (say, the FCN's side-by-side comparison of this network): the
+    # window starts that session and shows its family's panel; a panel never calls into the window itself
+    sigNewSessionRequested = QtCore.Signal(object)
 
     def __init__(self, settings: SettingsForm, parent=None):
         super().__init__(parent)
-        self.session: TrainingSession | None = None
+        self.session: Session | None = None  # on a thread or in a training process: the panel never asks
         self.settings = settings
         self.stats = QtWidgets.QLabel("")
         self.stats.setObjectName("panelStats")
@@ -154,7 +157,7 @@ class LivePanel(QtCore.QObject):
         """Append new metric rows to the curves (and redraw them)."""
         raise NotImplementedError
 
-    def stats_parts(self, s: TrainingSession) -> list[str]:
+    def stats_parts(self, s: Session) -> list[str]:
         return []
 
     def show_snapshot(self, snap: Snapshot) -> None:
@@ -170,7 +173,7 @@ class LivePanel(QtCore.QObject):
         lay.addWidget(self.stats)
         return w
 
-    def attach(self, session: TrainingSession) -> None:
+    def attach(self, session: Session) -> None:
         """Follow ``session`` from now on (curves restart from its metrics log)."""
         self.session = session
         self.pacer.reset()  # another session: another cost clock
@@ -214,7 +217,7 @@ class LivePanel(QtCore.QObject):
             self.pacer.set_rate(s.snapshot_hz)
             # what the views cost training: the drawing itself when it shares training's process (Python's
             # lock), else only the snapshots the training process takes for them (see pacing.py)
-            process = isinstance(s, ProcessSession)
+            process = s.in_own_process
             self.pacer.share = PROCESS_SNAPSHOT_SHARE if process else VIEW_SHARE
             self.pacer.update(now, s.snapshot_seconds if process else time.thread_time())
         else:
@@ -296,7 +299,7 @@ class LivePanel(QtCore.QObject):
         elif self.timeline.newest is not None:
             self.show_snapshot(self.timeline.newest)
 
-    def _update_stats(self, s: TrainingSession) -> None:
+    def _update_stats(self, s: Session) -> None:
         parts = [f"step {s.trainer.step}", f"epoch {s.trainer.epoch}"] + self.stats_parts(s)
         self.stats.setText("   ·   ".join(parts))
 

@@ -20,7 +20,8 @@ from PySide6 import QtCore, QtWidgets
 from explorer.core.engine.commands import call_trainer
 from explorer.core.families.cnn.trainer import NEEDS_RESET, CNNConfig, cnn_presets
 from explorer.core.data.datasets import find_idx_files
-from explorer.core.engine.session import Snapshot, TrainingSession
+from explorer.core.engine.protocol import Session
+from explorer.core.engine.session import Snapshot
 from explorer.gui.widgets.canvas import DrawingCanvas
 from explorer.gui.widgets.featuremaps import FeatureMapStack, InputView
 from explorer.gui.widgets.gallery import ImageGallery
@@ -370,7 +371,7 @@ class CNNPanel(LivePanel):
         if rows or ev:
             self.curves.redraw()
 
-    def stats_parts(self, s: TrainingSession) -> list[str]:
+    def stats_parts(self, s: Session) -> list[str]:
         parts = []
         if s.metrics.evals and "heldout_accuracy" in s.metrics.evals[-1]:
             e = s.metrics.evals[-1]

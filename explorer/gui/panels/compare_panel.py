@@ -10,7 +10,8 @@ from __future__ import annotations
 from PySide6 import QtCore, QtWidgets
 
 from explorer.core.families.deep.compare import NEEDS_RESET, CompareConfig
-from explorer.core.engine.session import Snapshot, TrainingSession
+from explorer.core.engine.protocol import Session
+from explorer.core.engine.session import Snapshot
 from explorer.gui.widgets.views import LABEL_COLOURS, CurveView
 from explorer.gui.panels.base import DockSpec, LivePanel, settings_scroll
 from explorer.gui.panels.deep_panel import INIT_HELP, HiddenLayersSettings
@@ -83,7 +84,7 @@ class ComparePanel(LivePanel):
             DockSpec("compareGradDock", "First-layer gradients", self.first_grad, A.BottomDockWidgetArea),
         ]
 
-    def attach(self, session: TrainingSession) -> None:
+    def attach(self, session: Session) -> None:
         self._ensure_series(list(session.trainer.runs))
         super().attach(session)
 
@@ -112,7 +113,7 @@ class ComparePanel(LivePanel):
             if acc is not None:
                 self.status.setItem(row, 2, QtWidgets.QTableWidgetItem(f"{acc:.3f}"))
 
-    def stats_parts(self, s: TrainingSession) -> list[str]:
+    def stats_parts(self, s: Session) -> list[str]:
         parts = []
         ev = s.metrics.evals
         for init in self._inits:

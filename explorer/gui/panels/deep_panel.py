@@ -14,7 +14,8 @@ from PySide6 import QtCore, QtWidgets
 
 from explorer.core.engine.commands import call_trainer
 from explorer.core.families.deep.trainer import INITS, NEEDS_RESET, MLPConfig
-from explorer.core.engine.session import Snapshot, TrainingSession
+from explorer.core.engine.protocol import Session
+from explorer.core.engine.session import Snapshot
 from explorer.gui.widgets.hover import fmt
 from explorer.gui.widgets.settings_form import SettingsForm
 from explorer.gui.widgets.views import BarView, CurveView, HeatmapView, MosaicView, ordered_colours
@@ -361,7 +362,7 @@ class MLPPanel(LivePanel):
                 f"‖∂L/∂W<sub>{layer}</sub>‖ = 10<sup>{fmt(v)}</sup> = <b>{fmt(10.0 ** v)}</b><br>"
                 f"∂L/∂W<sub>ij</sub> = δ<sub>j</sub> x<sub>i</sub>,  δ<sub>j</sub> = [Σ δ<sub>j+1</sub> W] σ'(net<sub>j</sub>)")
 
-    def stats_parts(self, s: TrainingSession) -> list[str]:
+    def stats_parts(self, s: Session) -> list[str]:
         tr = s.trainer
         parts = [f"stage: {tr.stages[tr.stage_index]}"] if getattr(tr, "stages", None) else []
         last = s.metrics.steps[-1] if s.metrics.steps else {}

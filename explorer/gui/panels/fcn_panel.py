@@ -16,7 +16,8 @@ import math
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-from explorer.core.engine.session import Snapshot, TrainingSession
+from explorer.core.engine.protocol import Session
+from explorer.core.engine.session import Snapshot
 from explorer.core.families.fcn.trainer import (DATASETS, NEEDS_RESET, OPTIMIZERS, RUN_LABELS, RUN_NAMES, FCNCompareConfig, FCNConfig,
                          compare_config_from)
 from explorer.gui.widgets.segmentation import CLASS_PALETTE, SegmentationView, feature_rows
@@ -220,7 +221,7 @@ class FCNPanel(LivePanel):
         self.iou.add_series("miou_train", "mean IoU, training", "#ffffff", width=2,
                             style=QtCore.Qt.PenStyle.DashLine)
 
-    def attach(self, session: TrainingSession) -> None:
+    def attach(self, session: Session) -> None:
         self._ensure_classes(list(session.trainer.class_names))
         self.maps_probe.blockSignals(True)
         self.maps_probe.setRange(1, max(1, session.trainer.config.n_probes))
@@ -250,14 +251,12 @@ class FCNPanel(LivePanel):
             self.session.request_snapshot()
             self.go_live()  # what the user just asked for shows in the live views
 
-    def open_comparison(self) -> bool:
-        """Open the side-by-side comparison on this run's network, data and seed (one click)."""
-        win = self.parent()
+    def open_comparison(self) -> None:
+        """Open the side-by-side comparison on this run's network, data and seed (one click): the window
+        starts it on ``sigNewSessionRequested`` (and says so if it cannot)."""
         config = (compare_config_from(self.session.trainer.config) if self.session is not None
                   else FCNCompareConfig())
-        if win is None or not hasattr(win, "_new_session"):
-            return False
-        return bool(win._new_session(config))
+        self.sigNewSessionRequested.emit(config)
 
     # -- data ---------------------------------------------------------------------------------------
     def clear_curves(self) -> None:
@@ -279,7 +278,7 @@ class FCNPanel(LivePanel):
         self.accuracy.redraw()
         self.iou.redraw()
 
-    def stats_parts(self, s: TrainingSession) -> list[str]:
+    def stats_parts(self, s: Session) -> list[str]:
         parts = []
         loss = _last(s.metrics.steps, "loss")
         if loss is not None:
@@ -383,7 +382,7 @@ class FCNComparePanel(LivePanel):
         self.miou.redraw()
         self.accuracy.redraw()
 
-    def stats_parts(self, s: TrainingSession) -> list[str]:
+    def stats_parts(self, s: Session) -> list[str]:
         parts = []
         for name in RUN_NAMES:
             v = _last(s.metrics.evals, f"{name}/heldout_miou")

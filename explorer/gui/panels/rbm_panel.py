@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from explorer.core.engine.session import Snapshot, TrainingSession
+from explorer.core.engine.protocol import Session
+from explorer.core.engine.session import Snapshot
 from explorer.core.families.rbm.model import cd_averages
 from explorer.core.families.rbm.trainer import LIVE, NEEDS_RESET, RBMConfig
 from explorer.gui.widgets.settings_form import SettingsForm
@@ -276,7 +277,7 @@ class RBMPanel(LivePanel):
         self.error_curve.redraw()
         self.pll_curve.redraw()
 
-    def stats_parts(self, s: TrainingSession) -> list[str]:
+    def stats_parts(self, s: Session) -> list[str]:
         parts = []
         if s.metrics.steps:
             parts.append(f"batch error {s.metrics.steps[-1].get('recon_error', float('nan')):.4f}")

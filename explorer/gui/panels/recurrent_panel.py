@@ -22,7 +22,8 @@ import html
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-from explorer.core.engine.session import Snapshot, TrainingSession
+from explorer.core.engine.protocol import Session
+from explorer.core.engine.session import Snapshot
 from explorer.core.families.recurrent.trainer import NEEDS_RESET, OPTIMIZERS, LSTMConfig, RecurrentConfig, RNNConfig
 from explorer.core.data.sequences import TASK_HELP, TASKS
 from explorer.gui.widgets.hover import fmt
@@ -358,7 +359,7 @@ class RecurrentPanel(LivePanel):
             DockSpec(f"{f}SaturationDock", "Saturation", self.hist, A.BottomDockWidgetArea),
         ]
 
-    def attach(self, session: TrainingSession) -> None:
+    def attach(self, session: Session) -> None:
         super().attach(session)
         cfg = session.trainer.config
         self.interventions.set_config(cfg)
@@ -427,7 +428,7 @@ class RecurrentPanel(LivePanel):
         if rows or evals:
             self.curves.redraw()
 
-    def stats_parts(self, s: TrainingSession) -> list[str]:
+    def stats_parts(self, s: Session) -> list[str]:
         parts = []
         ev = s.metrics.evals[-1] if s.metrics.evals else {}
         if "heldout_loss" in ev:

@@ -1,0 +1,228 @@
+"""The window's actions, toolbar, menus and status bar.
+
+Every command is a window-wide QAction with its shortcut (so it works in presentation mode, with the
+menus and toolbars hidden); the toolbar and menus show the same actions. The status bar says what
+training does (state, rate, epoch, device).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from explorer.core.engine.devices import available_devices
+from explorer.core.engine.session import ERROR, FINISHED, RUNNING
+from explorer.gui.model_export import ModelExporter
+from explorer.gui.panels import PANELS
+from explorer.gui.recorder import PanelRecorder
+
+if TYPE_CHECKING:
+    from explorer.core.engine.protocol import Session
+    from explorer.gui.panels.base import LivePanel
+
+
+class ActionsMixin:
+    """The actions, toolbar, menus and status bar of :class:`~explorer.gui.main_window.MainWindow` (a part
+    of it: see that class for why the parts are mixins).
+
+    Makes the ``act_*`` actions, ``family_combo``, ``device_combo``, ``refresh_spin``, ``view_menu``,
+    ``recorder``, ``model_exporter``, the ``status_*`` labels and ``progress``. Their slots are the other
+    parts' (``toggle_play``, ``open_run``, ``switch_family``, ``toggle_presentation``...).
+    """
+
+    family: str
+    session: Session | None
+    panels: dict[str, LivePanel]
+    process_training: bool
+
+    # -- building them -----------------------------------------------------------------------------
+    def _action(self, text: str, slot, shortcut: str | None = None, tip: str = "") -> QtGui.QAction:
+        act = QtGui.QAction(text, self)
+        act.triggered.connect(slot)
+        if shortcut:
+            act.setShortcut(QtGui.QKeySequence(shortcut))
+            act.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+        if tip:
+            act.setToolTip(f"{tip} ({shortcut})" if shortcut else tip)
+        self.addAction(act)
+        return act
+
+    def _build_actions(self) -> None:
+        self.act_play = self._action("▶  Play", self.toggle_play, "Space", "Start or pause training")
+        self.act_step = self._action("Step", self.step_once, "S", "Pause and do exactly one training step")
+        self.act_reset = self._action("Reset", self.reset, "R", "Re-initialise the model from the seed")
+        self.act_open_run = self._action("Open run folder…", self.choose_run_folder, "Ctrl+O")
+        self.act_save_run = self._action("Save run…", self.choose_save_folder, "Ctrl+S")
+        self.act_open_data = self._action("Open data folder…", self.choose_data_folder)
+        self.act_download = self._action("Download MNIST into cache", lambda: self.download("mnist"))
+        self.act_download_f = self._action("Download Fashion-MNIST into cache",
+                                           lambda: self.download("fashion-mnist"))
+        self.act_quit = self._action("Quit", self.close, "Ctrl+Q")
+        self.act_reset_layout = self._action("Reset layout", self.reset_layout)
+        self.act_present = self._action("Presentation mode", self.toggle_presentation, "F5",
+                                        "Full screen, large type, high contrast, settings hidden; "
+                                        "keys: Space play/pause, S step, R reset, Ctrl+PgDown/PgUp next/previous "
+                                        "model, F5 or Esc to leave")
+        self.act_present.setCheckable(True)
+        self.act_keep_core = self._action(
+            "Keep a core for the window", self._apply_threads, None,
+            "Train with one CPU thread fewer than the machine has, so the live views never stall training "
+            "(on 2 cores: 1 thread, which trains about as fast here while the views refresh smoothly)")
+        self.act_keep_core.setCheckable(True)
+        self.act_keep_core.setChecked(True)
+        self.act_pace_views = self._action(
+            "Pace the views to keep training fast", self._apply_pacing, None,
+            "While training runs, the views take new snapshots only as often as what they cost training "
+            "allows: with training in its own process, the snapshots' own time (5% of training's); on a thread, "
+            "the window's share of the CPU (drawing then holds Python's lock, which training needs between "
+            "operations). Off: every snapshot up to the refresh rate, slower training on a small machine")
+        self.act_pace_views.setCheckable(True)
+        self.act_pace_views.setChecked(True)
+        self.act_train_process = self._action(
+            "Train in a separate process", self._on_process_training_toggled, None,
+            "Training runs in its own process, so drawing the views never holds it up (in one process they "
+            "share Python's lock); off: training runs on a thread of the window's process. A model at step 0 "
+            "moves at once; one already trained keeps its place until the next model, builder network or run")
+        self.act_train_process.setCheckable(True)
+        self.act_train_process.setChecked(self.process_training)
+        self.act_next_model = self._action("Next model", lambda: self._cycle_family(1), "Ctrl+PgDown")
+        self.act_prev_model = self._action("Previous model", lambda: self._cycle_family(-1), "Ctrl+PgUp")
+        self.act_leave_present = self._action("Leave presentation mode", self.leave_presentation, "Esc")
+        self.act_builder = self._action("Architecture builder…", self.show_builder, "Ctrl+B",
+                                        "Design a network: layers, shapes, parameters, presets, export")
+        self.recorder = PanelRecorder(self)  # Ctrl+Shift+R: record the views, save a GIF or MP4
+        self.act_record = self.recorder.action
+
+    def _build_toolbar(self) -> None:
+        tb = self.addToolBar("Training")
+        tb.setObjectName("trainingToolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
+        tb.addWidget(QtWidgets.QLabel(" Model "))
+        self.family_combo = QtWidgets.QComboBox()
+        self.family_combo.setObjectName("familyCombo")
+        for fam, panel_cls in PANELS.items():
+            self.family_combo.addItem(panel_cls.title, fam)
+        self.family_combo.setCurrentIndex(list(PANELS).index(self.family))
+        self.family_combo.currentIndexChanged.connect(
+            lambda i: self.switch_family(self.family_combo.itemData(i)))
+        tb.addWidget(self.family_combo)
+        tb.addSeparator()
+        tb.addAction(self.act_play)
+        tb.addAction(self.act_step)
+        tb.addAction(self.act_reset)
+        tb.addAction(self.act_record)
+        tb.addSeparator()
+        tb.addWidget(QtWidgets.QLabel(" Device "))
+        self.device_combo = QtWidgets.QComboBox()
+        self.device_combo.setObjectName("deviceCombo")
+        self.device_combo.addItems(available_devices())
+        self.device_combo.setToolTip("Only the devices this machine's PyTorch reports are offered")
+        self.device_combo.currentTextChanged.connect(self._on_device_changed)
+        tb.addWidget(self.device_combo)
+        tb.addSeparator()
+        tb.addWidget(QtWidgets.QLabel(" Refresh "))
+        self.refresh_spin = QtWidgets.QSpinBox()
+        self.refresh_spin.setObjectName("refreshSpin")
+        self.refresh_spin.setRange(1, 60)
+        self.refresh_spin.setSuffix(" /s")
+        self.refresh_spin.setToolTip("How often the views redraw; training never waits for them")
+        self.refresh_spin.valueChanged.connect(self.set_refresh_rate)
+        tb.addWidget(self.refresh_spin)
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        m.addAction(self.act_open_run)
+        m.addAction(self.act_save_run)
+        self.model_exporter = ModelExporter(self)  # Export model ▸ ONNX… / safetensors…
+        m.addMenu(self.model_exporter.menu)
+        m.addSeparator()
+        m.addAction(self.act_open_data)
+        m.addAction(self.act_download)
+        m.addAction(self.act_download_f)
+        m.addSeparator()
+        m.addAction(self.act_quit)
+        m = mb.addMenu("&Training")
+        for a in (self.act_play, self.act_step, self.act_reset):
+            m.addAction(a)
+        m.addSeparator()
+        m.addAction(self.act_keep_core)
+        m.addAction(self.act_pace_views)
+        m.addAction(self.act_train_process)
+        m = mb.addMenu("&Build")
+        m.addAction(self.act_builder)
+        m = mb.addMenu("&View")
+        self.view_menu = m
+        self._view_dock_actions: list[QtGui.QAction] = []
+        self._rebuild_view_menu()
+        m.addSeparator()
+        m.addAction(self.act_reset_layout)
+        m.addSeparator()
+        m.addAction(self.act_present)
+        m.addAction(self.act_next_model)
+        m.addAction(self.act_prev_model)
+        m.addSeparator()
+        m.addAction(self.act_record)
+
+    def _rebuild_view_menu(self) -> None:
+        """The View menu lists the docks of the family on show."""
+        m = getattr(self, "view_menu", None)
+        if m is None:
+            return
+        first = m.actions()[0] if m.actions() else None
+        for a in self._view_dock_actions:
+            m.removeAction(a)
+        self._view_dock_actions = [d.toggleViewAction() for d, _a in self._family_docks.get(self.family, [])]
+        for a in self._view_dock_actions:
+            m.insertAction(first if first not in self._view_dock_actions else None, a)
+
+    def _build_statusbar(self) -> None:
+        sb = self.statusBar()
+        self.status_state = QtWidgets.QLabel("paused")
+        self.status_state.setObjectName("statusState")
+        self.status_rate = QtWidgets.QLabel("")
+        self.status_epoch = QtWidgets.QLabel("")
+        self.status_device = QtWidgets.QLabel("")
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.hide()
+        for w in (self.status_state, self.status_rate, self.status_epoch, self.status_device):
+            sb.addPermanentWidget(w)
+        sb.addWidget(self.progress)
+
+    # -- what they show and do ---------------------------------------------------------------------
+    def _update_status(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        state = s.state
+        self.act_play.setText("❚❚  Pause" if state == RUNNING else "▶  Play")
+        steps_s, samples_s = s.rates()
+        self.status_state.setText({RUNNING: "● training", ERROR: "■ stopped: error",
+                                   FINISHED: "■ finished"}.get(state, "❚❚ paused"))
+        self.status_state.setProperty("state", state)
+        pacer = self.panel.pacer
+        views = ""
+        if state == RUNNING and pacer.measured is not None and self.panel.viewing is None:
+            views = f"  ·  views {pacer.draw_rate:.0f}/s" + (" (paced)" if pacer.pacing else "")
+        self.status_rate.setText(f"{steps_s:,.0f} steps/s  ·  {samples_s:,.0f} samples/s{views}" if steps_s else "")
+        self.status_epoch.setText(f"epoch {s.trainer.epoch}  ·  step {s.trainer.step}")
+        threads = ""
+        if s.trainer.device.type == "cpu":
+            used, limit = s.threads_in_use, s.threads
+            threads = f" · {used} thread{'s' if used != 1 else ''}" if used == limit else f" · {used} of {limit} threads"
+        own = " · own process" if s.in_own_process else ""
+        self.status_device.setText(f"device: {s.trainer.device}{threads}{own}")
+        note = f"Threads measured for this model: {s.thread_note}; the fastest is used." if s.thread_note else ""
+        if self.status_device.toolTip() != note:
+            self.status_device.setToolTip(note)
+
+    def _cycle_family(self, step: int) -> None:
+        fams = list(PANELS)
+        self.switch_family(fams[(fams.index(self.family) + step) % len(fams)])
+
+    def _apply_pacing(self) -> None:
+        for panel in self.panels.values():
+            panel.pacer.enabled = self.act_pace_views.isChecked()

@@ -1,0 +1,341 @@
+"""The window's training session: creating it (in a training process or on a thread), switching models,
+the training controls, the autosave, saving and opening runs, and networks from the builder.
+
+This is the one module of the window that names the kinds of session: everything else holds a
+:class:`~explorer.core.engine.protocol.Session` and never asks which kind it is.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6 import QtCore, QtWidgets
+
+from explorer.core.data.datasets import DataError
+from explorer.core.engine.commands import autosave_to, save_run_to
+from explorer.core.engine.devices import DeviceError, available_devices
+from explorer.core.engine.protocol import Session
+from explorer.core.engine.session import RUNNING, TrainingSession
+from explorer.core.families.autoencoder import trainer as autoencoder
+from explorer.core.families.cnn import trainer as cnn
+from explorer.core.families.deep import trainer as deep
+from explorer.core.families.fcn import trainer as fcn
+from explorer.core.families.rbm import trainer as rbm
+from explorer.core.families.recurrent import trainer as recurrent
+from explorer.core.families.registry import FAMILIES, make_trainer
+from explorer.core.persist.autosave import AUTOSAVE_INTERVAL_S, AutosaveSlot
+from explorer.core.persist.runfolder import RunFolderError, load_run, restore_session
+from explorer.core.process import worker
+from explorer.core.process.session import ProcessSession, TrainingProcessError
+from explorer.gui.panels import PANELS
+from explorer.gui.window.docks import LAYOUT_VERSION
+
+if TYPE_CHECKING:
+    from explorer.gui.panels.base import LivePanel
+    from explorer.gui.window.notice import NoticeBar
+
+# watching wants held-out curves, but each evaluation is training time lost: they may take up to 5% of
+# it in the window (at 10% they cost the RBM, CNN and FCN panels 9-12% of their speed; at 5% the RBM's
+# held-out curve still gets a point every 2-3 epochs, about every 2 s on MNIST)
+WINDOW_EVAL_FRACTION = 0.05
+# family -> how a builder spec becomes that family's configuration
+SPEC_CONFIGS = {"rbm": rbm.config_from_spec, "autoencoder": autoencoder.config_from_spec,
+                "mlp": deep.config_from_spec, "cnn": cnn.config_from_spec, "fcn": fcn.config_from_spec,
+                "lstm": recurrent.config_from_spec, "rnn": recurrent.config_from_spec}
+
+
+def family_of(config) -> str:
+    """The family (a key of ``PANELS``) whose configuration ``config`` is."""
+    for fam in PANELS:
+        if isinstance(config, FAMILIES[fam][0]):
+            return fam
+    raise ValueError(f"no panel for settings of type {type(config).__name__}")
+
+
+class SessionsMixin:
+    """The session lifecycle of :class:`~explorer.gui.main_window.MainWindow` (a part of it: see that class
+    for why the parts are mixins).
+
+    Keeps ``session``, ``process_training``, ``_last_config`` (family -> its last settings), ``autosave``,
+    ``autosave_interval_s``, ``_saves`` and ``builder_window``. Uses from the other parts: ``panels``,
+    ``panel`` and ``_show_family_ui`` (docks), ``device_combo``, ``refresh_spin``, ``act_keep_core``,
+    ``act_train_process`` and ``_update_status`` (actions), ``timeline_bar``, ``notice``, ``_settings``
+    and the window's ``sigSessionChanged``.
+    """
+
+    session: Session | None
+    process_training: bool
+    family: str
+    panels: dict[str, LivePanel]
+    notice: NoticeBar
+    _settings: QtCore.QSettings
+    _last_config: dict[str, Any]
+    _saves: list[threading.Event]
+
+    # -- creating and switching --------------------------------------------------------------------
+    def switch_family(self, family: str) -> bool:
+        """Train another kind of model: its panel shows, a new session starts from its last settings."""
+        if family == self.family and self.session is not None:
+            return True
+        config = self._last_config.get(family) or FAMILIES[family][0]()
+        return self._new_session(config)
+
+    def _new_session(self, config) -> bool:
+        """Train ``config`` (of any family) from now on: the Model menu, the builder and a panel's
+        ``sigNewSessionRequested`` come here. False, with a notice, if no session could start."""
+        try:
+            session = self._make_session(config)
+        except (DataError, DeviceError, ValueError, OSError) as exc:
+            self.notice.show_message(f"Could not start: {exc}", error=True)
+            always_there = getattr(type(config), "FALLBACK_DATASET", "digits")  # a family's always-available data
+            if config.dataset != always_there or config.device not in ("auto", "cpu"):
+                # fall back to something that always works, keeping the user's other settings
+                fallback = type(config).from_dict({**config.to_dict(), "dataset": always_there, "data_dir": None,
+                                                   "device": "auto"})
+                return self._new_session(fallback)
+            return False
+        self._set_session(session)
+        return True
+
+    def _make_session(self, config=None, run_dir: str | Path | None = None) -> Session:
+        """A session for ``config`` (or the saved run in ``run_dir``): in a training process when the
+        setting says so, and on a thread of this process if the training process cannot start."""
+        hz = self.refresh_spin.value()
+        if self.process_training:
+            kwargs: dict[str, Any] = {"snapshot_hz": hz, "threads": self.training_threads()}
+            try:
+                if run_dir is not None:
+                    session = ProcessSession(run_dir=str(run_dir), **kwargs)
+                else:
+                    session = ProcessSession(config, family=family_of(config), eval_fraction=WINDOW_EVAL_FRACTION,
+                                             **kwargs)
+                worker.prepare()  # a spare for the next session, importing torch while this one trains
+                return session
+            except TrainingProcessError as exc:
+                self.notice.show_message(f"Training runs in the window's process: {exc}.", error=True)
+        if run_dir is not None:
+            return restore_session(load_run(run_dir), snapshot_hz=hz)
+        return TrainingSession(make_trainer(family_of(config), config), snapshot_hz=hz,
+                               eval_fraction=WINDOW_EVAL_FRACTION)
+
+    def _set_session(self, session: Session) -> None:
+        old = self.session
+        if old is not None:
+            old.close()
+            self.panels[old.trainer.family].detach()
+        self.session = session
+        family = session.trainer.family
+        self._last_config[family] = session.trainer.config
+        if family != self.family:
+            self._show_family_ui(family)
+        self.panel.attach(session)
+        self.timeline_bar.set_panel(self.panel)
+        self._apply_threads()
+        self.device_combo.blockSignals(True)
+        self.device_combo.setCurrentText(session.trainer.config.device
+                                         if session.trainer.config.device in available_devices() else "auto")
+        self.device_combo.blockSignals(False)
+        self._update_status()
+        self.sigSessionChanged.emit()
+
+    # -- where and how training runs ---------------------------------------------------------------
+    def training_threads(self) -> int | None:
+        """The training thread's intra-op threads: one fewer than the cores while a core is kept for the
+        window (its painting then never preempts one of torch's threads mid-operation), else torch's own."""
+        if hasattr(self, "act_keep_core") and not self.act_keep_core.isChecked():
+            return None
+        return max(1, (os.cpu_count() or 1) - 1)
+
+    def _on_process_training_toggled(self) -> None:
+        self.process_training = self.act_train_process.isChecked()
+        self._settings.setValue("training/process", self.process_training)
+        if not self.process_training:
+            worker.discard_spare()
+        where = "in a separate process" if self.process_training else "on a thread of the window's process"
+        s = self.session
+        if s is not None and s.trainer.step == 0 and s.is_alive:  # nothing learnt yet: move it now
+            if self._new_session(s.trainer.config):
+                self.notice.show_message(f"Training now runs {where}.")
+                return
+        self.notice.show_message(f"Training runs {where} from the next model, builder network or opened run on.")
+
+    def _apply_threads(self) -> None:
+        if self.session is not None:  # (on a GPU the CPU threads only launch kernels: it costs nothing)
+            self.session.set_threads(self.training_threads())
+
+    def _on_device_changed(self, name: str) -> None:
+        if self.session is None:
+            return
+        try:
+            self.session.set_device(name)
+        except DeviceError as exc:
+            self.notice.show_message(str(exc), error=True)
+
+    def _on_setting_changed(self, key: str, value: Any) -> None:
+        if self.session is not None:
+            self.session.set_hparams(**{key: value})
+
+    # -- training controls -------------------------------------------------------------------------
+    def toggle_play(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        if s.state == RUNNING:
+            s.pause()
+        else:
+            if not self.notice.property("error"):
+                self.notice.hide()
+            s.start()
+        self._update_status()
+
+    def step_once(self) -> None:
+        if self.session is not None:
+            self.session.step(1)
+            self._update_status()
+
+    def reset(self) -> None:
+        if self.session is not None:
+            self.notice.hide()
+            self.session.reset()
+
+    def continue_on_cpu(self) -> None:
+        """After the GPU ran out of memory: move the model to the CPU and go on training."""
+        self.device_combo.setCurrentText("cpu")  # moves the session (see _on_device_changed)
+        if self.session is not None:
+            self.session.start()
+
+    def halve_batch(self) -> None:
+        """After the device ran out of memory: go on where it was, with half the batch."""
+        s = self.session
+        if s is None:
+            return
+        batch = max(1, int(s.trainer.config.batch_size) // 2)
+        s.set_hparams(batch_size=batch)
+        editor = self.panel.settings._widgets().get("batch_size")
+        if editor is not None:  # the form shows the new size at once (the change lands between steps)
+            editor.blockSignals(True)
+            editor.setValue(batch)
+            editor.blockSignals(False)
+        s.start()
+
+    # -- autosave and recovery ---------------------------------------------------------------------
+    def _start_autosave(self) -> None:
+        """Offer what a crashed earlier run left, then mark this app as running."""
+        self.autosave = AutosaveSlot()
+        self.autosave_interval_s = AUTOSAVE_INTERVAL_S
+        self.autosave.last_time = time.monotonic()  # the first autosave comes one interval from now
+        try:
+            stale = self.autosave.stale()
+            self.autosave.acquire()
+        except OSError as exc:  # a read-only cache: the app works, without autosave
+            self.notice.show_message(f"Autosave is off: {exc}", error=True)
+            self.autosave = None
+            return
+        if stale is not None:
+            self.notice.show_message(
+                f"The last session ended unexpectedly. Its autosave ({stale['family']}, step {stale['step']}, "
+                f"saved {stale['saved_at']}) can be restored.", action=("Restore autosave",
+                                                                      lambda: self.open_run(stale["path"])))
+
+    def autosave_now(self) -> threading.Event:
+        """Save the session into the autosave slot, whole, between two training steps."""
+        done = threading.Event()
+        s, slot = self.session, self.autosave
+        if s is None or slot is None or s.trainer.step == 0 or not s.is_alive:
+            done.set()  # nothing to save, or no training thread left to save between its steps
+            return done
+        slot.last_time = time.monotonic()  # no second request while this one waits for its turn
+
+        def saved(step: int | None, error: BaseException | None) -> None:
+            if error is None:  # (a failure is a notice from the command itself)
+                slot.saved(step)
+            done.set()
+
+        s.run_command(autosave_to, str(slot.folder), on_done=saved)
+        return done
+
+    # -- saved runs --------------------------------------------------------------------------------
+    def choose_run_folder(self) -> None:
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a run folder")
+        if path:
+            self.open_run(path)
+
+    def open_run(self, path: str | Path) -> bool:
+        """Show a saved run (weights, curves, settings); training can go on from it."""
+        try:
+            session = self._make_session(run_dir=path)
+        except (RunFolderError, DataError, DeviceError, ValueError, OSError) as exc:
+            self.notice.show_message(f"Could not open run: {exc}", error=True)
+            return False
+        self._set_session(session)
+        info = session.run_info
+        gui = info.get("gui") if isinstance(info.get("gui"), dict) else {}
+        if gui.get("layout_version") == LAYOUT_VERSION and isinstance(gui.get("layout"), str):
+            self.restoreState(QtCore.QByteArray.fromBase64(gui["layout"].encode("ascii")), LAYOUT_VERSION)
+            for fam, docks in self._family_docks.items():  # other families' docks stay hidden
+                if fam != self.family:
+                    for dock, _area in docks:
+                        dock.hide()
+        self.notice.show_message(f"Opened run {path} at step {session.trainer.step}.")
+        return True
+
+    def choose_save_folder(self) -> None:
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Save the run into this folder")
+        if path:
+            self.save_run(path)
+
+    def save_run(self, path: str | Path) -> threading.Event:
+        """Save on the training thread between steps (never mid-update). Returns an event set when done."""
+        done = threading.Event()
+        s = self.session
+        if s is None:
+            done.set()
+            return done
+
+        # the panel layout travels with the run, so reopening it shows the same views where they were
+        extra = {"layout": bytes(self.saveState(LAYOUT_VERSION).toBase64()).decode("ascii"),
+                 "layout_version": LAYOUT_VERSION, "refresh_hz": self.refresh_spin.value()}
+
+        self._saves = [e for e in self._saves if not e.is_set()] + [done]
+        # whole or not at all; the outcome, saved or not, is a notice from the command itself
+        s.run_command(save_run_to, str(path), extra, on_done=lambda _target, _error: done.set())
+        return done
+
+    # -- the architecture builder ------------------------------------------------------------------
+    def show_builder(self):
+        """Open (or raise) the builder window; its Train button hands the network to this window."""
+        from explorer.gui.panels.builder_panel import BuilderWindow
+
+        if self.builder_window is None:
+            self.builder_window = BuilderWindow(self)
+            self.builder_window.builder.sigTrain.connect(self.train_spec)
+        self.builder_window.show()
+        self.builder_window.raise_()
+        return self.builder_window
+
+    def train_spec(self, spec) -> bool:
+        """Train a network from the builder in the panel of its family."""
+        builder = self.builder_window.builder if self.builder_window is not None else None
+
+        def say(text: str, error: bool = False) -> bool:
+            if builder is not None:
+                builder.show_message(text, error=error)
+            self.notice.show_message(text, error=error)
+            return not error
+
+        if spec.family not in SPEC_CONFIGS:
+            return say(f"The {spec.family} panel is not part of this version yet: RBM, autoencoder and deep "
+                       "MLP networks train here. The network is valid; save or export it.", error=True)
+        base = self._last_config.get(spec.family)
+        try:
+            config = SPEC_CONFIGS[spec.family](spec, base)
+        except ValueError as exc:
+            return say(f"Cannot train this network: {exc}", error=True)
+        if not self._new_session(config):
+            return False
+        self.raise_()
+        return say(f"Training {spec.name or 'the network'} from the builder: {self.session.trainer.describe()}.")
