@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from explorer.gui.resources import RESOURCES
 from explorer.gui.startup import CoreLoader, StartupWindow, start_when_loaded
 
 if TYPE_CHECKING:
@@ -18,8 +19,6 @@ if TYPE_CHECKING:
 
 # this module is imported before torch (see startup.py): it must not import the core at its top
 
-# resources/ sits beside the package in a source checkout (the README's editable install)
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 # where the window keeps its layout, refresh rate and geometry (QSettings); the start-up window reads the
 # geometry before the main window's module (which needs torch) is loaded
 SETTINGS_ORG = "NetworkExplorer"

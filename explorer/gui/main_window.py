@@ -38,7 +38,8 @@ from explorer.core.engine.commands import autosave_to, save_run_to
 from explorer.core.process.session import ProcessSession, TrainingProcessError
 from explorer.core.persist.runfolder import RunFolderError, load_run, restore_session
 from explorer.gui import gc_guard
-from explorer.gui.app import RESOURCES, SETTINGS_APP, SETTINGS_ORG, process_training_wanted
+from explorer.gui.app import SETTINGS_APP, SETTINGS_ORG, process_training_wanted
+from explorer.gui.resources import RESOURCES
 from explorer.gui.panels.autoencoder_panel import AutoencoderPanel
 from explorer.gui.panels.cnn_panel import CNNPanel
 from explorer.gui.panels.compare_panel import ComparePanel
