@@ -1,5 +1,6 @@
 """What a wheel carries: the style sheets and the icon (resources/ at the top of the repository, installed
-as explorer/resources), the bundled digits and the licence, found by the package's own lookups."""
+as explorer/resources, found by the package's own lookup), the bundled digits, the licence, and which
+requirements are extras."""
 
 import json
 import os
@@ -66,5 +67,14 @@ def test_a_wheel_installs_the_style_sheets_and_the_icon(tmp_path):
         path = Path(found[name])
         assert path.parent == package / "resources"
         assert path.read_bytes() == (ROOT / "resources" / path.name).read_bytes()
+    digits = Path("core", "data", "bundled", "digits.npz")
+    assert (package / digits).read_bytes() == (ROOT / "explorer" / digits).read_bytes()
     (dist_info,) = package.parent.glob("network_explorer-*.dist-info")
     assert "MIT License" in (dist_info / "licenses" / "LICENSE").read_text(encoding="utf-8")
+    # onnx, PyAV and scikit-learn are extras, platformdirs a requirement
+    requires = [line.split(":", 1)[1].strip() for line in (dist_info / "METADATA").read_text("utf-8").splitlines()
+                if line.startswith("Requires-Dist:")]
+    assert "platformdirs>=3" in requires
+    assert {r.split(";")[0] for r in requires if r.startswith(("onnx", "av", "scikit-learn"))} == {
+        "onnx>=1.16", "av>=12", "scikit-learn>=1.2"}
+    assert all("extra ==" in r for r in requires if r.startswith(("onnx", "av", "scikit-learn")))
