@@ -31,6 +31,8 @@ from typing import Callable
 
 import numpy as np
 
+from explorer.core import paths
+
 __all__ = [
     "DataError",
     "Dataset",
@@ -278,11 +280,9 @@ def missing_files_message(name: str, data_dir) -> str:
 
 
 def default_cache_dir() -> Path:
-    """Where downloads go: ``$NETWORK_EXPLORER_CACHE`` if set, else ~/.cache/network-explorer."""
-    env = os.environ.get("NETWORK_EXPLORER_CACHE")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "network-explorer"
+    """Where downloads go: ``$NETWORK_EXPLORER_CACHE`` if set, else the user's cache folder
+    (~/.cache/network-explorer on Linux; see ``explorer.core.paths``)."""
+    return paths.cache_dir()
 
 
 def _md5(path: Path) -> str:
