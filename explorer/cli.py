@@ -523,6 +523,7 @@ def cmd_gui(args: argparse.Namespace | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from explorer.logs import configure_logging; configure_logging(role="cli")  # noqa: E702 (one line)
     if not (sys.argv[1:] if argv is None else argv):
         # the plain launch: straight to the window, without the parser (its sub-commands import torch,
         # which the start-up window loads on a thread while it is already on screen; see gui/startup.py)
