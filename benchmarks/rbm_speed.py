@@ -54,6 +54,7 @@ import os as _os
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app runs (explorer/__init__.py), before torch loads
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -373,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     contend = make_session(ds, data_dir, args, device) if args.contend else None
     sessions = [s for s in (engine, snap, noeval, contend) if s is not None]
     bare = BareCD(ds, args.hidden, args.batch_size, device)
+    if not args.no_sklearn and importlib.util.find_spec("sklearn") is None:
+        print("scikit-learn is not installed (pip install \"network-explorer[bench]\"): its row is skipped")
+        args.no_sklearn = True
     sk = None if args.no_sklearn else SklearnRBM(ds, args.hidden, args.batch_size)
     spe = engine.trainer.steps_per_epoch
     train_threads = threads_on_training_thread(engine)

@@ -318,9 +318,10 @@ def sklearn_ratio(case: Case, steps: int, repeats: int) -> dict[str, float] | No
     """The RBM 784-500 through the engine against scikit-learn's BernoulliRBM, batch 100."""
     try:
         import rbm_speed
-    except ImportError:
+
+        sk = rbm_speed.SklearnRBM(case.config._dataset, 500, 100)
+    except ImportError:  # scikit-learn is optional: pip install "network-explorer[bench]"
         return None
-    sk = rbm_speed.SklearnRBM(case.config._dataset, 500, 100)
     sk.run(5)
     eng, skl, info = [], [], []
     for r in range(repeats):  # engine, sklearn, sklearn, engine, ...

@@ -1,24 +1,22 @@
-"""Autosave and crash recovery: whole saves, a stale lock after a crash, the offer to restore."""
+"""Autosave and crash recovery: whole saves, a slot per window held by an OS lock, what a crashed window\nleft offered back."""
 
-import json
+import contextlib
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PySide6 import QtCore
 
-from explorer.core.persist.autosave import AutosaveSlot, save_whole
+from explorer.core.persist.autosave import AutosaveSlot, SlotLock, save_whole, slot_folders
 from explorer.core.engine.session import TrainingSession
 from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
 from explorer.core.persist.runfolder import load_run
 from explorer.gui.main_window import MainWindow
 
 
-def dead_pid() -> int:
-    p = subprocess.Popen([sys.executable, "-c", "pass"])
-    p.wait()
-    return p.pid
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -98,18 +96,116 @@ def test_save_run_from_the_window_is_whole_and_survives_a_close(qtbot, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no half-written folder
 
 
-def test_stale_lock_means_a_crash(tmp_path, session):
+HOLDER = """
+import sys
+from explorer.core.persist.autosave import AutosaveSlot
+slot = AutosaveSlot(sys.argv[1])
+slot.acquire()
+print(slot.slot, flush=True)
+sys.stdin.read()  # holds the slot until killed, or until its stdin closes
+"""
+
+
+@contextlib.contextmanager
+def slot_held_by_another_process(root):
+    """A process that takes a slot under ``root`` and holds it; yields (process, its slot folder)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    p = subprocess.Popen([sys.executable, "-c", HOLDER, str(root)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True, env=env)
+    try:
+        line = p.stdout.readline().strip()
+        assert line, "the holding process did not take a slot"
+        yield p, Path(line)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait(30)
+        p.stdin.close()
+        p.stdout.close()
+
+
+def crash(slot: AutosaveSlot) -> None:
+    """What the death of a window's process does to its slot: the OS lock goes, running.json stays."""
+    slot.os_lock.release()
+
+
+def test_a_crashed_holders_autosave_is_offered_back_a_living_ones_is_not(tmp_path, session):
+    assert AutosaveSlot(tmp_path).stale() is None  # nothing there yet
+    with slot_held_by_another_process(tmp_path) as (holder, held):
+        assert held.parent == tmp_path and (held / "running.json").exists()
+        save_whole(session, held / "last-session")  # its autosave
+        assert AutosaveSlot(tmp_path).stale() is None  # its window is alive: not a crash
+        mine = AutosaveSlot(tmp_path)
+        mine.acquire()
+        assert mine.slot != held  # a living window's slot is never shared
+        holder.kill()  # the window dies without closing
+        holder.wait(30)
+        stale = AutosaveSlot(tmp_path).stale()
+        assert stale == {"path": str(held / "last-session"), "family": "rbm", "step": 3,
+                         "saved_at": stale["saved_at"]}
+        mine.release()
+
+
+def test_the_offered_slot_is_reserved_and_taken_by_the_window_offered_it(tmp_path, session):
+    crashed = []
+    for _ in range(2):  # two windows crash, each with an autosave
+        s = AutosaveSlot(tmp_path)
+        s.acquire()
+        s.save(session)
+        crash(s)
+        crashed.append(s.slot)
+    first, second, third = AutosaveSlot(tmp_path), AutosaveSlot(tmp_path), AutosaveSlot(tmp_path)
+    offers = [first.stale(), second.stale(), third.stale()]
+    assert offers[2] is None  # two crashes, two offers: never the same one twice
+    assert sorted(o["path"] for o in offers[:2]) == sorted(str(c / "last-session") for c in crashed)
+    for s, offer in zip((first, second), offers):
+        s.acquire()  # the window takes the slot it was offered
+        assert str(s.folder) == offer["path"]
+    third.acquire()
+    assert third.slot not in crashed
+    for s in (first, second, third):
+        s.release()
+    assert all(AutosaveSlot(tmp_path).stale() is None for _ in range(3))  # clean exits: nothing is offered
+
+
+def test_two_slots_in_one_process_never_collide(tmp_path, session):
+    a, b = AutosaveSlot(tmp_path), AutosaveSlot(tmp_path)
+    a.acquire()
+    b.acquire()
+    assert a.slot != b.slot and a.folder != b.folder
+    assert not SlotLock(a.lock).try_acquire() and not SlotLock(b.lock).try_acquire()  # real, exclusive locks
+    a.save(session)
+    assert load_run(a.folder).step == 3 and not b.folder.exists()
+    assert b.stale() is None and AutosaveSlot(tmp_path).stale() is None  # both alive
+    a.release()
+    assert not a.marker.exists() and a.folder.exists()  # a clean exit keeps the autosave, unmarked
+    c = AutosaveSlot(tmp_path)
+    assert c.stale() is None  # a clean exit is not offered...
+    c.acquire()
+    assert c.slot == a.slot  # ...and its slot is free again
+    c.release()
+    b.release()
+    assert [p.name for p in slot_folders(tmp_path)] == ["slot-1", "slot-2"]
+
+
+def test_a_broken_autosave_is_not_offered_and_its_slot_is_reused(tmp_path, session):
+    s = AutosaveSlot(tmp_path)
+    s.acquire()
+    s.save(session)
+    (s.folder / "weights.safetensors").write_bytes(b"garbage")
+    crash(s)
+    fresh = AutosaveSlot(tmp_path)
+    assert fresh.stale() is None
+    fresh.acquire()
+    assert fresh.slot == s.slot
+    fresh.release()
+
+
+def test_a_slot_is_only_an_autosave_folder_once_acquired(tmp_path):
     slot = AutosaveSlot(tmp_path)
-    assert slot.stale() is None
-    slot.acquire()
-    slot.save(session)
-    assert slot.stale() is None  # our own, living process: not a crash
-    info = json.loads(slot.lock.read_text())
-    slot.lock.write_text(json.dumps({**info, "pid": dead_pid()}))
-    stale = AutosaveSlot(tmp_path).stale()
-    assert stale == {"path": str(slot.folder), "family": "rbm", "step": 3, "saved_at": stale["saved_at"]}
-    slot.lock.write_text("garbage")  # an unreadable lock is not offered
-    assert AutosaveSlot(tmp_path).stale() is None
+    with pytest.raises(RuntimeError, match="acquire"):
+        slot.folder
+    assert not tmp_path.joinpath("slot-1").exists()  # looking for stale slots writes nothing
 
 
 def test_window_autosaves_and_a_crash_is_offered_back(qtbot, tmp_path, monkeypatch):
@@ -121,11 +217,10 @@ def test_window_autosaves_and_a_crash_is_offered_back(qtbot, tmp_path, monkeypat
     win.step_once()
     qtbot.waitUntil(lambda: (win.autosave.folder / "run.json").exists(), timeout=10000)
     assert load_run(win.autosave.folder).step == 1
-    # the app "crashes": its lock stays behind with a process that is gone
-    lock = win.autosave.lock
-    info = json.loads(lock.read_text())
-    win.autosave = None  # (so that closing this window below neither saves nor removes the lock)
-    lock.write_text(json.dumps({**info, "pid": dead_pid()}))
+    # the app "crashes": the OS lets go of its lock, its running.json stays behind
+    marker = win.autosave.marker
+    crash(win.autosave)
+    win.autosave = None  # (so that closing this window below neither saves nor removes the mark)
     win.close()
 
     win2 = MainWindow(RBMConfig(dataset="digits", hidden=16, device="cpu"), settings=settings)
@@ -137,7 +232,7 @@ def test_window_autosaves_and_a_crash_is_offered_back(qtbot, tmp_path, monkeypat
         assert win2.session.trainer.step == 1 and win2.session.trainer.config.hidden == 8
     finally:
         win2.close()
-    assert not lock.exists()  # a clean exit removes the lock: nothing is offered next time
+    assert not marker.exists()  # a clean exit removes the mark: nothing is offered next time
     win3 = MainWindow(RBMConfig(dataset="digits", hidden=8, device="cpu"), settings=settings)
     qtbot.addWidget(win3)
     assert "ended unexpectedly" not in win3.notice.label.text()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -278,6 +279,38 @@ def test_digits_shapes_and_split():
         assert x.min() >= 0.0 and x.max() <= 1.0
     assert ds.train_x.max() == 1.0
     assert ds.train_y.dtype == np.int64 and set(np.unique(ds.train_y)) == set(range(10))
+
+
+def test_the_bundled_digits_load_without_scikit_learn(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # any import of scikit-learn now fails
+    images, labels = D._digits_arrays()
+    assert images.shape == (1797, 64) and images.dtype == np.float32
+    assert labels.shape == (1797,) and labels.dtype == np.int64
+    assert int(images.sum()) == 561718 and images.min() == 0 and images.max() == 16
+    assert images[0].reshape(8, 8)[1].tolist() == [0, 0, 13, 15, 10, 15, 5, 0]  # the first digit, a 0
+    assert labels[:10].tolist() == list(range(10))
+    assert np.bincount(labels).tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+    ds = D.load_dataset("digits")
+    assert len(ds.train_x) + len(ds.test_x) == 1797 and ds.train_x.max() == 1.0
+
+
+def test_the_bundled_digits_are_scikit_learns():
+    datasets = pytest.importorskip("sklearn.datasets")  # the comparison needs scikit-learn (the [bench] extra)
+    reference = datasets.load_digits()
+    images, labels = D._digits_arrays()
+    np.testing.assert_array_equal(images, reference.data)
+    np.testing.assert_array_equal(labels, reference.target)
+
+
+def test_a_damaged_digits_file_is_named(tmp_path, monkeypatch):
+    broken = tmp_path / "digits.npz"
+    broken.write_bytes(b"PK\x03\x04 not a zip")
+    monkeypatch.setattr(D, "DIGITS_FILE", broken)
+    with pytest.raises(DataError, match=r"digits\.npz: the bundled digits cannot be read"):
+        D.load_dataset("digits")
+    np.savez(broken, images=np.zeros((10, 64), np.uint8), labels=np.zeros(10, np.uint8))
+    with pytest.raises(DataError, match=r"shape \(10, 64\)"):
+        D.load_dataset("digits")
 
 
 def test_digits_split_deterministic_by_seed():

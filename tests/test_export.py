@@ -176,9 +176,10 @@ def test_the_comparisons_export_every_network():
 def test_without_onnx_the_message_says_what_to_install(tmp_path, monkeypatch):
     tr = trained("rbm", 1)
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
-    with pytest.raises(ExportError, match=r'pip install "onnx>=1.16"'):
+    with pytest.raises(ExportError, match=r'pip install "onnx>=1.16"') as err:
         export_onnx(tr, tmp_path / "m.onnx")
     assert not list(tmp_path.iterdir())
+    assert 'pip install "network-explorer[export]"' in str(err.value) and "\n" not in str(err.value)
 
 
 def test_a_failed_export_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
@@ -277,6 +278,19 @@ def test_file_menu_exports_the_model_while_it_trains(qtbot, window, tmp_path, mo
     onnx.checker.check_model(model)
     assert [o.name for o in model.graph.output] == ["p_h", "reconstruction"]
     assert window.session.state != "error"
+
+
+def test_without_onnx_the_menu_says_what_to_install_and_asks_no_file(qtbot, window, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
+    asked = []
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", lambda *a, **k: asked.append(a) or ("", ""))
+    window.model_exporter.actions["onnx"].trigger()
+    assert asked == []
+    assert window.notice.label.text() == ('ONNX export needs the onnx package, which is not installed: '
+                                          'pip install "onnx>=1.16" (or pip install "network-explorer[export]")')
+    assert window.notice.property("error")
+    window.model_exporter.actions["safetensors"].trigger()  # the other format asks as before
+    assert len(asked) == 1
 
 
 def test_export_model_writes_safetensors_and_reports_errors(qtbot, window, tmp_path):

@@ -1,5 +1,6 @@
 """Recording the window while a model trains: the REC state, saving with a progress bar, and closing."""
 
+import sys
 import threading
 
 import numpy as np
@@ -92,6 +93,24 @@ def test_save_mp4_and_bad_suffix(qtbot, settings, tmp_path):
             frames = list(c.decode(video=0))
         assert len(frames) >= 3
         assert frames[0].width % 2 == 0 and frames[0].height % 2 == 0
+    finally:
+        win.close()
+
+
+def test_mp4_without_pyav_says_what_to_install_and_keeps_the_frames(qtbot, settings, tmp_path, monkeypatch):
+    win = open_window(qtbot, settings)
+    try:
+        rec = record_some(qtbot, win, frames=3)
+        n = rec.stop()
+        monkeypatch.setitem(sys.modules, "av", None)  # import av now raises ImportError
+        assert not rec.save(tmp_path / "clip.mp4")
+        assert rec.state == HELD and len(rec.frames) == n  # nothing lost: saved as a GIF instead
+        assert "pip install av" in win.notice.label.text()
+        assert 'pip install "network-explorer[video]"' in win.notice.label.text()
+        assert win.notice.property("error")
+        assert rec.save(tmp_path / "clip.gif")
+        qtbot.waitUntil(lambda: rec.state == IDLE, timeout=30000)
+        assert rec.last_error is None and sorted(p.name for p in tmp_path.iterdir()) == ["clip.gif"]
     finally:
         win.close()
 

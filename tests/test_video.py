@@ -131,6 +131,30 @@ def test_mp4_without_pyav_names_the_package(tmp_path, monkeypatch):
     assert leftovers(tmp_path) == []
 
 
+def test_without_pyav_the_message_names_the_package_and_the_pip_command(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_av(name, *args, **kwargs):  # as if PyAV were not installed at all
+        if name == "av" or name.startswith("av."):
+            raise ModuleNotFoundError("No module named 'av'", name="av")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "av")
+    monkeypatch.setattr(builtins, "__import__", no_av)
+    with pytest.raises(VideoError) as err:
+        video.require_av()
+    assert str(err.value) == ('writing MP4 needs the PyAV package, which is not installed: pip install av '
+                              '(or pip install "network-explorer[video]"), or save the recording as .gif')
+    with pytest.raises(VideoError, match=r"PyAV package, which is not installed"):
+        encode_video(solid_frames(), tmp_path / "n.mp4", fps=8)
+    with pytest.raises(VideoError, match=r"PyAV"):
+        video.mp4_codec()
+    assert leftovers(tmp_path) == []
+    assert encode_video(solid_frames(), tmp_path / "g.gif", fps=8) == tmp_path / "g.gif"  # GIF needs no PyAV
+
+
 def test_mp4_codec_is_h264_or_mpeg4():
     assert video.mp4_codec() in ("libx264", "mpeg4")
 

@@ -26,6 +26,7 @@ import sys
 from typing import Sequence
 
 from explorer import __version__
+from explorer.logs import configure_logging
 from explorer.cli import (autoencoder, cnn, export, fcn, gui, inspect, mlp, rbm, recurrent, snapshot, spec,
                           train)
 from explorer.cli.common import OneLineParser, UsageError
@@ -72,6 +73,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
         # the plain launch: straight to the window, without the parser (its sub-commands import torch,
         # which the start-up window loads on a thread while it is already on screen; see gui/startup.py)
         return gui.cmd_gui(None)
+    configure_logging(role="cli")
     parser = build_parser(prog)
     try:
         args = parser.parse_args(argv)

@@ -14,6 +14,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from explorer.gui.resources import RESOURCES
 from explorer.gui.settings import SETTINGS_APP, SETTINGS_ORG, process_training_wanted
 from explorer.gui.startup import CoreLoader, StartupWindow, start_when_loaded
+from explorer.logs import configure_logging
 
 if TYPE_CHECKING:
     from explorer.core.families.rbm.trainer import RBMConfig
@@ -44,6 +45,7 @@ def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: 
             builder: str | None = None) -> int:
     """Show the start-up window at once, load the core (torch) on a plain thread meanwhile, then
     build the main window in its place (see startup.py)."""
+    configure_logging(role="gui")
     app = make_app()
     settings = QtCore.QSettings(SETTINGS_ORG, SETTINGS_APP)
     shell = StartupWindow(app.windowIcon())

@@ -15,7 +15,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from explorer.core.engine.commands import export_model
-from explorer.core.persist.export import LABELS, file_size_text
+from explorer.core.persist.export import LABELS, ExportError, file_size_text, require_onnx
 
 FILTERS = {"onnx": "ONNX model (*.onnx)", "safetensors": "safetensors weights (*.safetensors)"}
 
@@ -52,7 +52,13 @@ class ModelExporter(QtCore.QObject):
         return f"{s.trainer.family}-step{s.trainer.step}.{kind}"
 
     def choose(self, kind: str) -> None:
-        """Ask where to write, then export there."""
+        """Ask where to write, then export there; without the onnx package, say what to install instead."""
+        if kind == "onnx":
+            try:
+                require_onnx()
+            except ExportError as exc:
+                self.window.notice.show_message(str(exc), error=True)
+                return
         start = str(self.last_dir / self.default_name(kind))
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, f"Export the model as {LABELS[kind]}", start,
                                                         FILTERS[kind])

@@ -22,7 +22,8 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.persist.sizes import format_bytes
-from explorer.core.persist.video import VIDEO_SUFFIXES, EncodeCancelled, VideoError, encode_gif, encode_mp4
+from explorer.core.persist.video import (VIDEO_SUFFIXES, EncodeCancelled, VideoError, encode_gif, encode_mp4,
+                                         require_av)
 
 DEFAULT_FPS = 8.0
 MAX_WIDTH = 1280  # wider grabs are scaled down: a projector-sized recording, a quarter of a 4K screen's bytes
@@ -273,8 +274,8 @@ class PanelRecorder(QtCore.QObject):
     def save(self, path: str | Path, fps: float | None = None) -> bool:
         """Encode the held (or current) recording to ``path`` (.gif or .mp4) on a worker thread.
 
-        Returns False with a notice when there is nothing to save or the suffix is wrong; the frames are
-        kept then. The outcome shows in the notice bar; ``last_path`` / ``last_error`` record it."""
+        Returns False with a notice when there is nothing to save, the suffix is wrong or an MP4 lacks PyAV;
+        the frames are kept then. The outcome shows in the notice bar; ``last_path`` / ``last_error`` record it."""
         if self.state == ENCODING:
             self._notice("A recording is already being encoded.", error=True)
             return False
@@ -287,6 +288,12 @@ class PanelRecorder(QtCore.QObject):
         if suffix not in VIDEO_SUFFIXES:
             self._notice(f"{path.name}: save a recording as .gif or .mp4.", error=True)
             return False
+        if suffix == ".mp4":
+            try:
+                require_av()  # an optional package: without it the frames stay, to be saved as .gif
+            except VideoError as exc:
+                self._notice(str(exc), error=True)
+                return False
         fps = float(fps) if fps is not None else self.effective_fps()
         frames, self.frames = self.frames, []
         job: dict[str, Any] = {"path": path, "frames": len(frames), "done": 0, "total": len(frames),

@@ -10,8 +10,8 @@ pixels, misaligned labels) and the user would only see a network that "does
 not learn". Every fault raises :class:`DataError` with one line that names the
 file and what is wrong with it, so the GUI can show it as is.
 
-This module is Qt-free and uses only numpy, scikit-learn (for the bundled
-digits) and the standard library (urllib for downloads).
+This module is Qt-free and uses only numpy and the standard library (urllib for
+downloads); the digits are bundled with the package (``bundled/``).
 """
 
 from __future__ import annotations
@@ -23,12 +23,15 @@ import struct
 import tempfile
 import urllib.error
 import urllib.request
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from explorer.core import paths
 
 __all__ = [
     "DataError",
@@ -277,11 +280,9 @@ def missing_files_message(name: str, data_dir) -> str:
 
 
 def default_cache_dir() -> Path:
-    """Where downloads go: ``$NETWORK_EXPLORER_CACHE`` if set, else ~/.cache/network-explorer."""
-    env = os.environ.get("NETWORK_EXPLORER_CACHE")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "network-explorer"
+    """Where downloads go: ``$NETWORK_EXPLORER_CACHE`` if set, else the user's cache folder
+    (~/.cache/network-explorer on Linux; see ``explorer.core.paths``)."""
+    return paths.cache_dir()
 
 
 def _md5(path: Path) -> str:
@@ -454,22 +455,22 @@ def _split_indices(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return perm[: n - n_test], perm[n - n_test:]
 
 
+DIGITS_FILE = Path(__file__).resolve().parent / "bundled" / "digits.npz"
+
+
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's 8x8 digits (pixels 0..16, labels), read straight from the file scikit-learn ships:
-    importing ``sklearn.datasets`` alone takes about two seconds, which the app's start-up cannot spare."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("sklearn")
-    for base in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(base) / "datasets" / "data" / "digits.csv.gz"
-        if path.exists():
-            with gzip.open(path, "rt") as fh:
-                table = np.loadtxt(fh, delimiter=",", dtype=np.float32)
-            return table[:, :-1], table[:, -1].astype(np.int64)
-    from sklearn.datasets import load_digits  # a layout this reader does not know: the slow way
-
-    d = load_digits()
-    return np.asarray(d.data, dtype=np.float32), np.asarray(d.target, dtype=np.int64)
+    """The 1,797 8x8 digits (pixels 0..16 as float32, labels as int64), from the copy bundled with the
+    package: scikit-learn's ``load_digits()`` data, without scikit-learn (``bundled/README.md`` gives the
+    source and the licence). A missing or damaged copy is a DataError naming the file."""
+    try:
+        with np.load(DIGITS_FILE, allow_pickle=False) as table:
+            images, labels = table["images"], table["labels"]
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{DIGITS_FILE}: the bundled digits cannot be read ({exc}); reinstall the package") from None
+    if images.shape != (1797, 64) or labels.shape != (1797,):
+        raise DataError(f"{DIGITS_FILE}: the bundled digits have shape {images.shape} and labels {labels.shape}, "
+                        "not (1797, 64) and (1797,); reinstall the package")
+    return images.astype(np.float32), labels.astype(np.int64)
 
 
 def _load_digits(seed: int) -> Dataset:

@@ -11,10 +11,13 @@ caller's ``on_done`` only learns that it failed, and never reports it a second t
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from explorer.core.engine.session import TrainingSession
+
+log = logging.getLogger(__name__)
 
 
 def _describe(exc: BaseException) -> str:
@@ -34,6 +37,7 @@ def save_run_to(session: TrainingSession, chosen: str, extra: dict | None = None
         target = save_target(chosen)
         save_whole(session, target, extra=extra)
     except Exception as exc:
+        log.error("could not save the run to %s", target, exc_info=True)
         session._add_notices([f"could not save run to {target}: {_describe(exc)}"])
         raise
     session._add_notices([f"saved run to {target}"])
@@ -48,6 +52,7 @@ def autosave_to(session: TrainingSession, folder: str) -> int:
     try:
         save_whole(session, folder)
     except Exception as exc:
+        log.error("autosave to %s failed", folder, exc_info=True)
         session._add_notices([f"autosave failed: {_describe(exc)}"])
         raise
     return step

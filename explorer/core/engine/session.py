@@ -16,6 +16,7 @@ engine serves the GUI, the command line, the benchmarks and a headless GPU machi
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -28,6 +29,8 @@ import numpy as np
 import torch
 
 from explorer.core.engine.threads import ThreadTuner
+
+log = logging.getLogger(__name__)
 
 # after choosing its thread count, the engine checks the choice again after this many seconds of
 # training, then after twice as many, up to RECHECK_MAX_S (a check takes about 0.2 s of training)
@@ -581,6 +584,9 @@ class TrainingSession:
             self._fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
 
     def _fail(self, message: str, detail: str = "") -> None:
+        # a trainer's exception (with its traceback) is an error; a divergence or a full memory, a warning
+        log.log(logging.ERROR if detail else logging.WARNING, "training paused: %s%s", message,
+                f"\n{detail.rstrip()}" if detail else "")
         with self._cond:
             self.error = message
             self._paused = True

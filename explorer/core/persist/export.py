@@ -198,18 +198,24 @@ def export_plan(trainer) -> ExportPlan:
     return plan(trainer)
 
 
-def _require_onnx():
+ONNX_MISSING = ('ONNX export needs the onnx package, which is not installed: pip install "onnx>=1.16" '
+                '(or pip install "network-explorer[export]")')
+
+
+def require_onnx():
+    """The ``onnx`` module (an optional dependency, the ``[export]`` extra), or an ExportError that names
+    the package and the command that installs it."""
     try:
         import onnx
     except ImportError:
-        raise ExportError("ONNX export needs the onnx package: pip install \"onnx>=1.16\"") from None
+        raise ExportError(ONNX_MISSING) from None
     return onnx
 
 
 # -- the two formats -----------------------------------------------------------------------------------
 def export_onnx(trainer, path: str | Path) -> Path:
     """Write the trainer's network with its current weights as an ONNX graph at ``path``; returns it."""
-    onnx = _require_onnx()
+    onnx = require_onnx()
     plan = export_plan(trainer)
     buf = io.BytesIO()
     try:
@@ -255,5 +261,5 @@ EXPORTERS: dict[str, Callable[..., Path]] = {"onnx": export_onnx, "safetensors":
 LABELS = {"onnx": "ONNX", "safetensors": "safetensors"}
 
 
-__all__ = ["ExportError", "ExportPlan", "export_plan", "export_onnx", "export_safetensors", "EXPORTERS",
-           "LABELS", "ONNX_OPSET", "PLANS", "file_size_text"]
+__all__ = ["ExportError", "ExportPlan", "export_plan", "export_onnx", "export_safetensors", "require_onnx",
+           "EXPORTERS", "LABELS", "ONNX_OPSET", "PLANS", "file_size_text"]

@@ -144,7 +144,7 @@ def _even_pad(a: np.ndarray) -> np.ndarray:
 
 def mp4_codec() -> str:
     """The codec an MP4 gets: H.264 (libx264) when this PyAV build has it, else MPEG-4 part 2."""
-    av = _import_av()
+    av = require_av()
     for name in ("libx264", "mpeg4"):
         try:
             av.codec.Codec(name, "w")
@@ -154,11 +154,17 @@ def mp4_codec() -> str:
     raise VideoError("this PyAV build has neither the libx264 nor the mpeg4 encoder: MP4 cannot be written")
 
 
-def _import_av():
+AV_MISSING = ('writing MP4 needs the PyAV package, which is not installed: pip install av '
+              '(or pip install "network-explorer[video]"), or save the recording as .gif')
+
+
+def require_av():
+    """The ``av`` module (PyAV, an optional dependency: the ``[video]`` extra), or a VideoError that names
+    the package and the command that installs it."""
     try:
         import av
     except ImportError:
-        raise VideoError("writing MP4 needs the PyAV package: pip install av (or save as .gif)") from None
+        raise VideoError(AV_MISSING) from None
     return av
 
 
@@ -168,7 +174,7 @@ def encode_mp4(frames: Sequence[np.ndarray], path, fps: float, progress: Progres
 
     ``codec`` forces an encoder ("libx264" or "mpeg4"); by default :func:`mp4_codec` picks one.
     Odd sizes are padded by one pixel (repeating the edge) to the even size yuv420p needs."""
-    av = _import_av()
+    av = require_av()
     h, w = _check_frames(frames, fps)
     codec = mp4_codec() if codec is None else codec
     total = len(frames)

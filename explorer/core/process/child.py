@@ -11,6 +11,9 @@ import sys
 from multiprocessing.connection import Connection
 
 if __name__ == "__main__":
+    from explorer.logs import configure_logging
+
+    configure_logging(role="training process")  # its own failures, and the engine's, in the app's log
     from explorer.core.process.session import serve_child  # imports PyTorch: the seconds a spare saves
 
     serve_child(Connection(int(sys.argv[1])))

@@ -24,6 +24,7 @@ the child's reports overrule it only once they answer every call the window has 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import pickle
 import threading
 import time
@@ -37,6 +38,8 @@ import torch
 
 from explorer.core.process import worker
 from explorer.core.engine.session import ERROR, PAUSED, RUNNING, STOPPED, MetricsLog, Snapshot, TrainingSession
+
+log = logging.getLogger(__name__)
 
 # the trainer's attributes the window reads (besides step, epoch and device, sent in every status)
 MIRRORED = ("family", "config", "batch_size", "steps_per_epoch", "class_names", "runs", "stages",
@@ -210,6 +213,7 @@ def serve_child(conn: Connection) -> None:
     try:
         session, extra = _build_session(spec)
     except BaseException as exc:  # noqa: BLE001 - the window shows it and keeps running
+        log.error("the training process could not build its session", exc_info=True)
         try:
             send(conn, ("failed", _portable(exc), traceback.format_exc()))
         except (OSError, ValueError):
@@ -280,6 +284,7 @@ class ProcessSession:
         try:
             self._process, self._conn = worker.take()
         except (OSError, ValueError, NotImplementedError) as exc:  # no process could be started here
+            log.error("no training process could be started", exc_info=True)
             raise TrainingProcessError(f"no training process could be started ({type(exc).__name__}: {exc})") from exc
         self.metrics = MetricsLog()
         self._metrics_gen = -1
@@ -304,6 +309,7 @@ class ProcessSession:
             reply = receive(self._conn)
         except (EOFError, OSError) as exc:
             self._end_process()
+            log.error("the training process ended while starting (exit code %s)", self._process.exitcode)
             raise TrainingProcessError(f"the training process ended while starting "
                                        f"(exit code {self._process.exitcode})") from exc
         except BaseException:
@@ -400,6 +406,7 @@ class ProcessSession:
                 code = self._process.exitcode
                 self.error = (f"the training process ended unexpectedly (exit code {code}); "
                               "press Reset to start a new one from the current settings")
+                log.error("the training process (pid %s) ended unexpectedly, exit code %s", self._process.pid, code)
                 self._state = ERROR
                 self._notices.append(self.error)
             else:
@@ -462,6 +469,7 @@ class ProcessSession:
             try:
                 self._restart()
             except Exception as exc:  # noqa: BLE001 - the window shows it and keeps running
+                log.error("could not start a new training process", exc_info=True)
                 with self._lock:
                     self._gone, self._state = True, ERROR
                     self.error = f"could not start a new training process: {type(exc).__name__}: {exc}"
