@@ -31,7 +31,6 @@ initialisation. The view's caption says which, and how many updates it had.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
@@ -40,7 +39,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from explorer.core.engine.minibatch import MiniBatchTrainer, apply_settings
+from explorer.core.engine.minibatch import MiniBatchTrainer, SavedParameter
+from explorer.core.engine.settings import Settings, setting
 from explorer.core.data.sequences import TASK_HELP, TASKS, SequenceData, make_task
 
 MODELS = ("lstm", "rnn")
@@ -329,49 +329,45 @@ def saturation_share(values: torch.Tensor, symmetric: bool = False) -> float:
 
 
 # -- configuration ---------------------------------------------------------------------------------------------
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 @dataclass
-class RecurrentConfig:
+class RecurrentConfig(Settings):
     """Everything that defines a recurrent run; saved as JSON in a run folder.
 
     ``length`` is T: the number of steps of a sequence (adding, sine, sawtooth, text chunks) or, for
     delayed recall, the lag between the symbol and the cue. Use :class:`LSTMConfig` / :class:`RNNConfig`
-    (the class says which model, so the window knows the panel).
+    (the class says which model, so the window knows the panel). Changes that make new data or a new
+    model wait for Reset; the others apply between two steps (the interventions and view settings only
+    change what the probe views show).
     """
 
     MODEL: ClassVar[str] = "lstm"
 
-    task: str = "adding"
-    length: int = 50
-    text_file: str | None = None
-    hidden: int = 32
-    bias: bool = False
-    optimizer: str = "adam"
-    lr: float = 0.01
-    momentum: float = 0.9
-    batch_size: int = 32
-    clip: float = 1.0
-    seed: int = 0
+    task: str = setting("adding", choices=TASKS, data=True)
+    length: int = setting(50, kind="int", lo=0, hi=2000, label="sequence length T (the lag for recall)", data=True)
+    text_file: str | None = setting(None, data=True)
+    hidden: int = setting(32, kind="int", lo=1, hi=4096, label="hidden units", reset=True)
+    bias: bool = setting(False, reset=True)
+    optimizer: str = setting("adam", choices=OPTIMIZERS, reset=True)
+    lr: float = setting(0.01, kind="number", lo=0, above=True, label="learning rate", live=True)
+    momentum: float = setting(0.9, kind="number", lo=0, hi=1, below=True, live=True)
+    batch_size: int = setting(32, kind="int", lo=1, live=True)
+    clip: float = setting(1.0, kind="number", lo=0, label="gradient clipping", note="0: off", live=True)
+    seed: int = setting(0, kind="int", lo=0, data=True)
     device: str = "auto"
-    n_train: int = 4000
-    eval_samples: int = 1000
-    compare_every: int = 4
-    probe_index: int = 0
-    probe_length: int = 200
-    max_units: int = 64
-    temperature: float = 1.0
-    sample_chars: int = 300
-    forget_bias: float | None = None
-    clamp_gate: str = "none"
-    clamp_value: float = 1.0
-    zero_unit: int = -1
+    n_train: int = setting(4000, kind="int", lo=1, data=True)
+    eval_samples: int = setting(1000, kind="int", lo=1, data=True)
+    compare_every: int = setting(4, kind="int", lo=0, live=True)
+    probe_index: int = setting(0, kind="int", lo=0, live=True)
+    probe_length: int = setting(200, kind="int", lo=2, live=True)
+    max_units: int = setting(64, kind="int", lo=1, live=True)
+    temperature: float = setting(1.0, kind="number", lo=0, hi=10, live=True)
+    sample_chars: int = setting(300, kind="int", lo=1, live=True)
+    forget_bias: float | None = setting(None, kind="number", lo=-50, hi=50, optional=True, label="forget-gate bias",
+                                        live=True)
+    clamp_gate: str = setting("none", choices=CLAMPABLE, label="clamp gate", live=True)
+    clamp_value: float = setting(1.0, kind="number", lo=0, hi=1, label="clamp value", note="a gate is a sigmoid",
+                                 live=True)
+    zero_unit: int = setting(-1, kind="int", lo=-1, label="zeroed unit", note="-1: none", live=True)
 
     @property
     def model(self) -> str:
@@ -385,54 +381,21 @@ class RecurrentConfig:
         """"text-file" while the user's own text file is in use, else "built-in" (generated or bundled data)."""
         return "text-file" if self.text_file else "built-in"
 
-    def validate(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
-        lo = 0 if self.task == "recall" else 2
-        if not _is_int(self.length) or not lo <= self.length <= 2000:
-            what = "lag" if self.task == "recall" else "sequence length T"
-            raise ValueError(f"{what} must be a whole number between {lo} and 2000, got {self.length!r}")
-        if not _is_int(self.hidden) or not 1 <= self.hidden <= 4096:
-            raise ValueError(f"hidden units must be a whole number between 1 and 4096, got {self.hidden!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if not _is_num(self.lr) or self.lr <= 0:
-            raise ValueError(f"learning rate must be a positive number, got {self.lr!r}")
-        if not _is_num(self.momentum) or not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        if not _is_num(self.clip) or self.clip < 0:
-            raise ValueError(f"gradient clipping must be a number >= 0 (0: off), got {self.clip!r}")
-        for name, lo_ in (("batch_size", 1), ("n_train", 1), ("eval_samples", 1), ("probe_length", 2),
-                          ("max_units", 1), ("sample_chars", 1), ("compare_every", 0), ("probe_index", 0),
-                          ("seed", 0)):
-            v = getattr(self, name)
-            if not _is_int(v) or v < lo_:
-                raise ValueError(f"{name.replace('_', ' ')} must be a whole number >= {lo_}, got {v!r}")
-        if not _is_num(self.temperature) or not 0 <= self.temperature <= 10:
-            raise ValueError(f"temperature must be between 0 and 10, got {self.temperature!r}")
-        if self.forget_bias is not None and (not _is_num(self.forget_bias) or abs(self.forget_bias) > 50):
-            raise ValueError(f"forget-gate bias must be a number between -50 and 50 (or none), got {self.forget_bias!r}")
-        if self.clamp_gate not in CLAMPABLE:
-            raise ValueError(f"clamp gate must be one of {', '.join(CLAMPABLE)}, got {self.clamp_gate!r}")
+    def check(self) -> None:
+        if self.task != "recall" and self.length < 2:
+            raise ValueError(f"sequence length T must be a whole number between 2 and 2000, got {self.length!r}")
         if self.clamp_gate != "none" and self.MODEL != "lstm":
             raise ValueError("a vanilla RNN has no gates to clamp")
         if self.forget_bias is not None and self.MODEL != "lstm":
             raise ValueError("a vanilla RNN has no forget gate")
-        if not _is_num(self.clamp_value) or not 0.0 <= self.clamp_value <= 1.0:
-            raise ValueError(f"clamp value must be in [0, 1] (a gate is a sigmoid), got {self.clamp_value!r}")
-        if not _is_int(self.zero_unit) or not -1 <= self.zero_unit < self.hidden:
+        if self.zero_unit >= self.hidden:
             raise ValueError(f"zeroed unit must be -1 (none) or a unit 0..{self.hidden - 1}, got {self.zero_unit!r}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RecurrentConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        kw = {k: v for k, v in d.items() if k in names}
         if d.get("dataset") == cls.FALLBACK_DATASET:  # the window's fallback: back to the bundled text
-            kw["text_file"] = None
-        return cls(**kw)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+            d = {**d, "text_file": None}
+        return super().from_dict(d)
 
 
 @dataclass
@@ -447,12 +410,8 @@ class RNNConfig(RecurrentConfig):
 
 CONFIGS = {"lstm": LSTMConfig, "rnn": RNNConfig}
 
-# changes that make new data or a new model: they wait for Reset
-NEEDS_RESET = {"task", "length", "text_file", "hidden", "bias", "optimizer", "seed", "n_train", "eval_samples"}
-# applied between two steps (the interventions and view settings only change what the probe views show)
-LIVE = {"lr", "momentum", "batch_size", "clip", "compare_every", "probe_index", "probe_length", "max_units",
-        "temperature", "sample_chars", "forget_bias", "clamp_gate", "clamp_value", "zero_unit"}
-DATA_FIELDS = ("task", "length", "text_file", "seed", "n_train", "eval_samples")
+NEEDS_RESET = RecurrentConfig.reset_settings()
+LIVE = RecurrentConfig.live_settings()
 INTERVENTIONS = ("forget_bias", "clamp_gate", "clamp_value", "zero_unit")
 
 
@@ -466,6 +425,8 @@ class RecurrentTrainer(MiniBatchTrainer):
     ``compare_heldout_loss``.
     """
 
+    saved_optimizer_state = "all"  # Adam's moments and step
+
     def __init__(self, config: RecurrentConfig, dataset: SequenceData | None = None):
         self.family = config.model
         super().__init__(config, dataset)
@@ -476,41 +437,23 @@ class RecurrentTrainer(MiniBatchTrainer):
         return make_task(c.task, c.length, seed=c.seed, n_train=c.n_train, eval_samples=c.eval_samples,
                          text_file=c.text_file)
 
-    def _data_key(self) -> tuple:
-        return tuple(getattr(self.config, f) for f in DATA_FIELDS)
-
-    def reset(self) -> None:
-        """Re-initialise from the seed (new data first if its settings changed; on failure they revert)."""
-        if self._data_key() != self._loaded:
-            try:
-                self.dataset = self._load_configured_data()
-            except Exception:
-                for name, value in zip(DATA_FIELDS, self._loaded):
-                    setattr(self.config, name, value)
-                raise
-        self._build()
-
     # -- construction ------------------------------------------------------------------------------------------
-    def _build(self) -> None:
-        cfg, dev = self.config, self._device
-        self._loaded = self._data_key()
-        data = self.dataset.to(dev)
+    def _build_model(self) -> None:
+        cfg, data, dev = self.config, self.dataset, self._device
         other = "rnn" if cfg.model == "lstm" else "lstm"
         self.model = make_model(cfg.model, data.n_in, cfg.hidden, data.n_out, cfg.bias, cfg.seed, dev)
         self.compare_model = make_model(other, data.n_in, cfg.hidden, data.n_out, cfg.bias, cfg.seed + 100, dev)
         self.optimizer = self._make_optimizer(self.model)
         self.compare_optimizer = self._make_optimizer(self.compare_model)
         self.compare_steps = 0
-        self._gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
-        self._n_train = data.n_train
-        self.step = 0
-        self.epoch = 0
-        self._order = torch.randperm(self._n_train, generator=self._gen, device=dev)
-        self._pos = 0
         # view name -> ((key, forced), arrays, time done, cost in s, whether that cost paces the next)
         self._cache: dict[str, tuple[tuple, dict[str, Any], float, float, bool]] = {}
         self._step_at_snapshot = -1
         self._idle = True
+
+    def _load_data(self) -> None:
+        self.dataset.to(self._device)
+        self._n_train = self.dataset.n_train
 
     def _make_optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
         cfg = self.config
@@ -714,67 +657,35 @@ class RecurrentTrainer(MiniBatchTrainer):
 
     # -- settings, devices, weights ---------------------------------------------------------------------------------
     def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
-        def live(key: str, value: Any) -> None:
-            if key == "lr" or (key == "momentum" and self.config.optimizer == "sgd"):
-                for opt in (self.optimizer, self.compare_optimizer):
-                    for group in opt.param_groups:
-                        group[key] = value
-
-        notices = apply_settings(self.config, changes, LIVE, NEEDS_RESET, live)
+        notices = super().apply_hparams(changes)
         if set(changes) & set(INTERVENTIONS):
             notices = [n for n in notices if not n.startswith(INTERVENTIONS)]  # the views say it themselves
         return notices
 
-    def to_device(self, device: torch.device) -> None:
-        if device == self._device:
-            return
-        for model, opt in ((self.model, self.optimizer), (self.compare_model, self.compare_optimizer)):
-            model.to(device)
-            self._move_optimizer_state(opt, device)
-        self._switch_device(device)
-        self._order = self._order.to(device)
-        self.dataset.to(device)
+    # -- parts: the model, and the network of the other kind trained alongside -----------------------------
+    def _networks(self) -> list[torch.nn.Module]:
+        return [self.model, self.compare_model]
+
+    def _optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.optimizer, self.compare_optimizer]
+
+    def _moved(self, device: torch.device, seed: int) -> None:
         self._cache.clear()
 
-    def _named(self) -> dict[str, torch.nn.Parameter]:
-        out = {f"model.{n}": p for n, p in self.model.named_parameters()}
-        out.update({f"compare.{n}": p for n, p in self.compare_model.named_parameters()})
-        return out
+    def _saved_parameters(self) -> list[SavedParameter]:
+        """``model.<name>`` and ``compare.<name>``, with their optimiser's state ``opt.<that name>.<key>``."""
+        return [SavedParameter(f"{prefix}.{n}", f"opt.{prefix}.{n}", p, opt)
+                for prefix, model, opt in (("model", self.model, self.optimizer),
+                                           ("compare", self.compare_model, self.compare_optimizer))
+                for n, p in model.named_parameters()]
 
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        out: dict[str, torch.Tensor] = {}
-        for name, p in self._named().items():
-            out[name] = p.data
-            opt = self.optimizer if name.startswith("model.") else self.compare_optimizer
-            for k, v in opt.state.get(p, {}).items():
-                if isinstance(v, torch.Tensor):
-                    out[f"opt.{name}.{k}"] = v
-        out["compare_steps"] = torch.tensor(float(self.compare_steps))
-        return out
+    def _extra_state(self) -> dict[str, torch.Tensor]:
+        return {"compare_steps": torch.tensor(float(self.compare_steps))}
 
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        params = self._named()
-        for name, p in params.items():
-            if name not in tensors:
-                raise ValueError(f"weights file has no tensor {name!r}")
-            if tuple(tensors[name].shape) != tuple(p.shape):
-                raise ValueError(f"tensor {name!r} has shape {tuple(tensors[name].shape)}, "
-                                 f"the model needs {tuple(p.shape)}")
-        for name, p in params.items():
-            with torch.no_grad():
-                p.copy_(tensors[name].to(p.device, p.dtype))
-            opt = self.optimizer if name.startswith("model.") else self.compare_optimizer
-            prefix = f"opt.{name}."
-            state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-            if state:
-                opt.state[p] = {k: (v.clone() if k == "step" else v.to(p.device, p.dtype).clone())
-                                for k, v in state.items()}
+    def _after_loading(self, tensors: dict[str, torch.Tensor]) -> None:
         if "compare_steps" in tensors:
             self.compare_steps = int(tensors["compare_steps"].item())
         self._cache.clear()
-
-    def config_dict(self) -> dict[str, Any]:
-        return self.config.to_dict()
 
     def describe(self) -> str:
         cfg, data = self.config, self.dataset
