@@ -127,7 +127,7 @@ def test_one_click_opens_the_side_by_side_comparison(qtbot, window):
     qtbot.waitUntil(lambda: window.session.latest_snapshot() is not None
                     and window.session.latest_snapshot().step == 4, timeout=10000)
     qtbot.waitUntil(lambda: panel.overlay.updates >= 1 and len(panel.overlay.kind_tiles(5)) == 4, timeout=10000)
-    window.session.call_in_thread(lambda: window.session._evaluate(False))
+    window.session.call_in_thread(window.session.evaluate_now)
     qtbot.waitUntil(lambda: len(panel.miou.series("skips")[0]) >= 2 and len(panel.miou.series("noskips")[0]) >= 2,
                     timeout=10000)
 
