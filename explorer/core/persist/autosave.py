@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 import uuid
 from pathlib import Path
 
 from explorer.core.data.datasets import default_cache_dir
 from explorer.core.engine.session import TrainingSession
+from explorer.core.persist.atomic import atomic_write_folder, atomic_write_text
 from explorer.core.persist.runfolder import RunFolderError, load_run, save_run
 
 AUTOSAVE_INTERVAL_S = 180.0
@@ -33,23 +33,7 @@ def save_whole(session: TrainingSession, folder: str | Path, extra: dict | None 
     It is written into a hidden sibling folder and renamed over ``folder`` only once complete; a
     crash or a close mid-save leaves the previous contents of ``folder`` as they were.
     """
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
-    old = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.old")
-    try:
-        save_run(session, tmp, extra=extra)
-        if old.exists():
-            shutil.rmtree(old)
-        if folder.exists():
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    if old.exists():
-        shutil.rmtree(old, ignore_errors=True)
-    return folder
+    return atomic_write_folder(folder, lambda tmp: save_run(session, tmp, extra=extra))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -98,10 +82,7 @@ class AutosaveSlot:
 
     def acquire(self) -> None:
         """Mark this app as running (a crash from now on leaves the lock behind)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.lock.with_name(f".{self.lock.name}.{self.token}")
-        tmp.write_text(json.dumps({"pid": os.getpid(), "token": self.token, "since": time.time()}), encoding="utf-8")
-        os.replace(tmp, self.lock)
+        atomic_write_text(self.lock, json.dumps({"pid": os.getpid(), "token": self.token, "since": time.time()}))
 
     def release(self) -> None:
         """A clean exit: remove our lock (the autosave stays for reference, but is not offered)."""
