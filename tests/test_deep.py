@@ -1,6 +1,5 @@
 """Deep MLPs: exact gradient statistics, the vanishing gradient, layerwise pretraining, the engine."""
 
-import time
 
 import pytest
 import torch
@@ -8,35 +7,16 @@ import torch.nn.functional as F
 
 from explorer.core.families import registry as families
 from explorer.core.families.autoencoder.trainer import Autoencoder
-from explorer.core.data.datasets import load_dataset
 from explorer.core.families.deep.compare import CompareConfig, InitComparison
 from explorer.core.families.deep.trainer import (INITS, LIVE, NEEDS_RESET, DeepMLP, MLPConfig, MLPTrainer, config_from_spec,
                                 grad_stats, saturation)
 from explorer.core.engine.session import TrainingSession
 from explorer.core.families.rbm.model import RBM
 from explorer.core.spec.network import LayerSpec, NetworkSpec, load_preset
+from tests.helpers import wait_until
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits", seed=0)
-
-
-def wait_until(pred, timeout=10.0):
-    t_end = time.monotonic() + timeout
-    while time.monotonic() < t_end:
-        if pred():
-            return True
-        time.sleep(0.005)
-    return False
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make(digits, **kw):

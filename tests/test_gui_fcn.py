@@ -6,28 +6,16 @@ from PySide6 import QtCore
 
 from explorer.core.engine.session import RUNNING
 from explorer.core.families.fcn.trainer import FCNConfig
-from explorer.core.spec.network import load_preset, spec_to_dict
+from explorer.core.spec.network import spec_to_dict
 from explorer.gui.main_window import MainWindow
-
-
-def tiny_spec():
-    spec = load_preset("unet-small")
-    for layer in spec.layers:
-        oc = layer.params.get("out_channels")
-        if oc is not None and oc != 4:
-            layer.params["out_channels"] = oc // 4
-    return spec
+from tests.helpers import narrowed_unet_small, open_window
 
 
 @pytest.fixture
 def window(qtbot, settings):
-    cfg = FCNConfig(spec=spec_to_dict(tiny_spec()), n_train=64, n_test=16, eval_samples=16, batch_size=8, lr=0.005,
+    cfg = FCNConfig(spec=spec_to_dict(narrowed_unet_small(4)), n_train=64, n_test=16, eval_samples=16, batch_size=8, lr=0.005,
                     device="cpu")
-    win = MainWindow(cfg, settings=settings)
-    qtbot.addWidget(win)
-    win.resize(1400, 900)
-    win.show()
-    qtbot.waitExposed(win)
+    win = open_window(qtbot, settings, cfg, size=(1400, 900))
     yield win
     win.close()
 
