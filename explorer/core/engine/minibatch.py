@@ -19,15 +19,28 @@ without skips): one engine step advances each by one step, so their curves stay 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
+import numpy as np
 import torch
 
 from explorer.core.data.datasets import load_dataset
 from explorer.core.engine.devices import resolve_device
 from explorer.core.engine.session import Trainer
-from explorer.core.engine.settings import apply_settings
+from explorer.core.engine.settings import Settings, apply_settings, setting
 from explorer.core.families.rbm.model import NumpyUniforms, UniformSource
+
+
+@dataclass
+class DataSettings(Settings):
+    """The settings :func:`load_dataset` makes a data set from: the first fields of the configurations of
+    the families that train on the bundled or downloaded images (a subclass adds ``seed`` and ``download``)."""
+
+    dataset: str = setting("digits", data=True)
+    data_dir: str | None = setting(None, data=True)
+    upscale: int = setting(1, data=True)
+    bars_size: int = setting(8, data=True)
 
 
 class SettingsTrainer(Trainer):
@@ -141,6 +154,22 @@ class MiniBatchTrainer(SettingsTrainer):
     def _load_data(self) -> None:
         """Put the data set's tensors on ``self._device`` and set ``self._n_train`` (after a build or a move)."""
         raise NotImplementedError
+
+    def _load_labelled(self, train_x: np.ndarray, test_x: np.ndarray) -> None:
+        """A classifier's data on the device: the training images and labels (``_train``, ``_train_y``) and
+        up to ``config.eval_samples`` held-out and training examples for the metrics (``_test_eval``,
+        ``_test_eval_y``, ``_train_eval``, ``_train_eval_y``). ``train_x``/``test_x`` are the data set's
+        images as the model takes them; the labels are the data set's."""
+        ds, dev, n_eval = self.dataset, self._device, self.config.eval_samples
+        self._train = torch.from_numpy(train_x).to(dev)
+        self._train_y = torch.from_numpy(np.asarray(ds.train_y, dtype=np.int64)).to(dev)
+        self._n_train = self._train.shape[0]
+        n_te = min(n_eval, test_x.shape[0])
+        self._test_eval = torch.from_numpy(test_x[:n_te]).to(dev)
+        self._test_eval_y = torch.from_numpy(np.asarray(ds.test_y[:n_te], dtype=np.int64)).to(dev)
+        n_tr = min(n_eval, self._n_train)
+        self._train_eval = self._train[:n_tr]
+        self._train_eval_y = self._train_y[:n_tr]
 
     # -- the engine's view ------------------------------------------------------------------------------
     @property
@@ -371,4 +400,4 @@ class SideBySideTrainer(SettingsTrainer, Generic[RunT]):
             run.load_state_tensors({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
 
 
-__all__ = ["SettingsTrainer", "MiniBatchTrainer", "SideBySideTrainer", "SavedParameter"]
+__all__ = ["DataSettings", "SettingsTrainer", "MiniBatchTrainer", "SideBySideTrainer", "SavedParameter"]

@@ -19,8 +19,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from explorer.core.engine.minibatch import MiniBatchTrainer
-from explorer.core.engine.settings import Settings, setting
+from explorer.core.engine.minibatch import DataSettings, MiniBatchTrainer
+from explorer.core.engine.settings import setting
 from explorer.core.families.rbm.model import NumpyUniforms, UniformSource
 
 NOISE_KINDS = ("none", "gaussian", "masking", "salt_pepper")
@@ -124,13 +124,9 @@ def sse_per_example(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 # -- configuration --------------------------------------------------------------------------------
 @dataclass
-class AutoencoderConfig(Settings):
+class AutoencoderConfig(DataSettings):
     """Everything that defines an autoencoder run; saved as JSON in a run folder."""
 
-    dataset: str = setting("digits", data=True)
-    data_dir: str | None = setting(None, data=True)
-    upscale: int = setting(1, data=True)
-    bars_size: int = setting(8, data=True)
     hidden: int = setting(64, kind="int", lo=1, hi=20000, label="hidden units", reset=True)
     tied: bool = setting(False, reset=True)
     noise: str = setting("none", choices=NOISE_KINDS, live=True)

@@ -331,18 +331,9 @@ class CNNTrainer(MiniBatchTrainer):
         self._prepared_key = key
 
     def _load_data(self) -> None:
-        cfg, ds, dev = self.config, self.dataset, self._device
         self._prepare_data()
-        self._train = torch.from_numpy(self._train_np).to(dev)
-        self._train_y = torch.from_numpy(np.asarray(ds.train_y, dtype=np.int64)).to(dev)
-        self._n_train = self._train.shape[0]
-        n_eval = min(cfg.eval_samples, self._test_np.shape[0])
-        self._test_eval = torch.from_numpy(self._test_np[:n_eval]).to(dev)
-        self._test_eval_y = torch.from_numpy(np.asarray(ds.test_y[:n_eval], dtype=np.int64)).to(dev)
-        n_tr = min(cfg.eval_samples, self._n_train)
-        self._train_eval = self._train[:n_tr]
-        self._train_eval_y = self._train_y[:n_tr]
-        self.gallery_indices = self._pick_gallery(np.asarray(ds.test_y), cfg.n_gallery)
+        self._load_labelled(self._train_np, self._test_np)
+        self.gallery_indices = self._pick_gallery(np.asarray(self.dataset.test_y), self.config.n_gallery)
 
     @staticmethod
     def _pick_gallery(labels: np.ndarray, n: int) -> np.ndarray:

@@ -34,8 +34,8 @@ import torch.nn.functional as F
 
 from explorer.core.families.autoencoder.trainer import Autoencoder, sse_per_example
 from explorer.core.data.datasets import Dataset
-from explorer.core.engine.minibatch import MiniBatchTrainer, SavedParameter
-from explorer.core.engine.settings import Settings, setting
+from explorer.core.engine.minibatch import DataSettings, MiniBatchTrainer, SavedParameter
+from explorer.core.engine.settings import setting
 from explorer.core.families.rbm.model import RBM, ContrastiveDivergence
 
 INITS = ("random", "rbm", "ae", "relu-he")
@@ -134,13 +134,9 @@ def grad_stats(layers: Sequence[torch.nn.Linear], nets: Sequence[torch.Tensor],
 
 # -- configuration --------------------------------------------------------------------------------
 @dataclass
-class MLPConfig(Settings):
+class MLPConfig(DataSettings):
     """Everything that defines a deep MLP run; saved as JSON in a run folder."""
 
-    dataset: str = setting("digits", data=True)
-    data_dir: str | None = setting(None, data=True)
-    upscale: int = setting(1, data=True)
-    bars_size: int = setting(8, data=True)
     hidden: tuple[int, ...] = setting((64, 64, 64, 64, 64, 64), reset=True)
     init: str = setting("random", choices=INITS, reset=True)
     pretrain_epochs: int = setting(5, kind="int", lo=1, label="pretraining epochs (per layer)", reset=True)
@@ -244,17 +240,9 @@ class MLPTrainer(MiniBatchTrainer):
         self._enter_stage(0)
 
     def _load_data(self) -> None:
-        cfg, ds, dev = self.config, self.dataset, self._device
-        self._train = torch.from_numpy(ds.train_x).to(dev)
-        self._train_y = torch.from_numpy(np.asarray(ds.train_y, dtype=np.int64)).to(dev)
-        self._n_train = self._train.shape[0]
-        n_eval = min(cfg.eval_samples, ds.test_x.shape[0])
-        self._test_eval = torch.from_numpy(ds.test_x[:n_eval]).to(dev)
-        self._test_eval_y = torch.from_numpy(np.asarray(ds.test_y[:n_eval], dtype=np.int64)).to(dev)
-        n_tr = min(cfg.eval_samples, self._n_train)
-        self._train_eval = self._train[:n_tr]
-        self._train_eval_y = self._train_y[:n_tr]
-        self._snap_x = torch.from_numpy(ds.test_x[:N_SNAPSHOT]).to(dev)
+        ds = self.dataset
+        self._load_labelled(ds.train_x, ds.test_x)
+        self._snap_x = torch.from_numpy(ds.test_x[:N_SNAPSHOT]).to(self._device)
 
     # -- stages ---------------------------------------------------------------------------------
     @property

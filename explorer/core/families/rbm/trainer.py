@@ -10,19 +10,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from explorer.core.engine.minibatch import MiniBatchTrainer, SavedParameter
-from explorer.core.engine.settings import Settings, setting
+from explorer.core.engine.minibatch import DataSettings, MiniBatchTrainer, SavedParameter
+from explorer.core.engine.settings import setting
 from explorer.core.families.rbm.model import BINARIZE_MODES, RBM, ContrastiveDivergence, binarize
 
 
 @dataclass
-class RBMConfig(Settings):
+class RBMConfig(DataSettings):
     """Everything that defines an RBM run; saved as JSON in a run folder."""
 
-    dataset: str = setting("digits", data=True)
-    data_dir: str | None = setting(None, data=True)
-    upscale: int = setting(1, data=True)
-    bars_size: int = setting(8, data=True)
     hidden: int = setting(100, kind="int", lo=1, hi=20000, label="hidden units", reset=True)
     k: int = setting(1, kind="int", lo=1, hi=1000, label="k (the Gibbs steps of CD-k)", live=True)
     lr: float = setting(0.1, kind="number", lo=0, above=True, label="learning rate", live=True)

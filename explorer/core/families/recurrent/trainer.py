@@ -57,7 +57,36 @@ HIST_BATCH = 8          # held-out sequences whose gate values make the saturati
 
 
 # -- models ---------------------------------------------------------------------------------------------
-class VanillaRNN(torch.nn.Module):
+class RecurrentNet(torch.nn.Module):
+    """What the vanilla RNN and the LSTM share: input weights U and recurrent weights W (and biases, an
+    option) kept in a fast torch recurrence (:attr:`recurrence`), and the output layer o_t = V s_t + c."""
+
+    kind = "?"
+    hidden: int
+    V: torch.nn.Linear
+
+    @property
+    def recurrence(self) -> torch.nn.RNNBase:
+        raise NotImplementedError
+
+    @property
+    def U(self) -> torch.Tensor:
+        return self.recurrence.weight_ih_l0
+
+    @property
+    def W(self) -> torch.Tensor:
+        return self.recurrence.weight_hh_l0
+
+    def bias(self) -> torch.Tensor | None:
+        r = self.recurrence
+        return None if not r.bias else r.bias_ih_l0 + r.bias_hh_l0
+
+    def forward(self, x: torch.Tensor, state=None) -> tuple[torch.Tensor, Any]:
+        """(states s_1..s_T (B, T, H), the final state to continue from)."""
+        return self.recurrence(x, state)
+
+
+class VanillaRNN(RecurrentNet):
     """s_t = tanh(U x_t + W s_(t-1)) [+ b], o_t = V s_t + c; the recurrence runs in ``torch.nn.RNN``."""
 
     kind = "rnn"
@@ -69,23 +98,13 @@ class VanillaRNN(torch.nn.Module):
         self.V = torch.nn.Linear(hidden, n_out)
 
     @property
-    def U(self) -> torch.Tensor:
-        return self.rnn.weight_ih_l0
-
-    @property
-    def W(self) -> torch.Tensor:
-        return self.rnn.weight_hh_l0
-
-    def bias(self) -> torch.Tensor | None:
-        return None if not self.rnn.bias else self.rnn.bias_ih_l0 + self.rnn.bias_hh_l0
-
-    def forward(self, x: torch.Tensor, state=None) -> tuple[torch.Tensor, Any]:
-        """(states s_1..s_T (B, T, H), the final state to continue from)."""
-        return self.rnn(x, state)
+    def recurrence(self) -> torch.nn.RNNBase:
+        return self.rnn
 
 
-class LectureLSTM(torch.nn.Module):
-    """The lecture's LSTM; weights live in a ``torch.nn.LSTM`` (gate order i, f, c~, o), output o_t = V s_t + c."""
+class LectureLSTM(RecurrentNet):
+    """The lecture's LSTM; weights live in a ``torch.nn.LSTM`` (gate order i, f, c~, o), output o_t = V s_t + c.
+    Its U is [U_i; U_f; U_c; U_o] stacked (4H, n_in), torch's order (W likewise)."""
 
     kind = "lstm"
 
@@ -96,16 +115,8 @@ class LectureLSTM(torch.nn.Module):
         self.V = torch.nn.Linear(hidden, n_out)
 
     @property
-    def U(self) -> torch.Tensor:
-        """[U_i; U_f; U_c; U_o] stacked (4H, n_in), torch's order."""
-        return self.lstm.weight_ih_l0
-
-    @property
-    def W(self) -> torch.Tensor:
-        return self.lstm.weight_hh_l0
-
-    def bias(self) -> torch.Tensor | None:
-        return None if not self.lstm.bias else self.lstm.bias_ih_l0 + self.lstm.bias_hh_l0
+    def recurrence(self) -> torch.nn.RNNBase:
+        return self.lstm
 
     def gate_weights(self) -> dict[str, torch.Tensor]:
         """U_g, W_g (and b_g with biases) for g in i, f, c, o, named as in the lecture."""
@@ -118,9 +129,6 @@ class LectureLSTM(torch.nn.Module):
             if b is not None:
                 out[f"b_{g}"] = b[rows]
         return out
-
-    def forward(self, x: torch.Tensor, state=None) -> tuple[torch.Tensor, Any]:
-        return self.lstm(x, state)
 
     def gates(self, x: torch.Tensor, **interventions: Any) -> dict[str, torch.Tensor]:
         """f, i, o, c~, c, s (each (B, T, H)) for ``x``, step by step with this model's weights."""
@@ -137,6 +145,22 @@ def make_model(kind: str, n_in: int, hidden: int, n_out: int, bias: bool, seed: 
     return model.to(device)
 
 
+def _step_terms(model: RecurrentNet, x: torch.Tensor, zero_unit: int
+                ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """What every step of the step-by-step cells uses: the biases b (None without), U x_t + b for all t at
+    once, W^T, and the mask that holds unit ``zero_unit`` at 0 (None when it names no unit)."""
+    H = model.hidden
+    b = model.bias()
+    xu = x @ model.U.t()
+    if b is not None:
+        xu = xu + b
+    mask = None
+    if 0 <= zero_unit < H:
+        mask = torch.ones(H, device=x.device, dtype=x.dtype)
+        mask[zero_unit] = 0.0
+    return b, xu, model.W.t(), mask
+
+
 def lstm_steps(model: LectureLSTM, x: torch.Tensor, *, forget_bias: float | None = None, clamp_gate: str = "none",
                clamp_value: float = 1.0, zero_unit: int = -1, keep_grad: bool = False) -> dict[str, Any]:
     """The lecture's LSTM cell, one step at a time, exposing every gate.
@@ -147,18 +171,10 @@ def lstm_steps(model: LectureLSTM, x: torch.Tensor, *, forget_bias: float | None
     (returned as the list ``s_list``) for ||dL/ds_t||.
     """
     H = model.hidden
-    b = model.bias()
-    xu = x @ model.U.t()
-    if b is not None:
-        xu = xu + b
-    W_t = model.W.t()
+    b, xu, W_t, mask = _step_terms(model, x, zero_unit)
     B, T = x.shape[0], x.shape[1]
     s = x.new_zeros(B, H)
     c = x.new_zeros(B, H)
-    mask = None
-    if 0 <= zero_unit < H:
-        mask = torch.ones(H, device=x.device, dtype=x.dtype)
-        mask[zero_unit] = 0.0
     shift = None
     if forget_bias is not None:
         shift = float(forget_bias) - (b[H:2 * H] if b is not None else 0.0)
@@ -192,17 +208,8 @@ def lstm_steps(model: LectureLSTM, x: torch.Tensor, *, forget_bias: float | None
 def rnn_steps(model: VanillaRNN, x: torch.Tensor, *, zero_unit: int = -1, keep_grad: bool = False,
               **_ignored: Any) -> dict[str, Any]:
     """s_t = tanh(U x_t + W s_(t-1)) one step at a time; ``zero_unit`` holds that unit's s_t at 0."""
-    H = model.hidden
-    b = model.bias()
-    xu = x @ model.U.t()
-    if b is not None:
-        xu = xu + b
-    W_t = model.W.t()
-    s = x.new_zeros(x.shape[0], H)
-    mask = None
-    if 0 <= zero_unit < H:
-        mask = torch.ones(H, device=x.device, dtype=x.dtype)
-        mask[zero_unit] = 0.0
+    _, xu, W_t, mask = _step_terms(model, x, zero_unit)
+    s = x.new_zeros(x.shape[0], model.hidden)
     ss = []
     for t in range(x.shape[1]):
         s = torch.tanh(xu[:, t] + s @ W_t)
