@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 
-def atomic_write(path: str | Path, writer: Callable[[Path], None], suffix: str = ".tmp") -> Path:
+def atomic_write(path: str | Path, writer: Callable[[Path], object], suffix: str = ".tmp") -> Path:
     """Call ``writer(tmp_path)`` to produce the content, then move it over ``path`` atomically.
 
     The temporary file is a hidden sibling ending in ``suffix``; if ``writer`` raises, it is removed
@@ -49,7 +49,7 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def atomic_write_folder(folder: str | Path, writer: Callable[[Path], None]) -> Path:
+def atomic_write_folder(folder: str | Path, writer: Callable[[Path], object]) -> Path:
     """Call ``writer(tmp_folder)`` to fill a new hidden sibling folder, then put it in ``folder``'s place.
 
     ``folder`` appears complete or not at all: a crash or an error mid-write leaves its previous contents
