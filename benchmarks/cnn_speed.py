@@ -41,6 +41,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from common import ShuffledBatches, loop_rate, running_rate, window_rates  # noqa: E402
 from explorer.core.families.cnn.trainer import CNNConfig, CNNTrainer, adapt_images  # noqa: E402
 from explorer.core.data.datasets import load_dataset  # noqa: E402
 from explorer.core.engine.devices import resolve_device  # noqa: E402
@@ -102,15 +103,11 @@ def _bare_loop(cfg: CNNConfig):
     net = build_module(load_preset("lenet5")).to(dev)
     logits_net = torch.nn.Sequential(*list(net.layers)[:-1])  # the loss takes the logits (no final Softmax)
     opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM)
-    n = len(x_all)
-    state = {"order": torch.randperm(n, device=dev), "pos": 0}
+    batches = ShuffledBatches(len(x_all), BATCH, dev)
     metrics: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def one() -> None:
-        idx = state["order"][state["pos"]:state["pos"] + BATCH]
-        state["pos"] += BATCH
-        if state["pos"] >= n:
-            state["order"], state["pos"] = torch.randperm(n, device=dev), 0
+        idx = batches.next()
         x, y = x_all.index_select(0, idx), y_all.index_select(0, idx)
         logits = logits_net(x)
         loss = F.cross_entropy(logits, y)
@@ -130,15 +127,7 @@ def suite_case(quick: bool, data_dir: str | None, device: str) -> dict:
 
     def bare(steps: int) -> float:
         one = state.get("one") or state.setdefault("one", _bare_loop(cfg))
-        for _ in range(3):
-            one()
-        sync = torch.cuda.synchronize if resolve_device(cfg.device).type == "cuda" else (lambda: None)
-        sync()
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            one()
-        sync()  # a GPU runs behind the loop: the clock stops when its queue is done
-        return steps * BATCH / (time.perf_counter() - t0)
+        return loop_rate(one, steps, BATCH, resolve_device(cfg.device), warmup=3)
 
     return {"family": "cnn", "label": "LeNet-5", "describe": f"batch {BATCH}, SGD momentum {MOMENTUM}, {source}",
             "config": cfg, "bare": bare, "batch": BATCH}
@@ -148,11 +137,7 @@ def engine_rate(cfg: CNNConfig, seconds: float) -> float:
     tr = CNNTrainer(CNNConfig(**cfg.to_dict()))
     s = TrainingSession(tr)  # nobody subscribes: no snapshots are made
     try:
-        s.start()
-        time.sleep(1.0)
-        s0, t0 = tr.step, time.perf_counter()
-        time.sleep(seconds)
-        return (tr.step - s0) * BATCH / (time.perf_counter() - t0)
+        return running_rate(s, seconds, BATCH, settle=1.0)
     finally:
         s.close()
 
@@ -168,21 +153,7 @@ def visible_rate(app, cfg: CNNConfig, seconds: float, hz: float) -> dict:
     win.resize(1600, 1000)
     win.show()
     win.set_refresh_rate(hz)
-    res: dict = {}
-
-    def begin():
-        res.update(s0=win.session.trainer.step, t0=time.perf_counter(), r0=win.redraws)
-
-    def end():
-        dt = time.perf_counter() - res["t0"]
-        res["samples_per_s"] = (win.session.trainer.step - res["s0"]) * BATCH / dt
-        res["redraws_per_s"] = (win.redraws - res["r0"]) / dt
-        app.quit()
-
-    QtCore.QTimer.singleShot(300, win.toggle_play)
-    QtCore.QTimer.singleShot(1500, begin)
-    QtCore.QTimer.singleShot(int(1500 + seconds * 1000), end)
-    app.exec()
+    res = window_rates(app, win, seconds, BATCH, play_at=0.3, begin_at=1.5)
     win.close()
     return res
 

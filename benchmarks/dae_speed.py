@@ -20,13 +20,13 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from common import ShuffledBatches, engine_steps_rate, loop_rate  # noqa: E402
 from explorer.core.families.autoencoder.trainer import AutoencoderConfig, AutoencoderTrainer  # noqa: E402
 from explorer.core.data.datasets import Dataset, load_dataset  # noqa: E402
 from explorer.core.engine.session import TrainingSession  # noqa: E402
@@ -44,27 +44,12 @@ def data(data_dir: str | None) -> tuple[Dataset, str]:
     return Dataset("random", x[:8000], None, x[8000:], None, (28, 28)), "random data of MNIST's shape"
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def engine_rate(ds: Dataset, device: str, steps: int) -> float:
     tr = AutoencoderTrainer(AutoencoderConfig(hidden=HIDDEN, batch_size=BATCH, noise="gaussian", noise_level=NOISE,
                                               lr=LR, momentum=MOMENTUM, device=device), dataset=ds)
     s = TrainingSession(tr)
     try:
-        s.step(20)
-        s.wait()
-        while s.choosing_threads:  # the engine times its first steps at 1 and 2 threads, once a session
-            s.step(10)
-            s.wait()
-        sync(tr.device)
-        t0 = time.perf_counter()
-        s.step(steps)
-        s.wait()
-        sync(tr.device)
-        return steps * BATCH / (time.perf_counter() - t0)
+        return engine_steps_rate(s, steps, BATCH, warmup=20)
     finally:
         s.close()
 
@@ -81,15 +66,10 @@ def bare_rate(ds: Dataset, device: str, steps: int) -> float:
     b = torch.zeros(HIDDEN, device=dev, requires_grad=True)
     d = torch.zeros(v, device=dev, requires_grad=True)
     opt = torch.optim.SGD([W, b, W2, d], lr=LR, momentum=MOMENTUM)
-    order, pos, losses = torch.randperm(n, device=dev), 0, []
+    batches, losses = ShuffledBatches(n, BATCH, dev), []
 
     def one() -> None:
-        nonlocal order, pos
-        idx = order[pos:pos + BATCH]
-        pos += BATCH
-        if pos >= n:
-            order, pos = torch.randperm(n, device=dev), 0
-        x = x_all.index_select(0, idx)
+        x = x_all.index_select(0, batches.next())
         if dev.type == "cpu":
             z = torch.from_numpy(rng.standard_normal(tuple(x.shape), dtype=np.float32))
         else:
@@ -102,16 +82,9 @@ def bare_rate(ds: Dataset, device: str, steps: int) -> float:
         opt.step()
         losses.append(loss.detach())
 
-    for _ in range(20):
-        one()
-    sync(dev)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        one()
-    sync(dev)
-    dt = time.perf_counter() - t0
+    rate = loop_rate(one, steps, BATCH, dev, warmup=20)
     torch.stack(losses).cpu()
-    return steps * BATCH / dt
+    return rate
 
 
 def main() -> int:

@@ -25,13 +25,13 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from common import ShuffledBatches, engine_steps_rate, loop_rate, running_rate, window_rates  # noqa: E402
 from explorer.core.engine.session import TrainingSession  # noqa: E402
 from explorer.core.families.fcn.trainer import FCNConfig, FCNTrainer, he_init, logits_spec  # noqa: E402
 from explorer.core.spec.network import build_module, load_preset  # noqa: E402
@@ -43,25 +43,10 @@ def config(device: str) -> FCNConfig:
     return FCNConfig(batch_size=BATCH, lr=LR, device=device, n_train=1000, n_test=200)
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def engine_rate(trainer: FCNTrainer, steps: int) -> float:
     s = TrainingSession(trainer)  # evaluations at most 2% of the training time, as in every benchmark here
     try:
-        s.step(10)
-        s.wait()
-        while s.choosing_threads:  # the engine times its first steps at 1 and 2 threads, once a session
-            s.step(10)
-            s.wait()
-        sync(trainer.device)
-        t0 = time.perf_counter()
-        s.step(steps)
-        s.wait()
-        sync(trainer.device)
-        return steps * BATCH / (time.perf_counter() - t0)
+        return engine_steps_rate(s, steps, BATCH, warmup=10)
     finally:
         s.close()
 
@@ -75,41 +60,26 @@ def bare_rate(trainer: FCNTrainer, steps: int) -> float:
     net.to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=LR)
     n = x_all.shape[0]
-    order, pos, losses = torch.randperm(n, device=dev), 0, []
+    batches, losses = ShuffledBatches(n, BATCH, dev), []
 
     def one() -> None:
-        nonlocal order, pos
-        idx = order[pos:pos + BATCH]
-        pos += BATCH
-        if pos >= n:
-            order, pos = torch.randperm(n, device=dev), 0
+        idx = batches.next()
         loss = F.cross_entropy(net(x_all.index_select(0, idx)), y_all.index_select(0, idx))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         losses.append(loss.detach())
 
-    for _ in range(10):
-        one()
-    sync(dev)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        one()
-    sync(dev)
-    dt = time.perf_counter() - t0
+    rate = loop_rate(one, steps, BATCH, dev, warmup=10)
     torch.stack(losses).cpu()
-    return steps * BATCH / dt
+    return rate
 
 
 def headless_seconds(device: str, seconds: float) -> float:
     tr = FCNTrainer(config(device))
     s = TrainingSession(tr, eval_fraction=0.1)
     try:
-        s.start()
-        time.sleep(2.0)
-        s0, t0 = tr.step, time.perf_counter()
-        time.sleep(seconds)
-        return (tr.step - s0) * BATCH / (time.perf_counter() - t0)
+        return running_rate(s, seconds, BATCH, settle=2.0)
     finally:
         s.close()
 
@@ -128,23 +98,9 @@ def visible_seconds(device: str, seconds: float, hz: float = 20.0) -> dict:
     win.resize(1600, 1000)
     win.show()
     win.set_refresh_rate(hz)
-    res: dict = {}
     panel = win.panel
-
-    def begin() -> None:
-        res.update(s0=win.session.trainer.step, t0=time.perf_counter(), r0=win.redraws, o0=panel.overlay.updates)
-
-    def end() -> None:
-        dt = time.perf_counter() - res["t0"]
-        res["samples_per_s"] = (win.session.trainer.step - res["s0"]) * BATCH / dt
-        res["redraws_per_s"] = (win.redraws - res["r0"]) / dt
-        res["overlays_per_s"] = (panel.overlay.updates - res["o0"]) / dt
-        app.quit()
-
-    QtCore.QTimer.singleShot(500, win.toggle_play)
-    QtCore.QTimer.singleShot(2500, begin)
-    QtCore.QTimer.singleShot(int(2500 + seconds * 1000), end)
-    app.exec()
+    res = window_rates(app, win, seconds, BATCH, play_at=0.5, begin_at=2.5,
+                       counters={"overlays": lambda: panel.overlay.updates})
     win.close()
     return res
 

@@ -55,6 +55,7 @@ sys.path.insert(0, HERE)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from common import loop_rate, sync  # noqa: E402
 import run as suite  # noqa: E402  # benchmarks/run.py: the cases, engine_rate, on_plain_thread (no Qt at import)
 
 WARMUP_STEPS = 5          # before the sync check: first calls allocate memory and choose kernels
@@ -82,11 +83,6 @@ CASES: dict[str, Callable[[bool, str | None, str], suite.Case]] = {**suite.CASES
 
 
 # -- the checks ------------------------------------------------------------------------------------
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _site(exc: BaseException) -> str:
     """The line that raised, preferring the project's own code over torch's internals."""
     frames = traceback.extract_tb(exc.__traceback__)
@@ -112,7 +108,7 @@ def checked_steps(trainer, steps: int, debug: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"sync": "skipped" if not debug else "pass", "sync_steps": steps}
     done = 0
     if debug:
-        _sync(trainer.device)
+        sync(trainer.device)
         torch.cuda.set_sync_debug_mode("error")
         try:
             while done < steps:
@@ -126,7 +122,7 @@ def checked_steps(trainer, steps: int, debug: bool) -> dict[str, Any]:
     while done < steps:
         trainer.train_step()
         done += 1
-    _sync(trainer.device)
+    sync(trainer.device)
     return out
 
 
@@ -157,7 +153,7 @@ def snapshot_check(trainer) -> dict[str, Any]:
     for i in range(SNAPSHOT_CALLS):
         if i:
             trainer.train_step()
-        _sync(trainer.device)
+        sync(trainer.device)
         t0 = time.perf_counter()
         snap = trainer.snapshot()
         times.append((time.perf_counter() - t0) * 1000)
@@ -177,14 +173,7 @@ def heldout_metric(trainer) -> tuple[str, float]:
 def trainer_rate(case: suite.Case, steps: int, warmup: int) -> float:
     """samples/s of the family's own ``train_step()`` called in a plain loop: its maths without the engine."""
     tr = suite._trainer(case)
-    for _ in range(warmup):
-        tr.train_step()
-    _sync(tr.device)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        tr.train_step()
-    _sync(tr.device)
-    return steps * tr.batch_size / (time.perf_counter() - t0)
+    return loop_rate(tr.train_step, steps, tr.batch_size, tr.device, warmup)
 
 
 def speed(case: suite.Case, cpu_case: suite.Case, steps: int, cpu_steps: int, repeats: int) -> dict[str, Any]:

@@ -38,13 +38,9 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from common import sync, warm_up_engine  # noqa: E402
 from explorer.core.engine.session import TrainingSession  # noqa: E402
 from explorer.core.families.recurrent.trainer import LSTMConfig, RecurrentTrainer, RNNConfig  # noqa: E402
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def config(args, compare_every: int = 0) -> LSTMConfig | RNNConfig:
@@ -92,11 +88,7 @@ def engine_rate(args, views: bool, compare_every: int = 0) -> tuple[float, float
     s = TrainingSession(tr, snapshot_hz=20.0, eval_fraction=None)
     snaps = 0
     try:
-        s.step(20)
-        s.wait()
-        while s.choosing_threads:  # the engine times its first steps at 1 and 2 threads, once a session
-            s.step(10)
-            s.wait()
+        warm_up_engine(s, 20)
         if views:
             s.subscribe()
         seq0 = s.latest_snapshot().seq if s.latest_snapshot() else 0

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from common import ShuffledBatches, loop_rate, warm_up_engine  # noqa: E402
 from explorer.core.data.datasets import Dataset, find_idx_files, load_dataset  # noqa: E402
 from explorer.core.families.deep.trainer import MLPConfig, MLPTrainer  # noqa: E402
 from explorer.core.engine.session import TrainingSession  # noqa: E402
@@ -60,14 +61,10 @@ def bare_rate(cfg: MLPConfig, ds: Dataset, steps: int) -> float:
     x_all = torch.from_numpy(ds.train_x).to(dev)
     y_all = torch.from_numpy(ds.train_y.astype("int64")).to(dev)
     n = x_all.shape[0]
-    order, pos, losses = torch.randperm(n, device=dev), 0, []
+    batches, losses = ShuffledBatches(n, cfg.batch_size, dev), []
 
     def one() -> None:
-        nonlocal order, pos
-        idx = order[pos:pos + cfg.batch_size]
-        pos += cfg.batch_size
-        if pos >= n:
-            order, pos = torch.randperm(n, device=dev), 0
+        idx = batches.next()
         x, y = x_all.index_select(0, idx), y_all.index_select(0, idx)
         logits = model(x)
         loss = F.cross_entropy(logits, y)
@@ -77,29 +74,16 @@ def bare_rate(cfg: MLPConfig, ds: Dataset, steps: int) -> float:
         losses.append(loss.detach())
         losses.append((logits.detach().argmax(1) == y).float().mean())  # the engine reports accuracy too
 
-    for _ in range(10):
-        one()
-    if dev.type == "cuda":  # the warm-up's queue is done before the clock starts
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        one()
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    dt = time.perf_counter() - t0
+    rate = loop_rate(one, steps, cfg.batch_size, dev, warmup=10)
     torch.stack(losses).cpu()
-    return steps * cfg.batch_size / dt
+    return rate
 
 
 def engine_rate(cfg: MLPConfig, ds: Dataset, steps: int) -> float:
     tr = MLPTrainer(cfg, dataset=ds)
     s = TrainingSession(tr)
     try:
-        s.step(10)
-        s.wait()
-        while s.choosing_threads:  # the engine times its first steps at 1 and 2 threads, once a session
-            s.step(10)
-            s.wait()
+        warm_up_engine(s, 10)
         t0 = time.perf_counter()
         s.step(steps)
         while not s.wait(timeout=0.002):

@@ -70,6 +70,7 @@ import torch
 # Allow running from a checkout without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import sync  # noqa: E402
 from explorer.core.data.datasets import Dataset, find_idx_files, load_dataset  # noqa: E402
 from explorer.core.engine.devices import resolve_device  # noqa: E402
 from explorer.core.engine.session import TrainingSession  # noqa: E402
@@ -98,11 +99,6 @@ def load_data(data_dir: str | None) -> tuple[Dataset, str, str | None]:
 
 
 # -- variants -----------------------------------------------------------------------------------
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
 
 def make_session(ds: Dataset, data_dir: str | None, args, device: torch.device,
                  snapshots: bool = False, evaluate: bool = True) -> TrainingSession:

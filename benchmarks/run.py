@@ -49,6 +49,7 @@ import explorer  # noqa: E402,F401  # first: it sets the OpenMP wait policy the 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from common import sync  # noqa: E402
 from explorer.core.engine.session import TrainingSession  # noqa: E402
 from explorer.core.families.registry import FAMILIES, make_trainer  # noqa: E402
 from explorer.core.engine.threads import candidate_counts  # noqa: E402
@@ -142,11 +143,6 @@ def _trainer(case: Case):
     return make_trainer(case.family, cfg)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def engine_rate(case: Case, steps: int, warmup: int | None = None, info: list[dict] | None = None) -> float:
     """samples/s of ``steps`` steps through a TrainingSession (views hidden: nobody subscribes).
 
@@ -166,12 +162,12 @@ def engine_rate(case: Case, steps: int, warmup: int | None = None, info: list[di
         while warmup is None and s.choosing_threads:  # and past the timing of its thread counts
             s.step(10)
             s.wait(timeout=600)
-        _sync(tr.device)
+        sync(tr.device)
         eval0 = s._eval_seconds
         t0 = time.perf_counter()
         s.step(steps)
         s.wait(timeout=600)  # returns as the training thread goes idle (it notifies), no polling
-        _sync(tr.device)
+        sync(tr.device)
         dt = time.perf_counter() - t0
         if s.error:
             raise RuntimeError(f"{case.label}: {s.error}")

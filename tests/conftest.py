@@ -36,3 +36,21 @@ def no_dangling_training_threads():
         t.join(5)
     leftover = [t.name for t in leftover if t.is_alive()]
     assert not leftover, f"training threads left running: {leftover}"
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for the test, the count before restored after: small models are fastest so, and
+    immune to a busy machine's other load. A file asks for it with ``pytestmark = pytest.mark.usefixtures``."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """The bundled 8x8 digits, split with seed 0 (loaded once per test file)."""
+    from explorer.core.data.datasets import load_dataset
+
+    return load_dataset("digits", seed=0)

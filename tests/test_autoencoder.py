@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-import time
 
 import numpy as np
 import pytest
@@ -11,34 +10,15 @@ import torch
 from explorer.core.families import registry as families
 from explorer.core.families.autoencoder.trainer import (LIVE, NEEDS_RESET, NOISE_KINDS, Autoencoder, AutoencoderConfig,
                                        AutoencoderTrainer, config_from_spec, corrupt, normals)
-from explorer.core.data.datasets import Dataset, load_dataset
+from explorer.core.data.datasets import Dataset
 from explorer.core.engine.session import TrainingSession
 from explorer.core.families.rbm.model import FixedDraws, NumpyUniforms, UniformSource
 from explorer.core.persist.runfolder import load_run, restore_session, save_run
 from explorer.core.spec.network import LayerSpec, NetworkSpec, load_preset
+from tests.helpers import wait_until
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These models are tiny: one intra-op thread is fastest, and immune to a busy machine's other load."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits", seed=0)
-
-
-def wait_until(pred, timeout=10.0):
-    t_end = time.monotonic() + timeout
-    while time.monotonic() < t_end:
-        if pred():
-            return True
-        time.sleep(0.005)
-    return False
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def sigmoid(a):

@@ -1,6 +1,5 @@
 """Deep MLPs: exact gradient statistics, the vanishing gradient, layerwise pretraining, the engine."""
 
-import time
 
 import pytest
 import torch
@@ -8,34 +7,16 @@ import torch.nn.functional as F
 
 from explorer.core.families import registry as families
 from explorer.core.families.autoencoder.trainer import Autoencoder
-from explorer.core.data.datasets import load_dataset
+from explorer.core.families.deep.compare import CompareConfig, InitComparison
 from explorer.core.families.deep.trainer import (INITS, LIVE, NEEDS_RESET, DeepMLP, MLPConfig, MLPTrainer, config_from_spec,
                                 grad_stats, saturation)
 from explorer.core.engine.session import TrainingSession
 from explorer.core.families.rbm.model import RBM
 from explorer.core.spec.network import LayerSpec, NetworkSpec, load_preset
+from tests.helpers import wait_until
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits", seed=0)
-
-
-def wait_until(pred, timeout=10.0):
-    t_end = time.monotonic() + timeout
-    while time.monotonic() < t_end:
-        if pred():
-            return True
-        time.sleep(0.005)
-    return False
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make(digits, **kw):
@@ -361,3 +342,33 @@ def test_deep_belief_net_dreams_come_from_the_stacked_rbms():
     assert tr.snapshot()["dbn_samples"].shape == (16, 64)
     relu = MLPTrainer(MLPConfig(dataset="digits", hidden=(8,), init="relu-he", device="cpu"))
     assert relu.dbn_sample() is None
+
+
+def test_four_starts_train_in_lockstep_and_route_their_settings(digits):
+    """The comparison steps every start once per step, prefixes their metrics and saved tensors, sends
+    ``lr`` to the sigmoid starts and ``relu_lr`` to the ReLU one, and keeps its data settings on a failed reload."""
+    cmp_ = InitComparison(CompareConfig(hidden=(8, 8), inits=("random", "relu-he"), pretrain_epochs=1,
+                                        batch_size=16, device="cpu"), dataset=digits)
+    assert cmp_.batch_size == 32 and cmp_.steps_per_epoch == cmp_.runs["random"].steps_per_epoch
+    metrics = cmp_.train_step()
+    assert cmp_.step == 1 and all(run.step == 1 for run in cmp_.runs.values())
+    assert {"random/loss", "relu-he/loss"} <= set(metrics)
+    notices = cmp_.apply_hparams({"lr": 0.2, "relu_lr": 0.01, "momentum": 0.5, "seed": 4})
+    assert notices == ["lr = 0.2 (applied now)", "relu_lr = 0.01 (applied now)",
+                       "momentum = 0.5 (applied now, to all four)",
+                       "seed = 4: takes effect after Reset (the networks must be re-initialised)"]
+    groups = {init: run.optimizer.param_groups[0] for init, run in cmp_.runs.items()}
+    assert (groups["random"]["lr"], groups["relu-he"]["lr"]) == (0.2, 0.01)
+    assert groups["random"]["momentum"] == groups["relu-he"]["momentum"] == 0.5
+    saved = cmp_.state_tensors()
+    assert {"random/layer0.weight", "relu-he/layer1.bias", "relu-he/stage"} <= set(saved)
+    cmp_.config.dataset = "no-such-data"
+    with pytest.raises(ValueError):
+        cmp_.reset()
+    assert cmp_.config.dataset == "digits"  # the settings still describe the loaded data
+    cmp_.reset()
+    assert cmp_.step == 0 and all(run.step == 0 for run in cmp_.runs.values())
+    fresh = InitComparison(CompareConfig(hidden=(8, 8), inits=("random", "relu-he"), pretrain_epochs=1,
+                                         batch_size=16, device="cpu"), dataset=digits)
+    fresh.load_state_tensors(saved)
+    assert torch.equal(fresh.runs["relu-he"].model.layers[0].weight, saved["relu-he/layer0.weight"])

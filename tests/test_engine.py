@@ -9,13 +9,12 @@ import torch
 
 from explorer.core.engine import devices
 from explorer.core.engine.session import ERROR, FINISHED, PAUSED, RUNNING, STOPPED, TrainingSession
-from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
+from explorer.core.families.rbm.trainer import RBMTrainer
+from tests.helpers import tiny_rbm_config, wait_until
 
 
 def tiny_trainer(**kw):
-    cfg = dict(dataset="bars", bars_size=4, hidden=8, batch_size=10, device="cpu", seed=1)
-    cfg.update(kw)
-    return RBMTrainer(RBMConfig(**cfg))
+    return RBMTrainer(tiny_rbm_config(**kw))
 
 
 @pytest.fixture
@@ -23,15 +22,6 @@ def session():
     s = TrainingSession(tiny_trainer())
     yield s
     s.close()
-
-
-def wait_until(pred, timeout=10.0):
-    t_end = time.monotonic() + timeout
-    while time.monotonic() < t_end:
-        if pred():
-            return True
-        time.sleep(0.005)
-    return False
 
 
 def test_starts_paused_and_pause_stops_steps(session):

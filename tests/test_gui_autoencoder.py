@@ -8,15 +8,13 @@ from explorer.core.families.autoencoder.trainer import AutoencoderConfig
 from explorer.core.engine.session import RUNNING
 from explorer.core.families.rbm.trainer import RBMConfig
 from explorer.gui.main_window import MainWindow
+from tests.helpers import open_window
 
 
 @pytest.fixture
 def window(qtbot, settings):
-    win = MainWindow(AutoencoderConfig(dataset="digits", hidden=16, batch_size=32, device="cpu", noise="gaussian",
-                                       noise_level=0.3), settings=settings)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
+    win = open_window(qtbot, settings, AutoencoderConfig(dataset="digits", hidden=16, batch_size=32, device="cpu",
+                                                         noise="gaussian", noise_level=0.3))
     yield win
     win.close()
 

@@ -5,16 +5,11 @@ import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.families.cnn.trainer import CNNConfig
-from explorer.gui.main_window import MainWindow
+from tests import helpers
 
 
 def open_window(qtbot, settings, config):
-    win = MainWindow(config, settings=settings)
-    qtbot.addWidget(win)
-    win.resize(1600, 1000)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
+    return helpers.open_window(qtbot, settings, config, size=(1600, 1000))
 
 
 def latest(win):

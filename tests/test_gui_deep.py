@@ -5,15 +5,7 @@ from PySide6 import QtCore
 
 from explorer.core.families.deep.compare import CompareConfig
 from explorer.core.families.deep.trainer import MLPConfig
-from explorer.gui.main_window import MainWindow
-
-
-def open_window(qtbot, settings, config):
-    win = MainWindow(config, settings=settings)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
+from tests.helpers import open_window
 
 
 def test_gradient_views_fill_while_training(qtbot, settings):

@@ -6,28 +6,16 @@ from PySide6 import QtCore
 
 from explorer.core.engine.session import RUNNING
 from explorer.core.families.fcn.trainer import FCNConfig
-from explorer.core.spec.network import load_preset, spec_to_dict
+from explorer.core.spec.network import spec_to_dict
 from explorer.gui.main_window import MainWindow
-
-
-def tiny_spec():
-    spec = load_preset("unet-small")
-    for layer in spec.layers:
-        oc = layer.params.get("out_channels")
-        if oc is not None and oc != 4:
-            layer.params["out_channels"] = oc // 4
-    return spec
+from tests.helpers import narrowed_unet_small, open_window
 
 
 @pytest.fixture
 def window(qtbot, settings):
-    cfg = FCNConfig(spec=spec_to_dict(tiny_spec()), n_train=64, n_test=16, eval_samples=16, batch_size=8, lr=0.005,
+    cfg = FCNConfig(spec=spec_to_dict(narrowed_unet_small(4)), n_train=64, n_test=16, eval_samples=16, batch_size=8, lr=0.005,
                     device="cpu")
-    win = MainWindow(cfg, settings=settings)
-    qtbot.addWidget(win)
-    win.resize(1400, 900)
-    win.show()
-    qtbot.waitExposed(win)
+    win = open_window(qtbot, settings, cfg, size=(1400, 900))
     yield win
     win.close()
 
@@ -127,7 +115,7 @@ def test_one_click_opens_the_side_by_side_comparison(qtbot, window):
     qtbot.waitUntil(lambda: window.session.latest_snapshot() is not None
                     and window.session.latest_snapshot().step == 4, timeout=10000)
     qtbot.waitUntil(lambda: panel.overlay.updates >= 1 and len(panel.overlay.kind_tiles(5)) == 4, timeout=10000)
-    window.session.call_in_thread(lambda: window.session._evaluate(False))
+    window.session.call_in_thread(window.session.evaluate_now)
     qtbot.waitUntil(lambda: len(panel.miou.series("skips")[0]) >= 2 and len(panel.miou.series("noskips")[0]) >= 2,
                     timeout=10000)
 

@@ -17,8 +17,8 @@ from explorer.core.process.session import ProcessSession
 from explorer.core.families.rbm.trainer import RBMConfig
 from explorer.core.families.recurrent.trainer import LSTMConfig, RNNConfig
 from explorer.core.persist.runfolder import load_run
-from explorer.gui.main_window import MainWindow
 from explorer.gui.pacing import PROCESS_SNAPSHOT_SHARE
+from tests import helpers
 
 SMALL = {
     "rbm": RBMConfig(device="cpu", hidden=16),
@@ -41,12 +41,7 @@ def train_in_a_process(monkeypatch):
 
 
 def open_window(qtbot, settings, config):
-    win = MainWindow(config, settings=settings)
-    qtbot.addWidget(win)
-    win.resize(1400, 900)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
+    return helpers.open_window(qtbot, settings, config, size=(1400, 900))
 
 
 @pytest.mark.parametrize("family", list(SMALL))

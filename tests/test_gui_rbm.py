@@ -16,6 +16,7 @@ from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
 from explorer.core.persist.runfolder import save_run
 from explorer.gui import gc_guard
 from explorer.gui.main_window import MainWindow
+from tests.helpers import open_window
 
 
 def tiny_config(**kw):
@@ -26,10 +27,7 @@ def tiny_config(**kw):
 
 @pytest.fixture
 def window(qtbot, settings):
-    win = MainWindow(tiny_config(), settings=settings)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
+    win = open_window(qtbot, settings, tiny_config())
     yield win
     win.close()
 

@@ -9,17 +9,13 @@ from PIL import Image
 
 from explorer.core.families.deep.trainer import MLPConfig
 from explorer.gui import recorder as recorder_module
-from explorer.gui.main_window import MainWindow
 from explorer.gui.recorder import ENCODING, HELD, IDLE, RECORDING
+from tests import helpers
 
 
 def open_window(qtbot, settings):
-    win = MainWindow(MLPConfig(dataset="digits", hidden=(16,), batch_size=32, device="cpu"), settings=settings)
-    qtbot.addWidget(win)
-    win.resize(900, 600)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
+    config = MLPConfig(dataset="digits", hidden=(16,), batch_size=32, device="cpu")
+    return helpers.open_window(qtbot, settings, config, size=(900, 600))
 
 
 def record_some(qtbot, win, frames=4):

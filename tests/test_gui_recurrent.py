@@ -2,36 +2,20 @@
 
 import numpy as np
 import pytest
-import torch
 from PySide6 import QtCore
 
 from explorer.core.engine.session import RUNNING
-from explorer.core.families.recurrent.trainer import LSTMConfig, RNNConfig
+from explorer.core.families.recurrent.trainer import RNNConfig
 from explorer.gui.main_window import MainWindow
+from tests.helpers import open_window, small_recurrent_config
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def small(cls=LSTMConfig, **kw):
-    base = dict(task="adding", length=12, hidden=8, n_train=256, eval_samples=64, batch_size=16, device="cpu",
-                compare_every=2)
-    base.update(kw)
-    return cls(**base)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
 def window(qtbot, settings):
-    win = MainWindow(small(), settings=settings)
-    qtbot.addWidget(win)
-    win.resize(1400, 900)
-    win.show()
-    qtbot.waitExposed(win)
+    win = open_window(qtbot, settings, small_recurrent_config(), size=(1400, 900))
     yield win
     win.close()
 
@@ -129,7 +113,7 @@ def test_builder_trains_the_lstm_preset_and_a_run_reopens(qtbot, window, tmp_pat
 
 
 def test_rnn_window_shows_the_hidden_state_only(qtbot, settings):
-    win = MainWindow(small(RNNConfig), settings=settings)
+    win = MainWindow(small_recurrent_config(RNNConfig), settings=settings)
     qtbot.addWidget(win)
     win.show()
     try:

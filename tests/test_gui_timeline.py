@@ -6,16 +6,8 @@ from PySide6 import QtCore
 from explorer.core.families.autoencoder.trainer import AutoencoderConfig
 from explorer.core.engine.session import RUNNING
 from explorer.core.families.rbm.trainer import RBMConfig
-from explorer.gui.main_window import MainWindow
 from explorer.gui.widgets.views import CurveView, tile_images
-
-
-def open_window(qtbot, settings, config):
-    win = MainWindow(config, settings=settings)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
+from tests.helpers import open_window
 
 
 def drawn_filters(snap):

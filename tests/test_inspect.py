@@ -22,7 +22,7 @@ def run_dir(tmp_path):
     try:
         s.step(5)
         s.wait(30)
-        s.call_in_thread(lambda: s._evaluate(False))
+        s.call_in_thread(s.evaluate_now)
         s.wait(30)
         return save_run(s, tmp_path / "run")
     finally:

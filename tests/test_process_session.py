@@ -16,18 +16,13 @@ from explorer.core.data.datasets import DataError
 from explorer.core.engine.session import ERROR, PAUSED, RUNNING, STOPPED, TrainingSession
 from explorer.core.families.registry import make_trainer
 from explorer.core.process.session import ProcessSession, TrainerMirror, TrainingProcessError
-from explorer.core.families.rbm.trainer import RBMConfig
 from explorer.core.persist.runfolder import load_run
-
-
-def tiny_config(**kw):
-    cfg = dict(dataset="bars", bars_size=4, hidden=8, batch_size=10, device="cpu", seed=1)
-    cfg.update(kw)
-    return RBMConfig(**cfg)
+from tests import helpers
+from tests.helpers import tiny_rbm_config
 
 
 def open_session(kind, config=None, **kw):
-    config = config or tiny_config()
+    config = config or tiny_rbm_config()
     if kind == "thread":
         return TrainingSession(make_trainer("rbm", config), **kw)
     return ProcessSession(config, threads=1, **kw)
@@ -41,12 +36,8 @@ def session(request):
 
 
 def wait_until(pred, timeout=20.0):
-    t_end = time.monotonic() + timeout
-    while time.monotonic() < t_end:
-        if pred():
-            return True
-        time.sleep(0.005)
-    return False
+    """A training process answers more slowly than a thread: a longer default wait."""
+    return helpers.wait_until(pred, timeout)
 
 
 def call(session, fn, *args, timeout=20.0, **kwargs):
@@ -145,11 +136,11 @@ def test_commands_reply_with_results_and_errors(session, tmp_path):
 
 # -- what only a process does -----------------------------------------------------------------------------
 def test_the_trainer_mirror_reads_like_the_trainer():
-    s = ProcessSession(tiny_config(), threads=1)
+    s = ProcessSession(tiny_rbm_config(), threads=1)
     try:
         tr = s.trainer
         assert isinstance(tr, TrainerMirror)
-        assert tr.family == "rbm" and tr.config == tiny_config() and tr.device.type == "cpu"
+        assert tr.family == "rbm" and tr.config == tiny_rbm_config() and tr.device.type == "cpu"
         assert tr.describe().startswith("RBM 16-8")
         assert getattr(tr, "class_names", None) is None  # an RBM has none: missing, as on the trainer
         assert s.threads == 1
@@ -158,7 +149,7 @@ def test_the_trainer_mirror_reads_like_the_trainer():
 
 
 def test_the_thread_count_the_process_measured_is_mirrored():
-    s = ProcessSession(tiny_config(), threads=2)
+    s = ProcessSession(tiny_rbm_config(), threads=2)
     try:
         assert s.threads == 2 and s.threads_in_use == 2 and s.thread_note == ""
         for _ in range(60):  # the training process times its first steps at 1 and 2 threads (0.5 s of them)
@@ -174,11 +165,11 @@ def test_the_thread_count_the_process_measured_is_mirrored():
 
 def test_a_refused_start_raises_the_processes_error(tmp_path):
     with pytest.raises(DataError):
-        ProcessSession(tiny_config(dataset="mnist", data_dir=str(tmp_path)), threads=1)
+        ProcessSession(tiny_rbm_config(dataset="mnist", data_dir=str(tmp_path)), threads=1)
 
 
 def test_closures_cannot_cross():
-    s = ProcessSession(tiny_config(), threads=1)
+    s = ProcessSession(tiny_rbm_config(), threads=1)
     try:
         with pytest.raises(TypeError):
             s.call_in_thread(lambda: None)
@@ -187,7 +178,7 @@ def test_closures_cannot_cross():
 
 
 def test_a_killed_process_is_an_error_and_reset_starts_a_new_one():
-    s = ProcessSession(tiny_config(), threads=1)
+    s = ProcessSession(tiny_rbm_config(), threads=1)
     try:
         s.start()
         assert wait_until(lambda: s.trainer.step > 10)
@@ -209,7 +200,7 @@ def test_a_killed_process_is_an_error_and_reset_starts_a_new_one():
 
 
 def test_close_mid_training_ends_the_process():
-    s = ProcessSession(tiny_config(), threads=1)
+    s = ProcessSession(tiny_rbm_config(), threads=1)
     s.start()
     assert wait_until(lambda: s.trainer.step > 10)
     t0 = time.monotonic()
@@ -221,7 +212,7 @@ def test_close_mid_training_ends_the_process():
 
 
 def test_a_saved_run_reopens_in_a_process(tmp_path):
-    s = ProcessSession(tiny_config(), threads=1)
+    s = ProcessSession(tiny_rbm_config(), threads=1)
     try:
         s.step(7)
         assert s.wait(20)
@@ -241,7 +232,7 @@ def test_a_saved_run_reopens_in_a_process(tmp_path):
 def test_a_spare_process_serves_the_next_session():
     worker.prepare()
     spare = worker._spare[0]
-    s = ProcessSession(tiny_config(), threads=1)
+    s = ProcessSession(tiny_rbm_config(), threads=1)
     try:
         assert s._process is spare
         s.step(1)
@@ -255,12 +246,12 @@ def test_a_spare_process_serves_the_next_session():
 
 
 def test_a_restart_that_cannot_start_is_an_error_not_a_crash(tmp_path):
-    s = ProcessSession(tiny_config(), threads=1)
+    s = ProcessSession(tiny_rbm_config(), threads=1)
     try:
         os.kill(s._process.pid, signal.SIGKILL)
         assert wait_until(lambda: s.state == ERROR)
         # the settings the window knew now point at data that is not there
-        s.trainer._fields = {**s.trainer._fields, "config": tiny_config(dataset="mnist", data_dir=str(tmp_path))}
+        s.trainer._fields = {**s.trainer._fields, "config": tiny_rbm_config(dataset="mnist", data_dir=str(tmp_path))}
         s.reset()
         assert s.state == ERROR and s.error.startswith("could not start a new training process: DataError")
         assert not s.is_alive

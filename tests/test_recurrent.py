@@ -17,22 +17,10 @@ from explorer.core.persist.runfolder import load_run, restore_trainer, save_run
 from explorer.core.data.sequences import (N_SYMBOLS, adding_problem, delayed_recall, make_task, periodic,
                                      read_text_file)
 from explorer.core.spec.network import load_preset
+from tests.helpers import small_recurrent_config
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small recurrent steps are fastest (and steadiest on a shared machine) on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def small(cls=LSTMConfig, **kw):
-    base = dict(task="adding", length=12, hidden=8, n_train=256, eval_samples=64, batch_size=16, device="cpu",
-                compare_every=2)
-    base.update(kw)
-    return cls(**base)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # -- tasks ------------------------------------------------------------------------------------------------
@@ -145,7 +133,7 @@ def test_gate_exposing_lstm_cell_equals_torch_lstm(bias):
 
 
 def test_gates_lie_in_their_ranges_after_training():
-    tr = RecurrentTrainer(small())
+    tr = RecurrentTrainer(small_recurrent_config())
     for _ in range(30):
         tr.train_step()
     x = tr.dataset.inputs("test", slice(0, 32))
@@ -216,12 +204,12 @@ def test_adding_problem_lstm_learns_and_rnn_stays_at_the_baseline():
 
 
 def test_recall_accuracy_and_text_metrics():
-    tr = RecurrentTrainer(small(task="recall", length=3))
+    tr = RecurrentTrainer(small_recurrent_config(task="recall", length=3))
     m = tr.train_step()
     assert set(m) == {"loss", "accuracy", "grad_norm"} and all(v.dim() == 0 for v in m.values())
     ev = tr.evaluate()
     assert 0 <= ev["heldout_accuracy"] <= 1 and ev["baseline"] == pytest.approx(math.log(8))
-    tr = RecurrentTrainer(small(RNNConfig, task="text", length=16, eval_samples=8))
+    tr = RecurrentTrainer(small_recurrent_config(RNNConfig, task="text", length=16, eval_samples=8))
     for _ in range(3):
         tr.train_step()
     assert tr.family == "rnn" and 0 < tr.evaluate()["heldout_loss"] < 10
@@ -229,7 +217,7 @@ def test_recall_accuracy_and_text_metrics():
 
 # -- snapshot, settings, text -------------------------------------------------------------------------------------
 def test_snapshot_has_gates_histograms_and_both_gradient_curves():
-    tr = RecurrentTrainer(small(max_units=5))
+    tr = RecurrentTrainer(small_recurrent_config(max_units=5))
     for _ in range(4):
         tr.train_step()
     a = tr.snapshot()
@@ -254,14 +242,14 @@ def test_snapshot_has_gates_histograms_and_both_gradient_curves():
 
 def test_rnn_config_refuses_gate_interventions():
     with pytest.raises(ValueError, match="no gates"):
-        small(RNNConfig, clamp_gate="f").validate()
-    tr = RecurrentTrainer(small(RNNConfig, zero_unit=3))
+        small_recurrent_config(RNNConfig, clamp_gate="f").validate()
+    tr = RecurrentTrainer(small_recurrent_config(RNNConfig, zero_unit=3))
     a = tr.snapshot()
     assert "f" not in a and np.all(a["s"][3] == 0) and a["hist_s"].shape == (20,)
 
 
 def test_text_snapshot_and_temperature():
-    tr = RecurrentTrainer(small(task="text", length=24, eval_samples=8, probe_length=80, sample_chars=60,
+    tr = RecurrentTrainer(small_recurrent_config(task="text", length=24, eval_samples=8, probe_length=80, sample_chars=60,
                                 temperature=0.0))
     for _ in range(5):
         tr.train_step()
@@ -276,7 +264,7 @@ def test_text_snapshot_and_temperature():
 
 
 def test_live_and_reset_settings():
-    tr = RecurrentTrainer(small())
+    tr = RecurrentTrainer(small_recurrent_config())
     notes = tr.apply_hparams({"lr": 0.05, "hidden": 12})
     assert tr.optimizer.param_groups[0]["lr"] == 0.05
     assert any("Reset" in n for n in notes) and tr.model.hidden == 8
@@ -307,7 +295,7 @@ def test_registered_families_and_spec_presets():
 
 
 def test_run_folder_round_trip(tmp_path):
-    tr = make_trainer("lstm", small().to_dict())
+    tr = make_trainer("lstm", small_recurrent_config().to_dict())
     s = TrainingSession(tr)
     s.step(5)
     s.wait(30)
@@ -350,7 +338,7 @@ def test_a_views_first_computation_does_not_hold_the_next_one_back(monkeypatch):
     from explorer.core.families.recurrent import trainer as recurrent
 
     monkeypatch.setitem(recurrent.VIEW_BUDGET, "grads", 1e-9)
-    tr = RecurrentTrainer(small(RNNConfig))
+    tr = RecurrentTrainer(small_recurrent_config(RNNConfig))
     assert tr.snapshot()["grad_updates_rnn"] == 0  # at step 0: the first computation
     for _ in range(3):
         tr.train_step()

@@ -30,7 +30,7 @@ def test_save_and_reopen(tmp_path):
     try:
         assert s2.trainer.step == 15
         assert torch.equal(s2.trainer.rbm.W, s.trainer.rbm.W)
-        assert torch.equal(s2.trainer.cd._velocity[0], s.trainer.cd._velocity[0])
+        assert torch.equal(s2.trainer.cd.velocity[0], s.trainer.cd.velocity[0])
         assert [r["step"] for r in s2.metrics.steps] == list(map(float, range(1, 16)))
         assert s2.metrics.steps[-1]["recon_error"] == pytest.approx(s.metrics.steps[-1]["recon_error"])
         assert [r["step"] for r in s2.metrics.evals] == [0.0, 5.0, 10.0, 15.0]

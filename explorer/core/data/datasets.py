@@ -16,11 +16,11 @@ downloads); the digits are bundled with the package (``bundled/``).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import os
 import struct
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -32,6 +32,7 @@ from typing import Callable
 import numpy as np
 
 from explorer.core import paths
+from explorer.core.persist.atomic import atomic_write
 
 __all__ = [
     "DataError",
@@ -293,35 +294,34 @@ def _md5(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fetch(url: str, dest_dir: Path, timeout: float, progress: ProgressFn | None) -> tuple[Path, str]:
-    """Stream ``url`` into a temp file in ``dest_dir``; return (temp path, md5).
+def _fetch(url: str, into: Path, name: str, want: str | None, timeout: float, progress: ProgressFn | None) -> None:
+    """Stream ``url`` into the file ``into``, checking its md5 against ``want`` (DataError if it differs).
 
-    The temp file lives in the destination folder so the final ``os.replace``
-    is atomic (same file system). It is removed if anything goes wrong.
+    ``into`` is the temporary file of an atomic write beside the target: the target appears only once
+    the whole file has come and matched, and nothing is left behind otherwise.
     """
-    fd, tmp_name = tempfile.mkstemp(prefix=".download-", suffix=".part", dir=dest_dir)
-    tmp = Path(tmp_name)
-    try:
-        h = hashlib.md5()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            try:
-                total = int(resp.headers.get("Content-Length") or 0)
-            except (TypeError, ValueError):
-                total = 0
-            done = 0
-            while True:
-                chunk = resp.read(1 << 16)
-                if not chunk:
-                    break
-                out.write(chunk)
-                h.update(chunk)
-                done += len(chunk)
-                if progress is not None:
-                    progress(done, total)
-        return tmp, h.hexdigest()
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    h = hashlib.md5()
+    with open(into, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+        try:
+            total = int(resp.headers.get("Content-Length") or 0)
+        except (TypeError, ValueError):
+            total = 0
+        done = 0
+        while True:
+            chunk = resp.read(1 << 16)
+            if not chunk:
+                break
+            out.write(chunk)
+            h.update(chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
+    got = h.hexdigest()
+    if want is not None and got != want:
+        raise DataError(
+            f"{name}: checksum mismatch after download from {url} "
+            f"(expected md5 {want}, got {got}); the file was discarded"
+        )
 
 
 def download_dataset(name: str, dest_dir=None, *, base_url: str | None = None,
@@ -358,17 +358,13 @@ def download_dataset(name: str, dest_dir=None, *, base_url: str | None = None,
             url = base if base.endswith("/") else base + "/"
             url += fname
             try:
-                tmp, got = _fetch(url, dest, timeout, progress)
+                fetch = functools.partial(_fetch, url, name=fname, want=want, timeout=timeout, progress=progress)
+                atomic_write(target, fetch, suffix=".part")
+            except DataError:
+                raise
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 reasons.append(f"{url}: {getattr(exc, 'reason', None) or exc}")
                 continue
-            if want is not None and got != want:
-                tmp.unlink(missing_ok=True)
-                raise DataError(
-                    f"{fname}: checksum mismatch after download from {url} "
-                    f"(expected md5 {want}, got {got}); the file was discarded"
-                )
-            os.replace(tmp, target)
             break
         else:
             raise DataError(

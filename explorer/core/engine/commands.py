@@ -38,9 +38,9 @@ def save_run_to(session: TrainingSession, chosen: str, extra: dict | None = None
         save_whole(session, target, extra=extra)
     except Exception as exc:
         log.error("could not save the run to %s", target, exc_info=True)
-        session._add_notices([f"could not save run to {target}: {_describe(exc)}"])
+        session.add_notices([f"could not save run to {target}: {_describe(exc)}"])
         raise
-    session._add_notices([f"saved run to {target}"])
+    session.add_notices([f"saved run to {target}"])
     return str(target)
 
 
@@ -53,7 +53,7 @@ def autosave_to(session: TrainingSession, folder: str) -> int:
         save_whole(session, folder)
     except Exception as exc:
         log.error("autosave to %s failed", folder, exc_info=True)
-        session._add_notices([f"autosave failed: {_describe(exc)}"])
+        session.add_notices([f"autosave failed: {_describe(exc)}"])
         raise
     return step
 
@@ -74,10 +74,10 @@ def call_trainer(session: TrainingSession, method: str, *args: Any, **kwargs: An
     try:
         return getattr(session.trainer, method)(*args, **kwargs)
     except ValueError as exc:
-        session._add_notices([str(exc)])
+        session.add_notices([str(exc)])
         raise
     except Exception as exc:
-        session._add_notices([f"{method} failed: {_describe(exc)}"])
+        session.add_notices([f"{method} failed: {_describe(exc)}"])
         raise
 
 
@@ -89,4 +89,4 @@ def ask_trainer(session: TrainingSession, method: str, *args: Any, **kwargs: Any
 
 def evaluate_now(session: TrainingSession) -> None:
     """A row of held-out metrics at the current step (the curves then end where training is)."""
-    session._evaluate(False)
+    session.evaluate_now()

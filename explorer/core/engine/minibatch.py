@@ -1,59 +1,177 @@
-"""What the families that step through a training set in shuffled mini-batches share.
+"""What the families share: a trainer made from its settings, one that steps through a training set in
+shuffled mini-batches, and several of those trained side by side on the same batches.
 
-A subclass sets ``self.config`` (with ``batch_size``), ``self._device``, ``self._gen`` (a torch
-generator on that device), ``self._n_train``, ``self._order`` and ``self._pos``.
+:class:`SettingsTrainer` holds the configuration (a :class:`~explorer.core.engine.settings.Settings`)
+and the data set it names: Reset reloads the data when its settings changed, and a change of setting
+is applied with the flags its field declares.
+
+:class:`MiniBatchTrainer` adds a device, the shuffled order of the training examples, and the plumbing
+every family needs in the same way: building from the seed, moving to another device, saving and
+loading the weights with their optimiser state. A family supplies the parts that differ through hooks:
+``_build_model`` and ``_load_data`` (what it builds and which tensors it keeps on the device),
+``_networks``/``_optimizers`` (what moves, what the ``lr``/``momentum`` settings drive) and
+``_saved_parameters`` (what is saved, under which names).
+
+:class:`SideBySideTrainer` trains N such trainers in lockstep (the deep-network starts, the FCN with and
+without skips): one engine step advances each by one step, so their curves stay aligned in steps.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
+import numpy as np
 import torch
 
-from explorer.core.data.datasets import Dataset, load_dataset
+from explorer.core.data.datasets import load_dataset
 from explorer.core.engine.devices import resolve_device
 from explorer.core.engine.session import Trainer
+from explorer.core.engine.settings import Settings, apply_settings, setting
 from explorer.core.families.rbm.model import NumpyUniforms, UniformSource
 
-# the settings a data set is made from: a change to any of them reloads the data on Reset
-DATA_FIELDS = ("dataset", "data_dir", "upscale", "bars_size", "seed")
+
+@dataclass
+class DataSettings(Settings):
+    """The settings :func:`load_dataset` makes a data set from: the first fields of the configurations of
+    the families that train on the bundled or downloaded images (a subclass adds ``seed`` and ``download``)."""
+
+    dataset: str = setting("digits", data=True)
+    data_dir: str | None = setting(None, data=True)
+    upscale: int = setting(1, data=True)
+    bars_size: int = setting(8, data=True)
 
 
-class MiniBatchTrainer(Trainer):
-    def __init__(self, config: Any, dataset: Dataset | None = None):
+class SettingsTrainer(Trainer):
+    """A trainer made from a :class:`Settings` configuration and the data set it names.
+
+    A subclass loads its data (``_load_configured_data``) and builds itself from the seed (``_build``,
+    which records ``self._loaded = self._data_key()``: what the loaded data set was made from).
+    """
+
+    config: Any        # the family's Settings dataclass (its own fields: batch_size, seed, device, ...)
+    dataset: Any       # a Dataset, or the family's own kind of data (SequenceData)
+    _loaded: tuple     # the data settings the loaded data set was made from
+
+    def __init__(self, config: Any, dataset: Any | None = None):
         config.validate()
         self.config = config
         self.dataset = dataset or self._load_configured_data()
-        self._device = resolve_device(config.device)
         self._build()
 
-    def _load_configured_data(self) -> Dataset:
+    def _load_configured_data(self) -> Any:
+        """The data set the configuration names (loaded, generated or downloaded)."""
         c = self.config
         return load_dataset(c.dataset, c.data_dir, upscale=c.upscale, bars_size=c.bars_size, seed=c.seed,
                             download=c.download)
 
-    def _data_key(self) -> tuple:
-        return tuple(getattr(self.config, f) for f in DATA_FIELDS)
-
     def _build(self) -> None:
-        raise NotImplementedError  # each family builds its model, optimiser and data tensors
+        raise NotImplementedError  # each family builds its model(s) from the seed
+
+    def _data_key(self) -> tuple:
+        return tuple(getattr(self.config, name) for name in self.config.data_settings())
+
+    def _restore_data_settings(self) -> None:
+        """Make the data settings describe the data set that is loaded again (after a failed reload)."""
+        for name, value in zip(self.config.data_settings(), self._loaded):
+            setattr(self.config, name, value)
 
     def reset(self) -> None:
         """Re-initialise from the seed; reloads the data first if its settings changed.
 
-        ``_build`` records ``self._loaded = self._data_key()``. If the new data cannot be loaded, the
-        settings go back to describing the data that is loaded, and the error is raised for the user.
+        If the new data cannot be loaded, the settings go back to describing the data that is loaded,
+        and the error is raised for the user.
         """
         if self._data_key() != self._loaded:
             try:
                 self.dataset = self._load_configured_data()
             except Exception:
-                for name, value in zip(DATA_FIELDS, self._loaded):
-                    setattr(self.config, name, value)
+                self._restore_data_settings()
                 raise
         self._build()
+
+    def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
+        return apply_settings(self.config, changes, self._apply_live)
+
+    def _apply_live(self, key: str, value: Any) -> str | None:
+        """A live setting changed (the configuration already holds it): pass it on where the model
+        does not read it from the configuration. May return the words of its notice ("applied now")."""
+        return None
+
+    def config_dict(self) -> dict[str, Any]:
+        return self.config.to_dict()
+
+
+class SavedParameter(NamedTuple):
+    """One parameter as a weights file holds it."""
+
+    name: str                                   # its tensor's name in the file
+    state_prefix: str                           # its optimiser state's names start with this and a dot
+    param: torch.nn.Parameter
+    optimizer: torch.optim.Optimizer | None     # whose state is saved with it (None: none)
+
+
+class MiniBatchTrainer(SettingsTrainer):
+    """A family that steps through its training set in shuffled mini-batches, on one device.
+
+    ``_build`` makes the model (``_build_model``), keeps the data on the device (``_load_data``, which
+    sets ``_n_train``) and starts the first epoch from the seed. The default hooks take one ``model``
+    trained by one ``optimizer``; a family with other parts overrides them.
+    """
+
+    # what a weights file keeps of the optimiser: "momentum" (SGD's momentum buffer, as ``<prefix>.momentum``)
+    # or "all" (every tensor of its state under its own name: Adam's moments and step)
+    saved_optimizer_state: ClassVar[str] = "momentum"
+
+    model: torch.nn.Module                  # the default hooks' network ...
+    optimizer: torch.optim.Optimizer        # ... and its optimiser
+    _device: torch.device
+    _gen: torch.Generator                   # shuffles the training set, on the device
+    _n_train: int                           # training examples
+    _order: torch.Tensor                    # this epoch's shuffled indices
+    _pos: int                               # where the next mini-batch starts in _order
+
+    def __init__(self, config: Any, dataset: Any | None = None):
+        self._device = resolve_device(config.device)
+        super().__init__(config, dataset)
+
+    # -- building -----------------------------------------------------------------------------------
+    def _build(self) -> None:
+        """(Re)build from the seed: model, data tensors on the device, counters and the first order."""
+        self._loaded = self._data_key()
+        self._build_model()
+        self._load_data()
+        self._gen = torch.Generator(device=self._device).manual_seed(self.config.seed + 1)
+        self.step = 0
+        self.epoch = 0
+        self._order = torch.randperm(self._n_train, generator=self._gen, device=self._device)
+        self._pos = 0
+
+    def _build_model(self) -> None:
+        raise NotImplementedError  # each family builds its model and optimiser from the seed
+
+    def _load_data(self) -> None:
+        """Put the data set's tensors on ``self._device`` and set ``self._n_train`` (after a build or a move)."""
+        raise NotImplementedError
+
+    def _load_labelled(self, train_x: np.ndarray, test_x: np.ndarray) -> None:
+        """A classifier's data on the device: the training images and labels (``_train``, ``_train_y``) and
+        up to ``config.eval_samples`` held-out and training examples for the metrics (``_test_eval``,
+        ``_test_eval_y``, ``_train_eval``, ``_train_eval_y``). ``train_x``/``test_x`` are the data set's
+        images as the model takes them; the labels are the data set's."""
+        ds, dev, n_eval = self.dataset, self._device, self.config.eval_samples
+        self._train = torch.from_numpy(train_x).to(dev)
+        self._train_y = torch.from_numpy(np.asarray(ds.train_y, dtype=np.int64)).to(dev)
+        self._n_train = self._train.shape[0]
+        n_te = min(n_eval, test_x.shape[0])
+        self._test_eval = torch.from_numpy(test_x[:n_te]).to(dev)
+        self._test_eval_y = torch.from_numpy(np.asarray(ds.test_y[:n_te], dtype=np.int64)).to(dev)
+        n_tr = min(n_eval, self._n_train)
+        self._train_eval = self._train[:n_tr]
+        self._train_eval_y = self._train_y[:n_tr]
+
+    # -- the engine's view ------------------------------------------------------------------------------
     @property
     def device(self) -> torch.device:
         return self._device
@@ -65,6 +183,50 @@ class MiniBatchTrainer(Trainer):
     @property
     def steps_per_epoch(self) -> int:
         return max(1, math.ceil(self._n_train / self.config.batch_size))
+
+    # -- parts: what moves, what the settings drive, what is saved ----------------------------------------
+    def _networks(self) -> list[torch.nn.Module]:
+        """The modules that move with the trainer to another device."""
+        return [self.model]
+
+    def _optimizers(self) -> list[torch.optim.Optimizer]:
+        """The optimisers the ``lr`` and ``momentum`` settings drive."""
+        return [self.optimizer]
+
+    def _other_optimizers(self) -> list[torch.optim.Optimizer]:
+        """Optimisers with state on the device that follow other settings (e.g. a pretraining stage's)."""
+        return []
+
+    def _saved_parameters(self) -> list[SavedParameter]:
+        """The parameters a weights file holds: ``model.<name>``, optimiser state ``opt.<name>.<key>``."""
+        return [SavedParameter(f"model.{name}", f"opt.{name}", p, self.optimizer)
+                for name, p in self.model.named_parameters()]
+
+    def _apply_live(self, key: str, value: Any) -> str | None:
+        """``lr`` and ``momentum`` go into the optimisers' parameter groups (momentum only where the
+        optimiser has one: SGD, not Adam); the other live settings are read from the configuration."""
+        if key in ("lr", "momentum"):
+            for optimizer in self._optimizers():
+                for group in optimizer.param_groups:
+                    if key in group:
+                        group[key] = value
+        return None
+
+    # -- devices --------------------------------------------------------------------------------------
+    def to_device(self, device: torch.device) -> None:
+        if device == self._device:
+            return
+        for network in self._networks():
+            network.to(device)  # parameters move in place: the optimisers keep the same objects
+        for optimizer in self._optimizers() + self._other_optimizers():
+            self._move_optimizer_state(optimizer, device)
+        seed = self._switch_device(device)
+        self._order = self._order.to(device)
+        self._moved(device, seed)
+        self._load_data()
+
+    def _moved(self, device: torch.device, seed: int) -> None:
+        """The family's own state after a move to ``device`` (random streams from ``seed``, probes, chains)."""
 
     @staticmethod
     def _move_optimizer_state(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
@@ -90,6 +252,70 @@ class MiniBatchTrainer(Trainer):
             return NumpyUniforms(seed)
         return UniformSource(torch.Generator(device=self._device).manual_seed(seed))
 
+    # -- weights --------------------------------------------------------------------------------------
+    def _optimizer_tensors(self, saved: SavedParameter) -> dict[str, torch.Tensor]:
+        """What a weights file keeps of ``saved``'s optimiser state, by key (see ``saved_optimizer_state``)."""
+        if saved.optimizer is None:
+            return {}
+        state = saved.optimizer.state.get(saved.param, {})
+        if self.saved_optimizer_state == "momentum":
+            buf = state.get("momentum_buffer")
+            return {} if buf is None else {"momentum": buf}
+        return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        for saved in self._saved_parameters():
+            out[saved.name] = saved.param.data
+            for key, value in self._optimizer_tensors(saved).items():
+                out[f"{saved.state_prefix}.{key}"] = value
+        out.update(self._extra_state())
+        return out
+
+    def _extra_state(self) -> dict[str, torch.Tensor]:
+        """Tensors a weights file keeps besides the parameters (a stage, a probe, a chain's velocity)."""
+        return {}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Every saved parameter must be there with its shape (ValueError naming it otherwise); optimiser
+        state is taken where it is there and fits."""
+        for saved in self._saved_parameters():
+            t = tensors.get(saved.name)
+            if t is None:
+                raise ValueError(f"weights file has no tensor {saved.name!r}")
+            if tuple(t.shape) != tuple(saved.param.shape):
+                raise ValueError(f"tensor {saved.name!r} has shape {tuple(t.shape)}, "
+                                 f"the model needs {tuple(saved.param.shape)}")
+        self._before_loading(tensors)
+        for saved in self._saved_parameters():  # asked again: _before_loading may make new optimisers
+            p = saved.param
+            with torch.no_grad():
+                p.copy_(tensors[saved.name].to(p.device, p.dtype))
+            if saved.optimizer is not None:
+                self._load_optimizer_state(saved, tensors)
+        self._after_loading(tensors)
+
+    def _load_optimizer_state(self, saved: SavedParameter, tensors: dict[str, torch.Tensor]) -> None:
+        p, optimizer = saved.param, saved.optimizer
+        assert optimizer is not None
+        if self.saved_optimizer_state == "momentum":
+            t = tensors.get(f"{saved.state_prefix}.momentum")
+            if t is not None and tuple(t.shape) == tuple(p.shape):
+                optimizer.state[p]["momentum_buffer"] = t.to(p.device, p.dtype).clone()
+            return
+        prefix = f"{saved.state_prefix}."
+        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        if state:
+            optimizer.state[p] = {k: (v.clone() if k == "step" else v.to(p.device, p.dtype).clone())
+                                  for k, v in state.items()}
+
+    def _before_loading(self, tensors: dict[str, torch.Tensor]) -> None:
+        """After the checks, before the weights are copied (a fresh optimiser, the saved stage)."""
+
+    def _after_loading(self, tensors: dict[str, torch.Tensor]) -> None:
+        """After the weights are copied (the extra state, caches to forget)."""
+
+    # -- batches --------------------------------------------------------------------------------------
     def _new_epoch(self) -> None:
         self._order = torch.randperm(self._n_train, generator=self._gen, device=self._device)
         self._pos = 0
@@ -105,23 +331,73 @@ class MiniBatchTrainer(Trainer):
         return idx
 
 
-def apply_settings(config: Any, changes: dict[str, Any], live: set[str], needs_reset: set[str],
-                   on_live: Callable[[str, Any], None] | None = None) -> list[str]:
-    """Check ``changes`` on a copy of ``config`` (ValueError with a message if any is refused), then
-    apply them: live ones at once (``on_live(key, value)`` passes them on), the others for Reset."""
-    unknown = set(changes) - {f.name for f in dataclasses.fields(config)}
-    if unknown:
-        raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    dataclasses.replace(config, **changes).validate()
-    notices: list[str] = []
-    for key, value in changes.items():
-        if getattr(config, key) == value:
-            continue
-        setattr(config, key, value)
-        if key in live:
-            if on_live is not None:
-                on_live(key, value)
-            notices.append(f"{key} = {value} (applied now)")
-        elif key in needs_reset:
-            notices.append(f"{key} = {value}: takes effect after Reset (the model must be re-initialised)")
-    return notices
+RunT = TypeVar("RunT", bound=MiniBatchTrainer)
+
+
+class SideBySideTrainer(SettingsTrainer, Generic[RunT]):
+    """N networks trained side by side: the same data, the same batches in the same order, the same seed.
+
+    A subclass makes the runs from its configuration (``_make_runs``: name -> trainer, all on the
+    shared ``self.dataset``). Metrics, snapshots and saved tensors are prefixed with the run's name,
+    e.g. ``relu-he/loss``. A live setting is passed on to every run (``_apply_live``).
+    """
+
+    runs: dict[str, RunT]
+
+    def _make_runs(self) -> dict[str, RunT]:
+        raise NotImplementedError
+
+    def _build(self) -> None:
+        self._loaded = self._data_key()
+        self.runs = self._make_runs()
+        self.step = 0
+        self.epoch = 0
+
+    @property
+    def first_run(self) -> RunT:
+        return next(iter(self.runs.values()))
+
+    @property
+    def device(self) -> torch.device:
+        return self.first_run.device
+
+    @property
+    def batch_size(self) -> int:  # type: ignore[override]
+        return self.config.batch_size * len(self.runs)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.first_run.steps_per_epoch
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        for name, run in self.runs.items():
+            for key, value in run.train_step().items():
+                out[f"{name}/{key}"] = value
+        self.step += 1
+        self.epoch = min(run.epoch for run in self.runs.values())
+        return out
+
+    def evaluate(self) -> dict[str, float]:
+        return {f"{name}/{k}": v for name, run in self.runs.items() for k, v in run.evaluate().items()}
+
+    def _apply_live(self, key: str, value: Any) -> str | None:
+        for run in self.runs.values():
+            run.apply_hparams({key: value})
+        return None
+
+    def to_device(self, device: torch.device) -> None:
+        for run in self.runs.values():
+            run.to_device(device)
+        self.config.device = device.type
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return {f"{name}/{k}": v for name, run in self.runs.items() for k, v in run.state_tensors().items()}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        for name, run in self.runs.items():
+            prefix = f"{name}/"
+            run.load_state_tensors({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+
+
+__all__ = ["DataSettings", "SettingsTrainer", "MiniBatchTrainer", "SideBySideTrainer", "SavedParameter"]

@@ -298,9 +298,9 @@ class TrainingSession:
         """Queue hyper-parameter changes, applied between steps by the training thread."""
         def apply() -> None:
             try:
-                self._add_notices(self.trainer.apply_hparams(changes))
+                self.add_notices(self.trainer.apply_hparams(changes))
             except ValueError as exc:  # a refused value is a message, not a failure of the run
-                self._add_notices([f"setting refused: {exc}"])
+                self.add_notices([f"setting refused: {exc}"])
 
         self._post(apply)
 
@@ -313,7 +313,7 @@ class TrainingSession:
             self._flush_metrics()
             self.trainer.to_device(device)
             self._good = None  # the next good copy is taken on the new device
-            self._add_notices([f"now training on {device}"])
+            self.add_notices([f"now training on {device}"])
             self._retune()
             self._snapshot_requested = True
 
@@ -474,7 +474,8 @@ class TrainingSession:
             self._commands.append(fn)
             self._cond.notify_all()
 
-    def _add_notices(self, notices: list[str]) -> None:
+    def add_notices(self, notices: list[str]) -> None:
+        """Messages for the user (the window shows every one); any thread."""
         if notices:
             with self._cond:
                 self._notices.extend(notices)
@@ -778,6 +779,10 @@ class TrainingSession:
                   else "lower the learning rate and press Reset")
         self._fail(f"training diverged (NaN or infinite metric) by step {bad_step}{back}: {advice}")
 
+    def evaluate_now(self) -> None:
+        """A row of held-out metrics at the current step (call on the training thread, between steps)."""
+        self._evaluate(False)
+
     def _evaluate(self, epoch_end: bool, counted: bool = True) -> None:
         """A row of held-out metrics. ``counted=False`` (the untrained model's, at step 0) leaves the
         evaluations' time budget alone: that first call pays for warm-up, and counting it held the
@@ -808,7 +813,7 @@ class TrainingSession:
         if counted:
             self._eval_seconds += time.perf_counter() - t_start
         if any(isinstance(v, float) and math.isinf(v) for v in row.values()):
-            self._add_notices([f"held-out metric is infinite at step {tr.step}"])
+            self.add_notices([f"held-out metric is infinite at step {tr.step}"])
 
     def _maybe_snapshot(self, force: bool = False) -> None:
         if not (self._snapshots_wanted or force):

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
 import uuid
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import IO
 
 from explorer.core import paths
 from explorer.core.engine.session import TrainingSession
+from explorer.core.persist.atomic import atomic_write_folder, atomic_write_text
 from explorer.core.persist.runfolder import RunFolderError, load_run, save_run
 
 if os.name == "nt":
@@ -56,23 +56,7 @@ def save_whole(session: TrainingSession, folder: str | Path, extra: dict | None 
     It is written into a hidden sibling folder and renamed over ``folder`` only once complete; a
     crash or a close mid-save leaves the previous contents of ``folder`` as they were.
     """
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
-    old = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.old")
-    try:
-        save_run(session, tmp, extra=extra)
-        if old.exists():
-            shutil.rmtree(old)
-        if folder.exists():
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    if old.exists():
-        shutil.rmtree(old, ignore_errors=True)
-    return folder
+    return atomic_write_folder(folder, lambda tmp: save_run(session, tmp, extra=extra))
 
 
 class SlotLock:
@@ -223,9 +207,7 @@ class AutosaveSlot:
         if self.slot is None:
             self.root.mkdir(parents=True, exist_ok=True)
             self.slot, self.os_lock = self._take_free_slot()
-        tmp = self.marker.with_name(f".{self.marker.name}.{self.token}")
-        tmp.write_text(json.dumps({"pid": os.getpid(), "token": self.token, "since": time.time()}), encoding="utf-8")
-        os.replace(tmp, self.marker)
+        atomic_write_text(self.marker, json.dumps({"pid": os.getpid(), "token": self.token, "since": time.time()}))
 
     def _take_free_slot(self) -> tuple[Path, SlotLock]:
         existing = slot_folders(self.root)

@@ -156,7 +156,7 @@ class _ChildServer:
                 try:
                     getattr(self.session, name)(*args, **kwargs)
                 except Exception as exc:  # noqa: BLE001 - a refused call is a message, the run goes on
-                    self.session._add_notices([f"{type(exc).__name__}: {exc}"])
+                    self.session.add_notices([f"{type(exc).__name__}: {exc}"])
             if counted:
                 self.acked += 1
         elif kind == "call":  # ("call", id, fn, args, kwargs)

@@ -19,7 +19,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from explorer.core.engine.minibatch import MiniBatchTrainer, apply_settings
+from explorer.core.engine.minibatch import DataSettings, MiniBatchTrainer
+from explorer.core.engine.settings import setting
 from explorer.core.families.rbm.model import NumpyUniforms, UniformSource
 
 NOISE_KINDS = ("none", "gaussian", "masking", "salt_pepper")
@@ -123,80 +124,47 @@ def sse_per_example(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 # -- configuration --------------------------------------------------------------------------------
 @dataclass
-class AutoencoderConfig:
+class AutoencoderConfig(DataSettings):
     """Everything that defines an autoencoder run; saved as JSON in a run folder."""
 
-    dataset: str = "digits"
-    data_dir: str | None = None
-    upscale: int = 1
-    bars_size: int = 8
-    hidden: int = 64
-    tied: bool = False
-    noise: str = "none"
-    noise_level: float = 0.3
-    lr: float = 0.1
-    momentum: float = 0.9
-    batch_size: int = 32
-    init_std: float | None = None
-    seed: int = 0
+    hidden: int = setting(64, kind="int", lo=1, hi=20000, label="hidden units", reset=True)
+    tied: bool = setting(False, reset=True)
+    noise: str = setting("none", choices=NOISE_KINDS, live=True)
+    noise_level: float = setting(0.3, kind="number", lo=0, live=True)
+    lr: float = setting(0.1, kind="number", lo=0, above=True, label="learning rate", live=True)
+    momentum: float = setting(0.9, kind="number", lo=0, hi=1, below=True, live=True)
+    batch_size: int = setting(32, kind="int", lo=1, live=True)
+    init_std: float | None = setting(None, kind="number", lo=0, above=True, optional=True, label="init std",
+                                     note="or empty for Glorot", reset=True)
+    seed: int = setting(0, data=True)
     device: str = "auto"
     download: bool = False
-    n_probes: int = 8
-    n_heatmap: int = 32
-    n_scatter: int = 500
-    eval_samples: int = 500
+    n_probes: int = setting(8, kind="int", lo=1)
+    n_heatmap: int = setting(32, kind="int", lo=1)
+    n_scatter: int = setting(500, kind="int", lo=1)
+    eval_samples: int = setting(500, kind="int", lo=1)
 
-    def validate(self) -> None:
-        if not isinstance(self.hidden, (int, np.integer)) or isinstance(self.hidden, bool) \
-                or not 1 <= self.hidden <= 20000:
-            raise ValueError(f"hidden units must be a whole number between 1 and 20000, got {self.hidden!r}")
-        if not isinstance(self.lr, (int, float)) or not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"learning rate must be a positive number, got {self.lr!r}")
-        if not isinstance(self.momentum, (int, float)) or not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
-            raise ValueError(f"batch size must be a whole number >= 1, got {self.batch_size!r}")
-        if self.noise not in NOISE_KINDS:
-            raise ValueError(f"noise must be one of {', '.join(NOISE_KINDS)}, got {self.noise!r}")
+    def check(self) -> None:
         lvl = self.noise_level
-        if not isinstance(lvl, (int, float)) or not math.isfinite(lvl) or lvl < 0:
-            raise ValueError(f"noise level must be a number >= 0, got {lvl!r}")
         if self.noise in ("masking", "salt_pepper") and lvl > 1:
             raise ValueError(f"{self.noise} noise level is a probability in [0, 1], got {lvl}")
         if self.noise == "gaussian" and lvl > MAX_GAUSSIAN_LEVEL:
             raise ValueError(f"gaussian noise level (std) must be at most {MAX_GAUSSIAN_LEVEL}, got {lvl}")
-        if self.init_std is not None and (not isinstance(self.init_std, (int, float))
-                                          or not math.isfinite(self.init_std) or self.init_std <= 0):
-            raise ValueError(f"init std must be a positive number (or empty for Glorot), got {self.init_std!r}")
-        for name in ("n_probes", "n_heatmap", "n_scatter", "eval_samples"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "AutoencoderConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
-# Changes that only take effect after re-initialising the model.
-NEEDS_RESET = {"hidden", "tied", "dataset", "data_dir", "upscale", "bars_size", "init_std", "seed"}
-LIVE = {"lr", "momentum", "batch_size", "noise", "noise_level"}
-
-_PARAM_NAMES = ("W", "b", "d", "W_dec")
-
+# Changes that only take effect after re-initialising the model, and those applied between two steps.
+NEEDS_RESET = AutoencoderConfig.reset_settings()
+LIVE = AutoencoderConfig.live_settings()
 
 class AutoencoderTrainer(MiniBatchTrainer):
     """Trains an :class:`Autoencoder` (denoising when ``config.noise`` is not "none") on a :class:`Dataset`."""
 
     family = "autoencoder"
+    model: Autoencoder
 
     # -- construction -------------------------------------------------------------------------
-    def _build(self) -> None:
+    def _build_model(self) -> None:
         cfg, ds, dev = self.config, self.dataset, self._device
-        self._loaded = self._data_key()
         init_gen = torch.Generator().manual_seed(cfg.seed)
         self.model = Autoencoder(ds.n_visible, cfg.hidden, tied=cfg.tied, init_std=cfg.init_std,
                                  generator=init_gen, device=dev)
@@ -206,13 +174,7 @@ class AutoencoderTrainer(MiniBatchTrainer):
         with torch.no_grad():
             self.model.d.copy_(torch.log(p / (1 - p)).to(dev))
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
-        self._gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
         self.noise = self._uniforms(cfg.seed + 1)
-        self._load_data()
-        self.step = 0
-        self.epoch = 0
-        self._order = torch.randperm(self._n_train, generator=self._gen, device=dev)
-        self._pos = 0
 
     def _load_data(self) -> None:
         cfg, ds, dev = self.config, self.dataset, self._device
@@ -292,55 +254,8 @@ class AutoencoderTrainer(MiniBatchTrainer):
                 out["scatter_labels"] = self._scatter_labels.copy()
         return out
 
-    def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
-        def live(key: str, value: Any) -> None:
-            if key in ("lr", "momentum"):
-                for group in self.optimizer.param_groups:
-                    group[key] = value
-
-        return apply_settings(self.config, changes, LIVE, NEEDS_RESET, live)
-
-    def to_device(self, device: torch.device) -> None:
-        if device == self._device:
-            return
-        self.model.to(device)  # parameters move in place: the optimiser keeps the same objects
-        self._move_optimizer_state(self.optimizer, device)
-        seed = self._switch_device(device)
+    def _moved(self, device: torch.device, seed: int) -> None:
         self.noise = self._uniforms(seed)
-        self._order = self._order.to(device)
-        self._load_data()
-
-    def _params(self) -> dict[str, torch.nn.Parameter]:
-        m = self.model
-        return {n: getattr(m, n) for n in _PARAM_NAMES if getattr(m, n, None) is not None}
-
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        out: dict[str, torch.Tensor] = {}
-        for name, p in self._params().items():
-            out[f"model.{name}"] = p.data
-            buf = self.optimizer.state.get(p, {}).get("momentum_buffer")
-            if buf is not None:
-                out[f"opt.{name}.momentum"] = buf
-        return out
-
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        params = self._params()
-        for name, param in params.items():
-            key = f"model.{name}"
-            if key not in tensors:
-                raise ValueError(f"weights file has no tensor {key!r}")
-            t = tensors[key]
-            if tuple(t.shape) != tuple(param.shape):
-                raise ValueError(f"tensor {key!r} has shape {tuple(t.shape)}, the model needs {tuple(param.shape)}")
-        for name, param in params.items():
-            with torch.no_grad():
-                param.copy_(tensors[f"model.{name}"].to(param.device, param.dtype))
-            key = f"opt.{name}.momentum"
-            if key in tensors and tuple(tensors[key].shape) == tuple(param.shape):
-                self.optimizer.state[param]["momentum_buffer"] = tensors[key].to(param.device, param.dtype).clone()
-
-    def config_dict(self) -> dict[str, Any]:
-        return self.config.to_dict()
 
     def describe(self) -> str:
         ds, cfg = self.dataset, self.config

@@ -29,7 +29,6 @@ field of a unit for one input is |d unit / d input| (summed over the input chann
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -40,7 +39,8 @@ import torch.nn.functional as F
 from explorer.core.data.datasets import DATASET_NAMES, DataError, Dataset
 from explorer.core.data.imagefolder import load_image_folder
 from explorer.core.spec.layers import Concat, LayerStack, LocalContrastNorm
-from explorer.core.engine.minibatch import DATA_FIELDS, MiniBatchTrainer, apply_settings
+from explorer.core.engine.minibatch import MiniBatchTrainer
+from explorer.core.engine.settings import Settings, setting
 
 DATASETS = tuple(DATASET_NAMES) + ("folder",)
 DEFAULT_PRESET = "lenet5"
@@ -174,30 +174,30 @@ def adapt_images(x: np.ndarray, src_channels: int, src_hw: Sequence[int], dst_ch
 
 # -- configuration --------------------------------------------------------------------------------
 @dataclass
-class CNNConfig:
+class CNNConfig(Settings):
     """Everything that defines a CNN run; saved as JSON in a run folder.
 
     The network is ``spec`` (a builder spec as a dict, from ``spec_to_dict``) when set, else the preset
     named ``preset``. ``dataset`` "folder" reads the user's images from ``image_folder``.
     """
 
-    dataset: str = "digits"
-    data_dir: str | None = None
-    image_folder: str | None = None
-    upscale: int = 1
-    bars_size: int = 8
-    preset: str = DEFAULT_PRESET
-    spec: dict | None = None
-    lr: float = 0.03
-    momentum: float = 0.9
-    batch_size: int = 32
-    seed: int = 0
+    dataset: str = setting("digits", choices=DATASETS, label="data set", data=True)
+    data_dir: str | None = setting(None, data=True)
+    image_folder: str | None = setting(None, reset=True)
+    upscale: int = setting(1, data=True)
+    bars_size: int = setting(8, data=True)
+    preset: str = setting(DEFAULT_PRESET, reset=True)
+    spec: dict | None = setting(None, reset=True)
+    lr: float = setting(0.03, kind="number", lo=0, above=True, label="learning rate", live=True)
+    momentum: float = setting(0.9, kind="number", lo=0, hi=1, below=True, live=True)
+    batch_size: int = setting(32, kind="int", lo=1, live=True)
+    seed: int = setting(0, data=True)
     device: str = "auto"
     download: bool = False
-    eval_samples: int = 1000
-    n_gallery: int = 20
-    n_misclassified: int = 32
-    max_channels: int = 32
+    eval_samples: int = setting(1000, kind="int", lo=1, reset=True)
+    n_gallery: int = setting(20, kind="int", lo=1, reset=True)
+    n_misclassified: int = setting(32, kind="int", lo=1, reset=True)
+    max_channels: int = setting(32, kind="int", lo=1, reset=True)
 
     def network_spec(self):
         """The builder spec this configuration trains (a fresh object each call)."""
@@ -209,20 +209,10 @@ class CNNConfig:
             return str(self.spec.get("name") or "network from the builder")
         return self.preset
 
-    def validate(self) -> None:
+    def check(self) -> None:
         from explorer.core.spec.network import SpecError, validate
-        if self.dataset not in DATASETS:
-            raise ValueError(f"data set must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
         if self.dataset == "folder" and not self.image_folder:
             raise ValueError("data set 'folder' needs an image folder (one sub-folder of images per class)")
-        if not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool) or not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"learning rate must be a positive number, got {self.lr!r}")
-        if not isinstance(self.momentum, (int, float)) or not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        for name in ("batch_size", "eval_samples", "n_gallery", "n_misclassified", "max_channels"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name.replace('_', ' ')} must be a whole number >= 1, got {v!r}")
         if self.spec is None and self.preset not in cnn_presets():
             raise ValueError(f"preset must be a CNN preset ({', '.join(cnn_presets())}), got {self.preset!r}")
         try:
@@ -231,14 +221,6 @@ class CNNConfig:
         except SpecError as exc:
             raise ValueError(f"network: {exc}") from None
         check_cnn_spec(spec, inf)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "CNNConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def check_cnn_spec(spec, inf=None) -> None:
@@ -255,9 +237,9 @@ def check_cnn_spec(spec, inf=None) -> None:
         raise ValueError(f"a CNN here ends in one score per class (a vector of at least 2), not {out}")
 
 
-NEEDS_RESET = {"dataset", "data_dir", "image_folder", "upscale", "bars_size", "preset", "spec", "seed",
-               "eval_samples", "n_gallery", "n_misclassified", "max_channels"}
-LIVE = {"lr", "momentum", "batch_size"}
+# Changes that only take effect after re-initialising the model, and those applied between two steps.
+NEEDS_RESET = CNNConfig.reset_settings()
+LIVE = CNNConfig.live_settings()
 
 
 # -- trainer --------------------------------------------------------------------------------------
@@ -294,23 +276,15 @@ class CNNTrainer(MiniBatchTrainer):
         return super()._data_key() + (c.image_folder if c.dataset == "folder" else None,
                                       self._folder_mode() if c.dataset == "folder" else None)
 
-    def reset(self) -> None:
-        if self._data_key() != self._loaded:
-            folder = self._loaded[len(DATA_FIELDS)]
-            try:
-                self.dataset = self._load_configured_data()
-            except Exception:
-                for name, value in zip(DATA_FIELDS, self._loaded):
-                    setattr(self.config, name, value)
-                self.config.image_folder = folder if folder is not None else self.config.image_folder
-                raise
-        self._build()
+    def _restore_data_settings(self) -> None:
+        folder = self._loaded[len(self.config.data_settings())]
+        super()._restore_data_settings()
+        self.config.image_folder = folder if folder is not None else self.config.image_folder
 
     # -- construction -------------------------------------------------------------------------
-    def _build(self) -> None:
+    def _build_model(self) -> None:
         from explorer.core.spec.network import validate
         cfg, ds, dev = self.config, self.dataset, self._device
-        self._loaded = self._data_key()
         self.spec = cfg.network_spec()
         self.inference = validate(self.spec)
         check_cnn_spec(self.spec, self.inference)
@@ -333,13 +307,9 @@ class CNNTrainer(MiniBatchTrainer):
         self._has_dropout = any(isinstance(m, torch.nn.Dropout) for m in layers)
         self.geometry = layer_geometry(self.spec)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
-        self._gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
-        self._prepare_data()
-        self._load_data()
-        self.step = 0
-        self.epoch = 0
-        self._order = torch.randperm(self._n_train, generator=self._gen, device=dev)
-        self._pos = 0
+
+    def _build(self) -> None:
+        super()._build()
         self._confusion = np.zeros((self.n_outputs, self.n_outputs), np.int64)
         self._eval_pred: np.ndarray | None = None
         self.eval_version = 0  # counts evaluations: the confusion matrix and misclassified list change with it
@@ -361,17 +331,9 @@ class CNNTrainer(MiniBatchTrainer):
         self._prepared_key = key
 
     def _load_data(self) -> None:
-        cfg, ds, dev = self.config, self.dataset, self._device
-        self._train = torch.from_numpy(self._train_np).to(dev)
-        self._train_y = torch.from_numpy(np.asarray(ds.train_y, dtype=np.int64)).to(dev)
-        self._n_train = self._train.shape[0]
-        n_eval = min(cfg.eval_samples, self._test_np.shape[0])
-        self._test_eval = torch.from_numpy(self._test_np[:n_eval]).to(dev)
-        self._test_eval_y = torch.from_numpy(np.asarray(ds.test_y[:n_eval], dtype=np.int64)).to(dev)
-        n_tr = min(cfg.eval_samples, self._n_train)
-        self._train_eval = self._train[:n_tr]
-        self._train_eval_y = self._train_y[:n_tr]
-        self.gallery_indices = self._pick_gallery(np.asarray(ds.test_y), cfg.n_gallery)
+        self._prepare_data()
+        self._load_labelled(self._train_np, self._test_np)
+        self.gallery_indices = self._pick_gallery(np.asarray(self.dataset.test_y), self.config.n_gallery)
 
     @staticmethod
     def _pick_gallery(labels: np.ndarray, n: int) -> np.ndarray:
@@ -597,40 +559,17 @@ class CNNTrainer(MiniBatchTrainer):
                                f"ε = {LCN_DEMO_EPS:g}) applied to the maps of {names[i - 1]} to show what it does")
         return out
 
-    def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
-        def live(key: str, value: Any) -> None:
-            if key in ("lr", "momentum"):
-                for group in self.optimizer.param_groups:
-                    group[key] = value
-
-        return apply_settings(self.config, changes, LIVE, NEEDS_RESET, live)
-
-    def to_device(self, device: torch.device) -> None:
-        if device == self._device:
-            return
-        self.model.to(device)
-        self._move_optimizer_state(self.optimizer, device)
-        self._switch_device(device)
-        self._order = self._order.to(device)
+    def _moved(self, device: torch.device, seed: int) -> None:
         self.probe = self.probe.to(device)
-        self._load_data()
 
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        """The network's weights (``model.<name>``) and momentum buffers (``opt.<name>.momentum``)."""
-        out: dict[str, torch.Tensor] = {}
-        for name, p in self.model.named_parameters():
-            out[f"model.{name}"] = p.data
-            buf = self.optimizer.state.get(p, {}).get("momentum_buffer")
-            if buf is not None:
-                out[f"opt.{name}.momentum"] = buf
-        # the probe the views show (a gallery entry, or what the user drew) and the chosen unit travel
-        # with the session, so a reopened run shows the same feature maps and receptive field
-        out["probe.image"] = self.probe
-        out["probe.index"] = torch.tensor(-1 if self.probe_index is None else int(self.probe_index))
-        out["probe.unit"] = torch.tensor(list(self.unit) if self.unit is not None else [-1, -1, -1, -1])
-        return out
+    def _extra_state(self) -> dict[str, torch.Tensor]:
+        """The probe the views show (a gallery entry, or what the user drew) and the chosen unit travel with
+        the session, so a reopened run shows the same feature maps and receptive field."""
+        return {"probe.image": self.probe,
+                "probe.index": torch.tensor(-1 if self.probe_index is None else int(self.probe_index)),
+                "probe.unit": torch.tensor(list(self.unit) if self.unit is not None else [-1, -1, -1, -1])}
 
-    def _load_probe(self, tensors: dict[str, torch.Tensor]) -> None:
+    def _after_loading(self, tensors: dict[str, torch.Tensor]) -> None:
         """Restore the saved probe and unit; a run saved without them (or for another input) keeps the defaults."""
         try:
             index = int(tensors["probe.index"]) if "probe.index" in tensors else None
@@ -643,25 +582,6 @@ class CNNTrainer(MiniBatchTrainer):
                 self.select_unit(unit.tolist())
         except (ValueError, TypeError):
             pass
-
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        params = dict(self.model.named_parameters())
-        for name, p in params.items():
-            key = f"model.{name}"
-            if key not in tensors:
-                raise ValueError(f"weights file has no tensor {key!r}")
-            if tuple(tensors[key].shape) != tuple(p.shape):
-                raise ValueError(f"tensor {key!r} has shape {tuple(tensors[key].shape)}, the model needs {tuple(p.shape)}")
-        for name, p in params.items():
-            with torch.no_grad():
-                p.copy_(tensors[f"model.{name}"].to(p.device, p.dtype))
-            key = f"opt.{name}.momentum"
-            if key in tensors and tuple(tensors[key].shape) == tuple(p.shape):
-                self.optimizer.state[p]["momentum_buffer"] = tensors[key].to(p.device, p.dtype).clone()
-        self._load_probe(tensors)
-
-    def config_dict(self) -> dict[str, Any]:
-        return self.config.to_dict()
 
     def describe(self) -> str:
         ds, cfg = self.dataset, self.config

@@ -13,28 +13,31 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 
 from explorer.core.data.datasets import Dataset, load_dataset
+from explorer.core.engine.minibatch import SideBySideTrainer
+from explorer.core.engine.settings import Settings, apply_settings, setting
 from explorer.core.families.deep.trainer import INITS, MLPConfig, MLPTrainer
-from explorer.core.engine.session import Trainer
 
 
 @dataclass
-class CompareConfig:
-    dataset: str = "digits"
-    data_dir: str | None = None
-    upscale: int = 1
-    hidden: tuple[int, ...] = (64, 64, 64, 64, 64, 64)
-    inits: tuple[str, ...] = INITS
-    pretrain_epochs: int = 2
-    pretrain_lr: float = 0.1
-    lr: float = 0.5               # fine-tuning rate of the three sigmoid networks
-    relu_lr: float = 0.05         # and of the ReLU one (ReLU nets want a smaller step; each start gets a fair one)
-    momentum: float = 0.0
-    batch_size: int = 32
-    stats_every: int = 10
-    seed: int = 0
+class CompareConfig(Settings):
+    """The four starts' shared settings; each network's own checks (:class:`MLPConfig`) apply to them."""
+
+    dataset: str = setting("digits", data=True)
+    data_dir: str | None = setting(None, data=True)
+    upscale: int = setting(1, data=True)
+    hidden: tuple[int, ...] = setting((64, 64, 64, 64, 64, 64), reset=True)
+    inits: tuple[str, ...] = setting(INITS, reset=True)
+    pretrain_epochs: int = setting(2, reset=True)
+    pretrain_lr: float = setting(0.1, reset=True)
+    lr: float = setting(0.5, live=True)          # fine-tuning rate of the three sigmoid networks
+    # and of the ReLU one (ReLU nets want a smaller step; each start gets a fair one)
+    relu_lr: float = setting(0.05, live=True)
+    momentum: float = setting(0.0, live=True)
+    batch_size: int = setting(32, live=True)
+    stats_every: int = setting(10, live=True)
+    seed: int = setting(0, data=True)
     device: str = "auto"
     download: bool = False
 
@@ -44,7 +47,7 @@ class CompareConfig:
         lr = self.relu_lr if init == "relu-he" else self.lr
         return MLPConfig(**{**values, "hidden": tuple(self.hidden), "init": init, "lr": lr})
 
-    def validate(self) -> None:
+    def check(self) -> None:
         if not self.inits or any(i not in INITS for i in self.inits):
             raise ValueError(f"inits must be chosen from {', '.join(INITS)}")
         for init in self.inits:
@@ -57,68 +60,42 @@ class CompareConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CompareConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        vals = {k: v for k, v in d.items() if k in names}
+        d = dict(d)
         for key in ("hidden", "inits"):
-            if key in vals:
-                vals[key] = tuple(vals[key])
-        return cls(**vals)
+            if key in d:
+                d[key] = tuple(d[key])
+        return super().from_dict(d)
 
 
-NEEDS_RESET = {"dataset", "data_dir", "upscale", "hidden", "inits", "pretrain_epochs", "pretrain_lr", "seed"}
-LIVE = {"lr", "relu_lr", "momentum", "batch_size", "stats_every"}
+NEEDS_RESET = CompareConfig.reset_settings()
+LIVE = CompareConfig.live_settings()
 
 
-class InitComparison(Trainer):
+class InitComparison(SideBySideTrainer[MLPTrainer]):
     """Four deep networks trained in lockstep; metrics are prefixed with their start, e.g. ``relu-he/loss``."""
 
     family = "compare"
 
-    def __init__(self, config: CompareConfig, dataset: Dataset | None = None):
-        config.validate()
-        self.config = config
-        self.dataset = dataset or self._load()
-        self._loaded = self._data_key()
-        self._build()
-
-    def _data_key(self) -> tuple:
-        c = self.config
-        return (c.dataset, c.data_dir, c.upscale, c.seed)
-
-    def _load(self) -> Dataset:
+    def _load_configured_data(self) -> Dataset:
         c = self.config
         return load_dataset(c.dataset, c.data_dir, upscale=c.upscale, seed=c.seed, download=c.download)
 
-    def _build(self) -> None:
-        self.runs = {init: MLPTrainer(self.config.mlp_config(init), dataset=self.dataset)
-                     for init in self.config.inits}
-        self.step = 0
-        self.epoch = 0
+    def _make_runs(self) -> dict[str, MLPTrainer]:
+        return {init: MLPTrainer(self.config.mlp_config(init), dataset=self.dataset) for init in self.config.inits}
 
-    # -- engine interface ---------------------------------------------------------------------------
-    @property
-    def device(self) -> torch.device:
-        return next(iter(self.runs.values())).device
+    def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
+        return apply_settings(self.config, changes, self._apply_live,
+                              reset_reason="the networks must be re-initialised")
 
-    @property
-    def batch_size(self) -> int:  # type: ignore[override]
-        return self.config.batch_size * len(self.runs)
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return next(iter(self.runs.values())).steps_per_epoch
-
-    def train_step(self) -> dict[str, torch.Tensor]:
-        out: dict[str, torch.Tensor] = {}
-        for init, run in self.runs.items():
-            for key, value in run.train_step().items():
-                out[f"{init}/{key}"] = value
-        self.step += 1
-        self.epoch = min(run.epoch for run in self.runs.values())
-        return out
-
-    def evaluate(self) -> dict[str, float]:
-        return {f"{init}/{k}": v for init, run in self.runs.items() for k, v in run.evaluate().items()}
+    def _apply_live(self, key: str, value: Any) -> str | None:
+        """``lr`` goes to the three sigmoid networks, ``relu_lr`` to the ReLU one, the others to all four."""
+        if key in ("lr", "relu_lr"):
+            for init, run in self.runs.items():
+                if (init == "relu-he") == (key == "relu_lr"):
+                    run.apply_hparams({"lr": value})
+            return None
+        super()._apply_live(key, value)
+        return "applied now, to all four"
 
     def snapshot(self) -> dict[str, Any]:
         out: dict[str, Any] = {"image_shape": tuple(self.dataset.image_shape), "inits": list(self.runs)}
@@ -128,53 +105,6 @@ class InitComparison(Trainer):
                 if key in snap:
                     out[f"{init}/{key}"] = snap[key]
         return out
-
-    def reset(self) -> None:
-        """Re-initialise all four from the seed; reloads the data first if its settings changed."""
-        if self._data_key() != self._loaded:
-            self.dataset = self._load()
-            self._loaded = self._data_key()
-        self._build()
-
-    def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
-        unknown = set(changes) - {f.name for f in dataclasses.fields(CompareConfig)}
-        if unknown:
-            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        trial = dataclasses.replace(self.config, **changes)
-        trial.validate()
-        notices = []
-        for key, value in changes.items():
-            if getattr(self.config, key) == value:
-                continue
-            setattr(self.config, key, value)
-            if key in ("lr", "relu_lr"):
-                for init, run in self.runs.items():
-                    if (init == "relu-he") == (key == "relu_lr"):
-                        run.apply_hparams({"lr": value})
-                notices.append(f"{key} = {value} (applied now)")
-            elif key in LIVE:
-                for run in self.runs.values():
-                    run.apply_hparams({key: value})
-                notices.append(f"{key} = {value} (applied now, to all four)")
-            else:
-                notices.append(f"{key} = {value}: takes effect after Reset (the networks must be re-initialised)")
-        return notices
-
-    def to_device(self, device: torch.device) -> None:
-        for run in self.runs.values():
-            run.to_device(device)
-        self.config.device = device.type
-
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {f"{init}/{k}": v for init, run in self.runs.items() for k, v in run.state_tensors().items()}
-
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        for init, run in self.runs.items():
-            prefix = f"{init}/"
-            run.load_state_tensors({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-
-    def config_dict(self) -> dict[str, Any]:
-        return self.config.to_dict()
 
     def describe(self) -> str:
         ds = self.dataset

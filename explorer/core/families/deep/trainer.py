@@ -34,7 +34,8 @@ import torch.nn.functional as F
 
 from explorer.core.families.autoencoder.trainer import Autoencoder, sse_per_example
 from explorer.core.data.datasets import Dataset
-from explorer.core.engine.minibatch import MiniBatchTrainer, apply_settings
+from explorer.core.engine.minibatch import DataSettings, MiniBatchTrainer, SavedParameter
+from explorer.core.engine.settings import setting
 from explorer.core.families.rbm.model import RBM, ContrastiveDivergence
 
 INITS = ("random", "rbm", "ae", "relu-he")
@@ -133,50 +134,33 @@ def grad_stats(layers: Sequence[torch.nn.Linear], nets: Sequence[torch.Tensor],
 
 # -- configuration --------------------------------------------------------------------------------
 @dataclass
-class MLPConfig:
+class MLPConfig(DataSettings):
     """Everything that defines a deep MLP run; saved as JSON in a run folder."""
 
-    dataset: str = "digits"
-    data_dir: str | None = None
-    upscale: int = 1
-    bars_size: int = 8
-    hidden: tuple[int, ...] = (64, 64, 64, 64, 64, 64)
-    init: str = "random"
-    pretrain_epochs: int = 5
-    pretrain_lr: float = 0.1
-    lr: float = 0.5
-    momentum: float = 0.0
-    batch_size: int = 32
-    seed: int = 0
+    hidden: tuple[int, ...] = setting((64, 64, 64, 64, 64, 64), reset=True)
+    init: str = setting("random", choices=INITS, reset=True)
+    pretrain_epochs: int = setting(5, kind="int", lo=1, label="pretraining epochs (per layer)", reset=True)
+    pretrain_lr: float = setting(0.1, kind="number", lo=0, above=True, label="pretraining learning rate",
+                                 reset=True)
+    lr: float = setting(0.5, kind="number", lo=0, above=True, label="learning rate", live=True)
+    momentum: float = setting(0.0, kind="number", lo=0, hi=1, below=True, live=True)
+    batch_size: int = setting(32, kind="int", lo=1, live=True)
+    seed: int = setting(0, data=True)
     device: str = "auto"
     download: bool = False
-    stats_every: int = 10
-    eval_samples: int = 1000
+    stats_every: int = setting(10, kind="int", lo=1, live=True)
+    eval_samples: int = setting(1000, kind="int", lo=1)
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, list):
             self.hidden = tuple(self.hidden)
 
-    def validate(self) -> None:
+    def check(self) -> None:
         h = self.hidden
         if (not isinstance(h, (tuple, list)) or not h
                 or not all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) and 1 <= k <= 20000
                            for k in h)):
             raise ValueError(f"hidden layers must be a list of whole numbers between 1 and 20000, got {h!r}")
-        if self.init not in INITS:
-            raise ValueError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
-        if not isinstance(self.pretrain_epochs, (int, np.integer)) or self.pretrain_epochs < 1:
-            raise ValueError(f"pretraining epochs (per layer) must be a whole number >= 1, got {self.pretrain_epochs!r}")
-        for name in ("pretrain_lr", "lr"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not (math.isfinite(v) and v > 0):
-                raise ValueError(f"{name.replace('_', ' ')} must be a positive number, got {v!r}")
-        if not isinstance(self.momentum, (int, float)) or not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        for name in ("batch_size", "stats_every", "eval_samples"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name.replace('_', ' ')} must be a whole number >= 1, got {v!r}")
 
     @property
     def activation(self) -> str:
@@ -184,11 +168,10 @@ class MLPConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "MLPConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        kw = {k: v for k, v in d.items() if k in names}
-        if "hidden" in kw and isinstance(kw["hidden"], (list, tuple)):
-            kw["hidden"] = tuple(int(k) for k in kw["hidden"])
-        return cls(**kw)
+        d = dict(d)
+        if isinstance(d.get("hidden"), (list, tuple)):
+            d["hidden"] = tuple(int(k) for k in d["hidden"])
+        return super().from_dict(d)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -196,9 +179,9 @@ class MLPConfig:
         return d
 
 
-NEEDS_RESET = {"dataset", "data_dir", "upscale", "bars_size", "hidden", "init", "pretrain_epochs", "pretrain_lr",
-               "seed"}
-LIVE = {"lr", "momentum", "batch_size", "stats_every"}
+# Changes that only take effect after re-initialising the model, and those applied between two steps.
+NEEDS_RESET = MLPConfig.reset_settings()
+LIVE = MLPConfig.live_settings()
 
 
 # -- trainer --------------------------------------------------------------------------------------
@@ -217,6 +200,7 @@ class MLPTrainer(MiniBatchTrainer):
     """
 
     family = "mlp"
+    model: DeepMLP
 
     def _load_configured_data(self) -> Dataset:
         ds = super()._load_configured_data()
@@ -225,9 +209,8 @@ class MLPTrainer(MiniBatchTrainer):
         return ds
 
     # -- construction -------------------------------------------------------------------------
-    def _build(self) -> None:
+    def _build_model(self) -> None:
         cfg, ds, dev = self.config, self.dataset, self._device
-        self._loaded = self._data_key()
         self._dbn_v: torch.Tensor | None = None  # the deep belief net's persistent chains (top RBM's visibles)
         self._dbn_uniform = self._uniforms(cfg.seed + 300)
         self.n_classes = int(max(int(ds.train_y.max()), int(ds.test_y.max())) + 1)
@@ -246,12 +229,6 @@ class MLPTrainer(MiniBatchTrainer):
                 layer.weight.copy_((torch.randn(layer.weight.shape, generator=gen) * std).to(dev))
                 layer.bias.zero_()
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
-        self._gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
-        self._load_data()
-        self.step = 0
-        self.epoch = 0
-        self._order = torch.randperm(self._n_train, generator=self._gen, device=dev)
-        self._pos = 0
         kind = {"rbm": "RBM", "ae": "AE"}.get(cfg.init)
         n_hidden = len(cfg.hidden)
         self.stages: list[str] = ([f"pretrain layer {k} ({kind})" for k in range(1, n_hidden + 1)] if kind else [])
@@ -263,17 +240,9 @@ class MLPTrainer(MiniBatchTrainer):
         self._enter_stage(0)
 
     def _load_data(self) -> None:
-        cfg, ds, dev = self.config, self.dataset, self._device
-        self._train = torch.from_numpy(ds.train_x).to(dev)
-        self._train_y = torch.from_numpy(np.asarray(ds.train_y, dtype=np.int64)).to(dev)
-        self._n_train = self._train.shape[0]
-        n_eval = min(cfg.eval_samples, ds.test_x.shape[0])
-        self._test_eval = torch.from_numpy(ds.test_x[:n_eval]).to(dev)
-        self._test_eval_y = torch.from_numpy(np.asarray(ds.test_y[:n_eval], dtype=np.int64)).to(dev)
-        n_tr = min(cfg.eval_samples, self._n_train)
-        self._train_eval = self._train[:n_tr]
-        self._train_eval_y = self._train_y[:n_tr]
-        self._snap_x = torch.from_numpy(ds.test_x[:N_SNAPSHOT]).to(dev)
+        ds = self.dataset
+        self._load_labelled(ds.train_x, ds.test_x)
+        self._snap_x = torch.from_numpy(ds.test_x[:N_SNAPSHOT]).to(self._device)
 
     # -- stages ---------------------------------------------------------------------------------
     @property
@@ -544,60 +513,36 @@ class MLPTrainer(MiniBatchTrainer):
         changes = dict(changes)
         if isinstance(changes.get("hidden"), list):
             changes["hidden"] = tuple(changes["hidden"])
+        return super().apply_hparams(changes)
 
-        def live(key: str, value: Any) -> None:
-            if key in ("lr", "momentum"):
-                for group in self.optimizer.param_groups:
-                    group[key] = value
+    # -- parts: the MLP, and the RBM or autoencoder being pretrained ---------------------------------------
+    def _networks(self) -> list[torch.nn.Module]:
+        return [self.model, *([self._pre_module] if self._pre_module is not None else []), *self.pretrained]
 
-        return apply_settings(self.config, changes, LIVE, NEEDS_RESET, live)
+    def _other_optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self._pre_opt] if self._pre_opt is not None else []
 
-    def to_device(self, device: torch.device) -> None:
-        if device == self._device:
-            return
-        self.model.to(device)
-        optimizers = [self.optimizer] + ([self._pre_opt] if self._pre_opt is not None else [])
-        if self._pre_module is not None:
-            self._pre_module.to(device)
-        for m in self.pretrained:
-            m.to(device)
-        for opt in optimizers:
-            self._move_optimizer_state(opt, device)
-        seed = self._switch_device(device)
+    def _moved(self, device: torch.device, seed: int) -> None:
         if self._cd is not None:
-            self._cd._velocity = [v.to(device) for v in self._cd._velocity]
-            self._cd._chain_h = None
+            self._cd.to(device)
             self._cd.uniform = self._uniforms(seed)
         if self._last_stats is not None:
             self._last_stats = {k: v.to(device) for k, v in self._last_stats.items()}
-        self._order = self._order.to(device)
-        self._load_data()
 
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        """MLP weights and momentum, the stage, and the module being pretrained (if any)."""
-        out: dict[str, torch.Tensor] = {"stage": torch.tensor(self.stage_index),
-                                        "stage_steps": torch.tensor(self._stage_steps)}
-        for i, layer in enumerate(self.model.layers):
-            for pname in ("weight", "bias"):
-                p = getattr(layer, pname)
-                out[f"layer{i}.{pname}"] = p.data
-                buf = self.optimizer.state.get(p, {}).get("momentum_buffer")
-                if buf is not None:
-                    out[f"opt.layer{i}.{pname}.momentum"] = buf
+    def _saved_parameters(self) -> list[SavedParameter]:
+        """The MLP's weights ``layer<i>.weight``/``.bias`` with their momentum ``opt.layer<i>.<name>.momentum``."""
+        return [SavedParameter(f"layer{i}.{pname}", f"opt.layer{i}.{pname}", getattr(layer, pname), self.optimizer)
+                for i, layer in enumerate(self.model.layers) for pname in ("weight", "bias")]
+
+    def _extra_state(self) -> dict[str, torch.Tensor]:
+        """The stage, and the module being pretrained (if any)."""
+        out = {"stage": torch.tensor(self.stage_index), "stage_steps": torch.tensor(self._stage_steps)}
         if self._pre_module is not None:
             for name, p in self._pre_module.named_parameters():
                 out[f"pretrain.{name}"] = p.data
         return out
 
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        for i, layer in enumerate(self.model.layers):
-            for pname in ("weight", "bias"):
-                key, p = f"layer{i}.{pname}", getattr(layer, pname)
-                if key not in tensors:
-                    raise ValueError(f"weights file has no tensor {key!r}")
-                if tuple(tensors[key].shape) != tuple(p.shape):
-                    raise ValueError(f"tensor {key!r} has shape {tuple(tensors[key].shape)}, "
-                                     f"the model needs {tuple(p.shape)}")
+    def _before_loading(self, tensors: dict[str, torch.Tensor]) -> None:
         stage = int(tensors["stage"]) if "stage" in tensors else len(self.stages) - 1
         stage = min(max(stage, 0), len(self.stages) - 1)
         self.pretrained = []
@@ -607,23 +552,14 @@ class MLPTrainer(MiniBatchTrainer):
                                              momentum=self.config.momentum)
         if "stage_steps" in tensors:
             self._stage_steps = int(tensors["stage_steps"])
-        for i, layer in enumerate(self.model.layers):
-            for pname in ("weight", "bias"):
-                p = getattr(layer, pname)
-                with torch.no_grad():
-                    p.copy_(tensors[f"layer{i}.{pname}"].to(p.device, p.dtype))
-                key = f"opt.layer{i}.{pname}.momentum"
-                if key in tensors and tuple(tensors[key].shape) == tuple(p.shape):
-                    self.optimizer.state[p]["momentum_buffer"] = tensors[key].to(p.device, p.dtype).clone()
+
+    def _after_loading(self, tensors: dict[str, torch.Tensor]) -> None:
         if self._pre_module is not None:
             for name, p in self._pre_module.named_parameters():
                 t = tensors.get(f"pretrain.{name}")
                 if t is not None and tuple(t.shape) == tuple(p.shape):
                     with torch.no_grad():
                         p.copy_(t.to(p.device, p.dtype))
-
-    def config_dict(self) -> dict[str, Any]:
-        return self.config.to_dict()
 
     def describe(self) -> str:
         ds, cfg = self.dataset, self.config

@@ -30,10 +30,11 @@ import torch
 import torch.nn.functional as F
 
 from explorer.core.data.datasets import Dataset
-from explorer.core.engine.session import Trainer
-from explorer.core.engine.minibatch import MiniBatchTrainer, apply_settings
+from explorer.core.engine.minibatch import MiniBatchTrainer, SideBySideTrainer
+from explorer.core.engine.settings import Settings, setting
 from explorer.core.data.scenes import SHAPE_CLASSES, load_mask_folder, scenes_dataset
 from explorer.core.spec.network import NetworkSpec, SpecError, infer, load_preset, spec_from_dict, spec_to_dict, validate
+from explorer.core.spec.layers import LayerStack
 
 DATASETS = ("scenes", "folder")
 OPTIMIZERS = ("adam", "sgd")
@@ -180,37 +181,35 @@ def check_fcn_spec(spec: NetworkSpec, dataset: str = "scenes") -> tuple[int, int
 
 
 # -- configuration ------------------------------------------------------------------------------------
-def _whole(v, lo: int, hi: int | None = None) -> bool:
-    return (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= lo
-            and (hi is None or v <= hi))
-
-
 @dataclass
-class _FCNSettings:
+class _FCNSettings(Settings):
     """What an FCN run and the with/without-skips comparison share."""
 
     FALLBACK_DATASET: ClassVar[str] = "scenes"  # always available (the window falls back to it)
 
-    spec: dict | None = None          # a builder spec (spec_to_dict); None: the preset below
-    preset: str = "unet-small"
-    dataset: str = "scenes"           # "scenes" (generated) or "folder" (image/mask pairs in data_dir)
-    data_dir: str | None = None
-    n_train: int = 1000               # generated scenes for training
-    n_test: int = 200                 # and held out
-    noise: float = 0.1                # pixel noise std of the scenes
-    texture: bool = True              # textured (not flat) scene backgrounds
-    max_shapes: int = 3               # shapes per scene: 1..max_shapes
-    optimizer: str = "adam"
-    lr: float = 0.001
-    momentum: float = 0.9             # SGD only
-    batch_size: int = 16
-    seed: int = 0
+    # a builder spec (spec_to_dict); None: the preset below
+    spec: dict | None = setting(None, data=True)
+    preset: str = setting("unet-small", data=True)
+    # "scenes" (generated) or "folder" (image/mask pairs in data_dir)
+    dataset: str = setting("scenes", choices=DATASETS, data=True)
+    data_dir: str | None = setting(None, data=True)
+    n_train: int = setting(1000, kind="int", lo=1, hi=1_000_000, data=True)   # generated scenes for training
+    n_test: int = setting(200, kind="int", lo=1, hi=1_000_000, data=True)     # and held out
+    noise: float = setting(0.1, kind="number", lo=0, hi=1, label="noise (the scenes' pixel noise std)",
+                           data=True)
+    texture: bool = setting(True, data=True)                                   # textured (not flat) backgrounds
+    max_shapes: int = setting(3, kind="int", lo=1, hi=20, data=True)           # shapes per scene: 1..max_shapes
+    optimizer: str = setting("adam", choices=OPTIMIZERS, reset=True)
+    lr: float = setting(0.001, kind="number", lo=0, above=True, label="learning rate", live=True)
+    momentum: float = setting(0.9, kind="number", lo=0, hi=1, below=True, live=True)  # SGD only
+    batch_size: int = setting(16, kind="int", lo=1, hi=65536, live=True)
+    seed: int = setting(0, kind="int", lo=0, data=True)
     device: str = "auto"
     download: bool = False            # (no downloads here; kept for a uniform configuration)
-    eval_samples: int = 200
-    n_probes: int = 4                 # fixed held-out images shown in the views
-    maps_probe: int = 0               # which probe's up-path maps the snapshot carries
-    max_map_channels: int = 8
+    eval_samples: int = setting(200, kind="int", lo=1, reset=True)
+    n_probes: int = setting(4, kind="int", lo=1, hi=16, reset=True)          # fixed held-out images in the views
+    maps_probe: int = setting(0, kind="int", lo=0, live=True)               # whose up-path maps the snapshot carries
+    max_map_channels: int = setting(8, kind="int", lo=1, hi=64, reset=True)
 
     def network_spec(self) -> NetworkSpec:
         """The network as built in the builder (with its skips)."""
@@ -218,51 +217,26 @@ class _FCNSettings:
             return spec_from_dict(self.spec)
         return load_preset(self.preset)
 
-    def _validate_settings(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {', '.join(DATASETS)} for an FCN, got {self.dataset!r}")
+    def check(self) -> None:
         if self.dataset == "folder" and not self.data_dir:
             raise ValueError("the folder data set needs a folder of image/mask pairs (data_dir)")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool) or not (math.isfinite(self.lr)
-                                                                                   and self.lr > 0):
-            raise ValueError(f"learning rate must be a positive number, got {self.lr!r}")
-        if not isinstance(self.momentum, (int, float)) or not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        if not isinstance(self.noise, (int, float)) or not math.isfinite(self.noise) or not 0 <= self.noise <= 1:
-            raise ValueError(f"noise must be a standard deviation between 0 and 1, got {self.noise!r}")
-        for name, lo, hi in (("n_train", 1, 1_000_000), ("n_test", 1, 1_000_000), ("max_shapes", 1, 20),
-                             ("batch_size", 1, 65536), ("eval_samples", 1, None), ("n_probes", 1, 16),
-                             ("max_map_channels", 1, 64), ("maps_probe", 0, None), ("seed", 0, None)):
-            v = getattr(self, name)
-            if not _whole(v, lo, hi):
-                rng = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
-                raise ValueError(f"{name.replace('_', ' ')} must be a whole number {rng}, got {v!r}")
         if self.maps_probe >= self.n_probes:
             raise ValueError(f"maps probe must be below the number of probes ({self.n_probes}), got {self.maps_probe}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]):
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 @dataclass
 class FCNConfig(_FCNSettings):
     """Everything that defines an FCN run; saved as JSON in a run folder."""
 
-    skips: bool = True                # keep the spec's skip concatenations (False: drop every Concat)
+    # keep the spec's skip concatenations (False: drop every Concat)
+    skips: bool = setting(True, reset=True)
 
     def training_spec(self) -> NetworkSpec:
         spec = self.network_spec()
         return spec if self.skips else without_skips(spec)
 
-    def validate(self) -> None:
-        self._validate_settings()
+    def check(self) -> None:
+        super().check()
         check_fcn_spec(self.training_spec(), self.dataset)
 
 
@@ -273,8 +247,8 @@ class FCNCompareConfig(_FCNSettings):
     def fcn_config(self, skips: bool) -> FCNConfig:
         return FCNConfig(**{**dataclasses.asdict(self), "skips": skips})
 
-    def validate(self) -> None:
-        self._validate_settings()
+    def check(self) -> None:
+        super().check()
         spec = self.network_spec()
         check_fcn_spec(spec, self.dataset)
         if not has_skips(spec):
@@ -283,11 +257,8 @@ class FCNCompareConfig(_FCNSettings):
 
 
 # Changes that take effect after re-initialising; the others apply between two steps.
-NEEDS_RESET = {"spec", "preset", "skips", "dataset", "data_dir", "n_train", "n_test", "noise", "texture",
-               "max_shapes", "optimizer", "seed", "n_probes", "eval_samples", "max_map_channels"}
-LIVE = {"lr", "momentum", "batch_size", "maps_probe"}
-DATA_FIELDS = ("spec", "preset", "dataset", "data_dir", "n_train", "n_test", "noise", "texture", "max_shapes",
-               "seed")
+NEEDS_RESET = FCNConfig.reset_settings()
+LIVE = FCNConfig.live_settings()
 
 
 def load_fcn_data(config: _FCNSettings) -> Dataset:
@@ -317,29 +288,15 @@ class FCNTrainer(MiniBatchTrainer):
     cross-entropy of the batch) and ``pixel_accuracy`` (on the batch, before the update)."""
 
     family = "fcn"
+    saved_optimizer_state = "all"  # Adam's moments and step
+    model: LayerStack
 
     def _load_configured_data(self) -> Dataset:
         return load_fcn_data(self.config)
 
-    def _data_key(self) -> tuple:
-        return tuple(getattr(self.config, f) for f in DATA_FIELDS)
-
-    def reset(self) -> None:
-        """Re-initialise from the seed; regenerates/reloads the data first if its settings changed
-        (if that fails, the data settings go back to those of the data that is loaded)."""
-        if self._data_key() != self._loaded:
-            try:
-                self.dataset = self._load_configured_data()
-            except Exception:
-                for name, value in zip(DATA_FIELDS, self._loaded):
-                    setattr(self.config, name, value)
-                raise
-        self._build()
-
     # -- construction -------------------------------------------------------------------------------
-    def _build(self) -> None:
+    def _build_model(self) -> None:
         cfg, dev = self.config, self._device
-        self._loaded = self._data_key()
         self.spec = cfg.training_spec()
         self.channels, self.height, self.width, self.n_classes = check_fcn_spec(self.spec, cfg.dataset)
         self.class_names = class_names(self.dataset, self.n_classes)
@@ -352,12 +309,6 @@ class FCNTrainer(MiniBatchTrainer):
         self.model.to(dev)
         self._make_optimizer()
         self._plan_maps()
-        self._gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
-        self._load_data()
-        self.step = 0
-        self.epoch = 0
-        self._order = torch.randperm(self._n_train, generator=self._gen, device=dev)
-        self._pos = 0
 
     def _make_optimizer(self) -> None:
         cfg = self.config
@@ -528,57 +479,8 @@ class FCNTrainer(MiniBatchTrainer):
         }
         return out
 
-    def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
-        def live(key: str, value: Any) -> None:
-            if key == "lr":
-                for group in self.optimizer.param_groups:
-                    group["lr"] = value
-            elif key == "momentum" and self.config.optimizer == "sgd":
-                for group in self.optimizer.param_groups:
-                    group["momentum"] = value
-
-        return apply_settings(self.config, changes, LIVE, NEEDS_RESET, live)
-
-    def to_device(self, device: torch.device) -> None:
-        if device == self._device:
-            return
-        self.model.to(device)
-        self._move_optimizer_state(self.optimizer, device)
-        self._switch_device(device)
-        self._order = self._order.to(device)
-        self._load_data()
-
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        """Weights ``model.<name>`` and optimiser state ``opt.<name>.<key>`` (Adam moments and step)."""
-        out: dict[str, torch.Tensor] = {}
-        for name, p in self.model.named_parameters():
-            out[f"model.{name}"] = p.data
-            for key, v in self.optimizer.state.get(p, {}).items():
-                if isinstance(v, torch.Tensor):
-                    out[f"opt.{name}.{key}"] = v
-        return out
-
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        params = dict(self.model.named_parameters())
-        for name, p in params.items():
-            key = f"model.{name}"
-            if key not in tensors:
-                raise ValueError(f"weights file has no tensor {key!r}")
-            if tuple(tensors[key].shape) != tuple(p.shape):
-                raise ValueError(f"tensor {key!r} has shape {tuple(tensors[key].shape)}, "
-                                 f"the model needs {tuple(p.shape)}")
-        self._make_optimizer()
-        for name, p in params.items():
-            with torch.no_grad():
-                p.copy_(tensors[f"model.{name}"].to(p.device, p.dtype))
-            prefix = f"opt.{name}."
-            state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-            if state:
-                self.optimizer.state[p] = {
-                    k: (v.clone() if k == "step" else v.to(p.device, p.dtype).clone()) for k, v in state.items()}
-
-    def config_dict(self) -> dict[str, Any]:
-        return self.config.to_dict()
+    def _before_loading(self, tensors: dict[str, torch.Tensor]) -> None:
+        self._make_optimizer()  # a fresh optimiser: the file's state (Adam's moments and step) replaces it
 
     def describe(self) -> str:
         ds, cfg = self.dataset, self.config
@@ -621,55 +523,22 @@ RUN_NAMES = ("skips", "noskips")
 RUN_LABELS = {"skips": "with skip connections", "noskips": "without skip connections"}
 
 
-class SkipComparison(Trainer):
+class SkipComparison(SideBySideTrainer[FCNTrainer]):
     """The same FCN with and without its skip connections, trained in lockstep: the same data, the same
     batches in the same order, the same seed. Metrics are prefixed ``skips/`` and ``noskips/``."""
 
     family = "fcn-compare"
 
-    def __init__(self, config: FCNCompareConfig, dataset: Dataset | None = None):
-        config.validate()
-        self.config = config
-        self.dataset = dataset or load_fcn_data(config)
-        self._loaded = self._data_key()
-        self._build()
+    def _load_configured_data(self) -> Dataset:
+        return load_fcn_data(self.config)
 
-    def _data_key(self) -> tuple:
-        return tuple(getattr(self.config, f) for f in DATA_FIELDS)
-
-    def _build(self) -> None:
-        self.runs = {name: FCNTrainer(self.config.fcn_config(name == "skips"), dataset=self.dataset)
-                     for name in RUN_NAMES}
-        self.step = 0
-        self.epoch = 0
-
-    @property
-    def device(self) -> torch.device:
-        return self.runs["skips"].device
-
-    @property
-    def batch_size(self) -> int:  # type: ignore[override]
-        return self.config.batch_size * len(self.runs)
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return self.runs["skips"].steps_per_epoch
+    def _make_runs(self) -> dict[str, FCNTrainer]:
+        return {name: FCNTrainer(self.config.fcn_config(name == "skips"), dataset=self.dataset)
+                for name in RUN_NAMES}
 
     @property
     def class_names(self) -> list[str]:
-        return self.runs["skips"].class_names
-
-    def train_step(self) -> dict[str, torch.Tensor]:
-        out: dict[str, torch.Tensor] = {}
-        for name, run in self.runs.items():
-            for key, value in run.train_step().items():
-                out[f"{name}/{key}"] = value
-        self.step += 1
-        self.epoch = min(run.epoch for run in self.runs.values())
-        return out
-
-    def evaluate(self) -> dict[str, float]:
-        return {f"{name}/{k}": v for name, run in self.runs.items() for k, v in run.evaluate().items()}
+        return self.first_run.class_names
 
     def snapshot(self) -> dict[str, Any]:
         snaps = {name: run.snapshot() for name, run in self.runs.items()}
@@ -681,40 +550,10 @@ class SkipComparison(Trainer):
                 out[f"{name}/{key}"] = snap[key]
         return out
 
-    def reset(self) -> None:
-        if self._data_key() != self._loaded:
-            try:
-                self.dataset = load_fcn_data(self.config)
-            except Exception:
-                for name, value in zip(DATA_FIELDS, self._loaded):
-                    setattr(self.config, name, value)
-                raise
-            self._loaded = self._data_key()
-        self._build()
-
-    def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
-        notices = apply_settings(self.config, changes, LIVE, NEEDS_RESET)
-        live = {k: v for k, v in changes.items() if k in LIVE}
-        for run in self.runs.values():
-            run.apply_hparams(live)
-        return notices
-
-    def to_device(self, device: torch.device) -> None:
-        for run in self.runs.values():
-            run.to_device(device)
-        self.config.device = device.type
-
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {f"{name}/{k}": v for name, run in self.runs.items() for k, v in run.state_tensors().items()}
-
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        for name, run in self.runs.items():
-            prefix = f"{name}/"
-            run.load_state_tensors({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        super().load_state_tensors(tensors)
+        for run in self.runs.values():
             run.step, run.epoch = self.step, self.epoch
-
-    def config_dict(self) -> dict[str, Any]:
-        return self.config.to_dict()
 
     def describe(self) -> str:
         run = self.runs["skips"]

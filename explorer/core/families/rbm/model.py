@@ -185,7 +185,8 @@ class ContrastiveDivergence:
         self.weight_decay = float(weight_decay)
         self.persistent = bool(persistent)
         self.uniform = uniform or UniformSource()
-        self._velocity = [torch.zeros_like(p) for p in (rbm.W, rbm.b, rbm.d)]
+        # momentum buffers of W, b and d (zero while momentum is off)
+        self.velocity = [torch.zeros_like(p) for p in (rbm.W, rbm.b, rbm.d)]
         self._chain_h: torch.Tensor | None = None  # persistent chain state (hidden sample)
         # the last step's samples (references to tensors the step made anyway) and the settings it ran
         # with: what :meth:`last_update` explains, at snapshot time only
@@ -241,7 +242,7 @@ class ContrastiveDivergence:
             dd = (h_hat - h_tilde).mean(0)
             if self.weight_decay:
                 dW = dW - self.weight_decay * rbm.W
-            for param, vel, grad in zip((rbm.W, rbm.b, rbm.d), self._velocity, (dW, db, dd)):
+            for param, vel, grad in zip((rbm.W, rbm.b, rbm.d), self.velocity, (dW, db, dd)):
                 if self.momentum:
                     vel.mul_(self.momentum).add_(grad, alpha=self.lr)
                     param.add_(vel)
@@ -281,14 +282,30 @@ class ContrastiveDivergence:
                 "cd_batch": int(st.x0.shape[0]), "cd_momentum": float(momentum), "cd_weight_decay": float(decay)}
 
     def reset_state(self) -> None:
-        for v in self._velocity:
+        for v in self.velocity:
             v.zero_()
         self._chain_h = None
         self.last = None
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """Optimizer state worth saving (momentum buffers)."""
-        return {"velocity.W": self._velocity[0], "velocity.b": self._velocity[1], "velocity.d": self._velocity[2]}
+        return dict(zip(VELOCITY_NAMES, self.velocity))
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Take the momentum buffers of :meth:`state_tensors` where they are there and fit; the others stay."""
+        for i, name in enumerate(VELOCITY_NAMES):
+            t = tensors.get(name)
+            if t is not None and t.shape == self.velocity[i].shape:
+                self.velocity[i] = t.to(self.velocity[i].device, torch.float32).clone()
+
+    def to(self, device: torch.device) -> None:
+        """Move the training state (momentum buffers, the persistent chain) after the RBM moved to ``device``."""
+        self.velocity = [v.to(device) for v in self.velocity]
+        if self._chain_h is not None:
+            self._chain_h = self._chain_h.to(device)
+
+
+VELOCITY_NAMES = ("velocity.W", "velocity.b", "velocity.d")  # the momentum buffers' names in a weights file
 
 
 def cd_averages(arrays: dict, i: int | None = None, j: int | None = None,

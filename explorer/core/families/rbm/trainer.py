@@ -10,67 +10,40 @@ from typing import Any
 import numpy as np
 import torch
 
-from explorer.core.engine.minibatch import MiniBatchTrainer, apply_settings
+from explorer.core.engine.minibatch import DataSettings, MiniBatchTrainer, SavedParameter
+from explorer.core.engine.settings import setting
 from explorer.core.families.rbm.model import BINARIZE_MODES, RBM, ContrastiveDivergence, binarize
 
 
 @dataclass
-class RBMConfig:
+class RBMConfig(DataSettings):
     """Everything that defines an RBM run; saved as JSON in a run folder."""
 
-    dataset: str = "digits"
-    data_dir: str | None = None
-    upscale: int = 1
-    bars_size: int = 8
-    hidden: int = 100
-    k: int = 1
-    lr: float = 0.1
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    persistent: bool = False
-    batch_size: int = 32
-    binarize: str = "sample"
-    init_std: float = 0.01
-    seed: int = 0
+    hidden: int = setting(100, kind="int", lo=1, hi=20000, label="hidden units", reset=True)
+    k: int = setting(1, kind="int", lo=1, hi=1000, label="k (the Gibbs steps of CD-k)", live=True)
+    lr: float = setting(0.1, kind="number", lo=0, above=True, label="learning rate", live=True)
+    momentum: float = setting(0.0, kind="number", lo=0, hi=1, below=True, live=True)
+    weight_decay: float = setting(0.0, kind="number", lo=0, live=True)
+    persistent: bool = setting(False, live=True)
+    batch_size: int = setting(32, kind="int", lo=1, live=True)
+    binarize: str = setting("sample", choices=BINARIZE_MODES, reset=True)
+    init_std: float = setting(0.01, reset=True)
+    seed: int = setting(0, data=True)
     device: str = "auto"
     download: bool = False
     n_probes: int = 8
     n_heatmap: int = 32
     n_dream: int = 16
-    dream_steps: int = 1          # Gibbs sweeps the dream chains advance per snapshot
+    dream_steps: int = setting(1, live=True)  # Gibbs sweeps the dream chains advance per snapshot
     eval_samples: int = 500       # held-out (and training) samples used for the metrics (all when fewer)
-
-    def validate(self) -> None:
-        if self.hidden < 1 or self.hidden > 20000:
-            raise ValueError(f"hidden units must be between 1 and 20000, got {self.hidden}")
-        if self.k < 1 or self.k > 1000:
-            raise ValueError(f"CD-k needs 1 <= k <= 1000, got {self.k}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"learning rate must be a positive number, got {self.lr}")
-        if not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight decay must be >= 0, got {self.weight_decay}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
-        if self.binarize not in BINARIZE_MODES:
-            raise ValueError(f"binarize must be one of {', '.join(BINARIZE_MODES)}, got {self.binarize!r}")
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RBMConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 PLL_SAMPLES = 200        # examples per data set in the pseudo-likelihood
 PLL_BUDGET = 4_000_000  # elements of its sum per data set and evaluation (a few ms on a CPU)
 
-# Changes that only take effect after re-initialising the model.
-NEEDS_RESET = {"hidden", "dataset", "data_dir", "upscale", "bars_size", "init_std", "seed", "binarize"}
-LIVE = {"lr", "k", "momentum", "weight_decay", "batch_size", "persistent", "dream_steps"}
+# Changes that only take effect after re-initialising the model, and those applied between two steps.
+NEEDS_RESET = RBMConfig.reset_settings()
+LIVE = RBMConfig.live_settings()
 
 
 class RBMTrainer(MiniBatchTrainer):
@@ -79,9 +52,8 @@ class RBMTrainer(MiniBatchTrainer):
     family = "rbm"
 
     # -- construction -------------------------------------------------------------------------
-    def _build(self) -> None:
+    def _build_model(self) -> None:
         cfg, ds, dev = self.config, self.dataset, self._device
-        self._loaded = self._data_key()  # what the loaded data set was made from
         torch.manual_seed(cfg.seed)
         init_gen = torch.Generator().manual_seed(cfg.seed)
         self.rbm = RBM(ds.n_visible, cfg.hidden, init_std=cfg.init_std, generator=init_gen, device=dev)
@@ -90,16 +62,10 @@ class RBMTrainer(MiniBatchTrainer):
         p = torch.from_numpy(ds.train_x.mean(0)).clamp(0.01, 0.99)
         with torch.no_grad():
             self.rbm.b.copy_(torch.log(p / (1 - p)).to(dev))
-        self._gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
         self.cd = ContrastiveDivergence(self.rbm, lr=cfg.lr, k=cfg.k, momentum=cfg.momentum,
                                         weight_decay=cfg.weight_decay, persistent=cfg.persistent,
                                         uniform=self._uniforms(cfg.seed + 1))
         self.cd.validate()
-        self._load_data()
-        self.step = 0
-        self.epoch = 0
-        self._order = torch.randperm(self._n_train, generator=self._gen, device=dev)
-        self._pos = 0
         self.dream_x: torch.Tensor | None = None
 
     def _load_data(self) -> None:
@@ -233,48 +199,33 @@ class RBMTrainer(MiniBatchTrainer):
             **self.cd.last_update(),
         }
 
-    def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
-        def live(key: str, value: Any) -> None:
-            if key in ("lr", "k", "momentum", "weight_decay", "persistent"):
-                setattr(self.cd, key, value)
+    # -- parts: the RBM is trained by contrastive divergence, not by an optimiser ----------------------
+    def _networks(self) -> list[torch.nn.Module]:
+        return [self.rbm]
 
-        return apply_settings(self.config, changes, LIVE, NEEDS_RESET, live)
+    def _optimizers(self) -> list[torch.optim.Optimizer]:
+        return []
 
-    def to_device(self, device: torch.device) -> None:
-        if device == self._device:
-            return
-        self.rbm.to(device)
-        self.cd._velocity = [v.to(device) for v in self.cd._velocity]
-        if self.cd._chain_h is not None:
-            self.cd._chain_h = self.cd._chain_h.to(device)
-        seed = self._switch_device(device)
+    def _apply_live(self, key: str, value: Any) -> str | None:
+        if key in ("lr", "k", "momentum", "weight_decay", "persistent"):
+            setattr(self.cd, key, value)
+        return None
+
+    def _moved(self, device: torch.device, seed: int) -> None:
+        self.cd.to(device)
         self.cd.uniform = self._uniforms(seed)
-        self._order = self._order.to(device)
-        self._load_data()
         if self.dream_x is not None:
             self.dream_x = self.dream_x.to(device)
 
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        out = {"W": self.rbm.W.data, "b": self.rbm.b.data, "d": self.rbm.d.data}
-        out.update(self.cd.state_tensors())
-        return out
-
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+    def _saved_parameters(self) -> list[SavedParameter]:
         rbm = self.rbm
-        for name, param in (("W", rbm.W), ("b", rbm.b), ("d", rbm.d)):
-            if name not in tensors:
-                raise ValueError(f"weights file has no tensor {name!r}")
-            t = tensors[name]
-            if tuple(t.shape) != tuple(param.shape):
-                raise ValueError(f"tensor {name!r} has shape {tuple(t.shape)}, the model needs {tuple(param.shape)}")
-            with torch.no_grad():
-                param.copy_(t.to(param.device, param.dtype))
-        for i, name in enumerate(("velocity.W", "velocity.b", "velocity.d")):
-            if name in tensors and tensors[name].shape == self.cd._velocity[i].shape:
-                self.cd._velocity[i] = tensors[name].to(self._device, torch.float32).clone()
+        return [SavedParameter(name, "", param, None) for name, param in (("W", rbm.W), ("b", rbm.b), ("d", rbm.d))]
 
-    def config_dict(self) -> dict[str, Any]:
-        return self.config.to_dict()
+    def _extra_state(self) -> dict[str, torch.Tensor]:
+        return self.cd.state_tensors()
+
+    def _after_loading(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.cd.load_state_tensors(tensors)
 
     def describe(self) -> str:
         ds = self.dataset

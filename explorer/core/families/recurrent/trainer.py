@@ -31,7 +31,6 @@ initialisation. The view's caption says which, and how many updates it had.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
@@ -40,7 +39,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from explorer.core.engine.minibatch import MiniBatchTrainer, apply_settings
+from explorer.core.engine.minibatch import MiniBatchTrainer, SavedParameter
+from explorer.core.engine.settings import Settings, setting
 from explorer.core.data.sequences import TASK_HELP, TASKS, SequenceData, make_task
 
 MODELS = ("lstm", "rnn")
@@ -57,7 +57,36 @@ HIST_BATCH = 8          # held-out sequences whose gate values make the saturati
 
 
 # -- models ---------------------------------------------------------------------------------------------
-class VanillaRNN(torch.nn.Module):
+class RecurrentNet(torch.nn.Module):
+    """What the vanilla RNN and the LSTM share: input weights U and recurrent weights W (and biases, an
+    option) kept in a fast torch recurrence (:attr:`recurrence`), and the output layer o_t = V s_t + c."""
+
+    kind = "?"
+    hidden: int
+    V: torch.nn.Linear
+
+    @property
+    def recurrence(self) -> torch.nn.RNNBase:
+        raise NotImplementedError
+
+    @property
+    def U(self) -> torch.Tensor:
+        return self.recurrence.weight_ih_l0
+
+    @property
+    def W(self) -> torch.Tensor:
+        return self.recurrence.weight_hh_l0
+
+    def bias(self) -> torch.Tensor | None:
+        r = self.recurrence
+        return None if not r.bias else r.bias_ih_l0 + r.bias_hh_l0
+
+    def forward(self, x: torch.Tensor, state=None) -> tuple[torch.Tensor, Any]:
+        """(states s_1..s_T (B, T, H), the final state to continue from)."""
+        return self.recurrence(x, state)
+
+
+class VanillaRNN(RecurrentNet):
     """s_t = tanh(U x_t + W s_(t-1)) [+ b], o_t = V s_t + c; the recurrence runs in ``torch.nn.RNN``."""
 
     kind = "rnn"
@@ -69,23 +98,13 @@ class VanillaRNN(torch.nn.Module):
         self.V = torch.nn.Linear(hidden, n_out)
 
     @property
-    def U(self) -> torch.Tensor:
-        return self.rnn.weight_ih_l0
-
-    @property
-    def W(self) -> torch.Tensor:
-        return self.rnn.weight_hh_l0
-
-    def bias(self) -> torch.Tensor | None:
-        return None if not self.rnn.bias else self.rnn.bias_ih_l0 + self.rnn.bias_hh_l0
-
-    def forward(self, x: torch.Tensor, state=None) -> tuple[torch.Tensor, Any]:
-        """(states s_1..s_T (B, T, H), the final state to continue from)."""
-        return self.rnn(x, state)
+    def recurrence(self) -> torch.nn.RNNBase:
+        return self.rnn
 
 
-class LectureLSTM(torch.nn.Module):
-    """The lecture's LSTM; weights live in a ``torch.nn.LSTM`` (gate order i, f, c~, o), output o_t = V s_t + c."""
+class LectureLSTM(RecurrentNet):
+    """The lecture's LSTM; weights live in a ``torch.nn.LSTM`` (gate order i, f, c~, o), output o_t = V s_t + c.
+    Its U is [U_i; U_f; U_c; U_o] stacked (4H, n_in), torch's order (W likewise)."""
 
     kind = "lstm"
 
@@ -96,16 +115,8 @@ class LectureLSTM(torch.nn.Module):
         self.V = torch.nn.Linear(hidden, n_out)
 
     @property
-    def U(self) -> torch.Tensor:
-        """[U_i; U_f; U_c; U_o] stacked (4H, n_in), torch's order."""
-        return self.lstm.weight_ih_l0
-
-    @property
-    def W(self) -> torch.Tensor:
-        return self.lstm.weight_hh_l0
-
-    def bias(self) -> torch.Tensor | None:
-        return None if not self.lstm.bias else self.lstm.bias_ih_l0 + self.lstm.bias_hh_l0
+    def recurrence(self) -> torch.nn.RNNBase:
+        return self.lstm
 
     def gate_weights(self) -> dict[str, torch.Tensor]:
         """U_g, W_g (and b_g with biases) for g in i, f, c, o, named as in the lecture."""
@@ -118,9 +129,6 @@ class LectureLSTM(torch.nn.Module):
             if b is not None:
                 out[f"b_{g}"] = b[rows]
         return out
-
-    def forward(self, x: torch.Tensor, state=None) -> tuple[torch.Tensor, Any]:
-        return self.lstm(x, state)
 
     def gates(self, x: torch.Tensor, **interventions: Any) -> dict[str, torch.Tensor]:
         """f, i, o, c~, c, s (each (B, T, H)) for ``x``, step by step with this model's weights."""
@@ -137,6 +145,22 @@ def make_model(kind: str, n_in: int, hidden: int, n_out: int, bias: bool, seed: 
     return model.to(device)
 
 
+def _step_terms(model: RecurrentNet, x: torch.Tensor, zero_unit: int
+                ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """What every step of the step-by-step cells uses: the biases b (None without), U x_t + b for all t at
+    once, W^T, and the mask that holds unit ``zero_unit`` at 0 (None when it names no unit)."""
+    H = model.hidden
+    b = model.bias()
+    xu = x @ model.U.t()
+    if b is not None:
+        xu = xu + b
+    mask = None
+    if 0 <= zero_unit < H:
+        mask = torch.ones(H, device=x.device, dtype=x.dtype)
+        mask[zero_unit] = 0.0
+    return b, xu, model.W.t(), mask
+
+
 def lstm_steps(model: LectureLSTM, x: torch.Tensor, *, forget_bias: float | None = None, clamp_gate: str = "none",
                clamp_value: float = 1.0, zero_unit: int = -1, keep_grad: bool = False) -> dict[str, Any]:
     """The lecture's LSTM cell, one step at a time, exposing every gate.
@@ -147,18 +171,10 @@ def lstm_steps(model: LectureLSTM, x: torch.Tensor, *, forget_bias: float | None
     (returned as the list ``s_list``) for ||dL/ds_t||.
     """
     H = model.hidden
-    b = model.bias()
-    xu = x @ model.U.t()
-    if b is not None:
-        xu = xu + b
-    W_t = model.W.t()
+    b, xu, W_t, mask = _step_terms(model, x, zero_unit)
     B, T = x.shape[0], x.shape[1]
     s = x.new_zeros(B, H)
     c = x.new_zeros(B, H)
-    mask = None
-    if 0 <= zero_unit < H:
-        mask = torch.ones(H, device=x.device, dtype=x.dtype)
-        mask[zero_unit] = 0.0
     shift = None
     if forget_bias is not None:
         shift = float(forget_bias) - (b[H:2 * H] if b is not None else 0.0)
@@ -192,17 +208,8 @@ def lstm_steps(model: LectureLSTM, x: torch.Tensor, *, forget_bias: float | None
 def rnn_steps(model: VanillaRNN, x: torch.Tensor, *, zero_unit: int = -1, keep_grad: bool = False,
               **_ignored: Any) -> dict[str, Any]:
     """s_t = tanh(U x_t + W s_(t-1)) one step at a time; ``zero_unit`` holds that unit's s_t at 0."""
-    H = model.hidden
-    b = model.bias()
-    xu = x @ model.U.t()
-    if b is not None:
-        xu = xu + b
-    W_t = model.W.t()
-    s = x.new_zeros(x.shape[0], H)
-    mask = None
-    if 0 <= zero_unit < H:
-        mask = torch.ones(H, device=x.device, dtype=x.dtype)
-        mask[zero_unit] = 0.0
+    _, xu, W_t, mask = _step_terms(model, x, zero_unit)
+    s = x.new_zeros(x.shape[0], model.hidden)
     ss = []
     for t in range(x.shape[1]):
         s = torch.tanh(xu[:, t] + s @ W_t)
@@ -329,49 +336,45 @@ def saturation_share(values: torch.Tensor, symmetric: bool = False) -> float:
 
 
 # -- configuration ---------------------------------------------------------------------------------------------
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 @dataclass
-class RecurrentConfig:
+class RecurrentConfig(Settings):
     """Everything that defines a recurrent run; saved as JSON in a run folder.
 
     ``length`` is T: the number of steps of a sequence (adding, sine, sawtooth, text chunks) or, for
     delayed recall, the lag between the symbol and the cue. Use :class:`LSTMConfig` / :class:`RNNConfig`
-    (the class says which model, so the window knows the panel).
+    (the class says which model, so the window knows the panel). Changes that make new data or a new
+    model wait for Reset; the others apply between two steps (the interventions and view settings only
+    change what the probe views show).
     """
 
     MODEL: ClassVar[str] = "lstm"
 
-    task: str = "adding"
-    length: int = 50
-    text_file: str | None = None
-    hidden: int = 32
-    bias: bool = False
-    optimizer: str = "adam"
-    lr: float = 0.01
-    momentum: float = 0.9
-    batch_size: int = 32
-    clip: float = 1.0
-    seed: int = 0
+    task: str = setting("adding", choices=TASKS, data=True)
+    length: int = setting(50, kind="int", lo=0, hi=2000, label="sequence length T (the lag for recall)", data=True)
+    text_file: str | None = setting(None, data=True)
+    hidden: int = setting(32, kind="int", lo=1, hi=4096, label="hidden units", reset=True)
+    bias: bool = setting(False, reset=True)
+    optimizer: str = setting("adam", choices=OPTIMIZERS, reset=True)
+    lr: float = setting(0.01, kind="number", lo=0, above=True, label="learning rate", live=True)
+    momentum: float = setting(0.9, kind="number", lo=0, hi=1, below=True, live=True)
+    batch_size: int = setting(32, kind="int", lo=1, live=True)
+    clip: float = setting(1.0, kind="number", lo=0, label="gradient clipping", note="0: off", live=True)
+    seed: int = setting(0, kind="int", lo=0, data=True)
     device: str = "auto"
-    n_train: int = 4000
-    eval_samples: int = 1000
-    compare_every: int = 4
-    probe_index: int = 0
-    probe_length: int = 200
-    max_units: int = 64
-    temperature: float = 1.0
-    sample_chars: int = 300
-    forget_bias: float | None = None
-    clamp_gate: str = "none"
-    clamp_value: float = 1.0
-    zero_unit: int = -1
+    n_train: int = setting(4000, kind="int", lo=1, data=True)
+    eval_samples: int = setting(1000, kind="int", lo=1, data=True)
+    compare_every: int = setting(4, kind="int", lo=0, live=True)
+    probe_index: int = setting(0, kind="int", lo=0, live=True)
+    probe_length: int = setting(200, kind="int", lo=2, live=True)
+    max_units: int = setting(64, kind="int", lo=1, live=True)
+    temperature: float = setting(1.0, kind="number", lo=0, hi=10, live=True)
+    sample_chars: int = setting(300, kind="int", lo=1, live=True)
+    forget_bias: float | None = setting(None, kind="number", lo=-50, hi=50, optional=True, label="forget-gate bias",
+                                        live=True)
+    clamp_gate: str = setting("none", choices=CLAMPABLE, label="clamp gate", live=True)
+    clamp_value: float = setting(1.0, kind="number", lo=0, hi=1, label="clamp value", note="a gate is a sigmoid",
+                                 live=True)
+    zero_unit: int = setting(-1, kind="int", lo=-1, label="zeroed unit", note="-1: none", live=True)
 
     @property
     def model(self) -> str:
@@ -385,54 +388,21 @@ class RecurrentConfig:
         """"text-file" while the user's own text file is in use, else "built-in" (generated or bundled data)."""
         return "text-file" if self.text_file else "built-in"
 
-    def validate(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
-        lo = 0 if self.task == "recall" else 2
-        if not _is_int(self.length) or not lo <= self.length <= 2000:
-            what = "lag" if self.task == "recall" else "sequence length T"
-            raise ValueError(f"{what} must be a whole number between {lo} and 2000, got {self.length!r}")
-        if not _is_int(self.hidden) or not 1 <= self.hidden <= 4096:
-            raise ValueError(f"hidden units must be a whole number between 1 and 4096, got {self.hidden!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if not _is_num(self.lr) or self.lr <= 0:
-            raise ValueError(f"learning rate must be a positive number, got {self.lr!r}")
-        if not _is_num(self.momentum) or not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        if not _is_num(self.clip) or self.clip < 0:
-            raise ValueError(f"gradient clipping must be a number >= 0 (0: off), got {self.clip!r}")
-        for name, lo_ in (("batch_size", 1), ("n_train", 1), ("eval_samples", 1), ("probe_length", 2),
-                          ("max_units", 1), ("sample_chars", 1), ("compare_every", 0), ("probe_index", 0),
-                          ("seed", 0)):
-            v = getattr(self, name)
-            if not _is_int(v) or v < lo_:
-                raise ValueError(f"{name.replace('_', ' ')} must be a whole number >= {lo_}, got {v!r}")
-        if not _is_num(self.temperature) or not 0 <= self.temperature <= 10:
-            raise ValueError(f"temperature must be between 0 and 10, got {self.temperature!r}")
-        if self.forget_bias is not None and (not _is_num(self.forget_bias) or abs(self.forget_bias) > 50):
-            raise ValueError(f"forget-gate bias must be a number between -50 and 50 (or none), got {self.forget_bias!r}")
-        if self.clamp_gate not in CLAMPABLE:
-            raise ValueError(f"clamp gate must be one of {', '.join(CLAMPABLE)}, got {self.clamp_gate!r}")
+    def check(self) -> None:
+        if self.task != "recall" and self.length < 2:
+            raise ValueError(f"sequence length T must be a whole number between 2 and 2000, got {self.length!r}")
         if self.clamp_gate != "none" and self.MODEL != "lstm":
             raise ValueError("a vanilla RNN has no gates to clamp")
         if self.forget_bias is not None and self.MODEL != "lstm":
             raise ValueError("a vanilla RNN has no forget gate")
-        if not _is_num(self.clamp_value) or not 0.0 <= self.clamp_value <= 1.0:
-            raise ValueError(f"clamp value must be in [0, 1] (a gate is a sigmoid), got {self.clamp_value!r}")
-        if not _is_int(self.zero_unit) or not -1 <= self.zero_unit < self.hidden:
+        if self.zero_unit >= self.hidden:
             raise ValueError(f"zeroed unit must be -1 (none) or a unit 0..{self.hidden - 1}, got {self.zero_unit!r}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RecurrentConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        kw = {k: v for k, v in d.items() if k in names}
         if d.get("dataset") == cls.FALLBACK_DATASET:  # the window's fallback: back to the bundled text
-            kw["text_file"] = None
-        return cls(**kw)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+            d = {**d, "text_file": None}
+        return super().from_dict(d)
 
 
 @dataclass
@@ -447,12 +417,8 @@ class RNNConfig(RecurrentConfig):
 
 CONFIGS = {"lstm": LSTMConfig, "rnn": RNNConfig}
 
-# changes that make new data or a new model: they wait for Reset
-NEEDS_RESET = {"task", "length", "text_file", "hidden", "bias", "optimizer", "seed", "n_train", "eval_samples"}
-# applied between two steps (the interventions and view settings only change what the probe views show)
-LIVE = {"lr", "momentum", "batch_size", "clip", "compare_every", "probe_index", "probe_length", "max_units",
-        "temperature", "sample_chars", "forget_bias", "clamp_gate", "clamp_value", "zero_unit"}
-DATA_FIELDS = ("task", "length", "text_file", "seed", "n_train", "eval_samples")
+NEEDS_RESET = RecurrentConfig.reset_settings()
+LIVE = RecurrentConfig.live_settings()
 INTERVENTIONS = ("forget_bias", "clamp_gate", "clamp_value", "zero_unit")
 
 
@@ -466,6 +432,8 @@ class RecurrentTrainer(MiniBatchTrainer):
     ``compare_heldout_loss``.
     """
 
+    saved_optimizer_state = "all"  # Adam's moments and step
+
     def __init__(self, config: RecurrentConfig, dataset: SequenceData | None = None):
         self.family = config.model
         super().__init__(config, dataset)
@@ -476,41 +444,23 @@ class RecurrentTrainer(MiniBatchTrainer):
         return make_task(c.task, c.length, seed=c.seed, n_train=c.n_train, eval_samples=c.eval_samples,
                          text_file=c.text_file)
 
-    def _data_key(self) -> tuple:
-        return tuple(getattr(self.config, f) for f in DATA_FIELDS)
-
-    def reset(self) -> None:
-        """Re-initialise from the seed (new data first if its settings changed; on failure they revert)."""
-        if self._data_key() != self._loaded:
-            try:
-                self.dataset = self._load_configured_data()
-            except Exception:
-                for name, value in zip(DATA_FIELDS, self._loaded):
-                    setattr(self.config, name, value)
-                raise
-        self._build()
-
     # -- construction ------------------------------------------------------------------------------------------
-    def _build(self) -> None:
-        cfg, dev = self.config, self._device
-        self._loaded = self._data_key()
-        data = self.dataset.to(dev)
+    def _build_model(self) -> None:
+        cfg, data, dev = self.config, self.dataset, self._device
         other = "rnn" if cfg.model == "lstm" else "lstm"
         self.model = make_model(cfg.model, data.n_in, cfg.hidden, data.n_out, cfg.bias, cfg.seed, dev)
         self.compare_model = make_model(other, data.n_in, cfg.hidden, data.n_out, cfg.bias, cfg.seed + 100, dev)
         self.optimizer = self._make_optimizer(self.model)
         self.compare_optimizer = self._make_optimizer(self.compare_model)
         self.compare_steps = 0
-        self._gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
-        self._n_train = data.n_train
-        self.step = 0
-        self.epoch = 0
-        self._order = torch.randperm(self._n_train, generator=self._gen, device=dev)
-        self._pos = 0
         # view name -> ((key, forced), arrays, time done, cost in s, whether that cost paces the next)
         self._cache: dict[str, tuple[tuple, dict[str, Any], float, float, bool]] = {}
         self._step_at_snapshot = -1
         self._idle = True
+
+    def _load_data(self) -> None:
+        self.dataset.to(self._device)
+        self._n_train = self.dataset.n_train
 
     def _make_optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
         cfg = self.config
@@ -714,67 +664,35 @@ class RecurrentTrainer(MiniBatchTrainer):
 
     # -- settings, devices, weights ---------------------------------------------------------------------------------
     def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
-        def live(key: str, value: Any) -> None:
-            if key == "lr" or (key == "momentum" and self.config.optimizer == "sgd"):
-                for opt in (self.optimizer, self.compare_optimizer):
-                    for group in opt.param_groups:
-                        group[key] = value
-
-        notices = apply_settings(self.config, changes, LIVE, NEEDS_RESET, live)
+        notices = super().apply_hparams(changes)
         if set(changes) & set(INTERVENTIONS):
             notices = [n for n in notices if not n.startswith(INTERVENTIONS)]  # the views say it themselves
         return notices
 
-    def to_device(self, device: torch.device) -> None:
-        if device == self._device:
-            return
-        for model, opt in ((self.model, self.optimizer), (self.compare_model, self.compare_optimizer)):
-            model.to(device)
-            self._move_optimizer_state(opt, device)
-        self._switch_device(device)
-        self._order = self._order.to(device)
-        self.dataset.to(device)
+    # -- parts: the model, and the network of the other kind trained alongside -----------------------------
+    def _networks(self) -> list[torch.nn.Module]:
+        return [self.model, self.compare_model]
+
+    def _optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.optimizer, self.compare_optimizer]
+
+    def _moved(self, device: torch.device, seed: int) -> None:
         self._cache.clear()
 
-    def _named(self) -> dict[str, torch.nn.Parameter]:
-        out = {f"model.{n}": p for n, p in self.model.named_parameters()}
-        out.update({f"compare.{n}": p for n, p in self.compare_model.named_parameters()})
-        return out
+    def _saved_parameters(self) -> list[SavedParameter]:
+        """``model.<name>`` and ``compare.<name>``, with their optimiser's state ``opt.<that name>.<key>``."""
+        return [SavedParameter(f"{prefix}.{n}", f"opt.{prefix}.{n}", p, opt)
+                for prefix, model, opt in (("model", self.model, self.optimizer),
+                                           ("compare", self.compare_model, self.compare_optimizer))
+                for n, p in model.named_parameters()]
 
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        out: dict[str, torch.Tensor] = {}
-        for name, p in self._named().items():
-            out[name] = p.data
-            opt = self.optimizer if name.startswith("model.") else self.compare_optimizer
-            for k, v in opt.state.get(p, {}).items():
-                if isinstance(v, torch.Tensor):
-                    out[f"opt.{name}.{k}"] = v
-        out["compare_steps"] = torch.tensor(float(self.compare_steps))
-        return out
+    def _extra_state(self) -> dict[str, torch.Tensor]:
+        return {"compare_steps": torch.tensor(float(self.compare_steps))}
 
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        params = self._named()
-        for name, p in params.items():
-            if name not in tensors:
-                raise ValueError(f"weights file has no tensor {name!r}")
-            if tuple(tensors[name].shape) != tuple(p.shape):
-                raise ValueError(f"tensor {name!r} has shape {tuple(tensors[name].shape)}, "
-                                 f"the model needs {tuple(p.shape)}")
-        for name, p in params.items():
-            with torch.no_grad():
-                p.copy_(tensors[name].to(p.device, p.dtype))
-            opt = self.optimizer if name.startswith("model.") else self.compare_optimizer
-            prefix = f"opt.{name}."
-            state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-            if state:
-                opt.state[p] = {k: (v.clone() if k == "step" else v.to(p.device, p.dtype).clone())
-                                for k, v in state.items()}
+    def _after_loading(self, tensors: dict[str, torch.Tensor]) -> None:
         if "compare_steps" in tensors:
             self.compare_steps = int(tensors["compare_steps"].item())
         self._cache.clear()
-
-    def config_dict(self) -> dict[str, Any]:
-        return self.config.to_dict()
 
     def describe(self) -> str:
         cfg, data = self.config, self.dataset

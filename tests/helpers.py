@@ -1,0 +1,64 @@
+"""What several test files need: waiting for a condition, small configurations, a shown main window.
+
+Imported as ``from tests.helpers import ...`` (the repository root is on the tests' path). Qt is
+imported only by :func:`open_window`, so the core's tests run without it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+
+def wait_until(pred: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``pred`` every 5 ms until it holds (True) or ``timeout`` seconds have passed (False)."""
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end:
+        if pred():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def tiny_rbm_config(**kw: Any):
+    """An RBM on 4x4 bars with 8 hidden units: a session steps it in a few milliseconds."""
+    from explorer.core.families.rbm.trainer import RBMConfig
+
+    cfg: dict[str, Any] = dict(dataset="bars", bars_size=4, hidden=8, batch_size=10, device="cpu", seed=1)
+    cfg.update(kw)
+    return RBMConfig(**cfg)
+
+
+def small_recurrent_config(cls: type | None = None, **kw: Any):
+    """A small adding-problem run (T = 12, 8 units) of ``cls`` (LSTMConfig by default, or RNNConfig)."""
+    from explorer.core.families.recurrent.trainer import LSTMConfig
+
+    base: dict[str, Any] = dict(task="adding", length=12, hidden=8, n_train=256, eval_samples=64, batch_size=16,
+                                device="cpu", compare_every=2)
+    base.update(kw)
+    return (cls or LSTMConfig)(**base)
+
+
+def narrowed_unet_small(divisor: int):
+    """The unet-small preset with its channels divided by ``divisor`` (the classifier keeps its 4 classes)."""
+    from explorer.core.spec.network import load_preset
+
+    spec = load_preset("unet-small")
+    for layer in spec.layers:
+        oc = layer.params.get("out_channels")
+        if oc is not None and oc != 4:
+            layer.params["out_channels"] = oc // divisor
+    return spec
+
+
+def open_window(qtbot, settings, config, size: tuple[int, int] | None = None):
+    """A main window on ``config``, resized to ``size`` if given, shown and exposed; the caller closes it."""
+    from explorer.gui.main_window import MainWindow
+
+    win = MainWindow(config, settings=settings)
+    qtbot.addWidget(win)
+    if size is not None:
+        win.resize(*size)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
