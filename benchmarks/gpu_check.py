@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
                            "elapsed_s": time.perf_counter() - t_start}
     print_table(out)
     if args.json:
-        from explorer.core.persist.atomic import atomic_write_json
+        from explorer.core.atomic import atomic_write_json
 
         atomic_write_json(args.json, out)
         print(f"wrote {args.json}")

@@ -471,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         out.update(startup_seconds(1 if quick else 3))
     print_table(out)
     if args.json:
-        from explorer.core.persist.atomic import atomic_write_json
+        from explorer.core.atomic import atomic_write_json
 
         atomic_write_json(args.json, out)
         print(f"wrote {args.json}")

@@ -12,7 +12,7 @@ from explorer.core.families.autoencoder.trainer import (LIVE, NEEDS_RESET, NOISE
                                        AutoencoderTrainer, config_from_spec, corrupt, normals)
 from explorer.core.data.datasets import Dataset
 from explorer.core.engine.session import TrainingSession
-from explorer.core.families.rbm.model import FixedDraws, NumpyUniforms, UniformSource
+from explorer.core.engine.uniforms import FixedDraws, NumpyUniforms, UniformSource
 from explorer.core.persist.runfolder import load_run, restore_session, save_run
 from explorer.core.spec.network import LayerSpec, NetworkSpec, load_preset
 from tests.helpers import wait_until

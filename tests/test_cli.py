@@ -1,5 +1,6 @@
 """The command line, run as a user would run it (subprocesses where the exit code matters)."""
 
+import ast
 import json
 import subprocess
 import sys

@@ -328,7 +328,7 @@ def test_deep_belief_net_dreams_come_from_the_stacked_rbms():
     b = tr.dbn_sample(n=5, sweeps=2)
     assert not torch.equal(a, b)
     # one sweep in the top RBM, then p(x|h) of the bottom RBM, recomputed by hand with the same draws
-    from explorer.core.families.rbm.model import FixedDraws
+    from explorer.core.engine.uniforms import FixedDraws
     rbm_bottom, rbm_top = tr.pretrained
     assert rbm_top.n_visible == rbm_bottom.n_hidden == 16
     v0 = tr._dbn_v.clone()

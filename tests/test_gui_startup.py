@@ -33,7 +33,7 @@ def test_a_loaded_core_builds_the_main_window_and_the_start_up_window_goes(qtbot
     shell = StartupWindow()
     qtbot.addWidget(shell)
     shell.show()
-    loader = CoreLoader(["json", "explorer.core.persist.sizes"])
+    loader = CoreLoader(["json", "explorer.core.sizes"])
     built: list[QtWidgets.QWidget] = []
 
     def build() -> QtWidgets.QWidget:

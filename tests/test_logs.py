@@ -8,7 +8,7 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from explorer import logs
+from explorer.core import logs
 from explorer.core import paths
 
 
@@ -43,7 +43,7 @@ def test_configure_logging_writes_the_explorer_loggers_to_a_file(log_dir):
     assert logs.configure_logging(role="test") == path  # again: still one handler
     lines = read_log(log_dir).splitlines()
     assert len(lines) == 2
-    assert lines[0].endswith(f"INFO explorer.logs: Network Explorer {logs.__version__}, test, process "
+    assert lines[0].endswith(f"INFO explorer.core.logs: Network Explorer {logs.__version__}, test, process "
                              f"{lines[0].split()[2]}")
     assert lines[1].endswith("WARNING explorer.core.persist.autosave: the disk is full")
 
@@ -86,7 +86,7 @@ def test_the_command_line_and_the_window_start_the_log(log_dir, monkeypatch, cap
 
 
 def test_a_failed_autosave_is_logged(tmp_path, caplog):
-    from explorer.core.engine.commands import autosave_to
+    from explorer.core.persist.commands import autosave_to
     from explorer.core.engine.session import TrainingSession
     from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
 
@@ -98,7 +98,7 @@ def test_a_failed_autosave_is_logged(tmp_path, caplog):
             autosave_to(session, str(blocker / "autosave"))
     finally:
         session.close()
-    (record,) = [r for r in caplog.records if r.name == "explorer.core.engine.commands"]
+    (record,) = [r for r in caplog.records if r.name == "explorer.core.persist.commands"]
     assert record.levelno == logging.ERROR and record.getMessage() == f"autosave to {blocker / 'autosave'} failed"
     assert record.exc_info is not None
 

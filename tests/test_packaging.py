@@ -14,7 +14,7 @@ import pytest
 from explorer.gui.resources import RESOURCES, resource_path
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("pyproject.toml", "setup.py", "README.md", "LICENSE", "explorer", "resources")
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "explorer", "resources")
 
 # run inside the installed wheel, with the checkout out of reach (-I: no PYTHONPATH, no current folder);
 # importing explorer.gui.resources needs neither Qt nor torch
@@ -26,6 +26,13 @@ print(json.dumps({"package": explorer.__file__, "resources": str(RESOURCES),
                   "style": str(resource_path("style.qss")), "icon": str(resource_path("icon.svg")),
                   "presentation": str(resource_path("presentation.qss"))}))
 """
+
+
+def test_pyproject_lists_every_package_and_the_resources():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    listed = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]["packages"]
+    found = sorted(".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "explorer").rglob("__init__.py"))
+    assert sorted(listed) == sorted([*found, "explorer.resources"])
 
 
 def test_the_checkout_finds_its_resources():

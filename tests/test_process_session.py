@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from explorer.core.engine import commands
+from explorer.core.persist import commands
 
 from explorer.core.process import worker
 from explorer.core.data.datasets import DataError

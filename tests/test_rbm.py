@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.core.families.rbm.model import RBM, ContrastiveDivergence, FixedDraws, binarize
+from explorer.core.families.rbm.model import RBM, ContrastiveDivergence, binarize
+
+from explorer.core.engine.uniforms import FixedDraws
 
 
 def make_rbm(W, b, d):
@@ -100,7 +102,7 @@ def test_energy_and_free_energy_agree():
 def test_binarize_modes():
     x = torch.tensor([[0.2, 0.5, 0.51, 1.0]])
     assert binarize(x, "threshold").tolist() == [[0.0, 0.0, 1.0, 1.0]]
-    from explorer.core.families.rbm.model import NumpyUniforms
+    from explorer.core.engine.uniforms import NumpyUniforms
     many = binarize(x.expand(20000, 4).contiguous(), "sample", NumpyUniforms(0))
     assert set(many.unique().tolist()) <= {0.0, 1.0}
     np.testing.assert_allclose(many.mean(0).numpy(), x[0].numpy(), atol=0.02)
@@ -165,7 +167,9 @@ def test_cd1_walkthrough_is_the_update_contrastive_divergence_applies():
     """The class step-through shows exactly the update CD-1 makes (same draws), without applying it."""
     import copy
 
-    from explorer.core.families.rbm.model import ContrastiveDivergence, NumpyUniforms
+    from explorer.core.families.rbm.model import ContrastiveDivergence
+
+    from explorer.core.engine.uniforms import NumpyUniforms
     from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
 
     tr = RBMTrainer(RBMConfig(dataset="digits", hidden=12, binarize="threshold", lr=0.3, device="cpu"))

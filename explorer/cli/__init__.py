@@ -26,7 +26,7 @@ import sys
 from typing import Sequence
 
 from explorer import __version__
-from explorer.logs import configure_logging
+from explorer.core.logs import configure_logging
 from explorer.cli import (autoencoder, cnn, export, fcn, gui, inspect, mlp, rbm, recurrent, snapshot, spec,
                           train)
 from explorer.cli.common import OneLineParser, UsageError

@@ -118,7 +118,7 @@ def cmd_train_dbn(args: argparse.Namespace) -> int:
     """Greedy layerwise training of stacked RBMs (layer k on the codes of layer k-1), then generative
     sampling: Gibbs sweeps in the top RBM, then one pass down through the layers with p(v|h)."""
     from explorer.core.families.deep.trainer import MLPTrainer
-    from explorer.core.persist.atomic import atomic_write_bytes
+    from explorer.core.atomic import atomic_write_bytes
 
     per_layer = args.epochs
     args.hidden = args.hidden or "100,64"

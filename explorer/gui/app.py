@@ -14,7 +14,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from explorer.gui.resources import RESOURCES
 from explorer.gui.settings import SETTINGS_APP, SETTINGS_ORG, process_training_wanted
 from explorer.gui.startup import CoreLoader, StartupWindow, start_when_loaded
-from explorer.logs import configure_logging
+from explorer.core.logs import configure_logging
 
 if TYPE_CHECKING:
     from explorer.core.families.rbm.trainer import RBMConfig

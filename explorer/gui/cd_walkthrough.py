@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from explorer.core.engine.commands import ask_trainer
+from explorer.core.persist.commands import ask_trainer
 from explorer.core.families.deep.trainer import grid_shape
 from explorer.core.engine.protocol import Session
 from explorer.gui.widgets.views import MosaicView, tile_images

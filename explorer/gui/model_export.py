@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from explorer.core.engine.commands import export_model
+from explorer.core.persist.commands import export_model
 from explorer.core.persist.export import LABELS, ExportError, file_size_text, require_onnx
 
 FILTERS = {"onnx": "ONNX model (*.onnx)", "safetensors": "safetensors weights (*.safetensors)"}

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from explorer.core.persist.sizes import format_bytes
+from explorer.core.sizes import format_bytes
 from explorer.core.persist.video import (VIDEO_SUFFIXES, EncodeCancelled, VideoError, encode_gif, encode_mp4,
                                          require_av)
 

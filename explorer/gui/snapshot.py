@@ -15,7 +15,7 @@ from explorer.gui.app import make_app  # noqa: E402
 
 def render_snapshot(config, steps: int, out: str | Path, size: tuple[int, int] = (1600, 1000)) -> Path:
     """The main window on ``config``'s family (RBM, autoencoder, deep network...), after ``steps`` steps."""
-    from explorer.core.engine.commands import evaluate_now
+    from explorer.core.persist.commands import evaluate_now
     from explorer.gui.main_window import MainWindow
 
     app = make_app()

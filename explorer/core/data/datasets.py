@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
-import os
 import struct
 import urllib.error
 import urllib.request
@@ -32,7 +31,7 @@ from typing import Callable
 import numpy as np
 
 from explorer.core import paths
-from explorer.core.persist.atomic import atomic_write
+from explorer.core.atomic import atomic_write
 
 __all__ = [
     "DataError",

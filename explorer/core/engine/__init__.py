@@ -1,5 +1,4 @@
 """The training engine: the loop that steps a trainer on a thread, between control flags, and
-publishes CPU snapshots (``session``); the trainer bases every family builds on (``minibatch``) and the
-settings they are made from, each declared once with its range and when a change applies
-(``settings``); devices, thread choice, the timeline of kept views, and the commands the window asks
-of a session (``commands``)."""
+publishes CPU snapshots (``session``; ``protocol`` is the ``Session`` interface the window sees, which
+the process session implements too); settings declared once as field metadata (``settings``); devices,
+the thread choice, the timeline of kept views and the uniform draws for sampling."""

@@ -82,7 +82,7 @@ class Session(Protocol):
     def run_command(self, fn: Callable[..., Any], *args: Any,
                     on_done: Callable[[Any, BaseException | None], None] | None = None, **kwargs: Any) -> None:
         """Run ``fn(session, *args, **kwargs)`` between training steps (a module-level function: see
-        ``explorer.core.engine.commands``)."""
+        ``explorer.core.persist.commands``)."""
         ...
 
     def request_snapshot(self) -> None:

@@ -362,7 +362,7 @@ class TrainingSession:
         ``on_done(result, error)`` follows on that thread (error: the exception ``fn`` raised, else None);
         without it, an exception fails the run as a step's would. Unlike :meth:`call_in_thread`, this form
         also crosses to a training process (``ProcessSession``): ``fn`` must then be a module-level function
-        and the arguments and result plain values (see ``explorer.core.engine.commands``).
+        and the arguments and result plain values (see ``explorer.core.persist.commands``).
         """
         def work() -> None:
             if on_done is None:

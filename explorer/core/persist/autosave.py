@@ -30,7 +30,7 @@ from typing import IO
 
 from explorer.core import paths
 from explorer.core.engine.session import TrainingSession
-from explorer.core.persist.atomic import atomic_write_folder, atomic_write_text
+from explorer.core.atomic import atomic_write_folder, atomic_write_text
 from explorer.core.persist.runfolder import RunFolderError, load_run, save_run
 
 if os.name == "nt":

@@ -35,9 +35,9 @@ from typing import Callable
 
 import torch
 
-from explorer.core.persist.atomic import atomic_write, atomic_write_bytes
+from explorer.core.atomic import atomic_write, atomic_write_bytes
 from explorer.core.persist.runfolder import RUN_FORMAT, cpu_state_tensors
-from explorer.core.persist.sizes import format_bytes
+from explorer.core.sizes import format_bytes
 
 ONNX_OPSET = 17
 EXAMPLE_BATCH = 2  # the example input's batch size (any other works in the exported graph)

@@ -23,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from explorer import __version__
-from explorer.core.persist.atomic import atomic_write, atomic_write_json, atomic_write_text
+from explorer.core.atomic import atomic_write, atomic_write_json, atomic_write_text
 from explorer.core.engine.session import MetricsLog, TrainingSession
 
 RUN_FORMAT = "network-explorer-run"

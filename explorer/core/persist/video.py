@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from explorer.core.persist.atomic import atomic_write
+from explorer.core.atomic import atomic_write
 
 VIDEO_SUFFIXES = (".gif", ".mp4")
 Progress = Callable[[int, int], None] | None

@@ -11,7 +11,7 @@ import sys
 from multiprocessing.connection import Connection
 
 if __name__ == "__main__":
-    from explorer.logs import configure_logging
+    from explorer.core.logs import configure_logging
 
     configure_logging(role="training process")  # its own failures, and the engine's, in the app's log
     from explorer.core.process.session import serve_child  # imports PyTorch: the seconds a spare saves

@@ -14,7 +14,7 @@ How: the child runs an ordinary :class:`TrainingSession` and serves it over a pi
   the views read). A :class:`ProcessSession` keeps the latest of each, so the window reads them as it
   reads a thread's session: ``metrics``, ``latest_snapshot()``, ``trainer.step``.
 * Work on the model (save, export, a CNN probe...) is a ``run_command`` of a function from
-  :mod:`explorer.core.engine.commands`, whose result comes back to its ``on_done``.
+  :mod:`explorer.core.persist.commands`, whose result comes back to its ``on_done``.
 * Closures (``call_in_thread``) cannot cross: that method raises, so a forgotten one shows in tests.
 
 The window's state follows its own calls at once (Play shows "training" before the child has heard it):
@@ -512,7 +512,7 @@ class ProcessSession:
 
     def call_in_thread(self, fn: Callable[[], None]) -> None:
         raise TypeError("a closure cannot cross to the training process: use run_command with a function of "
-                        "explorer.core.engine.commands")
+                        "explorer.core.persist.commands")
 
     def run_command(self, fn: Callable[..., Any], *args: Any,
                     on_done: Callable[[Any, BaseException | None], None] | None = None, **kwargs: Any) -> None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from explorer.core.persist.atomic import atomic_write_text
+from explorer.core.atomic import atomic_write_text
 
 SPEC_FORMAT = "network-explorer-spec"
 SPEC_VERSION = 1

@@ -682,7 +682,7 @@ class ArchitectureBuilder(QtWidgets.QWidget):
             self.export_file(path)
 
     def export_file(self, path: str | Path) -> bool:
-        from explorer.core.persist.atomic import atomic_write_text
+        from explorer.core.atomic import atomic_write_text
 
         try:
             atomic_write_text(path, S.export_source(self.spec))

@@ -17,7 +17,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from explorer.core.engine.commands import call_trainer
+from explorer.core.persist.commands import call_trainer
 from explorer.core.families.cnn.trainer import NEEDS_RESET, CNNConfig, cnn_presets
 from explorer.core.data.datasets import find_idx_files
 from explorer.core.engine.protocol import Session

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-from explorer.core.engine.commands import call_trainer
+from explorer.core.persist.commands import call_trainer
 from explorer.core.families.deep.trainer import INITS, NEEDS_RESET, MLPConfig
 from explorer.core.engine.protocol import Session
 from explorer.core.engine.session import Snapshot

@@ -698,7 +698,7 @@ class CurveView(_ViewFrame):
         import csv
         import io
 
-        from explorer.core.persist.atomic import atomic_write_text
+        from explorer.core.atomic import atomic_write_text
 
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6 import QtCore, QtWidgets
 
 from explorer.core.data.datasets import DataError
-from explorer.core.engine.commands import autosave_to, save_run_to
+from explorer.core.persist.commands import autosave_to, save_run_to
 from explorer.core.engine.devices import DeviceError, available_devices
 from explorer.core.engine.protocol import Session
 from explorer.core.engine.session import RUNNING, TrainingSession

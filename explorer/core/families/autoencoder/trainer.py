@@ -19,9 +19,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from explorer.core.engine.minibatch import DataSettings, MiniBatchTrainer
+from explorer.core.families.base import DataSettings, MiniBatchTrainer
 from explorer.core.engine.settings import setting
-from explorer.core.families.rbm.model import NumpyUniforms, UniformSource
+from explorer.core.engine.uniforms import NumpyUniforms, UniformSource
 
 NOISE_KINDS = ("none", "gaussian", "masking", "salt_pepper")
 MAX_GAUSSIAN_LEVEL = 10.0

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from explorer.core.data.datasets import DATASET_NAMES, DataError, Dataset
 from explorer.core.data.imagefolder import load_image_folder
 from explorer.core.spec.layers import Concat, LayerStack, LocalContrastNorm
-from explorer.core.engine.minibatch import MiniBatchTrainer
+from explorer.core.families.base import MiniBatchTrainer
 from explorer.core.engine.settings import Settings, setting
 
 DATASETS = tuple(DATASET_NAMES) + ("folder",)

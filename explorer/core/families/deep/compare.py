@@ -15,7 +15,7 @@ from typing import Any
 
 
 from explorer.core.data.datasets import Dataset, load_dataset
-from explorer.core.engine.minibatch import SideBySideTrainer
+from explorer.core.families.base import SideBySideTrainer
 from explorer.core.engine.settings import Settings, apply_settings, setting
 from explorer.core.families.deep.trainer import INITS, MLPConfig, MLPTrainer
 

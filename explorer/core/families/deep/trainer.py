@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from explorer.core.families.autoencoder.trainer import Autoencoder, sse_per_example
 from explorer.core.data.datasets import Dataset
-from explorer.core.engine.minibatch import DataSettings, MiniBatchTrainer, SavedParameter
+from explorer.core.families.base import DataSettings, MiniBatchTrainer, SavedParameter
 from explorer.core.engine.settings import setting
 from explorer.core.families.rbm.model import RBM, ContrastiveDivergence
 

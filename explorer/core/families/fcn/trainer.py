@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from explorer.core.data.datasets import Dataset
-from explorer.core.engine.minibatch import MiniBatchTrainer, SideBySideTrainer
+from explorer.core.families.base import MiniBatchTrainer, SideBySideTrainer
 from explorer.core.engine.settings import Settings, setting
 from explorer.core.data.scenes import SHAPE_CLASSES, load_mask_folder, scenes_dataset
 from explorer.core.spec.network import NetworkSpec, SpecError, infer, load_preset, spec_from_dict, spec_to_dict, validate

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from explorer.core.engine.minibatch import DataSettings, MiniBatchTrainer, SavedParameter
+from explorer.core.families.base import DataSettings, MiniBatchTrainer, SavedParameter
 from explorer.core.engine.settings import setting
 from explorer.core.families.rbm.model import BINARIZE_MODES, RBM, ContrastiveDivergence, binarize
 

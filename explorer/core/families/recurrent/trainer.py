@@ -39,7 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from explorer.core.engine.minibatch import MiniBatchTrainer, SavedParameter
+from explorer.core.families.base import MiniBatchTrainer, SavedParameter
 from explorer.core.engine.settings import Settings, setting
 from explorer.core.data.sequences import TASK_HELP, TASKS, SequenceData, make_task
 

@@ -29,7 +29,7 @@ from explorer.core.data.datasets import load_dataset
 from explorer.core.engine.devices import resolve_device
 from explorer.core.engine.session import Trainer
 from explorer.core.engine.settings import Settings, apply_settings, setting
-from explorer.core.families.rbm.model import NumpyUniforms, UniformSource
+from explorer.core.engine.uniforms import NumpyUniforms, UniformSource
 
 
 @dataclass
