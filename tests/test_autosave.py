@@ -204,7 +204,7 @@ def test_a_broken_autosave_is_not_offered_and_its_slot_is_reused(tmp_path, sessi
 def test_a_slot_is_only_an_autosave_folder_once_acquired(tmp_path):
     slot = AutosaveSlot(tmp_path)
     with pytest.raises(RuntimeError, match="acquire"):
-        slot.folder
+        _ = slot.folder
     assert not tmp_path.joinpath("slot-1").exists()  # looking for stale slots writes nothing
 
 

@@ -172,9 +172,9 @@ def test_truncated_gzip(tmp_path):
 
 def test_pair_ok(tmp_path):
     imgs, labs = write_pair(tmp_path, "t10k", 12)
-    i, l = D.load_idx_pair(tmp_path / "t10k-images-idx3-ubyte.gz", tmp_path / "t10k-labels-idx1-ubyte.gz")
-    np.testing.assert_array_equal(i, imgs)
-    np.testing.assert_array_equal(l, labs)
+    images, labels = D.load_idx_pair(tmp_path / "t10k-images-idx3-ubyte.gz", tmp_path / "t10k-labels-idx1-ubyte.gz")
+    np.testing.assert_array_equal(images, imgs)
+    np.testing.assert_array_equal(labels, labs)
 
 
 def test_pair_count_mismatch(tmp_path):

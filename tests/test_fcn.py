@@ -207,17 +207,17 @@ def test_odd_sizes_and_other_misfits_get_a_message():
 def test_without_skips_drops_the_concats_and_narrows_the_next_convolutions():
     spec = load_preset("unet-small")
     plain = without_skips(spec)
-    assert [l.type for l in plain.layers].count("Concat") == 0 and len(plain.layers) == len(spec.layers) - 2
+    assert [layer.type for layer in plain.layers].count("Concat") == 0 and len(plain.layers) == len(spec.layers) - 2
     inf_a, inf_b = infer(spec), infer(plain)
     assert inf_b.valid and inf_b.output_shape == inf_a.output_shape == (4, 32, 32)
     # the Conv2d after each Concat now sees the up path's channels only
-    conv_after = [i for i, l in enumerate(plain.layers) if l.type == "Conv2d"]
+    conv_after = [i for i, layer in enumerate(plain.layers) if layer.type == "Conv2d"]
     assert inf_b.layers[conv_after[3]].input_shape == (32, 16, 16)
     assert inf_a.layers[conv_after[3] + 1].input_shape == (64, 16, 16)
     assert inf_b.total_params < inf_a.total_params
     with_cfg, without_cfg = FCNConfig(), FCNConfig(skips=False)
     assert with_cfg.training_spec().layers[9].type == "Concat"
-    assert "Concat" not in [l.type for l in without_cfg.training_spec().layers]
+    assert "Concat" not in [layer.type for layer in without_cfg.training_spec().layers]
 
 
 def test_unet_small_preset_becomes_an_fcn_config():

@@ -43,7 +43,9 @@ def sigmoid(z):
 
 def test_cd1_batch_update_matches_independent_numpy():
     rng = np.random.default_rng(3)
-    W = rng.normal(0, 0.5, (4, 3)); b = rng.normal(0, 0.5, 4); d = rng.normal(0, 0.5, 3)
+    W = rng.normal(0, 0.5, (4, 3))
+    b = rng.normal(0, 0.5, 4)
+    d = rng.normal(0, 0.5, 3)
     x0 = (rng.random((5, 4)) < 0.5).astype(float)
     u1, u2, u3 = rng.random((5, 3)), rng.random((5, 4)), rng.random((5, 3))
     # the lecture's steps, written out in numpy
@@ -130,7 +132,8 @@ def test_trainer_is_deterministic_under_seed():
     a = RBMTrainer(RBMConfig(dataset="bars", bars_size=4, hidden=8, device="cpu", seed=7))
     b = RBMTrainer(RBMConfig(dataset="bars", bars_size=4, hidden=8, device="cpu", seed=7))
     for _ in range(20):
-        a.train_step(); b.train_step()
+        a.train_step()
+        b.train_step()
     assert torch.equal(a.rbm.W, b.rbm.W)
 
 

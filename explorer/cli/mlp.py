@@ -93,7 +93,7 @@ def cmd_train_mlp(args: argparse.Namespace) -> int:
     n = trainer.n_layers
     result.update(init=cfg.init, hidden=list(cfg.hidden),
                   accuracy=fine[-1]["heldout_accuracy"] if fine else None,
-                  grad_norms=[[h[f"train_grad_norm_{l}"] for l in range(1, n + 1)]
+                  grad_norms=[[h[f"train_grad_norm_{layer}"] for layer in range(1, n + 1)]
                               for h in fine if f"train_grad_norm_{n}" in h])
     report(result, args, f"trained {trainer.describe()} for {trainer.epoch} epochs on {trainer.device}: "
                          f"held-out accuracy {result['accuracy']:.3f}, {result['samples_per_s']:.0f} samples/s")

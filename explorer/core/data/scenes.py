@@ -211,7 +211,7 @@ def load_mask_folder(folder: str | Path, height: int, width: int, n_classes: int
                         f"or NAME.png + NAME{MASK_SUFFIX}.png)")
     xs, ys, skipped = [], [], []
     mode = "RGB" if channels == 3 else "L"
-    for name, img_path, mask_path in pairs:
+    for _name, img_path, mask_path in pairs:
         if mask_path is None:
             skipped.append(f"{img_path.name}: no mask")
             continue

@@ -24,7 +24,7 @@ class LocalContrastNorm(torch.nn.Module):
         super().__init__()
         size = int(size)
         if size < 1 or size % 2 == 0:
-            raise ValueError("LocalContrastNorm size must be a positive odd number, got %d" % size)
+            raise ValueError(f"LocalContrastNorm size must be a positive odd number, got {size:d}")
         self.size = size
         self.eps = float(eps)
 
@@ -38,7 +38,7 @@ class LocalContrastNorm(torch.nn.Module):
         return (x - mean) / torch.sqrt(torch.clamp(var, min=self.eps * self.eps))
 
     def extra_repr(self):
-        return "size=%d, eps=%g" % (self.size, self.eps)
+        return f"size={self.size:d}, eps={self.eps:g}"
 
 
 class RBMLayer(torch.nn.Module):
@@ -64,7 +64,7 @@ class RBMLayer(torch.nn.Module):
         return torch.sigmoid(h @ self.W.t() + self.b)
 
     def extra_repr(self):
-        return "n_in=%d, n_hidden=%d" % (self.n_in, self.n_hidden)
+        return f"n_in={self.n_in:d}, n_hidden={self.n_hidden:d}"
 
 
 class Reshape(torch.nn.Module):
@@ -101,7 +101,7 @@ class Concat(torch.nn.Module):
         return torch.cat([x, skip], dim=1)
 
     def extra_repr(self):
-        return "source=%d" % self.source
+        return f"source={self.source:d}"
 
 
 class RNNLayer(torch.nn.RNN):
