@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 DATASETS = ("digits", "bars", "mnist", "fashion-mnist")
 
@@ -25,7 +25,7 @@ class UsageError(Exception):
 class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are a ``UsageError`` (one line, exit 2), not argparse's usage block."""
 
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
 

@@ -116,7 +116,7 @@ CHECKSUMS = {
 DOWNLOAD_FILES = tuple(_IDX_BASENAMES[r] + ".gz" for r in IDX_ROLES)
 
 # IDX type codes -> big-endian numpy dtypes (the format stores data big-endian).
-_IDX_DTYPES = {
+_IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -559,6 +559,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, upscale: int 
     if not isinstance(upscale, (int, np.integer)) or not 1 <= upscale <= 4:
         raise DataError(f"upscale must be an integer from 1 to 4, got {upscale!r}")
 
+    ds: Dataset | None
     if key == "digits":
         ds = _load_digits(seed)
     elif key == "bars":

@@ -111,8 +111,9 @@ def _box_blur(a: np.ndarray, radius: int) -> np.ndarray:
     p = np.pad(a, radius, mode="edge")
     h, w = a.shape
     k = 2 * radius + 1
-    rows = sum(p[i:i + h, :] for i in range(k)) / k
-    return sum(rows[:, j:j + w] for j in range(k)) / k
+    # the running sums start from zeros of the array's dtype (not sum()'s int 0) so they stay arrays
+    rows = sum((p[i:i + h, :] for i in range(k)), np.zeros((h, p.shape[1]), p.dtype)) / k
+    return sum((rows[:, j:j + w] for j in range(k)), np.zeros((h, w), rows.dtype)) / k
 
 
 def random_shapes(rng: np.random.Generator, height: int, width: int, max_shapes: int) -> list[Shape]:
@@ -168,9 +169,10 @@ def scenes_dataset(n_train: int, n_test: int, height: int, width: int, *, seed: 
                    texture: bool = True, max_shapes: int = 3) -> Dataset:
     """Generated scenes as a :class:`Dataset`: flat images in ``*_x`` (N, H*W) and flat masks in ``*_y``
     (N, H*W) int64. Training and held-out scenes come from different seeds (never the same scene)."""
-    kw = dict(noise=noise, texture=texture, max_shapes=max_shapes)
-    tr_x, tr_y = generate_scenes(n_train, height, width, seed=seed, **kw)
-    te_x, te_y = generate_scenes(n_test, height, width, seed=seed + 1_000_003, **kw)
+    tr_x, tr_y = generate_scenes(n_train, height, width, seed=seed, noise=noise, texture=texture,
+                                 max_shapes=max_shapes)
+    te_x, te_y = generate_scenes(n_test, height, width, seed=seed + 1_000_003, noise=noise, texture=texture,
+                                 max_shapes=max_shapes)
     tex = "textured" if texture else "plain"
     return Dataset("scenes", tr_x.reshape(n_train, -1), tr_y.reshape(n_train, -1),
                    te_x.reshape(n_test, -1), te_y.reshape(n_test, -1), (height, width),

@@ -119,8 +119,9 @@ class SequenceData:
         if self.is_text:
             data = self.train_in if split == "train" else self.test_in
             return data[idx][:, 1:]
-        data = self.train_out if split == "train" else self.test_out
-        return data[idx]
+        targets = self.train_out if split == "train" else self.test_out
+        assert targets is not None, "every task but text carries its targets"
+        return targets[idx]
 
     def one_hot(self, indices: torch.Tensor) -> torch.Tensor:
         return F.one_hot(indices, self.n_in).to(torch.float32)

@@ -560,8 +560,8 @@ class TrainingSession:
         torch.set_num_threads(n)
         self.threads_in_use = n
 
-    def _tuned_step(self, seconds: float) -> None:
-        tuner = self._tuner
+    def _tuned_step(self, tuner: ThreadTuner, seconds: float) -> None:
+        """Give the running ``tuner`` (``self._tuner``) one step's time; adopt its count, drop it when done."""
         n = tuner.record(seconds)
         if n is not None and n != self.threads_in_use:
             self._use_threads(n)
@@ -625,7 +625,7 @@ class TrainingSession:
         dt = time.perf_counter() - t0
         self._train_seconds += dt
         if self._tuner is not None:
-            self._tuned_step(dt)
+            self._tuned_step(self._tuner, dt)
         elif self._recheck_at is not None and self._train_seconds >= self._recheck_at:
             self._recheck_at = None
             self._tuner = ThreadTuner.check(self.threads, self.threads_in_use)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from explorer.core.engine.settings import Settings
 from explorer.core.families.autoencoder.trainer import AutoencoderConfig, AutoencoderTrainer
+from explorer.core.families.base import SettingsTrainer
 from explorer.core.families.cnn.trainer import CNNConfig, CNNTrainer
 from explorer.core.families.deep.compare import CompareConfig, InitComparison
 from explorer.core.families.deep.trainer import MLPConfig, MLPTrainer
@@ -13,7 +15,8 @@ from explorer.core.families.fcn.trainer import FCNCompareConfig, FCNConfig, FCNT
 from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
 from explorer.core.families.recurrent.trainer import LSTMConfig, RecurrentTrainer, RNNConfig
 
-FAMILIES: dict[str, tuple[type, type]] = {
+# family -> (its configuration's class, its trainer's class)
+FAMILIES: dict[str, tuple[type[Settings], type[SettingsTrainer]]] = {
     "rbm": (RBMConfig, RBMTrainer),
     "autoencoder": (AutoencoderConfig, AutoencoderTrainer),
     "mlp": (MLPConfig, MLPTrainer),

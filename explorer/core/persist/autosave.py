@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -33,7 +34,8 @@ from explorer.core.engine.session import TrainingSession
 from explorer.core.atomic import atomic_write_folder, atomic_write_text
 from explorer.core.persist.runfolder import RunFolderError, load_run, save_run
 
-if os.name == "nt":
+# sys.platform rather than os.name: type checkers understand it, and check each system's branch on that system
+if sys.platform == "win32":
     import msvcrt
 else:
     import fcntl
@@ -79,7 +81,7 @@ class SlotLock:
             return True
         handle = open(self.path, "a+b")  # created if missing; an OSError (read-only folder) reaches the caller
         try:
-            if os.name == "nt":
+            if sys.platform == "win32":
                 handle.seek(0)
                 msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
             else:
@@ -95,7 +97,7 @@ class SlotLock:
         if handle is None:
             return
         try:
-            if os.name == "nt":
+            if sys.platform == "win32":
                 handle.seek(0)
                 msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
         except OSError:

@@ -221,7 +221,9 @@ def export_onnx(trainer, path: str | Path) -> Path:
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notes are not for the user
-            torch.onnx.export(plan.module, (plan.example,), buf, input_names=plan.input_names,
+            # the TorchScript exporter (dynamo=False) writes to a file object too; torch annotates f as a path only
+            torch.onnx.export(plan.module, (plan.example,), buf,  # type: ignore[arg-type]
+                              input_names=plan.input_names,
                               output_names=plan.output_names, dynamic_axes=plan.dynamic_axes,
                               opset_version=ONNX_OPSET, dynamo=False)
     except Exception as exc:  # noqa: BLE001 - an operator ONNX lacks, say: one line for the user

@@ -59,6 +59,7 @@ def _check_frames(frames: Sequence[np.ndarray], fps: float) -> tuple[int, int]:
         elif a.shape != shape:
             raise VideoError(f"frame {i} is {a.shape[1]}x{a.shape[0]}, frame 0 is {shape[1]}x{shape[0]}: "
                              "all frames of a recording must have one size")
+    assert shape is not None, "frames is not empty (checked above)"
     return int(shape[0]), int(shape[1])
 
 

@@ -24,6 +24,7 @@ the child's reports overrule it only once they answer every call the window has 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import pickle
 import threading
@@ -161,7 +162,7 @@ class _ChildServer:
                 self.acked += 1
         elif kind == "call":  # ("call", id, fn, args, kwargs)
             _, call_id, fn, args, kwargs = msg
-            self.session.run_command(fn, *args, on_done=lambda r, e, i=call_id: self._reply(i, r, e), **kwargs)
+            self.session.run_command(fn, *args, on_done=functools.partial(self._reply, call_id), **kwargs)
             self.acked += 1
         return True
 
@@ -177,11 +178,13 @@ class _ChildServer:
         now = time.monotonic()
         # the status first: rows and a snapshot read after it include all it reports as done
         slow = final or now - self._slow_t >= SLOW_EVERY_S
-        status = {"state": s.state, "error": s.error, "out_of_memory": s.out_of_memory, "threads": s.threads,
-                  "threads_in_use": s.threads_in_use, "thread_note": s.thread_note,
-                  "rates": s.rates(), "run_id": s.run_id, "idle": s.thread_idle(), "settled": s.settled(),
-                  "acked": self.acked, "snapshot_seconds": s.snapshot_seconds,
-                  "fields": _mirror(s.trainer, slow)}
+        # the values differ by key (strings, numbers, the rates' pair, the mirrored fields): a message
+        status: dict[str, Any] = {
+            "state": s.state, "error": s.error, "out_of_memory": s.out_of_memory, "threads": s.threads,
+            "threads_in_use": s.threads_in_use, "thread_note": s.thread_note,
+            "rates": s.rates(), "run_id": s.run_id, "idle": s.thread_idle(), "settled": s.settled(),
+            "acked": self.acked, "snapshot_seconds": s.snapshot_seconds,
+            "fields": _mirror(s.trainer, slow)}
         notices = s.pop_notices()
         gen, steps_at, evals_at = self._metrics_at
         gen2, steps, steps_end, evals, evals_end = s.metrics.read_since(gen, steps_at, evals_at)
@@ -296,7 +299,8 @@ class ProcessSession:
         self._acked = 0
         self._closing = False
         self._gone = False
-        self._state, self.error, self.out_of_memory = PAUSED, None, False
+        self._state, self.out_of_memory = PAUSED, False
+        self.error: str | None = None
         self._idle, self._settled = True, False
         self._rates = (0.0, 0.0)
         self.snapshot_seconds = 0.0  # the process's time spent taking snapshots, as last reported

@@ -23,7 +23,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeGuard
 
 from explorer.core.atomic import atomic_write_text
 
@@ -190,7 +190,8 @@ def _shape_text(shape) -> str:
     return "x".join(str(s) for s in shape)
 
 
-def _is_int(v) -> bool:
+def _is_int(v: object) -> TypeGuard[int]:
+    """A whole number that is not a bool (JSON's true/false load as bools, which are ints to Python)."""
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -478,6 +479,7 @@ def _layer_exprs(spec: NetworkSpec) -> tuple[Inference, list[str]]:
     inf = validate(spec)
     exprs = []
     for layer, info in zip(spec.layers, inf.layers):
+        assert info.input_shape is not None, "a valid spec has the input shape of every layer"
         tname, raw = _layer_fields(layer)
         exprs.append(_module_expr(tname, _resolve_params(LAYER_TYPES[tname], raw), info.input_shape))
     return inf, exprs
@@ -500,7 +502,9 @@ def build_module(spec: NetworkSpec):
     _, exprs = _layer_exprs(spec)
     ns = _namespace()
     module = LayerStack([eval(e, ns) for e in exprs])  # noqa: S307 - generated from validated values only
-    module.input_shape = tuple(spec.input_shape)
+    # torch types every attribute it does not know as Tensor | Module; a plain attribute set here is neither.
+    # (Declaring it on LayerStack would put the declaration into every exported file, which copies the class.)
+    module.input_shape = tuple(spec.input_shape)  # type: ignore[assignment]
     return module
 
 

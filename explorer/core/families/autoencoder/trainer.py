@@ -37,7 +37,7 @@ def normals(uniform: UniformSource, shape: Sequence[int], like: torch.Tensor) ->
     """
     shape = tuple(int(s) for s in shape)
     if hasattr(uniform, "normal"):
-        return uniform.normal(shape, like)  # type: ignore[attr-defined]
+        return uniform.normal(shape, like)
     if isinstance(uniform, NumpyUniforms) and like.device.type == "cpu":
         z = torch.from_numpy(uniform.rng.standard_normal(shape, dtype=np.float32))
         return z if like.dtype == torch.float32 else z.to(like.dtype)

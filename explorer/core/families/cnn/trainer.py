@@ -107,7 +107,8 @@ def layer_geometry(spec) -> list[LayerGeometry]:
         elif t not in _SAME:
             break
         geoms[info.index] = (r, j, o)
-        out.append(LayerGeometry(info.index, f"{t} #{info.index}", tuple(info.output_shape), r, j, o))
+        c, h, w = info.output_shape
+        out.append(LayerGeometry(info.index, f"{t} #{info.index}", (c, h, w), r, j, o))
     return out
 
 
@@ -289,6 +290,7 @@ class CNNTrainer(MiniBatchTrainer):
         self.inference = validate(self.spec)
         check_cnn_spec(self.spec, self.inference)
         self.input_shape = tuple(int(v) for v in self.spec.input_shape)
+        assert self.inference.output_shape is not None, "validate() passed: every shape is known"
         self.n_outputs = int(self.inference.output_shape[0])
         self.n_classes = int(max(int(ds.train_y.max()), int(ds.test_y.max())) + 1)
         if self.n_outputs < self.n_classes:
@@ -394,8 +396,8 @@ class CNNTrainer(MiniBatchTrainer):
             if not self.geometry:
                 self.unit = None
                 return
-            g = self.geometry[-1]
-            self.unit = (g.index, 0, g.shape[1] // 2, g.shape[2] // 2)
+            last = self.geometry[-1]
+            self.unit = (last.index, 0, last.shape[1] // 2, last.shape[2] // 2)
             return
         layer, ch, y, x = (int(v) for v in unit)
         g = self._image_geometry(layer)
@@ -538,6 +540,7 @@ class CNNTrainer(MiniBatchTrainer):
         if self.unit is not None:
             layer, ch, y, x = self.unit
             g = self._image_geometry(layer)
+            assert g is not None, "select_unit keeps only units of layers with a receptive field"
             out["unit"] = np.asarray(self.unit, dtype=np.int64)
             out["unit_layer"] = g.name
             out["rf_box"] = np.asarray(rf_box(g, y, x, self.input_shape[1:]), dtype=np.int64)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 import torch
@@ -70,6 +70,11 @@ class DeepMLP(torch.nn.Module):
         self.activation = activation
         self.layers = torch.nn.ModuleList(
             torch.nn.Linear(a, b, device=device) for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+
+    @property
+    def linears(self) -> list[torch.nn.Linear]:
+        """The layers as the Linear layers they are (a ModuleList hands them out as plain Modules)."""
+        return [cast(torch.nn.Linear, layer) for layer in self.layers]
 
     def act(self, net: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(net) if self.activation == "sigmoid" else torch.relu(net)
@@ -218,7 +223,7 @@ class MLPTrainer(MiniBatchTrainer):
         self.model = DeepMLP(sizes, cfg.activation, device=dev)
         gen = torch.Generator().manual_seed(cfg.seed)
         with torch.no_grad():
-            for i, layer in enumerate(self.model.layers):
+            for i, layer in enumerate(self.model.linears):
                 fan_in = layer.in_features
                 hidden_layer = i < len(self.model.layers) - 1
                 if cfg.init == "relu-he":
@@ -233,8 +238,8 @@ class MLPTrainer(MiniBatchTrainer):
         n_hidden = len(cfg.hidden)
         self.stages: list[str] = ([f"pretrain layer {k} ({kind})" for k in range(1, n_hidden + 1)] if kind else [])
         self.stages.append("fine-tune")
-        self.pretrained: list[torch.nn.Module] = []  # the finished RBMs/autoencoders, bottom first
-        self._finished_stage: tuple[int, torch.nn.Module] | None = None
+        self.pretrained: list[RBM | Autoencoder] = []  # the finished RBMs/autoencoders, bottom first
+        self._finished_stage: tuple[int, RBM | Autoencoder] | None = None
         self._last_stats: dict[str, torch.Tensor] | None = None
         self._ft_step = 0
         self._enter_stage(0)
@@ -265,12 +270,12 @@ class MLPTrainer(MiniBatchTrainer):
         cfg, dev = self.config, self._device
         self.stage_index = index
         self._stage_steps = 0
-        self._pre_module: torch.nn.Module | None = None
+        self._pre_module: RBM | Autoencoder | None = None
         self._cd: ContrastiveDivergence | None = None
         self._pre_opt: torch.optim.Optimizer | None = None
         if self.fine_tuning:
             return
-        layer = self.model.layers[index]
+        layer = self.model.linears[index]
         n_in, n_out = layer.in_features, layer.out_features
         gen = torch.Generator().manual_seed(cfg.seed + 100 + index)
         if cfg.init == "rbm":
@@ -289,8 +294,8 @@ class MLPTrainer(MiniBatchTrainer):
     def _stage_length(self) -> int:
         return self.config.pretrain_epochs * self.steps_per_epoch
 
-    def _copy_pretrained(self, index: int, module: torch.nn.Module) -> None:
-        layer = self.model.layers[index]
+    def _copy_pretrained(self, index: int, module: RBM | Autoencoder) -> None:
+        layer = self.model.linears[index]
         with torch.no_grad():
             if isinstance(module, RBM):
                 layer.weight.copy_(module.W.t())
@@ -339,13 +344,14 @@ class MLPTrainer(MiniBatchTrainer):
             # the RBM's visible units are binary (the lecture): sample them from the codes' probabilities
             err = self._cd.step(self._cd.uniform.bernoulli(v)).recon_error
         else:
-            ae = self._pre_module
+            ae, opt = self._pre_module, self._pre_opt
+            assert isinstance(ae, Autoencoder) and opt is not None, "a stage without CD trains an autoencoder"
             with torch.enable_grad():
                 recon = ae(v)[1]
                 loss = sse_per_example(recon, v)
-                self._pre_opt.zero_grad(set_to_none=True)
+                opt.zero_grad(set_to_none=True)
                 loss.backward()
-                self._pre_opt.step()
+                opt.step()
             err = loss.detach() / ae.n_in
         self.step += 1
         self._stage_steps += 1
@@ -362,8 +368,9 @@ class MLPTrainer(MiniBatchTrainer):
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if measure:
-                self._last_stats = grad_stats(self.model.layers, nets, hiddens, self.model.activation)
+                self._last_stats = grad_stats(self.model.linears, nets, hiddens, self.model.activation)
             self.optimizer.step()
+        assert self._last_stats is not None, "the first fine-tuning step measures"
         acc = (logits.detach().argmax(1) == y).float().mean()
         self.step += 1
         self._ft_step += 1
@@ -377,8 +384,9 @@ class MLPTrainer(MiniBatchTrainer):
         return self._pretrain_step()
 
     @torch.no_grad()
-    def _recon_error(self, v: torch.Tensor, module: torch.nn.Module | None = None) -> torch.Tensor:
+    def _recon_error(self, v: torch.Tensor, module: RBM | Autoencoder | None = None) -> torch.Tensor:
         m = self._pre_module if module is None else module
+        assert m is not None, "called during pretraining, or for a finished stage's module"
         recon = m.reconstruct(v) if isinstance(m, RBM) else m(v)[1]
         return F.mse_loss(recon, v)
 
@@ -427,7 +435,7 @@ class MLPTrainer(MiniBatchTrainer):
             m = self._pre_module  # the first layer is being learned now: show it
             filters = m.W.t() if isinstance(m, RBM) else m.W
         else:
-            filters = self.model.layers[0].weight
+            filters = self.model.linears[0].weight
         sat, hist = self.layer_statistics()
         stats = self._last_stats
         if stats is None:
@@ -454,7 +462,7 @@ class MLPTrainer(MiniBatchTrainer):
         for the first layer, a near-square grid of the code units for the layers above."""
         if index == 0:
             return tuple(self.dataset.image_shape)
-        return grid_shape(self.model.layers[index].in_features)
+        return grid_shape(self.model.linears[index].in_features)
 
     @torch.no_grad()
     def stage_views(self, n_probe: int = N_STAGE_PROBES, n_heat: int = 32) -> dict[str, Any]:

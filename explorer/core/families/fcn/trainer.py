@@ -267,6 +267,7 @@ def load_fcn_data(config: _FCNSettings) -> Dataset:
     if config.dataset == "scenes":
         return scenes_dataset(config.n_train, config.n_test, h, w, seed=config.seed, noise=config.noise,
                               texture=config.texture, max_shapes=config.max_shapes)
+    assert config.data_dir, "check() requires the folder for the folder data set"
     return load_mask_folder(config.data_dir, h, w, k, channels=c, seed=config.seed)
 
 
@@ -366,7 +367,11 @@ class FCNTrainer(MiniBatchTrainer):
         while i < last:
             t = types[i]
             if t in UP_TYPES or t == "Concat":
-                up_c = inf.layers[i].input_shape[0] if t == "Concat" else 0
+                up_c = 0
+                if t == "Concat":
+                    concat_in = inf.layers[i].input_shape
+                    assert concat_in is not None, "the network was built, so its spec is valid"
+                    up_c = concat_in[0]
                 self._maps.append((i, f"#{i + 1} {t}", up_c))
             elif t == "Conv2d":
                 if i + 1 < last and types[i + 1] in ACTIVATIONS:

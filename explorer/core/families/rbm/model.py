@@ -175,6 +175,7 @@ class ContrastiveDivergence:
             ph = rbm.p_h_given_x(x_tilde)
             h = self._sample(ph)
         h_tilde = h
+        assert px_hat is not None, "validate() keeps k >= 1, so the chain ran at least once"
         if self.persistent:
             self._chain_h = h_tilde
         # the lecture's update, averaged over the batch

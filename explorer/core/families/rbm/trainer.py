@@ -161,8 +161,9 @@ class RBMTrainer(MiniBatchTrainer):
         def cpu(t: torch.Tensor) -> np.ndarray:
             return t.detach().to("cpu", torch.float32).numpy().copy()
 
-        out = {k: cpu(v[0]) for k, v in (("x", x), ("p_h", p_h), ("h_hat", h_hat), ("p_x", p_x),
-                                          ("x_tilde", x_tilde), ("p_h_tilde", p_h_tilde), ("h_tilde", h_tilde))}
+        steps = (("x", x), ("p_h", p_h), ("h_hat", h_hat), ("p_x", p_x), ("x_tilde", x_tilde),
+                 ("p_h_tilde", p_h_tilde), ("h_tilde", h_tilde))
+        out: dict[str, Any] = {k: cpu(v[0]) for k, v in steps}  # arrays, and below the rate, shape and step
         out.update(positive=cpu(positive), negative=cpu(negative), dW=cpu(lr * (positive - negative)),
                    db=cpu(lr * (x - x_tilde)[0]), dd=cpu(lr * (h_hat - h_tilde)[0]), lr=lr,
                    image_shape=tuple(self.dataset.image_shape), probe=int(probe), step=int(self.step))
@@ -264,13 +265,15 @@ def config_from_spec(spec, base: RBMConfig | None = None) -> RBMConfig:
     hidden = int(spec.layers[0].params.get("hidden", base.hidden))
     cfg = dataclasses.replace(base, hidden=hidden)
     if _n_visible(cfg) != n:
-        options = {64: dict(dataset="digits", upscale=1), 256: dict(dataset="digits", upscale=2),
-                   576: dict(dataset="digits", upscale=3), 1024: dict(dataset="digits", upscale=4),
-                   784: dict(dataset="mnist", upscale=1,
-                             data_dir=base.data_dir if base.dataset in ("mnist", "fashion-mnist") else None)}
+        # inputs -> (data set, upscale); MNIST keeps the base's data folder when the base reads MNIST or Fashion-MNIST
+        options = {64: ("digits", 1), 256: ("digits", 2), 576: ("digits", 3), 1024: ("digits", 4), 784: ("mnist", 1)}
         side = int(round(math.sqrt(n)))
         if n in options:
-            cfg = dataclasses.replace(cfg, **options[n])
+            dataset, upscale = options[n]
+            data_dir = cfg.data_dir
+            if dataset == "mnist":
+                data_dir = base.data_dir if base.dataset in ("mnist", "fashion-mnist") else None
+            cfg = dataclasses.replace(cfg, dataset=dataset, upscale=upscale, data_dir=data_dir)
         elif side * side == n and 2 <= side <= 32:
             cfg = dataclasses.replace(cfg, dataset="bars", bars_size=side, upscale=1)
         else:

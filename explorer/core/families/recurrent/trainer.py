@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, cast
 
 import numpy as np
 import torch
@@ -69,17 +69,20 @@ class RecurrentNet(torch.nn.Module):
     def recurrence(self) -> torch.nn.RNNBase:
         raise NotImplementedError
 
+    # torch registers a recurrence's parameters under names made per layer (weight_ih_l0, ...), which its
+    # types cannot know: they read as Tensor | Module, and the casts say which they are
+
     @property
     def U(self) -> torch.Tensor:
-        return self.recurrence.weight_ih_l0
+        return cast(torch.Tensor, self.recurrence.weight_ih_l0)
 
     @property
     def W(self) -> torch.Tensor:
-        return self.recurrence.weight_hh_l0
+        return cast(torch.Tensor, self.recurrence.weight_hh_l0)
 
     def bias(self) -> torch.Tensor | None:
         r = self.recurrence
-        return None if not r.bias else r.bias_ih_l0 + r.bias_hh_l0
+        return None if not r.bias else cast(torch.Tensor, r.bias_ih_l0) + cast(torch.Tensor, r.bias_hh_l0)
 
     def forward(self, x: torch.Tensor, state=None) -> tuple[torch.Tensor, Any]:
         """(states s_1..s_T (B, T, H), the final state to continue from)."""
@@ -136,9 +139,9 @@ class LectureLSTM(RecurrentNet):
 
 
 def make_model(kind: str, n_in: int, hidden: int, n_out: int, bias: bool, seed: int,
-               device: torch.device) -> torch.nn.Module:
+               device: torch.device) -> RecurrentNet:
     """A freshly initialised model (torch's default init, drawn from ``seed`` without touching the global RNG)."""
-    cls = {"lstm": LectureLSTM, "rnn": VanillaRNN}[kind]
+    cls: type[RecurrentNet] = {"lstm": LectureLSTM, "rnn": VanillaRNN}[kind]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = cls(n_in, hidden, n_out, bias=bias)
@@ -197,9 +200,14 @@ def lstm_steps(model: LectureLSTM, x: torch.Tensor, *, forget_bias: float | None
         s = o * torch.tanh(c)
         if keep_grad:
             s.retain_grad()
-        fs.append(f), is_.append(i), os_.append(o), gs.append(g), cs.append(c), ss.append(s)
-    out = {"f": torch.stack(fs, 1), "i": torch.stack(is_, 1), "o": torch.stack(os_, 1),
-           "c_tilde": torch.stack(gs, 1), "c": torch.stack(cs, 1), "s": torch.stack(ss, 1)}
+        fs.append(f)
+        is_.append(i)
+        os_.append(o)
+        gs.append(g)
+        cs.append(c)
+        ss.append(s)
+    out: dict[str, Any] = {"f": torch.stack(fs, 1), "i": torch.stack(is_, 1), "o": torch.stack(os_, 1),
+                           "c_tilde": torch.stack(gs, 1), "c": torch.stack(cs, 1), "s": torch.stack(ss, 1)}
     if keep_grad:
         out["s_list"] = ss
     return out
@@ -224,8 +232,11 @@ def rnn_steps(model: VanillaRNN, x: torch.Tensor, *, zero_unit: int = -1, keep_g
     return out
 
 
-def step_by_step(model: torch.nn.Module, x: torch.Tensor, **kw: Any) -> dict[str, Any]:
-    return lstm_steps(model, x, **kw) if model.kind == "lstm" else rnn_steps(model, x, **kw)
+def step_by_step(model: RecurrentNet, x: torch.Tensor, **kw: Any) -> dict[str, Any]:
+    if isinstance(model, LectureLSTM):
+        return lstm_steps(model, x, **kw)
+    assert isinstance(model, VanillaRNN), f"no step-by-step cell for {type(model).__name__}"
+    return rnn_steps(model, x, **kw)
 
 
 # -- losses ------------------------------------------------------------------------------------------------
@@ -239,7 +250,7 @@ def task_loss(data: SequenceData, out: torch.Tensor, target: torch.Tensor) -> to
     return F.cross_entropy(out.reshape(-1, data.n_out), target.reshape(-1))
 
 
-def outputs(model: torch.nn.Module, data: SequenceData, x: torch.Tensor) -> torch.Tensor:
+def outputs(model: RecurrentNet, data: SequenceData, x: torch.Tensor) -> torch.Tensor:
     """o_t = V s_t through the fast path: every step, or (B, n_out) at the last one for last-step tasks."""
     states, _ = model(x)
     if data.every_step:
@@ -251,7 +262,7 @@ def accuracy(data: SequenceData, out: torch.Tensor, target: torch.Tensor) -> tor
     return (out.argmax(-1) == target).float().mean()
 
 
-def grad_norm_by_distance(model: torch.nn.Module, data: SequenceData, x: torch.Tensor,
+def grad_norm_by_distance(model: RecurrentNet, data: SequenceData, x: torch.Tensor,
                           target: torch.Tensor) -> np.ndarray:
     """||dL_T/ds_t|| averaged over the batch, for distance k = T - t = 0, 1, ..., T - 1 back in time.
 
@@ -274,7 +285,7 @@ def grad_norm_by_distance(model: torch.nn.Module, data: SequenceData, x: torch.T
 
 
 @torch.no_grad()
-def generate(model: torch.nn.Module, data: SequenceData, prompt: str, n: int, temperature: float,
+def generate(model: RecurrentNet, data: SequenceData, prompt: str, n: int, temperature: float,
              seed: int) -> str:
     """``n`` characters sampled after ``prompt`` from softmax(o_t / temperature) (greedy below 0.01).
 
@@ -434,6 +445,9 @@ class RecurrentTrainer(MiniBatchTrainer):
 
     saved_optimizer_state = "all"  # Adam's moments and step
 
+    model: RecurrentNet             # the trained model (config.model) ...
+    compare_model: RecurrentNet     # ... and the other kind, for the gradient-versus-distance view
+
     def __init__(self, config: RecurrentConfig, dataset: SequenceData | None = None):
         self.family = config.model
         super().__init__(config, dataset)
@@ -469,7 +483,7 @@ class RecurrentTrainer(MiniBatchTrainer):
         return torch.optim.Adam(model.parameters(), lr=cfg.lr)
 
     # -- engine interface -----------------------------------------------------------------------------------------
-    def _update(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+    def _update(self, model: RecurrentNet, optimizer: torch.optim.Optimizer, x: torch.Tensor,
                 y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         out = outputs(model, self.dataset, x)
         loss = task_loss(self.dataset, out, y)
@@ -498,7 +512,7 @@ class RecurrentTrainer(MiniBatchTrainer):
         return metrics
 
     @torch.no_grad()
-    def _scores(self, model: torch.nn.Module, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _scores(self, model: RecurrentNet, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         data = self.dataset
         n = min(self.config.eval_samples, data.n_train if split == "train" else data.n_test)
         losses, accs, sizes = [], [], []
@@ -520,10 +534,13 @@ class RecurrentTrainer(MiniBatchTrainer):
     def evaluate(self) -> dict[str, float]:
         test_loss, test_acc = self._scores(self.model, "test")
         train_loss, train_acc = self._scores(self.model, "train")
-        vals = [test_loss, train_loss] + ([test_acc, train_acc] if test_acc is not None else [])
+        scores = [test_loss, train_loss]
+        if test_acc is not None:
+            assert train_acc is not None, "both splits are scored alike"
+            scores += [test_acc, train_acc]
         if self.compare_steps:
-            vals.append(self._scores(self.compare_model, "test")[0])
-        vals = torch.stack(vals).cpu().tolist()
+            scores.append(self._scores(self.compare_model, "test")[0])
+        vals = torch.stack(scores).cpu().tolist()
         out = {"heldout_loss": vals[0], "train_loss": vals[1], "baseline": self.dataset.baseline}
         k = 2
         if test_acc is not None:
