@@ -87,6 +87,28 @@ def test_a_legend_taller_than_half_a_short_plot_takes_more_columns_and_a_top_cor
     qtbot.waitUntil(lambda: v.legend.columnCount == 1, timeout=3000)
 
 
+def test_a_renamed_legend_entry_is_laid_out_again_and_stays_inside_its_plot(qtbot):
+    from explorer.gui.widgets.sequence_views import TraceView
+
+    v = TraceView("Gradient vs distance", "caption", xlabel="distance", logy=True)
+    v.add_series("lstm", "LSTM", "#4fc3f7")
+    v.add_series("rnn", "RNN", "#bf616a")
+    shown(v, qtbot, (330, 150))
+    for key in ("lstm", "rnn"):
+        v.set_series(key, np.arange(50), np.exp(-np.arange(50) / 10.0))
+    v.done()
+    qtbot.wait(100)  # the short names fit in two columns
+    v.set_label("lstm", "LSTM (this model, 1000 updates)")
+    v.set_label("rnn", "RNN (trained alongside, 250 updates)")
+    v.done()
+    qtbot.wait(100)  # (the layouts settle)
+    plot_area = v.plot.getPlotItem().vb.sceneBoundingRect()
+    legend = v.legend.sceneBoundingRect()
+    assert legend.width() <= plot_area.width()
+    assert [lab.text for _s, lab in v.legend.items] == ["LSTM (this model, 1000 updates)",
+                                                         "RNN (trained alongside, 250 updates)"]
+
+
 def test_a_legend_dragged_by_the_user_moves_and_stays_where_it_was_put(qtbot):
     v = CurveView("Loss", "caption")
     v.add_series("loss", "training loss", "#4fc3f7")

@@ -109,9 +109,7 @@ class TraceView(_ViewFrame):
 
     def set_label(self, key: str, label: str) -> None:
         """Rename a series in the legend (e.g. to add a figure that changes)."""
-        for sample, lab in self.legend.items:
-            if sample.item is self._items[key]:
-                lab.setText(label)
+        self.legend.relabel(self._items[key], label)
 
     def clear_series(self, key: str) -> None:
         self._items[key].setData([], [])

@@ -245,6 +245,16 @@ class ViewLegend(pg.LegendItem):
             self.moved_by_user = True
         super().mouseDragEvent(ev)
 
+    def relabel(self, item, text: str) -> None:
+        """Rename ``item``'s entry; the legend takes its new size at once, and is placed again at the next
+        :meth:`place` (a legend laid out in two columns for short names overflowed its plot with long ones)."""
+        for sample, label in self.items:
+            if sample.item is item and label.text != text:
+                label.setText(text)
+                self.layout.activate()
+                self.updateSize()
+                self._placed_t = 0.0
+
     def follow_again(self, *_args) -> None:
         self.moved_by_user = False
         self._placed_t = 0.0
