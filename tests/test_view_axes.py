@@ -109,6 +109,20 @@ def test_a_renamed_legend_entry_is_laid_out_again_and_stays_inside_its_plot(qtbo
                                                          "RNN (trained alongside, 250 updates)"]
 
 
+def test_an_empty_legend_draws_no_frame(qtbot):
+    from explorer.gui.widgets.views import ScatterView
+
+    v = ScatterView("Code space", "caption")
+    shown(v, qtbot, (300, 300))
+    v.show_hint("Set Hidden units to 2")
+    image = QtGui.QImage(40, 40, QtGui.QImage.Format.Format_ARGB32)
+    image.fill(QtGui.QColor(0, 0, 0, 0))
+    painter = QtGui.QPainter(image)
+    v.legend.paint(painter, None, None)
+    painter.end()
+    assert {image.pixel(x, y) for x in range(40) for y in range(40)} == {0}
+
+
 def test_a_legend_dragged_by_the_user_moves_and_stays_where_it_was_put(qtbot):
     v = CurveView("Loss", "caption")
     v.add_series("loss", "training loss", "#4fc3f7")

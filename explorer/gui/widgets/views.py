@@ -240,6 +240,10 @@ class ViewLegend(pg.LegendItem):
         self._placed_t = 0.0
         self.setToolTip("Drag the legend to move it; the plot's A button puts it back")
 
+    def paint(self, p, *args) -> None:
+        if self.items:  # an empty legend draws nothing, not an empty frame
+            super().paint(p, *args)
+
     def mouseDragEvent(self, ev) -> None:  # noqa: N802 (Qt name)
         if ev.button() == QtCore.Qt.MouseButton.LeftButton:
             self.moved_by_user = True
