@@ -399,3 +399,71 @@ def test_threads_are_set_for_the_training_thread_only(session):
     assert session.wait(10)
     from explorer.core.engine.session import DEFAULT_THREADS
     assert seen[-1] == DEFAULT_THREADS == session.threads
+
+
+# -- the step rate (watching a fast model learn) ---------------------------------------------------------------
+def steps_in(session, seconds):
+    """Steps the running session makes in ``seconds`` (measured from the first step after the start)."""
+    session.start()
+    assert wait_until(lambda: session.trainer.step >= 1, timeout=10)
+    first, t0 = session.trainer.step, time.perf_counter()
+    time.sleep(seconds)
+    done, dt = session.trainer.step - first, time.perf_counter() - t0
+    session.pause()
+    assert session.wait(10)
+    return done, dt
+
+
+def test_a_step_rate_paces_training_and_full_speed_is_the_default(session):
+    assert session.step_rate is None  # full speed unless asked
+    full, dt = steps_in(session, 0.5)
+    assert full / dt > 200  # the tiny RBM does thousands a second here
+    session.set_step_rate(20)
+    assert session.step_rate == 20.0
+    paced, dt = steps_in(session, 1.5)
+    assert 0.7 * 20 * dt <= paced <= 1.3 * 20 * dt + 1
+    session.set_step_rate(None)  # back to full speed
+    again, dt = steps_in(session, 0.5)
+    assert again / dt > 200
+
+
+def test_one_step_a_second_waits_without_busy_looping_and_answers_at_once(session):
+    session.set_step_rate(1)
+    session.subscribe(pull=True)
+    session.start()
+    assert wait_until(lambda: session.trainer.step == 1, timeout=10)
+    cpu0 = time.thread_time(), time.process_time()
+    time.sleep(0.6)
+    assert session.trainer.step == 1  # the second step is due a second after the first
+    used = time.process_time() - cpu0[1]
+    assert used < 0.3  # waiting on the condition, not spinning (the whole process, 0.6 s of wall time)
+    # the views get the step just made, while the thread waits for the next one
+    assert wait_until(lambda: session.latest_snapshot() is not None and session.latest_snapshot().step == 1)
+    t0 = time.perf_counter()
+    session.pause()  # seen at once, not after the wait
+    assert session.wait(5) and time.perf_counter() - t0 < 0.3
+    assert session.state == PAUSED and session.trainer.step == 1
+    session.step(3)  # an explicit step is not paced
+    assert session.wait(5) and session.trainer.step == 4
+    t0 = time.perf_counter()
+    session.start()
+    assert wait_until(lambda: session.trainer.step == 5, timeout=2)  # the first paced step comes at once
+    assert time.perf_counter() - t0 < 0.5
+    t0 = time.perf_counter()
+    assert session.stop(5)
+    assert time.perf_counter() - t0 < 0.5
+
+
+def test_a_faster_rate_applies_at_once_during_a_slow_wait(session):
+    session.set_step_rate(0.2)  # one step every five seconds
+    session.start()
+    assert wait_until(lambda: session.trainer.step == 1, timeout=10)
+    session.set_step_rate(50)
+    assert wait_until(lambda: session.trainer.step >= 10, timeout=2)
+
+
+@pytest.mark.parametrize("bad", [0, -3, float("inf"), float("nan")])
+def test_a_rate_of_nothing_or_infinity_is_full_speed(session, bad):
+    session.set_step_rate(5)
+    session.set_step_rate(bad)
+    assert session.step_rate is None

@@ -49,3 +49,31 @@ def test_step_through_one_update_with_keys(qtbot, win):
     assert win.session.trainer.rbm.W.equal(W_before)  # shown, never applied
     qtbot.keyClick(dlg, QtCore.Qt.Key.Key_Escape)
     assert not dlg.isVisible()
+
+
+def test_the_walkthrough_says_its_example_is_held_out_and_that_it_is_cd1(qtbot, tmp_path):
+    from explorer.gui.widgets.views import shown_text
+
+    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    w = MainWindow(RBMConfig(dataset="digits", hidden=16, binarize="threshold", device="cpu", k=3), settings=settings)
+    qtbot.addWidget(w)
+    w.show()
+    try:
+        w.session.step(2)
+        w.session.wait(30)
+        qtbot.mouseClick(w.panel.settings.walkthrough_btn, QtCore.Qt.MouseButton.LeftButton)
+        dlg = w.panel.walkthrough
+        first = shown_text(dlg.explain)
+        assert "held-out example, one the RBM never trained on" in first and "training example" not in first
+        assert "CD-1" in w.panel.settings.walkthrough_btn.toolTip() and "held-out" in w.panel.settings.walkthrough_btn.toolTip()
+        qtbot.keyClick(dlg, QtCore.Qt.Key.Key_Space)
+        qtbot.keyClick(dlg, QtCore.Qt.Key.Key_Space)  # 3. x~
+        assert "The trainer uses CD-3" in shown_text(dlg.explain) and "this step-through shows CD-1" in shown_text(dlg.explain)
+        qtbot.keyClick(dlg, QtCore.Qt.Key.Key_Space)
+        qtbot.keyClick(dlg, QtCore.Qt.Key.Key_Space)  # 5. the update
+        text = shown_text(dlg.explain)
+        assert "Training uses CD-3" in text and "This is the update CD-1 would make" in text
+        assert "weights change this step" in text
+        dlg.close()
+    finally:
+        w.close()

@@ -111,13 +111,13 @@ def test_mp4_without_pyav_says_what_to_install_and_keeps_the_frames(qtbot, setti
         win.close()
 
 
-def test_the_action_records_and_its_dialog_saves_or_discards(qtbot, settings, tmp_path, monkeypatch):
+def test_the_action_records_and_its_dialog_saves_or_keeps_the_frames(qtbot, settings, tmp_path, monkeypatch):
     from PySide6 import QtWidgets
 
-    answers = [(str(tmp_path / "from-dialog"), "MP4 video (*.mp4)"), ("", "")]
+    answers = [(str(tmp_path / "from-dialog"), "MP4 video (*.mp4)"), ("", ""), ("", "")]
     asked = []
 
-    def fake_dialog(parent, title, default, filters):
+    def fake_dialog(parent, title, default, filters, *more):
         asked.append((title, default, filters))
         return answers.pop(0)
 
@@ -138,9 +138,15 @@ def test_the_action_records_and_its_dialog_saves_or_discards(qtbot, settings, tm
 
         win.act_record.trigger()
         qtbot.waitUntil(lambda: len(rec.frames) >= 1, timeout=15000)
-        win.act_record.trigger()  # the dialog is cancelled: the frames are dropped
+        win.act_record.trigger()  # the dialog is cancelled (both of them): the frames are kept, not dropped
+        n = len(rec.frames)
+        assert rec.state == HELD and n >= 1
+        assert "Recording not saved" in win.notice.label.text() and f"{n} frame" in win.notice.label.text()
+        assert win.act_record.text() == "Save recording…"
+        assert [b.text() for b in win.notice.action_buttons] == ["Save recording…", "Discard it"]
+        win.notice.action_buttons[1].click()  # discarding is the user's own choice
         assert rec.state == IDLE and rec.frames == []
-        assert "Recording discarded" in win.notice.label.text()
+        assert f"Recording discarded ({n} frame" in win.notice.label.text()
         assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".ini") == ["from-dialog.mp4"]
     finally:
         win.close()
@@ -232,3 +238,75 @@ def test_close_while_encoding_waits_for_the_file_then_a_second_close_discards(qt
     assert win2.close()
     assert rec2.state == IDLE and rec2.last_error == "cancelled"
     assert sorted(p.name for p in out.iterdir()) == ["first.gif"]
+
+
+def test_record_then_stop_from_the_toolbar_asks_where_to_save_and_writes_the_file(qtbot, settings, tmp_path,
+                                                                                   monkeypatch):
+    """What the user does: click ● Record on the toolbar, let frames arrive, click again: a save dialog."""
+    from PySide6 import QtCore, QtWidgets
+
+    asked = []
+
+    def fake_dialog(parent, title, default, filters, *more):
+        asked.append(title)
+        return str(tmp_path / "clip.gif"), "GIF animation (*.gif)"
+
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", staticmethod(fake_dialog))
+    win = open_window(qtbot, settings)
+    try:
+        rec = win.recorder
+        rec.fps = 20.0
+        win.toggle_play()
+        button = win.findChild(QtWidgets.QToolBar, "trainingToolbar").widgetForAction(win.act_record)
+        assert button.isVisible() and button.text() == "● Record"
+        qtbot.mouseClick(button, QtCore.Qt.MouseButton.LeftButton)
+        assert rec.state == RECORDING and button.text() == "■ Stop rec"
+        qtbot.waitUntil(lambda: len(rec.frames) >= 5, timeout=15000)
+        qtbot.mouseClick(button, QtCore.Qt.MouseButton.LeftButton)
+        assert asked == ["Save the recording"]  # asked, never dropped
+        qtbot.waitUntil(lambda: rec.state == IDLE, timeout=30000)
+        assert rec.last_path == tmp_path / "clip.gif" and rec.last_error is None
+        with Image.open(tmp_path / "clip.gif") as im:
+            assert im.n_frames >= 2
+        assert "Recording saved to" in win.notice.label.text()
+    finally:
+        win.close()
+
+
+def test_a_dialog_that_fails_at_once_is_asked_again_as_qts_own(qtbot, settings, tmp_path, monkeypatch):
+    """A desktop whose file dialog service fails returns no name at once: Qt's own dialog is shown instead."""
+    from PySide6 import QtWidgets
+
+    calls = []
+
+    def fake_dialog(parent, title, default, filters, *more):
+        calls.append(more)
+        if len(calls) == 1:
+            return "", ""  # the desktop's dialog failed: an answer in no time, no name
+        return str(tmp_path / "second.gif"), "GIF animation (*.gif)"
+
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", staticmethod(fake_dialog))
+    win = open_window(qtbot, settings)
+    try:
+        rec = record_some(qtbot, win, frames=2)
+        rec.stop()
+        rec.ask_and_save()
+        assert len(calls) == 2 and calls[0] == ()
+        assert calls[1][-1] == QtWidgets.QFileDialog.Option.DontUseNativeDialog
+        qtbot.waitUntil(lambda: rec.state == IDLE, timeout=30000)
+        assert (tmp_path / "second.gif").stat().st_size > 0
+    finally:
+        win.close()
+
+
+def test_nothing_to_save_says_why(qtbot, settings):
+    win = open_window(qtbot, settings)
+    try:
+        rec = win.recorder
+        rec.state = HELD
+        rec.frames = []
+        rec.ask_and_save()
+        assert rec.state == IDLE
+        assert "Nothing to save: no frame could be grabbed" in win.notice.label.text()
+    finally:
+        win.close()

@@ -131,3 +131,41 @@ def test_rnn_window_shows_the_hidden_state_only(qtbot, settings):
         assert [a.text() for a in win._view_dock_actions] == [d.windowTitle() for d, _ in win._family_docks["lstm"]]
     finally:
         win.close()
+
+
+def test_a_reset_to_another_task_leaves_no_view_or_title_of_the_last_one(qtbot, settings, monkeypatch):
+    """Task = text and Reset, training in its own process: the panel's title said "adding problem …
+    baseline MSE 0.158" on, and the Probe tab, hidden behind the Text tab, kept the adding problem's plot."""
+    from explorer.core.process import worker
+    from explorer.core.process.session import ProcessSession
+    from explorer.gui.panels.base import bring_forward
+    from explorer.gui.widgets.views import shown_text
+
+    monkeypatch.setenv("NETWORK_EXPLORER_TRAINING", "process")
+    win = MainWindow(small(), settings=settings)
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    try:
+        s, panel = win.session, win.panel
+        assert isinstance(s, ProcessSession)
+        assert "adding problem" in panel.description.text()
+        qtbot.waitUntil(lambda: panel.io.title.text().startswith("Adding problem"), timeout=20000)
+        assert "read at the last step only" in shown_text(panel.io.caption)
+        run = s.run_id
+        panel.settings.task.setCurrentText("text")
+        win.reset()
+        qtbot.waitUntil(lambda: panel._last_run == run + 1, timeout=30000)
+        title = panel.description.text()  # as the panel first sees the new run
+        assert "next character" in title and "adding" not in title
+        qtbot.waitUntil(lambda: panel._last is not None and panel._last.get("task") == "text", timeout=30000)
+        assert not panel.io.isVisible()  # the text task brings the Text tab forward
+        assert panel.io.title.text() == "Probe: input, target, output"  # cleared, not the adding problem
+        assert all(len(panel.io.series(k)[0]) == 0 for k in panel.io._items)
+        bring_forward(panel.io)  # the user opens the Probe tab
+        qtbot.waitUntil(lambda: panel.io.title.text().startswith("Text:"), timeout=5000)
+        assert "character that really comes next" in shown_text(panel.io.caption)
+    finally:
+        win.close()
+        worker.discard_spare()

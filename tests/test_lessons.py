@@ -36,3 +36,9 @@ def test_the_lessons_show_what_they_promise():
     assert last["deep-net-rbm-pretrained"]["heldout_accuracy"] > 0.4
     # the LSTM has solved the adding problem (the trivial baseline is ~0.16)
     assert last["lstm-adding-problem"]["heldout_loss"] < 0.05
+    # and the RNN trained beside it on the same batches (what the panel compares it with) has not
+    lstm = load_run(LESSONS / "lstm-adding-problem")
+    assert lstm.config["compare_every"] == 4
+    assert last["lstm-adding-problem"]["compare_heldout_loss"] > 0.9 * last["lstm-adding-problem"]["baseline"]
+    tr = restore_trainer(lstm, device="cpu")
+    assert tr.compare_steps == 250  # one RNN update every 4 of the LSTM's 1,000 steps

@@ -259,3 +259,46 @@ def test_a_restart_that_cannot_start_is_an_error_not_a_crash(tmp_path):
         assert s.state == ERROR
     finally:
         s.close()
+
+
+def test_the_step_rate_crosses_to_the_training_process(session):
+    assert session.step_rate is None
+    session.set_step_rate(10)
+    assert session.step_rate == 10.0
+    session.start()
+    assert wait_until(lambda: session.trainer.step >= 1, timeout=20)
+    first, t0 = session.trainer.step, time.perf_counter()
+    time.sleep(1.5)
+    made, dt = session.trainer.step - first, time.perf_counter() - t0
+    session.pause()
+    assert session.wait(20)
+    # the mirrored step count lags the process by a status or two (50 ms each)
+    assert 0.6 * 10 * dt <= made <= 1.4 * 10 * dt + 2
+    session.set_step_rate(None)
+    assert session.step_rate is None
+
+
+def test_a_reset_reports_its_new_configuration_with_its_run():
+    s = ProcessSession(tiny_config(), threads=1)
+    try:
+        seen = []
+        stop = threading.Event()
+
+        def watch():  # what a window reading run_id, then the trainer's fields, sees
+            while not stop.is_set():
+                run, cfg, text = s.run_id, s.trainer.config, s.trainer.describe()
+                seen.append((run, cfg.hidden, text))
+                time.sleep(0.001)
+
+        t = threading.Thread(target=watch)
+        t.start()
+        s.set_hparams(hidden=5)
+        s.reset()
+        assert wait_until(lambda: s.run_id == 1, timeout=20)
+        time.sleep(0.05)
+        stop.set()
+        t.join()
+        new_run = [(h, text) for run, h, text in seen if run == 1]
+        assert new_run and all(h == 5 and text.startswith("RBM 16-5") for h, text in new_run)
+    finally:
+        s.close()

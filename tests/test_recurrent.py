@@ -346,3 +346,33 @@ def test_a_views_first_computation_does_not_hold_the_next_one_back(monkeypatch):
     for _ in range(3):
         tr.train_step()
     assert tr.snapshot()["grad_updates_rnn"] == 3  # now the budget paces it
+
+
+@pytest.mark.parametrize("kind", ["lstm", "rnn"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_the_bias_option_is_counted_alike_by_the_builder_and_trained_as_counted(kind, bias):
+    """The builder counted the rnn preset with biases (1,120 parameters) while the panel trained it without
+    (1,056): the layer's bias option now decides both, and the panel's description says the count."""
+    from explorer.core.spec.network import validate
+
+    spec = load_preset(kind)
+    spec.layers[0].params["bias"] = bias
+    inf = validate(spec)
+    gates = 4 if kind == "lstm" else 1
+    assert inf.layers[0].params == gates * 32 * (1 + 32) + (2 * gates * 32 if bias else 0)
+    if kind == "rnn":
+        assert inf.layers[0].params == (1_120 if bias else 1_056)
+    cfg = config_from_spec(spec)
+    assert cfg.bias is bias
+    tr = make_trainer(kind, cfg.to_dict())
+    assert sum(p.numel() for p in tr.model.parameters()) == inf.total_params
+    assert f"{inf.total_params:,} parameters" in tr.describe()
+    assert ("with biases" if bias else "no biases") in tr.describe()
+
+
+def test_the_presets_learn_biases_as_the_builder_shows():
+    from explorer.core.spec.network import LAYER_TYPES
+
+    assert [p.name for p in LAYER_TYPES["RNN"].params] == ["hidden_size", "nonlinearity", "bias"]
+    assert config_from_spec(load_preset("rnn")).bias is True
+    assert config_from_spec(load_preset("lstm")).bias is True

@@ -39,7 +39,7 @@ def parameters(fn) -> list[tuple[str, object, object]]:
 def test_the_protocol_lists_what_the_window_uses():
     members = protocol_members(Session)
     assert {n for n, kind in members.items() if kind == "property"} == {"state", "is_alive", "snapshot_hz",
-                                                                          "in_own_process"}
+                                                                          "in_own_process", "step_rate"}
     assert members["trainer"] == members["metrics"] == members["run_id"] == "attribute"
     assert members["run_command"] == members["latest_snapshot"] == members["close"] == "method"
 

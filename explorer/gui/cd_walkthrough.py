@@ -1,8 +1,9 @@
 """One CD-1 update, slowed down for a class: x, then h^, x~, h~ and the change of W, a key press each.
 
 The numbers come from the RBM being trained (its current weights, one held-out example), computed
-on the training thread between two steps; nothing is applied to the model. Keys: Space, Right or
-Enter go on, Left or Backspace go back, N draws a new example, Esc closes.
+on the training thread between two steps; nothing is applied to the model. It is always CD-1, one
+Gibbs step, whatever k the trainer uses: the texts say so, and what CD-k does differently. Keys: Space,
+Right or Enter go on, Left or Backspace go back, N draws a new example, Esc closes.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from explorer.core.persist.commands import ask_trainer
 from explorer.core.families.deep.trainer import grid_shape
 from explorer.core.engine.protocol import Session
-from explorer.gui.widgets.views import MosaicView, tile_images
+from explorer.gui.widgets.views import MosaicView, rich_text, tile_images
 
 STAGES = [
     ("1. The data x",
-     "A training example on the visible units (binary, as the lecture's RBM wants)."),
+     "An example on the visible units (binary, as the lecture's RBM wants). It is a held-out example, one the "
+     "RBM never trained on; the step is computed as training computes it for each example of a batch, and is "
+     "not applied."),
     ("2. Sample ĥ ~ p(h | x)",
      "p(h<sub>j</sub>=1 | x) = σ(Σ<sub>i</sub> w<sub>ij</sub> x<sub>i</sub> + d<sub>j</sub>); each hidden unit then "
      "fires with that probability: ĥ. Top row: the probabilities, bottom row: the sample (one cell per unit)."),
@@ -64,6 +67,9 @@ class CDWalkthrough(QtWidgets.QDialog):
         super().__init__(parent)
         self.setObjectName("cdWalkthrough")
         self.setWindowTitle("One CD-1 update, step by step")
+        cfg = getattr(session.trainer, "config", None)
+        self.trainer_k = int(getattr(cfg, "k", 1) or 1)
+        self.persistent = bool(getattr(cfg, "persistent", False))
         self.session = session
         self.probe = probe
         self.stage = 0
@@ -151,6 +157,7 @@ class CDWalkthrough(QtWidgets.QDialog):
         self.stage = stage
         d = self.data
         title, text = STAGES[stage]
+        text = rich_text(text) + self.training_note(stage)
         self.heading.setText(title)
         self.explain.setText(text)
         self.progress.setText(f"step {stage + 1} of {len(STAGES)}   ·   example {self.probe + 1}, "
@@ -187,6 +194,21 @@ class CDWalkthrough(QtWidgets.QDialog):
         elif stage == 3:
             self.view.set_rows([d["h_hat"][None], d["p_h_tilde"][None], d["h_tilde"][None]], hidden,
                                labels=["ĥ", "p(h|x~)", "h~"])
+
+    def training_note(self, stage: int) -> str:
+        """How the trainer's own step differs from this CD-1 step (CD-k with k > 1, persistent chains)."""
+        k = self.trainer_k
+        if stage not in (2, 4) or (k == 1 and not self.persistent):
+            return ""
+        if stage == 2 and k > 1:
+            return (f"<br><i>The trainer uses CD-{k}: its chain goes on from x~ through h and x {k - 1} more "
+                    f"time{'s' * (k > 2)} before its negative phase; this step-through shows CD-1, one step.</i>")
+        if stage == 4:
+            how = f"CD-{k}" + (" with persistent chains (PCD)" if self.persistent else "")
+            chain = (" whose chain starts from where the last step's ended, not from x" if self.persistent else "")
+            return (f"<br><i>Training uses {how}{chain}: its x~, h~ are those of its last Gibbs step. This is the "
+                    f"update CD-1 would make.</i>")
+        return ""
 
     def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:  # noqa: N802 (Qt name)
         key = event.key()

@@ -31,6 +31,8 @@ MAX_BYTES = 600 * 2**20  # raw frames held in memory during a recording
 MAX_SECONDS = 10 * 60.0
 
 IDLE, RECORDING, HELD, ENCODING = "idle", "recording", "held", "encoding"
+# a save dialog that answers sooner than this was never seen by anyone: the desktop's own dialog failed
+DIALOG_FAILED_S = 0.3
 
 _REC_STYLE = ("QLabel#recLabel { color: #ffffff; background: #c62828; border-radius: 3px; "
               "font-weight: bold; padding: 1px 8px; }")
@@ -49,11 +51,28 @@ def qimage_to_rgb(img: QtGui.QImage) -> np.ndarray:
     return buf[:, : w * 3].reshape(h, w, 3).copy()
 
 
+def ask_save_path(parent: QtWidgets.QWidget, title: str, start: str, filters: str) -> tuple[str, str]:
+    """The save dialog: (path, chosen filter), or ("", "") when the user cancels.
+
+    A desktop whose file-dialog service fails (a portal that is not running, say) makes Qt's static dialog
+    return at once with no file name, as if cancelled, and nothing was ever on the screen. An answer that
+    quick cannot be a person's: the question is asked again with Qt's own dialog, which always shows.
+    """
+    t0 = time.monotonic()
+    path, chosen = QtWidgets.QFileDialog.getSaveFileName(parent, title, start, filters)
+    if not path and time.monotonic() - t0 < DIALOG_FAILED_S:
+        path, chosen = QtWidgets.QFileDialog.getSaveFileName(
+            parent, title, start, filters, "", QtWidgets.QFileDialog.Option.DontUseNativeDialog)
+    return path, chosen
+
+
 class PanelRecorder(QtCore.QObject):
     """Records ``window``'s views to frames in memory and encodes them to a GIF or MP4 file.
 
     For a user: the action (Ctrl+Shift+R) starts a recording; pressing it again stops it and asks where
-    to save. For code and tests: ``start()``, ``stop()``, ``save(path)`` (no dialogs), ``discard()``.
+    to save. A stopped recording is never dropped unasked: cancelling the dialog keeps its frames, and the
+    notice offers to save them or to discard them. For code and tests: ``start()``, ``stop()``,
+    ``save(path)`` (no dialogs), ``discard()``.
     """
 
     sigStateChanged = QtCore.Signal(str)
@@ -132,10 +151,10 @@ class PanelRecorder(QtCore.QObject):
         self.rec_label.setVisible(state == RECORDING)
         self.sigStateChanged.emit(state)
 
-    def _notice(self, text: str, error: bool = False, action=None) -> None:
+    def _notice(self, text: str, error: bool = False, action=None, more=None) -> None:
         notice = getattr(self.window, "notice", None)
         if notice is not None:
-            notice.show_message(text, error=error, action=action)
+            notice.show_message(text, error=error, action=action, more=more)
         else:
             self.window.statusBar().showMessage(text, 8000)
 
@@ -149,19 +168,21 @@ class PanelRecorder(QtCore.QObject):
             self.ask_and_save()
 
     def ask_and_save(self) -> None:
-        """The save dialog; cancelling it discards the recording."""
+        """The save dialog. Cancelled, the frames stay held and the notice offers to save or discard them."""
         if not self.frames:
             self.discard()
+            self._notice("Nothing to save: no frame could be grabbed (the window was hidden or minimised "
+                         "while it recorded).", error=True)
             return
         family = getattr(self.window, "family", "panel")
         name = f"{family}-{time.strftime('%Y%m%d-%H%M%S')}.gif"
-        path, chosen = QtWidgets.QFileDialog.getSaveFileName(
-            self.window, "Save the recording", str(Path(self._last_dir) / name),
-            "GIF animation (*.gif);;MP4 video (*.mp4)")
+        path, chosen = ask_save_path(self.window, "Save the recording", str(Path(self._last_dir) / name),
+                                     "GIF animation (*.gif);;MP4 video (*.mp4)")
         if not path:
             n = len(self.frames)
-            self.discard()
-            self._notice(f"Recording discarded ({n} frames).")
+            self._notice(f"Recording not saved: the save dialog was closed without a file name. Its {n} "
+                         f"frame{'s' * (n != 1)} are kept until you save or discard them.",
+                         action=("Save recording…", self.ask_and_save), more=("Discard it", self.discard_asked))
             return
         if Path(path).suffix.lower() not in VIDEO_SUFFIXES:
             path += ".mp4" if "mp4" in chosen.lower() else ".gif"
@@ -198,6 +219,12 @@ class PanelRecorder(QtCore.QObject):
         self.frames = []
         if self.state in (RECORDING, HELD):
             self._set_state(IDLE)
+
+    def discard_asked(self) -> None:
+        """Discard, because the user said so (the notice's button), and say so."""
+        n = len(self.frames)
+        self.discard()
+        self._notice(f"Recording discarded ({n} frame{'s' * (n != 1)}).")
 
     def content_rect(self) -> QtCore.QRect:
         """The central view plus the docked views, in window coordinates (no menu, toolbars, status bar)."""
@@ -252,7 +279,7 @@ class PanelRecorder(QtCore.QObject):
         self.stop_reason = why
         n = self.stop()
         self._notice(f"Recording stopped: {why}, {n} frames are held.",
-                     action=("Save recording…", self.ask_and_save))
+                     action=("Save recording…", self.ask_and_save), more=("Discard it", self.discard_asked))
 
     def _update_label(self) -> None:
         n = len(self.frames)

@@ -48,6 +48,11 @@ class Session(Protocol):
         ...
 
     @property
+    def step_rate(self) -> float | None:
+        """The most training steps a second while running (None: full speed)."""
+        ...
+
+    @property
     def in_own_process(self) -> bool:
         """True when training runs in a process of its own: drawing the views then never holds it up,
         and only the snapshots it takes for them cost training time. False on a thread of this process,
@@ -77,6 +82,10 @@ class Session(Protocol):
         ...
 
     def set_snapshot_rate(self, hz: float) -> None:
+        ...
+
+    def set_step_rate(self, steps_per_s: float | None) -> None:
+        """Train at most this many steps a second (None or 0: full speed), to watch a fast model learn."""
         ...
 
     def run_command(self, fn: Callable[..., Any], *args: Any,

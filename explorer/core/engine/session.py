@@ -45,6 +45,7 @@ ERROR = "error"        # a step raised or diverged; the message is in ``session.
 STOPPED = "stopped"    # thread ended; the trainer is kept for saving and inspection
 
 PULL_SPACING = 0.5  # in pull mode, snapshots at least this share of 1/hz apart (see _maybe_snapshot)
+PACED_POLL_S = 0.05  # paced (a step rate set): the thread looks for a snapshot to take this often between steps
 DEFAULT_THREADS = torch.get_num_threads()  # torch's intra-op threads for this machine (set at import)
 
 
@@ -195,6 +196,10 @@ class TrainingSession:
         self._recheck_gap = RECHECK_FIRST_S
         self._plan_threads()  # the training thread applies the count when it starts (_loop)
         self._snapshot_hz = float(snapshot_hz)
+        # the most steps a second while running (None: as fast as the machine goes); see set_step_rate
+        self._step_rate: float | None = None
+        self._next_step_t = 0.0  # paced: when the next step is due (time.perf_counter())
+        self._snapshot_step = -1  # the trainer's step at the last snapshot (paced: no second one of the same step)
         self._metrics_every = max(1, int(metrics_every))
         self._eval_every = max(0, int(eval_every))
         # evaluations may cost at most this share of the training time (None: evaluate every epoch);
@@ -347,6 +352,43 @@ class TrainingSession:
     @property
     def snapshot_hz(self) -> float:
         return self._snapshot_hz
+
+    def set_step_rate(self, steps_per_s: float | None) -> None:
+        """Train at most ``steps_per_s`` steps a second while running (None or 0: full speed, the default).
+
+        For watching: an RBM does thousands of steps a second, far too fast to follow. Between two paced
+        steps the training thread waits on its condition (no busy loop), so a pause, a step, a command or a
+        stop is seen at once, and it takes the snapshots the views ask for meanwhile. ``step(n)`` is not
+        paced: it does its steps at once.
+        """
+        rate = None if steps_per_s is None or not float(steps_per_s) > 0 else float(steps_per_s)
+        if rate is not None and not math.isfinite(rate):
+            rate = None
+        with self._cond:
+            self._step_rate = rate
+            self._next_step_t = 0.0  # the next step is due now; the pace counts from it
+            self._cond.notify_all()
+
+    @property
+    def step_rate(self) -> float | None:
+        """The most steps a second while running (None: full speed)."""
+        return self._step_rate
+
+    def _pace_delay(self, now: float | None = None) -> float:
+        """Seconds until the next step is due (0 or less: now; always 0 at full speed)."""
+        if self._step_rate is None:
+            return 0.0
+        return self._next_step_t - (time.perf_counter() if now is None else now)
+
+    def _paced_step_taken(self, t0: float) -> None:
+        """A paced step started at ``t0``: the next one is one interval after this one was due, or after
+        ``t0`` when this one came late by more than an interval (after a pause: no catching up in a burst)."""
+        rate = self._step_rate
+        if rate is None:
+            return
+        interval = 1.0 / rate
+        due = self._next_step_t
+        self._next_step_t = due + interval if 0.0 <= t0 - due < interval else t0 + interval
 
     def set_epochs(self, epochs: int | None) -> None:
         self.epochs = epochs
@@ -508,8 +550,18 @@ class TrainingSession:
             while True:
                 with self._cond:
                     while (not self._stop and not self._commands and not self._snapshot_requested
-                           and self._paused and self._pending_steps == 0):
-                        self._cond.wait(0.25)
+                           and self._pending_steps == 0):
+                        if self._paused:
+                            self._cond.wait(0.25)
+                            continue
+                        delay = self._pace_delay()
+                        if delay <= 0:
+                            break
+                        # paced: wait for the next step (a pause, a command, a stop or a new rate wakes it),
+                        # looking in now and then for a snapshot the views want of the step just done
+                        self._cond.wait(min(delay, PACED_POLL_S))
+                        if self._snapshots_wanted and self._step_rate is not None and self._snapshot_due():
+                            break
                     if self._stop:
                         break
                     commands, self._commands = self._commands, []
@@ -611,6 +663,11 @@ class TrainingSession:
                     if not self._paused or self._pending_steps == 0 or self._stop or self._commands:
                         return
                     self._pending_steps -= 1
+            elif self._step_rate is not None:
+                now = time.perf_counter()
+                if self._pace_delay(now) > 0:
+                    return  # not due yet: the loop waits for it
+                self._paced_step_taken(now)
             self._one_step()
             if (self._state == ERROR or time.perf_counter() > t_end
                     or (not asked and (self._paused or self._commands or self._stop))):
@@ -815,22 +872,31 @@ class TrainingSession:
         if any(isinstance(v, float) and math.isinf(v) for v in row.values()):
             self.add_notices([f"held-out metric is infinite at step {tr.step}"])
 
-    def _maybe_snapshot(self, force: bool = False) -> None:
-        if not (self._snapshots_wanted or force):
-            return
-        now = time.perf_counter()
+    def _snapshot_due(self, now: float | None = None) -> bool:
+        """Whether an unforced snapshot may be taken now (rate cap, pull mode; paced: one per step)."""
+        now = time.perf_counter() if now is None else now
         # a puller takes at most one snapshot per tick, so the rate cap only keeps two snapshots apart; the
         # full 1/hz would make each one wait for the cap after the take, finish after the next tick and be
         # drawn a tick late: 20 ticks a second drew about 15 snapshots
         interval = (PULL_SPACING if self._pull else 1.0) / self._snapshot_hz
-        if not force and (now - self._last_snapshot_t < interval
-                          or (self._pull and self._taken_seq < self._seq and self._mailbox is not None)):
+        if now - self._last_snapshot_t < interval or (
+                self._pull and self._taken_seq < self._seq and self._mailbox is not None):
+            return False
+        # paced, between two steps: the model has not changed since the last snapshot
+        return self._step_rate is None or self.trainer.step != self._snapshot_step
+
+    def _maybe_snapshot(self, force: bool = False) -> None:
+        if not (self._snapshots_wanted or force):
+            return
+        now = time.perf_counter()
+        if not force and not self._snapshot_due(now):
             return
         if not self._snapshots_wanted:
             self._snapshot_requested = False
             return
         self._snapshot_requested = False
         self._last_snapshot_t = now
+        self._snapshot_step = self.trainer.step
         try:
             arrays = self.trainer.snapshot()
         except Exception as exc:  # noqa: BLE001

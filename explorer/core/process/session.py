@@ -90,6 +90,8 @@ def _build_session(spec: dict[str, Any]) -> tuple[TrainingSession, dict[str, Any
         session = TrainingSession(make_trainer(spec["family"], spec["config"]), **kwargs)
     if spec.get("threads") is not None:
         session.set_threads(spec["threads"])
+    if spec.get("step_rate") is not None:
+        session.set_step_rate(spec["step_rate"])
     return session, extra
 
 
@@ -112,7 +114,7 @@ class _ChildServer:
     """The child's main thread: applies the window's messages and sends the session's news back."""
 
     CONTROLS = frozenset({"start", "pause", "step", "reset", "set_hparams", "set_device", "set_threads",
-                          "set_snapshot_rate", "set_epochs", "request_snapshot", "subscribe", "unsubscribe",
+                          "set_snapshot_rate", "set_step_rate", "set_epochs", "request_snapshot", "subscribe", "unsubscribe",
                           "snapshot_taken"})
 
     def __init__(self, conn: Connection, session: TrainingSession):
@@ -121,6 +123,7 @@ class _ChildServer:
         self.acked = 0
         self._send_lock = threading.Lock()
         self._metrics_at = (-1, 0, 0)  # generation, steps sent, evals sent
+        self._run_sent = session.run_id  # the run the last status reported
         self._sent_snapshot: Snapshot | None = None
         self._last_status: dict[str, Any] | None = None
         self._status_t = self._slow_t = 0.0
@@ -177,7 +180,10 @@ class _ChildServer:
         s = self.session
         now = time.monotonic()
         # the status first: rows and a snapshot read after it include all it reports as done
-        slow = final or now - self._slow_t >= SLOW_EVERY_S
+        # a reset brings its new configuration and description in the same status as its run id: the window
+        # reads them when it sees the new run (a slow report later left the old task's title up)
+        slow = final or now - self._slow_t >= SLOW_EVERY_S or s.run_id != self._run_sent
+        self._run_sent = s.run_id
         # the values differ by key (strings, numbers, the rates' pair, the mirrored fields): a message
         status: dict[str, Any] = {
             "state": s.state, "error": s.error, "out_of_memory": s.out_of_memory, "threads": s.threads,
@@ -272,7 +278,7 @@ class ProcessSession:
             if family is None:
                 raise ValueError(f"no model family has the configuration {type(config).__name__}")
         self._spec = {"family": family, "config": config, "run_dir": str(run_dir) if run_dir else None,
-                      "threads": threads, "session": session_kwargs}
+                      "threads": threads, "step_rate": None, "session": session_kwargs}
         self._hz = float(session_kwargs.get("snapshot_hz", 20.0))
         self.epochs = session_kwargs.get("epochs")
         self._lock = threading.Condition()
@@ -509,6 +515,15 @@ class ProcessSession:
     @property
     def snapshot_hz(self) -> float:
         return self._hz
+
+    def set_step_rate(self, steps_per_s: float | None) -> None:
+        rate = None if steps_per_s is None or not float(steps_per_s) > 0 else float(steps_per_s)
+        self._spec["step_rate"] = rate  # (a training process started again after a failure keeps it)
+        self._do("set_step_rate", rate, counted=False)
+
+    @property
+    def step_rate(self) -> float | None:
+        return self._spec.get("step_rate")
 
     def set_epochs(self, epochs: int | None) -> None:
         self.epochs = epochs

@@ -99,7 +99,8 @@ LAYER_TYPES: dict[str, LayerType] = {t.name: t for t in (
     LayerType("RBM", (_int("hidden", 100, help="hidden units h"),),
               "Restricted Boltzmann machine: p(h_j = 1 | x) = sigmoid(sum_i w_ij x_i + d_j); must be the first layer."),
     LayerType("RNN", (_int("hidden_size", 32, help="hidden state size"),
-                      ParamDef("nonlinearity", "choice", "tanh", None, None, ("tanh", "relu"), "activation")),
+                      ParamDef("nonlinearity", "choice", "tanh", None, None, ("tanh", "relu"), "activation"),
+                      ParamDef("bias", "bool", True, help="learn a bias b in s_t = tanh(U x_t + W s_t-1 + b)")),
               "Recurrent layer: every step performs the same task with the same weights (U, V, W), keeping a memory."),
     LayerType("LSTM", (_int("hidden_size", 32, help="hidden state size"),
                        ParamDef("bias", "bool", True, help="learn gate biases")),
@@ -300,7 +301,7 @@ def _infer_layer(i, tname, p, shape, rf, outputs, rfs):
         h = p["hidden_size"]
         gates = 4 if tname == "LSTM" else 1
         params = gates * h * (f + h)
-        if tname == "RNN" or p["bias"]:
+        if p["bias"]:  # (torch keeps two bias vectors, b_ih and b_hh, per gate)
             params += 2 * gates * h
         return (t, h), params, gates * h * (f + h) * t, None
     if tname == "Concat":
@@ -467,7 +468,7 @@ def _module_expr(tname: str, p: dict[str, Any], shape: tuple[int, ...]) -> str:
         return f"RBMLayer({shape[0]}, {p['hidden']})"
     if tname == "RNN":
         return (f"RNNLayer({shape[1]}, {p['hidden_size']}, nonlinearity={p['nonlinearity']!r}, "
-                f"batch_first=True)")
+                f"bias={p['bias']}, batch_first=True)")
     if tname == "LSTM":
         return f"LSTMLayer({shape[1]}, {p['hidden_size']}, bias={p['bias']}, batch_first=True)"
     if tname == "SequenceLast":

@@ -160,6 +160,10 @@ class LivePanel(QtCore.QObject):
     def stats_parts(self, s: Session) -> list[str]:
         return []
 
+    def new_run(self, session: Session) -> None:
+        """A reset began a new run (its curves are cleared already): a panel clears or redraws the views
+        that would otherwise keep the last run's picture until they are drawn again."""
+
     def show_snapshot(self, snap: Snapshot) -> None:
         raise NotImplementedError
 
@@ -185,7 +189,8 @@ class LivePanel(QtCore.QObject):
         self.clear_curves()
         tr = session.trainer
         self.settings.set_config(tr.config)
-        self.description.setText(tr.describe() if hasattr(tr, "describe") else tr.family)
+        self._show_description(session)
+        self.new_run(session)
         self._update_stats(session)
         session.subscribe(pull=True)  # each snapshot is drawn (or skipped on purpose) before the next
 
@@ -210,7 +215,8 @@ class LivePanel(QtCore.QObject):
             self.clear_curves()
             self.settings.clear_pending()
             self.settings.set_config(s.trainer.config)
-            self.description.setText(s.trainer.describe())
+            self._show_description(s)
+            self.new_run(s)
         now = time.monotonic()
         training = not s.thread_idle()
         if training:
@@ -298,6 +304,12 @@ class LivePanel(QtCore.QObject):
             self.show_snapshot(snap)
         elif self.timeline.newest is not None:
             self.show_snapshot(self.timeline.newest)
+
+    def _show_description(self, s: Session) -> None:
+        tr = s.trainer
+        text = tr.describe() if hasattr(tr, "describe") else tr.family
+        if text != self.description.text():
+            self.description.setText(text)
 
     def _update_stats(self, s: Session) -> None:
         parts = [f"step {s.trainer.step}", f"epoch {s.trainer.epoch}"] + self.stats_parts(s)

@@ -232,6 +232,7 @@ class CNNPanel(LivePanel):
         pl.addWidget(_title_label("…or draw one (at the network's input size)"))
         pl.addWidget(self.canvas, 3)
         pl.addWidget(clear)
+        pl.addWidget(_caption_label("The one clicked or drawn is the probe all the other views show."))
         # docks
         self.prediction = BarView("Prediction for the probe", "Softmax of the output layer: p(class | input).",
                                   xlabel="class", ylabel="probability", colour="#a3be8c")
@@ -268,13 +269,15 @@ class CNNPanel(LivePanel):
         nl.setContentsMargins(0, 0, 0, 0)
         nl.addWidget(self.lcn, 1)
         nl.addWidget(self.lcn_note)
-        self.curves = CurveView("Loss and accuracy", "Cross-entropy of the logits per step, and accuracy on the "
-                                "training and held-out data at each evaluation.", ylabel="")
+        self.curves = CurveView("Loss and accuracy", "Cross-entropy of the logits per step (left axis), and "
+                                "accuracy on the training and held-out data at each evaluation, in % (right axis).",
+                                ylabel="cross-entropy")
+        self.curves.set_right_axis("accuracy (%)")
         self.curves.add_series("loss", "training loss (per step)", "#5c6b80", width=1)
         self.curves.add_series("train_loss", "training loss", "#81a1c1", width=2, symbol="t")
         self.curves.add_series("heldout_loss", "held-out loss", "#d08770", width=2, symbol="t")
-        self.curves.add_series("train_acc", "training accuracy", "#4fc3f7", width=2.5, symbol="o")
-        self.curves.add_series("heldout_acc", "held-out accuracy", "#ffb74d", width=2.5, symbol="s")
+        self.curves.add_series("train_acc", "training accuracy (%)", "#4fc3f7", width=2.5, symbol="o", right=True)
+        self.curves.add_series("heldout_acc", "held-out accuracy (%)", "#ffb74d", width=2.5, symbol="s", right=True)
         self.confusion = ConfusionView("Held-out confusion matrix", "Counts of held-out examples by true class "
                                        "(row) and predicted class (column); colour: share of the row.")
         self.misclassified = LabelledMosaic("Misclassified held-out examples", "true → predicted, from the last "
@@ -365,9 +368,9 @@ class CNNPanel(LivePanel):
         ev = [r for r in evals if "heldout_accuracy" in r]
         if ev:
             xs = [r["step"] for r in ev]
-            for key, name in (("train_loss", "train_loss"), ("heldout_loss", "heldout_loss"),
-                              ("train_acc", "train_accuracy"), ("heldout_acc", "heldout_accuracy")):
-                self.curves.append(key, xs, [r.get(name, np.nan) for r in ev])
+            for key, name, scale in (("train_loss", "train_loss", 1), ("heldout_loss", "heldout_loss", 1),
+                                     ("train_acc", "train_accuracy", 100), ("heldout_acc", "heldout_accuracy", 100)):
+                self.curves.append(key, xs, [scale * r.get(name, np.nan) for r in ev])
         if rows or ev:
             self.curves.redraw()
 
@@ -375,8 +378,8 @@ class CNNPanel(LivePanel):
         parts = []
         if s.metrics.evals and "heldout_accuracy" in s.metrics.evals[-1]:
             e = s.metrics.evals[-1]
-            parts.append(f"held-out accuracy {e['heldout_accuracy']:.3f}")
-            parts.append(f"training accuracy {e.get('train_accuracy', float('nan')):.3f}")
+            parts.append(f"held-out accuracy {e['heldout_accuracy']:.1%}")
+            parts.append(f"training accuracy {e.get('train_accuracy', float('nan')):.1%}")
         note = getattr(s.trainer.dataset, "note", "")
         if "skipped" in note:
             parts.append(note[note.index("skipped"):])

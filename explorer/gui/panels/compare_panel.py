@@ -48,7 +48,7 @@ class ComparePanel(LivePanel):
         self.accuracy = CurveView(
             "Held-out accuracy", "The same network, data, batches and seed; only the start differs. "
             "Pretraining stages count as steps too: a pretrained run starts fine-tuning later.",
-            ylabel="accuracy on held-out data")
+            ylabel="held-out accuracy (%)")
         self.first_grad = CurveView(
             "First layer's gradient norm ‖∂loss/∂W₁‖ (log scale)",
             "Where the gradient has to travel furthest: it vanishes for the random sigmoid start.",
@@ -101,7 +101,7 @@ class ComparePanel(LivePanel):
             key = f"{init}/heldout_accuracy"
             rows = [r for r in evals if key in r]
             if rows:
-                self.accuracy.append(init, [r["step"] for r in rows], [r[key] for r in rows])
+                self.accuracy.append(init, [r["step"] for r in rows], [100 * r[key] for r in rows])
         self.first_grad.redraw()
         self.accuracy.redraw()
         last = {}
@@ -111,7 +111,7 @@ class ComparePanel(LivePanel):
         for row, init in enumerate(self._inits):
             acc = last.get(f"{init}/heldout_accuracy")
             if acc is not None:
-                self.status.setItem(row, 2, QtWidgets.QTableWidgetItem(f"{acc:.3f}"))
+                self.status.setItem(row, 2, QtWidgets.QTableWidgetItem(f"{acc:.1%}"))
 
     def stats_parts(self, s: Session) -> list[str]:
         parts = []
@@ -119,7 +119,7 @@ class ComparePanel(LivePanel):
         for init in self._inits:
             for r in reversed(ev):
                 if f"{init}/heldout_accuracy" in r:
-                    parts.append(f"{init} {r[f'{init}/heldout_accuracy']:.3f}")
+                    parts.append(f"{init} {r[f'{init}/heldout_accuracy']:.1%}")
                     break
         return parts
 

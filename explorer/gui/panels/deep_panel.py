@@ -18,7 +18,7 @@ from explorer.core.engine.protocol import Session
 from explorer.core.engine.session import Snapshot
 from explorer.gui.widgets.hover import fmt
 from explorer.gui.widgets.settings_form import SettingsForm
-from explorer.gui.widgets.views import BarView, CurveView, HeatmapView, MosaicView, ordered_colours
+from explorer.gui.widgets.views import BarView, CurveView, HeatmapView, MosaicView, _caption_label, ordered_colours
 from explorer.gui.panels.autoencoder_panel import AutoencoderViews
 from explorer.gui.panels.base import DockSpec, LivePanel, bring_forward, settings_scroll, squeezable
 from explorer.gui.panels.rbm_panel import RBMViews
@@ -108,8 +108,9 @@ class MLPPanel(LivePanel):
         super().__init__(MLPSettings(config), parent)
         self.grad_curve = CurveView(
             "Gradient norm per layer ‖∂loss/∂W‖ (log scale)",
-            "∂loss/∂W<sub>ij</sub> = δ<sub>j</sub> x<sub>i</sub>, δ<sub>j</sub> = [Σ δ<sub>j+1</sub> W] σ'(net<sub>j</sub>): "
-            "each layer down multiplies by σ' ≤ 1/4, so the first layers' gradients shrink.",
+            "∂loss/∂W<sub>ij</sub> = δ<sub>j</sub> x<sub>i</sub>, δ<sub>j</sub> = [Σ δ<sub>j+1</sub> W<sub>j(j+1)</sub>] "
+            "σ'(net<sub>j</sub>): each layer down multiplies the error by the weights W and by σ' ≤ 1/4; with small "
+            "weights both shrink it, so the first layers' gradients vanish.",
             ylabel="gradient norm", logy=True)
         self.grad_heat = HeatmapView(
             "Layer × time: log₁₀ gradient norm", "Rows: weight layers (1 = next to the input); columns: time.",
@@ -122,13 +123,14 @@ class MLPPanel(LivePanel):
                                     xlabel="activation bin", ylabel="hidden layer", levels=(0.0, 1.0),
                                     colormap="inferno")
         self.curves = CurveView("Loss and accuracy", "Pretraining: each stage's reconstruction error (mean squared, "
-                                "per unit). Fine-tuning: cross-entropy per step, accuracy on training and held-out "
-                                "data.", ylabel="")
+                                "per unit). Fine-tuning: cross-entropy per step (left axis), accuracy on training and "
+                                "held-out data in % (right axis).", ylabel="loss, error")
+        self.curves.set_right_axis("accuracy (%)")
         self.curves.add_series("pretrain", "pretraining: reconstruction error of the layer in training (per step)",
                                "#b48ead", width=1)
         self.curves.add_series("loss", "training loss (per step)", "#5c6b80", width=1)
-        self.curves.add_series("train_acc", "training accuracy", "#4fc3f7", width=2.5, symbol="o")
-        self.curves.add_series("heldout_acc", "held-out accuracy", "#ffb74d", width=2.5, symbol="s")
+        self.curves.add_series("train_acc", "training accuracy (%)", "#4fc3f7", width=2.5, symbol="o", right=True)
+        self.curves.add_series("heldout_acc", "held-out accuracy (%)", "#ffb74d", width=2.5, symbol="s", right=True)
         self.filters = MosaicView("First-layer weights", "Rows of the first weight matrix, scaled per tile.",
                                   levels=(-1.0, 1.0), colormap="CET-D1", normalize="symmetric")
         self.dbn = MosaicView("Deep belief net dreams",
@@ -143,6 +145,9 @@ class MLPPanel(LivePanel):
         lay.addWidget(QtWidgets.QLabel("Layerwise pretraining, then fine-tuning"))
         lay.addWidget(self.pipeline, 1)
         lay.addWidget(self.end_stage_btn)
+        self.pipeline_caption = _caption_label("Each layer learns P(x) of the codes below it, then all learn "
+                                               "P(y|x).")
+        lay.addWidget(self.pipeline_caption)
         self._build_stage_views()
         self._grad_history: list[np.ndarray] = []
         self._grad_steps: list[int] = []               # the step of each record in _grad_history
@@ -323,8 +328,8 @@ class MLPPanel(LivePanel):
         fine = [r for r in evals if "heldout_accuracy" in r]
         if fine:
             xs = [r["step"] for r in fine]
-            self.curves.append("train_acc", xs, [r.get("train_accuracy", np.nan) for r in fine])
-            self.curves.append("heldout_acc", xs, [r["heldout_accuracy"] for r in fine])
+            self.curves.append("train_acc", xs, [100 * r.get("train_accuracy", np.nan) for r in fine])
+            self.curves.append("heldout_acc", xs, [100 * r["heldout_accuracy"] for r in fine])
         if loss_rows or fine:
             self.curves.redraw()
 
@@ -370,7 +375,7 @@ class MLPPanel(LivePanel):
         if g1 is not None and gl:
             parts.append(f"‖∂L/∂W₁‖ / ‖∂L/∂W_out‖ = {g1 / gl:.2e}")
         if s.metrics.evals and "heldout_accuracy" in s.metrics.evals[-1]:
-            parts.append(f"held-out accuracy {s.metrics.evals[-1]['heldout_accuracy']:.3f}")
+            parts.append(f"held-out accuracy {s.metrics.evals[-1]['heldout_accuracy']:.1%}")
         return parts
 
     def show_snapshot(self, snap: Snapshot) -> None:

@@ -182,16 +182,16 @@ class FCNPanel(LivePanel):
         self.iou = CurveView(
             "Intersection over union per class",
             "IoU<sub>k</sub> = |pred = k ∧ truth = k| / |pred = k ∨ truth = k| over all held-out pixels (thin: "
-            "per class); mean IoU over the classes (thick: held-out, dashed: training).", ylabel="IoU")
+            "per class); mean IoU over the classes (thick: held-out, dashed: training). A class absent from both the "
+            "prediction and the truth has no IoU (0/0) and is left out of the mean.", ylabel="IoU")
         self.accuracy = CurveView(
             "Pixel accuracy", "Share of pixels labelled correctly: per step on the training batch, and on training "
-            "and held-out images. High even for an all-background guess: watch the IoU.", ylabel="pixel accuracy")
+            "and held-out images. High even for an all-background guess: watch the IoU.",
+            ylabel="pixel accuracy (%)")
         self.accuracy.add_series("step", "training batch (per step)", "#5c6b80", width=1)
         self.accuracy.add_series("train", "training", "#4fc3f7", width=2.5, symbol="o")
         self.accuracy.add_series("heldout", "held-out", "#ffb74d", width=2.5, symbol="s")
         self._classes: list[str] = []
-        for view in (self.iou, self.accuracy):  # values in [0, 1]: no "x0.001" axis prefixes
-            view.plot.getAxis("left").enableAutoSIPrefix(False)
 
     # -- layout -------------------------------------------------------------------------------------
     def central_widget(self) -> QtWidgets.QWidget:
@@ -266,11 +266,11 @@ class FCNPanel(LivePanel):
     def add_metrics(self, steps: list[dict], evals: list[dict]) -> None:
         if steps:
             rows = [r for r in steps if "pixel_accuracy" in r]
-            self.accuracy.append("step", [r["step"] for r in rows], [r["pixel_accuracy"] for r in rows])
+            self.accuracy.append("step", [r["step"] for r in rows], [100 * r["pixel_accuracy"] for r in rows])
         if evals:
             xs = [r["step"] for r in evals]
-            self.accuracy.append("train", xs, [r.get("train_pixel_accuracy", np.nan) for r in evals])
-            self.accuracy.append("heldout", xs, [r.get("heldout_pixel_accuracy", np.nan) for r in evals])
+            self.accuracy.append("train", xs, [100 * r.get("train_pixel_accuracy", np.nan) for r in evals])
+            self.accuracy.append("heldout", xs, [100 * r.get("heldout_pixel_accuracy", np.nan) for r in evals])
             for k, name in enumerate(self._classes):
                 self.iou.append(f"c{k}", xs, [r.get(f"heldout_iou_{name}", np.nan) for r in evals])
             self.iou.append("miou", xs, [r.get("heldout_miou", np.nan) for r in evals])
@@ -288,7 +288,7 @@ class FCNPanel(LivePanel):
             parts.append(f"held-out mean IoU {miou:.3f}")
         acc = _last(s.metrics.evals, "heldout_pixel_accuracy")
         if acc is not None:
-            parts.append(f"held-out pixel accuracy {acc:.3f}")
+            parts.append(f"held-out pixel accuracy {acc:.1%}")
         parts.append("skip connections on" if s.trainer.config.skips else "skip connections off")
         return parts
 
@@ -344,17 +344,16 @@ class FCNComparePanel(LivePanel):
         self.miou = CurveView(
             "Mean IoU: with vs without skip connections",
             "Mean over classes of IoU<sub>k</sub> = |pred = k ∧ truth = k| / |pred = k ∨ truth = k| "
-            "(solid: held-out, dashed: training).", ylabel="mean IoU")
-        self.accuracy = CurveView("Pixel accuracy (held-out)", "Share of held-out pixels labelled correctly.",
-                                  ylabel="pixel accuracy")
+            "(solid: held-out, dashed: training); a class absent from both the prediction and the truth (0/0) is "
+            "left out of the mean.", ylabel="mean IoU")
+        self.accuracy = CurveView("Pixel accuracy (held-out)", "Share of held-out pixels labelled correctly, in %.",
+                                  ylabel="pixel accuracy (%)")
         for name in RUN_NAMES:
             colour = RUN_COLOURS[name]
             self.miou.add_series(name, f"{RUN_LABELS[name]}, held-out", colour, width=3, symbol="o")
             self.miou.add_series(f"{name}_train", f"{RUN_LABELS[name]}, training", colour, width=1.5,
                                  style=QtCore.Qt.PenStyle.DashLine)
             self.accuracy.add_series(name, RUN_LABELS[name], colour, width=2.5, symbol="o")
-        for view in (self.miou, self.accuracy):
-            view.plot.getAxis("left").enableAutoSIPrefix(False)
 
     def central_widget(self) -> QtWidgets.QWidget:
         return self._central(self.overlay)
@@ -378,7 +377,8 @@ class FCNComparePanel(LivePanel):
             for name in RUN_NAMES:
                 self.miou.append(name, xs, [r.get(f"{name}/heldout_miou", np.nan) for r in evals])
                 self.miou.append(f"{name}_train", xs, [r.get(f"{name}/train_miou", np.nan) for r in evals])
-                self.accuracy.append(name, xs, [r.get(f"{name}/heldout_pixel_accuracy", np.nan) for r in evals])
+                self.accuracy.append(name, xs, [100 * r.get(f"{name}/heldout_pixel_accuracy", np.nan)
+                                                for r in evals])
         self.miou.redraw()
         self.accuracy.redraw()
 

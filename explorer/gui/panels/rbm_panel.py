@@ -83,7 +83,8 @@ class RBMSettings(SettingsForm):
         self.section("For a class")
         self.walkthrough_btn = QtWidgets.QPushButton("One CD-1 update, step by step…")
         self.walkthrough_btn.setObjectName("cdWalkthroughButton")
-        self.walkthrough_btn.setToolTip("x, then h^, x~, h~ and the change of W for one example, a key press each "
+        self.walkthrough_btn.setToolTip("x, then h^, x~, h~ and the change of W for one held-out example, a key press "
+                                        "each: one Gibbs step (CD-1) whatever CD-k trains, shown and not applied "
                                         "(Ctrl+W)")
         self.walkthrough_btn.setShortcut(QtGui.QKeySequence("Ctrl+W"))
         form.addRow(self.walkthrough_btn)
@@ -219,9 +220,11 @@ class RBMPanel(LivePanel):
         self.error_curve.add_series("train", "training (mean-field)", "#4fc3f7", width=2.5, symbol="o")
         self.error_curve.add_series("heldout", "held-out (mean-field)", "#ffb74d", width=2.5, symbol="s")
         self.pll_curve = CurveView(
-            "Pseudo-log-likelihood", "log P(x) estimated from the free energy "
-            "F(x) = −b'x − Σ<sub>j</sub> log(1+e<sup>d<sub>j</sub>+x'W<sub>·j</sub></sup>); higher is better. "
-            "Held-out falling below training signals overfitting.", ylabel="PLL per example")
+            "Pseudo-log-likelihood", "Σ<sub>i</sub> log p(x<sub>i</sub> | x<sub>−i</sub>) per example: each bit "
+            "predicted from all the others, log σ(F(x with bit i flipped) − F(x)) from the free energy "
+            "F(x) = −b'x − Σ<sub>j</sub> log(1+e<sup>d<sub>j</sub>+x'W<sub>·j</sub></sup>). A stand-in for log P(x), "
+            "whose normaliser Z cannot be computed; higher is better. Held-out falling below training signals "
+            "overfitting.", ylabel="PLL per example")
         self.pll_curve.add_series("train", "training", "#4fc3f7", width=2.5, symbol="o")
         self.pll_curve.add_series("heldout", "held-out", "#ffb74d", width=2.5, symbol="s")
         self.dreams = MosaicView(

@@ -33,19 +33,53 @@ from explorer.gui.widgets.views import CurveView
 from explorer.gui.panels.base import DockSpec, LivePanel, bring_forward, settings_scroll, squeezable
 
 GATE_TITLES = {
-    "f": ("Forget gate f<sub>t</sub>", "f<sub>t</sub> = σ(U<sub>f</sub> x<sub>t</sub> + W<sub>f</sub> s<sub>t-1</sub>): "
-          "1 keeps c<sub>t-1</sub>, 0 forgets it"),
-    "i": ("Input gate i<sub>t</sub>", "i<sub>t</sub> = σ(U<sub>i</sub> x<sub>t</sub> + W<sub>i</sub> s<sub>t-1</sub>): "
-          "how much of c~<sub>t</sub> is written"),
-    "o": ("Output gate o<sub>t</sub>", "o<sub>t</sub> = σ(U<sub>o</sub> x<sub>t</sub> + W<sub>o</sub> s<sub>t-1</sub>)"),
-    "c_tilde": ("Candidate c~<sub>t</sub>", "c~<sub>t</sub> = tanh(U<sub>c</sub> x<sub>t</sub> + W<sub>c</sub> "
-                "s<sub>t-1</sub>), in [-1, 1]"),
-    "c": ("Cell state c<sub>t</sub>", "c<sub>t</sub> = f<sub>t</sub> ∘ c<sub>t-1</sub> + i<sub>t</sub> ∘ c~<sub>t</sub> "
-          "(colour scale follows max |c|)"),
-    "s": ("Hidden state s<sub>t</sub>", "s<sub>t</sub> = o<sub>t</sub> ∘ tanh(c<sub>t</sub>)"),
+    "f": "Forget gate f<sub>t</sub>", "i": "Input gate i<sub>t</sub>", "o": "Output gate o<sub>t</sub>",
+    "c_tilde": "Candidate c~<sub>t</sub>", "c": "Cell state c<sub>t</sub>", "s": "Hidden state s<sub>t</sub>",
 }
-RNN_STATE = ("Hidden state s<sub>t</sub>", "s<sub>t</sub> = tanh(U x<sub>t</sub> + W s<sub>t-1</sub>), the same U, W "
-             "at every step; output o<sub>t</sub> = V s<sub>t</sub>")
+RNN_TITLE = "Hidden state s<sub>t</sub>"
+GATE_NOTES = {"f": ": 1 keeps c<sub>t-1</sub>, 0 forgets it", "i": ": how much of c~<sub>t</sub> is written",
+              "o": "", "c_tilde": ", in [-1, 1]"}
+
+
+def gate_equation(g: str, bias: bool) -> str:
+    """The lecture's equation of LSTM gate ``g`` (f, i, o, c_tilde), with its bias b_g when the model learns
+    biases (the lecture's cell has none; the ``lstm`` preset and Settings > Biases add them)."""
+    name = "c~" if g == "c_tilde" else g
+    sub = "c" if g == "c_tilde" else g
+    fn = "tanh" if g == "c_tilde" else "σ"
+    b = f" + b<sub>{sub}</sub>" if bias else ""
+    return (f"{name}<sub>t</sub> = {fn}(U<sub>{sub}</sub> x<sub>t</sub> + W<sub>{sub}</sub> s<sub>t-1</sub>{b})")
+
+
+def rnn_equation(bias: bool) -> str:
+    return f"s<sub>t</sub> = tanh(U x<sub>t</sub> + W s<sub>t-1</sub>{' + b' if bias else ''})"
+
+
+def state_caption(g: str, model: str, bias: bool) -> str:
+    """The caption of the heatmap of ``g`` for an LSTM or an RNN (``model``), with or without biases."""
+    if model != "lstm":
+        return rnn_equation(bias) + ", the same U, W at every step; output o<sub>t</sub> = V s<sub>t</sub>"
+    if g == "c":
+        return ("c<sub>t</sub> = f<sub>t</sub> ∘ c<sub>t-1</sub> + i<sub>t</sub> ∘ c~<sub>t</sub> "
+                "(∘: entry-wise; colour scale follows max |c|)")
+    if g == "s":
+        return "s<sub>t</sub> = o<sub>t</sub> ∘ tanh(c<sub>t</sub>)"
+    return gate_equation(g, bias) + GATE_NOTES[g]
+
+
+PROBE_CAPTIONS = {
+    "adding": "Input x<sub>t</sub>: a value and a marker at every step; the target is the sum of the two marked "
+              "values; the output o<sub>t</sub> = V s<sub>t</sub> is read at the last step only.",
+    "recall": "The input channel of the symbol shown at t = 0, and the probability p(symbol) the network gives at "
+              "every step; only the answer at the cue counts.",
+    "sine": "Input x<sub>t</sub>, target x<sub>t+1</sub> and the output o<sub>t</sub> = V s<sub>t</sub>: "
+            "forecasting one step ahead at every step.",
+    "text": "The probability the network gives the character that really comes next, at each step of the "
+            "held-out text.",
+}
+PROBE_CAPTIONS["sawtooth"] = PROBE_CAPTIONS["sine"]
+PROBE_CAPTION = ("The probe sequence (Settings > Probe sequence): its input, the target and the output "
+                 "o<sub>t</sub> = V s<sub>t</sub> at every step; with an intervention, the output without it dotted.")
 GATE_COLOURS = {"f": "#4fc3f7", "i": "#a3be8c", "o": "#ffb74d", "c_tilde": "#b48ead", "c": "#bf616a", "s": "#e5e9f0"}
 GATE_LABELS = {"f": "f", "i": "i", "o": "o", "c_tilde": "c~", "c": "c", "s": "s"}
 
@@ -224,7 +258,8 @@ class RecurrentPanel(LivePanel):
         # -- gate heatmaps (the central view) --
         self.heatmaps: dict[str, UnitHeatmapView] = {}
         for g in self.gate_names:
-            title, caption = GATE_TITLES[g] if self.is_lstm else RNN_STATE
+            title = GATE_TITLES[g] if self.is_lstm else RNN_TITLE
+            caption = state_caption(g, fam, config.bias)
             signed = g in ("c_tilde", "c", "s")
             view = UnitHeatmapView(title, caption, levels=(-1.0, 1.0) if signed else (0.0, 1.0),
                                    colormap="CET-D1" if signed else "viridis")
@@ -261,7 +296,7 @@ class RecurrentPanel(LivePanel):
         lay.addLayout(row)
         lay.addWidget(self.units, 1)
         self._unit_box = unit_box
-        self.io = TraceView("Probe: input, target, output", "", ylabel="")
+        self.io = TraceView("Probe: input, target, output", PROBE_CAPTION, ylabel="")
         self.io.add_series("input", "input", "#5c6b80", width=1.5)
         self.io.add_series("marker", "marked values", "#ebcb8b", width=0, symbol="o")
         self.io.add_series("target", "target", "#a3be8c", width=2, style=QtCore.Qt.PenStyle.DashLine)
@@ -269,16 +304,17 @@ class RecurrentPanel(LivePanel):
                            style=QtCore.Qt.PenStyle.DotLine)
         self.io.add_series("output", "output o_t = V s_t", "#ffb74d", width=2.5)
         self.hist = TraceView("Gate saturation" if self.is_lstm else "Hidden state saturation",
-                              "Distribution of the values on held-out sequences; saturated: σ < 0.05 or > 0.95 "
-                              "(tanh: |v| > 0.9), where σ' ≈ 0 and almost no gradient passes.",
+                              "Distribution of the values on held-out sequences; saturated: σ < 0.05 or σ > 0.95 "
+                              "(tanh: |v| > 0.9), where the derivative is ≈ 0 and almost no gradient passes.",
                               xlabel="value", ylabel="share")
         for k, g in enumerate(("f", "i", "o", "c_tilde") if self.is_lstm else ("s",)):
             self.hist.add_series(g, GATE_LABELS[g], GATE_COLOURS[g], width=2, step=True, fill=True)
         self.grads = TraceView("‖∂L/∂s_t‖ against distance back in time (log scale)",
-                               "BPTT: the loss at the last step, L_T, differentiated with respect to each earlier "
-                               "state s_t, averaged over 16 held-out sequences. The RNN's factor W∘tanh' per step "
-                               "shrinks it geometrically; the LSTM's cell path c_t = f_t c_t-1 + … keeps it while "
-                               "f ≈ 1.", xlabel="distance T − t (steps back)", ylabel="‖∂L_T/∂s_t‖", logy=True)
+                               "BPTT over 16 held-out sequences. Each step back, the RNN multiplies it by "
+                               "W<sup>T</sup> diag(tanh'(net<sub>t</sub>)) (a matrix product with a diagonal matrix, "
+                               "not entry-wise): it shrinks geometrically. The LSTM's cell path c<sub>t</sub> = "
+                               "f<sub>t</sub> ∘ c<sub>t-1</sub> + … multiplies by f<sub>t</sub>: kept while f ≈ 1.",
+                               xlabel="distance T − t (steps back)", ylabel="‖∂L_T/∂s_t‖", logy=True)
         self.grads.add_series("lstm", "LSTM", "#4fc3f7", width=2.5)
         self.grads.add_series("rnn", "RNN", "#bf616a", width=2.5)
         self.curves = CurveView("Loss", "Training loss per step, and on training and held-out sequences; the "
@@ -335,8 +371,10 @@ class RecurrentPanel(LivePanel):
         self.interventions.zero_selected.clicked.connect(lambda: self.interventions.zero_unit.setValue(self.unit))
         self.settings.sigChooseTextFile.connect(self.choose_text_file)
         self.unit = 0
+        self._bias = bool(config.bias)
         self._last: dict | None = None
         self._probe_id = None
+        self._drawn_probe: dict[str, int] = {}  # view group -> the probe it last drew (hidden ones draw when shown)
         self._on_temperature(self.temperature.value(), send=False)
 
     # -- layout ------------------------------------------------------------------------------------------
@@ -362,12 +400,37 @@ class RecurrentPanel(LivePanel):
     def attach(self, session: Session) -> None:
         super().attach(session)
         cfg = session.trainer.config
+        self.show_config(cfg)
         self.interventions.set_config(cfg)
         self.unit_spin.setMaximum(cfg.hidden - 1)
         self.temperature.blockSignals(True)
         self.temperature.setValue(int(round(cfg.temperature * 100)))
         self.temperature.blockSignals(False)
         self._on_temperature(self.temperature.value(), send=False)
+
+    def show_config(self, cfg: RecurrentConfig) -> None:
+        """The captions follow the model trained: its gate equations with biases when it learns them."""
+        self._bias = bool(cfg.bias)
+        for g, view in self.heatmaps.items():
+            view.set_caption(state_caption(g, self.family, self._bias))
+
+    def new_run(self, session: Session) -> None:
+        """After a reset (perhaps another task, size or biases): no view keeps the last run's picture. Those
+        on show redraw from the new run's first snapshot; the hidden ones are cleared now and drawn when shown."""
+        self.show_config(session.trainer.config)
+        self._last = None
+        self._probe_id = None
+        self._drawn_probe.clear()
+        for key in list(self.io._items):
+            self.io.clear_series(key)
+        self.io.title.setText("Probe: input, target, output")
+        self.io.set_caption(PROBE_CAPTION)
+        for key in list(self.units._items):
+            self.units.clear_series(key)
+        for key in list(self.hist._items):
+            self.hist.clear_series(key)
+        self.coloured.show_hint("")
+        self.sample.setPlainText("")
 
     # -- user actions ----------------------------------------------------------------------------------------
     def select_unit(self, unit: int) -> None:
@@ -447,12 +510,13 @@ class RecurrentPanel(LivePanel):
             bring_forward(self._text_box if a.get("task") == "text" else self.io)
         self._last = a
         probe_id = id(a.get("s"))
-        if probe_id != self._probe_id:  # the trainer recomputed the probe views
-            self._probe_id = probe_id
-            self._draw_heatmaps(a)
-            self._draw_probe(a)
-            self._draw_hist(a)
-            self._redraw_unit_views()
+        self._probe_id = probe_id
+        # each group of views draws a recomputed probe once, when it is on show (a hidden tab draws it when
+        # brought forward, through redraw_shown: it kept the last task's picture before)
+        for group, draw in (("heatmaps", self._draw_heatmaps), ("probe", self._draw_probe),
+                            ("hist", self._draw_hist), ("units", self._redraw_unit_views)):
+            if self._drawn_probe.get(group) != probe_id and draw(a):
+                self._drawn_probe[group] = probe_id
         self._draw_grads(a)
         self._draw_sample(a)
 
@@ -472,14 +536,12 @@ class RecurrentPanel(LivePanel):
             return float(np.asarray(m)[u, tt]) if m is not None and 0 <= tt < np.asarray(m).shape[1] else None
 
         if not self.is_lstm:
-            body = f"s<sub>t</sub> = tanh(U x<sub>t</sub> + W s<sub>t-1</sub>) = <b>{fmt(v)}</b>"
+            body = f"{rnn_equation(self._bias)} = <b>{fmt(v)}</b>"
         elif g in ("f", "i", "o"):
             name = {"f": "forget gate", "i": "input gate", "o": "output gate"}[g]
-            body = (f"{name}: {g}<sub>t</sub> = σ(U<sub>{g}</sub> x<sub>t</sub> + W<sub>{g}</sub> s<sub>t-1</sub>)"
-                    f" = <b>{fmt(v)}</b>")
+            body = f"{name}: {gate_equation(g, self._bias)} = <b>{fmt(v)}</b>"
         elif g == "c_tilde":
-            body = (f"candidate: c~<sub>t</sub> = tanh(U<sub>c</sub> x<sub>t</sub> + W<sub>c</sub> "
-                    f"s<sub>t-1</sub>) = <b>{fmt(v)}</b>")
+            body = f"candidate: {gate_equation(g, self._bias)} = <b>{fmt(v)}</b>"
         elif g == "c":
             f, i, ct = at("f", t), at("i", t), at("c_tilde", t)
             prev = at("c", t - 1) if t > 0 else 0.0
@@ -498,9 +560,14 @@ class RecurrentPanel(LivePanel):
         return f"{head}<br>{body}{tail}"
 
     # -- drawing -------------------------------------------------------------------------------------------------
-    def _draw_heatmaps(self, a: dict) -> None:
+    def _draw_heatmaps(self, a: dict | None = None) -> bool:
+        a = self._last if a is None else a
+        drawn = True
         for g, view in self.heatmaps.items():
-            if g not in a or not view.isVisible():
+            if g not in a:
+                continue
+            if not view.isVisible():
+                drawn = False
                 continue
             m = np.asarray(a[g])
             if g == "c":  # unbounded: the scale follows the 98th percentile of |c| (a few large cells saturate)
@@ -509,11 +576,13 @@ class RecurrentPanel(LivePanel):
                     view.set_levels((-top, top))
             view.set_matrix(m)
             view.mark_row(self.unit if self.unit < m.shape[0] else None)
+        return drawn
 
-    def _redraw_unit_views(self) -> None:
+    def _redraw_unit_views(self, _a: dict | None = None) -> bool:
         a = self._last
         if a is None or "s" not in a:
-            return
+            return False
+        drawn = True
         n_units = np.asarray(a["s"]).shape[0]
         unit = min(self.unit, n_units - 1)
         for view in self.heatmaps.values():
@@ -527,6 +596,8 @@ class RecurrentPanel(LivePanel):
                     self.units.set_series(g, np.arange(len(y)), y)
             self.units.title.setText(f"Unit {unit} over time")
             self.units.done()
+        else:
+            drawn = False
         text = a.get("probe_text")
         if text and self.coloured.isVisible():
             key = {GATE_LABELS[g]: g for g in self.gate_names}.get(self.text_source.currentText(), "s")
@@ -539,11 +610,17 @@ class RecurrentPanel(LivePanel):
         elif not text and self.coloured.isVisible():
             self.coloured.show_hint("Choose the text task (Settings > Task) to train a character-level language "
                                     "model and see its units here.")
+        elif not self.coloured.isVisible():
+            drawn = False
+        return drawn
 
-    def _draw_probe(self, a: dict) -> None:
-        if not self.io.isVisible() or "probe_output" not in a:
-            return
+    def _draw_probe(self, a: dict) -> bool:
+        if "probe_output" not in a:
+            return True  # nothing to draw
+        if not self.io.isVisible():
+            return False
         task = a.get("task")
+        self.io.set_caption(PROBE_CAPTIONS.get(task, PROBE_CAPTION))
         x_in = np.asarray(a["probe_input"])
         out = np.asarray(a["probe_output"])
         clean = np.asarray(a["probe_output_clean"])
@@ -590,10 +667,11 @@ class RecurrentPanel(LivePanel):
                     self.io.set_series("output_clean", t, prob_clean[t, idx])
                 self.io.title.setText("Text: probability the model gives the true next character")
         self.io.done()
+        return True
 
-    def _draw_hist(self, a: dict) -> None:
+    def _draw_hist(self, a: dict) -> bool:
         if not self.hist.isVisible():
-            return
+            return False
         sat = np.asarray(a.get("saturation", []))
         names = ("f", "i", "o", "c_tilde") if self.is_lstm else ("s",)
         for k, g in enumerate(names):
@@ -606,6 +684,7 @@ class RecurrentPanel(LivePanel):
             if k < len(sat):
                 self.hist.set_label(g, f"{GATE_LABELS[g]}: {sat[k]:.0%} saturated")
         self.hist.done()
+        return True
 
     def _draw_grads(self, a: dict) -> None:
         if not self.grads.isVisible() or "grad_lstm" not in a:

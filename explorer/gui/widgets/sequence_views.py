@@ -13,7 +13,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from explorer.gui.widgets.views import HeatmapView, RangeKeeper, _ViewFrame, monospace_font, plot_widget
+from explorer.gui.widgets.views import (HeatmapView, RangeKeeper, _ViewFrame, add_legend, monospace_font,
+                                         plot_widget)
 
 
 class UnitHeatmapView(HeatmapView):
@@ -74,8 +75,7 @@ class TraceView(_ViewFrame):
         self.plot.setLabel("left", ylabel)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.setLogMode(False, logy)
-        self.plot.getAxis("left").enableAutoSIPrefix(False)  # values as they are, not "x0.001"
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor="#d8dee9")
+        self.legend = add_legend(self.plot)
         self._items: dict[str, pg.PlotDataItem] = {}
         self.updates = 0
         self._set_body(self.plot)
@@ -109,9 +109,7 @@ class TraceView(_ViewFrame):
 
     def set_label(self, key: str, label: str) -> None:
         """Rename a series in the legend (e.g. to add a figure that changes)."""
-        for sample, lab in self.legend.items:
-            if sample.item is self._items[key]:
-                lab.setText(label)
+        self.legend.relabel(self._items[key], label)
 
     def clear_series(self, key: str) -> None:
         self._items[key].setData([], [])
@@ -125,6 +123,7 @@ class TraceView(_ViewFrame):
         """All series of this update are set: fit the ranges (rarely moved, so the axes rarely repaint)."""
         data = [self._raw[k] for k in self._items if k in self._raw and len(self._raw[k][0])]
         self.ranges.fit([x for x, _ in data], [y for _, y in data])
+        self.legend.place()
         self.updates += 1
 
 

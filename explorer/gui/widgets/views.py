@@ -9,6 +9,8 @@ mosaic array keeps a 500-filter view at a single image item.
 from __future__ import annotations
 
 import math
+import re
+import time
 from typing import Sequence
 
 import numpy as np
@@ -178,6 +180,20 @@ class RangeKeeper:
         self._fit()
 
 
+# the tags the captions and titles use; any other "<" is text (σ < 0.05 is a comparison, not a tag)
+_RICH_TAGS = ("sub", "sup", "b", "i", "u", "br", "span", "div", "p", "font", "em", "strong", "a", "code", "tt")
+_NOT_A_TAG = re.compile(r"<(?!/?(?:{})[\s>/])".format("|".join(_RICH_TAGS)))
+
+
+def rich_text(text: str) -> str:
+    """``text`` for a rich-text label: every "<" that opens none of the tags we write becomes "&lt;".
+
+    Qt reads "σ < 0.05 or σ > 0.95" as the start of a tag and drops "< 0.05 or σ >": the caption said
+    "σ 0.95". The equations in the captions keep their <sub>, <sup>, <b>... tags.
+    """
+    return _NOT_A_TAG.sub("&lt;", text)
+
+
 def _title_label(text: str) -> QtWidgets.QLabel:
     lab = QtWidgets.QLabel(text)
     lab.setObjectName("viewTitle")
@@ -186,11 +202,162 @@ def _title_label(text: str) -> QtWidgets.QLabel:
 
 
 def _caption_label(text: str) -> QtWidgets.QLabel:
-    lab = QtWidgets.QLabel(text)
+    lab = QtWidgets.QLabel(rich_text(text))
     lab.setObjectName("viewCaption")
     lab.setWordWrap(True)
     lab.setTextFormat(QtCore.Qt.TextFormat.RichText)
     return lab
+
+
+def shown_text(label: QtWidgets.QLabel) -> str:
+    """What a (rich-text) label shows, as plain text: what a reader sees, tags gone and entities read."""
+    if label.textFormat() == QtCore.Qt.TextFormat.PlainText:
+        return label.text()
+    doc = QtGui.QTextDocument()
+    doc.setHtml(label.text())
+    return doc.toPlainText()
+
+
+LEGEND_BRUSH = (21, 24, 29, 175)  # the plots' background, translucent: the curves show through the legend
+LEGEND_PEN = (216, 222, 233, 60)
+LEGEND_PLACE_EVERY_S = 1.0  # a legend looks for the emptiest corner at most this often
+_CORNERS = {  # name: (the legend's point, the plot's point, offset in pixels)
+    "top-right": ((1, 0), (1, 0), (-10, 10)), "top-left": ((0, 0), (0, 0), (10, 10)),
+    "bottom-right": ((1, 1), (1, 1), (-10, -10)), "bottom-left": ((0, 1), (0, 1), (10, -10)),
+}
+
+
+class ViewLegend(pg.LegendItem):
+    """A legend that keeps off the data: on a translucent panel, in the corner of the plot that the data
+    cover least (looked for again as the data change), or where the user drags it (the plot's "A" button
+    puts it back in the emptiest corner). A legend in a fixed corner covered the curves in most plots."""
+
+    def __init__(self):
+        super().__init__(offset=_CORNERS["top-right"][2], brush=pg.mkBrush(*LEGEND_BRUSH),
+                         pen=pg.mkPen(*LEGEND_PEN), labelTextColor="#d8dee9")
+        self.corner = "top-right"
+        self.moved_by_user = False
+        self._placed_t = 0.0
+        self.setToolTip("Drag the legend to move it; the plot's A button puts it back")
+
+    def paint(self, p, *args) -> None:
+        if self.items:  # an empty legend draws nothing, not an empty frame
+            super().paint(p, *args)
+
+    def mouseDragEvent(self, ev) -> None:  # noqa: N802 (Qt name)
+        if ev.button() == QtCore.Qt.MouseButton.LeftButton:
+            self.moved_by_user = True
+        super().mouseDragEvent(ev)
+
+    def relabel(self, item, text: str) -> None:
+        """Rename ``item``'s entry; the legend takes its new size at once, and is placed again at the next
+        :meth:`place` (a legend laid out in two columns for short names overflowed its plot with long ones)."""
+        for sample, label in self.items:
+            if sample.item is item and label.text != text:
+                label.setText(text)
+                self.layout.activate()
+                self.updateSize()
+                self._placed_t = 0.0
+
+    def follow_again(self, *_args) -> None:
+        self.moved_by_user = False
+        self._placed_t = 0.0
+        self.place()
+
+    def set_corner(self, corner: str) -> None:
+        item_pos, parent_pos, offset = _CORNERS[corner]
+        self.corner = corner
+        self.anchor(item_pos, parent_pos, offset)
+
+    def place(self, force: bool = False) -> None:
+        """Move to the corner where the plotted data cover the least of the legend (at most once a second)."""
+        now = time.monotonic()
+        if self.moved_by_user or not self.items or not self.isVisible():
+            return
+        if not force and now - self._placed_t < LEGEND_PLACE_EVERY_S:
+            return
+        self._placed_t = now
+        vb = self.parentItem()
+        if vb is None:
+            return
+        area = vb.sceneBoundingRect()
+        size = self.sceneBoundingRect().size()
+        if area.width() < 2 or size.width() < 1:
+            return
+        size = self._fit_columns(area, size)
+        # taller than the plot: a top corner, so its first entries show
+        corners = [c for c in _CORNERS if c.startswith("top")] if size.height() > area.height() else list(_CORNERS)
+        scores = {}
+        for corner in corners:
+            item_pos, _parent_pos, offset = _CORNERS[corner]
+            x0 = area.left() + offset[0] if item_pos[0] == 0 else area.right() + offset[0] - size.width()
+            y0 = area.top() + offset[1] if item_pos[1] == 0 else area.bottom() + offset[1] - size.height()
+            scores[corner] = self._covered(QtCore.QRectF(x0, y0, size.width(), size.height()))
+        best = min(scores, key=lambda c: (scores[c], c != self.corner))
+        # a clearly emptier corner only: a legend that hops back and forth is worse than one that overlaps
+        if best != self.corner and (self.corner not in scores or scores[best] < 0.5 * scores[self.corner]):
+            self.set_corner(best)
+
+    def _fit_columns(self, area: QtCore.QRectF, size: QtCore.QSizeF) -> QtCore.QSizeF:
+        """Entries in up to three columns when one column is taller than half the plot and the plot is wide
+        enough (a short docked plot showed three of five entries); back to one column when there is room."""
+        n = len(self.items)
+        cols = max(1, int(self.columnCount))
+        rows = math.ceil(n / cols)
+        row_h, col_w = size.height() / max(1, rows), size.width() / cols
+        want = 1
+        while want < 3 and want < n and math.ceil(n / want) * row_h > 0.5 * area.height() \
+                and (want + 1) * col_w <= 0.9 * area.width():
+            want += 1
+        if want != cols:
+            self.setColumnCount(want)
+            return QtCore.QSizeF(col_w * want, row_h * math.ceil(n / want))
+        return size
+
+    def _covered(self, scene_rect: QtCore.QRectF) -> float:
+        """How much of the plotted data ``scene_rect`` would hide: 1 for each curve that runs inside it across
+        its whole width, less for part of it (a dense per-step curve counts no more than a sparse one), and a
+        quarter for each marker (a measurement) or free point inside it."""
+        total = 0.0
+        for sample, _label in self.items:
+            item = sample.item
+            vb = item.getViewBox() if hasattr(item, "getViewBox") else None
+            if vb is None or not hasattr(item, "getData"):
+                continue
+            x, y = item.getData()
+            if x is None or y is None or not len(x) or not len(y):
+                continue
+            x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+            if len(x) == len(y) + 1:  # a step curve: bin edges
+                x = (x[:-1] + x[1:]) / 2
+            ok = np.isfinite(x) & np.isfinite(y)
+            x, y = x[ok], y[ok]
+            if not len(x):
+                continue
+            r = vb.mapSceneToView(scene_rect).boundingRect()
+            x0, x1, y0, y1 = r.left(), r.right(), r.top(), r.bottom()
+            line = len(x) > 1 and bool(np.all(np.diff(x) >= 0)) and item.opts.get("pen") is not None
+            if line:
+                lo, hi = max(x0, x[0]), min(x1, x[-1])
+                if hi > lo and x1 > x0:
+                    xq = np.linspace(lo, hi, 48)
+                    yq = np.interp(xq, x, y)
+                    total += np.count_nonzero((yq >= y0) & (yq <= y1)) / 48 * (hi - lo) / (x1 - x0)
+            if not line or item.opts.get("symbol") is not None:
+                inside = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+                total += 0.25 * np.count_nonzero(inside)
+        return total
+
+
+def add_legend(plot: pg.PlotWidget) -> ViewLegend:
+    """A :class:`ViewLegend` on ``plot``: series plotted with a name join it, as with ``addLegend``."""
+    pi = plot.getPlotItem()
+    legend = ViewLegend()
+    legend.setParentItem(pi.vb)
+    pi.legend = legend
+    pi.autoBtn.clicked.connect(legend.follow_again)
+    pi.vb.sigResized.connect(lambda *_: legend.place(force=True))  # another size: perhaps another corner
+    return legend
 
 
 class _ViewFrame(QtWidgets.QWidget):
@@ -236,9 +403,27 @@ class _ViewFrame(QtWidgets.QWidget):
         except (OSError, ValueError) as exc:
             QtWidgets.QMessageBox.warning(self, "Export failed", f"Could not write {path}: {exc}")
 
+    def _without_export_button(self):
+        """For an export: the ⤓ button is not drawn (its room stays, so nothing moves)."""
+        view = self
+
+        class Hidden:
+            def __enter__(self):
+                self.shown = view.export_button.isVisibleTo(view)
+                policy = view.export_button.sizePolicy()
+                policy.setRetainSizeWhenHidden(True)
+                view.export_button.setSizePolicy(policy)
+                view.export_button.hide()
+
+            def __exit__(self, *exc):
+                view.export_button.setVisible(self.shown)
+
+        return Hidden()
+
     def export_png(self, path: str) -> None:
-        """The view as it looks on screen (title, plot, caption), written atomically."""
-        image = self.grab()
+        """The view as it looks on screen (title, plot, caption, not the ⤓ button), written atomically."""
+        with self._without_export_button():
+            image = self.grab()
         _atomic_qt_write(path, lambda tmp: image.save(tmp, "PNG"))
 
     def export_svg(self, path: str) -> None:
@@ -255,7 +440,8 @@ class _ViewFrame(QtWidgets.QWidget):
             if not painter.begin(gen):
                 return False
             try:
-                self.render(painter, QtCore.QPoint(0, 0))
+                with self._without_export_button():
+                    self.render(painter, QtCore.QPoint(0, 0))
             finally:
                 painter.end()
             return True
@@ -277,8 +463,20 @@ class _ViewFrame(QtWidgets.QWidget):
         self.placeholder.setMargin(12)
         self._body.addWidget(self.placeholder)
         self._layout.addWidget(self._body, 1)
-        if self.caption.text():
-            self._layout.addWidget(self.caption)
+        self._layout.addWidget(self.caption)
+        self.caption.setVisible(bool(self.caption.text()))
+        if isinstance(widget, pg.PlotWidget):
+            for axis in widget.getPlotItem().axes.values():
+                # values as they are: pyqtgraph's own "(x0.001)" label made an accuracy of 0.114 read "114",
+                # and a narrow plot cut that label to "(x0.0", so the numbers read 1000 times too large
+                axis["item"].enableAutoSIPrefix(False)
+
+    def set_caption(self, text: str) -> None:
+        """Say what the view shows (rich text; a "<" that opens no tag is shown as it is)."""
+        text = rich_text(text)
+        if text != self.caption.text():
+            self.caption.setText(text)
+        self.caption.setVisible(bool(text))
 
     def set_placeholder(self, text: str) -> None:
         """Show ``text`` in place of the plot until there is something to plot; "" shows the plot again."""
@@ -543,8 +741,11 @@ class CurveView(_ViewFrame):
         self.plot.setLabel("left", ylabel)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.setLogMode(False, logy)
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor="#d8dee9")
+        self.legend = add_legend(self.plot)
         self._items: dict[str, pg.PlotDataItem] = {}
+        self._right: pg.ViewBox | None = None  # the right axis's view (see add_series' ``right``)
+        self._right_keys: set[str] = set()
+        self._right_range = (0.0, 100.0)
         self._data: dict[str, tuple[list[float], list[float]]] = {}
         self._drawn: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # what the last redraw drew (the readout's)
         self._set_body(self.plot)
@@ -574,11 +775,47 @@ class CurveView(_ViewFrame):
             self._viewed.show()  # first: pyqtgraph's line label skips its text while the line is hidden
             self._viewed.setPos(float(step))
 
+    def set_right_axis(self, label: str, y_range: tuple[float, float] = (0.0, 100.0)) -> None:
+        """A second y axis on the right, with a fixed range, for the series added with ``right=True`` (an
+        accuracy in % beside a loss: one axis for both squashed one of them, or mixed their units)."""
+        self._right_range = (float(y_range[0]), float(y_range[1]))
+        vb = self._right_box()
+        vb.setYRange(*self._right_range, padding=0.02)
+        self.plot.getPlotItem().setLabel("right", label)
+
+    def _right_box(self) -> pg.ViewBox:
+        if self._right is None:
+            pi = self.plot.getPlotItem()
+            vb = pg.ViewBox(enableMenu=False)
+            vb.setMouseEnabled(False, False)
+            pi.showAxis("right")
+            pi.scene().addItem(vb)
+            pi.getAxis("right").linkToView(vb)
+            vb.setXLink(pi.vb)
+            vb.setYRange(*self._right_range, padding=0.02)
+
+            def follow() -> None:  # the right axis's view lies over the main one
+                vb.setGeometry(pi.vb.sceneBoundingRect())
+                vb.linkedViewChanged(pi.vb, vb.XAxis)
+
+            pi.vb.sigResized.connect(follow)
+            follow()
+            self._right = vb
+        return self._right
+
     def add_series(self, key: str, label: str, color: str, width: float = 2.0, style=None,
-                   symbol: str | None = None) -> None:
+                   symbol: str | None = None, right: bool = False) -> None:
+        """A named series; ``right``: read on the right axis (see :meth:`set_right_axis`)."""
         pen = pg.mkPen(color=color, width=width, style=style or QtCore.Qt.PenStyle.SolidLine)
-        item = self.plot.plot([], [], pen=pen, name=label, symbol=symbol, symbolSize=6,
-                              symbolBrush=color, symbolPen=None)
+        if right:
+            item = pg.PlotDataItem([], [], pen=pen, name=label, symbol=symbol, symbolSize=6,
+                                   symbolBrush=color, symbolPen=None)
+            self._right_box().addItem(item)
+            self.legend.addItem(item, label)
+            self._right_keys.add(key)
+        else:
+            item = self.plot.plot([], [], pen=pen, name=label, symbol=symbol, symbolSize=6,
+                                  symbolBrush=color, symbolPen=None)
         item.setClipToView(True)
         item.setDownsampling(auto=True, method="mean")
         # pyqtgraph keeps ~5 points per pixel of width; 2 look the same on a noisy per-step curve and paint
@@ -596,7 +833,12 @@ class CurveView(_ViewFrame):
         item = self._items.pop(key)
         self._data.pop(key, None)
         self._drawn.pop(key, None)
-        self.plot.removeItem(item)
+        if key in self._right_keys:
+            self._right_keys.discard(key)
+            self.legend.removeItem(item)
+            self._right.removeItem(item)
+        else:
+            self.plot.removeItem(item)
 
     def set_series_colour(self, key: str, color: str) -> None:
         """Give series ``key`` another colour (its line, its symbols and its legend entry)."""
@@ -631,7 +873,9 @@ class CurveView(_ViewFrame):
             elif drawn is not None:
                 item.setData([], [])
                 self._drawn.pop(key, None)
-        self.ranges.fit([a for a, _ in self._drawn.values()], [b for _, b in self._drawn.values()])
+        self.ranges.fit([a for a, _ in self._drawn.values()],
+                        [b for k, (_, b) in self._drawn.items() if k not in self._right_keys])
+        self.legend.place()
         self._refresh_hover()
 
     @property
@@ -796,7 +1040,7 @@ class ScatterView(_ViewFrame):
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.scatter = pg.ScatterPlotItem(size=6, pen=None)
         self.plot.addItem(self.scatter)
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor="#d8dee9")
+        self.legend = add_legend(self.plot)
         self._brushes = [pg.mkBrush(c) for c in LABEL_COLOURS]
         self._legend_labels: tuple = ()
         self.hint = pg.TextItem("", color="#9aa5b5", anchor=(0.5, 0.5))

@@ -21,15 +21,28 @@ if TYPE_CHECKING:
     from explorer.core.engine.protocol import Session
     from explorer.gui.panels.base import LivePanel
 
+# the training speeds offered, fastest first (None: full speed, the default): from as fast as the machine goes
+# down to one step a second, to follow an RBM's or a pretraining stage's steps one by one
+STEP_RATES: tuple[float | None, ...] = (None, 1000, 500, 200, 100, 50, 20, 10, 5, 2, 1)
+
+
+def step_rate_text(rate: float | None) -> str:
+    if rate is None:
+        return "full speed"
+    return f"{rate:,g} step{'s' * (rate != 1)}/s"
+
 
 class ActionsMixin:
     """The actions, toolbar, menus and status bar of :class:`~explorer.gui.main_window.MainWindow` (a part
     of it: see that class for why the parts are mixins).
 
     Makes the ``act_*`` actions, ``family_combo``, ``device_combo``, ``refresh_spin``, ``view_menu``,
-    ``recorder``, ``model_exporter``, the ``status_*`` labels and ``progress``. Their slots are the other
-    parts' (``toggle_play``, ``open_run``, ``switch_family``, ``toggle_presentation``...).
+    ``recorder``, ``model_exporter``, the ``status_*`` labels and ``progress``, ``speed_combo`` with
+    ``act_faster``/``act_slower`` and ``step_rate`` (the training speed every session gets). Their slots are the
+    other parts' (``toggle_play``, ``open_run``, ``switch_family``, ``toggle_presentation``...).
     """
+
+    step_rate: float | None = None  # the most training steps a second (None: full speed)
 
     family: str
     session: Session | None
@@ -62,8 +75,8 @@ class ActionsMixin:
         self.act_reset_layout = self._action("Reset layout", self.reset_layout)
         self.act_present = self._action("Presentation mode", self.toggle_presentation, "F5",
                                         "Full screen, large type, high contrast, settings hidden; "
-                                        "keys: Space play/pause, S step, R reset, Ctrl+PgDown/PgUp next/previous "
-                                        "model, F5 or Esc to leave")
+                                        "keys: Space play/pause, S step, R reset, [ and ] slower/faster, "
+                                        "Ctrl+PgDown/PgUp next/previous model, F5 or Esc to leave")
         self.act_present.setCheckable(True)
         self.act_keep_core = self._action(
             "Keep a core for the window", self._apply_threads, None,
@@ -91,6 +104,12 @@ class ActionsMixin:
         self.act_leave_present = self._action("Leave presentation mode", self.leave_presentation, "Esc")
         self.act_builder = self._action("Architecture builder…", self.show_builder, "Ctrl+B",
                                         "Design a network: layers, shapes, parameters, presets, export")
+        self.act_faster = self._action("Train faster", lambda: self.change_speed(-1), "]",
+                                       "Train faster: the next speed up to full speed")
+        self.act_slower = self._action("Train slower", lambda: self.change_speed(1), "[",
+                                       "Train slower: the next speed down to one step a second, to watch each step")
+        self.act_faster.setShortcuts([QtGui.QKeySequence("]"), QtGui.QKeySequence("+"), QtGui.QKeySequence("=")])
+        self.act_slower.setShortcuts([QtGui.QKeySequence("["), QtGui.QKeySequence("-")])
         self.recorder = PanelRecorder(self)  # Ctrl+Shift+R: record the views, save a GIF or MP4
         self.act_record = self.recorder.action
 
@@ -113,6 +132,17 @@ class ActionsMixin:
         tb.addAction(self.act_step)
         tb.addAction(self.act_reset)
         tb.addAction(self.act_record)
+        tb.addSeparator()
+        tb.addWidget(QtWidgets.QLabel(" Speed "))
+        self.speed_combo = QtWidgets.QComboBox()
+        self.speed_combo.setObjectName("speedCombo")
+        for rate in STEP_RATES:
+            self.speed_combo.addItem(step_rate_text(rate), None if rate is None else float(rate))
+        self.speed_combo.setToolTip("The most training steps a second: full speed, or slow enough to watch each step "
+                                    "([ slower, ] faster)")
+        self.speed_combo.currentIndexChanged.connect(
+            lambda i: self.set_step_rate(self.speed_combo.itemData(i)))
+        tb.addWidget(self.speed_combo)
         tb.addSeparator()
         tb.addWidget(QtWidgets.QLabel(" Device "))
         self.device_combo = QtWidgets.QComboBox()
@@ -147,6 +177,9 @@ class ActionsMixin:
         m = mb.addMenu("&Training")
         for a in (self.act_play, self.act_step, self.act_reset):
             m.addAction(a)
+        m.addSeparator()
+        m.addAction(self.act_faster)
+        m.addAction(self.act_slower)
         m.addSeparator()
         m.addAction(self.act_keep_core)
         m.addAction(self.act_pace_views)
@@ -207,7 +240,9 @@ class ActionsMixin:
         views = ""
         if state == RUNNING and pacer.measured is not None and self.panel.viewing is None:
             views = f"  ·  views {pacer.draw_rate:.0f}/s" + (" (paced)" if pacer.pacing else "")
-        self.status_rate.setText(f"{steps_s:,.0f} steps/s  ·  {samples_s:,.0f} samples/s{views}" if steps_s else "")
+        limit = f" (at most {step_rate_text(self.step_rate)})" if self.step_rate is not None else ""
+        rate = f"{steps_s:,.1f}" if 0 < steps_s < 10 else f"{steps_s:,.0f}"
+        self.status_rate.setText(f"{rate} steps/s{limit}  ·  {samples_s:,.0f} samples/s{views}" if steps_s else "")
         self.status_epoch.setText(f"epoch {s.trainer.epoch}  ·  step {s.trainer.step}")
         threads = ""
         if s.trainer.device.type == "cpu":
@@ -218,6 +253,38 @@ class ActionsMixin:
         note = f"Threads measured for this model: {s.thread_note}; the fastest is used." if s.thread_note else ""
         if self.status_device.toolTip() != note:
             self.status_device.setToolTip(note)
+
+    def set_step_rate(self, rate: float | None) -> None:
+        """Train at most ``rate`` steps a second (None: full speed), this session and the next ones."""
+        rate = None if rate is None or not float(rate) > 0 else float(rate)
+        self.step_rate = rate
+        i = self.speed_combo.findData(rate) if rate is not None else 0
+        if i < 0:  # a rate not on the list: shown as a choice of its own
+            self.speed_combo.blockSignals(True)
+            self.speed_combo.addItem(step_rate_text(rate), rate)
+            self.speed_combo.blockSignals(False)
+            i = self.speed_combo.count() - 1
+        if self.speed_combo.currentIndex() != i:
+            self.speed_combo.blockSignals(True)
+            self.speed_combo.setCurrentIndex(i)
+            self.speed_combo.blockSignals(False)
+        if self.session is not None:
+            self.session.set_step_rate(rate)
+        self.statusBar().showMessage(f"Training speed: {step_rate_text(rate)}  ([ slower, ] faster)", 4000)
+        self._update_status()
+
+    def change_speed(self, notches: int) -> None:
+        """The next speed on the list: ``notches`` > 0 slower (down to 1 step/s), < 0 faster (up to full speed)."""
+        rates = list(STEP_RATES)
+        here = self.step_rate
+        if here in rates:
+            self.set_step_rate(rates[max(0, min(len(rates) - 1, rates.index(here) + notches))])
+            return
+        listed = [r for r in rates if r is not None]  # a speed between two listed ones: the next one that way
+        if notches > 0:
+            self.set_step_rate(max((r for r in listed if r < here), default=listed[-1]))
+        else:
+            self.set_step_rate(min((r for r in listed if r > here), default=None))
 
     def _cycle_family(self, step: int) -> None:
         fams = list(PANELS)

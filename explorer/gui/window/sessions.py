@@ -135,6 +135,7 @@ class SessionsMixin:
         self.panel.attach(session)
         self.timeline_bar.set_panel(self.panel)
         self._apply_threads()
+        session.set_step_rate(self.step_rate)  # the speed chosen in the toolbar holds for every session
         self.device_combo.blockSignals(True)
         self.device_combo.setCurrentText(session.trainer.config.device
                                          if session.trainer.config.device in available_devices() else "auto")

@@ -723,8 +723,9 @@ class RecurrentTrainer(MiniBatchTrainer):
             what = f"{TASK_HELP[data.name].split(':')[0]}, T = {cfg.length}"
         measure = "MSE" if data.kind == "regression" else "cross-entropy"
         src = "" if data.name == "text" else f" ({data.source})"
-        return (f"{name} with {cfg.hidden} units ({bias}) on {what}{src}; trivial baseline {measure} "
-                f"{data.baseline:.3f}")
+        n_params = sum(p.numel() for p in self.model.parameters())
+        return (f"{name} with {cfg.hidden} units ({bias}, {n_params:,} parameters) on {what}{src}; trivial "
+                f"baseline {measure} {data.baseline:.3f}")
 
 
 def config_from_spec(spec, base: RecurrentConfig | None = None) -> RecurrentConfig:
@@ -751,8 +752,8 @@ def config_from_spec(spec, base: RecurrentConfig | None = None) -> RecurrentConf
     if want == "RNN" and p.get("nonlinearity", "tanh") != "tanh":
         raise ValueError("the lecture's RNN uses tanh: s_t = tanh(U x_t + W s_(t-1)); set nonlinearity=tanh")
     changes: dict[str, Any] = {"hidden": int(p.get("hidden_size", cfg.hidden))}
-    if want == "LSTM":
-        changes["bias"] = bool(p.get("bias", cfg.bias))
+    # the layer's bias option, as the builder counts its parameters (the presets learn biases, as torch does)
+    changes["bias"] = bool(p.get("bias", True))
     hp = dict(spec.hparams or {})
     task = str(hp.get("task", cfg.task)).strip().lower()
     task = {"next-step prediction": "sine", "next step prediction": "sine", "forecast": "sine",

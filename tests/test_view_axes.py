@@ -1,0 +1,186 @@
+"""Axes read in plain numbers, legends keep off the data, exports leave out the ⤓ button."""
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from explorer.core.families.registry import FAMILIES
+from explorer.gui.panels import PANELS
+from explorer.gui.widgets.views import (
+    LEGEND_BRUSH,
+    CurveView,
+    MosaicView,
+    ViewLegend,
+    _ViewFrame,
+)
+
+
+def shown(view: QtWidgets.QWidget, qtbot, size=(600, 360)) -> None:
+    qtbot.addWidget(view)
+    view.resize(*size)
+    view.show()
+    qtbot.waitExposed(view)
+
+
+# -- no SI prefixes -------------------------------------------------------------------------------------------------
+def test_no_axis_of_any_panel_scales_its_numbers_by_an_si_prefix(qtbot):
+    for family, cls in PANELS.items():
+        panel = cls(FAMILIES[family][0]())
+        roots = [panel.central_widget()] + [spec.widget for spec in panel.dock_specs()]
+        for root in roots:
+            for plot in root.findChildren(pg.PlotWidget):
+                for name, axis in plot.getPlotItem().axes.items():
+                    assert not axis["item"].autoSIPrefix, f"{family}: the {name} axis scales by an SI prefix"
+
+
+def test_small_values_read_as_they_are(qtbot):
+    """An MSE of 0.074 read "74.0" under an "(x0.001)" label that a narrow plot cut to "(x0.0"."""
+    v = CurveView("Reconstruction error", "caption", ylabel="MSE per pixel")
+    v.add_series("heldout", "held-out", "#ffb74d")
+    v.append("heldout", [0, 100, 200], [0.0745, 0.0738, 0.0735])
+    v.redraw()
+    shown(v, qtbot)
+    left = v.plot.getAxis("left")
+    qtbot.waitUntil(lambda: left.autoSIPrefixScale == 1.0)
+    assert left.labelString().startswith("<span") and "x0.001" not in left.labelString()
+    assert "MSE per pixel" in left.labelString()
+    ticks = left.tickStrings([0.0735, 0.074, 0.0745], 1.0, 0.0005)
+    assert ticks == ["0.0735", "0.0740", "0.0745"]
+
+
+# -- legends ----------------------------------------------------------------------------------------------------------
+def test_a_legend_is_translucent_and_moves_to_the_emptiest_corner(qtbot):
+    v = CurveView("Loss", "caption", ylabel="loss")
+    v.add_series("loss", "training loss", "#4fc3f7")
+    x = np.arange(200.0)
+    v.append("loss", x, 1.0 - x / 200)  # from the top left down to the bottom right
+    v.redraw()
+    shown(v, qtbot)
+    legend = v.legend
+    assert isinstance(legend, ViewLegend)
+    assert legend.opts["brush"].color().alpha() == LEGEND_BRUSH[3] < 255
+    legend.set_corner("top-left")  # on the curve
+    legend.place(force=True)
+    assert legend.corner in ("top-right", "bottom-left")  # the corners the line never passes
+    corner = legend.corner
+    # a user who drags it keeps it where they put it, until the plot's A button
+    legend.moved_by_user = True
+    legend.set_corner("top-left")
+    legend.place(force=True)
+    assert legend.corner == "top-left"
+    v.plot.getPlotItem().autoBtn.clicked.emit(v.plot.getPlotItem().autoBtn)
+    assert not legend.moved_by_user and legend.corner == corner
+
+
+def test_a_legend_taller_than_half_a_short_plot_takes_more_columns_and_a_top_corner(qtbot):
+    v = CurveView("Loss", "caption", ylabel="loss")
+    for k in range(5):
+        v.add_series(f"s{k}", f"series number {k}", "#4fc3f7")
+        v.append(f"s{k}", [0, 10], [k, k])
+    v.redraw()
+    shown(v, qtbot, (900, 170))
+    v.legend.place(force=True)
+    assert v.legend.columnCount > 1
+    assert v.legend.corner.startswith("top") or v.legend.sceneBoundingRect().height() <= \
+        v.plot.getPlotItem().vb.sceneBoundingRect().height()
+    v.resize(900, 700)  # room again: one column
+    qtbot.waitUntil(lambda: v.legend.columnCount == 1, timeout=3000)
+
+
+def test_a_renamed_legend_entry_is_laid_out_again_and_stays_inside_its_plot(qtbot):
+    from explorer.gui.widgets.sequence_views import TraceView
+
+    v = TraceView("Gradient vs distance", "caption", xlabel="distance", logy=True)
+    v.add_series("lstm", "LSTM", "#4fc3f7")
+    v.add_series("rnn", "RNN", "#bf616a")
+    shown(v, qtbot, (330, 150))
+    for key in ("lstm", "rnn"):
+        v.set_series(key, np.arange(50), np.exp(-np.arange(50) / 10.0))
+    v.done()
+    qtbot.wait(100)  # the short names fit in two columns
+    v.set_label("lstm", "LSTM (this model, 1000 updates)")
+    v.set_label("rnn", "RNN (trained alongside, 250 updates)")
+    v.done()
+    qtbot.wait(100)  # (the layouts settle)
+    plot_area = v.plot.getPlotItem().vb.sceneBoundingRect()
+    legend = v.legend.sceneBoundingRect()
+    assert legend.width() <= plot_area.width()
+    assert [lab.text for _s, lab in v.legend.items] == ["LSTM (this model, 1000 updates)",
+                                                         "RNN (trained alongside, 250 updates)"]
+
+
+def test_an_empty_legend_draws_no_frame(qtbot):
+    from explorer.gui.widgets.views import ScatterView
+
+    v = ScatterView("Code space", "caption")
+    shown(v, qtbot, (300, 300))
+    v.show_hint("Set Hidden units to 2")
+    image = QtGui.QImage(40, 40, QtGui.QImage.Format.Format_ARGB32)
+    image.fill(QtGui.QColor(0, 0, 0, 0))
+    painter = QtGui.QPainter(image)
+    v.legend.paint(painter, None, None)
+    painter.end()
+    assert {image.pixel(x, y) for x in range(40) for y in range(40)} == {0}
+
+
+def test_a_legend_dragged_by_the_user_moves_and_stays_where_it_was_put(qtbot):
+    v = CurveView("Loss", "caption")
+    v.add_series("loss", "training loss", "#4fc3f7")
+    shown(v, qtbot)
+
+    class Drag:  # what pyqtgraph's drag event gives a legend: a left-button move of 30 x 20 pixels
+        def button(self):
+            return QtCore.Qt.MouseButton.LeftButton
+
+        def pos(self):
+            return QtCore.QPointF(30, 20)
+
+        def lastPos(self):
+            return QtCore.QPointF(0, 0)
+
+        def accept(self):
+            pass
+
+    before = v.legend.pos()
+    v.legend.mouseDragEvent(Drag())
+    assert v.legend.moved_by_user
+    assert (v.legend.pos().x() - before.x(), v.legend.pos().y() - before.y()) == (30, 20)
+
+
+# -- exports ----------------------------------------------------------------------------------------------------------
+def test_exported_pictures_leave_out_the_export_button(qtbot, tmp_path):
+    m = MosaicView("Filters", "caption")
+    m.set_images(np.random.default_rng(0).random((4, 9)), (3, 3))
+    shown(m, qtbot, (320, 320))
+    button = m.export_button
+    box = QtCore.QRect(button.mapTo(m, QtCore.QPoint(0, 0)), button.size())
+    on_screen = m.grab().toImage().copy(box)
+    colours = {on_screen.pixel(x, y) for x in range(on_screen.width()) for y in range(on_screen.height())}
+    assert len(colours) > 1  # the window shows the ⤓ glyph there
+    m.export_png(str(tmp_path / "view.png"))
+    exported = QtGui.QImage(str(tmp_path / "view.png")).copy(box)
+    colours = {exported.pixel(x, y) for x in range(exported.width()) for y in range(exported.height())}
+    assert len(colours) == 1  # the picture has the background there, nothing else
+    assert button.isVisible()  # and the window keeps its button
+    m.export_svg(str(tmp_path / "view.svg"))
+    svg = (tmp_path / "view.svg").read_text()
+    assert "Filters" in svg and "⤓" not in svg and "&#10515;" not in svg.lower() and "&#x2913;" not in svg.lower()
+    assert button.isVisible()
+
+
+def test_every_view_class_hides_its_button_while_exporting(qtbot, tmp_path):
+    seen = []
+    v = CurveView("Loss", "caption")
+    shown(v, qtbot)
+    real = _ViewFrame.grab
+
+    def spy(self, *a):
+        seen.append(self.export_button.isVisible())
+        return real(self, *a)
+
+    _ViewFrame.grab = spy
+    try:
+        v.export_png(str(tmp_path / "a.png"))
+    finally:
+        _ViewFrame.grab = real
+    assert seen == [False] and v.export_button.isVisible()
