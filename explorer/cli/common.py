@@ -13,13 +13,23 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 DATASETS = ("digits", "bars", "mnist", "fashion-mnist")
 
 
 class UsageError(Exception):
     """Bad command-line input: printed as one line, exit status 2."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An error's message as one line for the terminal: its first line, control characters escaped (a name
+    read from a file cannot send escape sequences to the user's terminal)."""
+    from explorer.core.safe_read import escape_text
+
+    text = str(exc).strip()
+    return escape_text(text.splitlines()[0] if text else type(exc).__name__)
 
 
 class OneLineParser(argparse.ArgumentParser):
