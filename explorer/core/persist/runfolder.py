@@ -97,12 +97,13 @@ def read_weights_header(path: Path) -> tuple[dict[str, dict], dict[str, str]]:
         raise RunFolderError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except UnsafeFileError as exc:
         raise RunFolderError(str(exc)) from None
+    n = int.from_bytes(head.ljust(8, b"\0"), "little")
+    fits = len(head) == 8 and 1 < n <= MAX_WEIGHTS_HEADER and n + 8 <= size
+    if not (fits and read_prefix(path, 9)[8:] == b"{") and (head[:2] == b"PK" or head[:1] == b"\x80"):
+        raise RunFolderError(f"{path}: a pickle/torch.save file, not safetensors: refused, never unpickled")
     if len(head) < 8:
         raise RunFolderError(f"{path}: truncated (only {len(head)} bytes): not a safetensors file")
-    if head[:2] == b"PK" or head[:1] == b"\x80":
-        raise RunFolderError(f"{path}: a pickle/torch.save file, not safetensors: refused, never unpickled")
-    n = int.from_bytes(head, "little")
-    if n <= 1 or n > MAX_WEIGHTS_HEADER or n + 8 > size:
+    if not fits:
         raise RunFolderError(f"{path}: corrupt or truncated safetensors file (header length {n} does not fit a "
                              f"{size}-byte file)")
     try:
