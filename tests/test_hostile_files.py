@@ -379,3 +379,40 @@ def test_the_app_start_scrubs_the_settings_file_before_qt_reads_it(tmp_path, mar
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0] == str(ini)
     assert "PyObjectWrapper" not in ini.read_text(errors="replace")
+
+
+# -- a save after a divergence --------------------------------------------------------------------------
+def test_going_back_to_good_weights_drops_the_optimisers_later_nan_state():
+    """The side-by-side RNN's optimiser had not stepped when the good weights were kept: after a divergence
+    puts them back, its NaN state must not stay (Save run would write it)."""
+    from explorer.core.families.recurrent.trainer import RecurrentTrainer, RNNConfig
+
+    trainer = RecurrentTrainer(RNNConfig(task="adding", length=5, hidden=4, n_train=64, eval_samples=16,
+                                         batch_size=8, device="cpu"))
+    good = {k: v.clone() for k, v in trainer.state_tensors().items()}
+    assert not any(k.startswith("opt.") for k in good)  # no optimiser has stepped yet
+    for _ in range(3):
+        trainer.train_step()
+    for opt in (trainer.optimizer, trainer.compare_optimizer):
+        for group in opt.param_groups:
+            for p in group["params"]:
+                for v in opt.state.get(p, {}).values():
+                    if isinstance(v, torch.Tensor) and v.is_floating_point():
+                        v.fill_(float("nan"))
+    trainer.compare_optimizer.state[trainer.compare_model.V.weight]["exp_avg"] = torch.full_like(
+        trainer.compare_model.V.weight, float("nan"))
+    trainer.load_state_tensors({k: v.clone() for k, v in good.items()})
+    saved = trainer.state_tensors()
+    assert all(bool(torch.isfinite(t).all()) for t in saved.values() if t.is_floating_point())
+
+
+def test_an_idx_file_whose_dimensions_overflow_64_bits_is_refused_naming_it(tmp_path):
+    """2**32-1 in each of 4 dimensions: their product wrapped round in 64 bits and passed the size check."""
+    import struct
+
+    from explorer.core.data.datasets import DataError, read_idx
+
+    path = tmp_path / "images.idx"
+    path.write_bytes(struct.pack(">HBB", 0, 0x08, 4) + struct.pack(">4I", *[2**32 - 1] * 4) + b"\0" * 16)
+    with pytest.raises(DataError, match=r"images.idx: truncated: expected \d{20,} bytes"):
+        read_idx(path)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import math
 import struct
 import urllib.error
 import urllib.request
@@ -182,7 +183,7 @@ def read_idx(path) -> np.ndarray:
         )
     dims = struct.unpack(f">{ndim}I", data[4:header_len])
     dtype = _IDX_DTYPES[code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: dimensions near 2**32 cannot wrap round
     found = len(data) - header_len
     if found < expected:
         raise DataError(
