@@ -146,10 +146,11 @@ def test_the_schema_messages_read_file_fault_where():
 
 
 # -- weights that do not fit their run ----------------------------------------------------------------
-def test_weights_of_another_size_are_refused_by_export_naming_the_tensor(run):
+def test_weights_of_another_size_are_refused_by_export_and_inspect_naming_the_tensor(run):
     edit_run_json(run, lambda i: i["config"].__setitem__("hidden", 7))
-    rc, _, err = cli("export", str(run), "--safetensors", str(run.parent / "w.st"))
-    assert_refused(rc, err, "weights.safetensors: does not fit the run's rbm model", "'W'", "(64, 100)")
+    for command in (["export", str(run), "--safetensors", str(run.parent / "w.st")], ["inspect", str(run)]):
+        rc, _, err = cli(*command)
+        assert_refused(rc, err, "weights.safetensors: does not fit the run's rbm model", "'W'", "(64, 100)")
     assert not (run.parent / "w.st").exists()
 
 
@@ -162,8 +163,9 @@ def test_a_tensor_missing_0d_or_empty_is_refused(run, spoil, words):
     tensors = load_file(str(run / "weights.safetensors"))
     spoil(tensors)
     save_file(tensors, str(run / "weights.safetensors"), metadata={"family": "rbm"})
-    rc, _, err = cli("export", str(run), "--safetensors", str(run.parent / "w.st"))
-    assert_refused(rc, err, "weights.safetensors: ", words)
+    for command in (["export", str(run), "--safetensors", str(run.parent / "w.st")], ["inspect", str(run)]):
+        rc, _, err = cli(*command)
+        assert_refused(rc, err, "weights.safetensors: ", words)
     with pytest.raises(RunFolderError, match="weights.safetensors"):
         restore_trainer(load_run(run), device="cpu")
 

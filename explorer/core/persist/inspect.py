@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from explorer.core.persist.runfolder import RUN_FORMAT, RunFolderError, load_run, read_weights_header
+from explorer.core.persist.runfolder import RUN_FORMAT, RunFolderError, load_run, read_weights_header, restore_trainer
 from explorer.core.safe_read import UnsafeFileError, escape_text, read_json
 
 
@@ -68,9 +68,26 @@ def inspect_run(path: Path) -> str:
         last = run.evals[-1]
         lines.append("last evaluation: " + ", ".join(f"{escape_text(k)} {_num(v)}" for k, v in last.items()))
     tensors, _ = read_safetensors_header(path / "weights.safetensors")
-    lines.append("weights (weights.safetensors):")
+    lines.append(f"weights (weights.safetensors){_fit_note(run)}:")
     lines += _tensor_lines(tensors)
     return "\n".join(lines)
+
+
+BUNDLED_DATA = ("digits", "bars")  # loaded in milliseconds: the model is built to check the weights against it
+
+
+def _fit_note(run) -> str:
+    """The weights checked against the model the run's settings make, where that is cheap (bundled data):
+    InspectError when they do not fit; otherwise a note that they were not checked."""
+    if run.config.get("dataset") not in BUNDLED_DATA:
+        return " (not checked against the model: its data is not bundled; export checks it)"
+    try:
+        restore_trainer(run, device="cpu")
+    except RunFolderError as exc:
+        raise InspectError(str(exc)) from None
+    except ValueError:  # the data could not be made (a DataError): the table is shown as stored
+        return " (not checked against the model: its data could not be loaded)"
+    return ""
 
 
 def inspect_weights(path: Path) -> str:
