@@ -109,6 +109,7 @@ RUN_JSON_FAULTS = [
     ("version from the future", lambda i: i.__setitem__("version", 99), "newer than this app supports"),
     ("dataset a string", lambda i: i.__setitem__("dataset", "digits"), "dataset must be an object"),
     ("gui a list", lambda i: i.__setitem__("gui", []), "gui must be an object"),
+    ("layout not base64", lambda i: i.__setitem__("gui", {"layout": "ü\x1b[2J"}), "gui.layout must be base64 text"),
 ]
 
 
@@ -325,6 +326,24 @@ def test_the_window_opens_on_a_bad_run_with_a_notice_and_keeps_its_model(qtbot, 
     assert win.open_run(run) is False and win.session is before  # the model on show stays
     assert "JSON nested too deeply" in _notice_text(win)
     win.close()
+
+
+def test_a_training_process_refuses_a_bad_run_the_same_way(qtbot, settings, run, monkeypatch):
+    """The window's default: the run is opened in a training process, whose refusal comes back whole."""
+    from explorer.core.families.autoencoder.trainer import AutoencoderConfig
+    from explorer.gui.main_window import MainWindow
+
+    monkeypatch.setenv("NETWORK_EXPLORER_TRAINING", "process")
+    edit_run_json(run, lambda i: i.__setitem__("step", [1]))
+    win = MainWindow(AutoencoderConfig(dataset="digits", hidden=8, device="cpu"), run_dir=str(run),
+                     settings=settings)
+    qtbot.addWidget(win)
+    win.autosave = None
+    try:
+        assert win.session is not None and win.session.trainer.family == "autoencoder"
+        assert "run.json: step must be a whole number" in _notice_text(win)
+    finally:
+        win.close()
 
 
 # -- the window's settings file -------------------------------------------------------------------------

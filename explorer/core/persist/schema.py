@@ -19,6 +19,7 @@ import io
 import json
 import math
 import numbers
+import re
 import types
 import typing
 from pathlib import Path
@@ -29,6 +30,7 @@ from explorer.core.safe_read import escape_text
 
 RUN_FORMAT = "network-explorer-run"
 RUN_VERSION = 1
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 MAX_STEP = 10**15           # a step or epoch counter past this is not one the app wrote
 MAX_TENSOR_NUMBERS = 2**34  # no model the app builds has a tensor near this (64 GB of float32)
 
@@ -172,8 +174,15 @@ def check_run_info(info: Any, where: str | Path) -> dict[str, Any]:
     for key in ("saved_at", "device", "explorer_version"):
         if key in info and not isinstance(info[key], str):
             raise fault(f"{key} must be a string, got {shown(info[key])}")
-    if "gui" in info and not isinstance(info["gui"], dict):
-        raise fault(f"gui must be an object, got {shown(info['gui'])}")
+    if "gui" in info:
+        gui = info["gui"]
+        if not isinstance(gui, dict):
+            raise fault(f"gui must be an object, got {shown(gui)}")
+        layout = gui.get("layout")
+        if layout is not None and not (isinstance(layout, str) and _BASE64.fullmatch(layout)):
+            raise fault(f"gui.layout must be base64 text (a saved window layout), got {shown(layout)}")
+        if "layout_version" in gui and not _is_int(gui["layout_version"]):
+            raise fault(f"gui.layout_version must be a whole number, got {shown(gui['layout_version'])}")
     ds = info.get("dataset")
     if ds is not None:
         if not isinstance(ds, dict):
