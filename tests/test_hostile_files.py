@@ -241,7 +241,7 @@ def test_a_fifo_as_run_json_or_text_is_refused_not_waited_on(run, tmp_path):
         read_text_file(fifo)
     from explorer.core.data.datasets import read_idx
 
-    with pytest.raises(ValueError, match="text.fifo: not a regular file"):
+    with pytest.raises(ValueError, match="text.fifo: cannot read: not a regular file"):
         read_idx(fifo)
 
 

@@ -143,8 +143,8 @@ def read_idx(path) -> np.ndarray:
     reverse). Every structural fault raises :class:`DataError` naming the file.
     """
     path = Path(path)
-    if path.exists() and not path.is_file():  # a FIFO or a device would be read until it ends, or forever
-        raise DataError(f"{path}: not a regular file (a folder, device or pipe), refused")
+    if path.exists() and not path.is_file() and not path.is_dir():  # a FIFO or a device: read forever
+        raise DataError(f"{path}: cannot read: not a regular file (a device or pipe), refused")
     try:
         data = path.read_bytes()
     except FileNotFoundError:
