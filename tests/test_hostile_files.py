@@ -441,3 +441,14 @@ def test_an_idx_file_whose_dimensions_overflow_64_bits_is_refused_naming_it(tmp_
     path.write_bytes(struct.pack(">HBB", 0, 0x08, 4) + struct.pack(">4I", *[2**32 - 1] * 4) + b"\0" * 16)
     with pytest.raises(DataError, match=r"images.idx: truncated: expected \d{20,} bytes"):
         read_idx(path)
+
+
+def test_a_spec_whose_settings_are_refused_is_named_by_train(tmp_path):
+    from explorer.core.spec.network import load_preset, spec_to_dict
+
+    spec = spec_to_dict(load_preset("lenet5"))
+    spec["hparams"] = {"lr": "x"}
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(spec))
+    rc, _, err = cli("train", "cnn", "--spec", str(path), "--epochs", "1", "--quiet")
+    assert_refused(rc, err, f"{path}: learning rate must be a positive number, got 'x'")

@@ -201,12 +201,22 @@ def spec_from_args(args: argparse.Namespace):
     return None
 
 
+def config_from_spec_file(config_from_spec, spec, base, args: argparse.Namespace):
+    """``config_from_spec(spec, base)``, a refused setting of the spec's (its hparams, its sizes) named with
+    the spec's file: "net.json: learning rate must be a positive number, got 'x'"."""
+    try:
+        return config_from_spec(spec, base)
+    except ValueError as exc:
+        where = getattr(args, "spec", None) or f"preset {getattr(args, 'preset', None)}"
+        raise ValueError(f"{where}: {one_line(exc)}") from None
+
+
 def trainer_from_args(args: argparse.Namespace, make_config, trainer_cls, config_from_spec):
     """The family's settings from the options, overridden by ``--spec``/``--preset``; data loaded with progress."""
     cfg = make_config(args)
     spec = spec_from_args(args)
     if spec is not None:
-        cfg = config_from_spec(spec, cfg)
+        cfg = config_from_spec_file(config_from_spec, spec, cfg, args)
     return trainer_cls(cfg, dataset=load_data(cfg, quiet=args.quiet))
 
 
