@@ -287,6 +287,27 @@ def test_a_bad_autosave_is_set_aside_once_with_its_reason(tmp_path, spoil):
     assert again.stale() is None and again.set_aside == []
 
 
+def test_the_window_starts_past_a_bad_autosave_and_says_it_was_set_aside(qtbot, settings, tmp_path, monkeypatch):
+    from explorer.core.families.rbm.trainer import RBMConfig
+    from explorer.gui.main_window import MainWindow
+
+    monkeypatch.setenv("NETWORK_EXPLORER_CACHE", str(tmp_path / "cache"))
+    slot = tmp_path / "cache" / "autosave" / "slot-1"
+    shutil.copytree(LESSON, slot / "last-session")
+    (slot / "running.json").write_text(json.dumps({"pid": 1, "token": "x"}))
+    (slot / "last-session" / "run.json").write_text("[" * 100_000)
+    for start in range(2):  # and the start after it: no notice, no crash loop
+        win = MainWindow(RBMConfig(dataset="digits", hidden=8, device="cpu"), settings=settings)
+        qtbot.addWidget(win)
+        text = _notice_text(win)
+        win.close()
+        if start == 0:
+            assert "autosave could not be restored" in text and "JSON nested too deeply" in text
+            assert "last-session.bad-" in text
+        else:
+            assert "autosave could not be restored" not in text
+
+
 def test_the_first_autosave_comes_after_a_minute_or_the_first_steps(monkeypatch):
     now = [1000.0]
     monkeypatch.setattr(time, "monotonic", lambda: now[0])
@@ -310,7 +331,7 @@ def test_the_first_autosave_comes_after_a_minute_or_the_first_steps(monkeypatch)
 
 
 def _notice_text(win) -> str:
-    return win.notice.label.text() if hasattr(win.notice, "label") else win.notice.text()
+    return win.notice.label.text()
 
 
 # -- the window -----------------------------------------------------------------------------------------
