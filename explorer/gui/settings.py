@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import re
+import sys
 from pathlib import Path
 
 from PySide6 import QtCore
@@ -86,13 +87,22 @@ def open_settings() -> QtCore.QSettings:
     """The app's settings, after :func:`scrub_settings_file` has removed any non-plain value from its file.
 
     The file's name is taken from a QSettings that reads no key (Qt parses a group's values only when one
-    of them is read); where the settings live in the registry, there is no file to scrub."""
-    probe = QtCore.QSettings(SETTINGS_ORG, SETTINGS_APP)
+    of them is read)."""
+    probe = _new_settings()
     name = probe.fileName()
     del probe
     if name and Path(name).is_absolute():
         scrub_settings_file(name)
-    return QtCore.QSettings(SETTINGS_ORG, SETTINGS_APP)
+    return _new_settings()
+
+
+def _new_settings() -> QtCore.QSettings:
+    """The app's QSettings in an INI file on every system: Linux's native format is one already (the file
+    stays where it always was); elsewhere the native store (a plist, the registry) cannot be scrubbed."""
+    if sys.platform.startswith("linux"):
+        return QtCore.QSettings(SETTINGS_ORG, SETTINGS_APP)
+    return QtCore.QSettings(QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Scope.UserScope,
+                            SETTINGS_ORG, SETTINGS_APP)
 
 
 def byte_array_setting(settings: QtCore.QSettings, key: str) -> QtCore.QByteArray | None:
