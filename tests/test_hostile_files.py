@@ -335,9 +335,12 @@ def _notice_text(win) -> str:
 
 
 # -- the window -----------------------------------------------------------------------------------------
-def test_the_window_opens_on_a_bad_run_with_a_notice_and_keeps_its_model(qtbot, settings, run):
+def test_the_window_opens_on_a_bad_run_with_a_notice_and_keeps_its_model(qtbot, settings, run, tmp_path,
+                                                                         monkeypatch):
     from explorer.core.families.autoencoder.trainer import AutoencoderConfig
     from explorer.gui.main_window import MainWindow
+
+    monkeypatch.setenv("NETWORK_EXPLORER_CACHE", str(tmp_path / "cache"))  # no other test's autosave offered
 
     edit_run_json(run, lambda i: i["config"].__setitem__("hidden", "16"))
     win = MainWindow(AutoencoderConfig(dataset="digits", hidden=8, device="cpu"), run_dir=str(run),
@@ -359,6 +362,7 @@ def test_a_training_process_refuses_a_bad_run_the_same_way(qtbot, settings, run,
     from explorer.gui.main_window import MainWindow
 
     monkeypatch.setenv("NETWORK_EXPLORER_TRAINING", "process")
+    monkeypatch.setenv("NETWORK_EXPLORER_CACHE", str(run.parent / "cache"))  # no other test's autosave offered
     edit_run_json(run, lambda i: i.__setitem__("step", [1]))
     win = MainWindow(AutoencoderConfig(dataset="digits", hidden=8, device="cpu"), run_dir=str(run),
                      settings=settings)
