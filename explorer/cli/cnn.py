@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from explorer.cli.common import (DATASETS, add_run_options, add_snapshot_options, add_spec_source, nonneg_int,
+from explorer.cli.common import (DATASETS, add_run_options, add_snapshot_options, add_spec_source, config_from_spec_file,
+                                 nonneg_int,
                                  positive_float, positive_int, render_snapshot_png, report, run_training)
 
 
@@ -45,7 +46,8 @@ def cnn_config(args: argparse.Namespace):
                      image_folder=args.image_folder, download=args.download, eval_samples=args.eval_samples,
                      device=args.device, seed=args.seed)
     if args.spec or args.preset:
-        cfg = config_from_spec(load_spec(args.spec) if args.spec else load_preset(args.preset), base)
+        cfg = config_from_spec_file(config_from_spec, load_spec(args.spec) if args.spec else load_preset(args.preset),
+                                    base, args)
     else:
         cfg = base
     for key in ("lr", "momentum", "batch_size"):

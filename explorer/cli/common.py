@@ -13,13 +13,23 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 DATASETS = ("digits", "bars", "mnist", "fashion-mnist")
 
 
 class UsageError(Exception):
     """Bad command-line input: printed as one line, exit status 2."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An error's message as one line for the terminal: its first line, control characters escaped (a name
+    read from a file cannot send escape sequences to the user's terminal)."""
+    from explorer.core.safe_read import escape_text
+
+    text = str(exc).strip()
+    return escape_text(text.splitlines()[0] if text else type(exc).__name__)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -191,12 +201,22 @@ def spec_from_args(args: argparse.Namespace):
     return None
 
 
+def config_from_spec_file(config_from_spec, spec, base, args: argparse.Namespace):
+    """``config_from_spec(spec, base)``, a refused setting of the spec's (its hparams, its sizes) named with
+    the spec's file: "net.json: learning rate must be a positive number, got 'x'"."""
+    try:
+        return config_from_spec(spec, base)
+    except ValueError as exc:
+        where = getattr(args, "spec", None) or f"preset {getattr(args, 'preset', None)}"
+        raise ValueError(f"{where}: {one_line(exc)}") from None
+
+
 def trainer_from_args(args: argparse.Namespace, make_config, trainer_cls, config_from_spec):
     """The family's settings from the options, overridden by ``--spec``/``--preset``; data loaded with progress."""
     cfg = make_config(args)
     spec = spec_from_args(args)
     if spec is not None:
-        cfg = config_from_spec(spec, cfg)
+        cfg = config_from_spec_file(config_from_spec, spec, cfg, args)
     return trainer_cls(cfg, dataset=load_data(cfg, quiet=args.quiet))
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from explorer.cli.common import UsageError
+from explorer.cli.common import UsageError, one_line
 
 
 def add_export_parser(sub) -> None:
@@ -32,12 +32,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     wanted = [(kind, getattr(args, kind)) for kind in ("onnx", "safetensors") if getattr(args, kind)]
     if not wanted:
         raise UsageError("export needs --onnx FILE and/or --safetensors FILE")
-    run = load_run(args.path)  # RunFolderError: a one-line message, exit 2
-    overrides = {"device": "cpu"}  # a run saved on a GPU exports on any machine
-    if args.data_dir:
-        overrides["data_dir"] = args.data_dir
-    trainer = restore_trainer(run, **overrides)
-    for kind, out in wanted:
-        path = EXPORTERS[kind](trainer, out)
-        print(f"wrote {path} ({file_size_text(path)}): the {run.family} model at step {trainer.step} as {LABELS[kind]}")
+    from explorer.core.safe_read import escape_text
+
+    try:
+        run = load_run(args.path)  # every file of the folder checked against its schema first
+        overrides = {"device": "cpu"}  # a run saved on a GPU exports on any machine
+        if args.data_dir:
+            overrides["data_dir"] = args.data_dir
+        trainer = restore_trainer(run, **overrides)
+        for kind, out in wanted:
+            path = EXPORTERS[kind](trainer, out)
+            print(f"wrote {escape_text(path)} ({file_size_text(path)}): the {run.family} model at step "
+                  f"{trainer.step} as {LABELS[kind]}")
+    except (ValueError, OSError) as exc:  # a bad run, data that moved, an unwritable output: one line, exit 2
+        raise UsageError(one_line(exc)) from None
     return 0

@@ -13,7 +13,8 @@ import argparse
 import sys
 from typing import Any
 
-from explorer.cli.common import (add_run_options, add_snapshot_options, add_spec_source, nonneg_int, positive_float,
+from explorer.cli.common import (add_run_options, add_snapshot_options, add_spec_source, config_from_spec_file,
+                                 nonneg_int, positive_float,
                                  positive_int, render_snapshot_png, report, run_training)
 
 
@@ -62,7 +63,7 @@ def fcn_config(args: argparse.Namespace, compare: bool = False):
                      n_train=args.scenes, n_test=args.test_scenes, noise=args.noise, texture=not args.no_texture,
                      max_shapes=args.max_shapes, momentum=args.momentum, eval_samples=args.eval_samples,
                      device=args.device, seed=args.seed, skips=not getattr(args, "no_skips", False))
-    cfg = config_from_spec(spec, base)
+    cfg = config_from_spec_file(config_from_spec, spec, base, args)
     explicit = {k: getattr(args, k) for k in ("optimizer", "lr", "batch_size") if getattr(args, k) is not None}
     if explicit:
         for k, v in explicit.items():

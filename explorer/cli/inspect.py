@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from explorer.cli.common import UsageError, one_line
+
 
 def add_inspect_parser(sub) -> None:
     """``inspect`` on the top-level sub-parsers ``sub``."""
@@ -16,7 +18,12 @@ def add_inspect_parser(sub) -> None:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    """Print the summary; any fault of the file is one line naming it (control characters escaped), exit 2."""
     from explorer.core.persist.inspect import inspect_path
 
-    print(inspect_path(args.path))
+    try:
+        text = inspect_path(args.path)
+    except (ValueError, OSError) as exc:
+        raise UsageError(one_line(exc)) from None
+    print(text)
     return 0

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from explorer.cli.common import (add_run_options, add_snapshot_options, add_spec_source, nonneg_int, positive_float,
+from explorer.cli.common import (add_run_options, add_snapshot_options, add_spec_source, config_from_spec_file,
+                                 nonneg_int, positive_float,
                                  positive_int, render_snapshot_png, report, run_training, spec_from_args)
 
 
@@ -111,7 +112,7 @@ def cmd_train_recurrent(args: argparse.Namespace) -> int:
     if spec is not None:
         if spec.family != args.family:
             raise ValueError(f"this is a {spec.family} network; train it with: explorer train {spec.family}")
-        cfg = config_from_spec(spec, cfg)
+        cfg = config_from_spec_file(config_from_spec, spec, cfg, args)
     trainer = RecurrentTrainer(cfg)
     rc, result = run_training(trainer, args, ("heldout_loss", "held-out loss"))
     if rc:

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from explorer.gui.resources import RESOURCES
-from explorer.gui.settings import SETTINGS_APP, SETTINGS_ORG, process_training_wanted
-from explorer.gui.startup import CoreLoader, StartupWindow, start_when_loaded
 from explorer.core.logs import configure_logging
+from explorer.gui.resources import RESOURCES
+from explorer.gui.settings import byte_array_setting, open_settings, process_training_wanted
+from explorer.gui.startup import CoreLoader, StartupWindow, start_when_loaded
 
 if TYPE_CHECKING:
     from explorer.core.families.rbm.trainer import RBMConfig
@@ -47,9 +47,9 @@ def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: 
     build the main window in its place (see startup.py)."""
     configure_logging(role="gui")
     app = make_app()
-    settings = QtCore.QSettings(SETTINGS_ORG, SETTINGS_APP)
+    settings = open_settings()  # its file scrubbed of anything but plain values before Qt parses it
     shell = StartupWindow(app.windowIcon())
-    geometry = settings.value("window/geometry")
+    geometry = byte_array_setting(settings, "window/geometry")
     if geometry is None or not shell.restoreGeometry(geometry):
         screen = app.primaryScreen().availableGeometry()
         shell.resize(min(1600, screen.width()), min(1000, screen.height()))
@@ -70,7 +70,7 @@ def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: 
     def build() -> QtWidgets.QWidget:
         from explorer.gui.main_window import MainWindow
 
-        win = MainWindow(config, run_dir=run_dir)
+        win = MainWindow(config, run_dir=run_dir, settings=settings)
         if not win.has_saved_geometry():
             win.setGeometry(shell.geometry())
         if probe:

@@ -28,7 +28,7 @@ from explorer.core.process import worker
 from explorer.gui import gc_guard
 from explorer.gui.panels import PANELS
 from explorer.gui.panels.base import LivePanel
-from explorer.gui.settings import SETTINGS_APP, SETTINGS_ORG, process_training_wanted
+from explorer.gui.settings import byte_array_setting, open_settings, process_training_wanted
 from explorer.gui.widgets.timeline import TimelineBar, timeline_toolbar
 from explorer.gui.window.actions import ActionsMixin
 from explorer.gui.window.data import DataMixin
@@ -66,7 +66,7 @@ class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, DataMixin, QtWidgets.Q
         self.setWindowTitle(f"Network Explorer {__version__}")
         self.setObjectName("mainWindow")
         self.setDockNestingEnabled(True)
-        self._settings = settings or QtCore.QSettings(SETTINGS_ORG, SETTINGS_APP)
+        self._settings = settings if settings is not None else open_settings()
         self.session: Session | None = None  # on a thread or in a training process: never asked which
         self._download: dict[str, Any] | None = None
         self.builder_window = None
@@ -183,7 +183,7 @@ class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, DataMixin, QtWidgets.Q
         super().showEvent(event)
         if not self._sized:
             self._sized = True
-            if self._settings.value("window/state") is None:
+            if byte_array_setting(self._settings, "window/state") is None:
                 QtCore.QTimer.singleShot(0, self._apply_default_sizes)
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt name)
@@ -208,5 +208,5 @@ class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, DataMixin, QtWidgets.Q
             self.autosave.release()
         self._settings.setValue("window/geometry", self.saveGeometry())
         self._settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
-        self._settings.setValue("view/refresh_hz", self.refresh_spin.value())
+        self._settings.setValue("view/refresh_hz", float(self.refresh_spin.value()))  # plain types only
         self._settings.sync()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import math
 import struct
 import urllib.error
 import urllib.request
@@ -142,6 +143,8 @@ def read_idx(path) -> np.ndarray:
     reverse). Every structural fault raises :class:`DataError` naming the file.
     """
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():  # a FIFO or a device: read forever
+        raise DataError(f"{path}: cannot read: not a regular file (a device or pipe), refused")
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -182,7 +185,7 @@ def read_idx(path) -> np.ndarray:
         )
     dims = struct.unpack(f">{ndim}I", data[4:header_len])
     dtype = _IDX_DTYPES[code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: dimensions near 2**32 cannot wrap round
     found = len(data) - header_len
     if found < expected:
         raise DataError(

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from explorer.core.data.datasets import DataError
+from explorer.core.safe_read import UnsafeFileError, read_prefix
 
 TASKS = ("adding", "recall", "sine", "sawtooth", "text")
 TASK_HELP = {
@@ -207,14 +208,9 @@ def read_text_file(path: str | os.PathLike) -> str:
     """The text of a UTF-8 file; DataError naming the file when it is missing, empty or binary."""
     p = Path(path)
     try:
-        with open(p, "rb") as fh:
-            raw = fh.read(MAX_TEXT_CHARS * 4)
-    except FileNotFoundError:
-        raise DataError(f"{p}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{p}: is a folder, not a text file") from None
-    except OSError as exc:
-        raise DataError(f"{p}: cannot be read ({exc.strerror or exc})") from None
+        raw = read_prefix(p, MAX_TEXT_CHARS * 4)  # a regular file only: a FIFO or a device is refused
+    except UnsafeFileError as exc:
+        raise DataError(str(exc).replace("is a folder, not a file", "is a folder, not a text file")) from None
     if not raw.strip():
         raise DataError(f"{p}: the file is empty")
     if b"\x00" in raw:

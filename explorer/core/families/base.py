@@ -298,16 +298,22 @@ class MiniBatchTrainer(SettingsTrainer):
     def _load_optimizer_state(self, saved: SavedParameter, tensors: dict[str, torch.Tensor]) -> None:
         p, optimizer = saved.param, saved.optimizer
         assert optimizer is not None
+        # state the tensors do not hold is dropped, not kept: going back to weights saved before an optimiser
+        # had stepped (after a divergence, say) must not keep that optimiser's later, NaN, state
         if self.saved_optimizer_state == "momentum":
             t = tensors.get(f"{saved.state_prefix}.momentum")
             if t is not None and tuple(t.shape) == tuple(p.shape):
                 optimizer.state[p]["momentum_buffer"] = t.to(p.device, p.dtype).clone()
+            else:
+                optimizer.state.get(p, {}).pop("momentum_buffer", None)
             return
         prefix = f"{saved.state_prefix}."
         state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         if state:
             optimizer.state[p] = {k: (v.clone() if k == "step" else v.to(p.device, p.dtype).clone())
                                   for k, v in state.items()}
+        else:
+            optimizer.state.pop(p, None)
 
     def _before_loading(self, tensors: dict[str, torch.Tensor]) -> None:
         """After the checks, before the weights are copied (a fresh optimiser, the saved stage)."""

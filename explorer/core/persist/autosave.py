@@ -15,7 +15,12 @@ windows never overwrite each other's autosave. A slot holds:
 
 At start, a slot with a free lock, a ``running.json`` and an autosave that loads is what a crashed
 window left: it is offered back (losing at most one autosave interval) and reserved for the new
-window, so that no other window is offered it too.
+window, so that no other window is offered it too. An autosave that does not load (a malformed or
+foreign file in it) is set aside, renamed ``last-session.bad-<time>``, and reported once
+(:attr:`AutosaveSlot.set_aside`): it never stops a start, and is never offered again.
+
+The first autosave of a session comes early, after its first minute of training or its first
+``FIRST_AUTOSAVE_STEPS`` steps, whichever is first; then every ``AUTOSAVE_INTERVAL_S``.
 """
 
 from __future__ import annotations
@@ -30,9 +35,10 @@ from pathlib import Path
 from typing import IO
 
 from explorer.core import paths
-from explorer.core.engine.session import TrainingSession
 from explorer.core.atomic import atomic_write_folder, atomic_write_text
+from explorer.core.engine.session import TrainingSession
 from explorer.core.persist.runfolder import RunFolderError, load_run, save_run
+from explorer.core.safe_read import read_json
 
 # sys.platform rather than os.name: type checkers understand it, and check each system's branch on that system
 if sys.platform == "win32":
@@ -41,6 +47,8 @@ else:
     import fcntl
 
 AUTOSAVE_INTERVAL_S = 180.0
+FIRST_AUTOSAVE_S = 60.0      # a kill in the first minutes of training loses at most this much
+FIRST_AUTOSAVE_STEPS = 1000  # or this many steps, if they come sooner
 SLOT_PREFIX = "slot-"
 
 log = logging.getLogger(__name__)
@@ -135,6 +143,8 @@ class AutosaveSlot:
         self.token = uuid.uuid4().hex
         self.last_step: int | None = None
         self.last_time = 0.0
+        self.first_seen: tuple[float, int] | None = None  # (when, step) training was first seen, before a save
+        self.set_aside: list[tuple[Path, str]] = []  # autosaves that did not load: (where they went, why)
 
     @property
     def folder(self) -> Path:
@@ -189,8 +199,11 @@ class AutosaveSlot:
                 continue
             try:
                 run = load_run(slot / "last-session")
-            except RunFolderError as exc:
-                log.warning("the autosave in %s cannot be restored: %s", slot, exc)
+            except Exception as exc:  # noqa: BLE001 - whatever is wrong with it, it must not stop a start
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                if not isinstance(exc, RunFolderError):
+                    log.error("the autosave in %s cannot be restored", slot, exc_info=True)
+                self._set_aside(slot, reason)
                 _remove(slot / "running.json")  # never offered: the slot is free for reuse
                 lock.release()
                 continue
@@ -199,6 +212,17 @@ class AutosaveSlot:
             return {"path": str(slot / "last-session"), "family": run.family, "step": run.step,
                     "saved_at": run.info.get("saved_at", "?")}
         return None
+
+    def _set_aside(self, slot: Path, reason: str) -> None:
+        """Rename a slot's autosave that does not load out of the way (kept for the curious, never offered)."""
+        bad = slot / f"last-session.bad-{time.strftime('%Y%m%d-%H%M%S')}"
+        try:
+            os.replace(slot / "last-session", bad)
+        except OSError as exc:
+            log.warning("the autosave in %s could not be set aside (%s)", slot, exc)
+            bad = slot / "last-session"
+        log.warning("the autosave in %s cannot be restored: %s; set aside as %s", slot, reason, bad)
+        self.set_aside.append((bad, reason))
 
     def acquire(self) -> None:
         """Take a slot and mark it as running (a crash from now on leaves the mark behind).
@@ -242,18 +266,32 @@ class AutosaveSlot:
         if self.slot is None or self.os_lock is None:
             return
         try:
-            info = json.loads(self.marker.read_text(encoding="utf-8"))
-            if info.get("token") == self.token:
+            info = read_json(self.marker, 4096)
+            if isinstance(info, dict) and info.get("token") == self.token:
                 self.marker.unlink()
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError):
             pass
         self.os_lock.release()
         self.os_lock = None
 
     # -- saving ------------------------------------------------------------------------------------
-    def due(self, step: int, interval_s: float = AUTOSAVE_INTERVAL_S) -> bool:
-        """Whether the session at ``step`` should be autosaved now (something new, interval passed)."""
-        return step != self.last_step and time.monotonic() - self.last_time >= interval_s
+    def due(self, step: int, interval_s: float = AUTOSAVE_INTERVAL_S, first_s: float = FIRST_AUTOSAVE_S,
+            first_steps: int = FIRST_AUTOSAVE_STEPS) -> bool:
+        """Whether the session at ``step`` should be autosaved now: something new, and the interval passed,
+        or, before the first autosave, a minute (``first_s``) or ``first_steps`` steps of training."""
+        if step == self.last_step:
+            return False
+        now = time.monotonic()
+        if now - self.last_time >= interval_s:
+            return True
+        if self.last_step is None:
+            if self.first_seen is None:  # the clock starts when training does, not when the window opens
+                if step > 0:
+                    self.first_seen = (now, int(step))
+                return False
+            since, first_step = self.first_seen
+            return now - since >= min(first_s, interval_s) or step - first_step >= first_steps
+        return False
 
     def save(self, session: TrainingSession) -> Path:
         """Save now (on the training thread, between steps)."""

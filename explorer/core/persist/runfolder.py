@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +24,30 @@ from safetensors.torch import load_file, save_file
 from explorer import __version__
 from explorer.core.atomic import atomic_write, atomic_write_json, atomic_write_text
 from explorer.core.engine.session import MetricsLog, TrainingSession
+from explorer.core.persist.schema import (
+    RUN_FORMAT,
+    RUN_VERSION,
+    SchemaError,
+    check_run_info,
+    check_tensor_table,
+    check_weights_family,
+    parse_metrics_csv,
+)
+from explorer.core.safe_read import (
+    MAX_JSON_BYTES,
+    UnsafeFileError,
+    escape_text,
+    parse_json,
+    read_json,
+    read_prefix,
+    read_text,
+)
 
-RUN_FORMAT = "network-explorer-run"
-RUN_VERSION = 1
+MAX_WEIGHTS_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
+MAX_METRICS_BYTES = 512 * 1024 * 1024   # a million rows of a dozen metrics is ~150 MB
 
 
-class RunFolderError(ValueError):
+class RunFolderError(SchemaError):
     """A run folder is missing, corrupt or foreign; the message names the file and the fault."""
 
 
@@ -62,13 +79,39 @@ def _rows_to_csv(rows: list[dict[str, float]]) -> str:
 
 
 def _csv_to_rows(path: Path) -> list[dict[str, float]]:
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return []
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            return [{k: float(v) for k, v in row.items() if v not in (None, "")} for row in csv.DictReader(fh)]
-    except (ValueError, csv.Error, UnicodeDecodeError) as exc:
-        raise RunFolderError(f"{path}: not a valid metrics CSV ({exc})") from None
+        return parse_metrics_csv(read_text(path, MAX_METRICS_BYTES), path)
+    except (SchemaError, UnsafeFileError) as exc:
+        raise RunFolderError(str(exc)) from None
+
+
+def read_weights_header(path: Path) -> tuple[dict[str, dict], dict[str, str]]:
+    """The tensor table and metadata of a safetensors file, checked against its size before any tensor is
+    read (and never unpickling anything): RunFolderError naming the file and the fault."""
+    try:
+        size = path.stat().st_size
+        head = read_prefix(path, 8)
+    except OSError as exc:
+        raise RunFolderError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnsafeFileError as exc:
+        raise RunFolderError(str(exc)) from None
+    n = int.from_bytes(head.ljust(8, b"\0"), "little")
+    fits = len(head) == 8 and 1 < n <= MAX_WEIGHTS_HEADER and n + 8 <= size
+    if not (fits and read_prefix(path, 9)[8:] == b"{") and (head[:2] == b"PK" or head[:1] == b"\x80"):
+        raise RunFolderError(f"{path}: a pickle/torch.save file, not safetensors: refused, never unpickled")
+    if len(head) < 8:
+        raise RunFolderError(f"{path}: truncated (only {len(head)} bytes): not a safetensors file")
+    if not fits:
+        raise RunFolderError(f"{path}: corrupt or truncated safetensors file (header length {n} does not fit a "
+                             f"{size}-byte file)")
+    try:
+        raw = read_prefix(path, 8 + n)[8:]
+        header = parse_json(raw, str(path), invalid="not a safetensors file: its header is not JSON")
+        return check_tensor_table(header, size - 8 - n, path)
+    except (SchemaError, UnsafeFileError) as exc:
+        raise RunFolderError(str(exc)) from None
 
 
 RUN_FILES = {"run.json", "weights.safetensors", "metrics.csv", "evals.csv"}  # what save_run writes
@@ -141,27 +184,25 @@ def load_run(path: str | Path) -> RunFolder:
     if not path.is_dir():
         raise RunFolderError(f"{path}: not a folder")
     meta = path / "run.json"
-    if not meta.exists():
+    if not meta.exists() and not meta.is_symlink():
         raise RunFolderError(f"{path}: no run.json, so this is not a Network Explorer run folder")
     try:
-        info = json.loads(meta.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RunFolderError(f"{meta}: corrupt JSON ({exc})") from None
-    if not isinstance(info, dict) or info.get("format") != RUN_FORMAT:
-        raise RunFolderError(f"{meta}: not a Network Explorer run (format field missing or foreign)")
-    if int(info.get("version", 0)) > RUN_VERSION:
-        raise RunFolderError(f"{meta}: run format version {info.get('version')} is newer than this app supports")
-    for key in ("family", "config", "step", "epoch"):
-        if key not in info:
-            raise RunFolderError(f"{meta}: missing field {key!r}")
+        info = check_run_info(read_json(meta, MAX_JSON_BYTES, invalid="corrupt JSON"), meta)
+    except (SchemaError, UnsafeFileError) as exc:
+        raise RunFolderError(str(exc)) from None
     weights = path / "weights.safetensors"
     if not weights.exists():
         raise RunFolderError(f"{weights}: missing")
+    _, weights_meta = read_weights_header(weights)  # the table checked before any tensor is read
+    try:
+        check_weights_family(weights_meta, info["family"], weights)
+    except SchemaError as exc:
+        raise RunFolderError(str(exc)) from None
     try:
         tensors = load_file(str(weights))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise RunFolderError(f"{weights}: corrupt or truncated safetensors file ({exc})") from None
-    return RunFolder(path, str(info["family"]), dict(info["config"]), int(info["step"]), int(info["epoch"]),
+    return RunFolder(path, info["family"], dict(info["config"]), info["step"], info["epoch"],
                      info, tensors, _csv_to_rows(path / "metrics.csv"), _csv_to_rows(path / "evals.csv"))
 
 
@@ -172,10 +213,13 @@ def restore_trainer(run: RunFolder, **overrides: Any):
     config = dict(run.config)
     config.update(overrides)
     trainer = make_trainer(run.family, config)
+    weights = run.path / "weights.safetensors"
     try:
         trainer.load_state_tensors(run.tensors)
-    except ValueError as exc:
-        raise RunFolderError(f"{run.path / 'weights.safetensors'}: {exc}") from None
+    except (ValueError, IndexError, KeyError, TypeError, RuntimeError) as exc:
+        # a tensor missing, of another shape, or of a form the family cannot take (a 0-d for a vector)
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunFolderError(f"{weights}: does not fit the run's {run.family} model: {escape_text(text)}") from None
     trainer.step = run.step
     trainer.epoch = run.epoch
     return trainer

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeGuard
 
 from explorer.core.atomic import atomic_write_text
+from explorer.core.safe_read import UnsafeFileError, read_json
 
 SPEC_FORMAT = "network-explorer-spec"
 SPEC_VERSION = 1
@@ -633,6 +634,9 @@ def spec_from_dict(d: Any) -> NetworkSpec:
                        name=d.get("name", ""), description=d.get("description", ""))
 
 
+MAX_SPEC_BYTES = 16 * 1024 * 1024  # a spec the builder writes is a few kB
+
+
 def save_spec(spec: NetworkSpec, path) -> Path:
     try:
         text = json.dumps(spec_to_dict(spec), indent=2, allow_nan=False) + "\n"
@@ -642,19 +646,13 @@ def save_spec(spec: NetworkSpec, path) -> Path:
 
 
 def load_spec(path) -> NetworkSpec:
+    """The spec in the JSON file ``path``: a regular file of at most MAX_SPEC_BYTES, nesting limited
+    (a device or a pipe is refused, never read until it ends); SpecError naming the file otherwise."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise SpecError(f"{path}: not a text (UTF-8) file") from None
-    try:
-        d = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-    except RecursionError:
-        raise SpecError(f"{path}: not valid JSON (nested too deeply)") from None
+        d = read_json(path, MAX_SPEC_BYTES)
+    except UnsafeFileError as exc:
+        raise SpecError(str(exc)) from None
     try:
         return spec_from_dict(d)
     except SpecError as exc:

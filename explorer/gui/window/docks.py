@@ -7,6 +7,7 @@ its views into docks (``DockSpec``), and only the docks of the family on show ar
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -15,12 +16,15 @@ from explorer.core.families.registry import FAMILIES
 from explorer.gui.panels import PANELS
 from explorer.gui.panels.base import LivePanel
 from explorer.gui.resources import RESOURCES
+from explorer.gui.settings import byte_array_setting, number_setting
 from explorer.gui.widgets.views import CurveView
 
 if TYPE_CHECKING:
     from explorer.gui.window.notice import NoticeBar
 
 LAYOUT_VERSION = 1  # of the saved dock layout (QMainWindow.saveState): a layout of another version is ignored
+
+log = logging.getLogger(__name__)
 
 
 class DocksMixin:
@@ -144,12 +148,11 @@ class DocksMixin:
 
     # -- layout ------------------------------------------------------------------------------------
     def _restore_layout(self) -> None:
-        geo = self._settings.value("window/geometry")
-        state = self._settings.value("window/state")
-        if geo is not None:
-            self.restoreGeometry(geo)
-        if state is not None:
-            self.restoreState(state, LAYOUT_VERSION)
+        geo = byte_array_setting(self._settings, "window/geometry")  # None (and a log line) unless a layout
+        state = byte_array_setting(self._settings, "window/state")
+        if geo is not None and not self.restoreGeometry(geo):
+            log.warning("settings: window/geometry could not be restored, ignored")
+        if state is not None and self.restoreState(state, LAYOUT_VERSION):
             self._layout_restored = True
             docks = [d for d, _a in self._family_docks[self.family]]
             if not any(d.isVisibleTo(self) for d in docks):  # saved while another family was on show
@@ -159,15 +162,15 @@ class DocksMixin:
                 if fam != self.family:
                     for d, _a in pairs:
                         d.hide()
-        hz = self._settings.value("view/refresh_hz")
+        hz = number_setting(self._settings, "view/refresh_hz", 0.1, 1000.0)
         if hz is not None:
             try:
-                self.set_refresh_rate(float(hz))
+                self.set_refresh_rate(hz)
             except (TypeError, ValueError):
-                pass
+                log.warning("settings: view/refresh_hz %s refused, ignored", hz)
 
     def has_saved_geometry(self) -> bool:
-        return self._settings.value("window/geometry") is not None
+        return byte_array_setting(self._settings, "window/geometry") is not None
 
     def reset_layout(self) -> None:
         self.restoreState(self._default_state, LAYOUT_VERSION)

@@ -7,6 +7,7 @@ This is the one module of the window that names the kinds of session: everything
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -16,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from PySide6 import QtCore, QtWidgets
 
 from explorer.core.data.datasets import DataError
-from explorer.core.persist.commands import autosave_to, save_run_to
 from explorer.core.engine.devices import DeviceError, available_devices
 from explorer.core.engine.protocol import Session
 from explorer.core.engine.session import RUNNING, TrainingSession
@@ -28,9 +28,11 @@ from explorer.core.families.rbm import trainer as rbm
 from explorer.core.families.recurrent import trainer as recurrent
 from explorer.core.families.registry import FAMILIES, make_trainer
 from explorer.core.persist.autosave import AUTOSAVE_INTERVAL_S, AutosaveSlot
+from explorer.core.persist.commands import autosave_to, save_run_to
 from explorer.core.persist.runfolder import RunFolderError, load_run, restore_session
 from explorer.core.process import worker
 from explorer.core.process.session import ProcessSession, TrainingProcessError
+from explorer.core.safe_read import escape_text
 from explorer.gui.panels import PANELS
 from explorer.gui.window.docks import LAYOUT_VERSION
 
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
 # it in the window (at 10% they cost the RBM, CNN and FCN panels 9-12% of their speed; at 5% the RBM's
 # held-out curve still gets a point every 2-3 epochs, about every 2 s on MNIST)
 WINDOW_EVAL_FRACTION = 0.05
+
+log = logging.getLogger(__name__)
 # family -> how a builder spec becomes that family's configuration
 SPEC_CONFIGS = {"rbm": rbm.config_from_spec, "autoencoder": autoencoder.config_from_spec,
                 "mlp": deep.config_from_spec, "cnn": cnn.config_from_spec, "fcn": fcn.config_from_spec,
@@ -153,7 +157,7 @@ class SessionsMixin:
 
     def _on_process_training_toggled(self) -> None:
         self.process_training = self.act_train_process.isChecked()
-        self._settings.setValue("training/process", self.process_training)
+        self._settings.setValue("training/process", bool(self.process_training))
         if not self.process_training:
             worker.discard_spare()
         where = "in a separate process" if self.process_training else "on a thread of the window's process"
@@ -236,6 +240,9 @@ class SessionsMixin:
             self.notice.show_message(f"Autosave is off: {exc}", error=True)
             self.autosave = None
             return
+        for where, reason in self.autosave.set_aside:
+            self.notice.show_message(f"The last session's autosave could not be restored ({escape_text(reason)}); "
+                                     f"it was set aside as {escape_text(where)}.", error=True)
         if stale is not None:
             self.notice.show_message(
                 f"The last session ended unexpectedly. Its autosave ({stale['family']}, step {stale['step']}, "
@@ -270,7 +277,14 @@ class SessionsMixin:
         try:
             session = self._make_session(run_dir=path)
         except (RunFolderError, DataError, DeviceError, ValueError, OSError) as exc:
-            self.notice.show_message(f"Could not open run: {exc}", error=True)
+            # the message names the file and the fault; the model on show stays
+            self.notice.show_message(f"Could not open run: {escape_text(str(exc).splitlines()[0])}", error=True)
+            return False
+        except Exception as exc:  # noqa: BLE001 - a fault no check foresaw: the window stays up, the log has it
+            log.error("could not open the run %s", path, exc_info=True)
+            self.notice.show_message(f"Could not open run {escape_text(path)}: {type(exc).__name__}: "
+                                     f"{escape_text(str(exc).splitlines()[0] if str(exc) else '')} "
+                                     f"(details in the log)", error=True)
             return False
         self._set_session(session)
         info = session.run_info
@@ -281,7 +295,7 @@ class SessionsMixin:
                 if fam != self.family:
                     for dock, _area in docks:
                         dock.hide()
-        self.notice.show_message(f"Opened run {path} at step {session.trainer.step}.")
+        self.notice.show_message(f"Opened run {escape_text(path)} at step {session.trainer.step}.")
         return True
 
     def choose_save_folder(self) -> None:
