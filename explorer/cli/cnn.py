@@ -12,8 +12,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from explorer.cli.common import (DATASETS, add_run_options, add_snapshot_options, add_spec_source, nonneg_int,
-                                 positive_float, positive_int, render_snapshot_png, report, run_training)
+from explorer.cli.common import (
+    DATASETS,
+    add_run_options,
+    add_snapshot_options,
+    add_spec_source,
+    device_name,
+    finite_float,
+    nonneg_int,
+    positive_float,
+    positive_int,
+    render_snapshot_png,
+    report,
+    run_training,
+    validate_options,
+)
 
 
 def add_cnn_options(p: argparse.ArgumentParser) -> None:
@@ -27,11 +40,11 @@ def add_cnn_options(p: argparse.ArgumentParser) -> None:
                         "unreadable and odd-sized images are skipped and counted")
     add_spec_source(p)  # --spec FILE / --preset NAME (default: lenet5)
     p.add_argument("--lr", type=positive_float, default=None, help="learning rate (default 0.03, or the spec's)")
-    p.add_argument("--momentum", type=float, default=None, help="momentum (default 0.9, or the spec's)")
+    p.add_argument("--momentum", type=finite_float, default=None, help="momentum (default 0.9, or the spec's)")
     p.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default 32, or the spec's)")
     p.add_argument("--eval-samples", type=positive_int, default=1000,
                    help="examples per evaluation, held-out and training (default 1000)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default auto)")
+    p.add_argument("--device", type=device_name, default="auto", help="cpu, cuda, mps or auto (default auto)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0)")
 
 
@@ -51,7 +64,7 @@ def cnn_config(args: argparse.Namespace):
     for key in ("lr", "momentum", "batch_size"):
         if getattr(args, key) is not None:
             setattr(cfg, key, getattr(args, key))
-    cfg.validate()
+    validate_options(cfg, args)
     return cfg
 
 

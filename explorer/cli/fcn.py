@@ -13,8 +13,19 @@ import argparse
 import sys
 from typing import Any
 
-from explorer.cli.common import (add_run_options, add_snapshot_options, add_spec_source, nonneg_int, positive_float,
-                                 positive_int, render_snapshot_png, report, run_training)
+from explorer.cli.common import (
+    add_run_options,
+    add_snapshot_options,
+    add_spec_source,
+    device_name,
+    finite_float,
+    nonneg_int,
+    positive_float,
+    positive_int,
+    render_snapshot_png,
+    report,
+    run_training,
+)
 
 
 def _unit_float(text: str) -> float:
@@ -44,11 +55,11 @@ def add_fcn_options(p: argparse.ArgumentParser, *, skips_option: bool = True) ->
     p.add_argument("--optimizer", choices=("adam", "sgd"), default=None,
                    help="optimiser (default: the spec's, adam for unet-small)")
     p.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: the spec's, 0.001)")
-    p.add_argument("--momentum", type=float, default=0.9, help="momentum for sgd (default 0.9)")
+    p.add_argument("--momentum", type=finite_float, default=0.9, help="momentum for sgd (default 0.9)")
     p.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default: the spec's, 16)")
     p.add_argument("--eval-samples", type=positive_int, default=200,
                    help="images per evaluation, held-out and training (default 200)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default auto)")
+    p.add_argument("--device", type=device_name, default="auto", help="cpu, cuda, mps or auto (default auto)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0)")
 
 

@@ -26,7 +26,14 @@ _UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "M": 1 << 20, "MB": 1 << 2
 
 
 class LimitError(ValueError):
-    """Work that would need more than a limit allows; the message names what asked for it and the limit."""
+    """Work that would need more than a limit allows; the message names what asked for it and the limit.
+
+    ``setting``: the configuration's name of the setting that asked (``n_train``), if one did: the command
+    line names its option."""
+
+    def __init__(self, message: str, setting: str | None = None):
+        super().__init__(message)
+        self.setting = setting
 
 
 def physical_memory() -> int:
@@ -62,15 +69,15 @@ def memory_limit() -> int:
     return int(physical_memory() * DEFAULT_MEMORY_FRACTION)
 
 
-def check_memory(what: str, nbytes: float) -> None:
+def check_memory(what: str, nbytes: float, setting: str | None = None) -> None:
     """LimitError unless ``nbytes`` fits the memory limit; ``what`` names the setting or file that asks."""
     limit = memory_limit()
     if not nbytes <= limit:
         raise LimitError(f"{what} would need about {format_bytes(nbytes)} of memory, more than the limit of "
-                         f"{format_bytes(limit)} (set {MEMORY_LIMIT_ENV} to change it)")
+                         f"{format_bytes(limit)} (set {MEMORY_LIMIT_ENV} to change it)", setting)
 
 
-def check_count(what: str, count: int, limit: int) -> None:
+def check_count(what: str, count: int, limit: int, setting: str | None = None) -> None:
     """LimitError unless ``count`` <= ``limit`` (layers of a spec, pixels of an image)."""
     if count > limit:
-        raise LimitError(f"{what}: {count:,} is more than the limit of {limit:,}")
+        raise LimitError(f"{what}: {count:,} is more than the limit of {limit:,}", setting)
