@@ -19,6 +19,7 @@ from explorer.cli.common import (
     add_spec_source,
     device_name,
     finite_float,
+    load_spec_file,
     nonneg_int,
     positive_float,
     positive_int,
@@ -52,13 +53,13 @@ def cnn_config(args: argparse.Namespace):
     """The CNN settings from the options: ``--spec``/``--preset`` (its lr, momentum and batch size), then the
     explicit ``--lr``/``--momentum``/``--batch-size``; ValueError with a message when something is refused."""
     from explorer.core.families.cnn.trainer import CNNConfig, config_from_spec
-    from explorer.core.spec.network import load_preset, load_spec
+    from explorer.core.spec.network import load_preset
 
     base = CNNConfig(dataset="folder" if args.image_folder else args.dataset, data_dir=args.data_dir,
                      image_folder=args.image_folder, download=args.download, eval_samples=args.eval_samples,
                      device=args.device, seed=args.seed)
     if args.spec or args.preset:
-        cfg = config_from_spec(load_spec(args.spec) if args.spec else load_preset(args.preset), base)
+        cfg = config_from_spec(load_spec_file(args.spec) if args.spec else load_preset(args.preset), base)
     else:
         cfg = base
     for key in ("lr", "momentum", "batch_size"):

@@ -299,12 +299,25 @@ def run_training(trainer, args: argparse.Namespace, progress_metric: tuple[str, 
     return 0, result
 
 
+def load_spec_file(path: str):
+    """The network of a ``--spec`` file, checked whole (shapes, sizes, the memory it needs) before anything
+    is built from it; SpecError naming the file."""
+    from explorer.core.spec.network import SpecError, load_spec, validate
+
+    spec = load_spec(path)
+    try:
+        validate(spec)
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from None
+    return spec
+
+
 def spec_from_args(args: argparse.Namespace):
     """The network of ``--spec FILE`` or ``--preset NAME``; None when neither was given."""
-    from explorer.core.spec.network import load_preset, load_spec
+    from explorer.core.spec.network import load_preset
 
     if args.spec:
-        return load_spec(args.spec)
+        return load_spec_file(args.spec)
     if args.preset:
         return load_preset(args.preset)
     return None

@@ -19,6 +19,7 @@ from explorer.cli.common import (
     add_spec_source,
     device_name,
     finite_float,
+    load_spec_file,
     nonneg_int,
     positive_float,
     positive_int,
@@ -66,9 +67,9 @@ def add_fcn_options(p: argparse.ArgumentParser, *, skips_option: bool = True) ->
 def fcn_config(args: argparse.Namespace, compare: bool = False):
     """The FCN (or with/without-skips comparison) settings from the options; ValueError with a message."""
     from explorer.core.families.fcn.trainer import FCNConfig, compare_config_from, config_from_spec
-    from explorer.core.spec.network import load_preset, load_spec
+    from explorer.core.spec.network import load_preset
 
-    spec = load_spec(args.spec) if args.spec else load_preset(args.preset or "unet-small")
+    spec = load_spec_file(args.spec) if args.spec else load_preset(args.preset or "unet-small")
     base = FCNConfig(dataset="folder" if args.mask_folder else "scenes", data_dir=args.mask_folder,
                      n_train=args.scenes, n_test=args.test_scenes, noise=args.noise, texture=not args.no_texture,
                      max_shapes=args.max_shapes, momentum=args.momentum, eval_samples=args.eval_samples,

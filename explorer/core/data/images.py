@@ -5,6 +5,7 @@ Used by the image-folder data sets (CNN classes, FCN image/mask pairs). Qt-free:
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,10 @@ def read_image(path, mode: str = "L") -> np.ndarray:
     path = Path(path)
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # Pillow's own guard: an error past twice this
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():  # Pillow warns past the limit: refused below instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
             width, height = im.size
             if width * height > MAX_IMAGE_PIXELS:
                 raise DataError(f"{path}: {width}x{height} pixels, more than the limit of {MAX_IMAGE_PIXELS:,} "
