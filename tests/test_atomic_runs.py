@@ -107,6 +107,18 @@ def test_leftovers_of_an_ended_process_are_removed_by_the_next_save(tmp_path, se
     assert load_run(folder).step == 3
 
 
+def test_save_run_never_replaces_a_folder_of_other_files(tmp_path, session):
+    from explorer.core.persist.runfolder import RunFolderError
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("years of work")
+    with pytest.raises(RunFolderError) as info:
+        save_run(session, tmp_path / "mine")
+    assert str(info.value) == (f"{tmp_path / 'mine'}: holds other files (thesis.tex); a run is saved into a new "
+                               "or empty folder, or over a run")
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "years of work"
+
+
 # -- a full disk -----------------------------------------------------------------------------------------
 
 def disk_with_room_for(monkeypatch, free_bytes):

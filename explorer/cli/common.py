@@ -120,7 +120,7 @@ def option_for(args: argparse.Namespace | None, setting: str | None) -> str | No
     """The option of the command ``args`` that sets ``setting`` (``n_train`` -> ``--n-train``), if it has one."""
     if args is None or setting is None:
         return None
-    named = OPTIONS_OF_SETTINGS.get((getattr(args, "family", None), setting))
+    named = OPTIONS_OF_SETTINGS.get((str(getattr(args, "family", "")), setting))
     if named is not None:
         return named
     return "--" + setting.replace("_", "-") if hasattr(args, setting) else None

@@ -34,17 +34,16 @@ def read_image(path, mode: str = "L") -> np.ndarray:
     try:
         with warnings.catch_warnings():  # Pillow warns past the limit: refused below instead
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(path)
-        with im:
+            opened = Image.open(path)
+        with opened as im:
             width, height = im.size
             if width * height > MAX_IMAGE_PIXELS:
                 raise DataError(f"{path}: {width}x{height} pixels, more than the limit of {MAX_IMAGE_PIXELS:,} "
                                 f"pixels per image")
             im.load()
             if mode == "labels":
-                if im.mode not in ("L", "P", "I", "I;16", "1"):
-                    im = im.convert("L")
-                return np.asarray(im).astype(np.int64)
+                labels = im if im.mode in ("L", "P", "I", "I;16", "1") else im.convert("L")
+                return np.asarray(labels).astype(np.int64)
             arr = np.asarray(im.convert(mode), dtype=np.float32) / 255.0
     except DataError:
         raise

@@ -90,8 +90,16 @@ def save_run(session: TrainingSession, out_dir: str | Path, extra: dict[str, Any
 
     ``extra``: JSON-able things the app keeps with the run (the window's panel layout), under "gui".
     An OSError (a full disk, a folder that cannot be written) names ``out_dir`` and leaves it as it was.
+    ``out_dir`` is new, empty or a run folder: the save replaces it whole, so a folder of other files is
+    refused (:func:`save_target` picks a new sub-folder of it instead).
     """
-    return atomic_write_folder(out_dir, lambda tmp: write_run_files(session, tmp, extra))
+    out = Path(out_dir)
+    if out.exists():
+        others = sorted(p.name for p in out.iterdir()) if out.is_dir() else None
+        if others is None or not set(others) <= RUN_FILES:
+            what = "not a folder" if others is None else f"holds other files ({', '.join(others[:3])})"
+            raise RunFolderError(f"{out}: {what}; a run is saved into a new or empty folder, or over a run")
+    return atomic_write_folder(out, lambda tmp: write_run_files(session, tmp, extra))
 
 
 def write_run_files(session: TrainingSession, out: Path, extra: dict[str, Any] | None = None) -> None:
