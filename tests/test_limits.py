@@ -308,3 +308,19 @@ def test_a_snapshot_that_cannot_be_written_exits_cleanly_every_time(tmp_path):
         assert stderr.splitlines()[-1] == (f"explorer: error: {out.parent / '.taken.png.tmp.png'} -> {out}: "
                                            "Is a directory")
         assert sorted(p.name for p in out.parent.iterdir()) == ["taken.png"]
+
+
+def test_a_failed_training_is_one_line_and_json(monkeypatch, capsys, tmp_path):
+    from explorer.core.families.rbm.trainer import RBMTrainer
+
+    def failing_step(self):
+        raise ValueError("the loss is NaN")
+
+    monkeypatch.setattr(RBMTrainer, "train_step", failing_step)
+    rc, out, err = run_cli(["train", "rbm", "--dataset", "bars", "--hidden", "6", "--epochs", "1", "--quiet",
+                            "--json", "--out", str(tmp_path / "run")], capsys)
+    assert rc == 2
+    message = json.loads(out)["error"]
+    assert message.startswith("training failed: ") and "the loss is NaN" in message
+    assert err == f"explorer: error: {message}\n"
+    assert list(tmp_path.iterdir()) == []  # nothing saved

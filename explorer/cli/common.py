@@ -26,6 +26,10 @@ class UsageError(Exception):
     """Bad command-line input: printed as one line, exit status 2."""
 
 
+class TrainingFailed(ValueError):
+    """Training stopped on an error (a diverging or failing step): one line, exit status 2."""
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are a ``UsageError`` (one line, exit 2), not argparse's usage block."""
 
@@ -276,9 +280,8 @@ def run_training(trainer, args: argparse.Namespace, progress_metric: tuple[str, 
     finally:
         bar.close()
         session.stop()
-    if session.error:
-        print(f"explorer: training failed: {session.error}", file=sys.stderr)
-        return 1, {}
+    if session.error:  # one line, exit 2 (and JSON with --json), as every error of the command line
+        raise TrainingFailed(f"training failed: {session.error}")
     history = session.history()
     train_seconds = sum(h.get("seconds", 0.0) for h in history)
     result: dict[str, Any] = {
