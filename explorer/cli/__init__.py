@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     except LimitError as exc:  # work past a limit: the option that asked for it is named
         option = option_for(args, exc.setting)
         return _error(f"{option}: {exc}" if option else str(exc), as_json)
-    except (ValueError, OSError) as exc:  # DataError, DeviceError, LimitError, RunFolderError, file errors
+    except (ValueError, OSError) as exc:  # DataError, DeviceError, SpecError, RunFolderError, file errors
         return _error(_describe(exc), as_json)
     except MemoryError:
         return _error("not enough memory for this (lower the sizes asked for)", as_json)

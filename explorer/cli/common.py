@@ -89,14 +89,6 @@ def positive_float(text: str) -> float:
     return v
 
 
-def nonneg_float(text: str) -> float:
-    """An argparse type: a finite number >= 0."""
-    v = finite_float(text)
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return v
-
-
 def device_name(text: str) -> str:
     """An argparse type: a device name, not empty (which one exists is checked when the model is built)."""
     if not text.strip():
@@ -171,7 +163,11 @@ def check_writable(option: str, value: str, folder: bool) -> None:
             raise UsageError(f"{option} {value}: not a folder")
         if not folder and path.is_dir():
             raise UsageError(f"{option} {value}: is a folder, expected a file name")
-    probe = path if folder and path.is_dir() else path.parent
+    probe = path.parent
+    if folder and path.is_dir():  # a run goes over a run (swapped in beside it) or into a new sub-folder
+        from explorer.core.persist.runfolder import save_target
+
+        probe = save_target(path).parent
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     if not probe.is_dir():
