@@ -90,6 +90,14 @@ def test_impossible_options_are_refused_in_one_line(args, message, capsys, two_g
     assert out == "" and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("family, need", [("rbm", "468.8 MB"), ("ae", "781.2 MB")])
+def test_a_model_past_the_memory_limit_is_refused_before_it_is_built(family, need, monkeypatch, capsys):
+    monkeypatch.setenv(limits.MEMORY_LIMIT_ENV, "100M")
+    rc, out, err = run_cli(["train", family, "--hidden", "20000", "--upscale", "4", "--quiet"], capsys)
+    assert (rc, err) == (2, f"explorer: error: --hidden: hidden units 20000 on 1024 inputs would need about {need} "
+                            f"of memory, more than the limit of 100.0 MB {LIMIT_NOTE}\n")
+
+
 def test_json_runs_report_errors_as_json_too(capsys):
     rc, out, err = run_cli(["train", "rbm", "--weight-decay", "nan", "--json"], capsys)
     assert rc == 2

@@ -23,6 +23,7 @@ import torch
 from explorer.core.engine.settings import setting
 from explorer.core.engine.uniforms import NumpyUniforms, UniformSource
 from explorer.core.families.base import DataSettings, MiniBatchTrainer
+from explorer.core.limits import FLOAT_BYTES, check_memory
 
 NOISE_KINDS = ("none", "gaussian", "masking", "salt_pepper")
 MAX_GAUSSIAN_LEVEL = 10.0
@@ -167,6 +168,9 @@ class AutoencoderTrainer(MiniBatchTrainer):
     def _build_model(self) -> None:
         cfg, ds, dev = self.config, self.dataset, self._device
         init_gen = torch.Generator().manual_seed(cfg.seed)
+        # two weight matrices with their gradients, velocities and snapshot copies
+        check_memory(f"hidden units {cfg.hidden} on {ds.n_visible} inputs",
+                     10 * FLOAT_BYTES * ds.n_visible * cfg.hidden, "hidden")
         self.model = Autoencoder(ds.n_visible, cfg.hidden, tied=cfg.tied, init_std=cfg.init_std,
                                  generator=init_gen, device=dev)
         # decoder biases start at the logit of the training pixel means: the untrained model

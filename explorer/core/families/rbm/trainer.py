@@ -13,6 +13,7 @@ import torch
 from explorer.core.engine.settings import setting
 from explorer.core.families.base import DataSettings, MiniBatchTrainer, SavedParameter
 from explorer.core.families.rbm.model import BINARIZE_MODES, RBM, ContrastiveDivergence, binarize
+from explorer.core.limits import FLOAT_BYTES, check_memory
 
 
 @dataclass
@@ -58,6 +59,9 @@ class RBMTrainer(MiniBatchTrainer):
         cfg, ds, dev = self.config, self.dataset, self._device
         torch.manual_seed(cfg.seed)
         init_gen = torch.Generator().manual_seed(cfg.seed)
+        # the weights with their gradient, velocity, statistics and snapshot copies
+        check_memory(f"hidden units {cfg.hidden} on {ds.n_visible} inputs",
+                     6 * FLOAT_BYTES * ds.n_visible * cfg.hidden, "hidden")
         self.rbm = RBM(ds.n_visible, cfg.hidden, init_std=cfg.init_std, generator=init_gen, device=dev)
         # visible biases start at log(p/(1-p)) of the training pixel means (Hinton's practical guide):
         # the model starts from "average digit" instead of grey noise
