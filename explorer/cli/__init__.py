@@ -13,7 +13,9 @@
     python -m explorer inspect PATH         a run folder, weights file or network file, summarised
     python -m explorer export RUN [--onnx FILE] [--safetensors FILE]   a run's model for use elsewhere
 
-Bad arguments exit with status 2 and a one-line message.
+Errors: bad arguments, a file that cannot be read or written, work past a limit exit with status 2 and one
+line on stderr (``--json`` runs also print ``{"error": "..."}`` on stdout); an internal error (a fault of the
+app itself) exits with status 3 and one line saying where its full traceback is: the log file.
 
 One module per command or model family adds its sub-parsers and names the function that runs each
 (``set_defaults(func=...)``); they share ``common``, which imports none of them. This module only puts the
@@ -22,19 +24,26 @@ parser together, in the order ``--help`` lists the commands, and runs what was a
 
 from __future__ import annotations
 
+import json
+import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from explorer import __version__
-from explorer.core.logs import configure_logging
-from explorer.cli import (autoencoder, cnn, export, fcn, gui, inspect, mlp, rbm, recurrent, snapshot, spec,
-                          train)
-from explorer.cli.common import OneLineParser, UsageError
+from explorer.cli import autoencoder, cnn, export, fcn, gui, inspect, mlp, rbm, recurrent, snapshot, spec, train
+from explorer.cli.common import OneLineParser, UsageError, check_out_options, one_line, option_for
+from explorer.core.limits import LimitError
+from explorer.core.logs import configure_logging, log_file
 
 PROG = "network-explorer"
 """The program's name in usage lines: the console script's. ``python -m explorer`` passes its own."""
 
-__all__ = ["PROG", "build_parser", "main"]
+__all__ = ["PROG", "EXIT_ERROR", "EXIT_INTERNAL", "build_parser", "main"]
+
+EXIT_ERROR = 2      # the user's input or environment: one line says what and where
+EXIT_INTERNAL = 3   # a fault of the app: one line says where the full traceback is
+
+log = logging.getLogger("explorer.cli")
 
 
 def build_parser(prog: str = PROG) -> OneLineParser:
@@ -69,25 +78,55 @@ def build_parser(prog: str = PROG) -> OneLineParser:
 
 def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     """Run the command line (``argv``, else ``sys.argv[1:]``); returns the exit status."""
-    if not (sys.argv[1:] if argv is None else argv):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
         # the plain launch: straight to the window, without the parser (its sub-commands import torch,
         # which the start-up window loads on a thread while it is already on screen; see gui/startup.py)
         return gui.cmd_gui(None)
-    configure_logging(role="cli")
+    logged_to = configure_logging(role="cli")
     parser = build_parser(prog)
+    as_json = "--json" in argv
+    args = None
     try:
         args = parser.parse_args(argv)
+        as_json = bool(getattr(args, "json", False))
         command = getattr(args, "func", None)
         if command is None:  # options but no command: the window, as with no arguments
             return gui.cmd_gui(None)
+        check_out_options(args)  # an --out that cannot be written is refused before any work
         return command(args)
     except UsageError as exc:
-        print(f"explorer: error: {exc}", file=sys.stderr)
-        return 2
-    except (ValueError, OSError) as exc:  # DataError, DeviceError, RunFolderError, bad settings, file errors
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"explorer: error: {msg}", file=sys.stderr)
-        return 2
+        return _error(str(exc), as_json)
+    except LimitError as exc:  # work past a limit: the option that asked for it is named
+        option = option_for(args, exc.setting)
+        return _error(f"{option}: {exc}" if option else str(exc), as_json)
+    except (ValueError, OSError) as exc:  # DataError, DeviceError, SpecError, RunFolderError, file errors
+        return _error(_describe(exc), as_json)
+    except MemoryError:
+        return _error("not enough memory for this (lower the sizes asked for)", as_json)
     except KeyboardInterrupt:
         print("explorer: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a fault of the app itself: its traceback goes to the log, not the terminal
+        log.error("internal error running %s", " ".join(argv), exc_info=True)
+        where = (f"the full traceback is in {logged_to}" if logged_to is not None
+                 else f"no log file could be written at {log_file()}")
+        return _error(f"internal error ({type(exc).__name__}: {exc}); {where}", as_json, EXIT_INTERNAL,
+                      prefix="explorer: ")
+
+
+def _describe(exc: BaseException) -> str:
+    """An error in its own words; a system error as "FILE: reason" rather than "[Errno N] reason: 'FILE'"."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        target = f" -> {exc.filename2}" if exc.filename2 is not None else ""
+        return f"{exc.filename}{target}: {exc.strerror}"
+    return str(exc) or type(exc).__name__
+
+
+def _error(message: str, as_json: bool, status: int = EXIT_ERROR, prefix: str = "explorer: error: ") -> int:
+    """Report an error as one line on stderr (and as ``{"error": ...}`` on stdout for ``--json``)."""
+    text = one_line(message)
+    print(f"{prefix}{text}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": text}))
+    return status

@@ -9,9 +9,20 @@ from __future__ import annotations
 
 import argparse
 
-from explorer.cli.common import (add_data_options, add_run_options, add_snapshot_options, add_spec_source,
-                                 positive_float, positive_int, render_snapshot_png, report, run_training,
-                                 trainer_from_args)
+from explorer.cli.common import (
+    add_data_options,
+    add_run_options,
+    add_snapshot_options,
+    add_spec_source,
+    finite_float,
+    positive_float,
+    positive_int,
+    render_snapshot_png,
+    report,
+    run_training,
+    trainer_from_args,
+    validate_options,
+)
 
 
 def add_ae_options(p: argparse.ArgumentParser, noise: str = "none") -> None:
@@ -21,9 +32,9 @@ def add_ae_options(p: argparse.ArgumentParser, noise: str = "none") -> None:
     p.add_argument("--tied", action="store_true", help="tied weights: the decoder uses W transposed")
     p.add_argument("--noise", default=noise, choices=("none", "gaussian", "masking", "salt_pepper"),
                    help=f"corruption of the input for a denoising autoencoder (default {noise})")
-    p.add_argument("--noise-level", type=float, default=0.3, help="noise std (gaussian) or fraction (default 0.3)")
+    p.add_argument("--noise-level", type=finite_float, default=0.3, help="noise std (gaussian) or fraction (default 0.3)")
     p.add_argument("--lr", type=positive_float, default=0.1, help="learning rate (default 0.1)")
-    p.add_argument("--momentum", type=float, default=0.9, help="momentum (default 0.9)")
+    p.add_argument("--momentum", type=finite_float, default=0.9, help="momentum (default 0.9)")
     p.add_argument("--batch-size", type=positive_int, default=32, help="mini-batch size (default 32)")
 
 
@@ -35,7 +46,7 @@ def ae_config(args: argparse.Namespace):
                             tied=args.tied, noise=args.noise, noise_level=args.noise_level, lr=args.lr,
                             momentum=args.momentum, batch_size=args.batch_size, device=args.device, seed=args.seed,
                             download=args.download)
-    cfg.validate()
+    validate_options(cfg, args)
     return cfg
 
 

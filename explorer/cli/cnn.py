@@ -12,9 +12,23 @@ from __future__ import annotations
 import argparse
 import sys
 
-from explorer.cli.common import (DATASETS, add_run_options, add_snapshot_options, add_spec_source, config_from_spec_file,
-                                 nonneg_int,
-                                 positive_float, positive_int, render_snapshot_png, report, run_training)
+from explorer.cli.common import (
+    DATASETS,
+    add_run_options,
+    add_snapshot_options,
+    add_spec_source,
+    config_from_spec_file,
+    device_name,
+    finite_float,
+    load_spec_file,
+    nonneg_int,
+    positive_float,
+    positive_int,
+    render_snapshot_png,
+    report,
+    run_training,
+    validate_options,
+)
 
 
 def add_cnn_options(p: argparse.ArgumentParser) -> None:
@@ -28,11 +42,11 @@ def add_cnn_options(p: argparse.ArgumentParser) -> None:
                         "unreadable and odd-sized images are skipped and counted")
     add_spec_source(p)  # --spec FILE / --preset NAME (default: lenet5)
     p.add_argument("--lr", type=positive_float, default=None, help="learning rate (default 0.03, or the spec's)")
-    p.add_argument("--momentum", type=float, default=None, help="momentum (default 0.9, or the spec's)")
+    p.add_argument("--momentum", type=finite_float, default=None, help="momentum (default 0.9, or the spec's)")
     p.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default 32, or the spec's)")
     p.add_argument("--eval-samples", type=positive_int, default=1000,
                    help="examples per evaluation, held-out and training (default 1000)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default auto)")
+    p.add_argument("--device", type=device_name, default="auto", help="cpu, cuda, mps or auto (default auto)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0)")
 
 
@@ -40,20 +54,20 @@ def cnn_config(args: argparse.Namespace):
     """The CNN settings from the options: ``--spec``/``--preset`` (its lr, momentum and batch size), then the
     explicit ``--lr``/``--momentum``/``--batch-size``; ValueError with a message when something is refused."""
     from explorer.core.families.cnn.trainer import CNNConfig, config_from_spec
-    from explorer.core.spec.network import load_preset, load_spec
+    from explorer.core.spec.network import load_preset
 
     base = CNNConfig(dataset="folder" if args.image_folder else args.dataset, data_dir=args.data_dir,
                      image_folder=args.image_folder, download=args.download, eval_samples=args.eval_samples,
                      device=args.device, seed=args.seed)
     if args.spec or args.preset:
-        cfg = config_from_spec_file(config_from_spec, load_spec(args.spec) if args.spec else load_preset(args.preset),
+        cfg = config_from_spec_file(config_from_spec, load_spec_file(args.spec) if args.spec else load_preset(args.preset),
                                     base, args)
     else:
         cfg = base
     for key in ("lr", "momentum", "batch_size"):
         if getattr(args, key) is not None:
             setattr(cfg, key, getattr(args, key))
-    cfg.validate()
+    validate_options(cfg, args)
     return cfg
 
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 DATASETS = ("digits", "bars", "mnist", "fashion-mnist")
@@ -23,13 +26,19 @@ class UsageError(Exception):
     """Bad command-line input: printed as one line, exit status 2."""
 
 
-def one_line(exc: BaseException) -> str:
-    """An error's message as one line for the terminal: its first line, control characters escaped (a name
-    read from a file cannot send escape sequences to the user's terminal)."""
+def one_line(message: BaseException | str) -> str:
+    """An error's message as one line for the terminal: its first non-empty line, control characters
+    escaped (a name read from a file cannot send escape sequences to the user's terminal)."""
     from explorer.core.safe_read import escape_text
 
-    text = str(exc).strip()
-    return escape_text(text.splitlines()[0] if text else type(exc).__name__)
+    lines = [line for line in str(message).splitlines() if line.strip()]
+    if lines:
+        return escape_text(lines[0].strip())
+    return type(message).__name__ if isinstance(message, BaseException) else ""
+
+
+class TrainingFailed(ValueError):
+    """Training stopped on an error (a diverging or failing step): one line, exit status 2."""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -60,15 +69,117 @@ positive_int = int_at_least(1)
 nonneg_int = int_at_least(0)
 
 
-def positive_float(text: str) -> float:
-    """An argparse type: a finite number > 0."""
+def int_between(minimum: int, maximum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``minimum`` to ``maximum``."""
+
+    def parse(text: str) -> int:
+        v = int_at_least(minimum)(text)
+        if v > maximum:
+            raise argparse.ArgumentTypeError(f"expected a number from {minimum} to {maximum}, got {v}")
+        return v
+
+    return parse
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (nan and inf refused: no setting means them)."""
     try:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v > 0 or v != v or v == float("inf"):
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
+    return v
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    v = finite_float(text)
+    if not v > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return v
+
+
+def device_name(text: str) -> str:
+    """An argparse type: a device name, not empty (which one exists is checked when the model is built)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected cpu, cuda, cuda:N, mps or auto, got an empty name")
+    return text.strip()
+
+
+MAX_UPSCALE = 4
+upscale_factor = int_between(1, MAX_UPSCALE)
+
+
+OPTIONS_OF_SETTINGS = {("fcn", "n_train"): "--scenes", ("fcn", "n_test"): "--test-scenes"}
+"""Settings whose option is not named after them, by (family, setting)."""
+
+
+def option_for(args: argparse.Namespace | None, setting: str | None) -> str | None:
+    """The option of the command ``args`` that sets ``setting`` (``n_train`` -> ``--n-train``), if it has one."""
+    if args is None or setting is None:
+        return None
+    named = OPTIONS_OF_SETTINGS.get((str(getattr(args, "family", "")), setting))
+    if named is not None:
+        return named
+    return "--" + setting.replace("_", "-") if hasattr(args, setting) else None
+
+
+def validate_options(cfg, args: argparse.Namespace) -> None:
+    """``cfg.validate()``, a setting out of its range named by its option (``--n-train must be ...``)."""
+    from explorer.core.engine.settings import rules
+
+    for name, rule in rules(cfg).items():
+        option = option_for(args, name)
+        value = getattr(cfg, name)
+        if option is not None and not rule.allows(value):
+            raise UsageError(f"{option} must be {rule.requirement()}, got {value!r}")
+    cfg.validate()
+
+
+# -- output paths ----------------------------------------------------------------------------------------------
+
+FOLDER_OUTPUTS = {"train": ("out",)}
+"""The options that name a folder to write, by command; the other output options name a file."""
+FILE_OUTPUTS = ("out", "samples_out", "onnx", "safetensors")
+
+
+def check_out_options(args: argparse.Namespace) -> None:
+    """UsageError naming the option when an output path of the command is empty or cannot be written:
+    checked before the work starts, not after an hour of training."""
+    folders = FOLDER_OUTPUTS.get(getattr(args, "command", None) or "", ())
+    for dest in FILE_OUTPUTS:
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        option = "--" + dest.replace("_", "-")
+        check_writable(option, value, folder=dest in folders)
+
+
+def check_writable(option: str, value: str, folder: bool) -> None:
+    """UsageError unless ``value`` is a path where a file (or, ``folder``, a folder) can be written."""
+    if not value.strip():
+        raise UsageError(f"{option} must name a {'folder' if folder else 'file'}, got an empty path")
+    path = Path(value).expanduser()
+    if path.exists():
+        if folder and not path.is_dir():
+            raise UsageError(f"{option} {value}: not a folder")
+        if not folder and path.is_dir():
+            raise UsageError(f"{option} {value}: is a folder, expected a file name")
+    probe = path.parent
+    if folder and path.is_dir():  # a run goes over a run (swapped in beside it) or into a new sub-folder
+        from explorer.core.persist.runfolder import save_target
+
+        probe = save_target(path).parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(f"{option} {value}: cannot be written ({probe} is not a folder)")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{option} {value}: cannot be written ({exc.strerror or exc})") from None
 
 
 # -- option groups ---------------------------------------------------------------------------------------------
@@ -78,8 +189,8 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="digits", choices=DATASETS, help="training data (default: digits)")
     p.add_argument("--data-dir", help="folder with MNIST/Fashion-MNIST IDX files (.gz or raw)")
     p.add_argument("--download", action="store_true", help="download MNIST/Fashion-MNIST into the user cache if missing")
-    p.add_argument("--upscale", type=positive_int, default=1, help="enlarge images by this factor (1-4)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default auto)")
+    p.add_argument("--upscale", type=upscale_factor, default=1, help="enlarge images by this factor (1-4)")
+    p.add_argument("--device", type=device_name, default="auto", help="cpu, cuda, mps or auto (default auto)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0)")
 
 
@@ -149,8 +260,9 @@ def load_data(cfg, quiet: bool):
 def run_training(trainer, args: argparse.Namespace, progress_metric: tuple[str, str]) -> tuple[int, dict[str, Any]]:
     """Train ``args.epochs`` epochs on the engine's thread with a progress bar; the common JSON fields."""
     from explorer.core.engine.session import TrainingSession
-    from explorer.core.persist.runfolder import save_run
+    from explorer.core.persist.runfolder import save_run, save_target
 
+    out = save_target(args.out) if args.out else None  # a folder of other files gets a new run folder in it
     session = TrainingSession(trainer, epochs=args.epochs, eval_fraction=None)  # every epoch is evaluated
     bar = Progress(trainer.steps_per_epoch * args.epochs, enabled=not args.quiet)
     key, label = progress_metric
@@ -167,9 +279,8 @@ def run_training(trainer, args: argparse.Namespace, progress_metric: tuple[str, 
     finally:
         bar.close()
         session.stop()
-    if session.error:
-        print(f"explorer: training failed: {session.error}", file=sys.stderr)
-        return 1, {}
+    if session.error:  # one line, exit 2 (and JSON with --json), as every error of the command line
+        raise TrainingFailed(f"training failed: {session.error}")
     history = session.history()
     train_seconds = sum(h.get("seconds", 0.0) for h in history)
     result: dict[str, Any] = {
@@ -185,17 +296,30 @@ def run_training(trainer, args: argparse.Namespace, progress_metric: tuple[str, 
         "wall_seconds": time.perf_counter() - t0,
         "history": history,
     }
-    if args.out:
-        result["out"] = str(save_run(session, args.out))
+    if out is not None:
+        result["out"] = str(save_run(session, out))
     return 0, result
+
+
+def load_spec_file(path: str):
+    """The network of a ``--spec`` file, checked whole (shapes, sizes, the memory it needs) before anything
+    is built from it; SpecError naming the file."""
+    from explorer.core.spec.network import SpecError, load_spec, validate
+
+    spec = load_spec(path)
+    try:
+        validate(spec)
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from None
+    return spec
 
 
 def spec_from_args(args: argparse.Namespace):
     """The network of ``--spec FILE`` or ``--preset NAME``; None when neither was given."""
-    from explorer.core.spec.network import load_preset, load_spec
+    from explorer.core.spec.network import load_preset
 
     if args.spec:
-        return load_spec(args.spec)
+        return load_spec_file(args.spec)
     if args.preset:
         return load_preset(args.preset)
     return None
@@ -225,19 +349,33 @@ def report(result: dict[str, Any], args: argparse.Namespace, text: str) -> None:
     if args.json:
         print(json.dumps(result))
     else:
-        print(text + (f"; saved to {args.out}" if args.out else ""))
+        print(text + (f"; saved to {result.get('out', args.out)}" if args.out else ""))
 
 
 # -- snapshots -------------------------------------------------------------------------------------------------
+
+MIN_SNAPSHOT_SIDE = 100
+
+
+def snapshot_size(text: str) -> tuple[int, int]:
+    """``--size WxH`` as (W, H); UsageError unless each side is a whole number of pixels within bounds."""
+    from explorer.core.limits import MAX_SNAPSHOT_SIDE
+
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--size must look like 1600x1000, got {text!r}") from None
+    if not (MIN_SNAPSHOT_SIDE <= w <= MAX_SNAPSHOT_SIDE and MIN_SNAPSHOT_SIDE <= h <= MAX_SNAPSHOT_SIDE):
+        raise UsageError(f"--size must be from {MIN_SNAPSHOT_SIDE} to {MAX_SNAPSHOT_SIDE} pixels each way, "
+                         f"got {text!r}")
+    return w, h
+
 
 def render_snapshot_png(args: argparse.Namespace, make_config: Callable[[argparse.Namespace], Any]) -> int:
     """Train ``args.steps`` steps of the settings ``make_config(args)`` gives and write the panel to ``args.out``
     as a PNG, offscreen. Qt is imported only here, so the rest of the command line runs without it."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    try:
-        w, h = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        raise UsageError(f"--size must look like 1600x1000, got {args.size!r}") from None
+    w, h = snapshot_size(args.size)
     from explorer.gui.snapshot import render_snapshot
 
     path = render_snapshot(make_config(args), steps=args.steps, out=args.out, size=(w, h))

@@ -13,9 +13,21 @@ import argparse
 import sys
 from typing import Any
 
-from explorer.cli.common import (add_run_options, add_snapshot_options, add_spec_source, config_from_spec_file,
-                                 nonneg_int, positive_float,
-                                 positive_int, render_snapshot_png, report, run_training)
+from explorer.cli.common import (
+    add_run_options,
+    add_snapshot_options,
+    add_spec_source,
+    config_from_spec_file,
+    device_name,
+    finite_float,
+    load_spec_file,
+    nonneg_int,
+    positive_float,
+    positive_int,
+    render_snapshot_png,
+    report,
+    run_training,
+)
 
 
 def _unit_float(text: str) -> float:
@@ -45,20 +57,20 @@ def add_fcn_options(p: argparse.ArgumentParser, *, skips_option: bool = True) ->
     p.add_argument("--optimizer", choices=("adam", "sgd"), default=None,
                    help="optimiser (default: the spec's, adam for unet-small)")
     p.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: the spec's, 0.001)")
-    p.add_argument("--momentum", type=float, default=0.9, help="momentum for sgd (default 0.9)")
+    p.add_argument("--momentum", type=finite_float, default=0.9, help="momentum for sgd (default 0.9)")
     p.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default: the spec's, 16)")
     p.add_argument("--eval-samples", type=positive_int, default=200,
                    help="images per evaluation, held-out and training (default 200)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default auto)")
+    p.add_argument("--device", type=device_name, default="auto", help="cpu, cuda, mps or auto (default auto)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0)")
 
 
 def fcn_config(args: argparse.Namespace, compare: bool = False):
     """The FCN (or with/without-skips comparison) settings from the options; ValueError with a message."""
     from explorer.core.families.fcn.trainer import FCNConfig, compare_config_from, config_from_spec
-    from explorer.core.spec.network import load_preset, load_spec
+    from explorer.core.spec.network import load_preset
 
-    spec = load_spec(args.spec) if args.spec else load_preset(args.preset or "unet-small")
+    spec = load_spec_file(args.spec) if args.spec else load_preset(args.preset or "unet-small")
     base = FCNConfig(dataset="folder" if args.mask_folder else "scenes", data_dir=args.mask_folder,
                      n_train=args.scenes, n_test=args.test_scenes, noise=args.noise, texture=not args.no_texture,
                      max_shapes=args.max_shapes, momentum=args.momentum, eval_samples=args.eval_samples,

@@ -10,9 +10,22 @@ from __future__ import annotations
 
 import argparse
 
-from explorer.cli.common import (UsageError, add_data_options, add_run_options, add_snapshot_options,
-                                 add_spec_source, load_data, positive_float, positive_int, render_snapshot_png,
-                                 report, run_training, trainer_from_args)
+from explorer.cli.common import (
+    UsageError,
+    add_data_options,
+    add_run_options,
+    add_snapshot_options,
+    add_spec_source,
+    finite_float,
+    load_data,
+    positive_float,
+    positive_int,
+    render_snapshot_png,
+    report,
+    run_training,
+    trainer_from_args,
+    validate_options,
+)
 
 
 def add_mlp_options(p: argparse.ArgumentParser, init: str = "random") -> None:
@@ -23,7 +36,7 @@ def add_mlp_options(p: argparse.ArgumentParser, init: str = "random") -> None:
                    help="start: small random sigmoid, RBM- or AE-pretrained sigmoid, or ReLU with He init")
     p.add_argument("--pretrain-epochs", type=positive_int, default=5, help="pretraining epochs per layer")
     p.add_argument("--lr", type=positive_float, default=0.5, help="fine-tuning learning rate (default 0.5)")
-    p.add_argument("--momentum", type=float, default=0.0, help="momentum (default 0)")
+    p.add_argument("--momentum", type=finite_float, default=0.0, help="momentum (default 0)")
     p.add_argument("--batch-size", type=positive_int, default=32, help="mini-batch size (default 32)")
 
 
@@ -36,10 +49,12 @@ def mlp_config(args: argparse.Namespace):
         hidden = tuple(int(v) for v in args.hidden.split(",") if v.strip())
     except ValueError:
         raise UsageError(f"--hidden must be sizes separated by commas, like 64,64,64; got {args.hidden!r}") from None
+    if not hidden:
+        raise UsageError(f"--hidden must name at least one layer size, like 64,64,64; got {args.hidden!r}")
     cfg = MLPConfig(dataset=args.dataset, data_dir=args.data_dir, upscale=args.upscale, hidden=hidden,
                     init=args.init, pretrain_epochs=args.pretrain_epochs, lr=args.lr, momentum=args.momentum,
                     batch_size=args.batch_size, device=args.device, seed=args.seed, download=args.download)
-    cfg.validate()
+    validate_options(cfg, args)
     return cfg
 
 
@@ -117,16 +132,19 @@ def image_grid(images, image_shape, cols: int = 8, zoom: int = 4):
 def cmd_train_dbn(args: argparse.Namespace) -> int:
     """Greedy layerwise training of stacked RBMs (layer k on the codes of layer k-1), then generative
     sampling: Gibbs sweeps in the top RBM, then one pass down through the layers with p(v|h)."""
-    from explorer.core.families.deep.trainer import MLPTrainer
     from explorer.core.atomic import atomic_write_bytes
+    from explorer.core.families.deep.trainer import MLPTrainer
+    from explorer.core.limits import FLOAT_BYTES, check_memory
 
     per_layer = args.epochs
-    args.hidden = args.hidden or "100,64"
     ns = argparse.Namespace(**{**vars(args), "init": "rbm", "pretrain_epochs": per_layer, "momentum": 0.0})
     cfg = mlp_config(ns)
     cfg.pretrain_lr = args.lr
     cfg.validate()
     trainer = MLPTrainer(cfg, dataset=load_data(cfg, quiet=args.quiet))
+    # the samples' chains through every layer, their probabilities and the picture: before any training
+    check_memory(f"--samples {args.samples:,}",
+                 4 * FLOAT_BYTES * args.samples * (trainer.dataset.n_visible + sum(cfg.hidden)))
     n_layers = trainer.n_pretrain_stages
     args.epochs = n_layers * per_layer  # the run ends where fine-tuning would begin: a DBN is not fine-tuned
     rc, result = run_training(trainer, args, ("pretrain_heldout_error", "held-out recon"))

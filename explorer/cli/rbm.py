@@ -9,9 +9,20 @@ from __future__ import annotations
 
 import argparse
 
-from explorer.cli.common import (add_data_options, add_run_options, add_snapshot_options, add_spec_source,
-                                 positive_float, positive_int, render_snapshot_png, report, run_training,
-                                 trainer_from_args)
+from explorer.cli.common import (
+    add_data_options,
+    add_run_options,
+    add_snapshot_options,
+    add_spec_source,
+    finite_float,
+    positive_float,
+    positive_int,
+    render_snapshot_png,
+    report,
+    run_training,
+    trainer_from_args,
+    validate_options,
+)
 
 
 def add_rbm_options(p: argparse.ArgumentParser) -> None:
@@ -20,8 +31,8 @@ def add_rbm_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hidden", type=positive_int, default=100, help="hidden units (default 100)")
     p.add_argument("--k", type=positive_int, default=1, help="Gibbs steps of CD-k (default 1)")
     p.add_argument("--lr", type=positive_float, default=0.1, help="learning rate gamma (default 0.1)")
-    p.add_argument("--momentum", type=float, default=0.0, help="momentum (option beyond the lecture; default 0)")
-    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default 0)")
+    p.add_argument("--momentum", type=finite_float, default=0.0, help="momentum (option beyond the lecture; default 0)")
+    p.add_argument("--weight-decay", type=finite_float, default=0.0, help="L2 weight decay (default 0)")
     p.add_argument("--persistent", action="store_true", help="persistent CD (PCD) instead of CD-k")
     p.add_argument("--binarize", default="sample", choices=("sample", "threshold"),
                    help="how grey levels become binary visible units (default: sample)")
@@ -36,7 +47,7 @@ def rbm_config(args: argparse.Namespace):
                     k=args.k, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
                     persistent=args.persistent, binarize=args.binarize, batch_size=args.batch_size,
                     device=args.device, seed=args.seed, download=args.download)
-    cfg.validate()
+    validate_options(cfg, args)
     return cfg
 
 

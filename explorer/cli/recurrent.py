@@ -11,9 +11,22 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from explorer.cli.common import (add_run_options, add_snapshot_options, add_spec_source, config_from_spec_file,
-                                 nonneg_int, positive_float,
-                                 positive_int, render_snapshot_png, report, run_training, spec_from_args)
+from explorer.cli.common import (
+    add_run_options,
+    add_snapshot_options,
+    add_spec_source,
+    config_from_spec_file,
+    device_name,
+    finite_float,
+    nonneg_int,
+    positive_float,
+    positive_int,
+    render_snapshot_png,
+    report,
+    run_training,
+    spec_from_args,
+    validate_options,
+)
 
 
 def _float_at_least_zero(text: str) -> float:
@@ -45,7 +58,7 @@ def add_recurrent_options(p: argparse.ArgumentParser, model: str) -> None:
         p.add_argument("--bias", action="store_true", help="learn a bias in s_t = tanh(U x + W s + b)")
     p.add_argument("--optimizer", default="adam", choices=("adam", "sgd"), help="optimiser (default adam)")
     p.add_argument("--lr", type=positive_float, default=0.01, help="learning rate (default 0.01)")
-    p.add_argument("--momentum", type=float, default=0.9, help="momentum for sgd (default 0.9)")
+    p.add_argument("--momentum", type=finite_float, default=0.9, help="momentum for sgd (default 0.9)")
     p.add_argument("--batch-size", type=positive_int, default=32, help="mini-batch size (default 32)")
     p.add_argument("--clip", type=_float_at_least_zero, default=1.0,
                    help="clip the gradient norm at this value, 0 = off (default 1)")
@@ -57,7 +70,7 @@ def add_recurrent_options(p: argparse.ArgumentParser, model: str) -> None:
                         "steps, and report its held-out loss (default: off for train, 4 for snapshot)")
     p.add_argument("--temperature", type=_float_at_least_zero, default=1.0,
                    help="text: sampling temperature of the generated sample (default 1)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default auto)")
+    p.add_argument("--device", type=device_name, default="auto", help="cpu, cuda, mps or auto (default auto)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0)")
 
 
@@ -72,7 +85,7 @@ def recurrent_config(args: argparse.Namespace):
               optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, batch_size=args.batch_size,
               clip=args.clip, n_train=args.n_train, eval_samples=args.eval_samples,
               compare_every=compare_every, temperature=args.temperature, device=args.device, seed=args.seed)
-    cfg.validate()
+    validate_options(cfg, args)
     return cfg
 
 

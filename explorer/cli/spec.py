@@ -48,8 +48,16 @@ def _spec_from_file_or_preset(args):
 def run_spec_command(args: argparse.Namespace) -> int:
     """Run one ``spec`` sub-command; returns the exit code, raises SpecError/ValueError for errors."""
     from explorer.core.atomic import atomic_write_text
-    from explorer.core.spec.network import (PRESETS, SpecError, export_source, infer, load_spec, preset_names,
-                                            summary_table, validate)
+    from explorer.core.spec.network import (
+        PRESETS,
+        SpecError,
+        export_source,
+        infer,
+        load_spec,
+        preset_names,
+        summary_table,
+        validate,
+    )
 
     cmd = args.spec_command
     if cmd == "check":

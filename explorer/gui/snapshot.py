@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -14,15 +15,35 @@ from explorer.gui.app import make_app  # noqa: E402
 
 
 def render_snapshot(config, steps: int, out: str | Path, size: tuple[int, int] = (1600, 1000)) -> Path:
-    """The main window on ``config``'s family (RBM, autoencoder, deep network...), after ``steps`` steps."""
-    from explorer.core.persist.commands import evaluate_now
+    """The main window on ``config``'s family (RBM, autoencoder, deep network...), after ``steps`` steps.
+
+    Whatever happens (a refused setting, a failed training, a file that cannot be written), the window is
+    closed and its training thread stopped before the error goes on: a process that ends with Qt objects
+    and a training thread still alive can crash at exit, after the error message."""
     from explorer.gui.main_window import MainWindow
 
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)  # before the training: a bad path fails at once
     app = make_app()
     # a throw-away settings file: a snapshot must not depend on (or change) the user's saved layout
     tmp = tempfile.mkdtemp(prefix="explorer-snapshot-")
-    settings = QtCore.QSettings(os.path.join(tmp, "settings.ini"), QtCore.QSettings.Format.IniFormat)
-    win = MainWindow(config, settings=settings)
+    win = None
+    try:
+        settings = QtCore.QSettings(os.path.join(tmp, "settings.ini"), QtCore.QSettings.Format.IniFormat)
+        win = MainWindow(config, settings=settings)
+        return _train_and_grab(app, win, steps, out, size)
+    finally:
+        if win is not None:
+            win.close()  # stops the training thread (the main window's close does)
+            win.deleteLater()
+        for _ in range(3):
+            app.processEvents()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _train_and_grab(app, win, steps: int, out: Path, size: tuple[int, int]) -> Path:
+    from explorer.core.persist.commands import evaluate_now
+
     if win.session is None:
         raise ValueError("could not start training: " + win.notice.label.text())
     win.resize(*size)
@@ -48,12 +69,12 @@ def render_snapshot(config, steps: int, out: str | Path, size: tuple[int, int] =
     for _ in range(5):
         app.processEvents()
         QtCore.QThread.msleep(10)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     image = win.grab()
     tmp_png = out.with_name(f".{out.name}.tmp.png")
-    if not image.save(str(tmp_png), "PNG"):
-        raise OSError(f"could not write {out}")
-    os.replace(tmp_png, out)
-    win.close()
+    try:
+        if not image.save(str(tmp_png), "PNG"):
+            raise OSError(f"{out}: could not be written")
+        os.replace(tmp_png, out)
+    finally:
+        tmp_png.unlink(missing_ok=True)
     return out

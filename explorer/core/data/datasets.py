@@ -20,19 +20,21 @@ import functools
 import gzip
 import hashlib
 import math
+import os
 import struct
 import urllib.error
 import urllib.request
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from explorer.core import paths
 from explorer.core.atomic import atomic_write
+from explorer.core.limits import check_memory
 
 __all__ = [
     "DataError",
@@ -135,6 +137,42 @@ _BARS_TRAIN = 2000
 # IDX files
 
 
+_TRAILING_READ = 1 << 20  # bytes read past what the header promises, to report trailing data
+
+
+def _idx_bytes(path: Path) -> bytes:
+    """The bytes of an IDX file, decompressed if it is gzipped, never much more than its header promises
+    (trailing data is still seen): a small gzip file that would decompress to gigabytes
+    is refused from its header, against the memory limit, before it is decompressed."""
+    try:
+        with open(path, "rb") as fh:
+            gzipped = fh.read(2) == _GZIP_MAGIC
+            if not gzipped:
+                check_memory(f"{path}: an IDX file of {os.fstat(fh.fileno()).st_size:,} bytes",
+                             2 * os.fstat(fh.fileno()).st_size)
+                fh.seek(0)
+                return fh.read()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read file ({exc.strerror or exc})") from None
+    try:
+        with gzip.open(path, "rb") as gz:
+            head = gz.read(4)
+            if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in _IDX_DTYPES or not 1 <= head[3] <= 4:
+                return head + gz.read(1024)  # not an IDX header: the checks below say what is wrong
+            dims_bytes = gz.read(4 * head[3])
+            if len(dims_bytes) < 4 * head[3]:
+                return head + dims_bytes
+            dims = struct.unpack(f">{head[3]}I", dims_bytes)
+            expected = math.prod(dims) * _IDX_DTYPES[head[2]].itemsize
+            check_memory(f"{path}: an IDX file of shape {tuple(dims)} once decompressed", 2 * expected)
+            return head + dims_bytes + gz.read(expected + _TRAILING_READ)
+    except (EOFError, OSError, zlib.error) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise DataError(f"{path}: corrupt or truncated gzip data ({reason})") from None
+
+
 def read_idx(path) -> np.ndarray:
     """Read an IDX file (raw or gzip-compressed) into a native-endian array.
 
@@ -145,19 +183,7 @@ def read_idx(path) -> np.ndarray:
     path = Path(path)
     if path.exists() and not path.is_file() and not path.is_dir():  # a FIFO or a device: read forever
         raise DataError(f"{path}: cannot read: not a regular file (a device or pipe), refused")
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read file ({exc.strerror or exc})") from None
-
-    if data[:2] == _GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (EOFError, OSError, zlib.error) as exc:
-            reason = str(exc) or type(exc).__name__
-            raise DataError(f"{path}: corrupt or truncated gzip data ({reason})") from None
+    data = _idx_bytes(path)
 
     if len(data) == 0:
         raise DataError(f"{path}: file is empty, not an IDX file")

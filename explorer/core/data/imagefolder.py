@@ -24,6 +24,7 @@ import numpy as np
 
 from explorer.core.data.datasets import DataError, Dataset
 from explorer.core.data.images import is_image_file, read_image
+from explorer.core.limits import check_memory
 
 HELD_OUT_FRACTION = 0.2
 MAX_NAMED = 3  # skipped files named in the note (the rest are counted)
@@ -58,6 +59,7 @@ def load_image_folder(path, mode: str = "L", seed: int = 0) -> ImageFolderDatase
     labels: list[int] = []
     names: list[str] = []
     skipped: list[str] = []
+    held = 0  # bytes of the images read so far: twice that while they are stacked into one array
     for label, d in enumerate(classes):
         for f in sorted(p for p in d.iterdir() if is_image_file(p)):
             try:
@@ -65,6 +67,8 @@ def load_image_folder(path, mode: str = "L", seed: int = 0) -> ImageFolderDatase
             except DataError as exc:
                 skipped.append(f"{f}: {str(exc).split(': ', 1)[-1]}")
                 continue
+            held += images[-1].nbytes
+            check_memory(f"{root}: its images", 2 * held)
             labels.append(label)
             names.append(str(f))
     if not images:

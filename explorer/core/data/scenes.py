@@ -26,6 +26,7 @@ import numpy as np
 
 from explorer.core.data.datasets import DataError, Dataset
 from explorer.core.data.images import is_image_file, read_image
+from explorer.core.limits import check_memory
 
 SHAPE_CLASSES = ("background", "circle", "square", "triangle")
 SHAPE_KINDS = SHAPE_CLASSES[1:]
@@ -169,6 +170,9 @@ def scenes_dataset(n_train: int, n_test: int, height: int, width: int, *, seed: 
                    texture: bool = True, max_shapes: int = 3) -> Dataset:
     """Generated scenes as a :class:`Dataset`: flat images in ``*_x`` (N, H*W) and flat masks in ``*_y``
     (N, H*W) int64. Training and held-out scenes come from different seeds (never the same scene)."""
+    per_scene = height * width * (4 + 8) * 2  # float32 image, int64 mask, and their copies on the device
+    check_memory(f"n_train = {n_train:,} scenes of {height}x{width}", n_train * per_scene, "n_train")
+    check_memory(f"n_test = {n_test:,} scenes of {height}x{width}", n_test * per_scene, "n_test")
     tr_x, tr_y = generate_scenes(n_train, height, width, seed=seed, noise=noise, texture=texture,
                                  max_shapes=max_shapes)
     te_x, te_y = generate_scenes(n_test, height, width, seed=seed + 1_000_003, noise=noise, texture=texture,
@@ -213,6 +217,8 @@ def load_mask_folder(folder: str | Path, height: int, width: int, n_classes: int
                         f"or NAME.png + NAME{MASK_SUFFIX}.png)")
     xs, ys, skipped = [], [], []
     mode = "RGB" if channels == 3 else "L"
+    check_memory(f"{folder}: its {len(pairs):,} images of {height}x{width}",
+                 len(pairs) * height * width * (4 * channels + 8) * 2)
     for _name, img_path, mask_path in pairs:
         if mask_path is None:
             skipped.append(f"{img_path.name}: no mask")

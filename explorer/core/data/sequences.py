@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from explorer.core.data.datasets import DataError
+from explorer.core.limits import check_memory
 from explorer.core.safe_read import UnsafeFileError, read_prefix
 
 TASKS = ("adding", "recall", "sine", "sawtooth", "text")
@@ -127,7 +128,7 @@ class SequenceData:
     def one_hot(self, indices: torch.Tensor) -> torch.Tensor:
         return F.one_hot(indices, self.n_in).to(torch.float32)
 
-    def to(self, device: torch.device) -> "SequenceData":
+    def to(self, device: torch.device) -> SequenceData:
         for name in ("train_in", "train_out", "test_in", "test_out"):
             t = getattr(self, name)
             if t is not None:
@@ -277,6 +278,12 @@ def make_task(task: str, length: int, *, seed: int = 0, n_train: int = 10000, ev
             return text_task(text, length, source, eval_samples, where=str(text_file))
         text, source = stdlib_corpus()
         return text_task(text, length, f"{source}, {len(text):,} characters", eval_samples)
+    # what the sequences will hold (inputs and targets, float32, with the generator's temporaries)
+    features = {"adding": 2 + 1, "recall": N_SYMBOLS + 2}.get(task, 2)
+    per_sequence = (length + 2) * features * 4 * 3
+    check_memory(f"n_train = {n_train:,} sequences of {length} steps", n_train * per_sequence, "n_train")
+    check_memory(f"eval_samples = {eval_samples:,} sequences of {length} steps", eval_samples * per_sequence,
+                 "eval_samples")
     rng_train = np.random.default_rng([seed, 1])
     rng_test = np.random.default_rng([seed, 2])  # the held-out set does not change with n_train
     if task == "adding":

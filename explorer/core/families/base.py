@@ -39,8 +39,8 @@ class DataSettings(Settings):
 
     dataset: str = setting("digits", data=True)
     data_dir: str | None = setting(None, data=True)
-    upscale: int = setting(1, data=True)
-    bars_size: int = setting(8, data=True)
+    upscale: int = setting(1, kind="int", lo=1, hi=4, label="upscale factor", data=True)
+    bars_size: int = setting(8, kind="int", lo=2, hi=64, label="bars size", data=True)
 
 
 class SettingsTrainer(Trainer):

@@ -5,13 +5,16 @@
     metrics.csv          one row per recorded training step
     evals.csv            one row per evaluation (held-out metrics; epoch ends flagged)
 
-Every file is written atomically, so an interrupted save never leaves a half-written run.
+The folder is written whole or not at all (``explorer.core.atomic.atomic_write_folder``): the new run is
+written and fsynced in a hidden sibling folder, then swapped in, so a kill or a full disk mid-save leaves
+the previous run as it was, never a mixture of two.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +22,11 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
 from explorer import __version__
-from explorer.core.atomic import atomic_write, atomic_write_json, atomic_write_text
+from explorer.core.atomic import atomic_write_folder, recover_folder, write_file_synced
 from explorer.core.engine.session import MetricsLog, TrainingSession
 from explorer.core.persist.schema import (
     RUN_FORMAT,
@@ -125,11 +129,25 @@ def cpu_state_tensors(trainer) -> dict[str, torch.Tensor]:
 
 
 def save_run(session: TrainingSession, out_dir: str | Path, extra: dict[str, Any] | None = None) -> Path:
-    """Save the session's trainer state and metrics. Call it from the training thread or while paused.
+    """Save the session's trainer state and metrics, whole or not at all. Call it from the training thread
+    or while paused.
 
     ``extra``: JSON-able things the app keeps with the run (the window's panel layout), under "gui".
+    An OSError (a full disk, a folder that cannot be written) names ``out_dir`` and leaves it as it was.
+    ``out_dir`` is new, empty or a run folder: the save replaces it whole, so a folder of other files is
+    refused (:func:`save_target` picks a new sub-folder of it instead).
     """
     out = Path(out_dir)
+    if out.exists():
+        others = sorted(p.name for p in out.iterdir()) if out.is_dir() else None
+        if others is None or not set(others) <= RUN_FILES:
+            what = "not a folder" if others is None else f"holds other files ({', '.join(others[:3])})"
+            raise RunFolderError(f"{out}: {what}; a run is saved into a new or empty folder, or over a run")
+    return atomic_write_folder(out, lambda tmp: write_run_files(session, tmp, extra))
+
+
+def write_run_files(session: TrainingSession, out: Path, extra: dict[str, Any] | None = None) -> None:
+    """Write the run's files into the new folder ``out`` (a hidden one that :func:`save_run` swaps in)."""
     out.mkdir(parents=True, exist_ok=True)
     tr = session.trainer
     tensors = cpu_state_tensors(tr)
@@ -150,12 +168,12 @@ def save_run(session: TrainingSession, out_dir: str | Path, extra: dict[str, Any
     if ds is not None:
         info["dataset"] = {"name": ds.name, "image_shape": list(ds.image_shape),
                            "n_train": int(ds.train_x.shape[0]), "n_test": int(ds.test_x.shape[0])}
-    atomic_write(out / "weights.safetensors",
-                 lambda p: save_file(tensors, str(p), metadata={"family": tr.family, "format": RUN_FORMAT}))
-    atomic_write_text(out / "metrics.csv", _rows_to_csv(list(session.metrics.steps)))
-    atomic_write_text(out / "evals.csv", _rows_to_csv(list(session.metrics.evals)))
-    atomic_write_json(out / "run.json", info)  # last: a run.json means the rest is complete
-    return out
+    write_file_synced(out / "weights.safetensors",
+                      safetensors_bytes(tensors, metadata={"family": tr.family, "format": RUN_FORMAT}))
+    write_file_synced(out / "metrics.csv", _rows_to_csv(list(session.metrics.steps)).encode("utf-8"))
+    write_file_synced(out / "evals.csv", _rows_to_csv(list(session.metrics.evals)).encode("utf-8"))
+    text = json.dumps(info, indent=2, sort_keys=True) + "\n"
+    write_file_synced(out / "run.json", text.encode("utf-8"))
 
 
 def save_target(chosen: str | Path) -> Path:
@@ -181,6 +199,7 @@ def save_target(chosen: str | Path) -> Path:
 def load_run(path: str | Path) -> RunFolder:
     """Read a run folder, checking every part; raises :class:`RunFolderError` on any fault."""
     path = Path(path)
+    recover_folder(path)  # a save a crash interrupted: its folder put back whole, its leftovers removed
     if not path.is_dir():
         raise RunFolderError(f"{path}: not a folder")
     meta = path / "run.json"

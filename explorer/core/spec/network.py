@@ -21,12 +21,15 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TypeGuard
+from typing import Any, TypeGuard
 
 from explorer.core.atomic import atomic_write_text
+from explorer.core.limits import FLOAT_BYTES, MAX_LAYERS, MEMORY_LIMIT_ENV, memory_limit
 from explorer.core.safe_read import UnsafeFileError, read_json
+from explorer.core.sizes import format_bytes
 
 SPEC_FORMAT = "network-explorer-spec"
 SPEC_VERSION = 1
@@ -130,7 +133,7 @@ class NetworkSpec:
     name: str = ""
     description: str = ""
 
-    def copy(self) -> "NetworkSpec":
+    def copy(self) -> NetworkSpec:
         return copy.deepcopy(self)
 
 
@@ -360,6 +363,26 @@ def _infer_layer(i, tname, p, shape, rf, outputs, rfs):
     return (c, oh, ow), 0, 0, new_rf      # pooling
 
 
+def training_bytes(batch_size: int, activations: int, params: int) -> int:
+    """Memory training needs: a batch's activations (kept for the backward pass, with their gradients and
+    the layers' temporaries: about 3 copies) and the weights (with gradients, optimiser state, copies: 5)."""
+    return FLOAT_BYTES * (3 * batch_size * activations + 5 * params)
+
+
+def _memory_problem(spec, outputs: list[tuple[int, ...] | None], total_params: int) -> str | None:
+    """The spec error when training the network at its batch size would need more than the memory limit."""
+    hparams = getattr(spec, "hparams", None)
+    batch = hparams.get("batch_size") if isinstance(hparams, dict) else None
+    batch_size = batch if _is_int(batch) and 1 <= batch <= MAX_SIZE else 32
+    activations = sum(math.prod(o) for o in outputs[1:] if o is not None)
+    need, limit = training_bytes(batch_size, activations, total_params), memory_limit()
+    if need <= limit:
+        return None
+    return (f"Network: training it (batch size {batch_size}, {activations:,} activations per example) would "
+            f"need about {format_bytes(need)} of memory, more than the limit of {format_bytes(limit)} "
+            f"(set {MEMORY_LIMIT_ENV} to change it)")
+
+
 def infer(spec: NetworkSpec) -> Inference:
     """Shapes, parameter counts, MACs and receptive fields layer by layer. Never raises:
     problems go into ``LayerInfo.error`` or ``Inference.spec_error``."""
@@ -385,6 +408,9 @@ def _infer(spec) -> Inference:
         layers = []
     elif not layers:
         spec_errors.append("Network: the network has no layers")
+    elif len(layers) > MAX_LAYERS:
+        spec_errors.append(f"Network: {len(layers):,} layers is more than the limit of {MAX_LAYERS:,}")
+        layers = []  # not analysed: a spec that long is refused before anything is built from it
 
     rf = (1, 1) if shape is not None and len(shape) == 3 else None
     outputs: list[tuple[int, ...] | None] = [shape]
@@ -421,6 +447,10 @@ def _infer(spec) -> Inference:
                                rf[0] if rf else None, rf[1] if rf else None, error))
     if total_params > MAX_TOTAL_PARAMS:
         spec_errors.append(f"Network: {total_params:,} parameters is more than the limit of {MAX_TOTAL_PARAMS:,}")
+    else:
+        memory_error = _memory_problem(spec, outputs, total_params)
+        if memory_error:
+            spec_errors.append(memory_error)
     out_shape = outputs[-1] if infos else None
     return Inference(infos, total_params, total_macs, out_shape, connections,
                      spec_errors[0] if spec_errors else None)
@@ -610,6 +640,8 @@ def spec_from_dict(d: Any) -> NetworkSpec:
         raise SpecError("hparams must be an object with string keys")
     if not isinstance(d["layers"], list):
         raise SpecError("layers must be a list")
+    if len(d["layers"]) > MAX_LAYERS:
+        raise SpecError(f"layers: {len(d['layers']):,} layers is more than the limit of {MAX_LAYERS:,}")
     layers = []
     for i, item in enumerate(d["layers"], start=1):
         if not isinstance(item, dict):

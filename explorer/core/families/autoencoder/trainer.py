@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from explorer.core.families.base import DataSettings, MiniBatchTrainer
 from explorer.core.engine.settings import setting
 from explorer.core.engine.uniforms import NumpyUniforms, UniformSource
+from explorer.core.families.base import DataSettings, MiniBatchTrainer
+from explorer.core.limits import FLOAT_BYTES, check_memory
 
 NOISE_KINDS = ("none", "gaussian", "masking", "salt_pepper")
 MAX_GAUSSIAN_LEVEL = 10.0
@@ -136,13 +138,13 @@ class AutoencoderConfig(DataSettings):
     batch_size: int = setting(32, kind="int", lo=1, live=True)
     init_std: float | None = setting(None, kind="number", lo=0, above=True, optional=True, label="init std",
                                      note="or empty for Glorot", reset=True)
-    seed: int = setting(0, data=True)
+    seed: int = setting(0, kind="int", lo=0, data=True)
     device: str = "auto"
     download: bool = False
-    n_probes: int = setting(8, kind="int", lo=1)
-    n_heatmap: int = setting(32, kind="int", lo=1)
-    n_scatter: int = setting(500, kind="int", lo=1)
-    eval_samples: int = setting(500, kind="int", lo=1)
+    n_probes: int = setting(8, kind="int", lo=1, hi=256)
+    n_heatmap: int = setting(32, kind="int", lo=1, hi=1024)
+    n_scatter: int = setting(500, kind="int", lo=1, hi=100_000)
+    eval_samples: int = setting(500, kind="int", lo=1, hi=1_000_000)
 
     def check(self) -> None:
         lvl = self.noise_level
@@ -166,6 +168,9 @@ class AutoencoderTrainer(MiniBatchTrainer):
     def _build_model(self) -> None:
         cfg, ds, dev = self.config, self.dataset, self._device
         init_gen = torch.Generator().manual_seed(cfg.seed)
+        # two weight matrices with their gradients, velocities and snapshot copies
+        check_memory(f"hidden units {cfg.hidden} on {ds.n_visible} inputs",
+                     10 * FLOAT_BYTES * ds.n_visible * cfg.hidden, "hidden")
         self.model = Autoencoder(ds.n_visible, cfg.hidden, tied=cfg.tied, init_std=cfg.init_std,
                                  generator=init_gen, device=dev)
         # decoder biases start at the logit of the training pixel means: the untrained model

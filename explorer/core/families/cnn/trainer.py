@@ -29,8 +29,9 @@ field of a unit for one input is |d unit / d input| (summed over the input chann
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,9 +39,9 @@ import torch.nn.functional as F
 
 from explorer.core.data.datasets import DATASET_NAMES, DataError, Dataset
 from explorer.core.data.imagefolder import load_image_folder
-from explorer.core.spec.layers import Concat, LayerStack, LocalContrastNorm
-from explorer.core.families.base import MiniBatchTrainer
 from explorer.core.engine.settings import Settings, setting
+from explorer.core.families.base import MiniBatchTrainer
+from explorer.core.spec.layers import Concat, LayerStack, LocalContrastNorm
 
 DATASETS = tuple(DATASET_NAMES) + ("folder",)
 DEFAULT_PRESET = "lenet5"
@@ -185,20 +186,20 @@ class CNNConfig(Settings):
     dataset: str = setting("digits", choices=DATASETS, label="data set", data=True)
     data_dir: str | None = setting(None, data=True)
     image_folder: str | None = setting(None, reset=True)
-    upscale: int = setting(1, data=True)
-    bars_size: int = setting(8, data=True)
+    upscale: int = setting(1, kind="int", lo=1, hi=4, label="upscale factor", data=True)
+    bars_size: int = setting(8, kind="int", lo=2, hi=64, label="bars size", data=True)
     preset: str = setting(DEFAULT_PRESET, reset=True)
     spec: dict | None = setting(None, reset=True)
     lr: float = setting(0.03, kind="number", lo=0, above=True, label="learning rate", live=True)
     momentum: float = setting(0.9, kind="number", lo=0, hi=1, below=True, live=True)
     batch_size: int = setting(32, kind="int", lo=1, live=True)
-    seed: int = setting(0, data=True)
+    seed: int = setting(0, kind="int", lo=0, data=True)
     device: str = "auto"
     download: bool = False
-    eval_samples: int = setting(1000, kind="int", lo=1, reset=True)
-    n_gallery: int = setting(20, kind="int", lo=1, reset=True)
-    n_misclassified: int = setting(32, kind="int", lo=1, reset=True)
-    max_channels: int = setting(32, kind="int", lo=1, reset=True)
+    eval_samples: int = setting(1000, kind="int", lo=1, hi=1_000_000, reset=True)
+    n_gallery: int = setting(20, kind="int", lo=1, hi=1000, reset=True)
+    n_misclassified: int = setting(32, kind="int", lo=1, hi=1000, reset=True)
+    max_channels: int = setting(32, kind="int", lo=1, hi=1024, reset=True)
 
     def network_spec(self):
         """The builder spec this configuration trains (a fresh object each call)."""

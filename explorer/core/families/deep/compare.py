@@ -13,10 +13,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-
 from explorer.core.data.datasets import Dataset, load_dataset
-from explorer.core.families.base import SideBySideTrainer
 from explorer.core.engine.settings import Settings, apply_settings, setting
+from explorer.core.families.base import SideBySideTrainer
 from explorer.core.families.deep.trainer import INITS, MLPConfig, MLPTrainer
 
 
@@ -26,7 +25,7 @@ class CompareConfig(Settings):
 
     dataset: str = setting("digits", data=True)
     data_dir: str | None = setting(None, data=True)
-    upscale: int = setting(1, data=True)
+    upscale: int = setting(1, kind="int", lo=1, hi=4, label="upscale factor", data=True)
     hidden: tuple[int, ...] = setting((64, 64, 64, 64, 64, 64), reset=True)
     inits: tuple[str, ...] = setting(INITS, reset=True)
     pretrain_epochs: int = setting(2, reset=True)
@@ -59,7 +58,7 @@ class CompareConfig(Settings):
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "CompareConfig":
+    def from_dict(cls, d: dict[str, Any]) -> CompareConfig:
         d = dict(d)
         for key in ("hidden", "inits"):
             if key in d:

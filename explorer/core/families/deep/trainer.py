@@ -25,18 +25,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence, cast
+from typing import Any, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from explorer.core.families.autoencoder.trainer import Autoencoder, sse_per_example
 from explorer.core.data.datasets import Dataset
-from explorer.core.families.base import DataSettings, MiniBatchTrainer, SavedParameter
 from explorer.core.engine.settings import setting
+from explorer.core.families.autoencoder.trainer import Autoencoder, sse_per_example
+from explorer.core.families.base import DataSettings, MiniBatchTrainer, SavedParameter
 from explorer.core.families.rbm.model import RBM, ContrastiveDivergence
+from explorer.core.limits import FLOAT_BYTES, check_memory
 
 INITS = ("random", "rbm", "ae", "relu-he")
 RANDOM_STD = 0.01
@@ -137,6 +139,13 @@ def grad_stats(layers: Sequence[torch.nn.Linear], nets: Sequence[torch.Tensor],
     return out
 
 
+def model_bytes(sizes: Sequence[int], batch_size: int) -> int:
+    """Memory a fully connected stack of ``sizes`` needs to train: weights with their gradients, momentum,
+    pretraining copies and snapshot copies (about 5 of each), and a batch's activations and deltas."""
+    params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    return FLOAT_BYTES * (5 * params + 4 * batch_size * sum(sizes))
+
+
 # -- configuration --------------------------------------------------------------------------------
 @dataclass
 class MLPConfig(DataSettings):
@@ -144,17 +153,18 @@ class MLPConfig(DataSettings):
 
     hidden: tuple[int, ...] = setting((64, 64, 64, 64, 64, 64), reset=True)
     init: str = setting("random", choices=INITS, reset=True)
-    pretrain_epochs: int = setting(5, kind="int", lo=1, label="pretraining epochs (per layer)", reset=True)
+    pretrain_epochs: int = setting(5, kind="int", lo=1, hi=100_000, label="pretraining epochs (per layer)",
+                                   reset=True)
     pretrain_lr: float = setting(0.1, kind="number", lo=0, above=True, label="pretraining learning rate",
                                  reset=True)
     lr: float = setting(0.5, kind="number", lo=0, above=True, label="learning rate", live=True)
     momentum: float = setting(0.0, kind="number", lo=0, hi=1, below=True, live=True)
     batch_size: int = setting(32, kind="int", lo=1, live=True)
-    seed: int = setting(0, data=True)
+    seed: int = setting(0, kind="int", lo=0, data=True)
     device: str = "auto"
     download: bool = False
-    stats_every: int = setting(10, kind="int", lo=1, live=True)
-    eval_samples: int = setting(1000, kind="int", lo=1)
+    stats_every: int = setting(10, kind="int", lo=1, hi=1_000_000, live=True)
+    eval_samples: int = setting(1000, kind="int", lo=1, hi=1_000_000)
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden, list):
@@ -172,7 +182,7 @@ class MLPConfig(DataSettings):
         return "relu" if self.init == "relu-he" else "sigmoid"
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "MLPConfig":
+    def from_dict(cls, d: dict[str, Any]) -> MLPConfig:
         d = dict(d)
         if isinstance(d.get("hidden"), (list, tuple)):
             d["hidden"] = tuple(int(k) for k in d["hidden"])
@@ -220,6 +230,8 @@ class MLPTrainer(MiniBatchTrainer):
         self._dbn_uniform = self._uniforms(cfg.seed + 300)
         self.n_classes = int(max(int(ds.train_y.max()), int(ds.test_y.max())) + 1)
         sizes = [ds.n_visible, *[int(k) for k in cfg.hidden], self.n_classes]
+        check_memory(f"hidden layers {','.join(str(int(k)) for k in cfg.hidden)}", model_bytes(sizes, cfg.batch_size),
+                     "hidden")
         self.model = DeepMLP(sizes, cfg.activation, device=dev)
         gen = torch.Generator().manual_seed(cfg.seed)
         with torch.no_grad():

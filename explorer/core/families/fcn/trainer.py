@@ -30,11 +30,19 @@ import torch
 import torch.nn.functional as F
 
 from explorer.core.data.datasets import Dataset
-from explorer.core.families.base import MiniBatchTrainer, SideBySideTrainer
-from explorer.core.engine.settings import Settings, setting
 from explorer.core.data.scenes import SHAPE_CLASSES, load_mask_folder, scenes_dataset
-from explorer.core.spec.network import NetworkSpec, SpecError, infer, load_preset, spec_from_dict, spec_to_dict, validate
+from explorer.core.engine.settings import Settings, setting
+from explorer.core.families.base import MiniBatchTrainer, SideBySideTrainer
 from explorer.core.spec.layers import LayerStack
+from explorer.core.spec.network import (
+    NetworkSpec,
+    SpecError,
+    infer,
+    load_preset,
+    spec_from_dict,
+    spec_to_dict,
+    validate,
+)
 
 DATASETS = ("scenes", "folder")
 OPTIMIZERS = ("adam", "sgd")
@@ -206,7 +214,7 @@ class _FCNSettings(Settings):
     seed: int = setting(0, kind="int", lo=0, data=True)
     device: str = "auto"
     download: bool = False            # (no downloads here; kept for a uniform configuration)
-    eval_samples: int = setting(200, kind="int", lo=1, reset=True)
+    eval_samples: int = setting(200, kind="int", lo=1, hi=1_000_000, reset=True)
     n_probes: int = setting(4, kind="int", lo=1, hi=16, reset=True)          # fixed held-out images in the views
     maps_probe: int = setting(0, kind="int", lo=0, live=True)               # whose up-path maps the snapshot carries
     max_map_channels: int = setting(8, kind="int", lo=1, hi=64, reset=True)

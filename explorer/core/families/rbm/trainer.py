@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from explorer.core.families.base import DataSettings, MiniBatchTrainer, SavedParameter
 from explorer.core.engine.settings import setting
+from explorer.core.families.base import DataSettings, MiniBatchTrainer, SavedParameter
 from explorer.core.families.rbm.model import BINARIZE_MODES, RBM, ContrastiveDivergence, binarize
+from explorer.core.limits import FLOAT_BYTES, check_memory
 
 
 @dataclass
@@ -27,15 +28,17 @@ class RBMConfig(DataSettings):
     persistent: bool = setting(False, live=True)
     batch_size: int = setting(32, kind="int", lo=1, live=True)
     binarize: str = setting("sample", choices=BINARIZE_MODES, reset=True)
-    init_std: float = setting(0.01, reset=True)
-    seed: int = setting(0, data=True)
+    init_std: float = setting(0.01, kind="number", lo=0, hi=10, label="init std", reset=True)
+    seed: int = setting(0, kind="int", lo=0, data=True)
     device: str = "auto"
     download: bool = False
-    n_probes: int = 8
-    n_heatmap: int = 32
-    n_dream: int = 16
-    dream_steps: int = setting(1, live=True)  # Gibbs sweeps the dream chains advance per snapshot
-    eval_samples: int = 500       # held-out (and training) samples used for the metrics (all when fewer)
+    # what the views show: bounded, so that a run.json cannot ask for gigabytes or an endless snapshot
+    n_probes: int = setting(8, kind="int", lo=1, hi=256, label="probe images")
+    n_heatmap: int = setting(32, kind="int", lo=1, hi=1024, label="heat-map images")
+    n_dream: int = setting(16, kind="int", lo=1, hi=1024, label="dream chains")
+    dream_steps: int = setting(1, kind="int", lo=1, hi=1000, label="dream steps", live=True)  # Gibbs sweeps
+    # the dream chains advance per snapshot
+    eval_samples: int = setting(500, kind="int", lo=1, hi=1_000_000, label="evaluation samples")  # all when fewer
 
 
 PLL_SAMPLES = 200        # examples per data set in the pseudo-likelihood
@@ -56,6 +59,9 @@ class RBMTrainer(MiniBatchTrainer):
         cfg, ds, dev = self.config, self.dataset, self._device
         torch.manual_seed(cfg.seed)
         init_gen = torch.Generator().manual_seed(cfg.seed)
+        # the weights with their gradient, velocity, statistics and snapshot copies
+        check_memory(f"hidden units {cfg.hidden} on {ds.n_visible} inputs",
+                     6 * FLOAT_BYTES * ds.n_visible * cfg.hidden, "hidden")
         self.rbm = RBM(ds.n_visible, cfg.hidden, init_std=cfg.init_std, generator=init_gen, device=dev)
         # visible biases start at log(p/(1-p)) of the training pixel means (Hinton's practical guide):
         # the model starts from "average digit" instead of grey noise

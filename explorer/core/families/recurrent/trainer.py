@@ -32,16 +32,17 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, cast
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from explorer.core.families.base import MiniBatchTrainer, SavedParameter
-from explorer.core.engine.settings import Settings, setting
 from explorer.core.data.sequences import TASK_HELP, TASKS, SequenceData, make_task
+from explorer.core.engine.settings import Settings, setting
+from explorer.core.families.base import MiniBatchTrainer, SavedParameter
 
 MODELS = ("lstm", "rnn")
 OPTIMIZERS = ("adam", "sgd")
@@ -372,14 +373,14 @@ class RecurrentConfig(Settings):
     clip: float = setting(1.0, kind="number", lo=0, label="gradient clipping", note="0: off", live=True)
     seed: int = setting(0, kind="int", lo=0, data=True)
     device: str = "auto"
-    n_train: int = setting(4000, kind="int", lo=1, data=True)
-    eval_samples: int = setting(1000, kind="int", lo=1, data=True)
-    compare_every: int = setting(4, kind="int", lo=0, live=True)
+    n_train: int = setting(4000, kind="int", lo=1, hi=10_000_000, data=True)
+    eval_samples: int = setting(1000, kind="int", lo=1, hi=1_000_000, data=True)
+    compare_every: int = setting(4, kind="int", lo=0, hi=1_000_000, live=True)
     probe_index: int = setting(0, kind="int", lo=0, live=True)
-    probe_length: int = setting(200, kind="int", lo=2, live=True)
-    max_units: int = setting(64, kind="int", lo=1, live=True)
+    probe_length: int = setting(200, kind="int", lo=2, hi=10_000, live=True)
+    max_units: int = setting(64, kind="int", lo=1, hi=4096, live=True)
     temperature: float = setting(1.0, kind="number", lo=0, hi=10, live=True)
-    sample_chars: int = setting(300, kind="int", lo=1, live=True)
+    sample_chars: int = setting(300, kind="int", lo=1, hi=100_000, live=True)
     forget_bias: float | None = setting(None, kind="number", lo=-50, hi=50, optional=True, label="forget-gate bias",
                                         live=True)
     clamp_gate: str = setting("none", choices=CLAMPABLE, label="clamp gate", live=True)
@@ -410,7 +411,7 @@ class RecurrentConfig(Settings):
             raise ValueError(f"zeroed unit must be -1 (none) or a unit 0..{self.hidden - 1}, got {self.zero_unit!r}")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RecurrentConfig":
+    def from_dict(cls, d: dict[str, Any]) -> RecurrentConfig:
         if d.get("dataset") == cls.FALLBACK_DATASET:  # the window's fallback: back to the bundled text
             d = {**d, "text_file": None}
         return super().from_dict(d)
