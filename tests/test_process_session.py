@@ -279,7 +279,7 @@ def test_the_step_rate_crosses_to_the_training_process(session):
 
 
 def test_a_reset_reports_its_new_configuration_with_its_run():
-    s = ProcessSession(tiny_config(), threads=1)
+    s = ProcessSession(tiny_rbm_config(), threads=1)
     try:
         seen = []
         stop = threading.Event()
