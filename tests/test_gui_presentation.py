@@ -43,8 +43,9 @@ def test_presentation_mode_by_keyboard(qtbot, tmp_path):
 
 def test_presentation_mode_sizes_the_docks_for_the_screen_and_gives_them_back(qtbot, tmp_path):
     """Full screen with large type, the docks take the panel's proportions of the screen again (they
-    had kept their pixel heights, and the larger captions left the curves 40 px); leaving the mode puts
-    back the sizes the user had."""
+    had kept their pixel heights, and the larger captions left the curves 40 px): in presentation mode the
+    panel's presentation docks share the right column, the RBM's curves its lower half; leaving the mode
+    puts back the sizes the user had."""
     settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
     win = MainWindow(RBMConfig(dataset="digits", hidden=16, device="cpu"), settings=settings)
     qtbot.addWidget(win)
@@ -58,7 +59,8 @@ def test_presentation_mode_sizes_the_docks_for_the_screen_and_gives_them_back(qt
         qtbot.waitUntil(lambda: abs(bottom.height() - 200) <= 2, timeout=2000)
         win.enter_presentation()
         qtbot.waitUntil(lambda: win.isFullScreen()
-                        and abs(bottom.height() - win.height() * win.panel.bottom_share) <= 8, timeout=3000)
+                        and abs(bottom.height() - win.docks["rbmFiltersDock"].height()) <= 8
+                        and bottom.height() > 300, timeout=3000)
         win.leave_presentation()
         qtbot.waitUntil(lambda: abs(bottom.height() - 200) <= 2, timeout=3000)
     finally:

@@ -23,6 +23,7 @@ from explorer.gui.pacing import PROCESS_SNAPSHOT_SHARE, VIEW_SHARE, ViewPacer
 from explorer.gui.widgets.settings_form import SettingsForm
 
 CURVE_INTERVAL_S = 0.25  # curves and the stats line redraw at most 4 times a second
+PRESENTATION_MIN_VIEW_PX = 200  # in presentation mode, no view's picture or plot is shorter (1366x768 screen)
 
 
 @dataclass
@@ -116,6 +117,13 @@ class LivePanel(QtCore.QObject):
     bottom_share = 0.36
     right_split = (0.36, 0.24)  # the first two docks on the right, as shares of the window's height
     left_split: tuple[float, float] | None = None  # the same for the left column (None: as Qt lays it out)
+    # presentation mode (a projector, large type): the docks on show, by object name, one above the other in
+    # a column right of the central view; every other dock (the settings first) is hidden. At most two, so
+    # that each view keeps room to be read from the back row (at least PRESENTATION_MIN_VIEW_PX tall on a
+    # 1366x768 screen: tests/test_gui_presentation.py)
+    presentation_docks: tuple[str, ...] = ()
+    presentation_right = 0.42  # that column's share of the screen's width
+    presentation_split: tuple[float, float] | None = None  # its two docks' shares of its height (None: equal)
     # the step of the kept snapshot on show (the timeline scrubbed back), or None when the views are live
     sigViewing = QtCore.Signal(object)
     # a family's configuration to train next (say, the FCN's side-by-side comparison of this network): the
@@ -162,6 +170,10 @@ class LivePanel(QtCore.QObject):
 
     def show_snapshot(self, snap: Snapshot) -> None:
         raise NotImplementedError
+
+    def set_presenting(self, on: bool) -> None:
+        """Presentation mode begins (``on``) or ends: a panel whose central view needs another arrangement
+        for large type changes it here, and puts it back when ``on`` is False."""
 
     # -- shared ------------------------------------------------------------------------------------------
     def _central(self, view: QtWidgets.QWidget) -> QtWidgets.QWidget:

@@ -176,6 +176,7 @@ class LabelledMosaic(MosaicView):
 
 
 class CNNPanel(LivePanel):
+    presentation_docks = ("cnnPredictionDock", "cnnCurvesDock")
     family = "cnn"
     title = "CNN: feature maps and receptive fields"
     right_split = (0.2, 0.42)  # ten bars need little height; the filters and the LCN rows need more

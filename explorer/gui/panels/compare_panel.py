@@ -40,6 +40,7 @@ class CompareSettings(HiddenLayersSettings):
 
 
 class ComparePanel(LivePanel):
+    presentation_docks = ("compareStatusDock", "compareGradDock")
     family = "compare"
     title = "Pretraining or not? Four starts side by side"
 

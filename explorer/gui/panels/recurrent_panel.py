@@ -212,6 +212,8 @@ class InterventionsBox(QtWidgets.QWidget):
 class RecurrentPanel(LivePanel):
     family = "lstm"
     right_split = (0.3, 0.3)  # the chosen unit's trace and the probe sequence alike
+    presentation_docks = ("lstmUnitsDock", "lstmCurvesDock")
+    presentation_split = (0.53, 0.47)  # the chosen unit's trace has its unit box above it
     bottom_share = 0.28  # the six gate and state heatmaps in the middle need the height
     title = "LSTM: gates over time"
     config_cls: type = LSTMConfig
@@ -232,11 +234,22 @@ class RecurrentPanel(LivePanel):
             view.sigUnitClicked.connect(self.select_unit)
             view.set_hover_text(lambda info, g=g: self.gate_text(g, info))
             self.heatmaps[g] = view
+        # the heatmaps in a 2 x 3 grid; in presentation mode in two tabs of three (gates, then candidate and
+        # states), each a row the central view's whole height (in the grid, large type left them 120 px tall)
         self._grid = QtWidgets.QWidget()
-        grid = QtWidgets.QGridLayout(self._grid)
-        grid.setContentsMargins(0, 0, 0, 0)
-        for k, g in enumerate(self.gate_names):
-            grid.addWidget(self.heatmaps[g], k // 3, k % 3)
+        outer = QtWidgets.QVBoxLayout(self._grid)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self._grid_page = QtWidgets.QWidget()
+        self._grid_layout = QtWidgets.QGridLayout(self._grid_page)
+        self._grid_layout.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self._grid_page)
+        self._gate_tabs = QtWidgets.QTabWidget()
+        self._gate_tabs.setObjectName("gateTabs")
+        self._gate_tabs.setDocumentMode(True)
+        self._gate_tabs.currentChanged.connect(lambda _i: self.redraw_shown())
+        self._gate_tabs.hide()
+        outer.addWidget(self._gate_tabs)
+        self._place_heatmaps(tabs=False)
         # -- docks --
         self.unit_spin = QtWidgets.QSpinBox()
         self.unit_spin.setObjectName("unitSpin")
@@ -342,6 +355,29 @@ class RecurrentPanel(LivePanel):
     # -- layout ------------------------------------------------------------------------------------------
     def central_widget(self) -> QtWidgets.QWidget:
         return self._central(self._grid)
+
+    def _place_heatmaps(self, tabs: bool) -> None:
+        """The heatmaps in the grid, or (``tabs``, with more than three) in tabs of three, a row each."""
+        names = list(self.gate_names)
+        tabs = tabs and len(names) > 3
+        if tabs:
+            while self._gate_tabs.count() < 2:
+                page = QtWidgets.QWidget()
+                QtWidgets.QHBoxLayout(page).setContentsMargins(0, 0, 0, 0)
+                self._gate_tabs.addTab(page, "")
+            for i, (label, group) in enumerate((("Gates f, i, o", names[:3]), ("c~, c, s", names[3:]))):
+                self._gate_tabs.setTabText(i, label)
+                for g in group:
+                    self._gate_tabs.widget(i).layout().addWidget(self.heatmaps[g])
+        else:
+            for k, g in enumerate(names):
+                self._grid_layout.addWidget(self.heatmaps[g], k // 3, k % 3)
+        self._gate_tabs.setVisible(tabs)
+        self._grid_page.setVisible(not tabs)
+
+    def set_presenting(self, on: bool) -> None:
+        self._place_heatmaps(tabs=on)
+        self.redraw_shown()  # the heatmaps hidden while another tab was on show catch up
 
     def dock_specs(self) -> list[DockSpec]:
         A = QtCore.Qt.DockWidgetArea
@@ -646,6 +682,7 @@ class LSTMPanel(RecurrentPanel):
 
 
 class RNNPanel(RecurrentPanel):
+    presentation_docks = ("rnnUnitsDock", "rnnCurvesDock")
     family = "rnn"
     title = "Vanilla RNN: long-term dependencies"
     config_cls = RNNConfig
