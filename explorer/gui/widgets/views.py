@@ -120,6 +120,9 @@ def keep_label_whole(axis: pg.AxisItem) -> None:
             state["busy"] = False
 
     axis.geometryChanged.connect(fit)
+    # and when the text itself changes: the unit prefix comes with the data's range, not with a new size
+    # (at 1366x768 "MSE per pixel (x0.001)" was cut to "MSE per pixel (x0.0")
+    axis.label.document().contentsChanged.connect(fit)
 
 
 def nice_ceiling(value: float) -> float:
