@@ -249,7 +249,7 @@ class DocksMixin:
         C, A = QtCore.Qt.Corner, QtCore.Qt.DockWidgetArea
         self._present_state = {
             "style": app.styleSheet(), "font": QtGui.QFont(app.font()),
-            "maximized": self.isMaximized(), "geometry": self.saveGeometry(),
+            "maximized": self.isMaximized(), "geometry": QtCore.QRect(self.geometry()),
             "docks": self.saveState(LAYOUT_VERSION),
             "bars": [w for w in self._bars() if w.isVisible()],
             "corner": self.corner(C.BottomRightCorner),
@@ -282,40 +282,50 @@ class DocksMixin:
             return
         self._present_state = None
         app = QtWidgets.QApplication.instance()
+        for dock in self._all_docks():  # (before the style sheet: its buttons are polished with the rest)
+            dock.setTitleBarWidget(None)
+            tabs = dock.widget()
+            if isinstance(tabs, QtWidgets.QTabWidget) and tabs.objectName() == "dockTabs":
+                tabs.tabBar().show()
         # the font first: a style sheet set while the large font is the application's bakes it into every
         # widget it polishes (the menus, toolbars, settings and timeline then kept the large type)
         app.setFont(st["font"])
         app.setStyleSheet(st["style"])
         self._style_plots(large=False)
+        # the status bar sizes itself by its largest item only when asked: it kept a pixel of the large type
+        QtCore.QCoreApplication.postEvent(self.statusBar(), QtCore.QEvent(QtCore.QEvent.Type.LayoutRequest))
         for panel in self.panels.values():
             panel.set_presenting(False)
-        for dock in self._all_docks():
-            dock.setTitleBarWidget(None)
-            tabs = dock.widget()
-            if isinstance(tabs, QtWidgets.QTabWidget) and tabs.objectName() == "dockTabs":
-                tabs.tabBar().show()
         self.setCorner(QtCore.Qt.Corner.BottomRightCorner, st["corner"])
         self.act_present.setChecked(False)
         self.showNormal()
         if st["maximized"]:
             self.showMaximized()
-        else:
-            self.restoreGeometry(st["geometry"])
+        else:  # the very rectangle (restoreGeometry moved the window down by a frame's height)
+            self.setGeometry(st["geometry"])
         for fam in self._family_docks:
             if fam not in st["families"]:  # built while presenting: first into the places their panel gives
                 self._put_docks_in_place(fam)
-        self.restoreState(st["docks"], LAYOUT_VERSION)  # the docks as the user had them (and the toolbars)
-        for w in self._bars():
-            w.setVisible(w in st["bars"])
-        for fam, pairs in self._family_docks.items():  # the family on show now, as it was last seen
-            for dock, _area in pairs:
-                dock.setVisible(fam == self.family and dock.property("wasVisible") is not False)
+        self._restore_docks(st)
+        # once more when the window has its size back: restored while it still had the screen's, the docks
+        # of a column kept the screen's proportions, a few pixels off
+        QtCore.QTimer.singleShot(0, lambda: self._restore_docks(st) if not self.presenting else None)
         shown, text = st["notice"]
         if self.notice.label.text() == PRESENTATION_BANNER:  # (a newer notice, say an error, stays)
             if shown:
                 self.notice.show_message(text)
             else:
                 self.notice.hide()
+
+    def _restore_docks(self, st: dict) -> None:
+        """The docks and toolbars as the user had them before presentation mode, the family on show now
+        with its docks as it was last seen outside the mode."""
+        self.restoreState(st["docks"], LAYOUT_VERSION)
+        for w in self._bars():
+            w.setVisible(w in st["bars"])
+        for fam, pairs in self._family_docks.items():
+            for dock, _area in pairs:
+                dock.setVisible(fam == self.family and dock.property("wasVisible") is not False)
 
     def _all_docks(self) -> list[QtWidgets.QDockWidget]:
         return [d for pairs in self._family_docks.values() for d, _a in pairs]
