@@ -260,11 +260,11 @@ class DocksMixin:
             w.hide()  # (the timeline stays: a teacher scrubs in class)
         # the right column runs the window's whole height: the bottom row no longer squeezes it
         self.setCorner(C.BottomRightCorner, A.RightDockWidgetArea)
-        qss = RESOURCES / "presentation.qss"
-        app.setStyleSheet(app.styleSheet() + "\n" + (qss.read_text(encoding="utf-8") if qss.exists() else ""))
-        font = QtGui.QFont(app.font())
+        font = QtGui.QFont(app.font())  # (the font first, then the style sheet: see leave_presentation)
         font.setPointSize(font.pointSize() + 6)
         app.setFont(font)
+        qss = RESOURCES / "presentation.qss"
+        app.setStyleSheet(app.styleSheet() + "\n" + (qss.read_text(encoding="utf-8") if qss.exists() else ""))
         self._style_plots(large=True)
         for panel in self.panels.values():
             panel.set_presenting(True)
@@ -292,8 +292,6 @@ class DocksMixin:
         app.setFont(st["font"])
         app.setStyleSheet(st["style"])
         self._style_plots(large=False)
-        # the status bar sizes itself by its largest item only when asked: it kept a pixel of the large type
-        QtCore.QCoreApplication.postEvent(self.statusBar(), QtCore.QEvent(QtCore.QEvent.Type.LayoutRequest))
         for panel in self.panels.values():
             panel.set_presenting(False)
         self.setCorner(QtCore.Qt.Corner.BottomRightCorner, st["corner"])
@@ -320,6 +318,8 @@ class DocksMixin:
     def _restore_docks(self, st: dict) -> None:
         """The docks and toolbars as the user had them before presentation mode, the family on show now
         with its docks as it was last seen outside the mode."""
+        # the status bar sizes itself by its largest item only when asked: it kept the large type's height
+        QtCore.QCoreApplication.sendEvent(self.statusBar(), QtCore.QEvent(QtCore.QEvent.Type.LayoutRequest))
         self.restoreState(st["docks"], LAYOUT_VERSION)
         for w in self._bars():
             w.setVisible(w in st["bars"])
