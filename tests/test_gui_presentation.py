@@ -219,3 +219,24 @@ def test_every_view_of_every_panel_is_large_enough_in_presentation_mode(qtbot, s
     finally:
         win.leave_presentation()
         win.close()
+
+
+def test_the_feature_maps_labels_follow_the_type_in_and_out_of_presentation_mode(qtbot, settings, app_look):
+    """The CNN's feature-map rows are labelled in the graphics scene, whose text items keep the type they
+    were made in: made in presentation mode, they stayed large after it (and 110 px cut "Conv2d #1")."""
+    win = _window(qtbot, settings, family="cnn")
+    maps = win.panel.maps
+    try:
+        qtbot.waitUntil(lambda: len(maps.rows) >= 6, timeout=5000)
+        size = maps.font().pointSizeF()
+        win.enter_presentation()
+        qtbot.waitUntil(lambda: maps.font().pointSizeF() > size, timeout=2000)
+        for r in maps.rows:
+            assert r["label"].item.font().pointSizeF() == maps.font().pointSizeF()
+            assert r["label"].maximumWidth() >= r["label"].item.boundingRect().width()  # whole, never cut
+        win.leave_presentation()
+        qtbot.waitUntil(lambda: maps.font().pointSizeF() == size, timeout=2000)
+        assert all(r["label"].item.font().pointSizeF() == size for r in maps.rows)
+    finally:
+        win.leave_presentation()
+        win.close()

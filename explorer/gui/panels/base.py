@@ -63,19 +63,29 @@ class _FillNoWrap(QtWidgets.QWidget):
     fills the viewport, and scrolls only when the viewport is below that minimum.
     """
 
-    def __init__(self, child: QtWidgets.QWidget):
+    def __init__(self, child: QtWidgets.QWidget, whole_text: bool = False):
         super().__init__()
         self._child = child
+        self._whole_text = whole_text
         child.setParent(self)
 
     def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt name)
-        return self._child.minimumSizeHint().expandedTo(self._child.minimumSize())
+        least = self._child.minimumSizeHint().expandedTo(self._child.minimumSize())
+        lay = self._child.layout()
+        if self._whole_text and lay is not None and lay.hasHeightForWidth() and self.width() > 0:
+            # word-wrapped text needs more lines when narrow: the least height for the width it has, so
+            # that it scrolls instead of cutting a caption mid-sentence (the minimum, never the preferred,
+            # height: the views' preferred heights are what made the stages 1,124 px tall)
+            least.setHeight(max(least.height(), lay.minimumHeightForWidth(self.width())))
+        return least
 
     def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt name)
         return self._child.sizeHint()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         self._child.setGeometry(self.rect())
+        if self._whole_text and event.oldSize().width() != event.size().width():
+            self.updateGeometry()  # the least height for this width (minimumSizeHint) may differ
 
     def event(self, event: QtCore.QEvent) -> bool:
         if event.type() == QtCore.QEvent.Type.LayoutRequest:  # the child's minimum may have changed
@@ -86,16 +96,19 @@ class _FillNoWrap(QtWidgets.QWidget):
         return super().event(event)
 
 
-def squeezable(view: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
+def squeezable(view: QtWidgets.QWidget, whole_text: bool = False) -> QtWidgets.QScrollArea:
     """``view`` in a frameless scroll area: full size when its dock has room, scrolling when squeezed.
 
     A dock's minimum height is its widget's, and the docks of a column add up: the deep network's
     stage views (272 px at least, in a dock then) and the LSTM's Text tab (271, which held the probe
     sequence's dock at 302) made the window 903 and 786 px tall at the least, taller than a 1366x768
     laptop screen. In a scroll area they give way instead.
+
+    ``whole_text``: it scrolls before its word-wrapped texts get fewer lines than they need at its width
+    (else they are cut when squeezed; for a column of pictures with long captions, as the CNN's).
     """
     scroll = QtWidgets.QScrollArea()
-    scroll.setWidget(_FillNoWrap(view))
+    scroll.setWidget(_FillNoWrap(view, whole_text))
     scroll.setWidgetResizable(True)
     scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
     scroll.setMinimumHeight(60)

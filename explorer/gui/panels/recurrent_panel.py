@@ -47,6 +47,9 @@ GATE_TITLES = {
 RNN_STATE = ("Hidden state s<sub>t</sub>", "s<sub>t</sub> = tanh(U x<sub>t</sub> + W s<sub>t-1</sub>), the same U, W "
              "at every step; output o<sub>t</sub> = V s<sub>t</sub>")
 GATE_COLOURS = {"f": "#4fc3f7", "i": "#a3be8c", "o": "#ffb74d", "c_tilde": "#b48ead", "c": "#bf616a", "s": "#e5e9f0"}
+HEATMAP_MIN_PX = 100   # an LSTM gate heatmap's least height in the grid
+TEXT_MIN_LINES = 6     # the coloured text's least height, in lines
+SAMPLE_MIN_LINES = 4   # the generated sample's
 GATE_LABELS = {"f": "f", "i": "i", "o": "o", "c_tilde": "c~", "c": "c", "s": "s"}
 
 
@@ -211,7 +214,7 @@ class InterventionsBox(QtWidgets.QWidget):
 
 class RecurrentPanel(LivePanel):
     family = "lstm"
-    right_split = (0.3, 0.3)  # the chosen unit's trace and the probe sequence alike
+    right_split = (0.26, 0.4)  # the chosen unit's trace; the probe sequence and the text, which needs lines
     presentation_docks = ("lstmUnitsDock", "lstmCurvesDock")
     presentation_split = (0.53, 0.47)  # the chosen unit's trace has its unit box above it
     bottom_share = 0.28  # the six gate and state heatmaps in the middle need the height
@@ -233,6 +236,8 @@ class RecurrentPanel(LivePanel):
             view.title.setTextFormat(QtCore.Qt.TextFormat.RichText)
             view.sigUnitClicked.connect(self.select_unit)
             view.set_hover_text(lambda info, g=g: self.gate_text(g, info))
+            if self.is_lstm:  # six in a grid: each keeps a readable height (at 1366x768 they were 25-60 px)
+                view._body.setMinimumHeight(HEATMAP_MIN_PX)
             self.heatmaps[g] = view
         # the heatmaps in a 2 x 3 grid; in presentation mode in two tabs of three (gates, then candidate and
         # states), each a row the central view's whole height (in the grid, large type left them 120 px tall)
@@ -334,6 +339,10 @@ class RecurrentPanel(LivePanel):
         row.addWidget(self.text_source)
         row.addStretch(1)
         lay.addLayout(row)
+        # a few lines of each text at the least (at 1366x768 they showed two): the tab scrolls below that
+        lines = self.coloured.text.fontMetrics().lineSpacing()
+        self.coloured.text.setMinimumHeight(TEXT_MIN_LINES * lines + 8)
+        self.sample.setMinimumHeight(SAMPLE_MIN_LINES * self.sample.fontMetrics().lineSpacing() + 8)
         lay.addWidget(self.coloured, 3)
         lay.addWidget(self.sample_title)
         row = QtWidgets.QHBoxLayout()
