@@ -240,3 +240,22 @@ def test_the_feature_maps_labels_follow_the_type_in_and_out_of_presentation_mode
     finally:
         win.leave_presentation()
         win.close()
+
+
+def test_the_layout_saved_in_presentation_mode_is_the_users(qtbot, settings, app_look):
+    """A run saved, or the window closed, in presentation mode keeps the user's layout, not the mode's
+    (its right column of two docks, the settings hidden) for the next start."""
+    from explorer.gui.window.docks import LAYOUT_VERSION
+
+    win = _window(qtbot, settings)
+    state = win.saveState(LAYOUT_VERSION)
+    win.enter_presentation()
+    assert win.layout_state() == state  # what Save run stores with the run
+    win.close()
+    assert not win.presenting
+    again = _window(qtbot, settings)
+    try:
+        assert again.docks["rbmSettingsDock"].isVisible()
+        assert again.dockWidgetArea(again.docks["rbmCurvesDock"]) == QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
+    finally:
+        again.close()

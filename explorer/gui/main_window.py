@@ -196,6 +196,7 @@ class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, DataMixin, QtWidgets.Q
     def _shut_down(self) -> None:
         """Stop the training thread (after a last autosave), remember the layout, release the lock."""
         self.timer.stop()
+        self.leave_presentation()  # the layout and geometry remembered are the user's, not the mode's
         if self.session is not None:
             if self.session.is_alive:
                 for done in self._saves:  # a Save run the user asked for finishes before the thread stops

@@ -225,6 +225,12 @@ class DocksMixin:
     def presenting(self) -> bool:
         return getattr(self, "_present_state", None) is not None
 
+    def layout_state(self) -> QtCore.QByteArray:
+        """The docks' layout to save (with the window's settings or a run): the user's, also while
+        presentation mode shows its own."""
+        st = getattr(self, "_present_state", None)
+        return QtCore.QByteArray(st["docks"]) if st is not None else self.saveState(LAYOUT_VERSION)
+
     def toggle_presentation(self) -> None:
         if self.presenting:
             self.leave_presentation()
