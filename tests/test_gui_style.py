@@ -2,7 +2,7 @@
 app's own and presentation mode's black one)."""
 
 import pytest
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtGui, QtWidgets
 
 from explorer.gui.app import make_app
 from explorer.gui.resources import RESOURCES

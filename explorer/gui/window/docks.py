@@ -25,6 +25,24 @@ PRESENTATION_BANNER = ("Presentation mode: Space play/pause · S step · R reset
                        "F5 or Esc to leave")
 
 
+class PageStack(QtWidgets.QStackedWidget):
+    """The panels' central views, one on show: as small as the one on show allows, not as the largest of
+    them (the FCN's, 900 px wide, made every other panel's central view as wide once it had been built,
+    and squeezed the RBM's right column to 148 px)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.currentChanged.connect(lambda _i: self.updateGeometry())
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt name)
+        page = self.currentWidget()
+        return page.minimumSizeHint().expandedTo(page.minimumSize()) if page is not None else QtCore.QSize()
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt name)
+        page = self.currentWidget()
+        return page.sizeHint() if page is not None else QtCore.QSize()
+
+
 class _NoTitle(QtWidgets.QWidget):
     """A dock's title bar in presentation mode: none (the views carry their own large titles)."""
 
@@ -261,6 +279,7 @@ class DocksMixin:
             "corner": self.corner(C.BottomRightCorner),
             "notice": (self.notice.isVisibleTo(self), self.notice.label.text()),
             "families": set(self._family_docks),  # (those built later have no place in "docks")
+            "family": self.family,
         }
         for w in self._bars():
             w.hide()  # (the timeline stays: a teacher scrubs in class)
@@ -323,7 +342,8 @@ class DocksMixin:
 
     def _restore_docks(self, st: dict) -> None:
         """The docks and toolbars as the user had them before presentation mode, the family on show now
-        with its docks as it was last seen outside the mode."""
+        with its docks as it was last seen outside the mode (another model than on entering: in the
+        default proportions, the layout restored being the other model's)."""
         # the status bar sizes itself by its largest item only when asked: it kept the large type's height
         QtCore.QCoreApplication.sendEvent(self.statusBar(), QtCore.QEvent(QtCore.QEvent.Type.LayoutRequest))
         self.restoreState(st["docks"], LAYOUT_VERSION)
@@ -332,6 +352,8 @@ class DocksMixin:
         for fam, pairs in self._family_docks.items():
             for dock, _area in pairs:
                 dock.setVisible(fam == self.family and dock.property("wasVisible") is not False)
+        if self.family != st["family"]:
+            self._apply_default_sizes()
 
     def _all_docks(self) -> list[QtWidgets.QDockWidget]:
         return [d for pairs in self._family_docks.values() for d, _a in pairs]
