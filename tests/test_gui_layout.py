@@ -1,7 +1,9 @@
 """Every panel's window fits a 1366x768 laptop screen, the common projector-laptop size: the docks'
 minimum sizes add up per column, and the deep network's (903 px) and the LSTM's (786 px) did not."""
 
+import numpy as np
 import pytest
+from PySide6 import QtCore
 
 from explorer.core.families.registry import FAMILIES
 from explorer.gui.app import make_app
@@ -61,3 +63,153 @@ def test_a_squeezable_view_fills_its_place_and_scrolls_only_when_squeezed(qtbot)
     scroll.resize(500, 70)  # below the view's minimum: it keeps its minimum and scrolls
     qtbot.waitUntil(lambda: scroll.verticalScrollBar().isVisible(), timeout=2000)
     assert view.height() >= view.minimumSizeHint().height() > scroll.viewport().height()
+
+
+@pytest.mark.parametrize("size", [(1600, 1000), (1366, 768)])
+def test_switching_through_every_model_never_stalls_the_window(qtbot, settings, app_look, monkeypatch, size):
+    """The window froze at 1366x768 after Ctrl+PgDown from the FCN comparison to the LSTM: a side axis's
+    label was hidden and shown in turn on every layout pass (keep_label_whole), the GUI thread busy for
+    good. Every model in turn, as Ctrl+PgDown goes, outside and inside presentation mode: once a switch
+    has settled, no label changes any more and a heartbeat timer keeps its beat (a stalled event loop
+    starves timers; the watchdog ends a run that hangs outright, with every thread's traceback)."""
+    import faulthandler
+    import time
+
+    import pyqtgraph as pg
+
+    from explorer.gui.panels import PANELS
+
+    toggles = []
+    show_label = pg.AxisItem.showLabel
+    monkeypatch.setattr(pg.AxisItem, "showLabel", lambda axis, show=True: (toggles.append(show),
+                                                                           show_label(axis, show))[1])
+    beats: list[float] = []
+    heart = QtCore.QTimer()
+    heart.setInterval(20)
+    heart.timeout.connect(lambda: beats.append(time.monotonic()))
+    settings.setValue("training/process", False)
+    win = MainWindow(FAMILIES["rbm"][0](), settings=settings)
+    qtbot.addWidget(win)
+    win.resize(*size)
+    win.show()
+    qtbot.waitExposed(win)
+    heart.start()
+    faulthandler.dump_traceback_later(180, exit=True)  # the watchdog
+    stalls = []
+    try:
+        for presenting in (False, True):
+            if presenting:
+                win.enter_presentation()
+                qtbot.waitUntil(win.isFullScreen, timeout=3000)
+                win.setGeometry(0, 0, *size)  # (the test platform's screen is 800x800)
+            for _ in PANELS:
+                win.act_next_model.trigger()  # what Ctrl+PgDown does
+                qtbot.wait(700)  # the new panel's first layout and sizes
+                toggles.clear()
+                beats.clear()
+                qtbot.wait(700)
+                gaps = np.diff(beats) if len(beats) > 1 else np.array([np.inf])
+                if toggles or len(beats) < 10 or gaps.max() > 0.5:
+                    stalls.append((win.family, presenting, len(toggles), len(beats), float(gaps.max())))
+        assert stalls == []
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        heart.stop()
+        win.leave_presentation()
+        win.close()
+
+
+def _in_window(win, widget):
+    from PySide6 import QtCore
+
+    return QtCore.QRect(widget.mapTo(win, QtCore.QPoint(0, 0)), widget.size())
+
+
+@pytest.mark.parametrize("size", [(1600, 1000), (1366, 768)])
+def test_the_cnn_panel_keeps_its_canvas_maps_texts_and_settings_in_reach(qtbot, settings, app_look, size):
+    """At 1366x768 the deeper feature maps (Conv2d #4 to AvgPool2d #6) were drawn outside their view, texts
+    were cut mid-sentence and the settings showed one row; at both sizes "Clear drawing" covered part of
+    the canvas."""
+    from PySide6 import QtWidgets
+
+    settings.setValue("training/process", False)
+    win = MainWindow(FAMILIES["cnn"][0](), settings=settings)
+    qtbot.addWidget(win)
+    win.resize(*size)
+    win.show()
+    qtbot.waitExposed(win)
+    panel = win.panel
+    maps = panel.maps
+    try:
+        qtbot.waitUntil(lambda: len(maps.rows) >= 6, timeout=5000)  # the first snapshot's layers
+        qtbot.wait(200)
+        # the button beside the canvas, not over it
+        assert not _in_window(win, panel.canvas).intersects(_in_window(win, panel.clear_button))
+        # every layer's row inside the feature maps' view, which scrolls to the last one
+        rows = [r["viewbox"].sceneBoundingRect() for r in maps.rows]
+        assert all(r.height() >= 20 for r in rows)
+        assert rows[-1].bottom() <= maps.height()
+        scroll = maps.parentWidget()
+        while not isinstance(scroll, QtWidgets.QScrollArea):
+            scroll = scroll.parentWidget()
+        scroll.ensureWidgetVisible(maps, 0, 0)
+        scroll.verticalScrollBar().setValue(scroll.verticalScrollBar().maximum())
+        qtbot.wait(50)
+        bottom = maps.mapTo(scroll.viewport(), QtCore.QPoint(0, int(rows[-1].bottom())))
+        assert bottom.y() <= scroll.viewport().height()
+        # no word-wrapped text shorter than its lines need (it scrolls instead)
+        central = win.stack.widget(win._stack_index["cnn"])
+        cut = [lab.text()[:40] for lab in central.findChildren(QtWidgets.QLabel)
+               if lab.isVisible() and lab.wordWrap() and lab.text() and lab.height() < lab.heightForWidth(lab.width())]
+        assert cut == []
+        # the settings show rows, not one
+        form = win.docks["cnnSettingsDock"].widget()
+        row = panel.settings.form.itemAt(1).widget() or panel.settings.form.itemAt(0).widget()
+        assert form.viewport().height() >= 3 * row.sizeHint().height()
+    finally:
+        win.close()
+
+
+def test_the_lstm_panel_gives_its_heatmaps_and_texts_room_at_1366x768(qtbot, settings, app_look):
+    """At 1366x768 the six gate heatmaps were about 25 px tall and the text views showed two lines."""
+    from explorer.gui.panels.base import bring_forward
+    from explorer.gui.panels.recurrent_panel import HEATMAP_MIN_PX, SAMPLE_MIN_LINES, TEXT_MIN_LINES
+
+    settings.setValue("training/process", False)
+    win = MainWindow(FAMILIES["lstm"][0](), settings=settings)
+    qtbot.addWidget(win)
+    win.resize(SCREEN_W, SCREEN_H)
+    win.show()
+    qtbot.waitExposed(win)
+    panel = win.panel
+    try:
+        bring_forward(panel.coloured)
+        qtbot.wait(200)
+        assert all(v._body.height() >= HEATMAP_MIN_PX for v in panel.heatmaps.values())
+        assert panel.coloured.text.height() >= TEXT_MIN_LINES * panel.coloured.text.fontMetrics().lineSpacing()
+        assert panel.sample.height() >= SAMPLE_MIN_LINES * panel.sample.fontMetrics().lineSpacing()
+        assert win.minimumSizeHint().height() <= SCREEN_H  # and the window still fits the screen
+    finally:
+        win.close()
+
+
+def test_the_architecture_builder_fits_a_small_screen(qtbot, settings, app_look, monkeypatch):
+    """The builder opened at 1400x850: on a 1366x768 screen its Train button was off the screen."""
+    from PySide6 import QtCore, QtGui, QtWidgets
+
+    room = QtCore.QRect(0, 0, SCREEN_W, SCREEN_H - 32)  # a laptop screen less its task bar
+    monkeypatch.setattr(QtGui.QScreen, "availableGeometry", lambda screen: QtCore.QRect(room))
+    settings.setValue("training/process", False)
+    win = MainWindow(FAMILIES["rbm"][0](), settings=settings)
+    qtbot.addWidget(win)
+    try:
+        builder = win.show_builder()
+        qtbot.waitExposed(builder)
+        assert room.contains(builder.frameGeometry())
+        train = [b for b in builder.findChildren(QtWidgets.QPushButton) if b.text().startswith("Train")]
+        assert train and all(room.contains(QtCore.QRect(b.mapToGlobal(QtCore.QPoint(0, 0)), b.size()))
+                             for b in train)
+    finally:
+        if win.builder_window is not None:
+            win.builder_window.close()
+        win.close()

@@ -57,3 +57,41 @@ def test_an_auto_ranged_bar_chart_leaves_room_above_its_tallest_bar(qtbot):
     lo, hi = v.plot.getViewBox().viewRange()[1]
     assert lo <= 0 and hi >= 16 * 1.2
     assert [t.toPlainText() for t in v._labels] == ["5", "5", "6", "14", "14", "16"]
+
+
+def test_a_label_longer_when_shown_than_hidden_settles_hidden(qtbot, monkeypatch):
+    """pyqtgraph drops a hidden label's unit prefix: "MSE per pixel (x0.001)" measured "MSE per pixel"
+    hidden, which fitted, and shown it did not fit: each choice undid the other on every layout pass, and
+    the window froze. With the axis between the two lengths the label goes once and stays gone."""
+    import pyqtgraph as pg
+
+    from explorer.gui.widgets.views import CurveView
+
+    calls = []
+    show_label = pg.AxisItem.showLabel
+    monkeypatch.setattr(pg.AxisItem, "showLabel", lambda axis, show=True: (calls.append(show),
+                                                                           show_label(axis, show))[1])
+    v = CurveView("Reconstruction error", "", ylabel="MSE per pixel")
+    qtbot.addWidget(v)
+    v.add_series("a", "a", "#ffffff")
+    v.append("a", [0, 1, 2], [0.0725, 0.0735, 0.0745])  # small values: the axis gets a unit prefix
+    v.redraw()
+    left = v.plot.getAxis("left")
+    v.resize(500, 500)
+    v.show()
+    qtbot.waitUntil(lambda: left.label.isVisible() and "x0.001" in left.labelString(), timeout=2000)
+    shown_length = left.label.boundingRect().width()
+    left.showLabel(False)
+    hidden_length = left.label.boundingRect().width()
+    left.showLabel(True)
+    assert hidden_length < shown_length  # (what made the choice flip)
+    # the axis between the two lengths
+    frame = v.height() - left.size().height()
+    v.resize(500, int(frame + (hidden_length + shown_length) / 2))
+    qtbot.waitUntil(lambda: not left.label.isVisible(), timeout=2000)
+    calls.clear()
+    qtbot.wait(300)
+    assert calls == [] and not left.label.isVisible()
+    v.resize(500, int(frame + shown_length + 40))  # room for the whole label: it comes back
+    qtbot.waitUntil(lambda: left.label.isVisible(), timeout=2000)
+    assert left.size().height() >= left.label.boundingRect().width()

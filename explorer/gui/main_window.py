@@ -32,7 +32,7 @@ from explorer.gui.settings import byte_array_setting, open_settings, process_tra
 from explorer.gui.widgets.timeline import TimelineBar, timeline_toolbar
 from explorer.gui.window.actions import ActionsMixin
 from explorer.gui.window.data import DataMixin
-from explorer.gui.window.docks import LAYOUT_VERSION, DocksMixin
+from explorer.gui.window.docks import LAYOUT_VERSION, DocksMixin, PageStack
 from explorer.gui.window.notice import NoticeBar
 from explorer.gui.window.sessions import SPEC_CONFIGS, WINDOW_EVAL_FRACTION, SessionsMixin, family_of
 
@@ -84,7 +84,7 @@ class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, DataMixin, QtWidgets.Q
         self.panels: dict[str, LivePanel] = {}
         self._stack_index: dict[str, int] = {}
         self.notice = NoticeBar()
-        self.stack = QtWidgets.QStackedWidget()
+        self.stack = PageStack()
         central = QtWidgets.QWidget()
         lay = QtWidgets.QVBoxLayout(central)
         lay.setContentsMargins(4, 4, 4, 0)
@@ -196,6 +196,7 @@ class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, DataMixin, QtWidgets.Q
     def _shut_down(self) -> None:
         """Stop the training thread (after a last autosave), remember the layout, release the lock."""
         self.timer.stop()
+        self.leave_presentation()  # the layout and geometry remembered are the user's, not the mode's
         if self.session is not None:
             if self.session.is_alive:
                 for done in self._saves:  # a Save run the user asked for finishes before the thread stops

@@ -162,6 +162,7 @@ class AutoencoderViews:
 
 
 class AutoencoderPanel(LivePanel):
+    presentation_docks = ("aeFiltersDock", "aeCurvesDock")
     family = "autoencoder"
     title = "Autoencoder / denoising autoencoder"
 

@@ -23,6 +23,7 @@ from explorer.gui.pacing import PROCESS_SNAPSHOT_SHARE, VIEW_SHARE, ViewPacer
 from explorer.gui.widgets.settings_form import SettingsForm
 
 CURVE_INTERVAL_S = 0.25  # curves and the stats line redraw at most 4 times a second
+PRESENTATION_MIN_VIEW_PX = 200  # in presentation mode, no view's picture or plot is shorter (1366x768 screen)
 
 
 @dataclass
@@ -62,19 +63,29 @@ class _FillNoWrap(QtWidgets.QWidget):
     fills the viewport, and scrolls only when the viewport is below that minimum.
     """
 
-    def __init__(self, child: QtWidgets.QWidget):
+    def __init__(self, child: QtWidgets.QWidget, whole_text: bool = False):
         super().__init__()
         self._child = child
+        self._whole_text = whole_text
         child.setParent(self)
 
     def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt name)
-        return self._child.minimumSizeHint().expandedTo(self._child.minimumSize())
+        least = self._child.minimumSizeHint().expandedTo(self._child.minimumSize())
+        lay = self._child.layout()
+        if self._whole_text and lay is not None and lay.hasHeightForWidth() and self.width() > 0:
+            # word-wrapped text needs more lines when narrow: the least height for the width it has, so
+            # that it scrolls instead of cutting a caption mid-sentence (the minimum, never the preferred,
+            # height: the views' preferred heights are what made the stages 1,124 px tall)
+            least.setHeight(max(least.height(), lay.minimumHeightForWidth(self.width())))
+        return least
 
     def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt name)
         return self._child.sizeHint()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         self._child.setGeometry(self.rect())
+        if self._whole_text and event.oldSize().width() != event.size().width():
+            self.updateGeometry()  # the least height for this width (minimumSizeHint) may differ
 
     def event(self, event: QtCore.QEvent) -> bool:
         if event.type() == QtCore.QEvent.Type.LayoutRequest:  # the child's minimum may have changed
@@ -85,16 +96,19 @@ class _FillNoWrap(QtWidgets.QWidget):
         return super().event(event)
 
 
-def squeezable(view: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
+def squeezable(view: QtWidgets.QWidget, whole_text: bool = False) -> QtWidgets.QScrollArea:
     """``view`` in a frameless scroll area: full size when its dock has room, scrolling when squeezed.
 
     A dock's minimum height is its widget's, and the docks of a column add up: the deep network's
     stage views (272 px at least, in a dock then) and the LSTM's Text tab (271, which held the probe
     sequence's dock at 302) made the window 903 and 786 px tall at the least, taller than a 1366x768
     laptop screen. In a scroll area they give way instead.
+
+    ``whole_text``: it scrolls before its word-wrapped texts get fewer lines than they need at its width
+    (else they are cut when squeezed; for a column of pictures with long captions, as the CNN's).
     """
     scroll = QtWidgets.QScrollArea()
-    scroll.setWidget(_FillNoWrap(view))
+    scroll.setWidget(_FillNoWrap(view, whole_text))
     scroll.setWidgetResizable(True)
     scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
     scroll.setMinimumHeight(60)
@@ -116,6 +130,13 @@ class LivePanel(QtCore.QObject):
     bottom_share = 0.36
     right_split = (0.36, 0.24)  # the first two docks on the right, as shares of the window's height
     left_split: tuple[float, float] | None = None  # the same for the left column (None: as Qt lays it out)
+    # presentation mode (a projector, large type): the docks on show, by object name, one above the other in
+    # a column right of the central view; every other dock (the settings first) is hidden. At most two, so
+    # that each view keeps room to be read from the back row (at least PRESENTATION_MIN_VIEW_PX tall on a
+    # 1366x768 screen: tests/test_gui_presentation.py)
+    presentation_docks: tuple[str, ...] = ()
+    presentation_right = 0.42  # that column's share of the screen's width
+    presentation_split: tuple[float, float] | None = None  # its two docks' shares of its height (None: equal)
     # the step of the kept snapshot on show (the timeline scrubbed back), or None when the views are live
     sigViewing = QtCore.Signal(object)
     # a family's configuration to train next (say, the FCN's side-by-side comparison of this network): the
@@ -166,6 +187,10 @@ class LivePanel(QtCore.QObject):
 
     def show_snapshot(self, snap: Snapshot) -> None:
         raise NotImplementedError
+
+    def set_presenting(self, on: bool) -> None:
+        """Presentation mode begins (``on``) or ends: a panel whose central view needs another arrangement
+        for large type changes it here, and puts it back when ``on`` is False."""
 
     # -- shared ------------------------------------------------------------------------------------------
     def _central(self, view: QtWidgets.QWidget) -> QtWidgets.QWidget:

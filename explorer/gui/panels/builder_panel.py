@@ -17,6 +17,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from explorer.core.spec import network as S
 
 SHAPE_SEP = "x"
+BUILDER_SIZE = QtCore.QSize(1400, 850)  # the builder window's size where the screen has the room
+FRAME_ROOM = QtCore.QSize(16, 40)  # left on the screen for a window's frame and title bar
 
 
 def format_shape(shape) -> str:
@@ -708,4 +710,15 @@ class BuilderWindow(QtWidgets.QMainWindow):
         self.setObjectName("builderWindow")
         self.builder = ArchitectureBuilder()
         self.setCentralWidget(self.builder)
-        self.resize(1400, 850)
+        self.fit_screen()
+
+    def fit_screen(self) -> None:
+        """1400x850, or less on a smaller screen, centred on it: at 1400x850 the Train button of a window
+        opened on a 1366x768 laptop was off the screen. Room is left for the window's frame and title."""
+        parent = self.parentWidget()
+        screen = (parent.screen() if parent is not None else None) or QtGui.QGuiApplication.primaryScreen()
+        room = screen.availableGeometry()
+        size = QtCore.QSize(min(BUILDER_SIZE.width(), room.width() - FRAME_ROOM.width()),
+                            min(BUILDER_SIZE.height(), room.height() - FRAME_ROOM.height()))
+        self.resize(size.expandedTo(self.minimumSizeHint()).boundedTo(room.size()))
+        self.move(room.center() - self.rect().center())

@@ -27,12 +27,13 @@ from explorer.gui.widgets.featuremaps import FeatureMapStack, InputView
 from explorer.gui.widgets.gallery import ImageGallery
 from explorer.gui.widgets.settings_form import SettingsForm
 from explorer.gui.widgets.views import BarView, CurveView, HeatmapView, MosaicView, _caption_label, _title_label
-from explorer.gui.panels.base import DockSpec, LivePanel, settings_scroll
+from explorer.gui.panels.base import PRESENTATION_MIN_VIEW_PX, DockSpec, LivePanel, settings_scroll, squeezable
 
 _SHORT = {"Conv2d": "conv", "MaxPool2d": "max", "AvgPool2d": "avg", "LocalContrastNorm": "LCN", "ReLU": "relu",
           "Tanh": "tanh", "Sigmoid": "sigm", "Dropout": "drop", "Concat": "cat", "Softmax": "smax"}
 
 
+INPUT_MIN_PX = 150  # the probe input with its receptive field: never squeezed below this (it scrolls)
 SECONDARY_INTERVAL_S = 0.25  # the docks beside the feature maps redraw at most 4 times a second
 
 
@@ -176,6 +177,7 @@ class LabelledMosaic(MosaicView):
 
 
 class CNNPanel(LivePanel):
+    presentation_docks = ("cnnPredictionDock", "cnnCurvesDock")
     family = "cnn"
     title = "CNN: feature maps and receptive fields"
     right_split = (0.2, 0.42)  # ten bars need little height; the filters and the LCN rows need more
@@ -212,9 +214,12 @@ class CNNPanel(LivePanel):
             "Convolution with learned kernels shared by all pixels, a nonlinearity, then <b>pooling</b> of responses "
             "at nearby locations (robust to the exact position; the next layer sees a larger region). Each row: one "
             "layer's maps, scaled by that layer's range (dark low, bright high)."))
+        self.input_view.setMinimumHeight(INPUT_MIN_PX)
         self._split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
-        self._split.addWidget(left)
-        self._split.addWidget(right)
+        # each half scrolls when short of room (1366x768): the deeper layers' maps stay reachable (each row
+        # keeps its label's height) and the captions whole, never cut mid-sentence
+        self._split.addWidget(squeezable(left, whole_text=True))
+        self._split.addWidget(squeezable(right, whole_text=True))
         self._split.setStretchFactor(0, 2)
         self._split.setStretchFactor(1, 3)
         # the probe: gallery and canvas
@@ -222,16 +227,21 @@ class CNNPanel(LivePanel):
         self.gallery.sigPicked.connect(self.pick_probe)
         self.canvas = DrawingCanvas(28, 28)
         self.canvas.sigDrawn.connect(self.use_drawing)
-        clear = QtWidgets.QPushButton("Clear drawing")
-        clear.clicked.connect(self.canvas.clear)
+        self.clear_button = QtWidgets.QPushButton("Clear drawing")
+        self.clear_button.setObjectName("clearDrawing")
+        self.clear_button.setToolTip("Clear the drawing (a right click on it does too)")
+        self.clear_button.clicked.connect(self.canvas.clear)
         self._probe_widget = QtWidgets.QWidget()
         pl = QtWidgets.QVBoxLayout(self._probe_widget)
         pl.setContentsMargins(6, 4, 6, 4)
         pl.addWidget(_title_label("Held-out examples: click one to probe the network"))
         pl.addWidget(self.gallery, 2)
         pl.addWidget(_title_label("…or draw one (at the network's input size)"))
-        pl.addWidget(self.canvas, 3)
-        pl.addWidget(clear)
+        # the button beside the canvas, never over it (below it, a squeezed dock drew it across the canvas)
+        canvas_row = QtWidgets.QHBoxLayout()
+        canvas_row.addWidget(self.canvas, 1)
+        canvas_row.addWidget(self.clear_button, 0, QtCore.Qt.AlignmentFlag.AlignTop)
+        pl.addLayout(canvas_row, 3)
         pl.addWidget(_caption_label("The one clicked or drawn is the probe all the other views show."))
         # docks
         self.prediction = BarView("Prediction for the probe", "Softmax of the output layer: p(class | input).",
@@ -295,11 +305,16 @@ class CNNPanel(LivePanel):
     def central_widget(self) -> QtWidgets.QWidget:
         return self._central(self._split)
 
+    def set_presenting(self, on: bool) -> None:
+        # the probe keeps a picture's height for the back row; its column scrolls to the caption below
+        self.input_view.setMinimumHeight(PRESENTATION_MIN_VIEW_PX + 20 if on else INPUT_MIN_PX)
+
     def dock_specs(self) -> list[DockSpec]:
         A = QtCore.Qt.DockWidgetArea
         return [
             DockSpec("cnnSettingsDock", "Settings", settings_scroll(self.settings), A.LeftDockWidgetArea),
-            DockSpec("cnnProbeDock", "Probe input", self._probe_widget, A.LeftDockWidgetArea),
+            DockSpec("cnnProbeDock", "Probe input", squeezable(self._probe_widget, whole_text=True),
+                     A.LeftDockWidgetArea),
             DockSpec("cnnPredictionDock", "Prediction", self.prediction, A.RightDockWidgetArea),
             DockSpec("cnnFiltersDock", "Filters", self._filters_widget, A.RightDockWidgetArea),
             DockSpec("cnnLcnDock", "LCN", self._lcn_widget, A.RightDockWidgetArea, tab_with="cnnFiltersDock"),

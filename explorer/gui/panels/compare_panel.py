@@ -40,6 +40,8 @@ class CompareSettings(HiddenLayersSettings):
 
 
 class ComparePanel(LivePanel):
+    presentation_docks = ("compareStatusDock", "compareGradDock")
+    presentation_split = (0.32, 0.68)  # four rows of status; the curve takes the rest
     family = "compare"
     title = "Pretraining or not? Four starts side by side"
 

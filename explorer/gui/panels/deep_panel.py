@@ -99,6 +99,7 @@ class MLPSettings(HiddenLayersSettings):
 
 
 class MLPPanel(LivePanel):
+    presentation_docks = ("mlpHeatDock", "mlpCurvesDock")
     family = "mlp"
     bottom_share = 0.26  # the gradient heatmap beside the plot needs the height
     right_split = (0.4, 0.24)  # the gradient heatmap, then saturation and the DBN's dreams

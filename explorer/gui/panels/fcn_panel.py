@@ -137,6 +137,7 @@ class FCNSettings(SettingsForm):
 
 
 class FCNPanel(LivePanel):
+    presentation_docks = ("fcnProbsDock", "fcnIouDock")
     family = "fcn"
     title = "FCN: segmentation (every pixel labelled)"
 
@@ -327,6 +328,7 @@ def _short(name: str) -> str:
 
 class FCNComparePanel(LivePanel):
     """With and without skip connections, side by side: the same probes, both predictions, both mIoU curves."""
+    presentation_docks = ("fcnCompareMiouDock", "fcnCompareAccuracyDock")
 
     family = "fcn-compare"
     title = "FCN: skip connections or not? Side by side"

@@ -203,6 +203,8 @@ class RBMViews:
 
 class RBMPanel(LivePanel):
     """Owns the RBM views and settings, and feeds them from snapshots and the metrics log."""
+    presentation_docks = ("rbmFiltersDock", "rbmCurvesDock")  # (the curves: reconstruction error only, see
+                                                               # set_presenting)
 
     family = "rbm"
     title = "RBM (contrastive divergence)"
@@ -262,6 +264,11 @@ class RBMPanel(LivePanel):
             DockSpec("rbmCurvesDock", "Curves", curves, A.BottomDockWidgetArea),
             DockSpec("rbmDreamsDock", "Dreams", self.dreams, A.BottomDockWidgetArea),
         ]
+
+    def set_presenting(self, on: bool) -> None:
+        """In presentation mode the curves' dock shows the reconstruction error alone: side by side in a
+        column a third of the screen wide, their long captions left both curves under 200 px tall."""
+        self.pll_curve.setVisible(not on)
 
     # -- feeding -----------------------------------------------------------------------------------
     def clear_curves(self) -> None:

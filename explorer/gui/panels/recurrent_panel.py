@@ -81,6 +81,9 @@ PROBE_CAPTIONS["sawtooth"] = PROBE_CAPTIONS["sine"]
 PROBE_CAPTION = ("The probe sequence (Settings > Probe sequence): its input, the target and the output "
                  "o<sub>t</sub> = V s<sub>t</sub> at every step; with an intervention, the output without it dotted.")
 GATE_COLOURS = {"f": "#4fc3f7", "i": "#a3be8c", "o": "#ffb74d", "c_tilde": "#b48ead", "c": "#bf616a", "s": "#e5e9f0"}
+HEATMAP_MIN_PX = 100   # an LSTM gate heatmap's least height in the grid
+TEXT_MIN_LINES = 6     # the coloured text's least height, in lines
+SAMPLE_MIN_LINES = 4   # the generated sample's
 GATE_LABELS = {"f": "f", "i": "i", "o": "o", "c_tilde": "c~", "c": "c", "s": "s"}
 
 
@@ -245,7 +248,9 @@ class InterventionsBox(QtWidgets.QWidget):
 
 class RecurrentPanel(LivePanel):
     family = "lstm"
-    right_split = (0.3, 0.3)  # the chosen unit's trace and the probe sequence alike
+    right_split = (0.26, 0.4)  # the chosen unit's trace; the probe sequence and the text, which needs lines
+    presentation_docks = ("lstmUnitsDock", "lstmCurvesDock")
+    presentation_split = (0.53, 0.47)  # the chosen unit's trace has its unit box above it
     bottom_share = 0.28  # the six gate and state heatmaps in the middle need the height
     title = "LSTM: gates over time"
     config_cls: type = LSTMConfig
@@ -266,12 +271,25 @@ class RecurrentPanel(LivePanel):
             view.title.setTextFormat(QtCore.Qt.TextFormat.RichText)
             view.sigUnitClicked.connect(self.select_unit)
             view.set_hover_text(lambda info, g=g: self.gate_text(g, info))
+            if self.is_lstm:  # six in a grid: each keeps a readable height (at 1366x768 they were 25-60 px)
+                view._body.setMinimumHeight(HEATMAP_MIN_PX)
             self.heatmaps[g] = view
+        # the heatmaps in a 2 x 3 grid; in presentation mode in two tabs of three (gates, then candidate and
+        # states), each a row the central view's whole height (in the grid, large type left them 120 px tall)
         self._grid = QtWidgets.QWidget()
-        grid = QtWidgets.QGridLayout(self._grid)
-        grid.setContentsMargins(0, 0, 0, 0)
-        for k, g in enumerate(self.gate_names):
-            grid.addWidget(self.heatmaps[g], k // 3, k % 3)
+        outer = QtWidgets.QVBoxLayout(self._grid)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self._grid_page = QtWidgets.QWidget()
+        self._grid_layout = QtWidgets.QGridLayout(self._grid_page)
+        self._grid_layout.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self._grid_page)
+        self._gate_tabs = QtWidgets.QTabWidget()
+        self._gate_tabs.setObjectName("gateTabs")
+        self._gate_tabs.setDocumentMode(True)
+        self._gate_tabs.currentChanged.connect(lambda _i: self.redraw_shown())
+        self._gate_tabs.hide()
+        outer.addWidget(self._gate_tabs)
+        self._place_heatmaps(tabs=False)
         # -- docks --
         self.unit_spin = QtWidgets.QSpinBox()
         self.unit_spin.setObjectName("unitSpin")
@@ -357,6 +375,10 @@ class RecurrentPanel(LivePanel):
         row.addWidget(self.text_source)
         row.addStretch(1)
         lay.addLayout(row)
+        # a few lines of each text at the least (at 1366x768 they showed two): the tab scrolls below that
+        lines = self.coloured.text.fontMetrics().lineSpacing()
+        self.coloured.text.setMinimumHeight(TEXT_MIN_LINES * lines + 8)
+        self.sample.setMinimumHeight(SAMPLE_MIN_LINES * self.sample.fontMetrics().lineSpacing() + 8)
         lay.addWidget(self.coloured, 3)
         lay.addWidget(self.sample_title)
         row = QtWidgets.QHBoxLayout()
@@ -380,6 +402,29 @@ class RecurrentPanel(LivePanel):
     # -- layout ------------------------------------------------------------------------------------------
     def central_widget(self) -> QtWidgets.QWidget:
         return self._central(self._grid)
+
+    def _place_heatmaps(self, tabs: bool) -> None:
+        """The heatmaps in the grid, or (``tabs``, with more than three) in tabs of three, a row each."""
+        names = list(self.gate_names)
+        tabs = tabs and len(names) > 3
+        if tabs:
+            while self._gate_tabs.count() < 2:
+                page = QtWidgets.QWidget()
+                QtWidgets.QHBoxLayout(page).setContentsMargins(0, 0, 0, 0)
+                self._gate_tabs.addTab(page, "")
+            for i, (label, group) in enumerate((("Gates f, i, o", names[:3]), ("c~, c, s", names[3:]))):
+                self._gate_tabs.setTabText(i, label)
+                for g in group:
+                    self._gate_tabs.widget(i).layout().addWidget(self.heatmaps[g])
+        else:
+            for k, g in enumerate(names):
+                self._grid_layout.addWidget(self.heatmaps[g], k // 3, k % 3)
+        self._gate_tabs.setVisible(tabs)
+        self._grid_page.setVisible(not tabs)
+
+    def set_presenting(self, on: bool) -> None:
+        self._place_heatmaps(tabs=on)
+        self.redraw_shown()  # the heatmaps hidden while another tab was on show catch up
 
     def dock_specs(self) -> list[DockSpec]:
         A = QtCore.Qt.DockWidgetArea
@@ -725,6 +770,7 @@ class LSTMPanel(RecurrentPanel):
 
 
 class RNNPanel(RecurrentPanel):
+    presentation_docks = ("rnnUnitsDock", "rnnCurvesDock")
     family = "rnn"
     title = "Vanilla RNN: long-term dependencies"
     config_cls = RNNConfig

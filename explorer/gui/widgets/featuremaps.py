@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.gui.widgets.hover import HoverReadout, esc, fmt
 from explorer.gui.widgets.views import GAP, _lut
@@ -124,7 +124,7 @@ class FeatureMapStack(pg.GraphicsLayoutWidget):
             total = int(channels[i]) if channels is not None else c
             shown = f"{c} of {total}" if total > c else f"{c}"
             label = self.addLabel(f"<b>{name}</b><br>{shown} × {h}×{w}", row=i, col=0, justify="right")
-            label.setMaximumWidth(110)
+            label.setMaximumWidth(self.label_px())
             vb = _ClickableViewBox(lockAspect=True, invertY=True, enableMouse=False)
             vb.setMenuEnabled(False)
             img = pg.ImageItem()
@@ -135,8 +135,34 @@ class FeatureMapStack(pg.GraphicsLayoutWidget):
             vb.sigClicked.connect(lambda x, y, i=i: self._clicked(i, x, y))
             n_rows = int(math.ceil(c / cols))
             vb.setRange(xRange=(0, cols * (w + 1) - 1), yRange=(0, n_rows * (h + 1) - 1), padding=0.02)
-            self.rows.append({"name": name, "shape": shape, "cols": cols, "image": img, "viewbox": vb})
+            self.rows.append({"name": name, "shape": shape, "cols": cols, "image": img, "viewbox": vb,
+                              "label": label})
         self.ci.layout.setColumnStretchFactor(1, 10)
+        self._fit_rows()
+
+    def label_px(self) -> int:
+        """The row labels' width: a layer's name in bold in the widget's font (110 px cut "Conv2d #1" to
+        "onv2d #1" in presentation mode's large type)."""
+        font = self.font()
+        font.setBold(True)
+        return max(110, QtGui.QFontMetrics(font).horizontalAdvance("AvgPool2d #10") + 12)
+
+    def _fit_rows(self) -> None:
+        """Every row keeps its label's height: the stack is as tall as its rows need, and a scroll area
+        around it reaches the deeper layers (squeezed into a short place, Conv2d #4 to AvgPool2d #6 of
+        LeNet-5 were drawn outside the view at 1366x768, out of reach)."""
+        for r in self.rows:
+            r["label"].setMaximumWidth(self.label_px())
+        least = self.ci.effectiveSizeHint(QtCore.Qt.SizeHint.MinimumSize).height() if self.rows else 0
+        self.setMinimumHeight(int(math.ceil(least)) + 2 * self.frameWidth())
+
+    def changeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().changeEvent(event)
+        if event.type() == QtCore.QEvent.Type.FontChange:
+            for r in self.rows:  # a label keeps the type it was made in (presentation mode's large type
+                r["label"].item.setFont(self.font())  # stayed after leaving it) and measures its text
+                r["label"].setText(r["label"].text)  # when it is set: in the new type, once more
+            self._fit_rows()
 
     def unit_at(self, row: int, x: float, y: float) -> tuple[int, int, int] | None:
         """(channel, y, x) of the unit under view position (x, y) of ``row``'s mosaic, or None (a gap)."""

@@ -80,24 +80,51 @@ def keep_label_whole(axis: pg.AxisItem) -> None:
 
     A docked view made short clipped its side label to "probabil" or "pixe", which reads as a fault on
     a projector; the caption under the view says what the axis is, so the label gives way instead.
-    Only the side axes: their labels' visibility changes the plot's width, never an axis's height, so
-    the choice cannot feed back into itself (a bottom label's would, through the side axes' height).
+    Only the side axes: their labels' visibility changes the plot's width, never an axis's height.
+
+    The choice converges by construction. The text's length is the label's as shown: pyqtgraph drops the
+    unit prefix of a hidden label ("MSE per pixel (x0.001)" becomes "MSE per pixel"), so measured while
+    hidden it fitted, shown it did not, and each choice undid the other on every layout pass (the window
+    froze at 1366x768). So the length as last shown is kept for the hidden label; the choice is made once
+    for each (height, length), never while its own change is being laid out; and a label found too long
+    right after it is shown goes again at once, its true length known from then on.
     """
     if axis.orientation not in ("left", "right"):
         return
+    state = {"busy": False, "text": None, "need": 0.0, "decided": None}
 
     def fit() -> None:
-        if not shiboken6.isValid(axis) or not axis.labelText or axis.label is None:
-            return  # (a plot being torn down still sends geometry changes)
-        need = axis.label.boundingRect().width()  # the text's length (a side label is turned on end)
-        have = axis.size().height()
+        if state["busy"] or not shiboken6.isValid(axis) or not axis.labelText or axis.label is None:
+            return  # (its own change relaid out; or a plot being torn down still sends geometry changes)
+        if axis.labelText != state["text"]:  # another label: its length is not known yet
+            state["text"], state["need"], state["decided"] = axis.labelText, 0.0, None
         shown = axis.label.isVisible()
-        if shown and need > have:
-            axis.showLabel(False)
-        elif not shown and have >= need + LABEL_ROOM:
-            axis.showLabel(True)
+        if shown:  # the text's length as shown (a side label is turned on end)
+            state["need"] = axis.label.boundingRect().width()
+        need = state["need"] or axis.label.boundingRect().width()
+        have = axis.size().height()
+        key = (round(have), round(need))
+        if key == state["decided"]:
+            return  # decided for this height and this length already
+        state["decided"] = key
+        want = have >= need + (0 if shown else LABEL_ROOM)
+        if want == shown:
+            return
+        state["busy"] = True
+        try:
+            axis.showLabel(want)
+            if want:  # shown, the text may be longer (its unit prefix back): measured now, it may go again
+                state["need"] = axis.label.boundingRect().width()
+                if have < state["need"]:
+                    axis.showLabel(False)
+                state["decided"] = (round(have), round(state["need"]))
+        finally:
+            state["busy"] = False
 
     axis.geometryChanged.connect(fit)
+    # and when the text itself changes: the unit prefix comes with the data's range, not with a new size
+    # (at 1366x768 "MSE per pixel (x0.001)" was cut to "MSE per pixel (x0.0")
+    axis.label.document().contentsChanged.connect(fit)
 
 
 def nice_ceiling(value: float) -> float:

@@ -23,6 +23,33 @@ if TYPE_CHECKING:
     from explorer.gui.window.notice import NoticeBar
 
 LAYOUT_VERSION = 1  # of the saved dock layout (QMainWindow.saveState): a layout of another version is ignored
+PRESENTATION_BANNER = ("Presentation mode: Space play/pause · S step · R reset · Ctrl+PgDown/PgUp other model · "
+                       "F5 or Esc to leave")
+
+
+class PageStack(QtWidgets.QStackedWidget):
+    """The panels' central views, one on show: as small as the one on show allows, not as the largest of
+    them (the FCN's, 900 px wide, made every other panel's central view as wide once it had been built,
+    and squeezed the RBM's right column to 148 px)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.currentChanged.connect(lambda _i: self.updateGeometry())
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt name)
+        page = self.currentWidget()
+        return page.minimumSizeHint().expandedTo(page.minimumSize()) if page is not None else QtCore.QSize()
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt name)
+        page = self.currentWidget()
+        return page.sizeHint() if page is not None else QtCore.QSize()
+
+
+class _NoTitle(QtWidgets.QWidget):
+    """A dock's title bar in presentation mode: none (the views carry their own large titles)."""
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt name)
+        return QtCore.QSize(0, 0)
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +134,9 @@ class DocksMixin:
         if not restored and self.isVisible():  # a family never laid out before: the default proportions
             QtCore.QTimer.singleShot(0, lambda: self._apply_default_sizes() if self.family == family else None)
         panel.wire_settings(self._on_setting_changed, self.reset, self.choose_data_folder)
+        if self.presenting:  # built while presenting: its views in the presentation's look from the start
+            panel.set_presenting(True)
+            self._style_plots(large=True)
         self._rebuild_view_menu()
         return panel
 
@@ -114,16 +144,21 @@ class DocksMixin:
         """Show one family's central view and docks, hide the others' (remembering which were open)."""
         self._ensure_panel(family)
         prev = getattr(self, "_shown_family", None)
-        for fam, docks in self._family_docks.items():
-            if fam == family:
-                continue
-            for dock, _area in docks:
-                if fam == prev:
-                    dock.setProperty("wasVisible", dock.isVisible())
-                dock.hide()
-        for dock, _area in self._family_docks[family]:
-            if dock.property("wasVisible") is not False:
-                dock.show()
+        if self.presenting:  # the new family's presentation docks; what each showed before stays remembered
+            self._shown_family = self.family = family
+            self._show_presentation_docks()
+            QtCore.QTimer.singleShot(0, self._apply_presentation_sizes)
+        else:
+            for fam, docks in self._family_docks.items():
+                if fam == family:
+                    continue
+                for dock, _area in docks:
+                    if fam == prev:
+                        dock.setProperty("wasVisible", dock.isVisible())
+                    dock.hide()
+            for dock, _area in self._family_docks[family]:
+                if dock.property("wasVisible") is not False:
+                    dock.show()
         self._shown_family = self.family = family
         self.stack.setCurrentIndex(self._stack_index[family])
         combo = getattr(self, "family_combo", None)
@@ -180,7 +215,11 @@ class DocksMixin:
         self._apply_default_sizes()
 
     def _apply_default_sizes(self) -> None:
-        """Proportions that suit a projector: big central views, curves along the bottom."""
+        """Proportions that suit a projector: big central views, curves along the bottom (in presentation
+        mode, the panel's presentation proportions)."""
+        if self.presenting:
+            self._apply_presentation_sizes()
+            return
         w, h = max(self.width(), 900), max(self.height(), 600)
         H, V = QtCore.Qt.Orientation.Horizontal, QtCore.Qt.Orientation.Vertical
         A = QtCore.Qt.DockWidgetArea
@@ -207,58 +246,174 @@ class DocksMixin:
     def presenting(self) -> bool:
         return getattr(self, "_present_state", None) is not None
 
+    def layout_state(self) -> QtCore.QByteArray:
+        """The docks' layout to save (with the window's settings or a run): the user's, also while
+        presentation mode shows its own."""
+        st = getattr(self, "_present_state", None)
+        return QtCore.QByteArray(st["docks"]) if st is not None else self.saveState(LAYOUT_VERSION)
+
     def toggle_presentation(self) -> None:
         if self.presenting:
             self.leave_presentation()
         else:
             self.enter_presentation()
 
+    def _bars(self) -> list[QtWidgets.QWidget]:
+        """The menu bar and the toolbars: hidden in presentation mode, except the timeline."""
+        return [self.menuBar(), *(t for t in self.findChildren(QtWidgets.QToolBar) if t is not self.timeline_toolbar)]
+
     def enter_presentation(self) -> None:
-        """For a class: full screen, large type, a black high-contrast theme, the settings and toolbars
-        hidden. Everything stays reachable from the keyboard (Space, S, R, Ctrl+PgDown/PgUp, F5/Esc)."""
+        """For a class: full screen, large type, a black high-contrast theme, the menus, toolbars and settings
+        hidden, and each panel's own few views (``LivePanel.presentation_docks``) large enough to read from
+        the back row. Everything stays reachable from the keyboard (Space, S, R, Ctrl+PgDown/PgUp, F5/Esc).
+
+        What it changes is written down first, and :meth:`leave_presentation` puts exactly that back."""
         if self.presenting:
             return
         app = QtWidgets.QApplication.instance()
-        hidden = [d for name, d in self.docks.items() if "Settings" in name and d.isVisible()]
-        self._present_state = {"style": app.styleSheet(), "font": QtGui.QFont(app.font()),
-                               "maximized": self.isMaximized(), "geometry": self.saveGeometry(),
-                               "hidden": hidden, "docks": self.saveState()}
-        for d in hidden:
-            d.hide()
-        for w in (self.menuBar(), *self.findChildren(QtWidgets.QToolBar)):
-            if w is not self.timeline_toolbar:  # the timeline stays: a teacher scrubs in class
-                w.hide()
-        qss = RESOURCES / "presentation.qss"
-        app.setStyleSheet(app.styleSheet() + "\n" + (qss.read_text(encoding="utf-8") if qss.exists() else ""))
-        font = QtGui.QFont(app.font())
+        for dock, _area in self._family_docks.get(self.family, []):  # how the family on show looked
+            dock.setProperty("wasVisible", dock.isVisible())
+        C, A = QtCore.Qt.Corner, QtCore.Qt.DockWidgetArea
+        self._present_state = {
+            "style": app.styleSheet(), "font": QtGui.QFont(app.font()),
+            "maximized": self.isMaximized(), "geometry": QtCore.QRect(self.geometry()),
+            "docks": self.saveState(LAYOUT_VERSION),
+            "bars": [w for w in self._bars() if w.isVisible()],
+            "corner": self.corner(C.BottomRightCorner),
+            "notice": (self.notice.isVisibleTo(self), self.notice.label.text()),
+            "families": set(self._family_docks),  # (those built later have no place in "docks")
+            "family": self.family,
+        }
+        for w in self._bars():
+            w.hide()  # (the timeline stays: a teacher scrubs in class)
+        # the right column runs the window's whole height: the bottom row no longer squeezes it
+        self.setCorner(C.BottomRightCorner, A.RightDockWidgetArea)
+        font = QtGui.QFont(app.font())  # (the font first, then the style sheet: see leave_presentation)
         font.setPointSize(font.pointSize() + 6)
         app.setFont(font)
+        qss = RESOURCES / "presentation.qss"
+        app.setStyleSheet(app.styleSheet() + "\n" + (qss.read_text(encoding="utf-8") if qss.exists() else ""))
         self._style_plots(large=True)
+        for panel in self.panels.values():
+            panel.set_presenting(True)
+        self._show_presentation_docks()
         self.act_present.setChecked(True)
         self.showFullScreen()
-        self.notice.show_message("Presentation mode: Space play/pause · S step · R reset · "
-                                 "Ctrl+PgDown/PgUp other model · F5 or Esc to leave")
+        self.notice.show_message(PRESENTATION_BANNER)
+        QtCore.QTimer.singleShot(0, self._apply_presentation_sizes)
 
     def leave_presentation(self) -> None:
+        """Back to the window as it was before :meth:`enter_presentation`: its type and style sheet, bars,
+        docks (which were shown, where, how large), geometry and notice; the model on show stays."""
         st = getattr(self, "_present_state", None)
         if st is None:
             return
         self._present_state = None
         app = QtWidgets.QApplication.instance()
-        app.setStyleSheet(st["style"])
+        for dock in self._all_docks():  # (before the style sheet: its buttons are polished with the rest)
+            dock.setTitleBarWidget(None)
+            tabs = dock.widget()
+            if isinstance(tabs, QtWidgets.QTabWidget) and tabs.objectName() == "dockTabs":
+                tabs.tabBar().show()
+        # the font first: a style sheet set while the large font is the application's bakes it into every
+        # widget it polishes (the menus, toolbars, settings and timeline then kept the large type)
         app.setFont(st["font"])
+        app.setStyleSheet(st["style"])
         self._style_plots(large=False)
-        for w in (self.menuBar(), *self.findChildren(QtWidgets.QToolBar)):
-            w.show()
-        for d in st["hidden"]:
-            d.show()
+        for panel in self.panels.values():
+            panel.set_presenting(False)
+        self.setCorner(QtCore.Qt.Corner.BottomRightCorner, st["corner"])
         self.act_present.setChecked(False)
         self.showNormal()
         if st["maximized"]:
             self.showMaximized()
-        else:
-            self.restoreGeometry(st["geometry"])
-        self.restoreState(st["docks"])  # the docks as the user had them
+        else:  # the very rectangle (restoreGeometry moved the window down by a frame's height)
+            self.setGeometry(st["geometry"])
+        for fam in self._family_docks:
+            if fam not in st["families"]:  # built while presenting: first into the places their panel gives
+                self._put_docks_in_place(fam)
+        self._restore_docks(st)
+        # once more when the window has its size back: restored while it still had the screen's, the docks
+        # of a column kept the screen's proportions, a few pixels off
+        QtCore.QTimer.singleShot(0, lambda: self._restore_docks(st) if not self.presenting else None)
+        shown, text = st["notice"]
+        if self.notice.label.text() == PRESENTATION_BANNER:  # (a newer notice, say an error, stays)
+            if shown:
+                self.notice.show_message(text)
+            else:
+                self.notice.hide()
+
+    def _restore_docks(self, st: dict) -> None:
+        """The docks and toolbars as the user had them before presentation mode, the family on show now
+        with its docks as it was last seen outside the mode (another model than on entering: in the
+        default proportions, the layout restored being the other model's)."""
+        # the status bar sizes itself by its largest item only when asked: it kept the large type's height
+        QtCore.QCoreApplication.sendEvent(self.statusBar(), QtCore.QEvent(QtCore.QEvent.Type.LayoutRequest))
+        self.restoreState(st["docks"], LAYOUT_VERSION)
+        for w in self._bars():
+            w.setVisible(w in st["bars"])
+        for fam, pairs in self._family_docks.items():
+            for dock, _area in pairs:
+                dock.setVisible(fam == self.family and dock.property("wasVisible") is not False)
+        if self.family != st["family"]:
+            self._apply_default_sizes()
+
+    def _all_docks(self) -> list[QtWidgets.QDockWidget]:
+        return [d for pairs in self._family_docks.values() for d, _a in pairs]
+
+    def _show_presentation_docks(self) -> None:
+        """Only the panel's presentation docks of the family on show, one above the other in the right
+        column beside the central view (which keeps the screen's whole height: a row of docks under it left
+        its pictures 50 px tall), without their title bars (the views carry their own titles); the others,
+        the settings among them, hidden. :meth:`leave_presentation` puts every dock back in its place."""
+        wanted: list[QtWidgets.QDockWidget] = []
+        for name in self.panel.presentation_docks:
+            dock = self.docks.get(name)
+            if dock is not None and dock not in wanted:
+                wanted.append(dock)
+        for fam, pairs in self._family_docks.items():
+            for dock, _area in pairs:
+                if dock not in wanted:
+                    dock.hide()
+        right = QtCore.Qt.DockWidgetArea.RightDockWidgetArea
+        for i, dock in enumerate(wanted):
+            if not isinstance(dock.titleBarWidget(), _NoTitle):
+                dock.setTitleBarWidget(_NoTitle())
+            tabs = dock.widget()
+            if isinstance(tabs, QtWidgets.QTabWidget) and tabs.objectName() == "dockTabs":
+                tabs.tabBar().hide()  # the tab on show only: one view, the tab bar's height for it
+            if i == 0:
+                self.addDockWidget(right, dock, QtCore.Qt.Orientation.Vertical)
+            else:
+                self.splitDockWidget(wanted[i - 1], dock, QtCore.Qt.Orientation.Vertical)
+            dock.show()
+
+    def _put_docks_in_place(self, family: str) -> None:
+        """The family's docks in their panel's areas, the bottom ones side by side (as first laid out)."""
+        bottom: list[QtWidgets.QDockWidget] = []
+        for dock, area in self._family_docks[family]:
+            self.addDockWidget(area, dock)
+            if area == QtCore.Qt.DockWidgetArea.BottomDockWidgetArea:
+                bottom.append(dock)
+        for a, b in zip(bottom, bottom[1:]):
+            self.splitDockWidget(a, b, QtCore.Qt.Orientation.Horizontal)
+
+    def _apply_presentation_sizes(self) -> None:
+        """The right column's width from the panel's share of the screen (``presentation_right``), its
+        docks sharing its height equally or as the panel says (``presentation_split``)."""
+        if not self.presenting:
+            return
+        panel = self.panel
+        w, h = self.width(), self.height()
+        H, V = QtCore.Qt.Orientation.Horizontal, QtCore.Qt.Orientation.Vertical
+        A = QtCore.Qt.DockWidgetArea
+        right = [d for d, a in self._family_docks[self.family]
+                 if d.isVisibleTo(self) and self.dockWidgetArea(d) == A.RightDockWidgetArea]
+        if right:
+            self.resizeDocks([right[0]], [int(w * panel.presentation_right)], H)
+            if len(right) >= 2:
+                shares = panel.presentation_split or (1.0 / len(right),) * len(right)
+                self.resizeDocks(right, [int(h * f) for f in shares[:len(right)]], V)
 
     def _style_plots(self, large: bool) -> None:
         """Axis numbers and labels of every plot: large and white for a projector, or back to normal."""

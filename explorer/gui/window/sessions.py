@@ -312,7 +312,7 @@ class SessionsMixin:
             return done
 
         # the panel layout travels with the run, so reopening it shows the same views where they were
-        extra = {"layout": bytes(self.saveState(LAYOUT_VERSION).toBase64()).decode("ascii"),
+        extra = {"layout": bytes(self.layout_state().toBase64()).decode("ascii"),
                  "layout_version": LAYOUT_VERSION, "refresh_hz": self.refresh_spin.value()}
 
         self._saves = [e for e in self._saves if not e.is_set()] + [done]
