@@ -40,12 +40,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-
 from common import ShuffledBatches, loop_rate, running_rate, window_rates  # noqa: E402
-from explorer.core.families.cnn.trainer import CNNConfig, CNNTrainer, adapt_images  # noqa: E402
+
 from explorer.core.data.datasets import load_dataset  # noqa: E402
 from explorer.core.engine.devices import resolve_device  # noqa: E402
 from explorer.core.engine.session import TrainingSession  # noqa: E402
+from explorer.core.families.cnn.trainer import CNNConfig, CNNTrainer, adapt_images  # noqa: E402
 from explorer.core.spec.network import build_module, load_preset  # noqa: E402
 
 BATCH, LR, MOMENTUM = 64, 0.01, 0.9

@@ -8,7 +8,8 @@ when ``run.py`` imports them). No Qt at import: ``gpu_check.py`` runs where Qt i
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

@@ -27,9 +27,10 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from common import ShuffledBatches, engine_steps_rate, loop_rate  # noqa: E402
-from explorer.core.families.autoencoder.trainer import AutoencoderConfig, AutoencoderTrainer  # noqa: E402
+
 from explorer.core.data.datasets import Dataset, load_dataset  # noqa: E402
 from explorer.core.engine.session import TrainingSession  # noqa: E402
+from explorer.core.families.autoencoder.trainer import AutoencoderConfig, AutoencoderTrainer  # noqa: E402
 
 HIDDEN, BATCH, NOISE, LR, MOMENTUM = 256, 128, 0.3, 0.1, 0.9
 

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from common import ShuffledBatches, engine_steps_rate, loop_rate, running_rate, window_rates  # noqa: E402
+
 from explorer.core.engine.session import TrainingSession  # noqa: E402
 from explorer.core.families.fcn.trainer import FCNConfig, FCNTrainer, he_init, logits_spec  # noqa: E402
 from explorer.core.spec.network import build_module, load_preset  # noqa: E402

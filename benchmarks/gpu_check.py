@@ -45,7 +45,8 @@ import statistics
 import sys
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -53,10 +54,9 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from common import loop_rate, sync  # noqa: E402
 import run as suite  # noqa: E402  # benchmarks/run.py: the cases, engine_rate, on_plain_thread (no Qt at import)
+import torch  # noqa: E402
+from common import loop_rate, sync  # noqa: E402
 
 WARMUP_STEPS = 5          # before the sync check: first calls allocate memory and choose kernels
 ENGINE_WARMUP = 20        # steps the engine runs before its clock starts

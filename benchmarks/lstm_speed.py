@@ -39,6 +39,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from common import sync, warm_up_engine  # noqa: E402
+
 from explorer.core.engine.session import TrainingSession  # noqa: E402
 from explorer.core.families.recurrent.trainer import LSTMConfig, RecurrentTrainer, RNNConfig  # noqa: E402
 

@@ -27,9 +27,10 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from common import ShuffledBatches, loop_rate, warm_up_engine  # noqa: E402
+
 from explorer.core.data.datasets import Dataset, find_idx_files, load_dataset  # noqa: E402
-from explorer.core.families.deep.trainer import MLPConfig, MLPTrainer  # noqa: E402
 from explorer.core.engine.session import TrainingSession  # noqa: E402
+from explorer.core.families.deep.trainer import MLPConfig, MLPTrainer  # noqa: E402
 
 HIDDEN, BATCH, LR = (128,) * 5, 64, 0.5
 

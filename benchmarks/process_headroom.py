@@ -43,10 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--views-per-s", type=float, default=5.0, help="snapshots drawn a second (paced: about 5)")
     args = ap.parse_args(argv)
 
+    import run
     import torch
     from PySide6 import QtCore
-
-    import run
 
     case = run.CASES[args.family](False, args.data_dir, "cpu")
     ctx = mp.get_context("spawn")

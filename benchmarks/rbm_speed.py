@@ -71,6 +71,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import sync  # noqa: E402
+
 from explorer.core.data.datasets import Dataset, find_idx_files, load_dataset  # noqa: E402
 from explorer.core.engine.devices import resolve_device  # noqa: E402
 from explorer.core.engine.session import TrainingSession  # noqa: E402

@@ -27,6 +27,7 @@ of a second or two. The evaluations in the timed window count, and ``eval_share`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import os
@@ -35,9 +36,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -45,14 +46,14 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import explorer  # noqa: E402,F401  # first: it sets the OpenMP wait policy the app runs with, before torch)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from common import sync  # noqa: E402
+
+import explorer  # noqa: E402,F401  # first: it sets the OpenMP wait policy the app runs with, before torch)
 from explorer.core.engine.session import TrainingSession  # noqa: E402
-from explorer.core.families.registry import FAMILIES, make_trainer  # noqa: E402
 from explorer.core.engine.threads import candidate_counts  # noqa: E402
+from explorer.core.families.registry import FAMILIES, make_trainer  # noqa: E402
 
 
 # -- what each family brings ----------------------------------------------------------------------
@@ -76,6 +77,7 @@ def _mnist_or_none(data_dir: str | None):
 
 def case_rbm(quick: bool, data_dir: str | None, device: str) -> Case:
     import rbm_speed
+
     from explorer.core.families.rbm.trainer import RBMConfig
 
     ds, source, used = rbm_speed.load_data(data_dir)
@@ -89,6 +91,7 @@ def case_rbm(quick: bool, data_dir: str | None, device: str) -> Case:
 
 def case_dae(quick: bool, data_dir: str | None, device: str) -> Case:
     import dae_speed
+
     from explorer.core.families.autoencoder.trainer import AutoencoderConfig
 
     ds, source = dae_speed.data(_mnist_or_none(data_dir))
@@ -185,8 +188,8 @@ def open_window(case: Case, hz: float = 20.0, process: bool = False):
     from PySide6 import QtCore
 
     from explorer.gui.app import make_app
-    from explorer.gui.settings import TRAINING_ENV
     from explorer.gui.main_window import WINDOW_EVAL_FRACTION, MainWindow
+    from explorer.gui.settings import TRAINING_ENV
 
     app = make_app()
     tmp = tempfile.mkdtemp(prefix="explorer-bench-")

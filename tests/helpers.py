@@ -7,7 +7,8 @@ imported only by :func:`open_window`, so the core's tests run without it.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def wait_until(pred: Callable[[], bool], timeout: float = 10.0) -> bool:

@@ -7,16 +7,24 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.core.families import registry as families
-from explorer.core.families.autoencoder.trainer import (LIVE, NEEDS_RESET, NOISE_KINDS, Autoencoder, AutoencoderConfig,
-                                       AutoencoderTrainer, config_from_spec, corrupt, normals)
 from explorer.core.data.datasets import Dataset
 from explorer.core.engine.session import TrainingSession
 from explorer.core.engine.uniforms import FixedDraws, NumpyUniforms, UniformSource
+from explorer.core.families import registry as families
+from explorer.core.families.autoencoder.trainer import (
+    LIVE,
+    NEEDS_RESET,
+    NOISE_KINDS,
+    Autoencoder,
+    AutoencoderConfig,
+    AutoencoderTrainer,
+    config_from_spec,
+    corrupt,
+    normals,
+)
 from explorer.core.persist.runfolder import load_run, restore_session, save_run
 from explorer.core.spec.network import LayerSpec, NetworkSpec, load_preset
 from tests.helpers import wait_until
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 from PySide6 import QtCore
 
-from explorer.core.persist.autosave import AutosaveSlot, SlotLock, save_whole, slot_folders
 from explorer.core.engine.session import TrainingSession
 from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
+from explorer.core.persist.autosave import AutosaveSlot, SlotLock, save_whole, slot_folders
 from explorer.core.persist.runfolder import load_run
 from explorer.gui.main_window import MainWindow
-
 
 ROOT = Path(__file__).resolve().parents[1]
 

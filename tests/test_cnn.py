@@ -6,15 +6,24 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.core.families.cnn.trainer import (CNNConfig, CNNTrainer, LayerGeometry, config_from_spec, effective_rf, forward_upto,
-                               layer_geometry, lcn, rf_box)
 from explorer.core.data.datasets import DataError
-from explorer.core.engine.session import TrainingSession
-from explorer.core.families.registry import FAMILIES, make_trainer
 from explorer.core.data.imagefolder import load_image_folder
 from explorer.core.data.images import write_png
-from explorer.core.spec.layers import LocalContrastNorm
+from explorer.core.engine.session import TrainingSession
+from explorer.core.families.cnn.trainer import (
+    CNNConfig,
+    CNNTrainer,
+    LayerGeometry,
+    config_from_spec,
+    effective_rf,
+    forward_upto,
+    layer_geometry,
+    lcn,
+    rf_box,
+)
+from explorer.core.families.registry import FAMILIES, make_trainer
 from explorer.core.persist.runfolder import load_run, restore_trainer, save_run
+from explorer.core.spec.layers import LocalContrastNorm
 from explorer.core.spec.network import LayerSpec, NetworkSpec, infer, load_preset
 
 

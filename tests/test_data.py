@@ -17,7 +17,6 @@ import pytest
 from explorer.core.data import datasets as D
 from explorer.core.data.datasets import DataError
 
-
 # --------------------------------------------------------------------------- helpers
 
 def idx_bytes(arr: np.ndarray, code: int = 0x08) -> bytes:

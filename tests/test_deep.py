@@ -5,16 +5,24 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from explorer.core.engine.session import TrainingSession
 from explorer.core.families import registry as families
 from explorer.core.families.autoencoder.trainer import Autoencoder
 from explorer.core.families.deep.compare import CompareConfig, InitComparison
-from explorer.core.families.deep.trainer import (INITS, LIVE, NEEDS_RESET, DeepMLP, MLPConfig, MLPTrainer, config_from_spec,
-                                grad_stats, saturation)
-from explorer.core.engine.session import TrainingSession
+from explorer.core.families.deep.trainer import (
+    INITS,
+    LIVE,
+    NEEDS_RESET,
+    DeepMLP,
+    MLPConfig,
+    MLPTrainer,
+    config_from_spec,
+    grad_stats,
+    saturation,
+)
 from explorer.core.families.rbm.model import RBM
 from explorer.core.spec.network import LayerSpec, NetworkSpec, load_preset
 from tests.helpers import wait_until
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -13,9 +13,9 @@ from safetensors.torch import load_file, safe_open
 
 from explorer.cli import main
 from explorer.core.engine.session import TrainingSession
-from explorer.core.persist.export import ExportError, export_onnx, export_plan, export_safetensors
-from explorer.core.families.registry import make_trainer
 from explorer.core.families.recurrent.trainer import outputs
+from explorer.core.families.registry import make_trainer
+from explorer.core.persist.export import ExportError, export_onnx, export_plan, export_safetensors
 from explorer.core.persist.runfolder import save_run
 from explorer.core.spec.network import LayerSpec, NetworkSpec, load_preset, spec_to_dict
 

@@ -7,15 +7,25 @@ import pytest
 import torch
 
 from explorer.core.data.datasets import DataError
-from explorer.core.engine.session import TrainingSession
-from explorer.core.families.registry import FAMILIES, make_trainer
-from explorer.core.families.fcn.trainer import (FCNCompareConfig, FCNConfig, FCNTrainer, SkipComparison, check_fcn_spec,
-                               compare_config_from, config_from_spec, confusion_matrix, iou_per_class, mean_iou,
-                               pixel_accuracy, without_skips)
 from explorer.core.data.images import write_png
+from explorer.core.data.scenes import SHAPE_CLASSES, Shape, generate_scenes, load_mask_folder, render_scene, shape_mask
+from explorer.core.engine.session import TrainingSession
+from explorer.core.families.fcn.trainer import (
+    FCNCompareConfig,
+    FCNConfig,
+    FCNTrainer,
+    SkipComparison,
+    check_fcn_spec,
+    compare_config_from,
+    config_from_spec,
+    confusion_matrix,
+    iou_per_class,
+    mean_iou,
+    pixel_accuracy,
+    without_skips,
+)
+from explorer.core.families.registry import FAMILIES, make_trainer
 from explorer.core.persist.runfolder import load_run, restore_session, save_run
-from explorer.core.data.scenes import (SHAPE_CLASSES, Shape, generate_scenes, load_mask_folder, render_scene,
-                                  shape_mask)
 from explorer.core.spec.network import LayerSpec, infer, load_preset, spec_to_dict
 
 

@@ -1,8 +1,8 @@
 """The FCN's promise on the generated scenes: a modest run segments held-out scenes well (mean IoU >= 0.8)."""
 
+from explorer.core.data.scenes import SHAPE_CLASSES
 from explorer.core.engine.session import TrainingSession
 from explorer.core.families.fcn.trainer import FCNConfig, FCNTrainer
-from explorer.core.data.scenes import SHAPE_CLASSES
 from explorer.core.spec.network import spec_to_dict
 from tests.helpers import narrowed_unet_small
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtWidgets
 
-from explorer.core.families.autoencoder.trainer import AutoencoderConfig
 from explorer.core.engine.session import RUNNING
+from explorer.core.families.autoencoder.trainer import AutoencoderConfig
 from explorer.core.families.rbm.trainer import RBMConfig
 from explorer.gui.main_window import MainWindow
 from tests.helpers import open_window

@@ -4,8 +4,8 @@
 import pytest
 from PySide6 import QtCore, QtWidgets
 
-from explorer.core.spec import network as S
 from explorer.core.families.rbm.trainer import RBMConfig
+from explorer.core.spec import network as S
 from explorer.gui.main_window import MainWindow
 from explorer.gui.panels.builder_panel import ArchitectureBuilder, parse_params, parse_shape
 

@@ -42,7 +42,7 @@ def caption_of(panels, family: str, title_start: str) -> str:
 # -- every view has one -------------------------------------------------------------------------------------------
 def test_every_view_of_every_panel_has_a_caption_under_it(panels):
     seen = 0
-    for family, (panel, roots) in panels.items():
+    for family, (_panel, roots) in panels.items():
         views = views_of(roots)
         assert views, family
         for view in views:
@@ -57,7 +57,7 @@ def test_every_view_of_every_panel_has_a_caption_under_it(panels):
 def test_every_titled_part_of_a_panel_has_a_caption_too(panels):
     """The parts that are no view of their own (the CNN's example gallery and drawing canvas, the deep network's
     stage list) carry a caption beside their title as well."""
-    for family, (panel, roots) in panels.items():
+    for family, (_panel, roots) in panels.items():
         for root in roots:
             for title in root.findChildren(QtWidgets.QLabel, "viewTitle"):
                 box = title.parentWidget()

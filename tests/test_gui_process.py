@@ -6,17 +6,17 @@ import pytest
 from PySide6 import QtCore
 from safetensors.torch import load_file
 
-from explorer.core.process import worker
+from explorer.core.engine.session import PAUSED, RUNNING, TrainingSession
 from explorer.core.families.autoencoder.trainer import AutoencoderConfig
 from explorer.core.families.cnn.trainer import CNNConfig
 from explorer.core.families.deep.compare import CompareConfig
 from explorer.core.families.deep.trainer import MLPConfig
-from explorer.core.engine.session import PAUSED, RUNNING, TrainingSession
 from explorer.core.families.fcn.trainer import FCNCompareConfig, FCNConfig
-from explorer.core.process.session import ProcessSession
 from explorer.core.families.rbm.trainer import RBMConfig
 from explorer.core.families.recurrent.trainer import LSTMConfig, RNNConfig
 from explorer.core.persist.runfolder import load_run
+from explorer.core.process import worker
+from explorer.core.process.session import ProcessSession
 from explorer.gui.pacing import PROCESS_SNAPSHOT_SHARE
 from tests import helpers
 

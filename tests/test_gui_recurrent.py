@@ -9,7 +9,6 @@ from explorer.core.families.recurrent.trainer import RNNConfig
 from explorer.gui.main_window import MainWindow
 from tests.helpers import open_window, small_recurrent_config
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -142,7 +141,7 @@ def test_a_reset_to_another_task_leaves_no_view_or_title_of_the_last_one(qtbot, 
     from explorer.gui.widgets.views import shown_text
 
     monkeypatch.setenv("NETWORK_EXPLORER_TRAINING", "process")
-    win = MainWindow(small(), settings=settings)
+    win = MainWindow(small_recurrent_config(), settings=settings)
     qtbot.addWidget(win)
     win.resize(1400, 900)
     win.show()

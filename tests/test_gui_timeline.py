@@ -3,8 +3,8 @@
 import numpy as np
 from PySide6 import QtCore
 
-from explorer.core.families.autoencoder.trainer import AutoencoderConfig
 from explorer.core.engine.session import RUNNING
+from explorer.core.families.autoencoder.trainer import AutoencoderConfig
 from explorer.core.families.rbm.trainer import RBMConfig
 from explorer.gui.widgets.views import CurveView, tile_images
 from tests.helpers import open_window

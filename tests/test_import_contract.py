@@ -9,10 +9,9 @@ has no cycle at all, so an import can never find a module half-initialised.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import subprocess
 import sys
+from pathlib import Path
 
 import grimp
 import pytest

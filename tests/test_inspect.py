@@ -10,8 +10,8 @@ from safetensors.torch import save_file
 
 from explorer.cli import main
 from explorer.core.engine.session import TrainingSession
-from explorer.core.persist.inspect import InspectError, inspect_path
 from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
+from explorer.core.persist.inspect import InspectError, inspect_path
 from explorer.core.persist.runfolder import save_run
 
 

@@ -8,8 +8,7 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from explorer.core import logs
-from explorer.core import paths
+from explorer.core import logs, paths
 
 
 @pytest.fixture
@@ -86,9 +85,9 @@ def test_the_command_line_and_the_window_start_the_log(log_dir, monkeypatch, cap
 
 
 def test_a_failed_autosave_is_logged(tmp_path, caplog):
-    from explorer.core.persist.commands import autosave_to
     from explorer.core.engine.session import TrainingSession
     from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
+    from explorer.core.persist.commands import autosave_to
 
     session = TrainingSession(RBMTrainer(RBMConfig(dataset="digits", hidden=8, device="cpu")))
     try:

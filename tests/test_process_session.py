@@ -9,14 +9,13 @@ import time
 import numpy as np
 import pytest
 
-from explorer.core.persist import commands
-
-from explorer.core.process import worker
 from explorer.core.data.datasets import DataError
 from explorer.core.engine.session import ERROR, PAUSED, RUNNING, STOPPED, TrainingSession
 from explorer.core.families.registry import make_trainer
-from explorer.core.process.session import ProcessSession, TrainerMirror, TrainingProcessError
+from explorer.core.persist import commands
 from explorer.core.persist.runfolder import load_run
+from explorer.core.process import worker
+from explorer.core.process.session import ProcessSession, TrainerMirror, TrainingProcessError
 from tests import helpers
 from tests.helpers import tiny_rbm_config
 

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.core.families.rbm.model import RBM, ContrastiveDivergence, binarize
-
 from explorer.core.engine.uniforms import FixedDraws
+from explorer.core.families.rbm.model import RBM, ContrastiveDivergence, binarize
 
 
 def make_rbm(W, b, d):
@@ -170,9 +169,8 @@ def test_cd1_walkthrough_is_the_update_contrastive_divergence_applies():
     """The class step-through shows exactly the update CD-1 makes (same draws), without applying it."""
     import copy
 
-    from explorer.core.families.rbm.model import ContrastiveDivergence
-
     from explorer.core.engine.uniforms import NumpyUniforms
+    from explorer.core.families.rbm.model import ContrastiveDivergence
     from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
 
     tr = RBMTrainer(RBMConfig(dataset="digits", hidden=12, binarize="threshold", lr=0.3, device="cpu"))

@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.core.families.rbm.model import RBM, ContrastiveDivergence, cd_averages
-
 from explorer.core.engine.uniforms import FixedDraws
+from explorer.core.families.rbm.model import RBM, ContrastiveDivergence, cd_averages
 from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
 
 

@@ -9,16 +9,24 @@ import torch
 
 from explorer.cli import main
 from explorer.core.data.datasets import DataError
+from explorer.core.data.sequences import N_SYMBOLS, adding_problem, delayed_recall, make_task, periodic, read_text_file
 from explorer.core.engine.session import TrainingSession
+from explorer.core.families.recurrent.trainer import (
+    LectureLSTM,
+    LSTMConfig,
+    RecurrentTrainer,
+    RNNConfig,
+    VanillaRNN,
+    config_from_spec,
+    generate,
+    grad_norm_by_distance,
+    lstm_steps,
+    rnn_steps,
+)
 from explorer.core.families.registry import FAMILIES, make_trainer
-from explorer.core.families.recurrent.trainer import (LectureLSTM, LSTMConfig, RecurrentTrainer, RNNConfig, VanillaRNN,
-                                     config_from_spec, generate, grad_norm_by_distance, lstm_steps, rnn_steps)
 from explorer.core.persist.runfolder import load_run, restore_trainer, save_run
-from explorer.core.data.sequences import (N_SYMBOLS, adding_problem, delayed_recall, make_task, periodic,
-                                     read_text_file)
 from explorer.core.spec.network import load_preset
 from tests.helpers import small_recurrent_config
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -14,10 +14,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from explorer.cli.spec import add_spec_commands, run_spec_command
 from explorer.core.spec import network as S
 from explorer.core.spec.layers import LocalContrastNorm, RBMLayer
 from explorer.core.spec.network import LayerSpec, NetworkSpec, SpecError
-from explorer.cli.spec import add_spec_commands, run_spec_command
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 

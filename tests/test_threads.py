@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from explorer.core.engine.session import TrainingSession
-from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
 from explorer.core.engine.threads import LONG_STEP_S, ThreadTuner, candidate_counts
+from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
 
 
 def run_tuner(tuner: ThreadTuner, seconds_at: dict[int, float]) -> list[int]:

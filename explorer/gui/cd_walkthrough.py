@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from explorer.core.persist.commands import ask_trainer
-from explorer.core.families.deep.trainer import grid_shape
 from explorer.core.engine.protocol import Session
+from explorer.core.families.deep.trainer import grid_shape
+from explorer.core.persist.commands import ask_trainer
 from explorer.gui.widgets.views import MosaicView, rich_text, tile_images
 
 STAGES = [

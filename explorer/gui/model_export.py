@@ -9,8 +9,8 @@ signal.
 from __future__ import annotations
 
 import threading
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 

@@ -21,9 +21,8 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from explorer.core.persist.video import VIDEO_SUFFIXES, EncodeCancelled, VideoError, encode_gif, encode_mp4, require_av
 from explorer.core.sizes import format_bytes
-from explorer.core.persist.video import (VIDEO_SUFFIXES, EncodeCancelled, VideoError, encode_gif, encode_mp4,
-                                         require_av)
 
 DEFAULT_FPS = 8.0
 MAX_WIDTH = 1280  # wider grabs are scaled down: a projector-sized recording, a quarter of a 4K screen's bytes

@@ -14,7 +14,6 @@ what the machine gives a thread changes: another program may take a core, and th
 from __future__ import annotations
 
 import statistics
-from typing import Optional
 
 # above this many seconds a step, its operations are long enough that waking workers costs nothing
 # worth measuring: the tuner keeps the most threads without trying fewer
@@ -65,13 +64,13 @@ class ThreadTuner:
         self._schedule: list[int] = []
         self._add_rounds(rounds)
         self.blocks: dict[int, list[list[float]]] = {n: [] for n in self.counts}  # seconds of each timed step
-        self.chosen: Optional[int] = self.start if len(self.counts) == 1 else None
+        self.chosen: int | None = self.start if len(self.counts) == 1 else None
         self._block = -1           # index into the schedule; -1: warming up
         self._seen = 0             # steps recorded in the current block (or warm-up)
         self._block_time = 0.0
 
     @classmethod
-    def check(cls, limit: int, current: int) -> "ThreadTuner":
+    def check(cls, limit: int, current: int) -> ThreadTuner:
         """A shorter schedule that checks a choice already made, starting at the count in use: no
         warm-up, two rounds of blocks of at least 0.04 s (up to four when the counts are close)."""
         return cls(limit, start=current, warmup=0, rounds=2, block_seconds=0.04)
@@ -89,7 +88,7 @@ class ThreadTuner:
         """The thread count to train with before the first :meth:`record`."""
         return self.chosen if self.chosen is not None else self.start
 
-    def record(self, seconds: float) -> Optional[int]:
+    def record(self, seconds: float) -> int | None:
         """Account one step of ``seconds``; a thread count to switch to now, or None to stay."""
         if self.chosen is not None:
             return None

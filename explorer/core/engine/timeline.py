@@ -18,7 +18,8 @@ afterwards, so frames are kept by reference, without copying. Qt-free, like all 
 from __future__ import annotations
 
 import bisect
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 

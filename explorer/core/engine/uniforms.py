@@ -7,7 +7,7 @@ fix the draws (:class:`FixedDraws`) to check a step by hand.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from explorer.core.engine.session import Trainer
 from explorer.core.engine.settings import Settings
 from explorer.core.families.autoencoder.trainer import AutoencoderConfig, AutoencoderTrainer
 from explorer.core.families.base import SettingsTrainer
 from explorer.core.families.cnn.trainer import CNNConfig, CNNTrainer
 from explorer.core.families.deep.compare import CompareConfig, InitComparison
 from explorer.core.families.deep.trainer import MLPConfig, MLPTrainer
-from explorer.core.engine.session import Trainer
 from explorer.core.families.fcn.trainer import FCNCompareConfig, FCNConfig, FCNTrainer, SkipComparison
 from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
 from explorer.core.families.recurrent.trainer import LSTMConfig, RecurrentTrainer, RNNConfig

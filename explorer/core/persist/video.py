@@ -15,9 +15,10 @@ Qt-free, so the same code serves the window's recorder and any script. Both enco
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -30,15 +30,16 @@ import pickle
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from explorer.core.process import worker
 from explorer.core.engine.session import ERROR, PAUSED, RUNNING, STOPPED, MetricsLog, Snapshot, TrainingSession
+from explorer.core.process import worker
 
 log = logging.getLogger(__name__)
 

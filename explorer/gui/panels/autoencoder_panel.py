@@ -12,13 +12,13 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-from explorer.core.families.autoencoder.trainer import NEEDS_RESET, NOISE_KINDS, AutoencoderConfig
 from explorer.core.engine.protocol import Session
 from explorer.core.engine.session import Snapshot
+from explorer.core.families.autoencoder.trainer import NEEDS_RESET, NOISE_KINDS, AutoencoderConfig
+from explorer.gui.panels.base import DockSpec, LivePanel, settings_scroll
 from explorer.gui.widgets.hover import fmt
 from explorer.gui.widgets.settings_form import SettingsForm
 from explorer.gui.widgets.views import CurveView, HeatmapView, MosaicView, ScatterView
-from explorer.gui.panels.base import DockSpec, LivePanel, settings_scroll
 
 MAX_FILTERS = 100
 NOISE_LABELS = {"none": "none (plain autoencoder)", "gaussian": "gaussian: x + level·N(0,1)",

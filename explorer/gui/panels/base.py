@@ -11,8 +11,9 @@ kept snapshot is on show (``viewing``), new ones are recorded but not drawn, and
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 

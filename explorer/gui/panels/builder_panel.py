@@ -82,7 +82,7 @@ def parse_params(text: str, layer_type: str) -> dict[str, Any]:
 class SpecEdit(QtGui.QUndoCommand):
     """One edit of the network: the whole spec before and after."""
 
-    def __init__(self, builder: "ArchitectureBuilder", before: dict, after: dict, text: str):
+    def __init__(self, builder: ArchitectureBuilder, before: dict, after: dict, text: str):
         super().__init__(text)
         self.builder, self.before, self.after = builder, before, after
 

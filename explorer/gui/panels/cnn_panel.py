@@ -17,17 +17,17 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from explorer.core.persist.commands import call_trainer
-from explorer.core.families.cnn.trainer import NEEDS_RESET, CNNConfig, cnn_presets
 from explorer.core.data.datasets import find_idx_files
 from explorer.core.engine.protocol import Session
 from explorer.core.engine.session import Snapshot
+from explorer.core.families.cnn.trainer import NEEDS_RESET, CNNConfig, cnn_presets
+from explorer.core.persist.commands import call_trainer
+from explorer.gui.panels.base import PRESENTATION_MIN_VIEW_PX, DockSpec, LivePanel, settings_scroll, squeezable
 from explorer.gui.widgets.canvas import DrawingCanvas
 from explorer.gui.widgets.featuremaps import FeatureMapStack, InputView
 from explorer.gui.widgets.gallery import ImageGallery
 from explorer.gui.widgets.settings_form import SettingsForm
 from explorer.gui.widgets.views import BarView, CurveView, HeatmapView, MosaicView, _caption_label, _title_label
-from explorer.gui.panels.base import PRESENTATION_MIN_VIEW_PX, DockSpec, LivePanel, settings_scroll, squeezable
 
 _SHORT = {"Conv2d": "conv", "MaxPool2d": "max", "AvgPool2d": "avg", "LocalContrastNorm": "LCN", "ReLU": "relu",
           "Tanh": "tanh", "Sigmoid": "sigm", "Dropout": "drop", "Concat": "cat", "Softmax": "smax"}
@@ -499,12 +499,12 @@ class CNNPanel(LivePanel):
             outer, size, jump = None, 0, 0
         self.input_view.set_box(a["rf_box"].tolist(), outer)
         self.input_view.set_heat(a["erf"])
-        t, l, b, r = a["rf_box"].tolist()
+        top, left, bottom, right = a["rf_box"].tolist()
         erf = np.asarray(a["erf"])
-        inside = erf[t:b + 1, l:r + 1].sum() / max(float(erf.sum()), 1e-30)
+        inside = erf[top:bottom + 1, left:right + 1].sum() / max(float(erf.sum()), 1e-30)
         self.unit_label.setText(
             f"Unit: {a['unit_layer']}, map {ch}, position ({y}, {x}). Receptive field {size}×{size} pixels "
-            f"(jump {jump}); on the image: rows {t}–{b}, columns {l}–{r}. Effective field: {inside:.0%} of "
+            f"(jump {jump}); on the image: rows {top}–{bottom}, columns {left}–{right}. Effective field: {inside:.0%} of "
             f"|∂unit/∂input| inside the box.")
 
     def _draw_deep_filters(self) -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
-from explorer.core.families.deep.compare import NEEDS_RESET, CompareConfig
 from explorer.core.engine.protocol import Session
 from explorer.core.engine.session import Snapshot
-from explorer.gui.widgets.views import LABEL_COLOURS, CurveView
+from explorer.core.families.deep.compare import NEEDS_RESET, CompareConfig
 from explorer.gui.panels.base import DockSpec, LivePanel, settings_scroll
 from explorer.gui.panels.deep_panel import INIT_HELP, HiddenLayersSettings
+from explorer.gui.widgets.views import LABEL_COLOURS, CurveView
 
 
 class CompareSettings(HiddenLayersSettings):

@@ -12,16 +12,16 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-from explorer.core.persist.commands import call_trainer
-from explorer.core.families.deep.trainer import INITS, NEEDS_RESET, MLPConfig
 from explorer.core.engine.protocol import Session
 from explorer.core.engine.session import Snapshot
-from explorer.gui.widgets.hover import fmt
-from explorer.gui.widgets.settings_form import SettingsForm
-from explorer.gui.widgets.views import BarView, CurveView, HeatmapView, MosaicView, _caption_label, ordered_colours
+from explorer.core.families.deep.trainer import INITS, NEEDS_RESET, MLPConfig
+from explorer.core.persist.commands import call_trainer
 from explorer.gui.panels.autoencoder_panel import AutoencoderViews
 from explorer.gui.panels.base import DockSpec, LivePanel, bring_forward, settings_scroll, squeezable
 from explorer.gui.panels.rbm_panel import RBMViews
+from explorer.gui.widgets.hover import fmt
+from explorer.gui.widgets.settings_form import SettingsForm
+from explorer.gui.widgets.views import BarView, CurveView, HeatmapView, MosaicView, _caption_label, ordered_colours
 
 _NOT_YET = object()  # no snapshot followed yet (see MLPPanel._follow_stage)
 HEATMAP_COLUMNS = 300  # the layer x time heatmap keeps at most this many time columns

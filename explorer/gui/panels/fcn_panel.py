@@ -18,12 +18,20 @@ from PySide6 import QtCore, QtWidgets
 
 from explorer.core.engine.protocol import Session
 from explorer.core.engine.session import Snapshot
-from explorer.core.families.fcn.trainer import (DATASETS, NEEDS_RESET, OPTIMIZERS, RUN_LABELS, RUN_NAMES, FCNCompareConfig, FCNConfig,
-                         compare_config_from)
+from explorer.core.families.fcn.trainer import (
+    DATASETS,
+    NEEDS_RESET,
+    OPTIMIZERS,
+    RUN_LABELS,
+    RUN_NAMES,
+    FCNCompareConfig,
+    FCNConfig,
+    compare_config_from,
+)
+from explorer.gui.panels.base import DockSpec, LivePanel, settings_scroll
 from explorer.gui.widgets.segmentation import CLASS_PALETTE, SegmentationView, feature_rows
 from explorer.gui.widgets.settings_form import SettingsForm
 from explorer.gui.widgets.views import CurveView, MosaicView
-from explorer.gui.panels.base import DockSpec, LivePanel, settings_scroll
 
 DATA_HELP = {"scenes": "generated scenes: circles, squares and triangles over a noisy, textured background",
              "folder": "your own images/NAME.png + masks/NAME.png pairs (or NAME.png + NAME_mask.png)"}

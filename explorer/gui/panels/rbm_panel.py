@@ -9,7 +9,6 @@ the session's metrics log; it never touches a live tensor.
 
 from __future__ import annotations
 
-
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -17,9 +16,9 @@ from explorer.core.engine.protocol import Session
 from explorer.core.engine.session import Snapshot
 from explorer.core.families.rbm.model import cd_averages
 from explorer.core.families.rbm.trainer import LIVE, NEEDS_RESET, RBMConfig
-from explorer.gui.widgets.settings_form import SettingsForm
 from explorer.gui.panels.base import DockSpec, LivePanel, settings_scroll
 from explorer.gui.widgets.hover import fmt
+from explorer.gui.widgets.settings_form import SettingsForm
 from explorer.gui.widgets.views import CurveView, HeatmapView, MosaicView
 
 MAX_FILTERS = 100

@@ -22,15 +22,15 @@ import html
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
+from explorer.core.data.sequences import TASK_HELP, TASKS
 from explorer.core.engine.protocol import Session
 from explorer.core.engine.session import Snapshot
 from explorer.core.families.recurrent.trainer import NEEDS_RESET, OPTIMIZERS, LSTMConfig, RecurrentConfig, RNNConfig
-from explorer.core.data.sequences import TASK_HELP, TASKS
-from explorer.gui.widgets.hover import fmt
-from explorer.gui.widgets.settings_form import SettingsForm
-from explorer.gui.widgets.sequence_views import ColouredTextView, TraceView, UnitHeatmapView
-from explorer.gui.widgets.views import CurveView
 from explorer.gui.panels.base import DockSpec, LivePanel, bring_forward, settings_scroll, squeezable
+from explorer.gui.widgets.hover import fmt
+from explorer.gui.widgets.sequence_views import ColouredTextView, TraceView, UnitHeatmapView
+from explorer.gui.widgets.settings_form import SettingsForm
+from explorer.gui.widgets.views import CurveView
 
 GATE_TITLES = {
     "f": "Forget gate f<sub>t</sub>", "i": "Input gate i<sub>t</sub>", "o": "Output gate o<sub>t</sub>",
@@ -325,7 +325,7 @@ class RecurrentPanel(LivePanel):
                               "Distribution of the values on held-out sequences; saturated: σ < 0.05 or σ > 0.95 "
                               "(tanh: |v| > 0.9), where the derivative is ≈ 0 and almost no gradient passes.",
                               xlabel="value", ylabel="share")
-        for k, g in enumerate(("f", "i", "o", "c_tilde") if self.is_lstm else ("s",)):
+        for g in ("f", "i", "o", "c_tilde") if self.is_lstm else ("s",):
             self.hist.add_series(g, GATE_LABELS[g], GATE_COLOURS[g], width=2, step=True, fill=True)
         self.grads = TraceView("‖∂L/∂s_t‖ against distance back in time (log scale)",
                                "BPTT over 16 held-out sequences. Each step back, the RNN multiplies it by "

@@ -13,7 +13,7 @@ it lies on the image, dashed where it reaches into the padding) and a heat overl
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg

@@ -7,7 +7,7 @@ inputs (8x8 digits) stay sharp.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets

@@ -9,7 +9,7 @@ toggling the outline redraws at once, also while training is paused.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg

@@ -7,14 +7,13 @@ Like the views in ``views.py`` they create their items once and update them in p
 from __future__ import annotations
 
 import html
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from explorer.gui.widgets.views import (HeatmapView, RangeKeeper, _ViewFrame, add_legend, monospace_font,
-                                         plot_widget)
+from explorer.gui.widgets.views import HeatmapView, RangeKeeper, _ViewFrame, add_legend, monospace_font, plot_widget
 
 
 class UnitHeatmapView(HeatmapView):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -1082,7 +1082,7 @@ class ScatterView(_ViewFrame):
             self.scatter.setData(pos=xy, brush=self._brushes[0])
         else:
             labels = np.asarray(labels, dtype=int)
-            self.scatter.setData(pos=xy, brush=[self._brushes[int(l) % len(self._brushes)] for l in labels])
+            self.scatter.setData(pos=xy, brush=[self._brushes[int(label) % len(self._brushes)] for label in labels])
             present = tuple(sorted(set(labels.tolist())))
             if present != self._legend_labels:  # one legend entry per class, made once
                 self.legend.clear()

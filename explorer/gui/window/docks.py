@@ -371,7 +371,7 @@ class DocksMixin:
             dock = self.docks.get(name)
             if dock is not None and dock not in wanted:
                 wanted.append(dock)
-        for fam, pairs in self._family_docks.items():
+        for pairs in self._family_docks.values():
             for dock, _area in pairs:
                 if dock not in wanted:
                     dock.hide()

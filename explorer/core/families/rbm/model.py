@@ -27,7 +27,6 @@ import torch.nn.functional as F
 from explorer.core.engine.uniforms import UniformSource
 
 
-
 class RBM(torch.nn.Module):
     """A binary-binary RBM. Parameters are updated by :class:`ContrastiveDivergence`, not autograd."""
 
