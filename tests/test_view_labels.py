@@ -74,9 +74,12 @@ def test_a_label_longer_when_shown_than_hidden_settles_hidden(qtbot, monkeypatch
     v = CurveView("Reconstruction error", "", ylabel="MSE per pixel")
     qtbot.addWidget(v)
     v.add_series("a", "a", "#ffffff")
+    left = v.plot.getAxis("left")
+    # the views switch pyqtgraph's unit prefix off (it read "accuracy 114"); on here, it makes the label's
+    # length depend on whether it is shown, which is what any such label must survive
+    left.enableAutoSIPrefix(True)
     v.append("a", [0, 1, 2], [0.0725, 0.0735, 0.0745])  # small values: the axis gets a unit prefix
     v.redraw()
-    left = v.plot.getAxis("left")
     v.resize(500, 500)
     v.show()
     qtbot.waitUntil(lambda: left.label.isVisible() and "x0.001" in left.labelString(), timeout=2000)
