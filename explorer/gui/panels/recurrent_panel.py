@@ -47,7 +47,7 @@ GATE_TITLES = {
 RNN_STATE = ("Hidden state s<sub>t</sub>", "s<sub>t</sub> = tanh(U x<sub>t</sub> + W s<sub>t-1</sub>), the same U, W "
              "at every step; output o<sub>t</sub> = V s<sub>t</sub>")
 GATE_COLOURS = {"f": "#4fc3f7", "i": "#a3be8c", "o": "#ffb74d", "c_tilde": "#b48ead", "c": "#bf616a", "s": "#e5e9f0"}
-HEATMAP_MIN_PX = 100   # an LSTM gate heatmap's least height in the grid
+HEATMAP_MIN_PX = 120   # an LSTM gate heatmap's least height in the grid
 TEXT_MIN_LINES = 6     # the coloured text's least height, in lines
 SAMPLE_MIN_LINES = 4   # the generated sample's
 GATE_LABELS = {"f": "f", "i": "i", "o": "o", "c_tilde": "c~", "c": "c", "s": "s"}

@@ -138,7 +138,7 @@ class DocksMixin:
         for dock, _area in self._family_docks[family]:
             dock.hide()  # _show_family_ui shows them
         if not restored and self.isVisible():  # a family never laid out before: the default proportions
-            QtCore.QTimer.singleShot(0, lambda: self._apply_default_sizes() if self.family == family else None)
+            QtCore.QTimer.singleShot(0, self, lambda: self._apply_default_sizes() if self.family == family else None)
         panel.wire_settings(self._on_setting_changed, self.reset, self.choose_data_folder)
         if self.presenting:  # built while presenting: its views in the presentation's look from the start
             panel.set_presenting(True)
@@ -157,7 +157,7 @@ class DocksMixin:
         else:
             size = QtCore.QSize(self.size())
             if self.isVisible() and not (self.isMaximized() or self.isFullScreen()):
-                QtCore.QTimer.singleShot(0, lambda: self._keep_size(size))
+                QtCore.QTimer.singleShot(0, self, lambda: self._keep_size(size))
             for fam, docks in self._family_docks.items():
                 if fam == family:
                     continue
@@ -168,7 +168,8 @@ class DocksMixin:
             if family in self._unsized:  # built in presentation mode: laid out now, as a panel built now is
                 self._unsized.discard(family)
                 self._put_docks_in_place(family)
-                QtCore.QTimer.singleShot(0, lambda: self._apply_default_sizes() if self.family == family else None)
+                QtCore.QTimer.singleShot(0, self, lambda: self._apply_default_sizes()
+                                         if self.family == family else None)
             for dock, _area in self._family_docks[family]:
                 if dock.property("wasVisible") is not False:
                     relayout(dock)
@@ -186,19 +187,21 @@ class DocksMixin:
         self._rebuild_view_menu()
 
     def _keep_size(self, size: QtCore.QSize, tries: int = 10) -> None:
-        """The window keeps ``size`` after another model's docks came on show. A panel's central view and
-        docks measure their new sizes over a few passes of the event loop, the minimum they first report
-        being stale (a panel last shown in presentation mode: its large type's), and the window grew past
-        the screen for it (at 1366x768, 1448 px for the FCN panel): it goes back to ``size`` as soon as the
-        layout allows, waiting for that a few times 30 ms at most."""
-        if self.presenting or self.size() == size or self.isMaximized() or self.isFullScreen():
+        """The window keeps ``size`` while another model's docks come on show (or presentation mode ends).
+        A panel's central view and docks measure their new sizes over a few passes of the event loop, the
+        minimum they first report being stale (a panel last shown in presentation mode: the large type's),
+        and the window grew past the screen for it (at 1366x768: 1570 px wide for the FCN panel, 959 px tall
+        for the LSTM's). For 10 x 30 ms it goes back to ``size`` whenever it has left it and the layout
+        allows."""
+        if self.presenting or self.isMaximized() or self.isFullScreen():
             return
-        self.layout().invalidate()  # (its minimum measured afresh)
-        least = self.layout().minimumSize()
-        if (least.width() > size.width() or least.height() > size.height()) and tries > 0:
-            QtCore.QTimer.singleShot(30, lambda: self._keep_size(size, tries - 1))
-            return
-        self.resize(size)  # (Qt keeps to the window's minimum)
+        if self.size() != size:
+            self.layout().invalidate()  # (its minimum measured afresh)
+            least = self.layout().minimumSize()
+            if least.width() <= size.width() and least.height() <= size.height():
+                self.resize(size)
+        if tries > 0:
+            QtCore.QTimer.singleShot(30, self, lambda: self._keep_size(size, tries - 1))
 
     def _mark_viewed_step(self, family: str, step: int | None) -> None:
         """While the timeline is scrubbed back, a line on every curve of the panel marks the step on show."""
@@ -369,7 +372,9 @@ class DocksMixin:
         self._restore_docks(st)
         # once more when the window has its size back: restored while it still had the screen's, the docks
         # of a column kept the screen's proportions, a few pixels off
-        QtCore.QTimer.singleShot(0, lambda: self._restore_docks(st) if not self.presenting else None)
+        QtCore.QTimer.singleShot(0, self, lambda: self._restore_docks(st) if not self.presenting else None)
+        if not st["maximized"]:  # (the minimum first measured may still be the large type's: it waits)
+            QtCore.QTimer.singleShot(0, self, lambda: self._keep_size(st["geometry"].size()))
         shown, text = st["notice"]
         if self.notice.label.text() == PRESENTATION_BANNER:  # (a newer notice, say an error, stays)
             if shown:
