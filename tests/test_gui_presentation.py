@@ -174,6 +174,7 @@ def test_changing_the_model_in_presentation_mode_keeps_the_settings_hidden(qtbot
         assert {id(d) for d in win.docks.values() if d.isVisible()} == own  # its settings among them
         # laid out in the panel's default proportions (its curves along the bottom, not squeezed)
         curves = win.docks["mlpCurvesDock"]
+        assert win.dockWidgetArea(curves) == QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
         qtbot.waitUntil(lambda: abs(curves.height() - win.height() * win.panel.bottom_share) <= 30, timeout=3000)
         assert win.docks["mlpSettingsDock"].isVisible() and win.menuBar().isVisible()
         assert not win.notice.isVisible() or win.notice.label.text() != PRESENTATION_BANNER
@@ -270,3 +271,48 @@ def test_the_layout_saved_in_presentation_mode_is_the_users(qtbot, settings, app
         assert again.dockWidgetArea(again.docks["rbmCurvesDock"]) == QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
     finally:
         again.close()
+
+
+def _least_widths(qtbot, win) -> dict[str, int]:
+    """Every model in turn (from the one after the model on show): its window's least width."""
+    widths = {}
+    for _ in list(PANELS)[1:]:
+        win.act_next_model.trigger()
+        qtbot.waitUntil(lambda: win.size() == QtCore.QSize(1366, 768), timeout=3000)
+        qtbot.wait(100)
+        widths[win.family] = win.minimumSizeHint().width()
+    return widths
+
+
+def test_the_models_first_shown_in_presentation_mode_fit_the_window_after_it(qtbot, settings, app_look, tmp_path):
+    """The panels built in presentation mode came back after it with the large type's minimum widths
+    measured while they were hidden (Qt asks a hidden widget nothing when the font changes) and the mode's
+    dock sizes: the FCN's widened the window to 1570 px on a 1366x768 screen, the autoencoder's curves were
+    100 px tall. Each now needs no more room than in a window that never presented, and takes its default
+    proportions within the window's size."""
+    plain = _window(qtbot, QtCore.QSettings(str(tmp_path / "plain.ini"), QtCore.QSettings.Format.IniFormat))
+    try:
+        expected = _least_widths(qtbot, plain)
+    finally:
+        plain.close()
+    win = _window(qtbot, settings)
+    try:
+        win.enter_presentation()
+        for _ in PANELS:
+            win.act_next_model.trigger()
+        win.leave_presentation()
+        qtbot.waitUntil(lambda: win.size() == QtCore.QSize(1366, 768), timeout=3000)
+        widths = _least_widths(qtbot, win)
+        assert {f: w for f, w in widths.items() if abs(w - expected[f]) > 16} == {}
+        for _ in PANELS:
+            win.act_next_model.trigger()
+            own = {id(d) for d, _a in win._family_docks[win.family]}
+            assert {id(d) for d in win.docks.values() if d.isVisible()} == own, win.family
+            area = QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
+            bottom = [d for d, a in win._family_docks[win.family] if a == area]
+            qtbot.waitUntil(lambda: all(win.dockWidgetArea(d) == area
+                                        and d.height() >= 0.6 * win.height() * win.panel.bottom_share
+                                        for d in bottom), timeout=3000)
+    finally:
+        win.leave_presentation()
+        win.close()

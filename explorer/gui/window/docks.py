@@ -27,6 +27,15 @@ PRESENTATION_BANNER = ("Presentation mode: Space play/pause · S step · R reset
                        "F5 or Esc to leave")
 
 
+def relayout(widget: QtWidgets.QWidget) -> None:
+    """Have every layout in ``widget`` measure its contents afresh when next shown. A hidden widget's
+    layouts keep the sizes they measured last (Qt asks a hidden widget nothing when its font changes): a
+    panel last shown in presentation mode came back with the large type's minimum widths, and the window
+    grew past the screen for them."""
+    for lay in ([widget.layout()] if widget.layout() is not None else []) + widget.findChildren(QtWidgets.QLayout):
+        lay.invalidate()
+
+
 class PageStack(QtWidgets.QStackedWidget):
     """The panels' central views, one on show: as small as the one on show allows, not as the largest of
     them (the FCN's, 900 px wide, made every other panel's central view as wide once it had been built,
@@ -66,6 +75,7 @@ class DocksMixin:
     """
 
     family: str
+    _unsized: set[str] = set()  # (replaced per window) families built in presentation mode, not yet laid out
     panels: dict[str, LivePanel]
     docks: dict[str, QtWidgets.QDockWidget]
     _family_docks: dict[str, list[tuple[QtWidgets.QDockWidget, QtCore.Qt.DockWidgetArea]]]
@@ -132,7 +142,7 @@ class DocksMixin:
         for dock, _area in self._family_docks[family]:
             dock.hide()  # _show_family_ui shows them
         if not restored and self.isVisible():  # a family never laid out before: the default proportions
-            QtCore.QTimer.singleShot(0, lambda: self._apply_default_sizes() if self.family == family else None)
+            QtCore.QTimer.singleShot(0, self, lambda: self._apply_default_sizes() if self.family == family else None)
         panel.wire_settings(self._on_setting_changed, self.reset, self.choose_data_folder)
         if self.presenting:  # built while presenting: its views in the presentation's look from the start
             panel.set_presenting(True)
@@ -149,6 +159,9 @@ class DocksMixin:
             self._show_presentation_docks()
             QtCore.QTimer.singleShot(0, self._apply_presentation_sizes)
         else:
+            size = QtCore.QSize(self.size())
+            if self.isVisible() and not (self.isMaximized() or self.isFullScreen()):
+                QtCore.QTimer.singleShot(0, self, lambda: self._keep_size(size))
             for fam, docks in self._family_docks.items():
                 if fam == family:
                     continue
@@ -156,10 +169,19 @@ class DocksMixin:
                     if fam == prev:
                         dock.setProperty("wasVisible", dock.isVisible())
                     dock.hide()
+            if family in self._unsized:  # built in presentation mode: laid out now, as a panel built now is
+                self._unsized.discard(family)
+                self._put_docks_in_place(family)
+                QtCore.QTimer.singleShot(0, self, lambda: self._apply_default_sizes()
+                                         if self.family == family else None)
             for dock, _area in self._family_docks[family]:
                 if dock.property("wasVisible") is not False:
+                    relayout(dock)
                     dock.show()
         self._shown_family = self.family = family
+        page = self.stack.widget(self._stack_index[family])
+        if page is not self.stack.currentWidget():
+            relayout(page)  # (measured afresh before it is shown: its sizes may be another type's)
         self.stack.setCurrentIndex(self._stack_index[family])
         combo = getattr(self, "family_combo", None)
         if combo is not None and combo.currentData() != family:
@@ -167,6 +189,23 @@ class DocksMixin:
             combo.setCurrentIndex(list(PANELS).index(family))
             combo.blockSignals(False)
         self._rebuild_view_menu()
+
+    def _keep_size(self, size: QtCore.QSize, tries: int = 10) -> None:
+        """The window keeps ``size`` while another model's docks come on show (or presentation mode ends).
+        A panel's central view and docks measure their new sizes over a few passes of the event loop, the
+        minimum they first report being stale (a panel last shown in presentation mode: the large type's),
+        and the window grew past the screen for it (at 1366x768: 1570 px wide for the FCN panel, 959 px tall
+        for the LSTM's). For 10 x 30 ms it goes back to ``size`` whenever it has left it and the layout
+        allows."""
+        if self.presenting or self.isMaximized() or self.isFullScreen():
+            return
+        if self.size() != size:
+            self.layout().invalidate()  # (its minimum measured afresh)
+            least = self.layout().minimumSize()
+            if least.width() <= size.width() and least.height() <= size.height():
+                self.resize(size)
+        if tries > 0:
+            QtCore.QTimer.singleShot(30, self, lambda: self._keep_size(size, tries - 1))
 
     def _mark_viewed_step(self, family: str, step: int | None) -> None:
         """While the timeline is scrubbed back, a line on every curve of the panel marks the step on show."""
@@ -270,6 +309,7 @@ class DocksMixin:
         What it changes is written down first, and :meth:`leave_presentation` puts exactly that back."""
         if self.presenting:
             return
+        self._unsized = set(self._unsized)  # (this window's own)
         app = QtWidgets.QApplication.instance()
         for dock, _area in self._family_docks.get(self.family, []):  # how the family on show looked
             dock.setProperty("wasVisible", dock.isVisible())
@@ -329,13 +369,15 @@ class DocksMixin:
             self.showMaximized()
         else:  # the very rectangle (restoreGeometry moved the window down by a frame's height)
             self.setGeometry(st["geometry"])
-        for fam in self._family_docks:
-            if fam not in st["families"]:  # built while presenting: first into the places their panel gives
-                self._put_docks_in_place(fam)
+        # the models built while presenting: the one on show laid out now, the others when first shown
+        st["new"] = [fam for fam in self._family_docks if fam not in st["families"]]
+        self._unsized.update(fam for fam in st["new"] if fam != self.family)
         self._restore_docks(st)
         # once more when the window has its size back: restored while it still had the screen's, the docks
         # of a column kept the screen's proportions, a few pixels off
-        QtCore.QTimer.singleShot(0, lambda: self._restore_docks(st) if not self.presenting else None)
+        QtCore.QTimer.singleShot(0, self, lambda: self._restore_docks(st) if not self.presenting else None)
+        if not st["maximized"]:  # (the minimum first measured may still be the large type's: it waits)
+            QtCore.QTimer.singleShot(0, self, lambda: self._keep_size(st["geometry"].size()))
         shown, text = st["notice"]
         if self.notice.label.text() == PRESENTATION_BANNER:  # (a newer notice, say an error, stays)
             if shown:
@@ -350,6 +392,11 @@ class DocksMixin:
         # the status bar sizes itself by its largest item only when asked: it kept the large type's height
         QtCore.QCoreApplication.sendEvent(self.statusBar(), QtCore.QEvent(QtCore.QEvent.Type.LayoutRequest))
         self.restoreState(st["docks"], LAYOUT_VERSION)
+        for fam in self._unsized:  # built while presenting: out of the layout until first shown
+            for dock, _area in self._family_docks[fam]:
+                self.removeDockWidget(dock)
+        if self.family in st["new"]:
+            self._put_docks_in_place(self.family)
         for w in self._bars():
             w.setVisible(w in st["bars"])
         for fam, pairs in self._family_docks.items():
@@ -393,6 +440,7 @@ class DocksMixin:
         bottom: list[QtWidgets.QDockWidget] = []
         for dock, area in self._family_docks[family]:
             self.addDockWidget(area, dock)
+            dock.hide()
             if area == QtCore.Qt.DockWidgetArea.BottomDockWidgetArea:
                 bottom.append(dock)
         for a, b in zip(bottom, bottom[1:]):
