@@ -310,9 +310,9 @@ def test_the_models_first_shown_in_presentation_mode_fit_the_window_after_it(qtb
             assert {id(d) for d in win.docks.values() if d.isVisible()} == own, win.family
             area = QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
             bottom = [d for d, a in win._family_docks[win.family] if a == area]
-            qtbot.waitUntil(lambda: all(win.dockWidgetArea(d) == area
-                                        and d.height() >= 0.6 * win.height() * win.panel.bottom_share
-                                        for d in bottom), timeout=3000)
+            qtbot.waitUntil(lambda bottom=bottom, area=area: all(
+                win.dockWidgetArea(d) == area and d.height() >= 0.6 * win.height() * win.panel.bottom_share
+                for d in bottom), timeout=3000)
     finally:
         win.leave_presentation()
         win.close()
