@@ -227,7 +227,7 @@ def test_every_view_of_every_panel_is_large_enough_in_presentation_mode(qtbot, s
             views = _views(win)
             assert views, win.family
             small += [(win.family, name, h) for name, h in views if h < PRESENTATION_MIN_VIEW_PX]
-        assert small == []
+        assert small == [], repr(small)
     finally:
         win.leave_presentation()
         win.close()

@@ -145,7 +145,7 @@ class FCNSettings(SettingsForm):
 
 
 class FCNPanel(LivePanel):
-    presentation_docks = ("fcnProbsDock", "fcnIouDock")
+    presentation_docks = ("fcnIouDock",)  # (the centre shows the class map; one curve, tall, beside it)
     family = "fcn"
     title = "FCN: segmentation (every pixel labelled)"
 
@@ -336,7 +336,7 @@ def _short(name: str) -> str:
 
 class FCNComparePanel(LivePanel):
     """With and without skip connections, side by side: the same probes, both predictions, both mIoU curves."""
-    presentation_docks = ("fcnCompareMiouDock", "fcnCompareAccuracyDock")
+    presentation_docks = ("fcnCompareMiouDock",)  # (the two class maps in the centre; their mean IoU beside)
 
     family = "fcn-compare"
     title = "FCN: skip connections or not? Side by side"
