@@ -41,7 +41,7 @@ def test_a_save_replaces_the_previous_one_whole(tmp_path, session, monkeypatch):
         (path / "weights.safetensors").write_bytes(b"partial")
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(autosave, "save_run", broken)
+    monkeypatch.setattr(autosave, "write_run_files", broken)
     with pytest.raises(OSError):
         save_whole(session, folder)
     assert load_run(folder).step == 3  # the last good save is intact...

@@ -37,7 +37,7 @@ from typing import IO
 from explorer.core import paths
 from explorer.core.atomic import atomic_write_folder, atomic_write_text
 from explorer.core.engine.session import TrainingSession
-from explorer.core.persist.runfolder import RunFolderError, load_run, save_run
+from explorer.core.persist.runfolder import RunFolderError, load_run, write_run_files
 from explorer.core.safe_read import read_json
 
 # sys.platform rather than os.name: type checkers understand it, and check each system's branch on that system
@@ -66,7 +66,8 @@ def save_whole(session: TrainingSession, folder: str | Path, extra: dict | None 
     It is written into a hidden sibling folder and renamed over ``folder`` only once complete; a
     crash or a close mid-save leaves the previous contents of ``folder`` as they were.
     """
-    return atomic_write_folder(folder, lambda tmp: save_run(session, tmp, extra=extra))
+    # the run's files straight into the one hidden sibling (save_run would swap a second one inside it)
+    return atomic_write_folder(folder, lambda tmp: write_run_files(session, tmp, extra))
 
 
 class SlotLock:
