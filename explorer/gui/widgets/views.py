@@ -12,6 +12,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -530,17 +531,15 @@ class _ViewFrame(QtWidgets.QWidget):
 
 
 def _atomic_qt_write(path: str, write) -> None:
-    """Let ``write(tmp_path) -> bool`` produce the file beside ``path``, then rename it into place."""
-    import os
+    """Let ``write(tmp_path) -> bool`` (Qt's savers answer with a bool) produce the file beside ``path``,
+    then move it into place (``explorer.core.atomic.atomic_write``)."""
+    from explorer.core.atomic import atomic_write
 
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp")
-    try:
-        if not write(tmp) or not os.path.exists(tmp):
-            raise OSError("the file could not be written")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    def produce(tmp: Path) -> None:
+        if not write(str(tmp)):
+            raise OSError(f"{path}: the file could not be written")
+
+    atomic_write(path, produce, suffix=Path(path).suffix or ".tmp")
 
 
 class MosaicView(_ViewFrame):
