@@ -78,7 +78,17 @@ def test_play_runs_and_pause_holds(session):
 def test_pulled_snapshots_are_numpy_and_a_pause_shows_the_paused_step(session):
     session.subscribe(pull=True)
     session.start()
-    assert wait_until(lambda: session.latest_snapshot() is not None and session.latest_snapshot().step > 0)
+
+    def trained_snapshot():
+        # a puller takes each snapshot it sees, as the window's timer does: the one asked for by subscribe
+        # may show step 0 (taken before start arrived), and the next is computed only once it was taken
+        snap = session.latest_snapshot()
+        if snap is None:
+            return False
+        session.snapshot_taken(snap.seq)
+        return snap.step > 0
+
+    assert wait_until(trained_snapshot)
     first = session.latest_snapshot()
     assert isinstance(first.arrays["filters"], np.ndarray)
     session.snapshot_taken(first.seq)  # the next one may be computed
