@@ -2,7 +2,7 @@
 
 Each runs on the training thread between two steps, through ``session.run_command(fn, *args,
 on_done=...)``: ``fn(session, *args)``. Being module-level functions of plain values, they cross to a
-training process as they are (``ProcessSession`` pickles the function by name), so the window asks for
+training process as they are (``ProcessSession`` sends the function by its name, see process/codec.py), so the window asks for
 the same thing the same way whichever kind of session it holds. The result goes back to ``on_done``.
 
 A command that fails says so itself, as a notice (the window shows every notice), and raises: the

@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import pickle
 import threading
 import time
 import traceback
@@ -39,7 +38,8 @@ from typing import Any
 import torch
 
 from explorer.core.engine.session import ERROR, PAUSED, RUNNING, STOPPED, MetricsLog, Snapshot, TrainingSession
-from explorer.core.process import worker
+from explorer.core.process import codec, worker
+from explorer.core.wire.frame import WireError, decode_frame, encode_frame
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,24 @@ SLOW_EVERY_S = 0.25
 START_TIMEOUT_S = 300.0  # building a trainer loads its data: MNIST from disk, a user's image folder...
 
 
+MESSAGE = "message"  # the one kind of frame on the pipe: {"m": the packed message} and its arrays
+MAX_MESSAGE_BYTES = 2**31  # a snapshot of the largest model the app builds is far below this
+
+
 def send(conn: Connection, message: Any) -> None:
-    """Send with plain pickle. (``Connection.send`` pickles tensors into shared-memory handles that only a
-    ``multiprocessing`` child could open; no tensor should cross, and one that does is copied.)"""
-    conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+    """Send one message as a frame of plain values and raw arrays (``explorer.core.process.codec``: no
+    pickle). TypeError if it holds a value the other side could not rebuild."""
+    tree, arrays = codec.pack(message)
+    conn.send_bytes(encode_frame(MESSAGE, {"m": tree}, arrays))
 
 
 def receive(conn: Connection) -> Any:
-    return pickle.loads(conn.recv_bytes())
+    """The next message (EOFError/OSError when the pipe ends; WireError or CodecError for a bad frame)."""
+    data = bytearray(conn.recv_bytes())  # writable: the arrays rebuilt over it are the message's own
+    frame = decode_frame(data, max_body=MAX_MESSAGE_BYTES)
+    if frame.kind != MESSAGE:
+        raise WireError(f"a {frame.kind!r} frame on the training process's pipe")
+    return codec.unpack(frame.fields.get("m"), dict(frame.arrays))
 
 
 class TrainingProcessError(RuntimeError):
@@ -67,15 +77,6 @@ class TrainingProcessError(RuntimeError):
 
 
 # -- the child ---------------------------------------------------------------------------------------------
-def _portable(exc: BaseException) -> BaseException:
-    """``exc`` if it survives pickling (the window then catches the same type), else a RuntimeError."""
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return exc
-    except Exception:  # noqa: BLE001 - any exception type, any pickling fault
-        return RuntimeError(f"{type(exc).__name__}: {exc}")
-
-
 def _build_session(spec: dict[str, Any]) -> tuple[TrainingSession, dict[str, Any]]:
     """The child's session from the window's request: a new trainer, or a saved run restored."""
     kwargs = spec.get("session", {})
@@ -171,10 +172,9 @@ class _ChildServer:
         return True
 
     def _reply(self, call_id: int, result: Any, error: BaseException | None) -> None:
-        error = None if error is None else _portable(error)
         try:
             self.send(("reply", call_id, result, error))
-        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        except TypeError as exc:  # a result the window could not rebuild (see codec.pack)
             self.send(("reply", call_id, None, RuntimeError(f"the result could not be sent: {exc}")))
 
     def _publish(self, final: bool = False) -> None:
@@ -225,7 +225,7 @@ def serve_child(conn: Connection) -> None:
     except BaseException as exc:  # noqa: BLE001 - the window shows it and keeps running
         log.error("the training process could not build its session", exc_info=True)
         try:
-            send(conn, ("failed", _portable(exc), traceback.format_exc()))
+            send(conn, ("failed", exc, traceback.format_exc()))
         except (OSError, ValueError):
             pass
         return
@@ -354,8 +354,8 @@ class ProcessSession:
                 msg = receive(conn)
             except (EOFError, OSError):
                 break
-            except Exception:  # noqa: BLE001 - a message that does not unpickle: report, go on
-                traceback.print_exc()
+            except Exception:  # noqa: BLE001 - a frame that cannot be read (WireError, CodecError...): report, go on
+                log.error("a message from the training process could not be read", exc_info=True)
                 continue
             kind = msg[0]
             if kind == "metrics":

@@ -9,7 +9,6 @@ import. This module imports only the standard library: the app calls :func:`prep
 from __future__ import annotations
 
 import os
-import pickle
 import socket
 import subprocess
 import sys
@@ -99,7 +98,9 @@ def discard_spare() -> None:
         return
     process, conn = spare
     try:
-        conn.send_bytes(pickle.dumps(None))  # "no session for you": the child returns at once
+        from explorer.core.wire.frame import encode_frame  # (numpy is in by the time a spare is discarded)
+
+        conn.send_bytes(encode_frame("message", {"m": None}))  # "no session for you": the child returns at once
     except (OSError, ValueError):
         pass
     conn.close()
