@@ -179,7 +179,7 @@ class FrameServer:
             if os.name == "posix":
                 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             listener.bind(sockaddr)
-            listener.listen(max(128, 2 * self._max_clients))
+            listener.listen(max(128, 4 * self._max_clients))
             listener.setblocking(False)
         except OSError:
             listener.close()
