@@ -125,6 +125,15 @@ def test_read_frame_times_out_as_a_whole_not_per_read():
         b.close()
 
 
+def test_numpy_scalars_in_fields_cross_as_plain_numbers():
+    fields = {"loss": np.float32(0.5), "step": np.int64(7), "flag": np.bool_(True), "rows": [{"g": np.float64(2)}]}
+    got = decode_frame(encode_frame("metrics", fields)).fields
+    assert got == {"loss": 0.5, "step": 7, "flag": True, "rows": [{"g": 2.0}]}
+    assert [type(v) for v in (got["loss"], got["step"], got["flag"])] == [float, int, bool]
+    with pytest.raises(WireError, match=r"the frame's fields cannot be sent as JSON \(a complex64 is not plain JSON\)"):
+        encode_frame("metrics", {"z": np.complex64(1)})
+
+
 def test_encode_refuses_what_cannot_cross_the_wire():
     for dtype in ("|O", "<U4", "|S3", "<u8", "<c8", "|V4"):
         array = np.zeros(2, dtype=dtype)
@@ -132,6 +141,13 @@ def test_encode_refuses_what_cannot_cross_the_wire():
             encode_frame("snapshot", None, {"x": array})
     with pytest.raises(WireError, match="cannot be sent as JSON"):
         encode_frame("snapshot", {"obj": object()})
+
+    class NoArray:
+        def __array__(self, *args, **kw):
+            raise RuntimeError("can't convert cuda:0 device type tensor to numpy")
+
+    with pytest.raises(WireError, match=r"^array 'gpu' is not a numpy array \(can't convert cuda:0"):
+        encode_frame("snapshot", None, {"gpu": NoArray()})
     with pytest.raises(WireError, match="kind must be a str"):
         encode_frame("", {})
     with pytest.raises(WireError, match="an array's name must be a str"):

@@ -233,6 +233,27 @@ def test_a_late_client_gets_the_metric_history_and_the_latest_kept_frames(make_s
     assert next_of_kind(late, "metrics").fields == {"rows": [{"step": 12_000, "loss": 0.0}]}
 
 
+def test_metric_rows_too_many_for_one_frame_are_split(make_server, make_client):
+    """Rows of many gradient norms: a batch, and a late client's history, that would pass the header's 1 MiB
+    go in several frames, every row once and in order."""
+    server = make_server()
+    early = make_client(server)
+    early.connect()
+    fat = [{"step": s, **{f"grad/block{i}.conv": 0.001 * i for i in range(100)}} for s in range(1500)]
+    server.publish_metrics(fat)
+    got: list[dict] = []
+    while len(got) < 1500:
+        got += next_of_kind(early, "metrics").fields["rows"]
+    assert got == fat
+    late = make_client(server)
+    late.connect()
+    got = []
+    while len(got) < 1500:
+        got += next_of_kind(late, "metrics").fields["rows"]
+    assert got == fat
+    assert late.frames(0.2) is None
+
+
 def test_fan_out_encodes_once_and_sends_the_same_bytes_to_every_client(make_server, monkeypatch):
     server = make_server()
     socks = []

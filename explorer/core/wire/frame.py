@@ -74,9 +74,16 @@ def _wire_dtype(name: str, array: np.ndarray) -> np.ndarray:
     return np.asarray(array, dtype=dtype, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
 
 
+def _plain(value: Any) -> Any:
+    """A numpy scalar (``np.float32(0.5)``) as the Python number it holds; anything else is refused."""
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return value.item()
+    raise TypeError(f"a {type(value).__name__} is not plain JSON")
+
+
 def _dumps(obj: Any, what: str) -> bytes:
     try:
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=_plain).encode("utf-8")
     except (TypeError, ValueError, RecursionError) as exc:
         raise WireError(f"{what} cannot be sent as JSON ({exc})") from None
 
@@ -98,7 +105,10 @@ def encode_frame(kind: str, fields: dict | None = None, arrays: dict[str, np.nda
     for name, value in arrays.items():
         if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME:
             raise WireError(f"an array's name must be a str of 1 to {MAX_NAME} characters, not {name!r:.80}")
-        array = _wire_dtype(name, np.asarray(value))
+        try:
+            array = _wire_dtype(name, np.asarray(value))
+        except (TypeError, ValueError, RuntimeError) as exc:  # e.g. a tensor still on the GPU
+            raise WireError(f"array {name!r} is not a numpy array ({exc})") from None
         if array.ndim > MAX_NDIM:
             raise WireError(f"array {name!r}: {array.ndim} dimensions (the limit is {MAX_NDIM})")
         pad = -offset % ALIGN

@@ -64,7 +64,19 @@ class _Outgoing:
             yield self.data
             return
         for start in range(0, len(self.rows), HISTORY_CHUNK_ROWS):
-            yield encode_frame("metrics", {"rows": self.rows[start:start + HISTORY_CHUNK_ROWS]})
+            yield from metrics_frames(self.rows[start:start + HISTORY_CHUNK_ROWS])
+
+
+def metrics_frames(rows: list[dict]) -> list[bytes]:
+    """``rows`` as one ``metrics`` frame, or as several where one would pass the header's limit (rows of
+    many gradient norms); a WireError only for a row that cannot be sent at all."""
+    try:
+        return [encode_frame("metrics", {"rows": rows})]
+    except WireError:
+        if len(rows) <= 1:
+            raise
+    half = len(rows) // 2
+    return metrics_frames(rows[:half]) + metrics_frames(rows[half:])
 
 
 class _Client:
@@ -209,8 +221,14 @@ class FrameServer:
     def publish_metrics(self, rows: list[dict[str, float]]) -> None:
         """Send metric rows; they are also kept (the last ``history_rows``) for clients that connect later."""
         rows = [dict(row) for row in rows]
-        if rows:
-            self._fan_out(_Outgoing(encode_frame("metrics", {"rows": rows})), rows=rows)
+        if not rows:
+            return
+        frames = metrics_frames(rows)
+        if len(frames) == 1:
+            self._fan_out(_Outgoing(frames[0]), rows=rows)
+            return
+        for i, data in enumerate(frames):  # the history takes the rows once, with the first frame
+            self._fan_out(_Outgoing(data), rows=rows if i == 0 else None)
 
     def _fan_out(self, item: _Outgoing, latest_kind: str | None = None, rows: list | None = None) -> None:
         behind = []
@@ -273,8 +291,9 @@ class FrameServer:
             leftover = list(self._connections)
         for client in leftover:
             self._drop(client, None)
+        deadline = time.monotonic() + 1.0
         for thread in threads:
-            thread.join(1.0)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     # -- the accepting thread -------------------------------------------------------------------------------
     def _accept_loop(self) -> None:
