@@ -216,32 +216,30 @@ class FrameServer:
         for a client. ``keep_as_latest``: the frame is also kept (the latest one of its kind) and sent to
         clients that connect later. A frame that cannot be encoded is a WireError."""
         item = _Outgoing(encode_frame(kind, fields, arrays), droppable=droppable)
-        self._fan_out(item, latest_kind=kind if keep_as_latest else None)
+        self._fan_out([item], latest_kind=kind if keep_as_latest else None)
 
     def publish_metrics(self, rows: list[dict[str, float]]) -> None:
         """Send metric rows; they are also kept (the last ``history_rows``) for clients that connect later."""
         rows = [dict(row) for row in rows]
         if not rows:
             return
-        frames = metrics_frames(rows)
-        if len(frames) == 1:
-            self._fan_out(_Outgoing(frames[0]), rows=rows)
-            return
-        for i, data in enumerate(frames):  # the history takes the rows once, with the first frame
-            self._fan_out(_Outgoing(data), rows=rows if i == 0 else None)
+        self._fan_out([_Outgoing(data) for data in metrics_frames(rows)], rows=rows)
 
-    def _fan_out(self, item: _Outgoing, latest_kind: str | None = None, rows: list | None = None) -> None:
-        behind = []
+    def _fan_out(self, items: list[_Outgoing], latest_kind: str | None = None, rows: list | None = None) -> None:
+        """Queue ``items`` for every welcomed client, in one step with the history's update (a client that
+        connects meanwhile gets them once: in its history, or queued)."""
+        behind = set()
         with self._lock:
             if self._closed:
                 return
             if latest_kind is not None:
-                self._latest[latest_kind] = item.data
+                self._latest[latest_kind] = items[-1].data
             if rows:
                 self._history.extend(rows)
             for client in self._clients:
-                if not client.enqueue(item, self._queue_frames, self._queue_bytes):
-                    behind.append(client)
+                for item in items:
+                    if not client.enqueue(item, self._queue_frames, self._queue_bytes):
+                        behind.add(client)
         for client in behind:
             self._drop(client, "too far behind (its outgoing queue is full)")
 
