@@ -54,11 +54,12 @@ class CodecError(ValueError):
 
 
 def _subclasses(cls: type) -> list[type]:
-    out, todo = [], [cls]
+    out: list[type] = []
+    todo: list[type] = [cls]
     while todo:
-        for sub in todo.pop().__subclasses__():
-            out.append(sub)
-            todo.append(sub)
+        subs: list[type] = type.__subclasses__(todo.pop())
+        out.extend(subs)
+        todo.extend(subs)
     return out
 
 

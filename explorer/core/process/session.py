@@ -53,6 +53,7 @@ START_TIMEOUT_S = 300.0  # building a trainer loads its data: MNIST from disk, a
 
 
 MESSAGE = "message"  # the one kind of frame on the pipe: {"m": the packed message} and its arrays
+METRIC_ROWS_PER_MESSAGE = 2000  # step rows per message: well within a frame header's 1 MiB
 MAX_MESSAGE_BYTES = 2**31  # a snapshot of the largest model the app builds is far below this
 
 
@@ -60,7 +61,11 @@ def send(conn: Connection, message: Any) -> None:
     """Send one message as a frame of plain values and raw arrays (``explorer.core.process.codec``: no
     pickle). TypeError if it holds a value the other side could not rebuild."""
     tree, arrays = codec.pack(message)
-    conn.send_bytes(encode_frame(MESSAGE, {"m": tree}, arrays))
+    try:
+        data = encode_frame(MESSAGE, {"m": tree}, arrays)
+    except WireError as exc:  # too large or too deep for a frame: as any other value that cannot be sent
+        raise TypeError(str(exc)) from None
+    conn.send_bytes(data)
 
 
 def receive(conn: Connection) -> Any:
@@ -139,7 +144,12 @@ class _ChildServer:
             while True:
                 if wait_for([self.conn], timeout=TICK_S):
                     while self.conn.poll():
-                        if not self._handle(receive(self.conn)):
+                        try:
+                            msg = receive(self.conn)
+                        except (WireError, codec.CodecError):  # a bad frame is dropped, the run goes on
+                            log.error("a message from the window could not be read", exc_info=True)
+                            continue
+                        if not self._handle(msg):
                             return
                 self._publish()
         except (EOFError, OSError):
@@ -196,7 +206,10 @@ class _ChildServer:
         gen, steps_at, evals_at = self._metrics_at
         gen2, steps, steps_end, evals, evals_end = s.metrics.read_since(gen, steps_at, evals_at)
         if gen2 != gen or steps or evals:
-            self.send(("metrics", gen2, steps, evals))
+            # in pieces: a frame's header (where the rows go) has a size limit, and a reopened run's
+            # history or a long burst of fast steps can pass it; the window clears only on a new generation
+            for i in range(0, max(len(steps), 1), METRIC_ROWS_PER_MESSAGE):
+                self.send(("metrics", gen2, steps[i:i + METRIC_ROWS_PER_MESSAGE], evals if i == 0 else []))
             self._metrics_at = (gen2, steps_end, evals_end)
         snap = s.latest_snapshot()
         if snap is not None and snap is not self._sent_snapshot:
