@@ -97,7 +97,7 @@ def test_notices_and_refusals_of_the_script_are_the_windows_notices(run):
 
 def test_control_commands_go_to_the_script_when_control_was_granted(run):
     session, source = run
-    assert session.control and session.trainer.describe().endswith("the window may pause it")
+    assert session.control and not session.trainer.describe().endswith("read-only")
     session.start()
     session.pause()
     session.step(3)
@@ -264,9 +264,9 @@ def test_the_device_and_description_come_from_the_model():
     try:
         tr = session.trainer
         assert (tr.family, tr.device.type, str(tr.device)) == ("watch", "cuda", "cuda:0")
-        assert tr.describe() == ("MyCNN: your model, watched at 127.0.0.1:5000 · 10 layers, "
+        assert tr.describe() == ("MyCNN at 127.0.0.1:5000 · 10 layers, "
                                  f"{sum(layer['params'] for layer in model_description()['layers']):,} parameters · "
-                                 "torch 2.13.0 on cuda:0 · the window may pause it")
+                                 "torch 2.13.0 on cuda:0")
     finally:
         session.close()
 

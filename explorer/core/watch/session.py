@@ -251,11 +251,12 @@ class WatchedRun:
     def describe(self) -> str:
         m = self.config
         params = sum(layer["params"] for layer in m.get("layers", []))
-        parts = [f"{self.name}: your model, watched at {self.where}" if self.where else f"{self.name}: your model",
+        parts = [f"{self.name} at {self.where}" if self.where else self.name,
                  f"{len(m.get('layers', []))} layers, {params:,} parameters"]
         if m.get("framework"):
             parts.append(f"{m['framework']} on {self.device}")
-        parts.append("the window may pause it" if self.control else "read-only")
+        if not self.control:
+            parts.append("read-only")
         return " · ".join(parts)
 
 
