@@ -1,2 +1,1 @@
-"""Watching a model the user trains in a script of their own: the watcher in that script, and the viewer's
-side (:mod:`explorer.core.watch.session`), a session fed by a connection or a watch folder."""
+"""Watching the user's own model: the watcher that runs in their script, and the viewer's session."""
