@@ -338,3 +338,86 @@ def test_dilation_and_strides_per_axis():
         {"name": "b", "kind": "other", "type": "Flatten", "out_shape": [1, 1792]}]})
     assert receptive_fields(m) == {"a": ((5, 3), (1, 2), (0, -1))}
     assert receptive_fields(clean_model({"input_shape": [1, 5, 3], "layers": m["layers"]})) == {}
+
+
+# -- over a real connection: a FrameServer in this process, as a watched script runs one ---------------------
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    """A watch server publishing a run's history, its latest snapshot and state, its token file written where
+    the window looks for it."""
+    from explorer.core.wire.auth import write_token_file
+    from explorer.core.wire.server import FrameServer
+
+    monkeypatch.setenv("NETWORK_EXPLORER_RUNTIME", str(tmp_path / "runtime"))
+    srv = FrameServer(token="control-token", viewer_token="viewer-token", model=model_description())
+    srv.start()
+    host, port = srv.address
+    write_token_file(None, {"host": host, "port": port, "token": "control-token", "viewer_token": "viewer-token",
+                            "pid": 1, "name": "MyCNN"})
+    srv.publish_metrics(metric_rows(1, 10))
+    srv.publish("snapshot", snapshot_fields(10), snapshot_arrays(10), droppable=True, keep_as_latest=True)
+    srv.publish("state", {"state": "running", "step": 10}, keep_as_latest=True)
+    yield srv
+    srv.close()
+
+
+def test_a_watched_run_over_a_connection(server):
+    from explorer.core.watch.attach import open_source
+
+    host, port = server.address
+    opened = open_source(f"{host}:{port}")  # the token from the script's token file
+    session = WatchSession(opened.source, opened.welcome, where=opened.where, live=opened.live)
+    try:
+        assert session.control and session.trainer.name == "MyCNN" and opened.where == f"127.0.0.1:{port}"
+        until(lambda: len(session.metrics.steps) == 12 and session.latest_snapshot() is not None
+              and session.state == RUNNING)
+        snap = session.latest_snapshot()
+        assert snap.step == 10 and np.array_equal(snap.arrays["act/features.0"], snapshot_arrays(10)["act/features.0"])
+        session.pause()
+        assert server.wait_command(5) == {"cmd": "pause"}
+        session.request_erf("features.3", 1, 2, 3)
+        assert server.wait_command(5) == {"cmd": "erf", "layer": "features.3", "channel": 1, "y": 2, "x": 3}
+        server.publish("state", {"state": "paused", "step": 11})
+        until(lambda: session.state == PAUSED)
+        server.close()  # the script ends: bye
+        until(lambda: session.state == FINISHED)
+        assert session.latest_snapshot() is snap
+        assert session.pop_notices() == [f"The training run at 127.0.0.1:{port} ended (the training script ended); "
+                                         "its last views stay on show."]
+    finally:
+        session.close()
+
+
+def test_following_a_run_read_only_over_a_connection(server):
+    from explorer.core.watch.attach import open_source
+
+    host, port = server.address
+    opened = open_source(f"{host}:{port}", follow=True)  # the viewer token of the token file
+    session = WatchSession(opened.source, opened.welcome, where=opened.where)
+    try:
+        assert session.role == "viewer" and not session.control
+        session.pause()
+        assert session.pop_notices() == [FOLLOWING]
+        session.request_snapshot()  # a viewer may ask to look
+        assert server.wait_command(5) == {"cmd": "snapshot"}
+        assert server.commands() == []
+    finally:
+        session.close()
+
+
+def test_attach_faults_name_the_address(server, tmp_path):
+    from explorer.core.watch.attach import AttachError, open_source, read_token
+
+    host, port = server.address
+    with pytest.raises(AttachError, match=f"^127.0.0.1:{port}: wrong token$"):
+        open_source(f"{host}:{port}", token="not-the-token")
+    (tmp_path / "bad.json").write_text('{"host": "h"}')
+    with pytest.raises(AttachError, match="bad.json: 'port' must be a port number"):
+        read_token(tmp_path / "bad.json")
+    with pytest.raises(AttachError, match=r"^127.0.0.1:9: no token \(pass --token or --token-file; none for port 9"):
+        open_source("127.0.0.1:9")
+    with pytest.raises(AttachError, match="no such folder"):
+        open_source(str(tmp_path / "missing"))
+    with pytest.raises(AttachError, match="expected HOST:PORT"):
+        open_source("localhost:99999")

@@ -1,5 +1,5 @@
 """A watched run without a script: a source of frames in this process, fed by the test, and frames built as
-the wire's section 4 describes them (model description, metrics rows, snapshots with act/, weight/, hist/,
+the wire's stream frames are (model description, metrics rows, snapshots with act/, weight/, hist/,
 gates/, seg/, grad_norms, erf/ arrays, state, notice, bye).
 
 Shared by tests/test_watch_session.py (headless) and tests/test_gui_watch.py (the panel)."""
@@ -7,29 +7,17 @@ Shared by tests/test_watch_session.py (headless) and tests/test_gui_watch.py (th
 from __future__ import annotations
 
 import queue
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Frame:
-    """The shape of ``explorer.core.wire.frame.Frame``: what a source hands the session."""
-
-    kind: str
-    fields: dict = field(default_factory=dict)
-    arrays: dict = field(default_factory=dict)
+from explorer.core.wire.frame import Frame, decode_frame, encode_frame
 
 
 def make_frame(kind: str, fields: dict | None = None, arrays: dict | None = None) -> Frame:
-    """A frame as it arrives: read-only float32 arrays (int64 class maps), as the wire decodes them."""
-    out = {}
-    for name, a in (arrays or {}).items():
-        a = np.ascontiguousarray(a)
-        a.setflags(write=False)
-        out[name] = a
-    return Frame(kind, dict(fields or {}), out)
+    """A frame as it arrives: encoded and decoded by the wire, so every frame a test feeds is one the wire
+    carries (its arrays read-only, as decoded)."""
+    return decode_frame(encode_frame(kind, fields or {}, arrays or {}))
 
 
 class FakeSource:

@@ -19,10 +19,12 @@ from typing import Any
 
 from explorer.core import paths
 from explorer.core.safe_read import escape_text
+from explorer.core.wire.auth import read_token_file
+from explorer.core.wire.client import FrameClient
+from explorer.core.wire.frame import WireError
 
 log = logging.getLogger(__name__)
 
-CLIENT_NAME = "network-explorer"
 CONNECT_TIMEOUT_S = 5.0
 
 
@@ -39,11 +41,6 @@ class Opened:
     welcome: dict[str, Any] | None
     where: str
     live: bool
-
-
-def _wire(module: str) -> Any:
-    """A module of the wire (``explorer.core.wire``), by name."""
-    return importlib.import_module(f"explorer.core.wire.{module}")
 
 
 def parse_address(text: str) -> tuple[str, int] | None:
@@ -64,12 +61,9 @@ def parse_address(text: str) -> tuple[str, int] | None:
 
 
 def runtime_dir() -> Path | None:
-    """Where watchers write their token files (None when this build has no such folder)."""
-    folder = getattr(paths, "runtime_dir", None)
-    if folder is None:
-        return None
+    """Where watchers write their token files (None when it cannot be made)."""
     try:
-        return Path(folder())
+        return paths.runtime_dir()
     except OSError:
         return None
 
@@ -86,12 +80,10 @@ def token_files() -> list[Path]:
 def read_token(path: str | Path) -> dict[str, Any]:
     """A token file, checked (``explorer.core.wire.auth.read_token_file``); AttachError naming the file."""
     try:
-        info = _wire("auth").read_token_file(Path(path))
-    except ImportError:
-        raise AttachError(f"{path}: token files cannot be read by this build") from None
-    except (OSError, ValueError) as exc:
-        raise AttachError(f"{path}: {escape_text(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__}") \
-            from None
+        info = read_token_file(Path(path))
+    except (OSError, ValueError, WireError) as exc:
+        reason = escape_text(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
+        raise AttachError(reason if str(path) in reason else f"{path}: {reason}") from None
     return dict(info)
 
 
@@ -156,21 +148,13 @@ def _open_folder(folder: Path) -> Opened:
 
 
 def _connect(host: str, port: int, where: str, token: str, role: str, timeout: float) -> Opened:
-    try:
-        client_cls = _wire("client").FrameClient
-    except (ImportError, AttributeError):
-        raise AttachError(f"{where}: connections cannot be made by this build") from None
-    client = client_cls(host, port, token=token, role=role, timeout=timeout)
+    client = FrameClient(host, port, token=token, role=role, timeout=timeout)
     try:
         welcome = client.connect()
-    except ConnectionRefusedError:
+    except (WireError, OSError) as exc:  # refused, unreachable, or the script's refusal ("wrong token", ...)
         client.close()
-        raise AttachError(f"{where}: connection refused (is a script watching on this port?)") from None
-    except OSError as exc:
-        client.close()
-        raise AttachError(f"{where}: {escape_text(exc.strerror or str(exc) or type(exc).__name__)}") from None
-    except Exception as exc:  # noqa: BLE001 - the wire's refusal ("wrong token", ...), said as it is
-        client.close()
-        raise AttachError(f"{where}: {escape_text(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__}") \
-            from None
-    return Opened(client, dict(welcome) if isinstance(welcome, dict) else {}, where, live=True)
+        reason = escape_text(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
+        if "refused" in reason.lower() and "connect" in reason.lower():
+            reason += "; is a script watching on this port?"
+        raise AttachError(reason if where in reason else f"{where}: {reason}") from None
+    return Opened(client, dict(welcome), where, live=True)
