@@ -202,6 +202,7 @@ class WatchPanel(LivePanel):
         self.unit: tuple[str, int, int, int] | None = None  # (layer, channel, y, x) clicked
         self._erf: np.ndarray | None = None                  # the effective field of that unit, once it came
         self._erf_asked = False                              # ... asked of the script
+        self._stats_state = ""                               # the run's state when the stats line was written
         self._items: dict[str, QtWidgets.QTreeWidgetItem] = {}  # layer or container name -> its tree row
         self._shown: Snapshot | None = None
         self._last_secondary_t = 0.0
@@ -823,6 +824,14 @@ class WatchPanel(LivePanel):
     def redraw_shown(self) -> None:
         super().redraw_shown()
         self._draw_heatmap()  # drawn from the records, skipped while its dock was hidden
+
+    def refresh(self) -> bool:
+        drawn = super().refresh()
+        s = self.session
+        if s is not None and s.state != self._stats_state:  # the run paused or ended: the line says so at once
+            self._stats_state = s.state
+            self._update_stats(s)
+        return drawn
 
     def stats_parts(self, s: Session) -> list[str]:
         parts = []
