@@ -251,7 +251,8 @@ def test_a_segmentation_model_shows_its_class_map(qtbot, settings):
         qtbot.waitUntil(lambda: seg.updates > 0, timeout=5000)
         assert win.panel._output_stack.currentWidget() is seg
         assert [label for label, _k, _m in seg._data["rows"]] == ["image", "prediction", "truth", "errors"]
-        np.testing.assert_array_equal(seg._data["rows"][1][2][0], snapshot_arrays(20, segmentation=True)["seg/classes"])
+        classes = snapshot_arrays(20, segmentation=True)["seg/classes"]  # 28x28, drawn 4x as large
+        np.testing.assert_array_equal(seg._data["rows"][1][2][0], np.kron(classes, np.ones((4, 4), np.int64)))
         assert seg.legend.names() == ["class 0", "class 1", "class 2"]
     finally:
         win.close()

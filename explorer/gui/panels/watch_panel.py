@@ -30,7 +30,7 @@ from explorer.core.watch.session import WatchSession, field_box, receptive_field
 from explorer.gui.panels.base import PRESENTATION_MIN_VIEW_PX, DockSpec, LivePanel, settings_scroll, squeezable
 from explorer.gui.widgets.featuremaps import FeatureMapStack, InputView
 from explorer.gui.widgets.hover import esc, fmt
-from explorer.gui.widgets.segmentation import SegmentationView
+from explorer.gui.widgets.segmentation import SegmentationView, upsample_nearest
 from explorer.gui.widgets.sequence_views import TraceView, UnitHeatmapView
 from explorer.gui.widgets.settings_form import SettingsForm
 from explorer.gui.widgets.views import (
@@ -49,6 +49,7 @@ MAX_HISTORY = 50 * HEATMAP_COLUMNS  # gradient records kept for it
 MAX_SCALARS = 12          # the script's scalars drawn as curves (more are left out, with a note)
 SECONDARY_INTERVAL_S = 0.25  # the docks beside the central view redraw at most 4 times a second
 INPUT_MIN_PX = 150
+SEG_TILE_PX = 112         # a segmentation probe smaller than this is enlarged (by whole pixels) to about it
 NOT_SCALARS = {"step", "time", "epoch"}
 
 # pages of the central view
@@ -417,6 +418,8 @@ class WatchPanel(LivePanel):
         self.unit, self._erf, self._shown = None, None, None
         self._fill_tree()
         self._output_stack.setCurrentIndex(1 if model.get("segmentation") else 0)
+        # a segmentation's four pictures need the right column's height more than the saturation bars do
+        self.right_split = (0.5, 0.22) if model.get("segmentation") else type(self).right_split
         first = next((n for n, layer in self._layers.items() if layer["kind"] in ("conv", "recurrent", "linear")),
                      next(iter(self._layers), None))
         self.select_layer(first)
@@ -877,10 +880,20 @@ class WatchPanel(LivePanel):
             target = a.get("target")
             truth = (np.asarray(target, dtype=np.int64)[None] if target is not None
                      and np.shape(target) == classes.shape[1:] else None)
+            # one probe's small picture, enlarged: its four kinds then fit side by side with their labels
+            # (at 28x28 the view stacked them, each tile 48 px tall at 1600x1000)
+            h, w = classes.shape[1:]
+            f = max(1, math.ceil(SEG_TILE_PX / max(1, min(h, w))))
+
+            def big(a: np.ndarray) -> np.ndarray:
+                return upsample_nearest(a, h * f, w * f)
+
+            classes = big(classes[0])[None]
+            truth = big(truth[0])[None] if truth is not None else None
             rows = [("image", "image", None), ("prediction", "overlay", classes)]
             if truth is not None:
                 rows += [("truth", "truth", None), ("errors", "error", classes)]
-            self.segmentation.set_data(grey[None], truth if truth is not None else np.zeros_like(classes), rows,
+            self.segmentation.set_data(big(grey)[None], truth if truth is not None else np.zeros_like(classes), rows,
                                        [f"class {i}" for i in range(k)])
             return
         out = a.get("output")

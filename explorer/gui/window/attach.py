@@ -20,7 +20,7 @@ class AttachDialog(QtWidgets.QDialog):
         super().__init__(parent)
         self.setWindowTitle("Attach to a training run")
         self.setObjectName("attachDialog")
-        self.setMinimumWidth(520)
+        self.setMinimumWidth(560)
         form = QtWidgets.QFormLayout()
         self.address = QtWidgets.QLineEdit()
         self.address.setObjectName("attachAddress")
@@ -43,7 +43,8 @@ class AttachDialog(QtWidgets.QDialog):
         self.token_note.setObjectName("attachTokenNote")
         self.token_note.setWordWrap(True)
         form.addRow("", self.token_note)
-        self.follow_box = QtWidgets.QCheckBox("Follow read-only (this window cannot pause or step the run)")
+        self.follow_box = QtWidgets.QCheckBox("Follow read-only")
+        self.follow_box.setToolTip("This window then cannot pause, step or change the run; it only watches")
         self.follow_box.setObjectName("attachFollow")
         form.addRow("", self.follow_box)
         buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
