@@ -258,6 +258,19 @@ def test_a_segmentation_model_shows_its_class_map(qtbot, settings):
         win.close()
 
 
+def test_a_second_run_attached_takes_the_first_ones_place(run, qtbot):
+    win, source = run
+    first = win.session
+    other = FakeSource()
+    assert win.attach_opened(Opened(other, welcome(role="viewer"), "10.0.0.2:7001", True))
+    assert source.closed and not first.is_alive and win.session is not first
+    assert win.family == "watch" and win.family_combo.count() == len(PANELS) + 1
+    assert win.panel.description.text().endswith("read-only")
+    other.push("snapshot", snapshot_fields(3), snapshot_arrays(3))
+    qtbot.waitUntil(lambda: win.panel._shown is not None and win.panel._shown.step == 3, timeout=5000)
+    assert win.panel.timeline.steps() == [3]  # the first run's views are gone with it
+
+
 def test_another_model_from_the_model_box_detaches(run, qtbot):
     win, source = run
     session = win.session
