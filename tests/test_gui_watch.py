@@ -119,6 +119,9 @@ def test_the_kernels_tab_shows_the_layers_kernels(run, qtbot):
     qtbot.waitUntil(lambda: panel.kernels.image.image is not None, timeout=3000)
     assert panel.kernels.title.text() == "Kernels of features.3: 16 × 6 of 5×5"
     assert panel.kernels.image.image.shape == (6 * 6 - 1, 16 * 6 - 1)  # rows: input channels, columns: outputs
+    panel.select_layer("features.2")  # a pooling: maps, no kernels
+    assert panel.pages.currentIndex() == PAGE_MAPS and panel.kernels.showing_placeholder
+    assert [r["shape"] for r in panel.maps.rows] == [(6, 14, 14)]
 
 
 def test_a_linear_layer_shows_activations_and_weights(run):
@@ -131,6 +134,8 @@ def test_a_linear_layer_shows_activations_and_weights(run):
     np.testing.assert_array_equal(panel.weights._matrix, a["weight/classifier.0"])
     top = float(np.abs(a["weight/classifier.0"]).max())
     assert panel.weights.levels == pytest.approx((-top, top))
+    assert panel.activations.title.text() == "Activations of classifier.0: 8 probe samples × 32 units"
+    assert panel.weights.title.text() == "Weights W of classifier.0: 32 × 24"
 
 
 def test_an_lstm_layer_shows_its_gates_in_every_layer_and_direction(run, qtbot):

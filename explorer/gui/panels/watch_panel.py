@@ -558,8 +558,8 @@ class WatchPanel(LivePanel):
             self.kernels.set_images(np.asarray(w).transpose(1, 0, 2, 3).reshape(ic * oc, kh, kw), (kh, kw), cols=oc)
             self.kernels.title.setText(f"Kernels of {esc(name)}: {oc} × {ic} of {kh}×{kw}")
             self.kernels.set_placeholder("")
-        elif w is None:
-            self.kernels.set_placeholder("No weights for this layer (a pooling has none).")
+        elif w is None or np.ndim(w) != 4:
+            self.kernels.set_placeholder("No 2-d kernels for this layer (a pooling has none).")
         return True
 
     def _draw_linear(self, name: str, a: dict[str, Any]) -> bool:
@@ -568,10 +568,17 @@ class WatchPanel(LivePanel):
             return False
         if act is not None:
             m = np.asarray(act, dtype=np.float32).reshape(np.shape(act)[0], -1)
+            # a linear layer's (samples, units); a 1-d convolution's (channels, positions) for the first sample
+            spatial = self._layers.get(name, {}).get("kind") in ("conv", "pool")
+            rows, cols = ("channel", "position") if spatial else ("probe sample", "unit")
+            if (self.activations.ylabel, self.activations.xlabel) != (rows, cols):
+                self.activations.ylabel, self.activations.xlabel = rows, cols
+                self.activations.plot.setLabel("left", rows)
+                self.activations.plot.setLabel("bottom", cols)
             self.activations.set_levels(_range(m))
             self.activations.set_matrix(m)
             self.activations.set_placeholder("")
-            self.activations.title.setText(f"Activations of {esc(name)}: {m.shape[0]} probe samples × {m.shape[1]} units")
+            self.activations.title.setText(f"Activations of {esc(name)}: {m.shape[0]} {rows}s × {m.shape[1]} {cols}s")
         else:
             self.activations.set_placeholder("No activations: the script gave no probe.")
         if w is not None and np.ndim(w) == 2:
@@ -590,7 +597,7 @@ class WatchPanel(LivePanel):
                 self.weights.title.setText(f"Weights W of {esc(name)}: {w.shape[0]} × {w.shape[1]}")
                 self._weights_stack.setCurrentIndex(0)
         else:
-            self.weights.set_placeholder("No weights for this layer.")
+            self.weights.set_placeholder("No weight matrix to draw for this layer.")
             self._weights_stack.setCurrentIndex(0)
         return True
 
