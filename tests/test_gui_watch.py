@@ -463,3 +463,22 @@ def test_the_gui_module_list_is_unchanged_for_families():
 
     assert set(PANELS) == set(FAMILIES) and "watch" not in PANELS and set(EXTERNAL_PANELS) == {"watch"}
     assert QtWidgets.QApplication.instance() is not None
+
+
+def test_the_views_export_and_the_panel_records_as_the_others_do(run, qtbot, tmp_path):
+    win, source = run
+    panel = win.panel
+    qtbot.waitUntil(lambda: panel.grad_heat._matrix is not None, timeout=5000)
+    panel.grad_heat.export_png(str(tmp_path / "heat.png"))
+    panel.curves.export_csv(str(tmp_path / "curves.csv"))
+    assert (tmp_path / "heat.png").stat().st_size > 1000
+    lines = (tmp_path / "curves.csv").read_text().splitlines()
+    assert lines[0] == "series,step,value" and lines[1] == "loss,1.0,1.0"
+    rec = win.recorder
+    assert rec.start(fps=20)
+    for step in (21, 22, 23):
+        source.push("snapshot", snapshot_fields(step), snapshot_arrays(step))
+        qtbot.waitUntil(lambda step=step: panel._shown.step == step, timeout=5000)
+    qtbot.waitUntil(lambda: len(rec.frames) >= 3, timeout=5000)
+    assert rec.stop() >= 3 and rec.frames[0].ndim == 3
+    rec.discard()
