@@ -9,6 +9,7 @@ import pytest
 from explorer.core.engine.session import FINISHED, PAUSED, RUNNING
 from explorer.core.persist.commands import autosave_to, save_run_to
 from explorer.core.watch.session import (
+    FOLDER_READ_ONLY,
     FOLLOWING,
     READ_ONLY,
     WatchSession,
@@ -211,7 +212,7 @@ def test_a_source_that_fails_ends_the_stream():
 
 
 def test_a_folder_brings_its_welcome_as_the_first_frame_and_is_not_live():
-    source = FakeSource([make_frame("welcome", welcome(role="viewer", control=False))])
+    source = FakeSource([make_frame("welcome", welcome(role="control", control=True))])
     feed_run(source, steps=5)
     session = WatchSession(source, where="runs/exp1", live=False)
     try:
@@ -219,8 +220,10 @@ def test_a_folder_brings_its_welcome_as_the_first_frame_and_is_not_live():
         until(lambda: session.latest_snapshot() is not None)
         session.subscribe(pull=True)
         assert not session.request_erf("features.0", 0, 0, 0)
+        session.pause()  # even when the script allowed control: a folder cannot pass a command on
         assert source.sent == []  # a folder is read, never written to
-        assert "attach to HOST:PORT" in session.pop_notices()[0]
+        notices = session.pop_notices()
+        assert "attach to HOST:PORT" in notices[0] and notices[1] == FOLDER_READ_ONLY
     finally:
         session.close()
 

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 WATCH_FAMILY = "watch"  # the ``trainer.family`` of a watched run (no family of the registry: no trainer here)
 READ_ONLY = "this run is read-only (started without control=True)"
 FOLLOWING = "this window follows the run read-only (attached with Follow)"
+FOLDER_READ_ONLY = "a watch folder is read-only: attach to the script's address (HOST:PORT) to control its run"
 NOT_AVAILABLE = "not available for a watched run"
 LAYER_KINDS = ("conv", "pool", "linear", "recurrent", "activation", "norm", "other")
 MAX_LAYERS = 10_000      # a model description with more layers is cut (a window has no use for more rows)
@@ -300,8 +301,9 @@ class WatchSession:
             welcome = self._await_welcome(wait)
         self.role = welcome.get("role") if welcome.get("role") in ("control", "viewer") else "viewer"
         model = clean_model(welcome.get("model"))
-        # control: the script allows it (watch(control=True)) and this window was granted the control role
-        self.control = bool(model["control"] and self.role == "control")
+        # control: the script allows it (watch(control=True)), this window was granted the control role, and a
+        # running script is at the other end (a folder passes nothing on)
+        self.control = bool(model["control"] and self.role == "control" and live)
         self.trainer = WatchedRun(model, where, self.control)
         self._thread = threading.Thread(target=self._read, name="watch-reader-thread", daemon=True)
         self._thread.start()
@@ -516,7 +518,9 @@ class WatchSession:
     def _control(self, fields: dict[str, Any]) -> bool:
         """A command that needs the control role: sent, or a notice saying why not."""
         if not self.control:
-            self.add_notices([READ_ONLY if not self.trainer.config["control"] else FOLLOWING])
+            why = (FOLDER_READ_ONLY if not self.live else
+                   READ_ONLY if not self.trainer.config["control"] else FOLLOWING)
+            self.add_notices([why])
             return False
         return self._send(fields)
 
