@@ -1,4 +1,4 @@
-"""The Session protocol: both kinds of session provide all of it, and the window never asks which it holds.
+"""The Session protocol: every kind of session provides all of it, and the window never asks which it holds.
 
 Headless (no Qt): the window's modules are read as source, not imported."""
 
@@ -13,6 +13,8 @@ from explorer.core.engine.session import MetricsLog, TrainingSession
 from explorer.core.families.rbm.trainer import RBMConfig
 from explorer.core.families.registry import make_trainer
 from explorer.core.process.session import ProcessSession
+from explorer.core.watch.session import WatchSession
+from tests.watch_fakes import FakeSource, welcome
 
 GUI = Path(__file__).resolve().parents[1] / "explorer" / "gui"
 # the one module of the window that creates sessions, so the one that may name the process session
@@ -44,18 +46,20 @@ def test_the_protocol_lists_what_the_window_uses():
     assert members["run_command"] == members["latest_snapshot"] == members["close"] == "method"
 
 
-@pytest.fixture(params=["thread", "process"])
+@pytest.fixture(params=["thread", "process", "watch"])
 def session(request):
     config = RBMConfig(dataset="bars", bars_size=4, hidden=8, batch_size=10, device="cpu", seed=1)
     if request.param == "thread":
         s = TrainingSession(make_trainer("rbm", config))
+    elif request.param == "watch":  # a model trained in the user's own script, watched over a connection
+        s = WatchSession(FakeSource(), welcome())
     else:
         s = ProcessSession(config, threads=1)
     yield s
     s.close()
 
 
-def test_both_kinds_of_session_provide_every_member(session):
+def test_every_kind_of_session_provides_every_member(session):
     cls = type(session)
     for name, kind in protocol_members(Session).items():
         assert hasattr(session, name), f"{cls.__name__} has no {name}"
@@ -71,7 +75,7 @@ def test_both_kinds_of_session_provide_every_member(session):
 
 
 def test_each_says_where_it_trains(session):
-    assert session.in_own_process is (type(session) is ProcessSession)
+    assert session.in_own_process is (type(session) in (ProcessSession, WatchSession))
 
 
 def imported_modules(tree: ast.AST) -> set[str]:

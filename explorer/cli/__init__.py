@@ -3,6 +3,7 @@
     python -m explorer                      open the app (digits, RBM)
     python -m explorer --version
     python -m explorer gui [--run DIR] [--dataset NAME] [--data-dir DIR]
+    python -m explorer attach HOST:PORT|FOLDER [--token T | --token-file F] [--follow]   a script's own model
     python -m explorer train rbm|autoencoder|ae|dae|dbn|mlp [options] [--json]
     python -m explorer train lstm|rnn --task adding|recall|sine|sawtooth|text [options] [--json]
     python -m explorer train cnn [--preset NAME | --spec FILE] [--image-folder DIR] [options] [--json]
@@ -30,7 +31,21 @@ import sys
 from collections.abc import Sequence
 
 from explorer import __version__
-from explorer.cli import autoencoder, cnn, export, fcn, gui, inspect, mlp, rbm, recurrent, snapshot, spec, train
+from explorer.cli import (
+    attach,
+    autoencoder,
+    cnn,
+    export,
+    fcn,
+    gui,
+    inspect,
+    mlp,
+    rbm,
+    recurrent,
+    snapshot,
+    spec,
+    train,
+)
 from explorer.cli.common import OneLineParser, UsageError, check_out_options, one_line, option_for
 from explorer.core.limits import LimitError
 from explorer.core.logs import configure_logging, log_file
@@ -53,6 +68,7 @@ def build_parser(prog: str = PROG) -> OneLineParser:
     sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
 
     gui.add_gui_parser(sub)
+    attach.add_attach_parser(sub)
 
     fam = train.add_train_command(sub)
     rbm.add_train_parser(fam)

@@ -18,6 +18,7 @@ from explorer.gui.startup import CoreLoader, StartupWindow, start_when_loaded
 
 if TYPE_CHECKING:
     from explorer.core.families.rbm.trainer import RBMConfig
+    from explorer.core.watch.attach import Opened
 
 # this module is imported before torch (see startup.py): it must not import the core at its top
 
@@ -42,9 +43,10 @@ def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
 
 
 def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: bool = False,
-            builder: str | None = None) -> int:
+            builder: str | None = None, attach: Opened | None = None) -> int:
     """Show the start-up window at once, load the core (torch) on a plain thread meanwhile, then
-    build the main window in its place (see startup.py)."""
+    build the main window in its place (see startup.py). ``attach``: a watched run, opened already
+    (``explorer attach``), to show instead of a new model."""
     configure_logging(role="gui")
     app = make_app()
     settings = open_settings()  # its file scrubbed of anything but plain values before Qt parses it
@@ -70,7 +72,7 @@ def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: 
     def build() -> QtWidgets.QWidget:
         from explorer.gui.main_window import MainWindow
 
-        win = MainWindow(config, run_dir=run_dir, settings=settings)
+        win = MainWindow(config, run_dir=run_dir, settings=settings, attach=attach)
         if not win.has_saved_geometry():
             win.setGeometry(shell.geometry())
         if probe:

@@ -25,6 +25,7 @@ from explorer.core.engine.protocol import Session
 from explorer.core.engine.session import ERROR
 from explorer.core.families.rbm.trainer import RBMConfig
 from explorer.core.process import worker
+from explorer.core.watch.attach import Opened
 from explorer.gui import gc_guard
 from explorer.gui.panels import PANELS
 from explorer.gui.panels.base import LivePanel
@@ -60,7 +61,7 @@ class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, DataMixin, QtWidgets.Q
     sigSessionChanged = QtCore.Signal()
 
     def __init__(self, config: RBMConfig | None = None, *, run_dir: str | None = None,
-                 settings: QtCore.QSettings | None = None, refresh_hz: float = 20.0):
+                 settings: QtCore.QSettings | None = None, refresh_hz: float = 20.0, attach: Opened | None = None):
         super().__init__()
         gc_guard.install()  # Qt objects are freed on this thread, never on a training thread
         self.setWindowTitle(f"Network Explorer {__version__}")
@@ -117,7 +118,10 @@ class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, DataMixin, QtWidgets.Q
         self.set_refresh_rate(refresh_hz)
         self._restore_layout()
 
-        if run_dir:
+        if attach is not None:  # a run the user's script trains, opened already (explorer attach)
+            if not self.attach_opened(attach):
+                self._new_session(config)
+        elif run_dir:
             if not self.open_run(run_dir):
                 self._new_session(config)
         else:

@@ -1,11 +1,12 @@
 """What a training session offers the window and its panels, wherever its training runs.
 
-Two classes implement it: :class:`~explorer.core.engine.session.TrainingSession` trains on a thread of
+Three classes implement it: :class:`~explorer.core.engine.session.TrainingSession` trains on a thread of
 this process, :class:`~explorer.core.process.session.ProcessSession` drives one in a training process of
-its own. The window and the panels hold a :class:`Session` and never ask which kind it is: what differs
-for them (what drawing the views costs training) is a member here, ``in_own_process``. Only the code that
-creates sessions names the classes. tests/test_session_protocol.py checks that both classes provide every
-member listed here.
+its own, and :class:`~explorer.core.watch.session.WatchSession` shows a model the user trains in a script of
+their own (fed by a connection or a watch folder). The window and the panels hold a :class:`Session` and
+never ask which kind it is: what differs for them (what drawing the views costs training) is a member here,
+``in_own_process``. Only the code that creates sessions names the classes. tests/test_session_protocol.py
+checks that every one of them provides every member listed here.
 """
 
 from __future__ import annotations

@@ -131,6 +131,7 @@ class LivePanel(QtCore.QObject):
     bottom_share = 0.36
     right_split = (0.36, 0.24)  # the first two docks on the right, as shares of the window's height
     left_split: tuple[float, float] | None = None  # the same for the left column (None: as Qt lays it out)
+    left_width = 300  # the left column's first width, in pixels
     # presentation mode (a projector, large type): the docks on show, by object name, one above the other in
     # a column right of the central view; every other dock (the settings first) is hidden. At most two, so
     # that each view keeps room to be read from the back row (at least PRESENTATION_MIN_VIEW_PX tall on a

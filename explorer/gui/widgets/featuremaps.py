@@ -99,6 +99,14 @@ class FeatureMapStack(pg.GraphicsLayoutWidget):
         """Scene point at the centre of a unit (for tests and scripted demos)."""
         return self.rows[row]["viewbox"].mapViewToScene(self.unit_position(row, channel, y, x))
 
+    def set_columns(self, cols: int) -> None:
+        """At most ``cols`` maps per mosaic row from the next ``set_maps`` on (one layer in a wide place wants
+        more than a stack of layers does)."""
+        cols = max(1, int(cols))
+        if cols != self.cols:
+            self.cols = cols
+            self._structure = ()  # the rows are laid out afresh
+
     def set_maps(self, names: Sequence[str], maps: Sequence[np.ndarray], channels: Sequence[int] | None = None) -> None:
         """Show each layer's maps; ``channels[i]``: the layer's true channel count (maps may be capped)."""
         shapes = tuple(tuple(np.asarray(m).shape) for m in maps)

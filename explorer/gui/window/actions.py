@@ -66,6 +66,9 @@ class ActionsMixin:
         self.act_step = self._action("Step", self.step_once, "S", "Pause and do exactly one training step")
         self.act_reset = self._action("Reset", self.reset, "R", "Re-initialise the model from the seed")
         self.act_open_run = self._action("Open run folder…", self.choose_run_folder, "Ctrl+O")
+        self.act_attach = self._action("Attach to a training run…", self.choose_attach, None,
+                                       "Watch a model your own script trains (explorer.watch): its address "
+                                       "HOST:PORT or its watch folder")
         self.act_save_run = self._action("Save run…", self.choose_save_folder, "Ctrl+S")
         self.act_open_data = self._action("Open data folder…", self.choose_data_folder)
         self.act_download = self._action("Download MNIST into cache", lambda: self.download("mnist"))
@@ -165,6 +168,7 @@ class ActionsMixin:
         mb = self.menuBar()
         m = mb.addMenu("&File")
         m.addAction(self.act_open_run)
+        m.addAction(self.act_attach)
         m.addAction(self.act_save_run)
         self.model_exporter = ModelExporter(self)  # Export model ▸ ONNX… / safetensors…
         m.addMenu(self.model_exporter.menu)
@@ -242,13 +246,14 @@ class ActionsMixin:
             views = f"  ·  views {pacer.draw_rate:.0f}/s" + (" (paced)" if pacer.pacing else "")
         limit = f" (at most {step_rate_text(self.step_rate)})" if self.step_rate is not None else ""
         rate = f"{steps_s:,.1f}" if 0 < steps_s < 10 else f"{steps_s:,.0f}"
-        self.status_rate.setText(f"{rate} steps/s{limit}  ·  {samples_s:,.0f} samples/s{views}" if steps_s else "")
+        samples = f"  ·  {samples_s:,.0f} samples/s" if samples_s else ""  # (unknown for an attached run)
+        self.status_rate.setText(f"{rate} steps/s{limit}{samples}{views}" if steps_s else "")
         self.status_epoch.setText(f"epoch {s.trainer.epoch}  ·  step {s.trainer.step}")
         threads = ""
-        if s.trainer.device.type == "cpu":
+        if s.trainer.device.type == "cpu" and s.threads:  # (an attached run's threads are its script's)
             used, limit = s.threads_in_use, s.threads
             threads = f" · {used} thread{'s' if used != 1 else ''}" if used == limit else f" · {used} of {limit} threads"
-        own = " · own process" if s.in_own_process else ""
+        own = (" · own process" if s.trainer.family in PANELS else " · in your script") if s.in_own_process else ""
         self.status_device.setText(f"device: {s.trainer.device}{threads}{own}")
         note = f"Threads measured for this model: {s.thread_note}; the fastest is used." if s.thread_note else ""
         if self.status_device.toolTip() != note:
@@ -288,7 +293,8 @@ class ActionsMixin:
 
     def _cycle_family(self, step: int) -> None:
         fams = list(PANELS)
-        self.switch_family(fams[(fams.index(self.family) + step) % len(fams)])
+        here = fams.index(self.family) if self.family in fams else (-1 if step > 0 else 0)  # (an attached run)
+        self.switch_family(fams[(here + step) % len(fams)])
 
     def _apply_pacing(self) -> None:
         for panel in self.panels.values():

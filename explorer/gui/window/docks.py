@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.families.registry import FAMILIES
-from explorer.gui.panels import PANELS
+from explorer.gui.panels import panel_class
 from explorer.gui.panels.base import LivePanel
 from explorer.gui.resources import RESOURCES
 from explorer.gui.settings import byte_array_setting, number_setting
@@ -96,8 +96,9 @@ class DocksMixin:
         """The family's panel, with its central view and docks, built on first use."""
         if family in self.panels:
             return self.panels[family]
-        config_cls = FAMILIES[family][0]
-        panel = PANELS[family](config if config is not None else config_cls(), self)
+        if family in FAMILIES and config is None:
+            config = FAMILIES[family][0]()
+        panel = panel_class(family)(config, self)  # (an attached run's panel takes no settings)
         if hasattr(self, "act_pace_views"):  # (the first panel is built before the menus: pacing is on)
             panel.pacer.enabled = self.act_pace_views.isChecked()
         self.panels[family] = panel
@@ -186,7 +187,9 @@ class DocksMixin:
         combo = getattr(self, "family_combo", None)
         if combo is not None and combo.currentData() != family:
             combo.blockSignals(True)
-            combo.setCurrentIndex(list(PANELS).index(family))
+            if combo.findData(family) < 0:  # an attached run's panel: listed while it is on show
+                combo.addItem(panel_class(family).title, family)
+            combo.setCurrentIndex(combo.findData(family))
             combo.blockSignals(False)
         self._rebuild_view_menu()
 
@@ -266,9 +269,9 @@ class DocksMixin:
         left = [d for d, a in docks if a == A.LeftDockWidgetArea]
         right = [d for d, a in docks if a == A.RightDockWidgetArea]
         bottom = [d for d, a in docks if a == A.BottomDockWidgetArea]
-        if left and right:
-            self.resizeDocks([left[0], right[0]], [300, int(w * 0.36)], H)
         panel = self.panels[self.family]  # its proportions (LivePanel.bottom_share, right_split, left_split)
+        if left and right:
+            self.resizeDocks([left[0], right[0]], [panel.left_width, int(w * 0.36)], H)
         if bottom:
             self.resizeDocks([bottom[0]], [int(h * panel.bottom_share)], V)
         if len(right) >= 2:

@@ -1,5 +1,6 @@
 """The window's training session: creating it (in a training process or on a thread), switching models,
-the training controls, the autosave, saving and opening runs, and networks from the builder.
+the training controls, the autosave, saving and opening runs, networks from the builder, and attaching to a
+model trained in the user's own script (a watched run: File > Attach to a training run…).
 
 This is the one module of the window that names the kinds of session: everything else holds a
 :class:`~explorer.core.engine.protocol.Session` and never asks which kind it is.
@@ -33,6 +34,8 @@ from explorer.core.persist.runfolder import RunFolderError, load_run, restore_se
 from explorer.core.process import worker
 from explorer.core.process.session import ProcessSession, TrainingProcessError
 from explorer.core.safe_read import escape_text
+from explorer.core.watch.attach import AttachError, Opened, open_source
+from explorer.core.watch.session import WatchSession
 from explorer.gui.panels import PANELS
 from explorer.gui.window.docks import LAYOUT_VERSION
 
@@ -133,19 +136,41 @@ class SessionsMixin:
             self.panels[old.trainer.family].detach()
         self.session = session
         family = session.trainer.family
-        self._last_config[family] = session.trainer.config
+        if family in FAMILIES:  # (an attached run has no settings to train a new session from)
+            self._last_config[family] = session.trainer.config
         if family != self.family:
             self._show_family_ui(family)
+        self._forget_attached_models(family)
         self.panel.attach(session)
         self.timeline_bar.set_panel(self.panel)
         self._apply_threads()
         session.set_step_rate(self.step_rate)  # the speed chosen in the toolbar holds for every session
+        device = getattr(session.trainer.config, "device", "auto")
         self.device_combo.blockSignals(True)
-        self.device_combo.setCurrentText(session.trainer.config.device
-                                         if session.trainer.config.device in available_devices() else "auto")
+        self.device_combo.setCurrentText(device if device in available_devices() else "auto")
         self.device_combo.blockSignals(False)
+        self._enable_training_controls(family in FAMILIES)
         self._update_status()
         self.sigSessionChanged.emit()
+
+    def _enable_training_controls(self, own: bool) -> None:
+        """What only a session the window trains itself can do (reset, speed, device, data, save, export):
+        disabled while an attached run, trained in the user's script, is on show."""
+        for widget in (self.act_reset, self.speed_combo, self.device_combo, self.act_faster, self.act_slower,
+                       self.act_open_data, self.act_download, self.act_download_f, self.act_save_run,
+                       self.model_exporter.menu):
+            widget.setEnabled(own)
+
+    def _forget_attached_models(self, family: str) -> None:
+        """The Model box lists an attached run's panel only while that run is on show."""
+        combo = getattr(self, "family_combo", None)
+        if combo is None:
+            return
+        combo.blockSignals(True)
+        for i in reversed(range(combo.count())):
+            if combo.itemData(i) not in PANELS and combo.itemData(i) != family:
+                combo.removeItem(i)
+        combo.blockSignals(False)
 
     # -- where and how training runs ---------------------------------------------------------------
     def training_threads(self) -> int | None:
@@ -162,7 +187,8 @@ class SessionsMixin:
             worker.discard_spare()
         where = "in a separate process" if self.process_training else "on a thread of the window's process"
         s = self.session
-        if s is not None and s.trainer.step == 0 and s.is_alive:  # nothing learnt yet: move it now
+        if s is not None and s.trainer.family in FAMILIES and s.trainer.step == 0 and s.is_alive:
+            # nothing learnt yet: move it now (an attached run trains in its own script: nothing to move)
             if self._new_session(s.trainer.config):
                 self.notice.show_message(f"Training now runs {where}.")
                 return
@@ -319,6 +345,51 @@ class SessionsMixin:
         # whole or not at all; the outcome, saved or not, is a notice from the command itself
         s.run_command(save_run_to, str(path), extra, on_done=lambda _target, _error: done.set())
         return done
+
+    # -- a run trained elsewhere (explorer.watch in the user's script) -------------------------------
+    def choose_attach(self) -> None:
+        """File > Attach to a training run…: an address or a watch folder, its token, read-only or not."""
+        from explorer.gui.window.attach import AttachDialog
+
+        dialog = AttachDialog(self)
+        if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            self.attach_to(dialog.target(), token=dialog.token() or None, follow=dialog.follow())
+
+    def attach_to(self, target: str, *, token: str | None = None, token_info: dict[str, Any] | None = None,
+                  follow: bool = False) -> bool:
+        """Show the run watched at ``target`` (HOST:PORT or a watch folder). False, with a notice naming the
+        address or folder, when it cannot be opened; the session on show stays."""
+        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
+        try:
+            opened = open_source(target, token=token, token_info=token_info, follow=follow)
+        except AttachError as exc:
+            self.notice.show_message(f"Could not attach: {escape_text(exc)}", error=True)
+            return False
+        finally:
+            QtWidgets.QApplication.restoreOverrideCursor()
+        return self.attach_opened(opened)
+
+    def attach_opened(self, opened: Opened) -> bool:
+        """Show the run of an open source (see ``explorer.core.watch.attach``) in its panel."""
+        try:
+            session = WatchSession(opened.source, opened.welcome, where=opened.where, live=opened.live)
+        except Exception as exc:  # noqa: BLE001 - a fault of the other side: the window stays, the log has it
+            log.warning("could not follow the run at %s", opened.where, exc_info=True)
+            try:
+                opened.source.close()
+            except Exception:  # noqa: BLE001 - closing what may already be gone
+                log.debug("closing %s failed", opened.where, exc_info=True)
+            self.notice.show_message(f"Could not attach to {escape_text(opened.where)}: "
+                                     f"{escape_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}",
+                                     error=True)
+            return False
+        self._set_session(session)
+        tr = session.trainer
+        how = ("Space pauses and plays it, S steps it" if session.control else
+               "read-only" + ("" if tr.config["control"] else ": the script did not give control (control=True)"))
+        self.notice.show_message(f"Watching {escape_text(tr.name)} at {escape_text(opened.where)}, step {tr.step} "
+                                 f"({how}).")
+        return True
 
     # -- the architecture builder ------------------------------------------------------------------
     def show_builder(self):

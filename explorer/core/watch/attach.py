@@ -1,0 +1,160 @@
+"""Attaching to a watched run: from an address (HOST:PORT) or a watch folder to an open source of frames.
+
+The command line (``explorer attach``) and the window (File > Attach to a training run…) both come here:
+the target is a folder when one is there, else an address; an address needs the script's token, given, read
+from a token file, or found in the user's runtime folder, where the watcher wrote it (``watch-<port>.json``).
+Every fault is one :class:`AttachError` naming the address, folder or file, never a traceback. Qt-free, and
+torch-free: the command line opens the source before the window (and torch) load.
+"""
+
+from __future__ import annotations
+
+import importlib
+import ipaddress
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from explorer.core import paths
+from explorer.core.safe_read import escape_text
+from explorer.core.wire.auth import read_token_file
+from explorer.core.wire.client import FrameClient
+from explorer.core.wire.frame import WireError
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+class AttachError(ValueError):
+    """Why a watched run could not be opened, in one line naming the address, folder or file."""
+
+
+@dataclass
+class Opened:
+    """An open source of frames: ``welcome`` (a connection's welcome fields; None for a folder, whose first
+    frame is its welcome), ``where`` (the address or folder, for notices), ``live`` (a running script)."""
+
+    source: Any
+    welcome: dict[str, Any] | None
+    where: str
+    live: bool
+
+
+def parse_address(text: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` (``[::1]:7000`` for IPv6) as (host, port); None when ``text`` is not one."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return None
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return None
+    elif ":" in host or "/" in host or os.sep in host:
+        return None
+    number = int(port)
+    return (host, number) if 1 <= number <= 65535 else None
+
+
+def runtime_dir() -> Path | None:
+    """Where watchers write their token files (None when it cannot be made)."""
+    try:
+        return paths.runtime_dir()
+    except OSError:
+        return None
+
+
+def token_files() -> list[Path]:
+    """The watchers' token files in the runtime folder, newest first."""
+    folder = runtime_dir()
+    if folder is None or not folder.is_dir():
+        return []
+    found = [p for p in folder.glob("watch-*.json") if p.is_file()]
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def read_token(path: str | Path) -> dict[str, Any]:
+    """A token file, checked (``explorer.core.wire.auth.read_token_file``); AttachError naming the file."""
+    try:
+        info = read_token_file(Path(path))
+    except (OSError, ValueError, WireError) as exc:
+        reason = escape_text(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
+        raise AttachError(reason if str(path) in reason else f"{path}: {reason}") from None
+    return dict(info)
+
+
+def find_token(port: int | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """The newest readable token file in the runtime folder (for ``port`` when given): (path, its fields)."""
+    for path in token_files():
+        try:
+            info = read_token(path)
+        except AttachError as exc:
+            log.info("watch: token file skipped: %s", exc)
+            continue
+        if port is None or info.get("port") == port:
+            return path, info
+    return None
+
+
+def open_source(target: str, *, token: str | None = None, token_info: dict[str, Any] | None = None,
+                follow: bool = False, timeout: float = CONNECT_TIMEOUT_S) -> Opened:
+    """Open ``target``: a watch folder, or the address of a watching script, connected and greeted.
+
+    ``token``, else ``token_info["token"]`` (a token file's fields), else the token file found in the runtime
+    folder for that port. ``follow``: attach read-only (the viewer role, with the run's viewer token if the
+    file has one), so this window can never pause the run."""
+    text = target.strip()
+    if not text:
+        raise AttachError("no address or folder given (HOST:PORT, or a watch folder)")
+    folder = Path(text).expanduser()
+    if folder.is_dir():
+        return _open_folder(folder)
+    address = parse_address(text)
+    if address is None:
+        if ":" in text and not any(c in text for c in "/\\") and not folder.exists():
+            raise AttachError(f"{escape_text(text)}: expected HOST:PORT (a port from 1 to 65535) or a watch folder")
+        what = "not a folder" if folder.exists() else "no such folder"
+        raise AttachError(f"{escape_text(text)}: {what}")
+    host, port = address
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    info = token_info
+    if token is None and info is None:
+        found = find_token(port)
+        info = found[1] if found is not None else None
+    if token is None and info is not None:
+        token = str(info.get("viewer_token") if follow and info.get("viewer_token") else info.get("token", ""))
+    if not token:
+        place = runtime_dir()
+        raise AttachError(f"{where}: no token (pass --token or --token-file"
+                          + (f"; none for port {port} in {place})" if place is not None else ")"))
+    return _connect(host, port, where, token, "viewer" if follow else "control", timeout)
+
+
+def _open_folder(folder: Path) -> Opened:
+    try:
+        source_cls = importlib.import_module("explorer.core.watch.folder").FolderSource
+    except (ImportError, AttributeError):
+        raise AttachError(f"{folder}: watch folders cannot be read by this build") from None
+    try:
+        source = source_cls(folder)
+    except (OSError, ValueError) as exc:
+        raise AttachError(f"{folder}: {escape_text(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__}") \
+            from None
+    return Opened(source, None, str(folder), live=False)
+
+
+def _connect(host: str, port: int, where: str, token: str, role: str, timeout: float) -> Opened:
+    client = FrameClient(host, port, token=token, role=role, timeout=timeout)
+    try:
+        welcome = client.connect()
+    except (WireError, OSError) as exc:  # refused, unreachable, or the script's refusal ("wrong token", ...)
+        client.close()
+        reason = escape_text(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
+        if "refused" in reason.lower() and "connect" in reason.lower():
+            reason += "; is a script watching on this port?"
+        raise AttachError(reason if where in reason else f"{where}: {reason}") from None
+    return Opened(client, dict(welcome), where, live=True)
