@@ -474,6 +474,8 @@ class DocksMixin:
             for item in view.scene().items():
                 if isinstance(item, pg.AxisItem):
                     item.setTickFont(font if large else None)
+                    if hasattr(item, "fit_numbers"):  # a colour bar's: as many numbers as the new type fits
+                        item.fit_numbers()
                     item.setPen(pen)
                     item.setTextPen(pen)
                     item.label.setFont(font)

@@ -1,0 +1,98 @@
+"""A 1366x768 window (a small projector's or laptop's screen): the RBM's hidden units, measured."""
+
+import pytest
+from PySide6 import QtCore, QtGui
+
+from explorer.core.families.registry import FAMILIES
+from explorer.gui.app import make_app
+from explorer.gui.main_window import MainWindow
+from explorer.gui.widgets.views import colorbar_step
+
+SMALL, LARGE = (1366, 768), (1600, 1000)
+
+
+@pytest.fixture
+def app_look(qapp):
+    """The app's own style sheet and font (sizes depend on them), put back afterwards."""
+    sheet, font, style = qapp.styleSheet(), qapp.font(), qapp.style().name()
+    make_app()
+    yield
+    qapp.setStyleSheet(sheet)
+    qapp.setFont(font)
+    qapp.setStyle(style)
+
+
+def _window(qtbot, settings, family, size=SMALL, notice=True):
+    settings.setValue("training/process", False)  # the layout is the same; no training process needed
+    win = MainWindow(FAMILIES[family][0](), settings=settings)
+    qtbot.addWidget(win)
+    if not notice:
+        win.notice.hide()  # (as once training has started: the start-up hint is gone)
+    win.resize(*size)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.wait(300)  # the first sizes are applied just after the window shows
+    return win
+
+
+def _number_rects(axis) -> list[QtCore.QRectF]:
+    """Where the axis draws its numbers, top to bottom (what pyqtgraph paints)."""
+    image = QtGui.QImage(8, 8, QtGui.QImage.Format.Format_ARGB32)
+    painter = QtGui.QPainter(image)
+    try:
+        specs = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    return sorted((rect for rect, _flags, _text in specs[2]), key=lambda r: r.top())
+
+
+def test_colour_bar_steps_fit_the_bar():
+    assert colorbar_step(0.0, 1.0, 25, 10) == 1.0     # 27 px: the two ends only (pyqtgraph drew six)
+    assert colorbar_step(0.0, 1.0, 40, 10) == 0.5
+    assert colorbar_step(0.0, 1.0, 100, 10) == 0.2    # tall enough: pyqtgraph's own six
+    assert colorbar_step(0.0, 1.0, 600, 10) == 0.2    # never more than six
+    assert colorbar_step(-1.0, 1.0, 100, 10) == 0.5
+    assert colorbar_step(-1.0, 1.0, 50, 10) == 1.0
+    assert colorbar_step(0.0, 7.3, 100, 10) == 2.0
+    assert colorbar_step(0.0, 0.0, 100, 10) == 1.0    # (an empty range: any step)
+
+
+@pytest.mark.parametrize("height, numbers", [(110, 2), (400, 6)])
+def test_a_colour_bar_keeps_its_numbers_apart_however_short(qtbot, height, numbers):
+    """A short colour bar drew pyqtgraph's six numbers for 0..1 over each other; it now draws as many as fit."""
+    import numpy as np
+
+    from explorer.gui.widgets.views import HeatmapView
+
+    view = HeatmapView("a heatmap", xlabel="column", ylabel="row", levels=(0.0, 1.0))
+    qtbot.addWidget(view)
+    view.set_matrix(np.random.default_rng(0).random((30, 100)))
+    view.resize(400, height)
+    view.show()
+    qtbot.waitExposed(view)
+    axis = view.colorbar.axis
+    qtbot.waitUntil(lambda: len(_number_rects(axis)) == numbers, timeout=2000)
+    rects = _number_rects(axis)
+    assert all(a.bottom() <= b.top() for a, b in zip(rects, rects[1:])), (axis.height(), rects)
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE])
+def test_the_rbm_hidden_units_have_a_readable_heatmap_and_colour_bar(qtbot, settings, app_look, size):
+    """At 1366x768 the hidden-unit heatmap was 27 px tall and its colour bar's six numbers lay over each other."""
+    from explorer.gui.panels.rbm_panel import HIDDEN_MIN_PX
+
+    win = _window(qtbot, settings, "rbm", size)
+    panel = win.panel
+    try:
+        win.session.step(2)
+        qtbot.waitUntil(lambda: panel.hidden.updates > 0, timeout=10000)
+        qtbot.wait(100)
+        plot = panel.hidden.plot.getPlotItem().vb
+        assert panel.hidden._body.height() >= HIDDEN_MIN_PX and plot.height() >= 60, plot.height()
+        assert panel.filters._body.height() >= 100  # the filters above keep their room
+        numbers = _number_rects(panel.hidden.colorbar.axis)
+        assert len(numbers) >= 2
+        assert all(a.bottom() <= b.top() for a, b in zip(numbers, numbers[1:])), numbers
+        assert win.minimumSizeHint().height() <= SMALL[1]  # the window still fits the small screen
+    finally:
+        win.close()
