@@ -1,7 +1,8 @@
-"""A 1366x768 window (a small projector's or laptop's screen): the RBM's hidden units, measured."""
+"""A 1366x768 window (a small projector's or laptop's screen): the RBM's hidden units and the CNN's settings,
+each measured."""
 
 import pytest
-from PySide6 import QtCore, QtGui
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.families.registry import FAMILIES
 from explorer.gui.app import make_app
@@ -94,5 +95,36 @@ def test_the_rbm_hidden_units_have_a_readable_heatmap_and_colour_bar(qtbot, sett
         assert len(numbers) >= 2
         assert all(a.bottom() <= b.top() for a, b in zip(numbers, numbers[1:])), numbers
         assert win.minimumSizeHint().height() <= SMALL[1]  # the window still fits the small screen
+    finally:
+        win.close()
+
+
+def _rows_in_view(scroll: QtWidgets.QScrollArea, form: QtWidgets.QFormLayout) -> int:
+    """The form's shown rows that lie whole inside the scroll area's viewport."""
+    viewport = scroll.viewport()
+    room = QtCore.QRect(QtCore.QPoint(0, 0), viewport.size())
+    roles = (QtWidgets.QFormLayout.ItemRole.FieldRole, QtWidgets.QFormLayout.ItemRole.SpanningRole)
+    whole = 0
+    for row in range(form.rowCount()):
+        if not form.isRowVisible(row):
+            continue
+        item = next(i for i in (form.itemAt(row, r) for r in roles) if i is not None)
+        geometry = item.geometry()
+        where = QtCore.QRect(form.parentWidget().mapTo(viewport, geometry.topLeft()), geometry.size())
+        whole += room.contains(where)
+    return whole
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE])
+def test_the_cnn_settings_show_their_first_rows(qtbot, settings, app_look, size):
+    """At 1366x768 the CNN's settings dock showed two rows (the data set and its folder)."""
+    from explorer.gui.panels.cnn_panel import SETTINGS_LEAST_ROWS
+
+    win = _window(qtbot, settings, "cnn", size)
+    try:
+        scroll = win.docks["cnnSettingsDock"].widget()
+        assert _rows_in_view(scroll, win.panel.settings.form) >= SETTINGS_LEAST_ROWS == 6
+        assert win.docks["cnnProbeDock"].height() >= 120  # the probe's examples below stay in sight
+        assert win.minimumSizeHint().height() <= SMALL[1]
     finally:
         win.close()
