@@ -1,9 +1,10 @@
-"""A 1366x768 window (a small projector's or laptop's screen): the RBM's hidden units and the CNN's settings,
-each measured."""
+"""A 1366x768 window (a small projector's or laptop's screen): the RBM's hidden units, the CNN's settings, and
+presentation mode's status line and timeline, each measured."""
 
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from explorer.core.engine.session import RUNNING
 from explorer.core.families.registry import FAMILIES
 from explorer.gui.app import make_app
 from explorer.gui.main_window import MainWindow
@@ -127,4 +128,51 @@ def test_the_cnn_settings_show_their_first_rows(qtbot, settings, app_look, size)
         assert win.docks["cnnProbeDock"].height() >= 120  # the probe's examples below stay in sight
         assert win.minimumSizeHint().height() <= SMALL[1]
     finally:
+        win.close()
+
+
+def _cut(label: QtWidgets.QLabel) -> bool:
+    """Whether a one-line label is narrower or lower than its text."""
+    metrics = label.fontMetrics()
+    room = label.contentsRect()
+    return room.width() < metrics.horizontalAdvance(label.text()) or room.height() < metrics.height()
+
+
+def test_presentation_mode_shows_the_status_line_and_timeline_whole_in_its_large_type(qtbot, settings, app_look):
+    """In presentation mode at 1366x768 the status line was cut ("views 16/s (p") and so was the timeline's
+    ("186 views kept every 331 st…"): both now say less, in the mode's large type, and say it whole."""
+    win = _window(qtbot, settings, "rbm")
+    app = QtWidgets.QApplication.instance()
+    labels = (win.status_state, win.status_rate, win.status_epoch, win.status_device)
+    normal = app.font().pointSizeF()
+    try:
+        win.set_step_rate(5000)  # the longest rate text: "(at most ...)" too
+        win.act_play.trigger()
+        qtbot.waitUntil(lambda: win.session.state == RUNNING and "samples/s" in win.status_rate.text(), timeout=10000)
+        win.enter_presentation()
+        qtbot.waitUntil(win.isFullScreen, timeout=3000)
+        qtbot.waitUntil(lambda: len(win.panel.timeline) >= 2, timeout=10000)
+        qtbot.wait(600)  # a few status updates in the mode
+        assert win.status_rate.text().endswith("steps/s (at most 5,000 steps/s)")
+        assert win.status_device.text() == "device: cpu"
+        assert win.timeline_bar.kept.text().endswith(" views kept")
+        texts = [*labels, win.timeline_bar.where, win.timeline_bar.kept]
+
+        def whole() -> bool:  # (a text just changed is measured once the bar has been laid out again)
+            if win.size() != QtCore.QSize(*SMALL):  # (the test platform fits a full-screen window to its screen)
+                win.setGeometry(0, 0, *SMALL)
+                return False
+            return [lab.text() for lab in texts if _cut(lab)] == []
+
+        qtbot.waitUntil(whole, timeout=3000)
+        assert all(lab.font().pointSizeF() == app.font().pointSizeF() for lab in labels)  # the mode's large type
+        assert all(lab.font().pointSizeF() >= normal + 4 for lab in texts)  # (the timeline's are styled 14-18 pt)
+        win.leave_presentation()
+        qtbot.waitUntil(lambda: "samples/s" in win.status_rate.text(), timeout=3000)
+        assert " of " in win.timeline_bar.kept.text() and " every " in win.timeline_bar.kept.text()
+        assert win.status_device.text().startswith("device: cpu · ")
+    finally:
+        win.leave_presentation()
+        if win.session is not None:
+            win.session.pause()
         win.close()

@@ -70,7 +70,8 @@ class DocksMixin:
     Keeps ``panels`` (family -> panel), ``docks`` (object name -> dock), ``_family_docks`` (family -> its
     docks and their areas), ``_stack_index`` and ``family`` (on show). Uses from the other parts: ``stack``,
     ``notice``, ``timeline_toolbar``, ``family_combo``, ``act_present``, ``act_pace_views`` (once the menus
-    are built), ``_rebuild_view_menu``, ``_settings``; a panel's signals go to ``_on_viewing`` and
+    are built), ``_rebuild_view_menu``, ``_settings``, ``timeline_bar`` and ``_update_status`` (their brief
+    form in presentation mode); a panel's signals go to ``_on_viewing`` and
     ``_new_session``, its settings form to ``_on_setting_changed``, ``reset`` and ``choose_data_folder``.
     """
 
@@ -338,6 +339,8 @@ class DocksMixin:
             panel.set_presenting(True)
         self._show_presentation_docks()
         self.act_present.setChecked(True)
+        self.timeline_bar.set_brief(True)
+        self._update_status()  # (the status line's brief form)
         self.showFullScreen()
         self.notice.show_message(PRESENTATION_BANNER)
         QtCore.QTimer.singleShot(0, self._apply_presentation_sizes)
@@ -364,6 +367,8 @@ class DocksMixin:
             panel.set_presenting(False)
         self.setCorner(QtCore.Qt.Corner.BottomRightCorner, st["corner"])
         self.act_present.setChecked(False)
+        self.timeline_bar.set_brief(False)
+        self._update_status()
         self.showNormal()
         if st["maximized"]:
             self.showMaximized()
