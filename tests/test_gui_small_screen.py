@@ -1,5 +1,5 @@
-"""A 1366x768 window (a small projector's or laptop's screen): the RBM's hidden units, the CNN's settings, and
-presentation mode's status line and timeline, each measured."""
+"""A 1366x768 window (a small projector's or laptop's screen): the RBM's hidden units, the CNN's settings,
+presentation mode's status line and timeline, and the LSTM after presentation mode, each measured."""
 
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -175,4 +175,42 @@ def test_presentation_mode_shows_the_status_line_and_timeline_whole_in_its_large
         win.leave_presentation()
         if win.session is not None:
             win.session.pause()
+        win.close()
+
+
+def _heatmap_rows(panel) -> list[list[int]]:
+    """The LSTM's six heatmap views' heights, as they are laid out: the upper row, then the lower."""
+    return [[panel.heatmaps[g].height() for g in row] for row in (("f", "i", "o"), ("c_tilde", "c", "s"))]
+
+
+def test_leaving_presentation_mode_on_another_model_lays_the_lstm_out_as_never_presented(qtbot, settings, app_look,
+                                                                                        tmp_path):
+    """Presentation mode begun on the CNN and left on the LSTM: its bottom row came 7 px taller than its share
+    (its proportions applied while the window was on its way back to its size) and its lower row of heatmaps
+    that much shorter than in a window never presented."""
+    direct = _window(qtbot, QtCore.QSettings(str(tmp_path / "direct.ini"), QtCore.QSettings.Format.IniFormat),
+                     "lstm", notice=False)
+    try:
+        expected_rows = _heatmap_rows(direct.panel)
+        expected_bottom = direct.docks["lstmCurvesDock"].height()
+    finally:
+        direct.close()
+    win = _window(qtbot, settings, "cnn", notice=False)
+    try:
+        win.enter_presentation()
+        qtbot.waitUntil(win.isFullScreen, timeout=3000)
+        win.setGeometry(0, 0, *SMALL)
+        for _ in range(3):  # CNN -> FCN -> FCN comparison -> LSTM, as Ctrl+PgDown goes
+            win.act_next_model.trigger()
+            qtbot.wait(200)
+        assert win.family == "lstm"
+        win.leave_presentation()
+        qtbot.waitUntil(lambda: win.size() == QtCore.QSize(*SMALL), timeout=3000)
+        bottom = win.docks["lstmCurvesDock"]
+        qtbot.waitUntil(lambda: bottom.height() == expected_bottom, timeout=3000)
+        rows = _heatmap_rows(win.panel)
+        assert rows == expected_rows and rows[0][0] == rows[1][0], (rows, expected_rows)
+        assert not win.notice.isVisible()
+    finally:
+        win.leave_presentation()
         win.close()

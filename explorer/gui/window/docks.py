@@ -8,6 +8,7 @@ its views into docks (``DockSpec``), and only the docks of the family on show ar
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -208,6 +209,21 @@ class DocksMixin:
         if tries > 0:
             QtCore.QTimer.singleShot(30, self, lambda: self._keep_size(size, tries - 1))
 
+    def _when_settled(self, size: QtCore.QSize | None, then: Callable[[], None], tries: int = 20,
+                      seen: QtCore.QSize | None = None) -> None:
+        """``then()`` once the window has stopped changing size after presentation mode (the same size two
+        polls 30 ms apart; ``size`` too, if given), unless the mode began again; after 20 polls in any case.
+        The docks' default proportions, applied while the window went from the screen's size back to its own
+        (through a taller one on the way), were scaled with it: at 1366x768 the LSTM's bottom row came 7 px
+        taller than its share, and its lower row of heatmaps that much shorter than in a window never presented."""
+        if self.presenting:
+            return
+        now = QtCore.QSize(self.size())
+        if tries <= 0 or (now == seen and (size is None or now == size)):
+            then()
+            return
+        QtCore.QTimer.singleShot(30, self, lambda: self._when_settled(size, then, tries - 1, now))
+
     def _mark_viewed_step(self, family: str, step: int | None) -> None:
         """While the timeline is scrubbed back, a line on every curve of the panel marks the step on show."""
         roots = [self.stack.widget(self._stack_index[family])]
@@ -383,6 +399,9 @@ class DocksMixin:
         QtCore.QTimer.singleShot(0, self, lambda: self._restore_docks(st) if not self.presenting else None)
         if not st["maximized"]:  # (the minimum first measured may still be the large type's: it waits)
             QtCore.QTimer.singleShot(0, self, lambda: self._keep_size(st["geometry"].size()))
+        if self.family != st["family"]:  # the default proportions once more, for the size the window ends with
+            target = None if st["maximized"] else st["geometry"].size()
+            QtCore.QTimer.singleShot(0, self, lambda: self._when_settled(target, self._apply_default_sizes))
         shown, text = st["notice"]
         if self.notice.label.text() == PRESENTATION_BANNER:  # (a newer notice, say an error, stays)
             if shown:
