@@ -102,6 +102,10 @@ class SettingsTrainer(Trainer):
     def config_dict(self) -> dict[str, Any]:
         return self.config.to_dict()
 
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shape of each tensor a weights file must hold for this model, by its name in the file."""
+        raise NotImplementedError
+
 
 class SavedParameter(NamedTuple):
     """One parameter as a weights file holds it."""
@@ -276,6 +280,10 @@ class MiniBatchTrainer(SettingsTrainer):
         """Tensors a weights file keeps besides the parameters (a stage, a probe, a chain's velocity)."""
         return {}
 
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """What :meth:`load_state_tensors` requires: ``inspect`` checks a file against it without loading it."""
+        return {saved.name: tuple(int(s) for s in saved.param.shape) for saved in self._saved_parameters()}
+
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         """Every saved parameter must be there with its shape (ValueError naming it otherwise); optimiser
         state is taken where it is there and fits."""
@@ -399,6 +407,9 @@ class SideBySideTrainer(SettingsTrainer, Generic[RunT]):
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         return {f"{name}/{k}": v for name, run in self.runs.items() for k, v in run.state_tensors().items()}
+
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {f"{name}/{k}": shape for name, run in self.runs.items() for k, shape in run.parameter_shapes().items()}
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         for name, run in self.runs.items():

@@ -10,6 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
+from explorer.core.limits import check_memory
 from explorer.core.persist.runfolder import RUN_FORMAT, RunFolderError, load_run, read_weights_header, restore_trainer
 from explorer.core.safe_read import UnsafeFileError, escape_text, read_json
 
@@ -68,26 +72,105 @@ def inspect_run(path: Path) -> str:
         last = run.evals[-1]
         lines.append("last evaluation: " + ", ".join(f"{escape_text(k)} {_num(v)}" for k, v in last.items()))
     tensors, _ = read_safetensors_header(path / "weights.safetensors")
-    lines.append(f"weights (weights.safetensors){_fit_note(run)}:")
+    lines.append(f"weights (weights.safetensors){_fit_note(run, tensors)}:")
     lines += _tensor_lines(tensors)
     return "\n".join(lines)
 
 
 BUNDLED_DATA = ("digits", "bars")  # loaded in milliseconds: the model is built to check the weights against it
+CLASSES_SIZE_THE_MODEL = ("mlp", "compare")  # one output unit per class: the number of classes is needed
+SEGMENTATION = ("fcn", "fcn-compare")        # labels are masks; the classes come from the network
+SEQUENCE_TASKS = ("lstm", "rnn")
+NOT_CHECKED = " (not checked against the model: its data is not bundled; export checks it)"
 
 
-def _fit_note(run) -> str:
-    """The weights checked against the model the run's settings make, where that is cheap (bundled data):
-    InspectError when they do not fit; otherwise a note that they were not checked."""
-    if run.config.get("dataset") not in BUNDLED_DATA:
-        return " (not checked against the model: its data is not bundled; export checks it)"
+def _fit_note(run, tensors: dict[str, Any]) -> str:
+    """The weights checked against the model the run's settings make: InspectError when they do not fit.
+
+    Bundled data is loaded and the run restored, as opening it would. Other data (MNIST, an image folder, a
+    text file, generated scenes or sequences) is never loaded: the model is built on a stand-in of the shape
+    run.json records, and the file's tensor table is checked against that model's parameter shapes. An older
+    run.json that does not record that shape leaves the weights unchecked, and says so."""
+    if run.config.get("dataset") in BUNDLED_DATA:
+        try:
+            restore_trainer(run, device="cpu")
+        except RunFolderError as exc:
+            raise InspectError(str(exc)) from None
+        except ValueError:  # the data could not be made (a DataError): the table is shown as stored
+            return " (not checked against the model: its data could not be loaded)"
+        return ""
+    expected = expected_parameter_shapes(run)
+    if expected is None:
+        return NOT_CHECKED
+    if isinstance(expected, str):
+        return f" (not checked against the model: it cannot be built from run.json: {expected})"
+    weights = run.path / "weights.safetensors"
+    for name, want in expected.items():
+        entry = tensors.get(name)
+        if entry is None:
+            raise InspectError(f"{weights}: no tensor {escape_text(repr(name))}; the run's {run.family} model needs "
+                               f"one of shape {_shape_text(want)}")
+        found = tuple(int(s) for s in entry["shape"])
+        if found != want:
+            raise InspectError(f"{weights}: tensor {escape_text(repr(name))} has shape {_shape_text(found)}; the run's "
+                               f"{run.family} model needs {_shape_text(want)}")
+    return " (shapes checked against the model; its data was not loaded)"
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape)) or "scalar"
+
+
+def expected_parameter_shapes(run) -> dict[str, tuple[int, ...]] | str | None:
+    """The shape of every parameter the run's model has, by its name in the weights file, derived from the run's
+    settings and the data shape in run.json without loading any data; None when run.json does not record that
+    shape (a run saved before it did), or the fault (one line) when the model cannot be built from them."""
+    from explorer.core.families.registry import FAMILIES
+
+    config_cls, trainer_cls = FAMILIES[run.family]
     try:
-        restore_trainer(run, device="cpu")
-    except RunFolderError as exc:
-        raise InspectError(str(exc)) from None
-    except ValueError:  # the data could not be made (a DataError): the table is shown as stored
-        return " (not checked against the model: its data could not be loaded)"
-    return ""
+        stand_in = _stand_in_data(run.family, run.info.get("dataset"))
+        if stand_in is None:
+            return None
+        trainer = trainer_cls(config_cls.from_dict({**run.config, "device": "cpu"}), dataset=stand_in)
+    except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:
+        return escape_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return trainer.parameter_shapes()
+
+
+def _stand_in_data(family: str, ds: Any):
+    """A data set of zeros with the shape run.json records for the run's data (a handful of examples, every class
+    once), for building the run's model; None when run.json does not record what that model's shapes need."""
+    if not isinstance(ds, dict):
+        return None
+    shape = ds.get("image_shape")
+    if not isinstance(shape, list) or len(shape) != 2 or not all(isinstance(s, int) and s >= 1 for s in shape):
+        return None
+    h, w = shape
+    name = str(ds.get("name", ""))
+    if family in SEQUENCE_TASKS:  # (steps, inputs per step) and the outputs per step
+        n_out = ds.get("n_outputs")
+        if not isinstance(n_out, int):
+            return None
+        check_memory(f"a stand-in for sequences of {h}x{w}", 4 * 4 * h * w)
+        from explorer.core.data.sequences import SequenceData
+
+        steps = torch.zeros(2, h, w)
+        return SequenceData(name, "regression", False, w, n_out, h, steps, torch.zeros(2, n_out), steps.clone(),
+                            torch.zeros(2, n_out), 0.0, source="a stand-in for the run's data")
+    n_classes = ds.get("n_classes")
+    if family in CLASSES_SIZE_THE_MODEL and not isinstance(n_classes, int):
+        return None
+    from explorer.core.data.datasets import Dataset
+
+    k = max(2, n_classes if isinstance(n_classes, int) else 2)
+    check_memory(f"a stand-in for {k} images of {h}x{w}", 2 * 4 * k * h * w)
+    x = np.zeros((k, h * w), np.float32)  # grey: a colour network takes grey images, repeated to its channels
+    if family in SEGMENTATION:
+        y = np.zeros((k, h * w), np.int64)
+    else:
+        y = np.arange(k, dtype=np.int64) % (n_classes if isinstance(n_classes, int) else k)
+    return Dataset(name, x, y, x.copy(), y.copy(), (h, w), note="a stand-in for the run's data")
 
 
 def inspect_weights(path: Path) -> str:

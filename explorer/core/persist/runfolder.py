@@ -146,6 +146,26 @@ def save_run(session: TrainingSession, out_dir: str | Path, extra: dict[str, Any
     return atomic_write_folder(out, lambda tmp: write_run_files(session, tmp, extra))
 
 
+def dataset_summary(ds: Any) -> dict[str, Any]:
+    """What run.json keeps of the run's data set: its name and size, and what the model's shapes depend on, so
+    that ``inspect`` can check the weights without loading the data: the image shape (a sequence task's:
+    steps x inputs per step) and, for images, the channels and the number of classes (labels or mask values);
+    for a sequence task, its outputs per step."""
+    out: dict[str, Any] = {"name": ds.name, "image_shape": [int(s) for s in ds.image_shape],
+                           "n_train": int(ds.train_x.shape[0]), "n_test": int(ds.test_x.shape[0])}
+    if hasattr(ds, "n_out"):  # a SequenceData
+        out["n_outputs"] = int(ds.n_out)
+        return out
+    pixels = int(ds.image_shape[0]) * int(ds.image_shape[1])
+    row = int(ds.train_x.shape[1]) if ds.train_x.ndim == 2 else 0
+    if pixels and row and row % pixels == 0:
+        out["channels"] = row // pixels  # rows are C*H*W (or H*W*C) pixels
+    labels = [y for y in (ds.train_y, ds.test_y) if y is not None and len(y)]
+    if labels:
+        out["n_classes"] = max(int(y.max()) for y in labels) + 1
+    return out
+
+
 def write_run_files(session: TrainingSession, out: Path, extra: dict[str, Any] | None = None) -> None:
     """Write the run's files into the new folder ``out`` (a hidden one that :func:`save_run` swaps in)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -166,8 +186,7 @@ def write_run_files(session: TrainingSession, out: Path, extra: dict[str, Any] |
     if extra:
         info["gui"] = extra
     if ds is not None:
-        info["dataset"] = {"name": ds.name, "image_shape": list(ds.image_shape),
-                           "n_train": int(ds.train_x.shape[0]), "n_test": int(ds.test_x.shape[0])}
+        info["dataset"] = dataset_summary(ds)
     write_file_synced(out / "weights.safetensors",
                       safetensors_bytes(tensors, metadata={"family": tr.family, "format": RUN_FORMAT}))
     write_file_synced(out / "metrics.csv", _rows_to_csv(list(session.metrics.steps)).encode("utf-8"))

@@ -195,6 +195,9 @@ def check_run_info(info: Any, where: str | Path) -> dict[str, Any]:
         for key in ("n_train", "n_test"):
             if key in ds and not (_is_int(ds[key]) and ds[key] >= 0):
                 raise fault(f"dataset.{key} must be a whole number >= 0, got {shown(ds[key])}")
+        for key in ("channels", "n_classes", "n_outputs"):  # written since the weights' shapes are checked from them
+            if key in ds and not (_is_int(ds[key]) and ds[key] >= 1):
+                raise fault(f"dataset.{key} must be a whole number >= 1, got {shown(ds[key])}")
     text = config_fault(FAMILIES[family][0], info["config"])
     if text:
         raise fault(text)

@@ -116,11 +116,36 @@ def squeezable(view: QtWidgets.QWidget, whole_text: bool = False) -> QtWidgets.Q
     return scroll
 
 
-def settings_scroll(settings: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
+def settings_scroll(settings: QtWidgets.QWidget, least_rows: int = 0) -> QtWidgets.QScrollArea:
+    """The settings in a scroll area; ``least_rows``: it shows at least the form's first rows (sections
+    count as rows) however short its column, the other docks of the column giving way instead."""
     scroll = squeezable(settings)
     scroll.setMinimumWidth(300)
     scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    form = settings.layout()
+    if least_rows and isinstance(form, QtWidgets.QFormLayout):
+        scroll.setMinimumHeight(max(scroll.minimumHeight(), form_rows_height(form, least_rows)))
     return scroll
+
+
+def form_rows_height(form: QtWidgets.QFormLayout, rows: int) -> int:
+    """The height the first ``rows`` shown rows of ``form`` take at their size hints, with the form's spacing
+    and top margin: what a scroll area needs to show them whole."""
+    owner = form.parentWidget()
+    if owner is not None:
+        owner.ensurePolished()  # (the style sheet's sizes, not the plain style's)
+    roles = (QtWidgets.QFormLayout.ItemRole.LabelRole, QtWidgets.QFormLayout.ItemRole.FieldRole,
+             QtWidgets.QFormLayout.ItemRole.SpanningRole)
+    heights = []
+    for row in range(form.rowCount()):
+        if len(heights) == rows:
+            break
+        if not form.isRowVisible(row):
+            continue
+        items = [form.itemAt(row, role) for role in roles]
+        heights.append(max((item.sizeHint().height() for item in items if item is not None), default=0))
+    spacing = max(0, form.verticalSpacing())
+    return form.contentsMargins().top() + sum(heights) + spacing * max(0, len(heights) - 1)
 
 
 class LivePanel(QtCore.QObject):

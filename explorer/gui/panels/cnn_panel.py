@@ -33,6 +33,9 @@ _SHORT = {"Conv2d": "conv", "MaxPool2d": "max", "AvgPool2d": "avg", "LocalContra
           "Tanh": "tanh", "Sigmoid": "sigm", "Dropout": "drop", "Concat": "cat", "Softmax": "smax"}
 
 
+# the settings' least rows in sight, the probe dock below giving way (at 1366x768 they showed two): the data
+# set, its folder and the image folder, the network's preset, with their sections' titles
+SETTINGS_LEAST_ROWS = 6
 INPUT_MIN_PX = 150  # the probe input with its receptive field: never squeezed below this (it scrolls)
 SECONDARY_INTERVAL_S = 0.25  # the docks beside the feature maps redraw at most 4 times a second
 
@@ -182,6 +185,7 @@ class CNNPanel(LivePanel):
     title = "CNN: feature maps and receptive fields"
     right_split = (0.2, 0.42)  # ten bars need little height; the filters and the LCN rows need more
     left_split = (0.24, 0.4)  # the settings in sight too, not only the probe's examples and canvas
+    bottom_share = 0.33  # (the settings keep SETTINGS_LEAST_ROWS: the probe's examples below get this height)
 
     def __init__(self, config: CNNConfig, parent=None):
         super().__init__(CNNSettings(config), parent)
@@ -312,7 +316,8 @@ class CNNPanel(LivePanel):
     def dock_specs(self) -> list[DockSpec]:
         A = QtCore.Qt.DockWidgetArea
         return [
-            DockSpec("cnnSettingsDock", "Settings", settings_scroll(self.settings), A.LeftDockWidgetArea),
+            DockSpec("cnnSettingsDock", "Settings", settings_scroll(self.settings, SETTINGS_LEAST_ROWS),
+                     A.LeftDockWidgetArea),
             DockSpec("cnnProbeDock", "Probe input", squeezable(self._probe_widget, whole_text=True),
                      A.LeftDockWidgetArea),
             DockSpec("cnnPredictionDock", "Prediction", self.prediction, A.RightDockWidgetArea),

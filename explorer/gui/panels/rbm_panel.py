@@ -27,6 +27,7 @@ X_T = "x&#771;"
 H_T = "h&#771;"
 H_HAT = "h&#770;"
 GREY = "#9aa5b5"
+HIDDEN_MIN_PX = 110  # the hidden-unit heatmap's least height with its axis (at 1366x768 it was 68, the map 27 px)
 
 
 def _logit(p: float) -> float | None:
@@ -207,11 +208,13 @@ class RBMPanel(LivePanel):
 
     family = "rbm"
     title = "RBM (contrastive divergence)"
+    bottom_share = 0.31  # the curves give the right column the height the hidden units' heatmap needs
 
     def __init__(self, config: RBMConfig, parent=None):
         super().__init__(RBMSettings(config), parent)
         self.views = RBMViews()
         self.recon, self.filters, self.hidden = self.views.recon, self.views.filters, self.views.hidden
+        self.hidden._body.setMinimumHeight(HIDDEN_MIN_PX)  # (its dock takes the height from the filters' above)
         self.walkthrough = None
         self.settings.walkthrough_btn.clicked.connect(self.open_walkthrough)
         self.error_curve = CurveView(

@@ -40,11 +40,14 @@ def _bold(widget: QtWidgets.QWidget) -> None:
 
 
 class _ElidedLabel(QtWidgets.QLabel):
-    """A one-line label that gives up width first: its text ends in "…" when the bar is short of room
-    (large presentation type on a narrow screen), the whole text in its tooltip."""
+    """A one-line label that gives up width first: its text ends in "…" when the bar is short of room,
+    the whole text in its tooltip. ``whole``: it never does (the bar's short text in presentation mode)."""
+
+    whole = False
 
     def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt name)
-        return QtCore.QSize(self.fontMetrics().horizontalAdvance("·  …") + 4, super().minimumSizeHint().height())
+        text = self.text() if self.whole else "·  …"
+        return QtCore.QSize(self.fontMetrics().horizontalAdvance(text) + 4, super().minimumSizeHint().height())
 
     def setText(self, text: str) -> None:  # noqa: N802 (Qt name)
         super().setText(text)
@@ -114,6 +117,14 @@ class TimelineBar(QtWidgets.QFrame):
         lay.addWidget(self.live_button)
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Preferred)
         self._scrubbed = False
+        self.brief = False
+
+    def set_brief(self, on: bool) -> None:
+        """Presentation mode (``on``): the bar says only how many views are kept, whole, the slider giving
+        way; their spacing and memory, in the large type, were cut to "186 views kept every 331 st…"."""
+        self.brief = self.kept.whole = on
+        self.refresh()
+        self.kept.updateGeometry()
 
     # -- wiring -------------------------------------------------------------------------------------
     def set_panel(self, panel) -> None:
@@ -180,7 +191,13 @@ class TimelineBar(QtWidgets.QFrame):
         self.live_button.setChecked(not scrubbed)
         where, kept = self.describe_parts()
         self.where.setText(where)
-        self.kept.setText(f"·   {kept}" if kept else "")
+        if self.brief and kept:
+            kept = self._kept_count()
+        text = f"·   {kept}" if kept else ""
+        if text != self.kept.text():
+            self.kept.setText(text)
+            if self.brief:
+                self.kept.updateGeometry()  # (its least width is its text's)
         if scrubbed != self._scrubbed:
             self._scrubbed = scrubbed
             for w in (self.slider, self.where, self.live_button):
@@ -211,10 +228,14 @@ class TimelineBar(QtWidgets.QFrame):
         else:
             where = f"step {step:,}{total}"
         n = len(tl)
-        kept = (f"{n} view{'s' if n != 1 else ''} kept every {tl.spacing():,} step{'s' if tl.spacing() != 1 else ''}"
-                if n else "no views kept yet")
+        kept = (f"{self._kept_count()} every {tl.spacing():,} step{'s' if tl.spacing() != 1 else ''}"
+                if n else self._kept_count())
         memory = f"{_mb(tl.bytes_used)} of {_mb(tl.bound_bytes)} MB"
         return where, f"{kept}   ·   {memory}"
+
+    def _kept_count(self) -> str:
+        n = 0 if self.panel is None else len(self.panel.timeline)
+        return f"{n} view{'s' if n != 1 else ''} kept" if n else "no views kept yet"
 
 
 def timeline_toolbar(bar: TimelineBar, parent=None) -> QtWidgets.QToolBar:

@@ -128,6 +128,53 @@ def keep_label_whole(axis: pg.AxisItem) -> None:
     axis.label.document().contentsChanged.connect(fit)
 
 
+COLORBAR_TEXT_GAP = 1.3  # a colour bar's numbers are at least this many text heights apart
+COLORBAR_MOST_NUMBERS = 6  # and no more of them than pyqtgraph's own choice for 0..1 (0, 0.2, ..., 1)
+
+
+def colorbar_step(lo: float, hi: float, room: float, text_height: float) -> float:
+    """The step between a colour bar's numbers: the smallest of 1, 2, 5 x 10^k whose multiples in [lo, hi]
+    fit ``room`` px at ``COLORBAR_TEXT_GAP`` text heights apart, ``COLORBAR_MOST_NUMBERS`` at most (at least one
+    number is shown)."""
+    span = abs(hi - lo)
+    if not span > 0 or not math.isfinite(span):
+        return 1.0
+    most = max(1, min(COLORBAR_MOST_NUMBERS, int(room // (text_height * COLORBAR_TEXT_GAP))))
+    low, high = min(lo, hi), max(lo, hi)
+    exponent = math.floor(math.log10(span)) - 2
+    while True:
+        for mantissa in (1, 2, 5):
+            step = mantissa * 10.0 ** exponent
+            count = math.floor(high / step + 1e-9) - math.ceil(low / step - 1e-9) + 1
+            if count <= most or step >= span:
+                return step
+        exponent += 1
+
+
+def space_colorbar_numbers(axis: pg.AxisItem) -> None:
+    """A colour bar's numbers as far apart as their text needs, however short the bar: pyqtgraph always
+    draws its first level of numbers, six for 0..1, and on a 25-px bar (the RBM's hidden units at 1366x768)
+    they lay over each other. The step is chosen again when the bar's height or type changes (minor ticks
+    carry no numbers)."""
+    axis.setStyle(maxTextLevel=0)
+    chosen: list[float] = []
+
+    def fit() -> None:
+        if not shiboken6.isValid(axis):
+            return
+        lo, hi = axis.range
+        font = axis.style.get("tickFont") or axis.font()
+        # (pyqtgraph measures a number at 0.8 of its font's height)
+        step = colorbar_step(lo, hi, axis.size().height(), QtGui.QFontMetricsF(font).height() * 0.8)
+        if chosen != [step]:
+            chosen[:] = [step]
+            axis.setTickSpacing(step, step / 2)
+
+    axis.geometryChanged.connect(fit)
+    axis.fit_numbers = fit  # for a change of range or type, which moves no geometry
+    fit()
+
+
 def nice_ceiling(value: float) -> float:
     """The smallest of 1, 1.5, 2, 3, 4, 5, 6, 8 (times a power of ten) at or above ``value`` (> 0)."""
     if not value > 0 or not math.isfinite(value):
@@ -699,6 +746,7 @@ class HeatmapView(_ViewFrame):
         self.plot.addItem(self.image)
         self.colorbar = pg.ColorBarItem(values=levels, colorMap=cmap, interactive=False, width=12)
         self.colorbar.setImageItem(self.image, insert_in=self.plot.getPlotItem())
+        space_colorbar_numbers(self.colorbar.axis)
         self.updates = 0
         self._set_body(self.plot)
         self._mark = _pixel_mark(self.plot.getPlotItem().vb)
@@ -709,6 +757,7 @@ class HeatmapView(_ViewFrame):
         """Change the colour scale (e.g. to follow the data's range); the colour bar follows."""
         self.levels = (float(levels[0]), float(levels[1]))
         self.colorbar.setLevels(self.levels)
+        self.colorbar.axis.fit_numbers()
 
     def set_matrix(self, m: np.ndarray, first_row: float = 0.0) -> None:
         """Show ``m``; ``first_row`` is the y value of row 0 (e.g. 1 when rows are layers 1..L)."""

@@ -241,19 +241,24 @@ class ActionsMixin:
                                    FINISHED: "■ finished"}.get(state, "❚❚ paused"))
         self.status_state.setProperty("state", state)
         pacer = self.panel.pacer
+        # in presentation mode's large type the line says less, so that it is read whole on a 1366-px screen
+        # (the samples' and views' rates, the threads and the process were cut to "views 16/s (p")
+        brief = self.presenting
         views = ""
-        if state == RUNNING and pacer.measured is not None and self.panel.viewing is None:
+        if state == RUNNING and pacer.measured is not None and self.panel.viewing is None and not brief:
             views = f"  ·  views {pacer.draw_rate:.0f}/s" + (" (paced)" if pacer.pacing else "")
         limit = f" (at most {step_rate_text(self.step_rate)})" if self.step_rate is not None else ""
         rate = f"{steps_s:,.1f}" if 0 < steps_s < 10 else f"{steps_s:,.0f}"
-        samples = f"  ·  {samples_s:,.0f} samples/s" if samples_s else ""  # (unknown for an attached run)
+        samples = "" if brief or not samples_s else f"  ·  {samples_s:,.0f} samples/s"  # (none for an attached run)
         self.status_rate.setText(f"{rate} steps/s{limit}{samples}{views}" if steps_s else "")
         self.status_epoch.setText(f"epoch {s.trainer.epoch}  ·  step {s.trainer.step}")
         threads = ""
-        if s.trainer.device.type == "cpu" and s.threads:  # (an attached run's threads are its script's)
+        if s.trainer.device.type == "cpu" and s.threads and not brief:  # (an attached run's are its script's)
             used, limit = s.threads_in_use, s.threads
             threads = f" · {used} thread{'s' if used != 1 else ''}" if used == limit else f" · {used} of {limit} threads"
-        own = (" · own process" if s.trainer.family in PANELS else " · in your script") if s.in_own_process else ""
+        own = ""
+        if s.in_own_process and not brief:
+            own = " · own process" if s.trainer.family in PANELS else " · in your script"
         self.status_device.setText(f"device: {s.trainer.device}{threads}{own}")
         note = f"Threads measured for this model: {s.thread_note}; the fastest is used." if s.thread_note else ""
         if self.status_device.toolTip() != note:

@@ -8,6 +8,7 @@ its views into docks (``DockSpec``), and only the docks of the family on show ar
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -70,7 +71,8 @@ class DocksMixin:
     Keeps ``panels`` (family -> panel), ``docks`` (object name -> dock), ``_family_docks`` (family -> its
     docks and their areas), ``_stack_index`` and ``family`` (on show). Uses from the other parts: ``stack``,
     ``notice``, ``timeline_toolbar``, ``family_combo``, ``act_present``, ``act_pace_views`` (once the menus
-    are built), ``_rebuild_view_menu``, ``_settings``; a panel's signals go to ``_on_viewing`` and
+    are built), ``_rebuild_view_menu``, ``_settings``, ``timeline_bar`` and ``_update_status`` (their brief
+    form in presentation mode); a panel's signals go to ``_on_viewing`` and
     ``_new_session``, its settings form to ``_on_setting_changed``, ``reset`` and ``choose_data_folder``.
     """
 
@@ -210,6 +212,21 @@ class DocksMixin:
         if tries > 0:
             QtCore.QTimer.singleShot(30, self, lambda: self._keep_size(size, tries - 1))
 
+    def _when_settled(self, size: QtCore.QSize | None, then: Callable[[], None], tries: int = 20,
+                      seen: QtCore.QSize | None = None) -> None:
+        """``then()`` once the window has stopped changing size after presentation mode (the same size two
+        polls 30 ms apart; ``size`` too, if given), unless the mode began again; after 20 polls in any case.
+        The docks' default proportions, applied while the window went from the screen's size back to its own
+        (through a taller one on the way), were scaled with it: at 1366x768 the LSTM's bottom row came 7 px
+        taller than its share, and its lower row of heatmaps that much shorter than in a window never presented."""
+        if self.presenting:
+            return
+        now = QtCore.QSize(self.size())
+        if tries <= 0 or (now == seen and (size is None or now == size)):
+            then()
+            return
+        QtCore.QTimer.singleShot(30, self, lambda: self._when_settled(size, then, tries - 1, now))
+
     def _mark_viewed_step(self, family: str, step: int | None) -> None:
         """While the timeline is scrubbed back, a line on every curve of the panel marks the step on show."""
         roots = [self.stack.widget(self._stack_index[family])]
@@ -341,6 +358,8 @@ class DocksMixin:
             panel.set_presenting(True)
         self._show_presentation_docks()
         self.act_present.setChecked(True)
+        self.timeline_bar.set_brief(True)
+        self._update_status()  # (the status line's brief form)
         self.showFullScreen()
         self.notice.show_message(PRESENTATION_BANNER)
         QtCore.QTimer.singleShot(0, self._apply_presentation_sizes)
@@ -367,6 +386,8 @@ class DocksMixin:
             panel.set_presenting(False)
         self.setCorner(QtCore.Qt.Corner.BottomRightCorner, st["corner"])
         self.act_present.setChecked(False)
+        self.timeline_bar.set_brief(False)
+        self._update_status()
         self.showNormal()
         if st["maximized"]:
             self.showMaximized()
@@ -381,6 +402,9 @@ class DocksMixin:
         QtCore.QTimer.singleShot(0, self, lambda: self._restore_docks(st) if not self.presenting else None)
         if not st["maximized"]:  # (the minimum first measured may still be the large type's: it waits)
             QtCore.QTimer.singleShot(0, self, lambda: self._keep_size(st["geometry"].size()))
+        if self.family != st["family"]:  # the default proportions once more, for the size the window ends with
+            target = None if st["maximized"] else st["geometry"].size()
+            QtCore.QTimer.singleShot(0, self, lambda: self._when_settled(target, self._apply_default_sizes))
         shown, text = st["notice"]
         if self.notice.label.text() == PRESENTATION_BANNER:  # (a newer notice, say an error, stays)
             if shown:
@@ -477,6 +501,8 @@ class DocksMixin:
             for item in view.scene().items():
                 if isinstance(item, pg.AxisItem):
                     item.setTickFont(font if large else None)
+                    if hasattr(item, "fit_numbers"):  # a colour bar's: as many numbers as the new type fits
+                        item.fit_numbers()
                     item.setPen(pen)
                     item.setTextPen(pen)
                     item.label.setFont(font)
