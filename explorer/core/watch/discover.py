@@ -160,7 +160,7 @@ def own_parameter_count(module: nn.Module) -> int:
 
 def model_device(model: nn.Module, probe: Any = None) -> torch.device:
     """Where the model's parameters (or buffers) are; the probe's device for a model with neither."""
-    tensor = next(iter(model.parameters()), None)
+    tensor: torch.Tensor | None = next(iter(model.parameters()), None)
     if tensor is None:
         tensor = next(iter(model.buffers()), None)
     if tensor is not None:
