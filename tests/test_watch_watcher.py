@@ -27,16 +27,12 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from tests import watch_standins
-
-watch_standins.install()  # where discover/snapshot/gradients are not in this checkout yet
-
-import explorer  # noqa: E402
-from explorer.core.watch import watcher as watcher_module  # noqa: E402
-from explorer.core.watch.folder import ENDED_FILE, METRICS_FILE, SNAPSHOT_DIR, WATCH_FILE, FolderSource  # noqa: E402
-from explorer.core.wire.auth import read_token_file  # noqa: E402
-from explorer.core.wire.client import FrameClient  # noqa: E402
-from explorer.core.wire.frame import WireError  # noqa: E402
+import explorer
+from explorer.core.watch import watcher as watcher_module
+from explorer.core.watch.folder import ENDED_FILE, METRICS_FILE, SNAPSHOT_DIR, WATCH_FILE, FolderSource
+from explorer.core.wire.auth import read_token_file
+from explorer.core.wire.client import FrameClient
+from explorer.core.wire.frame import WireError
 
 ROOT = Path(__file__).resolve().parents[1]
 TICK_S = watcher_module.TICK_S
@@ -545,8 +541,6 @@ def test_a_paused_run_goes_on_when_its_last_window_is_gone(setup, closing, monke
 EXIT_SCRIPT = """
 import sys, torch
 from torch import nn
-from tests import watch_standins
-watch_standins.install()
 import explorer
 model = nn.Sequential(nn.Linear(3, 2))
 watcher = explorer.watch(model, torch.randn(2, 3), logdir=sys.argv[1])

@@ -18,10 +18,6 @@ import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 from torch import nn  # noqa: E402
 
-from tests import watch_standins  # noqa: E402
-
-watch_standins.install()
-
 import explorer  # noqa: E402
 
 STEPS = 12
