@@ -74,6 +74,7 @@ def test_a_folder_read_while_it_is_written_gives_the_welcome_rows_snapshots_and_
     source = FolderSource(tmp_path / "run", poll=0.01)
     first = source.next_frame(1.0)
     assert first.kind == "welcome" and first.fields == {"role": "viewer", "model": MODEL}
+    assert source.next_frame(1.0).fields == {"state": "running", "step": 0}  # not ended yet
 
     writer.add_rows([{"step": 1, "time": 0.1, "loss": 2.0}, {"step": 1, "grad/fc": math.nan}])
     writer.flush()  # the first flush writes at once

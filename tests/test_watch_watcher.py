@@ -598,7 +598,7 @@ def test_a_folder_only_watcher_writes_the_run_and_a_reader_follows_it_while_it_i
     loop.finish(watcher)
     while (frame := source.next_frame(1.0)) is not None:
         frames.append(frame)
-    assert states_of(frames) == ["ended"] and source.closed_reason == "the training script ended"
+    assert states_of(frames) == ["running", "ended"] and source.closed_reason == "the training script ended"
     snap = snapshots_of(frames)[0]
     assert snap.fields["step"] == 1 and snap.arrays["weight/conv"].shape == (4, 1, 3, 3)
     assert snap.arrays["grad_norms"].shape == (2,)

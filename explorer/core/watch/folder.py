@@ -335,9 +335,10 @@ def read_snapshot_file(path: str | os.PathLike) -> Frame:
 
 class FolderSource:
     """A watch folder as a source of frames for the window's ``WatchSession``: ``next_frame(timeout)`` gives
-    a ``welcome`` (``{"role": "viewer", "model": ...}``) first, then the ``metrics`` rows and the
-    ``snapshot`` files, oldest first, and new ones as the script writes them; a ``state`` ``ended`` when the
-    run has ended, after which ``closed_reason`` is set. A bad file (or line) is a ``notice`` naming it.
+    a ``welcome`` (``{"role": "viewer", "model": ...}``) first (and a ``state`` ``running`` if the run has not
+    ended), then the ``metrics`` rows and the ``snapshot`` files, oldest first, and new ones as the script
+    writes them; a ``state`` ``ended`` when the run has ended, after which ``closed_reason`` is set. A bad
+    file (or line) is a ``notice`` naming it.
 
     The constructor reads ``watch.json``: ValueError, naming the file, when it is missing or bad."""
 
@@ -348,6 +349,8 @@ class FolderSource:
         self.closed_reason: str | None = None
         self._lock = threading.Lock()
         self._frames: deque[Frame] = deque([Frame("welcome", {"role": "viewer", "model": model})])
+        if not (self.path / ENDED_FILE).is_file():  # a run still being written
+            self._frames.append(Frame("state", {"state": "running", "step": 0}))
         self._offset = 0                  # bytes of metrics.jsonl taken (whole lines)
         self._line_no = 0
         self._inode: int | None = None    # of metrics.jsonl
