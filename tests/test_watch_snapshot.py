@@ -180,6 +180,34 @@ def test_hooks_are_removed_and_flags_restored_when_the_forward_fails():
     assert all(m.training for m in model.modules())
 
 
+class InPlace(nn.Module):
+    """Changes its input in place, as some scripts' models do (``x /= 255``, a first in-place ReLU)."""
+
+    def __init__(self):
+        super().__init__()
+        self.relu = nn.ReLU(inplace=True)
+        self.conv = nn.Conv2d(1, 2, 3)
+
+    def forward(self, x):
+        x.mul_(2)
+        return self.conv(self.relu(x))
+
+
+def test_a_model_that_changes_its_input_in_place_leaves_the_probe_as_it_was():
+    model = InPlace()
+    x = torch.randn(3, 1, 8, 8)
+    kept = x.clone()
+    description = describe_model(model, x)
+    arrays, _ = take_snapshot(model, x, description, erf={"layer": "conv", "channel": 0, "y": 2, "x": 3})
+    assert torch.equal(x, kept)
+    np.testing.assert_array_equal(arrays["input"], kept[0].numpy())
+    with torch.no_grad():
+        np.testing.assert_array_equal(arrays["act/conv"], model.conv(torch.relu(2 * kept))[0].numpy())
+    inside = np.zeros((8, 8), bool)
+    inside[2:5, 3:6] = True
+    assert (arrays["erf/conv"][~inside] == 0).all() and arrays["erf/conv"].sum() > 0
+
+
 # -- recurrent layers --------------------------------------------------------------------------------
 
 class Seq(nn.Module):
