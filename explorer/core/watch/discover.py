@@ -195,13 +195,13 @@ def first_tensor(value: Any) -> torch.Tensor | None:
     return None
 
 
-def probe_args(probe: Any, device: torch.device | None = None) -> tuple[Any, ...]:
+def probe_args(probe: Any, device: torch.device) -> tuple[Any, ...]:
     """The positional arguments of the model's call for ``probe`` (a tensor, or a tuple of them for
-    ``model(*probe)``), each tensor moved to ``device`` (the model's) when given."""
+    ``model(*probe)``): copies of its tensors on ``device`` (the model's). Copies, so that a model that
+    changes its input in place (``x /= 255``, a first ``ReLU(inplace=True)``) leaves the user's probe as it
+    was."""
     items = tuple(probe) if isinstance(probe, (tuple, list)) else (probe,)
-    if device is None:
-        return items
-    return tuple(t.to(device) if isinstance(t, torch.Tensor) else t for t in items)
+    return tuple(t.detach().to(device, copy=True) if isinstance(t, torch.Tensor) else t for t in items)
 
 
 @contextlib.contextmanager

@@ -331,15 +331,15 @@ def effective_field(inner: nn.Module, args: tuple[Any, ...], module: nn.Module, 
     over the input's channels: (H, W) on the device.
 
     The derivative is taken with ``torch.autograd.grad`` with respect to a detached copy of the sample, so
-    no parameter's ``.grad`` is touched; the forward stops at the unit's layer. Other tensors of a tuple
-    probe whose first axis is the batch are cut to their first sample too."""
+    no parameter's ``.grad`` is touched (the model gets a copy of that copy: a model that changes its input
+    in place may); the forward stops at the unit's layer. Other tensors of a tuple probe whose first axis is
+    the batch are cut to their first sample too."""
     index = next((i for i, a in enumerate(args) if isinstance(a, torch.Tensor)), None)
     if index is None or args[index].dim() != 4 or not args[index].is_floating_point():
         raise ValueError("an effective receptive field needs a probe of images (N, C, H, W) of floats")
     batch = args[index].shape[0]
     image = args[index][0:1].detach().clone().requires_grad_(True)
-    call = [image if i == index else (a[0:1].detach() if isinstance(a, torch.Tensor) and a.dim() > 0
-                                      and a.shape[0] == batch else a) for i, a in enumerate(args)]
+    rest = [a[0:1] if isinstance(a, torch.Tensor) and a.dim() > 0 and a.shape[0] == batch else a for a in args]
 
     def stop(_module: nn.Module, _args: Any, output: Any) -> None:
         raise _UnitReached(output)
@@ -347,8 +347,9 @@ def effective_field(inner: nn.Module, args: tuple[Any, ...], module: nn.Module, 
     handle = module.register_forward_hook(stop)
     try:
         with torch.enable_grad():
+            rest[index] = image.clone()
             try:
-                inner(*call)
+                inner(*rest)
             except _UnitReached as reached:
                 out = first_tensor(reached.output)
             else:
@@ -433,9 +434,13 @@ def take_snapshot(model: nn.Module, probe: Any, description: dict[str, Any], *, 
     with torch.no_grad():
         weights = {name: weight_array(module, layer_kind(module)) for name, module in layers}
     if probe is not None:
-        args = probe_args(probe, model_device(inner, probe))
+        device = model_device(inner, probe)
+        image = first_tensor(probe_args(probe, device))
+        if image is not None:  # as given: the forward's copy may be changed in place
+            arrays["input"] = _sample_zero(image).float()
         hooks = _Hooks()
         with probe_mode(model):
+            args = probe_args(probe, device)
             try:
                 for name, module in layers:
                     hooks.add(name, module)
@@ -443,9 +448,6 @@ def take_snapshot(model: nn.Module, probe: Any, description: dict[str, Any], *, 
             finally:
                 hooks.remove()
             per_layer, scalars = hooks.pieces, hooks.scalars
-            image = first_tensor(args)
-            if image is not None:
-                arrays["input"] = _sample_zero(image.detach()).float()
             if target is not None:
                 t = torch.as_tensor(target)
                 t = _sample_zero(t.detach())
@@ -464,7 +466,7 @@ def take_snapshot(model: nn.Module, probe: Any, description: dict[str, Any], *, 
                         sample.reshape(-1)[:MAX_OUTPUT_VALUES]
             if request is not None:
                 layer, module, channel, y, x = request
-                erf_map = effective_field(inner, args, module, channel, y, x)
+                erf_map = effective_field(inner, probe_args(probe, device), module, channel, y, x)
     for name, _module in layers:
         arrays.update(per_layer.get(name, {}))
         weight = weights.get(name)
