@@ -1,0 +1,47 @@
+"""The gradient norm of every layer with parameters, read from the ``.grad`` the user's backward left.
+
+Read at ``watcher.step()`` time, after the user's ``loss.backward()`` (and ``opt.step()``): the gradients
+are still there. One ``torch._foreach_norm`` over all of them (a fused kernel per device and dtype) and one
+copy of the norms to the CPU, then combined per layer as sqrt(Σ norm²): a layer is the module that owns
+the parameters directly (``grad_layers`` of the model description). Nothing is written: the gradients, the
+parameters and the optimizer stay as they are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from explorer.core.watch.discover import modules_by_name
+
+
+def _dense(grad: torch.Tensor) -> torch.Tensor:
+    """A sparse gradient (an ``Embedding(sparse=True)``'s) by its values: the same norm."""
+    return grad.coalesce().values() if grad.is_sparse else grad
+
+
+def grad_norms(model: nn.Module, grad_layers: list[str]) -> np.ndarray:
+    """(L,) float32: the L2 norm of the gradients of each module of ``grad_layers`` (its own parameters,
+    not its children's), NaN for a module none of whose parameters has a gradient (or no such module)."""
+    modules = modules_by_name(model)
+    grads: list[torch.Tensor] = []
+    owner: list[int] = []
+    for index, name in enumerate(grad_layers):
+        module = modules.get(name)
+        if module is None:
+            continue
+        for p in module.parameters(recurse=False):
+            if p.grad is not None:
+                grads.append(_dense(p.grad.detach()))
+                owner.append(index)
+    out = np.full(len(grad_layers), np.nan, dtype=np.float32)
+    if not grads:
+        return out
+    norms = torch._foreach_norm(grads, 2, dtype=torch.float32)
+    device = norms[0].device
+    flat = torch.stack([n.to(device) for n in norms]).cpu().numpy().astype(np.float64)
+    squares = np.bincount(np.asarray(owner), weights=flat * flat, minlength=len(grad_layers))
+    has_grad = np.bincount(np.asarray(owner), minlength=len(grad_layers)) > 0
+    out[has_grad] = np.sqrt(squares[has_grad]).astype(np.float32)
+    return out
