@@ -435,9 +435,9 @@ def take_snapshot(model: nn.Module, probe: Any, description: dict[str, Any], *, 
         weights = {name: weight_array(module, layer_kind(module)) for name, module in layers}
     if probe is not None:
         device = model_device(inner, probe)
-        image = first_tensor(probe_args(probe, device))
-        if image is not None:  # as given: the forward's copy may be changed in place
-            arrays["input"] = _sample_zero(image).float()
+        image = first_tensor(probe)
+        if image is not None:  # as given (the forward gets a copy, which the model may change in place)
+            arrays["input"] = _sample_zero(image.detach()).to(device).float()
         hooks = _Hooks()
         with probe_mode(model):
             args = probe_args(probe, device)
