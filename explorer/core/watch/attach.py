@@ -9,7 +9,6 @@ torch-free: the command line opens the source before the window (and torch) load
 
 from __future__ import annotations
 
-import importlib
 import ipaddress
 import logging
 import os
@@ -19,6 +18,7 @@ from typing import Any
 
 from explorer.core import paths
 from explorer.core.safe_read import escape_text
+from explorer.core.watch.folder import FolderSource
 from explorer.core.wire.auth import read_token_file
 from explorer.core.wire.client import FrameClient
 from explorer.core.wire.frame import WireError
@@ -136,11 +136,7 @@ def open_source(target: str, *, token: str | None = None, token_info: dict[str, 
 
 def _open_folder(folder: Path) -> Opened:
     try:
-        source_cls = importlib.import_module("explorer.core.watch.folder").FolderSource
-    except (ImportError, AttributeError):
-        raise AttachError(f"{folder}: watch folders cannot be read by this build") from None
-    try:
-        source = source_cls(folder)
+        source = FolderSource(folder)
     except (OSError, ValueError) as exc:
         raise AttachError(f"{folder}: {escape_text(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__}") \
             from None
