@@ -86,6 +86,7 @@ def main(argv=None):
     p.add_argument("--print-every", type=int, default=50)
     p.add_argument("--sample-every", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT the window attaches to (port 0: a free one)")
     p.add_argument("--logdir", default=None, help="also write what is watched to this folder")
     p.add_argument("--control", action="store_true", help="let the window pause the loop and set the learning rate")
@@ -96,7 +97,7 @@ def main(argv=None):
     text = Path(args.text).read_text(encoding="utf-8")
     vocab = sorted(set(text))
     index = {c: i for i, c in enumerate(vocab)}
-    data = torch.tensor([index[c] for c in text], dtype=torch.int64)
+    data = torch.tensor([index[c] for c in text], dtype=torch.int64, device=args.device)
     split = int(len(data) * 0.9)  # the last 10% of the text is held out
     train, heldout = data[:split], data[split:]
     if len(heldout) <= 4 * args.seq_len + 1:  # the probe: 4 held-out windows one after another
@@ -106,15 +107,16 @@ def main(argv=None):
 
     def windows(source: torch.Tensor, starts: torch.Tensor):
         """(inputs, targets): the sequences at ``starts`` and the same shifted by one character."""
-        idx = starts[:, None] + torch.arange(args.seq_len + 1)
+        idx = starts[:, None] + torch.arange(args.seq_len + 1, device=starts.device)
         chunk = source[idx]
         return chunk[:, :-1], chunk[:, 1:]
 
-    model = CharLSTM(len(vocab))
+    model = CharLSTM(len(vocab)).to(args.device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     # the probe: the same 4 held-out sentences at every snapshot; the held-out loss: 32 fixed windows
-    probe, probe_target = windows(heldout, torch.arange(4) * args.seq_len)
-    eval_x, eval_y = windows(heldout, torch.linspace(0, len(heldout) - args.seq_len - 1, 32).long())
+    probe, probe_target = windows(heldout, torch.arange(4, device=args.device) * args.seq_len)
+    eval_x, eval_y = windows(heldout, torch.linspace(0, len(heldout) - args.seq_len - 1, 32,
+                                                     device=args.device).long())
 
     watcher = NoWatch() if args.no_watch else explorer.watch(
         model, probe=probe, target=probe_target, optimizer=opt, control=args.control,
@@ -122,7 +124,8 @@ def main(argv=None):
     train_time, start = 0.0, time.perf_counter()
     with watcher:
         for step in range(1, args.steps + 1):
-            x, y = windows(train, torch.randint(0, len(train) - args.seq_len - 1, (args.batch_size,)))
+            starts = torch.randint(0, len(train) - args.seq_len - 1, (args.batch_size,), device=args.device)
+            x, y = windows(train, starts)
             logits, _ = model(x)
             loss = F.cross_entropy(logits.reshape(-1, len(vocab)), y.reshape(-1))
             opt.zero_grad()

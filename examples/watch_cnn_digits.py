@@ -89,6 +89,7 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT the window attaches to (port 0: a free one)")
     p.add_argument("--logdir", default=None, help="also write what is watched to this folder")
     p.add_argument("--control", action="store_true", help="let the window pause the loop and set the learning rate")
@@ -96,8 +97,8 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     torch.manual_seed(args.seed)
-    x_train, y_train, x_test, y_test = load_digits()
-    model = DigitsCNN()
+    x_train, y_train, x_test, y_test = (t.to(args.device) for t in load_digits())
+    model = DigitsCNN().to(args.device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     loss_fn = nn.CrossEntropyLoss()
     probe, probe_target = x_test[:16], y_test[:16]  # the same 16 held-out digits at every snapshot
@@ -109,7 +110,7 @@ def main(argv=None):
     with watcher:
         for epoch in range(1, args.epochs + 1):
             start = time.perf_counter()
-            for batch in torch.randperm(len(x_train)).split(args.batch_size):
+            for batch in torch.randperm(len(x_train), device=args.device).split(args.batch_size):
                 x, y = x_train[batch], y_train[batch]
                 loss = loss_fn(model(x), y)
                 opt.zero_grad()

@@ -5,7 +5,7 @@ several processes.
 
 Each process (rank) trains on its own share of every epoch's batches; DistributedDataParallel averages
 the gradients, so the ranks keep identical weights (each prints a checksum of its weights at the end to
-show it). It uses gloo on the CPU, or NCCL with one GPU per rank when CUDA is available.
+show it). It uses NCCL with a GPU per rank where the machine has enough GPUs, gloo on the CPU otherwise.
 
 Every rank calls ``explorer.watch(...)`` as a single-process script would; only rank 0 publishes, the
 others' watchers do nothing, so one window attaches to the run:
@@ -56,7 +56,8 @@ def main(argv=None):
     p.add_argument("--no-watch", action="store_true", help="train without watching (the bare loop's speed)")
     args = p.parse_args(argv)
 
-    cuda = torch.cuda.is_available()
+    # NCCL wants a GPU of its own for each process of this machine; otherwise gloo on the CPU
+    cuda = torch.cuda.device_count() >= int(os.environ.get("LOCAL_WORLD_SIZE", 1))
     dist.init_process_group("nccl" if cuda else "gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     local_rank = int(os.environ.get("LOCAL_RANK", 0))

@@ -99,6 +99,7 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT the window attaches to (port 0: a free one)")
     p.add_argument("--logdir", default=None, help="also write what is watched to this folder")
     p.add_argument("--control", action="store_true", help="let the window pause the loop and set the learning rate")
@@ -107,12 +108,12 @@ def main(argv=None):
 
     torch.manual_seed(args.seed)
     images, masks = generate_scenes(args.scenes + 200, 32, 32, seed=args.seed)
-    x = torch.from_numpy(images)[:, None]  # (N, 1, 32, 32) in [0, 1]
-    y = torch.from_numpy(masks)            # (N, 32, 32) class of each pixel
+    x = torch.from_numpy(images)[:, None].to(args.device)  # (N, 1, 32, 32) in [0, 1]
+    y = torch.from_numpy(masks).to(args.device)            # (N, 32, 32) class of each pixel
     x_train, y_train, x_test, y_test = x[:args.scenes], y[:args.scenes], x[args.scenes:], y[args.scenes:]
     classes = len(SHAPE_CLASSES)
 
-    model = UNet(classes)
+    model = UNet(classes).to(args.device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     loss_fn = nn.CrossEntropyLoss()
     probe, probe_target = x_test[:8], y_test[:8]  # the same 8 held-out scenes at every snapshot
@@ -126,7 +127,7 @@ def main(argv=None):
     with watcher:
         for epoch in range(1, args.epochs + 1):
             start = time.perf_counter()
-            for batch in torch.randperm(len(x_train)).split(args.batch_size):
+            for batch in torch.randperm(len(x_train), device=args.device).split(args.batch_size):
                 loss = loss_fn(model(x_train[batch]), y_train[batch])
                 opt.zero_grad()
                 loss.backward()
