@@ -116,7 +116,7 @@ def main(argv=None):
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                watcher.step(loss=loss.item())
+                watcher.step(loss=loss.item(), epoch=epoch)
                 step += 1
                 if step == args.steps:
                     break
