@@ -89,6 +89,8 @@ def activation_histogram(y: torch.Tensor, family: str) -> tuple[torch.Tensor, to
     The bins are counted with ``bincount`` (no weights): deterministic on every device, unlike ``histc``,
     which fails on CUDA under ``torch.use_deterministic_algorithms(True)``."""
     v = y.detach().reshape(-1).float()
+    if v.device.type == "cpu" and v.numel():
+        return _cpu_histogram(v.numpy(), family)
     finite = torch.isfinite(v)
     if family == "sigmoid":
         lo, hi = torch.tensor(0.0, device=v.device), torch.tensor(1.0, device=v.device)
@@ -116,6 +118,42 @@ def activation_histogram(y: torch.Tensor, family: str) -> tuple[torch.Tensor, to
     else:
         saturated = None
     return hist, saturated
+
+
+def _cpu_histogram(v: np.ndarray, family: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:func:`activation_histogram` on the CPU, in numpy: the same bins and counts in a few passes over the
+    values instead of the dozen small tensor operations the device path needs to avoid syncs (on a
+    2-core CPU, a CNN's two ReLU histograms took half of its snapshot's time)."""
+    finite = np.isfinite(v)
+    all_finite = bool(finite.all())
+    seen = v if all_finite else v[finite]
+    if family == "sigmoid":
+        lo, hi = 0.0, 1.0
+    elif family == "tanh":
+        lo, hi = -1.0, 1.0
+    elif seen.size:
+        lo, hi = float(seen.min()), float(seen.max())
+        if hi <= lo:
+            lo, hi = lo - 0.5, hi + 0.5
+    else:
+        lo, hi = -0.5, 0.5
+    lo32, hi32 = np.float32(lo), np.float32(hi)
+    width = (hi32 - lo32) / np.float32(HIST_BINS)
+    index = np.floor((seen - lo32) / width)
+    np.clip(index, 0, HIST_BINS - 1, out=index)
+    counts = np.bincount(index.astype(np.int64), minlength=HIST_BINS)[:HIST_BINS].astype(np.float32)
+    centres = lo32 + (np.arange(HIST_BINS, dtype=np.float32) + np.float32(0.5)) * width
+    hist = torch.from_numpy(np.stack([centres, counts]))
+    share: float | None
+    if family == "sigmoid":
+        share = float(np.count_nonzero((v < SIGMOID_SATURATED[0]) | (v > SIGMOID_SATURATED[1]))) / v.size
+    elif family == "tanh":
+        share = float(np.count_nonzero(np.abs(v) > TANH_SATURATED)) / v.size
+    elif family == "rectifier":
+        share = float(np.count_nonzero(v == 0)) / v.size
+    else:
+        share = None
+    return hist, None if share is None else torch.tensor(share, dtype=torch.float32)
 
 
 def _sample_maps(y: torch.Tensor, kind: str) -> torch.Tensor | None:
