@@ -54,3 +54,17 @@ def digits():
     from explorer.core.data.datasets import load_dataset
 
     return load_dataset("digits", seed=0)
+
+
+@pytest.fixture
+def app_look(qapp):
+    """The app's own style sheet and font (what sizes depend on, and what leaving presentation mode must
+    restore), put back afterwards."""
+    from explorer.gui.app import make_app
+
+    sheet, font, style = qapp.styleSheet(), qapp.font(), qapp.style().name()
+    make_app()
+    yield
+    qapp.setStyleSheet(sheet)
+    qapp.setFont(font)
+    qapp.setStyle(style)

@@ -6,21 +6,11 @@ import pytest
 from PySide6 import QtCore
 
 from explorer.core.families.registry import FAMILIES
-from explorer.gui.app import make_app
 from explorer.gui.main_window import MainWindow
 
 SCREEN_W, SCREEN_H = 1366, 768
 
 
-@pytest.fixture
-def app_look(qapp):
-    """The app's own style sheet and font (sizes depend on them), put back afterwards."""
-    sheet, font, style = qapp.styleSheet(), qapp.font(), qapp.style().name()
-    make_app()
-    yield
-    qapp.setStyleSheet(sheet)
-    qapp.setFont(font)
-    qapp.setStyle(style)
 
 
 @pytest.mark.parametrize("family", ["rbm", "autoencoder", "mlp", "cnn", "fcn", "lstm"])

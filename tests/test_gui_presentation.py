@@ -7,7 +7,6 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from explorer.core.engine.session import RUNNING
 from explorer.core.families.rbm.trainer import RBMConfig
 from explorer.core.families.registry import FAMILIES
-from explorer.gui.app import make_app
 from explorer.gui.main_window import MainWindow
 from explorer.gui.panels import PANELS
 from explorer.gui.panels.base import PRESENTATION_MIN_VIEW_PX
@@ -76,15 +75,6 @@ def test_presentation_mode_sizes_the_docks_for_the_screen_and_gives_them_back(qt
 
 # -- leaving restores everything; each panel's own presentation layout ---------------------------------------
 
-@pytest.fixture
-def app_look(qapp):
-    """The app's own style sheet and font (what leaving must restore, and what sizes depend on), put back."""
-    sheet, font, style = qapp.styleSheet(), qapp.font(), qapp.style().name()
-    make_app()
-    yield
-    qapp.setStyleSheet(sheet)
-    qapp.setFont(font)
-    qapp.setStyle(style)
 
 
 def _window(qtbot, settings, family="rbm", size=(1366, 768)):

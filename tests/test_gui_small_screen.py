@@ -6,22 +6,12 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.engine.session import RUNNING
 from explorer.core.families.registry import FAMILIES
-from explorer.gui.app import make_app
 from explorer.gui.main_window import MainWindow
 from explorer.gui.widgets.views import colorbar_step
 
 SMALL, LARGE = (1366, 768), (1600, 1000)
 
 
-@pytest.fixture
-def app_look(qapp):
-    """The app's own style sheet and font (sizes depend on them), put back afterwards."""
-    sheet, font, style = qapp.styleSheet(), qapp.font(), qapp.style().name()
-    make_app()
-    yield
-    qapp.setStyleSheet(sheet)
-    qapp.setFont(font)
-    qapp.setStyle(style)
 
 
 def _window(qtbot, settings, family, size=SMALL, notice=True):

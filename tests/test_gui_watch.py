@@ -10,7 +10,6 @@ from explorer.cli import main
 from explorer.core.engine.session import FINISHED, RUNNING
 from explorer.core.watch.attach import Opened
 from explorer.core.watch.session import READ_ONLY
-from explorer.gui.app import make_app
 from explorer.gui.main_window import MainWindow
 from explorer.gui.panels import EXTERNAL_PANELS, PANELS
 from explorer.gui.panels.base import PRESENTATION_MIN_VIEW_PX
@@ -365,14 +364,6 @@ def test_mosaic_columns_fill_the_place():
 
 # -- presentation mode -------------------------------------------------------------------------------------
 
-@pytest.fixture
-def app_look(qapp):
-    sheet, font, style = qapp.styleSheet(), qapp.font(), qapp.style().name()
-    make_app()
-    yield
-    qapp.setStyleSheet(sheet)
-    qapp.setFont(font)
-    qapp.setStyle(style)
 
 
 @pytest.mark.parametrize("size", [(1366, 768), (1600, 1000)])
