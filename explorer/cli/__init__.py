@@ -25,7 +25,19 @@ parser together, in the order ``--help`` lists the commands, and runs what was a
 
 from __future__ import annotations
 
-import json
+import os
+
+# Training runs on a background thread. With OpenMP's default (active) waiting, the idle worker of the
+# main thread's team spins on one of the cores the training thread's team needs: on a 2-core machine the
+# same DAE step ran about 13% slower on a plain thread than on the main thread, and the GUI thread lost
+# CPU too. Passive waiting removes the difference (benchmarks/README.md). It must be set before torch
+# loads OpenMP, so the app sets it here, where every start of the app (``python -m explorer``, the
+# console script) comes first, and the training processes it starts inherit it; a value the user set
+# wins. ``import explorer`` alone leaves it alone: a user's script with its loop on the main thread
+# ran up to 3x slower on the CPU with passive waiting.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import json  # noqa: E402
 import logging
 import sys
 from collections.abc import Sequence
