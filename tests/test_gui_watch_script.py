@@ -34,17 +34,19 @@ def script(tmp_path_factory):
     proc = subprocess.Popen([sys.executable, str(ROOT / "examples" / "watch_cnn_digits.py"), "--control",
                              "--epochs", "100000", "--listen", "127.0.0.1:0"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    found = None
-    while found is None and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-        found = re.search(r"explorer: watching .+ on (127\.0\.0\.1:\d+) \(token in (.+)\)$",
-                          (tmp / "script.log").read_text(), re.M)
-    assert found, f"the script did not start watching:\n{(tmp / 'script.log').read_text()}"
-    yield found[1], Path(found[2]), proc, tmp
-    proc.kill()
-    proc.wait(10)
-    log.close()
+    try:
+        deadline = time.monotonic() + 60
+        found = None
+        while found is None and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+            found = re.search(r"explorer: watching .+ on (127\.0\.0\.1:\d+) \(token in (.+)\)$",
+                              (tmp / "script.log").read_text(), re.M)
+        assert found, f"the script did not start watching:\n{(tmp / 'script.log').read_text()}"
+        yield found[1], Path(found[2]), proc, tmp
+    finally:
+        proc.kill()
+        proc.wait(10)
+        log.close()
 
 
 @pytest.fixture
