@@ -103,7 +103,9 @@ def run_example(name: str, mode: str, viewers: int) -> dict:
 
     reader = threading.Thread(target=read_err, daemon=True)
     reader.start()
-    out, _ = proc.communicate(timeout=600)
+    assert proc.stdout is not None
+    out = proc.stdout.read()  # (not communicate(): it would read stderr too, racing the reader for its lines)
+    proc.wait(600)
     reader.join(5)
     rates = RATE.findall(out)
     if proc.returncode != 0 or not rates:

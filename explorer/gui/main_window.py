@@ -28,7 +28,7 @@ from explorer.core.process import worker
 from explorer.core.watch.attach import Opened
 from explorer.gui import gc_guard
 from explorer.gui.panels import PANELS
-from explorer.gui.panels.base import LivePanel
+from explorer.gui.panels.base import SHORT_WINDOW_PX, LivePanel
 from explorer.gui.settings import byte_array_setting, open_settings, process_training_wanted
 from explorer.gui.widgets.timeline import TimelineBar, timeline_toolbar
 from explorer.gui.window.actions import ActionsMixin
@@ -102,6 +102,7 @@ class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, DataMixin, QtWidgets.Q
         self._ensure_panel(self.family, config)
         self._last_config: dict[str, Any] = {self.family: config}
         self._sized = False
+        self._short = False  # shorter than SHORT_WINDOW_PX: panels may arrange their views otherwise
         self._show_family_ui(self.family)
         self.resize(1280, 800)
         self._default_state = self.saveState(LAYOUT_VERSION)
@@ -178,6 +179,11 @@ class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, DataMixin, QtWidgets.Q
     # -- Qt events and shutdown --------------------------------------------------------------------
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt name)
         super().resizeEvent(event)
+        short = self.height() < SHORT_WINDOW_PX
+        if short != self._short:
+            self._short = short
+            for panel in self.panels.values():
+                panel.set_short(short)
         if self.presenting:
             # full screen with large type: the docks' proportions again for the screen's size (the docks
             # had kept their pixel heights, and the larger captions left the curves 40 px)

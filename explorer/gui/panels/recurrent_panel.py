@@ -286,9 +286,10 @@ class RecurrentPanel(LivePanel):
         self._gate_tabs = QtWidgets.QTabWidget()
         self._gate_tabs.setObjectName("gateTabs")
         self._gate_tabs.setDocumentMode(True)
-        self._gate_tabs.currentChanged.connect(lambda _i: self.redraw_shown())
+        self._gate_tabs.currentChanged.connect(self._gate_tab_changed)
         self._gate_tabs.hide()
         outer.addWidget(self._gate_tabs)
+        self._presenting = self._short = self._placed = False
         self._place_heatmaps(tabs=False)
         # -- docks --
         self.unit_spin = QtWidgets.QSpinBox()
@@ -416,14 +417,38 @@ class RecurrentPanel(LivePanel):
                 self._gate_tabs.setTabText(i, label)
                 for g in group:
                     self._gate_tabs.widget(i).layout().addWidget(self.heatmaps[g])
+            self._gate_tab_changed(self._gate_tabs.currentIndex())
         else:
             for k, g in enumerate(names):
                 self._grid_layout.addWidget(self.heatmaps[g], k // 3, k % 3)
         self._gate_tabs.setVisible(tabs)
         self._grid_page.setVisible(not tabs)
 
+    def _gate_tab_changed(self, index: int) -> None:
+        # only the tab on show asks for room: a page last measured in presentation mode's large type kept
+        # the window wider than a 1366 px screen (Qt measures a hidden page lazily)
+        policy = QtWidgets.QSizePolicy.Policy
+        for i in range(self._gate_tabs.count()):
+            shown = policy.Preferred if i == index else policy.Ignored
+            self._gate_tabs.widget(i).setSizePolicy(shown, shown)
+        self.redraw_shown()
+
     def set_presenting(self, on: bool) -> None:
-        self._place_heatmaps(tabs=on)
+        self._presenting = on
+        self._arrange_heatmaps(again=True)  # (the type changed: the views laid out afresh, the hidden ones caught up)
+
+    def set_short(self, short: bool) -> None:
+        # at 1366x768 the 2 x 3 grid left each heatmap about 70 px under its title and caption: in a short
+        # window they go in the two tabs of three, a row the central view's height, as in presentation mode
+        self._short = short
+        self._arrange_heatmaps()
+
+    def _arrange_heatmaps(self, again: bool = False) -> None:
+        tabs = self._presenting or self._short
+        if tabs == self._gate_tabs.isVisibleTo(self._grid) and self._placed and not again:
+            return
+        self._placed = True
+        self._place_heatmaps(tabs=tabs)
         self.redraw_shown()  # the heatmaps hidden while another tab was on show catch up
 
     def dock_specs(self) -> list[DockSpec]:
