@@ -235,3 +235,18 @@ def test_the_lstm_heatmaps_go_in_tabs_in_a_short_window_and_back_in_the_grid_in_
             qtbot.waitUntil(lambda: tabs.isVisible() and len(shown()) == 3, timeout=3000)
     finally:
         win.close()
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE])
+def test_the_hidden_code_the_chosen_unit_and_the_gradient_keep_a_readable_height(qtbot, settings, app_look, size):
+    """At 1366x768 the autoencoder's hidden-code heatmap was a 30-px strip, the LSTM's chosen-unit trace a
+    20-px plot and its gradient against distance 30 px under its caption."""
+    win = _window(qtbot, settings, "autoencoder", size=size, notice=False)
+    try:
+        qtbot.waitUntil(lambda: win.panel.codes._body.height() >= 110, timeout=3000)
+        win.family_combo.setCurrentIndex(win.family_combo.findData("lstm"))
+        assert win.family == "lstm"
+        qtbot.waitUntil(lambda: win.panel.units._body.height() >= 90 and win.panel.grads._body.height() >= 90,
+                        timeout=3000)
+    finally:
+        win.close()

@@ -82,6 +82,7 @@ PROBE_CAPTION = ("The probe sequence (Settings > Probe sequence): its input, the
                  "o<sub>t</sub> = V s<sub>t</sub> at every step; with an intervention, the output without it dotted.")
 GATE_COLOURS = {"f": "#4fc3f7", "i": "#a3be8c", "o": "#ffb74d", "c_tilde": "#b48ead", "c": "#bf616a", "s": "#e5e9f0"}
 HEATMAP_MIN_PX = 120   # an LSTM gate heatmap's least height in the grid
+TRACE_MIN_PX = 90      # the chosen unit's and the gradient's plots, at least, with their axes
 TEXT_MIN_LINES = 6     # the coloured text's least height, in lines
 SAMPLE_MIN_LINES = 4   # the generated sample's
 GATE_LABELS = {"f": "f", "i": "i", "o": "o", "c_tilde": "c~", "c": "c", "s": "s"}
@@ -305,6 +306,7 @@ class RecurrentPanel(LivePanel):
         for g in self.gate_names:
             label = "tanh(c_t)" if g == "c" else GATE_LABELS[g] + "_t"
             self.units.add_series(g, label, GATE_COLOURS[g], width=2)
+        self.units._body.setMinimumHeight(TRACE_MIN_PX)  # (at 1366x768 its plot was 20 px)
         unit_box = QtWidgets.QWidget()
         lay = QtWidgets.QVBoxLayout(unit_box)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -334,6 +336,7 @@ class RecurrentPanel(LivePanel):
                                "not entry-wise): it shrinks geometrically. The LSTM's cell path c<sub>t</sub> = "
                                "f<sub>t</sub> ∘ c<sub>t-1</sub> + … multiplies by f<sub>t</sub>: kept while f ≈ 1.",
                                xlabel="distance T − t (steps back)", ylabel="‖∂L_T/∂s_t‖", logy=True)
+        self.grads._body.setMinimumHeight(TRACE_MIN_PX)  # (at 1366x768 its plot was 30 px under the caption)
         self.grads.add_series("lstm", "LSTM", "#4fc3f7", width=2.5)
         self.grads.add_series("rnn", "RNN", "#bf616a", width=2.5)
         self.curves = CurveView("Loss", "Training loss per step, and on training and held-out sequences; the "
