@@ -3,6 +3,7 @@
     python -m explorer                      open the app (digits, RBM)
     python -m explorer --version
     python -m explorer gui [--run DIR] [--dataset NAME] [--data-dir DIR]
+    python -m explorer lecture [FOLDER]     the lecture, step by step
     python -m explorer attach HOST:PORT|FOLDER [--token T | --token-file F] [--follow]   a script's own model
     python -m explorer train rbm|autoencoder|ae|dae|dbn|mlp [options] [--json]
     python -m explorer train lstm|rnn --task adding|recall|sine|sawtooth|text [options] [--json]
@@ -51,6 +52,7 @@ from explorer.cli import (
     fcn,
     gui,
     inspect,
+    lecture,
     mlp,
     rbm,
     recurrent,
@@ -81,6 +83,7 @@ def build_parser(prog: str = PROG) -> OneLineParser:
 
     gui.add_gui_parser(sub)
     attach.add_attach_parser(sub)
+    lecture.add_lecture_parser(sub)
 
     fam = train.add_train_command(sub)
     rbm.add_train_parser(fam)

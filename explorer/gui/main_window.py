@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from pathlib import Path
 from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -71,6 +72,7 @@ class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, DataMixin, QtWidgets.Q
         self.session: Session | None = None  # on a thread or in a training process: never asked which
         self._download: dict[str, Any] | None = None
         self.builder_window = None
+        self.lecture = None  # the lecture's pane and steps, made when first opened (gui/lecture.py)
         self.redraws = 0
         self._status_t = 0.0       # when the status bar and timeline bar were last updated by the timer
         self._status_state = ""
@@ -175,6 +177,15 @@ class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, DataMixin, QtWidgets.Q
         self._mark_viewed_step(family, step)
         if self.timeline_bar.panel is self.panels.get(family):
             self.timeline_bar.refresh()
+
+    def open_lecture(self, folder: str | Path | None = None) -> bool:
+        """Open the lecture in ``folder`` (the one shipped in samples/lecture by default) at its first step."""
+        from explorer.core.lecture.steps import default_lecture_folder
+        from explorer.gui.lecture import Lecture
+
+        if self.lecture is None:
+            self.lecture = Lecture(self)
+        return self.lecture.open(folder if folder is not None else default_lecture_folder())
 
     # -- Qt events and shutdown --------------------------------------------------------------------
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt name)
