@@ -36,13 +36,12 @@ class LecturePane(QtWidgets.QWidget):
         lay.setContentsMargins(8, 6, 8, 6)
         self.counter = QtWidgets.QLabel("")
         self.counter.setObjectName("lectureCounter")
+        self.counter.setWordWrap(True)
         self.title = QtWidgets.QLabel("")
         self.title.setObjectName("lectureTitle")
         self.title.setWordWrap(True)
-        font = self.title.font()
-        font.setPointSizeF(font.pointSizeF() * 1.35)
-        font.setBold(True)
-        self.title.setFont(font)
+        self.title.setTextFormat(QtCore.Qt.TextFormat.RichText)  # sizes relative to the type on show, so
+        # presentation mode's larger type makes them larger too
         self.text = QtWidgets.QLabel("")
         self.text.setObjectName("lectureText")
         self.text.setWordWrap(True)
@@ -51,9 +50,6 @@ class LecturePane(QtWidgets.QWidget):
         self.equations.setObjectName("lectureEquations")
         self.equations.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.equations.setWordWrap(True)
-        eq_font = QtGui.QFont("DejaVu Serif")
-        eq_font.setPointSizeF(self.font().pointSizeF() * 1.3)
-        self.equations.setFont(eq_font)
         self.next_label = QtWidgets.QLabel("")
         self.next_label.setObjectName("lectureNext")
         self.next_label.setWordWrap(True)
@@ -61,6 +57,7 @@ class LecturePane(QtWidgets.QWidget):
         self.steps.setObjectName("lectureSteps")
         self.steps.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.steps.setTextElideMode(QtCore.Qt.TextElideMode.ElideRight)
+        self.steps.setMaximumHeight(220)  # the step on show has the height; the list scrolls
         self.steps.itemActivated.connect(lambda item: self.sigStepChosen.emit(self.steps.row(item)))
         self.steps.itemClicked.connect(lambda item: self.sigStepChosen.emit(self.steps.row(item)))
         self.prev_btn = QtWidgets.QPushButton("◀ Previous (PgUp)")
@@ -78,6 +75,7 @@ class LecturePane(QtWidgets.QWidget):
         body_lay.addStretch(1)
         scroll = QtWidgets.QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the text wraps
         scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         scroll.setWidget(body)
         split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
@@ -95,9 +93,10 @@ class LecturePane(QtWidgets.QWidget):
 
     def show_step(self, index: int, step: Step, total: int) -> None:
         self.counter.setText(f"Step {index + 1} of {total}" + (f"  ·  {step.section}" if step.section else ""))
-        self.title.setText(step.title)
+        self.title.setText(f"<span style='font-size:x-large; font-weight:bold'>{html.escape(step.title)}</span>")
         self.text.setText(step.text)
-        self.equations.setText("".join(f"<p style='margin:6px 0'>{eq}</p>" for eq in step.equations_html))
+        self.equations.setText("".join(f"<p style='margin:6px 0; font-family:\"DejaVu Serif\", serif; "
+                                       f"font-size:large'>{eq}</p>" for eq in step.equations_html))
         self.equations.setVisible(bool(step.equations_html))
         self.next_label.setText(f"<b>Now:</b> {html.escape(step.next)}" if step.next else "")
         self.next_label.setVisible(bool(step.next))
