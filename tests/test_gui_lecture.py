@@ -91,7 +91,7 @@ def test_pgdown_pgup_the_list_and_presentation_mode(qtbot, settings, tmp_path):
         item = lecture.pane.steps.item(0)
         lecture.pane.steps.itemClicked.emit(item)
         assert lecture.index == 0 and win.session.trainer.config.hidden == 16
-        assert "σ" in lecture.pane.equations.text() and "<sub>" not in lecture.pane.text.text()
+        assert "σ" in lecture.pane.equations.equations[0] and "<sub>" not in lecture.pane.text.text()
         win.enter_presentation()
         qtbot.waitUntil(win.isFullScreen, timeout=3000)
         assert lecture.dock.isVisible()
@@ -116,3 +116,30 @@ def test_a_bad_lecture_or_step_is_a_notice_and_the_window_stays(qtbot, settings,
         assert win.family == "rbm" and win.session is not None
     finally:
         win.close()
+
+
+def test_an_equation_is_drawn_whole_on_one_line_and_shrinks_to_a_narrow_pane(qtbot):
+    from PySide6 import QtGui
+
+    from explorer.core.lecture import equation_html
+    from explorer.gui.widgets.equations import MIN_SCALE, EquationView
+
+    view = EquationView()
+    qtbot.addWidget(view)
+    view.set_equations([equation_html(r"p(h_j = 1 | \mathbf{x}) = \sigma(c_j + \sum_i W_{ji} x_i)"),
+                        equation_html(r"\frac{\partial L}{\partial s_{t-1}} = W^\top \frac{\partial L}{\partial s_t}")])
+    line, fraction = view.natural_size(0), view.natural_size(1)
+    assert fraction.height() > 1.8 * line.height()  # numerator over denominator, not side by side
+    view.resize(int(line.width()) * 2, 200)
+    view.show()
+    qtbot.waitExposed(view)
+    assert view.scale_for(0, view.width()) == 1.0
+    assert view.heightForWidth(view.width()) == int(line.height() + fraction.height() + 6 + 0.999)
+    narrow = int(line.width() * 0.7)  # a narrow pane: one line still, 70 % of the size
+    assert abs(view.scale_for(0, narrow) - narrow / line.width()) < 1e-9
+    assert view.heightForWidth(narrow) < view.heightForWidth(view.width())
+    assert view.scale_for(0, 10) == MIN_SCALE
+    image = view.grab().toImage()
+    ink = QtGui.QColor(view.palette().color(QtGui.QPalette.ColorRole.WindowText))
+    first_line = [image.pixelColor(x, y) for x in range(image.width()) for y in range(int(line.height()))]
+    assert any(abs(c.lightness() - ink.lightness()) < 60 for c in first_line)  # the type is drawn

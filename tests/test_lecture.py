@@ -37,7 +37,8 @@ def test_equations_become_rich_text():
         "<i>w</i><sub><i>i</i><i>j</i></sub> <i>x</i><sub><i>i</i></sub>)")
     assert equation_html(r"\tilde{x}^2") == "<i>x</i>\u0303<sup>2</sup>"
     frac = equation_html(r"y = \frac{a}{b}")
-    assert frac.startswith("<table") and "<i>a</i>" in frac and "<i>b</i>" in frac and "bgcolor" in frac
+    assert frac.startswith("<table") and "<i>a</i>" in frac and "<i>b</i>" in frac
+    assert "<td align='center' style='border-bottom:1px solid #9aa5b5'><i>a</i></td>" in frac
 
 
 @pytest.mark.parametrize("text, message", [

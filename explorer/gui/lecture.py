@@ -20,6 +20,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from explorer.core.engine.session import RUNNING
 from explorer.core.lecture import LectureError, Step, load_lecture
 from explorer.core.safe_read import escape_text
+from explorer.gui.widgets.equations import EquationView
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,8 @@ class LecturePane(QtWidgets.QWidget):
         self.text.setObjectName("lectureText")
         self.text.setWordWrap(True)
         self.text.setTextFormat(QtCore.Qt.TextFormat.PlainText)
-        self.equations = QtWidgets.QLabel("")
+        self.equations = EquationView()  # drawn whole, one line each, shrunk to fit rather than wrapped
         self.equations.setObjectName("lectureEquations")
-        self.equations.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        self.equations.setWordWrap(True)
         self.next_label = QtWidgets.QLabel("")
         self.next_label.setObjectName("lectureNext")
         self.next_label.setWordWrap(True)
@@ -95,8 +94,7 @@ class LecturePane(QtWidgets.QWidget):
         self.counter.setText(f"Step {index + 1} of {total}" + (f"  ·  {step.section}" if step.section else ""))
         self.title.setText(f"<span style='font-size:x-large; font-weight:bold'>{html.escape(step.title)}</span>")
         self.text.setText(step.text)
-        self.equations.setText("".join(f"<p style='margin:6px 0; font-family:\"DejaVu Serif\", serif; "
-                                       f"font-size:large'>{eq}</p>" for eq in step.equations_html))
+        self.equations.set_equations(list(step.equations_html))
         self.equations.setVisible(bool(step.equations_html))
         self.next_label.setText(f"<b>Now:</b> {html.escape(step.next)}" if step.next else "")
         self.next_label.setVisible(bool(step.next))

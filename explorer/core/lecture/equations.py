@@ -4,7 +4,7 @@ Why not ASCII: ``sigma(sum_i w_ij x_i)`` is hard to read from the back of a room
 LaTeX the lecture uses: Greek letters and operators as ``\\name``, ``_{...}`` and ``^{...}`` (or one
 character), ``\\frac{a}{b}``, ``\\hat{x}``, ``\\tilde{x}``, ``\\bar{x}``, ``\\mathbf{x}``, ``\\text{...}``.
 The output is the HTML subset Qt's rich text draws (``<sub>``, ``<sup>``, ``<i>``, ``<b>``, and a fraction
-as a small table with a rule between numerator and denominator). Anything else is an EquationError
+as a small table, the numerator's lower border its rule). Anything else is an EquationError
 naming the position, so a typo in a step file is found when the file is checked, not on the projector.
 """
 
@@ -20,11 +20,12 @@ SYMBOLS = {
     "odot": "⊙", "approx": "≈", "le": "≤", "ge": "≥", "ne": "≠", "to": "→", "gets": "←", "infty": "∞",
     "in": "∈", "propto": "∝", "sim": "∼", "ll": "≪", "gg": "≫", "pm": "±", "log": "log", "exp": "exp",
     "tanh": "tanh", "max": "max", "min": "min", "quad": "&nbsp;&nbsp;&nbsp;", ",": "&nbsp;",
-    "{": "{", "}": "}", "|": "‖", "ldots": "…", "top": "ᵀ",
+    "{": "{", "}": "}", "|": "‖", "ldots": "…", "top": "T",
 }
 ACCENTS = {"hat": "\u0302", "tilde": "\u0303", "bar": "\u0304"}
 MAX_LENGTH = 400
 FRACTION = "<table cellspacing='0' cellpadding='0'>"  # how a fraction's table begins
+FRACTION_RULE = "border-bottom:1px solid #9aa5b5"  # the line between numerator and denominator
 
 
 class EquationError(ValueError):
@@ -77,9 +78,10 @@ class _Parser:
             name = self.text[start:self.i]
             if name == "frac":
                 num, den = self.group(), self.group()
-                return (f"{FRACTION}<tr><td align='center'>"
-                        f"{num}</td></tr><tr><td height='1' bgcolor='#9aa5b5'></td></tr>"
-                        f"<tr><td align='center'>{den}</td></tr></table>")
+                # the rule is the numerator's lower border: a cell of its own is a line tall once the
+                # fraction sits inside another table (as every equation with a fraction does)
+                return (f"{FRACTION}<tr><td align='center' style='{FRACTION_RULE}'>"
+                        f"{num}</td></tr><tr><td align='center'>{den}</td></tr></table>")
             if name in ACCENTS:
                 inner = self.group()
                 return inner + ACCENTS[name] if len(inner) == 1 else f"{inner}{ACCENTS[name]}"
