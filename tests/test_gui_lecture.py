@@ -48,6 +48,11 @@ def test_every_step_opens_its_panel_with_its_views_drawn_within_ten_seconds(qtbo
             took[step.path.name] = time.monotonic() - start
             assert f">{html.escape(step.title)}</span>" in lecture.pane.title.text()
             assert lecture.pane.counter.text().startswith(f"Step {k + 1} of {len(steps)}")
+            assert lecture.pane.equations.equations == list(step.equations_html)
+            listed = lecture.pane.steps
+            qtbot.wait(20)  # (the list scrolls once it is laid out)
+            shown, row = listed.viewport().rect(), listed.visualItemRect(listed.item(k))
+            assert shown.top() <= row.top() and row.bottom() <= shown.bottom(), (k, shown, row)  # in the list's view
             if step.dock:
                 assert win.docks[step.dock].isVisible(), step.dock
             if step.builder:

@@ -57,6 +57,8 @@ class LecturePane(QtWidgets.QWidget):
         self.steps.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.steps.setTextElideMode(QtCore.Qt.TextElideMode.ElideRight)
         self.steps.setMaximumHeight(220)  # the step on show has the height; the list scrolls
+        self.steps.installEventFilter(self)
+        self.steps.viewport().installEventFilter(self)
         self.steps.itemActivated.connect(lambda item: self.sigStepChosen.emit(self.steps.row(item)))
         self.steps.itemClicked.connect(lambda item: self.sigStepChosen.emit(self.steps.row(item)))
         self.prev_btn = QtWidgets.QPushButton("◀ Previous (PgUp)")
@@ -69,7 +71,9 @@ class LecturePane(QtWidgets.QWidget):
         body = QtWidgets.QWidget()
         body_lay = QtWidgets.QVBoxLayout(body)
         body_lay.setContentsMargins(0, 0, 0, 0)
-        for w in (self.counter, self.title, self.text, self.equations, self.next_label):
+        # the equations under the title, above the words: on a projector they are what the room reads first,
+        # and a long text would push them below the fold of a 768-pixel screen
+        for w in (self.counter, self.title, self.equations, self.text, self.next_label):
             body_lay.addWidget(w)
         body_lay.addStretch(1)
         scroll = QtWidgets.QScrollArea()
@@ -84,6 +88,20 @@ class LecturePane(QtWidgets.QWidget):
         split.setStretchFactor(1, 1)
         lay.addWidget(split, 1)
         lay.addLayout(buttons)
+
+    def keep_current_step_in_view(self) -> None:
+        """Scroll the list to the step on show (step 17 of 19 is below a short list's fold)."""
+        item = self.steps.currentItem()
+        if item is not None:
+            self.steps.scrollToItem(item, QtWidgets.QAbstractItemView.ScrollHint.PositionAtCenter)
+
+    def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 (Qt's name)
+        # presentation mode's larger type re-lays the list out and leaves it scrolled where it was: once the
+        # list has its new size, bring the step on show back into view
+        if event.type() in (QtCore.QEvent.Type.Resize, QtCore.QEvent.Type.FontChange,
+                            QtCore.QEvent.Type.StyleChange):
+            QtCore.QTimer.singleShot(0, self.keep_current_step_in_view)
+        return False
 
     def set_steps(self, steps: list[Step]) -> None:
         self.steps.clear()
@@ -100,6 +118,7 @@ class LecturePane(QtWidgets.QWidget):
         self.next_label.setVisible(bool(step.next))
         self.steps.blockSignals(True)
         self.steps.setCurrentRow(index)
+        self.keep_current_step_in_view()
         self.steps.blockSignals(False)
         self.prev_btn.setEnabled(index > 0)
         self.next_btn.setEnabled(index < total - 1)
