@@ -73,7 +73,8 @@ def test_pgdown_pgup_the_list_and_presentation_mode(qtbot, settings, tmp_path):
     for k, (family, hidden) in enumerate((("rbm", 16), ("rbm", 24), ("autoencoder", 12))):
         (folder / f"0{k}.json").write_text(json.dumps({
             "title": f"Step {k}", "text": "Words.", "equations": [r"h = \sigma(W x)"],
-            "open": {"family": family, "settings": {"hidden": hidden}}, "next": "Press Play."}))
+            "open": {"family": family, "settings": {"hidden": hidden}}, "next": "Press Play.",
+            **({"dock": "rbmHiddenDock"} if k == 1 else {})}))
     win = MainWindow(settings=settings)
     qtbot.addWidget(win)
     win.resize(1366, 768)
@@ -102,6 +103,12 @@ def test_pgdown_pgup_the_list_and_presentation_mode(qtbot, settings, tmp_path):
         assert lecture.dock.isVisible()
         qtbot.keyClick(win, QtCore.Qt.Key.Key_PageDown)
         assert lecture.index == 1 and win.presenting
+        # the step's view is not one of the RBM's presentation views: it takes the lower one's place
+        assert "rbmHiddenDock" not in win.panel.presentation_docks
+        hidden = win.docks["rbmHiddenDock"]
+        qtbot.waitUntil(hidden.isVisible, timeout=3000)
+        assert win.dockWidgetArea(hidden) == QtCore.Qt.DockWidgetArea.RightDockWidgetArea
+        assert win.docks[win.panel.presentation_docks[0]].isVisible()
         lecture.dock.close()  # closed: PgDown is the window's again, the settings come back
         qtbot.keyClick(win, QtCore.Qt.Key.Key_PageDown)
         assert lecture.index == 1

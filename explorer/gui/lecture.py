@@ -207,6 +207,8 @@ class Lecture(QtCore.QObject):
             if dock is None:
                 log.warning("lecture step %s: no dock %r on the %s panel", step.path, step.dock, win.family)
             else:
+                if win.presenting:
+                    self._present_dock(dock)
                 dock.show()
                 dock.raise_()
         if step.builder:
@@ -216,6 +218,19 @@ class Lecture(QtCore.QObject):
         self.dock.raise_()
         QtCore.QTimer.singleShot(0, self._give_room)
         return True
+
+    def _present_dock(self, dock: QtWidgets.QDockWidget) -> None:
+        """In presentation mode the right column shows the panel's own few views: the step's view, if it is not
+        one of them, takes the lower one's place there (leaving presentation mode puts every dock back)."""
+        win = self.window
+        shown = [win.docks[name] for name in win.panel.presentation_docks if name in win.docks]
+        if dock in shown or not shown:
+            return
+        right = QtCore.Qt.DockWidgetArea.RightDockWidgetArea
+        if len(shown) > 1:
+            shown[-1].hide()
+        win.addDockWidget(right, dock)
+        win.splitDockWidget(shown[0], dock, QtCore.Qt.Orientation.Vertical)
 
     def _give_room(self) -> None:
         """The left column for the lecture: the panel's own left docks (its settings among them) step aside
