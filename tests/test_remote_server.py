@@ -1,9 +1,15 @@
 """The training server over loopback with real processes: a client trains a model there; hostile peers
 (wrong token, silence, malformed frames, path-writing commands) are refused and the training goes on."""
 
+import json
 import logging
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +105,34 @@ def test_a_saved_run_path_from_a_client_is_refused(server):
     failed = receive(sock)
     assert failed[0] == "failed" and isinstance(failed[1], PermissionError)
     sock.close()
+
+
+def serve_command(tmp_path, *options):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.Popen([sys.executable, "-m", "explorer", "serve", "--token-file", str(tmp_path / "t"),
+                             *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def first_lines(proc, n):
+    lines = [proc.stdout.readline().strip() for _ in range(n)]
+    proc.send_signal(signal.SIGINT)
+    proc.wait(20)
+    return lines
+
+
+def test_serve_binds_loopback_writes_a_private_token_file_and_warns_when_told_another_host(tmp_path):
+    lines = first_lines(serve_command(tmp_path), 3)
+    assert lines[0].startswith("serving training on 127.0.0.1:")
+    token = lines[1].removeprefix("token: ")
+    assert json.loads((tmp_path / "t").read_text())["token"] == token
+    assert (tmp_path / "t").stat().st_mode & 0o777 == 0o600
+    lines = first_lines(serve_command(tmp_path, "--listen", "0.0.0.0:0"), 2)
+    assert lines[0].startswith("serving training on 0.0.0.0:")
+    assert lines[1].startswith("warning: 0.0.0.0 is reachable from the network")
+
+
+def test_serve_bad_listen_option_is_one_line_and_exit_2(tmp_path):
+    proc = serve_command(tmp_path, "--listen", "localhost:99999")
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert err.strip().splitlines() == ["explorer: error: --listen: expected a port from 0 to 65535, got '99999'"]

@@ -42,6 +42,7 @@ from explorer.cli import (
     mlp,
     rbm,
     recurrent,
+    serve,
     snapshot,
     spec,
     train,
@@ -69,6 +70,7 @@ def build_parser(prog: str = PROG) -> OneLineParser:
 
     gui.add_gui_parser(sub)
     attach.add_attach_parser(sub)
+    serve.add_serve_parser(sub)
 
     fam = train.add_train_command(sub)
     rbm.add_train_parser(fam)
