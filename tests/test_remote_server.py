@@ -136,3 +136,35 @@ def test_serve_bad_listen_option_is_one_line_and_exit_2(tmp_path):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert err.strip().splitlines() == ["explorer: error: --listen: expected a port from 0 to 65535, got '99999'"]
+
+
+def test_oversized_wrong_version_and_many_peers_at_once_leave_a_training_client_going(server, caplog):
+    sock, _welcome = connect(server)
+    sock.sendall(message(spec()))
+    assert receive(sock, timeout=60)[0] == "ready"
+    sock.sendall(message(("do", True, "start", (), {})))
+    with caplog.at_level(logging.WARNING, "explorer.remote"):
+        big = socket.create_connection(server.address, timeout=10)
+        big.sendall(b"NXW1" + (100).to_bytes(4, "little") + (1 << 30).to_bytes(8, "little"))
+        assert "frame too large" in read_frame(big, timeout=5).fields["reason"]
+        big.close()
+        old = socket.create_connection(server.address, timeout=10)
+        old.sendall(b"NXW9" + bytes(12))
+        assert "bad magic" in read_frame(old, timeout=5).fields["reason"]
+        old.close()
+        crowd = [socket.create_connection(server.address, timeout=10) for _ in range(40)]
+        for peer in crowd:
+            peer.sendall(encode_frame("hello", {"token": "nope", "role": "control", "client": "test"}))
+        assert all(read_frame(peer, timeout=10).fields["reason"] == "wrong token" for peer in crowd)
+        for peer in crowd:
+            peer.close()
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("frame too large" in line for line in lines) and any("bad magic" in line for line in lines)
+    assert sum("wrong token" in line for line in lines) >= 40
+    deadline, rows = time.monotonic() + 30, 0
+    while rows < 20 and time.monotonic() < deadline:
+        m = receive(sock)
+        if m[0] == "metrics":
+            rows += len(m[2])
+    assert rows >= 20  # the training went on and its rows still arrive
+    sock.close()
