@@ -168,3 +168,27 @@ def test_oversized_wrong_version_and_many_peers_at_once_leave_a_training_client_
             rows += len(m[2])
     assert rows >= 20  # the training went on and its rows still arrive
     sock.close()
+
+
+def test_a_remote_session_trains_pauses_and_takes_live_hyper_parameters(server):
+    from explorer.core.remote.client import RemoteRefused, RemoteSession
+
+    with pytest.raises(RemoteRefused, match="wrong token"):
+        RemoteSession(tiny_rbm_config(), host=server.address[0], port=server.address[1], token="bad", threads=1)
+    s = RemoteSession(tiny_rbm_config(), host=server.address[0], port=server.address[1], token=TOKEN, threads=1,
+                      snapshot_hz=20)
+    try:
+        s.start()
+        deadline = time.monotonic() + 30
+        while len(s.history()) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(s.history()) >= 5
+        s.set_hparams(lr=0.123)
+        s.pause()
+        deadline = time.monotonic() + 30
+        while not (s.state == "paused" and s.trainer.config.lr == pytest.approx(0.123)) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert s.state == "paused" and s.trainer.config.lr == pytest.approx(0.123)
+    finally:
+        s.stop()

@@ -42,9 +42,8 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Start the server, print where and the token, then serve until interrupted."""
-    from explorer.core.remote.server import TrainingServer
+    from explorer.core.remote.server import TrainingServer, is_loopback
     from explorer.core.wire.auth import new_token, write_token_file
-    from explorer.core.wire.server import _is_loopback
 
     host, port = parse_listen(args.listen)
     token = new_token()
@@ -60,7 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--token-file {args.token_file}: {exc}") from None
     server.start()
     print(f"serving training on {bound_host}:{bound_port}", flush=True)
-    if not _is_loopback(host):
+    if not is_loopback(host):
         print(f"warning: {host} is reachable from the network; anyone with the token can train here "
               f"(ssh -L is the recommended way, see docs/remote.md)", flush=True)
     print(f"token: {token}", flush=True)
