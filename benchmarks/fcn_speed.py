@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os as _os
 
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app runs (explorer/__init__.py), before torch loads
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app runs (explorer/cli/__init__.py), before torch loads
 
 import argparse
 import os

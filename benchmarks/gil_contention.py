@@ -25,7 +25,7 @@ from __future__ import annotations
 import os as _os
 import sys as _sys
 
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app runs (explorer/__init__.py), before torch loads
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app runs (explorer/cli/__init__.py), before torch loads
 _sys.path.insert(0, _os.path.dirname(_os.path.abspath(__file__)))
 
 import argparse  # noqa: E402

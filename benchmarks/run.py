@@ -1,6 +1,7 @@
 """One benchmark suite: training speed against bare PyTorch, GUI responsiveness, start-up, memory.
 
     python benchmarks/run.py [--data-dir DIR] [--quick] [--json FILE] [--families rbm,dae,...] [--device cpu]
+                             [--no-gui] [--no-watch]
 
 For every family that exists it prints one table row: training samples/s through the app's engine
 (its background thread, views hidden) against a bare PyTorch loop with the same model, batch and
@@ -14,7 +15,8 @@ a separate process), with training on a thread of the window's process, and with
 GUI's responsiveness while training (lateness of a 10 ms GUI-thread timer, p50/p99, and the
 redraws per second reached), start-up (``python -m explorer`` to the first painted window, to the
 main window's first paint once torch is loaded, and the torch import alone), and memory (resident size over a training run with views refreshing; growth
-after warm-up as a fraction). ``--json FILE`` writes the same figures as one object.
+after warm-up as a fraction), and what ``explorer.watch`` costs each example's own loop
+(``benchmarks/watch_cost.py``). ``--json FILE`` writes the same figures as one object.
 
 Compare ratios, not absolute rates: on a shared machine the absolute figures move from run to run.
 Variants are interleaved (engine, bare, bare, engine, ...: a steady drift in the machine's speed
@@ -388,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--memory-seconds", type=float, default=None,
                     help="length of the memory run with views refreshing (default 300, quick 10)")
     ap.add_argument("--no-gui", action="store_true", help="skip everything that opens a window (GPU machines)")
+    ap.add_argument("--no-watch", action="store_true",
+                    help="skip what explorer.watch costs the examples' own loops (benchmarks/watch_cost.py)")
     args = ap.parse_args(argv)
     quick = args.quick
     repeats = args.repeats or (1 if quick else 3)
@@ -457,6 +461,12 @@ def main(argv: list[str] | None = None) -> int:
         if sk is not None:
             out["sklearn_rbm_ratio"] = sk["ratio"]
             out["sklearn_rbm"] = sk
+    if not args.no_watch:
+        # a user's own script, watched: its loop's speed bare, watched alone and with a viewer (watch_cost.py)
+        import watch_cost
+
+        print("explorer.watch in the examples' own loops (benchmarks/watch_cost.py):", flush=True)
+        out["watch"] = watch_cost.measure(list(watch_cost.EXAMPLES), repeats=repeats)
     if not args.no_gui:
         gui_case = rbm_case or case_rbm(quick, args.data_dir, args.device)
         # the window's responsiveness: every snapshot asked for (pacing off), so the refresh rate is

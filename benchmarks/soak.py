@@ -24,7 +24,7 @@ import tempfile
 import time
 import traceback
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app does (see explorer/__init__.py)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app does (see explorer/cli/__init__.py)
 if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

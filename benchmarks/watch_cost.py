@@ -103,7 +103,9 @@ def run_example(name: str, mode: str, viewers: int) -> dict:
 
     reader = threading.Thread(target=read_err, daemon=True)
     reader.start()
-    out, _ = proc.communicate(timeout=600)
+    assert proc.stdout is not None
+    out = proc.stdout.read()  # (not communicate(): it would read stderr too, racing the reader for its lines)
+    proc.wait(600)
     reader.join(5)
     rates = RATE.findall(out)
     if proc.returncode != 0 or not rates:
@@ -116,6 +118,30 @@ def run_example(name: str, mode: str, viewers: int) -> dict:
         result.update(snapshots_per_s_min=min(snap_rates), snapshots_per_s_median=statistics.median(snap_rates),
                       viewer_errors=[v.error for v in clients if v.error])
     return result
+
+
+def measure(names: list[str], repeats: int = 3, viewers: int = 1) -> dict[str, dict]:
+    """The figures of each example in ``names`` (``repeats`` interleaved rounds of bare, watched alone and
+    watched with ``viewers`` viewers), printed as they come; also run by ``benchmarks/run.py``."""
+    figures: dict[str, dict] = {}
+    for name in names:
+        rounds = []
+        for r in range(repeats):
+            row = {mode: run_example(name, mode, viewers) for mode in ("bare", "alone", "viewers")}
+            rounds.append(row)
+            print(f"{name} round {r + 1}: bare {row['bare']['steps_per_s']:.1f} steps/s, "
+                  f"watched alone {row['alone']['steps_per_s']:.1f}, with {viewers} viewer(s) "
+                  f"{row['viewers']['steps_per_s']:.1f} ({row['viewers'].get('snapshots_per_s_min', 0):.1f} "
+                  f"snapshots/s at the slowest viewer)", flush=True)
+        alone = statistics.median(r["alone"]["steps_per_s"] / r["bare"]["steps_per_s"] for r in rounds)
+        viewed = statistics.median(r["viewers"]["steps_per_s"] / r["bare"]["steps_per_s"] for r in rounds)
+        snaps = statistics.median(r["viewers"].get("snapshots_per_s_min", 0.0) for r in rounds)
+        figures[name] = {"rounds": rounds, "alone_over_bare": alone, "viewers_over_bare": viewed,
+                         "snapshots_per_s_slowest_viewer": snaps}
+        print(f"{name}: watched alone / bare {alone:.3f} (cost {100 * (1 - alone):+.1f}%), with {viewers} "
+              f"viewer(s) / bare {viewed:.3f} (cost {100 * (1 - viewed):+.1f}%), {snaps:.1f} snapshots/s "
+              f"at the slowest viewer (medians of {repeats})", flush=True)
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,24 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"watch_cost: error: --examples: unknown {', '.join(unknown)} (known: {', '.join(EXAMPLES)})",
               file=sys.stderr)
         return 2
-    figures: dict[str, dict] = {}
-    for name in names:
-        rounds = []
-        for r in range(args.repeats):
-            row = {mode: run_example(name, mode, args.viewers) for mode in ("bare", "alone", "viewers")}
-            rounds.append(row)
-            print(f"{name} round {r + 1}: bare {row['bare']['steps_per_s']:.1f} steps/s, "
-                  f"watched alone {row['alone']['steps_per_s']:.1f}, with {args.viewers} viewer(s) "
-                  f"{row['viewers']['steps_per_s']:.1f} ({row['viewers'].get('snapshots_per_s_min', 0):.1f} "
-                  f"snapshots/s at the slowest viewer)", flush=True)
-        alone = statistics.median(r["alone"]["steps_per_s"] / r["bare"]["steps_per_s"] for r in rounds)
-        viewed = statistics.median(r["viewers"]["steps_per_s"] / r["bare"]["steps_per_s"] for r in rounds)
-        snaps = statistics.median(r["viewers"].get("snapshots_per_s_min", 0.0) for r in rounds)
-        figures[name] = {"rounds": rounds, "alone_over_bare": alone, "viewers_over_bare": viewed,
-                         "snapshots_per_s_slowest_viewer": snaps}
-        print(f"{name}: watched alone / bare {alone:.3f} (cost {100 * (1 - alone):+.1f}%), with {args.viewers} "
-              f"viewer(s) / bare {viewed:.3f} (cost {100 * (1 - viewed):+.1f}%), {snaps:.1f} snapshots/s "
-              f"at the slowest viewer (medians of {args.repeats})", flush=True)
+    figures = measure(names, args.repeats, args.viewers)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))
     return 0

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import os as _os
-
 TYPE_CHECKING = False  # typing itself is not imported: `import explorer` stays light
 if TYPE_CHECKING:
     from typing import Any as _Any
 
 __version__ = "0.1.0"
 
-# Training runs on a background thread. With OpenMP's default (active) waiting, the idle worker of the
-# main thread's team spins on one of the cores the training thread's team needs: on a 2-core machine the
-# same DAE step ran about 13% slower on a plain thread than on the main thread, and the GUI thread lost
-# CPU too. Passive waiting removes the difference (benchmarks/README.md). It must be set before torch
-# loads OpenMP, so it is set here, when the package is imported; a value the user set wins.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP's waiting policy is the app's choice, set where the app starts (explorer/cli/__init__.py), not
+# here: a user's script that imports explorer to watch its own model keeps OpenMP's default, which its
+# own loop on the main thread is fastest with.
 
 
 def watch(*args: _Any, **kwargs: _Any) -> _Any:

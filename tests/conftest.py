@@ -8,6 +8,8 @@ os.environ.setdefault("NETWORK_EXPLORER_CACHE", tempfile.mkdtemp(prefix="explore
 # windows train on a thread of the test process unless a test asks for a training process (each costs
 # a process start); the tests of the process session and one per family in test_gui_process.py do
 os.environ["NETWORK_EXPLORER_TRAINING"] = "thread"
+# OpenMP waits passively, as the app sets it where it starts (explorer/cli/__init__.py), before torch loads
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -79,3 +79,7 @@ def test_ddp_ranks_finish_with_equal_weights():
     assert ranks["0"] == ranks["1"]
     m = last_match(r"test accuracy ([\d.]+)% after 15 steps on 2 ranks", r.stdout)
     assert float(m[1]) > 30  # chance is 10%
+    # only rank 0 publishes: one watcher listens, the other rank's is a no-op that says nothing
+    watching = re.findall(r"^explorer: watching .*$", r.stderr, re.M)
+    assert len(watching) == 1, r.stderr
+    assert "cannot listen" not in r.stderr

@@ -293,7 +293,7 @@ def test_the_models_first_shown_in_presentation_mode_fit_the_window_after_it(qtb
         win.leave_presentation()
         qtbot.waitUntil(lambda: win.size() == QtCore.QSize(1366, 768), timeout=3000)
         widths = _least_widths(qtbot, win)
-        assert {f: w for f, w in widths.items() if abs(w - expected[f]) > 16} == {}
+        assert {f: w for f, w in widths.items() if abs(w - expected[f]) > 16} == {}, (widths, expected)
         for _ in PANELS:
             win.act_next_model.trigger()
             own = {id(d) for d, _a in win._family_docks[win.family]}

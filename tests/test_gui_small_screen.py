@@ -199,8 +199,54 @@ def test_leaving_presentation_mode_on_another_model_lays_the_lstm_out_as_never_p
         bottom = win.docks["lstmCurvesDock"]
         qtbot.waitUntil(lambda: bottom.height() == expected_bottom, timeout=3000)
         rows = _heatmap_rows(win.panel)
-        assert rows == expected_rows and rows[0][0] == rows[1][0], (rows, expected_rows)
+        assert rows == expected_rows, (rows, expected_rows)
         assert not win.notice.isVisible()
     finally:
         win.leave_presentation()
+        win.close()
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE])
+def test_the_lstm_heatmaps_go_in_tabs_in_a_short_window_and_back_in_the_grid_in_a_tall_one(qtbot, settings, app_look,
+                                                                                         size):
+    """At 1366x768 the 2 x 3 grid left each gate heatmap about 70 px for its picture: in a short window the six
+    go in two tabs of three, a row the central view's height; at 1600x1000 they stay in the grid. A window
+    resized across the line changes over, both ways."""
+    win = _window(qtbot, settings, "lstm", size=size, notice=False)
+    try:
+        panel = win.panel
+        tabs = panel._gate_tabs
+
+        def shown() -> list[str]:
+            return [g for g, view in panel.heatmaps.items() if view.isVisible()]
+
+        if size == SMALL:
+            qtbot.waitUntil(tabs.isVisible, timeout=3000)
+            assert [tabs.tabText(i) for i in range(tabs.count())] == ["Gates f, i, o", "c~, c, s"]
+            assert shown() == ["f", "i", "o"]
+            assert min(panel.heatmaps[g]._body.height() for g in shown()) >= 200
+            tabs.setCurrentIndex(1)
+            qtbot.waitUntil(lambda: shown() == ["c_tilde", "c", "s"], timeout=3000)
+            win.resize(*LARGE)
+            qtbot.waitUntil(lambda: not tabs.isVisible() and len(shown()) == 6, timeout=3000)
+        else:
+            assert not tabs.isVisible() and len(shown()) == 6
+            win.resize(*SMALL)
+            qtbot.waitUntil(lambda: tabs.isVisible() and len(shown()) == 3, timeout=3000)
+    finally:
+        win.close()
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE])
+def test_the_hidden_code_the_chosen_unit_and_the_gradient_keep_a_readable_height(qtbot, settings, app_look, size):
+    """At 1366x768 the autoencoder's hidden-code heatmap was a 30-px strip, the LSTM's chosen-unit trace a
+    20-px plot and its gradient against distance 30 px under its caption."""
+    win = _window(qtbot, settings, "autoencoder", size=size, notice=False)
+    try:
+        qtbot.waitUntil(lambda: win.panel.codes._body.height() >= 110, timeout=3000)
+        win.family_combo.setCurrentIndex(win.family_combo.findData("lstm"))
+        assert win.family == "lstm"
+        qtbot.waitUntil(lambda: win.panel.units._body.height() >= 90 and win.panel.grads._body.height() >= 90,
+                        timeout=3000)
+    finally:
         win.close()

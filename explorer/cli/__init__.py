@@ -3,6 +3,7 @@
     python -m explorer                      open the app (digits, RBM)
     python -m explorer --version
     python -m explorer gui [--run DIR] [--dataset NAME] [--data-dir DIR]
+    python -m explorer lecture [FOLDER]     the lecture, step by step
     python -m explorer attach HOST:PORT|FOLDER [--token T | --token-file F] [--follow]   a script's own model
     python -m explorer train rbm|autoencoder|ae|dae|dbn|mlp [options] [--json]
     python -m explorer train lstm|rnn --task adding|recall|sine|sawtooth|text [options] [--json]
@@ -25,7 +26,19 @@ parser together, in the order ``--help`` lists the commands, and runs what was a
 
 from __future__ import annotations
 
-import json
+import os
+
+# Training runs on a background thread. With OpenMP's default (active) waiting, the idle worker of the
+# main thread's team spins on one of the cores the training thread's team needs: on a 2-core machine the
+# same DAE step ran about 13% slower on a plain thread than on the main thread, and the GUI thread lost
+# CPU too. Passive waiting removes the difference (benchmarks/README.md). It must be set before torch
+# loads OpenMP, so the app sets it here, where every start of the app (``python -m explorer``, the
+# console script) comes first, and the training processes it starts inherit it; a value the user set
+# wins. ``import explorer`` alone leaves it alone: a user's script with its loop on the main thread
+# ran up to 3x slower on the CPU with passive waiting.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import json  # noqa: E402
 import logging
 import sys
 from collections.abc import Sequence
@@ -39,6 +52,7 @@ from explorer.cli import (
     fcn,
     gui,
     inspect,
+    lecture,
     mlp,
     rbm,
     recurrent,
@@ -71,6 +85,7 @@ def build_parser(prog: str = PROG) -> OneLineParser:
     gui.add_gui_parser(sub)
     attach.add_attach_parser(sub)
     serve.add_serve_parser(sub)
+    lecture.add_lecture_parser(sub)
 
     fam = train.add_train_command(sub)
     rbm.add_train_parser(fam)

@@ -215,6 +215,7 @@ def add_snapshot_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=nonneg_int, default=300, help="training steps before the picture (default 300)")
     p.add_argument("--out", required=True, help="PNG file to write")
     p.add_argument("--size", default="1600x1000", help="window size WxH (default 1600x1000)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (what was written) on stdout")
 
 
 # -- training --------------------------------------------------------------------------------------------------
@@ -379,5 +380,8 @@ def render_snapshot_png(args: argparse.Namespace, make_config: Callable[[argpars
     from explorer.gui.snapshot import render_snapshot
 
     path = render_snapshot(make_config(args), steps=args.steps, out=args.out, size=(w, h))
-    print(f"wrote {path}")
+    if getattr(args, "json", False):
+        print(json.dumps({"wrote": str(path), "steps": args.steps, "size": [w, h]}))
+    else:
+        print(f"wrote {path}")
     return 0

@@ -11,6 +11,8 @@ corrupt run or a missing package is one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from explorer.cli.common import UsageError, one_line
 
@@ -22,6 +24,7 @@ def add_export_parser(sub) -> None:
     p.add_argument("--onnx", metavar="FILE", help="write the network's forward pass as an ONNX graph here")
     p.add_argument("--safetensors", metavar="FILE", help="write its weights and optimiser state here")
     p.add_argument("--data-dir", help="where the run's MNIST/Fashion-MNIST files are now, if they moved")
+    p.add_argument("--json", action="store_true", help="print one JSON object (the files written) on stdout")
     p.set_defaults(func=cmd_export)
 
 
@@ -40,10 +43,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.data_dir:
             overrides["data_dir"] = args.data_dir
         trainer = restore_trainer(run, **overrides)
+        written = []
         for kind, out in wanted:
             path = EXPORTERS[kind](trainer, out)
-            print(f"wrote {escape_text(path)} ({file_size_text(path)}): the {run.family} model at step "
-                  f"{trainer.step} as {LABELS[kind]}")
+            written.append({"path": str(path), "format": kind, "bytes": Path(path).stat().st_size})
+            if not args.json:
+                print(f"wrote {escape_text(path)} ({file_size_text(path)}): the {run.family} model at step "
+                      f"{trainer.step} as {LABELS[kind]}")
     except (ValueError, OSError) as exc:  # a bad run, data that moved, an unwritable output: one line, exit 2
         raise UsageError(one_line(exc)) from None
+    if args.json:
+        print(json.dumps({"family": run.family, "step": trainer.step, "wrote": written}))
     return 0

@@ -4,11 +4,14 @@
     python -m explorer spec summary (FILE | --preset NAME)
     python -m explorer spec export (FILE | --preset NAME) --out model.py
     python -m explorer spec presets
+
+Each takes ``--json``: one JSON object on stdout instead of the text (errors too: ``{"error": ...}``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 
 
 def _shape_text(shape) -> str:
@@ -31,8 +34,16 @@ def add_spec_commands(sub) -> None:
     export.add_argument("file", nargs="?", help="spec JSON file")
     export.add_argument("--preset", help="use a built-in preset instead of a file")
     export.add_argument("--out", required=True, help="the .py file to write")
-    ssub.add_parser("presets", help="list the built-in presets")
+    presets = ssub.add_parser("presets", help="list the built-in presets")
+    for p in (check, summary, export, presets):
+        p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     spec.set_defaults(func=run_spec_command)
+
+
+def _values(spec, inf) -> dict:
+    """A network's family, size and output as plain values (for ``--json``)."""
+    return {"family": spec.family, "layers": len(spec.layers), "parameters": int(inf.total_params),
+            "output_shape": list(inf.output_shape) if inf.output_shape is not None else None}
 
 
 def _spec_from_file_or_preset(args):
@@ -66,21 +77,31 @@ def run_spec_command(args: argparse.Namespace) -> int:
             inf = validate(spec)
         except SpecError as exc:
             raise SpecError(f"{args.file}: {exc}") from None
-        print(f"{args.file}: valid {spec.family} network, {len(spec.layers)} layers, "
-              f"{inf.total_params:,} parameters, output shape {_shape_text(inf.output_shape)}")
+        if args.json:
+            print(json.dumps({"file": args.file, "valid": True, **_values(spec, inf)}))
+        else:
+            print(f"{args.file}: valid {spec.family} network, {len(spec.layers)} layers, "
+                  f"{inf.total_params:,} parameters, output shape {_shape_text(inf.output_shape)}")
         return 0
     if cmd == "summary":
         spec = _spec_from_file_or_preset(args)
-        print(summary_table(spec))
-        return 0 if infer(spec).valid else 2
+        inf = infer(spec)
+        if args.json:
+            print(json.dumps({"valid": bool(inf.valid), **_values(spec, inf), "table": summary_table(spec)}))
+        else:
+            print(summary_table(spec))
+        return 0 if inf.valid else 2
     if cmd == "export":
         spec = _spec_from_file_or_preset(args)
         source = export_source(spec)
         path = atomic_write_text(args.out, source)
-        print(f"wrote {path}")
+        print(json.dumps({"wrote": str(path)}) if args.json else f"wrote {path}")
         return 0
     if cmd == "presets":
-        for name in preset_names():
-            print(f"{name}: {PRESETS[name]().description}")
+        if args.json:
+            print(json.dumps({name: PRESETS[name]().description for name in preset_names()}))
+        else:
+            for name in preset_names():
+                print(f"{name}: {PRESETS[name]().description}")
         return 0
     raise ValueError(f"unknown spec command {cmd!r}")

@@ -104,13 +104,16 @@ def read_text(path: str | os.PathLike, limit: int = MAX_TEXT_BYTES) -> str:
 
 def json_depth_exceeds(obj: Any, limit: int) -> bool:
     """Whether ``obj`` (parsed JSON) nests lists and objects more than ``limit`` deep; no recursion."""
+    if not isinstance(obj, (dict, list)):
+        return False
     stack = [(obj, 1)]
-    while stack:
+    while stack:  # only containers go on the stack: a row of a thousand numbers is one pass over them
         item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth > limit:
-                return True
-            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+        if depth > limit:
+            return True
+        depth += 1
+        stack.extend((v, depth) for v in (item.values() if isinstance(item, dict) else item)
+                     if isinstance(v, (dict, list)))
     return False
 
 

@@ -43,10 +43,10 @@ def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
 
 
 def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: bool = False,
-            builder: str | None = None, attach: Opened | None = None) -> int:
+            builder: str | None = None, attach: Opened | None = None, lecture: str | None = None) -> int:
     """Show the start-up window at once, load the core (torch) on a plain thread meanwhile, then
     build the main window in its place (see startup.py). ``attach``: a watched run, opened already
-    (``explorer attach``), to show instead of a new model."""
+    (``explorer attach``), to show instead of a new model. ``lecture``: a folder of lecture steps to open."""
     configure_logging(role="gui")
     app = make_app()
     settings = open_settings()  # its file scrubbed of anything but plain values before Qt parses it
@@ -82,6 +82,8 @@ def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: 
         windows.append(win)
         if start:
             win.toggle_play()
+        if lecture is not None:
+            win.open_lecture(lecture)
         if builder:
             b = win.show_builder().builder
             if Path(builder).suffix == ".json":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from pathlib import Path
 from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -28,7 +29,7 @@ from explorer.core.process import worker
 from explorer.core.watch.attach import Opened
 from explorer.gui import gc_guard
 from explorer.gui.panels import PANELS
-from explorer.gui.panels.base import LivePanel
+from explorer.gui.panels.base import SHORT_WINDOW_PX, LivePanel
 from explorer.gui.settings import byte_array_setting, open_settings, process_training_wanted
 from explorer.gui.widgets.timeline import TimelineBar, timeline_toolbar
 from explorer.gui.window.actions import ActionsMixin
@@ -71,6 +72,7 @@ class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, DataMixin, QtWidgets.Q
         self.session: Session | None = None  # on a thread or in a training process: never asked which
         self._download: dict[str, Any] | None = None
         self.builder_window = None
+        self.lecture = None  # the lecture's pane and steps, made when first opened (gui/lecture.py)
         self.redraws = 0
         self._status_t = 0.0       # when the status bar and timeline bar were last updated by the timer
         self._status_state = ""
@@ -102,6 +104,7 @@ class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, DataMixin, QtWidgets.Q
         self._ensure_panel(self.family, config)
         self._last_config: dict[str, Any] = {self.family: config}
         self._sized = False
+        self._short = False  # shorter than SHORT_WINDOW_PX: panels may arrange their views otherwise
         self._show_family_ui(self.family)
         self.resize(1280, 800)
         self._default_state = self.saveState(LAYOUT_VERSION)
@@ -175,9 +178,23 @@ class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, DataMixin, QtWidgets.Q
         if self.timeline_bar.panel is self.panels.get(family):
             self.timeline_bar.refresh()
 
+    def open_lecture(self, folder: str | Path | None = None) -> bool:
+        """Open the lecture in ``folder`` (the one shipped in samples/lecture by default) at its first step."""
+        from explorer.core.lecture.steps import default_lecture_folder
+        from explorer.gui.lecture import Lecture
+
+        if self.lecture is None:
+            self.lecture = Lecture(self)
+        return self.lecture.open(folder if folder is not None else default_lecture_folder())
+
     # -- Qt events and shutdown --------------------------------------------------------------------
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt name)
         super().resizeEvent(event)
+        short = self.height() < SHORT_WINDOW_PX
+        if short != self._short:
+            self._short = short
+            for panel in self.panels.values():
+                panel.set_short(short)
         if self.presenting:
             # full screen with large type: the docks' proportions again for the screen's size (the docks
             # had kept their pixel heights, and the larger captions left the curves 40 px)

@@ -1,4 +1,5 @@
-"""``explorer inspect PATH``: what a run folder, a weights file or a network file holds, as text.
+"""``explorer inspect PATH``: what a run folder, a weights file or a network file holds, as text
+(:func:`inspect_path`) or as plain values for ``--json`` (:func:`inspect_path_values`).
 
 Nothing is executed from the file: weights are read with safetensors only (a pickle payload, such
 as a ``torch.save`` file, is refused unread), JSON with the standard parser. Any fault is a
@@ -211,3 +212,45 @@ def inspect_path(path: str | Path) -> str:
             return inspect_run(p.parent)
         return inspect_spec(p)
     return inspect_weights(p)
+
+
+def _tensor_values(tensors: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: {"dtype": str(t["dtype"]), "shape": [int(v) for v in t["shape"]]} for name, t in tensors.items()}
+
+
+def _plain(value: Any) -> Any:
+    """A value read from run.json as JSON can carry it (numbers that are not finite become strings)."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def inspect_path_values(path: str | Path) -> dict[str, Any]:
+    """What :func:`inspect_path` says, as plain values (``explorer inspect --json``): the kind of file, what
+    it holds, and the text summary; the same checks, the same InspectError."""
+    p = Path(path)
+    summary = inspect_path(p)  # every check first: a file that fails them is an error, not values
+    kind = summary.split(" ", 1)[0]  # "run", "weights" or "network"
+    if kind == "run":
+        folder = p if p.is_dir() else p.parent
+        run = load_run(folder)
+        tensors, _ = read_safetensors_header(folder / "weights.safetensors")
+        return {"path": str(folder), "kind": "run", "family": run.family, "step": run.step, "epoch": run.epoch,
+                "config": _plain(run.config), "metrics": {"step_rows": len(run.steps), "evaluations": len(run.evals)},
+                "last_evaluation": _plain(run.evals[-1]) if run.evals else None,
+                "weights": _tensor_values(tensors), "summary": summary}
+    if kind == "weights":
+        tensors, meta = read_safetensors_header(p)
+        return {"path": str(p), "kind": "weights", "metadata": dict(meta), "tensors": _tensor_values(tensors),
+                "summary": summary}
+    from explorer.core.spec.network import load_spec, validate
+
+    spec = load_spec(p)
+    inf = validate(spec)
+    return {"path": str(p), "kind": "network", "family": spec.family, "layers": len(spec.layers),
+            "parameters": int(inf.total_params),
+            "output_shape": list(inf.output_shape) if inf.output_shape is not None else None, "summary": summary}

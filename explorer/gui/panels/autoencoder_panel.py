@@ -25,6 +25,8 @@ NOISE_LABELS = {"none": "none (plain autoencoder)", "gaussian": "gaussian: x + l
                 "masking": "masking: zero a fraction", "salt_pepper": "salt and pepper"}
 
 
+CODES_MIN_PX = 110  # the hidden-code heatmap's least height with its axis (at 1366x768 its map was 30 px)
+
 class AutoencoderSettings(SettingsForm):
     def __init__(self, config: AutoencoderConfig, parent=None):
         super().__init__(NEEDS_RESET, parent)
@@ -170,6 +172,7 @@ class AutoencoderPanel(LivePanel):
         super().__init__(AutoencoderSettings(config), parent)
         self.views = AutoencoderViews()
         self.triptych, self.filters, self.codes = self.views.triptych, self.views.filters, self.views.codes
+        self.codes._body.setMinimumHeight(CODES_MIN_PX)  # (its dock takes the height from the filters' above)
         self.loss_curve = CurveView(
             "Reconstruction loss", "Σ<sub>i</sub> (x<sub>i</sub> − x'<sub>i</sub>)² per example (the lecture's "
             "loss, averaged over examples).", ylabel="squared error per example")

@@ -27,6 +27,9 @@ CURVE_INTERVAL_S = 0.25  # curves and the stats line redraw at most 4 times a se
 PRESENTATION_MIN_VIEW_PX = 200  # in presentation mode, no view's picture or plot is shorter (1366x768 screen)
 
 
+SHORT_WINDOW_PX = 880  # a window shorter than this (a 1366x768 screen) is short: see LivePanel.set_short
+
+
 @dataclass
 class DockSpec:
     object_name: str
@@ -218,6 +221,12 @@ class LivePanel(QtCore.QObject):
     def set_presenting(self, on: bool) -> None:
         """Presentation mode begins (``on``) or ends: a panel whose central view needs another arrangement
         for large type changes it here, and puts it back when ``on`` is False."""
+
+    def set_short(self, short: bool) -> None:
+        """The window became shorter than ``SHORT_WINDOW_PX`` (``short``: a 1366x768 laptop or projector) or
+        taller again: a panel whose central view would leave its views too short to read there arranges
+        them otherwise. The window's height decides, never the view's own: the arrangement changes the
+        view's sizes, and deciding on them could go round in a loop."""
 
     # -- shared ------------------------------------------------------------------------------------------
     def _central(self, view: QtWidgets.QWidget) -> QtWidgets.QWidget:

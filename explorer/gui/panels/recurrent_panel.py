@@ -82,6 +82,7 @@ PROBE_CAPTION = ("The probe sequence (Settings > Probe sequence): its input, the
                  "o<sub>t</sub> = V s<sub>t</sub> at every step; with an intervention, the output without it dotted.")
 GATE_COLOURS = {"f": "#4fc3f7", "i": "#a3be8c", "o": "#ffb74d", "c_tilde": "#b48ead", "c": "#bf616a", "s": "#e5e9f0"}
 HEATMAP_MIN_PX = 120   # an LSTM gate heatmap's least height in the grid
+TRACE_MIN_PX = 90      # the chosen unit's and the gradient's plots, at least, with their axes
 TEXT_MIN_LINES = 6     # the coloured text's least height, in lines
 SAMPLE_MIN_LINES = 4   # the generated sample's
 GATE_LABELS = {"f": "f", "i": "i", "o": "o", "c_tilde": "c~", "c": "c", "s": "s"}
@@ -286,9 +287,10 @@ class RecurrentPanel(LivePanel):
         self._gate_tabs = QtWidgets.QTabWidget()
         self._gate_tabs.setObjectName("gateTabs")
         self._gate_tabs.setDocumentMode(True)
-        self._gate_tabs.currentChanged.connect(lambda _i: self.redraw_shown())
+        self._gate_tabs.currentChanged.connect(self._gate_tab_changed)
         self._gate_tabs.hide()
         outer.addWidget(self._gate_tabs)
+        self._presenting = self._short = self._placed = False
         self._place_heatmaps(tabs=False)
         # -- docks --
         self.unit_spin = QtWidgets.QSpinBox()
@@ -304,6 +306,7 @@ class RecurrentPanel(LivePanel):
         for g in self.gate_names:
             label = "tanh(c_t)" if g == "c" else GATE_LABELS[g] + "_t"
             self.units.add_series(g, label, GATE_COLOURS[g], width=2)
+        self.units._body.setMinimumHeight(TRACE_MIN_PX)  # (at 1366x768 its plot was 20 px)
         unit_box = QtWidgets.QWidget()
         lay = QtWidgets.QVBoxLayout(unit_box)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -333,6 +336,7 @@ class RecurrentPanel(LivePanel):
                                "not entry-wise): it shrinks geometrically. The LSTM's cell path c<sub>t</sub> = "
                                "f<sub>t</sub> ∘ c<sub>t-1</sub> + … multiplies by f<sub>t</sub>: kept while f ≈ 1.",
                                xlabel="distance T − t (steps back)", ylabel="‖∂L_T/∂s_t‖", logy=True)
+        self.grads._body.setMinimumHeight(TRACE_MIN_PX)  # (at 1366x768 its plot was 30 px under the caption)
         self.grads.add_series("lstm", "LSTM", "#4fc3f7", width=2.5)
         self.grads.add_series("rnn", "RNN", "#bf616a", width=2.5)
         self.curves = CurveView("Loss", "Training loss per step, and on training and held-out sequences; the "
@@ -416,14 +420,38 @@ class RecurrentPanel(LivePanel):
                 self._gate_tabs.setTabText(i, label)
                 for g in group:
                     self._gate_tabs.widget(i).layout().addWidget(self.heatmaps[g])
+            self._gate_tab_changed(self._gate_tabs.currentIndex())
         else:
             for k, g in enumerate(names):
                 self._grid_layout.addWidget(self.heatmaps[g], k // 3, k % 3)
         self._gate_tabs.setVisible(tabs)
         self._grid_page.setVisible(not tabs)
 
+    def _gate_tab_changed(self, index: int) -> None:
+        # only the tab on show asks for room: a page last measured in presentation mode's large type kept
+        # the window wider than a 1366 px screen (Qt measures a hidden page lazily)
+        policy = QtWidgets.QSizePolicy.Policy
+        for i in range(self._gate_tabs.count()):
+            shown = policy.Preferred if i == index else policy.Ignored
+            self._gate_tabs.widget(i).setSizePolicy(shown, shown)
+        self.redraw_shown()
+
     def set_presenting(self, on: bool) -> None:
-        self._place_heatmaps(tabs=on)
+        self._presenting = on
+        self._arrange_heatmaps(again=True)  # (the type changed: the views laid out afresh, the hidden ones caught up)
+
+    def set_short(self, short: bool) -> None:
+        # at 1366x768 the 2 x 3 grid left each heatmap about 70 px under its title and caption: in a short
+        # window they go in the two tabs of three, a row the central view's height, as in presentation mode
+        self._short = short
+        self._arrange_heatmaps()
+
+    def _arrange_heatmaps(self, again: bool = False) -> None:
+        tabs = self._presenting or self._short
+        if tabs == self._gate_tabs.isVisibleTo(self._grid) and self._placed and not again:
+            return
+        self._placed = True
+        self._place_heatmaps(tabs=tabs)
         self.redraw_shown()  # the heatmaps hidden while another tab was on show catch up
 
     def dock_specs(self) -> list[DockSpec]:

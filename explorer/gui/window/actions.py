@@ -105,6 +105,9 @@ class ActionsMixin:
         self.act_next_model = self._action("Next model", lambda: self._cycle_family(1), "Ctrl+PgDown")
         self.act_prev_model = self._action("Previous model", lambda: self._cycle_family(-1), "Ctrl+PgUp")
         self.act_leave_present = self._action("Leave presentation mode", self.leave_presentation, "Esc")
+        self.act_lecture = self._action("Lecture, step by step…", lambda: self.open_lecture(), "Ctrl+L",
+                                        "The lecture in its order: each step opens its live panel; "
+                                        "PgDown/PgUp (a presenter's clicker) for the next and previous step")
         self.act_builder = self._action("Architecture builder…", self.show_builder, "Ctrl+B",
                                         "Design a network: layers, shapes, parameters, presets, export")
         self.act_faster = self._action("Train faster", lambda: self.change_speed(-1), "]",
@@ -198,6 +201,7 @@ class ActionsMixin:
         m.addAction(self.act_reset_layout)
         m.addSeparator()
         m.addAction(self.act_present)
+        m.addAction(self.act_lecture)
         m.addAction(self.act_next_model)
         m.addAction(self.act_prev_model)
         m.addSeparator()

@@ -104,6 +104,8 @@ class DocksMixin:
         if hasattr(self, "act_pace_views"):  # (the first panel is built before the menus: pacing is on)
             panel.pacer.enabled = self.act_pace_views.isChecked()
         self.panels[family] = panel
+        if getattr(self, "_short", False):  # (built in a short window: arranged for it from the start)
+            panel.set_short(True)
         panel.sigViewing.connect(lambda step, fam=family: self._on_viewing(fam, step))
         panel.sigNewSessionRequested.connect(self._new_session)
         self._stack_index[family] = self.stack.addWidget(panel.central_widget())

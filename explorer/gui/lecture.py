@@ -1,0 +1,228 @@
+"""Lecture mode: the lecture's steps in a pane beside the live panel, one key press a step.
+
+The steps are data (``samples/lecture/*.json``, checked by ``explorer.core.lecture``); this module shows a
+step (its title, text, typeset equations and what to do next) and has the window open what the step asks
+for: a model with settings or a run folder, a few quick training steps, a dock brought forward, the
+builder or the CD-1 step-through. PgDown/PgUp (what a presenter's clicker sends) go to the next and
+previous step while the pane is open; the list jumps to any step. A step that cannot be carried out is
+a notice; the lecture and the window stay.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from explorer.core.engine.session import RUNNING
+from explorer.core.lecture import LectureError, Step, load_lecture
+from explorer.core.safe_read import escape_text
+
+log = logging.getLogger(__name__)
+
+
+class LecturePane(QtWidgets.QWidget):
+    """The step on show (title, text, equations, next) over the list of steps and Previous/Next."""
+
+    sigStepChosen = QtCore.Signal(int)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("lecturePane")
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(8, 6, 8, 6)
+        self.counter = QtWidgets.QLabel("")
+        self.counter.setObjectName("lectureCounter")
+        self.counter.setWordWrap(True)
+        self.title = QtWidgets.QLabel("")
+        self.title.setObjectName("lectureTitle")
+        self.title.setWordWrap(True)
+        self.title.setTextFormat(QtCore.Qt.TextFormat.RichText)  # sizes relative to the type on show, so
+        # presentation mode's larger type makes them larger too
+        self.text = QtWidgets.QLabel("")
+        self.text.setObjectName("lectureText")
+        self.text.setWordWrap(True)
+        self.text.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.equations = QtWidgets.QLabel("")
+        self.equations.setObjectName("lectureEquations")
+        self.equations.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.equations.setWordWrap(True)
+        self.next_label = QtWidgets.QLabel("")
+        self.next_label.setObjectName("lectureNext")
+        self.next_label.setWordWrap(True)
+        self.steps = QtWidgets.QListWidget()
+        self.steps.setObjectName("lectureSteps")
+        self.steps.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.steps.setTextElideMode(QtCore.Qt.TextElideMode.ElideRight)
+        self.steps.setMaximumHeight(220)  # the step on show has the height; the list scrolls
+        self.steps.itemActivated.connect(lambda item: self.sigStepChosen.emit(self.steps.row(item)))
+        self.steps.itemClicked.connect(lambda item: self.sigStepChosen.emit(self.steps.row(item)))
+        self.prev_btn = QtWidgets.QPushButton("◀ Previous (PgUp)")
+        self.next_btn = QtWidgets.QPushButton("Next (PgDn) ▶")
+        self.prev_btn.setObjectName("lecturePrev")
+        self.next_btn.setObjectName("lectureNextButton")
+        buttons = QtWidgets.QHBoxLayout()
+        buttons.addWidget(self.prev_btn)
+        buttons.addWidget(self.next_btn)
+        body = QtWidgets.QWidget()
+        body_lay = QtWidgets.QVBoxLayout(body)
+        body_lay.setContentsMargins(0, 0, 0, 0)
+        for w in (self.counter, self.title, self.text, self.equations, self.next_label):
+            body_lay.addWidget(w)
+        body_lay.addStretch(1)
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the text wraps
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setWidget(body)
+        split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        split.addWidget(scroll)
+        split.addWidget(self.steps)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        lay.addWidget(split, 1)
+        lay.addLayout(buttons)
+
+    def set_steps(self, steps: list[Step]) -> None:
+        self.steps.clear()
+        for k, step in enumerate(steps, 1):
+            self.steps.addItem(f"{k}. {step.title}")
+
+    def show_step(self, index: int, step: Step, total: int) -> None:
+        self.counter.setText(f"Step {index + 1} of {total}" + (f"  ·  {step.section}" if step.section else ""))
+        self.title.setText(f"<span style='font-size:x-large; font-weight:bold'>{html.escape(step.title)}</span>")
+        self.text.setText(step.text)
+        self.equations.setText("".join(f"<p style='margin:6px 0; font-family:\"DejaVu Serif\", serif; "
+                                       f"font-size:large'>{eq}</p>" for eq in step.equations_html))
+        self.equations.setVisible(bool(step.equations_html))
+        self.next_label.setText(f"<b>Now:</b> {html.escape(step.next)}" if step.next else "")
+        self.next_label.setVisible(bool(step.next))
+        self.steps.blockSignals(True)
+        self.steps.setCurrentRow(index)
+        self.steps.blockSignals(False)
+        self.prev_btn.setEnabled(index > 0)
+        self.next_btn.setEnabled(index < total - 1)
+
+
+class Lecture(QtCore.QObject):
+    """The lecture of one window: its dock, its steps and the step on show. ``go(k)`` opens step k."""
+
+    def __init__(self, window: Any):
+        super().__init__(window)
+        self.window = window
+        self.steps: list[Step] = []
+        self.index = -1
+        self.folder: Path | None = None
+        self.pane = LecturePane()
+        self.pane.sigStepChosen.connect(self.go)
+        self.pane.prev_btn.clicked.connect(self.previous)
+        self.pane.next_btn.clicked.connect(self.next)
+        self.dock = QtWidgets.QDockWidget("Lecture", window)
+        self.dock.setObjectName("lectureDock")
+        self.dock.setWidget(self.pane)
+        self.dock.setMinimumWidth(300)
+        window.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
+        self.dock.hide()
+        # a presenter's clicker sends PgDown/PgUp; they go to the lecture only while its pane is open
+        self.shortcuts = []
+        for key, slot in ((QtCore.Qt.Key.Key_PageDown, self.next), (QtCore.Qt.Key.Key_PageUp, self.previous)):
+            sc = QtGui.QShortcut(QtGui.QKeySequence(key), window)
+            sc.setContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+            sc.activated.connect(slot)
+            sc.setEnabled(False)
+            self.shortcuts.append(sc)
+        self.dock.visibilityChanged.connect(self._dock_shown)
+        self.dock.visibilityChanged.connect(self._closed)
+        self._set_aside: list[QtWidgets.QDockWidget] = []  # the panels' left docks hidden for the lecture
+
+    def _dock_shown(self, visible: bool) -> None:
+        for sc in self.shortcuts:
+            sc.setEnabled(visible or self.dock.isVisible())
+
+    def open(self, folder: str | Path) -> bool:
+        """Load the lecture in ``folder`` and open its first step; False, with a notice, if it cannot be read."""
+        try:
+            steps = load_lecture(folder)
+        except LectureError as exc:
+            self.window.notice.show_message(f"Could not open the lecture: {escape_text(exc)}", error=True)
+            return False
+        self.steps, self.folder, self.index = steps, Path(folder), -1
+        self.pane.set_steps(steps)
+        self.dock.show()
+        self.dock.raise_()
+        for sc in self.shortcuts:
+            sc.setEnabled(True)
+        self.go(0)
+        return True
+
+    def next(self) -> None:
+        if self.index < len(self.steps) - 1:
+            self.go(self.index + 1)
+
+    def previous(self) -> None:
+        if self.index > 0:
+            self.go(self.index - 1)
+
+    def go(self, index: int) -> bool:
+        """Show step ``index`` and have the window open what it asks for. False if that failed (the window
+        then shows why, as when the user does the same by hand)."""
+        if not 0 <= index < len(self.steps):
+            return False
+        self.index = index
+        step = self.steps[index]
+        self.pane.show_step(index, step, len(self.steps))
+        win = self.window
+        if step.run is not None:
+            ok = win.open_run(step.run)
+        else:
+            ok = win._new_session(step.make_config())
+        if not ok:
+            return False
+        if step.train_steps:
+            win.session.step(step.train_steps)
+        if step.play and win.session.state != RUNNING:
+            win.toggle_play()
+        if step.dock:
+            dock = win.docks.get(step.dock)
+            if dock is None:
+                log.warning("lecture step %s: no dock %r on the %s panel", step.path, step.dock, win.family)
+            else:
+                dock.show()
+                dock.raise_()
+        if step.builder:
+            win.show_builder().builder.load_preset(step.builder)
+        if step.walkthrough and hasattr(win.panel, "open_walkthrough"):
+            win.panel.open_walkthrough()
+        self.dock.raise_()
+        QtCore.QTimer.singleShot(0, self._give_room)
+        return True
+
+    def _give_room(self) -> None:
+        """The left column for the lecture: the panel's own left docks (its settings among them) step aside
+        while the lecture is open, and come back when it is closed (View lists them meanwhile)."""
+        win = self.window
+        if not self.dock.isVisible():
+            return
+        left = QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
+        wanted = self.steps[self.index].dock if 0 <= self.index < len(self.steps) else ""
+        for dock, area in win._family_docks.get(win.family, []):
+            if area == left and dock.isVisible() and dock.objectName() != wanted:  # (not the step's own)
+                dock.hide()
+                self._set_aside.append(dock)
+        if win.dockWidgetArea(self.dock) == left:
+            win.resizeDocks([self.dock], [max(320, int(win.width() * 0.24))], QtCore.Qt.Orientation.Horizontal)
+
+    def _closed(self, visible: bool) -> None:
+        if visible or self.dock.isVisible():
+            return
+        family_docks = {d for d, _a in self.window._family_docks.get(self.window.family, [])}
+        for dock in self._set_aside:
+            if dock in family_docks:
+                dock.show()
+        self._set_aside.clear()
+
+
+__all__ = ["Lecture", "LecturePane"]
