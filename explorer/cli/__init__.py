@@ -56,6 +56,7 @@ from explorer.cli import (
     mlp,
     rbm,
     recurrent,
+    serve,
     snapshot,
     spec,
     train,
@@ -83,6 +84,7 @@ def build_parser(prog: str = PROG) -> OneLineParser:
 
     gui.add_gui_parser(sub)
     attach.add_attach_parser(sub)
+    serve.add_serve_parser(sub)
     lecture.add_lecture_parser(sub)
 
     fam = train.add_train_command(sub)

@@ -305,7 +305,7 @@ class ProcessSession:
     def _start(self, timeout: float) -> None:
         """Hand the request to a training process and wait for its first report (or its refusal)."""
         try:
-            self._process, self._conn = worker.take()
+            self._process, self._conn = self._open_process()
         except (OSError, ValueError, NotImplementedError) as exc:  # no process could be started here
             log.error("no training process could be started", exc_info=True)
             raise TrainingProcessError(f"no training process could be started ({type(exc).__name__}: {exc})") from exc
@@ -348,6 +348,10 @@ class ProcessSession:
         self.run_id = run_id + self._offset[0]
         self._receiver = threading.Thread(target=self._receive, name="training-process-reader", daemon=True)
         self._receiver.start()
+
+    def _open_process(self) -> tuple[Any, Any]:
+        """The training process and the window's end of its pipe (a remote session connects instead)."""
+        return worker.take()
 
     def _end_process(self, timeout: float = 10.0) -> bool:
         """Wait for the process to end (killing it after ``timeout``); True when it ended by itself."""

@@ -1,0 +1,74 @@
+"""The ``serve`` command: train the app's models on this machine for windows elsewhere.
+
+    python -m explorer serve                                 127.0.0.1 on a free port, token file written
+    python -m explorer serve --listen 0.0.0.0:7100 --token-file ~/serve.token
+
+It binds 127.0.0.1 unless told another host (then it prints a line saying the server is reachable from
+the network; ``ssh -L`` is the recommended way across networks, see docs/remote.md). The token is
+generated, printed and written to a file readable by its user alone. Bad options: one line, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from explorer.cli.common import UsageError
+
+
+def add_serve_parser(sub) -> None:
+    """``serve`` on the top-level sub-parsers ``sub``."""
+    p = sub.add_parser("serve", help="train models here for windows on other machines",
+                       description="Run training sessions for windows that connect with the token "
+                                   "(Training > Connect to a training server...).")
+    p.add_argument("--listen", metavar="HOST:PORT", default="127.0.0.1:0",
+                   help="where to listen (default 127.0.0.1 on a free port)")
+    p.add_argument("--token-file", metavar="FILE",
+                   help="where to write the token (default: a file in your runtime folder)")
+    p.set_defaults(func=cmd_serve)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` as (host, port); UsageError naming the option and the fault."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host:
+        raise UsageError(f"--listen: expected HOST:PORT, got {text!r}")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"--listen: expected a port from 0 to 65535, got {port!r}")
+    return host, int(port)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Start the server, print where and the token, then serve until interrupted."""
+    from explorer.core.remote.server import TrainingServer, is_loopback
+    from explorer.core.wire.auth import new_token, write_token_file
+
+    host, port = parse_listen(args.listen)
+    token = new_token()
+    try:
+        server = TrainingServer(host, port, token=token)
+    except OSError as exc:
+        raise UsageError(f"--listen {args.listen}: {exc.strerror or exc}") from None
+    bound_host, bound_port = server.address
+    try:
+        path = write_token_file(args.token_file, {"host": bound_host, "port": bound_port, "token": token})
+    except (OSError, ValueError) as exc:
+        server.close()
+        raise UsageError(f"--token-file {args.token_file}: {exc}") from None
+    server.start()
+    print(f"serving training on {bound_host}:{bound_port}", flush=True)
+    if not is_loopback(host):
+        print(f"warning: {host} is reachable from the network; anyone with the token can train here "
+              f"(ssh -L is the recommended way, see docs/remote.md)", flush=True)
+    print(f"token: {token}", flush=True)
+    print(f"token file: {path}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+    finally:
+        server.close()
+    return 0

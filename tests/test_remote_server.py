@@ -1,0 +1,194 @@
+"""The training server over loopback with real processes: a client trains a model there; hostile peers
+(wrong token, silence, malformed frames, path-writing commands) are refused and the training goes on."""
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from explorer.core.persist import commands
+from explorer.core.process import codec
+from explorer.core.process.session import MESSAGE
+from explorer.core.remote.server import TrainingServer
+from explorer.core.wire.frame import encode_frame, read_frame
+from tests.helpers import tiny_rbm_config
+
+TOKEN = "t" * 32
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = TrainingServer(token=TOKEN, hello_timeout=0.5)
+    s.start()
+    yield s
+    s.close()
+
+
+def message(value):
+    tree, arrays = codec.pack(value)
+    return encode_frame(MESSAGE, {"m": tree}, arrays)
+
+
+def receive(sock, timeout=30.0):
+    frame = read_frame(sock, timeout=timeout)
+    assert frame.kind == MESSAGE
+    return codec.unpack(frame.fields.get("m"), dict(frame.arrays))
+
+
+def connect(server, token=TOKEN):
+    sock = socket.create_connection(server.address, timeout=30)
+    sock.sendall(encode_frame("hello", {"token": token, "role": "control", "client": "test"}))
+    return sock, read_frame(sock, timeout=10)
+
+
+def spec():
+    return {"family": "rbm", "config": tiny_rbm_config(), "run_dir": None, "threads": 1, "step_rate": None,
+            "session": {"snapshot_hz": 20.0}}
+
+
+def test_binds_loopback_by_default(server):
+    assert server.address[0] == "127.0.0.1"
+
+
+def test_a_client_trains_a_model_and_path_commands_are_refused(server, caplog):
+    sock, welcome = connect(server)
+    assert welcome.kind == "welcome"
+    sock.sendall(message(spec()))
+    ready = receive(sock, timeout=60)
+    assert ready[0] == "ready"
+    sock.sendall(message(("do", True, "start", (), {})))
+    rows = 0
+    deadline = time.monotonic() + 30
+    while rows < 5 and time.monotonic() < deadline:
+        m = receive(sock)
+        if m[0] == "metrics":
+            rows += len(m[2])
+    assert rows >= 5
+    with caplog.at_level(logging.WARNING, "explorer.remote"):
+        sock.sendall(message(("call", 7, commands.save_run_to, ("/tmp/anywhere",), {})))
+        while (m := receive(sock))[0] != "reply":
+            pass
+    assert m[1] == 7 and isinstance(m[3], PermissionError) and "save_run_to" in str(m[3])
+    assert any("save_run_to" in r.getMessage() for r in caplog.records)
+    sock.close()
+
+
+def test_hostile_peers_are_refused_with_a_line_in_the_log(server, caplog):
+    with caplog.at_level(logging.WARNING, "explorer.remote"):
+        sock, answer = connect(server, token="wrong")
+        assert answer.kind == "refused" and answer.fields["reason"] == "wrong token"
+        sock.close()
+        silent = socket.create_connection(server.address, timeout=10)
+        assert read_frame(silent, timeout=5).fields["reason"] == "no hello in time"
+        silent.close()
+        junk = socket.create_connection(server.address, timeout=10)
+        junk.sendall(b"GET / HTTP/1.1\r\n\r\n" + b"x" * 64)
+        assert read_frame(junk, timeout=5).kind == "refused"
+        junk.close()
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("wrong token" in line for line in lines)
+    assert any("no hello in time" in line for line in lines)
+    assert any("bad hello" in line for line in lines)
+
+
+def test_a_saved_run_path_from_a_client_is_refused(server):
+    sock, welcome = connect(server)
+    assert welcome.kind == "welcome"
+    sock.sendall(message({**spec(), "run_dir": "/etc"}))
+    failed = receive(sock)
+    assert failed[0] == "failed" and isinstance(failed[1], PermissionError)
+    sock.close()
+
+
+def serve_command(tmp_path, *options):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.Popen([sys.executable, "-m", "explorer", "serve", "--token-file", str(tmp_path / "t"),
+                             *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def first_lines(proc, n):
+    lines = [proc.stdout.readline().strip() for _ in range(n)]
+    proc.send_signal(signal.SIGINT)
+    proc.wait(20)
+    return lines
+
+
+def test_serve_binds_loopback_writes_a_private_token_file_and_warns_when_told_another_host(tmp_path):
+    lines = first_lines(serve_command(tmp_path), 3)
+    assert lines[0].startswith("serving training on 127.0.0.1:")
+    token = lines[1].removeprefix("token: ")
+    assert json.loads((tmp_path / "t").read_text())["token"] == token
+    assert (tmp_path / "t").stat().st_mode & 0o777 == 0o600
+    lines = first_lines(serve_command(tmp_path, "--listen", "0.0.0.0:0"), 2)
+    assert lines[0].startswith("serving training on 0.0.0.0:")
+    assert lines[1].startswith("warning: 0.0.0.0 is reachable from the network")
+
+
+def test_serve_bad_listen_option_is_one_line_and_exit_2(tmp_path):
+    proc = serve_command(tmp_path, "--listen", "localhost:99999")
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert err.strip().splitlines() == ["explorer: error: --listen: expected a port from 0 to 65535, got '99999'"]
+
+
+def test_oversized_wrong_version_and_many_peers_at_once_leave_a_training_client_going(server, caplog):
+    sock, _welcome = connect(server)
+    sock.sendall(message(spec()))
+    assert receive(sock, timeout=60)[0] == "ready"
+    sock.sendall(message(("do", True, "start", (), {})))
+    with caplog.at_level(logging.WARNING, "explorer.remote"):
+        big = socket.create_connection(server.address, timeout=10)
+        big.sendall(b"NXW1" + (100).to_bytes(4, "little") + (1 << 30).to_bytes(8, "little"))
+        assert "frame too large" in read_frame(big, timeout=5).fields["reason"]
+        big.close()
+        old = socket.create_connection(server.address, timeout=10)
+        old.sendall(b"NXW9" + bytes(12))
+        assert "bad magic" in read_frame(old, timeout=5).fields["reason"]
+        old.close()
+        crowd = [socket.create_connection(server.address, timeout=10) for _ in range(40)]
+        for peer in crowd:
+            peer.sendall(encode_frame("hello", {"token": "nope", "role": "control", "client": "test"}))
+        assert all(read_frame(peer, timeout=10).fields["reason"] == "wrong token" for peer in crowd)
+        for peer in crowd:
+            peer.close()
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("frame too large" in line for line in lines) and any("bad magic" in line for line in lines)
+    assert sum("wrong token" in line for line in lines) >= 40
+    deadline, rows = time.monotonic() + 30, 0
+    while rows < 20 and time.monotonic() < deadline:
+        m = receive(sock)
+        if m[0] == "metrics":
+            rows += len(m[2])
+    assert rows >= 20  # the training went on and its rows still arrive
+    sock.close()
+
+
+def test_a_remote_session_trains_pauses_and_takes_live_hyper_parameters(server):
+    from explorer.core.remote.client import RemoteRefused, RemoteSession
+
+    with pytest.raises(RemoteRefused, match="wrong token"):
+        RemoteSession(tiny_rbm_config(), host=server.address[0], port=server.address[1], token="bad", threads=1)
+    s = RemoteSession(tiny_rbm_config(), host=server.address[0], port=server.address[1], token=TOKEN, threads=1,
+                      snapshot_hz=20)
+    try:
+        s.start()
+        deadline = time.monotonic() + 30
+        while len(s.history()) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(s.history()) >= 5
+        s.set_hparams(lr=0.123)
+        s.pause()
+        deadline = time.monotonic() + 30
+        while not (s.state == "paused" and s.trainer.config.lr == pytest.approx(0.123)) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert s.state == "paused" and s.trainer.config.lr == pytest.approx(0.123)
+    finally:
+        s.stop()
