@@ -104,6 +104,10 @@ def test_pause_holds_the_scripts_loop_and_play_lets_it_go(window, qtbot, script)
     assert window.session.trainer.step == held
     window.step_once()
     qtbot.waitUntil(lambda: window.session.trainer.step == held + 1, timeout=10000)
+    # the script says "running" for the one step, then "paused" again: Play is pressed on a paused run
+    qtbot.waitUntil(lambda: window.session.state != RUNNING, timeout=10000)
+    qtbot.wait(300)
+    assert window.session.state != RUNNING and window.session.trainer.step == held + 1
     window.toggle_play()  # Play
     qtbot.waitUntil(lambda: window.session.state == RUNNING, timeout=10000)
     assert advances(window, qtbot) > held + 1
