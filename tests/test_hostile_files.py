@@ -477,3 +477,23 @@ def test_a_spec_whose_settings_are_refused_is_named_by_train(tmp_path):
     path.write_text(json.dumps(spec))
     rc, _, err = cli("train", "cnn", "--spec", str(path), "--epochs", "1", "--quiet")
     assert_refused(rc, err, f"{path}: learning rate must be a positive number, got 'x'")
+
+
+def test_an_output_that_is_a_device_or_a_fifo_is_never_replaced(tmp_path, capsys):
+    """As root, ``snapshot --out /dev/full`` replaced the device with a PNG and exited 0: an output path that
+    exists and is not a regular file is refused, by the command line first and by every atomic write."""
+    import os
+
+    from explorer.cli import main
+    from explorer.core.atomic import atomic_write_text
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a regular file"):
+        atomic_write_text(fifo, "x")
+    assert fifo.is_fifo()
+    for out in ("/dev/null", str(fifo)):
+        assert main(["snapshot", "rbm", "--steps", "1", "--out", out]) == 2
+        assert capsys.readouterr().err.strip() == (f"explorer: error: --out {out}: not a regular file "
+                                                   "(a device, pipe or socket), refused")
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")

@@ -166,6 +166,8 @@ def check_writable(option: str, value: str, folder: bool) -> None:
             raise UsageError(f"{option} {value}: not a folder")
         if not folder and path.is_dir():
             raise UsageError(f"{option} {value}: is a folder, expected a file name")
+        if not folder and not path.is_file():  # a device, a FIFO, a socket: never replaced by a file
+            raise UsageError(f"{option} {value}: not a regular file (a device, pipe or socket), refused")
     probe = path.parent
     if folder and path.is_dir():  # a run goes over a run (swapped in beside it) or into a new sub-folder
         from explorer.core.persist.runfolder import save_target

@@ -27,6 +27,8 @@ def atomic_write(path: str | Path, writer: Callable[[Path], object], suffix: str
     The temporary file is a hidden sibling ending in ``suffix``; if ``writer`` raises, it is removed
     and the error goes on to the caller (``path`` is untouched)."""
     path = Path(path)
+    if path.exists() and not path.is_file():  # a device, a FIFO or a folder is never replaced
+        raise OSError(f"{path}: not a regular file (a device, pipe, socket or folder), refused")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)

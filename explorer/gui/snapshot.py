@@ -11,6 +11,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6 import QtCore  # noqa: E402
 
+from explorer.core.atomic import atomic_write  # noqa: E402
 from explorer.gui.app import make_app  # noqa: E402
 
 
@@ -70,11 +71,8 @@ def _train_and_grab(app, win, steps: int, out: Path, size: tuple[int, int]) -> P
         app.processEvents()
         QtCore.QThread.msleep(10)
     image = win.grab()
-    tmp_png = out.with_name(f".{out.name}.tmp.png")
-    try:
-        if not image.save(str(tmp_png), "PNG"):
+    def write(tmp: Path) -> None:
+        if not image.save(str(tmp), "PNG"):
             raise OSError(f"{out}: could not be written")
-        os.replace(tmp_png, out)
-    finally:
-        tmp_png.unlink(missing_ok=True)
-    return out
+
+    return atomic_write(out, write)  # (the core's: fsynced, never over a device)
