@@ -67,5 +67,46 @@ def test_plan_refuses_bad_counts():
 
 
 def test_a_failing_rank_ends_the_run_with_one_line():
-    with pytest.raises(distributed.RankFailed, match="rank one refuses"):
+    import time
+    t0 = time.perf_counter()
+    with pytest.raises(distributed.RankFailed) as failed:
         distributed.launch(distributed.plan(2, "cpu"), fail_on_rank_one, {})
+    # the first rank to fail is reported: rank 1's own error, or rank 0 losing its peer in the barrier
+    text = str(failed.value)
+    assert text.startswith("a rank failed: ") and "\n" not in text
+    assert time.perf_counter() - t0 < distributed.INIT_TIMEOUT_S / 2  # ended by spawn, not by a timeout
+
+
+def _explorer(*argv: str, tmp_path: Path):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    return subprocess.run([sys.executable, "-m", "explorer", *argv], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=120)
+
+
+def test_train_cnn_gpus_2_on_the_cpu_writes_one_run_that_inspect_reads(tmp_path):
+    import json
+    out = tmp_path / "run"
+    done = _explorer("train", "cnn", "--gpus", "2", "--steps", "4", "--batch-size", "8", "--eval-samples", "50",
+                     "--device", "cpu", "--json", "--out", str(out), tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "2 ranks over gloo on the CPU" in done.stderr           # it says where the ranks run
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1                                          # rank 0 alone prints
+    result = json.loads(lines[0])
+    assert (result["ranks"], result["backend"], result["steps"], result["out"]) == (2, "gloo", 4, str(out))
+    assert 0.0 <= result["last_eval"]["heldout_accuracy"] <= 1.0
+    shown = _explorer("inspect", str(out), "--json", tmp_path=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["family"] == "cnn"
+
+
+@pytest.mark.parametrize("argv", [["cnn", "--gpus", "0"], ["fcn", "--gpus", "-1"], ["cnn", "--steps", "3"],
+                                  ["rbm", "--gpus", "2"]])
+def test_bad_gpus_is_one_line_naming_the_option_exit_2(argv, tmp_path):
+    done = _explorer("train", *argv, tmp_path=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and ("--gpus" in lines[0] or "--steps" in lines[0]), done.stderr
