@@ -110,3 +110,17 @@ def test_bad_gpus_is_one_line_naming_the_option_exit_2(argv, tmp_path):
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and ("--gpus" in lines[0] or "--steps" in lines[0]), done.stderr
+
+
+def test_a_shard_without_examples_is_refused():
+    trainer = make_trainer("cnn", dict(CONFIGS["cnn"], batch_size=trainer_tail_batch()))
+    with pytest.raises(ValueError, match="every rank needs at least one example"):
+        trainer.set_shard(0, 2, None)
+    with pytest.raises(ValueError, match="a batch of 1"):
+        make_trainer("cnn", dict(CONFIGS["cnn"], batch_size=1)).set_shard(0, 2, None)
+
+
+def trainer_tail_batch() -> int:
+    """A batch size whose epoch ends on a batch of one example (the digits' training set)."""
+    n = make_trainer("cnn", dict(CONFIGS["cnn"]))._n_train
+    return next(bs for bs in range(2, n) if n % bs == 1)

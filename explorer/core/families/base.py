@@ -353,6 +353,11 @@ class MiniBatchTrainer(SettingsTrainer):
     def set_shard(self, rank: int, world: int, wrapped: torch.nn.Module | None) -> None:
         """Train as rank ``rank`` of ``world``: take this rank's slice of every global mini-batch, and step
         through ``wrapped`` (the DistributedDataParallel wrapper of :meth:`distributed_module`)."""
+        bs = self.config.batch_size
+        tail = self._n_train % bs
+        if bs < world or 0 < tail < world:  # a rank with no examples would take the mean of nothing (NaN)
+            what = f"a batch of {bs}" if bs < world else f"the last batch of each epoch ({tail} of {self._n_train})"
+            raise ValueError(f"{world} ranks cannot share {what}: every rank needs at least one example")
         self._shard = (rank, world)
         self._wrapped = wrapped
 
