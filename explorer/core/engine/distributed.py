@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import os
 import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -77,11 +78,13 @@ def _rank_main(rank: int, the_plan: Plan, port: int, target: Callable[..., Any],
         torch.cuda.set_device(device)
     dist.init_process_group(the_plan.backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=the_plan.world, timeout=datetime.timedelta(seconds=INIT_TIMEOUT_S))
-    try:
-        target(rank, the_plan.world, device, payload)
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
+    target(rank, the_plan.world, device, payload)
+    dist.barrier()  # every rank done before any leaves
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # leave without tearing the group down from the interpreter's exit: gloo's threads, destroyed there while
+    # still joinable, abort the process now and then ("terminate called without an active exception")
+    os._exit(0)
 
 
 def launch(the_plan: Plan, target: Callable[..., Any], payload: Any) -> None:
