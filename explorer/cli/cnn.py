@@ -29,6 +29,7 @@ from explorer.cli.common import (
     run_training,
     validate_options,
 )
+from explorer.cli.distributed import add_gpus_options, run_data_parallel
 
 
 def add_cnn_options(p: argparse.ArgumentParser) -> None:
@@ -76,6 +77,7 @@ def add_train_parser(fam) -> None:
     p = fam.add_parser("cnn", help="convolutional network from the builder (LeNet-5 by default): held-out accuracy")
     add_cnn_options(p)
     add_run_options(p)
+    add_gpus_options(p)
     p.set_defaults(func=cmd_train_cnn)
 
 
@@ -92,6 +94,8 @@ def cmd_train_cnn(args: argparse.Namespace) -> int:
     ``input_shape``, ``classes`` and ``data_note`` to the common fields."""
     from explorer.core.families.cnn.trainer import CNNTrainer
 
+    if args.gpus is not None or args.steps is not None:
+        return run_data_parallel(args, "cnn", cnn_trainer)
     cfg = cnn_config(args)
     trainer = CNNTrainer(cfg)
     if cfg.dataset == "folder" and trainer.dataset.note and not args.quiet:
@@ -109,6 +113,13 @@ def cmd_train_cnn(args: argparse.Namespace) -> int:
     report(result, args, f"trained {trainer.describe()} for {trainer.epoch} epochs on {trainer.device}: "
                          f"held-out accuracy {acc:.3f}, {result['samples_per_s'] or 0:.0f} samples/s")
     return 0
+
+
+def cnn_trainer(args: argparse.Namespace):
+    """The CNN trainer of the options (each rank of a ``--gpus`` run makes its own)."""
+    from explorer.core.families.cnn.trainer import CNNTrainer
+
+    return CNNTrainer(cnn_config(args))
 
 
 def cmd_snapshot_cnn(args: argparse.Namespace) -> int:

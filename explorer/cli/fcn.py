@@ -28,6 +28,7 @@ from explorer.cli.common import (
     report,
     run_training,
 )
+from explorer.cli.distributed import add_gpus_options, run_data_parallel
 
 
 def _unit_float(text: str) -> float:
@@ -89,6 +90,7 @@ def add_train_parser(fam) -> None:
     p = fam.add_parser("fcn", help="fully convolutional network: per-pixel segmentation (mean IoU, pixel accuracy)")
     add_fcn_options(p)
     add_run_options(p)
+    add_gpus_options(p)
     p.set_defaults(func=cmd_train_fcn)
 
 
@@ -104,10 +106,19 @@ def add_snapshot_parsers(sfam) -> None:
         p.set_defaults(func=command)
 
 
+def fcn_trainer(args: argparse.Namespace):
+    """The FCN trainer of the options (each rank of a ``--gpus`` run makes its own)."""
+    from explorer.core.families.fcn.trainer import FCNTrainer
+
+    return FCNTrainer(fcn_config(args))
+
+
 def cmd_train_fcn(args: argparse.Namespace) -> int:
     """Train; ``--json`` adds ``miou`` (held-out mean IoU), ``pixel_accuracy`` (held-out), ``iou`` per class."""
     from explorer.core.families.fcn.trainer import FCNTrainer
 
+    if args.gpus is not None or args.steps is not None:
+        return run_data_parallel(args, "fcn", fcn_trainer)
     cfg = fcn_config(args)
     if not args.quiet:
         what = "generating scenes" if cfg.dataset == "scenes" else f"reading {cfg.data_dir}"

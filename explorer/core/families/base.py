@@ -336,13 +336,39 @@ class MiniBatchTrainer(SettingsTrainer):
         self.epoch += 1
 
     def _next_indices(self) -> torch.Tensor:
-        """Indices of the next mini-batch; the end of the training set starts a new, reshuffled epoch."""
+        """Indices of the next mini-batch; the end of the training set starts a new, reshuffled epoch.
+        Under data-parallel training (:meth:`set_shard`) this rank's slice of the global mini-batch."""
         bs = self.config.batch_size
         idx = self._order[self._pos:self._pos + bs]
         self._pos += bs
         if self._pos >= self._n_train:
             self._new_epoch()
+        shard = getattr(self, "_shard", None)
+        if shard is not None:
+            rank, world = shard
+            idx = torch.tensor_split(idx, world)[rank]
         return idx
+
+    # -- data-parallel training (explorer.core.engine.distributed) ------------------------------------
+    def set_shard(self, rank: int, world: int, wrapped: torch.nn.Module | None) -> None:
+        """Train as rank ``rank`` of ``world``: take this rank's slice of every global mini-batch, and step
+        through ``wrapped`` (the DistributedDataParallel wrapper of :meth:`distributed_module`)."""
+        bs = self.config.batch_size
+        tail = self._n_train % bs
+        if bs < world or 0 < tail < world:  # a rank with no examples would take the mean of nothing (NaN)
+            what = f"a batch of {bs}" if bs < world else f"the last batch of each epoch ({tail} of {self._n_train})"
+            raise ValueError(f"{world} ranks cannot share {what}: every rank needs at least one example")
+        self._shard = (rank, world)
+        self._wrapped = wrapped
+
+    def distributed_module(self) -> torch.nn.Module:
+        """The module a training step's loss goes through (what data-parallel training wraps)."""
+        return self.model
+
+    def _trained(self, module: torch.nn.Module) -> torch.nn.Module:
+        """``module``, or its data-parallel wrapper when training is distributed (the step's forward pass)."""
+        wrapped = getattr(self, "_wrapped", None)
+        return wrapped if wrapped is not None and module is self.distributed_module() else module
 
 
 RunT = TypeVar("RunT", bound=MiniBatchTrainer)

@@ -417,7 +417,7 @@ class CNNTrainer(MiniBatchTrainer):
     def train_step(self) -> dict[str, torch.Tensor]:
         x, y = self.next_batch()
         with torch.enable_grad():
-            logits = self.net(x)
+            logits = self._trained(self.net)(x)
             loss = F.cross_entropy(logits, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -425,6 +425,9 @@ class CNNTrainer(MiniBatchTrainer):
         self.step += 1
         acc = (logits.detach().argmax(1) == y).float().mean()
         return {"loss": loss.detach(), "accuracy": acc}
+
+    def distributed_module(self) -> torch.nn.Module:
+        return self.net
 
     @torch.no_grad()
     def _logits(self, x: torch.Tensor) -> torch.Tensor:

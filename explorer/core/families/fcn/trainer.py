@@ -397,7 +397,7 @@ class FCNTrainer(MiniBatchTrainer):
     def train_step(self) -> dict[str, torch.Tensor]:
         x, y = self.next_batch()
         with torch.enable_grad():
-            logits = self.model(x)
+            logits = self._trained(self.model)(x)
             loss = F.cross_entropy(logits, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -1,0 +1,117 @@
+"""Data-parallel training over local processes with torch's own machinery (``torch.distributed``).
+
+One model is trained by N processes (ranks): every rank builds the same trainer from the same seed, so
+they start from the same weights; the module the loss goes through is wrapped in torch's
+DistributedDataParallel, which averages the gradients across the ranks during ``backward``; every rank
+takes its own slice of each global mini-batch. With a mean loss, N ranks x B/N examples give the
+gradient one process takes from the whole batch of B, so the weights follow the single-process run.
+
+NCCL with one GPU per rank when the machine has the GPUs, gloo on the CPU otherwise. The processes are
+started by ``torch.multiprocessing.spawn`` and meet on a free 127.0.0.1 port; a rank that fails ends the
+others (spawn terminates them) and the launch raises :class:`RankFailed` with one line.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch.nn.parallel import DistributedDataParallel
+
+INIT_TIMEOUT_S = 120  # how long a rank waits for the others (meeting, and every collective after)
+
+
+class RankFailed(RuntimeError):
+    """A rank of a data-parallel run failed (its error, one line)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How N ranks run: the backend and, with NCCL, that each rank takes the GPU of its own number."""
+
+    world: int
+    backend: str      # "nccl" or "gloo"
+    cuda: bool
+
+    def describe(self) -> str:
+        where = f"{self.world} GPUs" if self.cuda else "the CPU (no GPUs for them)"
+        return f"{self.world} ranks over {self.backend} on {where}"
+
+
+def plan(world: int, device: str = "auto") -> Plan:
+    """The backend for ``world`` ranks: NCCL when CUDA is asked for or ``auto`` finds it, gloo otherwise.
+    ValueError (the message names ``--gpus``) for a count under 1 or over the GPUs there are."""
+    if world < 1:
+        raise ValueError(f"--gpus: {world} is not a number of processes (1 or more)")
+    use_cuda = device in ("cuda", "auto") and torch.cuda.is_available() and dist.is_nccl_available()
+    if device == "cuda" and not use_cuda:
+        raise ValueError("--gpus: --device cuda asked for, but there is no CUDA GPU with NCCL here")
+    if use_cuda:
+        n = torch.cuda.device_count()
+        if world > n:
+            raise ValueError(f"--gpus: {world} asked for, this machine has {n} GPU{'s' if n != 1 else ''}")
+        return Plan(world, "nccl", True)
+    return Plan(world, "gloo", False)
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 for the ranks to meet on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _rank_main(rank: int, the_plan: Plan, port: int, target: Callable[..., Any], payload: Any) -> None:
+    """One rank: join the group, run ``target(rank, world, device, payload)``, leave the group."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
+    device = torch.device("cuda", rank) if the_plan.cuda else torch.device("cpu")
+    if the_plan.cuda:
+        torch.cuda.set_device(device)
+    dist.init_process_group(the_plan.backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=the_plan.world, timeout=datetime.timedelta(seconds=INIT_TIMEOUT_S))
+    target(rank, the_plan.world, device, payload)
+    dist.barrier()  # every rank done before any leaves
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # leave without tearing the group down from the interpreter's exit: gloo's threads, destroyed there while
+    # still joinable, abort the process now and then ("terminate called without an active exception")
+    os._exit(0)
+
+
+def launch(the_plan: Plan, target: Callable[..., Any], payload: Any) -> None:
+    """Run ``target(rank, world, device, payload)`` in ``the_plan.world`` processes; returns when all are
+    done. ``target`` must be a module-level function (the processes import it). RankFailed when one fails."""
+    try:
+        mp.spawn(_rank_main, args=(the_plan, free_port(), target, payload), nprocs=the_plan.world, join=True)
+    except mp.ProcessRaisedException as exc:
+        lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+        raise RankFailed(f"a rank failed: {lines[-1] if lines else exc}") from None
+    except mp.ProcessExitedException as exc:
+        raise RankFailed(f"a rank failed: {exc}") from None
+
+
+def wrap(trainer: Any, rank: int, world: int, device: torch.device) -> None:
+    """Make ``trainer`` (a MiniBatchTrainer, built from the seed on ``device``) one rank of the run: its
+    step's module in DistributedDataParallel, its mini-batches this rank's shard. The trainer's own
+    modules stay the plain ones (what is evaluated and saved)."""
+    module = trainer.distributed_module()
+    ids = [device.index] if device.type == "cuda" else None
+    ddp = DistributedDataParallel(module, device_ids=ids, forward_sync_buffers=False)
+    trainer.set_shard(rank, world, ddp)
+
+
+def is_main(rank: int) -> bool:
+    """Rank 0 evaluates, prints and writes the run."""
+    return rank == 0
+
+
+__all__ = ["Plan", "RankFailed", "plan", "free_port", "launch", "wrap", "is_main", "INIT_TIMEOUT_S"]

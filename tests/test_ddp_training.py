@@ -1,0 +1,126 @@
+"""Data-parallel training (explorer.core.engine.distributed): 2 gloo ranks on the CPU train the same
+weights as one process with the whole batch, and the ranks agree with each other."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from explorer.core.engine import distributed
+from explorer.core.families.registry import make_trainer
+
+STEPS = 3
+CONFIGS = {
+    "cnn": {"batch_size": 8, "lr": 0.05, "momentum": 0.9, "seed": 3, "device": "cpu", "eval_samples": 50},
+    "fcn": {"batch_size": 8, "lr": 0.05, "seed": 3, "device": "cpu", "eval_samples": 50},
+}
+
+
+def _weights(trainer) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone().contiguous() for k, v in trainer.distributed_module().state_dict().items()}
+
+
+def train_rank(rank: int, world: int, device: torch.device, payload: dict) -> None:
+    """One rank: the same trainer from the same seed, wrapped, STEPS steps; its weights to a file."""
+    trainer = make_trainer(payload["family"], dict(payload["config"]))
+    distributed.wrap(trainer, rank, world, device)
+    for _ in range(STEPS):
+        trainer.train_step()
+    save_file(_weights(trainer), str(Path(payload["dir"]) / f"rank{rank}.safetensors"))
+
+
+def fail_on_rank_one(rank: int, world: int, device: torch.device, payload: dict) -> None:
+    if rank == 1:
+        raise ValueError("rank one refuses")
+    torch.distributed.barrier()  # rank 0 waits for the others: spawn must end it, not hang
+
+
+@pytest.mark.parametrize("family", ["cnn", "fcn"])
+def test_two_gloo_ranks_train_the_single_process_weights(family, tmp_path):
+    single = make_trainer(family, dict(CONFIGS[family]))
+    for _ in range(STEPS):
+        single.train_step()
+    expected = _weights(single)
+
+    distributed.launch(distributed.plan(2, "cpu"), train_rank,
+                       {"family": family, "config": CONFIGS[family], "dir": str(tmp_path)})
+    ranks = [load_file(str(tmp_path / f"rank{r}.safetensors")) for r in range(2)]
+    assert set(ranks[0]) == set(expected)
+    for name, value in expected.items():
+        assert torch.equal(ranks[0][name], ranks[1][name]), name          # the ranks hold the same weights
+        assert torch.allclose(ranks[0][name], value, rtol=1e-4, atol=1e-5), name   # ... the single run's
+    moved = any(not torch.equal(value, make_trainer(family, dict(CONFIGS[family])).distributed_module()
+                                .state_dict()[name]) for name, value in expected.items())
+    assert moved  # the steps changed the weights: the comparison is not of two initial states
+
+
+def test_plan_refuses_bad_counts():
+    with pytest.raises(ValueError, match="--gpus"):
+        distributed.plan(0)
+    with pytest.raises(ValueError, match="--gpus"):
+        distributed.plan(-2)
+    p = distributed.plan(2, "cpu")
+    assert (p.backend, p.cuda, p.world) == ("gloo", False, 2)
+
+
+def test_a_failing_rank_ends_the_run_with_one_line():
+    import time
+    t0 = time.perf_counter()
+    with pytest.raises(distributed.RankFailed) as failed:
+        distributed.launch(distributed.plan(2, "cpu"), fail_on_rank_one, {})
+    # the first rank to fail is reported: rank 1's own error, or rank 0 losing its peer in the barrier
+    text = str(failed.value)
+    assert text.startswith("a rank failed: ") and "\n" not in text
+    assert time.perf_counter() - t0 < distributed.INIT_TIMEOUT_S / 2  # ended by spawn, not by a timeout
+
+
+def _explorer(*argv: str, tmp_path: Path):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    return subprocess.run([sys.executable, "-m", "explorer", *argv], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=120)
+
+
+def test_train_cnn_gpus_2_on_the_cpu_writes_one_run_that_inspect_reads(tmp_path):
+    import json
+    out = tmp_path / "run"
+    done = _explorer("train", "cnn", "--gpus", "2", "--steps", "4", "--batch-size", "8", "--eval-samples", "50",
+                     "--device", "cpu", "--json", "--out", str(out), tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "2 ranks over gloo on the CPU" in done.stderr           # it says where the ranks run
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1                                          # rank 0 alone prints
+    result = json.loads(lines[0])
+    assert (result["ranks"], result["backend"], result["steps"], result["out"]) == (2, "gloo", 4, str(out))
+    assert 0.0 <= result["last_eval"]["heldout_accuracy"] <= 1.0
+    shown = _explorer("inspect", str(out), "--json", tmp_path=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["family"] == "cnn"
+
+
+@pytest.mark.parametrize("argv", [["cnn", "--gpus", "0"], ["fcn", "--gpus", "-1"], ["cnn", "--steps", "3"],
+                                  ["rbm", "--gpus", "2"]])
+def test_bad_gpus_is_one_line_naming_the_option_exit_2(argv, tmp_path):
+    done = _explorer("train", *argv, tmp_path=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and ("--gpus" in lines[0] or "--steps" in lines[0]), done.stderr
+
+
+def test_a_shard_without_examples_is_refused():
+    trainer = make_trainer("cnn", dict(CONFIGS["cnn"], batch_size=trainer_tail_batch()))
+    with pytest.raises(ValueError, match="every rank needs at least one example"):
+        trainer.set_shard(0, 2, None)
+    with pytest.raises(ValueError, match="a batch of 1"):
+        make_trainer("cnn", dict(CONFIGS["cnn"], batch_size=1)).set_shard(0, 2, None)
+
+
+def trainer_tail_batch() -> int:
+    """A batch size whose epoch ends on a batch of one example (the digits' training set)."""
+    n = make_trainer("cnn", dict(CONFIGS["cnn"]))._n_train
+    return next(bs for bs in range(2, n) if n % bs == 1)
