@@ -195,7 +195,7 @@ class Lecture(QtCore.QObject):
         if step.run is not None:
             ok = win.open_run(step.run)
         else:
-            ok = win._new_session(step.make_config())
+            ok = win.start_model(step.make_config())
         if not ok:
             return False
         if step.train_steps:
@@ -240,7 +240,7 @@ class Lecture(QtCore.QObject):
             return
         left = QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
         wanted = self.steps[self.index].dock if 0 <= self.index < len(self.steps) else ""
-        for dock, area in win._family_docks.get(win.family, []):
+        for dock, area in win.family_docks():
             if area == left and dock.isVisible() and dock.objectName() != wanted:  # (not the step's own)
                 dock.hide()
                 self._set_aside.append(dock)
@@ -250,7 +250,7 @@ class Lecture(QtCore.QObject):
     def _closed(self, visible: bool) -> None:
         if visible or self.dock.isVisible():
             return
-        family_docks = {d for d, _a in self.window._family_docks.get(self.window.family, [])}
+        family_docks = {d for d, _a in self.window.family_docks()}
         for dock in self._set_aside:
             if dock in family_docks:
                 dock.show()

@@ -91,6 +91,15 @@ class SessionsMixin:
         config = self._last_config.get(family) or FAMILIES[family][0]()
         return self._new_session(config)
 
+    def start_model(self, config) -> bool:
+        """Train ``config`` (of any family) from now on, as the Model box does: for helpers of the window
+        such as the lecture, which drive it from outside."""
+        return self._new_session(config)
+
+    def family_docks(self, family: str | None = None) -> list[tuple[QtWidgets.QDockWidget, Any]]:
+        """The docks of ``family`` (the family on show by default), each with its dock area."""
+        return list(self._family_docks.get(self.family if family is None else family, []))
+
     def _new_session(self, config) -> bool:
         """Train ``config`` (of any family) from now on: the Model menu, the builder and a panel's
         ``sigNewSessionRequested`` come here. False, with a notice, if no session could start."""
