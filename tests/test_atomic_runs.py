@@ -53,9 +53,9 @@ SAVER = textwrap.dedent("""
     if not exchange:
         atomic._exchange = lambda a, b: False  # the two-rename swap of systems without an exchange
     s = TrainingSession(RBMTrainer(RBMConfig(dataset="bars", bars_size=4, hidden=6, batch_size=20, device="cpu")))
-    s.step(3); s.wait(10)
+    s.step(3); assert s.wait(120)
     save_run(s, folder)  # the old run: step 3
-    s.step(4); s.wait(10)
+    s.step(4); assert s.wait(120)
 
     def pause(stage):
         if stage == stop_at:
