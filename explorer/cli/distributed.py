@@ -11,11 +11,12 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from explorer.cli.common import Progress, UsageError, report
+
+if TYPE_CHECKING:  # torch loads in the ranks, never when the command line is built (the app's start stays fast)
+    import torch
 
 
 def add_gpus_options(p: argparse.ArgumentParser) -> None:
@@ -68,6 +69,8 @@ def run_data_parallel(args: argparse.Namespace, family: str, build: Callable[[ar
 
 def train_rank(rank: int, world: int, device: torch.device, payload: dict[str, Any]) -> None:
     """One rank: the trainer from the options on its device, wrapped; every rank steps, rank 0 reports."""
+    import torch.distributed
+
     from explorer.core.engine.distributed import is_main, wrap
     from explorer.core.engine.session import TrainingSession
     from explorer.core.persist.runfolder import save_run, save_target
