@@ -42,8 +42,9 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Start the server, print where and the token, then serve until interrupted."""
-    from explorer.core.remote.server import TrainingServer, is_loopback
+    from explorer.core.remote.server import TrainingServer
     from explorer.core.wire.auth import new_token, write_token_file
+    from explorer.core.wire.server import is_loopback
 
     host, port = parse_listen(args.listen)
     token = new_token()

@@ -13,7 +13,6 @@ connections and their training go on.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import threading
@@ -45,16 +44,6 @@ def refusal(message: Any) -> str | None:
     if message[0] == "call" and len(message) == 5 and message[2] in PATH_COMMANDS:
         return f"a remote client may not write a path on the server ({message[2].__name__})"
     return None
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is this machine alone (a server bound there is not reachable from the network)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%")[0]).is_loopback
-    except ValueError:
-        return False
 
 
 def _message_frame(message: Any) -> bytes:

@@ -111,7 +111,8 @@ class _Client:
             return len(self.queue) <= HARD_QUEUE_FRAMES and self.queued_bytes <= HARD_QUEUE_BYTES
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine alone (a server bound there is not reachable from the network)."""
     if host.lower() == "localhost":
         return True
     try:
@@ -199,7 +200,7 @@ class FrameServer:
         self._listener = listener
         bound = listener.getsockname()
         self.address = (str(bound[0]), int(bound[1]))
-        if not _is_loopback(self.address[0]):
+        if not is_loopback(self.address[0]):
             message = (f"explorer: the watch server on {self.address[0]}:{self.address[1]} is reachable from the "
                        f"network (anyone who has the token can watch{' and control' if self._allow_control else ''}"
                        f" this run)")
