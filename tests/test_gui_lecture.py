@@ -10,6 +10,7 @@ from PySide6 import QtCore
 
 from explorer.core.lecture.steps import default_lecture_folder, load_lecture
 from explorer.gui.main_window import MainWindow
+from tests.helpers import open_window
 
 STEP_SECONDS = 10.0
 
@@ -21,11 +22,7 @@ def drawn(win) -> bool:
 
 def test_every_step_opens_its_panel_with_its_views_drawn_within_ten_seconds(qtbot, settings):
     settings.setValue("training/process", False)
-    win = MainWindow(settings=settings)
-    qtbot.addWidget(win)
-    win.resize(1600, 1000)
-    win.show()
-    qtbot.waitExposed(win)
+    win = open_window(qtbot, settings, None, size=(1600, 1000))
     steps = load_lecture(default_lecture_folder())
     try:
         assert win.open_lecture()
@@ -75,11 +72,7 @@ def test_pgdown_pgup_the_list_and_presentation_mode(qtbot, settings, tmp_path):
             "title": f"Step {k}", "text": "Words.", "equations": [r"h = \sigma(W x)"],
             "open": {"family": family, "settings": {"hidden": hidden}}, "next": "Press Play.",
             **({"dock": "rbmHiddenDock"} if k == 1 else {})}))
-    win = MainWindow(settings=settings)
-    qtbot.addWidget(win)
-    win.resize(1366, 768)
-    win.show()
-    qtbot.waitExposed(win)
+    win = open_window(qtbot, settings, None, size=(1366, 768))
     try:
         assert win.open_lecture(folder)
         lecture = win.lecture

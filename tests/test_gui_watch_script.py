@@ -18,7 +18,7 @@ import pytest
 from explorer.core.engine.session import RUNNING
 from explorer.core.wire.auth import read_token_file
 from explorer.core.wire.frame import MAGIC
-from explorer.gui.main_window import MainWindow
+from tests.helpers import open_window
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,11 +53,7 @@ def script(tmp_path_factory):
 def window(qtbot, settings, script, monkeypatch):
     monkeypatch.setenv("NETWORK_EXPLORER_RUNTIME", str(script[3] / "runtime"))
     settings.setValue("training/process", False)
-    win = MainWindow(settings=settings)
-    qtbot.addWidget(win)
-    win.resize(1600, 1000)
-    win.show()
-    qtbot.waitExposed(win)
+    win = open_window(qtbot, settings, None, size=(1600, 1000))
     yield win
     win.close()
 
