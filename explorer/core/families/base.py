@@ -138,6 +138,8 @@ class MiniBatchTrainer(SettingsTrainer):
 
     def __init__(self, config: Any, dataset: Any | None = None):
         self._device = resolve_device(config.device)
+        self._shard: tuple[int, int] | None = None         # (rank, world) under data-parallel training
+        self._wrapped: torch.nn.Module | None = None       # the DistributedDataParallel wrapper then
         super().__init__(config, dataset)
 
     # -- building -----------------------------------------------------------------------------------
@@ -343,9 +345,8 @@ class MiniBatchTrainer(SettingsTrainer):
         self._pos += bs
         if self._pos >= self._n_train:
             self._new_epoch()
-        shard = getattr(self, "_shard", None)
-        if shard is not None:
-            rank, world = shard
+        if self._shard is not None:
+            rank, world = self._shard
             idx = torch.tensor_split(idx, world)[rank]
         return idx
 
@@ -367,7 +368,7 @@ class MiniBatchTrainer(SettingsTrainer):
 
     def _trained(self, module: torch.nn.Module) -> torch.nn.Module:
         """``module``, or its data-parallel wrapper when training is distributed (the step's forward pass)."""
-        wrapped = getattr(self, "_wrapped", None)
+        wrapped = self._wrapped
         return wrapped if wrapped is not None and module is self.distributed_module() else module
 
 
