@@ -48,6 +48,22 @@ def connect(server, token=TOKEN):
     return sock, read_frame(sock, timeout=10)
 
 
+def address(server, token=TOKEN, **kw):
+    from explorer.core.remote.client import ServerAddress
+
+    return ServerAddress(server.address[0], server.address[1], token, **kw)
+
+
+def stop_and_close(sock):
+    """End the run as a window does (a dropped connection would leave it training on the server)."""
+    try:
+        sock.sendall(message(("stop",)))
+        while receive(sock, timeout=30)[0] != "stopped":
+            pass
+    finally:
+        sock.close()
+
+
 def spec():
     return {"family": "rbm", "config": tiny_rbm_config(), "run_dir": None, "threads": 1, "step_rate": None,
             "session": {"snapshot_hz": 20.0}}
@@ -77,7 +93,7 @@ def test_a_client_trains_a_model_and_path_commands_are_refused(server, caplog):
             pass
     assert m[1] == 7 and isinstance(m[3], PermissionError) and "save_run_to" in str(m[3])
     assert any("save_run_to" in r.getMessage() for r in caplog.records)
-    sock.close()
+    stop_and_close(sock)
 
 
 def test_hostile_peers_are_refused_with_a_line_in_the_log(server, caplog):
@@ -167,16 +183,15 @@ def test_oversized_wrong_version_and_many_peers_at_once_leave_a_training_client_
         if m[0] == "metrics":
             rows += len(m[2])
     assert rows >= 20  # the training went on and its rows still arrive
-    sock.close()
+    stop_and_close(sock)
 
 
 def test_a_remote_session_trains_pauses_and_takes_live_hyper_parameters(server):
     from explorer.core.remote.client import RemoteRefused, RemoteSession
 
     with pytest.raises(RemoteRefused, match="wrong token"):
-        RemoteSession(tiny_rbm_config(), host=server.address[0], port=server.address[1], token="bad", threads=1)
-    s = RemoteSession(tiny_rbm_config(), host=server.address[0], port=server.address[1], token=TOKEN, threads=1,
-                      snapshot_hz=20)
+        RemoteSession(tiny_rbm_config(), server=address(server, token="bad"), threads=1)
+    s = RemoteSession(tiny_rbm_config(), server=address(server), threads=1, snapshot_hz=20)
     try:
         s.start()
         deadline = time.monotonic() + 30
@@ -192,3 +207,15 @@ def test_a_remote_session_trains_pauses_and_takes_live_hyper_parameters(server):
         assert s.state == "paused" and s.trainer.config.lr == pytest.approx(0.123)
     finally:
         s.stop()
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--tls-cert", "/nonexistent/cert.pem"], "--tls-cert /nonexistent/cert.pem: No such file or directory"),
+    (["--tls-cert", __file__], "not a certificate and key this server can use"),
+    (["--tls-key", "key.pem"], "--tls-key: given without --tls-cert"),
+    (["--keep-detached", "nan"], "--keep-detached: expected a number of seconds, got nan"),
+])
+def test_serve_bad_tls_and_keep_options_are_one_line_and_exit_2(tmp_path, options, message):
+    proc = serve_command(tmp_path, *options)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2 and len(err.strip().splitlines()) == 1 and message in err

@@ -2,6 +2,7 @@
 
     python -m explorer serve                                 127.0.0.1 on a free port, token file written
     python -m explorer serve --listen 0.0.0.0:7100 --token-file ~/serve.token
+    python -m explorer serve --listen 0.0.0.0:7100 --tls-cert cert.pem --tls-key key.pem
 
 It binds 127.0.0.1 unless told another host (then it prints a line saying the server is reachable from
 the network; ``ssh -L`` is the recommended way across networks, see docs/remote.md). The token is
@@ -26,7 +27,31 @@ def add_serve_parser(sub) -> None:
                    help="where to listen (default 127.0.0.1 on a free port)")
     p.add_argument("--token-file", metavar="FILE",
                    help="where to write the token (default: a file in your runtime folder)")
+    p.add_argument("--tls-cert", metavar="PEM",
+                   help="speak TLS with this certificate (chain) file; windows then tick TLS when connecting")
+    p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key (if not in --tls-cert)")
+    p.add_argument("--keep-detached", metavar="SECONDS", type=float, default=3600.0,
+                   help="how long a run trains on after its window's connection dropped (default 3600)")
     p.set_defaults(func=cmd_serve)
+
+
+def tls_context(cert: str | None, key: str | None):
+    """A server TLS context from the user's certificate; UsageError naming the option and the fault."""
+    import ssl
+
+    if cert is None:
+        if key is not None:
+            raise UsageError("--tls-key: given without --tls-cert")
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except FileNotFoundError as exc:
+        raise UsageError(f"--tls-cert {cert}: {exc.strerror} ({exc.filename or key})") from None
+    except (ssl.SSLError, OSError) as exc:
+        raise UsageError(f"--tls-cert {cert}: not a certificate and key this server can use "
+                         f"({getattr(exc, 'reason', None) or exc})") from None
+    return context
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -47,19 +72,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from explorer.core.wire.server import is_loopback
 
     host, port = parse_listen(args.listen)
+    if not args.keep_detached >= 0 or args.keep_detached == float("inf"):
+        raise UsageError(f"--keep-detached: expected a number of seconds, got {args.keep_detached}")
+    context = tls_context(args.tls_cert, args.tls_key)
     token = new_token()
     try:
-        server = TrainingServer(host, port, token=token)
+        server = TrainingServer(host, port, token=token, ssl_context=context, keep_detached=args.keep_detached)
     except OSError as exc:
         raise UsageError(f"--listen {args.listen}: {exc.strerror or exc}") from None
     bound_host, bound_port = server.address
     try:
-        path = write_token_file(args.token_file, {"host": bound_host, "port": bound_port, "token": token})
+        path = write_token_file(args.token_file, {"host": bound_host, "port": bound_port, "token": token,
+                                                  "tls": context is not None})
     except (OSError, ValueError) as exc:
         server.close()
         raise UsageError(f"--token-file {args.token_file}: {exc}") from None
     server.start()
-    print(f"serving training on {bound_host}:{bound_port}", flush=True)
+    print(f"serving training on {bound_host}:{bound_port}{' (TLS)' if context else ''}", flush=True)
     if not is_loopback(host):
         print(f"warning: {host} is reachable from the network; anyone with the token can train here "
               f"(ssh -L is the recommended way, see docs/remote.md)", flush=True)

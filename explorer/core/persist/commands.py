@@ -67,6 +67,32 @@ def export_model(session: TrainingSession, kind: str, path: str) -> tuple[str, s
     return str(out), trainer.family, int(trainer.step)
 
 
+def run_files(session: TrainingSession, extra: dict | None = None) -> dict:
+    """The run's files as save_run_to would write them (name -> bytes as a uint8 array), written nowhere.
+
+    Why: a window whose training runs on a server saves the run in its own folder from these (a server
+    never writes a path a client chose), and a model moves between machines as these."""
+    from explorer.core.persist.runfolder import run_folder_files
+
+    return run_folder_files(session, extra)
+
+
+def export_file(session: TrainingSession, kind: str) -> tuple[Any, str, int]:
+    """The model exported as ``kind`` ("onnx" | "safetensors"), as the file's bytes (a uint8 array), with
+    the family and the step: export_model for a window whose training runs on a server."""
+    import tempfile
+
+    import numpy as np
+
+    from explorer.core.persist.export import EXPORTERS
+
+    trainer = session.trainer
+    with tempfile.TemporaryDirectory(prefix="explorer-export-") as tmp:
+        out = EXPORTERS[kind](trainer, Path(tmp) / f"model.{kind}")
+        data = np.frombuffer(Path(out).read_bytes(), dtype=np.uint8).copy()
+    return data, trainer.family, int(trainer.step)
+
+
 def call_trainer(session: TrainingSession, method: str, *args: Any, **kwargs: Any) -> Any:
     """``session.trainer.<method>(*args, **kwargs)``: a probe, a unit choice, a stage switch, a walkthrough.
 

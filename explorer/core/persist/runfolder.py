@@ -15,11 +15,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
@@ -137,13 +139,72 @@ def save_run(session: TrainingSession, out_dir: str | Path, extra: dict[str, Any
     ``out_dir`` is new, empty or a run folder: the save replaces it whole, so a folder of other files is
     refused (:func:`save_target` picks a new sub-folder of it instead).
     """
+    out = _replaceable(out_dir)
+    return atomic_write_folder(out, lambda tmp: write_run_files(session, tmp, extra))
+
+
+def _replaceable(out_dir: str | Path) -> Path:
+    """``out_dir`` if a run may be saved there (new, empty, or a run folder); RunFolderError otherwise."""
     out = Path(out_dir)
     if out.exists():
         others = sorted(p.name for p in out.iterdir()) if out.is_dir() else None
         if others is None or not set(others) <= RUN_FILES:
             what = "not a folder" if others is None else f"holds other files ({', '.join(others[:3])})"
             raise RunFolderError(f"{out}: {what}; a run is saved into a new or empty folder, or over a run")
-    return atomic_write_folder(out, lambda tmp: write_run_files(session, tmp, extra))
+    return out
+
+
+# -- a run as plain values: what crosses a wire (the window saving a run trained on a server, a model moved) --
+def run_folder_files(session: TrainingSession, extra: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """The run's files as :func:`save_run` writes them, name -> its bytes (a uint8 array). Call between steps.
+
+    Why: a run trained elsewhere is saved where the window is, from these; and a model moves between the
+    window's machine and a server as these, so it goes on from the same weights and curves."""
+    with tempfile.TemporaryDirectory(prefix="explorer-run-") as tmp:
+        out = Path(tmp) / "run"
+        write_run_files(session, out, extra)
+        return {p.name: np.frombuffer(p.read_bytes(), dtype=np.uint8).copy() for p in sorted(out.iterdir())}
+
+
+def _checked_files(files: Any, where: str) -> dict[str, bytes]:
+    """``files`` as name -> bytes if they are exactly a run's files; RunFolderError naming ``where`` otherwise."""
+    if not isinstance(files, dict) or set(files) != RUN_FILES:
+        names = sorted(map(str, files)) if isinstance(files, dict) else type(files).__name__
+        raise RunFolderError(f"{where}: not a run's files (expected {', '.join(sorted(RUN_FILES))}; got {names})")
+    out: dict[str, bytes] = {}
+    for name, data in files.items():
+        if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 1:
+            raise RunFolderError(f"{where}: {name} is not a file's bytes")
+        out[name] = data.tobytes()
+    return out
+
+
+def _write_checked(files: dict[str, bytes], out: Path, where: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        write_file_synced(out / name, data)
+    try:
+        load_run(out)  # read back as any run folder is, before it takes the place of anything
+    except RunFolderError as exc:
+        raise RunFolderError(f"{where}: {str(exc).replace(str(out), 'the run')}") from None
+
+
+def save_run_files(files: Any, out_dir: str | Path, where: str = "the run received") -> Path:
+    """Write a run received as :func:`run_folder_files` into ``out_dir``, whole or not at all (as save_run).
+
+    Every file is checked as a saved run's are (load_run) before the folder takes ``out_dir``'s place."""
+    checked = _checked_files(files, where)
+    out = _replaceable(out_dir)
+    return atomic_write_folder(out, lambda tmp: _write_checked(checked, tmp, where))
+
+
+def load_run_files(files: Any, where: str = "the run received") -> RunFolder:
+    """A run received as :func:`run_folder_files`, read and checked as :func:`load_run` reads a folder."""
+    checked = _checked_files(files, where)
+    with tempfile.TemporaryDirectory(prefix="explorer-run-") as tmp:
+        out = Path(tmp) / "run"
+        _write_checked(checked, out, where)
+        return load_run(out)
 
 
 def dataset_summary(ds: Any) -> dict[str, Any]:

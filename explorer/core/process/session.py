@@ -86,10 +86,12 @@ def _build_session(spec: dict[str, Any]) -> tuple[TrainingSession, dict[str, Any
     """The child's session from the window's request: a new trainer, or a saved run restored."""
     kwargs = spec.get("session", {})
     extra: dict[str, Any] = {}
-    if spec.get("run_dir"):
-        from explorer.core.persist.runfolder import load_run, restore_session
+    if spec.get("run_dir") or spec.get("run_files"):
+        from explorer.core.persist.runfolder import load_run, load_run_files, restore_session
 
-        session = restore_session(load_run(spec["run_dir"]), **kwargs)
+        # a saved run, or a model moved here from another machine (its run's files, checked as a folder's)
+        run = load_run(spec["run_dir"]) if spec.get("run_dir") else load_run_files(spec["run_files"])
+        session = restore_session(run, **kwargs)
         extra["run_info"] = session.run_info
     else:
         from explorer.core.families.registry import make_trainer
@@ -175,6 +177,10 @@ class _ChildServer:
                     self.session.add_notices([f"{type(exc).__name__}: {exc}"])
             if counted:
                 self.acked += 1
+        elif kind == "resync":  # a window connected again (a training server): everything anew
+            self._metrics_at = (-1, 0, 0)
+            self._sent_snapshot, self._last_status, self._slow_t = None, None, 0.0
+            self.send(("resynced", self.acked))
         elif kind == "call":  # ("call", id, fn, args, kwargs)
             _, call_id, fn, args, kwargs = msg
             self.session.run_command(fn, *args, on_done=functools.partial(self._reply, call_id), **kwargs)
@@ -283,16 +289,20 @@ class ProcessSession:
     """
 
     def __init__(self, config: Any = None, *, family: str | None = None, run_dir: str | None = None,
-                 threads: int | None = None, start_timeout: float = START_TIMEOUT_S, **session_kwargs: Any):
+                 run_files: dict[str, Any] | None = None, threads: int | None = None,
+                 start_timeout: float = START_TIMEOUT_S, **session_kwargs: Any):
         from explorer.core.families.registry import FAMILIES
 
-        if run_dir is None:
+        if run_dir is None and run_files is None:
             if family is None:
                 family = next((name for name, (cfg, _tr) in FAMILIES.items() if type(config) is cfg), None)
             if family is None:
                 raise ValueError(f"no model family has the configuration {type(config).__name__}")
+        # run_files: a run's files (persist.commands.run_files), a model moved here from another session
         self._spec = {"family": family, "config": config, "run_dir": str(run_dir) if run_dir else None,
                       "threads": threads, "step_rate": None, "session": session_kwargs}
+        if run_files is not None:
+            self._spec["run_files"] = run_files
         self._hz = float(session_kwargs.get("snapshot_hz", 20.0))
         self.epochs = session_kwargs.get("epochs")
         self._lock = threading.Condition()
@@ -310,7 +320,7 @@ class ProcessSession:
             log.error("no training process could be started", exc_info=True)
             raise TrainingProcessError(f"no training process could be started ({type(exc).__name__}: {exc})") from exc
         self.metrics = MetricsLog()
-        self._metrics_gen = -1
+        self._metrics_gen: int | None = -1
         self._mailbox: Snapshot | None = None
         self._notices: list[str] = []
         self._replies: dict[int, Callable[[Any, BaseException | None], None]] = {}
@@ -346,6 +356,8 @@ class ProcessSession:
         self.trainer = TrainerMirror(fields)
         self.run_info = extra.get("run_info", {})
         self.run_id = run_id + self._offset[0]
+        self._ended_by_process = False  # True once the process said "stopped" (not a lost stream)
+        self._awaiting_resync, self._sent_at_resync = False, 0
         self._receiver = threading.Thread(target=self._receive, name="training-process-reader", daemon=True)
         self._receiver.start()
 
@@ -376,6 +388,8 @@ class ProcessSession:
                 continue
             kind = msg[0]
             if kind == "metrics":
+                if self._awaiting_resync:  # rows from before a resync: its full resend replaces them
+                    continue
                 _, gen, steps, evals = msg
                 if gen != self._metrics_gen:
                     self.metrics.clear()
@@ -397,9 +411,22 @@ class ProcessSession:
                     on_done = self._replies.pop(call_id, None)
                 if on_done is not None:
                     self._call_back(on_done, result, error)
+            elif kind == "resynced":
+                self._resynced(msg[1])
             elif kind == "stopped":
+                self._ended_by_process = True
                 break
         self._lost()
+
+    def _resynced(self, acked: int) -> None:
+        """The process's answer to a ``resync`` (a remote session's, after connecting again): its curves
+        come again whole, and the calls made since the resync are the ones it has yet to answer."""
+        with self._lock:
+            self._sent = int(acked) + (self._sent - self._sent_at_resync)
+            self._acked = int(acked)
+            self._metrics_gen = None  # the next rows are a new generation: the curves are replaced
+            self._awaiting_resync = False
+            self._lock.notify_all()
 
     @staticmethod
     def _call_back(on_done: Callable[[Any, BaseException | None], None], result: Any,
@@ -507,7 +534,8 @@ class ProcessSession:
 
     def _restart(self) -> None:
         self._spec = {**self._spec, "family": self.trainer._fields.get("family", self._spec["family"]),
-                      "config": self.trainer._fields.get("config", self._spec["config"]), "run_dir": None}
+                      "config": self.trainer._fields.get("config", self._spec["config"]), "run_dir": None,
+                      "run_files": None}
         seq = self._mailbox.seq if self._mailbox is not None else 0
         self._offset = (self.run_id + 1, seq + 1)
         self._start(START_TIMEOUT_S)

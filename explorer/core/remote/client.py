@@ -4,24 +4,75 @@ Why: the server relays the training process's own frames (``explorer.core.remote
 window's session is the local one with its pipe replaced by a socket: every panel, control and live
 hyper-parameter works the same. The socket stands in for the pipe (whole frames in, whole frames out) and
 the connection stands in for the process (alive while connected).
+
+What differs, and is done here: the commands that write a file (save a run, autosave, export) fetch the
+files' bytes from the server and write them where the window is; the devices offered are the server's;
+and a dropped connection does not end the run: the server trains on, and this session connects again
+(by itself with back-off, or when asked) and fetches what it missed.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import select
 import socket
+import ssl
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from explorer.core.process.session import ProcessSession
-from explorer.core.wire.frame import PREFIX, WireError, _check_prefix, encode_frame, read_frame
+from explorer.core.atomic import atomic_write
+from explorer.core.engine.devices import DeviceError
+from explorer.core.engine.session import ERROR
+from explorer.core.persist import commands
+from explorer.core.process.session import ProcessSession, TrainingProcessError, send
+from explorer.core.wire.frame import PREFIX, WireError, check_prefix, encode_frame, read_frame
+
+log = logging.getLogger("explorer.remote")
 
 CONNECT_TIMEOUT = 10.0
 MAX_FRAME_BODY = 1 << 31
+BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # waits between attempts to connect again; the last repeats
 
 
 class RemoteRefused(WireError):
-    """The server refused the connection (the reason is the message) or could not be reached."""
+    """The server refused the connection (the reason is the message) or could not be reached.
+
+    ``final``: the server answered and will not take this run back (it ended there): trying again is useless."""
+
+    def __init__(self, message: str, final: bool = False) -> None:
+        super().__init__(message)
+        self.final = final
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    """Where a training server listens, its token, and whether it speaks TLS (``cafile``: the certificate
+    that signed the server's, when not one the system trusts)."""
+
+    host: str
+    port: int
+    token: str
+    tls: bool = False
+    cafile: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.cafile)
+
+
+def read_server_file(path: str | Path) -> ServerAddress:
+    """The server named by the token file ``serve`` wrote (host, port, token, whether TLS); WireError naming
+    the file and the fault."""
+    from explorer.core.wire.auth import read_token_file
+
+    info = read_token_file(path)
+    return ServerAddress(info["host"], info["port"], info["token"], tls=bool(info.get("tls", False)))
 
 
 class SocketPipe:
@@ -48,11 +99,12 @@ class SocketPipe:
 
     def recv_bytes(self) -> bytes:
         prefix = self._exactly(PREFIX.size)
-        header_len, body_len = _check_prefix(prefix, MAX_FRAME_BODY)
+        header_len, body_len = check_prefix(prefix, MAX_FRAME_BODY)
         return prefix + self._exactly(header_len + body_len)
 
     def poll(self, timeout: float = 0.0) -> bool:
-        return bool(select.select([self.sock], [], [], timeout)[0])
+        pending = self.sock.pending() if isinstance(self.sock, ssl.SSLSocket) else 0
+        return bool(pending or select.select([self.sock], [], [], timeout)[0])
 
     def close(self) -> None:
         self.closed = True
@@ -85,32 +137,211 @@ class RemoteProcess:
         self._pipe.close()
 
 
-def connect(host: str, port: int, token: str, timeout: float = CONNECT_TIMEOUT) -> socket.socket:
-    """A socket welcomed by the server at ``host:port``; RemoteRefused with the reason otherwise."""
+def connect(server: ServerAddress, resume: str | None = None,
+            timeout: float = CONNECT_TIMEOUT) -> tuple[socket.socket, dict[str, Any]]:
+    """A socket welcomed by ``server`` and the welcome's fields (the run's id, the server's devices);
+    ``resume``: the id of a run to take up again. RemoteRefused with the reason otherwise."""
     try:
-        sock = socket.create_connection((host, port), timeout=timeout)
+        sock = socket.create_connection((server.host, server.port), timeout=timeout)
     except OSError as exc:
-        raise RemoteRefused(f"{host}:{port}: {exc.strerror or exc}") from None
+        raise RemoteRefused(f"{server}: {exc.strerror or exc}") from None
     try:
-        sock.sendall(encode_frame("hello", {"token": token, "role": "control", "client": "explorer"}))
+        if server.tls:
+            sock = server.ssl_context().wrap_socket(sock, server_hostname=server.host)
+        hello: dict[str, Any] = {"token": server.token, "role": "control", "client": "explorer"}
+        if resume is not None:
+            hello["resume"] = resume
+        sock.sendall(encode_frame("hello", hello))
         answer = read_frame(sock, max_body=1 << 16, timeout=timeout)
+    except ssl.SSLError as exc:
+        sock.close()
+        raise RemoteRefused(f"{server}: TLS failed ({exc.reason or exc})") from None
     except (OSError, WireError) as exc:
         sock.close()
-        raise RemoteRefused(f"{host}:{port}: {exc}") from None
-    if answer.kind != "welcome":
+        raise RemoteRefused(f"{server}: {exc}") from None
+    if answer.kind != "welcome" or not isinstance(answer.fields.get("run"), str):
         sock.close()
-        raise RemoteRefused(f"{host}:{port} refused: {answer.fields.get('reason', answer.kind)}")
+        reason = str(answer.fields.get("reason", answer.kind))[:200]
+        raise RemoteRefused(f"{server} refused: {reason}", final=answer.kind == "refused" and resume is not None
+                            and "no such run" in reason)
     sock.settimeout(None)
-    return sock
+    return sock, answer.fields
+
+
+def _run_step(files: dict[str, Any]) -> int:
+    return int(json.loads(files["run.json"].tobytes())["step"])
 
 
 class RemoteSession(ProcessSession):
-    """A training session run by the server at ``host:port`` (token ``token``)."""
+    """A training session run by ``server``: the same Session as a local training process.
 
-    def __init__(self, config: Any = None, *, host: str, port: int, token: str, **kwargs: Any) -> None:
-        self.server_address, self._token = (host, port), token
+    ``run_files``: a model moved from another session (``commands.run_files``), trained on from there."""
+
+    def __init__(self, config: Any = None, *, server: ServerAddress, auto_reconnect: bool = True,
+                 backoff: tuple[float, ...] = BACKOFF_S, **kwargs: Any) -> None:
+        self.server = server
+        self.server_run: str | None = None
+        self.server_devices: list[str] = ["cpu"]
+        self.connected = False
+        self.auto_reconnect, self._backoff = auto_reconnect, backoff
+        self._closed_event = threading.Event()
+        self._reconnector: threading.Thread | None = None
         super().__init__(config, **kwargs)
 
+    # -- the connection --------------------------------------------------------------------------------
     def _open_process(self) -> tuple[Any, Any]:
-        pipe = SocketPipe(connect(*self.server_address, self._token))
+        sock, welcome = connect(self.server)
+        return self._adopt(sock, welcome)
+
+    def _adopt(self, sock: socket.socket, welcome: dict[str, Any]) -> tuple[RemoteProcess, SocketPipe]:
+        self.server_run = welcome["run"]
+        devices = welcome.get("devices")
+        if isinstance(devices, list) and devices and all(isinstance(d, str) for d in devices):
+            self.server_devices = [d[:40] for d in devices[:16]]
+        pipe = SocketPipe(sock)
+        self.connected = True
         return RemoteProcess(pipe), pipe
+
+    @property
+    def dropped(self) -> bool:
+        """The connection was lost while the run goes on at the server (not closed, not ended there)."""
+        return self._gone and not self._closing and not self._ended_by_process and not self.connected \
+            and self.server_run is not None and self._state != ERROR
+
+    def _lost(self) -> None:
+        self.connected = False
+        if self._closing or self._ended_by_process or self.server_run is None:
+            return super()._lost()
+        with self._lock:  # the connection dropped: the server trains on, we connect again
+            self._gone = True
+            replies, self._replies = self._replies, {}
+            self._notices.append(f"Lost the connection to the training server {self.server}; it trains on. "
+                                 f"Connecting again…")
+            self._lock.notify_all()
+        log.warning("lost the connection to %s (run %s)", self.server, (self.server_run or "")[:6])
+        for on_done in replies.values():
+            self._call_back(on_done, None, TrainingProcessError(f"the connection to {self.server} was lost"))
+        if self.auto_reconnect:
+            self._reconnector = threading.Thread(target=self._reconnect_loop, name="remote-reconnect", daemon=True)
+            self._reconnector.start()
+
+    def _reconnect_loop(self) -> None:
+        for attempt in range(10_000):
+            if self._closed_event.wait(self._backoff[min(attempt, len(self._backoff) - 1)]):
+                return
+            if not self.dropped or self.reconnect():
+                return
+
+    def reconnect(self) -> bool:
+        """Connect again to the run this session trains on the server, and fetch what was missed (the
+        curves, a snapshot, the status). True when connected; a notice says why not otherwise."""
+        with self._lock:
+            if not self.dropped:
+                return self.connected
+        try:
+            sock, welcome = connect(self.server, resume=self.server_run)
+        except RemoteRefused as exc:
+            if exc.final:  # the run ended there: nothing to connect to again
+                with self._lock:
+                    self._state = ERROR
+                    self.error = f"the run on {self.server} has ended ({exc}); press Reset to start a new one"
+                    self._notices.append(self.error)
+                    self.server_run = None
+            return False
+        self._receiver.join(2)  # the old reader has finished (it reported the loss)
+        process, pipe = self._adopt(sock, welcome)
+        with self._lock:
+            self._process, self._conn = process, pipe
+            self._sent_at_resync, self._awaiting_resync = self._sent, True
+            self._gone = False
+        try:
+            with self._send_lock:
+                send(self._conn, ("resync",))
+        except (OSError, ValueError):
+            pipe.close()
+        self._receiver = threading.Thread(target=self._receive, name="training-process-reader", daemon=True)
+        self._receiver.start()
+        self._add_notices([f"Connected again to the training server {self.server}."])
+        self.request_snapshot()
+        return True
+
+    def reset(self) -> None:
+        if self.dropped and not self.reconnect():
+            return
+        if self.server_run is None and self._gone and not self._closing:
+            self._ended_by_process = False  # a new run, from the current settings (ProcessSession.reset)
+        super().reset()
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        self._closed_event.set()
+        if self.dropped:  # the run trains on at the server: connect once more to end it
+            try:
+                sock, _ = connect(self.server, resume=self.server_run, timeout=3.0)
+                with sock:
+                    send(SocketPipe(sock), ("stop",))  # type: ignore[arg-type]
+            except (RemoteRefused, OSError, ValueError):
+                pass
+        return super().stop(timeout)
+
+    close = stop
+
+    # -- what differs from a local process ----------------------------------------------------------------
+    def set_device(self, name: str) -> None:
+        if name not in self.server_devices:
+            raise DeviceError(f"{name!r} is not a device of the training server {self.server} "
+                              f"(it has {', '.join(self.server_devices)})")
+        self._do("set_device", name)
+
+    def run_command(self, fn: Callable[..., Any], *args: Any,
+                    on_done: Callable[[Any, BaseException | None], None] | None = None, **kwargs: Any) -> None:
+        """As ProcessSession's; a command that writes a file here fetches its bytes from the server."""
+        if fn is commands.save_run_to:
+            return self._save_here(args[0], args[1] if len(args) > 1 else kwargs.get("extra"), on_done,
+                                   autosave=False)
+        if fn is commands.autosave_to:
+            return self._save_here(args[0], None, on_done, autosave=True)
+        if fn is commands.export_model:
+            return self._export_here(args[0], args[1], on_done)
+        return super().run_command(fn, *args, on_done=on_done, **kwargs)
+
+    def _finish(self, on_done: Callable[[Any, BaseException | None], None] | None, result: Any,
+                error: BaseException | None) -> None:
+        if on_done is not None:
+            self._call_back(on_done, result, error)
+
+    def _save_here(self, chosen: str, extra: dict | None,
+                   on_done: Callable[[Any, BaseException | None], None] | None, autosave: bool) -> None:
+        from explorer.core.persist.runfolder import save_run_files, save_target
+
+        def got(files: Any, error: BaseException | None) -> None:
+            target: Any = chosen
+            if error is None:
+                try:
+                    target = chosen if autosave else save_target(chosen)
+                    save_run_files(files, target, where=f"the run from {self.server}")
+                    result: Any = _run_step(files) if autosave else str(target)
+                except Exception as exc:  # noqa: BLE001 - a notice, as the local command gives
+                    error = exc
+            if error is not None:
+                what = "autosave failed" if autosave else f"could not save run to {target}"
+                self._add_notices([f"{what}: {error}"])
+                return self._finish(on_done, None, error)
+            if not autosave:
+                self._add_notices([f"saved run to {target}"])
+            self._finish(on_done, result, None)
+
+        super().run_command(commands.run_files, extra, on_done=got)
+
+    def _export_here(self, kind: str, path: str,
+                     on_done: Callable[[Any, BaseException | None], None] | None) -> None:
+        def got(result: Any, error: BaseException | None) -> None:
+            if error is None:
+                try:
+                    data, family, step = result
+                    out = atomic_write(path, lambda p: Path(p).write_bytes(data.tobytes()))
+                    return self._finish(on_done, (str(out), str(family), int(step)), None)
+                except Exception as exc:  # noqa: BLE001 - the exporter's caller reports it
+                    error = exc
+            self._finish(on_done, None, error)
+
+        super().run_command(commands.export_file, kind, on_done=got)

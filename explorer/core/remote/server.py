@@ -1,21 +1,29 @@
-"""The server's side of remote training: one training process per authenticated connection, frames relayed.
+"""The server's side of remote training: one training process per run, frames relayed to its window.
 
 Why it looks like this: the app's training process already speaks in wire frames of plain values
 (``explorer.core.process.codec``: no pickle), so the server does not need a protocol of its own. After a
 ``hello`` with the right token (within ``hello_timeout``: a peer that sends nothing cannot hold a slot)
-it starts a training process and relays frames both ways. Every frame a client sends is decoded and
-checked first: a request that would make the server read or write a path of the client's choosing
-(a saved run to restore, ``save_run_to``, ``autosave_to``, ``export_model``) is refused with an error
-reply, and run folders are written where the window is, from the weights it fetches. Refusals are a
-``refused`` frame to the peer and one line in the log (logger ``explorer.remote``); the other
-connections and their training go on.
+it starts a training process (a *run*, named by an unguessable id sent in the ``welcome``) and relays
+frames both ways. Every frame a client sends is decoded and checked first: a request that would make the
+server read or write a path of the client's choosing (a saved run to restore, a data folder,
+``save_run_to``, ``autosave_to``, ``export_model``) is refused with an error reply; the window saves runs
+where it is, from the files it fetches (``commands.run_files``). Refusals are a ``refused`` frame to the
+peer and one line in the log (logger ``explorer.remote``); the other connections and their training go on.
+
+A dropped connection does not end its run: the run trains on, detached, and a ``hello`` naming its id
+(``resume``) takes it up again; the window then asks the process for everything anew (``resync``). A run
+stays detached at most ``keep_detached`` seconds; a window that closes says ``stop`` and its run ends.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import secrets
 import socket
+import ssl
 import threading
+import time
 from typing import Any
 
 from explorer.core.persist import commands
@@ -28,9 +36,16 @@ log = logging.getLogger("explorer.remote")
 
 HELLO_TIMEOUT = 5.0
 HELLO_MAX_BODY = 4096
-CLIENT_MAX_BODY = 16 << 20      # a session request or a command: small
-MAX_CLIENTS = 8
+CLIENT_MAX_BODY = 256 << 20     # a session request (with a moved model's weights) or a command
+MAX_RUNS = 8                    # training processes, attached or detached
+MAX_PENDING = 64                # connections that have not said hello yet
+KEEP_DETACHED_S = 3600.0
 PATH_COMMANDS = frozenset({commands.save_run_to, commands.autosave_to, commands.export_model})
+
+
+def _names_data_folder(config: Any) -> bool:
+    folder = config.get("data_dir") if isinstance(config, dict) else getattr(config, "data_dir", None)
+    return bool(folder)
 
 
 def refusal(message: Any) -> str | None:
@@ -38,11 +53,24 @@ def refusal(message: Any) -> str | None:
     if isinstance(message, dict):
         if message.get("run_dir"):
             return "a remote client may not open a path on the server (run_dir)"
+        if _names_data_folder(message.get("config")):
+            return "a remote client may not name a data folder on the server (data_dir)"
+        files = message.get("run_files")
+        if files is not None:
+            try:
+                info = json.loads(files["run.json"].tobytes())
+            except (TypeError, KeyError, AttributeError, ValueError):
+                return "the run's files sent are not a run (run.json)"
+            if not isinstance(info, dict) or _names_data_folder(info.get("config")):
+                return "a remote client may not name a data folder on the server (data_dir)"
         return None
     if not isinstance(message, tuple) or not message or not isinstance(message[0], str):
         return "not a training message"
     if message[0] == "call" and len(message) == 5 and message[2] in PATH_COMMANDS:
         return f"a remote client may not write a path on the server ({message[2].__name__})"
+    if (message[0] == "do" and len(message) == 5 and message[2] == "set_hparams" and isinstance(message[4], dict)
+            and _names_data_folder(message[4])):
+        return "a remote client may not name a data folder on the server (data_dir)"
     return None
 
 
@@ -51,89 +79,238 @@ def _message_frame(message: Any) -> bytes:
     return encode_frame(MESSAGE, {"m": tree}, arrays)
 
 
+def _shut(sock: socket.socket | None) -> None:
+    if sock is None:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
+class _Run:
+    """One training process on the server and the connection that controls it (None while dropped).
+
+    Its pump thread forwards everything the process says to the connection attached at the time, and drops
+    it while none is (the window asks for everything anew when it comes back), so a run never waits for a
+    window: it trains on."""
+
+    def __init__(self, server: TrainingServer, run_id: str) -> None:
+        self.server, self.id = server, run_id
+        self.process, self.conn = worker.start_worker()
+        self.lock = threading.Lock()
+        self.sock: socket.socket | None = None
+        self.peer = ""
+        self.detached_at: float | None = time.monotonic()
+        self.started = False     # the session request was passed on
+        self.stopping = False    # the window asked it to stop
+        self.ended = False
+        self._pump = threading.Thread(target=self._forward, name=f"remote-run-{run_id[:6]}", daemon=True)
+        self._pump.start()
+
+    def attach(self, sock: socket.socket, peer: str) -> None:
+        with self.lock:
+            old, self.sock, self.peer, self.detached_at = self.sock, sock, peer, None
+        _shut(old)  # a window that comes back takes over from its stale connection
+
+    def detach(self, sock: socket.socket) -> bool:
+        """Forget ``sock`` if it is still the run's connection; True when it was."""
+        with self.lock:
+            if self.sock is not sock:
+                return False
+            self.sock, self.detached_at = None, time.monotonic()
+        return True
+
+    def send_to_process(self, data: bytes) -> None:
+        self.conn.send_bytes(data)
+
+    def _forward(self) -> None:
+        while True:
+            try:
+                data = self.conn.recv_bytes()
+            except (EOFError, OSError):
+                break
+            with self.lock:
+                sock = self.sock
+            if sock is None:
+                continue
+            try:
+                sock.sendall(data)
+            except OSError:
+                if self.detach(sock):
+                    log.warning("run %s: the connection from %s dropped; the run trains on", self.id[:6], self.peer)
+                _shut(sock)
+        self.ended = True
+        with self.lock:
+            sock, self.sock = self.sock, None
+        _shut(sock)
+        self.process.join(5)
+        self.conn.close()
+        self.server._forget(self)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """End the training process (it finishes its step); killed after ``timeout``."""
+        try:
+            self.conn.send_bytes(_message_frame(("stop",) if self.started else None))
+        except (OSError, ValueError):
+            pass
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+
+
 class TrainingServer:
-    """Accepts token-authenticated connections on ``host:port`` and trains one session for each."""
+    """Accepts token-authenticated connections on ``host:port`` and trains one run for each.
+
+    ``ssl_context``: a server-side :class:`ssl.SSLContext` (the user's certificate) to speak TLS."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, token: str,
-                 hello_timeout: float = HELLO_TIMEOUT, max_clients: int = MAX_CLIENTS) -> None:
+                 hello_timeout: float = HELLO_TIMEOUT, max_clients: int = MAX_RUNS,
+                 max_pending: int = MAX_PENDING, keep_detached: float = KEEP_DETACHED_S,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         if not isinstance(token, str) or not token:
             raise ValueError("a TrainingServer needs a token")
         self._token, self._hello_timeout, self._max_clients = token, hello_timeout, max_clients
-        self._listener = socket.create_server((host, port))
+        self._max_pending, self._keep_detached, self._ssl = max_pending, keep_detached, ssl_context
+        self._listener = socket.create_server((host, port), backlog=256)
         self.address: tuple[str, int] = self._listener.getsockname()[:2]
         self._lock = threading.Lock()
-        self._active = 0
-        self._closed = False
+        self._runs: dict[str, _Run] = {}
+        self._pending = 0
+        self._closed = threading.Event()
         self._acceptor = threading.Thread(target=self._accept, name="remote-acceptor", daemon=True)
+        self._reaper = threading.Thread(target=self._reap, name="remote-reaper", daemon=True)
 
     def start(self) -> None:
         self._acceptor.start()
+        self._reaper.start()
+
+    def runs(self) -> list[str]:
+        """The ids of the runs training now, attached or not."""
+        with self._lock:
+            return list(self._runs)
 
     def close(self) -> None:
-        self._closed = True
+        """Stop listening and end every run."""
+        self._closed.set()
         try:
             self._listener.close()
         except OSError:
             pass
+        with self._lock:
+            runs = list(self._runs.values())
+        for run in runs:
+            run.stop(timeout=10)
+
+    def _forget(self, run: _Run) -> None:
+        with self._lock:
+            if self._runs.get(run.id) is run:
+                del self._runs[run.id]
+
+    def _reap(self) -> None:
+        """End the runs left detached longer than ``keep_detached``."""
+        while not self._closed.wait(min(1.0, self._keep_detached / 4)):
+            now = time.monotonic()
+            with self._lock:
+                old = [r for r in self._runs.values()
+                       if r.detached_at is not None and now - r.detached_at > self._keep_detached]
+            for run in old:
+                log.warning("run %s: no window came back for %.0f s; it ends", run.id[:6], self._keep_detached)
+                self._forget(run)
+                threading.Thread(target=run.stop, daemon=True).start()
 
     def _accept(self) -> None:
-        while not self._closed:
+        while not self._closed.is_set():
             try:
                 sock, peer = self._listener.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(sock, f"{peer[0]}:{peer[1]}"),
-                             name="remote-connection", daemon=True).start()
+            where = f"{peer[0]}:{peer[1]}"
+            with self._lock:
+                full = self._pending >= self._max_pending
+                if not full:
+                    self._pending += 1
+            if full:
+                self._refuse(sock, where, "too many connections waiting to say hello")
+                continue
+            threading.Thread(target=self._serve, args=(sock, where), name="remote-connection", daemon=True).start()
 
     def _refuse(self, sock: socket.socket, peer: str, why: str) -> None:
         log.warning("refused %s: %s", peer, why)
         try:
+            sock.settimeout(1.0)
             sock.sendall(encode_frame("refused", {"reason": why}))
-        except OSError:
+        except (OSError, ValueError):
             pass
-        sock.close()
+        _shut(sock)
+
+    def _hello(self, sock: socket.socket, peer: str) -> tuple[socket.socket, Any] | None:
+        """The connection (TLS-wrapped if so set up) and its hello; None, refused and logged, if it has none."""
+        try:
+            sock.settimeout(self._hello_timeout)
+            if self._ssl is not None:
+                sock = self._ssl.wrap_socket(sock, server_side=True)
+            return sock, read_frame(sock, max_body=HELLO_MAX_BODY, timeout=self._hello_timeout)
+        except TimeoutError:
+            self._refuse(sock, peer, "no hello in time")
+        except ssl.SSLError as exc:
+            log.warning("refused %s: TLS handshake failed (%s)", peer, exc.reason or exc)
+            _shut(sock)
+        except WireError as exc:
+            self._refuse(sock, peer, f"bad hello ({exc})")
+        except OSError as exc:
+            log.warning("refused %s: %s", peer, exc)
+            _shut(sock)
+        return None
 
     def _serve(self, sock: socket.socket, peer: str) -> None:
         try:
-            hello = read_frame(sock, max_body=HELLO_MAX_BODY, timeout=self._hello_timeout)
-        except TimeoutError:
-            return self._refuse(sock, peer, "no hello in time")
-        except WireError as exc:
-            return self._refuse(sock, peer, f"bad hello ({exc})")
-        if hello.kind != "hello" or not tokens_equal(hello.fields.get("token"), self._token):
-            return self._refuse(sock, peer, "wrong token")
-        with self._lock:
-            if self._active >= self._max_clients:
-                full = True
-            else:
-                full, self._active = False, self._active + 1
-        if full:
-            return self._refuse(sock, peer, "too many connections")
-        try:
-            sock.settimeout(None)
-            sock.sendall(encode_frame("welcome", {"role": "control"}))
-            self._relay(sock, peer)
+            got = self._hello(sock, peer)
         finally:
             with self._lock:
-                self._active -= 1
-
-    def _relay(self, sock: socket.socket, peer: str) -> None:
-        process, conn = worker.start_worker()
-
-        def to_client() -> None:
+                self._pending -= 1
+        if got is None:
+            return
+        sock, hello = got
+        if hello.kind != "hello" or not tokens_equal(hello.fields.get("token"), self._token):
+            return self._refuse(sock, peer, "wrong token")
+        if hello.fields.get("role", "control") != "control":
+            return self._refuse(sock, peer, f"role {str(hello.fields.get('role'))[:20]!r} is not served here "
+                                            "(a training server has controlling windows only)")
+        resume = hello.fields.get("resume")
+        if resume is not None:
+            with self._lock:
+                run = self._runs.get(resume) if isinstance(resume, str) else None
+            if run is None or run.ended:
+                return self._refuse(sock, peer, "no such run here (it ended, or the server was restarted)")
+            log.info("run %s: %s connected again", run.id[:6], peer)
+        else:
+            with self._lock:
+                full = len(self._runs) >= self._max_clients
+            if full:
+                return self._refuse(sock, peer, f"too many runs (at most {self._max_clients})")
             try:
-                while True:
-                    sock.sendall(conn.recv_bytes())
-            except (EOFError, OSError):
-                pass
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+                run = _Run(self, secrets.token_urlsafe(16))
+            except OSError as exc:
+                return self._refuse(sock, peer, f"no training process could start ({exc})")
+            with self._lock:
+                self._runs[run.id] = run
+            log.info("run %s: started for %s", run.id[:6], peer)
+        from explorer.core.engine.devices import available_devices
 
-        out = threading.Thread(target=to_client, name="remote-to-client", daemon=True)
-        out.start()
-        started = False
+        try:
+            sock.settimeout(None)
+            sock.sendall(encode_frame("welcome", {"role": "control", "run": run.id,
+                                                  "devices": available_devices()}))
+        except OSError:
+            _shut(sock)
+            return
+        run.attach(sock, peer)
+        self._relay(sock, peer, run)
+
+    def _relay(self, sock: socket.socket, peer: str, run: _Run) -> None:
         try:
             while True:
                 try:
@@ -148,27 +325,25 @@ class TrainingServer:
                     break
                 why = refusal(message)
                 if why is None:
-                    conn.send_bytes(_message_frame(message))
-                    started = True
+                    if isinstance(message, tuple) and message[0] == "stop":
+                        run.stopping = True
+                    run.send_to_process(_message_frame(message))
+                    run.started = run.started or isinstance(message, dict)
                     continue
                 log.warning("refused a command from %s: %s", peer, why)
                 if isinstance(message, tuple) and message[0] == "call":
-                    conn_reply = ("reply", message[1], None, PermissionError(why))
-                    sock.sendall(_message_frame(conn_reply))
+                    sock.sendall(_message_frame(("reply", message[1], None, PermissionError(why))))
                 elif isinstance(message, dict):
                     sock.sendall(_message_frame(("failed", PermissionError(why), "")))
+                    run.stopping = True
                     break
         except OSError:
             pass
         finally:
-            try:
-                conn.send_bytes(_message_frame(("stop",) if started else None))
-            except (OSError, ValueError):
-                pass
-            process.join(30)
-            if process.is_alive():
-                process.kill()
-                process.join(5)
-            conn.close()
-            sock.close()
-            out.join(5)
+            attached = run.detach(sock)
+            _shut(sock)
+            if run.stopping or not run.started:
+                self._forget(run)
+                run.stop()
+            elif attached and not run.ended:
+                log.warning("run %s: the connection from %s dropped; the run trains on", run.id[:6], peer)

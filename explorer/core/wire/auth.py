@@ -72,6 +72,11 @@ def check_token_info(info: Any, where: str) -> dict:
         if not isinstance(pid, int) or isinstance(pid, bool) or pid < 0:
             raise WireError(f"{where}: 'pid' must be a process id")
         clean["pid"] = pid
+    tls = info.get("tls")
+    if tls is not None:
+        if not isinstance(tls, bool):
+            raise WireError(f"{where}: 'tls' must be true or false")
+        clean["tls"] = tls
     name = info.get("name")
     if name is not None:
         if not isinstance(name, str) or len(name) > 200:
@@ -81,7 +86,7 @@ def check_token_info(info: Any, where: str) -> dict:
 
 
 def write_token_file(path: str | os.PathLike | None, info: dict) -> Path:
-    """Write ``info`` (``host``, ``port``, ``token``, optional ``viewer_token``, ``pid``, ``name``) as JSON
+    """Write ``info`` (``host``, ``port``, ``token``, optional ``viewer_token``, ``pid``, ``name``, ``tls``) as JSON
     to ``path`` (default: :func:`token_file_path` of its port), readable by its user alone, atomically."""
     clean = check_token_info(info, "token file")
     target = token_file_path(clean["port"]) if path is None else Path(path)

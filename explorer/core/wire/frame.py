@@ -127,7 +127,7 @@ def encode_frame(kind: str, fields: dict | None = None, arrays: dict[str, np.nda
     return b"".join([PREFIX.pack(MAGIC, len(header), offset), header, *parts])
 
 
-def _check_prefix(prefix: bytes, max_body: int) -> tuple[int, int]:
+def check_prefix(prefix: bytes, max_body: int) -> tuple[int, int]:
     """(header_len, body_len) of a frame's first 16 bytes, checked against the limits."""
     magic, header_len, body_len = PREFIX.unpack(prefix)
     if magic != MAGIC:
@@ -230,7 +230,7 @@ def decode_frame(data: bytes | bytearray | memoryview, max_body: int = DEFAULT_M
     view = memoryview(data).cast("B")
     if len(view) < PREFIX.size:
         raise _malformed(f"truncated: {len(view)} bytes, less than the {PREFIX.size}-byte prefix")
-    header_len, body_len = _check_prefix(bytes(view[:PREFIX.size]), max_body)
+    header_len, body_len = check_prefix(bytes(view[:PREFIX.size]), max_body)
     expected = PREFIX.size + header_len + body_len
     if len(view) < expected:
         raise _malformed(f"truncated: {len(view)} bytes of a {expected}-byte frame")
@@ -288,7 +288,7 @@ def read_frame(stream: Any, max_body: int = DEFAULT_MAX_BODY, timeout: float | N
             n += _read_into(stream, memoryview(prefix)[1:], deadline)
             if n < PREFIX.size:
                 raise _malformed(f"truncated: the stream ended after {n} bytes of the prefix")
-            header_len, body_len = _check_prefix(bytes(prefix), max_body)
+            header_len, body_len = check_prefix(bytes(prefix), max_body)
             header = bytearray(header_len)
             n = _read_into(stream, memoryview(header), deadline)
             if n < header_len:
@@ -316,5 +316,5 @@ def read_frame(stream: Any, max_body: int = DEFAULT_MAX_BODY, timeout: float | N
                 pass
 
 
-__all__ = ["MAGIC", "WIRE_VERSION", "MAX_HEADER", "DEFAULT_MAX_BODY", "MAX_ARRAYS", "MAX_JSON_DEPTH", "MAX_NAME",
+__all__ = ["check_prefix", "MAGIC", "WIRE_VERSION", "MAX_HEADER", "DEFAULT_MAX_BODY", "MAX_ARRAYS", "MAX_JSON_DEPTH", "MAX_NAME",
            "ALLOWED_DTYPES", "WireError", "ConnectionClosed", "Frame", "encode_frame", "decode_frame", "read_frame"]
