@@ -7,7 +7,7 @@ and redraws what is new. Closing the window stops the training thread and waits 
 The window is made of parts by responsibility, each a module of ``explorer.gui.window``: ``actions``
 (actions, toolbar, menus, status bar), ``docks`` (the panels, their docks, the layout, presentation
 mode), ``sessions`` (creating and switching sessions, thread or process, training controls, autosave,
-saved runs, builder networks), ``data`` (data folders and downloads) and ``notice`` (the notice bar).
+saved runs, builder networks), ``remote`` (training on a server), ``data`` (data folders and downloads) and ``notice`` (the notice bar).
 This module composes them and keeps the redraw timer and the shutdown.
 """
 
@@ -36,6 +36,7 @@ from explorer.gui.window.actions import ActionsMixin
 from explorer.gui.window.data import DataMixin
 from explorer.gui.window.docks import LAYOUT_VERSION, DocksMixin, PageStack
 from explorer.gui.window.notice import NoticeBar
+from explorer.gui.window.remote import RemoteMixin
 from explorer.gui.window.sessions import SPEC_CONFIGS, WINDOW_EVAL_FRACTION, SessionsMixin, family_of
 
 # names other code imported from this module before the window was split into parts
@@ -45,7 +46,7 @@ __all__ = ["MainWindow", "NoticeBar", "PANELS", "SPEC_CONFIGS", "WINDOW_EVAL_FRA
 STATUS_INTERVAL_S = 0.2  # the status bar and the timeline bar: at most 5 updates a second while training runs
 
 
-class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, DataMixin, QtWidgets.QMainWindow):
+class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, RemoteMixin, DataMixin, QtWidgets.QMainWindow):
     """Network Explorer's window, showing one training session at a time.
 
     Its parts are mixins, one module each, rather than collaborator objects: every part works on the one
@@ -164,7 +165,10 @@ class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, DataMixin, QtWidgets.Q
                 batch = int(getattr(s.trainer.config, "batch_size", 1) or 1)
                 if batch > 1:
                     more = (f"Halve the batch ({batch} → {batch // 2})", self.halve_batch)
-            self.notice.show_message(msg, error=(s.state == ERROR), action=action, more=more)
+            lost = bool(getattr(s, "dropped", False))  # a training server out of reach: the notice offers to retry
+            if lost and action is None:
+                action = ("Connect again", self.reconnect_server)
+            self.notice.show_message(msg, error=(s.state == ERROR or lost), action=action, more=more)
             self.statusBar().showMessage(msg, 6000)
         self._poll_download()
         if self.autosave is not None and self.autosave.due(s.trainer.step, self.autosave_interval_s):

@@ -44,6 +44,7 @@ from explorer.core.safe_read import (
     UnsafeFileError,
     escape_text,
     parse_json,
+    read_bytes,
     read_json,
     read_prefix,
     read_text,
@@ -121,6 +122,8 @@ def read_weights_header(path: Path) -> tuple[dict[str, dict], dict[str, str]]:
 
 
 RUN_FILES = {"run.json", "weights.safetensors", "metrics.csv", "evals.csv"}  # what save_run writes
+REQUIRED_RUN_FILES = {"run.json", "weights.safetensors"}
+MAX_RUN_FILE_BYTES = 4 << 30  # a run's file read whole to send it to a training server
 
 
 def cpu_state_tensors(trainer) -> dict[str, torch.Tensor]:
@@ -168,7 +171,7 @@ def run_folder_files(session: TrainingSession, extra: dict[str, Any] | None = No
 
 def _checked_files(files: Any, where: str) -> dict[str, bytes]:
     """``files`` as name -> bytes if they are exactly a run's files; RunFolderError naming ``where`` otherwise."""
-    if not isinstance(files, dict) or set(files) != RUN_FILES:
+    if not isinstance(files, dict) or not REQUIRED_RUN_FILES <= set(files) <= RUN_FILES:
         names = sorted(map(str, files)) if isinstance(files, dict) else type(files).__name__
         raise RunFolderError(f"{where}: not a run's files (expected {', '.join(sorted(RUN_FILES))}; got {names})")
     out: dict[str, bytes] = {}
@@ -177,6 +180,15 @@ def _checked_files(files: Any, where: str) -> dict[str, bytes]:
             raise RunFolderError(f"{where}: {name} is not a file's bytes")
         out[name] = data.tobytes()
     return out
+
+
+def read_run_folder_files(path: str | Path) -> dict[str, np.ndarray]:
+    """A saved run's files as :func:`run_folder_files` gives a session's, after reading the folder as
+    :func:`load_run` does (a run opened in a window that trains on a server goes there as these)."""
+    load_run(path)
+    folder = Path(path)
+    return {name: np.frombuffer(read_bytes(folder / name, MAX_RUN_FILE_BYTES), dtype=np.uint8).copy()
+            for name in sorted(RUN_FILES) if (folder / name).exists()}
 
 
 def _write_checked(files: dict[str, bytes], out: Path, where: str) -> None:

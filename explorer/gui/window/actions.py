@@ -116,6 +116,7 @@ class ActionsMixin:
                                        "Train slower: the next speed down to one step a second, to watch each step")
         self.act_faster.setShortcuts([QtGui.QKeySequence("]"), QtGui.QKeySequence("+"), QtGui.QKeySequence("=")])
         self.act_slower.setShortcuts([QtGui.QKeySequence("["), QtGui.QKeySequence("-")])
+        self._build_remote_actions()
         self.recorder = PanelRecorder(self)  # Ctrl+Shift+R: record the views, save a GIF or MP4
         self.act_record = self.recorder.action
 
@@ -191,6 +192,10 @@ class ActionsMixin:
         m.addAction(self.act_keep_core)
         m.addAction(self.act_pace_views)
         m.addAction(self.act_train_process)
+        m.addSeparator()
+        m.addAction(self.act_connect)
+        m.addAction(self.act_reconnect)
+        m.addAction(self.act_train_here)
         m = mb.addMenu("&Build")
         m.addAction(self.act_builder)
         m = mb.addMenu("&View")
@@ -261,9 +266,13 @@ class ActionsMixin:
             used, limit = s.threads_in_use, s.threads
             threads = f" · {used} thread{'s' if used != 1 else ''}" if used == limit else f" · {used} of {limit} threads"
         own = ""
-        if s.in_own_process and not brief:
+        server = getattr(s, "server", None)  # a session on a training server
+        if server is not None:
+            own = f" · connection to {server} lost, connecting again" if s.dropped else f" · on {server}"
+        elif s.in_own_process and not brief:
             own = " · own process" if s.trainer.family in PANELS else " · in your script"
         self.status_device.setText(f"device: {s.trainer.device}{threads}{own}")
+        self._update_remote_actions()
         note = f"Threads measured for this model: {s.thread_note}; the fastest is used." if s.thread_note else ""
         if self.status_device.toolTip() != note:
             self.status_device.setToolTip(note)

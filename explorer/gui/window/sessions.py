@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6 import QtCore, QtWidgets
 
 from explorer.core.data.datasets import DataError
-from explorer.core.engine.devices import DeviceError, available_devices
+from explorer.core.engine.devices import DeviceError
 from explorer.core.engine.protocol import Session
 from explorer.core.engine.session import RUNNING, TrainingSession
 from explorer.core.families.autoencoder import trainer as autoencoder
@@ -30,9 +30,11 @@ from explorer.core.families.recurrent import trainer as recurrent
 from explorer.core.families.registry import FAMILIES, make_trainer
 from explorer.core.persist.autosave import AUTOSAVE_INTERVAL_S, AutosaveSlot
 from explorer.core.persist.commands import autosave_to, save_run_to
-from explorer.core.persist.runfolder import RunFolderError, load_run, restore_session
+from explorer.core.persist.runfolder import RunFolderError, load_run, load_run_files, restore_session
+from explorer.core.persist.runfolder import read_run_folder_files as run_folder_files_of
 from explorer.core.process import worker
 from explorer.core.process.session import ProcessSession, TrainingProcessError
+from explorer.core.remote.client import RemoteRefused, RemoteSession
 from explorer.core.safe_read import escape_text
 from explorer.core.watch.attach import AttachError, Opened, open_source
 from explorer.core.watch.session import WatchSession
@@ -105,6 +107,9 @@ class SessionsMixin:
         ``sigNewSessionRequested`` come here. False, with a notice, if no session could start."""
         try:
             session = self._make_session(config)
+        except (RemoteRefused, TrainingProcessError) as exc:  # the server: no fallback would reach it either
+            self.notice.show_message(f"Could not start on the training server: {escape_text(exc)}", error=True)
+            return False
         except (DataError, DeviceError, ValueError, OSError) as exc:
             self.notice.show_message(f"Could not start: {exc}", error=True)
             always_there = getattr(type(config), "FALLBACK_DATASET", "digits")  # a family's always-available data
@@ -117,24 +122,35 @@ class SessionsMixin:
         self._set_session(session)
         return True
 
-    def _make_session(self, config=None, run_dir: str | Path | None = None) -> Session:
-        """A session for ``config`` (or the saved run in ``run_dir``): in a training process when the
-        setting says so, and on a thread of this process if the training process cannot start."""
+    def _make_session(self, config=None, run_dir: str | Path | None = None,
+                      run_files: dict[str, Any] | None = None) -> Session:
+        """A session for ``config`` (or the saved run in ``run_dir``, or a model moved as its ``run_files``): on
+        the training server when connected to one, else in a training process when the setting says so, and
+        on a thread of this process if the training process cannot start."""
         hz = self.refresh_spin.value()
+        if run_dir is not None:
+            run_files = run_folder_files_of(run_dir) if self.remote_server is not None else None
+        family = None if config is None else family_of(config)
+        if self.remote_server is not None:  # (its faults go to the caller: the model on show stays)
+            return RemoteSession(config, family=family, run_files=run_files, server=self.remote_server,
+                                 snapshot_hz=hz, eval_fraction=WINDOW_EVAL_FRACTION)
         if self.process_training:
             kwargs: dict[str, Any] = {"snapshot_hz": hz, "threads": self.training_threads()}
             try:
                 if run_dir is not None:
                     session = ProcessSession(run_dir=str(run_dir), **kwargs)
+                elif run_files is not None:
+                    session = ProcessSession(run_files=run_files, eval_fraction=WINDOW_EVAL_FRACTION, **kwargs)
                 else:
-                    session = ProcessSession(config, family=family_of(config), eval_fraction=WINDOW_EVAL_FRACTION,
-                                             **kwargs)
+                    session = ProcessSession(config, family=family, eval_fraction=WINDOW_EVAL_FRACTION, **kwargs)
                 worker.prepare()  # a spare for the next session, importing torch while this one trains
                 return session
             except TrainingProcessError as exc:
                 self.notice.show_message(f"Training runs in the window's process: {exc}.", error=True)
         if run_dir is not None:
             return restore_session(load_run(run_dir), snapshot_hz=hz)
+        if run_files is not None:
+            return restore_session(load_run_files(run_files), snapshot_hz=hz, eval_fraction=WINDOW_EVAL_FRACTION)
         return TrainingSession(make_trainer(family_of(config), config), snapshot_hz=hz,
                                eval_fraction=WINDOW_EVAL_FRACTION)
 
@@ -155,9 +171,14 @@ class SessionsMixin:
         self._apply_threads()
         session.set_step_rate(self.step_rate)  # the speed chosen in the toolbar holds for every session
         device = getattr(session.trainer.config, "device", "auto")
+        devices = self.session_devices()  # (a training server's own, when training there)
         self.device_combo.blockSignals(True)
-        self.device_combo.setCurrentText(device if device in available_devices() else "auto")
+        if [self.device_combo.itemText(i) for i in range(self.device_combo.count())] != devices:
+            self.device_combo.clear()
+            self.device_combo.addItems(devices)
+        self.device_combo.setCurrentText(device if device in devices else "auto")
         self.device_combo.blockSignals(False)
+        self._update_remote_actions()
         self._enable_training_controls(family in FAMILIES)
         self._update_status()
         self.sigSessionChanged.emit()
@@ -169,6 +190,8 @@ class SessionsMixin:
                        self.act_open_data, self.act_download, self.act_download_f, self.act_save_run,
                        self.model_exporter.menu):
             widget.setEnabled(own)
+        # a server reads its own data only (a folder here is not there)
+        self.act_open_data.setEnabled(own and self.remote_server is None)
 
     def _forget_attached_models(self, family: str) -> None:
         """The Model box lists an attached run's panel only while that run is on show."""

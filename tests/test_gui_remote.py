@@ -1,0 +1,174 @@
+"""The window on a training server over loopback (a real server, real training processes), as a user drives
+it: Training > Connect moves the model there with its weights, the views draw, Play/Pause, live settings,
+save and export write here; a dropped connection is a notice with Connect again, and the curves come back
+whole; a refused connection leaves the model where it was; Train on this computer brings it back."""
+
+import json
+import socket
+
+import pytest
+from PySide6 import QtCore, QtWidgets
+
+from explorer.core.engine.session import PAUSED, RUNNING
+from explorer.core.persist import commands
+from explorer.core.persist.runfolder import load_run
+from explorer.core.remote.client import RemoteSession, ServerAddress
+from explorer.core.remote.server import TrainingServer
+from explorer.gui.window.remote import ConnectDialog, fetch
+from tests import helpers
+from tests.helpers import tiny_rbm_config
+
+TOKEN = "w" * 32
+
+
+@pytest.fixture
+def server():
+    s = TrainingServer(token=TOKEN, hello_timeout=2.0)
+    s.start()
+    yield s
+    s.close()
+
+
+def address(server, token=TOKEN):
+    return ServerAddress(server.address[0], server.address[1], token)
+
+
+def open_window(qtbot, settings):
+    return helpers.open_window(qtbot, settings, tiny_rbm_config(), size=(1400, 900))
+
+
+def connect_through_the_dialog(qtbot, win, server, token=TOKEN):
+    """Training > Connect to a training server…: the user types the address and the token and clicks Connect."""
+    seen = []
+
+    def fill_and_connect():
+        dialog = QtWidgets.QApplication.activeModalWidget()
+        seen.append(dialog)
+        assert isinstance(dialog, ConnectDialog)
+        dialog.address.setText(f"{server.address[0]}:{server.address[1]}")
+        assert not dialog.ok_button.isEnabled()  # no token yet
+        dialog.token_edit.setText(token)
+        assert dialog.ok_button.isEnabled()
+        dialog.ok_button.click()
+
+    QtCore.QTimer.singleShot(200, fill_and_connect)
+    win.act_connect.trigger()
+    assert seen, "the dialog did not open"
+
+
+def test_a_model_moves_to_the_server_and_the_window_drives_it_as_a_local_one(qtbot, settings, server, tmp_path):
+    win = open_window(qtbot, settings)
+    try:
+        local = win.session
+        local.step(10)
+        assert local.wait(30) and local.trainer.step == 10
+        weights = fetch(local, commands.run_files)["weights.safetensors"].tobytes()
+        connect_through_the_dialog(qtbot, win, server)
+        s = win.session
+        assert isinstance(s, RemoteSession) and s is not local
+        assert s.trainer.step == 10  # its weights and curves came along
+        assert fetch(s, commands.run_files)["weights.safetensors"].tobytes() == weights
+        qtbot.waitUntil(lambda: len(s.metrics.steps) == 10, timeout=10000)
+        assert server.runs() == [s.server_run]
+        assert f"on {server.address[0]}:{server.address[1]}" in win.status_device.text()
+        assert "Training on the training server" in win.notice.label.text()
+        assert win.act_train_here.isEnabled() and not win.act_reconnect.isEnabled()
+        assert [win.device_combo.itemText(i) for i in range(win.device_combo.count())] == s.server_devices
+        assert not win.act_open_data.isEnabled()  # the server reads its own data only
+        drawn = win.panel._last_seq
+        win.toggle_play()
+        qtbot.waitUntil(lambda: s.trainer.step > 40 and win.panel._last_seq > drawn, timeout=30000)
+        win._on_setting_changed("lr", 0.0123)  # a live setting, as the settings box sends it
+        win.toggle_play()
+        assert s.wait(30) and s.state == PAUSED
+        qtbot.waitUntil(lambda: s.trainer.config.lr == pytest.approx(0.0123), timeout=10000)
+        assert win.save_run(tmp_path / "run").wait(60)
+        run = load_run(tmp_path / "run")
+        assert run.step == s.trainer.step and run.config["lr"] == pytest.approx(0.0123)
+        assert "gui" in run.info  # the window's layout travelled with it, as with a local save
+        assert win.model_exporter.export_model("safetensors", tmp_path / "m.safetensors").wait(60)
+        assert (tmp_path / "m.safetensors").stat().st_size > 0
+        # a run folder opened here goes to the server to train on
+        assert win.open_run(tmp_path / "run")
+        s = win.session
+        assert isinstance(s, RemoteSession) and s.trainer.step == run.step
+        # and back: the model comes home with what it learnt there
+        step = s.trainer.step
+        assert win.train_here()
+        assert not isinstance(win.session, RemoteSession) and win.session.trainer.step == step
+        assert not win.act_train_here.isEnabled()
+        qtbot.waitUntil(lambda: server.runs() == [], timeout=30000)
+    finally:
+        win.close()
+
+
+def test_a_dropped_connection_is_a_notice_and_connect_again_brings_back_the_curves(qtbot, settings, server):
+    win = open_window(qtbot, settings)
+    try:
+        assert win.connect_server(address(server))
+        s = win.session
+        s.auto_reconnect = False  # the user reconnects (the window also retries by itself, with back-off)
+        win.set_step_rate(100)
+        win.toggle_play()
+        qtbot.waitUntil(lambda: s.trainer.step > 10, timeout=30000)
+        s._conn.sock.shutdown(socket.SHUT_RDWR)  # the network drops
+        qtbot.waitUntil(lambda: "Lost the connection" in win.notice.label.text(), timeout=10000)
+        assert win.notice.property("error")
+        qtbot.waitUntil(lambda: win.act_reconnect.isEnabled(), timeout=2000)  # (the status line: 5 times a second)
+        assert "lost, connecting again" in win.status_device.text()
+        assert server.runs() == [s.server_run]  # the server trains on
+        qtbot.wait(1000)
+        win.notice.action_buttons[0].click()  # "Connect again"
+        assert s.connected and not win.act_reconnect.isEnabled()
+        qtbot.waitUntil(lambda: len(s.metrics.steps) > 0 and s.metrics.steps[-1]["step"] > 100, timeout=30000)
+        steps = [int(r["step"]) for r in s.metrics.steps]
+        assert steps == list(range(1, steps[-1] + 1))  # every step once: those trained while away included
+        assert s.state == RUNNING
+    finally:
+        win.close()
+    qtbot.waitUntil(lambda: server.runs() == [], timeout=30000)  # closing the window ends its run there
+
+
+def test_a_refused_connection_leaves_the_model_where_it_was(qtbot, settings, server):
+    win = open_window(qtbot, settings)
+    try:
+        local = win.session
+        connect_through_the_dialog(qtbot, win, server, token="not-the-token")
+        assert win.session is local and not isinstance(local, RemoteSession)
+        text = win.notice.label.text()
+        assert "Could not train on the training server" in text and "wrong token" in text
+        assert win.remote_server is None and not win.act_train_here.isEnabled()
+        local.step(2)
+        assert local.wait(30) and local.trainer.step == 2  # and it still trains here
+        dead = ServerAddress("127.0.0.1", 1, TOKEN)  # nothing listens there
+        assert not win.connect_server(dead) and win.session is local
+        assert "127.0.0.1:1" in win.notice.label.text()
+    finally:
+        win.close()
+
+
+def test_the_dialog_reads_the_token_file_serve_wrote(qtbot, tmp_path):
+    dialog = ConnectDialog()
+    qtbot.addWidget(dialog)
+    path = tmp_path / "serve.token"
+    path.write_text(json.dumps({"host": "127.0.0.1", "port": 7100, "token": "abc", "tls": True}))
+    assert dialog.load_token_file(path)
+    assert dialog.server() == ServerAddress("127.0.0.1", 7100, "abc", tls=True)
+    assert dialog.cafile.isEnabled() and dialog.ok_button.isEnabled()
+    dialog.cafile.setText(str(tmp_path / "ca.pem"))
+    assert dialog.server().cafile == str(tmp_path / "ca.pem")
+    path.write_text('{"host": "x", "port": "no"}')
+    assert not dialog.load_token_file(path)
+    assert str(path) in dialog.note.text() and "'port' must be a port number" in dialog.note.text()
+    dialog.token_edit.setText("")
+    assert not dialog.ok_button.isEnabled() and dialog.server() is None
+
+
+def test_closing_the_window_ends_its_run_on_the_server(qtbot, settings, server):
+    win = open_window(qtbot, settings)
+    assert win.connect_server(address(server))
+    win.toggle_play()
+    qtbot.waitUntil(lambda: win.session.trainer.step > 3, timeout=30000)
+    assert len(server.runs()) == 1
+    win.close()
+    qtbot.waitUntil(lambda: server.runs() == [], timeout=30000)
