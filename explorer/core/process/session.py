@@ -284,11 +284,11 @@ class ProcessSession:
 
     def __init__(self, config: Any = None, *, family: str | None = None, run_dir: str | None = None,
                  threads: int | None = None, start_timeout: float = START_TIMEOUT_S, **session_kwargs: Any):
-        from explorer.core.families.registry import FAMILIES
+        from explorer.core.families.registry import family_of_config
 
         if run_dir is None:
             if family is None:
-                family = next((name for name, (cfg, _tr) in FAMILIES.items() if type(config) is cfg), None)
+                family = family_of_config(config)
             if family is None:
                 raise ValueError(f"no model family has the configuration {type(config).__name__}")
         self._spec = {"family": family, "config": config, "run_dir": str(run_dir) if run_dir else None,
