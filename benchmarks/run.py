@@ -142,7 +142,7 @@ CASES: dict[str, Callable[[bool, str | None, str], Case]] = {
 def _trainer(case: Case):
     cfg = case.config
     ds = getattr(cfg, "_dataset", None)
-    _cfg_cls, trainer_cls = FAMILIES[case.family]
+    trainer_cls = FAMILIES[case.family].trainer_cls
     if ds is not None:
         return trainer_cls(cfg, dataset=ds)
     return make_trainer(case.family, cfg)

@@ -40,7 +40,7 @@ def _config(family: str, data_dir: str | None):
     """A config of ``family`` on MNIST when ``data_dir`` has it, else on the bundled digits."""
     from explorer.core.families.registry import FAMILIES
 
-    cfg_cls = FAMILIES[family][0]
+    cfg_cls = FAMILIES[family].config_cls
     fields = getattr(cfg_cls, "__dataclass_fields__", {})
     kwargs = {"device": "cpu"}
     if data_dir and "dataset" in fields and family not in ("fcn", "fcn-compare", "lstm", "rnn"):

@@ -159,7 +159,7 @@ def test_lcn_equalizes_gain_and_offset():
 
 # -- the trainer ----------------------------------------------------------------------------------
 def test_registered_and_cheap_default_config():
-    assert FAMILIES["cnn"] == (CNNConfig, CNNTrainer)
+    assert (FAMILIES["cnn"].config_cls, FAMILIES["cnn"].trainer_cls) == (CNNConfig, CNNTrainer)
     cfg = CNNConfig()
     cfg.validate()
     assert cfg.preset == "lenet5" and cfg.network_spec().input_shape == (1, 28, 28)

@@ -234,7 +234,8 @@ def test_unet_small_preset_becomes_an_fcn_config():
     cfg = config_from_spec(load_preset("unet-small"))
     assert cfg.optimizer == "adam" and cfg.lr == 0.001 and cfg.batch_size == 16
     assert cfg.network_spec().name == "unet-small" and cfg.skips
-    assert FAMILIES["fcn"] == (FCNConfig, FCNTrainer) and FAMILIES["fcn-compare"][1] is SkipComparison
+    fcn, compare = FAMILIES["fcn"], FAMILIES["fcn-compare"]
+    assert (fcn.config_cls, fcn.trainer_cls) == (FCNConfig, FCNTrainer) and compare.trainer_cls is SkipComparison
 
 
 def test_step_metrics_evaluation_and_snapshot():

@@ -145,9 +145,12 @@ def test_train_from_builder_starts_an_rbm(qtbot, tmp_path, monkeypatch):
         hidden = b.spec.layers[0].params["hidden"]
         assert win.session.trainer.rbm.n_hidden == hidden
         assert win.session.trainer.dataset.name == "digits"
-        # a family without a panel says so and keeps the current session (lenet5 has one: take it away)
-        from explorer.gui.window import sessions
-        monkeypatch.delitem(sessions.SPEC_CONFIGS, "cnn")
+        # a family that cannot be built from a spec says so and keeps the current session (the CNN can: take
+        # its spec converter away in the registry)
+        import dataclasses
+
+        from explorer.core.families.registry import FAMILIES
+        monkeypatch.setitem(FAMILIES, "cnn", dataclasses.replace(FAMILIES["cnn"], config_from_spec=None))
         old = win.session
         b.load_preset("lenet5")
         qtbot.mouseClick(b.train_btn, QtCore.Qt.MouseButton.LeftButton)

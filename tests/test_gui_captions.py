@@ -16,7 +16,7 @@ def panels():
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     built = {}
     for family, cls in PANELS.items():
-        panel = cls(FAMILIES[family][0]())
+        panel = cls(FAMILIES[family].config_cls())
         roots = [panel.central_widget()] + [spec.widget for spec in panel.dock_specs()]
         built[family] = (panel, roots)
     yield built

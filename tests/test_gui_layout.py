@@ -16,7 +16,7 @@ SCREEN_W, SCREEN_H = 1366, 768
 @pytest.mark.parametrize("family", ["rbm", "autoencoder", "mlp", "cnn", "fcn", "lstm"])
 def test_the_window_fits_a_small_laptop_screen(qtbot, settings, app_look, family):
     settings.setValue("training/process", False)  # the layout is the same; no training process needed
-    win = MainWindow(FAMILIES[family][0](), settings=settings)
+    win = MainWindow(FAMILIES[family].config_cls(), settings=settings)
     qtbot.addWidget(win)
     win.resize(SCREEN_W, SCREEN_H)
     win.show()
@@ -78,7 +78,7 @@ def test_switching_through_every_model_never_stalls_the_window(qtbot, settings, 
     heart.setInterval(20)
     heart.timeout.connect(lambda: beats.append(time.monotonic()))
     settings.setValue("training/process", False)
-    win = MainWindow(FAMILIES["rbm"][0](), settings=settings)
+    win = MainWindow(FAMILIES["rbm"].config_cls(), settings=settings)
     qtbot.addWidget(win)
     win.resize(*size)
     win.show()
@@ -123,7 +123,7 @@ def test_the_cnn_panel_keeps_its_canvas_maps_texts_and_settings_in_reach(qtbot, 
     from PySide6 import QtWidgets
 
     settings.setValue("training/process", False)
-    win = MainWindow(FAMILIES["cnn"][0](), settings=settings)
+    win = MainWindow(FAMILIES["cnn"].config_cls(), settings=settings)
     qtbot.addWidget(win)
     win.resize(*size)
     win.show()
@@ -166,7 +166,7 @@ def test_the_lstm_panel_gives_its_heatmaps_and_texts_room_at_1366x768(qtbot, set
     from explorer.gui.panels.recurrent_panel import HEATMAP_MIN_PX, SAMPLE_MIN_LINES, TEXT_MIN_LINES
 
     settings.setValue("training/process", False)
-    win = MainWindow(FAMILIES["lstm"][0](), settings=settings)
+    win = MainWindow(FAMILIES["lstm"].config_cls(), settings=settings)
     qtbot.addWidget(win)
     win.resize(SCREEN_W, SCREEN_H)
     win.show()
@@ -190,7 +190,7 @@ def test_the_architecture_builder_fits_a_small_screen(qtbot, settings, app_look,
     room = QtCore.QRect(0, 0, SCREEN_W, SCREEN_H - 32)  # a laptop screen less its task bar
     monkeypatch.setattr(QtGui.QScreen, "availableGeometry", lambda screen: QtCore.QRect(room))
     settings.setValue("training/process", False)
-    win = MainWindow(FAMILIES["rbm"][0](), settings=settings)
+    win = MainWindow(FAMILIES["rbm"].config_cls(), settings=settings)
     qtbot.addWidget(win)
     try:
         builder = win.show_builder()

@@ -79,7 +79,7 @@ def test_presentation_mode_sizes_the_docks_for_the_screen_and_gives_them_back(qt
 
 def _window(qtbot, settings, family="rbm", size=(1366, 768)):
     settings.setValue("training/process", False)  # the layout is the same; no training process needed
-    win = MainWindow(FAMILIES[family][0](), settings=settings)
+    win = MainWindow(FAMILIES[family].config_cls(), settings=settings)
     qtbot.addWidget(win)
     win.resize(*size)
     win.show()

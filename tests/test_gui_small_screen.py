@@ -16,7 +16,7 @@ SMALL, LARGE = (1366, 768), (1600, 1000)
 
 def _window(qtbot, settings, family, size=SMALL, notice=True):
     settings.setValue("training/process", False)  # the layout is the same; no training process needed
-    win = MainWindow(FAMILIES[family][0](), settings=settings)
+    win = MainWindow(FAMILIES[family].config_cls(), settings=settings)
     qtbot.addWidget(win)
     if not notice:
         win.notice.hide()  # (as once training has started: the start-up hint is gone)

@@ -173,7 +173,7 @@ def test_every_familys_model_from_run_json_has_the_saved_shapes(tmp_path, family
     from explorer.core.persist.inspect import expected_parameter_shapes
     from explorer.core.persist.runfolder import load_run, read_weights_header
 
-    config_cls, trainer_cls = FAMILIES[family]
+    config_cls, trainer_cls = FAMILIES[family].config_cls, FAMILIES[family].trainer_cls
     data = load_dataset("digits") if config.get("dataset") == "digits" else None
     run = _save(trainer_cls(config_cls.from_dict({**config, "device": "cpu"}), dataset=data), tmp_path / "run")
     table, _ = read_weights_header(run / "weights.safetensors")

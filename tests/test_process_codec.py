@@ -43,7 +43,7 @@ def test_arrays_travel_as_raw_arrays_and_tensors_as_their_numpy_copy():
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_every_familys_settings_come_back_as_the_same_settings(family):
-    config_cls, _ = FAMILIES[family]
+    config_cls = FAMILIES[family].config_cls
     config = config_cls()
     out = round_trip({"config": config})["config"]
     assert type(out) is config_cls and out.to_dict() == round_trip(config.to_dict())

@@ -287,7 +287,7 @@ def test_live_and_reset_settings():
 
 
 def test_registered_families_and_spec_presets():
-    assert FAMILIES["lstm"][0] is LSTMConfig and FAMILIES["rnn"][0] is RNNConfig
+    assert FAMILIES["lstm"].config_cls is LSTMConfig and FAMILIES["rnn"].config_cls is RNNConfig
     LSTMConfig().validate()
     RNNConfig().validate()
     cfg = config_from_spec(load_preset("lstm"))

@@ -25,7 +25,7 @@ def shown(view: QtWidgets.QWidget, qtbot, size=(600, 360)) -> None:
 # -- no SI prefixes -------------------------------------------------------------------------------------------------
 def test_no_axis_of_any_panel_scales_its_numbers_by_an_si_prefix(qtbot):
     for family, cls in PANELS.items():
-        panel = cls(FAMILIES[family][0]())
+        panel = cls(FAMILIES[family].config_cls())
         roots = [panel.central_widget()] + [spec.widget for spec in panel.dock_specs()]
         for root in roots:
             for plot in root.findChildren(pg.PlotWidget):

@@ -307,6 +307,7 @@ def run_training(trainer, args: argparse.Namespace, progress_metric: tuple[str, 
 def load_spec_file(path: str):
     """The network of a ``--spec`` file, checked whole (shapes, sizes, the memory it needs) before anything
     is built from it; SpecError naming the file."""
+    import explorer.core.families.registry  # noqa: F401 - it tells the spec checker the families
     from explorer.core.spec.network import SpecError, load_spec, validate
 
     spec = load_spec(path)
@@ -319,6 +320,7 @@ def load_spec_file(path: str):
 
 def spec_from_args(args: argparse.Namespace):
     """The network of ``--spec FILE`` or ``--preset NAME``; None when neither was given."""
+    import explorer.core.families.registry  # noqa: F401 - it tells the spec checker the families
     from explorer.core.spec.network import load_preset
 
     if args.spec:

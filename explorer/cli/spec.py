@@ -48,6 +48,7 @@ def _values(spec, inf) -> dict:
 
 def _spec_from_file_or_preset(args):
     """The network of the FILE argument or of ``--preset NAME``: exactly one of them."""
+    import explorer.core.families.registry  # noqa: F401 - it tells the spec checker the families
     from explorer.core.spec.network import load_preset, load_spec
 
     file, preset = getattr(args, "file", None), getattr(args, "preset", None)
@@ -58,6 +59,7 @@ def _spec_from_file_or_preset(args):
 
 def run_spec_command(args: argparse.Namespace) -> int:
     """Run one ``spec`` sub-command; returns the exit code, raises SpecError/ValueError for errors."""
+    import explorer.core.families.registry  # noqa: F401 - it tells the spec checker the families
     from explorer.core.atomic import atomic_write_text
     from explorer.core.spec.network import (
         PRESETS,

@@ -37,10 +37,10 @@ from explorer.gui.window.data import DataMixin
 from explorer.gui.window.docks import LAYOUT_VERSION, DocksMixin, PageStack
 from explorer.gui.window.notice import NoticeBar
 from explorer.gui.window.remote import RemoteMixin
-from explorer.gui.window.sessions import SPEC_CONFIGS, WINDOW_EVAL_FRACTION, SessionsMixin, family_of
+from explorer.gui.window.sessions import WINDOW_EVAL_FRACTION, SessionsMixin, family_of
 
 # names other code imported from this module before the window was split into parts
-__all__ = ["MainWindow", "NoticeBar", "PANELS", "SPEC_CONFIGS", "WINDOW_EVAL_FRACTION", "LAYOUT_VERSION",
+__all__ = ["MainWindow", "NoticeBar", "PANELS", "WINDOW_EVAL_FRACTION", "LAYOUT_VERSION",
            "family_of"]
 
 STATUS_INTERVAL_S = 0.2  # the status bar and the timeline bar: at most 5 updates a second while training runs

@@ -55,7 +55,7 @@ class Step:
     def make_config(self) -> Any:
         """The family's settings for this step (checked already when the file was read)."""
         assert self.family is not None
-        cls = FAMILIES[self.family][0]
+        cls = FAMILIES[self.family].config_cls
         return cls.from_dict({**cls().to_dict(), **self.settings})
 
 
@@ -78,7 +78,7 @@ def _bool(raw: dict, key: str, where: str) -> bool:
 def _settings(family: str, settings: Any, where: str) -> dict[str, Any]:
     if not isinstance(settings, dict):
         raise LectureError(f"{where}: open.settings must be an object of setting names and values")
-    cls = FAMILIES[family][0]
+    cls = FAMILIES[family].config_cls
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(settings) - names)
     if unknown:

@@ -15,7 +15,9 @@ have any length):
                                        at the last step; states s_t (N, T, hidden)
 
 The LSTM/RNN trainer's second network (the other kind, kept for the gradient comparison) is not
-exported. safetensors: the trainer's ``state_tensors()`` -- weights and optimiser state, named as in a
+exported. Each family's plan lives next to it (``explorer/core/families/<family>/export.py``) and is
+named by its record in ``explorer.core.families.registry``; a family without one cannot be exported
+to ONNX. safetensors: the trainer's ``state_tensors()`` -- weights and optimiser state, named as in a
 run folder's ``weights.safetensors``.
 
 Export never touches the live model: it works on a CPU copy in eval mode. Call it on the training
@@ -25,22 +27,20 @@ never taken half-way through an update. Files are written atomically.
 
 from __future__ import annotations
 
-import copy
 import io
-import re
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from explorer.core.atomic import atomic_write, atomic_write_bytes
+from explorer.core.families.export_plan import ExportPlan
+from explorer.core.families.registry import FAMILIES
 from explorer.core.persist.runfolder import RUN_FORMAT, cpu_state_tensors
 from explorer.core.sizes import format_bytes
 
 ONNX_OPSET = 17
-EXAMPLE_BATCH = 2  # the example input's batch size (any other works in the exported graph)
 
 
 class ExportError(ValueError):
@@ -49,150 +49,11 @@ class ExportError(ValueError):
     A ValueError, so the command line reports it as one line with exit status 2, like bad input."""
 
 
-@dataclass
-class ExportPlan:
-    """What one family exports: a CPU copy of its network in eval mode, an example input, names and
-    which axes may vary (``dynamic_axes`` in ``torch.onnx.export``'s format)."""
-
-    module: torch.nn.Module
-    example: torch.Tensor
-    input_names: list[str]
-    output_names: list[str]
-    dynamic_axes: dict[str, dict[int, str]]
-
-
-def _cpu_copy(module: torch.nn.Module) -> torch.nn.Module:
-    """A deep copy on the CPU in eval mode, without gradients: the live module is left as it is."""
-    cpu = copy.deepcopy(module).to("cpu").eval()
-    for p in cpu.parameters():
-        p.grad = None
-        p.requires_grad_(False)
-    return cpu
-
-
-def _batch_axes(names: list[str]) -> dict[str, dict[int, str]]:
-    return {n: {0: "batch"} for n in names}
-
-
-def _example(shape: tuple[int, ...]) -> torch.Tensor:
-    """A fixed example input with values in [0, 1] like the data (tracing only needs its shape)."""
-    g = torch.Generator().manual_seed(0)
-    return torch.rand((EXAMPLE_BATCH, *shape), generator=g)
-
-
-def _names(name: str) -> str:
-    """An ONNX-friendly identifier ("relu-he" -> "relu_he")."""
-    return re.sub(r"\W", "_", name)
-
-
-# -- what each family exports ---------------------------------------------------------------------------
-class _RBMProbabilities(torch.nn.Module):
-    """p(h=1|x) and the mean-field reconstruction p(x=1|h=p(h|x)), the lecture's conditionals."""
-
-    def __init__(self, rbm: torch.nn.Module):
-        super().__init__()
-        self.rbm = rbm
-
-    def forward(self, x):
-        p_h = self.rbm.p_h_given_x(x)
-        return p_h, self.rbm.p_x_given_h(p_h)
-
-
-class _SideBySide(torch.nn.Module):
-    """Several networks on the same input, one output each (the comparison families)."""
-
-    def __init__(self, nets: dict[str, torch.nn.Module]):
-        super().__init__()
-        self.nets = torch.nn.ModuleDict({_names(k): v for k, v in nets.items()})
-
-    def forward(self, x):
-        return tuple(net(x) for net in self.nets.values())
-
-
-class _SequenceOutputs(torch.nn.Module):
-    """o_t = V s_t on every step, or only the last one (as the task is scored), and the states s_t."""
-
-    def __init__(self, model: torch.nn.Module, every_step: bool):
-        super().__init__()
-        self.model = model
-        self.every_step = bool(every_step)
-
-    def forward(self, x):
-        states, _ = self.model(x)
-        out = self.model.V(states if self.every_step else states[:, -1])
-        return out, states
-
-
-def _vector_input(trainer) -> tuple[int]:
-    return (int(trainer.dataset.n_visible),)
-
-
-def _plan_rbm(trainer) -> ExportPlan:
-    outs = ["p_h", "reconstruction"]
-    return ExportPlan(_RBMProbabilities(_cpu_copy(trainer.rbm)), _example(_vector_input(trainer)), ["x"], outs,
-                      _batch_axes(["x", *outs]))
-
-
-def _plan_autoencoder(trainer) -> ExportPlan:
-    outs = ["code", "reconstruction"]
-    return ExportPlan(_cpu_copy(trainer.model), _example(_vector_input(trainer)), ["x"], outs,
-                      _batch_axes(["x", *outs]))
-
-
-def _plan_mlp(trainer) -> ExportPlan:
-    return ExportPlan(_cpu_copy(trainer.model), _example(_vector_input(trainer)), ["x"], ["logits"],
-                      _batch_axes(["x", "logits"]))
-
-
-def _plan_compare(trainer) -> ExportPlan:
-    nets = {name: _cpu_copy(run.model) for name, run in trainer.runs.items()}
-    outs = [f"{_names(name)}_logits" for name in nets]
-    return ExportPlan(_SideBySide(nets), _example(_vector_input(trainer)), ["x"], outs, _batch_axes(["x", *outs]))
-
-
-def _plan_cnn(trainer) -> ExportPlan:
-    out = "probabilities" if trainer.spec.layers[-1].type == "Softmax" else "logits"
-    return ExportPlan(_cpu_copy(trainer.model), _example(tuple(trainer.input_shape)), ["x"], [out],
-                      _batch_axes(["x", out]))
-
-
-def _plan_fcn(trainer) -> ExportPlan:
-    shape = (trainer.channels, trainer.height, trainer.width)
-    return ExportPlan(_cpu_copy(trainer.model), _example(shape), ["x"], ["logits"], _batch_axes(["x", "logits"]))
-
-
-def _plan_fcn_compare(trainer) -> ExportPlan:
-    nets = {name: _cpu_copy(run.model) for name, run in trainer.runs.items()}
-    first = trainer.runs["skips"]
-    outs = [f"{_names(name)}_logits" for name in nets]
-    return ExportPlan(_SideBySide(nets), _example((first.channels, first.height, first.width)), ["x"], outs,
-                      _batch_axes(["x", *outs]))
-
-
-def _plan_recurrent(trainer) -> ExportPlan:
-    data = trainer.dataset
-    seq = {0: "batch", 1: "time"}
-    axes = {"x": seq, "states": seq, "outputs": seq if data.every_step else {0: "batch"}}
-    return ExportPlan(_SequenceOutputs(_cpu_copy(trainer.model), data.every_step),
-                      _example((int(data.length), int(data.n_in))), ["x"], ["outputs", "states"], axes)
-
-
-PLANS: dict[str, Callable[..., ExportPlan]] = {
-    "rbm": _plan_rbm,
-    "autoencoder": _plan_autoencoder,
-    "mlp": _plan_mlp,
-    "compare": _plan_compare,
-    "cnn": _plan_cnn,
-    "fcn": _plan_fcn,
-    "fcn-compare": _plan_fcn_compare,
-    "lstm": _plan_recurrent,
-    "rnn": _plan_recurrent,
-}
-
-
 def export_plan(trainer) -> ExportPlan:
-    """The family's :class:`ExportPlan` (CPU copies taken now: call between steps)."""
-    plan = PLANS.get(trainer.family)
+    """The family's :class:`ExportPlan` (CPU copies taken now: call between steps), by the plan its record in
+    the registry names."""
+    family = FAMILIES.get(trainer.family)
+    plan = family.export_plan if family is not None else None
     if plan is None:
         raise ExportError(f"the {trainer.family} family cannot be exported to ONNX")
     return plan(trainer)
@@ -264,4 +125,4 @@ LABELS = {"onnx": "ONNX", "safetensors": "safetensors"}
 
 
 __all__ = ["ExportError", "ExportPlan", "export_plan", "export_onnx", "export_safetensors", "require_onnx",
-           "EXPORTERS", "LABELS", "ONNX_OPSET", "PLANS", "file_size_text"]
+           "EXPORTERS", "LABELS", "ONNX_OPSET", "file_size_text"]

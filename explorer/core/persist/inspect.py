@@ -128,12 +128,12 @@ def expected_parameter_shapes(run) -> dict[str, tuple[int, ...]] | str | None:
     shape (a run saved before it did), or the fault (one line) when the model cannot be built from them."""
     from explorer.core.families.registry import FAMILIES
 
-    config_cls, trainer_cls = FAMILIES[run.family]
+    family = FAMILIES[run.family]
     try:
         stand_in = _stand_in_data(run.family, run.info.get("dataset"))
         if stand_in is None:
             return None
-        trainer = trainer_cls(config_cls.from_dict({**run.config, "device": "cpu"}), dataset=stand_in)
+        trainer = family.trainer_cls(family.config_cls.from_dict({**run.config, "device": "cpu"}), dataset=stand_in)
     except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:
         return escape_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     return trainer.parameter_shapes()
@@ -183,6 +183,7 @@ def inspect_weights(path: Path) -> str:
 
 
 def inspect_spec(path: Path) -> str:
+    import explorer.core.families.registry  # noqa: F401 - it tells the spec checker the families
     from explorer.core.spec.network import SpecError, load_spec, summary_table, validate
 
     try:
@@ -247,6 +248,7 @@ def inspect_path_values(path: str | Path) -> dict[str, Any]:
         tensors, meta = read_safetensors_header(p)
         return {"path": str(p), "kind": "weights", "metadata": dict(meta), "tensors": _tensor_values(tensors),
                 "summary": summary}
+    import explorer.core.families.registry  # noqa: F401 - it tells the spec checker the families
     from explorer.core.spec.network import load_spec, validate
 
     spec = load_spec(p)

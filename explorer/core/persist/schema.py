@@ -198,7 +198,7 @@ def check_run_info(info: Any, where: str | Path) -> dict[str, Any]:
         for key in ("channels", "n_classes", "n_outputs"):  # written since the weights' shapes are checked from them
             if key in ds and not (_is_int(ds[key]) and ds[key] >= 1):
                 raise fault(f"dataset.{key} must be a whole number >= 1, got {shown(ds[key])}")
-    text = config_fault(FAMILIES[family][0], info["config"])
+    text = config_fault(FAMILIES[family].config_cls, info["config"])
     if text:
         raise fault(text)
     return info

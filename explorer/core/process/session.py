@@ -291,11 +291,11 @@ class ProcessSession:
     def __init__(self, config: Any = None, *, family: str | None = None, run_dir: str | None = None,
                  run_files: dict[str, Any] | None = None, threads: int | None = None,
                  start_timeout: float = START_TIMEOUT_S, **session_kwargs: Any):
-        from explorer.core.families.registry import FAMILIES
+        from explorer.core.families.registry import family_of_config
 
         if run_dir is None and run_files is None:
             if family is None:
-                family = next((name for name, (cfg, _tr) in FAMILIES.items() if type(config) is cfg), None)
+                family = family_of_config(config)
             if family is None:
                 raise ValueError(f"no model family has the configuration {type(config).__name__}")
         # run_files: a run's files (persist.commands.run_files), a model moved here from another session

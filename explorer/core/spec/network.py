@@ -33,7 +33,6 @@ from explorer.core.sizes import format_bytes
 
 SPEC_FORMAT = "network-explorer-spec"
 SPEC_VERSION = 1
-FAMILIES = ("rbm", "autoencoder", "mlp", "cnn", "fcn", "rnn", "lstm")
 
 MAX_SIZE = 65536                 # any one dimension, channel count, feature count
 MAX_TOTAL_PARAMS = 250_000_000   # ~1 GB of float32 weights
@@ -42,6 +41,32 @@ MAX_INPUT_ELEMENTS = 1 << 26
 
 class SpecError(ValueError):
     """A one-line message naming the layer: ``"Conv2d #3: kernel 7 is larger than its 5x5 input"``."""
+
+
+# The families a spec may name. They are declared in explorer.core.families.registry (the families that
+# can be built from a spec), a layer above this module, which tells them here when it is imported (and
+# importing any family imports it: see explorer/core/families/__init__.py).
+_spec_families: tuple[str, ...] = ()
+
+
+def accept_spec_families(names: tuple[str, ...]) -> None:
+    """Set the families a spec may name (the registry calls this; tests may, to try another registry)."""
+    global _spec_families
+    _spec_families = tuple(names)
+
+
+def spec_families() -> tuple[str, ...]:
+    """The families a spec may name, as the registry declared them."""
+    return _spec_families
+
+
+def _family_problem(family: Any) -> str | None:
+    """Why ``family`` is not a family a spec may name; None when it is one."""
+    if not _spec_families:  # a fault of the program, not of the spec: say how to fix it
+        return "Network: no model families are loaded (import explorer.core.families.registry first)"
+    if not isinstance(family, str) or family not in _spec_families:
+        return f"Network: unknown family {family!r} (expected one of {', '.join(_spec_families)})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -394,9 +419,9 @@ def infer(spec: NetworkSpec) -> Inference:
 
 def _infer(spec) -> Inference:
     spec_errors: list[str] = []
-    family = getattr(spec, "family", None)
-    if not isinstance(family, str) or family not in FAMILIES:
-        spec_errors.append(f"Network: unknown family {family!r} (expected one of {', '.join(FAMILIES)})")
+    family_problem = _family_problem(getattr(spec, "family", None))
+    if family_problem:
+        spec_errors.append(family_problem)
     shape = None
     try:
         shape = _check_input_shape(getattr(spec, "input_shape", None))
@@ -630,8 +655,9 @@ def spec_from_dict(d: Any) -> NetworkSpec:
         if not isinstance(d.get(key, ""), str):
             raise SpecError(f"field {key!r} must be a string")
     family = d["family"]
-    if not isinstance(family, str) or family not in FAMILIES:
-        raise SpecError(f"Network: unknown family {family!r} (expected one of {', '.join(FAMILIES)})")
+    family_problem = _family_problem(family)
+    if family_problem:
+        raise SpecError(family_problem)
     shape = d["input_shape"]
     if not isinstance(shape, list) or not all(_is_int(s) for s in shape):
         raise SpecError(f"input_shape must be a list of whole numbers, got {shape!r}")

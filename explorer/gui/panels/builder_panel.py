@@ -14,6 +14,7 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from explorer.core.families.registry import spec_families
 from explorer.core.spec import network as S
 
 SHAPE_SEP = "x"
@@ -321,7 +322,7 @@ class ArchitectureBuilder(QtWidgets.QWidget):
 
         head = QtWidgets.QHBoxLayout()
         self.family_combo = QtWidgets.QComboBox()
-        self.family_combo.addItems(list(S.FAMILIES))
+        self.family_combo.addItems(list(spec_families()))
         self.family_combo.currentTextChanged.connect(self._on_family_changed)
         self.input_edit = QtWidgets.QLineEdit()
         self.input_edit.setPlaceholderText("e.g. 1x28x28 or 784 or 50x1")

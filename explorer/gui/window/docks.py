@@ -99,7 +99,7 @@ class DocksMixin:
         if family in self.panels:
             return self.panels[family]
         if family in FAMILIES and config is None:
-            config = FAMILIES[family][0]()
+            config = FAMILIES[family].config_cls()
         panel = panel_class(family)(config, self)  # (an attached run's panel takes no settings)
         if hasattr(self, "act_pace_views"):  # (the first panel is built before the menus: pacing is on)
             panel.pacer.enabled = self.act_pace_views.isChecked()

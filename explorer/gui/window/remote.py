@@ -216,7 +216,7 @@ class RemoteMixin:
             if files is None:  # nothing learnt to move: the same settings start there (an attached run's: the
                 own = old is not None and old.trainer.family in FAMILIES  # last model's)
                 config = old.trainer.config if own else None
-                config = config or next(iter(self._last_config.values()), None) or FAMILIES["rbm"][0]()
+                config = config or next(iter(self._last_config.values()), None) or FAMILIES["rbm"].config_cls()
             session = self._make_session(config, run_files=files)
         except Exception as exc:  # noqa: BLE001 - refused, unreachable, a fault in the files: the model stays
             self.remote_server = previous

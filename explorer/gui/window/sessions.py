@@ -21,12 +21,6 @@ from explorer.core.data.datasets import DataError
 from explorer.core.engine.devices import DeviceError
 from explorer.core.engine.protocol import Session
 from explorer.core.engine.session import RUNNING, TrainingSession
-from explorer.core.families.autoencoder import trainer as autoencoder
-from explorer.core.families.cnn import trainer as cnn
-from explorer.core.families.deep import trainer as deep
-from explorer.core.families.fcn import trainer as fcn
-from explorer.core.families.rbm import trainer as rbm
-from explorer.core.families.recurrent import trainer as recurrent
 from explorer.core.families.registry import FAMILIES, make_trainer
 from explorer.core.persist.autosave import AUTOSAVE_INTERVAL_S, AutosaveSlot
 from explorer.core.persist.commands import autosave_to, save_run_to
@@ -51,16 +45,12 @@ if TYPE_CHECKING:
 WINDOW_EVAL_FRACTION = 0.05
 
 log = logging.getLogger(__name__)
-# family -> how a builder spec becomes that family's configuration
-SPEC_CONFIGS = {"rbm": rbm.config_from_spec, "autoencoder": autoencoder.config_from_spec,
-                "mlp": deep.config_from_spec, "cnn": cnn.config_from_spec, "fcn": fcn.config_from_spec,
-                "lstm": recurrent.config_from_spec, "rnn": recurrent.config_from_spec}
 
 
 def family_of(config) -> str:
     """The family (a key of ``PANELS``) whose configuration ``config`` is."""
     for fam in PANELS:
-        if isinstance(config, FAMILIES[fam][0]):
+        if isinstance(config, FAMILIES[fam].config_cls):
             return fam
     raise ValueError(f"no panel for settings of type {type(config).__name__}")
 
@@ -90,7 +80,7 @@ class SessionsMixin:
         """Train another kind of model: its panel shows, a new session starts from its last settings."""
         if family == self.family and self.session is not None:
             return True
-        config = self._last_config.get(family) or FAMILIES[family][0]()
+        config = self._last_config.get(family) or FAMILIES[family].config_cls()
         return self._new_session(config)
 
     def start_model(self, config) -> bool:
@@ -445,12 +435,14 @@ class SessionsMixin:
             self.notice.show_message(text, error=error)
             return not error
 
-        if spec.family not in SPEC_CONFIGS:
+        family = FAMILIES.get(spec.family)
+        config_from_spec = family.config_from_spec if family is not None else None
+        if config_from_spec is None:
             return say(f"The {spec.family} panel is not part of this version yet: RBM, autoencoder and deep "
                        "MLP networks train here. The network is valid; save or export it.", error=True)
         base = self._last_config.get(spec.family)
         try:
-            config = SPEC_CONFIGS[spec.family](spec, base)
+            config = config_from_spec(spec, base)
         except ValueError as exc:
             return say(f"Cannot train this network: {exc}", error=True)
         if not self._new_session(config):
