@@ -78,6 +78,7 @@ def test_a_model_moves_to_the_server_and_the_window_drives_it_as_a_local_one(qtb
         assert win.act_train_here.isEnabled() and not win.act_reconnect.isEnabled()
         assert [win.device_combo.itemText(i) for i in range(win.device_combo.count())] == s.server_devices
         assert not win.act_open_data.isEnabled()  # the server reads its own data only
+        assert win.training_threads() is None
         drawn = win.panel._last_seq
         win.toggle_play()
         qtbot.waitUntil(lambda: s.trainer.step > 40 and win.panel._last_seq > drawn, timeout=30000)
@@ -162,7 +163,7 @@ def test_the_dialog_reads_the_token_file_serve_wrote(qtbot, tmp_path):
     assert dialog.server().cafile == str(tmp_path / "ca.pem")
     path.write_text('{"host": "x", "port": "no"}')
     assert not dialog.load_token_file(path)
-    assert str(path) in dialog.note.text() and "'port' must be a port number" in dialog.note.text()
+    assert str(path) in dialog.file_note.text() and "'port' must be a port number" in dialog.file_note.text()
     dialog.token_edit.setText("")
     assert not dialog.ok_button.isEnabled() and dialog.server() is None
 

@@ -71,6 +71,10 @@ class ConnectDialog(QtWidgets.QDialog):
         row.addWidget(self.cafile, 1)
         row.addWidget(self.cafile_browse)
         form.addRow("Certificate", row)
+        self.file_note = QtWidgets.QLabel("")
+        self.file_note.setObjectName("connectFileNote")
+        self.file_note.setWordWrap(True)
+        form.addRow("", self.file_note)
         self.note = QtWidgets.QLabel("The model on show moves to the server with its weights and curves; "
                                      "Training > Train on this computer brings it back.")
         self.note.setObjectName("connectNote")
@@ -101,9 +105,9 @@ class ConnectDialog(QtWidgets.QDialog):
         try:
             self.fill(read_server_file(path))
         except WireError as exc:
-            self.note.setText(f"<span style='color:#c62828'>{escape_text(exc)}</span>")
+            self.file_note.setText(f"<span style='color:#e57373'>{escape_text(exc)}</span>")
             return False
-        self.note.setText(f"From {escape_text(path)}.")
+        self.file_note.setText(f"From {escape_text(path)}.")
         return True
 
     def _choose_token_file(self) -> None:

@@ -200,6 +200,8 @@ class SessionsMixin:
         window (its painting then never preempts one of torch's threads mid-operation), else torch's own."""
         if hasattr(self, "act_keep_core") and not self.act_keep_core.isChecked():
             return None
+        if self.remote_server is not None:  # (a training server's cores are not the window's)
+            return None
         return max(1, (os.cpu_count() or 1) - 1)
 
     def _on_process_training_toggled(self) -> None:
