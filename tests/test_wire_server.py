@@ -26,6 +26,7 @@ from explorer.core.wire import server as server_module
 from explorer.core.wire.client import FrameClient
 from explorer.core.wire.frame import WireError, encode_frame, read_frame
 from explorer.core.wire.server import FrameServer
+from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER = Path(__file__).with_name("wire_peer.py")
@@ -334,7 +335,7 @@ def test_a_malformed_frame_after_the_handshake_closes_that_connection_only(make_
     finally:
         bad.close()
     assert_serving(server, good)
-    assert server.viewers() == 1
+    assert wait_until(lambda: server.viewers() == 1)  # (the refused one's thread ends it)
     assert refusal_lines(caplog)[-1].startswith("refused a frame from the control at 127.0.0.1:")
     assert refusal_lines(caplog)[-1].endswith(": frame too large: 2097152 bytes (limit 1048576)")
 
@@ -483,3 +484,45 @@ def test_a_client_that_falls_behind_drops_its_oldest_snapshots_not_its_metrics(m
     assert metrics == list(range(20))
     assert snapshots == sorted(snapshots) and snapshots[-1] == 19
     assert len(snapshots) + client.dropped_frames == 20
+
+
+def test_frames_sent_at_once_or_queued_arrive_whole_and_in_order_to_a_reader_that_lags(make_server, monkeypatch):
+    """Publishing sends a frame at once while the client's socket has room (no writer thread woken) and
+    queues it otherwise; a frame cut where the buffer filled goes on first, from the writer."""
+    paths = {"at once": 0, "queued": 0}
+    send_now, enqueue = server_module._Client.send_now, server_module._Client.enqueue
+
+    def counted_send_now(self, data):
+        taken = send_now(self, data)
+        paths["at once"] += taken
+        return taken
+
+    def counted_enqueue(self, item, *args):
+        paths["queued"] += 1
+        return enqueue(self, item, *args)
+
+    monkeypatch.setattr(server_module._Client, "send_now", counted_send_now)
+    monkeypatch.setattr(server_module._Client, "enqueue", counted_enqueue)
+    server = make_server()
+    sock = socket.create_connection(server.address, timeout=10)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)  # a small buffer: it fills mid-frame
+        sock.sendall(encode_frame("hello", {"token": TOKEN, "role": "viewer"}))
+        kinds = [read_frame(sock, timeout=10).kind]
+        assert kinds == ["welcome"]
+        assert wait_until(lambda: server.viewers() == 1)
+        time.sleep(0.3)  # the welcome (and the model) sent: nothing is queued now
+        payload = np.arange(40_000, dtype=np.float32)  # 160 kB a frame
+        for i in range(60):
+            server.publish("data", {"seq": i}, {"x": payload})
+        time.sleep(0.5)  # the client reads nothing meanwhile
+        got = []
+        while len(got) < 60:
+            frame = read_frame(sock, timeout=10)
+            if frame.kind == "data":
+                assert np.array_equal(frame.arrays["x"], payload)
+                got.append(frame.fields["seq"])
+        assert got == list(range(60))
+        assert paths["at once"] >= 1 and paths["queued"] >= 1  # both ways were taken
+    finally:
+        sock.close()

@@ -454,6 +454,8 @@ class Watcher:
         return row
 
     def _number(self, key: str, value: Any) -> float | None:
+        if type(value) is int:  # (an epoch, a count: the common case first, before the ABC checks)
+            return value
         if isinstance(value, float):
             if math.isfinite(value):
                 return value
