@@ -30,8 +30,8 @@ def add_serve_parser(sub) -> None:
     p.add_argument("--tls-cert", metavar="PEM",
                    help="speak TLS with this certificate (chain) file; windows then tick TLS when connecting")
     p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key (if not in --tls-cert)")
-    p.add_argument("--keep-detached", metavar="SECONDS", type=float, default=3600.0,
-                   help="how long a run trains on after its window's connection dropped (default 3600)")
+    p.add_argument("--keep-detached", metavar="SECONDS", type=float, default=600.0,
+                   help="how long a run trains on after its window's connection dropped (default 600)")
     p.set_defaults(func=cmd_serve)
 
 

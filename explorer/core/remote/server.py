@@ -39,7 +39,7 @@ HELLO_MAX_BODY = 4096
 CLIENT_MAX_BODY = 256 << 20     # a session request (with a moved model's weights) or a command
 MAX_RUNS = 8                    # training processes, attached or detached
 MAX_PENDING = 64                # connections that have not said hello yet
-KEEP_DETACHED_S = 3600.0
+KEEP_DETACHED_S = 600.0   # a dropped network comes back within minutes; a crashed window never does
 PATH_COMMANDS = frozenset({commands.save_run_to, commands.autosave_to, commands.export_model})
 
 
