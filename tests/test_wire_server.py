@@ -486,32 +486,15 @@ def test_a_client_that_falls_behind_drops_its_oldest_snapshots_not_its_metrics(m
     assert len(snapshots) + client.dropped_frames == 20
 
 
-def test_frames_sent_at_once_or_queued_arrive_whole_and_in_order_to_a_reader_that_lags(make_server, monkeypatch):
-    """Publishing sends a frame at once while the client's socket has room (no writer thread woken) and
-    queues it otherwise; a frame cut where the buffer filled goes on first, from the writer."""
-    paths = {"at once": 0, "queued": 0}
-    send_now, enqueue = server_module._Client.send_now, server_module._Client.enqueue
-
-    def counted_send_now(self, data):
-        taken = send_now(self, data)
-        paths["at once"] += taken
-        return taken
-
-    def counted_enqueue(self, item, *args):
-        paths["queued"] += 1
-        return enqueue(self, item, *args)
-
-    monkeypatch.setattr(server_module._Client, "send_now", counted_send_now)
-    monkeypatch.setattr(server_module._Client, "enqueue", counted_enqueue)
+def test_frames_arrive_whole_and_in_order_to_a_reader_that_lags(make_server):
+    """A client that reads nothing for a while gets every frame that may not be dropped, whole and in order."""
     server = make_server()
     sock = socket.create_connection(server.address, timeout=10)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)  # a small buffer: it fills mid-frame
         sock.sendall(encode_frame("hello", {"token": TOKEN, "role": "viewer"}))
-        kinds = [read_frame(sock, timeout=10).kind]
-        assert kinds == ["welcome"]
+        assert read_frame(sock, timeout=10).kind == "welcome"
         assert wait_until(lambda: server.viewers() == 1)
-        time.sleep(0.3)  # the welcome (and the model) sent: nothing is queued now
         payload = np.arange(40_000, dtype=np.float32)  # 160 kB a frame
         for i in range(60):
             server.publish("data", {"seq": i}, {"x": payload})
@@ -523,6 +506,5 @@ def test_frames_sent_at_once_or_queued_arrive_whole_and_in_order_to_a_reader_tha
                 assert np.array_equal(frame.arrays["x"], payload)
                 got.append(frame.fields["seq"])
         assert got == list(range(60))
-        assert paths["at once"] >= 1 and paths["queued"] >= 1  # both ways were taken
     finally:
         sock.close()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-import select
 import selectors
 import socket
 import sys
@@ -92,36 +91,6 @@ class _Client:
         self.dropped = False           # set once: the connection is being ended
         self.dropped_frames = 0
         self.writer: threading.Thread | None = None
-        self.writing = False           # a frame is being sent (by the writer, or at once by the publisher)
-
-    def send_now(self, data: bytes) -> bool:
-        """Send ``data`` from the publishing thread at once, without waiting: True when it was taken (sent,
-        or what did not fit queued first for the writer); False when it must be queued (frames are waiting,
-        or the socket's buffer is full), so that the order of frames holds.
-
-        Why: waking the writer thread for every frame costs the publisher (the user's training loop) a
-        thread switch, about 1 ms on a busy 2-core machine, more than encoding and sending a metrics or
-        snapshot frame into a socket buffer with room takes."""
-        with self.cond:
-            if self.dropped or self.queue or self.writing or self.role is None:
-                return False
-            self.writing = True
-        sent = 0
-        try:
-            if select.select([], [self.sock], [], 0)[1]:  # room in the buffer: the send below cannot wait
-                sent = self.sock.send(data, socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:
-            sent = 0  # a broken connection: the writer finds it with the next frame
-        with self.cond:
-            self.writing = False
-            if sent < len(data):  # the rest goes first, from the writer
-                rest = _Outgoing(bytes(memoryview(data)[sent:]))
-                self.queue.appendleft(rest)
-                self.queued_bytes += rest.size
-                self.cond.notify_all()
-        return True
 
     def enqueue(self, item: _Outgoing, queue_frames: int, queue_bytes: int) -> bool:
         """Queue ``item``, dropping the oldest droppable frames past the bounds; False when the client is
@@ -270,8 +239,6 @@ class FrameServer:
                 self._history.extend(rows)
             for client in self._clients:
                 for item in items:
-                    if item.rows is None and not item.close_after and client.send_now(item.data):
-                        continue
                     if not client.enqueue(item, self._queue_frames, self._queue_bytes):
                         behind.add(client)
         for client in behind:
@@ -525,12 +492,11 @@ class FrameServer:
         sock = client.sock
         while True:
             with client.cond:
-                client.cond.wait_for(lambda: (client.queue and not client.writing) or client.dropped)
+                client.cond.wait_for(lambda: client.queue or client.dropped)
                 if client.dropped:
                     return
                 item = client.queue.popleft()
                 client.queued_bytes -= item.size
-                client.writing = True
             try:
                 for data in item.frames():
                     view = memoryview(data)
@@ -545,10 +511,6 @@ class FrameServer:
             except WireError as exc:  # history rows that cannot be encoded: not expected, they were once
                 self._drop(client, exc.reason)
                 return
-            finally:
-                with client.cond:
-                    client.writing = False
-                    client.cond.notify_all()
             if item.close_after:
                 _shutdown(sock, socket.SHUT_WR)
                 return
