@@ -81,7 +81,7 @@ def descendants(pid: int) -> list[int]:
                 stat = (entry / "stat").read_text()
             except OSError:
                 continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])  # (a zombie waiting for its parent counts)
             children.setdefault(ppid, []).append(int(entry.name))
     out, todo = [], [pid]
     while todo:
@@ -176,6 +176,60 @@ def test_another_family_trains_on_one_process_and_says_so(server):
         s.step(5)
         assert s.wait(60)
         assert s.trainer.step == 5
+    finally:
+        s.stop()
+
+
+def test_a_pause_longer_than_the_ranks_timeout_holds_the_group(server, monkeypatch):
+    from explorer.core.process.lockstep import RANK_TIMEOUT_ENV
+
+    monkeypatch.setenv(RANK_TIMEOUT_ENV, "2")  # the ranks give up on each other after 2 s ...
+    s = session(server, dict(CNN), "cnn")
+    try:
+        s.step(2)
+        assert s.wait(60)
+        time.sleep(5)                                         # ... but a paused run's heartbeat keeps them
+        s.step(2)
+        assert s.wait(60)
+        assert s.state != ERROR and s.trainer.step == 4, s.error
+        assert_close(weights(s), single_process([(4, None)]))
+    finally:
+        s.stop()
+
+
+def test_a_model_moved_to_the_server_trains_on_from_its_state_on_both_ranks(server):
+    from explorer.core.engine.session import TrainingSession
+    from explorer.core.persist.runfolder import load_run_files, restore_session
+
+    local = TrainingSession(make_trainer("cnn", dict(CNN)))
+    local.step(3)
+    assert local.wait(60)
+    files = command(local, commands.run_files)[0]
+    local.stop()
+    s = RemoteSession(server=ServerAddress(server.address[0], server.address[1], TOKEN), run_files=files,
+                      threads=1)
+    try:
+        s.step(3)
+        assert s.wait(60) and s.trainer.step == 6
+        got = weights(s)
+    finally:
+        s.stop()
+    alone = restore_session(load_run_files(files))          # the same moved state, on one process
+    alone.step(3)
+    assert alone.wait(60)
+    expected = {k: v for k, v in alone.trainer.state_tensors().items() if k.startswith("model.")}
+    alone.stop()
+    assert_close(got, expected)
+
+
+def test_closing_rank_0_ends_its_follower(server):
+    s = session(server, dict(CNN), "cnn")
+    try:
+        child = server._runs[s.server_run].process.pid
+        wait_for(lambda: any("2 ranks over gloo" in n for n in s.pop_notices()), what="the notice of the ranks")
+        follower = descendants(child)[0]
+        os.kill(child, 9)                                     # rank 0 killed: no time to say STOP
+        wait_for(lambda: not alive(follower), timeout=15, what="rank 1 to leave")
     finally:
         s.stop()
 

@@ -19,10 +19,11 @@ for some ops, by a JSON payload (a uint8 tensor; no pickle anywhere) and a blob 
 * ``RESET``  rebuild from the seed and wrap again;
 * ``NOOP``   a heartbeat; ``STOP``: leave.
 
-Timeouts: gloo gives up on a collective after the group's timeout (``INIT_TIMEOUT_S``, 120 s). A paused
-run sends nothing for as long as the user likes, so rank 0 sends a heartbeat (``NOOP``) whenever
-``HEARTBEAT_S`` pass without a control: a follower waiting for the next control never nears the timeout,
-while a rank 0 that hangs is still noticed. A rank that *dies* is noticed at once, without a timeout:
+Timeouts: gloo gives up on a collective after the group's timeout (``INIT_TIMEOUT_S``, 120 s;
+``$NETWORK_EXPLORER_RANK_TIMEOUT`` seconds if set). A paused run sends nothing for as long as the user likes,
+so rank 0 sends a heartbeat (``NOOP``) whenever ``HEARTBEAT_S`` (at most a quarter of the timeout) pass
+without a control: a follower waiting for the next control never nears the timeout, while a rank 0 that
+hangs is still noticed. A rank that *dies* is noticed at once, without a timeout:
 each follower holds one end of a socket pair with rank 0; a follower that fails writes its error (one
 line) there and ends, and rank 0 reports that line as the session's error (the run ends: it trains no
 further); a rank 0 that ends (closed, failed, killed) closes its ends and every follower leaves.
@@ -58,7 +59,7 @@ log = logging.getLogger("explorer.remote")
 NOOP, INIT, SYNC, STEP, HPARAMS, RESET, STOP = range(7)
 HEADER_LEN = 3          # the control tensor: op code, JSON payload bytes, blob bytes
 HEARTBEAT_S = 5.0       # a paused run's followers hear from rank 0 at least this often
-GROUP_TIMEOUT_S = distributed.INIT_TIMEOUT_S
+RANK_TIMEOUT_ENV = "NETWORK_EXPLORER_RANK_TIMEOUT"  # seconds a rank waits for the others (default below)
 STOP_WAIT_S = 10.0      # how long rank 0 waits for its followers to leave before ending them
 # the commands that only read the model: anything else run on rank 0 makes it send its state again
 READ_ONLY_COMMANDS = frozenset({commands.run_files, commands.export_file, commands.evaluate_now,
@@ -136,12 +137,23 @@ def _receive_control(group: Any) -> tuple[int, bytes, torch.Tensor | None]:
     return op, payload, blob
 
 
-def _join(rank: int, world: int, port: int, backend: str, cuda: bool) -> tuple[torch.device, Any]:
+def group_timeout() -> float:
+    """How long a rank waits for the others, in seconds: ``$NETWORK_EXPLORER_RANK_TIMEOUT``, else
+    ``INIT_TIMEOUT_S`` (what ``train --gpus`` waits)."""
+    try:
+        seconds = float(os.environ.get(RANK_TIMEOUT_ENV, ""))
+    except ValueError:
+        return float(distributed.INIT_TIMEOUT_S)
+    return seconds if seconds > 0 else float(distributed.INIT_TIMEOUT_S)
+
+
+def _join(rank: int, world: int, port: int, backend: str, cuda: bool, timeout_s: float
+          ) -> tuple[torch.device, Any]:
     """Join the group (the default one, for DDP) and its gloo control group; this rank's device."""
     device = torch.device("cuda", rank) if cuda else torch.device("cpu")
     if cuda:
         torch.cuda.set_device(device)
-    timeout = datetime.timedelta(seconds=GROUP_TIMEOUT_S)
+    timeout = datetime.timedelta(seconds=timeout_s)
     dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
                             timeout=timeout)
     control = dist.new_group(backend="gloo", timeout=timeout)
@@ -162,7 +174,8 @@ class LeadGroup:
         self._closing = False
         self._failure: str | None = None
         self._on_failure: Callable[[str], None] | None = None
-        self._failed_event = threading.Event()
+        self.timeout_s = group_timeout()
+        self.heartbeat_s = min(HEARTBEAT_S, self.timeout_s / 4)
         port = distributed.free_port()
         threads = 1 if the_plan.cuda else max(1, (os.cpu_count() or 1) // self.world)
         self._followers: list[tuple[subprocess.Popen, socket.socket]] = []
@@ -172,12 +185,13 @@ class LeadGroup:
             root = str(Path(__file__).resolve().parents[3])
             env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
             argv = [sys.executable, "-m", "explorer.core.process.follower", str(theirs.fileno()), str(rank),
-                    str(self.world), str(port), the_plan.backend, "1" if the_plan.cuda else "0", str(threads)]
+                    str(self.world), str(port), the_plan.backend, "1" if the_plan.cuda else "0", str(threads),
+                    repr(self.timeout_s)]
             popen = subprocess.Popen(argv, pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
             theirs.close()
             self._followers.append((popen, ours))
         try:
-            _, self._control = _join(0, self.world, port, the_plan.backend, the_plan.cuda)
+            _, self._control = _join(0, self.world, port, the_plan.backend, the_plan.cuda, self.timeout_s)
         except BaseException:
             self._end_followers(0.0)
             raise
@@ -245,14 +259,14 @@ class LeadGroup:
         socks = {sock: rank for rank, (_, sock) in enumerate(self._followers, start=1)}
         while not self._closing and self._failure is None:
             try:
-                ready, _, _ = select.select(list(socks), [], [], 0.5)
+                ready, _, _ = select.select(list(socks), [], [], min(0.5, self.heartbeat_s / 2))
             except (OSError, ValueError):
                 return
             for sock in ready:
                 self._read_failure(sock, socks[sock])
             if self._failure is not None:
                 break
-            if time.monotonic() - self._last_sent >= HEARTBEAT_S and self._lock.acquire(blocking=False):
+            if time.monotonic() - self._last_sent >= self.heartbeat_s and self._lock.acquire(blocking=False):
                 try:
                     if not self._closing and self._failure is None:
                         self._send_locked(NOOP)
@@ -283,7 +297,6 @@ class LeadGroup:
     def _failed(self, line: str) -> None:
         if self._failure is None:
             self._failure = line
-            self._failed_event.set()
 
     def failure(self, wait: float = 0.0) -> str | None:
         """The failure of a follower, if any, waiting up to ``wait`` s for the watch to learn of one."""
@@ -496,14 +509,14 @@ def _leave_when_lead_ends(watch: socket.socket) -> None:
 
 
 def follow(watch: socket.socket, rank: int, world: int, port: int, backend: str, cuda: bool,
-           threads: int) -> None:
+           threads: int, timeout_s: float) -> None:
     """A follower's life: join the group, then do what rank 0's controls say until ``STOP``. Ends the
     process (a failure: its one line to rank 0 first, exit status 1)."""
     threading.Thread(target=_leave_when_lead_ends, args=(watch,), daemon=True).start()
     code = 0
     try:
         torch.set_num_threads(max(1, threads))
-        device, control = _join(rank, world, port, backend, cuda)
+        device, control = _join(rank, world, port, backend, cuda, timeout_s)
         trainer: Any = None
         while True:
             op, payload, blob = _receive_control(control)
@@ -548,4 +561,4 @@ def follow(watch: socket.socket, rank: int, world: int, port: int, backend: str,
     os._exit(code)
 
 
-__all__ = ["LeadGroup", "LockstepSession", "RankFailed", "session_for", "follow", "HEARTBEAT_S"]
+__all__ = ["LeadGroup", "LockstepSession", "RankFailed", "session_for", "follow", "group_timeout", "HEARTBEAT_S", "RANK_TIMEOUT_ENV"]
