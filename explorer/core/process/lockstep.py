@@ -153,6 +153,8 @@ def _join(rank: int, world: int, port: int, backend: str, cuda: bool, timeout_s:
     device = torch.device("cuda", rank) if cuda else torch.device("cpu")
     if cuda:
         torch.cuda.set_device(device)
+    if sys.platform.startswith("linux"):  # gloo's connections on loopback: never a port on a served network
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     timeout = datetime.timedelta(seconds=timeout_s)
     dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
                             timeout=timeout)
@@ -191,11 +193,34 @@ class LeadGroup:
             theirs.close()
             self._followers.append((popen, ours))
         try:
-            _, self._control = _join(0, self.world, port, the_plan.backend, the_plan.cuda, self.timeout_s)
+            self._control = self._meet(port)
         except BaseException:
             self._end_followers(0.0)
             raise
         self._watcher = threading.Thread(target=self._watch, name="lockstep-watch", daemon=True)
+
+    def _meet(self, port: int) -> Any:
+        """Join the group as rank 0, watching the followers meanwhile: one that fails before it joins ends
+        the wait at once (RankFailed, its line) rather than after the timeout. Returns the control group."""
+        joined: list[Any] = []
+        errors: list[BaseException] = []
+
+        def join() -> None:
+            try:
+                joined.append(_join(0, self.world, port, self.plan.backend, self.plan.cuda, self.timeout_s)[1])
+            except BaseException as exc:  # noqa: BLE001 - raised below, in the caller's thread
+                errors.append(exc)
+
+        # (a daemon: left waiting when a follower failed, it does not keep the process from ending)
+        meeting = threading.Thread(target=join, name="lockstep-meet", daemon=True)
+        meeting.start()
+        while meeting.is_alive() and self.failure(wait=0.1) is None:
+            meeting.join(0.1)
+        if self._failure is not None:
+            raise RankFailed(self._failure)
+        if errors:
+            raise errors[0]
+        return joined[0]
 
     @property
     def pids(self) -> list[int]:
