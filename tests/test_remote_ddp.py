@@ -61,14 +61,18 @@ def weights(s) -> dict[str, torch.Tensor]:
             if k.startswith("model.")}
 
 
-def single_process(steps_then_lr: list[tuple[int, float | None]], **config) -> dict[str, torch.Tensor]:
-    """The weights one process trains with the whole global batch: (steps, lr set before them) pairs."""
+def single_process(steps_then_lr: list[tuple[int, float | None]], losses: list[float] | None = None,
+                   **config) -> dict[str, torch.Tensor]:
+    """The weights one process trains with the whole global batch: (steps, lr set before them) pairs;
+    each step's loss goes to ``losses``."""
     trainer = make_trainer("cnn", dict(CNN, **config))
     for steps, lr in steps_then_lr:
         if lr is not None:
             trainer.apply_hparams({"lr": lr})
         for _ in range(steps):
-            trainer.train_step()
+            loss = float(trainer.train_step()["loss"])
+            if losses is not None:
+                losses.append(loss)
     return {k: v for k, v in trainer.state_tensors().items() if k.startswith("model.")}
 
 
@@ -118,7 +122,11 @@ def test_a_cnn_run_trains_on_two_ranks_in_lockstep_with_the_window(server):
         assert s.wait(60)
         assert s.trainer.step == 3
         # the average of the two ranks' gradients: the weights one process takes from the whole batches
-        assert_close(weights(s), single_process([(3, None)]))
+        losses: list[float] = []
+        assert_close(weights(s), single_process([(3, None)], losses))
+        # the loss curve is the whole batch's (the mean of the ranks' equal shares), step by step
+        wait_for(lambda: len(s.metrics.steps) >= 3, what="the steps' rows")
+        assert [r["loss"] for r in s.metrics.steps[:3]] == pytest.approx(losses, rel=1e-4)
 
         s.set_hparams(lr=0.01)                                # reaches rank 1 before the next step
         s.step(3)

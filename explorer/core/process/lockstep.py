@@ -372,6 +372,19 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def mean_over_ranks(metrics: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A step's scalar metrics averaged over the ranks (every rank calls it after each step): the curves
+    show the whole global batch, not rank 0's share. The mean of the shares' means: the batch's mean when
+    the shares are equal (a global batch a multiple of the ranks). Other metrics are left as they are."""
+    values = list(metrics.values())
+    if not values or not all(v.numel() == 1 for v in values):
+        return metrics
+    stacked = torch.stack([v.detach().float().reshape(()) for v in values])
+    dist.all_reduce(stacked)  # the default group, on the metrics' device (no wait for a GPU here)
+    stacked /= dist.get_world_size()
+    return dict(zip(metrics, stacked.unbind()))
+
+
 def _run_then_resync(fn: Callable[..., Any], group: LeadGroup, session: TrainingSession, *args: Any,
                      **kwargs: Any) -> Any:
     """``fn`` (a command on the model, on rank 0), then rank 0's state is sent before the next step."""
@@ -393,9 +406,9 @@ class LockstepSession(TrainingSession):
         group.watch(self._rank_failed)
 
     # -- what reaches the followers ------------------------------------------------------------------------
-    def _one_step(self) -> None:
+    def _train_step(self) -> dict[str, torch.Tensor]:
         self.group.before_step(self.trainer)
-        super()._one_step()
+        return mean_over_ranks(self.trainer.train_step())
 
     def set_hparams(self, **changes: Any) -> None:
         def apply() -> None:
@@ -546,7 +559,7 @@ def follow(watch: socket.socket, rank: int, world: int, port: int, backend: str,
         while True:
             op, payload, blob = _receive_control(control)
             if op == STEP:
-                trainer.train_step()
+                mean_over_ranks(trainer.train_step())
             elif op == NOOP:
                 continue
             elif op == HPARAMS:
