@@ -222,10 +222,6 @@ class LeadGroup:
             raise errors[0]
         return joined[0]
 
-    @property
-    def pids(self) -> list[int]:
-        return [p.pid for p, _ in self._followers]
-
     def describe(self) -> str:
         return self.plan.describe()
 
