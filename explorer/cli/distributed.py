@@ -28,7 +28,7 @@ def add_gpus_options(p: argparse.ArgumentParser) -> None:
                    help="with --gpus: stop after N steps of the global batch (default: --epochs epochs)")
 
 
-SUPPORTED = ("cnn", "fcn")  # the families whose trainers take a rank's shard and step through the wrapper
+SUPPORTED = ("cnn", "fcn")  # explorer.core.engine.distributed.FAMILIES (not imported here: it loads torch)
 
 
 def check_gpus(args: argparse.Namespace, family: str) -> Any:

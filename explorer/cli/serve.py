@@ -3,6 +3,7 @@
     python -m explorer serve                                 127.0.0.1 on a free port, token file written
     python -m explorer serve --listen 0.0.0.0:7100 --token-file ~/serve.token
     python -m explorer serve --listen 0.0.0.0:7100 --tls-cert cert.pem --tls-key key.pem
+    python -m explorer serve --gpus 4                        each cnn/fcn run trains on 4 GPUs (DDP)
 
 It binds 127.0.0.1 unless told another host (then it prints a line saying the server is reachable from
 the network; ``ssh -L`` is the recommended way across networks, see docs/remote.md). The token is
@@ -32,6 +33,9 @@ def add_serve_parser(sub) -> None:
     p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key (if not in --tls-cert)")
     p.add_argument("--keep-detached", metavar="SECONDS", type=float, default=600.0,
                    help="how long a run trains on after its window's connection dropped (default 600)")
+    p.add_argument("--gpus", type=int, default=None, metavar="N",
+                   help="train each cnn or fcn run with DistributedDataParallel over N local processes: NCCL, "
+                        "one GPU each, when there are N GPUs; gloo on the CPU otherwise (other families: one)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -65,6 +69,21 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def check_serve_gpus(gpus: int | None) -> tuple[int, str]:
+    """The ranks each run takes and where they run (a line; empty for one); UsageError naming ``--gpus``."""
+    if gpus is None:
+        return 1, ""
+    if gpus < 1:
+        raise UsageError(f"--gpus: {gpus} is not a number of processes (1 or more)")
+    from explorer.core.engine.distributed import plan
+
+    try:
+        the_plan = plan(gpus, "auto")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return the_plan.world, the_plan.describe() if the_plan.world > 1 else ""
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Start the server, print where and the token, then serve until interrupted."""
     from explorer.core.remote.server import TrainingServer
@@ -75,9 +94,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not args.keep_detached >= 0 or args.keep_detached == float("inf"):
         raise UsageError(f"--keep-detached: expected a number of seconds, got {args.keep_detached}")
     context = tls_context(args.tls_cert, args.tls_key)
+    ranks, where = check_serve_gpus(args.gpus)
     token = new_token()
     try:
-        server = TrainingServer(host, port, token=token, ssl_context=context, keep_detached=args.keep_detached)
+        server = TrainingServer(host, port, token=token, ssl_context=context, keep_detached=args.keep_detached,
+                                ranks=ranks)
     except OSError as exc:
         raise UsageError(f"--listen {args.listen}: {exc.strerror or exc}") from None
     bound_host, bound_port = server.address
@@ -92,6 +113,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not is_loopback(host):
         print(f"warning: {host} is reachable from the network; anyone with the token can train here "
               f"(ssh -L is the recommended way, see docs/remote.md)", flush=True)
+    if where:
+        print(f"data-parallel runs (cnn, fcn): {where}", flush=True)
     print(f"token: {token}", flush=True)
     print(f"token file: {path}", flush=True)
     try:

@@ -27,6 +27,7 @@ import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
 INIT_TIMEOUT_S = 120  # how long a rank waits for the others (meeting, and every collective after)
+FAMILIES = ("cnn", "fcn")  # the families whose trainers take a rank's shard and step through the wrapper
 
 
 class RankFailed(RuntimeError):
@@ -114,4 +115,4 @@ def is_main(rank: int) -> bool:
     return rank == 0
 
 
-__all__ = ["Plan", "RankFailed", "plan", "free_port", "launch", "wrap", "is_main", "INIT_TIMEOUT_S"]
+__all__ = ["FAMILIES", "Plan", "RankFailed", "plan", "free_port", "launch", "wrap", "is_main", "INIT_TIMEOUT_S"]

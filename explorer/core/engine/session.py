@@ -675,11 +675,15 @@ class TrainingSession:
                 return
             self._maybe_snapshot()
 
+    def _train_step(self) -> dict[str, torch.Tensor]:
+        """The trainer's step and its metrics (a data-parallel session steps its other ranks too)."""
+        return self.trainer.train_step()
+
     def _one_step(self) -> None:
         tr = self.trainer
         epoch_before = tr.epoch
         t0 = time.perf_counter()
-        metrics = tr.train_step()
+        metrics = self._train_step()
         dt = time.perf_counter() - t0
         self._train_seconds += dt
         if self._tuner is not None:

@@ -354,13 +354,34 @@ class MiniBatchTrainer(SettingsTrainer):
     def set_shard(self, rank: int, world: int, wrapped: torch.nn.Module | None) -> None:
         """Train as rank ``rank`` of ``world``: take this rank's slice of every global mini-batch, and step
         through ``wrapped`` (the DistributedDataParallel wrapper of :meth:`distributed_module`)."""
-        bs = self.config.batch_size
+        problem = self.shard_problem(self.config.batch_size, world)
+        if problem:
+            raise ValueError(problem)
+        self._shard = (rank, world)
+        self._wrapped = wrapped
+
+    def shard_problem(self, batch_size: int, world: int) -> str | None:
+        """Why ``world`` ranks cannot share global batches of ``batch_size`` (None when they can)."""
+        bs = int(batch_size)
         tail = self._n_train % bs
         if bs < world or 0 < tail < world:  # a rank with no examples would take the mean of nothing (NaN)
             what = f"a batch of {bs}" if bs < world else f"the last batch of each epoch ({tail} of {self._n_train})"
-            raise ValueError(f"{world} ranks cannot share {what}: every rank needs at least one example")
-        self._shard = (rank, world)
-        self._wrapped = wrapped
+            return f"{world} ranks cannot share {what}: every rank needs at least one example"
+        return None
+
+    def position_tensors(self) -> dict[str, torch.Tensor]:
+        """Where the trainer is in its data, as CPU tensors: the counters (step, epoch, the next batch's
+        start), this epoch's order and the shuffling generator's state. With :meth:`state_tensors`, what
+        another rank needs to take the same next batches from the same weights."""
+        counters = torch.tensor([int(self.step), int(self.epoch), int(self._pos)], dtype=torch.int64)
+        return {"counters": counters, "order": self._order.detach().cpu(), "generator": self._gen.get_state()}
+
+    def load_position_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Take the position :meth:`position_tensors` gave (another rank's)."""
+        step, epoch, pos = (int(v) for v in tensors["counters"].tolist())
+        self.step, self.epoch, self._pos = step, epoch, pos
+        self._order = tensors["order"].to(self._device)
+        self._gen.set_state(tensors["generator"])
 
     def distributed_module(self) -> torch.nn.Module:
         """The module a training step's loss goes through (what data-parallel training wraps)."""

@@ -17,6 +17,7 @@ import io
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -336,12 +337,14 @@ def restore_trainer(run: RunFolder, **overrides: Any):
     return trainer
 
 
-def restore_session(run: RunFolder, **session_kwargs: Any) -> TrainingSession:
+def restore_session(run: RunFolder, session_type: Callable[..., TrainingSession] = TrainingSession,
+                    **session_kwargs: Any) -> TrainingSession:
+    """``run``'s model in a new session (``session_type(trainer, **kwargs)``: a data-parallel one, say)."""
     metrics = MetricsLog()
     metrics.add_steps(run.steps)
     for row in run.evals:
         metrics.add_eval(row)
-    session = TrainingSession(restore_trainer(run), metrics=metrics, **session_kwargs)
+    session = session_type(restore_trainer(run), metrics=metrics, **session_kwargs)
     session.run_info = run.info
     session.request_snapshot()
     return session

@@ -83,20 +83,32 @@ class TrainingProcessError(RuntimeError):
 
 # -- the child ---------------------------------------------------------------------------------------------
 def _build_session(spec: dict[str, Any]) -> tuple[TrainingSession, dict[str, Any]]:
-    """The child's session from the window's request: a new trainer, or a saved run restored."""
+    """The child's session from the window's request: a new trainer, or a saved run restored.
+
+    ``spec["ranks"]`` (set by a training server started with ``--gpus N``, never by a window): N > 1 makes
+    this process rank 0 of N training the model data-parallel (``explorer.core.process.lockstep``), for
+    the families that can; the others train here alone, and a notice says so."""
     kwargs = spec.get("session", {})
     extra: dict[str, Any] = {}
+    ranks = int(spec.get("ranks") or 1)
+    notes: list[str] = []
+    make_session: Callable[..., TrainingSession] = TrainingSession
+    if ranks > 1:
+        from explorer.core.process.lockstep import session_for
+
+        make_session = functools.partial(session_for, ranks, notes)
     if spec.get("run_dir") or spec.get("run_files"):
         from explorer.core.persist.runfolder import load_run, load_run_files, restore_session
 
         # a saved run, or a model moved here from another machine (its run's files, checked as a folder's)
         run = load_run(spec["run_dir"]) if spec.get("run_dir") else load_run_files(spec["run_files"])
-        session = restore_session(run, **kwargs)
+        session = restore_session(run, session_type=make_session, **kwargs)
         extra["run_info"] = session.run_info
     else:
         from explorer.core.families.registry import make_trainer
 
-        session = TrainingSession(make_trainer(spec["family"], spec["config"]), **kwargs)
+        session = make_session(make_trainer(spec["family"], spec["config"]), **kwargs)
+    session.add_notices(notes)
     if spec.get("threads") is not None:
         session.set_threads(spec["threads"])
     if spec.get("step_rate") is not None:

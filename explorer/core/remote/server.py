@@ -13,6 +13,11 @@ peer and one line in the log (logger ``explorer.remote``); the other connections
 A dropped connection does not end its run: the run trains on, detached, and a ``hello`` naming its id
 (``resume``) takes it up again; the window then asks the process for everything anew (``resync``). A run
 stays detached at most ``keep_detached`` seconds; a window that closes says ``stop`` and its run ends.
+
+``ranks`` (``serve --gpus N``): the server writes it into every session request it passes on, over
+whatever a client sent, so the operator alone chooses how many processes a run takes. With N > 1 a
+cnn or fcn run's training process becomes rank 0 of N training the model with DistributedDataParallel
+(``explorer.core.process.lockstep``); other families train on one process, and their window is told.
 """
 
 from __future__ import annotations
@@ -164,14 +169,18 @@ class _Run:
 class TrainingServer:
     """Accepts token-authenticated connections on ``host:port`` and trains one run for each.
 
-    ``ssl_context``: a server-side :class:`ssl.SSLContext` (the user's certificate) to speak TLS."""
+    ``ssl_context``: a server-side :class:`ssl.SSLContext` (the user's certificate) to speak TLS.
+    ``ranks``: the processes each cnn/fcn run trains on (data-parallel when over 1; see the module)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, token: str,
                  hello_timeout: float = HELLO_TIMEOUT, max_clients: int = MAX_RUNS,
                  max_pending: int = MAX_PENDING, keep_detached: float = KEEP_DETACHED_S,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, ranks: int = 1) -> None:
         if not isinstance(token, str) or not token:
             raise ValueError("a TrainingServer needs a token")
+        if not isinstance(ranks, int) or ranks < 1:
+            raise ValueError(f"ranks: {ranks!r} is not a number of processes (1 or more)")
+        self.ranks = ranks
         self._token, self._hello_timeout, self._max_clients = token, hello_timeout, max_clients
         self._max_pending, self._keep_detached, self._ssl = max_pending, keep_detached, ssl_context
         self._listener = socket.create_server((host, port), backlog=256)
@@ -324,6 +333,11 @@ class TrainingServer:
                     log.warning("dropped %s: %s", peer, exc)
                     break
                 why = refusal(message)
+                if why is None and isinstance(message, dict):
+                    if message.get("ranks") not in (None, self.ranks):
+                        log.warning("run %s: %s asked for %s ranks; this server trains on %d",
+                                    run.id[:6], peer, str(message.get("ranks"))[:20], self.ranks)
+                    message = {**message, "ranks": self.ranks}  # the server's choice, never the client's
                 if why is None:
                     if isinstance(message, tuple) and message[0] == "stop":
                         run.stopping = True
