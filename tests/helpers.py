@@ -21,6 +21,12 @@ def wait_until(pred: Callable[[], bool], timeout: float = 10.0) -> bool:
     return False
 
 
+def wait_for(pred: Callable[[], bool], timeout: float = 60.0, what: str = "the condition") -> None:
+    """As :func:`wait_until`, but an AssertionError naming ``what`` when ``timeout`` passes."""
+    if not wait_until(pred, timeout):
+        raise AssertionError(f"timed out waiting for {what}")
+
+
 def tiny_rbm_config(**kw: Any):
     """An RBM on 4x4 bars with 8 hidden units: a session steps it in a few milliseconds."""
     from explorer.core.families.rbm.trainer import RBMConfig

@@ -20,18 +20,11 @@ from explorer.core.families.registry import make_trainer
 from explorer.core.persist import commands
 from explorer.core.remote.client import RemoteSession, ServerAddress
 from explorer.core.remote.server import TrainingServer
-from tests.helpers import tiny_rbm_config
+from tests.helpers import tiny_rbm_config, wait_for
 
 TOKEN = "d" * 32
 CNN = {"batch_size": 8, "lr": 0.05, "momentum": 0.9, "seed": 3, "device": "cpu", "eval_samples": 50}
 
-
-def wait_for(condition, timeout=60.0, what="the condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

@@ -21,17 +21,10 @@ from explorer.core.persist.runfolder import load_run
 from explorer.core.remote.client import RemoteRefused, RemoteSession, ServerAddress, connect
 from explorer.core.remote.server import TrainingServer
 from explorer.core.wire.frame import WireError, encode_frame, read_frame
-from tests.helpers import tiny_rbm_config
+from tests.helpers import tiny_rbm_config, wait_for
 
 TOKEN = "s" * 32
 
-
-def wait_for(condition, timeout=30.0, what="the condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture

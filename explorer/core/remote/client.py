@@ -30,6 +30,7 @@ from explorer.core.engine.session import ERROR
 from explorer.core.persist import commands
 from explorer.core.process.session import ProcessSession, TrainingProcessError, send
 from explorer.core.wire.frame import PREFIX, WireError, check_prefix, encode_frame, read_frame
+from explorer.core.wire.server import shutdown_socket
 
 log = logging.getLogger("explorer.remote")
 
@@ -108,10 +109,7 @@ class SocketPipe:
 
     def close(self) -> None:
         self.closed = True
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        shutdown_socket(self.sock)
         self.sock.close()
 
 

@@ -36,6 +36,7 @@ from explorer.core.process import codec, worker
 from explorer.core.process.session import MESSAGE
 from explorer.core.wire.auth import tokens_equal
 from explorer.core.wire.frame import ConnectionClosed, WireError, encode_frame, read_frame
+from explorer.core.wire.server import shutdown_socket
 
 log = logging.getLogger("explorer.remote")
 
@@ -85,13 +86,9 @@ def _message_frame(message: Any) -> bytes:
 
 
 def _shut(sock: socket.socket | None) -> None:
-    if sock is None:
-        return
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    sock.close()
+    if sock is not None:
+        shutdown_socket(sock)
+        sock.close()
 
 
 class _Run:

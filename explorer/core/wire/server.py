@@ -121,7 +121,8 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _shutdown(sock: socket.socket, how: int = socket.SHUT_RDWR) -> None:
+def shutdown_socket(sock: socket.socket, how: int = socket.SHUT_RDWR) -> None:
+    """``sock.shutdown(how)``, a socket already gone being no fault."""
     try:
         sock.shutdown(how)
     except OSError:
@@ -354,7 +355,7 @@ class FrameServer:
                     sock.send(encode_frame("refused", {"reason": reason}))
                 except OSError:
                     pass
-                _shutdown(sock, socket.SHUT_WR)
+                shutdown_socket(sock, socket.SHUT_WR)
                 if len(lingering) >= 4 * self._max_clients:  # a flood: no more lingering, close outright
                     sock.close()
                     continue
@@ -512,7 +513,7 @@ class FrameServer:
                 self._drop(client, exc.reason)
                 return
             if item.close_after:
-                _shutdown(sock, socket.SHUT_WR)
+                shutdown_socket(sock, socket.SHUT_WR)
                 return
 
     # -- ending a connection --------------------------------------------------------------------------------
@@ -530,7 +531,7 @@ class FrameServer:
                 self._clients.remove(client)
         if reason:
             log.warning("dropped the %s at %s: %s", client.role or "connection", client.peer, reason)
-        _shutdown(client.sock)
+        shutdown_socket(client.sock)
 
     def _finish(self, client: _Client) -> None:
         self._drop(client, None)
