@@ -12,6 +12,10 @@ engine serves the GUI, the command line, the benchmarks and a headless GPU machi
 * Metrics (the curves) go into a :class:`MetricsLog`, every step or every N steps, with
   nothing dropped: on a GPU they are gathered as device tensors and copied in batches, so
   no step waits for the device.
+
+The trainer interface, the snapshot and the metrics log live in :mod:`.trainer`, :mod:`.snapshot` and
+:mod:`.metrics`; they are imported here too, so ``from explorer.core.engine.session import Snapshot``
+(and ``Trainer``, ``MetricsLog``) keeps working.
 """
 
 from __future__ import annotations
@@ -21,15 +25,16 @@ import math
 import threading
 import time
 import traceback
-from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
+from explorer.core.engine.metrics import MetricsLog
+from explorer.core.engine.snapshot import Snapshot
 from explorer.core.engine.threads import ThreadTuner
+from explorer.core.engine.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -49,124 +54,6 @@ PULL_SPACING = 0.5  # in pull mode, snapshots at least this share of 1/hz apart 
 PACED_POLL_S = 0.05  # paced (a step rate set): the thread looks for a snapshot to take this often between steps
 DEFAULT_THREADS = torch.get_num_threads()  # torch's intra-op threads for this machine (set at import)
 
-
-class Trainer(ABC):
-    """What a model family supplies to the engine. All methods run on the training thread."""
-
-    family: str = "?"
-    step: int = 0          # optimisation steps done
-    epoch: int = 0         # complete passes over the training set
-    batch_size: int = 1
-
-    @abstractmethod
-    def train_step(self) -> dict[str, torch.Tensor]:
-        """One mini-batch update. Returns scalar metrics as 0-dim tensors (not yet synchronised)."""
-
-    @abstractmethod
-    def evaluate(self) -> dict[str, float]:
-        """Metrics on held-out (and training) data, as plain floats."""
-
-    @abstractmethod
-    def snapshot(self) -> dict[str, Any]:
-        """The views' data: numpy arrays copied to the CPU, never live tensors."""
-
-    @abstractmethod
-    def reset(self) -> None:
-        """Re-initialise the model from the seed in the configuration."""
-
-    @abstractmethod
-    def apply_hparams(self, changes: dict[str, Any]) -> list[str]:
-        """Apply hyper-parameter changes between steps; return notices for the user."""
-
-    @abstractmethod
-    def to_device(self, device: torch.device) -> None:
-        """Move the model, optimiser state and data to ``device``."""
-
-    @property
-    @abstractmethod
-    def device(self) -> torch.device: ...
-
-    @property
-    @abstractmethod
-    def steps_per_epoch(self) -> int: ...
-
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        """Weights (and optimiser state) to save."""
-        return {}
-
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        raise NotImplementedError(f"{self.family} cannot load weights")
-
-    def config_dict(self) -> dict[str, Any]:
-        return {}
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """An immutable picture of the model at one step, safe to hand to any thread."""
-
-    run_id: int
-    seq: int
-    step: int
-    epoch: int
-    time: float
-    arrays: dict[str, Any]
-    scalars: dict[str, float] = field(default_factory=dict)
-
-
-class MetricsLog:
-    """Append-only, thread-safe tables of metrics: ``steps`` (per step or per N steps) and ``evals``.
-
-    Readers take what is new since their last read with :meth:`steps_since`/:meth:`evals_since`,
-    so nothing is ever dropped however slowly they read.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.steps: list[dict[str, float]] = []
-        self.evals: list[dict[str, float]] = []
-        self.generation = 0  # counts clears, so a reader that keeps its place can tell a restart
-
-    def add_steps(self, rows: list[dict[str, float]]) -> None:
-        with self._lock:
-            self.steps.extend(rows)
-
-    def add_eval(self, row: dict[str, float]) -> None:
-        with self._lock:
-            self.evals.append(row)
-
-    def steps_since(self, index: int) -> tuple[list[dict[str, float]], int]:
-        with self._lock:
-            rows = self.steps[index:]
-            return rows, len(self.steps)
-
-    def evals_since(self, index: int) -> tuple[list[dict[str, float]], int]:
-        with self._lock:
-            rows = self.evals[index:]
-            return rows, len(self.evals)
-
-    def clear(self) -> None:
-        with self._lock:
-            self.steps = []
-            self.evals = []
-            self.generation += 1
-
-    def read_since(self, generation: int, steps_index: int, evals_index: int
-                   ) -> tuple[int, list[dict[str, float]], int, list[dict[str, float]], int]:
-        """New rows of both tables at once: ``(generation, steps, steps_end, evals, evals_end)``.
-
-        A reader in another generation (the log was cleared since its last read) gets every row from the
-        start, with the new generation, so it knows to drop what it had."""
-        with self._lock:
-            if generation != self.generation:
-                steps_index = evals_index = 0
-            return (self.generation, self.steps[steps_index:], len(self.steps),
-                    self.evals[evals_index:], len(self.evals))
-
-    def column(self, table: str, name: str) -> np.ndarray:
-        with self._lock:
-            rows = self.steps if table == "steps" else self.evals
-            return np.array([r.get(name, np.nan) for r in rows], dtype=float)
 
 
 class TrainingSession:

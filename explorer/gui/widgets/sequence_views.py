@@ -1,7 +1,7 @@
 """Views for sequences: a unit x time heatmap whose rows can be clicked, curves against time, and text
 coloured character by character by one unit's activation.
 
-Like the views in ``views.py`` they create their items once and update them in place.
+Like the views in the ``views`` package they create their items once and update them in place.
 """
 
 from __future__ import annotations

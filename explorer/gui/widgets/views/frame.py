@@ -1,0 +1,204 @@
+"""The frame every view shares (:class:`_ViewFrame`: title, plot, caption, hover, export) and the
+rich-text helpers for its title and caption."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from explorer.gui.widgets.hover import HoverReadout, HoverText
+
+# the tags the captions and titles use; any other "<" is text (σ < 0.05 is a comparison, not a tag)
+_RICH_TAGS = ("sub", "sup", "b", "i", "u", "br", "span", "div", "p", "font", "em", "strong", "a", "code", "tt")
+_NOT_A_TAG = re.compile(r"<(?!/?(?:{})[\s>/])".format("|".join(_RICH_TAGS)))
+
+
+def rich_text(text: str) -> str:
+    """``text`` for a rich-text label: every "<" that opens none of the tags we write becomes "&lt;".
+
+    Qt reads "σ < 0.05 or σ > 0.95" as the start of a tag and drops "< 0.05 or σ >": the caption said
+    "σ 0.95". The equations in the captions keep their <sub>, <sup>, <b>... tags.
+    """
+    return _NOT_A_TAG.sub("&lt;", text)
+
+
+def _title_label(text: str) -> QtWidgets.QLabel:
+    lab = QtWidgets.QLabel(text)
+    lab.setObjectName("viewTitle")
+    lab.setWordWrap(True)  # a long title wraps instead of widening its dock (large type on a projector)
+    return lab
+
+
+def _caption_label(text: str) -> QtWidgets.QLabel:
+    lab = QtWidgets.QLabel(rich_text(text))
+    lab.setObjectName("viewCaption")
+    lab.setWordWrap(True)
+    lab.setTextFormat(QtCore.Qt.TextFormat.RichText)
+    return lab
+
+
+def shown_text(label: QtWidgets.QLabel) -> str:
+    """What a (rich-text) label shows, as plain text: what a reader sees, tags gone and entities read."""
+    if label.textFormat() == QtCore.Qt.TextFormat.PlainText:
+        return label.text()
+    doc = QtGui.QTextDocument()
+    doc.setHtml(label.text())
+    return doc.toPlainText()
+
+
+
+class _ViewFrame(QtWidgets.QWidget):
+    """Title above, plot in the middle, a caption (what it shows, the lecture's equation) below."""
+
+    def __init__(self, title: str, caption: str = "", parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self._layout = QtWidgets.QVBoxLayout(self)
+        self._layout.setContentsMargins(6, 4, 6, 4)
+        self._layout.setSpacing(2)
+        self.title = _title_label(title)
+        head = QtWidgets.QHBoxLayout()
+        head.setContentsMargins(0, 0, 0, 0)
+        head.addWidget(self.title, 1)
+        self.export_button = QtWidgets.QToolButton()
+        self.export_button.setObjectName("viewExport")
+        self.export_button.setText("⤓")
+        self.export_button.setAutoRaise(True)
+        self.export_button.setToolTip("Export this view (PNG, SVG" + (", CSV)" if self._has_csv() else ")"))
+        self.export_button.setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QtWidgets.QMenu(self.export_button)
+        menu.addAction("Save as PNG image…", lambda: self._export_dialog("png"))
+        menu.addAction("Save as SVG drawing…", lambda: self._export_dialog("svg"))
+        if self._has_csv():
+            menu.addAction("Save the data as CSV…", lambda: self._export_dialog("csv"))
+        self.export_button.setMenu(menu)
+        head.addWidget(self.export_button, 0, QtCore.Qt.AlignmentFlag.AlignTop)
+        self._layout.addLayout(head)
+        self.caption = _caption_label(caption)
+
+    # -- exports -------------------------------------------------------------------------------------
+    def _has_csv(self) -> bool:
+        return type(self).export_csv is not _ViewFrame.export_csv
+
+    def _export_dialog(self, kind: str) -> None:
+        name = "".join(c if c.isalnum() else "-" for c in self.title.text().lower()).strip("-")[:40] or "view"
+        filters = {"png": "PNG image (*.png)", "svg": "SVG drawing (*.svg)", "csv": "CSV table (*.csv)"}
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export view", f"{name}.{kind}", filters[kind])
+        if not path:
+            return
+        try:
+            {"png": self.export_png, "svg": self.export_svg, "csv": self.export_csv}[kind](path)
+        except (OSError, ValueError) as exc:
+            QtWidgets.QMessageBox.warning(self, "Export failed", f"Could not write {path}: {exc}")
+
+    def _without_export_button(self):
+        """For an export: the ⤓ button is not drawn (its room stays, so nothing moves)."""
+        view = self
+
+        class Hidden:
+            def __enter__(self):
+                self.shown = view.export_button.isVisibleTo(view)
+                policy = view.export_button.sizePolicy()
+                policy.setRetainSizeWhenHidden(True)
+                view.export_button.setSizePolicy(policy)
+                view.export_button.hide()
+
+            def __exit__(self, *exc):
+                view.export_button.setVisible(self.shown)
+
+        return Hidden()
+
+    def export_png(self, path: str) -> None:
+        """The view as it looks on screen (title, plot, caption, not the ⤓ button), written atomically."""
+        with self._without_export_button():
+            image = self.grab()
+        _atomic_qt_write(path, lambda tmp: image.save(tmp, "PNG"))
+
+    def export_svg(self, path: str) -> None:
+        """The view as a scalable drawing (text and curves stay vectors), written atomically."""
+        from PySide6.QtSvg import QSvgGenerator
+
+        def write(tmp: str) -> bool:
+            gen = QSvgGenerator()
+            gen.setFileName(tmp)
+            gen.setSize(self.size())
+            gen.setViewBox(self.rect())
+            gen.setTitle(self.title.text())
+            painter = QtGui.QPainter()
+            if not painter.begin(gen):
+                return False
+            try:
+                with self._without_export_button():
+                    self.render(painter, QtCore.QPoint(0, 0))
+            finally:
+                painter.end()
+            return True
+
+        _atomic_qt_write(path, write)
+
+    def export_csv(self, path: str) -> None:
+        raise ValueError("this view has no table to export")
+
+    def _set_body(self, widget: QtWidgets.QWidget) -> None:
+        # the body shares its place with a placeholder text (set_placeholder): an empty plot's made-up
+        # axes (0..1, -0.4..0.4) say nothing, a sentence saying what will appear there, and when, does
+        self._body = QtWidgets.QStackedWidget()
+        self._body.addWidget(widget)
+        self.placeholder = QtWidgets.QLabel("")
+        self.placeholder.setObjectName("viewPlaceholder")
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setMargin(12)
+        self._body.addWidget(self.placeholder)
+        self._layout.addWidget(self._body, 1)
+        self._layout.addWidget(self.caption)
+        self.caption.setVisible(bool(self.caption.text()))
+        if isinstance(widget, pg.PlotWidget):
+            for axis in widget.getPlotItem().axes.values():
+                # values as they are: pyqtgraph's own "(x0.001)" label made an accuracy of 0.114 read "114",
+                # and a narrow plot cut that label to "(x0.0", so the numbers read 1000 times too large
+                axis["item"].enableAutoSIPrefix(False)
+
+    def set_caption(self, text: str) -> None:
+        """Say what the view shows (rich text; a "<" that opens no tag is shown as it is)."""
+        text = rich_text(text)
+        if text != self.caption.text():
+            self.caption.setText(text)
+        self.caption.setVisible(bool(text))
+
+    def set_placeholder(self, text: str) -> None:
+        """Show ``text`` in place of the plot until there is something to plot; "" shows the plot again."""
+        if text != self.placeholder.text():
+            self.placeholder.setText(text)
+        self._body.setCurrentIndex(1 if text else 0)
+
+    @property
+    def showing_placeholder(self) -> bool:
+        return self._body.currentIndex() == 1
+
+    # -- the readout under the mouse -----------------------------------------------------------------
+    hover: HoverReadout | None = None
+
+    def set_hover_text(self, hover_text: HoverText | None) -> None:
+        """A panel's ``hover_text(info) -> str`` (rich text; None or "" falls back to the plain readout)."""
+        if self.hover is not None:
+            self.hover.hover_text = hover_text
+            self.hover.refresh()
+
+    def _refresh_hover(self) -> None:
+        if self.hover is not None:
+            self.hover.refresh()
+
+
+def _atomic_qt_write(path: str, write) -> None:
+    """Let ``write(tmp_path) -> bool`` (Qt's savers answer with a bool) produce the file beside ``path``,
+    then move it into place (``explorer.core.atomic.atomic_write``)."""
+    from explorer.core.atomic import atomic_write
+
+    def produce(tmp: Path) -> None:
+        if not write(str(tmp)):
+            raise OSError(f"{path}: the file could not be written")
+
+    atomic_write(path, produce, suffix=Path(path).suffix or ".tmp")

@@ -1,0 +1,151 @@
+"""The curve plots' legend: :class:`ViewLegend`, which moves to the emptiest corner, and :func:`add_legend`."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore
+
+LEGEND_BRUSH = (21, 24, 29, 175)  # the plots' background, translucent: the curves show through the legend
+LEGEND_PEN = (216, 222, 233, 60)
+LEGEND_PLACE_EVERY_S = 1.0  # a legend looks for the emptiest corner at most this often
+_CORNERS = {  # name: (the legend's point, the plot's point, offset in pixels)
+    "top-right": ((1, 0), (1, 0), (-10, 10)), "top-left": ((0, 0), (0, 0), (10, 10)),
+    "bottom-right": ((1, 1), (1, 1), (-10, -10)), "bottom-left": ((0, 1), (0, 1), (10, -10)),
+}
+
+
+class ViewLegend(pg.LegendItem):
+    """A legend that keeps off the data: on a translucent panel, in the corner of the plot that the data
+    cover least (looked for again as the data change), or where the user drags it (the plot's "A" button
+    puts it back in the emptiest corner). A legend in a fixed corner covered the curves in most plots."""
+
+    def __init__(self):
+        super().__init__(offset=_CORNERS["top-right"][2], brush=pg.mkBrush(*LEGEND_BRUSH),
+                         pen=pg.mkPen(*LEGEND_PEN), labelTextColor="#d8dee9")
+        self.corner = "top-right"
+        self.moved_by_user = False
+        self._placed_t = 0.0
+        self.setToolTip("Drag the legend to move it; the plot's A button puts it back")
+
+    def paint(self, p, *args) -> None:
+        if self.items:  # an empty legend draws nothing, not an empty frame
+            super().paint(p, *args)
+
+    def mouseDragEvent(self, ev) -> None:  # noqa: N802 (Qt name)
+        if ev.button() == QtCore.Qt.MouseButton.LeftButton:
+            self.moved_by_user = True
+        super().mouseDragEvent(ev)
+
+    def relabel(self, item, text: str) -> None:
+        """Rename ``item``'s entry; the legend takes its new size at once, and is placed again at the next
+        :meth:`place` (a legend laid out in two columns for short names overflowed its plot with long ones)."""
+        for sample, label in self.items:
+            if sample.item is item and label.text != text:
+                label.setText(text)
+                self.layout.activate()
+                self.updateSize()
+                self._placed_t = 0.0
+
+    def follow_again(self, *_args) -> None:
+        self.moved_by_user = False
+        self._placed_t = 0.0
+        self.place()
+
+    def set_corner(self, corner: str) -> None:
+        item_pos, parent_pos, offset = _CORNERS[corner]
+        self.corner = corner
+        self.anchor(item_pos, parent_pos, offset)
+
+    def place(self, force: bool = False) -> None:
+        """Move to the corner where the plotted data cover the least of the legend (at most once a second)."""
+        now = time.monotonic()
+        if self.moved_by_user or not self.items or not self.isVisible():
+            return
+        if not force and now - self._placed_t < LEGEND_PLACE_EVERY_S:
+            return
+        self._placed_t = now
+        vb = self.parentItem()
+        if vb is None:
+            return
+        area = vb.sceneBoundingRect()
+        size = self.sceneBoundingRect().size()
+        if area.width() < 2 or size.width() < 1:
+            return
+        size = self._fit_columns(area, size)
+        # taller than the plot: a top corner, so its first entries show
+        corners = [c for c in _CORNERS if c.startswith("top")] if size.height() > area.height() else list(_CORNERS)
+        scores = {}
+        for corner in corners:
+            item_pos, _parent_pos, offset = _CORNERS[corner]
+            x0 = area.left() + offset[0] if item_pos[0] == 0 else area.right() + offset[0] - size.width()
+            y0 = area.top() + offset[1] if item_pos[1] == 0 else area.bottom() + offset[1] - size.height()
+            scores[corner] = self._covered(QtCore.QRectF(x0, y0, size.width(), size.height()))
+        best = min(scores, key=lambda c: (scores[c], c != self.corner))
+        # a clearly emptier corner only: a legend that hops back and forth is worse than one that overlaps
+        if best != self.corner and (self.corner not in scores or scores[best] < 0.5 * scores[self.corner]):
+            self.set_corner(best)
+
+    def _fit_columns(self, area: QtCore.QRectF, size: QtCore.QSizeF) -> QtCore.QSizeF:
+        """Entries in up to three columns when one column is taller than half the plot and the plot is wide
+        enough (a short docked plot showed three of five entries); back to one column when there is room."""
+        n = len(self.items)
+        cols = max(1, int(self.columnCount))
+        rows = math.ceil(n / cols)
+        row_h, col_w = size.height() / max(1, rows), size.width() / cols
+        want = 1
+        while want < 3 and want < n and math.ceil(n / want) * row_h > 0.5 * area.height() \
+                and (want + 1) * col_w <= 0.9 * area.width():
+            want += 1
+        if want != cols:
+            self.setColumnCount(want)
+            return QtCore.QSizeF(col_w * want, row_h * math.ceil(n / want))
+        return size
+
+    def _covered(self, scene_rect: QtCore.QRectF) -> float:
+        """How much of the plotted data ``scene_rect`` would hide: 1 for each curve that runs inside it across
+        its whole width, less for part of it (a dense per-step curve counts no more than a sparse one), and a
+        quarter for each marker (a measurement) or free point inside it."""
+        total = 0.0
+        for sample, _label in self.items:
+            item = sample.item
+            vb = item.getViewBox() if hasattr(item, "getViewBox") else None
+            if vb is None or not hasattr(item, "getData"):
+                continue
+            x, y = item.getData()
+            if x is None or y is None or not len(x) or not len(y):
+                continue
+            x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+            if len(x) == len(y) + 1:  # a step curve: bin edges
+                x = (x[:-1] + x[1:]) / 2
+            ok = np.isfinite(x) & np.isfinite(y)
+            x, y = x[ok], y[ok]
+            if not len(x):
+                continue
+            r = vb.mapSceneToView(scene_rect).boundingRect()
+            x0, x1, y0, y1 = r.left(), r.right(), r.top(), r.bottom()
+            line = len(x) > 1 and bool(np.all(np.diff(x) >= 0)) and item.opts.get("pen") is not None
+            if line:
+                lo, hi = max(x0, x[0]), min(x1, x[-1])
+                if hi > lo and x1 > x0:
+                    xq = np.linspace(lo, hi, 48)
+                    yq = np.interp(xq, x, y)
+                    total += np.count_nonzero((yq >= y0) & (yq <= y1)) / 48 * (hi - lo) / (x1 - x0)
+            if not line or item.opts.get("symbol") is not None:
+                inside = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+                total += 0.25 * np.count_nonzero(inside)
+        return total
+
+
+def add_legend(plot: pg.PlotWidget) -> ViewLegend:
+    """A :class:`ViewLegend` on ``plot``: series plotted with a name join it, as with ``addLegend``."""
+    pi = plot.getPlotItem()
+    legend = ViewLegend()
+    legend.setParentItem(pi.vb)
+    pi.legend = legend
+    pi.autoBtn.clicked.connect(legend.follow_again)
+    pi.vb.sigResized.connect(lambda *_: legend.place(force=True))  # another size: perhaps another corner
+    return legend

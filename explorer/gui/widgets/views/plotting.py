@@ -1,0 +1,274 @@
+"""Shared plot helpers: pyqtgraph's settings, the views' constants, image tiling, axis labels that stay
+whole, colour-bar spacing, :class:`RangeKeeper` (ranges that grow and follow), colour tables and fonts."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+import shiboken6
+from PySide6 import QtGui, QtWidgets
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="#15181d", foreground="#d8dee9")
+
+DENSE_CURVE_POINTS = 150  # above this, a curve wider than 1 pixel is drawn without antialiasing (2-3x faster)
+CURVE_POINTS_PER_PIXEL = 2.0  # a longer curve is averaged down to this many points per pixel of width
+GAP = np.nan  # mosaic separators: NaN renders transparent, so tiles stand apart on the dark background
+HOVER_MARK = "#ffb74d"  # outline of the pixel / line at the step under the mouse
+VIEWED_MARK = "#ebcb8b"  # the step the timeline shows while scrubbed back (the timeline bar's amber)
+
+
+def tile_images(images: np.ndarray, image_shape: Sequence[int], cols: int | None = None, pad: int = 1,
+                normalize: str = "none") -> np.ndarray:
+    """Arrange ``n`` flat (or 2-D) images into one 2-D mosaic with ``pad``-pixel NaN gaps.
+
+    ``normalize``: ``"none"`` keeps values; ``"symmetric"`` scales each tile by its largest
+    absolute value into [-1, 1] (filters: sign and shape matter, not their overall size);
+    ``"minmax"`` scales each tile into [0, 1].
+    """
+    h, w = int(image_shape[0]), int(image_shape[1])
+    imgs = np.asarray(images, dtype=np.float32).reshape(-1, h, w)
+    n = imgs.shape[0]
+    if n == 0:
+        return np.full((h, w), GAP, dtype=np.float32)
+    if normalize == "symmetric":
+        scale = np.abs(imgs).reshape(n, -1).max(1)
+        imgs = imgs / np.where(scale > 0, scale, 1.0)[:, None, None]
+    elif normalize == "minmax":
+        lo = imgs.reshape(n, -1).min(1)[:, None, None]
+        hi = imgs.reshape(n, -1).max(1)[:, None, None]
+        imgs = (imgs - lo) / np.where(hi > lo, hi - lo, 1.0)
+    cols = cols or int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / cols))
+    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), GAP, dtype=np.float32)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        out[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = imgs[i]
+    return out
+
+
+def plot_widget() -> pg.PlotWidget:
+    """A PlotWidget whose axes are painted from a cached pixmap.
+
+    An axis with a grid covers the whole plot, so every new curve point repainted it: pyqtgraph replays
+    its tick text (about 5-9 ms an axis, software-rendered) on every frame. With a device-coordinate
+    cache Qt repaints an axis only when the axis itself changes (its range, its size, its font).
+    """
+    plot = pg.PlotWidget()
+    for axis in plot.getPlotItem().axes.values():
+        axis["item"].setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        keep_label_whole(axis["item"])
+    return plot
+
+
+LABEL_ROOM = 8  # px: a hidden side label returns only with this much room to spare (no flicker)
+
+
+def keep_label_whole(axis: pg.AxisItem) -> None:
+    """Show a side axis's label only while the axis is tall enough for all of it.
+
+    A docked view made short clipped its side label to "probabil" or "pixe", which reads as a fault on
+    a projector; the caption under the view says what the axis is, so the label gives way instead.
+    Only the side axes: their labels' visibility changes the plot's width, never an axis's height.
+
+    The choice converges by construction. The text's length is the label's as shown: pyqtgraph drops the
+    unit prefix of a hidden label ("MSE per pixel (x0.001)" becomes "MSE per pixel"), so measured while
+    hidden it fitted, shown it did not, and each choice undid the other on every layout pass (the window
+    froze at 1366x768). So the length as last shown is kept for the hidden label; the choice is made once
+    for each (height, length), never while its own change is being laid out; and a label found too long
+    right after it is shown goes again at once, its true length known from then on.
+    """
+    if axis.orientation not in ("left", "right"):
+        return
+    state = {"busy": False, "text": None, "need": 0.0, "decided": None}
+
+    def fit() -> None:
+        if state["busy"] or not shiboken6.isValid(axis) or not axis.labelText or axis.label is None:
+            return  # (its own change relaid out; or a plot being torn down still sends geometry changes)
+        if axis.labelText != state["text"]:  # another label: its length is not known yet
+            state["text"], state["need"], state["decided"] = axis.labelText, 0.0, None
+        shown = axis.label.isVisible()
+        if shown:  # the text's length as shown (a side label is turned on end)
+            state["need"] = axis.label.boundingRect().width()
+        need = state["need"] or axis.label.boundingRect().width()
+        have = axis.size().height()
+        key = (round(have), round(need))
+        if key == state["decided"]:
+            return  # decided for this height and this length already
+        state["decided"] = key
+        want = have >= need + (0 if shown else LABEL_ROOM)
+        if want == shown:
+            return
+        state["busy"] = True
+        try:
+            axis.showLabel(want)
+            if want:  # shown, the text may be longer (its unit prefix back): measured now, it may go again
+                state["need"] = axis.label.boundingRect().width()
+                if have < state["need"]:
+                    axis.showLabel(False)
+                state["decided"] = (round(have), round(state["need"]))
+        finally:
+            state["busy"] = False
+
+    axis.geometryChanged.connect(fit)
+    # and when the text itself changes: the unit prefix comes with the data's range, not with a new size
+    # (at 1366x768 "MSE per pixel (x0.001)" was cut to "MSE per pixel (x0.0")
+    axis.label.document().contentsChanged.connect(fit)
+
+
+COLORBAR_TEXT_GAP = 1.3  # a colour bar's numbers are at least this many text heights apart
+COLORBAR_MOST_NUMBERS = 6  # and no more of them than pyqtgraph's own choice for 0..1 (0, 0.2, ..., 1)
+
+
+def colorbar_step(lo: float, hi: float, room: float, text_height: float) -> float:
+    """The step between a colour bar's numbers: the smallest of 1, 2, 5 x 10^k whose multiples in [lo, hi]
+    fit ``room`` px at ``COLORBAR_TEXT_GAP`` text heights apart, ``COLORBAR_MOST_NUMBERS`` at most (at least one
+    number is shown)."""
+    span = abs(hi - lo)
+    if not span > 0 or not math.isfinite(span):
+        return 1.0
+    most = max(1, min(COLORBAR_MOST_NUMBERS, int(room // (text_height * COLORBAR_TEXT_GAP))))
+    low, high = min(lo, hi), max(lo, hi)
+    exponent = math.floor(math.log10(span)) - 2
+    while True:
+        for mantissa in (1, 2, 5):
+            step = mantissa * 10.0 ** exponent
+            count = math.floor(high / step + 1e-9) - math.ceil(low / step - 1e-9) + 1
+            if count <= most or step >= span:
+                return step
+        exponent += 1
+
+
+def space_colorbar_numbers(axis: pg.AxisItem) -> None:
+    """A colour bar's numbers as far apart as their text needs, however short the bar: pyqtgraph always
+    draws its first level of numbers, six for 0..1, and on a 25-px bar (the RBM's hidden units at 1366x768)
+    they lay over each other. The step is chosen again when the bar's height or type changes (minor ticks
+    carry no numbers)."""
+    axis.setStyle(maxTextLevel=0)
+    chosen: list[float] = []
+
+    def fit() -> None:
+        if not shiboken6.isValid(axis):
+            return
+        lo, hi = axis.range
+        font = axis.style.get("tickFont") or axis.font()
+        # (pyqtgraph measures a number at 0.8 of its font's height)
+        step = colorbar_step(lo, hi, axis.size().height(), QtGui.QFontMetricsF(font).height() * 0.8)
+        if chosen != [step]:
+            chosen[:] = [step]
+            axis.setTickSpacing(step, step / 2)
+
+    axis.geometryChanged.connect(fit)
+    axis.fit_numbers = fit  # for a change of range or type, which moves no geometry
+    fit()
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 1.5, 2, 3, 4, 5, 6, 8 (times a power of ten) at or above ``value`` (> 0)."""
+    if not value > 0 or not math.isfinite(value):
+        return 1.0
+    exp = 10.0 ** math.floor(math.log10(value))
+    for m in (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0):
+        if value <= m * exp * (1 + 1e-12):
+            return m * exp
+    return 10.0 * exp
+
+
+class RangeKeeper:
+    """Sets a plot's ranges itself, and rarely, instead of pyqtgraph's auto-range.
+
+    Auto-range re-fits on every new point, so both (cached) axes are repainted on every update. Here
+    x grows along a "nice" ladder (``grow_x``, for curves over training steps) or follows the data's
+    extent (a fixed time axis), and y moves only when the data leaves it or fills under half of it.
+    Zooming or panning by hand stops this until the plot's "A" button is pressed.
+    """
+
+    def __init__(self, plot: pg.PlotWidget, grow_x: bool):
+        self.plot = plot
+        self.grow_x = grow_x
+        self.follow = True
+        self.x: tuple[float, float] | None = None
+        self.y: tuple[float, float] | None = None
+        self._data: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+        plot.disableAutoRange()
+        plot.getPlotItem().vb.sigRangeChangedManually.connect(self._stop_following)
+        plot.getPlotItem().autoBtn.clicked.connect(self._follow_again)
+
+    def fit(self, xs: list[np.ndarray], ys: list[np.ndarray]) -> None:
+        """Fit the ranges to these series (if following), moving them only when needed."""
+        self._data = (xs, ys)
+        if self.follow:
+            self._fit()
+
+    def forget(self) -> None:
+        """A new run: the next fit starts afresh (a range may shrink)."""
+        self.x = self.y = None
+
+    def _fit(self) -> None:
+        xs = [np.asarray(a, dtype=float) for a in self._data[0] if len(a)]
+        ys = [np.asarray(b, dtype=float) for b in self._data[1] if len(b)]
+        if not xs:
+            return
+        x_min = min(float(np.nanmin(a)) for a in xs)
+        x_max = max(float(np.nanmax(a)) for a in xs)
+        if self.grow_x:
+            lo, hi = min(0.0, x_min), max(10.0, nice_ceiling(x_max))
+            moved = self.x is None or hi > self.x[1] or lo < self.x[0] or hi < self.x[1] / 4
+        else:
+            lo, hi = (x_min, x_max) if x_max > x_min else (x_min - 0.5, x_max + 0.5)
+            moved = self.x != (lo, hi)
+        if moved:
+            self.x = (lo, hi)
+            self.plot.setXRange(lo, hi, padding=0.02)
+        y = np.concatenate(ys) if ys else np.zeros(0)
+        if self.plot.getPlotItem().getAxis("left").logMode:  # (the user may switch it in the plot's menu)
+            y = np.log10(y[y > 0])
+        y = y[np.isfinite(y)]
+        if not len(y):
+            return
+        lo, hi = float(y.min()), float(y.max())
+        cur = self.y
+        if cur is None or lo < cur[0] or hi > cur[1] or (hi - lo) < 0.5 * (cur[1] - cur[0]):
+            pad = 0.06 * (hi - lo) if hi > lo else max(abs(hi) * 0.05, 0.05)
+            self.y = (lo - pad, hi + pad)
+            self.plot.setYRange(*self.y, padding=0)
+
+    def _stop_following(self, *_args) -> None:
+        self.follow = False
+
+    def _follow_again(self, *_args) -> None:
+        self.follow = True
+        self.forget()
+        self.plot.disableAutoRange()  # the "A" button turned pyqtgraph's on: the ranges are ours again
+        self._fit()
+
+
+
+def _whole(v: float):
+    """A step number as an int when it is one (steps are counted, not measured)."""
+    return int(v) if float(v).is_integer() else float(v)
+
+
+def _pixel_mark(viewbox) -> QtWidgets.QGraphicsRectItem:
+    """The outline of the pixel or cell under the mouse: a separate item, so a hover never redraws the image."""
+    mark = QtWidgets.QGraphicsRectItem()
+    mark.setPen(pg.mkPen(HOVER_MARK, width=2, cosmetic=True))
+    mark.setZValue(20)
+    mark.hide()
+    viewbox.addItem(mark, ignoreBounds=True)
+    return mark
+
+
+def _lut(name: str) -> np.ndarray:
+    if name == "grey":
+        ramp = np.linspace(0, 255, 256).astype(np.uint8)
+        return np.stack([ramp, ramp, ramp], axis=1)
+    return pg.colormap.get(name).getLookupTable(nPts=256)
+
+
+def monospace_font(size: int = 10) -> QtGui.QFont:
+    f = QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont)
+    f.setPointSize(size)
+    return f
