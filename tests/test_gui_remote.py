@@ -118,6 +118,8 @@ def test_a_dropped_connection_is_a_notice_and_connect_again_brings_back_the_curv
         s._conn.sock.shutdown(socket.SHUT_RDWR)  # the network drops
         qtbot.waitUntil(lambda: "Lost the connection" in win.notice.label.text(), timeout=10000)
         assert win.notice.property("error")
+        assert not win.train_here() and win.session is s  # its weights are on the server: nothing moves
+        assert "connect again first" in win.notice.label.text()
         qtbot.waitUntil(lambda: win.act_reconnect.isEnabled(), timeout=2000)  # (the status line: 5 times a second)
         assert "lost, connecting again" in win.status_device.text()
         assert server.runs() == [s.server_run]  # the server trains on

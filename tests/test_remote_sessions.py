@@ -246,3 +246,26 @@ def test_token_file_written_by_serve_is_what_the_window_reads(tmp_path):
     path.write_text("[1, 2]")
     with pytest.raises(WireError, match=str(path)):
         read_server_file(path)
+
+
+def test_every_path_setting_and_private_trainer_call_is_refused_and_the_window_still_settles(server, caplog):
+    from explorer.core.remote.server import refusal
+
+    assert refusal(("do", True, "set_hparams", (), {"dataset": "folder", "image_folder": "/root"}))
+    assert refusal(("call", 1, commands.call_trainer, ("apply_hparams", {"data_dir": "/etc"}), {}))
+    assert refusal(("call", 1, commands.call_trainer, ("__init__",), {}))
+    assert refusal(("call", 1, commands.ask_trainer, ("_reload", "/etc"), {}))
+    assert refusal(("do", True, "set_hparams", (), {"text_file": "/etc/passwd"}))
+    assert refusal(("do", True, "set_hparams", (), {"lr": 0.1})) is None
+    assert refusal(("do", True, "set_hparams", (), {"data_dir": None})) is None
+    s = RemoteSession(tiny_rbm_config(), server=address(server), threads=1)
+    try:
+        with caplog.at_level(logging.WARNING, "explorer.remote"):
+            s.set_hparams(image_folder="/root")  # refused at the server: the process still counts it answered
+            assert s.wait(30) and s.settled()
+        wait_for(lambda: any("image_folder" in n for n in s.pop_notices()), what="the refusal's notice")
+        s.step(2)
+        wait_for(lambda: s.trainer.step == 2 and s.settled(), what="two steps after the refusal")
+        assert any("image_folder" in r.getMessage() for r in caplog.records)
+    finally:
+        s.stop()

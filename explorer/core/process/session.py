@@ -182,7 +182,9 @@ class _ChildServer:
             return False
         if kind == "do":  # ("do", counted, name, args, kwargs)
             _, counted, name, args, kwargs = msg
-            if name in self.CONTROLS:
+            if name == "refused":  # a training server kept a request from the window: the window hears why
+                self.session.add_notices([str(args[0]) if args else "a request was refused"])
+            elif name in self.CONTROLS:
                 try:
                     getattr(self.session, name)(*args, **kwargs)
                 except Exception as exc:  # noqa: BLE001 - a refused call is a message, the run goes on
@@ -398,37 +400,46 @@ class ProcessSession:
             except Exception:  # noqa: BLE001 - a frame that cannot be read (WireError, CodecError...): report, go on
                 log.error("a message from the training process could not be read", exc_info=True)
                 continue
-            kind = msg[0]
-            if kind == "metrics":
-                if self._awaiting_resync:  # rows from before a resync: its full resend replaces them
-                    continue
-                _, gen, steps, evals = msg
-                if gen != self._metrics_gen:
-                    self.metrics.clear()
-                    self._metrics_gen = gen
-                self.metrics.add_steps(steps)
-                for row in evals:
-                    self.metrics.add_eval(row)
-            elif kind == "snapshot":
-                snap = msg[1]
-                if self._offset != (0, 0):
-                    snap = dataclasses.replace(snap, run_id=snap.run_id + self._offset[0],
-                                               seq=snap.seq + self._offset[1])
-                self._mailbox = snap
-            elif kind == "status":
-                self._apply_status(msg[1])
-            elif kind == "reply":
-                _, call_id, result, error = msg
-                with self._lock:
-                    on_done = self._replies.pop(call_id, None)
-                if on_done is not None:
-                    self._call_back(on_done, result, error)
-            elif kind == "resynced":
-                self._resynced(msg[1])
-            elif kind == "stopped":
+            try:
+                self._apply(msg)
+            except Exception:  # noqa: BLE001 - a message of the wrong shape (another version, a hostile peer)
+                log.error("a message from the training process could not be applied", exc_info=True)
+                continue
+            if isinstance(msg, tuple) and msg and msg[0] == "stopped":
                 self._ended_by_process = True
                 break
-        self._lost()
+        if conn is self._conn:  # (a remote session's old connection, replaced meanwhile, is no loss)
+            self._lost()
+
+    def _apply(self, msg: Any) -> None:
+        """One message of the process, applied (the reader thread's work)."""
+        kind = msg[0]
+        if kind == "metrics":
+            if self._awaiting_resync:  # rows from before a resync: its full resend replaces them
+                return
+            _, gen, steps, evals = msg
+            if gen != self._metrics_gen:
+                self.metrics.clear()
+                self._metrics_gen = gen
+            self.metrics.add_steps(steps)
+            for row in evals:
+                self.metrics.add_eval(row)
+        elif kind == "snapshot":
+            snap = msg[1]
+            if self._offset != (0, 0):
+                snap = dataclasses.replace(snap, run_id=snap.run_id + self._offset[0],
+                                           seq=snap.seq + self._offset[1])
+            self._mailbox = snap
+        elif kind == "status":
+            self._apply_status(msg[1])
+        elif kind == "reply":
+            _, call_id, result, error = msg
+            with self._lock:
+                on_done = self._replies.pop(call_id, None)
+            if on_done is not None:
+                self._call_back(on_done, result, error)
+        elif kind == "resynced":
+            self._resynced(msg[1])
 
     def _resynced(self, acked: int) -> None:
         """The process's answer to a ``resync`` (a remote session's, after connecting again): its curves

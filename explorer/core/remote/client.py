@@ -29,6 +29,7 @@ from explorer.core.engine.devices import DeviceError
 from explorer.core.engine.session import ERROR
 from explorer.core.persist import commands
 from explorer.core.process.session import ProcessSession, TrainingProcessError, send
+from explorer.core.remote.server import keep_alive
 from explorer.core.wire.frame import PREFIX, WireError, check_prefix, encode_frame, read_frame
 from explorer.core.wire.server import shutdown_socket
 
@@ -184,11 +185,13 @@ class RemoteSession(ProcessSession):
         self.auto_reconnect, self._backoff = auto_reconnect, backoff
         self._closed_event = threading.Event()
         self._reconnector: threading.Thread | None = None
+        self._reconnecting = threading.Lock()  # one attempt at a time (the back-off thread, the user)
         super().__init__(config, **kwargs)
 
     # -- the connection --------------------------------------------------------------------------------
     def _open_process(self) -> tuple[Any, Any]:
         sock, welcome = connect(self.server)
+        keep_alive(sock)
         return self._adopt(sock, welcome)
 
     def _adopt(self, sock: socket.socket, welcome: dict[str, Any]) -> tuple[RemoteProcess, SocketPipe]:
@@ -233,6 +236,10 @@ class RemoteSession(ProcessSession):
     def reconnect(self) -> bool:
         """Connect again to the run this session trains on the server, and fetch what was missed (the
         curves, a snapshot, the status). True when connected; a notice says why not otherwise."""
+        with self._reconnecting:
+            return self._reconnect()
+
+    def _reconnect(self) -> bool:
         with self._lock:
             if not self.dropped:
                 return self.connected
@@ -246,17 +253,26 @@ class RemoteSession(ProcessSession):
                     self._notices.append(self.error)
                     self.server_run = None
             return False
+        if self._closed_event.is_set():  # the window closed meanwhile: end the run, adopt nothing
+            with sock:
+                try:
+                    send(SocketPipe(sock), ("stop",))  # type: ignore[arg-type]
+                except (OSError, ValueError):
+                    pass
+            return False
         self._receiver.join(2)  # the old reader has finished (it reported the loss)
+        keep_alive(sock)
         process, pipe = self._adopt(sock, welcome)
-        with self._lock:
-            self._process, self._conn = process, pipe
-            self._sent_at_resync, self._awaiting_resync = self._sent, True
-            self._gone = False
-        try:
-            with self._send_lock:
-                send(self._conn, ("resync",))
-        except (OSError, ValueError):
-            pipe.close()
+        with self._send_lock:  # the resync goes first; no other message can (the session is still gone)
+            with self._lock:
+                self._process, self._conn = process, pipe
+                self._sent_at_resync, self._awaiting_resync = self._sent, True
+            try:
+                send(pipe, ("resync",))  # type: ignore[arg-type]
+            except (OSError, ValueError):
+                pipe.close()
+            with self._lock:
+                self._gone = False
         self._receiver = threading.Thread(target=self._receive, name="training-process-reader", daemon=True)
         self._receiver.start()
         self._add_notices([f"Connected again to the training server {self.server}."])

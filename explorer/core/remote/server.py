@@ -49,9 +49,36 @@ KEEP_DETACHED_S = 600.0   # a dropped network comes back within minutes; a crash
 PATH_COMMANDS = frozenset({commands.save_run_to, commands.autosave_to, commands.export_model})
 
 
-def _names_data_folder(config: Any) -> bool:
-    folder = config.get("data_dir") if isinstance(config, dict) else getattr(config, "data_dir", None)
-    return bool(folder)
+# the settings that name a file or folder (of the machine the settings are read on)
+PATH_SETTINGS = frozenset({"data_dir", "image_folder", "text_file"})
+TRAINER_CALLS = frozenset({commands.call_trainer, commands.ask_trainer})
+
+
+def _named_path(value: Any, depth: int = 0) -> str | None:
+    """The first path setting ``value`` names (a settings object, or dicts and sequences holding one)."""
+    if depth > 8:
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in PATH_SETTINGS and item:
+                return str(key)
+            found = _named_path(item, depth + 1)
+            if found:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            found = _named_path(item, depth + 1)
+            if found:
+                return found
+    else:
+        for key in PATH_SETTINGS:
+            if getattr(value, key, None) and hasattr(type(value), "__dataclass_fields__"):
+                return key
+    return None
+
+
+def _path_refusal(key: str | None) -> str | None:
+    return None if key is None else f"a remote client may not name a file or folder on the server ({key})"
 
 
 def refusal(message: Any) -> str | None:
@@ -59,30 +86,49 @@ def refusal(message: Any) -> str | None:
     if isinstance(message, dict):
         if message.get("run_dir"):
             return "a remote client may not open a path on the server (run_dir)"
-        if _names_data_folder(message.get("config")):
-            return "a remote client may not name a data folder on the server (data_dir)"
+        why = _path_refusal(_named_path(message.get("config")))
+        if why:
+            return why
         files = message.get("run_files")
         if files is not None:
             try:
                 info = json.loads(files["run.json"].tobytes())
             except (TypeError, KeyError, AttributeError, ValueError):
                 return "the run's files sent are not a run (run.json)"
-            if not isinstance(info, dict) or _names_data_folder(info.get("config")):
-                return "a remote client may not name a data folder on the server (data_dir)"
+            if not isinstance(info, dict):
+                return "the run's files sent are not a run (run.json)"
+            return _path_refusal(_named_path(info.get("config")))
         return None
     if not isinstance(message, tuple) or not message or not isinstance(message[0], str):
         return "not a training message"
-    if message[0] == "call" and len(message) == 5 and message[2] in PATH_COMMANDS:
-        return f"a remote client may not write a path on the server ({message[2].__name__})"
-    if (message[0] == "do" and len(message) == 5 and message[2] == "set_hparams" and isinstance(message[4], dict)
-            and _names_data_folder(message[4])):
-        return "a remote client may not name a data folder on the server (data_dir)"
+    if message[0] == "call" and len(message) == 5:
+        if message[2] in PATH_COMMANDS:
+            return f"a remote client may not write a path on the server ({message[2].__name__})"
+        if message[2] in TRAINER_CALLS:
+            method = message[3][0] if message[3] else None
+            if not isinstance(method, str) or method.startswith("_") or method == "apply_hparams":
+                return f"a remote client may not call the trainer's {str(method)[:40]!r}"
+        return _path_refusal(_named_path(message[3:5]))
+    if message[0] == "do" and len(message) == 5:
+        return _path_refusal(_named_path(message[3:5]))
     return None
 
 
 def _message_frame(message: Any) -> bytes:
     tree, arrays = codec.pack(message)
     return encode_frame(MESSAGE, {"m": tree}, arrays)
+
+
+def keep_alive(sock: socket.socket) -> None:
+    """TCP keepalive probes after 30 s of silence, every 10 s, 3 unanswered: a peer whose network vanished
+    (a laptop's Wi-Fi, a VPN) is found within about a minute, on either side, instead of never."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3)):
+            if hasattr(socket, name):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+    except OSError:
+        pass
 
 
 def _shut(sock: socket.socket | None) -> None:
@@ -102,6 +148,7 @@ class _Run:
         self.server, self.id = server, run_id
         self.process, self.conn = worker.start_worker()
         self.lock = threading.Lock()
+        self.send_lock = threading.Lock()  # the pump and the relay's refusals write the same socket
         self.sock: socket.socket | None = None
         self.peer = ""
         self.detached_at: float | None = time.monotonic()
@@ -138,7 +185,8 @@ class _Run:
             if sock is None:
                 continue
             try:
-                sock.sendall(data)
+                with self.send_lock:
+                    sock.sendall(data)
             except OSError:
                 if self.detach(sock):
                     log.warning("run %s: the connection from %s dropped; the run trains on", self.id[:6], self.peer)
@@ -312,7 +360,11 @@ class TrainingServer:
                                                   "devices": available_devices()}))
         except OSError:
             _shut(sock)
+            if resume is None:  # a run nobody will ever take up
+                self._forget(run)
+                run.stop()
             return
+        keep_alive(sock)
         run.attach(sock, peer)
         self._relay(sock, peer, run)
 
@@ -342,10 +394,16 @@ class TrainingServer:
                     run.started = run.started or isinstance(message, dict)
                     continue
                 log.warning("refused a command from %s: %s", peer, why)
-                if isinstance(message, tuple) and message[0] == "call":
-                    sock.sendall(_message_frame(("reply", message[1], None, PermissionError(why))))
+                if isinstance(message, tuple) and message[0] in ("call", "do"):
+                    if message[0] == "call":
+                        with run.send_lock:
+                            sock.sendall(_message_frame(("reply", message[1], None, PermissionError(why))))
+                    # the process counts it answered (the window waits for its count) and says why, a notice
+                    counted = message[0] == "call" or bool(message[1])
+                    run.send_to_process(_message_frame(("do", counted, "refused", (why,), {})))
                 elif isinstance(message, dict):
-                    sock.sendall(_message_frame(("failed", PermissionError(why), "")))
+                    with run.send_lock:
+                        sock.sendall(_message_frame(("failed", PermissionError(why), "")))
                     run.stopping = True
                     break
         except OSError:

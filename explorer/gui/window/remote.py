@@ -210,6 +210,11 @@ class RemoteMixin:
     def _move(self, server: ServerAddress | None) -> bool:
         old = self.session
         where = f"the training server {server}" if server is not None else "this computer"
+        if isinstance(old, RemoteSession) and old.dropped:  # its weights are out of reach: moving would lose them
+            self.notice.show_message(f"The connection to {escape_text(old.server)} is lost and the model is "
+                                     f"there: connect again first (Training > Connect again to the server).",
+                                     error=True, action=("Connect again", self.reconnect_server))
+            return False
         was_running = old is not None and old.state == RUNNING
         QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
         previous = self.remote_server
