@@ -29,9 +29,8 @@ from explorer.core.engine.devices import DeviceError
 from explorer.core.engine.session import ERROR
 from explorer.core.persist import commands
 from explorer.core.process.session import ProcessSession, TrainingProcessError, send
-from explorer.core.remote.server import keep_alive
 from explorer.core.wire.frame import PREFIX, WireError, check_prefix, encode_frame, read_frame
-from explorer.core.wire.server import shutdown_socket
+from explorer.core.wire.server import keep_alive, shutdown_socket
 
 log = logging.getLogger("explorer.remote")
 
@@ -167,6 +166,15 @@ def connect(server: ServerAddress, resume: str | None = None,
     return sock, answer.fields
 
 
+def _end_run(sock: socket.socket) -> None:
+    """Tell the run on the other end of ``sock`` (a connection that resumed it) to stop, and close."""
+    with sock:
+        try:
+            send(SocketPipe(sock), ("stop",))  # type: ignore[arg-type]
+        except (OSError, ValueError):
+            pass
+
+
 def _run_step(files: dict[str, Any]) -> int:
     return int(json.loads(files["run.json"].tobytes())["step"])
 
@@ -254,11 +262,7 @@ class RemoteSession(ProcessSession):
                     self.server_run = None
             return False
         if self._closed_event.is_set():  # the window closed meanwhile: end the run, adopt nothing
-            with sock:
-                try:
-                    send(SocketPipe(sock), ("stop",))  # type: ignore[arg-type]
-                except (OSError, ValueError):
-                    pass
+            _end_run(sock)
             return False
         self._receiver.join(2)  # the old reader has finished (it reported the loss)
         keep_alive(sock)
@@ -290,10 +294,8 @@ class RemoteSession(ProcessSession):
         self._closed_event.set()
         if self.dropped:  # the run trains on at the server: connect once more to end it
             try:
-                sock, _ = connect(self.server, resume=self.server_run, timeout=3.0)
-                with sock:
-                    send(SocketPipe(sock), ("stop",))  # type: ignore[arg-type]
-            except (RemoteRefused, OSError, ValueError):
+                _end_run(connect(self.server, resume=self.server_run, timeout=3.0)[0])
+            except RemoteRefused:
                 pass
         return super().stop(timeout)
 

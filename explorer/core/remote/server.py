@@ -36,7 +36,7 @@ from explorer.core.process import codec, worker
 from explorer.core.process.session import MESSAGE
 from explorer.core.wire.auth import tokens_equal
 from explorer.core.wire.frame import ConnectionClosed, WireError, encode_frame, read_frame
-from explorer.core.wire.server import shutdown_socket
+from explorer.core.wire.server import keep_alive, shutdown_socket
 
 log = logging.getLogger("explorer.remote")
 
@@ -117,18 +117,6 @@ def refusal(message: Any) -> str | None:
 def _message_frame(message: Any) -> bytes:
     tree, arrays = codec.pack(message)
     return encode_frame(MESSAGE, {"m": tree}, arrays)
-
-
-def keep_alive(sock: socket.socket) -> None:
-    """TCP keepalive probes after 30 s of silence, every 10 s, 3 unanswered: a peer whose network vanished
-    (a laptop's Wi-Fi, a VPN) is found within about a minute, on either side, instead of never."""
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        for name, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3)):
-            if hasattr(socket, name):
-                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
-    except OSError:
-        pass
 
 
 def _shut(sock: socket.socket | None) -> None:
