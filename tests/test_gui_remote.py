@@ -178,3 +178,69 @@ def test_closing_the_window_ends_its_run_on_the_server(qtbot, settings, server):
     assert len(server.runs()) == 1
     win.close()
     qtbot.waitUntil(lambda: server.runs() == [], timeout=30000)
+
+
+VIEWER_TOKEN = "v" * 32
+
+
+def test_a_student_window_follows_the_teachers_run_read_only_and_then_the_next_one(qtbot, settings):
+    """File > Attach (or Training > Connect with Follow ticked) with the viewer token: the window shows the
+    run the teacher's window trains on the server, cannot control it, scrubs its own timeline, and follows the
+    teacher to the next model."""
+    from explorer.core.families.cnn.trainer import CNNConfig
+    from explorer.core.remote.client import FollowSession
+
+    server = TrainingServer(token=TOKEN, viewer_token=VIEWER_TOKEN, hello_timeout=2.0)
+    server.start()
+    teacher = RemoteSession(tiny_rbm_config(), server=address(server), threads=1, snapshot_hz=20)
+    win = None
+    try:
+        teacher.set_step_rate(100)
+        teacher.subscribe()
+        teacher.start()
+        win = open_window(qtbot, settings)
+        own = win.session
+        seen = []
+
+        def tick_follow_and_go():
+            dialog = QtWidgets.QApplication.activeModalWidget()
+            seen.append(dialog)
+            dialog.address.setText(f"{server.address[0]}:{server.address[1]}")
+            dialog.token_edit.setText(VIEWER_TOKEN)
+            dialog.follow_box.setChecked(True)
+            assert dialog.ok_button.text() == "Follow"
+            dialog.ok_button.click()
+
+        QtCore.QTimer.singleShot(200, tick_follow_and_go)
+        win.act_connect.trigger()
+        assert seen, "the dialog did not open"
+        s = win.session
+        assert isinstance(s, FollowSession) and s is not own and s.server_run == teacher.server_run
+        assert "Following" in win.notice.label.text() and "read-only" in win.notice.label.text()
+        # nothing here controls the teacher's run
+        for widget in (win.act_play, win.act_step, win.act_reset, win.act_save_run, win.panel.settings,
+                       win.device_combo):
+            assert not widget.isEnabled()
+        assert win.remote_server is None  # the student's own next model trains on this computer
+        # the views draw the teacher's model, and the timeline keeps its snapshots for this window alone
+        drawn = win.panel._last_seq
+        qtbot.waitUntil(lambda: win.panel._last_seq > drawn and len(win.panel.timeline) >= 3, timeout=30000)
+        qtbot.waitUntil(lambda: len(s.metrics.steps) >= 30, timeout=30000)
+        win.toggle_play()  # Space: refused here, said why
+        assert teacher.state == RUNNING
+        qtbot.waitUntil(lambda: "follows the run" in win.notice.label.text(), timeout=5000)
+        # the teacher moves on to a LeNet: the student's window follows, into the CNN panel
+        teacher.stop()
+        teacher = RemoteSession(CNNConfig(device="cpu", batch_size=8, eval_samples=32, n_gallery=4),
+                                server=address(server), threads=1, snapshot_hz=20)
+        teacher.subscribe()
+        teacher.start()
+        qtbot.waitUntil(lambda: isinstance(win.session, FollowSession) and win.session is not s
+                        and win.family == "cnn", timeout=30000)
+        assert win.session.server_run == teacher.server_run
+        assert not win.act_play.isEnabled()
+    finally:
+        if win is not None:
+            win.close()
+        teacher.stop()
+        server.close()

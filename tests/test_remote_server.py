@@ -137,11 +137,19 @@ def first_lines(proc, n):
 
 
 def test_serve_binds_loopback_writes_a_private_token_file_and_warns_when_told_another_host(tmp_path):
-    lines = first_lines(serve_command(tmp_path), 3)
+    lines = first_lines(serve_command(tmp_path), 5)
     assert lines[0].startswith("serving training on 127.0.0.1:")
     token = lines[1].removeprefix("token: ")
-    assert json.loads((tmp_path / "t").read_text())["token"] == token
+    info = json.loads((tmp_path / "t").read_text())
+    assert info["token"] == token
     assert (tmp_path / "t").stat().st_mode & 0o777 == 0o600
+    # the viewer token, for a class: in the token file, and alone in a file of its own to hand out
+    viewer = lines[3].removeprefix("viewer token (follow read-only): ")
+    assert lines[4] == f"viewer token file: {tmp_path / 't.viewer.json'}"
+    assert info["viewer_token"] == viewer != token
+    alone = json.loads((tmp_path / "t.viewer.json").read_text())
+    assert alone == {"host": "127.0.0.1", "port": info["port"], "tls": False, "token": viewer}
+    assert (tmp_path / "t.viewer.json").stat().st_mode & 0o777 == 0o600
     lines = first_lines(serve_command(tmp_path, "--listen", "0.0.0.0:0"), 2)
     assert lines[0].startswith("serving training on 0.0.0.0:")
     assert lines[1].startswith("warning: 0.0.0.0 is reachable from the network")

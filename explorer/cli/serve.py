@@ -4,10 +4,14 @@
     python -m explorer serve --listen 0.0.0.0:7100 --token-file ~/serve.token
     python -m explorer serve --listen 0.0.0.0:7100 --tls-cert cert.pem --tls-key key.pem
     python -m explorer serve --gpus 4                        each cnn/fcn run trains on 4 GPUs (DDP)
+    python -m explorer attach HOST:PORT --follow --token-file FILE.viewer.json     (a class, elsewhere)
 
 It binds 127.0.0.1 unless told another host (then it prints a line saying the server is reachable from
 the network; ``ssh -L`` is the recommended way across networks, see docs/remote.md). The token is
-generated, printed and written to a file readable by its user alone. Bad options: one line, exit 2.
+generated, printed and written to a file readable by its user alone. So is a second, *viewer* token, in
+the token file and in one of its own beside it (``NAME.viewer.json``, to hand to a class): it lets a window
+follow the newest run read-only (``attach HOST:PORT --follow``) and nothing else. Bad options: one line,
+exit 2.
 """
 
 from __future__ import annotations
@@ -84,6 +88,14 @@ def check_serve_gpus(gpus: int | None) -> tuple[int, str]:
     return the_plan.world, the_plan.describe() if the_plan.world > 1 else ""
 
 
+def viewer_file_path(token_file):
+    """Where the viewer-only token file goes: beside the token file, ``NAME.viewer.json``."""
+    from pathlib import Path
+
+    path = Path(token_file)
+    return path.with_name(f"{path.stem}.viewer.json")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Start the server, print where and the token, then serve until interrupted."""
     from explorer.core.remote.server import TrainingServer
@@ -95,16 +107,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--keep-detached: expected a number of seconds, got {args.keep_detached}")
     context = tls_context(args.tls_cert, args.tls_key)
     ranks, where = check_serve_gpus(args.gpus)
-    token = new_token()
+    token, viewer_token = new_token(), new_token()
     try:
-        server = TrainingServer(host, port, token=token, ssl_context=context, keep_detached=args.keep_detached,
-                                ranks=ranks)
+        server = TrainingServer(host, port, token=token, viewer_token=viewer_token, ssl_context=context,
+                                keep_detached=args.keep_detached, ranks=ranks)
     except OSError as exc:
         raise UsageError(f"--listen {args.listen}: {exc.strerror or exc}") from None
     bound_host, bound_port = server.address
+    bound = {"host": bound_host, "port": bound_port, "tls": context is not None}
     try:
-        path = write_token_file(args.token_file, {"host": bound_host, "port": bound_port, "token": token,
-                                                  "tls": context is not None})
+        path = write_token_file(args.token_file, {**bound, "token": token, "viewer_token": viewer_token})
+        viewer_path = write_token_file(viewer_file_path(path), {**bound, "token": viewer_token})
     except (OSError, ValueError) as exc:
         server.close()
         raise UsageError(f"--token-file {args.token_file}: {exc}") from None
@@ -117,6 +130,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"data-parallel runs (cnn, fcn): {where}", flush=True)
     print(f"token: {token}", flush=True)
     print(f"token file: {path}", flush=True)
+    print(f"viewer token (follow read-only): {viewer_token}", flush=True)
+    print(f"viewer token file: {viewer_path}", flush=True)
     try:
         while True:
             time.sleep(3600)

@@ -351,7 +351,7 @@ class ProcessSession:
         self.threads = int(self._spec["threads"] or torch.get_num_threads())
         self.threads_in_use, self.thread_note = self.threads, ""
         try:
-            send(self._conn, self._spec)
+            self._request()
             if not self._conn.poll(timeout):
                 raise TrainingProcessError(f"the training process did not start within {timeout:.0f} s")
             reply = receive(self._conn)
@@ -378,6 +378,10 @@ class ProcessSession:
     def _open_process(self) -> tuple[Any, Any]:
         """The training process and the window's end of its pipe (a remote session connects instead)."""
         return worker.take()
+
+    def _request(self) -> None:
+        """Ask the new process for the session (a follower asks nothing: the run is someone else's)."""
+        send(self._conn, self._spec)
 
     def _end_process(self, timeout: float = 10.0) -> bool:
         """Wait for the process to end (killing it after ``timeout``); True when it ended by itself."""
@@ -440,6 +444,8 @@ class ProcessSession:
                 self._call_back(on_done, result, error)
         elif kind == "resynced":
             self._resynced(msg[1])
+        elif kind == "notice":  # a training server's word on a request of ours
+            self._add_notices([str(msg[1])[:500]])
 
     def _resynced(self, acked: int) -> None:
         """The process's answer to a ``resync`` (a remote session's, after connecting again): its curves

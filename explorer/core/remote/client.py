@@ -5,6 +5,9 @@ window's session is the local one with its pipe replaced by a socket: every pane
 hyper-parameter works the same. The socket stands in for the pipe (whole frames in, whole frames out) and
 the connection stands in for the process (alive while connected).
 
+A :class:`FollowSession` follows a run someone else's window trains there, read-only (a class following
+the teacher's run): the same session again, that asks the process nothing and refuses every control.
+
 What differs, and is done here: the commands that write a file (save a run, autosave, export) fetch the
 files' bytes from the server and write them where the window is; the devices offered are the server's;
 and a dropped connection does not end the run: the server trains on, and this session connects again
@@ -26,7 +29,7 @@ from typing import Any
 
 from explorer.core.atomic import atomic_write
 from explorer.core.engine.devices import DeviceError
-from explorer.core.engine.session import ERROR
+from explorer.core.engine.session import ERROR, STOPPED
 from explorer.core.persist import commands
 from explorer.core.process.session import ProcessSession, TrainingProcessError, send
 from explorer.core.wire.frame import PREFIX, WireError, check_prefix, encode_frame, read_frame
@@ -37,6 +40,9 @@ log = logging.getLogger("explorer.remote")
 CONNECT_TIMEOUT = 10.0
 MAX_FRAME_BODY = 1 << 31
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # waits between attempts to connect again; the last repeats
+NEXT_RUN_POLL_S = 2.0  # a follower whose run ended looks for the server's next run this often
+FOLLOWING = ("This window follows the run on {server} read-only: only the window that trains it can pause, "
+             "step or change it.")
 
 
 class RemoteRefused(WireError):
@@ -135,10 +141,11 @@ class RemoteProcess:
         self._pipe.close()
 
 
-def connect(server: ServerAddress, resume: str | None = None,
-            timeout: float = CONNECT_TIMEOUT) -> tuple[socket.socket, dict[str, Any]]:
+def connect(server: ServerAddress, resume: str | None = None, timeout: float = CONNECT_TIMEOUT, *,
+            follow: str | None = None, viewer: bool = False) -> tuple[socket.socket, dict[str, Any]]:
     """A socket welcomed by ``server`` and the welcome's fields (the run's id, the server's devices);
-    ``resume``: the id of a run to take up again. RemoteRefused with the reason otherwise."""
+    ``resume``: the id of a run to take up again. ``viewer``: follow a run read-only, the one named
+    ``follow`` or the newest. RemoteRefused with the reason otherwise."""
     try:
         sock = socket.create_connection((server.host, server.port), timeout=timeout)
     except OSError as exc:
@@ -146,9 +153,12 @@ def connect(server: ServerAddress, resume: str | None = None,
     try:
         if server.tls:
             sock = server.ssl_context().wrap_socket(sock, server_hostname=server.host)
-        hello: dict[str, Any] = {"token": server.token, "role": "control", "client": "explorer"}
+        hello: dict[str, Any] = {"token": server.token, "role": "viewer" if viewer else "control",
+                                 "client": "explorer"}
         if resume is not None:
             hello["resume"] = resume
+        if follow is not None:
+            hello["follow"] = follow
         sock.sendall(encode_frame("hello", hello))
         answer = read_frame(sock, max_body=1 << 16, timeout=timeout)
     except ssl.SSLError as exc:
@@ -160,7 +170,8 @@ def connect(server: ServerAddress, resume: str | None = None,
     if answer.kind != "welcome" or not isinstance(answer.fields.get("run"), str):
         sock.close()
         reason = str(answer.fields.get("reason", answer.kind))[:200]
-        raise RemoteRefused(f"{server} refused: {reason}", final=answer.kind == "refused" and resume is not None
+        named = resume is not None or follow is not None
+        raise RemoteRefused(f"{server} refused: {reason}", final=answer.kind == "refused" and named
                             and "no such run" in reason)
     sock.settimeout(None)
     return sock, answer.fields
@@ -361,3 +372,194 @@ class RemoteSession(ProcessSession):
             self._finish(on_done, None, error)
 
         super().run_command(commands.export_file, kind, on_done=got)
+
+
+class FollowSession(RemoteSession):
+    """A run on a training server followed read-only: its curves, snapshots and status as they come, every
+    control refused with a notice (the server would refuse it too).
+
+    ``run``: the run's id (default: the newest run the server trains). ``greeted``: a connection already
+    welcomed as a viewer (``explorer attach HOST:PORT --follow`` opens it before the window). A dropped
+    connection is taken up again with back-off, and the server sends the curves whole. When the run ends
+    (its window closed or moved to another model), ``follow_next`` looks for the server's next run every
+    ``NEXT_RUN_POLL_S``: once one trains, ``successor`` holds a FollowSession of it, ready for the window
+    to show in this one's place."""
+
+    read_only = True
+
+    def __init__(self, *, server: ServerAddress, run: str | None = None,
+                 greeted: tuple[socket.socket, dict[str, Any]] | None = None, follow_next: bool = True,
+                 **kwargs: Any) -> None:
+        self._greeted, self._follow = greeted, run
+        self.follow_next = follow_next
+        self.successor: FollowSession | None = None
+        self._next_finder: threading.Thread | None = None
+        super().__init__(None, family="followed", server=server, **kwargs)
+
+    # -- the connection --------------------------------------------------------------------------------
+    def _open_process(self) -> tuple[Any, Any]:
+        greeted, self._greeted = self._greeted, None
+        sock, welcome = greeted if greeted is not None else connect(self.server, follow=self._follow, viewer=True)
+        keep_alive(sock)
+        return self._adopt(sock, welcome)
+
+    def _request(self) -> None:
+        """Nothing: the run is there already, and its first report comes by itself."""
+
+    def _apply(self, msg: Any) -> None:
+        if msg[0] == "ready":  # (again after connecting again)
+            _, fields, _run_id, extra = msg
+            self.trainer._fields = {**self.trainer._fields, **fields}
+            self.run_info = extra.get("run_info", self.run_info)
+            return
+        super()._apply(msg)
+
+    def _lost(self) -> None:
+        self.connected = False
+        if self._closing:
+            return ProcessSession._lost(self)
+        if self._ended_by_process:
+            return self._run_over(f"The run on {self.server} has ended.")
+        super()._lost()  # a dropped connection: connect again (``_reconnect``)
+
+    def _run_over(self, text: str) -> None:
+        with self._lock:
+            self._gone = True
+            self._state = STOPPED
+            self._idle = self._settled = True
+            self._notices.append(text + (" This window follows the next run trained there." if self.follow_next
+                                         else ""))
+            self._lock.notify_all()
+        if self.follow_next and self._next_finder is None:
+            self._next_finder = threading.Thread(target=self._find_next_run, name="remote-follow-next", daemon=True)
+            self._next_finder.start()
+
+    def _reconnect(self) -> bool:
+        with self._lock:
+            if not self.dropped:
+                return self.connected
+        try:
+            sock, welcome = connect(self.server, follow=self.server_run, viewer=True)
+        except RemoteRefused as exc:
+            if exc.final:
+                self._run_over(f"The run on {self.server} ended while the connection was lost.")
+                self.server_run = None
+            return False
+        if self._closed_event.is_set():
+            sock.close()
+            return False
+        self._receiver.join(2)
+        keep_alive(sock)
+        process, pipe = self._adopt(sock, welcome)
+        with self._lock:
+            self._process, self._conn = process, pipe
+            self._metrics_gen = None  # the server sends the curves whole: they replace what is here
+            self._gone = False
+        self._receiver = threading.Thread(target=self._receive, name="training-process-reader", daemon=True)
+        self._receiver.start()
+        self._add_notices([f"Connected again to the training server {self.server}."])
+        return True
+
+    def _find_next_run(self) -> None:
+        ended = self.server_run
+        while not self._closed_event.wait(NEXT_RUN_POLL_S):
+            try:
+                sock, welcome = connect(self.server, viewer=True, timeout=5.0)
+            except RemoteRefused:
+                continue
+            if welcome.get("run") == ended:  # (the server has not seen it end yet)
+                sock.close()
+                continue
+            try:
+                following = FollowSession(server=self.server, greeted=(sock, welcome), snapshot_hz=self._hz,
+                                          follow_next=self.follow_next)
+            except Exception:  # noqa: BLE001 - a run that failed to start, a lost connection: look again
+                log.info("could not follow the next run on %s", self.server, exc_info=True)
+                sock.close()
+                continue
+            if self._closed_event.is_set():
+                following.stop()
+                return
+            self.successor = following
+            self._add_notices([f"The training server {self.server} trains a new run: this window follows it."])
+            return
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Let go of the run (it trains on: it is not this window's)."""
+        self._closed_event.set()
+        with self._lock:
+            if self._closing:
+                return True
+            self._closing = True
+        self._conn.close()
+        self._receiver.join(timeout)
+        with self._lock:
+            self._gone, self._state = True, STOPPED
+        successor, self.successor = self.successor, None
+        if successor is not None:  # (found, but never shown)
+            successor.stop()
+        return True
+
+    close = stop
+
+    # -- read-only -------------------------------------------------------------------------------------
+    def _refuse_control(self) -> None:
+        self._add_notices([FOLLOWING.format(server=self.server)])
+
+    def start(self) -> None:
+        self._refuse_control()
+
+    resume = start
+
+    def pause(self) -> None:
+        self._refuse_control()
+
+    def step(self, n: int = 1) -> None:
+        self._refuse_control()
+
+    def reset(self) -> None:
+        if self.dropped:
+            self.reconnect()
+            return
+        self._refuse_control()
+
+    def set_hparams(self, **changes: Any) -> None:
+        self._refuse_control()
+
+    def set_device(self, name: str) -> None:
+        self._refuse_control()
+
+    def set_epochs(self, epochs: int | None) -> None:
+        self._refuse_control()
+
+    def run_command(self, fn: Callable[..., Any], *args: Any,
+                    on_done: Callable[[Any, BaseException | None], None] | None = None, **kwargs: Any) -> None:
+        """Refused: the model is the run's window's to save, export or change."""
+        if on_done is not None:
+            on_done(None, PermissionError(FOLLOWING.format(server=self.server)))
+
+    # what a window sets for every session: the run's own window has set them
+    def set_threads(self, n: int | None) -> None:
+        pass
+
+    def set_snapshot_rate(self, hz: float) -> None:
+        self._hz = max(0.1, float(hz))
+
+    def set_step_rate(self, steps_per_s: float | None) -> None:
+        pass
+
+    @property
+    def step_rate(self) -> float | None:
+        return None
+
+    def request_snapshot(self) -> None:
+        pass
+
+    def subscribe(self, callback: Callable[..., None] | None = None, pull: bool = False) -> None:
+        pass
+
+    def unsubscribe(self, callback: Callable[..., None] | None = None) -> None:
+        pass
+
+    def snapshot_taken(self, seq: int) -> None:
+        pass

@@ -14,6 +14,15 @@ A dropped connection does not end its run: the run trains on, detached, and a ``
 (``resume``) takes it up again; the window then asks the process for everything anew (``resync``). A run
 stays detached at most ``keep_detached`` seconds; a window that closes says ``stop`` and its run ends.
 
+**Viewers** (a class following the teacher's run): a ``hello`` with the role ``viewer`` and the viewer
+token (or the control token) follows a run read-only, the one it names (``follow``) or the newest. The
+pump reads each of the process's frames once, looks at its header only (``decode_header``: the arrays
+stay unread) and queues the same bytes for every viewer, each with its own writer thread and bounded
+queue (a viewer that falls behind loses its oldest snapshots first; one that stops reading is dropped).
+A viewer that joins late gets what the run keeps for it: its first report, the latest full status, the
+curves (the newest ``VIEWER_HISTORY_BYTES``), the latest snapshot. Viewers send nothing: whatever one
+sends is refused with a notice and a log line, and ten refusals end its connection.
+
 ``ranks`` (``serve --gpus N``): the server writes it into every session request it passes on, over
 whatever a client sent, so the operator alone chooses how many processes a run takes. With N > 1 a
 cnn or fcn run's training process becomes rank 0 of N training the model with DistributedDataParallel
@@ -29,14 +38,24 @@ import socket
 import ssl
 import threading
 import time
+from collections import deque
 from typing import Any
 
 from explorer.core.persist import commands
 from explorer.core.process import codec, worker
-from explorer.core.process.session import MESSAGE
+from explorer.core.process.session import MAX_MESSAGE_BYTES, MESSAGE
 from explorer.core.wire.auth import tokens_equal
-from explorer.core.wire.frame import ConnectionClosed, WireError, encode_frame, read_frame
-from explorer.core.wire.server import keep_alive, shutdown_socket
+from explorer.core.wire.frame import ConnectionClosed, WireError, decode_header, encode_frame, read_frame
+from explorer.core.wire.server import (
+    HARD_QUEUE_BYTES,
+    HARD_QUEUE_FRAMES,
+    QUEUE_BYTES,
+    QUEUE_FRAMES,
+    _Client,
+    _Outgoing,
+    keep_alive,
+    shutdown_socket,
+)
 
 log = logging.getLogger("explorer.remote")
 
@@ -47,6 +66,14 @@ MAX_RUNS = 8                    # training processes, attached or detached
 MAX_PENDING = 64                # connections that have not said hello yet
 KEEP_DETACHED_S = 600.0   # a dropped network comes back within minutes; a crashed window never does
 PATH_COMMANDS = frozenset({commands.save_run_to, commands.autosave_to, commands.export_model})
+MAX_VIEWERS = 256               # read-only followers, all runs together
+VIEWER_HISTORY_BYTES = 64 << 20  # the curves a run keeps for viewers who join late (the oldest rows go first)
+VIEWER_MAX_BODY = 4096          # viewers send nothing; what one sends is read only to be refused
+VIEWER_STALL_S = 30.0           # a viewer that takes no bytes for this long is dropped
+VIEWER_MAX_REFUSALS = 10
+VIEWER_REFUSAL = "a viewer follows the run read-only: only the window that trains it can control it"
+# what a training process says that viewers see too (replies and failures are the controlling window's)
+SHARED_MESSAGES = frozenset({"ready", "metrics", "snapshot", "status", "resynced", "stopped"})
 
 
 # the settings that name a file or folder (of the machine the settings are read on)
@@ -119,6 +146,25 @@ def _message_frame(message: Any) -> bytes:
     return encode_frame(MESSAGE, {"m": tree}, arrays)
 
 
+def message_head(data: bytes | bytearray | memoryview) -> tuple[str, Any]:
+    """The tag of a training process's message (``"snapshot"``, ``"status"``...) and its first field, read
+    from the frame's header alone; ("", None) for bytes that are not such a message."""
+    try:
+        kind, fields = decode_header(data, max_body=MAX_MESSAGE_BYTES)
+    except WireError:
+        return "", None
+    tree = fields.get("m")
+    items = tree.get("__tuple") if isinstance(tree, dict) else None
+    if kind != MESSAGE or not isinstance(items, list) or not items or not isinstance(items[0], str):
+        return "", None
+    return items[0], items[1] if len(items) > 1 else None
+
+
+def _full_status(status: Any) -> bool:
+    """Whether a status carries the slow fields too (the model's description and settings)."""
+    return isinstance(status, dict) and isinstance(status.get("fields"), dict) and "describe" in status["fields"]
+
+
 def _shut(sock: socket.socket | None) -> None:
     if sock is not None:
         shutdown_socket(sock)
@@ -143,6 +189,17 @@ class _Run:
         self.started = False     # the session request was passed on
         self.stopping = False    # the window asked it to stop
         self.ended = False
+        self.created = time.monotonic()
+        # viewers, and what a late one gets (see the module): under view_lock, with the fan-out
+        self.view_lock = threading.Lock()
+        self.viewers: list[_Client] = []
+        self._ready: bytes | None = None
+        self._status: bytes | None = None
+        self._full_status: bytes | None = None
+        self._snapshot: bytes | None = None
+        self._history: deque[bytes] = deque()
+        self._history_bytes = 0
+        self._history_gen: Any = None
         self._pump = threading.Thread(target=self._forward, name=f"remote-run-{run_id[:6]}", daemon=True)
         self._pump.start()
 
@@ -162,12 +219,103 @@ class _Run:
     def send_to_process(self, data: bytes) -> None:
         self.conn.send_bytes(data)
 
+    # -- viewers ---------------------------------------------------------------------------------------
+    def add_viewer(self, viewer: _Client, welcome: bytes) -> bool:
+        """Queue ``welcome`` and what the run keeps for a late viewer, then follow it; False if it ended."""
+        with self.view_lock:
+            if self.ended:
+                return False
+            kept = [self._ready, self._full_status, *self._history, self._snapshot, self._status]
+            viewer.queue.extend(_Outgoing(data) for data in [welcome, *kept] if data is not None)
+            viewer.queued_bytes = sum(item.size for item in viewer.queue)
+            self.viewers.append(viewer)
+        return True
+
+    def drop_viewer(self, viewer: _Client, reason: str | None) -> None:
+        """Stop sending to ``viewer`` (its writer ends; its reader closes the socket); logs ``reason`` once."""
+        with viewer.cond:
+            if viewer.dropped:
+                return
+            viewer.dropped = True
+            viewer.queue.clear()
+            viewer.queued_bytes = 0
+            viewer.cond.notify_all()
+        with self.view_lock:
+            if viewer in self.viewers:
+                self.viewers.remove(viewer)
+        if reason:
+            log.warning("run %s: dropped the viewer at %s: %s", self.id[:6], viewer.peer, reason)
+        shutdown_socket(viewer.sock)
+
+    def _share(self, data: bytes) -> None:
+        """Keep what a late viewer needs of the process's message ``data`` and queue it for every viewer."""
+        tag, first = message_head(data)
+        if tag not in SHARED_MESSAGES:
+            return
+        item = _Outgoing(data, droppable=tag == "snapshot", close_after=tag == "stopped")
+        behind = []
+        with self.view_lock:
+            if tag == "ready":
+                self._ready = data
+            elif tag == "metrics":
+                if first != self._history_gen:  # a reset: new curves
+                    self._history.clear()
+                    self._history_bytes, self._history_gen = 0, first
+                self._history.append(data)
+                self._history_bytes += len(data)
+                while self._history_bytes > VIEWER_HISTORY_BYTES and len(self._history) > 1:
+                    self._history_bytes -= len(self._history.popleft())
+            elif tag == "resynced":  # the controlling window connected again: the whole history follows
+                self._history.clear()
+                self._history_bytes, self._history_gen = 0, None
+            elif tag == "snapshot":
+                self._snapshot = data
+            elif tag == "status":
+                self._status = data
+                if _full_status(first):
+                    self._full_status = data
+            for viewer in self.viewers:
+                if not viewer.enqueue(item, QUEUE_FRAMES, QUEUE_BYTES):
+                    behind.append(viewer)
+        for viewer in behind:
+            self.drop_viewer(viewer, "too far behind (its outgoing queue is full)")
+
+    def write_to_viewer(self, viewer: _Client) -> None:
+        """A viewer's writer thread: its queue, in order, until it is dropped or the run says ``stopped``."""
+        while True:
+            with viewer.cond:
+                viewer.cond.wait_for(lambda: viewer.queue or viewer.dropped)
+                if viewer.dropped:
+                    return
+                item = viewer.queue.popleft()
+                viewer.queued_bytes -= item.size
+            try:
+                viewer.sock.sendall(item.data)
+            except TimeoutError:
+                return self.drop_viewer(viewer, f"it took nothing for {VIEWER_STALL_S:g} s")
+            except OSError as exc:
+                return self.drop_viewer(viewer, f"the connection broke ({exc.strerror or exc})")
+            if item.close_after:
+                shutdown_socket(viewer.sock, socket.SHUT_WR)
+                return
+
+    def _end_viewers(self) -> None:
+        """The run ended: every viewer is told (``stopped``, queued by the pump) and let go."""
+        with self.view_lock:
+            viewers = list(self.viewers)
+        stopped = _Outgoing(_message_frame(("stopped",)), close_after=True)
+        for viewer in viewers:  # (a process that died said nothing: the viewers hear it here)
+            if not any(item.close_after for item in list(viewer.queue)):
+                viewer.enqueue(stopped, HARD_QUEUE_FRAMES, HARD_QUEUE_BYTES)
+
+    # -- the pump ------------------------------------------------------------------------------------
     def _forward(self) -> None:
         while True:
             try:
                 data = self.conn.recv_bytes()
             except (EOFError, OSError):
                 break
+            self._share(data)
             with self.lock:
                 sock = self.sock
             if sock is None:
@@ -179,7 +327,9 @@ class _Run:
                 if self.detach(sock):
                     log.warning("run %s: the connection from %s dropped; the run trains on", self.id[:6], self.peer)
                 _shut(sock)
-        self.ended = True
+        with self.view_lock:
+            self.ended = True
+        self._end_viewers()
         with self.lock:
             sock, self.sock = self.sock, None
         _shut(sock)
@@ -202,15 +352,24 @@ class _Run:
 class TrainingServer:
     """Accepts token-authenticated connections on ``host:port`` and trains one run for each.
 
-    ``ssl_context``: a server-side :class:`ssl.SSLContext` (the user's certificate) to speak TLS.
-    ``ranks``: the processes each cnn/fcn run trains on (data-parallel when over 1; see the module)."""
+    ``viewer_token``: a second token that lets a window follow a run read-only and nothing else (the
+    control token may follow too). ``ssl_context``: a server-side :class:`ssl.SSLContext` (the user's
+    certificate) to speak TLS. ``ranks``: the processes each cnn/fcn run trains on (data-parallel when over
+    1; see the module)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, token: str,
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, token: str, viewer_token: str | None = None,
                  hello_timeout: float = HELLO_TIMEOUT, max_clients: int = MAX_RUNS,
                  max_pending: int = MAX_PENDING, keep_detached: float = KEEP_DETACHED_S,
-                 ssl_context: ssl.SSLContext | None = None, ranks: int = 1) -> None:
+                 ssl_context: ssl.SSLContext | None = None, ranks: int = 1, max_viewers: int = MAX_VIEWERS,
+                 viewer_stall: float = VIEWER_STALL_S) -> None:
         if not isinstance(token, str) or not token:
             raise ValueError("a TrainingServer needs a token")
+        if viewer_token is not None and (not isinstance(viewer_token, str) or not viewer_token
+                                         or viewer_token == token):
+            raise ValueError("viewer_token must be a token of its own (not the control token) or None")
+        self.viewer_token = viewer_token
+        self._max_viewers, self._viewer_stall = max_viewers, viewer_stall
+        self._viewer_count = 0
         if not isinstance(ranks, int) or ranks < 1:
             raise ValueError(f"ranks: {ranks!r} is not a number of processes (1 or more)")
         self.ranks = ranks
@@ -316,11 +475,19 @@ class TrainingServer:
         if got is None:
             return
         sock, hello = got
-        if hello.kind != "hello" or not tokens_equal(hello.fields.get("token"), self._token):
+        token = hello.fields.get("token") if hello.kind == "hello" else None
+        is_control = tokens_equal(token, self._token)
+        is_viewer = tokens_equal(token, self.viewer_token)  # both compared, always
+        if not (is_control or is_viewer):
             return self._refuse(sock, peer, "wrong token")
-        if hello.fields.get("role", "control") != "control":
-            return self._refuse(sock, peer, f"role {str(hello.fields.get('role'))[:20]!r} is not served here "
-                                            "(a training server has controlling windows only)")
+        role = hello.fields.get("role", "control")
+        if role == "viewer":
+            return self._serve_viewer(sock, peer, hello.fields.get("follow"))
+        if role != "control":
+            return self._refuse(sock, peer, f"role {str(role)[:20]!r} is not served here "
+                                            "(a training server has controlling windows and viewers)")
+        if not is_control:
+            return self._refuse(sock, peer, "the viewer token cannot control a run: follow it read-only (attach --follow)")
         resume = hello.fields.get("resume")
         if resume is not None:
             with self._lock:
@@ -344,7 +511,7 @@ class TrainingServer:
 
         try:
             sock.settimeout(None)
-            sock.sendall(encode_frame("welcome", {"role": "control", "run": run.id,
+            sock.sendall(encode_frame("welcome", {"role": "control", "run": run.id, "server": "training",
                                                   "devices": available_devices()}))
         except OSError:
             _shut(sock)
@@ -355,6 +522,80 @@ class TrainingServer:
         keep_alive(sock)
         run.attach(sock, peer)
         self._relay(sock, peer, run)
+
+    def _followed(self, follow: Any) -> _Run | None:
+        """The run a viewer asked for (by id), or the newest one training; None when there is none."""
+        with self._lock:
+            if follow is not None:
+                run = self._runs.get(follow) if isinstance(follow, str) else None
+                return run if run is not None and not run.ended else None
+            live = [r for r in self._runs.values() if r.started and not r.ended and not r.stopping]
+        return max(live, key=lambda r: r.created, default=None)
+
+    def _serve_viewer(self, sock: socket.socket, peer: str, follow: Any) -> None:
+        """Follow a run read-only: its frames go out through a writer of the viewer's own; what the viewer
+        sends is refused."""
+        run = self._followed(follow)
+        if run is None:
+            why = ("no such run here (it ended, or the server was restarted)" if follow is not None
+                   else "no run to follow yet (no window trains here)")
+            return self._refuse(sock, peer, why)
+        with self._lock:
+            full = self._viewer_count >= self._max_viewers
+            if not full:
+                self._viewer_count += 1
+        if full:
+            return self._refuse(sock, peer, f"too many viewers (at most {self._max_viewers})")
+        try:
+            viewer = _Client(sock, peer, 0)
+            viewer.role = "viewer"
+            sock.settimeout(self._viewer_stall)
+            keep_alive(sock)
+            welcome = encode_frame("welcome", {"role": "viewer", "run": run.id, "server": "training"})
+            if not run.add_viewer(viewer, welcome):
+                return self._refuse(sock, peer, "no such run here (it ended, or the server was restarted)")
+            log.info("run %s: a viewer connected from %s", run.id[:6], peer)
+            viewer.writer = threading.Thread(target=run.write_to_viewer, args=(viewer,), daemon=True,
+                                             name=f"remote-viewer-{run.id[:6]}")
+            viewer.writer.start()
+            self._read_viewer(run, viewer)
+        finally:
+            with self._lock:
+                self._viewer_count -= 1
+
+    def _read_viewer(self, run: _Run, viewer: _Client) -> None:
+        """A viewer sends nothing: each frame it sends is refused (a notice to it, a line in the log), and
+        ``VIEWER_MAX_REFUSALS`` of them, or a frame too large to be a command, end its connection."""
+        refusals = 0
+        try:
+            while not viewer.dropped:
+                try:
+                    read_frame(viewer.sock, max_body=VIEWER_MAX_BODY)
+                except TimeoutError:
+                    if run.ended and not viewer.queue:  # (told "stopped" and silent since)
+                        break
+                    continue  # a quiet viewer: as it should be
+                except ConnectionClosed:
+                    break
+                except (WireError, OSError) as exc:
+                    run.drop_viewer(viewer, str(exc) or type(exc).__name__)
+                    break
+                refusals += 1
+                log.warning("run %s: refused a command from the viewer at %s: %s", run.id[:6], viewer.peer,
+                            VIEWER_REFUSAL)
+                if refusals >= VIEWER_MAX_REFUSALS:
+                    run.drop_viewer(viewer, f"{refusals} commands refused")
+                    break
+                if not viewer.enqueue(_Outgoing(_message_frame(("notice", VIEWER_REFUSAL))),
+                                      QUEUE_FRAMES, QUEUE_BYTES):
+                    run.drop_viewer(viewer, "too far behind (its outgoing queue is full)")
+                    break
+        finally:
+            run.drop_viewer(viewer, None)
+            if viewer.writer is not None:
+                viewer.writer.join(1.0)
+            viewer.sock.close()
+            log.info("run %s: the viewer at %s left", run.id[:6], viewer.peer)
 
     def _relay(self, sock: socket.socket, peer: str, run: _Run) -> None:
         try:

@@ -20,7 +20,7 @@ from explorer.core import paths
 from explorer.core.safe_read import escape_text
 from explorer.core.watch.folder import FolderSource
 from explorer.core.wire.auth import read_token_file
-from explorer.core.wire.client import FrameClient
+from explorer.core.wire.client import FrameClient, greet, is_training_server
 from explorer.core.wire.frame import WireError
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,21 @@ class Opened:
     welcome: dict[str, Any] | None
     where: str
     live: bool
+
+
+@dataclass
+class ServedRun:
+    """A run on a training server (``python -m explorer serve``), connected as a viewer and welcomed: the
+    window follows it read-only (``explorer.core.remote.client.FollowSession`` takes the socket over)."""
+
+    host: str
+    port: int
+    token: str
+    sock: Any
+    welcome: dict[str, Any]
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 def parse_address(text: str) -> tuple[str, int] | None:
@@ -73,7 +88,8 @@ def token_files() -> list[Path]:
     folder = runtime_dir()
     if folder is None or not folder.is_dir():
         return []
-    found = [p for p in folder.glob("watch-*.json") if p.is_file()]
+    # (a training server's viewer-only file beside its token file is for handing out: the full one is here)
+    found = [p for p in folder.glob("watch-*.json") if p.is_file() and not p.name.endswith(".viewer.json")]
     return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
@@ -144,11 +160,19 @@ def _open_folder(folder: Path) -> Opened:
 
 
 def _connect(host: str, port: int, where: str, token: str, role: str, timeout: float) -> Opened:
-    client = FrameClient(host, port, token=token, role=role, timeout=timeout)
+    """A watched script's frames, or a training server's run followed read-only (asked for control, a server
+    is asked again as a viewer: a window attaches to a run there only to follow it)."""
     try:
-        welcome = client.connect()
+        sock, answer = greet(host, port, token=token, role=role, timeout=timeout)
+        if is_training_server(answer.fields) and role != "viewer":
+            sock.close()  # (the run it started for a control hello ends unstarted)
+            sock, answer = greet(host, port, token=token, role="viewer", timeout=timeout)
+        if is_training_server(answer.fields):
+            return Opened(ServedRun(host, port, token, sock, dict(answer.fields)), dict(answer.fields), where,
+                          live=True)
+        client = FrameClient(host, port, token=token, role=role, timeout=timeout)
+        welcome = client.adopt(sock, answer.fields)
     except (WireError, OSError) as exc:  # refused, unreachable, or the script's refusal ("wrong token", ...)
-        client.close()
         reason = escape_text(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
         if "refused" in reason.lower() and "connect" in reason.lower():
             reason += "; is a script watching on this port?"

@@ -32,6 +32,46 @@ def _reason_of(frame: Frame, default: str) -> str:
     return escape_text(reason)[:MAX_REASON_CHARS]
 
 
+def greet(host: str, port: int, *, token: str, role: str, timeout: float = 5.0,
+          max_body: int = DEFAULT_MAX_BODY) -> tuple[socket.socket, Frame]:
+    """A connection to ``host:port`` that has said its hello, and the peer's answer, a ``welcome``: a
+    watched script's (its ``model``) or a training server's (``"server": "training"``, the ``run`` followed).
+    WireError with the reason when refused (e.g. "wrong token"), unreachable or answered otherwise."""
+    where = f"{host}:{port}"
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        raise WireError(f"cannot connect to {where} ({exc.strerror or exc})") from None
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass
+    try:
+        try:
+            sock.sendall(encode_frame("hello", {"token": token, "role": role, "client": CLIENT_NAME}))
+        except OSError:
+            pass  # refused before the hello went out (too many connections): its answer is read below
+        try:
+            answer = read_frame(sock, max_body=max_body, timeout=timeout)
+        except TimeoutError:
+            raise WireError(f"no answer from {where} within {timeout:g} s") from None
+        except ConnectionClosed:
+            raise WireError(f"{where} closed the connection without an answer") from None
+        if answer.kind == "refused":
+            raise WireError(_reason_of(answer, "refused"))
+        if answer.kind != "welcome":
+            raise WireError(f"malformed frame: {where} answered with {answer.kind!r:.80}, not a welcome")
+    except WireError:
+        sock.close()
+        raise
+    return sock, answer
+
+
+def is_training_server(welcome: dict) -> bool:
+    """Whether a welcome is a training server's (``python -m explorer serve``), not a watched script's."""
+    return welcome.get("server") == "training" and isinstance(welcome.get("run"), str)
+
+
 class FrameClient:
     """One connection to a :class:`~explorer.core.wire.server.FrameServer`."""
 
@@ -61,41 +101,29 @@ class FrameClient:
         WireError with the reason when refused (e.g. "wrong token") or unreachable."""
         if self._sock is not None:
             raise WireError("already connected")
-        where = f"{self.host}:{self.port}"
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=self._timeout)
-        except OSError as exc:
-            self.closed_reason = f"cannot connect to {where} ({exc.strerror or exc})"
-            raise WireError(self.closed_reason) from None
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
-        try:
-            try:
-                sock.sendall(encode_frame("hello", {"token": self._token, "role": self.role, "client": CLIENT_NAME}))
-            except OSError:
-                pass  # refused before the hello went out (too many connections): its answer is read below
-            try:
-                answer = read_frame(sock, max_body=self._max_body, timeout=self._timeout)
-            except TimeoutError:
-                raise WireError(f"no answer from {where} within {self._timeout:g} s") from None
-            except ConnectionClosed:
-                raise WireError(f"{where} closed the connection without an answer") from None
-            if answer.kind == "refused":
-                raise WireError(_reason_of(answer, "refused"))
-            if answer.kind != "welcome" or not isinstance(answer.fields.get("model"), dict):
-                raise WireError(f"malformed frame: {where} answered with {answer.kind!r:.80}, not a welcome")
+            sock, answer = greet(self.host, self.port, token=self._token, role=self.role, timeout=self._timeout,
+                                 max_body=self._max_body)
         except WireError as exc:
             self.closed_reason = exc.reason
-            sock.close()
             raise
+        return self.adopt(sock, answer.fields)
+
+    def adopt(self, sock: socket.socket, welcome: dict) -> dict:
+        """Take over ``sock``, greeted already (:func:`greet`) with ``welcome``, and start reading it.
+        WireError (the socket closed) when the welcome is not a watched script's."""
+        if not isinstance(welcome.get("model"), dict):
+            sock.close()
+            self.closed_reason = (f"{self.host}:{self.port} is a training server: follow its run read-only "
+                                  f"(attach --follow)" if is_training_server(welcome) else
+                                  f"malformed frame: {self.host}:{self.port}'s welcome has no model")
+            raise WireError(self.closed_reason)
         sock.settimeout(STALL_TIMEOUT)
         self._sock = sock
-        self.welcome = dict(answer.fields)
+        self.welcome = dict(welcome)
         self._reader = threading.Thread(target=self._read_loop, name="wire-client-read", daemon=True)
         self._reader.start()
-        return dict(answer.fields)
+        return dict(welcome)
 
     # -- receiving ------------------------------------------------------------------------------------------
     def _read_loop(self) -> None:

@@ -240,6 +240,20 @@ def decode_frame(data: bytes | bytearray | memoryview, max_body: int = DEFAULT_M
     return _build(kind, fields, layout, bytes(view[PREFIX.size + header_len:]))
 
 
+def decode_header(data: bytes | bytearray | memoryview, max_body: int = DEFAULT_MAX_BODY) -> tuple[str, dict]:
+    """The kind and fields of the frame held whole in ``data``, its arrays left unread and uncopied: for a
+    relay that routes frames by what they are and passes their bytes on as they came. WireError for any
+    fault of the prefix or the header (the arrays' layout included)."""
+    view = memoryview(data).cast("B")
+    if len(view) < PREFIX.size:
+        raise _malformed(f"truncated: {len(view)} bytes, less than the {PREFIX.size}-byte prefix")
+    header_len, body_len = check_prefix(bytes(view[:PREFIX.size]), max_body)
+    if len(view) != PREFIX.size + header_len + body_len:
+        raise _malformed(f"{len(view)} bytes for a {PREFIX.size + header_len + body_len}-byte frame")
+    kind, fields, _ = _parse_header(view[PREFIX.size:PREFIX.size + header_len], body_len)
+    return kind, fields
+
+
 # -- reading from a stream --------------------------------------------------------------------------------
 
 def _read_into(stream: Any, buf: memoryview, deadline: float | None) -> int:

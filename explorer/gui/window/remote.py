@@ -23,7 +23,7 @@ from explorer.core.engine.devices import available_devices
 from explorer.core.engine.session import RUNNING
 from explorer.core.families.registry import FAMILIES
 from explorer.core.persist import commands
-from explorer.core.remote.client import RemoteSession, ServerAddress, read_server_file
+from explorer.core.remote.client import FollowSession, RemoteSession, ServerAddress, read_server_file
 from explorer.core.safe_read import escape_text
 from explorer.core.watch.attach import parse_address
 from explorer.core.wire.frame import WireError
@@ -75,8 +75,12 @@ class ConnectDialog(QtWidgets.QDialog):
         self.file_note.setObjectName("connectFileNote")
         self.file_note.setWordWrap(True)
         form.addRow("", self.file_note)
-        self.note = QtWidgets.QLabel("The model on show moves to the server with its weights and curves; "
-                                     "Training > Train on this computer brings it back.")
+        self.follow_box = QtWidgets.QCheckBox("Follow its run read-only (a class following the teacher's run)")
+        self.follow_box.setObjectName("connectFollow")
+        self.follow_box.setToolTip("Show the run the server trains now, without controlling it: the viewer token "
+                                   "the server printed is enough. Your timeline, views and clicks are your own")
+        form.addRow("", self.follow_box)
+        self.note = QtWidgets.QLabel("")
         self.note.setObjectName("connectNote")
         self.note.setWordWrap(True)
         buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
@@ -92,7 +96,11 @@ class ConnectDialog(QtWidgets.QDialog):
         for edit in (self.address, self.token_edit):
             edit.textChanged.connect(self._changed)
         self.tls_box.toggled.connect(self._changed)
+        self.follow_box.toggled.connect(self._changed)
         self._changed()
+
+    def follow(self) -> bool:
+        return self.follow_box.isChecked()
 
     def fill(self, server: ServerAddress) -> None:
         self.address.setText(f"[{server.host}]:{server.port}" if ":" in server.host else f"{server.host}:{server.port}")
@@ -125,6 +133,11 @@ class ConnectDialog(QtWidgets.QDialog):
         self.cafile.setEnabled(self.tls_box.isChecked())
         self.cafile_browse.setEnabled(self.tls_box.isChecked())
         self.ok_button.setEnabled(parse_address(self.address.text()) is not None and bool(self.token_edit.text().strip()))
+        self.ok_button.setText("Follow" if self.follow_box.isChecked() else "Connect")
+        self.note.setText("The window shows the run the server trains now, read-only, and the next one when it "
+                          "ends; the window that trains it controls it." if self.follow_box.isChecked() else
+                          "The model on show moves to the server with its weights and curves; "
+                          "Training > Train on this computer brings it back.")
 
     def server(self) -> ServerAddress | None:
         """What was chosen, or None while the address is not HOST:PORT or the token is empty."""
@@ -180,6 +193,10 @@ class RemoteMixin:
 
     def _update_remote_actions(self) -> None:
         s = self.session
+        if isinstance(s, FollowSession) and s.successor is not None:  # the followed run ended; the next trains
+            successor, s.successor = s.successor, None
+            self._show_followed(successor, f"The run on {s.server} ended; following the next one")
+            s = self.session
         remote = isinstance(s, RemoteSession)
         self.act_reconnect.setEnabled(remote and s.dropped)
         self.act_train_here.setEnabled(self.remote_server is not None)
@@ -189,12 +206,16 @@ class RemoteMixin:
         if self.remote_server is not None:
             dialog.fill(self.remote_server)
         if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted and dialog.server() is not None:
-            self.connect_server(dialog.server())
+            if dialog.follow():
+                self.follow_server(dialog.server())
+            else:
+                self.connect_server(dialog.server())
 
     def _moving_files(self) -> dict[str, Any] | None:
         """The files of the model on show, to go on from them elsewhere; None when there is nothing learnt."""
         s = self.session
-        if s is None or not s.is_alive or s.trainer.step == 0 or s.trainer.family not in FAMILIES:
+        if s is None or not s.is_alive or s.trainer.step == 0 or s.trainer.family not in FAMILIES \
+                or getattr(s, "read_only", False):  # (a followed run's weights are its window's: its settings start)
             return None
         return fetch(s, commands.run_files, None)
 
@@ -210,12 +231,13 @@ class RemoteMixin:
     def _move(self, server: ServerAddress | None) -> bool:
         old = self.session
         where = f"the training server {server}" if server is not None else "this computer"
-        if isinstance(old, RemoteSession) and old.dropped:  # its weights are out of reach: moving would lose them
+        following = getattr(old, "read_only", False)
+        if isinstance(old, RemoteSession) and old.dropped and not following:  # its weights are out of reach: moving would lose them
             self.notice.show_message(f"The connection to {escape_text(old.server)} is lost and the model is "
                                      f"there: connect again first (Training > Connect again to the server).",
                                      error=True, action=("Connect again", self.reconnect_server))
             return False
-        was_running = old is not None and old.state == RUNNING
+        was_running = old is not None and old.state == RUNNING and not following
         QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
         previous = self.remote_server
         try:
@@ -262,6 +284,32 @@ class RemoteMixin:
                                      f"the window keeps trying.", error=True)
         self._update_remote_actions()
         return ok
+
+    def follow_server(self, server: ServerAddress,
+                      greeted: tuple[Any, dict[str, Any]] | None = None) -> bool:
+        """Follow the newest run ``server`` trains, read-only (``greeted``: a viewer connection opened
+        already). False, with a notice naming the server and the fault, when there is none to follow."""
+        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
+        try:
+            session = FollowSession(server=server, greeted=greeted, snapshot_hz=self.refresh_spin.value())
+        except Exception as exc:  # noqa: BLE001 - refused, unreachable, no run there: the window stays as it was
+            if greeted is not None:
+                greeted[0].close()
+            log.warning("could not follow a run on %s", server, exc_info=True)
+            self.notice.show_message(f"Could not follow a run on {escape_text(server)}: "
+                                     f"{escape_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}",
+                                     error=True)
+            return False
+        finally:
+            QtWidgets.QApplication.restoreOverrideCursor()
+        self._show_followed(session, "Following")
+        return True
+
+    def _show_followed(self, session: FollowSession, lead: str) -> None:
+        self._set_session(session)
+        self.notice.show_message(
+            f"{escape_text(lead)}: {escape_text(session.trainer.describe())} on {escape_text(session.server)}, "
+            f"read-only (its own window controls it). The timeline, the views and the units you click are yours.")
 
     def session_devices(self) -> list[str]:
         """The devices the session on show can train on: the server's for a remote one."""

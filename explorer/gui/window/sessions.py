@@ -28,9 +28,9 @@ from explorer.core.persist.runfolder import RunFolderError, load_run, load_run_f
 from explorer.core.persist.runfolder import read_run_folder_files as run_folder_files_of
 from explorer.core.process import worker
 from explorer.core.process.session import ProcessSession, TrainingProcessError
-from explorer.core.remote.client import RemoteRefused, RemoteSession
+from explorer.core.remote.client import RemoteRefused, RemoteSession, ServerAddress
 from explorer.core.safe_read import escape_text
-from explorer.core.watch.attach import AttachError, Opened, open_source
+from explorer.core.watch.attach import AttachError, Opened, ServedRun, open_source
 from explorer.core.watch.session import WatchSession
 from explorer.gui.panels import PANELS
 from explorer.gui.window.docks import LAYOUT_VERSION
@@ -169,13 +169,17 @@ class SessionsMixin:
         self.device_combo.setCurrentText(device if device in devices else "auto")
         self.device_combo.blockSignals(False)
         self._update_remote_actions()
-        self._enable_training_controls(family in FAMILIES)
+        self._enable_training_controls(family in FAMILIES and not getattr(session, "read_only", False))
         self._update_status()
         self.sigSessionChanged.emit()
 
     def _enable_training_controls(self, own: bool) -> None:
         """What only a session the window trains itself can do (reset, speed, device, data, save, export):
-        disabled while an attached run, trained in the user's script, is on show."""
+        disabled while an attached run, trained in the user's script, or a followed run is on show."""
+        read_only = getattr(self.session, "read_only", False)  # (a run followed on a training server)
+        for widget in (self.act_play, self.act_step):
+            widget.setEnabled(not read_only)
+        self.panel.settings.setEnabled(not read_only)
         for widget in (self.act_reset, self.speed_combo, self.device_combo, self.act_faster, self.act_slower,
                        self.act_open_data, self.act_download, self.act_download_f, self.act_save_run,
                        self.model_exporter.menu):
@@ -303,7 +307,7 @@ class SessionsMixin:
         """Save the session into the autosave slot, whole, between two training steps."""
         done = threading.Event()
         s, slot = self.session, self.autosave
-        if s is None or slot is None or s.trainer.step == 0 or not s.is_alive:
+        if s is None or slot is None or s.trainer.step == 0 or not s.is_alive or getattr(s, "read_only", False):
             done.set()  # nothing to save, or no training thread left to save between its steps
             return done
         slot.last_time = time.monotonic()  # no second request while this one waits for its turn
@@ -395,6 +399,9 @@ class SessionsMixin:
 
     def attach_opened(self, opened: Opened) -> bool:
         """Show the run of an open source (see ``explorer.core.watch.attach``) in its panel."""
+        if isinstance(opened.source, ServedRun):  # a run on a training server: followed read-only
+            run = opened.source
+            return self.follow_server(ServerAddress(run.host, run.port, run.token), greeted=(run.sock, run.welcome))
         try:
             session = WatchSession(opened.source, opened.welcome, where=opened.where, live=opened.live)
         except Exception as exc:  # noqa: BLE001 - a fault of the other side: the window stays, the log has it

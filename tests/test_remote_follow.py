@@ -1,0 +1,229 @@
+"""A class following one run on a training server, over loopback with real processes: viewers see the run's
+curves whole (a late one included), its snapshots and its status; they cannot control it (the viewer token,
+a viewer's commands); a viewer that reads nothing holds up neither the run nor the other viewers; a dropped
+viewer comes back with the curves whole; when the run ends the viewers follow the next one; ``attach``
+finds a training server and follows it."""
+
+import logging
+import socket
+import time
+
+import pytest
+
+from explorer.core.engine.session import RUNNING, STOPPED
+from explorer.core.process.session import send
+from explorer.core.remote.client import FollowSession, RemoteRefused, RemoteSession, ServerAddress, connect
+from explorer.core.remote.server import VIEWER_REFUSAL, TrainingServer, message_head
+from explorer.core.watch.attach import AttachError, ServedRun, open_source
+from explorer.core.wire.frame import encode_frame, read_frame
+from tests.helpers import tiny_rbm_config, wait_for
+
+TOKEN, VIEWER_TOKEN = "c" * 32, "v" * 32
+
+
+@pytest.fixture
+def server():
+    s = TrainingServer(token=TOKEN, viewer_token=VIEWER_TOKEN, hello_timeout=1.0, keep_detached=60.0)
+    s.start()
+    yield s
+    s.close()
+
+
+def address(server, token=TOKEN):
+    return ServerAddress(server.address[0], server.address[1], token)
+
+
+def step_numbers(session):
+    return [int(r["step"]) for r in session.metrics.steps]
+
+
+def teacher_run(server, rate=200.0):
+    """The teacher's window: a run on the server, training, its snapshots asked for as a window does."""
+    s = RemoteSession(tiny_rbm_config(), server=address(server), threads=1, snapshot_hz=20)
+    s.set_step_rate(rate)
+    s.subscribe()
+    s.start()
+    return s
+
+
+def test_viewers_see_the_whole_curves_the_snapshots_and_the_status_and_a_late_one_too(server):
+    teacher = teacher_run(server)
+    viewers = []
+    try:
+        viewers.append(FollowSession(server=address(server, VIEWER_TOKEN)))
+        wait_for(lambda: teacher.trainer.step >= 60, what="training")
+        viewers.append(FollowSession(server=address(server, VIEWER_TOKEN)))  # late: 60 steps in
+        for v in viewers:
+            assert v.server_run == teacher.server_run
+            assert v.trainer.family == "rbm" and v.trainer.config == teacher.trainer.config
+            wait_for(lambda v=v: len(step_numbers(v)) >= 100 and v.latest_snapshot() is not None,
+                     what="the viewer's curves and snapshot")
+            steps = step_numbers(v)
+            assert steps == list(range(1, steps[-1] + 1))  # every step once, from the first
+            wait_for(lambda v=v: v.state == RUNNING, what="the viewer to see it training")
+            assert v.latest_snapshot().arrays  # a real snapshot of the teacher's model
+        teacher.pause()
+        wait_for(lambda: all(v.state == "paused" for v in viewers), what="the viewers to see the pause")
+        wait_for(lambda: all(v.trainer.step == teacher.trainer.step for v in viewers), what="the last step")
+    finally:
+        for v in viewers:
+            v.stop()
+        teacher.stop()
+    assert server.runs() == []  # the teacher's window closing ended the run; the viewers' never do
+
+
+def test_a_viewer_cannot_control_the_run(server, caplog):
+    teacher = teacher_run(server)
+    viewer = FollowSession(server=address(server, VIEWER_TOKEN))
+    try:
+        # its own controls are refused at once, with the reason
+        viewer.pause()
+        viewer.set_hparams(lr=1.0)
+        assert viewer.pop_notices()[0].startswith("This window follows the run")
+        # and what a hostile viewer sends through the socket is refused by the server, with a log line
+        with caplog.at_level(logging.WARNING, logger="explorer.remote"):
+            send(viewer._conn, ("do", True, "pause", (), {}))
+            wait_for(lambda: VIEWER_REFUSAL in " ".join(viewer.pop_notices()), what="the refusal")
+        assert any("refused a command from the viewer" in r.message for r in caplog.records)
+        time.sleep(0.3)
+        assert teacher.state == RUNNING and viewer.state == RUNNING
+        # the viewer token cannot take control, nor a wrong one watch
+        with pytest.raises(RemoteRefused, match="viewer token cannot control a run"):
+            connect(address(server, VIEWER_TOKEN))
+        with pytest.raises(RemoteRefused, match="wrong token"):
+            connect(address(server, "x" * 32), viewer=True)
+        assert server.runs() == [teacher.server_run]  # no run was started for them
+    finally:
+        viewer.stop()
+        teacher.stop()
+
+
+def test_a_viewer_that_keeps_sending_commands_is_dropped_and_the_run_goes_on(server, caplog):
+    teacher = teacher_run(server)
+    try:
+        wait_for(lambda: teacher.trainer.step >= 5, what="training")
+        sock, welcome = connect(address(server, VIEWER_TOKEN), viewer=True)
+        assert welcome["role"] == "viewer" and welcome["run"] == teacher.server_run
+        with caplog.at_level(logging.WARNING, logger="explorer.remote"):
+            for _ in range(12):
+                try:
+                    sock.sendall(encode_frame("message", {"m": {"__tuple": ["do", True, "pause", [], {}]}}))
+                except OSError:
+                    break
+                time.sleep(0.02)
+            wait_for(lambda: any("commands refused" in r.message for r in caplog.records), what="the drop")
+        sock.close()
+        at = teacher.trainer.step
+        wait_for(lambda: teacher.trainer.step >= at + 20, what="training to go on")
+        assert teacher.state == RUNNING
+    finally:
+        teacher.stop()
+
+
+def test_a_viewer_that_reads_nothing_holds_up_neither_the_run_nor_the_others(server):
+    teacher = teacher_run(server, rate=400.0)
+    good = None
+    try:
+        stuck, _ = connect(address(server, VIEWER_TOKEN), viewer=True)  # says hello, then never reads
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        good = FollowSession(server=address(server, VIEWER_TOKEN))
+        at, t0 = teacher.trainer.step, time.monotonic()
+        wait_for(lambda: teacher.trainer.step >= at + 400, what="training at its pace", timeout=30)
+        assert time.monotonic() - t0 < 20
+        wait_for(lambda: step_numbers(good) and step_numbers(good)[-1] >= at + 400, what="the good viewer's curves")
+        stuck.close()
+    finally:
+        if good is not None:
+            good.stop()
+        teacher.stop()
+
+
+def test_a_dropped_viewer_comes_back_with_the_curves_whole(server):
+    teacher = teacher_run(server)
+    viewer = FollowSession(server=address(server, VIEWER_TOKEN), backoff=(0.3,))
+    try:
+        wait_for(lambda: len(step_numbers(viewer)) >= 30, what="the viewer's curves")
+        viewer._conn.sock.shutdown(socket.SHUT_RDWR)  # the student's network drops
+        wait_for(lambda: viewer.dropped, what="the drop to be seen")
+        at = teacher.trainer.step
+        wait_for(lambda: viewer.connected, what="connecting again")
+        wait_for(lambda: len(step_numbers(viewer)) >= at + 30, what="the curves after it")
+        steps = step_numbers(viewer)
+        assert steps == list(range(1, steps[-1] + 1))  # no step twice, none missing
+        notices = " ".join(viewer.pop_notices())
+        assert "Lost the connection" in notices and "Connected again" in notices
+    finally:
+        viewer.stop()
+        teacher.stop()
+
+
+def test_when_the_run_ends_the_viewers_follow_the_next_one(server):
+    with pytest.raises(RemoteRefused, match="no run to follow yet"):
+        FollowSession(server=address(server, VIEWER_TOKEN))
+    teacher = teacher_run(server)
+    viewer = FollowSession(server=address(server, VIEWER_TOKEN))
+    nxt = successor = None
+    try:
+        first = viewer.server_run
+        teacher.stop()  # the teacher moves on to another model: this run ends...
+        wait_for(lambda: viewer.state == STOPPED, what="the viewer to see the end")
+        assert "has ended" in " ".join(viewer.pop_notices())
+        nxt = teacher_run(server)  # ...and the next one starts
+        wait_for(lambda: viewer.successor is not None, what="the next run to be found", timeout=20)
+        successor = viewer.successor
+        assert successor.server_run == nxt.server_run != first
+        wait_for(lambda: len(step_numbers(successor)) >= 10, what="the next run's curves")
+    finally:
+        viewer.stop()
+        if successor is not None:
+            successor.stop()
+        if nxt is not None:
+            nxt.stop()
+
+
+def test_the_relay_reads_a_message_from_its_header_alone():
+    from explorer.core.process.codec import pack
+    from explorer.core.process.session import MESSAGE
+
+    tree, arrays = pack(("metrics", 3, [{"step": 1.0}], []))
+    assert message_head(encode_frame(MESSAGE, {"m": tree}, arrays)) == ("metrics", 3)
+    assert message_head(b"not a frame") == ("", None)
+    assert message_head(encode_frame("hello", {"token": "t"})) == ("", None)
+
+
+def test_attach_finds_a_training_server_and_follows_its_run(server):
+    host, port = server.address
+    with pytest.raises(AttachError, match="no run to follow yet"):
+        open_source(f"{host}:{port}", token=VIEWER_TOKEN, follow=True)
+    teacher = teacher_run(server)
+    try:
+        for token, follow in ((VIEWER_TOKEN, True), (TOKEN, True), (TOKEN, False)):
+            opened = open_source(f"{host}:{port}", token=token, follow=follow)
+            assert isinstance(opened.source, ServedRun) and opened.welcome["run"] == teacher.server_run
+            viewer = FollowSession(server=ServerAddress(host, port, token),
+                                   greeted=(opened.source.sock, opened.welcome))
+            try:
+                assert viewer.trainer.family == "rbm" and viewer.read_only
+            finally:
+                viewer.stop()
+        with pytest.raises(AttachError, match="attach --follow"):
+            open_source(f"{host}:{port}", token=VIEWER_TOKEN)  # the viewer token, without --follow
+        assert server.runs() == [teacher.server_run]  # the control hello's run ended unstarted
+    finally:
+        teacher.stop()
+
+
+def test_a_viewer_hello_is_checked_as_any_other(server):
+    """A viewer that says nothing, or a broken hello, is refused as a window is (the run is untouched)."""
+    teacher = teacher_run(server)
+    try:
+        with socket.create_connection(server.address) as sock:
+            answer = read_frame(sock, max_body=1 << 16, timeout=5)  # said nothing: refused after hello_timeout
+            assert answer.kind == "refused" and "no hello" in answer.fields["reason"]
+        with socket.create_connection(server.address) as sock:
+            sock.sendall(encode_frame("hello", {"token": VIEWER_TOKEN, "role": "viewer", "follow": ["x"]}))
+            answer = read_frame(sock, max_body=1 << 16, timeout=5)
+            assert answer.kind == "refused" and "no such run" in answer.fields["reason"]
+        assert teacher.state == RUNNING and server.runs() == [teacher.server_run]
+    finally:
+        teacher.stop()
