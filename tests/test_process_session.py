@@ -311,3 +311,44 @@ def test_a_reset_reports_its_new_configuration_with_its_run():
         assert new_run and all(h == 5 and text.startswith("RBM 16-5") for h, text in new_run)
     finally:
         s.close()
+
+
+def test_a_large_array_that_stays_the_same_is_sent_once_apart_and_every_snapshot_arrives_whole():
+    """The CNN's gallery of digits does not change from snapshot to snapshot: it crosses the pipe once, and
+    each snapshot is rebuilt whole on the window's side, a changed array travelling in its snapshot again."""
+    import dataclasses
+    from multiprocessing import Pipe
+    from types import SimpleNamespace
+
+    from explorer.core.engine.session import Snapshot
+    from explorer.core.process.session import STATIC_MIN_BYTES, ProcessSession, _ChildServer, receive
+
+    child_end, window_end = Pipe()
+    child = _ChildServer(child_end, SimpleNamespace(run_id=0))
+    big = np.arange(STATIC_MIN_BYTES // 4, dtype=np.float32)  # exactly the size from which it counts
+    changed = big + 1
+    shots = [{"gallery": big.copy(), "maps": np.full(3, i, np.float32)} for i in range(2)]
+    shots += [{"gallery": changed.copy(), "maps": np.full(3, 2, np.float32)},
+              {"gallery": changed.copy(), "maps": np.full(3, 3, np.float32)}]
+    snaps = [Snapshot(run_id=0, seq=i, step=i, epoch=0, time=0.0, arrays=a) for i, a in enumerate(shots)]
+    sent = []
+    for snap in snaps:
+        child.send(("snapshot", *child._thin(snap)))
+        while window_end.poll():
+            sent.append(receive(window_end))
+    kinds = [(m[0], sorted(m[1].arrays) if m[0] == "snapshot" else m[1]) for m in sent]
+    assert kinds == [("snapshot", ["gallery", "maps"]),   # first seen: in its snapshot
+                     ("static", "gallery"), ("snapshot", ["maps"]),  # the same again: apart once, then left out
+                     ("snapshot", ["gallery", "maps"]),   # changed: in its snapshot again
+                     ("static", "gallery"), ("snapshot", ["maps"])]
+    window = ProcessSession.__new__(ProcessSession)  # the window's side, as its reader applies messages
+    window._static, window._offset, window._mailbox = {}, (0, 0), None
+    for message in sent:
+        window._apply(message)
+        if message[0] == "snapshot":
+            got, want = window._mailbox, snaps[message[1].seq]
+            assert sorted(got.arrays) == sorted(want.arrays)
+            assert all(np.array_equal(got.arrays[k], want.arrays[k]) for k in want.arrays)
+            assert dataclasses.replace(got, arrays={}) == dataclasses.replace(want, arrays={})
+    child_end.close()
+    window_end.close()

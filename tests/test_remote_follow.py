@@ -69,7 +69,8 @@ def test_viewers_see_the_whole_curves_the_snapshots_and_the_status_and_a_late_on
         for v in viewers:
             v.stop()
         teacher.stop()
-    assert server.runs() == []  # the teacher's window closing ended the run; the viewers' never do
+    # the teacher's window closing ended the run (the viewers' closing never does)
+    wait_for(lambda: server.runs() == [], what="the run to end", timeout=20)
 
 
 def test_a_viewer_cannot_control_the_run(server, caplog):

@@ -73,7 +73,7 @@ VIEWER_STALL_S = 30.0           # a viewer that takes no bytes for this long is 
 VIEWER_MAX_REFUSALS = 10
 VIEWER_REFUSAL = "a viewer follows the run read-only: only the window that trains it can control it"
 # what a training process says that viewers see too (replies and failures are the controlling window's)
-SHARED_MESSAGES = frozenset({"ready", "metrics", "snapshot", "status", "resynced", "stopped"})
+SHARED_MESSAGES = frozenset({"ready", "metrics", "static", "snapshot", "status", "resynced", "stopped"})
 
 
 # the settings that name a file or folder (of the machine the settings are read on)
@@ -197,6 +197,7 @@ class _Run:
         self._status: bytes | None = None
         self._full_status: bytes | None = None
         self._snapshot: bytes | None = None
+        self._statics: dict[str, bytes] = {}  # the latest of each array a snapshot leaves out, by name
         self._history: deque[bytes] = deque()
         self._history_bytes = 0
         self._history_gen: Any = None
@@ -225,7 +226,8 @@ class _Run:
         with self.view_lock:
             if self.ended:
                 return False
-            kept = [self._ready, self._full_status, *self._history, self._snapshot, self._status]
+            kept = [self._ready, self._full_status, *self._statics.values(), *self._history, self._snapshot,
+                    self._status]
             viewer.queue.extend(_Outgoing(data) for data in [welcome, *kept] if data is not None)
             viewer.queued_bytes = sum(item.size for item in viewer.queue)
             self.viewers.append(viewer)
@@ -270,6 +272,8 @@ class _Run:
                 self._history_bytes, self._history_gen = 0, None
             elif tag == "snapshot":
                 self._snapshot = data
+            elif tag == "static" and isinstance(first, str):
+                self._statics[first] = data
             elif tag == "status":
                 self._status = data
                 if _full_status(first):
