@@ -47,29 +47,47 @@ def start_server(token_file: Path) -> tuple[subprocess.Popen, dict]:
     return proc, json.loads(token_file.read_text())
 
 
-def raw_viewer(server: ServerAddress, seconds: float, counts: list[int], index: int) -> None:
+WARMUP_S = 2.0  # from all viewers connected: they take the run's history, not counted
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process ``pid`` has used so far (Linux; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def raw_viewer(server: ServerAddress, seconds: float, counts: list[int], index: int, start: threading.Barrier) -> None:
     """Follow the newest run reading whole frames (sizes and headers checked); count its snapshots."""
     sock, _ = connect(server, viewer=True)
-    t_end = time.monotonic() + seconds
+    start.wait()
+    t_start = time.monotonic() + WARMUP_S
+    t_end = t_start + seconds
     try:
-        while time.monotonic() < t_end:
+        while (now := time.monotonic()) < t_end:
             frame = read_frame(sock, max_body=1 << 31, timeout=5.0)
             tree = frame.fields.get("m")
-            if isinstance(tree, dict) and tree.get("__tuple", [None])[0] == "snapshot":
+            if now >= t_start and isinstance(tree, dict) and tree.get("__tuple", [None])[0] == "snapshot":
                 counts[index] += 1
     finally:
         sock.close()
 
 
-def decoding_viewer(server: ServerAddress, seconds: float, counts: list[int], index: int) -> None:
+def decoding_viewer(server: ServerAddress, seconds: float, counts: list[int], index: int,
+                    start: threading.Barrier) -> None:
     """A student's window without its drawing: a FollowSession rebuilding every snapshot."""
     session = FollowSession(server=server, follow_next=False)
-    t_end, last = time.monotonic() + seconds, None
+    start.wait()
+    t_start = time.monotonic() + WARMUP_S
+    t_end, last = t_start + seconds, None
     try:
-        while time.monotonic() < t_end:
+        while (now := time.monotonic()) < t_end:
             snap = session.latest_snapshot()
             if snap is not None and snap is not last:
-                last, counts[index] = snap, counts[index] + 1
+                last = snap
+                counts[index] += now >= t_start
             time.sleep(0.005)
     finally:
         session.stop()
@@ -81,22 +99,24 @@ def viewer_pool(args: argparse.Namespace) -> int:
     server = ServerAddress(host, int(port), args.token)
     counts = [0] * args.pool
     follow = decoding_viewer if args.decode else raw_viewer
-    threads = [threading.Thread(target=follow, args=(server, args.seconds, counts, i), daemon=True)
+    start = threading.Barrier(args.pool + 1)
+    threads = [threading.Thread(target=follow, args=(server, args.seconds, counts, i, start), daemon=True)
                for i in range(args.pool)]
-    t0 = time.monotonic()
     for t in threads:
         t.start()
+    start.wait()  # all connected: the figures start WARMUP_S from now
+    print("connected", flush=True)
     for t in threads:
-        t.join(args.seconds + 30)
-    elapsed = time.monotonic() - t0
-    print(json.dumps([c / elapsed for c in counts]), flush=True)
+        t.join(WARMUP_S + args.seconds + 30)
+    print(json.dumps([c / args.seconds for c in counts]), flush=True)
     return 0
 
 
 def measure(config, family: str, teacher_at: ServerAddress, viewers_at: ServerAddress, viewers: int,
-            seconds: float, decode: bool) -> tuple[float, float, list[float]]:
-    """(steps/s, the teacher's snapshots/s, each viewer's snapshots/s) of one run for ``seconds``, with
-    ``viewers`` following it (a process of their own, holding the viewer token)."""
+            seconds: float, decode: bool, server_pid: int) -> tuple[float, float, list[float], float, float]:
+    """(steps/s, the teacher's snapshots/s, each viewer's snapshots/s, the server's and the viewers' CPU
+    in cores) of one run for ``seconds``, with ``viewers`` following it (a process of their own, holding
+    the viewer token). The server's CPU is its relay's: the run trains in a process of its own."""
     teacher = RemoteSession(config, family=family, server=teacher_at, snapshot_hz=20)
     pool = None
     try:
@@ -106,10 +126,12 @@ def measure(config, family: str, teacher_at: ServerAddress, viewers_at: ServerAd
         if viewers:
             command = [sys.executable, __file__, "--pool", str(viewers), "--address",
                        f"{viewers_at.host}:{viewers_at.port}", "--token", viewers_at.token,
-                       "--seconds", str(seconds + 2.0)] + (["--decode"] if decode else [])
+                       "--seconds", str(seconds)] + (["--decode"] if decode else [])
             pool = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-            time.sleep(2.0)  # the viewers connect and take the history before the figure starts
+            assert pool.stdout is not None and pool.stdout.readline().strip() == "connected"
+            time.sleep(WARMUP_S)  # the viewers take the history before the figures start
         step0, t0, seen, last = teacher.trainer.step, time.monotonic(), 0, None
+        relay0, pool0 = cpu_seconds(server_pid), cpu_seconds(pool.pid) if pool is not None else 0.0
         while time.monotonic() - t0 < seconds:
             snap = teacher.latest_snapshot()
             if snap is not None and snap is not last:
@@ -118,8 +140,10 @@ def measure(config, family: str, teacher_at: ServerAddress, viewers_at: ServerAd
             time.sleep(0.05)
         elapsed = time.monotonic() - t0
         rate = (teacher.trainer.step - step0) / elapsed
+        relay = (cpu_seconds(server_pid) - relay0) / elapsed
+        pool_cpu = (cpu_seconds(pool.pid) - pool0) / elapsed if pool is not None else 0.0
         per_viewer = json.loads(pool.communicate(timeout=120)[0]) if pool is not None else []
-        return rate, seen / elapsed, per_viewer
+        return rate, seen / elapsed, per_viewer, relay, pool_cpu
     finally:
         teacher.stop()
 
@@ -143,23 +167,26 @@ def main(argv: list[str] | None = None) -> int:
         try:
             teacher_at = ServerAddress(info["host"], info["port"], info["token"])
             viewers_at = ServerAddress(info["host"], info["port"], info["viewer_token"])
-            ratios, slowest = [], []
+            ratios, slowest, relays = [], [], []
             for r in range(args.repeats):
-                alone = measure(config, args.family, teacher_at, viewers_at, 0, args.seconds, args.decode)
+                alone = measure(config, args.family, teacher_at, viewers_at, 0, args.seconds, args.decode, proc.pid)
                 watched = measure(config, args.family, teacher_at, viewers_at, args.viewers, args.seconds,
-                                  args.decode)
+                                  args.decode, proc.pid)
+                relays.append(watched[3])
                 ratios.append(watched[0] / alone[0])
                 slowest.append(min(watched[2]) if watched[2] else 0.0)
                 print(f"round {r + 1}: alone {alone[0]:.1f} steps/s ({alone[1]:.1f} snapshots/s at the teacher); "
                       f"{args.viewers} viewers {watched[0]:.1f} steps/s ({watched[1]:.1f} at the teacher), "
                       f"ratio {ratios[-1]:.3f}; snapshots/s per viewer: slowest {slowest[-1]:.1f}, "
-                      f"median {statistics.median(watched[2] or [0.0]):.1f}", flush=True)
+                      f"median {statistics.median(watched[2] or [0.0]):.1f}; CPU: the server's relay "
+                      f"{watched[3]:.3f} cores (alone {alone[3]:.3f}), the viewers {watched[4]:.3f}", flush=True)
         finally:
             proc.terminate()
             proc.wait(30)
     mode = "rebuilding every snapshot" if args.decode else "reading and checking every frame"
     print(f"{args.family}, {args.viewers} viewers {mode}: steps/s with them / alone = {statistics.median(ratios):.3f}, "
-          f"slowest viewer {statistics.median(slowest):.1f} snapshots/s (medians of {args.repeats} rounds)")
+          f"slowest viewer {statistics.median(slowest):.1f} snapshots/s, the server's relay "
+          f"{statistics.median(relays):.3f} cores (medians of {args.repeats} rounds; {os.cpu_count()} cores here)")
     return 0
 
 

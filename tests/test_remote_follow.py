@@ -228,3 +228,23 @@ def test_a_viewer_hello_is_checked_as_any_other(server):
         assert teacher.state == RUNNING and server.runs() == [teacher.server_run]
     finally:
         teacher.stop()
+
+
+def test_queued_frames_go_out_whole_and_in_order_in_batched_sends():
+    """A viewer's writer sends what has queued up in one call; the socket takes part of it at a time."""
+    import threading
+
+    from explorer.core.remote.server import send_buffers
+
+    a, b = socket.socketpair()
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    buffers = [bytes([i % 251]) * (1 + 7919 * i % 100_000) for i in range(600)] + [b"", b"end"]
+    writer = threading.Thread(target=send_buffers, args=(a, buffers))
+    writer.start()
+    want, got = b"".join(buffers), bytearray()
+    while len(got) < len(want):
+        got += b.recv(1 << 16)
+    writer.join(10)
+    assert bytes(got) == want
+    a.close()
+    b.close()
