@@ -3,6 +3,8 @@
     python -m explorer attach 127.0.0.1:7000                 the token from the script's token file
     python -m explorer attach 127.0.0.1:7000 --token T --follow
     python -m explorer attach runs/exp1                      a watch folder (written by watch(logdir=...))
+    python -m explorer attach gpu-host:7100 --follow --token-file serve.viewer.json
+                                                             the run a training server trains (explorer serve)
 
 The run is opened (connected and greeted, or the folder read) before the window: a wrong address, token,
 token file or folder is one line ``explorer: error: ...`` and exit status 2, and no window opens. Qt and
@@ -26,7 +28,8 @@ def add_attach_parser(sub) -> None:
     token.add_argument("--token", help="the script's token (default: from its token file in your runtime folder)")
     token.add_argument("--token-file", metavar="FILE", help="the token file the script wrote")
     p.add_argument("--follow", action="store_true",
-                   help="follow the run read-only: this window cannot pause, step or change it")
+                   help="follow the run read-only: this window cannot pause, step or change it (a training "
+                        "server's run, explorer serve, is always followed read-only)")
     p.set_defaults(func=cmd_attach)
 
 
