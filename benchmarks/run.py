@@ -536,8 +536,12 @@ def serve_bare(conn, family: str, data_dir: str | None, threads: int) -> None:
 
 
 def _steps_for(case: Case, quick: bool) -> int:
-    """Enough steps for about a second or two of training per variant (a quarter with --quick)."""
-    rate = on_plain_thread(case.bare, 10)  # samples/s over the timed steps (the bare loop warms up first)
+    """Enough steps for about a second or two of training per variant (a quarter with --quick).
+
+    The fastest of three short timings: one alone read the deep MLP at 1/80 of its speed when the
+    machine's other work took the core for those 10 ms, and the timed windows then held 24 steps,
+    a fifth of an epoch, where one held-out evaluation weighed 29% (2026-12-05)."""
+    rate = max(on_plain_thread(case.bare, 10) for _ in range(3))  # samples/s; each call warms up first
     per_step = case.batch / max(rate, 1e-9)
     seconds = 0.5 if quick else 2.0
     return int(min(5000, max(10, seconds / per_step)))
