@@ -450,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
                 row[f"timer_late_p99_ms{suffix}"] = vis["timer_late_p99_ms"]
         out["rows"].append(row)
         print(f"  {fam}: engine {row['engine_per_s']:,.0f}/s, bare {row['bare_per_s']:,.0f}/s, "
-              f"ratio {row['ratio']:.3f} (engine on {'/'.join(map(str, row['engine_threads']))} threads, "
+              f"ratio {row['ratio']:.3f} ({steps} steps a window; engine on {'/'.join(map(str, row['engine_threads']))} threads, "
               f"bare fastest on {best}: {', '.join(f'{n}: {v:,.0f}' for n, v in bare_med.items())}; "
               f"evaluations {row['eval_share']:.1%} of the engine's time)" + (f", visible {row['ratio_visible']:.3f} "
                                              f"({row['ratio_visible_thread']:.3f} on a thread, "
@@ -536,8 +536,14 @@ def serve_bare(conn, family: str, data_dir: str | None, threads: int) -> None:
 
 
 def _steps_for(case: Case, quick: bool) -> int:
-    """Enough steps for about a second or two of training per variant (a quarter with --quick)."""
-    rate = on_plain_thread(case.bare, 10)  # samples/s over the timed steps (the bare loop warms up first)
+    """Enough steps for about a second or two of training per variant (a quarter with --quick).
+
+    Timed at each thread count the rows compare, twice, and the fastest counts: at torch's default of
+    two threads a busy second core (another program) made the deep MLP's 10 timed steps take 100 ms
+    each, and the timed windows then held 17 steps, a seventh of an epoch, where one held-out evaluation
+    weighed 28% of the engine's time (2026-12-05)."""
+    counts = candidate_counts(torch.get_num_threads())
+    rate = max(bare_at(case, 10, n) for n in counts for _ in range(2))  # samples/s; each call warms up first
     per_step = case.batch / max(rate, 1e-9)
     seconds = 0.5 if quick else 2.0
     return int(min(5000, max(10, seconds / per_step)))

@@ -380,3 +380,60 @@ def test_four_starts_train_in_lockstep_and_route_their_settings(digits):
                                          batch_size=16, device="cpu"), dataset=digits)
     fresh.load_state_tensors(saved)
     assert torch.equal(fresh.runs["relu-he"].model.layers[0].weight, saved["relu-he/layer0.weight"])
+
+
+# -- the statistics' cheaper computation: the same numbers as the formulas written per layer ----------
+def _per_layer_reference(net, nets, hiddens, activation):
+    """The statistics as written before they were batched: one operation per layer and statistic."""
+    ref = {}
+    for i, layer in enumerate(net.linears, 1):
+        ref[f"grad_norm_{i}"] = torch.linalg.vector_norm(layer.weight.grad)
+    for i, n in enumerate(nets, 1):
+        ref[f"delta_mean_{i}"] = n.grad.abs().mean()
+    for i, h in enumerate(hiddens, 1):
+        ref[f"saturation_{i}"] = saturation(h.detach(), activation)
+    return ref
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+def test_batched_grad_stats_equal_per_layer_formulas(activation):
+    torch.manual_seed(3)
+    net = DeepMLP([20, 16, 12, 12, 4], activation)
+    with torch.no_grad():  # large weights: many saturated sigmoid units, many dead ReLUs
+        for layer in net.linears:
+            layer.weight.mul_(6.0)
+    x = torch.rand(32, 20)
+    y = torch.randint(0, 4, (32,))
+    logits, nets, hiddens = net.forward_all(x, retain=True)
+    F.cross_entropy(logits, y).backward()
+    ref = _per_layer_reference(net, nets, hiddens, activation)
+    stats = grad_stats(net.linears, nets, hiddens, activation)
+    assert set(stats) == set(ref)
+    assert 0 < float(ref["saturation_1"]) < 1  # the check below compares something
+    for key, want in ref.items():
+        if key.startswith("delta_mean_"):  # summed in another order: float32 rounding apart
+            torch.testing.assert_close(stats[key], want, rtol=1e-5, atol=0)
+        else:  # the same number, bit for bit
+            assert torch.equal(stats[key], want), key
+
+
+def test_batched_saturation_counts_by_hand():
+    from explorer.core.families.deep.trainer import saturations
+
+    h1 = torch.tensor([[0.01, 0.5, 0.97, 0.05], [0.96, 0.2, 0.049, 0.951]])  # 5 of 8 (0.05 itself is not)
+    h2 = torch.tensor([0.95, 0.0500001, 0.9500001])                          # 1 of 3
+    assert [float(s) for s in saturations([h1, h2], "sigmoid")] == [5 / 8, float(torch.tensor(1 / 3))]
+    r = torch.tensor([[0.0, 1.5, 0.0], [2.0, 0.0, 0.1]])
+    assert [float(s) for s in saturations([r], "relu")] == [0.5]
+
+
+def test_measured_steps_train_as_unmeasured_ones(digits):
+    """A step that measures the statistics (its backward pass also hands back the deltas) updates the
+    weights exactly as a step that does not."""
+    measured = make(digits, init="random", hidden=(16, 16, 16), stats_every=1, momentum=0.5)
+    plain = make(digits, init="random", hidden=(16, 16, 16), stats_every=1_000_000, momentum=0.5)
+    for _ in range(6):
+        a, b = measured.train_step(), plain.train_step()
+        assert torch.equal(a["loss"], b["loss"])
+    for p, q in zip(measured.model.parameters(), plain.model.parameters()):
+        assert torch.equal(p, q)
