@@ -239,6 +239,16 @@ def test_a_student_window_follows_the_teachers_run_read_only_and_then_the_next_o
                         and win.family == "cnn", timeout=30000)
         assert win.session.server_run == teacher.server_run
         assert not win.act_play.isEnabled()
+        # the student clicks a unit of the first layer's maps: its receptive field shows here, asked of the
+        # run, while the teacher's own selection there stays as it was
+        panel = win.panel
+        qtbot.waitUntil(lambda: bool(panel._feature_index), timeout=30000)
+        teachers_unit = teacher.latest_snapshot().arrays["unit"].tolist()
+        panel._unit_clicked(0, 1, 4, 6)
+        qtbot.waitUntil(lambda: panel._own_view is not None, timeout=30000)
+        assert panel._own_view["unit"].tolist() == [panel._feature_index[0], 1, 4, 6]
+        qtbot.waitUntil(lambda: "map 1, position (4, 6)" in panel.unit_label.text(), timeout=10000)
+        assert teacher.latest_snapshot().arrays["unit"].tolist() == teachers_unit
     finally:
         if win is not None:
             win.close()

@@ -248,3 +248,55 @@ def test_queued_frames_go_out_whole_and_in_order_in_batched_sends():
     assert bytes(got) == want
     a.close()
     b.close()
+
+
+def test_a_viewer_asks_for_the_unit_it_clicked_and_the_run_keeps_its_own(server):
+    """A student clicks a unit: its receptive field comes back to that window alone, for the probe on show,
+    and the run's own selection (the teacher's) is untouched; any other command is refused."""
+    import threading
+
+    import numpy as np
+
+    from explorer.core.families.cnn.trainer import CNNConfig
+    from explorer.core.persist import commands
+
+    teacher = RemoteSession(CNNConfig(device="cpu", batch_size=8, eval_samples=32, n_gallery=4),
+                            server=address(server), threads=1, snapshot_hz=20)
+    viewer = None
+    try:
+        teacher.subscribe()
+        teacher.step(3)
+        wait_for(lambda: teacher.settled() and teacher.latest_snapshot() is not None, what="the teacher's run")
+        viewer = FollowSession(server=address(server, VIEWER_TOKEN))
+        wait_for(lambda: viewer.latest_snapshot() is not None, what="the viewer's snapshot")
+        teachers_unit = teacher.latest_snapshot().arrays["unit"].tolist()
+        answers, done = [], threading.Event()
+        viewer.run_command(commands.unit_view, (1, 2, 5, 7), on_done=lambda r, e: (answers.append((r, e)), done.set()))
+        assert done.wait(30)
+        view, error = answers[0]
+        assert error is None and view["unit"].tolist() == [1, 2, 5, 7] and view["unit_layer"] == "Conv2d #1"
+        # LeNet's first layer: a 5x5 kernel, stride 1, padding 2: the unit at (5, 7) sees rows 3-7, columns 5-9
+        assert view["rf_box"].tolist() == [3, 5, 7, 9]
+        erf = view["erf"]
+        assert erf.shape == (28, 28) and erf.sum() > 0
+        inside = erf[3:8, 5:10].sum()
+        assert inside == erf.sum()  # the effective field lies inside the theoretical one
+        teacher.request_snapshot()
+        teacher.step(1)
+        wait_for(lambda: teacher.settled() and teacher.latest_snapshot().step == 4, what="the next snapshot")
+        assert teacher.latest_snapshot().arrays["unit"].tolist() == teachers_unit  # the run's own selection
+        # out of range: the error comes back to the viewer
+        answers.clear()
+        done.clear()
+        viewer.run_command(commands.unit_view, (1, 99, 0, 0), on_done=lambda r, e: (answers.append((r, e)), done.set()))
+        assert done.wait(30) and isinstance(answers[0][1], ValueError)
+        # anything else is refused here, and by the server when sent anyway
+        viewer.run_command(commands.run_files, None, on_done=lambda r, e: answers.append((r, e)))
+        assert isinstance(answers[-1][1], PermissionError)
+        send(viewer._conn, ("query", 99, commands.run_files, (None,), {}))
+        wait_for(lambda: VIEWER_REFUSAL in " ".join(viewer.pop_notices()), what="the server's refusal")
+        assert np.isfinite(erf).all()
+    finally:
+        if viewer is not None:
+            viewer.stop()
+        teacher.stop()

@@ -113,6 +113,18 @@ def ask_trainer(session: TrainingSession, method: str, *args: Any, **kwargs: Any
     return getattr(session.trainer, method)(*args, **kwargs)
 
 
+def unit_view(session: TrainingSession, unit: Any) -> Any:
+    """The receptive field of a CNN unit for the probe on show (``CNNTrainer.unit_view``), the trainer's own
+    selection untouched: the one question a window that follows a run read-only may ask of it."""
+    view = getattr(session.trainer, "unit_view", None)
+    if view is None:
+        raise ValueError("this model has no units with a receptive field")
+    return view(unit)
+
+
+VIEWER_QUERIES = frozenset({unit_view})  # what a read-only follower may ask a run (see docs/remote.md)
+
+
 def evaluate_now(session: TrainingSession) -> None:
     """A row of held-out metrics at the current step (the curves then end where training is)."""
     session.evaluate_now()

@@ -203,6 +203,9 @@ class _ChildServer:
             self._sent_snapshot, self._last_status, self._slow_t = None, None, 0.0
             self._last_arrays, self._static = {}, set()
             self.send(("resynced", self.acked))
+        elif kind == "query":  # ("query", id, fn, args, kwargs): a follower's question, through a training
+            _, call_id, fn, args, kwargs = msg  # server; not one of the window's calls: not counted
+            self.session.run_command(fn, *args, on_done=functools.partial(self._reply, call_id), **kwargs)
         elif kind == "call":  # ("call", id, fn, args, kwargs)
             _, call_id, fn, args, kwargs = msg
             self.session.run_command(fn, *args, on_done=functools.partial(self._reply, call_id), **kwargs)

@@ -40,6 +40,7 @@ log = logging.getLogger("explorer.remote")
 CONNECT_TIMEOUT = 10.0
 MAX_FRAME_BODY = 1 << 31
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # waits between attempts to connect again; the last repeats
+MAX_QUERIES = 4  # a follower's questions on their way at once (the server's limit too)
 NEXT_RUN_POLL_S = 2.0  # a follower whose run ended looks for the server's next run this often
 FOLLOWING = ("This window follows the run on {server} read-only: only the window that trains it can pause, "
              "step or change it.")
@@ -534,9 +535,29 @@ class FollowSession(RemoteSession):
 
     def run_command(self, fn: Callable[..., Any], *args: Any,
                     on_done: Callable[[Any, BaseException | None], None] | None = None, **kwargs: Any) -> None:
-        """Refused: the model is the run's window's to save, export or change."""
-        if on_done is not None:
-            on_done(None, PermissionError(FOLLOWING.format(server=self.server)))
+        """A question a follower may ask (``commands.VIEWER_QUERIES``: the receptive field of a unit clicked
+        here) goes to the run, answered to this window alone; anything else is refused, with a notice:
+        the model is its own window's to save, export or change."""
+        if fn not in commands.VIEWER_QUERIES or kwargs:
+            self._refuse_control()
+            if on_done is not None:
+                on_done(None, PermissionError(FOLLOWING.format(server=self.server)))
+            return
+        with self._lock:
+            busy = len(self._replies) >= MAX_QUERIES
+            if not busy:
+                self._call_ids += 1
+                call_id = self._call_ids
+                self._replies[call_id] = on_done or (lambda _result, _error: None)
+        if busy:  # (the server takes only so many at once: the newest click asks again when one is answered)
+            if on_done is not None:
+                on_done(None, PermissionError("still waiting for the answers to the last clicks"))
+            return
+        if not self._send(("query", call_id, fn, args, {}), counted=False):
+            with self._lock:
+                self._replies.pop(call_id, None)
+            if on_done is not None:
+                on_done(None, TrainingProcessError(f"the connection to {self.server} is lost"))
 
     # what a window sets for every session: the run's own window has set them
     def set_threads(self, n: int | None) -> None:

@@ -20,8 +20,10 @@ pump reads each of the process's frames once, looks at its header only (``decode
 stay unread) and queues the same bytes for every viewer, each with its own writer thread and bounded
 queue (a viewer that falls behind loses its oldest snapshots first; one that stops reading is dropped).
 A viewer that joins late gets what the run keeps for it: its first report, the latest full status, the
-curves (the newest ``VIEWER_HISTORY_BYTES``), the latest snapshot. Viewers send nothing: whatever one
-sends is refused with a notice and a log line, and ten refusals end its connection.
+curves (the newest ``VIEWER_HISTORY_BYTES``), the latest snapshot. A viewer may ask one thing only: the
+receptive field of a unit its user clicked (``commands.unit_view``, ``VIEWER_MAX_QUERIES`` at a time),
+answered to it alone; anything else it sends is refused with a notice and a log line, and ten refusals
+end its connection.
 
 ``ranks`` (``serve --gpus N``): the server writes it into every session request it passes on, over
 whatever a client sent, so the operator alone chooses how many processes a run takes. With N > 1 a
@@ -45,7 +47,7 @@ from explorer.core.persist import commands
 from explorer.core.process import codec, worker
 from explorer.core.process.session import MAX_MESSAGE_BYTES, MESSAGE
 from explorer.core.wire.auth import tokens_equal
-from explorer.core.wire.frame import ConnectionClosed, WireError, decode_header, encode_frame, read_frame
+from explorer.core.wire.frame import ConnectionClosed, WireError, decode_frame, decode_header, encode_frame, read_frame
 from explorer.core.wire.server import (
     HARD_QUEUE_BYTES,
     HARD_QUEUE_FRAMES,
@@ -73,6 +75,8 @@ VIEWER_STALL_S = 30.0           # a viewer that takes no bytes for this long is 
 VIEWER_MAX_REFUSALS = 10
 SEND_BATCH = 256                # buffers per sendmsg (the system's limit is 1024)
 VIEWER_REFUSAL = "a viewer follows the run read-only: only the window that trains it can control it"
+VIEWER_QUERIES = commands.VIEWER_QUERIES  # what a viewer may ask the run (answered to it alone)
+VIEWER_MAX_QUERIES = 4          # a viewer's questions waiting for their answer at once
 # what a training process says that viewers see too (replies and failures are the controlling window's)
 SHARED_MESSAGES = frozenset({"ready", "metrics", "static", "snapshot", "status", "resynced", "stopped"})
 
@@ -177,6 +181,16 @@ def send_buffers(sock: socket.socket, buffers: list[bytes]) -> None:
                 views[0], sent = views[0][sent:], 0
 
 
+def message_fields(data: bytes) -> Any:
+    """The packed message (``fields["m"]``) of a frame from the training process."""
+    return decode_header(data, max_body=MAX_MESSAGE_BYTES)[1].get("m")
+
+
+def message_arrays(data: bytes) -> dict[str, Any]:
+    """The arrays of a frame from the training process."""
+    return dict(decode_frame(data, max_body=MAX_MESSAGE_BYTES).arrays)
+
+
 def _full_status(status: Any) -> bool:
     """Whether a status carries the slow fields too (the model's description and settings)."""
     return isinstance(status, dict) and isinstance(status.get("fields"), dict) and "describe" in status["fields"]
@@ -218,6 +232,9 @@ class _Run:
         self._history: deque[bytes] = deque()
         self._history_bytes = 0
         self._history_gen: Any = None
+        # viewers' questions on their way to the process: its id there (negative: never a window's) -> whose
+        self._queries: dict[int, tuple[_Client, int]] = {}
+        self._query_ids = 0
         self._pump = threading.Thread(target=self._forward, name=f"remote-run-{run_id[:6]}", daemon=True)
         self._pump.start()
 
@@ -266,9 +283,39 @@ class _Run:
             log.warning("run %s: dropped the viewer at %s: %s", self.id[:6], viewer.peer, reason)
         shutdown_socket(viewer.sock)
 
-    def _share(self, data: bytes) -> None:
+    def ask(self, viewer: _Client, message: Any) -> str | None:
+        """Pass a viewer's question on (``("query", id, fn, args, kwargs)`` with ``fn`` in VIEWER_QUERIES);
+        why not, when it may not."""
+        if not (isinstance(message, tuple) and len(message) == 5 and message[0] == "query"
+                and message[2] in VIEWER_QUERIES and isinstance(message[1], int)
+                and isinstance(message[3], tuple) and isinstance(message[4], dict) and not message[4]):
+            return VIEWER_REFUSAL
+        with self.view_lock:
+            if sum(1 for v, _ in self._queries.values() if v is viewer) >= VIEWER_MAX_QUERIES:
+                return f"at most {VIEWER_MAX_QUERIES} questions at once"
+            self._query_ids -= 1
+            self._queries[self._query_ids] = (viewer, message[1])
+            asked = self._query_ids
+        self.send_to_process(_message_frame(("query", asked, message[2], message[3], {})))
+        return None
+
+    def _answer(self, data: bytes, asked: int) -> None:
+        """The process's reply to a viewer's question: to that viewer alone, under the id it gave."""
+        with self.view_lock:
+            viewer, own_id = self._queries.pop(asked, (None, 0))
+        if viewer is None or viewer.dropped:
+            return
+        try:
+            _, _, result, error = codec.unpack(message_fields(data), message_arrays(data))
+            frame = _message_frame(("reply", own_id, result, error))
+        except (WireError, codec.CodecError, TypeError, ValueError) as exc:
+            log.warning("run %s: the answer to a viewer could not be passed on (%s)", self.id[:6], exc)
+            return
+        if not viewer.enqueue(_Outgoing(frame), QUEUE_FRAMES, QUEUE_BYTES):
+            self.drop_viewer(viewer, "too far behind (its outgoing queue is full)")
+
+    def _share(self, data: bytes, tag: str, first: Any) -> None:
         """Keep what a late viewer needs of the process's message ``data`` and queue it for every viewer."""
-        tag, first = message_head(data)
         if tag not in SHARED_MESSAGES:
             return
         item = _Outgoing(data, droppable=tag == "snapshot", close_after=tag == "stopped")
@@ -339,7 +386,11 @@ class _Run:
                 data = self.conn.recv_bytes()
             except (EOFError, OSError):
                 break
-            self._share(data)
+            tag, first = message_head(data)
+            if tag == "reply" and isinstance(first, int) and first < 0:  # a viewer's answer, not the window's
+                self._answer(data, first)
+                continue
+            self._share(data, tag, first)
             with self.lock:
                 sock = self.sock
             if sock is None:
@@ -558,7 +609,7 @@ class TrainingServer:
 
     def _serve_viewer(self, sock: socket.socket, peer: str, follow: Any) -> None:
         """Follow a run read-only: its frames go out through a writer of the viewer's own; what the viewer
-        sends is refused."""
+        sends, but for its questions (``_Run.ask``), is refused."""
         run = self._followed(follow)
         if run is None:
             why = ("no such run here (it ended, or the server was restarted)" if follow is not None
@@ -588,13 +639,13 @@ class TrainingServer:
                 self._viewer_count -= 1
 
     def _read_viewer(self, run: _Run, viewer: _Client) -> None:
-        """A viewer sends nothing: each frame it sends is refused (a notice to it, a line in the log), and
+        """A viewer's questions go to the run; any other frame is refused (a notice to it, a line in the log), and
         ``VIEWER_MAX_REFUSALS`` of them, or a frame too large to be a command, end its connection."""
         refusals = 0
         try:
             while not viewer.dropped:
                 try:
-                    read_frame(viewer.sock, max_body=VIEWER_MAX_BODY)
+                    frame = read_frame(viewer.sock, max_body=VIEWER_MAX_BODY)
                 except TimeoutError:
                     if run.ended and not viewer.queue:  # (told "stopped" and silent since)
                         break
@@ -604,13 +655,22 @@ class TrainingServer:
                 except (WireError, OSError) as exc:
                     run.drop_viewer(viewer, str(exc) or type(exc).__name__)
                     break
+                try:
+                    if frame.kind != MESSAGE:
+                        raise WireError(f"a {frame.kind!r:.40} frame")
+                    why = run.ask(viewer, codec.unpack(frame.fields.get("m"), dict(frame.arrays)))
+                except (WireError, codec.CodecError) as exc:
+                    why = f"{VIEWER_REFUSAL} ({exc})"
+                except OSError:  # the run's process is gone: the viewer hears "stopped"
+                    continue
+                if why is None:
+                    continue
                 refusals += 1
-                log.warning("run %s: refused a command from the viewer at %s: %s", run.id[:6], viewer.peer,
-                            VIEWER_REFUSAL)
+                log.warning("run %s: refused a command from the viewer at %s: %s", run.id[:6], viewer.peer, why)
                 if refusals >= VIEWER_MAX_REFUSALS:
                     run.drop_viewer(viewer, f"{refusals} commands refused")
                     break
-                if not viewer.enqueue(_Outgoing(_message_frame(("notice", VIEWER_REFUSAL))),
+                if not viewer.enqueue(_Outgoing(_message_frame(("notice", why))),
                                       QUEUE_FRAMES, QUEUE_BYTES):
                     run.drop_viewer(viewer, "too far behind (its outgoing queue is full)")
                     break

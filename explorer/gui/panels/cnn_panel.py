@@ -21,7 +21,7 @@ from explorer.core.data.datasets import find_idx_files
 from explorer.core.engine.protocol import Session
 from explorer.core.engine.session import Snapshot
 from explorer.core.families.cnn.trainer import NEEDS_RESET, CNNConfig, cnn_presets
-from explorer.core.persist.commands import call_trainer
+from explorer.core.persist.commands import call_trainer, unit_view
 from explorer.gui.panels.base import PRESENTATION_MIN_VIEW_PX, DockSpec, LivePanel, settings_scroll, squeezable
 from explorer.gui.widgets.canvas import DrawingCanvas
 from explorer.gui.widgets.featuremaps import FeatureMapStack, InputView
@@ -180,6 +180,7 @@ class LabelledMosaic(MosaicView):
 
 
 class CNNPanel(LivePanel):
+    sigOwnUnit = QtCore.Signal(object)  # (unit, its view or None, error): an answer for a follower's click
     presentation_docks = ("cnnPredictionDock", "cnnCurvesDock")
     family = "cnn"
     title = "CNN: feature maps and receptive fields"
@@ -209,6 +210,13 @@ class CNNPanel(LivePanel):
         ll.addWidget(self.input_caption)
         self.maps = FeatureMapStack(cols=16)
         self.maps.sigUnitClicked.connect(self._unit_clicked)
+        # a window that follows a run read-only shows the unit its user clicked, asked of the run (its own
+        # selection there is the run's window's): the unit, the answer, when it was asked, for which session
+        self._own_unit: tuple[int, int, int, int] | None = None
+        self._own_view: dict | None = None
+        self._own_asked = 0.0
+        self._own_session: object | None = None
+        self.sigOwnUnit.connect(self._own_unit_answered)
         right = QtWidgets.QWidget()
         rl = QtWidgets.QVBoxLayout(right)
         rl.setContentsMargins(6, 4, 6, 4)
@@ -355,7 +363,40 @@ class CNNPanel(LivePanel):
     def _unit_clicked(self, row: int, channel: int, y: int, x: int) -> None:
         if 0 <= row < len(self._feature_index):
             layer = self._feature_index[row]
+            if getattr(self.session, "read_only", False):  # following: this window's unit, asked of the run
+                self._own_unit, self._own_view, self._own_session = (layer, channel, y, x), None, self.session
+                self._ask_own_unit()
+                self.go_live()
+                return
             self._in_thread("select_unit", (layer, channel, y, x))
+
+    def _ask_own_unit(self) -> None:
+        s, unit = self.session, self._own_unit
+        if s is None or unit is None:
+            return
+        self._own_asked = time.monotonic()
+        # (answered on the session's reader thread: the signal brings it to this one)
+        s.run_command(unit_view, unit, on_done=lambda result, error: self.sigOwnUnit.emit((unit, result, error)))
+
+    def _own_unit_answered(self, answer: tuple) -> None:
+        unit, result, error = answer
+        if unit != self._own_unit or self._own_session is not self.session:
+            return  # another click, or another session, since
+        if error is not None:
+            self.unit_label.setText(f"Unit {unit}: {error}")
+            return
+        self._own_view = result
+        if self.viewing is None:
+            self._show_unit(result)
+
+    def _shown_unit(self, a: dict) -> dict:
+        """The unit to show with snapshot ``a``: a follower's own (asked again each second while live, so
+        that its effective field follows the training), else the one the snapshot has."""
+        if self._own_unit is None or self._own_session is not self.session or self.viewing is not None:
+            return a
+        if time.monotonic() - self._own_asked > 1.0:
+            self._ask_own_unit()
+        return self._own_view if self._own_view is not None else a
 
     def use_image_folder(self, path: str) -> None:
         """Train on the user's images in ``path`` (one sub-folder per class) now."""
@@ -434,7 +475,7 @@ class CNNPanel(LivePanel):
         else:
             title += " (drawn)"
         self.input_title.setText(title)
-        self._show_unit(a)
+        self._show_unit(self._shown_unit(a))
         if (snap.run_id, a["eval_version"]) != self._eval_shown:
             self._eval_shown = (snap.run_id, a["eval_version"])
             self._show_evaluation(a, names, h, w)

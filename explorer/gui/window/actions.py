@@ -268,7 +268,8 @@ class ActionsMixin:
         own = ""
         server = getattr(s, "server", None)  # a session on a training server
         if server is not None:
-            own = f" · connection to {server} lost, connecting again" if s.dropped else f" · on {server}"
+            where = f"following {server}, read-only" if getattr(s, "read_only", False) else f"on {server}"
+            own = f" · connection to {server} lost, connecting again" if s.dropped else f" · {where}"
         elif s.in_own_process and not brief:
             own = " · own process" if s.trainer.family in PANELS else " · in your script"
         self.status_device.setText(f"device: {s.trainer.device}{threads}{own}")

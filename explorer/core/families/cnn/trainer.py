@@ -390,6 +390,24 @@ class CNNTrainer(MiniBatchTrainer):
     def _image_geometry(self, layer: int) -> LayerGeometry | None:
         return next((g for g in self.geometry if g.index == layer), None)
 
+    def unit_view(self, unit: Sequence[int]) -> dict[str, Any]:
+        """The receptive field of ``unit`` = (layer, channel, y, x) for the probe on show, as a snapshot has
+        it for the selected unit (``unit``, ``unit_layer``, ``rf_box``, ``erf``), the selection left as it
+        is: a window that follows the run read-only asks for the units its user clicks. Out of range
+        raises ValueError."""
+        layer, ch, y, x = (int(v) for v in unit)
+        g = self._image_geometry(layer)
+        if g is None:
+            raise ValueError(f"layer {layer} has no feature maps with a receptive field")
+        c, h, w = g.shape
+        if not (0 <= ch < c and 0 <= y < h and 0 <= x < w):
+            raise ValueError(f"{g.name} has {c} maps of {h}x{w}; unit ({ch}, {y}, {x}) is outside")
+        erf = self.feature_maps(self.probe, (layer, ch, y, x))[3]
+        assert erf is not None
+        return {"unit": np.asarray((layer, ch, y, x), dtype=np.int64), "unit_layer": g.name,
+                "rf_box": np.asarray(rf_box(g, y, x, self.input_shape[1:]), dtype=np.int64),
+                "erf": erf.detach().cpu().numpy()}
+
     def select_unit(self, unit: Sequence[int] | None) -> None:
         """Select unit (layer, channel, y, x) of an image layer (layer 1-based); None: the centre unit of
         channel 0 of the last image layer. Out of range raises ValueError."""
