@@ -488,3 +488,23 @@ def test_a_snapshots_saturated_shares_are_those_of_the_whole_batch():
     assert scalars["saturated/1"] == pytest.approx(float((relu == 0).float().mean()), rel=1e-6)
     assert scalars["saturated/4"] == pytest.approx(float(((sig < 0.05) | (sig > 0.95)).float().mean()), rel=1e-6)
     assert all(isinstance(v, float) for v in scalars.values())
+
+
+def test_saturated_shares_left_as_tensors_are_copied_with_the_arrays_to_the_same_floats(monkeypatch):
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 5), nn.Tanh())
+    x = torch.randn(6, 1, 8, 8)
+    arrays, scalars = snap(model, x)
+    real = snapshot_module._histogram
+
+    def as_on_a_device(y, family):  # what the device path gives: the share as a 0-d tensor
+        hist, share = real(y, family)
+        return hist, torch.tensor(share, dtype=torch.float32) if isinstance(share, float) else share
+
+    monkeypatch.setattr(snapshot_module, "_histogram", as_on_a_device)
+    arrays_t, scalars_t = snap(model, x)
+    assert scalars_t == pytest.approx(scalars, rel=1e-6) and set(scalars_t) == {"saturated/1", "saturated/4"}
+    assert all(type(v) is float for v in scalars_t.values())
+    assert arrays_t.keys() == arrays.keys()
+    for name in arrays:
+        np.testing.assert_array_equal(arrays_t[name], arrays[name])
