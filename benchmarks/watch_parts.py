@@ -2,7 +2,8 @@
 
     python benchmarks/watch_parts.py [--steps 3000]
 
-Times the watcher's parts (the per-step row, the metric ticks, snapshots, gradient norms) over the steps
+Times the watcher's parts (the per-step row, the metric ticks, snapshots, gradient norms; within a
+snapshot, taking it and publishing it: ``publish`` counts every frame, notices and states too) over the steps
 of ``examples/watch_cnn_digits.py``'s model and data, and prints each as a share of the loop's time, with
 the pacer's own account (its budget is 3%). The timing wrappers add about a microsecond a call.
 """
@@ -27,6 +28,7 @@ import explorer  # noqa: E402
 from explorer.core.watch import watcher as watcher_module  # noqa: E402
 
 PARTS = ("_step", "_row", "_tick", "_look", "_snapshot", "_grad_row")
+INNER = ("take_snapshot", "publish")  # inside _snapshot: the snapshot itself, and encoding + queueing it
 VIEWER = """
 import sys
 sys.path.insert(0, {root!r})
@@ -43,8 +45,8 @@ while True:
 """
 
 
-def timed(spent: dict[str, list[float]], name: str):
-    method = getattr(watcher_module.Watcher, name)
+def timed(spent: dict[str, list[float]], name: str, method=None):
+    method = method or getattr(watcher_module.Watcher, name)
 
     def wrapper(self, *args, **kwargs):
         t = time.perf_counter()
@@ -65,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     spent: dict[str, list[float]] = {}
     for name in PARTS:
         setattr(watcher_module.Watcher, name, timed(spent, name))
+    watcher_module.take_snapshot = timed(spent, "take_snapshot", watcher_module.take_snapshot)
+    watcher_module.FrameServer.publish = timed(spent, "publish", watcher_module.FrameServer.publish)
     x_train, y_train, x_test, y_test = example.load_digits()
     torch.manual_seed(0)
     model = example.DigitsCNN()
@@ -89,9 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - t0
     print(f"{step / elapsed:.0f} steps/s; the pacer's account: {100 * w._pacer.share():.2f}% of the loop "
           f"({w._pacer.spent * 1e3:.0f} ms of {elapsed * 1e3:.0f})")
-    for name in PARTS:
+    for name in (*PARTS, *INNER):
         seconds, calls = spent.get(name, [0.0, 0])
-        print(f"  {name:10s} {seconds * 1e3:8.1f} ms over {calls:5d} calls ({100 * seconds / elapsed:.2f}%)")
+        each = f"{1e3 * seconds / calls:6.3f} ms each" if calls else ""
+        print(f"  {name:13s} {seconds * 1e3:8.1f} ms over {calls:5d} calls ({100 * seconds / elapsed:.2f}%) {each}")
     w.close()
     viewer.wait(10)
     return 0

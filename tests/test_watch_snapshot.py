@@ -452,3 +452,59 @@ def test_grad_norms_of_a_wrapped_model_and_of_sparse_and_half_gradients():
     norms = grad_norms(model, ["0", "1"])
     assert norms[0] == pytest.approx(torch.linalg.vector_norm(emb.weight.grad.to_dense()).item(), rel=1e-6)
     assert norms[1] == pytest.approx(40000.0 * 6 ** 0.5, rel=1e-6)
+
+
+@pytest.mark.parametrize("family", ["rectifier", "sigmoid", "tanh", "other"])
+def test_the_cpu_histogram_is_numpys_histogram_of_the_finite_values(family):
+    generator = torch.Generator().manual_seed(7)
+    values = torch.randn(16, 16, 16, 16, generator=generator) * 2
+    if family == "rectifier":
+        values = torch.relu(values)  # half of them exactly 0, all in the lowest bin
+    values.view(-1)[:5] = torch.tensor([float("nan"), float("inf"), -float("inf"), 3.5, -1.25])
+    hist, share = snapshot_module.activation_histogram(values, family)
+    flat = values.reshape(-1).numpy()
+    finite = flat[np.isfinite(flat)]
+    lo, hi = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}.get(family, (float(finite.min()), float(finite.max())))
+    expected, _ = np.histogram(np.clip(finite, lo, hi), bins=HIST_BINS, range=(lo, hi))
+    np.testing.assert_array_equal(hist[1].numpy(), expected.astype(np.float32))
+    np.testing.assert_allclose(hist[0].numpy(), lo + (np.arange(HIST_BINS) + 0.5) * (hi - lo) / HIST_BINS,
+                               rtol=1e-5, atol=1e-6)
+    expected_share = {"rectifier": np.mean(flat == 0), "sigmoid": np.mean((flat < 0.05) | (flat > 0.95)),
+                      "tanh": np.mean(np.abs(flat) > 0.9), "other": None}[family]
+    if expected_share is None:
+        assert share is None
+    else:
+        assert share.dtype == torch.float32 and share.item() == pytest.approx(expected_share, rel=1e-6)
+
+
+def test_a_snapshots_saturated_shares_are_those_of_the_whole_batch():
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 5), nn.Sigmoid())
+    x = torch.randn(9, 1, 8, 8)
+    _, scalars = snap(model, x)
+    with torch.no_grad():
+        relu = torch.relu(model[0](x))
+        sig = torch.sigmoid(model[3](relu.flatten(1)))
+    assert scalars["saturated/1"] == pytest.approx(float((relu == 0).float().mean()), rel=1e-6)
+    assert scalars["saturated/4"] == pytest.approx(float(((sig < 0.05) | (sig > 0.95)).float().mean()), rel=1e-6)
+    assert all(isinstance(v, float) for v in scalars.values())
+
+
+def test_saturated_shares_left_as_tensors_are_copied_with_the_arrays_to_the_same_floats(monkeypatch):
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 5), nn.Tanh())
+    x = torch.randn(6, 1, 8, 8)
+    arrays, scalars = snap(model, x)
+    real = snapshot_module._histogram
+
+    def as_on_a_device(y, family):  # what the device path gives: the share as a 0-d tensor
+        hist, share = real(y, family)
+        return hist, torch.tensor(share, dtype=torch.float32) if isinstance(share, float) else share
+
+    monkeypatch.setattr(snapshot_module, "_histogram", as_on_a_device)
+    arrays_t, scalars_t = snap(model, x)
+    assert scalars_t == pytest.approx(scalars, rel=1e-6) and set(scalars_t) == {"saturated/1", "saturated/4"}
+    assert all(type(v) is float for v in scalars_t.values())
+    assert arrays_t.keys() == arrays.keys()
+    for name in arrays:
+        np.testing.assert_array_equal(arrays_t[name], arrays[name])

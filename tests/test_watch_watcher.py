@@ -30,6 +30,7 @@ from torch.overrides import TorchFunctionMode
 import explorer
 from explorer.core.watch import watcher as watcher_module
 from explorer.core.watch.folder import ENDED_FILE, METRICS_FILE, SNAPSHOT_DIR, WATCH_FILE, FolderSource
+from explorer.core.watch.pacing import Pacer
 from explorer.core.wire.auth import read_token_file
 from explorer.core.wire.client import FrameClient
 from explorer.core.wire.frame import WireError
@@ -640,3 +641,46 @@ def test_under_distributed_data_parallel_only_rank_0_watches(tmp_path, runtime):
     assert first["step"] == 1
     assert math.isclose(first["grad/0"], ranks[0]["first_norms"]["0"], rel_tol=1e-6)
     assert math.isclose(first["grad/2"], ranks[0]["first_norms"]["2"], rel_tol=1e-6)
+
+
+class SteppedClock:
+    """A clock that moves only when told, plus ``per_call`` seconds at each reading."""
+
+    def __init__(self, start: float = 100.0, per_call: float = 0.0) -> None:
+        self.now, self.per_call = start, per_call
+
+    def __call__(self) -> float:
+        self.now += self.per_call
+        return self.now
+
+
+def test_a_rows_time_is_to_the_microsecond_and_its_values_as_given(setup, monkeypatch):
+    model, _, _ = setup
+    clock = SteppedClock()
+    monkeypatch.setattr(watcher_module, "Pacer", lambda budget: Pacer(budget, clock=clock))
+    watcher = explorer.watch(model, listen=None, quiet=True)
+    watcher._next_tick = math.inf  # no tick: the rows stay in the batch to be read
+    rows = watcher._out.batch
+    for elapsed, loss in ((0.2500004, 0.5), (1.1234566, np.float64(0.25)), (2.0000006, 7)):
+        clock.now = 100.0 + elapsed
+        watcher.step(loss=loss, epoch=3)
+    watcher.step(loss=float("-inf"), epoch=3)
+    assert [r["time"] for r in rows] == [0.25, 1.123457, 2.000001, 2.000001]
+    assert [r.get("loss") for r in rows] == [0.5, 0.25, 7, None] and type(rows[2]["loss"]) is int
+    assert all(r["epoch"] == 3 for r in rows) and [r["step"] for r in rows] == [1, 2, 3, 4]
+    watcher.close()
+
+
+def test_with_nobody_watching_the_steps_time_is_charged_to_the_pacer_at_the_next_tick(setup, monkeypatch):
+    model, _, _ = setup
+    clock = SteppedClock(per_call=1e-5)  # each reading of the clock: 10 us later
+    monkeypatch.setattr(watcher_module, "Pacer", lambda budget: Pacer(budget, clock=clock))
+    watcher = explorer.watch(model, listen=None, quiet=True)
+    pacer = watcher._pacer
+    for _ in range(6):  # (the first ticks before its own time is known)
+        watcher.step(loss=1.0)  # two readings a step: 10 us of bookkeeping each
+    assert pacer.spent == 0.0
+    clock.now += TICK_S
+    watcher.step(loss=1.0)  # this one ticks: the six steps before it are charged
+    assert pacer.spent == pytest.approx(6 * 1e-5, rel=1e-6)
+    watcher.close()

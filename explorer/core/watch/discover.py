@@ -49,14 +49,25 @@ ACTIVATION_TYPES = SIGMOID_TYPES | TANH_TYPES | RECTIFIER_TYPES | OTHER_ACTIVATI
 WRAPPER_TYPES = ("DataParallel", "DistributedDataParallel")
 
 
+KNOWN_TYPES = (CONV_TYPES | POOL_TYPES | ADAPTIVE_POOL_TYPES | LINEAR_TYPES | NORM_TYPES | ACTIVATION_TYPES
+               | frozenset(RECURRENT_TYPES))
+
+
+_BASE_TYPES: dict[type, str] = {}  # class -> its base_type (a snapshot asks it of every layer, each time)
+
+
 def base_type(module: nn.Module) -> str:
     """The name of the torch class a module is (or derives from): a user's ``class MyReLU(nn.ReLU)`` is a
-    ReLU to the views. The module's own class name when it derives from none that is known."""
-    known = CONV_TYPES | POOL_TYPES | ADAPTIVE_POOL_TYPES | LINEAR_TYPES | NORM_TYPES | ACTIVATION_TYPES
-    for cls in type(module).__mro__:
-        if cls.__module__.startswith("torch.") and (cls.__name__ in known or cls.__name__ in RECURRENT_TYPES):
-            return cls.__name__
-    return type(module).__name__
+    ReLU to the views. The module's own class name when it derives from none that is known. Worked out
+    once a class: the answer depends on the class alone."""
+    module_type = type(module)
+    found = _BASE_TYPES.get(module_type)
+    if found is None:
+        found = next((cls.__name__ for cls in module_type.__mro__
+                      if cls.__module__.startswith("torch.") and cls.__name__ in KNOWN_TYPES), module_type.__name__)
+        if len(_BASE_TYPES) < 4096:
+            _BASE_TYPES[module_type] = found
+    return found
 
 
 def layer_kind(module: nn.Module) -> str:
@@ -171,6 +182,8 @@ def model_device(model: nn.Module, probe: Any = None) -> torch.device:
 
 def cuda_indices(model: nn.Module) -> list[int]:
     """The CUDA devices the model's parameters and buffers are on (their random generators are forked)."""
+    if not torch.cuda.is_initialized():  # no tensor can be on a CUDA device yet (a snapshot asks each time)
+        return []
     found: set[int] = set()
     for t in list(model.parameters()) + list(model.buffers()):
         if t.device.type == "cuda":
@@ -218,7 +231,8 @@ def probe_mode(model: nn.Module) -> Iterator[None]:
                 yield
     finally:
         for m, training in flags:
-            m.training = training
+            if m.training != training:  # (setting it goes through Module.__setattr__: only where it changed)
+                m.training = training
 
 
 def shape_list(t: torch.Tensor | None) -> list[int] | None:

@@ -88,6 +88,13 @@ def activation_histogram(y: torch.Tensor, family: str) -> tuple[torch.Tensor, to
 
     The bins are counted with ``bincount`` (no weights): deterministic on every device, unlike ``histc``,
     which fails on CUDA under ``torch.use_deterministic_algorithms(True)``."""
+    hist, saturated = _histogram(y, family)
+    return hist, torch.tensor(saturated, dtype=torch.float32) if isinstance(saturated, float) else saturated
+
+
+def _histogram(y: torch.Tensor, family: str) -> tuple[torch.Tensor, torch.Tensor | float | None]:
+    """:func:`activation_histogram`, its saturated share a float on the CPU (a tensor left on a device, to
+    be copied with the snapshot's other arrays, not on its own)."""
     v = y.detach().reshape(-1).float()
     if v.device.type == "cpu" and v.numel():
         return _cpu_histogram(v.numpy(), family)
@@ -120,40 +127,47 @@ def activation_histogram(y: torch.Tensor, family: str) -> tuple[torch.Tensor, to
     return hist, saturated
 
 
-def _cpu_histogram(v: np.ndarray, family: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _cpu_histogram(v: np.ndarray, family: str) -> tuple[torch.Tensor, float | None]:
     """:func:`activation_histogram` on the CPU, in numpy: the same bins and counts in a few passes over the
     values instead of the dozen small tensor operations the device path needs to avoid syncs (on a
-    2-core CPU, a CNN's two ReLU histograms took half of its snapshot's time)."""
-    finite = np.isfinite(v)
-    all_finite = bool(finite.all())
-    seen = v if all_finite else v[finite]
+    2-core CPU, a CNN's two ReLU histograms took half of its snapshot's time). The saturated share comes
+    back as a float (no tensor to make for it).
+
+    The passes: min and max (which also tell whether every value is finite: a NaN or an infinity shows in
+    one of them), the bin of each value in one float32 buffer (subtract, divide, clip, all in place), its
+    truncation to integers (the floor: the buffer is >= 0 by then) and ``bincount``; a rectifier's zeros
+    one more. The bins are those of ``np.histogram(v, HIST_BINS, (lo, hi))`` (the tests compare them)."""
+    vmin, vmax = (float(v.min()), float(v.max())) if v.size else (0.0, 0.0)
+    seen = v if math.isfinite(vmin) and math.isfinite(vmax) else v[np.isfinite(v)]
     if family == "sigmoid":
         lo, hi = 0.0, 1.0
     elif family == "tanh":
         lo, hi = -1.0, 1.0
     elif seen.size:
-        lo, hi = float(seen.min()), float(seen.max())
+        lo, hi = (vmin, vmax) if seen is v else (float(seen.min()), float(seen.max()))
         if hi <= lo:
             lo, hi = lo - 0.5, hi + 0.5
     else:
         lo, hi = -0.5, 0.5
     lo32, hi32 = np.float32(lo), np.float32(hi)
     width = (hi32 - lo32) / np.float32(HIST_BINS)
-    index = np.floor((seen - lo32) / width)
-    np.clip(index, 0, HIST_BINS - 1, out=index)
-    counts = np.bincount(index.astype(np.int64), minlength=HIST_BINS)[:HIST_BINS].astype(np.float32)
-    centres = lo32 + (np.arange(HIST_BINS, dtype=np.float32) + np.float32(0.5)) * width
-    hist = torch.from_numpy(np.stack([centres, counts]))
-    share: float | None
+    position = np.subtract(seen, lo32, dtype=np.float32)
+    np.divide(position, width, out=position)
+    np.clip(position, 0, HIST_BINS - 1, out=position)
+    counts = np.bincount(position.astype(np.intp), minlength=HIST_BINS)[:HIST_BINS]
+    hist = np.empty((2, HIST_BINS), np.float32)
+    np.multiply(np.arange(HIST_BINS, dtype=np.float32) + np.float32(0.5), width, out=hist[0])
+    hist[0] += lo32
+    hist[1] = counts
     if family == "sigmoid":
-        share = float(np.count_nonzero((v < SIGMOID_SATURATED[0]) | (v > SIGMOID_SATURATED[1]))) / v.size
+        share: float | None = float(np.count_nonzero((v < SIGMOID_SATURATED[0]) | (v > SIGMOID_SATURATED[1]))) / v.size
     elif family == "tanh":
         share = float(np.count_nonzero(np.abs(v) > TANH_SATURATED)) / v.size
     elif family == "rectifier":
         share = float(np.count_nonzero(v == 0)) / v.size
     else:
         share = None
-    return hist, None if share is None else torch.tensor(share, dtype=torch.float32)
+    return torch.from_numpy(hist), share
 
 
 def _sample_maps(y: torch.Tensor, kind: str) -> torch.Tensor | None:
@@ -317,7 +331,7 @@ class _Hooks:
 
     def __init__(self) -> None:
         self.pieces: dict[str, dict[str, torch.Tensor]] = {}   # layer -> array name -> tensor
-        self.scalars: dict[str, torch.Tensor] = {}
+        self.scalars: dict[str, torch.Tensor | float] = {}
         self.rnn_inputs: dict[str, Any] = {}
         self.handles: list[Any] = []
 
@@ -347,7 +361,7 @@ class _Hooks:
             got: dict[str, torch.Tensor] = {}
             if y is not None and y.dim() > 0:
                 if kind == "activation" and y.numel() > 0:
-                    hist, saturated = activation_histogram(y, activation_family(module))
+                    hist, saturated = _histogram(y, activation_family(module))
                     got[f"hist/{name}"] = hist
                     if saturated is not None:
                         self.scalars[f"saturated/{name}"] = saturated
@@ -468,7 +482,7 @@ def take_snapshot(model: nn.Module, probe: Any, description: dict[str, Any], *, 
     request = _erf_request(erf, modules) if erf is not None and probe is not None else None
     arrays: dict[str, torch.Tensor] = {}
     per_layer: dict[str, dict[str, torch.Tensor]] = {}
-    scalars: dict[str, torch.Tensor] = {}
+    scalars: dict[str, torch.Tensor | float] = {}
     with torch.no_grad():
         weights = {name: weight_array(module, layer_kind(module)) for name, module in layers}
     if probe is not None:
@@ -513,6 +527,8 @@ def take_snapshot(model: nn.Module, probe: Any, description: dict[str, Any], *, 
     if probe is not None and request is not None:
         arrays[f"erf/{request[0]}"] = erf_map
     arrays = _within_limits(arrays)
-    values = to_numpy({**arrays, **{f"scalar:{k}": v.reshape(()) for k, v in scalars.items()}})
-    scalar_values = {k: float(values.pop(f"scalar:{k}")) for k in scalars}
+    on_device = {f"scalar:{k}": v.reshape(()) for k, v in scalars.items() if isinstance(v, torch.Tensor)}
+    values = to_numpy({**arrays, **on_device})
+    scalar_values = {k: float(values.pop(f"scalar:{k}")) if isinstance(v, torch.Tensor) else float(v)
+                     for k, v in scalars.items()}
     return values, scalar_values

@@ -13,7 +13,7 @@ Why it looks like this:
   work (a snapshot of the model on the probe, the gradient norms) is done only while a window watches or
   a folder is written, and only as often as the pacer allows (``budget``: 3% of the loop's time by
   default; see pacing.py). With nobody watching and no folder, a step is a dict and an append: no torch
-  call at all. Any exception inside watching is logged once (logger ``explorer.watch``), sent to the
+  call at all (its few microseconds are summed and charged to the pacer at the next tick). Any exception inside watching is logged once (logger ``explorer.watch``), sent to the
   windows as a notice, and that part of watching stops; the training goes on.
 - Windows connect over the wire (explorer.core.wire): a :class:`~explorer.core.wire.server.FrameServer`
   on 127.0.0.1 with a random token in a file only the user can read. With ``control=True`` a window may
@@ -61,6 +61,7 @@ MAX_KEY = 200                 # characters of a scalar's name
 CONTROL_COMMANDS = frozenset({"pause", "play", "step", "set_lr"})
 READ_ONLY = "this run is read-only (started without control=True)"
 RESERVED = ("time",)
+MAX_NAMES_KEPT = 1000         # scalar names remembered as checked (the per-step row skips their checks)
 
 
 # -- small helpers ------------------------------------------------------------------------------------------
@@ -272,6 +273,7 @@ class Watcher:
         self._control = bool(control)
         self._failed: set[str] = set()
         self._warned_keys: set[str] = set()
+        self._names_ok: set[str] = set()
         self._held: list[str] = []
         self._out = _Outlets()
         self._finalizer = weakref.finalize(self, self._out.close)  # at exit too (finalize's atexit)
@@ -292,6 +294,8 @@ class Watcher:
         self._epoch = 0
         self._last_row: dict = {"step": 0, "time": 0.0}
         self._next_tick = -math.inf
+        self._unpaid = 0.0           # seconds of per-step bookkeeping not yet charged to the pacer
+        self._unpaid_at = 0.0        # when the last of them ended
         self._viewers = 0
         self._heavy = False          # a window watches or a folder is written: heavy work may be due
         self._pause_wanted = False
@@ -427,28 +431,46 @@ class Watcher:
             self._tick(now)
         if self._heavy:
             self._look(now, row)
-        end = self._clock()
-        self._pacer.charge(end - now, end)
+            end = self._clock()
+            self._pacer.charge(end - now + self._unpaid, end)
+            self._unpaid = 0.0
+        else:  # nothing heavy is paced: the bookkeeping's seconds are charged at the next tick, in one sum
+            self._unpaid_at = end = self._clock()
+            self._unpaid += end - now
         if self._pause_wanted:
             self._paused()
 
     def _row(self, now: float, scalars: dict[str, Any]) -> dict:
-        """This step's metric row; a scalar that is not a finite number is left out (said once per name)."""
+        """This step's metric row; a scalar that is not a finite number is left out (said once per name).
+
+        Called from the loop after the training step's own work, when little of the watcher is in the CPU's
+        caches: the common case (a name seen before, a float or an int) takes the fewest steps."""
         step = scalars.pop("step", None) if "step" in scalars else None
         if step is not None:
             number = self._number("step", step)
             self._n = int(number) if number is not None else self._n + 1
         else:
             self._n += 1
-        row: dict[str, Any] = {"step": self._n, "time": round(now - self._started, 6)}
+        # to the microsecond (not round(), whose exact decimal rounding is slow code to run once a step)
+        row: dict[str, Any] = {"step": self._n, "time": int((now - self._started) * 1e6 + 0.5) / 1e6}
+        names_ok = self._names_ok
         for key, value in scalars.items():
-            if key in RESERVED or len(key) > MAX_KEY:
-                self._warn_key(key, f"step({key[:40]}=...): {'the watcher sets it' if key in RESERVED else 'name too long'}"
-                                    f"; left out")
-                continue
-            number = self._number(key, value)
-            if number is not None:
-                row[key] = number
+            if key not in names_ok:
+                if key in RESERVED or len(key) > MAX_KEY:
+                    self._warn_key(key, f"step({key[:40]}=...): "
+                                        f"{'the watcher sets it' if key in RESERVED else 'name too long'}; left out")
+                    continue
+                if len(names_ok) < MAX_NAMES_KEPT:
+                    names_ok.add(key)
+            kind = type(value)
+            if kind is float and value - value == 0.0:  # finite (inf - inf and nan - nan are nan)
+                row[key] = value
+            elif kind is int:  # (an epoch, a count)
+                row[key] = value
+            else:
+                number = self._number(key, value)
+                if number is not None:
+                    row[key] = number
         if "epoch" in row:
             self._epoch = max(0, int(row["epoch"]))
         return row
@@ -480,6 +502,9 @@ class Watcher:
     def _tick(self, now: float) -> None:
         """At most 20 times a second: the commands, who watches, the rows out."""
         self._next_tick = now + TICK_S
+        if self._unpaid:  # (as of the step that ended last: the time since has paid some of it back)
+            self._pacer.charge(self._unpaid, self._unpaid_at)
+            self._unpaid = 0.0
         server = self._out.server
         if server is not None and "the server" not in self._failed:
             try:
