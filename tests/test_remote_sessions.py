@@ -119,6 +119,38 @@ def test_a_run_left_without_a_window_ends_after_keep_detached(caplog):
         srv.close()
 
 
+def test_a_window_that_comes_back_at_the_last_moment_keeps_its_run(monkeypatch):
+    """A resume claims its run before anything else: the reaper, due while the welcome is being made,
+    passes it by (it used to end the run under the returning window)."""
+    import explorer.core.engine.devices as devices
+
+    srv = TrainingServer(token=TOKEN, keep_detached=1.0)
+    srv.start()
+    s = RemoteSession(tiny_rbm_config(), server=address(srv), threads=1, auto_reconnect=False)
+    try:
+        s.set_step_rate(100)
+        s.start()
+        run = s.server_run
+        s._conn.sock.shutdown(socket.SHUT_RDWR)
+        wait_for(lambda: s.dropped, what="the drop")
+        slow = devices.available_devices
+
+        def welcome_made_slowly():  # the reaper's deadline passes while the welcome is being made
+            time.sleep(2.0)
+            return slow()
+
+        monkeypatch.setattr(devices, "available_devices", welcome_made_slowly)
+        assert s.reconnect()
+        monkeypatch.setattr(devices, "available_devices", slow)
+        time.sleep(2.0)  # past keep_detached again, attached
+        assert srv.runs() == [run] and s.connected and s.server_run == run
+        at = s.trainer.step
+        wait_for(lambda: s.trainer.step > at + 20, what="the run training on")
+    finally:
+        s.stop()
+        srv.close()
+
+
 def test_save_run_autosave_and_export_of_a_remote_run_are_written_where_the_window_is(server, tmp_path):
     s = RemoteSession(tiny_rbm_config(), server=address(server), threads=1)
     try:
@@ -269,3 +301,19 @@ def test_every_path_setting_and_private_trainer_call_is_refused_and_the_window_s
         assert any("image_folder" in r.getMessage() for r in caplog.records)
     finally:
         s.stop()
+
+
+def test_a_model_too_large_to_move_is_refused_by_the_window_with_its_size(server, monkeypatch):
+    import explorer.core.remote.client as client
+    from explorer.core.process.session import TrainingProcessError
+
+    local = TrainingSession(make_trainer("rbm", tiny_rbm_config()))
+    local.step(3)
+    assert local.wait(30)
+    files = commands.run_files(local, None)
+    local.close()
+    size = sum(a.nbytes for a in files.values())
+    monkeypatch.setattr(client, "MAX_REQUEST_BYTES", size - 1)
+    with pytest.raises(TrainingProcessError, match=r"the model's files are \d+ MiB; a training server takes at most"):
+        RemoteSession(run_files=files, server=address(server), threads=1)
+    wait_for(lambda: server.runs() == [], what="no run left behind", timeout=20)

@@ -40,6 +40,7 @@ log = logging.getLogger("explorer.remote")
 CONNECT_TIMEOUT = 10.0
 MAX_FRAME_BODY = 1 << 31
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # waits between attempts to connect again; the last repeats
+MAX_REQUEST_BYTES = 255 << 20  # a moved model's files in one request (the server reads 256 MiB at most)
 MAX_QUERIES = 4  # a follower's questions on their way at once (the server's limit too)
 NEXT_RUN_POLL_S = 2.0  # a follower whose run ended looks for the server's next run this often
 FOLLOWING = ("This window follows the run on {server} read-only: only the window that trains it can pause, "
@@ -213,6 +214,16 @@ class RemoteSession(ProcessSession):
         sock, welcome = connect(self.server)
         keep_alive(sock)
         return self._adopt(sock, welcome)
+
+    def _request(self) -> None:
+        """Ask the server for the session; a moved model too large for one request is refused here, named."""
+        files = self._spec.get("run_files") or {}
+        size = sum(getattr(data, "nbytes", 0) for data in files.values())
+        if size > MAX_REQUEST_BYTES:
+            raise TrainingProcessError(
+                f"the model's files are {size / 2**20:.0f} MiB; a training server takes at most "
+                f"{MAX_REQUEST_BYTES >> 20} MiB in one request; it stays where it is")
+        super()._request()
 
     def _adopt(self, sock: socket.socket, welcome: dict[str, Any]) -> tuple[RemoteProcess, SocketPipe]:
         self.server_run = welcome["run"]

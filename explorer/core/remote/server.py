@@ -489,12 +489,13 @@ class TrainingServer:
         """End the runs left detached longer than ``keep_detached``."""
         while not self._closed.wait(min(1.0, self._keep_detached / 4)):
             now = time.monotonic()
-            with self._lock:
+            with self._lock:  # (taken out under the lock that a resume claims a run under: never both)
                 old = [r for r in self._runs.values()
                        if r.detached_at is not None and now - r.detached_at > self._keep_detached]
+                for run in old:
+                    del self._runs[run.id]
             for run in old:
                 log.warning("run %s: no window came back for %.0f s; it ends", run.id[:6], self._keep_detached)
-                self._forget(run)
                 threading.Thread(target=run.stop, daemon=True).start()
 
     def _accept(self) -> None:
@@ -567,6 +568,8 @@ class TrainingServer:
         if resume is not None:
             with self._lock:
                 run = self._runs.get(resume) if isinstance(resume, str) else None
+                if run is not None and not run.ended:
+                    run.detached_at = None  # claimed: the reaper passes it by from now on
             if run is None or run.ended:
                 return self._refuse(sock, peer, "no such run here (it ended, or the server was restarted)")
             log.info("run %s: %s connected again", run.id[:6], peer)
@@ -593,6 +596,10 @@ class TrainingServer:
             if resume is None:  # a run nobody will ever take up
                 self._forget(run)
                 run.stop()
+            else:  # claimed, and not taken up after all: detached again, for the reaper
+                with run.lock:
+                    if run.sock is None:
+                        run.detached_at = time.monotonic()
             return
         keep_alive(sock)
         run.attach(sock, peer)
