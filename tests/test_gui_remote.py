@@ -254,3 +254,38 @@ def test_a_student_window_follows_the_teachers_run_read_only_and_then_the_next_o
             win.close()
         teacher.stop()
         server.close()
+
+
+def test_the_window_keeps_drawing_while_a_slow_server_answers(qtbot, settings, monkeypatch):
+    """Connecting waits for the server (here 2 s to make its welcome) off the GUI thread: the window's
+    timers keep running meanwhile (its views draw, it never reads as frozen), and clicks wait until done."""
+    import time
+
+    import explorer.core.engine.devices as devices
+
+    server = TrainingServer(token=TOKEN, hello_timeout=5.0)
+    server.start()
+    win = open_window(qtbot, settings)
+    try:
+        slow = devices.available_devices
+
+        def welcome_made_slowly():
+            time.sleep(2.0)
+            return slow()
+
+        monkeypatch.setattr(devices, "available_devices", welcome_made_slowly)
+        ticks = []
+        timer = QtCore.QTimer()
+        timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+        timer.start(50)
+        t0 = time.monotonic()
+        assert win.connect_server(address(server))
+        waited = time.monotonic() - t0
+        timer.stop()
+        assert waited >= 2.0 and isinstance(win.session, RemoteSession)
+        during = [t for t in ticks if t0 < t < t0 + waited]
+        assert len(during) >= 20  # a tick every 50 ms went on through the 2 s wait
+        assert max(b - a for a, b in zip(during, during[1:])) < 0.5
+    finally:
+        win.close()
+        server.close()

@@ -149,6 +149,35 @@ class ConnectDialog(QtWidgets.QDialog):
         return ServerAddress(address[0], address[1], token, tls=self.tls_box.isChecked(), cafile=cafile or None)
 
 
+def off_gui_thread(work: Callable[[], Any]) -> Any:
+    """``work()``'s result (or its error, raised), run on a thread of its own while the GUI thread goes on
+    painting and running its timers (the views keep drawing, the window never reads as frozen) but takes
+    no clicks or keys until it is done: connecting to a server, moving a model, waiting for a timeout.
+    Called off the GUI thread (or with no application), it simply runs ``work``."""
+    app = QtWidgets.QApplication.instance()
+    if app is None or QtCore.QThread.currentThread() is not app.thread():
+        return work()
+    loop = QtCore.QEventLoop()
+    out: list[Any] = []
+
+    def run() -> None:
+        try:
+            out.append((work(), None))
+        except BaseException as exc:  # noqa: BLE001 - raised again on the GUI thread
+            out.append((None, exc))
+        finally:
+            QtCore.QMetaObject.invokeMethod(loop, "quit", QtCore.Qt.ConnectionType.QueuedConnection)
+
+    thread = threading.Thread(target=run, name="window-wait", daemon=True)
+    thread.start()
+    loop.exec(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+    thread.join()
+    result, error = out[0]
+    if error is not None:
+        raise error
+    return result
+
+
 def fetch(session: Any, fn: Callable[..., Any], *args: Any, timeout: float = FETCH_TIMEOUT_S) -> Any:
     """``fn``'s result, run by ``session`` between two steps (a command of ``explorer.core.persist.commands``),
     waited for here; its error raised."""
@@ -217,7 +246,7 @@ class RemoteMixin:
         if s is None or not s.is_alive or s.trainer.step == 0 or s.trainer.family not in FAMILIES \
                 or getattr(s, "read_only", False):  # (a followed run's weights are its window's: its settings start)
             return None
-        return fetch(s, commands.run_files, None)
+        return off_gui_thread(lambda: fetch(s, commands.run_files, None))
 
     def connect_server(self, server: ServerAddress) -> bool:
         """Move the model on show to ``server`` and train every next model there. False, with a notice naming
@@ -276,7 +305,7 @@ class RemoteMixin:
             return False
         QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
         try:
-            ok = s.reconnect()
+            ok = off_gui_thread(s.reconnect)
         finally:
             QtWidgets.QApplication.restoreOverrideCursor()
         if not ok and s.dropped:
@@ -291,7 +320,8 @@ class RemoteMixin:
         already). False, with a notice naming the server and the fault, when there is none to follow."""
         QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
         try:
-            session = FollowSession(server=server, greeted=greeted, snapshot_hz=self.refresh_spin.value())
+            hz = self.refresh_spin.value()
+            session = off_gui_thread(lambda: FollowSession(server=server, greeted=greeted, snapshot_hz=hz))
         except Exception as exc:  # noqa: BLE001 - refused, unreachable, no run there: the window stays as it was
             if greeted is not None:
                 greeted[0].close()
@@ -317,4 +347,4 @@ class RemoteMixin:
         return list(s.server_devices) if isinstance(s, RemoteSession) else available_devices()
 
 
-__all__ = ["ConnectDialog", "RemoteMixin", "fetch"]
+__all__ = ["ConnectDialog", "RemoteMixin", "fetch", "off_gui_thread"]

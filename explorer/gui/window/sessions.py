@@ -34,6 +34,7 @@ from explorer.core.watch.attach import AttachError, Opened, ServedRun, open_sour
 from explorer.core.watch.session import WatchSession
 from explorer.gui.panels import PANELS
 from explorer.gui.window.docks import LAYOUT_VERSION
+from explorer.gui.window.remote import off_gui_thread
 
 if TYPE_CHECKING:
     from explorer.gui.panels.base import LivePanel
@@ -122,8 +123,9 @@ class SessionsMixin:
             run_files = run_folder_files_of(run_dir) if self.remote_server is not None else None
         family = None if config is None else family_of(config)
         if self.remote_server is not None:  # (its faults go to the caller: the model on show stays)
-            return RemoteSession(config, family=family, run_files=run_files, server=self.remote_server,
-                                 snapshot_hz=hz, eval_fraction=WINDOW_EVAL_FRACTION)
+            server = self.remote_server  # (connecting and the server's start: off the GUI thread, no freeze)
+            return off_gui_thread(lambda: RemoteSession(config, family=family, run_files=run_files, server=server,
+                                                        snapshot_hz=hz, eval_fraction=WINDOW_EVAL_FRACTION))
         if self.process_training:
             kwargs: dict[str, Any] = {"snapshot_hz": hz, "threads": self.training_threads()}
             try:
