@@ -269,13 +269,8 @@ class _Run:
 
     def drop_viewer(self, viewer: _Client, reason: str | None) -> None:
         """Stop sending to ``viewer`` (its writer ends; its reader closes the socket); logs ``reason`` once."""
-        with viewer.cond:
-            if viewer.dropped:
-                return
-            viewer.dropped = True
-            viewer.queue.clear()
-            viewer.queued_bytes = 0
-            viewer.cond.notify_all()
+        if not viewer.mark_dropped():
+            return
         with self.view_lock:
             if viewer in self.viewers:
                 self.viewers.remove(viewer)

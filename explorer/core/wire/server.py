@@ -92,6 +92,17 @@ class _Client:
         self.dropped_frames = 0
         self.writer: threading.Thread | None = None
 
+    def mark_dropped(self) -> bool:
+        """End this client's queue (its writer stops); False when it was ended already."""
+        with self.cond:
+            if self.dropped:
+                return False
+            self.dropped = True
+            self.queue.clear()
+            self.queued_bytes = 0
+            self.cond.notify_all()
+            return True
+
     def enqueue(self, item: _Outgoing, queue_frames: int, queue_bytes: int) -> bool:
         """Queue ``item``, dropping the oldest droppable frames past the bounds; False when the client is
         too far behind even so (it is to be dropped)."""
@@ -531,13 +542,8 @@ class FrameServer:
     # -- ending a connection --------------------------------------------------------------------------------
     def _drop(self, client: _Client, reason: str | None) -> None:
         """Stop serving ``client`` (its threads end; the reader closes the socket); logs ``reason`` once."""
-        with client.cond:
-            if client.dropped:
-                return
-            client.dropped = True
-            client.queue.clear()
-            client.queued_bytes = 0
-            client.cond.notify_all()
+        if not client.mark_dropped():
+            return
         with self._lock:
             if client in self._clients:
                 self._clients.remove(client)

@@ -395,13 +395,7 @@ class CNNTrainer(MiniBatchTrainer):
         it for the selected unit (``unit``, ``unit_layer``, ``rf_box``, ``erf``), the selection left as it
         is: a window that follows the run read-only asks for the units its user clicks. Out of range
         raises ValueError."""
-        layer, ch, y, x = (int(v) for v in unit)
-        g = self._image_geometry(layer)
-        if g is None:
-            raise ValueError(f"layer {layer} has no feature maps with a receptive field")
-        c, h, w = g.shape
-        if not (0 <= ch < c and 0 <= y < h and 0 <= x < w):
-            raise ValueError(f"{g.name} has {c} maps of {h}x{w}; unit ({ch}, {y}, {x}) is outside")
+        (layer, ch, y, x), g = self._checked_unit(unit)
         erf = self.feature_maps(self.probe, (layer, ch, y, x))[3]
         assert erf is not None
         return {"unit": np.asarray((layer, ch, y, x), dtype=np.int64), "unit_layer": g.name,
@@ -418,6 +412,10 @@ class CNNTrainer(MiniBatchTrainer):
             last = self.geometry[-1]
             self.unit = (last.index, 0, last.shape[1] // 2, last.shape[2] // 2)
             return
+        self.unit = self._checked_unit(unit)[0]
+
+    def _checked_unit(self, unit: Sequence[int]) -> tuple[tuple[int, int, int, int], LayerGeometry]:
+        """``unit`` = (layer, channel, y, x) as ints, and its layer's geometry; ValueError when out of range."""
         layer, ch, y, x = (int(v) for v in unit)
         g = self._image_geometry(layer)
         if g is None:
@@ -425,7 +423,7 @@ class CNNTrainer(MiniBatchTrainer):
         c, h, w = g.shape
         if not (0 <= ch < c and 0 <= y < h and 0 <= x < w):
             raise ValueError(f"{g.name} has {c} maps of {h}x{w}; unit ({ch}, {y}, {x}) is outside")
-        self.unit = (layer, ch, y, x)
+        return (layer, ch, y, x), g
 
     # -- engine interface -----------------------------------------------------------------------
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
