@@ -271,11 +271,11 @@ class _Run:
         """Stop sending to ``viewer`` (its writer ends; its reader closes the socket); logs ``reason`` once."""
         if not viewer.mark_dropped():
             return
+        if reason:  # logged first: whoever sees the viewer gone can read why
+            log.warning("run %s: dropped the viewer at %s: %s", self.id[:6], viewer.peer, reason)
         with self.view_lock:
             if viewer in self.viewers:
                 self.viewers.remove(viewer)
-        if reason:
-            log.warning("run %s: dropped the viewer at %s: %s", self.id[:6], viewer.peer, reason)
         shutdown_socket(viewer.sock)
 
     def ask(self, viewer: _Client, message: Any) -> str | None:
@@ -489,8 +489,9 @@ class TrainingServer:
                        if r.detached_at is not None and now - r.detached_at > self._keep_detached]
                 for run in old:
                     del self._runs[run.id]
+                    # logged before the lock is let go: whoever sees the run gone can also read why
+                    log.warning("run %s: no window came back for %.0f s; it ends", run.id[:6], self._keep_detached)
             for run in old:
-                log.warning("run %s: no window came back for %.0f s; it ends", run.id[:6], self._keep_detached)
                 threading.Thread(target=run.stop, daemon=True).start()
 
     def _accept(self) -> None:

@@ -544,11 +544,11 @@ class FrameServer:
         """Stop serving ``client`` (its threads end; the reader closes the socket); logs ``reason`` once."""
         if not client.mark_dropped():
             return
+        if reason:  # logged first: whoever sees the client gone can read why
+            log.warning("dropped the %s at %s: %s", client.role or "connection", client.peer, reason)
         with self._lock:
             if client in self._clients:
                 self._clients.remove(client)
-        if reason:
-            log.warning("dropped the %s at %s: %s", client.role or "connection", client.peer, reason)
         shutdown_socket(client.sock)
 
     def _finish(self, client: _Client) -> None:
