@@ -1,6 +1,6 @@
 """A class following one run: what 30 read-only viewers cost a run on a training server.
 
-    python benchmarks/class_follow.py [--viewers 30] [--family cnn] [--seconds 8] [--repeats 3] [--decode]
+    python benchmarks/class_follow.py [--viewers 30] [--family cnn] [--seconds 8] [--repeats 3] [--decode] [--nice 19]
 
 A training server (``python -m explorer serve``, a process of its own, as on a GPU machine) trains one run
 for the teacher's window (a ``RemoteSession`` in this process, reading every snapshot at 20 a second as a
@@ -12,7 +12,9 @@ A viewer reads whole frames and checks each one's size and header as the window'
 ``--decode`` each viewer is a ``FollowSession`` that also rebuilds every snapshot, as a student's window
 does. On one machine the viewers' work shares the cores with the training: in a class each window is on
 its own machine, so the plain mode is the server's cost, and ``--decode`` says what the same machine
-pays if it also hosts the class.
+pays if it also hosts the class. ``--nice 19`` runs the viewers at the lowest CPU priority: they then take
+only what the training leaves, as a class on machines of its own would, while the server's relay (the
+server's own cost) keeps its normal priority; the ratio is then the server's cost alone.
 """
 
 from __future__ import annotations
@@ -98,6 +100,8 @@ def viewer_pool(args: argparse.Namespace) -> int:
     host, port = args.address.rsplit(":", 1)
     server = ServerAddress(host, int(port), args.token)
     counts = [0] * args.pool
+    if args.nice:
+        os.nice(args.nice)  # the class yields the CPU to the training, as it would on machines of its own
     follow = decoding_viewer if args.decode else raw_viewer
     start = threading.Barrier(args.pool + 1)
     threads = [threading.Thread(target=follow, args=(server, args.seconds, counts, i, start), daemon=True)
@@ -113,7 +117,7 @@ def viewer_pool(args: argparse.Namespace) -> int:
 
 
 def measure(config, family: str, teacher_at: ServerAddress, viewers_at: ServerAddress, viewers: int,
-            seconds: float, decode: bool, server_pid: int) -> tuple[float, float, list[float], float, float]:
+            seconds: float, decode: bool, server_pid: int, nice: int = 0) -> tuple[float, float, list[float], float, float]:
     """(steps/s, the teacher's snapshots/s, each viewer's snapshots/s, the server's and the viewers' CPU
     in cores) of one run for ``seconds``, with ``viewers`` following it (a process of their own, holding
     the viewer token). The server's CPU is its relay's: the run trains in a process of its own."""
@@ -126,7 +130,7 @@ def measure(config, family: str, teacher_at: ServerAddress, viewers_at: ServerAd
         if viewers:
             command = [sys.executable, __file__, "--pool", str(viewers), "--address",
                        f"{viewers_at.host}:{viewers_at.port}", "--token", viewers_at.token,
-                       "--seconds", str(seconds)] + (["--decode"] if decode else [])
+                       "--seconds", str(seconds), "--nice", str(nice)] + (["--decode"] if decode else [])
             pool = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
             assert pool.stdout is not None and pool.stdout.readline().strip() == "connected"
             time.sleep(WARMUP_S)  # the viewers take the history before the figures start
@@ -143,6 +147,7 @@ def measure(config, family: str, teacher_at: ServerAddress, viewers_at: ServerAd
         relay = (cpu_seconds(server_pid) - relay0) / elapsed
         pool_cpu = (cpu_seconds(pool.pid) - pool0) / elapsed if pool is not None else 0.0
         per_viewer = json.loads(pool.communicate(timeout=120)[0]) if pool is not None else []
+        print(f"  threads in use {teacher.threads_in_use} of {teacher.threads} ({teacher.thread_note})", flush=True)
         return rate, seen / elapsed, per_viewer, relay, pool_cpu
     finally:
         teacher.stop()
@@ -155,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--decode", action="store_true", help="each viewer rebuilds every snapshot, as a window does")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="the viewers' niceness (19: they take only CPU the training leaves, standing for a class "
+                         "on machines of its own; 0: they compete with it as equals)")
     ap.add_argument("--pool", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--address", help=argparse.SUPPRESS)
     ap.add_argument("--token", help=argparse.SUPPRESS)
@@ -171,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in range(args.repeats):
                 alone = measure(config, args.family, teacher_at, viewers_at, 0, args.seconds, args.decode, proc.pid)
                 watched = measure(config, args.family, teacher_at, viewers_at, args.viewers, args.seconds,
-                                  args.decode, proc.pid)
+                                  args.decode, proc.pid, args.nice)
                 relays.append(watched[3])
                 ratios.append(watched[0] / alone[0])
                 slowest.append(min(watched[2]) if watched[2] else 0.0)
@@ -184,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             proc.terminate()
             proc.wait(30)
     mode = "rebuilding every snapshot" if args.decode else "reading and checking every frame"
+    mode += f", at niceness {args.nice}" if args.nice else ""
     print(f"{args.family}, {args.viewers} viewers {mode}: steps/s with them / alone = {statistics.median(ratios):.3f}, "
           f"slowest viewer {statistics.median(slowest):.1f} snapshots/s, the server's relay "
           f"{statistics.median(relays):.3f} cores (medians of {args.repeats} rounds; {os.cpu_count()} cores here)")

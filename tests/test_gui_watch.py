@@ -405,6 +405,8 @@ def test_every_view_is_large_enough_in_presentation_mode(qtbot, settings, app_lo
     (["attach", "127.0.0.1:7000", "--token", " "], "--token: expected a token, got an empty one"),
     (["attach", "127.0.0.1:7000", "--token", "a", "--token-file", "b"],
      "argument --token-file: not allowed with argument --token"),
+    (["attach", "127.0.0.1:7000", "--token", "a", "--tls", "--cafile", "/no/such/ca.pem"],
+     "/no/such/ca.pem: not a certificate this system can read (No such file or directory)"),
 ])
 def test_attach_with_bad_input_exits_2_with_one_line(capsys, argv, message):
     assert main(argv) == 2

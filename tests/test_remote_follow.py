@@ -192,12 +192,14 @@ def test_the_relay_reads_a_message_from_its_header_alone():
     assert message_head(encode_frame("hello", {"token": "t"})) == ("", None)
 
 
-def test_attach_finds_a_training_server_and_follows_its_run(server):
+def test_attach_finds_a_training_server_and_follows_its_run(server, caplog):
     host, port = server.address
     with pytest.raises(AttachError, match="no run to follow yet"):
         open_source(f"{host}:{port}", token=VIEWER_TOKEN, follow=True)
     teacher = teacher_run(server)
     try:
+        wait_for(lambda: teacher.trainer.step > 0, what="the teacher's run")
+        caplog.set_level(logging.INFO, "explorer.remote")
         for token, follow in ((VIEWER_TOKEN, True), (TOKEN, True), (TOKEN, False)):
             opened = open_source(f"{host}:{port}", token=token, follow=follow)
             assert isinstance(opened.source, ServedRun) and opened.welcome["run"] == teacher.server_run
@@ -209,7 +211,10 @@ def test_attach_finds_a_training_server_and_follows_its_run(server):
                 viewer.stop()
         with pytest.raises(AttachError, match="attach --follow"):
             open_source(f"{host}:{port}", token=VIEWER_TOKEN)  # the viewer token, without --follow
-        assert server.runs() == [teacher.server_run]  # the control hello's run ended unstarted
+        assert server.runs() == [teacher.server_run]
+        # asking what serves there (attach without --follow) started no training process
+        assert not [r for r in caplog.records if "started for" in r.getMessage()]
+        assert any("told it is a training server" in r.getMessage() for r in caplog.records)
     finally:
         teacher.stop()
 

@@ -269,6 +269,51 @@ def test_tls_with_the_users_certificate(certificate, caplog):
         srv.close()
 
 
+def test_a_class_follows_a_run_over_tls_from_the_command_line_or_the_token_file(certificate, tmp_path):
+    """``attach --follow --tls --cafile`` (or a viewer token file that says TLS) follows the teacher's run over
+    TLS, reconnects included; without TLS, or with a certificate nobody vouched for, it is one clear line."""
+    from explorer.core.remote.client import FollowSession
+    from explorer.core.watch.attach import AttachError, ServedRun, open_source
+
+    cert, key = certificate
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    srv = TrainingServer(token=TOKEN, viewer_token="v" * 32, ssl_context=context, hello_timeout=2.0)
+    srv.start()
+    host, port = srv.address
+    viewer_file = tmp_path / "serve.viewer.json"
+    viewer_file.write_text(json.dumps({"host": host, "port": port, "token": "v" * 32, "tls": True}))
+    teacher = RemoteSession(tiny_rbm_config(), server=address(srv, tls=True, cafile=str(cert)), threads=1,
+                            snapshot_hz=20)
+    try:
+        teacher.set_step_rate(200.0)
+        teacher.subscribe()  # (a window that shows the views: the run takes snapshots)
+        teacher.start()
+        wait_for(lambda: teacher.trainer.step > 5, what="the teacher's run")
+        by_flag = open_source(f"{host}:{port}", token="v" * 32, follow=True, tls=True, cafile=str(cert))
+        with pytest.raises(AttachError, match="TLS failed"):  # the token file says TLS; nobody vouched
+            open_source(f"{host}:{port}", token_info=json.loads(viewer_file.read_text()), follow=True)
+        with pytest.raises(AttachError, match=f"{host}:{port}"):  # plain text to a TLS server
+            open_source(f"{host}:{port}", token="v" * 32, follow=True, timeout=3)
+        assert isinstance(by_flag.source, ServedRun) and by_flag.source.tls and by_flag.source.cafile == str(cert)
+        run = by_flag.source
+        viewer = FollowSession(server=ServerAddress(host, port, run.token, tls=run.tls, cafile=run.cafile),
+                               greeted=(run.sock, run.welcome))
+        try:
+            assert viewer.server_run == teacher.server_run
+            wait_for(lambda: viewer.latest_snapshot() is not None and viewer.trainer.step > 5,
+                     what="the follower's snapshot over TLS")
+            viewer._conn.sock.shutdown(socket.SHUT_RDWR)  # dropped: it comes back over TLS, the curves whole
+            wait_for(lambda: viewer.connected is False, what="the drop")
+            wait_for(lambda: viewer.connected and len(viewer.metrics.steps) >= teacher.trainer.step - 5,
+                     timeout=30, what="the follower back, over TLS")
+        finally:
+            viewer.stop()
+    finally:
+        teacher.stop()
+        srv.close()
+
+
 def test_token_file_written_by_serve_is_what_the_window_reads(tmp_path):
     from explorer.core.remote.client import read_server_file
 

@@ -5,6 +5,8 @@
     python -m explorer attach runs/exp1                      a watch folder (written by watch(logdir=...))
     python -m explorer attach gpu-host:7100 --follow --token-file serve.viewer.json
                                                              the run a training server trains (explorer serve)
+    python -m explorer attach gpu-host:7100 --follow --token T --tls --cafile ca.pem
+                                                             the same, a server started with --tls-cert
 
 The run is opened (connected and greeted, or the folder read) before the window: a wrong address, token,
 token file or folder is one line ``explorer: error: ...`` and exit status 2, and no window opens. Qt and
@@ -30,6 +32,11 @@ def add_attach_parser(sub) -> None:
     p.add_argument("--follow", action="store_true",
                    help="follow the run read-only: this window cannot pause, step or change it (a training "
                         "server's run, explorer serve, is always followed read-only)")
+    p.add_argument("--tls", action="store_true",
+                   help="speak TLS (a training server started with --tls-cert; on by itself when the token "
+                        "file says so)")
+    p.add_argument("--cafile", metavar="PEM",
+                   help="the certificate that signed the server's, if not one this system trusts (implies --tls)")
     p.set_defaults(func=cmd_attach)
 
 
@@ -47,7 +54,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
             raise UsageError(f"--token-file {exc}") from None
     try:
         opened = open_source(args.target, token=args.token.strip() if args.token else None, token_info=info,
-                             follow=args.follow)
+                             follow=args.follow, tls=args.tls, cafile=args.cafile)
     except AttachError as exc:
         raise UsageError(str(exc)) from None
 

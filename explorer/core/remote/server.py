@@ -13,6 +13,8 @@ peer and one line in the log (logger ``explorer.remote``); the other connections
 A dropped connection does not end its run: the run trains on, detached, and a ``hello`` naming its id
 (``resume``) takes it up again; the window then asks the process for everything anew (``resync``). A run
 stays detached at most ``keep_detached`` seconds; a window that closes says ``stop`` and its run ends.
+A control hello with ``"start_run": false`` starts nothing: its welcome (``"run": ""``) only says that a
+training server answers here (``explorer attach`` asks so before it follows a run).
 
 **Viewers** (a class following the teacher's run): a ``hello`` with the role ``viewer`` and the viewer
 token (or the control token) follows a run read-only, the one it names (``follow``) or the newest. The
@@ -561,6 +563,14 @@ class TrainingServer:
         if not is_control:
             return self._refuse(sock, peer, "the viewer token cannot control a run: follow it read-only (attach --follow)")
         resume = hello.fields.get("resume")
+        if resume is None and hello.fields.get("start_run") is False:
+            # a window asking what this is (``explorer attach`` without --follow): told, with no run started
+            log.info("%s asked what serves here; told it is a training server", peer)
+            try:
+                sock.sendall(encode_frame("welcome", {"role": "control", "run": "", "server": "training"}))
+            except OSError:
+                pass
+            return _shut(sock)
         if resume is not None:
             with self._lock:
                 run = self._runs.get(resume) if isinstance(resume, str) else None

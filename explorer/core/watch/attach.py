@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,8 @@ class ServedRun:
     token: str
     sock: Any
     welcome: dict[str, Any]
+    tls: bool = False
+    cafile: str | None = None
 
     def close(self) -> None:
         self.sock.close()
@@ -117,12 +120,15 @@ def find_token(port: int | None = None) -> tuple[Path, dict[str, Any]] | None:
 
 
 def open_source(target: str, *, token: str | None = None, token_info: dict[str, Any] | None = None,
-                follow: bool = False, timeout: float = CONNECT_TIMEOUT_S) -> Opened:
+                follow: bool = False, tls: bool = False, cafile: str | None = None,
+                timeout: float = CONNECT_TIMEOUT_S) -> Opened:
     """Open ``target``: a watch folder, or the address of a watching script, connected and greeted.
 
     ``token``, else ``token_info["token"]`` (a token file's fields), else the token file found in the runtime
     folder for that port. ``follow``: attach read-only (the viewer role, with the run's viewer token if the
-    file has one), so this window can never pause the run."""
+    file has one), so this window can never pause the run. ``tls`` (also when the token file says so, as a
+    training server's started with a certificate does; ``cafile``: the certificate that signed the server's,
+    when not one this system trusts): only a training server speaks TLS."""
     text = target.strip()
     if not text:
         raise AttachError("no address or folder given (HOST:PORT, or a watch folder)")
@@ -147,7 +153,14 @@ def open_source(target: str, *, token: str | None = None, token_info: dict[str, 
         place = runtime_dir()
         raise AttachError(f"{where}: no token (pass --token or --token-file"
                           + (f"; none for port {port} in {place})" if place is not None else ")"))
-    return _connect(host, port, where, token, "viewer" if follow else "control", timeout)
+    context = None
+    if tls or cafile or (info is not None and info.get("tls") is True):
+        try:
+            context = ssl.create_default_context(cafile=cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise AttachError(f"{cafile}: not a certificate this system can read "
+                              f"({escape_text(getattr(exc, 'strerror', None) or exc)})") from None
+    return _connect(host, port, where, token, "viewer" if follow else "control", timeout, context, cafile)
 
 
 def _open_folder(folder: Path) -> Opened:
@@ -159,17 +172,23 @@ def _open_folder(folder: Path) -> Opened:
     return Opened(source, None, str(folder), live=False)
 
 
-def _connect(host: str, port: int, where: str, token: str, role: str, timeout: float) -> Opened:
+def _connect(host: str, port: int, where: str, token: str, role: str, timeout: float,
+             tls: ssl.SSLContext | None = None, cafile: str | None = None) -> Opened:
     """A watched script's frames, or a training server's run followed read-only (asked for control, a server
-    is asked again as a viewer: a window attaches to a run there only to follow it)."""
+    is asked again as a viewer: a window attaches to a run there only to follow it; ``start_run: false``
+    keeps that first hello from starting a run there)."""
     try:
-        sock, answer = greet(host, port, token=token, role=role, timeout=timeout)
+        sock, answer = greet(host, port, token=token, role=role, timeout=timeout, tls=tls,
+                             hello={"start_run": False} if role == "control" else None)
         if is_training_server(answer.fields) and role != "viewer":
-            sock.close()  # (the run it started for a control hello ends unstarted)
-            sock, answer = greet(host, port, token=token, role="viewer", timeout=timeout)
+            sock.close()
+            sock, answer = greet(host, port, token=token, role="viewer", timeout=timeout, tls=tls)
         if is_training_server(answer.fields):
-            return Opened(ServedRun(host, port, token, sock, dict(answer.fields)), dict(answer.fields), where,
-                          live=True)
+            return Opened(ServedRun(host, port, token, sock, dict(answer.fields), tls=tls is not None, cafile=cafile),
+                          dict(answer.fields), where, live=True)
+        if tls is not None:  # (a watched script never speaks TLS: this cannot happen with an honest peer)
+            sock.close()
+            raise WireError(f"{where}: not a training server (only a training server speaks TLS)")
         client = FrameClient(host, port, token=token, role=role, timeout=timeout)
         welcome = client.adopt(sock, answer.fields)
     except (WireError, OSError) as exc:  # refused, unreachable, or the script's refusal ("wrong token", ...)

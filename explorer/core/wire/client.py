@@ -9,8 +9,10 @@ off the socket as they come and keeps the newest; when the queue is full the old
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections import deque
+from typing import Any
 
 from explorer import __version__
 from explorer.core.safe_read import escape_text
@@ -33,10 +35,13 @@ def _reason_of(frame: Frame, default: str) -> str:
 
 
 def greet(host: str, port: int, *, token: str, role: str, timeout: float = 5.0,
-          max_body: int = DEFAULT_MAX_BODY) -> tuple[socket.socket, Frame]:
+          max_body: int = DEFAULT_MAX_BODY, tls: ssl.SSLContext | None = None,
+          hello: dict[str, Any] | None = None) -> tuple[socket.socket, Frame]:
     """A connection to ``host:port`` that has said its hello, and the peer's answer, a ``welcome``: a
     watched script's (its ``model``) or a training server's (``"server": "training"``, the ``run`` followed).
-    WireError with the reason when refused (e.g. "wrong token"), unreachable or answered otherwise."""
+    ``tls``: speak TLS (a training server started with a certificate; a watched script never does).
+    ``hello``: more fields for the hello. WireError with the reason when refused (e.g. "wrong token"),
+    unreachable or answered otherwise."""
     where = f"{host}:{port}"
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
@@ -46,9 +51,19 @@ def greet(host: str, port: int, *, token: str, role: str, timeout: float = 5.0,
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except OSError:
         pass
+    if tls is not None:
+        try:
+            sock = tls.wrap_socket(sock, server_hostname=host)
+        except (ssl.SSLError, ssl.CertificateError) as exc:
+            sock.close()
+            raise WireError(f"{where}: TLS failed ({getattr(exc, 'reason', None) or exc})") from None
+        except OSError as exc:
+            sock.close()
+            raise WireError(f"{where}: TLS failed ({exc.strerror or exc}; does it speak TLS?)") from None
     try:
         try:
-            sock.sendall(encode_frame("hello", {"token": token, "role": role, "client": CLIENT_NAME}))
+            sock.sendall(encode_frame("hello", {**(hello or {}), "token": token, "role": role,
+                                                "client": CLIENT_NAME}))
         except OSError:
             pass  # refused before the hello went out (too many connections): its answer is read below
         try:

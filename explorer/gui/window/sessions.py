@@ -403,7 +403,8 @@ class SessionsMixin:
         """Show the run of an open source (see ``explorer.core.watch.attach``) in its panel."""
         if isinstance(opened.source, ServedRun):  # a run on a training server: followed read-only
             run = opened.source
-            return self.follow_server(ServerAddress(run.host, run.port, run.token), greeted=(run.sock, run.welcome))
+            return self.follow_server(ServerAddress(run.host, run.port, run.token, tls=run.tls, cafile=run.cafile),
+                                      greeted=(run.sock, run.welcome))
         try:
             session = WatchSession(opened.source, opened.welcome, where=opened.where, live=opened.live)
         except Exception as exc:  # noqa: BLE001 - a fault of the other side: the window stays, the log has it
