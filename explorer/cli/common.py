@@ -19,22 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from explorer.core.safe_read import one_line  # noqa: F401 - the commands' one-line errors
+
 DATASETS = ("digits", "bars", "mnist", "fashion-mnist")
 
 
 class UsageError(Exception):
     """Bad command-line input: printed as one line, exit status 2."""
-
-
-def one_line(message: BaseException | str) -> str:
-    """An error's message as one line for the terminal: its first non-empty line, control characters
-    escaped (a name read from a file cannot send escape sequences to the user's terminal)."""
-    from explorer.core.safe_read import escape_text
-
-    lines = [line for line in str(message).splitlines() if line.strip()]
-    if lines:
-        return escape_text(lines[0].strip())
-    return type(message).__name__ if isinstance(message, BaseException) else ""
 
 
 class TrainingFailed(ValueError):

@@ -32,6 +32,15 @@ def escape_text(text: object) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in s)
 
 
+def one_line(message: BaseException | str) -> str:
+    """An error's message as one line for a notice, a log or the terminal: its first non-empty line,
+    control characters escaped (see ``escape_text``); an exception with no message gives its type's name."""
+    lines = [line for line in str(message).splitlines() if line.strip()]
+    if lines:
+        return escape_text(lines[0].strip())
+    return type(message).__name__ if isinstance(message, BaseException) else ""
+
+
 def _open_regular(p: Path) -> int:
     """A descriptor of the regular file ``p``; UnsafeFileError for anything else (never blocks on a FIFO)."""
     try:

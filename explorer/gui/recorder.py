@@ -22,6 +22,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.persist.video import VIDEO_SUFFIXES, EncodeCancelled, VideoError, encode_gif, encode_mp4, require_av
+from explorer.core.safe_read import one_line
 from explorer.core.sizes import format_bytes
 
 DEFAULT_FPS = 8.0
@@ -333,7 +334,7 @@ class PanelRecorder(QtCore.QObject):
             except EncodeCancelled:
                 job["cancelled"] = True
             except (VideoError, OSError) as exc:
-                job["error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                job["error"] = one_line(exc)
             except Exception as exc:  # noqa: BLE001 (an encoder's own failure must reach the user, not kill the thread)
                 job["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
             finally:

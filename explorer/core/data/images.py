@@ -12,6 +12,7 @@ import numpy as np
 
 from explorer.core.data.datasets import DataError
 from explorer.core.limits import MAX_IMAGE_PIXELS
+from explorer.core.safe_read import one_line
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 
@@ -54,7 +55,7 @@ def read_image(path, mode: str = "L") -> np.ndarray:
     except UnidentifiedImageError:
         raise DataError(f"{path}: not an image file (unreadable or corrupt)") from None
     except (OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"{path}: cannot read the image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        raise DataError(f"{path}: cannot read the image ({one_line(exc)})") from None
     return np.ascontiguousarray(arr)
 
 

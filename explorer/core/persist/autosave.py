@@ -38,7 +38,7 @@ from explorer.core import paths
 from explorer.core.atomic import atomic_write_folder, atomic_write_text
 from explorer.core.engine.session import TrainingSession
 from explorer.core.persist.runfolder import RunFolderError, load_run, write_run_files
-from explorer.core.safe_read import read_json
+from explorer.core.safe_read import one_line, read_json
 
 # sys.platform rather than os.name: type checkers understand it, and check each system's branch on that system
 if sys.platform == "win32":
@@ -201,7 +201,7 @@ class AutosaveSlot:
             try:
                 run = load_run(slot / "last-session")
             except Exception as exc:  # noqa: BLE001 - whatever is wrong with it, it must not stop a start
-                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                reason = one_line(exc)
                 if not isinstance(exc, RunFolderError):
                     log.error("the autosave in %s cannot be restored", slot, exc_info=True)
                 self._set_aside(slot, reason)

@@ -16,7 +16,7 @@ import torch
 
 from explorer.core.limits import check_memory
 from explorer.core.persist.runfolder import RUN_FORMAT, RunFolderError, load_run, read_weights_header, restore_trainer
-from explorer.core.safe_read import UnsafeFileError, escape_text, read_json
+from explorer.core.safe_read import UnsafeFileError, escape_text, one_line, read_json
 
 
 class InspectError(ValueError):
@@ -135,7 +135,7 @@ def expected_parameter_shapes(run) -> dict[str, tuple[int, ...]] | str | None:
             return None
         trainer = family.trainer_cls(family.config_cls.from_dict({**run.config, "device": "cpu"}), dataset=stand_in)
     except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:
-        return escape_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return one_line(exc)
     return trainer.parameter_shapes()
 
 

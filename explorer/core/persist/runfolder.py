@@ -44,6 +44,7 @@ from explorer.core.safe_read import (
     MAX_JSON_BYTES,
     UnsafeFileError,
     escape_text,
+    one_line,
     parse_json,
     read_bytes,
     read_json,
@@ -330,7 +331,7 @@ def restore_trainer(run: RunFolder, **overrides: Any):
         trainer.load_state_tensors(run.tensors)
     except (ValueError, IndexError, KeyError, TypeError, RuntimeError) as exc:
         # a tensor missing, of another shape, or of a form the family cannot take (a 0-d for a vector)
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        text = one_line(exc)
         raise RunFolderError(f"{weights}: does not fit the run's {run.family} model: {escape_text(text)}") from None
     trainer.step = run.step
     trainer.epoch = run.epoch

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from explorer.core.engine.settings import Settings, rules
-from explorer.core.safe_read import escape_text
+from explorer.core.safe_read import escape_text, one_line
 
 RUN_FORMAT = "network-explorer-run"
 RUN_VERSION = 1
@@ -131,11 +131,11 @@ def config_fault(config_cls: type[Settings], config: Any) -> str | None:
         try:
             spec_from_dict(config["spec"])
         except (SpecError, ValueError, TypeError, KeyError) as exc:
-            return f"config.spec: {escape_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}"
+            return f"config.spec: {one_line(exc)}"
     try:
         config_cls.from_dict(config).validate()
     except (ValueError, TypeError, KeyError) as exc:
-        return f"config: {escape_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}"
+        return f"config: {one_line(exc)}"
     return None
 
 

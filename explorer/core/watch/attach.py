@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from explorer.core import paths
-from explorer.core.safe_read import escape_text
+from explorer.core.safe_read import escape_text, one_line
 from explorer.core.watch.folder import FolderSource
 from explorer.core.wire.auth import read_token_file
 from explorer.core.wire.client import FrameClient, greet, is_training_server
@@ -101,7 +101,7 @@ def read_token(path: str | Path) -> dict[str, Any]:
     try:
         info = read_token_file(Path(path))
     except (OSError, ValueError, WireError) as exc:
-        reason = escape_text(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
+        reason = one_line(exc)
         raise AttachError(reason if str(path) in reason else f"{path}: {reason}") from None
     return dict(info)
 
@@ -167,7 +167,7 @@ def _open_folder(folder: Path) -> Opened:
     try:
         source = FolderSource(folder)
     except (OSError, ValueError) as exc:
-        raise AttachError(f"{folder}: {escape_text(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__}") \
+        raise AttachError(f"{folder}: {one_line(exc)}") \
             from None
     return Opened(source, None, str(folder), live=False)
 
@@ -192,7 +192,7 @@ def _connect(host: str, port: int, where: str, token: str, role: str, timeout: f
         client = FrameClient(host, port, token=token, role=role, timeout=timeout)
         welcome = client.adopt(sock, answer.fields)
     except (WireError, OSError) as exc:  # refused, unreachable, or the script's refusal ("wrong token", ...)
-        reason = escape_text(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
+        reason = one_line(exc)
         if "refused" in reason.lower() and "connect" in reason.lower():
             reason += "; is a script watching on this port?"
         raise AttachError(reason if where in reason else f"{where}: {reason}") from None

@@ -24,7 +24,7 @@ from explorer.core.engine.session import RUNNING
 from explorer.core.families.registry import FAMILIES
 from explorer.core.persist import commands
 from explorer.core.remote.client import FollowSession, RemoteSession, ServerAddress, read_server_file
-from explorer.core.safe_read import escape_text
+from explorer.core.safe_read import escape_text, one_line
 from explorer.core.watch.attach import parse_address
 from explorer.core.wire.frame import WireError
 
@@ -282,7 +282,7 @@ class RemoteMixin:
             self.remote_server = previous
             log.warning("could not move the model to %s", where, exc_info=True)
             self.notice.show_message(f"Could not train on {escape_text(where)}: "
-                                     f"{escape_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}",
+                                     f"{one_line(exc)}",
                                      error=True)
             return False
         finally:
@@ -327,7 +327,7 @@ class RemoteMixin:
                 greeted[0].close()
             log.warning("could not follow a run on %s", server, exc_info=True)
             self.notice.show_message(f"Could not follow a run on {escape_text(server)}: "
-                                     f"{escape_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}",
+                                     f"{one_line(exc)}",
                                      error=True)
             return False
         finally:

@@ -29,7 +29,7 @@ from explorer.core.persist.runfolder import read_run_folder_files as run_folder_
 from explorer.core.process import worker
 from explorer.core.process.session import ProcessSession, TrainingProcessError
 from explorer.core.remote.client import RemoteRefused, RemoteSession, ServerAddress
-from explorer.core.safe_read import escape_text
+from explorer.core.safe_read import escape_text, one_line
 from explorer.core.watch.attach import AttachError, Opened, ServedRun, open_source
 from explorer.core.watch.session import WatchSession
 from explorer.gui.panels import PANELS
@@ -414,7 +414,7 @@ class SessionsMixin:
             except Exception:  # noqa: BLE001 - closing what may already be gone
                 log.debug("closing %s failed", opened.where, exc_info=True)
             self.notice.show_message(f"Could not attach to {escape_text(opened.where)}: "
-                                     f"{escape_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}",
+                                     f"{one_line(exc)}",
                                      error=True)
             return False
         self._set_session(session)
