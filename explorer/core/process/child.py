@@ -11,6 +11,11 @@ import sys
 from multiprocessing.connection import Connection
 
 if __name__ == "__main__":
+    import signal
+
+    # Ctrl+C in the terminal reaches every process of the app: the window (or server) ends, and this
+    # process ends with it when its socket closes, without a traceback of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from explorer.core.logs import configure_logging
 
     configure_logging(role="training process")  # its own failures, and the engine's, in the app's log

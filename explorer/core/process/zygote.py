@@ -168,6 +168,9 @@ def serve(ctrl: socket.socket) -> None:
 
 
 if __name__ == "__main__":
+    # Ctrl+C in the terminal reaches every process of the app: the window (or server) ends, and this
+    # process and its children end when their sockets close, without tracebacks of their own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with socket.socket(fileno=int(sys.argv[1])) as control:
         try:
             serve(control)
