@@ -133,7 +133,11 @@ def refusal(message: Any) -> str | None:
         return None
     if not isinstance(message, tuple) or not message or not isinstance(message[0], str):
         return "not a training message"
+    if message[0] == "query":  # the server's own, for its viewers: unchecked by the process, answered to them
+        return "a window asks its run with calls; questions are a follower's, sent by the server"
     if message[0] == "call" and len(message) == 5:
+        if not isinstance(message[1], int) or message[1] < 0:  # below 0: the ids of viewers' questions
+            return f"a call's id must be a whole number of 0 or more, not {str(message[1])[:20]!r}"
         if message[2] in PATH_COMMANDS:
             return f"a remote client may not write a path on the server ({message[2].__name__})"
         if message[2] in TRAINER_CALLS:
@@ -710,12 +714,12 @@ class TrainingServer:
                     run.started = run.started or isinstance(message, dict)
                     continue
                 log.warning("refused a command from %s: %s", peer, why)
-                if isinstance(message, tuple) and message[0] in ("call", "do"):
-                    if message[0] == "call":
+                if isinstance(message, tuple) and message[0] in ("call", "query", "do") and len(message) > 1:
+                    if message[0] in ("call", "query"):
                         with run.send_lock:
                             sock.sendall(_message_frame(("reply", message[1], None, PermissionError(why))))
                     # the process counts it answered (the window waits for its count) and says why, a notice
-                    counted = message[0] == "call" or bool(message[1])
+                    counted = message[0] == "call" or (message[0] == "do" and bool(message[1]))
                     run.send_to_process(_message_frame(("do", counted, "refused", (why,), {})))
                 elif isinstance(message, dict):
                     with run.send_lock:
