@@ -15,7 +15,7 @@ from explorer.core.process.session import send
 from explorer.core.remote.client import FollowSession, RemoteRefused, RemoteSession, ServerAddress, connect
 from explorer.core.remote.server import VIEWER_REFUSAL, TrainingServer, message_head
 from explorer.core.watch.attach import AttachError, ServedRun, open_source
-from explorer.core.wire.frame import encode_frame, read_frame
+from explorer.core.wire.frame import WireError, encode_frame, read_frame
 from tests.helpers import tiny_rbm_config, wait_for
 
 TOKEN, VIEWER_TOKEN = "c" * 32, "v" * 32
@@ -299,4 +299,39 @@ def test_a_viewer_asks_for_the_unit_it_clicked_and_the_run_keeps_its_own(server)
     finally:
         if viewer is not None:
             viewer.stop()
+        teacher.stop()
+
+
+def test_a_viewer_frame_past_4_kib_header_included_ends_its_connection_unread(server, caplog):
+    """A follower sends 4 KiB at most (docs/remote.md): a question with a large header (its arguments) is
+    not passed on to the training process, its connection ends, and the run goes on."""
+    from explorer.core.persist import commands
+    from explorer.core.process import codec
+    from explorer.core.process.session import MESSAGE
+
+    teacher = teacher_run(server)
+    try:
+        wait_for(lambda: teacher.trainer.step >= 5, what="training")
+        sock, _ = connect(address(server, VIEWER_TOKEN), viewer=True)
+        tree, arrays = codec.pack(("query", 5, commands.unit_view, ("9" * 3000, "9" * 3000), {}))
+        with caplog.at_level(logging.WARNING, logger="explorer.remote"):
+            sock.sendall(encode_frame(MESSAGE, {"m": tree}, arrays))
+            replies, closed, deadline = [], False, time.monotonic() + 10
+            while not closed and time.monotonic() < deadline:  # the run's frames, until the server lets go
+                try:
+                    frame = read_frame(sock, max_body=1 << 26, timeout=2)
+                except TimeoutError:
+                    continue
+                except (OSError, WireError):
+                    closed = True
+                    break
+                tag = codec.unpack(frame.fields.get("m"), dict(frame.arrays))[0]
+                if tag in ("reply", "notice"):
+                    replies.append(tag)
+            wait_for(lambda: any("too large" in r.getMessage() for r in caplog.records), what="the drop", timeout=10)
+        assert closed and replies == []  # never asked of the run, never refused with a notice: let go
+        sock.close()
+        at = teacher.trainer.step
+        wait_for(lambda: teacher.trainer.step >= at + 20, what="training to go on")
+    finally:
         teacher.stop()

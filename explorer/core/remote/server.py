@@ -70,7 +70,8 @@ KEEP_DETACHED_S = 600.0   # a dropped network comes back within minutes; a crash
 PATH_COMMANDS = frozenset({commands.save_run_to, commands.autosave_to, commands.export_model})
 MAX_VIEWERS = 256               # read-only followers, all runs together
 VIEWER_HISTORY_BYTES = 64 << 20  # the curves a run keeps for viewers who join late (the oldest rows go first)
-VIEWER_MAX_BODY = 4096          # viewers send nothing; what one sends is read only to be refused
+VIEWER_MAX_BODY = 4096          # a viewer's questions are small; the rest is read only to be refused
+VIEWER_MAX_HEADER = 4096        # (its header as well: a question's arguments travel there)
 VIEWER_STALL_S = 30.0           # a viewer that takes no bytes for this long is dropped
 VIEWER_MAX_REFUSALS = 10
 SEND_BATCH = 256                # buffers per sendmsg (the system's limit is 1024)
@@ -652,7 +653,7 @@ class TrainingServer:
         try:
             while not viewer.dropped:
                 try:
-                    frame = read_frame(viewer.sock, max_body=VIEWER_MAX_BODY)
+                    frame = read_frame(viewer.sock, max_body=VIEWER_MAX_BODY, max_header=VIEWER_MAX_HEADER)
                 except TimeoutError:
                     if run.ended and not viewer.queue:  # (told "stopped" and silent since)
                         break
