@@ -335,3 +335,32 @@ def test_a_viewer_frame_past_4_kib_header_included_ends_its_connection_unread(se
         wait_for(lambda: teacher.trainer.step >= at + 20, what="training to go on")
     finally:
         teacher.stop()
+
+
+def test_viewers_that_keep_their_connection_after_the_run_ended_free_their_places():
+    """A run ends: a viewer told so that never closes its end (a window left open, a hostile peer) is let go
+    after the stall time, so it holds neither a viewer's place nor the ended run's kept frames. (Run after
+    run: the one place must be free for the next run's viewer each time.)"""
+    s = TrainingServer(token=TOKEN, viewer_token=VIEWER_TOKEN, hello_timeout=1.0, max_viewers=1, viewer_stall=0.5)
+    s.start()
+    lingering = []
+    try:
+        for _ in range(4):
+            teacher = teacher_run(s)
+            try:
+                wait_for(lambda t=teacher: t.trainer.step >= 5, what="training")
+                time.sleep(1.5)  # past the stall time of the last run's viewer
+                sock, welcome = connect(address(s, VIEWER_TOKEN), viewer=True)  # the one place is free
+                assert welcome["run"] == teacher.server_run
+                lingering.append(sock)
+            finally:
+                teacher.stop()
+            tags = []
+            while "stopped" not in tags:  # told the run ended; the connection stays open on this side
+                frame = read_frame(sock, max_body=1 << 26, timeout=30)
+                tags.append(message_head(encode_frame(frame.kind, frame.fields, frame.arrays))[0])
+            wait_for(lambda: s.runs() == [], what="the run to end", timeout=20)
+    finally:
+        for sock in lingering:
+            sock.close()
+        s.close()

@@ -404,6 +404,9 @@ class _Run:
                 _shut(sock)
         with self.view_lock:
             self.ended = True
+            # nobody joins an ended run: what it kept for late viewers goes (a viewer still connected holds it)
+            self._ready = self._status = self._full_status = self._snapshot = None
+            self._statics, self._history, self._history_bytes = {}, deque(), 0
         self._end_viewers()
         with self.lock:
             sock, self.sock = self.sock, None
@@ -655,7 +658,8 @@ class TrainingServer:
                 try:
                     frame = read_frame(viewer.sock, max_body=VIEWER_MAX_BODY, max_header=VIEWER_MAX_HEADER)
                 except TimeoutError:
-                    if run.ended and not viewer.queue:  # (told "stopped" and silent since)
+                    # told "stopped" (its writer has ended) and silent since: let go, whatever is left queued
+                    if run.ended and not (viewer.writer is not None and viewer.writer.is_alive()):
                         break
                     continue  # a quiet viewer: as it should be
                 except ConnectionClosed:
