@@ -364,3 +364,35 @@ def test_viewers_that_keep_their_connection_after_the_run_ended_free_their_place
         for sock in lingering:
             sock.close()
         s.close()
+
+
+def test_what_the_run_is_sent_reaches_its_process_whole_from_every_thread(monkeypatch):
+    """The controlling window's relay and each viewer's reader send to the run's process from threads of
+    their own: a large message must not interleave with another on the pipe (the process would read a
+    broken stream, and the teacher's run would end)."""
+    import threading
+    from multiprocessing import Pipe
+    from types import SimpleNamespace
+
+    from explorer.core.remote import server as remote_server
+
+    ours, theirs = Pipe()
+    no_process = SimpleNamespace(join=lambda timeout=None: None, is_alive=lambda: False, kill=lambda: None)
+    monkeypatch.setattr(remote_server.worker, "start_worker", lambda: (no_process, theirs))
+    run = remote_server._Run(SimpleNamespace(_forget=lambda run: None), "r" * 22)
+    messages = [bytes([65 + n]) * (1 << 20) for n in range(3)]
+    senders = [threading.Thread(target=lambda m=m: [run.send_to_process(m) for _ in range(8)], daemon=True)
+               for m in messages]
+    for sender in senders:
+        sender.start()
+    time.sleep(0.3)  # the pipe is full: the senders wait on it together
+    received = []
+    try:
+        for _ in range(24):
+            assert ours.poll(10), "the pipe stalled"
+            received.append(ours.recv_bytes(maxlength=1 << 22))
+    except OSError as exc:  # ("bad message length": a broken stream)
+        raise AssertionError(f"the process would read a broken stream ({exc})") from None
+    finally:
+        ours.close()
+    assert sorted(received) == sorted(messages * 8)

@@ -219,6 +219,7 @@ class _Run:
         self.process, self.conn = worker.start_worker()
         self.lock = threading.Lock()
         self.send_lock = threading.Lock()  # the pump and the relay's refusals write the same socket
+        self.process_lock = threading.Lock()  # the relay, the viewers' readers and stop write the same pipe
         self.sock: socket.socket | None = None
         self.peer = ""
         self.detached_at: float | None = time.monotonic()
@@ -257,7 +258,9 @@ class _Run:
         return True
 
     def send_to_process(self, data: bytes) -> None:
-        self.conn.send_bytes(data)
+        """One whole message to the process (a large one is written in parts: never two at once)."""
+        with self.process_lock:
+            self.conn.send_bytes(data)
 
     # -- viewers ---------------------------------------------------------------------------------------
     def add_viewer(self, viewer: _Client, welcome: bytes) -> bool:
@@ -418,7 +421,7 @@ class _Run:
     def stop(self, timeout: float = 30.0) -> None:
         """End the training process (it finishes its step); killed after ``timeout``."""
         try:
-            self.conn.send_bytes(_message_frame(("stop",) if self.started else None))
+            self.send_to_process(_message_frame(("stop",) if self.started else None))
         except (OSError, ValueError):
             pass
         self.process.join(timeout)
