@@ -15,7 +15,7 @@ from explorer.core.process.session import send
 from explorer.core.remote.client import FollowSession, RemoteRefused, RemoteSession, ServerAddress, connect
 from explorer.core.remote.server import VIEWER_REFUSAL, TrainingServer, message_head
 from explorer.core.watch.attach import AttachError, ServedRun, open_source
-from explorer.core.wire.frame import encode_frame, read_frame
+from explorer.core.wire.frame import WireError, encode_frame, read_frame
 from tests.helpers import tiny_rbm_config, wait_for
 
 TOKEN, VIEWER_TOKEN = "c" * 32, "v" * 32
@@ -305,3 +305,99 @@ def test_a_viewer_asks_for_the_unit_it_clicked_and_the_run_keeps_its_own(server)
         if viewer is not None:
             viewer.stop()
         teacher.stop()
+
+
+def test_a_viewer_frame_past_4_kib_header_included_ends_its_connection_unread(server, caplog):
+    """A follower sends 4 KiB at most (docs/remote.md): a question with a large header (its arguments) is
+    not passed on to the training process, its connection ends, and the run goes on."""
+    from explorer.core.persist import commands
+    from explorer.core.process import codec
+    from explorer.core.process.session import MESSAGE
+
+    teacher = teacher_run(server)
+    try:
+        wait_for(lambda: teacher.trainer.step >= 5, what="training")
+        sock, _ = connect(address(server, VIEWER_TOKEN), viewer=True)
+        tree, arrays = codec.pack(("query", 5, commands.unit_view, ("9" * 3000, "9" * 3000), {}))
+        with caplog.at_level(logging.WARNING, logger="explorer.remote"):
+            sock.sendall(encode_frame(MESSAGE, {"m": tree}, arrays))
+            replies, closed, deadline = [], False, time.monotonic() + 10
+            while not closed and time.monotonic() < deadline:  # the run's frames, until the server lets go
+                try:
+                    frame = read_frame(sock, max_body=1 << 26, timeout=2)
+                except TimeoutError:
+                    continue
+                except (OSError, WireError):
+                    closed = True
+                    break
+                tag = codec.unpack(frame.fields.get("m"), dict(frame.arrays))[0]
+                if tag in ("reply", "notice"):
+                    replies.append(tag)
+            wait_for(lambda: any("too large" in r.getMessage() for r in caplog.records), what="the drop", timeout=10)
+        assert closed and replies == []  # never asked of the run, never refused with a notice: let go
+        sock.close()
+        at = teacher.trainer.step
+        wait_for(lambda: teacher.trainer.step >= at + 20, what="training to go on")
+    finally:
+        teacher.stop()
+
+
+def test_viewers_that_keep_their_connection_after_the_run_ended_free_their_places():
+    """A run ends: a viewer told so that never closes its end (a window left open, a hostile peer) is let go
+    after the stall time, so it holds neither a viewer's place nor the ended run's kept frames. (Run after
+    run: the one place must be free for the next run's viewer each time.)"""
+    s = TrainingServer(token=TOKEN, viewer_token=VIEWER_TOKEN, hello_timeout=1.0, max_viewers=1, viewer_stall=0.5)
+    s.start()
+    lingering = []
+    try:
+        for _ in range(4):
+            teacher = teacher_run(s)
+            try:
+                wait_for(lambda t=teacher: t.trainer.step >= 5, what="training")
+                time.sleep(1.5)  # past the stall time of the last run's viewer
+                sock, welcome = connect(address(s, VIEWER_TOKEN), viewer=True)  # the one place is free
+                assert welcome["run"] == teacher.server_run
+                lingering.append(sock)
+            finally:
+                teacher.stop()
+            tags = []
+            while "stopped" not in tags:  # told the run ended; the connection stays open on this side
+                frame = read_frame(sock, max_body=1 << 26, timeout=30)
+                tags.append(message_head(encode_frame(frame.kind, frame.fields, frame.arrays))[0])
+            wait_for(lambda: s.runs() == [], what="the run to end", timeout=20)
+    finally:
+        for sock in lingering:
+            sock.close()
+        s.close()
+
+
+def test_what_the_run_is_sent_reaches_its_process_whole_from_every_thread(monkeypatch):
+    """The controlling window's relay and each viewer's reader send to the run's process from threads of
+    their own: a large message must not interleave with another on the pipe (the process would read a
+    broken stream, and the teacher's run would end)."""
+    import threading
+    from multiprocessing import Pipe
+    from types import SimpleNamespace
+
+    from explorer.core.remote import server as remote_server
+
+    ours, theirs = Pipe()
+    no_process = SimpleNamespace(join=lambda timeout=None: None, is_alive=lambda: False, kill=lambda: None)
+    monkeypatch.setattr(remote_server.worker, "start_worker", lambda: (no_process, theirs))
+    run = remote_server._Run(SimpleNamespace(_forget=lambda run: None), "r" * 22)
+    messages = [bytes([65 + n]) * (1 << 20) for n in range(3)]
+    senders = [threading.Thread(target=lambda m=m: [run.send_to_process(m) for _ in range(8)], daemon=True)
+               for m in messages]
+    for sender in senders:
+        sender.start()
+    time.sleep(0.3)  # the pipe is full: the senders wait on it together
+    received = []
+    try:
+        for _ in range(24):
+            assert ours.poll(10), "the pipe stalled"
+            received.append(ours.recv_bytes(maxlength=1 << 22))
+    except OSError as exc:  # ("bad message length": a broken stream)
+        raise AssertionError(f"the process would read a broken stream ({exc})") from None
+    finally:
+        ours.close()
+    assert sorted(received) == sorted(messages * 8)

@@ -227,3 +227,26 @@ def test_serve_bad_tls_and_keep_options_are_one_line_and_exit_2(tmp_path, option
     proc = serve_command(tmp_path, *options)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_a_window_cannot_pass_a_command_off_as_a_followers_question(server, tmp_path, caplog):
+    """A ``query`` is the server's to send for its viewers (under ids of its own, below 0): one from the
+    controlling window would reach the process unchecked (a path written, a private method called), and a
+    call under a negative id would be answered to a viewer. Both are refused, answered to the window."""
+    sock, welcome = connect(server)
+    assert welcome.kind == "welcome"
+    sock.sendall(message(spec()))
+    assert receive(sock, timeout=60)[0] == "ready"
+    stolen = tmp_path / "stolen"
+    with caplog.at_level(logging.WARNING, "explorer.remote"):
+        for call_id, sent in ((8, ("query", 8, commands.save_run_to, (str(stolen),), {})),
+                              (9, ("query", 9, commands.call_trainer, ("_private",), {})),
+                              (-1, ("call", -1, commands.unit_view, ((1, 0, 0, 0),), {}))):
+            sock.sendall(message(sent))
+            while (m := receive(sock))[0] != "reply":
+                pass
+            assert m[1] == call_id and isinstance(m[3], PermissionError)
+    assert any("refused a command" in r.getMessage() for r in caplog.records)
+    time.sleep(0.5)
+    assert not stolen.exists()
+    stop_and_close(sock)

@@ -274,3 +274,14 @@ def test_read_frame_refuses_before_reading_a_huge_body():
     with pytest.raises(WireError, match=r"frame too large: 10000000000 bytes \(limit 1048576\)"):
         read_frame(stream, max_body=1 << 20)
     assert stream.tell() == 16
+
+
+def test_a_reader_can_hold_a_peer_to_a_small_header():
+    """A peer that sends small commands only (a training server's viewer) is held to ``max_header`` bytes of
+    header as well as to ``max_body``: its header is refused from the prefix, before it is read."""
+    small = encode_frame("message", {"m": "x" * 100})
+    large = encode_frame("message", {"m": "x" * 10_000})
+    assert read_frame(io.BytesIO(small), max_body=16, max_header=4096).fields["m"] == "x" * 100
+    with pytest.raises(WireError, match="frame too large: a header of"):
+        read_frame(io.BytesIO(large), max_body=16, max_header=4096)
+    assert read_frame(io.BytesIO(large), max_body=16).fields["m"] == "x" * 10_000  # the default: 1 MiB

@@ -72,7 +72,8 @@ KEEP_DETACHED_S = 600.0   # a dropped network comes back within minutes; a crash
 PATH_COMMANDS = frozenset({commands.save_run_to, commands.autosave_to, commands.export_model})
 MAX_VIEWERS = 256               # read-only followers, all runs together
 VIEWER_HISTORY_BYTES = 64 << 20  # the curves a run keeps for viewers who join late (the oldest rows go first)
-VIEWER_MAX_BODY = 4096          # viewers send nothing; what one sends is read only to be refused
+VIEWER_MAX_BODY = 4096          # a viewer's questions are small; the rest is read only to be refused
+VIEWER_MAX_HEADER = 4096        # (its header as well: a question's arguments travel there)
 VIEWER_STALL_S = 30.0           # a viewer that takes no bytes for this long is dropped
 VIEWER_MAX_REFUSALS = 10
 SEND_BATCH = 256                # buffers per sendmsg (the system's limit is 1024)
@@ -135,7 +136,11 @@ def refusal(message: Any) -> str | None:
         return None
     if not isinstance(message, tuple) or not message or not isinstance(message[0], str):
         return "not a training message"
+    if message[0] == "query":  # the server's own, for its viewers: unchecked by the process, answered to them
+        return "a window asks its run with calls; questions are a follower's, sent by the server"
     if message[0] == "call" and len(message) == 5:
+        if not isinstance(message[1], int) or message[1] < 0:  # below 0: the ids of viewers' questions
+            return f"a call's id must be a whole number of 0 or more, not {str(message[1])[:20]!r}"
         if message[2] in PATH_COMMANDS:
             return f"a remote client may not write a path on the server ({message[2].__name__})"
         if message[2] in TRAINER_CALLS:
@@ -216,6 +221,7 @@ class _Run:
         self.process, self.conn = worker.start_worker()
         self.lock = threading.Lock()
         self.send_lock = threading.Lock()  # the pump and the relay's refusals write the same socket
+        self.process_lock = threading.Lock()  # the relay, the viewers' readers and stop write the same pipe
         self.sock: socket.socket | None = None
         self.peer = ""
         self.detached_at: float | None = time.monotonic()
@@ -254,7 +260,9 @@ class _Run:
         return True
 
     def send_to_process(self, data: bytes) -> None:
-        self.conn.send_bytes(data)
+        """One whole message to the process (a large one is written in parts: never two at once)."""
+        with self.process_lock:
+            self.conn.send_bytes(data)
 
     # -- viewers ---------------------------------------------------------------------------------------
     def add_viewer(self, viewer: _Client, welcome: bytes) -> bool:
@@ -401,6 +409,9 @@ class _Run:
                 _shut(sock)
         with self.view_lock:
             self.ended = True
+            # nobody joins an ended run: what it kept for late viewers goes (a viewer still connected holds it)
+            self._ready = self._status = self._full_status = self._snapshot = None
+            self._statics, self._history, self._history_bytes = {}, deque(), 0
         self._end_viewers()
         with self.lock:
             sock, self.sock = self.sock, None
@@ -412,7 +423,7 @@ class _Run:
     def stop(self, timeout: float = 30.0) -> None:
         """End the training process (it finishes its step); killed after ``timeout``."""
         try:
-            self.conn.send_bytes(_message_frame(("stop",) if self.started else None))
+            self.send_to_process(_message_frame(("stop",) if self.started else None))
         except (OSError, ValueError):
             pass
         self.process.join(timeout)
@@ -658,9 +669,10 @@ class TrainingServer:
         try:
             while not viewer.dropped:
                 try:
-                    frame = read_frame(viewer.sock, max_body=VIEWER_MAX_BODY)
+                    frame = read_frame(viewer.sock, max_body=VIEWER_MAX_BODY, max_header=VIEWER_MAX_HEADER)
                 except TimeoutError:
-                    if run.ended and not viewer.queue:  # (told "stopped" and silent since)
+                    # told "stopped" (its writer has ended) and silent since: let go, whatever is left queued
+                    if run.ended and not (viewer.writer is not None and viewer.writer.is_alive()):
                         break
                     continue  # a quiet viewer: as it should be
                 except ConnectionClosed:
@@ -720,12 +732,12 @@ class TrainingServer:
                     run.started = run.started or isinstance(message, dict)
                     continue
                 log.warning("refused a command from %s: %s", peer, why)
-                if isinstance(message, tuple) and message[0] in ("call", "do"):
-                    if message[0] == "call":
+                if isinstance(message, tuple) and message[0] in ("call", "query", "do") and len(message) > 1:
+                    if message[0] in ("call", "query"):
                         with run.send_lock:
                             sock.sendall(_message_frame(("reply", message[1], None, PermissionError(why))))
                     # the process counts it answered (the window waits for its count) and says why, a notice
-                    counted = message[0] == "call" or bool(message[1])
+                    counted = message[0] == "call" or (message[0] == "do" and bool(message[1]))
                     run.send_to_process(_message_frame(("do", counted, "refused", (why,), {})))
                 elif isinstance(message, dict):
                     with run.send_lock:

@@ -127,13 +127,13 @@ def encode_frame(kind: str, fields: dict | None = None, arrays: dict[str, np.nda
     return b"".join([PREFIX.pack(MAGIC, len(header), offset), header, *parts])
 
 
-def check_prefix(prefix: bytes, max_body: int) -> tuple[int, int]:
+def check_prefix(prefix: bytes, max_body: int, max_header: int = MAX_HEADER) -> tuple[int, int]:
     """(header_len, body_len) of a frame's first 16 bytes, checked against the limits."""
     magic, header_len, body_len = PREFIX.unpack(prefix)
     if magic != MAGIC:
         raise _malformed(f"bad magic {magic!r} (expected {MAGIC!r})")
-    if header_len > MAX_HEADER:
-        raise WireError(f"frame too large: a header of {header_len} bytes (limit {MAX_HEADER})")
+    if header_len > min(max_header, MAX_HEADER):
+        raise WireError(f"frame too large: a header of {header_len} bytes (limit {min(max_header, MAX_HEADER)})")
     if header_len < 2:
         raise _malformed(f"a header of {header_len} bytes")
     if body_len > max_body:
@@ -281,14 +281,16 @@ def _read_into(stream: Any, buf: memoryview, deadline: float | None) -> int:
     return done
 
 
-def read_frame(stream: Any, max_body: int = DEFAULT_MAX_BODY, timeout: float | None = None) -> Frame:
+def read_frame(stream: Any, max_body: int = DEFAULT_MAX_BODY, timeout: float | None = None,
+               max_header: int = MAX_HEADER) -> Frame:
     """Read exactly one frame from a socket or a binary file.
 
     ``timeout`` (sockets only) bounds the whole frame, not each read: a peer that trickles bytes cannot
     hold the reader. Without it the socket's own timeout applies to each read. Raises
     :class:`ConnectionClosed` on a clean end of stream before the frame, ``TimeoutError`` when nothing of
     a frame arrived in time (nothing is lost: read again), and :class:`WireError` for a bad frame, an
-    end of stream or a timeout in the middle of one, or a broken connection."""
+    end of stream or a timeout in the middle of one, or a broken connection. ``max_header``: a peer that
+    sends small commands only is held to a header of that many bytes too (at most ``MAX_HEADER``)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     saved_timeout = stream.gettimeout() if deadline is not None and hasattr(stream, "gettimeout") else None
     started = False
@@ -302,7 +304,7 @@ def read_frame(stream: Any, max_body: int = DEFAULT_MAX_BODY, timeout: float | N
             n += _read_into(stream, memoryview(prefix)[1:], deadline)
             if n < PREFIX.size:
                 raise _malformed(f"truncated: the stream ended after {n} bytes of the prefix")
-            header_len, body_len = check_prefix(bytes(prefix), max_body)
+            header_len, body_len = check_prefix(bytes(prefix), max_body, max_header)
             header = bytearray(header_len)
             n = _read_into(stream, memoryview(header), deadline)
             if n < header_len:
