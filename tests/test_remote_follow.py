@@ -401,3 +401,34 @@ def test_what_the_run_is_sent_reaches_its_process_whole_from_every_thread(monkey
     finally:
         ours.close()
     assert sorted(received) == sorted(messages * 8)
+
+
+def test_a_late_viewers_catch_up_is_not_held_against_its_queues_bounds():
+    """A long run keeps more frames of history than a viewer's queue may hold: a live frame queued before the
+    late viewer's writer has taken its catch-up must not get the viewer dropped as too far behind."""
+    from explorer.core.wire.server import (
+        HARD_QUEUE_BYTES,
+        HARD_QUEUE_FRAMES,
+        QUEUE_BYTES,
+        QUEUE_FRAMES,
+        _Client,
+        _Outgoing,
+    )
+
+    a, b = socket.socketpair()
+    try:
+        viewer = _Client(a, "test", 0)
+        viewer.queue_backlog([_Outgoing(b"h" * 100) for _ in range(HARD_QUEUE_FRAMES + 500)])
+        live = [_Outgoing(b"s" * 100, droppable=True), _Outgoing(b"m" * 100)]
+        assert all(viewer.enqueue(item, QUEUE_FRAMES, QUEUE_BYTES) for item in live)
+        assert len(viewer.queue) == HARD_QUEUE_FRAMES + 502 and viewer.dropped_frames == 0
+        with viewer.cond:
+            taken = viewer.take_all()
+        assert len(taken) == HARD_QUEUE_FRAMES + 502 and taken[-2:] == live
+        # once taken, the bounds hold again: a viewer that then stops reading is let go as before
+        assert all(viewer.enqueue(_Outgoing(b"m" * 100), QUEUE_FRAMES, QUEUE_BYTES)
+                   for _ in range(HARD_QUEUE_FRAMES))
+        assert not viewer.enqueue(_Outgoing(b"m" * 100), QUEUE_FRAMES, HARD_QUEUE_BYTES)
+    finally:
+        a.close()
+        b.close()

@@ -290,6 +290,8 @@ class RemoteSession(ProcessSession):
         self._receiver.join(2)  # the old reader has finished (it reported the loss)
         keep_alive(sock)
         process, pipe = self._adopt(sock, welcome)
+        # said first: whoever sees the session connected, or the curves that follow, finds the notice there
+        self._add_notices([f"Connected again to the training server {self.server}."])
         with self._send_lock:  # the resync goes first; no other message can (the session is still gone)
             with self._lock:
                 self._process, self._conn = process, pipe
@@ -302,7 +304,6 @@ class RemoteSession(ProcessSession):
                 self._gone = False
         self._receiver = threading.Thread(target=self._receive, name="training-process-reader", daemon=True)
         self._receiver.start()
-        self._add_notices([f"Connected again to the training server {self.server}."])
         self.request_snapshot()
         return True
 
@@ -463,13 +464,14 @@ class FollowSession(RemoteSession):
         self._receiver.join(2)
         keep_alive(sock)
         process, pipe = self._adopt(sock, welcome)
+        # said first: whoever sees the session connected, or the curves that follow, finds the notice there
+        self._add_notices([f"Connected again to the training server {self.server}."])
         with self._lock:
             self._process, self._conn = process, pipe
             self._metrics_gen = None  # the server sends the curves whole: they replace what is here
             self._gone = False
         self._receiver = threading.Thread(target=self._receive, name="training-process-reader", daemon=True)
         self._receiver.start()
-        self._add_notices([f"Connected again to the training server {self.server}."])
         return True
 
     def _find_next_run(self) -> None:

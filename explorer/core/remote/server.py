@@ -272,8 +272,7 @@ class _Run:
                 return False
             kept = [self._ready, self._full_status, *self._statics.values(), *self._history, self._snapshot,
                     self._status]
-            viewer.queue.extend(_Outgoing(data) for data in [welcome, *kept] if data is not None)
-            viewer.queued_bytes = sum(item.size for item in viewer.queue)
+            viewer.queue_backlog([_Outgoing(data) for data in [welcome, *kept] if data is not None])
             self.viewers.append(viewer)
         return True
 
@@ -362,9 +361,7 @@ class _Run:
                 viewer.cond.wait_for(lambda: viewer.queue or viewer.dropped)
                 if viewer.dropped:
                     return
-                items = list(viewer.queue)
-                viewer.queue.clear()
-                viewer.queued_bytes = 0
+                items = viewer.take_all()
             try:
                 send_buffers(viewer.sock, [item.data for item in items])
             except TimeoutError:

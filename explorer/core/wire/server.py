@@ -91,6 +91,27 @@ class _Client:
         self.dropped = False           # set once: the connection is being ended
         self.dropped_frames = 0
         self.writer: threading.Thread | None = None
+        # a late joiner's catch-up at the head of the queue, until its writer takes it: not held against the
+        # bounds (a long run's history alone is more frames than the hard bound; the writer takes it at once)
+        self.backlog_frames = 0
+        self.backlog_bytes = 0
+
+    def queue_backlog(self, items: list[_Outgoing]) -> None:
+        """Queue a late joiner's catch-up (its welcome, what the run kept for it) ahead of the live frames."""
+        with self.cond:
+            self.queue.extend(items)
+            size = sum(item.size for item in items)
+            self.queued_bytes += size
+            self.backlog_frames += len(items)
+            self.backlog_bytes += size
+            self.cond.notify_all()
+
+    def take_all(self) -> list[_Outgoing]:
+        """Everything queued, for the writer (the caller holds ``cond``)."""
+        items = list(self.queue)
+        self.queue.clear()
+        self.queued_bytes = self.backlog_frames = self.backlog_bytes = 0
+        return items
 
     def mark_dropped(self) -> bool:
         """End this client's queue (its writer stops); False when it was ended already."""
@@ -111,7 +132,8 @@ class _Client:
                 return True
             self.queue.append(item)
             self.queued_bytes += item.size
-            while len(self.queue) > queue_frames or self.queued_bytes > queue_bytes:
+            while (len(self.queue) - self.backlog_frames > queue_frames
+                   or self.queued_bytes - self.backlog_bytes > queue_bytes):
                 victim = next((i for i in self.queue if i.droppable), None)
                 if victim is None:
                     break
@@ -119,7 +141,8 @@ class _Client:
                 self.queued_bytes -= victim.size
                 self.dropped_frames += 1
             self.cond.notify_all()
-            return len(self.queue) <= HARD_QUEUE_FRAMES and self.queued_bytes <= HARD_QUEUE_BYTES
+            return (len(self.queue) - self.backlog_frames <= HARD_QUEUE_FRAMES
+                    and self.queued_bytes - self.backlog_bytes <= HARD_QUEUE_BYTES)
 
 
 def is_loopback(host: str) -> bool:
