@@ -342,7 +342,7 @@ def test_a_large_array_that_stays_the_same_is_sent_once_apart_and_every_snapshot
                      ("snapshot", ["gallery", "maps"]),   # changed: in its snapshot again
                      ("static", "gallery"), ("snapshot", ["maps"])]
     window = ProcessSession.__new__(ProcessSession)  # the window's side, as its reader applies messages
-    window._static, window._offset, window._mailbox = {}, (0, 0), None
+    window._static, window._offset, window._mailbox, window._awaiting_resync = {}, (0, 0), None, False
     for message in sent:
         window._apply(message)
         if message[0] == "snapshot":
@@ -350,5 +350,14 @@ def test_a_large_array_that_stays_the_same_is_sent_once_apart_and_every_snapshot
             assert sorted(got.arrays) == sorted(want.arrays)
             assert all(np.array_equal(got.arrays[k], want.arrays[k]) for k in want.arrays)
             assert dataclasses.replace(got, arrays={}) == dataclasses.replace(want, arrays={})
+    # a window that connected again applies no snapshot until the process has started anew (its statics
+    # may have changed unseen); nor one whose left-out arrays it never got (it would show nothing wrong)
+    window._mailbox, window._awaiting_resync = None, True
+    window._apply(sent[-1])
+    assert window._mailbox is None
+    fresh = ProcessSession.__new__(ProcessSession)
+    fresh._static, fresh._offset, fresh._mailbox, fresh._awaiting_resync = {}, (0, 0), None, False
+    fresh._apply(sent[-1])
+    assert fresh._mailbox is None
     child_end.close()
     window_end.close()

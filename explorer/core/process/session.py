@@ -466,8 +466,13 @@ class ProcessSession:
             for row in evals:
                 self.metrics.add_eval(row)
         elif kind == "snapshot":
+            if self._awaiting_resync:  # (taken while no window was there: an array it left out may have
+                return                 # changed unseen since; the process sends everything anew after the resync)
             snap = msg[1]
             if len(msg) > 2 and msg[2]:  # the large arrays it left out: unchanged since they came apart
+                if any(name not in self._static for name in msg[2]):
+                    log.warning("a snapshot without its arrays came before them; left out")
+                    return
                 snap = dataclasses.replace(snap, arrays={**snap.arrays,
                                                          **{name: self._static[name] for name in msg[2]}})
             if self._offset != (0, 0):
