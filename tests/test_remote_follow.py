@@ -200,6 +200,7 @@ def test_attach_finds_a_training_server_and_follows_its_run(server, caplog):
     try:
         wait_for(lambda: teacher.trainer.step > 0, what="the teacher's run")
         caplog.set_level(logging.INFO, "explorer.remote")
+        before = len(caplog.records)  # (the teacher's own start may be in the log already)
         for token, follow in ((VIEWER_TOKEN, True), (TOKEN, True), (TOKEN, False)):
             opened = open_source(f"{host}:{port}", token=token, follow=follow)
             assert isinstance(opened.source, ServedRun) and opened.welcome["run"] == teacher.server_run
@@ -213,8 +214,8 @@ def test_attach_finds_a_training_server_and_follows_its_run(server, caplog):
             open_source(f"{host}:{port}", token=VIEWER_TOKEN)  # the viewer token, without --follow
         assert server.runs() == [teacher.server_run]
         # asking what serves there (attach without --follow) started no training process
-        assert not [r for r in caplog.records if "started for" in r.getMessage()]
-        assert any("told it is a training server" in r.getMessage() for r in caplog.records)
+        assert not [r for r in caplog.records[before:] if "started for" in r.getMessage()]
+        assert any("told it is a training server" in r.getMessage() for r in caplog.records[before:])
     finally:
         teacher.stop()
 
