@@ -9,6 +9,8 @@ parameters and the optimizer stay as they are.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import torch
 from torch import nn
@@ -31,16 +33,30 @@ def grad_norms(model: nn.Module, grad_layers: list[str]) -> np.ndarray:
         module = modules.get(name)
         if module is None:
             continue
-        for p in module.parameters(recurse=False):
-            if p.grad is not None:
-                grads.append(_dense(p.grad.detach()))
+        # the module's own parameters, as parameters(recurse=False) lists them, read from its dict (the
+        # generator behind parameters() costs more than the norms of a small model)
+        own: Iterable[torch.Tensor | None] = module._parameters.values()
+        if len(module._parameters) > 1:  # one parameter registered under two names counts once, as parameters() lists it
+            own = list({id(p): p for p in own}.values())
+        for p in own:
+            grad = p.grad if p is not None else None
+            if grad is not None:
+                grads.append(_dense(grad) if grad.is_sparse else grad)
                 owner.append(index)
     out = np.full(len(grad_layers), np.nan, dtype=np.float32)
     if not grads:
         return out
-    norms = torch._foreach_norm(grads, 2, dtype=torch.float32)
-    device = norms[0].device
-    flat = torch.stack([n.to(device) for n in norms]).cpu().numpy().astype(np.float64)
+    with torch.no_grad():  # (a backward with create_graph=True leaves gradients that have a history)
+        norms = torch._foreach_norm(grads, 2, dtype=torch.float32)
+        try:
+            stacked = torch.stack(norms)
+        except RuntimeError:  # the parameters are on several devices
+            stacked = torch.stack([n.to(norms[0].device) for n in norms])
+    flat = stacked.cpu().numpy()
+    if len(set(owner)) == len(owner):  # one parameter per layer: its norm is the layer's
+        out[owner] = flat
+        return out
+    flat = flat.astype(np.float64)
     squares = np.bincount(np.asarray(owner), weights=flat * flat, minlength=len(grad_layers))
     has_grad = np.bincount(np.asarray(owner), minlength=len(grad_layers)) > 0
     out[has_grad] = np.sqrt(squares[has_grad]).astype(np.float32)
