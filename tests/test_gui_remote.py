@@ -106,6 +106,45 @@ def test_a_model_moves_to_the_server_and_the_window_drives_it_as_a_local_one(qtb
         win.close()
 
 
+def test_a_lenet_on_the_server_steps_resets_and_scrubs_its_timeline_from_the_window(qtbot, settings, server):
+    """The CNN panel, driven over the server as a local one is: Step does exactly one step, Play draws
+    the views, the timeline bar scrubs back to a kept snapshot and Live returns, Reset starts the
+    model again from its seed on the server."""
+    from explorer.core.families.cnn.trainer import CNNConfig
+
+    config = CNNConfig(device="cpu", batch_size=8, eval_samples=32, n_gallery=4)
+    win = helpers.open_window(qtbot, settings, config, size=(1400, 900))
+    try:
+        connect_through_the_dialog(qtbot, win, server)
+        s = win.session
+        assert isinstance(s, RemoteSession) and win.family == "cnn"
+        assert server.runs() == [s.server_run]
+        before = s.trainer.step
+        win.act_step.trigger()  # the toolbar's Step
+        qtbot.waitUntil(lambda: s.trainer.step == before + 1 and s.state == PAUSED, timeout=30000)
+        panel, bar = win.panel, win.timeline_bar
+        drawn = panel._last_seq
+        win.act_play.trigger()
+        qtbot.waitUntil(lambda: panel._last_seq > drawn and len(panel.timeline) >= 3, timeout=60000)
+        win.act_play.trigger()
+        assert s.wait(30) and s.state == PAUSED
+        kept = panel.timeline.steps()
+        assert kept == sorted(kept) and kept[-1] > before + 1
+        bar.show_index(0)  # drag the slider to its left end
+        assert panel.viewing is not None and panel.viewing.step == kept[0]
+        assert bar.scrubbed
+        bar.go_live()
+        assert panel.viewing is None and not bar.scrubbed
+        trained = s.trainer.step
+        assert trained > before + 1
+        win.act_reset.trigger()
+        qtbot.waitUntil(lambda: s.trainer.step == 0, timeout=30000)
+        assert server.runs() == [s.server_run] and s.state == PAUSED
+        qtbot.waitUntil(lambda: len(panel.timeline) <= 1, timeout=30000)  # the old model's views are gone
+    finally:
+        win.close()
+
+
 def test_a_dropped_connection_is_a_notice_and_connect_again_brings_back_the_curves(qtbot, settings, server):
     win = open_window(qtbot, settings)
     try:
@@ -225,6 +264,15 @@ def test_a_student_window_follows_the_teachers_run_read_only_and_then_the_next_o
         # the views draw the teacher's model, and the timeline keeps its snapshots for this window alone
         drawn = win.panel._last_seq
         qtbot.waitUntil(lambda: win.panel._last_seq > drawn and len(win.panel.timeline) >= 3, timeout=30000)
+        bar = win.timeline_bar
+        first = win.panel.timeline.steps()[0]
+        bar.show_index(0)  # the student drags the slider back: this window shows a kept snapshot
+        assert win.panel.viewing is not None and win.panel.viewing.step == first
+        assert bar.scrubbed and teacher.state == RUNNING  # the teacher's run trains on
+        qtbot.waitUntil(lambda: len(win.panel.timeline) >= 4, timeout=30000)
+        assert win.panel.viewing.step == first  # new snapshots do not pull it back
+        bar.go_live()
+        assert win.panel.viewing is None and not bar.scrubbed
         qtbot.waitUntil(lambda: len(s.metrics.steps) >= 30, timeout=30000)
         win.toggle_play()  # Space: refused here, said why
         assert teacher.state == RUNNING
