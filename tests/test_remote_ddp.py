@@ -24,6 +24,7 @@ from tests.helpers import tiny_rbm_config, wait_for
 
 TOKEN = "d" * 32
 CNN = {"batch_size": 8, "lr": 0.05, "momentum": 0.9, "seed": 3, "device": "cpu", "eval_samples": 50}
+FCN = {"batch_size": 8, "lr": 0.05, "seed": 3, "device": "cpu", "eval_samples": 50}
 
 
 
@@ -55,10 +56,10 @@ def weights(s) -> dict[str, torch.Tensor]:
 
 
 def single_process(steps_then_lr: list[tuple[int, float | None]], losses: list[float] | None = None,
-                   **config) -> dict[str, torch.Tensor]:
+                   family: str = "cnn", **config) -> dict[str, torch.Tensor]:
     """The weights one process trains with the whole global batch: (steps, lr set before them) pairs;
     each step's loss goes to ``losses``."""
-    trainer = make_trainer("cnn", dict(CNN, **config))
+    trainer = make_trainer(family, dict(CNN if family == "cnn" else FCN, **config))
     for steps, lr in steps_then_lr:
         if lr is not None:
             trainer.apply_hparams({"lr": lr})
@@ -140,6 +141,37 @@ def test_a_cnn_run_trains_on_two_ranks_in_lockstep_with_the_window(server):
         assert s.wait(60)
         assert s.trainer.step == 2
         assert_close(weights(s), single_process([(2, None)], lr=0.01))
+    finally:
+        s.stop()
+    wait_for(lambda: not alive(child) and not any(alive(p) for p in followers), timeout=30,
+             what="every rank to end")
+    wait_for(lambda: s.server_run not in server.runs(), what="the server to forget the run")
+
+
+def test_an_fcn_run_trains_on_two_ranks_in_lockstep_with_the_window(server):
+    s = session(server, dict(FCN), "fcn")
+    try:
+        child = server._runs[s.server_run].process.pid
+        wait_for(lambda: any("2 ranks over gloo" in n for n in s.pop_notices()), what="the notice of the ranks")
+        followers = descendants(child)
+        assert len(followers) == 1 and alive(followers[0])   # rank 1, started by the training process
+
+        s.step(3)
+        assert s.wait(60)
+        assert s.trainer.step == 3
+        losses: list[float] = []
+        got = weights(s)
+        assert_close(got, single_process([(3, None)], losses, family="fcn"))
+        start = {k: v for k, v in make_trainer("fcn", dict(FCN)).state_tensors().items() if k.startswith("model.")}
+        assert any(not torch.equal(got[name], start[name]) for name in start)  # the steps moved the weights
+        wait_for(lambda: len(s.metrics.steps) >= 3, what="the steps' rows")
+        assert [r["loss"] for r in s.metrics.steps[:3]] == pytest.approx(losses, rel=1e-4)
+
+        s.set_hparams(lr=0.01)                                # reaches rank 1 before the next step
+        s.step(2)
+        assert s.wait(60)
+        assert s.trainer.step == 5 and s.state != ERROR
+        assert_close(weights(s), single_process([(3, None), (2, 0.01)], family="fcn"))
     finally:
         s.stop()
     wait_for(lambda: not alive(child) and not any(alive(p) for p in followers), timeout=30,

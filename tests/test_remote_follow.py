@@ -433,3 +433,79 @@ def test_a_late_viewers_catch_up_is_not_held_against_its_queues_bounds():
     finally:
         a.close()
         b.close()
+
+
+def read_raw_frame(sock) -> bytes:
+    """One frame from ``sock`` as the bytes that came over the wire (prefix, header and body)."""
+    from explorer.core.wire.frame import PREFIX
+
+    def exactly(n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError("the connection closed")
+            buf += chunk
+        return bytes(buf)
+
+    prefix = exactly(PREFIX.size)
+    _, header_len, body_len = PREFIX.unpack(prefix)
+    return prefix + exactly(header_len + body_len)
+
+
+def test_the_training_server_encodes_a_snapshot_once_and_every_viewer_gets_the_same_bytes(server, monkeypatch):
+    """The server reads each frame of the training process once and queues those bytes for every viewer:
+    the snapshots three viewers receive are byte for byte the same, and none is encoded on the server."""
+    import threading
+
+    from explorer.core.process import codec
+    from explorer.core.remote import server as remote_server
+
+    encoded = []  # the tag of each message frame the server encodes (its own, never a relayed one)
+    real_encode = remote_server.encode_frame
+
+    def counting_encode(kind, fields=None, arrays=None):
+        data = real_encode(kind, fields, arrays)
+        encoded.append(message_head(data)[0] if kind == "message" else kind)
+        return data
+
+    monkeypatch.setattr(remote_server, "encode_frame", counting_encode)
+    teacher = teacher_run(server)
+    socks = []
+    try:
+        wait_for(lambda: teacher.latest_snapshot() is not None, what="the teacher's first snapshot")
+        del encoded[:]  # (the teacher's own welcome and commands)
+        for _ in range(3):
+            sock, welcome = connect(address(server, VIEWER_TOKEN), viewer=True)
+            assert welcome["run"] == teacher.server_run
+            sock.settimeout(10)
+            socks.append(sock)
+        wanted = 8
+        received: list[dict[int, bytes]] = [{} for _ in socks]  # per viewer: a snapshot's seq -> its frame
+
+        def collect(sock, snapshots):
+            while len(snapshots) < wanted:
+                data = read_raw_frame(sock)
+                if message_head(data)[0] == "snapshot":
+                    snap = codec.unpack(remote_server.message_fields(data), remote_server.message_arrays(data))[1]
+                    snapshots[snap.seq] = data
+
+        readers = [threading.Thread(target=collect, args=(sock, got), daemon=True)
+                   for sock, got in zip(socks, received)]
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join(20)
+        assert all(len(got) >= wanted for got in received), [len(got) for got in received]
+        common = set(received[0]) & set(received[1]) & set(received[2])
+        assert len(common) >= wanted // 2, (sorted(received[0]), sorted(received[1]), sorted(received[2]))
+        for seq in common:
+            assert received[0][seq] == received[1][seq] == received[2][seq], f"snapshot {seq} differs"
+        assert len({received[0][seq] for seq in common}) == len(common)  # a new picture each time
+        # the server encoded a welcome for each viewer and not one snapshot (nor anything else it shared)
+        assert encoded.count("welcome") == 3
+        assert not set(encoded) & remote_server.SHARED_MESSAGES, encoded
+    finally:
+        for sock in socks:
+            sock.close()
+        teacher.stop()
