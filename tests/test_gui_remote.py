@@ -145,6 +145,27 @@ def test_a_lenet_on_the_server_steps_resets_and_scrubs_its_timeline_from_the_win
         win.close()
 
 
+def test_the_devices_offered_are_the_servers_not_this_computers(qtbot, settings, server, monkeypatch):
+    """A server with GPUs that this computer lacks: the device box lists the server's devices while the
+    model trains there, and this computer's again when it comes back."""
+    from explorer.core.engine import devices
+
+    # the server's process asks its own list at each welcome (the window's list was read at start)
+    monkeypatch.setattr(devices, "available_devices", lambda: ["cpu", "cuda:0", "cuda:1"])
+    win = open_window(qtbot, settings)
+    try:
+        here = [win.device_combo.itemText(i) for i in range(win.device_combo.count())]
+        assert "cuda:1" not in here
+        connect_through_the_dialog(qtbot, win, server)
+        assert isinstance(win.session, RemoteSession)
+        assert win.session.server_devices == ["cpu", "cuda:0", "cuda:1"]
+        assert [win.device_combo.itemText(i) for i in range(win.device_combo.count())] == ["cpu", "cuda:0", "cuda:1"]
+        assert win.train_here()
+        assert [win.device_combo.itemText(i) for i in range(win.device_combo.count())] == here
+    finally:
+        win.close()
+
+
 def test_a_dropped_connection_is_a_notice_and_connect_again_brings_back_the_curves(qtbot, settings, server):
     win = open_window(qtbot, settings)
     try:
