@@ -508,3 +508,15 @@ def test_saturated_shares_left_as_tensors_are_copied_with_the_arrays_to_the_same
     assert arrays_t.keys() == arrays.keys()
     for name in arrays:
         np.testing.assert_array_equal(arrays_t[name], arrays[name])
+
+
+def test_a_rectifiers_zeros_counted_apart_give_numpys_histogram_and_the_dead_share():
+    generator = torch.Generator().manual_seed(11)
+    values = torch.relu(torch.randn(8, 16, 12, 12, generator=generator) - 0.5)  # about 70% exactly 0
+    values.view(-1)[::97] = -0.0  # a negative zero is a zero too
+    hist, dead = snapshot_module.activation_histogram(values, "rectifier")
+    flat = values.reshape(-1).numpy()
+    assert flat.min() == 0.0
+    expected, _ = np.histogram(flat, bins=HIST_BINS, range=(0.0, float(flat.max())))
+    np.testing.assert_array_equal(hist[1].numpy(), expected.astype(np.float32))
+    assert dead.item() == pytest.approx(float(np.mean(flat == 0)))

@@ -135,8 +135,8 @@ def _cpu_histogram(v: np.ndarray, family: str) -> tuple[torch.Tensor, float | No
 
     The passes: min and max (which also tell whether every value is finite: a NaN or an infinity shows in
     one of them), the bin of each value in one float32 buffer (subtract, divide, clip, all in place), its
-    truncation to integers (the floor: the buffer is >= 0 by then) and ``bincount``; a rectifier's zeros
-    one more. The bins are those of ``np.histogram(v, HIST_BINS, (lo, hi))`` (the tests compare them)."""
+    truncation to integers (the floor: the buffer is >= 0 by then) and ``bincount``; a rectifier whose
+    lowest value is 0 has its zeros counted apart and the others binned. The bins are those of ``np.histogram(v, HIST_BINS, (lo, hi))`` (the tests compare them)."""
     vmin, vmax = (float(v.min()), float(v.max())) if v.size else (0.0, 0.0)
     seen = v if math.isfinite(vmin) and math.isfinite(vmax) else v[np.isfinite(v)]
     if family == "sigmoid":
@@ -149,12 +149,21 @@ def _cpu_histogram(v: np.ndarray, family: str) -> tuple[torch.Tensor, float | No
             lo, hi = lo - 0.5, hi + 0.5
     else:
         lo, hi = -0.5, 0.5
+    zeros: int | None = None
+    if family == "rectifier" and lo == 0.0 and seen is v:
+        # a rectifier's zeros (often most of its outputs) all fall in the first bin: counted as one number,
+        # the rest binned. Counting them one by one is the slow part of bincount, each adding to the
+        # counter the last one just wrote (a CNN's first ReLU took 190 us this way, 80 us the other)
+        seen = v[v != 0]
+        zeros = v.size - seen.size
     lo32, hi32 = np.float32(lo), np.float32(hi)
     width = (hi32 - lo32) / np.float32(HIST_BINS)
     position = np.subtract(seen, lo32, dtype=np.float32)
     np.divide(position, width, out=position)
     np.clip(position, 0, HIST_BINS - 1, out=position)
     counts = np.bincount(position.astype(np.intp), minlength=HIST_BINS)[:HIST_BINS]
+    if zeros:
+        counts[0] += zeros
     hist = np.empty((2, HIST_BINS), np.float32)
     np.multiply(np.arange(HIST_BINS, dtype=np.float32) + np.float32(0.5), width, out=hist[0])
     hist[0] += lo32
@@ -164,7 +173,7 @@ def _cpu_histogram(v: np.ndarray, family: str) -> tuple[torch.Tensor, float | No
     elif family == "tanh":
         share = float(np.count_nonzero(np.abs(v) > TANH_SATURATED)) / v.size
     elif family == "rectifier":
-        share = float(np.count_nonzero(v == 0)) / v.size
+        share = float(zeros if zeros is not None else np.count_nonzero(v == 0)) / v.size
     else:
         share = None
     return torch.from_numpy(hist), share
