@@ -16,6 +16,7 @@ are taken within one round, so a shared machine's drift cancels out.
 
     python benchmarks/watch_cost.py                      # the three examples, 3 rounds, one viewer
     python benchmarks/watch_cost.py --examples cnn --viewers 30
+    python benchmarks/watch_cost.py --examples cnn --nice 19   # the viewer at the lowest CPU priority
 """
 
 from __future__ import annotations
@@ -50,13 +51,16 @@ WATCHING = re.compile(r"watching .* on ([0-9.]+):([0-9]+) \(token in (.+)\)")
 class Viewer(threading.Thread):
     """A client that reads every frame of one run and counts its snapshots (as a window's reader would)."""
 
-    def __init__(self, host: str, port: int, token: str):
+    def __init__(self, host: str, port: int, token: str, nice: int = 0):
         super().__init__(daemon=True)
+        self.nice = nice
         self.client = FrameClient(host, port, token=token, role="viewer")
         self.snapshot_times: list[float] = []
         self.error: str | None = None
 
     def run(self) -> None:
+        if self.nice:  # this thread alone (Linux: a thread is a task of its own); threads it starts inherit it
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
         try:
             self.client.connect()
             while True:
@@ -77,7 +81,7 @@ class Viewer(threading.Thread):
         return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 2 else 0.0
 
 
-def run_example(name: str, mode: str, viewers: int) -> dict:
+def run_example(name: str, mode: str, viewers: int, nice: int = 0) -> dict:
     """One run of an example: its steps/s, and with viewers the snapshots/s each received."""
     script, args = EXAMPLES[name]
     cmd = [sys.executable, str(ROOT / "examples" / script), *args]
@@ -97,7 +101,7 @@ def run_example(name: str, mode: str, viewers: int) -> dict:
                 info = read_token_file(m.group(3))
                 token = info.get("viewer_token") or info["token"]
                 for _ in range(viewers):
-                    v = Viewer(m.group(1), int(m.group(2)), token)
+                    v = Viewer(m.group(1), int(m.group(2)), token, nice)
                     v.start()
                     clients.append(v)
 
@@ -120,14 +124,14 @@ def run_example(name: str, mode: str, viewers: int) -> dict:
     return result
 
 
-def measure(names: list[str], repeats: int = 3, viewers: int = 1) -> dict[str, dict]:
+def measure(names: list[str], repeats: int = 3, viewers: int = 1, nice: int = 0) -> dict[str, dict]:
     """The figures of each example in ``names`` (``repeats`` interleaved rounds of bare, watched alone and
     watched with ``viewers`` viewers), printed as they come; also run by ``benchmarks/run.py``."""
     figures: dict[str, dict] = {}
     for name in names:
         rounds = []
         for r in range(repeats):
-            row = {mode: run_example(name, mode, viewers) for mode in ("bare", "alone", "viewers")}
+            row = {mode: run_example(name, mode, viewers, nice) for mode in ("bare", "alone", "viewers")}
             rounds.append(row)
             print(f"{name} round {r + 1}: bare {row['bare']['steps_per_s']:.1f} steps/s, "
                   f"watched alone {row['alone']['steps_per_s']:.1f}, with {viewers} viewer(s) "
@@ -149,15 +153,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--examples", default=",".join(EXAMPLES), help=f"which (default all: {','.join(EXAMPLES)})")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved rounds (default 3)")
     ap.add_argument("--viewers", type=int, default=1, help="clients attached in the watched-with-viewers runs")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="the viewers' niceness (19: they take only the CPU the loop leaves, standing for a window "
+                         "on another machine or on spare cores; 0: they compete with the loop as equals)")
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args(argv)
+    if not 0 <= args.nice <= 19:
+        print(f"watch_cost: error: --nice: {args.nice} is not a niceness from 0 to 19", file=sys.stderr)
+        return 2
     names = [n.strip() for n in args.examples.split(",") if n.strip()]
     unknown = [n for n in names if n not in EXAMPLES]
     if unknown:
         print(f"watch_cost: error: --examples: unknown {', '.join(unknown)} (known: {', '.join(EXAMPLES)})",
               file=sys.stderr)
         return 2
-    figures = measure(names, args.repeats, args.viewers)
+    figures = measure(names, args.repeats, args.viewers, args.nice)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))
     return 0
