@@ -395,6 +395,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     quick = args.quick
     repeats = args.repeats or (1 if quick else 3)
+    for option, value in (("--visible-seconds", args.visible_seconds), ("--memory-seconds", args.memory_seconds),
+                          ("--repeats", args.repeats)):
+        if value is not None and not value > 0:  # (0 read as "the default" before: a 300-second run)
+            print(f"run.py: error: {option}: {value} is not a positive number", file=sys.stderr)
+            return 2
     vis_s = args.visible_seconds or (3.0 if quick else 8.0)
     mem_s = args.memory_seconds or (10.0 if quick else 300.0)
     out: dict[str, Any] = {"machine": machine(args.device), "quick": quick, "rows": []}
