@@ -334,6 +334,11 @@ def test_the_attach_dialog_fills_in_the_newest_token_file(qtbot, tmp_path, monke
     assert dialog.token_note.text() == f"From {path} (MyCNN)."
     dialog.address.setText(str(tmp_path))  # a folder needs no token
     assert not dialog.token_edit.isEnabled() and dialog.token() == "" and not dialog.follow_box.isEnabled()
+    dialog.token_edit.setText("")
+    dialog.address.setText("10.0.0.2:7000")  # another host on the same port: the file's token is not offered
+    assert dialog.token_edit.text() == ""
+    dialog.address.setText("localhost:7000")
+    assert dialog.token_edit.text() == "tok-7000"
 
 
 def test_the_attach_dialog_without_a_token_file(qtbot, tmp_path, monkeypatch):
@@ -427,8 +432,8 @@ def test_attach_names_a_bad_token_file_and_a_refused_address(capsys, tmp_path, m
                                        "script watching on this port?\n")
     assert main(["attach", "127.0.0.1:7000"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("explorer: error: 127.0.0.1:7000: no token (pass --token or --token-file; none for port "
-                          "7000 in ") and err.count("\n") == 1
+    assert err.startswith("explorer: error: 127.0.0.1:7000: no token (pass --token or --token-file; none for "
+                          "127.0.0.1:7000 in ") and err.count("\n") == 1
 
 
 def test_attach_opens_the_window_on_the_run(monkeypatch, tmp_path):

@@ -1,6 +1,7 @@
 """The viewer's session of a watched run (explorer.core.watch.session), headless, over a source in this process:
 frames in, curves, snapshots, state and notices out; commands sent only when control was granted."""
 
+import re
 import time
 
 import numpy as np
@@ -418,9 +419,28 @@ def test_attach_faults_name_the_address(server, tmp_path):
     (tmp_path / "bad.json").write_text('{"host": "h"}')
     with pytest.raises(AttachError, match="bad.json: 'port' must be a port number"):
         read_token(tmp_path / "bad.json")
-    with pytest.raises(AttachError, match=r"^127.0.0.1:9: no token \(pass --token or --token-file; none for port 9"):
+    with pytest.raises(AttachError, match=r"^127.0.0.1:9: no token \(pass --token or --token-file; none for 127.0.0.1:9 in "):
         open_source("127.0.0.1:9")
     with pytest.raises(AttachError, match="no such folder"):
         open_source(str(tmp_path / "missing"))
     with pytest.raises(AttachError, match="expected HOST:PORT"):
         open_source("localhost:99999")
+
+
+def test_a_token_file_is_used_only_for_the_address_its_script_listens_on(tmp_path, monkeypatch):
+    """The runtime folder's token files are of scripts on this computer: a token goes only to the address
+    its file names (or to this computer's loopback names for it), never to another host on the same port."""
+    from explorer.core.watch.attach import AttachError, find_token, open_source
+    from explorer.core.wire.auth import write_token_file
+
+    monkeypatch.setenv("NETWORK_EXPLORER_RUNTIME", str(tmp_path / "runtime"))
+    here = write_token_file(None, {"host": "127.0.0.1", "port": 7311, "token": "t" * 32})
+    everywhere = write_token_file(None, {"host": "0.0.0.0", "port": 7312, "token": "u" * 32})
+    assert find_token(7311, "127.0.0.1")[0] == here
+    assert find_token(7311, "localhost")[0] == here
+    assert find_token(7311, "127.0.0.2") is None and find_token(7311, "nohost.invalid") is None
+    assert find_token(7311, "10.0.0.5") is None and find_token(7312, "10.0.0.5") is None
+    assert find_token(7312, "127.0.0.1")[0] == everywhere and find_token(7312, "::1")[0] == everywhere
+    for target in ("127.0.0.2:7311", "nohost.invalid:7311", "10.0.0.5:7312"):
+        with pytest.raises(AttachError, match=f"^{re.escape(target)}: no token "):
+            open_source(target)  # refused before any connection: the token is not sent anywhere

@@ -106,16 +106,36 @@ def read_token(path: str | Path) -> dict[str, Any]:
     return dict(info)
 
 
-def find_token(port: int | None = None) -> tuple[Path, dict[str, Any]] | None:
-    """The newest readable token file in the runtime folder (for ``port`` when given): (path, its fields)."""
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+ANY_ADDRESS = ("0.0.0.0", "::")
+
+
+def same_endpoint(file_host: Any, host: str) -> bool:
+    """Whether ``host`` as typed names the address a token file says its script listens on. Token files are
+    of scripts on this computer: "localhost" stands for its loopback addresses, and a script listening on
+    every address is reached through them too; any other host must be the file's own, exactly (a token
+    sent to the wrong address is a token given away)."""
+    if not isinstance(file_host, str):
+        return False
+    if file_host == host:
+        return True
+    return host in LOOPBACK_NAMES and (file_host in LOOPBACK_NAMES or file_host in ANY_ADDRESS)
+
+
+def find_token(port: int | None = None, host: str | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """The newest readable token file in the runtime folder (for ``port``, and listening on ``host``, when
+    given; see :func:`same_endpoint`): (path, its fields)."""
     for path in token_files():
         try:
             info = read_token(path)
         except AttachError as exc:
             log.info("watch: token file skipped: %s", exc)
             continue
-        if port is None or info.get("port") == port:
-            return path, info
+        if port is not None and info.get("port") != port:
+            continue
+        if host is not None and not same_endpoint(info.get("host"), host):
+            continue
+        return path, info
     return None
 
 
@@ -145,14 +165,14 @@ def open_source(target: str, *, token: str | None = None, token_info: dict[str, 
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     info = token_info
     if token is None and info is None:
-        found = find_token(port)
+        found = find_token(port, host)
         info = found[1] if found is not None else None
     if token is None and info is not None:
         token = str(info.get("viewer_token") if follow and info.get("viewer_token") else info.get("token", ""))
     if not token:
         place = runtime_dir()
         raise AttachError(f"{where}: no token (pass --token or --token-file"
-                          + (f"; none for port {port} in {place})" if place is not None else ")"))
+                          + (f"; none for {where} in {place})" if place is not None else ")"))
     context = None
     if tls or cafile or (info is not None and info.get("tls") is True):
         try:

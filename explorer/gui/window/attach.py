@@ -81,7 +81,7 @@ class AttachDialog(QtWidgets.QDialog):
         self.ok_button.setEnabled(bool(text.strip()))
         address = parse_address(text)
         if address is not None and not self.token_edit.text():  # a token file for that port, if there is one
-            found = find_token(address[1])
+            found = find_token(address[1], address[0])
             if found is not None:
                 self.token_edit.setText(str(found[1].get("token", "")))
                 self.token_note.setText(f"From {found[0]}.")
