@@ -609,6 +609,29 @@ def test_a_folder_only_watcher_writes_the_run_and_a_reader_follows_it_while_it_i
     assert len(list((tmp_path / "run" / SNAPSHOT_DIR).iterdir())) >= 1
 
 
+def test_a_run_shorter_than_a_second_leaves_its_last_step_in_the_folder(setup, tmp_path):
+    """Snapshot files are written at most every second; the run's last views are written when it ends, so a
+    folder opened afterwards shows the model as the run left it, under its own step."""
+    from explorer.core.watch.folder import read_snapshot_file
+
+    model, opt, probe = setup
+    watcher = explorer.watch(model, probe, listen=None, logdir=tmp_path / "run", quiet=True)
+    for _ in range(7):
+        loss = model(probe).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        watcher.step(loss=loss.item())
+    watcher.close()
+    files = sorted((tmp_path / "run" / SNAPSHOT_DIR).iterdir())
+    assert [int(f.name.split(".")[0]) for f in files] == [1, 7]
+    last = read_snapshot_file(files[-1])
+    assert last.fields["step"] == 7
+    np.testing.assert_array_equal(last.arrays["weight/conv"], model.conv.weight.detach().numpy())
+    watcher.close()  # a second close writes nothing more
+    assert len(list((tmp_path / "run" / SNAPSHOT_DIR).iterdir())) == 2
+
+
 # -- the package, and DistributedDataParallel -----------------------------------------------------------------
 
 def test_import_explorer_loads_neither_torch_numpy_nor_qt_and_watch_loads_the_watcher():

@@ -303,6 +303,8 @@ class Watcher:
         self._wants_snapshot = False
         self._erf: dict | None = None
         self._folder_written_at = -math.inf
+        self._folder_step = -1       # the step of the last snapshot written to the folder
+        self._shown_step = -1        # the step of the last snapshot taken
         self._state = ""
         self._closed = False
         self._active = True
@@ -581,6 +583,7 @@ class Watcher:
         scalars = {k: v for k, v in row.items() if k not in ("step", "time")}
         scalars.update({str(k): float(v) for k, v in dict(extra).items()})
         fields = {"step": self._n, "epoch": self._epoch, "time": row["time"], "scalars": scalars}
+        self._shown_step = self._n
         server = self._out.server
         if server is not None:
             try:
@@ -594,6 +597,7 @@ class Watcher:
             try:
                 folder.write_snapshot(self._n, self._epoch, row["time"], scalars, arrays)
                 self._folder_written_at = now
+                self._folder_step = self._n
             except Exception as exc:  # noqa: BLE001
                 self._folder_failed(exc)
 
@@ -708,6 +712,8 @@ class Watcher:
         ``ended`` marker and remove the token file. Idempotent; never raises."""
         if self.rank != 0:
             return
+        if self._active and not self._closed:
+            self._last_look()
         self._closed = True
         self._active = False
         self._pause_wanted = False
@@ -715,6 +721,19 @@ class Watcher:
             self._finalizer()
         except Exception:  # noqa: BLE001
             log.warning("closing the watcher failed", exc_info=True)
+
+    def _last_look(self) -> None:
+        """The model as the run leaves it: a last snapshot, sent and written, unless the last one taken (and,
+        with a folder, the last one written) was of this very step. A run shorter than the folder's second
+        between snapshot files would otherwise leave its first step's views under its last step's number."""
+        folder_behind = self._out.folder is not None and self._folder_step < self._n
+        if self._n <= 0 or not self._snaps_on or not (folder_behind or (self._viewers > 0 and self._shown_step < self._n)):
+            return
+        try:
+            self._folder_written_at = -math.inf  # (this one is written whatever the time since the last)
+            self._snapshot(self._clock(), self._last_row, None)
+        except Exception as exc:  # noqa: BLE001 - closing goes on
+            self._fail("the last snapshot", exc, stop=False)
 
     def __enter__(self) -> Watcher:
         return self
