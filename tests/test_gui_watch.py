@@ -56,6 +56,7 @@ def test_an_attached_run_shows_in_its_own_panel(run):
     assert win.family == "watch" and isinstance(win.panel, EXTERNAL_PANELS["watch"])
     assert win.family_combo.currentText() == "Your model" and win.family_combo.count() == len(PANELS) + 1
     assert not win.act_reset.isEnabled() and not win.device_combo.isEnabled() and not win.act_save_run.isEnabled()
+    assert win.act_play.isEnabled() and win.act_step.isEnabled()  # the script gave control
     assert win.notice.label.text() == ("Watching MyCNN at 127.0.0.1:5000, step 0 (Space pauses and plays it, "
                                        "S steps it).")
     assert win.status_device.text() == "device: cuda:0 · in your script"
@@ -210,7 +211,8 @@ def test_a_read_only_run_says_so_and_sends_nothing(qtbot, settings):
     try:
         before = list(source.sent)
         assert not win.panel.settings.lr.isEnabled()
-        win.toggle_play()
+        assert not win.act_play.isEnabled() and not win.act_step.isEnabled()  # greyed, as for a followed run
+        win.toggle_play()  # (Space, had it been bound)
         qtbot.waitUntil(lambda: win.notice.label.text() == READ_ONLY, timeout=5000)
         assert source.sent == before
     finally:

@@ -498,6 +498,12 @@ class WatchSession:
                 self._lock.wait(left)
         return True
 
+    @property
+    def read_only(self) -> bool:
+        """Whether this window cannot drive the run (its Play and Step are greyed): the script gave no
+        control, this window attached read-only, or the run is a folder's."""
+        return not self.control
+
     # -- control ---------------------------------------------------------------------------------------
     def _send(self, fields: dict[str, Any]) -> bool:
         """Send a command; a notice (once) when it cannot go."""
