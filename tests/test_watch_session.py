@@ -444,3 +444,32 @@ def test_a_token_file_is_used_only_for_the_address_its_script_listens_on(tmp_pat
     for target in ("127.0.0.2:7311", "nohost.invalid:7311", "10.0.0.5:7312"):
         with pytest.raises(AttachError, match=f"^{re.escape(target)}: no token "):
             open_source(target)  # refused before any connection: the token is not sent anywhere
+
+
+def test_attaching_to_a_port_where_something_else_answers_says_so():
+    """A web server (or any other protocol) on the port: one line that says it is not what attach talks to."""
+    import socket
+    import threading
+
+    from explorer.core.watch.attach import AttachError, open_source
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def answer_like_a_web_server():
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            conn.recv(4096)
+
+    thread = threading.Thread(target=answer_like_a_web_server, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(AttachError) as caught:
+            open_source(f"127.0.0.1:{port}", token="t" * 32, timeout=5.0)
+        assert str(caught.value).startswith(f"127.0.0.1:{port}: what answers there is not a watched script or a "
+                                            "training server (malformed frame: bad magic b'HTTP'")
+        assert "\n" not in str(caught.value)
+    finally:
+        listener.close()
+        thread.join(5)

@@ -215,5 +215,7 @@ def _connect(host: str, port: int, where: str, token: str, role: str, timeout: f
         reason = one_line(exc)
         if "refused" in reason.lower() and "connect" in reason.lower():
             reason += "; is a script watching on this port?"
+        elif "bad magic" in reason:  # something answered, in another protocol (a web server, ssh, ...)
+            reason = f"what answers there is not a watched script or a training server ({reason})"
         raise AttachError(reason if where in reason else f"{where}: {reason}") from None
     return Opened(client, dict(welcome), where, live=True)
