@@ -203,3 +203,26 @@ def test_the_architecture_builder_fits_a_small_screen(qtbot, settings, app_look,
         if win.builder_window is not None:
             win.builder_window.close()
         win.close()
+
+
+def test_a_log_axis_labels_its_decades_first_so_its_labels_never_pile_up(qtbot):
+    """Spanning two or three decades, pyqtgraph put every 2x..9x tick in the level it labels however crowded
+    (a short gradient plot showed "0.02 0.03 0.04 ..." on top of each other): the decades now come first."""
+    import math
+
+    from explorer.gui.widgets.views import CurveView
+    from explorer.gui.widgets.views.plotting import decade_levels
+
+    lo, hi = math.log10(0.02), math.log10(3.0)
+    minor = [d + math.log10(k) for d in (-2, -1, 0) for k in range(1, 10) if lo < d + math.log10(k) < hi]
+    levels = decade_levels([(None, minor)], lo, hi)
+    assert levels[0] == (1.0, [-1.0, 0.0])
+    assert levels[1][0] is None and len(levels[1][1]) == len(minor) - 2 and 0.0 not in levels[1][1]
+    # less than a decade on show: nothing to put first; a level of decades already there: left as it was
+    assert decade_levels([(None, [0.3, 0.5])], math.log10(1.5), math.log10(4.0)) == [(None, [0.3, 0.5])]
+    assert decade_levels([(1.0, [-3.0, 0.0]), (None, [0.3])], -3.2, 0.5) == [(1.0, [-3.0, 0.0]), (None, [0.3])]
+    view = CurveView("gradient norms", ylabel="gradient norm", logy=True)
+    qtbot.addWidget(view)
+    axis = view.plot.getPlotItem().getAxis("left")
+    assert axis.logMode
+    assert axis.tickValues(lo, hi, 60)[0] == (1.0, [-1.0, 0.0])

@@ -181,7 +181,9 @@ class SessionsMixin:
         read_only = getattr(self.session, "read_only", False)  # (a run followed on a training server)
         for widget in (self.act_play, self.act_step):
             widget.setEnabled(not read_only)
-        self.panel.settings.setEnabled(not read_only)
+        # a followed run's settings are the teacher's; an attached script's panel greys its own editors and
+        # keeps the text of its Run box readable
+        self.panel.settings.setEnabled(not read_only or self.family not in FAMILIES)
         for widget in (self.act_reset, self.speed_combo, self.device_combo, self.act_faster, self.act_slower,
                        self.act_open_data, self.act_download, self.act_download_f, self.act_save_run,
                        self.model_exporter.menu):

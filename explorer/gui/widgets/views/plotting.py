@@ -60,7 +60,35 @@ def plot_widget() -> pg.PlotWidget:
     for axis in plot.getPlotItem().axes.values():
         axis["item"].setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         keep_label_whole(axis["item"])
+        label_decades_first(axis["item"])
     return plot
+
+
+def decade_levels(ticks: list, lo: float, hi: float) -> list:
+    """A log axis's tick levels (``AxisItem.logTickValues``'s: ``(spacing, values)`` in log10 units) with the
+    whole decades in ``[lo, hi]`` as the first level whenever pyqtgraph gave none.
+
+    Spanning fewer than about three decades, pyqtgraph puts every 2x..9x tick in its first level, whose
+    labels it draws however crowded: on a short gradient plot "0.02 0.03 0.04 ..." were drawn on top of
+    each other. With the decades first, the in-between ticks are a second level, labelled only where
+    there is room."""
+    if not ticks or ticks[0][0] is not None:
+        return ticks
+    decades = [float(v) for v in range(math.ceil(lo), math.floor(hi) + 1)]
+    if not decades:  # less than a decade on show: its 2x..9x ticks are all there is to label
+        return ticks
+    rest = [v for v in ticks[0][1] if not any(abs(v - d) < 1e-9 for d in decades)]
+    return [(1.0, decades), (None, rest), *ticks[1:]]
+
+
+def label_decades_first(axis: pg.AxisItem) -> None:
+    """Give ``axis`` (in log mode) :func:`decade_levels`; nothing changes on a linear axis."""
+    original = axis.logTickValues
+
+    def log_tick_values(min_val, max_val, size, std_ticks):
+        return decade_levels(original(min_val, max_val, size, std_ticks), min_val, max_val)
+
+    axis.logTickValues = log_tick_values
 
 
 LABEL_ROOM = 8  # px: a hidden side label returns only with this much room to spare (no flicker)
