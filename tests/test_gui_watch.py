@@ -57,7 +57,7 @@ def test_an_attached_run_shows_in_its_own_panel(run):
     assert win.family_combo.currentText() == "Your model" and win.family_combo.count() == len(PANELS) + 1
     assert not win.act_reset.isEnabled() and not win.device_combo.isEnabled() and not win.act_save_run.isEnabled()
     assert win.act_play.isEnabled() and win.act_step.isEnabled()  # the script gave control
-    assert win.notice.label.text() == ("Watching MyCNN at 127.0.0.1:5000, step 0 (Space pauses and plays it, "
+    assert win.notice.label.text() == ("Watching MyCNN at 127.0.0.1:5000 (Space pauses and plays it, "
                                        "S steps it).")
     assert win.status_device.text() == "device: cuda:0 · in your script"
     assert win.panel.description.text().startswith("MyCNN at 127.0.0.1:5000 · 10 layers")

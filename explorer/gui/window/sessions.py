@@ -423,8 +423,8 @@ class SessionsMixin:
         tr = session.trainer
         how = ("Space pauses and plays it, S steps it" if session.control else
                "read-only" + ("" if tr.config["control"] else ": the script did not give control (control=True)"))
-        self.notice.show_message(f"Watching {escape_text(tr.name)} at {escape_text(opened.where)}, step {tr.step} "
-                                 f"({how}).")
+        # (no step here: the notice stays while the run goes on, and the status bar counts its steps)
+        self.notice.show_message(f"Watching {escape_text(tr.name)} at {escape_text(opened.where)} ({how}).")
         return True
 
     # -- the architecture builder ------------------------------------------------------------------
