@@ -191,6 +191,14 @@ def test_the_gradient_norms_fill_the_curves_and_the_layers_by_time_heatmap(run, 
     qtbot.waitUntil(lambda: panel.grad_heat._matrix.shape == (5, 6), timeout=5000)
     xs, _ys = panel.curves.series("loss")
     assert list(xs) == list(range(1, 31))
+    # nothing recorded from step 30 to 300 (no window watched): the curves break there, no line across
+    source.push("metrics", {"rows": metric_rows(300, 310)})
+    qtbot.waitUntil(lambda: panel.grad_heat._matrix.shape == (5, 9), timeout=5000)
+    xs, ys = panel.grad_curve.series("g0")
+    assert list(xs[:6]) == [5, 10, 15, 20, 25, 30] and list(xs[7:]) == [300, 305, 310]
+    assert xs[6] == 299.5 and np.isnan(ys[6]) and np.isfinite(ys[:6]).all() and np.isfinite(ys[7:]).all()
+    info = panel.grad_curve._hover_info(panel.grad_curve.step_scene_pos(299.5, -3))
+    assert info is not None and all(np.isfinite(r["value"]) for r in info["series"])  # a break has no value
 
 
 def test_pause_and_step_send_the_commands_when_control_was_granted(run, qtbot):

@@ -46,6 +46,8 @@ from explorer.gui.widgets.views import (
 
 HEATMAP_COLUMNS = 300     # the layers x time heatmap keeps at most this many time columns
 MAX_HISTORY = 50 * HEATMAP_COLUMNS  # gradient records kept for it
+GAP_FACTOR = 5.0          # records further apart than this many usual spacings: the gradient curves break there
+GAP_SPACINGS = 20         # the usual spacing is the median of this many last ones
 MAX_SCALARS = 12          # the script's scalars drawn as curves (more are left out, with a note)
 SECONDARY_INTERVAL_S = 0.25  # the docks beside the central view redraw at most 4 times a second
 INPUT_MIN_PX = 150
@@ -779,10 +781,19 @@ class WatchPanel(LivePanel):
     def _add_gradients(self, steps: list[int], norms: np.ndarray) -> None:
         """Gradient norms (rows: records, columns: ``grad_layers``) at ``steps``: the curves and the heatmap."""
         self._ensure_grad_series()
+        xs = np.asarray(steps, dtype=float)
+        breaks = self._grad_gaps(steps)
         for i in range(norms.shape[1]):
             ok = np.isfinite(norms[:, i])
             if ok.any():
-                self.grad_curve.append(f"g{i}", list(np.asarray(steps)[ok]), list(np.maximum(norms[ok, i], 1e-12)))
+                x, y = xs[ok], np.maximum(norms[ok, i], 1e-12)
+                # a NaN where nothing was recorded for a while (no window watched): the curve breaks there
+                # rather than drawing a straight line across steps nobody measured
+                at = [b for b in breaks if b < len(ok) and ok[b]]
+                cut = np.searchsorted(np.flatnonzero(ok), at)
+                x = np.insert(x, cut, xs[at] - 0.5)
+                y = np.insert(y, cut, np.nan)
+                self.grad_curve.append(f"g{i}", list(x), list(y))
         self._grad_history.extend(norms)
         self._grad_steps.extend(steps)
         del self._grad_history[:-MAX_HISTORY]
@@ -791,6 +802,19 @@ class WatchPanel(LivePanel):
         self.grad_heat.set_placeholder("")
         self.grad_curve.redraw()
         self._draw_heatmap()
+
+    def _grad_gaps(self, steps: list[int]) -> list[int]:
+        """Indices into ``steps`` of the records that come after a gap: more than GAP_FACTOR times the usual
+        spacing of the records (their median, over the last ones) since the one before."""
+        seen = self._grad_steps[-GAP_SPACINGS - 1:]
+        breaks = []
+        for k, step in enumerate(steps):
+            if len(seen) > 2:
+                usual = float(np.median(np.diff(seen)))
+                if usual > 0 and step - seen[-1] > GAP_FACTOR * usual:
+                    breaks.append(k)
+            seen = [*seen[-GAP_SPACINGS:], step]
+        return breaks
 
     def _draw_heatmap(self) -> None:
         if not self._grad_history or not self.grad_heat.isVisible():

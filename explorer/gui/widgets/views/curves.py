@@ -199,6 +199,11 @@ class CurveView(_ViewFrame):
             if key not in self._drawn:
                 continue
             xs, ys = self._drawn[key]
+            finite = np.isfinite(ys)
+            if not finite.all():  # (a NaN is where the curve breaks: no value to read there)
+                xs, ys = xs[finite], ys[finite]
+                if not len(xs):
+                    continue
             i = int(np.searchsorted(xs, x))
             if i >= len(xs) or (i > 0 and abs(xs[i - 1] - x) <= abs(xs[i] - x)):
                 i -= 1
