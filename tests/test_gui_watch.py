@@ -490,3 +490,20 @@ def test_the_views_export_and_the_panel_records_as_the_others_do(run, qtbot, tmp
     qtbot.waitUntil(lambda: len(rec.frames) >= 3, timeout=5000)
     assert rec.stop() >= 3 and rec.frames[0].ndim == 3
     rec.discard()
+
+
+def test_on_a_small_screen_the_maps_fill_their_place_without_row_labels(qtbot, settings):
+    """At 1366x768 the maps of one layer take the width their title leaves: no label column beside them
+    (the title above names the layer), and as many per row as draws them largest in the place they have."""
+    from explorer.gui.panels.watch_panel import mosaic_columns
+
+    win, _source = attached(qtbot, settings, size=(1366, 768))
+    try:
+        maps = win.panel.maps
+        qtbot.waitUntil(lambda: bool(maps.rows), timeout=5000)
+        assert not maps.labels and maps.label_px() == 0 and maps.rows[0]["label"] is None
+        shape = maps.rows[0]["shape"]
+        best = mosaic_columns(shape, maps.width(), maps.height() - 2 * maps.frameWidth())
+        assert maps.rows[0]["cols"] == min(best, shape[0])
+    finally:
+        win.close()

@@ -263,7 +263,7 @@ class WatchPanel(LivePanel):
             "Box: the unit's <b>theoretical receptive field</b> (r<sub>l</sub> = r<sub>l−1</sub> + (k−1) "
             "j<sub>l−1</sub>, through kernels, strides, padding, dilation; dashed where it reaches into the "
             "padding). Heat: its <b>effective receptive field</b> |∂unit/∂input|, computed by your script."))
-        self.maps = FeatureMapStack(cols=8)
+        self.maps = FeatureMapStack(cols=8, labels=False)  # one layer, named in the title above it
         self.maps.sigUnitClicked.connect(self._unit_clicked)
         self.maps_title = _title_label("Feature maps for the probe (click a unit)")
         self.kernels = MosaicView("Kernels", "Each tile a k×k kernel: rows are input channels, columns output "
@@ -545,8 +545,10 @@ class WatchPanel(LivePanel):
         if act is not None and np.ndim(act) == 3:
             shape = layer["out_shape"]
             channels = int(shape[1]) if len(shape) == 4 else int(act.shape[0])
+            # the maps' own place, as laid out (the tabs' height less a guess at the title's and caption's
+            # drew them a third smaller at 1366x768, where the title takes two lines)
             self.maps.set_columns(mosaic_columns(act.shape, self.maps.width() - self.maps.label_px(),
-                                                 max(self.maps_tabs.height() - 90, 60)))
+                                                 max(self.maps.height() - 2 * self.maps.frameWidth(), 40)))
             self.maps.set_maps([name], [act], [channels])
             shown = f"{act.shape[0]} of {channels}" if channels > act.shape[0] else f"{act.shape[0]}"
             self.maps_title.setText(f"{shown} maps of {act.shape[1]}×{act.shape[2]} for the probe (click a unit)")

@@ -55,10 +55,12 @@ class _ClickableViewBox(pg.ViewBox):
 class FeatureMapStack(pg.GraphicsLayoutWidget):
     sigUnitClicked = QtCore.Signal(int, int, int, int)   # row (layer position), channel, y, x
 
-    def __init__(self, cols: int = 16, colormap: str = "grey", parent=None):
+    def __init__(self, cols: int = 16, colormap: str = "grey", parent=None, labels: bool = True):
         super().__init__(parent)
         self.setObjectName("featureMapStack")
         self.cols = int(cols)
+        # each row's layer named beside it; without (one layer, named above the stack), the maps get the width
+        self.labels = bool(labels)
         self._lut = _lut(colormap)
         self._structure: tuple = ()
         self.rows: list[dict] = []
@@ -131,26 +133,30 @@ class FeatureMapStack(pg.GraphicsLayoutWidget):
             c, h, w = shape
             total = int(channels[i]) if channels is not None else c
             shown = f"{c} of {total}" if total > c else f"{c}"
-            label = self.addLabel(f"<b>{name}</b><br>{shown} × {h}×{w}", row=i, col=0, justify="right")
-            label.setMaximumWidth(self.label_px())
+            label = None
+            if self.labels:
+                label = self.addLabel(f"<b>{name}</b><br>{shown} × {h}×{w}", row=i, col=0, justify="right")
+                label.setMaximumWidth(self.label_px())
             vb = _ClickableViewBox(lockAspect=True, invertY=True, enableMouse=False)
             vb.setMenuEnabled(False)
             img = pg.ImageItem()
             img.setLookupTable(self._lut)
             vb.addItem(img)
-            self.addItem(vb, row=i, col=1)
+            self.addItem(vb, row=i, col=1 if self.labels else 0)
             cols = max(1, min(self.cols, c))
             vb.sigClicked.connect(lambda x, y, i=i: self._clicked(i, x, y))
             n_rows = int(math.ceil(c / cols))
             vb.setRange(xRange=(0, cols * (w + 1) - 1), yRange=(0, n_rows * (h + 1) - 1), padding=0.02)
             self.rows.append({"name": name, "shape": shape, "cols": cols, "image": img, "viewbox": vb,
                               "label": label})
-        self.ci.layout.setColumnStretchFactor(1, 10)
+        self.ci.layout.setColumnStretchFactor(1 if self.labels else 0, 10)
         self._fit_rows()
 
     def label_px(self) -> int:
         """The row labels' width: a layer's name in bold in the widget's font (110 px cut "Conv2d #1" to
-        "onv2d #1" in presentation mode's large type)."""
+        "onv2d #1" in presentation mode's large type); 0 without labels."""
+        if not self.labels:
+            return 0
         font = self.font()
         font.setBold(True)
         return max(110, QtGui.QFontMetrics(font).horizontalAdvance("AvgPool2d #10") + 12)
@@ -160,7 +166,8 @@ class FeatureMapStack(pg.GraphicsLayoutWidget):
         around it reaches the deeper layers (squeezed into a short place, Conv2d #4 to AvgPool2d #6 of
         LeNet-5 were drawn outside the view at 1366x768, out of reach)."""
         for r in self.rows:
-            r["label"].setMaximumWidth(self.label_px())
+            if r["label"] is not None:
+                r["label"].setMaximumWidth(self.label_px())
         least = self.ci.effectiveSizeHint(QtCore.Qt.SizeHint.MinimumSize).height() if self.rows else 0
         self.setMinimumHeight(int(math.ceil(least)) + 2 * self.frameWidth())
 
@@ -168,8 +175,9 @@ class FeatureMapStack(pg.GraphicsLayoutWidget):
         super().changeEvent(event)
         if event.type() == QtCore.QEvent.Type.FontChange:
             for r in self.rows:  # a label keeps the type it was made in (presentation mode's large type
-                r["label"].item.setFont(self.font())  # stayed after leaving it) and measures its text
-                r["label"].setText(r["label"].text)  # when it is set: in the new type, once more
+                if r["label"] is not None:  # stayed after leaving it) and measures its text when it is set:
+                    r["label"].item.setFont(self.font())  # in the new type, once more
+                    r["label"].setText(r["label"].text)
             self._fit_rows()
 
     def unit_at(self, row: int, x: float, y: float) -> tuple[int, int, int] | None:
