@@ -1,6 +1,8 @@
 """The "Your model" panel and attaching the window to a watched run: over a source of frames in this process
 (tests/watch_fakes.py), as a connection or a watch folder brings them; and the command line's bad input."""
 
+import math
+
 import numpy as np
 import pytest
 import pytestqt.exceptions
@@ -122,6 +124,12 @@ def test_the_kernels_tab_shows_the_layers_kernels(run, qtbot):
     panel.select_layer("features.2")  # a pooling: maps, no kernels
     assert panel.pages.currentIndex() == PAGE_MAPS and panel.kernels.showing_placeholder
     assert [r["shape"] for r in panel.maps.rows] == [(6, 14, 14)]
+    panel.select_layer("features.0")  # one input channel: its 6 kernels in reading order, as large as fits
+    qtbot.waitUntil(lambda: panel.kernels.title.text().startswith("Kernels of features.0"), timeout=3000)
+    assert panel.kernels.title.text() == "Kernels of features.0: 6 of 5×5 (one input channel)"
+    vb = panel.kernels.viewbox
+    cols = mosaic_columns((6, 5, 5), vb.width(), vb.height())
+    assert panel.kernels.image.image.shape == (math.ceil(6 / cols) * 6 - 1, cols * 6 - 1)
 
 
 def test_a_linear_layer_shows_activations_and_weights(run):

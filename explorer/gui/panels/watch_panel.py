@@ -267,7 +267,8 @@ class WatchPanel(LivePanel):
         self.maps.sigUnitClicked.connect(self._unit_clicked)
         self.maps_title = _title_label("Feature maps for the probe (click a unit)")
         self.kernels = MosaicView("Kernels", "Each tile a k×k kernel: rows are input channels, columns output "
-                                  "channels (red positive, blue negative, each scaled by its largest weight).",
+                                  "channels (a single input channel's in reading order); red positive, blue "
+                                  "negative, each scaled by its largest weight.",
                                   levels=(-1.0, 1.0), colormap="CET-D1", normalize="symmetric")
         right = QtWidgets.QWidget()
         rl = QtWidgets.QVBoxLayout(right)
@@ -558,9 +559,14 @@ class WatchPanel(LivePanel):
         self._show_unit(a)
         if w is not None and np.ndim(w) == 4 and self.maps_tabs.currentWidget() is self.kernels:
             oc, ic, kh, kw = w.shape
-            # one row per input channel, one column per output channel: wide, as the place is
-            self.kernels.set_images(np.asarray(w).transpose(1, 0, 2, 3).reshape(ic * oc, kh, kw), (kh, kw), cols=oc)
-            self.kernels.title.setText(f"Kernels of {esc(name)}: {oc} × {ic} of {kh}×{kw}")
+            if ic == 1:  # one input channel (a first layer's): the kernels in reading order, as large as fits
+                vb = self.kernels.viewbox
+                cols = mosaic_columns((oc, kh, kw), vb.width(), vb.height())
+                self.kernels.title.setText(f"Kernels of {esc(name)}: {oc} of {kh}×{kw} (one input channel)")
+            else:  # one row per input channel, one column per output channel: wide, as the place is
+                cols = oc
+                self.kernels.title.setText(f"Kernels of {esc(name)}: {oc} × {ic} of {kh}×{kw}")
+            self.kernels.set_images(np.asarray(w).transpose(1, 0, 2, 3).reshape(ic * oc, kh, kw), (kh, kw), cols=cols)
             self.kernels.set_placeholder("")
         elif w is None or np.ndim(w) != 4:
             self.kernels.set_placeholder("No 2-d kernels for this layer (a pooling has none).")
