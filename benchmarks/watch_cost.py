@@ -59,9 +59,9 @@ class Viewer(threading.Thread):
         self.error: str | None = None
 
     def run(self) -> None:
-        if self.nice:  # this thread alone (Linux: a thread is a task of its own); threads it starts inherit it
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
         try:
+            if self.nice and hasattr(os, "setpriority"):  # this thread alone (Linux: a thread is a task of its
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)  # own); its threads too
             self.client.connect()
             while True:
                 frame = self.client.frames(timeout=1.0)

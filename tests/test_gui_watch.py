@@ -352,11 +352,17 @@ def test_the_attach_dialog_fills_in_the_newest_token_file(qtbot, tmp_path, monke
     assert dialog.token_note.text() == f"From {path} (MyCNN)."
     dialog.address.setText(str(tmp_path))  # a folder needs no token
     assert not dialog.token_edit.isEnabled() and dialog.token() == "" and not dialog.follow_box.isEnabled()
-    dialog.token_edit.setText("")
-    dialog.address.setText("10.0.0.2:7000")  # another host on the same port: the file's token is not offered
-    assert dialog.token_edit.text() == ""
+    dialog.address.setText("127.0.0.1:7000")
+    assert dialog.token() == "tok-7000"
+    dialog.address.setText("10.0.0.2:7000")  # another host on the same port: the file's token goes away
+    assert dialog.token() == "" and dialog.token_note.text().startswith("No token file for that address")
     dialog.address.setText("localhost:7000")
-    assert dialog.token_edit.text() == "tok-7000"
+    assert dialog.token() == "tok-7000"
+    dialog.address.setText("evil.example:7000")
+    assert dialog.token() == ""
+    dialog.token_edit.setText("typed-by-hand")  # a token the user typed stays whatever the address
+    dialog.address.setText("10.0.0.3:7001")
+    assert dialog.token() == "typed-by-hand"
 
 
 def test_the_attach_dialog_without_a_token_file(qtbot, tmp_path, monkeypatch):
@@ -515,3 +521,30 @@ def test_on_a_small_screen_the_maps_fill_their_place_without_row_labels(qtbot, s
         assert maps.rows[0]["cols"] == min(best, shape[0])
     finally:
         win.close()
+
+
+def test_a_gradient_curve_breaks_before_its_first_value_after_a_gap(run, qtbot):
+    """A layer without a norm in the record right after a gap (no gradient that step) breaks before its next
+    value, in the same batch or a later one: its curve is never joined across the gap."""
+    win, _source = run
+    panel = win.panel
+    qtbot.waitUntil(lambda: panel.grad_heat._matrix is not None, timeout=5000)
+    panel.clear_curves()
+    n = 5
+    panel._add_gradients([0, 10, 20, 30], np.ones((4, n)))
+    after = np.ones((3, n))
+    after[0, 0] = np.nan
+    panel._add_gradients([500, 510, 520], after)
+    xs, ys = panel.grad_curve.series("g0")
+    assert list(xs) == [0, 10, 20, 30, 509.5, 510, 520] and np.isnan(ys[4]) and np.isfinite(np.delete(ys, 4)).all()
+    xs, ys = panel.grad_curve.series("g1")
+    assert list(xs) == [0, 10, 20, 30, 499.5, 500, 510, 520] and np.isnan(ys[4])
+    # a gap after which layer 2 has no value in the whole batch: its break waits for its next value
+    only_nan = np.ones((2, n))
+    only_nan[:, 2] = np.nan
+    panel._add_gradients([2000, 2010], only_nan)
+    panel._add_gradients([2020], np.ones((1, n)))
+    xs, ys = panel.grad_curve.series("g2")
+    assert list(xs[-3:]) == [520, 2019.5, 2020] and np.isnan(ys[-2])
+    xs, _ys = panel.grad_curve.series("g3")
+    assert list(xs[-4:]) == [1999.5, 2000, 2010, 2020]  # the others broke where the gap was

@@ -707,3 +707,24 @@ def test_with_nobody_watching_the_steps_time_is_charged_to_the_pacer_at_the_next
     watcher.step(loss=1.0)  # this one ticks: the six steps before it are charged
     assert pacer.spent == pytest.approx(6 * 1e-5, rel=1e-6)
     watcher.close()
+
+
+def test_a_ctrl_c_during_the_last_views_still_closes_the_watcher(setup, tmp_path, monkeypatch):
+    """close() takes the run's last views; interrupted there, it still stops serving and removes its token
+    file before the interruption goes on up."""
+    model, opt, probe = setup
+    watcher = explorer.watch(model, probe, logdir=tmp_path / "run", quiet=True)
+    loss = model(probe).square().mean()
+    loss.backward()
+    watcher.step(loss=loss.item())
+    watcher._folder_step = -1  # (the first snapshot was written: make the last one due)
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(watcher_module, "take_snapshot", interrupted)
+    path, server = watcher.token_file, watcher._out.server
+    with pytest.raises(KeyboardInterrupt):
+        watcher.close()
+    assert not watcher.active and not path.exists() and server._closed
+    assert (tmp_path / "run" / ENDED_FILE).is_file()

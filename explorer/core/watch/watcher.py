@@ -712,15 +712,17 @@ class Watcher:
         ``ended`` marker and remove the token file. Idempotent; never raises."""
         if self.rank != 0:
             return
-        if self._active and not self._closed:
-            self._last_look()
-        self._closed = True
-        self._active = False
-        self._pause_wanted = False
         try:
-            self._finalizer()
-        except Exception:  # noqa: BLE001
-            log.warning("closing the watcher failed", exc_info=True)
+            if self._active and not self._closed:
+                self._last_look()
+        finally:  # (a Ctrl+C during the last look still closes the server and removes the token file)
+            self._closed = True
+            self._active = False
+            self._pause_wanted = False
+            try:
+                self._finalizer()
+            except Exception:  # noqa: BLE001
+                log.warning("closing the watcher failed", exc_info=True)
 
     def _last_look(self) -> None:
         """The model as the run leaves it: a last snapshot, sent and written, unless the last one taken (and,
@@ -732,8 +734,8 @@ class Watcher:
         try:
             self._folder_written_at = -math.inf  # (this one is written whatever the time since the last)
             self._snapshot(self._clock(), self._last_row, None)
-        except Exception as exc:  # noqa: BLE001 - closing goes on
-            self._fail("the last snapshot", exc, stop=False)
+        except Exception:  # noqa: BLE001 - closing goes on
+            log.warning("the run's last views could not be taken", exc_info=True)
 
     def __enter__(self) -> Watcher:
         return self

@@ -43,6 +43,7 @@ from explorer.gui.widgets.views import (
     _title_label,
     ordered_colours,
 )
+from explorer.gui.widgets.views.plotting import mosaic_columns
 
 HEATMAP_COLUMNS = 300     # the layers x time heatmap keeps at most this many time columns
 MAX_HISTORY = 50 * HEATMAP_COLUMNS  # gradient records kept for it
@@ -89,19 +90,6 @@ def display_image(chw: np.ndarray) -> np.ndarray:
     finite = pic[np.isfinite(pic)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     return np.nan_to_num((pic - lo) / (hi - lo) if hi > lo else np.zeros_like(pic))
-
-
-def mosaic_columns(shape: tuple[int, ...], width: float, height: float) -> int:
-    """How many of C maps (C, H, W) to put in a mosaic row so that the maps are drawn largest in a
-    ``width`` x ``height`` place."""
-    c, h, w = (int(v) for v in shape[:3])
-    best, best_scale = 1, 0.0
-    for cols in range(1, max(1, c) + 1):
-        rows = math.ceil(c / cols)
-        scale = min(max(width, 1.0) / (cols * (w + 1)), max(height, 1.0) / (rows * (h + 1)))
-        if scale > best_scale:
-            best, best_scale = cols, scale
-    return best
 
 
 def direction_label(key: str) -> str:
@@ -736,6 +724,7 @@ class WatchPanel(LivePanel):
         self.grad_curve.clear_data()
         self._grad_history: list[np.ndarray] = []
         self._grad_steps: list[int] = []
+        self._grad_breaks_due: set[int] = set()  # layers whose curve breaks before their next value
         self._heat_columns: list[tuple[int, int, int]] = []
         self._grad_series: list[str] = []
         self._heat_ticks: list[str] = []
@@ -793,14 +782,21 @@ class WatchPanel(LivePanel):
         breaks = self._grad_gaps(steps)
         for i in range(norms.shape[1]):
             ok = np.isfinite(norms[:, i])
-            if ok.any():
-                x, y = xs[ok], np.maximum(norms[ok, i], 1e-12)
-                # a NaN where nothing was recorded for a while (no window watched): the curve breaks there
-                # rather than drawing a straight line across steps nobody measured
-                at = [b for b in breaks if b < len(ok) and ok[b]]
-                cut = np.searchsorted(np.flatnonzero(ok), at)
-                x = np.insert(x, cut, xs[at] - 0.5)
-                y = np.insert(y, cut, np.nan)
+            # a NaN where nothing was recorded for a while (no window watched): the curve breaks there rather
+            # than drawing a straight line across steps nobody measured. Each break goes before the first
+            # record after it that has this layer's value (a layer without one right after the gap must not
+            # be joined across it), in a later batch if this one has none
+            wanted = ([0] if i in self._grad_breaks_due else []) + breaks
+            kept = np.flatnonzero(ok)
+            cut = np.unique(np.searchsorted(kept, wanted)) if wanted else np.zeros(0, dtype=np.intp)
+            if len(cut) and cut[-1] >= len(kept):
+                self._grad_breaks_due.add(i)
+            else:
+                self._grad_breaks_due.discard(i)
+            cut = cut[cut < len(kept)]
+            if len(kept):
+                x = np.insert(xs[kept], cut, xs[kept[cut]] - 0.5)
+                y = np.insert(np.maximum(norms[kept, i], 1e-12), cut, np.nan)
                 self.grad_curve.append(f"g{i}", list(x), list(y))
         self._grad_history.extend(norms)
         self._grad_steps.extend(steps)

@@ -21,6 +21,7 @@ class AttachDialog(QtWidgets.QDialog):
         self.setWindowTitle("Attach to a training run")
         self.setObjectName("attachDialog")
         self.setMinimumWidth(560)
+        self._filled_token: str | None = None  # the token a token file put in the box (not one the user typed)
         form = QtWidgets.QFormLayout()
         self.address = QtWidgets.QLineEdit()
         self.address.setObjectName("attachAddress")
@@ -70,21 +71,35 @@ class AttachDialog(QtWidgets.QDialog):
         host, port = info.get("host"), info.get("port")
         if isinstance(host, str) and isinstance(port, int):
             self.address.setText(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
-        self.token_edit.setText(str(info.get("token", "")))
+        self._fill_token(str(info.get("token", "")), path)
         name = f" ({info['name']})" if isinstance(info.get("name"), str) and info["name"] else ""
         self.token_note.setText(f"From {path}{name}.")
+
+    def _fill_token(self, token: str, path: Path | None) -> None:
+        """Put a token file's token in the box (or empty it), remembering that it came from a file."""
+        self._filled_token = token
+        self.token_edit.setText(token)
+        if path is None:
+            self.token_note.setText("No token file for that address: paste the token its script printed.")
 
     def _address_changed(self, text: str) -> None:
         folder = bool(text.strip()) and Path(text.strip()).expanduser().is_dir()
         self.token_edit.setEnabled(not folder)
         self.follow_box.setEnabled(not folder)
         self.ok_button.setEnabled(bool(text.strip()))
+        # a token the user typed stays; one a token file gave follows the address: the file's for the new
+        # address, or none (a token is never offered to a host its file does not name)
+        if self.token_edit.text() and self.token_edit.text() != self._filled_token:
+            return
         address = parse_address(text)
-        if address is not None and not self.token_edit.text():  # a token file for that port, if there is one
-            found = find_token(address[1], address[0])
-            if found is not None:
-                self.token_edit.setText(str(found[1].get("token", "")))
+        found = find_token(address[1], address[0]) if address is not None else None
+        if found is not None:
+            token = str(found[1].get("token", ""))
+            if token != self.token_edit.text():  # (the same file's token: its note, with its name, stays)
+                self._fill_token(token, found[0])
                 self.token_note.setText(f"From {found[0]}.")
+        elif self.token_edit.text():
+            self._fill_token("", None)
 
     def _browse(self) -> None:
         path = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose the folder your script watches into")

@@ -237,7 +237,8 @@ class CurveView(_ViewFrame):
         return np.asarray(dx), np.asarray(dy)
 
     def export_csv(self, path: str) -> None:
-        """Every series as rows ``series,step,value`` (the legend's names), written atomically."""
+        """Every series as rows ``series,step,value`` (the legend's names), written atomically; the points
+        where a curve breaks (NaN: nothing was measured there) are left out."""
         import csv
         import io
 
@@ -249,5 +250,6 @@ class CurveView(_ViewFrame):
         for key, item in self._items.items():
             name = item.name() or key
             for x, y in zip(*self._data[key]):
-                w.writerow([name, repr(float(x)), repr(float(y))])
+                if y == y:  # (not NaN)
+                    w.writerow([name, repr(float(x)), repr(float(y))])
         atomic_write_text(path, buf.getvalue())

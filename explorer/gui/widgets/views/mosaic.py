@@ -11,7 +11,7 @@ from PySide6 import QtCore
 
 from explorer.gui.widgets.hover import HoverReadout, HoverText, esc, fmt
 from explorer.gui.widgets.views.frame import _ViewFrame
-from explorer.gui.widgets.views.plotting import _lut, _pixel_mark, tile_images
+from explorer.gui.widgets.views.plotting import _lut, _pixel_mark, mosaic_columns, tile_images
 
 
 class MosaicView(_ViewFrame):
@@ -43,12 +43,19 @@ class MosaicView(_ViewFrame):
                                   on_show=self._mark_pixel, on_hide=self._mark.hide)
 
     def set_images(self, images: np.ndarray, image_shape: Sequence[int], cols: int | None = None) -> None:
+        """Tile ``images`` (n, h, w) ``cols`` to a row; without ``cols``, as many to a row as draws them
+        largest in the view's place (a square grid while the view has no size yet): 100 RBM filters in a
+        wide, short dock were a 10 x 10 square of 11 px tiles at 1366x768."""
         h, w = int(image_shape[0]), int(image_shape[1])
         raw = np.asarray(images).reshape(-1, h * w)
         n = raw.shape[0]
+        if cols is None:
+            place = self.viewbox.size()
+            cols = (mosaic_columns((n, h, w), place.width(), place.height())
+                    if place.width() > 1 and place.height() > 1 and n > 0 else max(1, math.ceil(math.sqrt(max(n, 1)))))
         mosaic = tile_images(images, image_shape, cols=cols, normalize=self.normalize)
         self._row_texts = []
-        self._show(mosaic, (raw, (h, w), cols or max(1, int(math.ceil(math.sqrt(max(n, 1)))))))
+        self._show(mosaic, (raw, (h, w), cols))
 
     def set_rows(self, rows: Sequence[np.ndarray], image_shape: Sequence[int], labels: Sequence[str] = ()) -> None:
         """One row of tiles per array in ``rows`` (all with the same number of images)."""

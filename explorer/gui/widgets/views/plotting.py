@@ -20,6 +20,19 @@ HOVER_MARK = "#ffb74d"  # outline of the pixel / line at the step under the mous
 VIEWED_MARK = "#ebcb8b"  # the step the timeline shows while scrubbed back (the timeline bar's amber)
 
 
+def mosaic_columns(shape: tuple[int, ...], width: float, height: float) -> int:
+    """How many of C maps (C, H, W) to put in a mosaic row so that the maps are drawn largest in a
+    ``width`` x ``height`` place."""
+    c, h, w = (int(v) for v in shape[:3])
+    best, best_scale = 1, 0.0
+    for cols in range(1, max(1, c) + 1):
+        rows = math.ceil(c / cols)
+        scale = min(max(width, 1.0) / (cols * (w + 1)), max(height, 1.0) / (rows * (h + 1)))
+        if scale > best_scale:
+            best, best_scale = cols, scale
+    return best
+
+
 def tile_images(images: np.ndarray, image_shape: Sequence[int], cols: int | None = None, pad: int = 1,
                 normalize: str = "none") -> np.ndarray:
     """Arrange ``n`` flat (or 2-D) images into one 2-D mosaic with ``pad``-pixel NaN gaps.
