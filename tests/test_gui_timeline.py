@@ -10,10 +10,11 @@ from explorer.gui.widgets.views import CurveView, tile_images
 from tests.helpers import open_window
 
 
-def drawn_filters(snap):
-    """What the RBM and autoencoder panels draw in their filters view for ``snap``."""
+def drawn_filters(snap, view):
+    """What the RBM and autoencoder panels draw in their filters ``view`` for ``snap`` (as many tiles to a row
+    as the view chose for its place)."""
     a = snap.arrays
-    return tile_images(a["filters"][:100], a["image_shape"], normalize="symmetric")
+    return tile_images(a["filters"][:100], a["image_shape"], cols=view._cols, normalize="symmetric")
 
 
 def same(a, b):
@@ -36,9 +37,9 @@ def scrub_while_training(qtbot, win):
     bar.slider.setValue(0)  # as a drag to the left end does
     first = panel.timeline.at(0)
     assert panel.viewing is first
-    assert same(view.current_image(), drawn_filters(first))
+    assert same(view.current_image(), drawn_filters(first, view))
     live = panel.session.latest_snapshot()
-    assert not same(drawn_filters(first), drawn_filters(live)), "the first frame should differ from the live one"
+    assert not same(drawn_filters(first, view), drawn_filters(live, view)), "the first frame should differ from the live one"
     assert bar.where.text().startswith(f"viewing step {first.step:,} (training is at step ")
     assert not bar.live_button.isChecked()
 
@@ -47,7 +48,7 @@ def scrub_while_training(qtbot, win):
     qtbot.waitUntil(lambda: win.session.trainer.step > step0 + 20 and panel.timeline.newest.seq > kept0,
                     timeout=20000)
     assert panel.viewing is first and bar.slider.value() == 0
-    assert same(view.current_image(), drawn_filters(first))
+    assert same(view.current_image(), drawn_filters(first, view))
     assert win.session.state == RUNNING
     # every curve of the panel marks the step on show, and keeps drawing the whole run
     curves = [c for c in vars(panel).values() if isinstance(c, CurveView)]
@@ -57,7 +58,7 @@ def scrub_while_training(qtbot, win):
     # Live: the newest snapshot is drawn at once
     qtbot.mouseClick(bar.live_button, QtCore.Qt.MouseButton.LeftButton)
     assert panel.viewing is None
-    assert same(view.current_image(), drawn_filters(panel.timeline.newest))
+    assert same(view.current_image(), drawn_filters(panel.timeline.newest, view))
     assert bar.live_button.isChecked() and "viewing" not in bar.where.text()
     assert bar.slider.value() == bar.slider.maximum()
     qtbot.waitUntil(lambda: all(c.viewed_step is None and not c._viewed.isVisible() for c in curves), timeout=5000)
@@ -85,7 +86,7 @@ def test_rbm_scrub_live_keys_and_reset(qtbot, settings):
         n = len(tl)
         qtbot.keyClick(bar.slider, QtCore.Qt.Key.Key_Left)
         assert panel.viewing is tl.at(n - 2)
-        assert same(panel.filters.current_image(), drawn_filters(tl.at(n - 2)))
+        assert same(panel.filters.current_image(), drawn_filters(tl.at(n - 2), panel.filters))
         qtbot.keyClick(bar.slider, QtCore.Qt.Key.Key_Left)
         assert panel.viewing is tl.at(n - 3)
         qtbot.keyClick(bar.slider, QtCore.Qt.Key.Key_Right)
@@ -95,7 +96,7 @@ def test_rbm_scrub_live_keys_and_reset(qtbot, settings):
 
         # after training stopped, scrubbing still works (paused: the snapshots are all kept)
         bar.show_index(1)
-        assert panel.viewing is tl.at(1) and same(panel.filters.current_image(), drawn_filters(tl.at(1)))
+        assert panel.viewing is tl.at(1) and same(panel.filters.current_image(), drawn_filters(tl.at(1), panel.filters))
         # a step while scrubbed is recorded but not drawn
         seq = tl.newest.seq
         qtbot.keyClick(win, QtCore.Qt.Key.Key_S)
