@@ -114,6 +114,32 @@ def test_hostile_peers_are_refused_with_a_line_in_the_log(server, caplog):
     assert any("bad hello" in line for line in lines)
 
 
+def test_a_hello_that_trickles_in_is_timed_out_with_a_line_in_the_log(server, caplog):
+    """A valid hello sent one byte at a time, slower than the hello timeout (0.5 s here) allows: refused
+    once that time is up, with a line in the log, however long the peer would go on."""
+    import select
+
+    data = encode_frame("hello", {"token": TOKEN, "role": "control", "client": "test"})
+    with caplog.at_level(logging.WARNING, "explorer.remote"):
+        sock = socket.create_connection(server.address, timeout=10)
+        started = time.monotonic()
+        for i in range(len(data)):
+            if select.select([sock], [], [], 0.1)[0]:
+                break  # the server answered: read it
+            sock.sendall(data[i:i + 1])
+        answer = read_frame(sock, timeout=5)
+        elapsed = time.monotonic() - started
+        sock.close()
+    assert answer.kind == "refused" and elapsed < 4
+    assert answer.fields["reason"] in ("no hello in time", "bad hello (timed out in the middle of a frame)")
+    assert any(r.getMessage().endswith(answer.fields["reason"]) and r.getMessage().startswith("refused ")
+               for r in caplog.records)
+    with socket.create_connection(server.address, timeout=10) as sock:  # and the server serves the next one
+        sock.sendall(encode_frame("hello", {"token": TOKEN, "role": "control", "client": "test", "start_run": False}))
+        welcome = read_frame(sock, timeout=10)
+    assert welcome.kind == "welcome" and welcome.fields["run"] == ""
+
+
 def test_a_saved_run_path_from_a_client_is_refused(server):
     sock, welcome = connect(server)
     assert welcome.kind == "welcome"
