@@ -4,6 +4,7 @@ taking the same global batches; other families train on one process; closing a r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -25,7 +26,6 @@ from tests.helpers import tiny_rbm_config, wait_for
 TOKEN = "d" * 32
 CNN = {"batch_size": 8, "lr": 0.05, "momentum": 0.9, "seed": 3, "device": "cpu", "eval_samples": 50}
 FCN = {"batch_size": 8, "lr": 0.05, "seed": 3, "device": "cpu", "eval_samples": 50}
-
 
 
 @pytest.fixture(scope="module")
@@ -103,15 +103,26 @@ def assert_close(got: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]
         assert torch.allclose(got[name], value, rtol=1e-4, atol=1e-5), name
 
 
-def test_a_cnn_run_trains_on_two_ranks_in_lockstep_with_the_window(server):
-    s = session(server, dict(CNN), "cnn")
+@contextlib.contextmanager
+def two_ranks(server, family):
+    """A run of ``family`` on the server's two ranks, its rank 1 checked started by the training process;
+    after it (stopped as a window stops it), every rank ended and the run forgotten by the server."""
+    s = session(server, dict(CNN if family == "cnn" else FCN), family)
     try:
-        run = server._runs[s.server_run]
-        child = run.process.pid
+        child = server._runs[s.server_run].process.pid
         wait_for(lambda: any("2 ranks over gloo" in n for n in s.pop_notices()), what="the notice of the ranks")
         followers = descendants(child)
         assert len(followers) == 1 and alive(followers[0])   # rank 1, started by the training process
+        yield s
+    finally:
+        s.stop()
+    wait_for(lambda: not alive(child) and not any(alive(p) for p in followers), timeout=30,
+             what="every rank to end")
+    wait_for(lambda: s.server_run not in server.runs(), what="the server to forget the run")
 
+
+def test_a_cnn_run_trains_on_two_ranks_in_lockstep_with_the_window(server):
+    with two_ranks(server, "cnn") as s:
         s.step(3)
         assert s.wait(60)
         assert s.trainer.step == 3
@@ -141,21 +152,10 @@ def test_a_cnn_run_trains_on_two_ranks_in_lockstep_with_the_window(server):
         assert s.wait(60)
         assert s.trainer.step == 2
         assert_close(weights(s), single_process([(2, None)], lr=0.01))
-    finally:
-        s.stop()
-    wait_for(lambda: not alive(child) and not any(alive(p) for p in followers), timeout=30,
-             what="every rank to end")
-    wait_for(lambda: s.server_run not in server.runs(), what="the server to forget the run")
 
 
 def test_an_fcn_run_trains_on_two_ranks_in_lockstep_with_the_window(server):
-    s = session(server, dict(FCN), "fcn")
-    try:
-        child = server._runs[s.server_run].process.pid
-        wait_for(lambda: any("2 ranks over gloo" in n for n in s.pop_notices()), what="the notice of the ranks")
-        followers = descendants(child)
-        assert len(followers) == 1 and alive(followers[0])   # rank 1, started by the training process
-
+    with two_ranks(server, "fcn") as s:
         s.step(3)
         assert s.wait(60)
         assert s.trainer.step == 3
@@ -172,11 +172,6 @@ def test_an_fcn_run_trains_on_two_ranks_in_lockstep_with_the_window(server):
         assert s.wait(60)
         assert s.trainer.step == 5 and s.state != ERROR
         assert_close(weights(s), single_process([(3, None), (2, 0.01)], family="fcn"))
-    finally:
-        s.stop()
-    wait_for(lambda: not alive(child) and not any(alive(p) for p in followers), timeout=30,
-             what="every rank to end")
-    wait_for(lambda: s.server_run not in server.runs(), what="the server to forget the run")
 
 
 def test_a_failing_follower_ends_the_run_with_one_line(server, capfd):
