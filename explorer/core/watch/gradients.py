@@ -41,7 +41,7 @@ def grad_norms(model: nn.Module, grad_layers: list[str]) -> np.ndarray:
         for p in own:
             grad = p.grad if p is not None else None
             if grad is not None:
-                grads.append(_dense(grad) if grad.is_sparse else grad)
+                grads.append(_dense(grad))
                 owner.append(index)
     out = np.full(len(grad_layers), np.nan, dtype=np.float32)
     if not grads:

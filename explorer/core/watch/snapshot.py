@@ -136,7 +136,8 @@ def _cpu_histogram(v: np.ndarray, family: str) -> tuple[torch.Tensor, float | No
     The passes: min and max (which also tell whether every value is finite: a NaN or an infinity shows in
     one of them), the bin of each value in one float32 buffer (subtract, divide, clip, all in place), its
     truncation to integers (the floor: the buffer is >= 0 by then) and ``bincount``; a rectifier whose
-    lowest value is 0 has its zeros counted apart and the others binned. The bins are those of ``np.histogram(v, HIST_BINS, (lo, hi))`` (the tests compare them)."""
+    lowest value is 0 has its zeros counted apart and the others binned. The bins are those of
+    ``np.histogram(v, HIST_BINS, (lo, hi))`` (the tests compare them)."""
     vmin, vmax = (float(v.min()), float(v.max())) if v.size else (0.0, 0.0)
     seen = v if math.isfinite(vmin) and math.isfinite(vmax) else v[np.isfinite(v)]
     if family == "sigmoid":

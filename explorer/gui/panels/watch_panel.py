@@ -547,14 +547,12 @@ class WatchPanel(LivePanel):
         self._show_unit(a)
         if w is not None and np.ndim(w) == 4 and self.maps_tabs.currentWidget() is self.kernels:
             oc, ic, kh, kw = w.shape
-            if ic == 1:  # one input channel (a first layer's): the kernels in reading order, as large as fits
-                vb = self.kernels.viewbox
-                cols = mosaic_columns((oc, kh, kw), vb.width(), vb.height())
+            if ic == 1:  # one input channel (a first layer's): the mosaic lays them out as large as fits
                 self.kernels.title.setText(f"Kernels of {esc(name)}: {oc} of {kh}×{kw} (one input channel)")
             else:  # one row per input channel, one column per output channel: wide, as the place is
-                cols = oc
                 self.kernels.title.setText(f"Kernels of {esc(name)}: {oc} × {ic} of {kh}×{kw}")
-            self.kernels.set_images(np.asarray(w).transpose(1, 0, 2, 3).reshape(ic * oc, kh, kw), (kh, kw), cols=cols)
+            self.kernels.set_images(np.asarray(w).transpose(1, 0, 2, 3).reshape(ic * oc, kh, kw), (kh, kw),
+                                    cols=None if ic == 1 else oc)
             self.kernels.set_placeholder("")
         elif w is None or np.ndim(w) != 4:
             self.kernels.set_placeholder("No 2-d kernels for this layer (a pooling has none).")
