@@ -85,6 +85,20 @@ def test_a_histogram_of_constant_or_non_finite_values():
     assert hist[1].sum().item() == 2 and hist[0, 0].item() == pytest.approx(1 + 1 / HIST_BINS) and none is None
 
 
+@pytest.mark.parametrize("values", [[0.0, 1e-45, 1e-45, 0.0, 1e-45], [-3e38, 3e38, 0.0, 1e38, -2e38]],
+                         ids=["narrower-than-float32-bins", "wider-than-float32"])
+def test_a_histogram_of_a_span_float32_cannot_bin_is_numpys_all_the_same(values):
+    """A layer whose outputs differ by less than float32 can split into 41 bins (or span more than it can
+    hold) still gets its histogram: before, the bin width rounded to 0 and the snapshot failed."""
+    t = torch.tensor(values, dtype=torch.float32)
+    hist, share = snapshot_module.activation_histogram(t, "other")
+    flat = t.numpy().astype(np.float64)
+    expected, edges = np.histogram(flat, bins=HIST_BINS, range=(flat.min(), flat.max()))
+    np.testing.assert_array_equal(hist[1].numpy(), expected.astype(np.float32))
+    np.testing.assert_allclose(hist[0].numpy(), ((edges[:-1] + edges[1:]) / 2).astype(np.float32), rtol=1e-6)
+    assert share is None
+
+
 def test_caps_on_channels_samples_features_and_weights():
     torch.manual_seed(1)
     model = nn.Sequential(nn.Conv2d(20, 100, 1), nn.Flatten(), nn.Linear(100 * 2 * 2, 1500),

@@ -158,16 +158,21 @@ def _cpu_histogram(v: np.ndarray, family: str) -> tuple[torch.Tensor, float | No
         seen = v[v != 0]
         zeros = v.size - seen.size
     lo32, hi32 = np.float32(lo), np.float32(hi)
-    width = (hi32 - lo32) / np.float32(HIST_BINS)
-    position = np.subtract(seen, lo32, dtype=np.float32)
+    with np.errstate(over="ignore", under="ignore"):
+        width = (hi32 - lo32) / np.float32(HIST_BINS)
+    # a span whose bins float32 cannot tell apart (under about 1e-44: the width rounds to 0) or cannot
+    # hold (over about 3e38: inf) is binned in float64 instead
+    exact = np.float32 if 0.0 < width < np.inf else np.float64
+    if exact is np.float64:
+        lo32, width = np.float64(lo), (np.float64(hi) - np.float64(lo)) / HIST_BINS
+    position = np.subtract(seen, lo32, dtype=exact)
     np.divide(position, width, out=position)
     np.clip(position, 0, HIST_BINS - 1, out=position)
     counts = np.bincount(position.astype(np.intp), minlength=HIST_BINS)[:HIST_BINS]
     if zeros:
         counts[0] += zeros
     hist = np.empty((2, HIST_BINS), np.float32)
-    np.multiply(np.arange(HIST_BINS, dtype=np.float32) + np.float32(0.5), width, out=hist[0])
-    hist[0] += lo32
+    hist[0] = (np.arange(HIST_BINS, dtype=exact) + exact(0.5)) * width + lo32
     hist[1] = counts
     if family == "sigmoid":
         share: float | None = float(np.count_nonzero((v < SIGMOID_SATURATED[0]) | (v > SIGMOID_SATURATED[1]))) / v.size
