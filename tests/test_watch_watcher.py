@@ -563,6 +563,12 @@ def test_a_script_that_ends_without_close_is_closed_at_exit(tmp_path, runtime):
     assert (tmp_path / "run" / ENDED_FILE).is_file()
     rows = [json.loads(line) for line in (tmp_path / "run" / METRICS_FILE).read_text().splitlines()]
     assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3, 4, 5]
+    # its last views too, as close() takes them: the folder opened afterwards shows step 5, not step 1
+    from explorer.core.watch.folder import read_snapshot_file
+
+    files = sorted((tmp_path / "run" / SNAPSHOT_DIR).iterdir())
+    assert [int(f.name.split(".")[0]) for f in files] == [1, 5]
+    assert read_snapshot_file(files[-1]).fields["step"] == 5
 
 
 def test_a_dropped_watcher_keeps_nothing_alive_and_is_closed():

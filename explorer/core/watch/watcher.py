@@ -28,6 +28,7 @@ gradients.py (``describe_model``, ``take_snapshot``, ``grad_norms``).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import numbers
@@ -62,6 +63,29 @@ CONTROL_COMMANDS = frozenset({"pause", "play", "step", "set_lr"})
 READ_ONLY = "this run is read-only (started without control=True)"
 RESERVED = ("time",)
 MAX_NAMES_KEPT = 1000         # scalar names remembered as checked (the per-step row skips their checks)
+
+
+# -- closing at exit -------------------------------------------------------------------------------------------
+
+_LIVE: weakref.WeakSet = weakref.WeakSet()   # the watchers not yet closed (held weakly: the model is theirs)
+_exit_hook_set = False
+
+
+def _close_live_watchers() -> None:
+    """At interpreter exit: close every watcher still open, as ``close()`` would, so that a script that
+    never called it still leaves its last views in the window and the folder (the finalizers that run
+    after this one close what is left without the model: a dropped watcher keeps nothing alive)."""
+    for watcher in list(_LIVE):
+        watcher.close()  # (never raises)
+
+
+def _hook_exit() -> None:
+    """Registers :func:`_close_live_watchers`, once, after ``weakref.finalize``'s own exit hook (a
+    watcher's finalizer registers it): exit hooks run last first, so this one runs before it."""
+    global _exit_hook_set
+    if not _exit_hook_set:
+        atexit.register(_close_live_watchers)
+        _exit_hook_set = True
 
 
 # -- small helpers ------------------------------------------------------------------------------------------
@@ -277,6 +301,7 @@ class Watcher:
         self._held: list[str] = []
         self._out = _Outlets()
         self._finalizer = weakref.finalize(self, self._out.close)  # at exit too (finalize's atexit)
+        _hook_exit()
 
         device = _device_of(self._model)
         self._probe = _own_copy(probe, device)
@@ -318,6 +343,7 @@ class Watcher:
             self._open_folder(Path(logdir), quiet)
         self._heavy = self._out.folder is not None
         self._set_state("running")
+        _LIVE.add(self)  # (whole: at exit it is closed with its last views)
         if not quiet:
             if self.address is not None:
                 where = f"token in {self.token_file}" if self.token_file is not None else "no token file"
@@ -716,6 +742,7 @@ class Watcher:
             if self._active and not self._closed:
                 self._last_look()
         finally:  # (a Ctrl+C during the last look still closes the server and removes the token file)
+            _LIVE.discard(self)
             self._closed = True
             self._active = False
             self._pause_wanted = False
