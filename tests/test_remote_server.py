@@ -276,3 +276,19 @@ def test_a_window_cannot_pass_a_command_off_as_a_followers_question(server, tmp_
     time.sleep(0.5)
     assert not stolen.exists()
     stop_and_close(sock)
+
+
+def test_a_closed_server_stops_listening_at_once():
+    """close() frees the port: before, the thread blocked in accept() kept listening, and a connection made
+    after close() was accepted and served."""
+    server = TrainingServer(token=TOKEN, hello_timeout=0.5)
+    server.start()
+    host, port = server.address
+    sock, welcome = connect(server)
+    assert welcome.kind == "welcome"
+    sock.close()
+    server.close()
+    assert not server._acceptor.is_alive()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((host, port), timeout=5).close()
+    TrainingServer(token=TOKEN).close()  # (never started: closes too)

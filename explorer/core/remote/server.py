@@ -476,10 +476,14 @@ class TrainingServer:
     def close(self) -> None:
         """Stop listening and end every run."""
         self._closed.set()
+        # closing alone leaves a thread blocked in accept() listening on: shutting the socket down wakes it
+        shutdown_socket(self._listener)
         try:
             self._listener.close()
         except OSError:
             pass
+        if self._acceptor.is_alive() and self._acceptor is not threading.current_thread():
+            self._acceptor.join(2.0)
         with self._lock:
             runs = list(self._runs.values())
         for run in runs:
@@ -509,6 +513,9 @@ class TrainingServer:
             try:
                 sock, peer = self._listener.accept()
             except OSError:
+                return
+            if self._closed.is_set():  # (came in as the server closed)
+                _shut(sock)
                 return
             where = f"{peer[0]}:{peer[1]}"
             with self._lock:
