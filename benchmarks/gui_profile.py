@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     panel = win.panel
     if args.no_draw:
         panel.show_snapshot = lambda snap: None
+        panel.snapshot_parts = lambda snap: []
         panel.add_metrics = lambda steps, evals: None
     real_refresh = panel.refresh
 

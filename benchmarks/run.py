@@ -225,14 +225,9 @@ def visible_run(case: Case, seconds: float, hz: float = 20.0, warmup_s: float = 
     win._apply_pacing()
     win.act_keep_core.setChecked(keep_core)
     win._apply_threads()
-    draws = [0]
-    shown = win.panel.show_snapshot
 
-    def counted(snap) -> None:
-        draws[0] += 1
-        shown(snap)
-
-    win.panel.show_snapshot = counted
+    def drawn() -> int:  # live snapshots drawn (a panel may draw one in parts: LivePanel.snapshot_parts)
+        return win.panel.snapshots_drawn
     res: dict[str, float] = {}
     late: list[float] = []
     rss: list[tuple[float, float]] = []
@@ -259,7 +254,7 @@ def visible_run(case: Case, seconds: float, hz: float = 20.0, warmup_s: float = 
     mem_timer.timeout.connect(sample_memory)
 
     def begin() -> None:
-        res.update(s0=win.session.trainer.step, t0=time.perf_counter(), r0=win.redraws, d0=draws[0])
+        res.update(s0=win.session.trainer.step, t0=time.perf_counter(), r0=win.redraws, d0=drawn())
         late.clear()
         last[0] = time.perf_counter()
         probe.start()
@@ -271,7 +266,7 @@ def visible_run(case: Case, seconds: float, hz: float = 20.0, warmup_s: float = 
         tr = win.session.trainer
         res["samples_per_s"] = (tr.step - res["s0"]) * tr.batch_size / dt
         res["refresh_per_s"] = (win.redraws - res["r0"]) / dt
-        res["snapshots_drawn_per_s"] = (draws[0] - res["d0"]) / dt
+        res["snapshots_drawn_per_s"] = (drawn() - res["d0"]) / dt
         q = sorted(late)
         res["timer_late_p50_ms"] = statistics.median(q) if q else 0.0
         res["timer_late_p99_ms"] = q[int(0.99 * (len(q) - 1))] if q else 0.0

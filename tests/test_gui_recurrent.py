@@ -168,3 +168,65 @@ def test_a_reset_to_another_task_leaves_no_view_or_title_of_the_last_one(qtbot, 
     finally:
         win.close()
         worker.discard_spare()
+
+
+def test_while_training_a_snapshot_is_drawn_part_by_part_with_the_window_free_in_between(qtbot, window):
+    """The LSTM panel's views took 30-40 ms to paint at once, which held every click and timer that long.
+    While training runs, each live snapshot is drawn one part per event: other events (a paint, a click,
+    a timer) are served between the parts, and when the parts are done every view shows that snapshot."""
+    panel = window.panel
+    log: list[str] = []
+    real_parts = panel.snapshot_parts
+
+    def logged_parts(snap):
+        parts = real_parts(snap)
+
+        def wrap(i, part):
+            def run():
+                log.append(f"part {i}")
+                if i == 0:  # something else the window has to do, asked for as the first part is drawn
+                    QtCore.QTimer.singleShot(0, lambda: log.append("other"))
+                part()
+            return run
+        return [wrap(i, p) for i, p in enumerate(parts)]
+
+    panel.snapshot_parts = logged_parts
+    window.toggle_play()
+    qtbot.waitUntil(lambda: log.count("part 0") >= 3, timeout=20000)
+    window.toggle_play()
+    assert window.session.wait(10)
+    assert len(real_parts(window.session.latest_snapshot())) == 5
+    first = log.index("part 0")
+    one_snapshot = log[first:log.index("part 4", first) + 1]
+    assert [e for e in one_snapshot if e != "other"] == [f"part {i}" for i in range(5)]
+    assert "other" in one_snapshot  # the window served another event before the drawing was done
+    qtbot.waitUntil(lambda: panel._parts_due is None, timeout=3000)
+    drawn = panel._last
+    for g, view in panel.heatmaps.items():  # every view ends on one snapshot: the last one begun
+        np.testing.assert_allclose(_image(view), np.asarray(drawn[g]), rtol=1e-6)
+    np.testing.assert_allclose(panel.io.series("output")[1], np.asarray(drawn["probe_output"])[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(panel.units.series("f")[1], np.asarray(drawn["f"])[panel.unit], rtol=1e-6)
+
+
+def test_a_part_that_fails_holds_back_no_later_snapshot(qtbot, window):
+    panel = window.panel
+    failed: list[int] = []
+    real_parts = panel.snapshot_parts
+
+    def failing_once(snap):
+        parts = real_parts(snap)
+        if not failed:
+            def fail():
+                failed.append(snap.seq)
+                raise RuntimeError("a view that cannot draw this snapshot")
+            parts[2] = fail
+        return parts
+
+    panel.snapshot_parts = failing_once
+    drawn_before = panel.snapshots_drawn
+    with qtbot.captureExceptions() as raised:
+        window.toggle_play()
+        qtbot.waitUntil(lambda: bool(failed) and panel.snapshots_drawn >= drawn_before + 4, timeout=20000)
+        window.toggle_play()
+    assert window.session.wait(10)
+    assert [str(e[1]) for e in raised] == ["a view that cannot draw this snapshot"]

@@ -24,6 +24,7 @@ from explorer.gui.pacing import PROCESS_SNAPSHOT_SHARE, VIEW_SHARE, ViewPacer
 from explorer.gui.widgets.settings_form import SettingsForm
 
 CURVE_INTERVAL_S = 0.25  # curves and the stats line redraw at most 4 times a second
+PART_GAP_MS = 1          # between two parts of a snapshot's drawing: a timer, so that Qt paints in between
 PRESENTATION_MIN_VIEW_PX = 200  # in presentation mode, no view's picture or plot is shorter (1366x768 screen)
 
 
@@ -193,6 +194,9 @@ class LivePanel(QtCore.QObject):
         self._viewing: Snapshot | None = None  # a kept snapshot on show instead of the live ones (None: live)
         self.pacer = ViewPacer()  # how often the views take a snapshot while training runs (see pacing.py)
         self._deferred = False    # the last tick left its snapshot for this one
+        # the parts of a live snapshot's drawing still to come: (session, its run, the parts), or None
+        self._parts_due: tuple[Session, int, list[Callable[[], None]]] | None = None
+        self.snapshots_drawn = 0  # live snapshots drawn (or begun, part by part) since the panel was built
 
     # -- for subclasses ---------------------------------------------------------------------------------
     def central_widget(self) -> QtWidgets.QWidget:
@@ -217,6 +221,14 @@ class LivePanel(QtCore.QObject):
 
     def show_snapshot(self, snap: Snapshot) -> None:
         raise NotImplementedError
+
+    def snapshot_parts(self, snap: Snapshot) -> list[Callable[[], None]]:
+        """The drawing of ``snap`` as parts that together do what :meth:`show_snapshot` does. While training
+        runs, the window draws a new snapshot one part per event, and Qt paints each part's views before the
+        next part begins: a panel whose views take long to paint all at once (the LSTM panel's: 30-40 ms)
+        then never holds the GUI thread for their sum, and a click or a timer waits at most for one part.
+        By default one part: the whole :meth:`show_snapshot`."""
+        return [lambda: self.show_snapshot(snap)]
 
     def set_presenting(self, on: bool) -> None:
         """Presentation mode begins (``on``) or ends: a panel whose central view needs another arrangement
@@ -259,6 +271,7 @@ class LivePanel(QtCore.QObject):
         if self.session is not None:
             self.session.unsubscribe()
         self.session = None
+        self._parts_due = None
         self.timeline.clear()  # another session follows: its memory goes back now
         self.viewing = None
 
@@ -299,6 +312,8 @@ class LivePanel(QtCore.QObject):
                 drawn = True
         snap = s.latest_snapshot()
         fresh = snap is not None and snap.seq != self._last_seq and snap.run_id == s.run_id
+        if fresh and self._parts_due is not None:
+            return drawn  # the last one is still being drawn, part by part: this one waits a tick
         if fresh and training and self.viewing is None:
             if not self.pacer.allow(now):
                 return drawn  # not yet: the views' share of the GUI thread is spent (see pacing.py)
@@ -314,12 +329,45 @@ class LivePanel(QtCore.QObject):
             s.snapshot_taken(snap.seq)
             self.timeline.offer(snap)  # a CPU copy already: kept by reference
             if self.viewing is None:  # scrubbed back: recorded, not drawn
-                self.show_snapshot(snap)
+                if training:
+                    self._draw_in_parts(s, snap)
+                else:
+                    self.show_snapshot(snap)
+                self.snapshots_drawn += 1
                 self.pacer.drew(now)
                 drawn = True
         elif snap is not None and snap.run_id != s.run_id:
             s.snapshot_taken(snap.seq)  # from before a reset: never drawn, and not waited for
         return drawn
+
+    def _draw_in_parts(self, s: Session, snap: Snapshot) -> None:
+        """Draw ``snap``'s first part now and the others each in an event of its own (see snapshot_parts)."""
+        parts = self.snapshot_parts(snap)
+        if not parts:
+            return
+        parts[0]()
+        if len(parts) > 1:
+            self._parts_due = (s, s.run_id, parts[1:])
+            QtCore.QTimer.singleShot(PART_GAP_MS, self, self._draw_next_part)
+
+    def _draw_next_part(self) -> None:
+        due = self._parts_due
+        if due is None:
+            return
+        s, run_id, parts = due
+        if self.session is not s or s.run_id != run_id or self.viewing is not None:
+            self._parts_due = None  # another session, a reset, or a kept snapshot on show: the rest is stale
+            return
+        part = parts.pop(0)
+        if not parts:
+            self._parts_due = None
+        try:
+            part()
+        except BaseException:
+            self._parts_due = None  # (a part that failed must not hold back every later snapshot)
+            raise
+        if parts:
+            QtCore.QTimer.singleShot(PART_GAP_MS, self, self._draw_next_part)
 
     # -- the timeline ------------------------------------------------------------------------------------
     @property

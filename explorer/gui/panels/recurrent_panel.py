@@ -18,6 +18,7 @@ training steps (``session.set_hparams``), followed by a snapshot request.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
@@ -577,21 +578,42 @@ class RecurrentPanel(LivePanel):
         return parts
 
     def show_snapshot(self, snap: Snapshot) -> None:
+        for part in self.snapshot_parts(snap):
+            part()
+
+    def snapshot_parts(self, snap: Snapshot) -> list[Callable[[], None]]:
+        """The heatmaps, the probe plot, the saturation histograms, the chosen unit's traces, then the
+        gradient curve and the sample: about 5-12 ms of painting each, 30-40 ms together (see LivePanel)."""
         a = snap.arrays
-        if self._last is None or a.get("task") != self._last.get("task"):
-            # the text views share a tabbed place with the probe plot: bring forward the one that fits the task
-            bring_forward(self._text_box if a.get("task") == "text" else self.io)
-        self._last = a
         probe_id = id(a.get("s"))
-        self._probe_id = probe_id
-        # each group of views draws a recomputed probe once, when it is on show (a hidden tab draws it when
-        # brought forward, through redraw_shown: it kept the last task's picture before)
-        for group, draw in (("heatmaps", self._draw_heatmaps), ("probe", self._draw_probe),
-                            ("hist", self._draw_hist), ("units", self._redraw_unit_views)):
-            if self._drawn_probe.get(group) != probe_id and draw(a):
-                self._drawn_probe[group] = probe_id
-        self._draw_grads(a)
-        self._draw_sample(a)
+
+        def begin() -> None:
+            if self._last is None or a.get("task") != self._last.get("task"):
+                # the text views share a tabbed place with the probe plot: bring forward the one that fits
+                bring_forward(self._text_box if a.get("task") == "text" else self.io)
+            self._last = a
+            self._probe_id = probe_id
+
+        def group(name: str, draw: Callable[[dict], bool]) -> Callable[[], None]:
+            # each group of views draws a recomputed probe once, when it is on show (a hidden tab draws it
+            # when brought forward, through redraw_shown: it kept the last task's picture before)
+            def part() -> None:
+                if self._drawn_probe.get(name) != probe_id and draw(a):
+                    self._drawn_probe[name] = probe_id
+            return part
+
+        heatmaps = group("heatmaps", self._draw_heatmaps)
+
+        def first() -> None:
+            begin()
+            heatmaps()
+
+        def last() -> None:
+            self._draw_grads(a)
+            self._draw_sample(a)
+
+        return [first, group("probe", self._draw_probe), group("hist", self._draw_hist),
+                group("units", self._redraw_unit_views), last]
 
     # -- readouts under the mouse ---------------------------------------------------------------------------------
     def gate_text(self, g: str, info: dict) -> str:
