@@ -430,8 +430,6 @@ def test_attach_faults_name_the_address(server, tmp_path):
 def test_a_token_file_is_used_only_for_the_address_its_script_listens_on(tmp_path, monkeypatch):
     """The runtime folder's token files are of scripts on this computer: a token goes only to the address
     its file names (or to this computer's loopback names for it), never to another host on the same port."""
-    import socket
-
     from explorer.core.watch.attach import AttachError, find_token, open_source
     from explorer.core.wire.auth import write_token_file
 
@@ -443,11 +441,6 @@ def test_a_token_file_is_used_only_for_the_address_its_script_listens_on(tmp_pat
     assert find_token(7311, "127.0.0.2") is None and find_token(7311, "nohost.invalid") is None
     assert find_token(7311, "10.0.0.5") is None and find_token(7312, "10.0.0.5") is None
     assert find_token(7312, "127.0.0.1")[0] == everywhere and find_token(7312, "::1")[0] == everywhere
-    # the same names spelled otherwise, and this computer's own name
-    assert find_token(7311, "LocalHost.")[0] == here and find_token(7312, "[::1]")[0] == everywhere
-    own = socket.gethostname()
-    assert find_token(7311, own.upper())[0] == here and find_token(7312, own + ".")[0] == everywhere
-    assert find_token(7311, "localhost.invalid") is None and find_token(7311, own + "x") is None
     for target in ("127.0.0.2:7311", "nohost.invalid:7311", "10.0.0.5:7312"):
         with pytest.raises(AttachError, match=f"^{re.escape(target)}: no token "):
             open_source(target)  # refused before any connection: the token is not sent anywhere

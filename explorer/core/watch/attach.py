@@ -110,36 +110,16 @@ LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 ANY_ADDRESS = ("0.0.0.0", "::")
 
 
-def host_name(host: str) -> str:
-    """A host as written, in the one form two spellings of it compare equal in: names are case-blind and
-    may end in a dot ("LocalHost.", "localhost"), and an IPv6 address may come in brackets ("[::1]")."""
-    host = host.strip().lower()
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host[:-1] if host.endswith(".") and not host.endswith("..") else host
-
-
-def this_computers_names() -> set[str]:
-    """This computer's own host names (no name lookup: these never wait on the network)."""
-    import socket
-
-    name = host_name(socket.gethostname())
-    return {name, name.split(".")[0]} if name else set()  # (and the short name of a qualified one)
-
-
 def same_endpoint(file_host: Any, host: str) -> bool:
     """Whether ``host`` as typed names the address a token file says its script listens on. Token files are
-    of scripts on this computer: "localhost", and this computer's own host name, stand for its loopback
-    addresses, and a script listening on every address is reached through them too; any other host must be
-    the file's own (a token sent to the wrong address is a token given away). Names compare as
-    :func:`host_name` writes them."""
+    of scripts on this computer: "localhost" stands for its loopback addresses, and a script listening on
+    every address is reached through them too; any other host must be the file's own, exactly (a token
+    sent to the wrong address is a token given away)."""
     if not isinstance(file_host, str):
         return False
-    file_host, host = host_name(file_host), host_name(host)
     if file_host == host:
         return True
-    local = host in LOOPBACK_NAMES or host in this_computers_names()
-    return local and (file_host in LOOPBACK_NAMES or file_host in ANY_ADDRESS)
+    return host in LOOPBACK_NAMES and (file_host in LOOPBACK_NAMES or file_host in ANY_ADDRESS)
 
 
 def find_token(port: int | None = None, host: str | None = None) -> tuple[Path, dict[str, Any]] | None:
