@@ -85,8 +85,10 @@ def test_a_histogram_of_constant_or_non_finite_values():
     assert hist[1].sum().item() == 2 and hist[0, 0].item() == pytest.approx(1 + 1 / HIST_BINS) and none is None
 
 
-@pytest.mark.parametrize("values", [[0.0, 1e-45, 1e-45, 0.0, 1e-45], [-3e38, 3e38, 0.0, 1e38, -2e38]],
-                         ids=["narrower-than-float32-bins", "wider-than-float32"])
+@pytest.mark.parametrize("values", [[0.0, 1e-45, 1e-45, 0.0, 1e-45], [0.0, 1.5e-44, 3e-44, 3e-44],
+                                    [1e-30, 1e-30 + 4e-37, 1e-30 + 2e-37], [-3e38, 3e38, 0.0, 1e38, -2e38]],
+                         ids=["narrower-than-float32-bins", "subnormal-bins", "bins-under-float32s-normals",
+                              "wider-than-float32"])
 def test_a_histogram_of_a_span_float32_cannot_bin_is_numpys_all_the_same(values):
     """A layer whose outputs differ by less than float32 can split into 41 bins (or span more than it can
     hold) still gets its histogram: before, the bin width rounded to 0 and the snapshot failed."""
@@ -95,8 +97,23 @@ def test_a_histogram_of_a_span_float32_cannot_bin_is_numpys_all_the_same(values)
     flat = t.numpy().astype(np.float64)
     expected, edges = np.histogram(flat, bins=HIST_BINS, range=(flat.min(), flat.max()))
     np.testing.assert_array_equal(hist[1].numpy(), expected.astype(np.float32))
-    np.testing.assert_allclose(hist[0].numpy(), ((edges[:-1] + edges[1:]) / 2).astype(np.float32), rtol=1e-6)
+    np.testing.assert_allclose(hist[0].numpy(), ((edges[:-1] + edges[1:]) / 2).astype(np.float32), rtol=1e-6,
+                               atol=0)
     assert share is None
+
+
+@pytest.mark.parametrize("value", [3.0, -2.5e7, 1e17, -3e38])
+@pytest.mark.parametrize("device_path", [False, True], ids=["cpu", "device"])
+def test_a_constant_activation_of_any_size_falls_in_the_middle_bin(value, device_path):
+    """A layer whose outputs are all one value (a diverged run's single output): every count in the middle
+    bin, centred on the value. Before, a value of 2**24 and more made the bin width 0 and the snapshot fail."""
+    t = torch.full((3, 4), value, dtype=torch.float32)
+    if device_path:  # the path a CUDA tensor takes, here on the CPU
+        hist, _ = snapshot_module._device_histogram(t.reshape(-1), "other")
+    else:
+        hist, _ = snapshot_module.activation_histogram(t, "other")
+    assert hist[1].sum().item() == 12 and hist[1, HIST_BINS // 2].item() == 12
+    assert hist[0, HIST_BINS // 2].item() == pytest.approx(value, rel=1e-6)
 
 
 def test_caps_on_channels_samples_features_and_weights():

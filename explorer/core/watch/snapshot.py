@@ -58,6 +58,7 @@ MAX_FEATURES = 1024           # units of a linear layer's activations (and posit
 MAX_KERNELS = (64, 16)        # output x input channels of a convolution's kernels
 MAX_LINEAR_WEIGHT = (256, 1024)  # output x input units of a linear layer's weights
 HIST_BINS = 41
+FLAT_SPAN = 2.0 ** -20        # the bins of a constant activation v span v +- max(0.5, |v| * FLAT_SPAN)
 SIGMOID_SATURATED = (0.05, 0.95)
 TANH_SATURATED = 0.9
 GATE_STEPS = 512              # a longer sequence's gates are recomputed for its first GATE_STEPS steps
@@ -98,6 +99,12 @@ def _histogram(y: torch.Tensor, family: str) -> tuple[torch.Tensor, torch.Tensor
     v = y.detach().reshape(-1).float()
     if v.device.type == "cpu" and v.numel():
         return _cpu_histogram(v.numpy(), family)
+    return _device_histogram(v, family)
+
+
+def _device_histogram(v: torch.Tensor, family: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:func:`activation_histogram` of the flat float32 ``v`` in tensor operations that never wait for the
+    device (no value is read back to decide anything)."""
     finite = torch.isfinite(v)
     if family == "sigmoid":
         lo, hi = torch.tensor(0.0, device=v.device), torch.tensor(1.0, device=v.device)
@@ -109,7 +116,8 @@ def _histogram(y: torch.Tensor, family: str) -> tuple[torch.Tensor, torch.Tensor
         lo = torch.where(torch.isfinite(lo), lo, torch.zeros_like(lo))  # no finite value at all
         hi = torch.where(torch.isfinite(hi), hi, lo)
         flat = hi <= lo
-        lo, hi = torch.where(flat, lo - 0.5, lo), torch.where(flat, hi + 0.5, hi)
+        half = torch.clamp(lo.abs() * FLAT_SPAN, min=0.5)  # (see _cpu_histogram)
+        lo, hi = torch.where(flat, lo - half, lo), torch.where(flat, hi + half, hi)
     width = (hi - lo) / HIST_BINS
     index = torch.nan_to_num((v - lo) / width, nan=0.0).floor().clamp(0, HIST_BINS - 1).long()
     index = torch.where(finite, index, torch.full_like(index, HIST_BINS))  # non-finite values: a bin of their own
@@ -147,7 +155,9 @@ def _cpu_histogram(v: np.ndarray, family: str) -> tuple[torch.Tensor, float | No
     elif seen.size:
         lo, hi = (vmin, vmax) if seen is v else (float(seen.min()), float(seen.max()))
         if hi <= lo:
-            lo, hi = lo - 0.5, hi + 0.5
+            # one value: the bins 1 wide around it, wider for a value so large that +-0.5 would not move it
+            half = max(0.5, abs(lo) * FLAT_SPAN)
+            lo, hi = lo - half, hi + half
     else:
         lo, hi = -0.5, 0.5
     zeros: int | None = None
@@ -160,9 +170,10 @@ def _cpu_histogram(v: np.ndarray, family: str) -> tuple[torch.Tensor, float | No
     lo32, hi32 = np.float32(lo), np.float32(hi)
     with np.errstate(over="ignore", under="ignore"):
         width = (hi32 - lo32) / np.float32(HIST_BINS)
-    # a span whose bins float32 cannot tell apart (under about 1e-44: the width rounds to 0) or cannot
-    # hold (over about 3e38: inf) is binned in float64 instead
-    exact = np.float32 if 0.0 < width < np.inf else np.float64
+    # a span whose bins float32 cannot tell apart (a width under float32's smallest normal number, about
+    # 1e-38: subnormal or 0, and the bins come out wrong) or cannot hold (over about 3e38: inf) is binned
+    # in float64 instead
+    exact = np.float32 if np.finfo(np.float32).tiny <= width < np.inf else np.float64
     if exact is np.float64:
         lo32, width = np.float64(lo), (np.float64(hi) - np.float64(lo)) / HIST_BINS
     position = np.subtract(seen, lo32, dtype=exact)

@@ -76,7 +76,8 @@ def _close_live_watchers() -> None:
     never called it still leaves its last views in the window and the folder (the finalizers that run
     after this one close what is left without the model: a dropped watcher keeps nothing alive)."""
     for watcher in list(_LIVE):
-        watcher.close()  # (never raises)
+        if watcher._pid == os.getpid():  # (a forked child leaves its parent's watcher to the parent)
+            watcher.close()  # (never raises)
 
 
 def _hook_exit() -> None:
@@ -343,6 +344,7 @@ class Watcher:
             self._open_folder(Path(logdir), quiet)
         self._heavy = self._out.folder is not None
         self._set_state("running")
+        self._pid = os.getpid()
         _LIVE.add(self)  # (whole: at exit it is closed with its last views)
         if not quiet:
             if self.address is not None:
