@@ -5,6 +5,7 @@ from PySide6 import QtCore
 
 from explorer.core.families.deep.compare import CompareConfig
 from explorer.core.families.deep.trainer import MLPConfig
+from explorer.gui.panels.deep_panel import HEATMAP_COLUMNS
 from tests.helpers import open_window
 
 
@@ -210,5 +211,48 @@ def test_layer_curves_follow_the_network_size(qtbot, settings):
         qtbot.waitUntil(lambda: len(panel.grad_curve.series("g3")[0]) == 2, timeout=5000)
         legend = [label.text for _sample, label in panel.grad_curve.legend.items]
         assert legend == ["layer 1", "layer 2", "layer 3"]
+    finally:
+        win.close()
+
+
+def test_while_training_the_curves_are_drawn_part_by_part_and_lose_no_point(qtbot, settings):
+    """The gradient curves, their heatmap and the loss curves painted together for 20-30 ms at each curve
+    tick. While training they are drawn one part per event, with the window free in between, and a scrub
+    back on the timeline meanwhile loses no point of the curves."""
+    win = open_window(qtbot, settings, MLPConfig(dataset="digits", hidden=(16, 16), init="random", stats_every=1,
+                                                 batch_size=32, device="cpu"))
+    try:
+        panel = win.panel
+        log: list[str] = []
+        real_parts = panel.metrics_parts
+
+        def logged(steps, evals):
+            parts = real_parts(steps, evals)
+
+            def wrap(i, part):
+                def run():
+                    log.append(f"part {i}")
+                    if i == 0:
+                        QtCore.QTimer.singleShot(0, lambda: log.append("other"))
+                    part()
+                return run
+            return [wrap(i, p) for i, p in enumerate(parts)]
+
+        panel.metrics_parts = logged
+        win.toggle_play()
+        qtbot.waitUntil(lambda: log.count("part 0") >= 3 and panel.timeline.newest is not None, timeout=20000)
+        panel.view_kept(panel.timeline.newest)  # scrubbed back: the curves go on
+        qtbot.waitUntil(lambda: log.count("part 0") >= 5, timeout=20000)
+        win.toggle_play()
+        assert win.session.wait(10)
+        first = log.index("part 0")
+        one_tick = log[first:log.index("part 2", first) + 1]
+        assert [e for e in one_tick if e != "other"] == ["part 0", "part 1", "part 2"] and "other" in one_tick
+        steps = win.session.trainer.step
+        qtbot.waitUntil(lambda: len(panel.curves.series("loss")[0]) == steps and panel._parts_due is None,
+                        timeout=5000)
+        assert panel._grad_steps == list(range(1, steps + 1))  # every measured step, none lost or repeated
+        assert panel.grad_heat.image.image.shape[0] == win.session.trainer.n_layers
+        assert panel.grad_heat.image.image.shape[1] == min(steps, HEATMAP_COLUMNS)  # the newest, binned
     finally:
         win.close()

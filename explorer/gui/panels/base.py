@@ -195,7 +195,7 @@ class LivePanel(QtCore.QObject):
         self.pacer = ViewPacer()  # how often the views take a snapshot while training runs (see pacing.py)
         self._deferred = False    # the last tick left its snapshot for this one
         # the parts of a live snapshot's drawing still to come: (session, its run, the parts), or None
-        self._parts_due: tuple[Session, int, list[Callable[[], None]]] | None = None
+        self._parts_due: tuple[Session, int, list[Callable[[], None]], bool] | None = None
         self.snapshots_drawn = 0  # live snapshots drawn (or begun, part by part) since the panel was built
 
     # -- for subclasses ---------------------------------------------------------------------------------
@@ -221,6 +221,11 @@ class LivePanel(QtCore.QObject):
 
     def show_snapshot(self, snap: Snapshot) -> None:
         raise NotImplementedError
+
+    def metrics_parts(self, steps: list[dict], evals: list[dict]) -> list[Callable[[], None]]:
+        """As :meth:`snapshot_parts`, for the curves: parts that together do :meth:`add_metrics` (by default,
+        one part)."""
+        return [lambda: self.add_metrics(steps, evals)]
 
     def snapshot_parts(self, snap: Snapshot) -> list[Callable[[], None]]:
         """The drawing of ``snap`` as parts that together do what :meth:`show_snapshot` does. While training
@@ -302,12 +307,16 @@ class LivePanel(QtCore.QObject):
             self.pacer.update(now, s.snapshot_seconds if process else time.thread_time())
         else:
             self.pacer.reset()
-        if now - self._last_curves_t >= CURVE_INTERVAL_S:  # curves move slowly: a few redraws a second
+        # curves move slowly: a few redraws a second (not while a drawing in parts goes on: a tick later)
+        if now - self._last_curves_t >= CURVE_INTERVAL_S and self._parts_due is None:
             self._last_curves_t = now
             steps, self._steps_read = s.metrics.steps_since(self._steps_read)
             evals, self._evals_read = s.metrics.evals_since(self._evals_read)
             if steps or evals:
-                self.add_metrics(steps, evals)
+                if training:
+                    self._draw_in_parts(s, self.metrics_parts(steps, evals), live_only=False)
+                else:
+                    self.add_metrics(steps, evals)
                 self._update_stats(s)
                 drawn = True
         snap = s.latest_snapshot()
@@ -330,7 +339,7 @@ class LivePanel(QtCore.QObject):
             self.timeline.offer(snap)  # a CPU copy already: kept by reference
             if self.viewing is None:  # scrubbed back: recorded, not drawn
                 if training:
-                    self._draw_in_parts(s, snap)
+                    self._draw_in_parts(s, self.snapshot_parts(snap))
                 else:
                     self.show_snapshot(snap)
                 self.snapshots_drawn += 1
@@ -340,22 +349,23 @@ class LivePanel(QtCore.QObject):
             s.snapshot_taken(snap.seq)  # from before a reset: never drawn, and not waited for
         return drawn
 
-    def _draw_in_parts(self, s: Session, snap: Snapshot) -> None:
-        """Draw ``snap``'s first part now and the others each in an event of its own (see snapshot_parts)."""
-        parts = self.snapshot_parts(snap)
+    def _draw_in_parts(self, s: Session, parts: list[Callable[[], None]], live_only: bool = True) -> None:
+        """Do the first part now and the others each in an event of its own (see snapshot_parts).
+        ``live_only``: a snapshot's parts, left undone when a kept snapshot is put on show meanwhile (the
+        curves' parts are done whatever is on show: their points would be missing for good)."""
         if not parts:
             return
         parts[0]()
         if len(parts) > 1:
-            self._parts_due = (s, s.run_id, parts[1:])
+            self._parts_due = (s, s.run_id, list(parts[1:]), live_only)
             QtCore.QTimer.singleShot(PART_GAP_MS, self, self._draw_next_part)
 
     def _draw_next_part(self) -> None:
         due = self._parts_due
         if due is None:
             return
-        s, run_id, parts = due
-        if self.session is not s or s.run_id != run_id or self.viewing is not None:
+        s, run_id, parts, live_only = due
+        if self.session is not s or s.run_id != run_id or (live_only and self.viewing is not None):
             self._parts_due = None  # another session, a reset, or a kept snapshot on show: the rest is stale
             return
         part = parts.pop(0)
