@@ -69,3 +69,21 @@ def open_window(qtbot, settings, config, size: tuple[int, int] | None = None):
     win.show()
     qtbot.waitExposed(win)
     return win
+
+
+def log_drawing_parts(make_parts: Callable[..., list[Callable[[], None]]], log: list[str]):
+    """``make_parts`` (a panel's ``snapshot_parts`` or ``metrics_parts``) with each part logged as it runs
+    ("part i"); as the first part runs, something else the window has to do is asked for, a zero timer that
+    logs "other": where "other" lands in the log tells whether the window was free between the parts."""
+    from PySide6 import QtCore
+
+    def logged(*args: Any) -> list[Callable[[], None]]:
+        def wrap(i: int, part: Callable[[], None]) -> Callable[[], None]:
+            def run() -> None:
+                log.append(f"part {i}")
+                if i == 0:
+                    QtCore.QTimer.singleShot(0, lambda: log.append("other"))
+                part()
+            return run
+        return [wrap(i, p) for i, p in enumerate(make_parts(*args))]
+    return logged

@@ -6,7 +6,7 @@ from PySide6 import QtCore
 from explorer.core.families.deep.compare import CompareConfig
 from explorer.core.families.deep.trainer import MLPConfig
 from explorer.gui.panels.deep_panel import HEATMAP_COLUMNS
-from tests.helpers import open_window
+from tests.helpers import log_drawing_parts, open_window
 
 
 def test_gradient_views_fill_while_training(qtbot, settings):
@@ -224,21 +224,7 @@ def test_while_training_the_curves_are_drawn_part_by_part_and_lose_no_point(qtbo
     try:
         panel = win.panel
         log: list[str] = []
-        real_parts = panel.metrics_parts
-
-        def logged(steps, evals):
-            parts = real_parts(steps, evals)
-
-            def wrap(i, part):
-                def run():
-                    log.append(f"part {i}")
-                    if i == 0:
-                        QtCore.QTimer.singleShot(0, lambda: log.append("other"))
-                    part()
-                return run
-            return [wrap(i, p) for i, p in enumerate(parts)]
-
-        panel.metrics_parts = logged
+        panel.metrics_parts = log_drawing_parts(panel.metrics_parts, log)
         win.toggle_play()
         qtbot.waitUntil(lambda: log.count("part 0") >= 3 and panel.timeline.newest is not None, timeout=20000)
         panel.view_kept(panel.timeline.newest)  # scrubbed back: the curves go on

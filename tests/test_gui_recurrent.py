@@ -7,7 +7,7 @@ from PySide6 import QtCore
 from explorer.core.engine.session import RUNNING
 from explorer.core.families.recurrent.trainer import RNNConfig
 from explorer.gui.main_window import MainWindow
-from tests.helpers import open_window, small_recurrent_config
+from tests.helpers import log_drawing_parts, open_window, small_recurrent_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -178,19 +178,7 @@ def test_while_training_a_snapshot_is_drawn_part_by_part_with_the_window_free_in
     log: list[str] = []
     real_parts = panel.snapshot_parts
 
-    def logged_parts(snap):
-        parts = real_parts(snap)
-
-        def wrap(i, part):
-            def run():
-                log.append(f"part {i}")
-                if i == 0:  # something else the window has to do, asked for as the first part is drawn
-                    QtCore.QTimer.singleShot(0, lambda: log.append("other"))
-                part()
-            return run
-        return [wrap(i, p) for i, p in enumerate(parts)]
-
-    panel.snapshot_parts = logged_parts
+    panel.snapshot_parts = log_drawing_parts(real_parts, log)
     window.toggle_play()
     qtbot.waitUntil(lambda: log.count("part 0") >= 3, timeout=20000)
     window.toggle_play()
