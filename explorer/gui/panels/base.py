@@ -24,7 +24,7 @@ from explorer.gui.pacing import PROCESS_SNAPSHOT_SHARE, VIEW_SHARE, ViewPacer
 from explorer.gui.widgets.settings_form import SettingsForm
 
 CURVE_INTERVAL_S = 0.25  # curves and the stats line redraw at most 4 times a second
-PART_GAP_MS = 1          # between two parts of a snapshot's drawing: a timer, so that Qt paints in between
+PART_GAP_MS = 1          # between two parts of a drawing (a snapshot's, the curves'): Qt paints in between
 PRESENTATION_MIN_VIEW_PX = 200  # in presentation mode, no view's picture or plot is shorter (1366x768 screen)
 
 
@@ -194,7 +194,8 @@ class LivePanel(QtCore.QObject):
         self._viewing: Snapshot | None = None  # a kept snapshot on show instead of the live ones (None: live)
         self.pacer = ViewPacer()  # how often the views take a snapshot while training runs (see pacing.py)
         self._deferred = False    # the last tick left its snapshot for this one
-        # the parts of a live snapshot's drawing still to come: (session, its run, the parts), or None
+        # the parts of a drawing still to come: (session, its run, the parts, whether a kept snapshot put on
+        # show drops them: see _draw_in_parts), or None
         self._parts_due: tuple[Session, int, list[Callable[[], None]], bool] | None = None
         self.snapshots_drawn = 0  # live snapshots drawn (or begun, part by part) since the panel was built
 
