@@ -1,5 +1,7 @@
 """Axes read in plain numbers, legends keep off the data, exports leave out the ⤓ button."""
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -13,6 +15,7 @@ from explorer.gui.widgets.views import (
     ViewLegend,
     _ViewFrame,
 )
+from explorer.gui.widgets.views import legend as legend_module
 
 
 def shown(view: QtWidgets.QWidget, qtbot, size=(600, 360)) -> None:
@@ -72,7 +75,8 @@ def test_a_legend_is_translucent_and_moves_to_the_emptiest_corner(qtbot):
     assert not legend.moved_by_user and legend.corner == corner
 
 
-def test_a_legend_taller_than_half_a_short_plot_takes_more_columns_and_a_top_corner(qtbot):
+def test_a_legend_taller_than_half_a_short_plot_takes_more_columns_and_a_top_corner(qtbot, monkeypatch):
+    monkeypatch.setattr(legend_module, "LEGEND_COVER_LIMIT", math.inf)  # kept over the data (no band): its columns
     v = CurveView("Loss", "caption", ylabel="loss")
     for k in range(5):
         v.add_series(f"s{k}", f"series number {k}", "#4fc3f7")
@@ -107,6 +111,53 @@ def test_a_renamed_legend_entry_is_laid_out_again_and_stays_inside_its_plot(qtbo
     assert legend.width() <= plot_area.width()
     assert [lab.text for _s, lab in v.legend.items] == ["LSTM (this model, 1000 updates)",
                                                          "RNN (trained alongside, 250 updates)"]
+
+
+def _noise_everywhere(v: CurveView, n_series: int = 3) -> None:
+    """Series that zigzag across the whole plot: every corner of it has data."""
+    x = np.arange(200.0)
+    for k in range(n_series):
+        v.add_series(f"s{k}", f"series {k}", "#4fc3f7")
+        v.append(f"s{k}", x, (x + k) % 2)  # 0, 1, 0, 1... from the bottom to the top at every step
+    v.redraw()
+
+
+def test_a_legend_that_would_hide_data_in_every_corner_moves_to_a_band_above_the_plot(qtbot):
+    v = CurveView("Loss", "caption", ylabel="loss")
+    _noise_everywhere(v)
+    shown(v, qtbot, (700, 400))
+    legend, pi = v.legend, v.plot.getPlotItem()
+    legend.place(force=True)  # (placed when shown already)
+    assert legend.in_band and legend.parentItem() is pi
+    band, data = legend.sceneBoundingRect(), pi.vb.sceneBoundingRect()
+    assert band.bottom() <= data.top() + 0.5  # above the data, hiding none of it
+    assert legend.columnCount == 3  # side by side: the plot is wide enough for the three
+    assert pi.layout.getContentsMargins()[1] >= band.height()
+    # the plot grown shorter than a band leaves room for: the legend goes back over the data, in a corner
+    v.resize(700, 150)
+    qtbot.waitUntil(lambda: not legend.in_band, timeout=3000)
+    assert legend.parentItem() is pi.vb and pi.layout.getContentsMargins()[1] == 1.0
+    assert legend.corner in ("top-right", "top-left", "bottom-right", "bottom-left")
+
+
+def test_a_legend_keeps_to_its_corner_where_a_band_would_leave_the_data_too_little_room(qtbot):
+    v = CurveView("Loss", "caption", ylabel="loss")
+    _noise_everywhere(v)
+    shown(v, qtbot, (700, 130))
+    v.legend.place(force=True)
+    assert not v.legend.in_band and v.legend.parentItem() is v.plot.getPlotItem().vb
+
+
+def test_a_legend_over_empty_space_stays_in_its_corner(qtbot):
+    v = CurveView("Loss", "caption", ylabel="loss")
+    for k in range(3):
+        v.add_series(f"s{k}", f"series {k}", "#4fc3f7")
+        v.append(f"s{k}", np.arange(200.0), np.linspace(0.0, 0.2, 200) + k * 0.01)  # along the bottom
+    v.append("s0", [200.0], [1.0])  # the top reached at the last step only
+    v.redraw()
+    shown(v, qtbot, (700, 400))
+    v.legend.place(force=True)
+    assert not v.legend.in_band
 
 
 def test_an_empty_legend_draws_no_frame(qtbot):

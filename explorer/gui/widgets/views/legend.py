@@ -1,4 +1,5 @@
-"""The curve plots' legend: :class:`ViewLegend`, which moves to the emptiest corner, and :func:`add_legend`."""
+"""The curve plots' legend: :class:`ViewLegend`, which moves to the emptiest corner (or, where every corner
+would hide the data, to a band above the plot), and :func:`add_legend`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from PySide6 import QtCore
 LEGEND_BRUSH = (21, 24, 29, 175)  # the plots' background, translucent: the curves show through the legend
 LEGEND_PEN = (216, 222, 233, 60)
 LEGEND_PLACE_EVERY_S = 1.0  # a legend looks for the emptiest corner at most this often
+LEGEND_COVER_LIMIT = 0.2    # a legend that would hide more data than this (a fifth of a curve) in every corner
+BAND_GAP = 3                # pixels between a band legend and the plot's edge
+BAND_KEEPS = 0.55           # ... moves to a band above the plot when the data keep this share of its height
+BAND_MIN_DATA_PX = 50       # and at least this many pixels (a docked plot 60 px tall keeps its legend inside)
 _CORNERS = {  # name: (the legend's point, the plot's point, offset in pixels)
     "top-right": ((1, 0), (1, 0), (-10, 10)), "top-left": ((0, 0), (0, 0), (10, 10)),
     "bottom-right": ((1, 1), (1, 1), (-10, -10)), "bottom-left": ((0, 1), (0, 1), (10, -10)),
@@ -21,13 +26,25 @@ _CORNERS = {  # name: (the legend's point, the plot's point, offset in pixels)
 class ViewLegend(pg.LegendItem):
     """A legend that keeps off the data: on a translucent panel, in the corner of the plot that the data
     cover least (looked for again as the data change), or where the user drags it (the plot's "A" button
-    puts it back in the emptiest corner). A legend in a fixed corner covered the curves in most plots."""
+    puts it back in the emptiest corner). A legend in a fixed corner covered the curves in most plots.
+
+    Where even the emptiest corner would hide more than :data:`LEGEND_COVER_LIMIT` of the data (a short
+    docked plot that its curves fill, a noisy trace across the whole plot), the legend leaves the data
+    area for a *band* above it: the plot's layout gives up that many pixels at its top, and the entries
+    sit there side by side, in as many columns as the plot's width holds. A projected plot is then
+    smaller but every curve and every name can be read. Once in the band a legend stays there (a plot
+    that jumped between the two as its data moved would be worse); the A button tries the corners again."""
 
     def __init__(self):
         super().__init__(offset=_CORNERS["top-right"][2], brush=pg.mkBrush(*LEGEND_BRUSH),
                          pen=pg.mkPen(*LEGEND_PEN), labelTextColor="#d8dee9")
         self.corner = "top-right"
         self.moved_by_user = False
+        self.in_band = False
+        self.plot_item: pg.PlotItem | None = None  # set by add_legend: where the band goes
+        self._band_key: tuple = ()  # the plot's width and the names the band was laid out for (and their widths)
+        self._top_margin: float | None = None  # the plot layout's own top margin, before a band
+        self._band_refused_h = 0.0  # the plot's height when a band left it too little (not tried again below)
         self._placed_t = 0.0
         self.setToolTip("Drag the legend to move it; the plot's A button puts it back")
 
@@ -36,6 +53,8 @@ class ViewLegend(pg.LegendItem):
             super().paint(p, *args)
 
     def mouseDragEvent(self, ev) -> None:  # noqa: N802 (Qt name)
+        if self.in_band:  # its band is its place: nothing under it to uncover
+            return
         if ev.button() == QtCore.Qt.MouseButton.LeftButton:
             self.moved_by_user = True
         super().mouseDragEvent(ev)
@@ -53,6 +72,8 @@ class ViewLegend(pg.LegendItem):
     def follow_again(self, *_args) -> None:
         self.moved_by_user = False
         self._placed_t = 0.0
+        self._band_refused_h = 0.0
+        self.leave_band()
         self.place()
 
     def set_corner(self, corner: str) -> None:
@@ -68,6 +89,14 @@ class ViewLegend(pg.LegendItem):
         if not force and now - self._placed_t < LEGEND_PLACE_EVERY_S:
             return
         self._placed_t = now
+        if self.in_band:
+            self._fit_band()
+            pi = self.plot_item
+            if pi is not None and pi.vb.height() < BAND_MIN_DATA_PX:  # the plot shrank: back over the data
+                self._band_refused_h = pi.boundingRect().height()
+                self.leave_band()
+                self.place(force=True)
+            return
         vb = self.parentItem()
         if vb is None:
             return
@@ -85,9 +114,80 @@ class ViewLegend(pg.LegendItem):
             y0 = area.top() + offset[1] if item_pos[1] == 0 else area.bottom() + offset[1] - size.height()
             scores[corner] = self._covered(QtCore.QRectF(x0, y0, size.width(), size.height()))
         best = min(scores, key=lambda c: (scores[c], c != self.corner))
+        if scores[best] > LEGEND_COVER_LIMIT and self._band_fits(area, size):
+            self.enter_band()
+            return
         # a clearly emptier corner only: a legend that hops back and forth is worse than one that overlaps
         if best != self.corner and (self.corner not in scores or scores[best] < 0.5 * scores[self.corner]):
             self.set_corner(best)
+
+    # -- the band above the plot ------------------------------------------------------------------------------
+    def enter_band(self) -> None:
+        """Leave the data area for a band above it (see the class's docstring)."""
+        pi = self.plot_item
+        if self.in_band or pi is None:
+            return
+        self.in_band = True
+        self._top_margin = pi.layout.getContentsMargins()[1]
+        self.setParentItem(pi)
+        self.anchor((1, 0), (1, 0), (-BAND_GAP, BAND_GAP))
+        self._band_key = ()
+        self._fit_band()
+
+    def _band_fits(self, area: QtCore.QRectF, size: QtCore.QSizeF) -> bool:
+        """Whether a band would leave the data enough of the plot's height: its rows, as many columns as
+        the plot's width holds, take the rest."""
+        pi = self.plot_item
+        if pi is None or pi.boundingRect().height() <= self._band_refused_h + 20:
+            return False
+        n = len(self.items)
+        cols = max(1, int(self.columnCount))
+        row_h, col_w = size.height() / max(1, math.ceil(n / cols)), size.width() / cols
+        fit = max(1, min(n, int((pi.boundingRect().width() - 2 * BAND_GAP) // max(1.0, col_w))))
+        band = row_h * math.ceil(n / fit) + 2 * BAND_GAP
+        left = area.height() - band
+        return left >= BAND_MIN_DATA_PX and left >= BAND_KEEPS * area.height()
+
+    def leave_band(self) -> None:
+        """Back over the data area, in a corner (the A button: the corners are tried again)."""
+        pi = self.plot_item
+        if not self.in_band or pi is None:
+            return
+        self.in_band = False
+        left, _top, right, bottom = pi.layout.getContentsMargins()
+        pi.layout.setContentsMargins(left, self._top_margin or 0.0, right, bottom)
+        pi.layout.activate()
+        self.setParentItem(pi.vb)
+        self.set_corner(self.corner)
+
+    def _fit_band(self) -> None:
+        """As many columns as the plot's width holds (fewest rows), and the plot's top margin made the band's
+        height; laid out again only when the plot's width or the entries changed."""
+        pi = self.plot_item
+        if pi is None:
+            return
+        width = pi.boundingRect().width() - 2 * BAND_GAP
+        # (a name's width too: presentation mode's large type keeps the names but widens them)
+        key = (width, tuple((label.text, round(label.item.boundingRect().width())) for _sample, label in self.items))
+        if key != self._band_key:
+            self._band_key = key
+            n = len(self.items)
+            for cols in range(max(1, n), 0, -1):  # the most columns that fit
+                self.setColumnCount(cols)
+                self.layout.activate()
+                self.updateSize()
+                if self.width() <= width or cols == 1:
+                    break
+            balanced = math.ceil(n / math.ceil(n / cols)) if n else 1  # as many rows, filled evenly (4 + 3, not 6 + 1)
+            if balanced != cols:
+                self.setColumnCount(balanced)
+                self.layout.activate()
+                self.updateSize()
+        left, top, right, bottom = pi.layout.getContentsMargins()
+        want = (self._top_margin or 0.0) + self.height() + 2 * BAND_GAP
+        if abs(top - want) > 0.5:
+            pi.layout.setContentsMargins(left, want, right, bottom)
+            pi.layout.activate()  # (the data area shrinks now, not at the plot's next resize)
 
     def _fit_columns(self, area: QtCore.QRectF, size: QtCore.QSizeF) -> QtCore.QSizeF:
         """Entries in up to three columns when one column is taller than half the plot and the plot is wide
@@ -144,6 +244,7 @@ def add_legend(plot: pg.PlotWidget) -> ViewLegend:
     """A :class:`ViewLegend` on ``plot``: series plotted with a name join it, as with ``addLegend``."""
     pi = plot.getPlotItem()
     legend = ViewLegend()
+    legend.plot_item = pi
     legend.setParentItem(pi.vb)
     pi.legend = legend
     pi.autoBtn.clicked.connect(legend.follow_again)
