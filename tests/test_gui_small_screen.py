@@ -168,9 +168,20 @@ def test_presentation_mode_shows_the_status_line_and_timeline_whole_in_its_large
         win.close()
 
 
-def _heatmap_rows(panel) -> list[list[int]]:
-    """The LSTM's six heatmap views' heights, as they are laid out: the upper row, then the lower."""
-    return [[panel.heatmaps[g].height() for g in row] for row in (("f", "i", "o"), ("c_tilde", "c", "s"))]
+def _heatmap_rows(panel, qtbot) -> list[list[int]]:
+    """The LSTM's six heatmap views' heights as the user sees them: the upper row, then the lower, each
+    tab of a short window brought forward in turn (a page out of sight keeps the sizes of its last
+    layout, whenever that was)."""
+    tabs = panel._gate_tabs
+    rows = []
+    for k, row in enumerate((("f", "i", "o"), ("c_tilde", "c", "s"))):
+        if tabs.isVisible():
+            tabs.setCurrentIndex(k)
+            qtbot.wait(100)
+        rows.append([panel.heatmaps[g].height() for g in row])
+    if tabs.isVisible():
+        tabs.setCurrentIndex(0)
+    return rows
 
 
 def test_leaving_presentation_mode_on_another_model_lays_the_lstm_out_as_never_presented(qtbot, settings, app_look,
@@ -181,7 +192,7 @@ def test_leaving_presentation_mode_on_another_model_lays_the_lstm_out_as_never_p
     direct = _window(qtbot, QtCore.QSettings(str(tmp_path / "direct.ini"), QtCore.QSettings.Format.IniFormat),
                      "lstm", notice=False)
     try:
-        expected_rows = _heatmap_rows(direct.panel)
+        expected_rows = _heatmap_rows(direct.panel, qtbot)
         expected_bottom = direct.docks["lstmCurvesDock"].height()
     finally:
         direct.close()
@@ -198,7 +209,7 @@ def test_leaving_presentation_mode_on_another_model_lays_the_lstm_out_as_never_p
         qtbot.waitUntil(lambda: win.size() == QtCore.QSize(*SMALL), timeout=3000)
         bottom = win.docks["lstmCurvesDock"]
         qtbot.waitUntil(lambda: bottom.height() == expected_bottom, timeout=3000)
-        rows = _heatmap_rows(win.panel)
+        rows = _heatmap_rows(win.panel, qtbot)
         assert rows == expected_rows, (rows, expected_rows)
         assert not win.notice.isVisible()
     finally:

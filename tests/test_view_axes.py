@@ -148,6 +148,45 @@ def test_a_legend_keeps_to_its_corner_where_a_band_would_leave_the_data_too_litt
     assert not v.legend.in_band and v.legend.parentItem() is v.plot.getPlotItem().vb
 
 
+class Hover:
+    """What pyqtgraph's scene gives an item the pointer comes onto (``exit``: leaves)."""
+
+    def __init__(self, exit: bool = False):
+        self.exit = exit
+
+    def isExit(self):  # noqa: N802 (pyqtgraph's name)
+        return self.exit
+
+    def acceptDrags(self, _button):  # noqa: N802 (pyqtgraph's name)
+        pass
+
+
+def test_a_legend_too_big_for_a_short_plot_folds_into_a_chip_that_opens_it(qtbot):
+    """At 1366x768 the LSTM's docked traces were 45-70 px tall and their legends covered most of the curves,
+    cut off at the plot's edge; too short for a band above them, the legend now folds into "≡ legend"."""
+    v = CurveView("Unit over time", "caption", ylabel="value")
+    _noise_everywhere(v, n_series=6)
+    shown(v, qtbot, (420, 140))
+    legend = v.legend
+    legend.place(force=True)
+    qtbot.waitUntil(lambda: legend.folded)
+    chip = legend.chip
+    assert not legend.in_band and not legend.isVisible() and chip.isVisible()
+    data = v.plot.getPlotItem().vb.sceneBoundingRect()
+    assert data.contains(chip.sceneBoundingRect())  # the chip in the plot's top right corner
+    assert chip.sceneBoundingRect().right() > data.center().x() and chip.sceneBoundingRect().top() < data.center().y()
+    # the pointer onto the chip opens the legend over the data; off the legend, it folds again
+    chip.hoverEvent(Hover())
+    assert legend.isVisible() and not chip.isVisible() and legend.corner == "top-right"
+    assert [label.text for _s, label in legend.items] == [f"series {k}" for k in range(6)]
+    legend.hoverEvent(Hover(exit=True))
+    assert not legend.isVisible() and chip.isVisible() and legend.folded
+    # room again: the legend in sight for good (above the data: the curves fill every corner)
+    v.resize(700, 600)
+    qtbot.waitUntil(lambda: not legend.folded, timeout=3000)
+    assert legend.isVisible() and not chip.isVisible()
+
+
 def test_a_legend_over_empty_space_stays_in_its_corner(qtbot):
     v = CurveView("Loss", "caption", ylabel="loss")
     for k in range(3):

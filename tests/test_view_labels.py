@@ -98,3 +98,55 @@ def test_a_label_longer_when_shown_than_hidden_settles_hidden(qtbot, monkeypatch
     v.resize(500, int(frame + shown_length + 40))  # room for the whole label: it comes back
     qtbot.waitUntil(lambda: left.label.isVisible(), timeout=2000)
     assert left.size().height() >= left.label.boundingRect().width()
+
+
+def test_a_caption_of_two_lines_gets_room_for_both_when_its_view_is_squeezed(qtbot):
+    """At 1366x768 the LSTM's "Chosen unit" plot, given the least its dock allowed, drew its axis over the
+    first line of its caption: the dock had asked for one line of it (a wrapped label's minimum size)."""
+    from PySide6 import QtWidgets
+
+    from explorer.gui.widgets.sequence_views import TraceView
+
+    box = QtWidgets.QWidget()
+    lay = QtWidgets.QVBoxLayout(box)
+    lay.setContentsMargins(0, 0, 0, 0)
+    v = TraceView("Unit 0 over time", "The selected unit's values along the probe sequence (click a heatmap row "
+                  "to choose another); the cell state as tanh(c_t), the part s_t sees.", ylabel="value")
+    v.keep_plot_height(90)
+    lay.addWidget(v)
+    qtbot.addWidget(box)
+    box.resize(500, 400)
+    box.show()
+    qtbot.waitExposed(box)
+    line = v.caption.fontMetrics().lineSpacing()
+    qtbot.waitUntil(lambda: v.caption.minimumSizeHint().height() >= 2 * line)  # two lines at this width
+    assert v.caption.heightForWidth(v.caption.width()) < 3 * line
+    box.resize(500, box.minimumSizeHint().height())  # the least the layout asks for, as a crowded dock gives
+    qtbot.waitUntil(lambda: box.height() == box.minimumSizeHint().height())
+    qtbot.wait(50)
+    body, caption = v._body.geometry(), v.caption.geometry()
+    assert caption.top() > body.bottom()  # the caption below the plot, not under its axis
+    assert caption.height() >= 2 * line
+
+    wide = v.caption.minimumSizeHint().height()
+    box.resize(1400, box.height())  # one line at this width: it asks for one
+    qtbot.waitUntil(lambda: v.caption.minimumSizeHint().height() < wide)
+    font = v.caption.font()
+    font.setPointSizeF(font.pointSizeF() * 2)  # larger type at the same width: more lines again
+    v.caption.setFont(font)
+    qtbot.waitUntil(lambda: v.caption.minimumSizeHint().height() >= 2 * v.caption.fontMetrics().lineSpacing())
+
+
+def test_a_caption_asks_for_one_line_unless_its_view_keeps_its_plot_height(qtbot):
+    """Counted for every view, the wrapped captions of the LSTM's heatmap grid took 65 px from the docks
+    below it at 1600x1000: only a view whose plot may not give way asks for its caption's lines."""
+    from explorer.gui.widgets.sequence_views import TraceView
+
+    v = TraceView("Title", "A caption long enough to take two lines or more in a view two hundred pixels wide.")
+    qtbot.addWidget(v)
+    v.resize(250, 300)
+    v.show()
+    qtbot.waitExposed(v)
+    line = v.caption.fontMetrics().lineSpacing()
+    assert v.caption.heightForWidth(v.caption.width()) >= 2 * line
+    assert v.caption.minimumSizeHint().height() < 2 * line

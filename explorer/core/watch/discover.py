@@ -118,15 +118,22 @@ def unwrap(model: nn.Module) -> nn.Module:
 def root_name(inner: nn.Module) -> str:
     """The name the root module goes by where it must be named (a model that is one layer, or a root that owns
     parameters itself): its class name, which no child's attribute name is likely to be."""
+    return _root_name_among(inner, {n for n, _ in inner.named_modules()})
+
+
+def _root_name_among(inner: nn.Module, names: set[str]) -> str:
     name = type(inner).__name__
-    children = {n for n, _ in inner.named_modules()}
-    return name if name not in children else f"{name} (root)"
+    return name if name not in names else f"{name} (root)"
 
 
 def _named(inner: nn.Module) -> Iterator[tuple[str, nn.Module]]:
-    """Every module of ``inner`` with its dotted name, the root under :func:`root_name`."""
-    for name, module in inner.named_modules():
-        yield (name if name else root_name(inner)), module
+    """Every module of ``inner`` with its dotted name, the root under :func:`root_name` (worked out from the
+    same walk through the tree: a snapshot looks its layers up this way, and a second walk for the root's
+    name was half of that lookup's time)."""
+    named = list(inner.named_modules())
+    root = _root_name_among(inner, {name for name, _ in named})
+    for name, module in named:
+        yield (name if name else root), module
 
 
 def is_layer(module: nn.Module) -> bool:

@@ -307,7 +307,8 @@ class RecurrentPanel(LivePanel):
         for g in self.gate_names:
             label = "tanh(c_t)" if g == "c" else GATE_LABELS[g] + "_t"
             self.units.add_series(g, label, GATE_COLOURS[g], width=2)
-        self.units._body.setMinimumHeight(TRACE_MIN_PX)  # (at 1366x768 its plot was 20 px)
+        # (at 1366x768 its plot was 20 px; then, kept at 90, drawn over its caption's first line)
+        self.units.keep_plot_height(TRACE_MIN_PX)
         unit_box = QtWidgets.QWidget()
         lay = QtWidgets.QVBoxLayout(unit_box)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -337,7 +338,7 @@ class RecurrentPanel(LivePanel):
                                "not entry-wise): it shrinks geometrically. The LSTM's cell path c<sub>t</sub> = "
                                "f<sub>t</sub> ∘ c<sub>t-1</sub> + … multiplies by f<sub>t</sub>: kept while f ≈ 1.",
                                xlabel="distance T − t (steps back)", ylabel="‖∂L_T/∂s_t‖", logy=True)
-        self.grads._body.setMinimumHeight(TRACE_MIN_PX)  # (at 1366x768 its plot was 30 px under the caption)
+        self.grads.keep_plot_height(TRACE_MIN_PX)  # (at 1366x768 its plot was 30 px under the caption)
         self.grads.add_series("lstm", "LSTM", "#4fc3f7", width=2.5)
         self.grads.add_series("rnn", "RNN", "#bf616a", width=2.5)
         self.curves = CurveView("Loss", "Training loss per step, and on training and held-out sequences; the "

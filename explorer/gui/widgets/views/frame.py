@@ -25,15 +25,75 @@ def rich_text(text: str) -> str:
     return _NOT_A_TAG.sub("&lt;", text)
 
 
+WRAP_MIN_WIDTH_PX = 150  # a label narrower than this is not laid out yet: its lines are not asked for
+
+
+class WrappedLabel(QtWidgets.QLabel):
+    """A word-wrapped label that, once :attr:`reserve_lines` is set, asks for the height of its lines at its
+    width (up to two lines) as its least height.
+
+    Why: a dock or a main window's layout asks a label for its minimum size, never its height for a
+    width, and a wrapped QLabel answers with one line. A view with a plot that may not give way (a least
+    height of its own) and a caption of two lines at 1366x768 was given room for one, and its plot's
+    axis was drawn over the caption's first line. The height is looked at again whenever the width or
+    the type changes. Off by default: counted for every view, the captions of the LSTM's heatmap grid
+    took 65 px from the docks below it at 1600x1000, where the grid had room to spare."""
+
+    def __init__(self, text: str = "", parent: QtWidgets.QWidget | None = None):
+        super().__init__(text, parent)
+        self._lines_h = 0
+        self._reserve = False
+
+    @property
+    def reserve_lines(self) -> bool:
+        return self._reserve
+
+    @reserve_lines.setter
+    def reserve_lines(self, on: bool) -> None:
+        self._reserve = bool(on)
+        self._measure(self.width())
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt name)
+        hint = super().minimumSizeHint()
+        if self.wordWrap() and self._lines_h > hint.height():
+            hint.setHeight(self._lines_h)
+        return hint
+
+    def _measure(self, width: int) -> None:
+        lines_h = self.heightForWidth(width) if self._reserve and self.wordWrap() and width >= WRAP_MIN_WIDTH_PX \
+            else 0
+        # at most two lines: more, asked for by every caption of a column, made a 1366x768 window too short
+        # for its docks (the views then give way, as before, under a longer caption)
+        lines_h = min(lines_h, 2 * self.fontMetrics().lineSpacing() + 6)
+        if lines_h != self._lines_h:
+            self._lines_h = lines_h
+            self.updateGeometry()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self._measure(event.size().width())
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt name)
+        super().setText(text)
+        self._measure(self.width())
+
+    def changeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().changeEvent(event)
+        # other type (presentation mode's large type, and back): other lines, even at the same width
+        if event.type() in (QtCore.QEvent.Type.FontChange, QtCore.QEvent.Type.StyleChange):
+            self._measure(self.width())
+
+
 def _title_label(text: str) -> QtWidgets.QLabel:
-    lab = QtWidgets.QLabel(text)
+    lab = WrappedLabel(text)
     lab.setObjectName("viewTitle")
     lab.setWordWrap(True)  # a long title wraps instead of widening its dock (large type on a projector)
     return lab
 
 
 def _caption_label(text: str) -> QtWidgets.QLabel:
-    lab = QtWidgets.QLabel(rich_text(text))
+    lab = WrappedLabel(rich_text(text))
     lab.setObjectName("viewCaption")
     lab.setWordWrap(True)
     lab.setTextFormat(QtCore.Qt.TextFormat.RichText)
@@ -160,6 +220,14 @@ class _ViewFrame(QtWidgets.QWidget):
                 # values as they are: pyqtgraph's own "(x0.001)" label made an accuracy of 0.114 read "114",
                 # and a narrow plot cut that label to "(x0.0", so the numbers read 1000 times too large
                 axis["item"].enableAutoSIPrefix(False)
+
+    def keep_plot_height(self, px: int) -> None:
+        """The plot never shorter than ``px``, and the title's and caption's lines (up to two each) asked
+        for as they wrap, so that a squeezed dock does not draw the plot over them (see WrappedLabel)."""
+        self._body.setMinimumHeight(px)
+        for label in (self.title, self.caption):
+            if isinstance(label, WrappedLabel):
+                label.reserve_lines = True
 
     def set_caption(self, text: str) -> None:
         """Say what the view shows (rich text; a "<" that opens no tag is shown as it is)."""

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
 LEGEND_BRUSH = (21, 24, 29, 175)  # the plots' background, translucent: the curves show through the legend
 LEGEND_PEN = (216, 222, 233, 60)
@@ -17,6 +17,10 @@ LEGEND_COVER_LIMIT = 0.2    # a legend that would hide more data than this (a fi
 BAND_GAP = 3                # pixels between a band legend and the plot's edge
 BAND_KEEPS = 0.55           # ... moves to a band above the plot when the data keep this share of its height
 BAND_MIN_DATA_PX = 50       # and at least this many pixels (a docked plot 60 px tall keeps its legend inside)
+BAND_LEAVE_MARGIN_PX = 10   # a band leaves when the data have this much less than BAND_MIN_DATA_PX
+FOLD_HEIGHT_SHARE = 0.7     # a legend that hides data, has no room for a band, and is taller than this share
+FOLD_AREA_SHARE = 0.5       # of the data area (or covers this share of it) folds into a chip: see ViewLegend
+UNFOLD_FACTOR = 0.85        # and unfolds when it is under these shares times this (not in and out at the line)
 _CORNERS = {  # name: (the legend's point, the plot's point, offset in pixels)
     "top-right": ((1, 0), (1, 0), (-10, 10)), "top-left": ((0, 0), (0, 0), (10, 10)),
     "bottom-right": ((1, 1), (1, 1), (-10, -10)), "bottom-left": ((0, 1), (0, 1), (10, -10)),
@@ -33,7 +37,13 @@ class ViewLegend(pg.LegendItem):
     area for a *band* above it: the plot's layout gives up that many pixels at its top, and the entries
     sit there side by side, in as many columns as the plot's width holds. A projected plot is then
     smaller but every curve and every name can be read. Once in the band a legend stays there (a plot
-    that jumped between the two as its data moved would be worse); the A button tries the corners again."""
+    that jumped between the two as its data moved would be worse); the A button tries the corners again.
+
+    In a plot too short for a band (a docked plot at 1366x768), a legend that would hide data and take
+    most of the data area (:data:`FOLD_HEIGHT_SHARE`, :data:`FOLD_AREA_SHARE`) *folds* into a small chip in
+    the top right corner, "≡ legend": the curves are seen whole, and the pointer on the chip opens the
+    legend over them until it leaves. It unfolds for good when the plot has room again. Before, such a
+    legend covered most of the curves and was itself cut off at the plot's edge."""
 
     def __init__(self):
         super().__init__(offset=_CORNERS["top-right"][2], brush=pg.mkBrush(*LEGEND_BRUSH),
@@ -44,7 +54,10 @@ class ViewLegend(pg.LegendItem):
         self.plot_item: pg.PlotItem | None = None  # set by add_legend: where the band goes
         self._band_key: tuple = ()  # the plot's width and the names the band was laid out for (and their widths)
         self._top_margin: float | None = None  # the plot layout's own top margin, before a band
-        self._band_refused_h = 0.0  # the plot's height when a band left it too little (not tried again below)
+        self._band_refused = (0.0, 0.0)  # the plot's size when a band left it too little (not tried again within)
+        self.folded = False
+        self.chip: LegendChip | None = None  # shown while folded
+        self._z_over_data = 0.0
         self._placed_t = 0.0
         self.setToolTip("Drag the legend to move it; the plot's A button puts it back")
 
@@ -52,8 +65,13 @@ class ViewLegend(pg.LegendItem):
         if self.items:  # an empty legend draws nothing, not an empty frame
             super().paint(p, *args)
 
+    def hoverEvent(self, ev) -> None:  # noqa: N802 (pyqtgraph's name)
+        super().hoverEvent(ev)
+        if self.folded and ev.isExit():  # opened from its chip: the pointer left it, it folds again
+            self.peek(False)
+
     def mouseDragEvent(self, ev) -> None:  # noqa: N802 (Qt name)
-        if self.in_band:  # its band is its place: nothing under it to uncover
+        if self.in_band or self.folded:  # its band is its place: nothing under it to uncover
             return
         if ev.button() == QtCore.Qt.MouseButton.LeftButton:
             self.moved_by_user = True
@@ -72,8 +90,9 @@ class ViewLegend(pg.LegendItem):
     def follow_again(self, *_args) -> None:
         self.moved_by_user = False
         self._placed_t = 0.0
-        self._band_refused_h = 0.0
+        self._band_refused = (0.0, 0.0)
         self.leave_band()
+        self.unfold()
         self.place()
 
     def set_corner(self, corner: str) -> None:
@@ -84,7 +103,7 @@ class ViewLegend(pg.LegendItem):
     def place(self, force: bool = False) -> None:
         """Move to the corner where the plotted data cover the least of the legend (at most once a second)."""
         now = time.monotonic()
-        if self.moved_by_user or not self.items or not self.isVisible():
+        if self.moved_by_user or not self.items or not (self.isVisible() or self.folded):
             return
         if not force and now - self._placed_t < LEGEND_PLACE_EVERY_S:
             return
@@ -92,8 +111,10 @@ class ViewLegend(pg.LegendItem):
         if self.in_band:
             self._fit_band()
             pi = self.plot_item
-            if pi is not None and pi.vb.height() < BAND_MIN_DATA_PX:  # the plot shrank: back over the data
-                self._band_refused_h = pi.boundingRect().height()
+            # the plot shrank: back over the data (a margin under the least it entered with: its estimate of
+            # the band's rows may be a few pixels short, and a legend that went in and out would be worse)
+            if pi is not None and pi.vb.height() < BAND_MIN_DATA_PX - BAND_LEAVE_MARGIN_PX:
+                self._band_refused = (pi.boundingRect().width(), pi.boundingRect().height())
                 self.leave_band()
                 self.place(force=True)
             return
@@ -115,11 +136,71 @@ class ViewLegend(pg.LegendItem):
             scores[corner] = self._covered(QtCore.QRectF(x0, y0, size.width(), size.height()))
         best = min(scores, key=lambda c: (scores[c], c != self.corner))
         if scores[best] > LEGEND_COVER_LIMIT and self._band_fits(area, size):
+            self.unfold()
             self.enter_band()
+            return
+        height_share = size.height() / max(1.0, area.height())
+        area_share = size.width() * size.height() / max(1.0, area.width() * area.height())
+        if self.folded:
+            if height_share < FOLD_HEIGHT_SHARE * UNFOLD_FACTOR and area_share < FOLD_AREA_SHARE * UNFOLD_FACTOR:
+                self.unfold()
+            else:
+                return
+        elif scores[best] > LEGEND_COVER_LIMIT and (height_share > FOLD_HEIGHT_SHARE or area_share > FOLD_AREA_SHARE):
+            self.fold()
             return
         # a clearly emptier corner only: a legend that hops back and forth is worse than one that overlaps
         if best != self.corner and (self.corner not in scores or scores[best] < 0.5 * scores[self.corner]):
             self.set_corner(best)
+
+    # -- folded into a chip ----------------------------------------------------------------------------------
+    def fold(self) -> None:
+        """Hide behind a chip in the top right corner (see the class's docstring)."""
+        vb = self.plot_item.vb if self.plot_item is not None else self.parentItem()
+        if self.folded or vb is None:
+            return
+        if self.chip is None:
+            self.chip = LegendChip(self)
+        self.chip.setParentItem(vb)
+        self.chip.anchor((1, 0), (1, 0), _CORNERS["top-right"][2])
+        self.chip.setZValue(self.zValue() + 1)
+        self.folded = True
+        self.peek(False)
+
+    def unfold(self) -> None:
+        """Back in sight for good (the plot has room again, or the A button)."""
+        if not self.folded:
+            return
+        self.folded = False
+        if self.chip is not None:
+            self.chip.hide()
+        self._over_the_plot(False)
+        self.show()
+
+    def peek(self, on: bool) -> None:
+        """A folded legend opened (``on``: the pointer came onto its chip) or closed again. Open, it lies
+        over the whole plot, axes included, from its top right corner: over the chip, under the pointer
+        (which closes it on leaving), and whole, not cut off at the data area's edge."""
+        if not self.folded:
+            return
+        self._over_the_plot(on)
+        self.setVisible(on)
+        if self.chip is not None:
+            self.chip.setVisible(not on)
+
+    def _over_the_plot(self, on: bool) -> None:
+        pi = self.plot_item
+        if pi is None:
+            return
+        if on and self.parentItem() is not pi:
+            self._z_over_data = self.zValue()
+            self.setParentItem(pi)
+            self.anchor((1, 0), (1, 0), (-BAND_GAP, BAND_GAP))
+            self.setZValue(1000)  # (above the axes, the plot item's other children)
+        elif not on and self.parentItem() is pi and not self.in_band:
+            self.setParentItem(pi.vb)
+            self.setZValue(self._z_over_data)
+            self.set_corner(self.corner)
 
     # -- the band above the plot ------------------------------------------------------------------------------
     def enter_band(self) -> None:
@@ -138,7 +219,11 @@ class ViewLegend(pg.LegendItem):
         """Whether a band would leave the data enough of the plot's height: its rows, as many columns as
         the plot's width holds, take the rest."""
         pi = self.plot_item
-        if pi is None or pi.boundingRect().height() <= self._band_refused_h + 20:
+        if pi is None:
+            return False
+        # (tried again once the plot is wider, fewer rows, or taller than when the band left it too little)
+        w, h = pi.boundingRect().width(), pi.boundingRect().height()
+        if w <= self._band_refused[0] + 20 and h <= self._band_refused[1] + 20:
             return False
         n = len(self.items)
         cols = max(1, int(self.columnCount))
@@ -238,6 +323,36 @@ class ViewLegend(pg.LegendItem):
                 inside = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
                 total += 0.25 * np.count_nonzero(inside)
         return total
+
+
+class LegendChip(pg.GraphicsWidgetAnchor, pg.GraphicsWidget):
+    """What a folded :class:`ViewLegend` leaves in sight: "≡ legend" on the legend's translucent panel;
+    the pointer on it opens the legend."""
+
+    TEXT = "≡ legend"
+
+    def __init__(self, legend: ViewLegend):
+        pg.GraphicsWidget.__init__(self)
+        pg.GraphicsWidgetAnchor.__init__(self)
+        self.legend = legend
+        self.label = QtWidgets.QGraphicsSimpleTextItem(self.TEXT, self)
+        self.label.setBrush(pg.mkBrush("#d8dee9"))
+        rect = self.label.boundingRect()
+        self.label.setPos(5, 2)
+        self.setGeometry(0, 0, rect.width() + 10, rect.height() + 4)
+        self.setToolTip("The legend: point here to open it")
+
+    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt name)
+        return QtCore.QRectF(0, 0, self.width(), self.height())
+
+    def paint(self, p, *args) -> None:
+        p.setPen(pg.mkPen(*LEGEND_PEN))
+        p.setBrush(pg.mkBrush(*LEGEND_BRUSH))
+        p.drawRect(self.boundingRect())
+
+    def hoverEvent(self, ev) -> None:  # noqa: N802 (pyqtgraph's name)
+        if not ev.isExit():
+            self.legend.peek(True)
 
 
 def add_legend(plot: pg.PlotWidget) -> ViewLegend:
