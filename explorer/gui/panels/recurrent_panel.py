@@ -284,6 +284,8 @@ class RecurrentPanel(LivePanel):
         self._grid_page = QtWidgets.QWidget()
         self._grid_layout = QtWidgets.QGridLayout(self._grid_page)
         self._grid_layout.setContentsMargins(0, 0, 0, 0)
+        for column in range(3):  # equal shares, whatever their titles' lengths
+            self._grid_layout.setColumnStretch(column, 1)
         outer.addWidget(self._grid_page)
         self._gate_tabs = QtWidgets.QTabWidget()
         self._gate_tabs.setObjectName("gateTabs")
@@ -420,8 +422,8 @@ class RecurrentPanel(LivePanel):
                 self._gate_tabs.addTab(page, "")
             for i, (label, group) in enumerate((("Gates f, i, o", names[:3]), ("c~, c, s", names[3:]))):
                 self._gate_tabs.setTabText(i, label)
-                for g in group:
-                    self._gate_tabs.widget(i).layout().addWidget(self.heatmaps[g])
+                for g in group:  # (equal shares: by their size hints, a heatmap whose title wrapped took 1/2)
+                    self._gate_tabs.widget(i).layout().addWidget(self.heatmaps[g], 1)
             self._gate_tab_changed(self._gate_tabs.currentIndex())
         else:
             for k, g in enumerate(names):
