@@ -187,6 +187,76 @@ def test_a_legend_too_big_for_a_short_plot_folds_into_a_chip_that_opens_it(qtbot
     assert legend.isVisible() and not chip.isVisible()
 
 
+def test_the_a_button_on_a_band_legend_leaves_it_in_one_place_or_the_other(qtbot):
+    """A review found the A button on a band legend left it over the data with the band still reserved: the
+    margin given back resized the plot, which put the legend back in the band halfway through."""
+    v = CurveView("Loss", "caption", ylabel="loss")
+    _noise_everywhere(v)
+    shown(v, qtbot, (700, 400))
+    legend, pi = v.legend, v.plot.getPlotItem()
+    legend.place(force=True)
+    assert legend.in_band
+    pi.autoBtn.clicked.emit(pi.autoBtn)
+    qtbot.wait(50)
+    assert legend.in_band and legend.parentItem() is pi  # (the curves still fill every corner)
+    assert legend.sceneBoundingRect().bottom() <= pi.vb.sceneBoundingRect().top() + 0.5
+    assert pi.layout.getContentsMargins()[1] >= legend.sceneBoundingRect().height()
+
+
+def test_an_emptied_legend_gives_back_its_band_and_its_chip(qtbot):
+    v = CurveView("Loss", "caption", ylabel="loss")
+    _noise_everywhere(v)
+    shown(v, qtbot, (700, 400))
+    legend, pi = v.legend, v.plot.getPlotItem()
+    legend.place(force=True)
+    assert legend.in_band
+    legend.clear()
+    legend.place(force=True)
+    assert not legend.in_band and pi.layout.getContentsMargins()[1] == 1.0 and legend.parentItem() is pi.vb
+
+    small = CurveView("Unit over time", "caption", ylabel="value")
+    _noise_everywhere(small, n_series=6)
+    shown(small, qtbot, (420, 140))
+    small.legend.place(force=True)
+    qtbot.waitUntil(lambda: small.legend.folded)
+    small.legend.clear()
+    small.legend.place(force=True)
+    assert not small.legend.folded and not small.legend.chip.isVisible()
+
+
+def test_an_opened_legend_stays_put_under_the_pointer_and_covers_its_chip(qtbot):
+    """Opened from its chip, the legend was placed again at the next redraw (measured against the whole
+    plot, it unfolded into a corner, and folded a second later); and it lay 7 px off the chip's corner,
+    so a pointer could come onto the chip without being on the legend, which then never closed."""
+    v = CurveView("Unit over time", "caption", ylabel="value")
+    _noise_everywhere(v, n_series=6)
+    shown(v, qtbot, (420, 140))
+    legend = v.legend
+    legend.place(force=True)
+    qtbot.waitUntil(lambda: legend.folded)
+    chip = legend.chip.sceneBoundingRect()
+    legend.chip.hoverEvent(Hover())
+    for _ in range(3):
+        legend.place(force=True)
+        assert legend.folded and legend.isVisible()
+    opened = legend.sceneBoundingRect()
+    assert abs(opened.right() - chip.right()) <= 1 and abs(opened.top() - chip.top()) <= 1
+    assert opened.contains(chip)
+
+
+def test_a_folded_legend_is_opened_for_an_exported_picture(qtbot, tmp_path):
+    v = CurveView("Unit over time", "caption", ylabel="value")
+    _noise_everywhere(v, n_series=6)
+    shown(v, qtbot, (420, 140))
+    v.legend.place(force=True)
+    qtbot.waitUntil(lambda: v.legend.folded)
+    seen = []
+    v.grab = lambda: (seen.append(v.legend.isVisible()), QtWidgets.QWidget.grab(v))[1]
+    v.export_png(str(tmp_path / "unit.png"))
+    assert seen == [True]  # in the picture
+    assert not v.legend.isVisible() and v.legend.chip.isVisible() and (tmp_path / "unit.png").stat().st_size > 0
+
+
 def test_a_legend_over_empty_space_stays_in_its_corner(qtbot):
     v = CurveView("Loss", "caption", ylabel="loss")
     for k in range(3):

@@ -164,11 +164,26 @@ class _ViewFrame(QtWidgets.QWidget):
                 policy.setRetainSizeWhenHidden(True)
                 view.export_button.setSizePolicy(policy)
                 view.export_button.hide()
+                # a legend folded into its chip is opened for the picture: it is the picture's legend
+                self.opened = [legend for legend in view._legends() if legend.folded and not legend.isVisible()]
+                for legend in self.opened:
+                    legend.peek(True)
 
             def __exit__(self, *exc):
                 view.export_button.setVisible(self.shown)
+                for legend in self.opened:
+                    legend.peek(False)
 
         return Hidden()
+
+    def _legends(self) -> list:
+        """The plots' legends that place themselves (:class:`~explorer.gui.widgets.views.legend.ViewLegend`)."""
+        found = []
+        for plot in self.findChildren(pg.PlotWidget):
+            legend = getattr(plot.getPlotItem(), "legend", None)
+            if legend is not None and hasattr(legend, "folded") and hasattr(legend, "peek"):
+                found.append(legend)
+        return found
 
     def export_png(self, path: str) -> None:
         """The view as it looks on screen (title, plot, caption, not the ⤓ button), written atomically."""

@@ -10,6 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+DRAG_TIP = "Drag the legend to move it; the plot's A button puts it back"
 LEGEND_BRUSH = (21, 24, 29, 175)  # the plots' background, translucent: the curves show through the legend
 LEGEND_PEN = (216, 222, 233, 60)
 LEGEND_PLACE_EVERY_S = 1.0  # a legend looks for the emptiest corner at most this often
@@ -57,9 +58,10 @@ class ViewLegend(pg.LegendItem):
         self._band_refused = (0.0, 0.0)  # the plot's size when a band left it too little (not tried again within)
         self.folded = False
         self.chip: LegendChip | None = None  # shown while folded
+        self._moving = False  # between parents: the resizes this causes place nothing
         self._z_over_data = 0.0
         self._placed_t = 0.0
-        self.setToolTip("Drag the legend to move it; the plot's A button puts it back")
+        self.setToolTip(DRAG_TIP)
 
     def paint(self, p, *args) -> None:
         if self.items:  # an empty legend draws nothing, not an empty frame
@@ -103,7 +105,15 @@ class ViewLegend(pg.LegendItem):
     def place(self, force: bool = False) -> None:
         """Move to the corner where the plotted data cover the least of the legend (at most once a second)."""
         now = time.monotonic()
-        if self.moved_by_user or not self.items or not (self.isVisible() or self.folded):
+        if self._moving:  # (the layout's own resize, while the legend changes place: see enter_band)
+            return
+        if not self.items:  # emptied: no band kept, no chip
+            self.leave_band()
+            self.unfold()
+            return
+        if self.moved_by_user or not (self.isVisible() or self.folded):
+            return
+        if self.folded and self.isVisible():  # opened from its chip: it stays put until the pointer leaves
             return
         if not force and now - self._placed_t < LEGEND_PLACE_EVERY_S:
             return
@@ -118,7 +128,7 @@ class ViewLegend(pg.LegendItem):
                 self.leave_band()
                 self.place(force=True)
             return
-        vb = self.parentItem()
+        vb = self.plot_item.vb if self.plot_item is not None else self.parentItem()
         if vb is None:
             return
         area = vb.sceneBoundingRect()
@@ -165,6 +175,7 @@ class ViewLegend(pg.LegendItem):
         self.chip.anchor((1, 0), (1, 0), _CORNERS["top-right"][2])
         self.chip.setZValue(self.zValue() + 1)
         self.folded = True
+        self.setToolTip("")
         self.peek(False)
 
     def unfold(self) -> None:
@@ -172,6 +183,7 @@ class ViewLegend(pg.LegendItem):
         if not self.folded:
             return
         self.folded = False
+        self.setToolTip(DRAG_TIP)
         if self.chip is not None:
             self.chip.hide()
         self._over_the_plot(False)
@@ -195,7 +207,12 @@ class ViewLegend(pg.LegendItem):
         if on and self.parentItem() is not pi:
             self._z_over_data = self.zValue()
             self.setParentItem(pi)
-            self.anchor((1, 0), (1, 0), (-BAND_GAP, BAND_GAP))
+            # its top right corner on the chip's, so that the pointer on the chip is on the legend
+            offset = (-BAND_GAP, BAND_GAP)
+            if self.chip is not None:
+                corner = pi.mapFromScene(self.chip.sceneBoundingRect().topRight())
+                offset = (corner.x() - pi.boundingRect().width(), corner.y())
+            self.anchor((1, 0), (1, 0), offset)
             self.setZValue(1000)  # (above the axes, the plot item's other children)
         elif not on and self.parentItem() is pi and not self.in_band:
             self.setParentItem(pi.vb)
@@ -210,10 +227,15 @@ class ViewLegend(pg.LegendItem):
             return
         self.in_band = True
         self._top_margin = pi.layout.getContentsMargins()[1]
-        self.setParentItem(pi)
-        self.anchor((1, 0), (1, 0), (-BAND_GAP, BAND_GAP))
-        self._band_key = ()
-        self._fit_band()
+        self._moving = True
+        try:
+            self.setParentItem(pi)
+            self.anchor((1, 0), (1, 0), (-BAND_GAP, BAND_GAP))
+            self._band_key = ()
+            self._fit_band()
+        finally:
+            self._moving = False
+        self.setToolTip("")  # (not to be dragged in its band)
 
     def _band_fits(self, area: QtCore.QRectF, size: QtCore.QSizeF) -> bool:
         """Whether a band would leave the data enough of the plot's height: its rows, as many columns as
@@ -239,11 +261,16 @@ class ViewLegend(pg.LegendItem):
         if not self.in_band or pi is None:
             return
         self.in_band = False
-        left, _top, right, bottom = pi.layout.getContentsMargins()
-        pi.layout.setContentsMargins(left, self._top_margin or 0.0, right, bottom)
-        pi.layout.activate()
-        self.setParentItem(pi.vb)
-        self.set_corner(self.corner)
+        self._moving = True  # (the margin given back resizes the data area: nothing is placed meanwhile)
+        try:
+            self.setParentItem(pi.vb)
+            self.set_corner(self.corner)
+            left, _top, right, bottom = pi.layout.getContentsMargins()
+            pi.layout.setContentsMargins(left, self._top_margin or 0.0, right, bottom)
+            pi.layout.activate()
+        finally:
+            self._moving = False
+        self.setToolTip(DRAG_TIP)
 
     def _fit_band(self) -> None:
         """As many columns as the plot's width holds (fewest rows), and the plot's top margin made the band's
