@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
@@ -422,8 +423,9 @@ class RecurrentPanel(LivePanel):
                 self._gate_tabs.addTab(page, "")
             for i, (label, group) in enumerate((("Gates f, i, o", names[:3]), ("c~, c, s", names[3:]))):
                 self._gate_tabs.setTabText(i, label)
+                row = cast(QtWidgets.QHBoxLayout, self._gate_tabs.widget(i).layout())
                 for g in group:  # (equal shares: by their size hints, a heatmap whose title wrapped took 1/2)
-                    self._gate_tabs.widget(i).layout().addWidget(self.heatmaps[g], 1)
+                    row.addWidget(self.heatmaps[g], 1)
             self._gate_tab_changed(self._gate_tabs.currentIndex())
         else:
             for k, g in enumerate(names):
