@@ -344,3 +344,23 @@ def test_every_view_class_hides_its_button_while_exporting(qtbot, tmp_path):
     finally:
         _ViewFrame.grab = real
     assert seen == [False] and v.export_button.isVisible()
+
+
+def test_a_legend_takes_presentation_modes_type_and_gives_it_back(qtbot):
+    """In presentation mode the axes' numbers grew to 16 pt and the legends kept 9 pt."""
+    v = CurveView("Loss", "caption", ylabel="loss")
+    v.add_series("loss", "training loss", "#4fc3f7")
+    v.append("loss", [0, 1, 2], [1.0, 0.5, 0.25])
+    v.redraw()
+    shown(v, qtbot, (700, 400))
+    legend = v.legend
+    normal = legend.sceneBoundingRect().height()
+    legend.set_large(True)
+    assert [label.opts["size"] for _s, label in legend.items] == ["14pt"]
+    assert legend.sceneBoundingRect().height() > normal
+    v.add_series("heldout", "held-out loss", "#ffb74d")  # an entry added while presenting: large too
+    v.append("heldout", [0, 2], [1.0, 0.3])
+    v.redraw()
+    assert [label.opts["size"] for _s, label in legend.items] == ["14pt", "14pt"]
+    legend.set_large(False)
+    assert [label.opts["size"] for _s, label in legend.items] == ["9pt", "9pt"]

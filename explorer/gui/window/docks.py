@@ -508,3 +508,5 @@ class DocksMixin:
                     item.setPen(pen)
                     item.setTextPen(pen)
                     item.label.setFont(font)
+                elif hasattr(item, "set_large") and isinstance(item, pg.LegendItem):  # (a ViewLegend)
+                    item.set_large(large)

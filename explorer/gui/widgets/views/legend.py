@@ -11,6 +11,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 DRAG_TIP = "Drag the legend to move it; the plot's A button puts it back"
+LEGEND_TEXT, LEGEND_LARGE_TEXT = "9pt", "14pt"  # the names' type, and in presentation mode
 LEGEND_BRUSH = (21, 24, 29, 175)  # the plots' background, translucent: the curves show through the legend
 LEGEND_PEN = (216, 222, 233, 60)
 LEGEND_PLACE_EVERY_S = 1.0  # a legend looks for the emptiest corner at most this often
@@ -162,6 +163,22 @@ class ViewLegend(pg.LegendItem):
         # a clearly emptier corner only: a legend that hops back and forth is worse than one that overlaps
         if best != self.corner and (self.corner not in scores or scores[best] < 0.5 * scores[self.corner]):
             self.set_corner(best)
+
+    def set_large(self, large: bool) -> None:
+        """Presentation mode's type (``large``: for a projector, as the axes get) or the normal type back; the
+        legend is then placed afresh (a band's columns, a fold, follow the names' new widths)."""
+        size = LEGEND_LARGE_TEXT if large else LEGEND_TEXT
+        if self.opts["labelTextSize"] == size:
+            return
+        self.opts["labelTextSize"] = size
+        for _sample, label in self.items:
+            label.setText(label.text, size=size)
+        self.layout.activate()
+        self.updateSize()
+        if self.chip is not None:
+            self.chip.set_large(large)
+        self._placed_t = 0.0
+        self.place(force=True)
 
     # -- folded into a chip ----------------------------------------------------------------------------------
     def fold(self) -> None:
@@ -364,10 +381,17 @@ class LegendChip(pg.GraphicsWidgetAnchor, pg.GraphicsWidget):
         self.legend = legend
         self.label = QtWidgets.QGraphicsSimpleTextItem(self.TEXT, self)
         self.label.setBrush(pg.mkBrush("#d8dee9"))
-        rect = self.label.boundingRect()
         self.label.setPos(5, 2)
-        self.setGeometry(0, 0, rect.width() + 10, rect.height() + 4)
+        self._base_font = self.label.font()
+        self.set_large(legend.opts["labelTextSize"] == LEGEND_LARGE_TEXT)
         self.setToolTip("The legend: point here to open it")
+
+    def set_large(self, large: bool) -> None:
+        font = self.label.font()
+        font.setPointSizeF(14.0 if large else self._base_font.pointSizeF())
+        self.label.setFont(font)
+        rect = self.label.boundingRect()
+        self.setGeometry(0, 0, rect.width() + 10, rect.height() + 4)
 
     def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt name)
         return QtCore.QRectF(0, 0, self.width(), self.height())
