@@ -122,13 +122,30 @@ def _noise_everywhere(v: CurveView, n_series: int = 3) -> None:
     v.redraw()
 
 
-def test_a_legend_that_would_hide_data_in_every_corner_moves_to_a_band_above_the_plot(qtbot):
+def _banded(qtbot) -> CurveView:
+    """A plot 700x400 whose three curves fill every corner: its legend goes to the band above it."""
     v = CurveView("Loss", "caption", ylabel="loss")
     _noise_everywhere(v)
     shown(v, qtbot, (700, 400))
+    v.legend.place(force=True)  # (placed when shown already)
+    assert v.legend.in_band
+    return v
+
+
+def _folded(qtbot) -> CurveView:
+    """A plot 420x140 (a docked trace at 1366x768) whose six curves fill it: its legend folds into a chip."""
+    v = CurveView("Unit over time", "caption", ylabel="value")
+    _noise_everywhere(v, n_series=6)
+    shown(v, qtbot, (420, 140))
+    v.legend.place(force=True)
+    qtbot.waitUntil(lambda: v.legend.folded)
+    return v
+
+
+def test_a_legend_that_would_hide_data_in_every_corner_moves_to_a_band_above_the_plot(qtbot):
+    v = _banded(qtbot)
     legend, pi = v.legend, v.plot.getPlotItem()
-    legend.place(force=True)  # (placed when shown already)
-    assert legend.in_band and legend.parentItem() is pi
+    assert legend.parentItem() is pi
     band, data = legend.sceneBoundingRect(), pi.vb.sceneBoundingRect()
     assert band.bottom() <= data.top() + 0.5  # above the data, hiding none of it
     assert legend.columnCount == 3  # side by side: the plot is wide enough for the three
@@ -164,12 +181,8 @@ class Hover:
 def test_a_legend_too_big_for_a_short_plot_folds_into_a_chip_that_opens_it(qtbot):
     """At 1366x768 the LSTM's docked traces were 45-70 px tall and their legends covered most of the curves,
     cut off at the plot's edge; too short for a band above them, the legend now folds into "≡ legend"."""
-    v = CurveView("Unit over time", "caption", ylabel="value")
-    _noise_everywhere(v, n_series=6)
-    shown(v, qtbot, (420, 140))
+    v = _folded(qtbot)
     legend = v.legend
-    legend.place(force=True)
-    qtbot.waitUntil(lambda: legend.folded)
     chip = legend.chip
     assert not legend.in_band and not legend.isVisible() and chip.isVisible()
     data = v.plot.getPlotItem().vb.sceneBoundingRect()
@@ -190,12 +203,8 @@ def test_a_legend_too_big_for_a_short_plot_folds_into_a_chip_that_opens_it(qtbot
 def test_the_a_button_on_a_band_legend_leaves_it_in_one_place_or_the_other(qtbot):
     """A review found the A button on a band legend left it over the data with the band still reserved: the
     margin given back resized the plot, which put the legend back in the band halfway through."""
-    v = CurveView("Loss", "caption", ylabel="loss")
-    _noise_everywhere(v)
-    shown(v, qtbot, (700, 400))
+    v = _banded(qtbot)
     legend, pi = v.legend, v.plot.getPlotItem()
-    legend.place(force=True)
-    assert legend.in_band
     pi.autoBtn.clicked.emit(pi.autoBtn)
     qtbot.wait(50)
     assert legend.in_band and legend.parentItem() is pi  # (the curves still fill every corner)
@@ -204,21 +213,13 @@ def test_the_a_button_on_a_band_legend_leaves_it_in_one_place_or_the_other(qtbot
 
 
 def test_an_emptied_legend_gives_back_its_band_and_its_chip(qtbot):
-    v = CurveView("Loss", "caption", ylabel="loss")
-    _noise_everywhere(v)
-    shown(v, qtbot, (700, 400))
+    v = _banded(qtbot)
     legend, pi = v.legend, v.plot.getPlotItem()
-    legend.place(force=True)
-    assert legend.in_band
     legend.clear()
     legend.place(force=True)
     assert not legend.in_band and pi.layout.getContentsMargins()[1] == 1.0 and legend.parentItem() is pi.vb
 
-    small = CurveView("Unit over time", "caption", ylabel="value")
-    _noise_everywhere(small, n_series=6)
-    shown(small, qtbot, (420, 140))
-    small.legend.place(force=True)
-    qtbot.waitUntil(lambda: small.legend.folded)
+    small = _folded(qtbot)
     small.legend.clear()
     small.legend.place(force=True)
     assert not small.legend.folded and not small.legend.chip.isVisible()
@@ -228,12 +229,8 @@ def test_an_opened_legend_stays_put_under_the_pointer_and_covers_its_chip(qtbot)
     """Opened from its chip, the legend was placed again at the next redraw (measured against the whole
     plot, it unfolded into a corner, and folded a second later); and it lay 7 px off the chip's corner,
     so a pointer could come onto the chip without being on the legend, which then never closed."""
-    v = CurveView("Unit over time", "caption", ylabel="value")
-    _noise_everywhere(v, n_series=6)
-    shown(v, qtbot, (420, 140))
+    v = _folded(qtbot)
     legend = v.legend
-    legend.place(force=True)
-    qtbot.waitUntil(lambda: legend.folded)
     chip = legend.chip.sceneBoundingRect()
     legend.chip.hoverEvent(Hover())
     for _ in range(3):
@@ -245,11 +242,7 @@ def test_an_opened_legend_stays_put_under_the_pointer_and_covers_its_chip(qtbot)
 
 
 def test_a_folded_legend_is_opened_for_an_exported_picture(qtbot, tmp_path):
-    v = CurveView("Unit over time", "caption", ylabel="value")
-    _noise_everywhere(v, n_series=6)
-    shown(v, qtbot, (420, 140))
-    v.legend.place(force=True)
-    qtbot.waitUntil(lambda: v.legend.folded)
+    v = _folded(qtbot)
     seen = []
     v.grab = lambda: (seen.append(v.legend.isVisible()), QtWidgets.QWidget.grab(v))[1]
     v.export_png(str(tmp_path / "unit.png"))

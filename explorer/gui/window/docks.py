@@ -18,7 +18,7 @@ from explorer.gui.panels import panel_class
 from explorer.gui.panels.base import LivePanel
 from explorer.gui.resources import RESOURCES
 from explorer.gui.settings import byte_array_setting, number_setting
-from explorer.gui.widgets.views import CurveView
+from explorer.gui.widgets.views import CurveView, ViewLegend
 
 if TYPE_CHECKING:
     from explorer.gui.window.notice import NoticeBar
@@ -508,5 +508,5 @@ class DocksMixin:
                     item.setPen(pen)
                     item.setTextPen(pen)
                     item.label.setFont(font)
-                elif hasattr(item, "set_large") and isinstance(item, pg.LegendItem):  # (a ViewLegend)
+                elif isinstance(item, ViewLegend):
                     item.set_large(large)

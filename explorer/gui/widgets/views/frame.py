@@ -10,6 +10,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.gui.widgets.hover import HoverReadout, HoverText
+from explorer.gui.widgets.views.legend import ViewLegend
 
 # the tags the captions and titles use; any other "<" is text (σ < 0.05 is a comparison, not a tag)
 _RICH_TAGS = ("sub", "sup", "b", "i", "u", "br", "span", "div", "p", "font", "em", "strong", "a", "code", "tt")
@@ -178,12 +179,8 @@ class _ViewFrame(QtWidgets.QWidget):
 
     def _legends(self) -> list:
         """The plots' legends that place themselves (:class:`~explorer.gui.widgets.views.legend.ViewLegend`)."""
-        found = []
-        for plot in self.findChildren(pg.PlotWidget):
-            legend = getattr(plot.getPlotItem(), "legend", None)
-            if legend is not None and hasattr(legend, "folded") and hasattr(legend, "peek"):
-                found.append(legend)
-        return found
+        legends = (getattr(plot.getPlotItem(), "legend", None) for plot in self.findChildren(pg.PlotWidget))
+        return [legend for legend in legends if isinstance(legend, ViewLegend)]
 
     def export_png(self, path: str) -> None:
         """The view as it looks on screen (title, plot, caption, not the ⤓ button), written atomically."""

@@ -1,5 +1,6 @@
 """The curve plots' legend: :class:`ViewLegend`, which moves to the emptiest corner (or, where every corner
-would hide the data, to a band above the plot), and :func:`add_legend`."""
+would hide the data, to a band above the plot, or in a plot too short for that, behind a :class:`LegendChip`),
+and :func:`add_legend`."""
 
 from __future__ import annotations
 
@@ -86,8 +87,7 @@ class ViewLegend(pg.LegendItem):
         for sample, label in self.items:
             if sample.item is item and label.text != text:
                 label.setText(text)
-                self.layout.activate()
-                self.updateSize()
+                self._lay_out()
                 self._placed_t = 0.0
 
     def follow_again(self, *_args) -> None:
@@ -97,6 +97,17 @@ class ViewLegend(pg.LegendItem):
         self.leave_band()
         self.unfold()
         self.place()
+
+    def _lay_out(self, columns: int | None = None) -> None:
+        """The entries laid out again (in ``columns``), and the legend's size taken from them at once."""
+        if columns is not None:
+            self.setColumnCount(columns)
+        self.layout.activate()
+        self.updateSize()
+
+    def _data_area(self) -> pg.ViewBox | None:
+        """The plot's data area (the legend's parent there, but not while in its band or opened from its chip)."""
+        return self.plot_item.vb if self.plot_item is not None else self.parentItem()
 
     def set_corner(self, corner: str) -> None:
         item_pos, parent_pos, offset = _CORNERS[corner]
@@ -129,7 +140,7 @@ class ViewLegend(pg.LegendItem):
                 self.leave_band()
                 self.place(force=True)
             return
-        vb = self.plot_item.vb if self.plot_item is not None else self.parentItem()
+        vb = self._data_area()
         if vb is None:
             return
         area = vb.sceneBoundingRect()
@@ -173,8 +184,7 @@ class ViewLegend(pg.LegendItem):
         self.opts["labelTextSize"] = size
         for _sample, label in self.items:
             label.setText(label.text, size=size)
-        self.layout.activate()
-        self.updateSize()
+        self._lay_out()
         if self.chip is not None:
             self.chip.set_large(large)
         self._placed_t = 0.0
@@ -183,7 +193,7 @@ class ViewLegend(pg.LegendItem):
     # -- folded into a chip ----------------------------------------------------------------------------------
     def fold(self) -> None:
         """Hide behind a chip in the top right corner (see the class's docstring)."""
-        vb = self.plot_item.vb if self.plot_item is not None else self.parentItem()
+        vb = self._data_area()
         if self.folded or vb is None:
             return
         if self.chip is None:
@@ -302,16 +312,12 @@ class ViewLegend(pg.LegendItem):
             self._band_key = key
             n = len(self.items)
             for cols in range(max(1, n), 0, -1):  # the most columns that fit
-                self.setColumnCount(cols)
-                self.layout.activate()
-                self.updateSize()
+                self._lay_out(cols)
                 if self.width() <= width or cols == 1:
                     break
             balanced = math.ceil(n / math.ceil(n / cols)) if n else 1  # as many rows, filled evenly (4 + 3, not 6 + 1)
             if balanced != cols:
-                self.setColumnCount(balanced)
-                self.layout.activate()
-                self.updateSize()
+                self._lay_out(balanced)
         left, top, right, bottom = pi.layout.getContentsMargins()
         want = (self._top_margin or 0.0) + self.height() + 2 * BAND_GAP
         if abs(top - want) > 0.5:
