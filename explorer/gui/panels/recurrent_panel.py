@@ -738,8 +738,8 @@ class RecurrentPanel(LivePanel):
             self.io.set_series("output", t, out[:, 0])
             if changed:
                 self.io.set_series("output_clean", t, clean[:, 0])
-            self.io.title.setText("Adding problem: values, the two marked ones, target sum and the running output "
-                                  "V s_t (read at the last step)")
+            # (short: the caption says the rest; three lines of title left the plot 15 px at 1366x768)
+            self.io.title.setText("Adding problem: the sum of the two marked values")
         elif task in ("sine", "sawtooth"):
             self.io.set_series("input", t, x_in[:, 0])
             self.io.set_series("target", t, target.reshape(T, -1)[:, 0])
