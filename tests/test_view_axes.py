@@ -200,6 +200,45 @@ def test_a_legend_too_big_for_a_short_plot_folds_into_a_chip_that_opens_it(qtbot
     assert legend.isVisible() and not chip.isVisible()
 
 
+class Click:
+    """What pyqtgraph's scene gives an item clicked with the left button."""
+
+    accepted = False
+
+    def button(self):
+        return QtCore.Qt.MouseButton.LeftButton
+
+    def accept(self):
+        self.accepted = True
+
+
+def test_a_click_keeps_a_folded_legend_open_until_a_second_click(qtbot):
+    """Opened only under the pointer, a folded legend could not be read on a classroom's touch screen, where a
+    tap opens it and no pointer ever leaves, nor kept open while the teacher talks over it."""
+    v = _folded(qtbot)
+    legend, chip = v.legend, v.legend.chip
+    chip.hoverEvent(Hover())  # the pointer (or a tap) on the chip opens it, over the chip...
+    click = Click()
+    legend.mouseClickEvent(click)  # ... where the click lands: it stays open
+    assert click.accepted and legend.pinned
+    legend.hoverEvent(Hover(exit=True))
+    for _ in range(2):
+        legend.place(force=True)
+    assert legend.isVisible() and not chip.isVisible() and legend.folded
+    legend.mouseClickEvent(Click())  # a second click folds it
+    assert not legend.isVisible() and chip.isVisible() and not legend.pinned
+    chip.mouseClickEvent(Click())  # a click that no hover came before (a touch screen's)
+    assert legend.isVisible() and legend.pinned
+    legend.hoverEvent(Hover(exit=True))
+    assert legend.isVisible()
+    v.resize(v.width() - 8, v.height())  # the axes' labels a little wider: it stays open where it is
+    qtbot.wait(50)
+    assert legend.isVisible() and legend.pinned
+    v.resize(700, 600)  # room again: in sight for good, no longer pinned
+    qtbot.waitUntil(lambda: not legend.folded, timeout=3000)
+    assert legend.isVisible() and not legend.pinned and not chip.isVisible()
+
+
 def test_the_a_button_on_a_band_legend_leaves_it_in_one_place_or_the_other(qtbot):
     """A review found the A button on a band legend left it over the data with the band still reserved: the
     margin given back resized the plot, which put the legend back in the band halfway through."""

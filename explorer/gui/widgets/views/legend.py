@@ -24,6 +24,7 @@ BAND_LEAVE_MARGIN_PX = 10   # a band leaves when the data have this much less th
 FOLD_HEIGHT_SHARE = 0.7     # a legend that hides data, has no room for a band, and is taller than this share
 FOLD_AREA_SHARE = 0.5       # of the data area (or covers this share of it) folds into a chip: see ViewLegend
 UNFOLD_FACTOR = 0.85        # and unfolds when it is under these shares times this (not in and out at the line)
+REPLACE_GROWTH_PX = 30      # an opened folded legend is placed afresh when its plot grows by this much
 _CORNERS = {  # name: (the legend's point, the plot's point, offset in pixels)
     "top-right": ((1, 0), (1, 0), (-10, 10)), "top-left": ((0, 0), (0, 0), (10, 10)),
     "bottom-right": ((1, 1), (1, 1), (-10, -10)), "bottom-left": ((0, 1), (0, 1), (10, -10)),
@@ -60,6 +61,8 @@ class ViewLegend(pg.LegendItem):
         self._band_refused = (0.0, 0.0)  # the plot's size when a band left it too little (not tried again within)
         self.folded = False
         self.chip: LegendChip | None = None  # shown while folded
+        self._folded_at = (0.0, 0.0)  # the data area's size when it folded
+        self.pinned = False  # a folded legend opened and clicked: open until clicked again (see mouseClickEvent)
         self._moving = False  # between parents: the resizes this causes place nothing
         self._z_over_data = 0.0
         self._placed_t = 0.0
@@ -71,8 +74,18 @@ class ViewLegend(pg.LegendItem):
 
     def hoverEvent(self, ev) -> None:  # noqa: N802 (pyqtgraph's name)
         super().hoverEvent(ev)
-        if self.folded and ev.isExit():  # opened from its chip: the pointer left it, it folds again
+        if self.folded and ev.isExit() and not self.pinned:  # opened from its chip: the pointer left it, it folds again
             self.peek(False)
+
+    def mouseClickEvent(self, ev) -> None:  # noqa: N802 (pyqtgraph's name)
+        """A click on a legend opened from its chip keeps it open when the pointer leaves (a tap on a touch
+        screen, where the pointer never leaves, does the same); a second click folds it again."""
+        if self.folded and self.isVisible() and ev.button() == QtCore.Qt.MouseButton.LeftButton:
+            ev.accept()
+            if self.pinned:
+                self.peek(False)
+            else:
+                self.pinned = True
 
     def mouseDragEvent(self, ev) -> None:  # noqa: N802 (Qt name)
         if self.in_band or self.folded:  # its band is its place: nothing under it to uncover
@@ -97,6 +110,18 @@ class ViewLegend(pg.LegendItem):
         self.leave_band()
         self.unfold()
         self.place()
+
+    def plot_resized(self, *_args) -> None:
+        """The data area took another size: perhaps another corner, a band, or room to unfold. A legend opened
+        from its chip stays put (and open) as the axes' labels widen or narrow by a few pixels; it is folded
+        and placed afresh when the plot grew (left open, one kept open by a click would stay folded for good)."""
+        vb = self._data_area()
+        if self.folded and self.isVisible() and vb is not None and not self._moving:
+            w, h = self._folded_at
+            if vb.width() < w + REPLACE_GROWTH_PX and vb.height() < h + REPLACE_GROWTH_PX:
+                return
+            self.peek(False)
+        self.place(force=True)
 
     def _lay_out(self, columns: int | None = None) -> None:
         """The entries laid out again (in ``columns``), and the legend's size taken from them at once."""
@@ -202,6 +227,7 @@ class ViewLegend(pg.LegendItem):
         self.chip.anchor((1, 0), (1, 0), _CORNERS["top-right"][2])
         self.chip.setZValue(self.zValue() + 1)
         self.folded = True
+        self._folded_at = (vb.width(), vb.height())
         self.setToolTip("")
         self.peek(False)
 
@@ -209,7 +235,7 @@ class ViewLegend(pg.LegendItem):
         """Back in sight for good (the plot has room again, or the A button)."""
         if not self.folded:
             return
-        self.folded = False
+        self.folded = self.pinned = False
         self.setToolTip(DRAG_TIP)
         if self.chip is not None:
             self.chip.hide()
@@ -222,6 +248,8 @@ class ViewLegend(pg.LegendItem):
         (which closes it on leaving), and whole, not cut off at the data area's edge."""
         if not self.folded:
             return
+        if not on:
+            self.pinned = False
         self._over_the_plot(on)
         self.setVisible(on)
         if self.chip is not None:
@@ -376,8 +404,9 @@ class ViewLegend(pg.LegendItem):
 
 
 class LegendChip(pg.GraphicsWidgetAnchor, pg.GraphicsWidget):
-    """What a folded :class:`ViewLegend` leaves in sight: "≡ legend" on the legend's translucent panel;
-    the pointer on it opens the legend."""
+    """What a folded :class:`ViewLegend` leaves in sight: "≡ legend" on the legend's translucent panel.
+    The pointer on it opens the legend until the pointer leaves; a click (or a tap on a classroom's touch
+    screen, where no pointer ever leaves) keeps it open until the legend is clicked again."""
 
     TEXT = "≡ legend"
 
@@ -390,7 +419,7 @@ class LegendChip(pg.GraphicsWidgetAnchor, pg.GraphicsWidget):
         self.label.setPos(5, 2)
         self._base_font = self.label.font()
         self.set_large(legend.opts["labelTextSize"] == LEGEND_LARGE_TEXT)
-        self.setToolTip("The legend: point here to open it")
+        self.setToolTip("The legend: point here to open it, or click to keep it open (a click on it closes it)")
 
     def set_large(self, large: bool) -> None:
         font = self.label.font()
@@ -411,6 +440,12 @@ class LegendChip(pg.GraphicsWidgetAnchor, pg.GraphicsWidget):
         if not ev.isExit():
             self.legend.peek(True)
 
+    def mouseClickEvent(self, ev) -> None:  # noqa: N802 (pyqtgraph's name)
+        if ev.button() == QtCore.Qt.MouseButton.LeftButton:
+            ev.accept()
+            self.legend.peek(True)
+            self.legend.pinned = True
+
 
 def add_legend(plot: pg.PlotWidget) -> ViewLegend:
     """A :class:`ViewLegend` on ``plot``: series plotted with a name join it, as with ``addLegend``."""
@@ -420,5 +455,5 @@ def add_legend(plot: pg.PlotWidget) -> ViewLegend:
     legend.setParentItem(pi.vb)
     pi.legend = legend
     pi.autoBtn.clicked.connect(legend.follow_again)
-    pi.vb.sigResized.connect(lambda *_: legend.place(force=True))  # another size: perhaps another corner
+    pi.vb.sigResized.connect(legend.plot_resized)
     return legend
