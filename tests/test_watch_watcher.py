@@ -572,6 +572,47 @@ def test_a_script_that_ends_without_close_is_closed_at_exit(tmp_path, runtime):
     assert read_snapshot_file(files[-1]).fields["step"] == 5
 
 
+def test_a_loop_still_running_on_another_thread_is_closed_without_a_last_look(tmp_path, monkeypatch):
+    """At interpreter exit a loop on a daemon thread goes on while the exit hooks close its watcher: the last
+    look would run the model's forward in eval mode in the middle of a training step. It is taken from the
+    loop's own thread, or once that thread has ended, and not otherwise."""
+    model = TinyNet()
+    taken = []
+    real = watcher_module.take_snapshot
+    monkeypatch.setattr(watcher_module, "take_snapshot", lambda *a, **k: (taken.append(1), real(*a, **k))[1])
+
+    def run(watcher, steps: int, hold: threading.Event | None = None, ran: threading.Event | None = None):
+        for i in range(steps):
+            watcher.step(loss=1.0 / (i + 1))
+        if ran is not None:
+            ran.set()
+        if hold is not None:
+            hold.wait(10)
+
+    watcher = explorer.watch(model, torch.randn(2, 1, 8, 8), listen=None, logdir=tmp_path / "a", quiet=True)
+    ran, hold = threading.Event(), threading.Event()
+    loop = threading.Thread(target=run, args=(watcher, 3, hold, ran), daemon=True)
+    loop.start()
+    assert ran.wait(10)
+    before = len(taken)
+    watcher_module._close_live_watchers()  # the exit hook, on the main thread, the loop still running
+    assert len(taken) == before and not watcher.active
+    assert (tmp_path / "a" / ENDED_FILE).is_file()  # closed all the same
+    hold.set()
+    loop.join(10)
+
+    # the loop's thread has ended: the last look is taken (step 5's views, the folder's last file)
+    watcher = explorer.watch(model, torch.randn(2, 1, 8, 8), listen=None, logdir=tmp_path / "b", quiet=True)
+    loop = threading.Thread(target=run, args=(watcher, 5))
+    loop.start()
+    loop.join(10)
+    before = len(taken)
+    watcher.close()
+    assert len(taken) == before + 1
+    files = sorted((tmp_path / "b" / SNAPSHOT_DIR).iterdir())
+    assert int(files[-1].name.split(".")[0]) == 5
+
+
 def test_a_dropped_watcher_keeps_nothing_alive_and_is_closed():
     model = TinyNet()
     watcher = explorer.watch(model, torch.randn(2, 1, 8, 8), quiet=True)

@@ -34,6 +34,7 @@ import math
 import numbers
 import os
 import sys
+import threading
 import weakref
 from collections import deque
 from pathlib import Path
@@ -333,6 +334,7 @@ class Watcher:
         self._shown_step = -1        # the step of the last snapshot taken
         self._state = ""
         self._closed = False
+        self._loop_thread: threading.Thread | None = None  # the thread that called step() last
         self._active = True
 
         if address is not None:
@@ -440,6 +442,7 @@ class Watcher:
         paused the run (``control=True``), this blocks until it resumes. Never raises."""
         if not self._active:
             return
+        self._loop_thread = threading.current_thread()
         try:
             self._step(scalars)
         except Exception as exc:  # noqa: BLE001 - nothing inside watching may stop the training
@@ -737,11 +740,18 @@ class Watcher:
 
     def close(self) -> None:
         """Send what is left, tell the windows the run ended (``bye``), stop serving, write the folder's
-        ``ended`` marker and remove the token file. Idempotent; never raises."""
+        ``ended`` marker and remove the token file. Idempotent; never raises.
+
+        The last views are taken (:meth:`_last_look`) only from the thread that ran the loop, or once that
+        thread has ended: closed from another thread while the loop still runs (at interpreter exit, a loop
+        on a daemon thread goes on while the exit hooks run), a snapshot would run the model's forward in eval
+        mode, with the random generators forked, in the middle of one of its training steps."""
         if self.rank != 0:
             return
         try:
-            if self._active and not self._closed:
+            loop = self._loop_thread
+            elsewhere = loop is not None and loop is not threading.current_thread() and loop.is_alive()
+            if self._active and not self._closed and not elsewhere:
                 self._last_look()
         finally:  # (a Ctrl+C during the last look still closes the server and removes the token file)
             _LIVE.discard(self)
