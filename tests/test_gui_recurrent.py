@@ -1,5 +1,9 @@
 """The LSTM and RNN panels in the main window, driven as a user drives them."""
 
+import dataclasses
+import time
+import types
+
 import numpy as np
 import pytest
 from PySide6 import QtCore
@@ -218,3 +222,59 @@ def test_a_part_that_fails_holds_back_no_later_snapshot(qtbot, window):
         window.toggle_play()
     assert window.session.wait(10)
     assert [str(e[1]) for e in raised] == ["a view that cannot draw this snapshot"]
+
+
+class _Stand:
+    """A training session as the panel's refresh sees it, training, with one snapshot and one row waiting."""
+
+    def __init__(self, real, snap):
+        self.run_id, self.trainer, self.snap = real.run_id, real.trainer, snap
+        self.snapshot_hz, self.in_own_process, self.snapshot_seconds = 20.0, True, 0.0
+        self.taken: list[int] = []
+        rows = [{"step": 1}]
+        self.metrics = types.SimpleNamespace(steps_since=lambda n: (rows[n:], len(rows)),
+                                             evals_since=lambda n: ([], n))
+
+    def thread_idle(self) -> bool:
+        return False
+
+    def latest_snapshot(self):
+        return self.snap
+
+    def snapshot_taken(self, seq: int) -> None:
+        self.taken.append(seq)
+
+
+def test_a_snapshot_due_with_the_curves_is_drawn_after_them_in_the_same_tick(qtbot, window):
+    """A snapshot that came with the curves waited for the next tick; and as the window takes the next
+    snapshot only once it has drawn this one, each of the curves' 4 ticks a second cost a snapshot (20 ticks
+    drew 16). It is now taken at once and drawn after the curves' parts, each part in an event of its own."""
+    window.session.step(3)
+    assert window.session.wait(10)
+    snap = window.session.latest_snapshot()
+    window.timer.stop()  # only this test's calls refresh the panel
+    panel, real = window.panel, window.session
+    stand = _Stand(real, snap)
+    log: list[str] = []
+    panel.metrics_parts = lambda steps, evals: [lambda: log.append("curves 0"), lambda: log.append("curves 1")]
+    panel.snapshot_parts = lambda s: [lambda: log.append("snapshot 0"), lambda: log.append("snapshot 1")]
+    panel._update_stats = lambda s: None
+    panel.session, panel._last_run, panel._last_seq, panel._last_curves_t = stand, stand.run_id, -1, 0.0
+    try:
+        assert panel.refresh()
+        assert log == ["curves 0"] and stand.taken == [snap.seq]  # taken now: the next one may be computed
+        qtbot.waitUntil(lambda: panel._parts_due is None, timeout=3000)
+        assert log == ["curves 0", "curves 1", "snapshot 0", "snapshot 1"]
+        # a snapshot whose parts are still to come holds the next one back a tick
+        log.clear()
+        panel._last_curves_t = time.monotonic()  # (no curves due)
+        stand.snap = dataclasses.replace(snap, seq=snap.seq + 1)
+        panel.pacer.enabled = False
+        assert panel.refresh() and log == ["snapshot 0"]
+        stand.snap = dataclasses.replace(snap, seq=snap.seq + 2)
+        assert not panel.refresh() and stand.taken == [snap.seq, snap.seq + 1]
+        qtbot.waitUntil(lambda: panel._parts_due is None, timeout=3000)
+        assert panel.refresh() and stand.taken[-1] == snap.seq + 2
+        qtbot.waitUntil(lambda: panel._parts_due is None, timeout=3000)
+    finally:
+        panel.session = real

@@ -11,6 +11,7 @@ kept snapshot is on show (``viewing``), new ones are recorded but not drawn, and
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -193,10 +194,9 @@ class LivePanel(QtCore.QObject):
         self.timeline = SnapshotTimeline()
         self._viewing: Snapshot | None = None  # a kept snapshot on show instead of the live ones (None: live)
         self.pacer = ViewPacer()  # how often the views take a snapshot while training runs (see pacing.py)
-        self._deferred = False    # the last tick left its snapshot for this one
-        # the parts of a drawing still to come: (session, its run, the parts, whether a kept snapshot put on
-        # show drops them: see _draw_in_parts), or None
-        self._parts_due: tuple[Session, int, list[Callable[[], None]], bool] | None = None
+        # the parts of drawings still to come, each in an event of its own: (session, its run, the parts in
+        # order, each with whether a kept snapshot put on show drops it: see _draw_in_parts), or None
+        self._parts_due: tuple[Session, int, deque[tuple[Callable[[], None], bool]]] | None = None
         self.snapshots_drawn = 0  # live snapshots drawn (or begun, part by part) since the panel was built
 
     # -- for subclasses ---------------------------------------------------------------------------------
@@ -322,25 +322,21 @@ class LivePanel(QtCore.QObject):
                 drawn = True
         snap = s.latest_snapshot()
         fresh = snap is not None and snap.seq != self._last_seq and snap.run_id == s.run_id
-        if fresh and self._parts_due is not None:
+        if fresh and self._snapshot_parts_due():
             return drawn  # the last one is still being drawn, part by part: this one waits a tick
-        if fresh and training and self.viewing is None:
-            if not self.pacer.allow(now):
-                return drawn  # not yet: the views' share of the GUI thread is spent (see pacing.py)
-            if drawn and not self._deferred:
-                # the curves took this tick: the new snapshot waits for the next one (a tick later), so no
-                # single tick does both and the GUI thread never stalls for their sum (once: at a slow
-                # refresh rate the curves are due at every tick)
-                self._deferred = True
-                return drawn
-        self._deferred = False
+        if fresh and training and self.viewing is None and not self.pacer.allow(now):
+            return drawn  # not yet: the views' share of the GUI thread is spent (see pacing.py)
         if fresh:
             self._last_seq = snap.seq
             s.snapshot_taken(snap.seq)
             self.timeline.offer(snap)  # a CPU copy already: kept by reference
             if self.viewing is None:  # scrubbed back: recorded, not drawn
                 if training:
-                    self._draw_in_parts(s, self.snapshot_parts(snap))
+                    # the curves took this tick: its parts follow theirs, each in an event of its own, so no
+                    # single event does both. (It waited for the next tick before, and with a window that
+                    # takes the next snapshot only once it has drawn this one, each curve tick cost a
+                    # snapshot: 20 ticks a second drew 16.)
+                    self._draw_in_parts(s, self.snapshot_parts(snap), first_now=not drawn)
                 else:
                     self.show_snapshot(snap)
                 self.snapshots_drawn += 1
@@ -350,34 +346,53 @@ class LivePanel(QtCore.QObject):
             s.snapshot_taken(snap.seq)  # from before a reset: never drawn, and not waited for
         return drawn
 
-    def _draw_in_parts(self, s: Session, parts: list[Callable[[], None]], live_only: bool = True) -> None:
-        """Do the first part now and the others each in an event of its own (see snapshot_parts).
-        ``live_only``: a snapshot's parts, left undone when a kept snapshot is put on show meanwhile (the
-        curves' parts are done whatever is on show: their points would be missing for good)."""
+    def _snapshot_parts_due(self) -> bool:
+        """Whether a live snapshot's parts are still to be drawn (the curves' do not hold the next snapshot)."""
+        return self._parts_due is not None and any(live_only for _part, live_only in self._parts_due[2])
+
+    def _draw_in_parts(self, s: Session, parts: list[Callable[[], None]], live_only: bool = True,
+                       first_now: bool = True) -> None:
+        """Do the first part now (``first_now``, and nothing else is waiting) and the others each in an event
+        of its own, after the parts already waiting (see snapshot_parts). ``live_only``: a snapshot's parts,
+        left undone when a kept snapshot is put on show meanwhile (the curves' parts are done whatever is on
+        show: their points would be missing for good)."""
         if not parts:
             return
-        parts[0]()
-        if len(parts) > 1:
-            self._parts_due = (s, s.run_id, list(parts[1:]), live_only)
-            QtCore.QTimer.singleShot(PART_GAP_MS, self, self._draw_next_part)
+        items = deque((part, live_only) for part in parts)
+        due = self._parts_due
+        if due is not None and due[0] is s and due[1] == s.run_id:
+            due[2].extend(items)  # (their timer is on its way)
+            return
+        if first_now:
+            items.popleft()[0]()
+            if not items:
+                return
+        self._parts_due = (s, s.run_id, items)
+        QtCore.QTimer.singleShot(PART_GAP_MS, self, self._draw_next_part)
 
     def _draw_next_part(self) -> None:
         due = self._parts_due
         if due is None:
             return
-        s, run_id, parts, live_only = due
-        if self.session is not s or s.run_id != run_id or (live_only and self.viewing is not None):
-            self._parts_due = None  # another session, a reset, or a kept snapshot on show: the rest is stale
+        s, run_id, queue = due
+        if self.session is not s or s.run_id != run_id:
+            self._parts_due = None  # another session or a reset: the rest is stale
             return
-        part = parts.pop(0)
-        if not parts:
+        if self.viewing is not None:  # a kept snapshot on show: the live snapshots' parts left are stale
+            for item in [item for item in queue if item[1]]:
+                queue.remove(item)
+            if not queue:
+                self._parts_due = None
+                return
+        part, _live_only = queue.popleft()
+        if not queue:
             self._parts_due = None
         try:
             part()
         except BaseException:
             self._parts_due = None  # (a part that failed must not hold back every later snapshot)
             raise
-        if parts:
+        if self._parts_due is not None:
             QtCore.QTimer.singleShot(PART_GAP_MS, self, self._draw_next_part)
 
     # -- the timeline ------------------------------------------------------------------------------------
