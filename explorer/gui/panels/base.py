@@ -368,7 +368,8 @@ class LivePanel(QtCore.QObject):
             if not items:
                 return
         self._parts_due = (s, s.run_id, items)
-        QtCore.QTimer.singleShot(PART_GAP_MS, self, self._draw_next_part)
+        if due is None:  # (else the stale queue's timer is on its way: it finds this one)
+            QtCore.QTimer.singleShot(PART_GAP_MS, self, self._draw_next_part)
 
     def _draw_next_part(self) -> None:
         due = self._parts_due
