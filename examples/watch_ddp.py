@@ -106,7 +106,10 @@ def main(argv=None):
         print(f"test accuracy {acc:.1%} after {step} steps on {world} ranks; {step / train_time:.1f} steps/s "
               f"({train_time:.1f} s training{', not watched' if args.no_watch else ''})", flush=True)
     dist.barrier()  # every rank has finished its last step: the weights are final everywhere
-    print(f"rank {rank} of {world}: {step} steps, weights checksum {weights_checksum(net)}", flush=True)
+    # one write of the whole line: print() writes the text and its newline apart, and with unbuffered output
+    # (PYTHONUNBUFFERED, a launcher's) two ranks' lines came out as one
+    sys.stdout.write(f"rank {rank} of {world}: {step} steps, weights checksum {weights_checksum(net)}\n")
+    sys.stdout.flush()
     dist.destroy_process_group()
     # leave now, skipping the interpreter's teardown: there gloo's threads (still joinable even after
     # destroy_process_group) abort a process now and then ("terminate called without an active exception")
