@@ -1,4 +1,5 @@
 import os
+import subprocess
 import tempfile
 import threading
 
@@ -70,3 +71,13 @@ def app_look(qapp):
     qapp.setStyleSheet(sheet)
     qapp.setFont(font)
     qapp.setStyle(style)
+
+
+@pytest.fixture
+def certificate(tmp_path):
+    """A self-signed certificate for 127.0.0.1, made here with the openssl command: (cert, key) paths."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key

@@ -6,7 +6,6 @@ import json
 import logging
 import socket
 import ssl
-import subprocess
 import threading
 import time
 
@@ -234,16 +233,6 @@ def test_two_hundred_connections_at_once_are_refused_or_timed_out_and_training_g
     finally:
         s.stop()
         srv.close()
-
-
-@pytest.fixture
-def certificate(tmp_path):
-    """A self-signed certificate for 127.0.0.1, made here with the openssl command."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    return cert, key
 
 
 def test_tls_with_the_users_certificate(certificate, caplog):

@@ -34,6 +34,7 @@ from explorer.core.persist import commands
 from explorer.core.process.session import ProcessSession, TrainingProcessError, send
 from explorer.core.wire.frame import PREFIX, WireError, check_prefix, encode_frame, read_frame
 from explorer.core.wire.server import keep_alive, shutdown_socket
+from explorer.core.wire.tls import DuplexTLS, duplex
 
 log = logging.getLogger("explorer.remote")
 
@@ -112,7 +113,7 @@ class SocketPipe:
         return prefix + self._exactly(header_len + body_len)
 
     def poll(self, timeout: float = 0.0) -> bool:
-        pending = self.sock.pending() if isinstance(self.sock, ssl.SSLSocket) else 0
+        pending = self.sock.pending() if isinstance(self.sock, DuplexTLS) else 0
         return bool(pending or select.select([self.sock], [], [], timeout)[0])
 
     def close(self) -> None:
@@ -154,7 +155,7 @@ def connect(server: ServerAddress, resume: str | None = None, timeout: float = C
         raise RemoteRefused(f"{server}: {exc.strerror or exc}") from None
     try:
         if server.tls:
-            sock = server.ssl_context().wrap_socket(sock, server_hostname=server.host)
+            sock = duplex(server.ssl_context().wrap_socket(sock, server_hostname=server.host))
         hello: dict[str, Any] = {"token": server.token, "role": "viewer" if viewer else "control",
                                  "client": "explorer"}
         if resume is not None:

@@ -60,6 +60,7 @@ from explorer.core.wire.server import (
     keep_alive,
     shutdown_socket,
 )
+from explorer.core.wire.tls import duplex
 
 log = logging.getLogger("explorer.remote")
 
@@ -174,7 +175,7 @@ def message_head(data: bytes | bytearray | memoryview) -> tuple[str, Any]:
 
 def send_buffers(sock: socket.socket, buffers: list[bytes]) -> None:
     """Send ``buffers`` in order, whole, in as few system calls as the socket allows (no joined copy)."""
-    if isinstance(sock, ssl.SSLSocket) or not hasattr(sock, "sendmsg"):
+    if not isinstance(sock, socket.socket):  # (a TLS connection: DuplexTLS, which has no sendmsg)
         for data in buffers:
             sock.sendall(data)
         return
@@ -541,7 +542,7 @@ class TrainingServer:
         try:
             sock.settimeout(self._hello_timeout)
             if self._ssl is not None:
-                sock = self._ssl.wrap_socket(sock, server_side=True)
+                sock = duplex(self._ssl.wrap_socket(sock, server_side=True))
             return sock, read_frame(sock, max_body=HELLO_MAX_BODY, timeout=self._hello_timeout)
         except TimeoutError:
             self._refuse(sock, peer, "no hello in time")

@@ -17,6 +17,7 @@ from typing import Any
 from explorer import __version__
 from explorer.core.safe_read import escape_text
 from explorer.core.wire.frame import ConnectionClosed, Frame, WireError, encode_frame, read_frame
+from explorer.core.wire.tls import duplex
 
 CLIENT_NAME = f"network-explorer {__version__}"
 DEFAULT_MAX_BODY = 256 << 20       # a snapshot of a big model stays far below this
@@ -53,7 +54,7 @@ def greet(host: str, port: int, *, token: str, role: str, timeout: float = 5.0,
         pass
     if tls is not None:
         try:
-            sock = tls.wrap_socket(sock, server_hostname=host)
+            sock = duplex(tls.wrap_socket(sock, server_hostname=host))
         except (ssl.SSLError, ssl.CertificateError) as exc:
             sock.close()
             raise WireError(f"{where}: TLS failed ({getattr(exc, 'reason', None) or exc})") from None
