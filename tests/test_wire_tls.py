@@ -55,6 +55,11 @@ def _reader(sock, count, size, out):
     out.append(bytes(buf))
 
 
+def _writer(sock, count, size):
+    for i in range(count):
+        sock.sendall(_chunk(i, size))
+
+
 def test_both_ends_read_and_write_at_once_and_every_byte_arrives(certificate):
     """Twenty connections, each streaming 3000-byte chunks down while small ones go up, both at once,
     each side's reader on its own thread: all arrive, in order, intact (unguarded: some broke)."""
@@ -66,8 +71,8 @@ def test_both_ends_read_and_write_at_once_and_every_byte_arrives(certificate):
                    threading.Thread(target=_reader, args=(server, 300, 100, up))]
         for t in readers:
             t.start()
-        writers = [threading.Thread(target=lambda: [server.sendall(_chunk(i, CHUNK)) for i in range(300)]),
-                   threading.Thread(target=lambda: [client.sendall(_chunk(i, 100)) for i in range(300)])]
+        writers = [threading.Thread(target=_writer, args=(server, 300, CHUNK)),
+                   threading.Thread(target=_writer, args=(client, 300, 100))]
         for t in writers:
             t.start()
         for t in writers + readers:
