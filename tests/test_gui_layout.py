@@ -94,10 +94,16 @@ def test_switching_through_every_model_never_stalls_the_window(qtbot, settings, 
                 win.setGeometry(0, 0, *size)  # (the test platform's screen is 800x800)
             for _ in PANELS:
                 win.act_next_model.trigger()  # what Ctrl+PgDown does
-                qtbot.wait(700)  # the new panel's first layout and sizes
+                qtbot.wait(300)  # the new panel's first layout and sizes, then a quiet 200 ms (at most 3 s)
+                settle = time.monotonic() + 3.0
+                while time.monotonic() < settle:
+                    toggles.clear()
+                    qtbot.wait(200)
+                    if not toggles:
+                        break
                 toggles.clear()
                 beats.clear()
-                qtbot.wait(700)
+                qtbot.wait(500)
                 gaps = np.diff(beats) if len(beats) > 1 else np.array([np.inf])
                 if toggles or len(beats) < 10 or gaps.max() > 0.5:
                     stalls.append((win.family, presenting, len(toggles), len(beats), float(gaps.max())))
