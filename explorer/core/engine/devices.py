@@ -39,3 +39,14 @@ def resolve_device(name: str | None) -> torch.device:
         if idx >= torch.cuda.device_count():
             raise DeviceError(f"device {name!r} does not exist: {torch.cuda.device_count()} CUDA device(s)")
     return torch.device(name)
+
+
+def image_layout(device: torch.device) -> torch.memory_format:
+    """The memory format of a convolutional model's weights on ``device`` (its activations follow them).
+
+    Channels-last on the CPU: PyTorch's CPU max-pooling runs about 8x faster in it than in the default
+    NCHW layout (0.27 against 0.03 ms for 4x16x32x32), and a LeNet-5 training step took 8% less time, a
+    small U-Net's 20-30% less (docs/performance.md). Elsewhere the default, as nothing was measured there.
+    The numbers are the same up to float rounding; a weights file is written contiguous either way."""
+    return torch.channels_last if device.type == "cpu" else torch.preserve_format
+
