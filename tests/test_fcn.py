@@ -192,6 +192,10 @@ def test_output_map_has_the_input_size(size, skips):
     snap = tr.snapshot()
     assert snap["probe_pred"].shape == (4, size, size) and snap["probe_probs"].shape == (4, 4, size, size)
     np.testing.assert_allclose(snap["probe_probs"].sum(1), 1.0, atol=1e-5)
+    assert snap["probe_probs"].flags.c_contiguous and all(m.flags.c_contiguous for m in snap["up_maps"])
+    # on the CPU the convolutions run channels-last (image_layout), the maps of a snapshot as ever
+    convs = [m for m in tr.model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
 
 
 def test_odd_sizes_and_other_misfits_get_a_message():

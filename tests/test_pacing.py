@@ -47,6 +47,20 @@ def test_a_snapshot_is_allowed_once_the_interval_has_passed_and_the_draw_rate_is
     assert p.draw_rate == pytest.approx(2.0)  # two draws in the period of one second
 
 
+def test_at_the_refresh_rate_a_tick_a_little_early_is_on_time_and_a_paced_interval_still_holds():
+    """The refresh timer's ticks come every 50 ms give or take a few: a tick a millisecond early for the
+    interval, or an interval of 51 ms once the pace had risen for a moment, passed a tick over."""
+    p = ViewPacer(share=0.2)
+    p.set_rate(20)
+    p.drew(10.0)
+    assert p.allow(10.049) and p.allow(10.040)  # early by 1 and by 10 ms: on time
+    assert not p.allow(10.030)  # not a tick of this rate
+    p.interval = 0.051
+    assert p.allow(10.050)
+    p.interval = 0.1  # paced: one tick in two
+    assert not p.allow(10.050) and p.allow(10.0885) and p.allow(10.1)
+
+
 def test_switched_off_or_reset_it_never_holds_the_views_back():
     p = ViewPacer(share=0.2)
     p.interval = 1.0

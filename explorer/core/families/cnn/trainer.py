@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from explorer.core.data.datasets import DATASET_NAMES, DataError, Dataset
 from explorer.core.data.imagefolder import load_image_folder
-from explorer.core.engine.devices import image_layout
+from explorer.core.engine.devices import place_image_model
 from explorer.core.engine.settings import Settings, setting
 from explorer.core.families.base import MiniBatchTrainer
 from explorer.core.spec.layers import Concat, LayerStack, LocalContrastNorm
@@ -303,7 +303,7 @@ class CNNTrainer(MiniBatchTrainer):
         with torch.random.fork_rng(devices=[]):  # seeded initial weights, the global generator untouched
             torch.manual_seed(cfg.seed)
             self.model: LayerStack = build_module(self.spec)
-        self.model.to(dev, memory_format=image_layout(dev)).train()
+        place_image_model(self.model, dev).train()
         layers = list(self.model.layers)
         self._softmax_last = self.spec.layers[-1].type == "Softmax"
         # the loss takes the logits: the layers before a final Softmax (the same modules, not copies)

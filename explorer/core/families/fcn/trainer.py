@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from explorer.core.data.datasets import Dataset
 from explorer.core.data.scenes import SHAPE_CLASSES, load_mask_folder, scenes_dataset
-from explorer.core.engine.devices import image_layout
+from explorer.core.engine.devices import place_image_model
 from explorer.core.engine.settings import Settings, setting
 from explorer.core.families.base import MiniBatchTrainer, SideBySideTrainer
 from explorer.core.spec.layers import LayerStack
@@ -316,7 +316,7 @@ class FCNTrainer(MiniBatchTrainer):
             torch.manual_seed(cfg.seed)
             self.model = build_module(self._logit_spec)
             he_init(self.model)
-        self.model.to(dev, memory_format=image_layout(dev))
+        place_image_model(self.model, dev)
         self._make_optimizer()
         self._plan_maps()
 
