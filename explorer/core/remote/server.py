@@ -175,7 +175,7 @@ def message_head(data: bytes | bytearray | memoryview) -> tuple[str, Any]:
 
 def send_buffers(sock: socket.socket, buffers: list[bytes]) -> None:
     """Send ``buffers`` in order, whole, in as few system calls as the socket allows (no joined copy)."""
-    if not isinstance(sock, socket.socket):  # (a TLS connection: DuplexTLS, which has no sendmsg)
+    if isinstance(sock, ssl.SSLSocket) or not isinstance(sock, socket.socket):  # TLS (DuplexTLS): no sendmsg
         for data in buffers:
             sock.sendall(data)
         return
