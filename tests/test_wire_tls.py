@@ -132,3 +132,21 @@ def test_a_plain_socket_is_left_as_it_is():
     finally:
         a.close()
         b.close()
+
+
+def test_a_send_that_times_out_partway_ends_sending_on_that_connection(certificate):
+    """OpenSSL keeps the part of a record a stopped send left unwritten, and would finish it from the next
+    send's bytes: after a timed-out send no further send is taken (each caller drops the connection)."""
+    server, client = _pair(certificate)
+    try:
+        client.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            client.sendall(b"x" * (64 << 20))  # nobody reads: the socket buffers fill, the send stops
+        with pytest.raises(OSError, match="a send stopped partway"):
+            client.sendall(b"a frame")
+        client.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            client.recv(10)  # reading is still allowed: nothing came, nothing is lost
+    finally:
+        server.close()
+        client.close()

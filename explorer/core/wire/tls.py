@@ -33,6 +33,7 @@ class DuplexTLS:
         self._tls = tls
         self._lock = threading.Lock()
         self._timeout = tls.gettimeout()
+        self._broken: str | None = None  # why no more may be sent (a send that stopped partway)
         tls.setblocking(False)
 
     # -- the socket's settings -------------------------------------------------------------------------
@@ -62,14 +63,14 @@ class DuplexTLS:
             return self._tls.pending()
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
-        deadline = self._deadline()
+        timeout, deadline = self._deadline()
         while True:
             with self._lock:
                 try:
                     return self._tls.recv_into(buffer, nbytes, flags)
                 except (ssl.SSLWantReadError, ssl.SSLWantWriteError) as exc:
                     error: ssl.SSLError = exc
-            self._wait(error, deadline)
+            self._wait(error, timeout, deadline)
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         buffer = bytearray(bufsize)
@@ -77,21 +78,23 @@ class DuplexTLS:
         return bytes(buffer[:n])
 
     def send(self, data: Any, flags: int = 0) -> int:
-        deadline = self._deadline()
+        self._check_sendable()
+        timeout, deadline = self._deadline()
         while True:
             with self._lock:
                 try:
                     return self._tls.send(data, flags)
                 except (ssl.SSLWantReadError, ssl.SSLWantWriteError) as exc:
                     error: ssl.SSLError = exc
-            self._wait(error, deadline)
+            self._sending_wait(error, timeout, deadline)
 
     def sendall(self, data: Any, flags: int = 0) -> None:
         """All of ``data``; after a wait, the same bytes are offered again (as OpenSSL requires)."""
+        self._check_sendable()
         view = memoryview(data)
         if view.format != "B" or view.ndim != 1:
             view = view.cast("B")
-        deadline = self._deadline()
+        timeout, deadline = self._deadline()
         while view:
             with self._lock:
                 try:
@@ -101,7 +104,7 @@ class DuplexTLS:
             if sent:
                 view = view[sent:]
             else:
-                self._wait(error, deadline)
+                self._sending_wait(error, timeout, deadline)
 
     # -- the end -------------------------------------------------------------------------------------
     def shutdown(self, how: int) -> None:
@@ -120,15 +123,31 @@ class DuplexTLS:
         self.close()
 
     # -- waiting, outside the lock ---------------------------------------------------------------------
-    def _deadline(self) -> float | None:
-        return None if self._timeout is None else time.monotonic() + self._timeout
+    def _deadline(self) -> tuple[float | None, float | None]:
+        """The timeout this call started with, and when it runs out (a settimeout meanwhile is the next call's)."""
+        timeout = self._timeout
+        return timeout, None if timeout is None else time.monotonic() + timeout
 
-    def _wait(self, error: ssl.SSLError, deadline: float | None) -> None:
+    def _check_sendable(self) -> None:
+        if self._broken is not None:
+            raise OSError(f"the connection is broken: {self._broken}")
+
+    def _sending_wait(self, error: ssl.SSLError, timeout: float | None, deadline: float | None) -> None:
+        """:meth:`_wait` for a send: one that stops with part of its record written leaves OpenSSL holding
+        it, and a later send of other bytes would carry on from the middle of those: no more sends."""
+        try:
+            self._wait(error, timeout, deadline)
+        except BaseException as exc:
+            if timeout != 0:
+                self._broken = f"a send stopped partway ({exc or type(exc).__name__})"
+            raise
+
+    def _wait(self, error: ssl.SSLError, timeout: float | None, deadline: float | None) -> None:
         """Until the socket can do what ``error`` (want-read or want-write) asked for, or ``deadline``."""
         if deadline is None:
             remaining = None
         else:
-            if self._timeout == 0:
+            if timeout == 0:
                 raise error  # non-blocking: the caller waits as it likes
             remaining = deadline - time.monotonic()
             if remaining <= 0:
