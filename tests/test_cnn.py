@@ -352,6 +352,17 @@ def test_cnn_trains_on_an_image_folder(tmp_path):
 
 
 # -- run folders and the command line --------------------------------------------------------------
+def _trained_and_saved(tr, steps, folder):
+    """``steps`` steps of ``tr`` through a session, then its run folder written at ``folder``."""
+    s = TrainingSession(tr)
+    try:
+        s.step(steps)
+        s.wait(30)
+        return save_run(s, folder)
+    finally:
+        s.close()
+
+
 def test_on_the_cpu_the_convolutions_run_channels_last_and_a_saved_run_reads_back_bit_for_bit(tmp_path):
     """Channels-last on the CPU (image_layout: its max-pooling 8x faster): the same numbers as the default
     layout to float rounding, and a run folder's weights, written contiguous, restore the same model."""
@@ -365,13 +376,7 @@ def test_on_the_cpu_the_convolutions_run_channels_last_and_a_saved_run_reads_bac
     default = copy.deepcopy(tr.model).to(memory_format=torch.contiguous_format)
     with torch.no_grad():
         torch.testing.assert_close(tr.model(x), default(x), rtol=1e-5, atol=1e-6)
-    s = TrainingSession(tr)
-    try:
-        s.step(6)
-        s.wait(30)
-        out = save_run(s, tmp_path / "run")
-    finally:
-        s.close()
+    out = _trained_and_saved(tr, 6, tmp_path / "run")
     assert all(t.is_contiguous() for t in cpu_state_tensors(tr).values())
     back = restore_trainer(load_run(out))
     assert all(c.weight.is_contiguous(memory_format=torch.channels_last)
@@ -381,13 +386,7 @@ def test_on_the_cpu_the_convolutions_run_channels_last_and_a_saved_run_reads_bac
 
 def test_run_folder_saves_and_reopens_a_cnn(tmp_path):
     tr = tiny_trainer(lr=0.05)
-    s = TrainingSession(tr)
-    try:
-        s.step(12)
-        s.wait(30)
-        out = save_run(s, tmp_path / "run")
-    finally:
-        s.close()
+    out = _trained_and_saved(tr, 12, tmp_path / "run")
     back = restore_trainer(load_run(out))
     assert back.family == "cnn" and back.step == 12
     assert back.config.spec == tr.config.spec

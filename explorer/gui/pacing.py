@@ -81,7 +81,8 @@ class ViewPacer:
         ``min_interval`` give or take a few milliseconds: a tick a little early for the interval counts
         as on time (``TICK_SLACK``). Without it, an interval a little over the tick's period (51 ms
         at 20 ticks a second, once the pace had risen for a moment) passed over every other tick: 10
-        snapshots a second drawn where 19 were allowed, as a 1 ms early tick did at the rate itself."""
+        snapshots a second drawn where 19 were allowed (and at the rate itself, any tick more than
+        1 ms early)."""
         return not self.enabled or wall - self._last_draw >= self.interval - TICK_SLACK * self.min_interval
 
     @property

@@ -54,4 +54,3 @@ def image_layout(device: torch.device) -> torch.memory_format:
 def place_image_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """``model`` moved to ``device`` in the layout :func:`image_layout` picks there (in place, as ``to``)."""
     return model.to(device, memory_format=image_layout(device))  # type: ignore[call-overload]
-

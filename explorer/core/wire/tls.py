@@ -75,7 +75,7 @@ class DuplexTLS:
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         buffer = bytearray(bufsize)
         n = self.recv_into(buffer, bufsize, flags)
-        return bytes(buffer[:n])
+        return bytes(memoryview(buffer)[:n])
 
     def send(self, data: Any, flags: int = 0) -> int:
         self._check_sendable()
