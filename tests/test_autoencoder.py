@@ -375,3 +375,29 @@ def test_config_from_spec_picks_data_and_refuses_wrong_layouts():
     for spec in bad:
         with pytest.raises(ValueError):
             config_from_spec(spec)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("batch", [128, 100, 37])
+def test_backprop_by_hand_is_autograds_bit_for_bit(tied, batch):
+    """The written-out chain rule leaves autograd's gradients in ``.grad``, to the last bit, tied or not,
+    whatever the batch size (1/N rounds unless N is a power of two)."""
+    torch.manual_seed(batch)
+    model = Autoencoder(50, 20, tied=tied, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        model.b.uniform_(-1, 1)
+        model.d.uniform_(-1, 1)
+    target = torch.rand(batch, 50)
+    x_in = target + 0.3 * torch.randn(batch, 50)
+    _, recon = model(x_in)
+    loss = ((recon - target) ** 2).sum(1).mean()
+    loss.backward()
+    want = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
+
+    got_loss = model.backprop(x_in, target)
+    assert torch.equal(got_loss, loss.detach())
+    assert set(want) == ({"W", "b", "d"} if tied else {"W", "b", "d", "W_dec"})
+    for name, p in model.named_parameters():
+        assert torch.equal(p.grad, want[name]), name
+    assert float(want["W"].abs().sum()) > 0

@@ -437,3 +437,55 @@ def test_measured_steps_train_as_unmeasured_ones(digits):
         assert torch.equal(a["loss"], b["loss"])
     for p, q in zip(measured.model.parameters(), plain.model.parameters()):
         assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+def test_backprop_by_the_delta_rule_is_autograds_bit_for_bit(activation):
+    """The hand-written backward pass gives autograd's loss, gradients and deltas, to the last bit."""
+    torch.manual_seed(5)
+    net = DeepMLP([30, 24, 16, 16, 5], activation)
+    with torch.no_grad():  # large weights: saturated sigmoids and dead ReLUs take part
+        for layer in net.linears:
+            layer.weight.mul_(4.0)
+    x = torch.rand(40, 30)
+    y = torch.randint(0, 5, (40,))
+    logits, nets, hiddens = net.forward_all(x)
+    loss = F.cross_entropy(logits, y)
+    params = [p for layer in net.linears for p in (layer.weight, layer.bias)]
+    grads = torch.autograd.grad(loss, [*params, *nets])
+
+    bp = net.backprop(x, y)
+    assert torch.equal(bp.loss, loss.detach()) and torch.equal(bp.logits, logits.detach())
+    assert all(torch.equal(a, b.detach()) for a, b in zip(bp.hiddens, hiddens))
+    assert len(bp.weight_grads) == len(bp.bias_grads) == len(bp.deltas) == 4
+    for i in range(4):
+        assert torch.equal(bp.weight_grads[i], grads[2 * i]), f"dloss/dW_{i + 1}"
+        assert torch.equal(bp.bias_grads[i], grads[2 * i + 1]), f"dloss/db_{i + 1}"
+        assert torch.equal(bp.deltas[i], grads[len(params) + i]), f"delta_{i + 1}"
+    assert float(grads[0].abs().sum()) > 0  # the bottom layer's gradient is not all zeros
+    assert all(p.grad is None for p in params)  # backprop hands the gradients back, sets none
+
+
+@pytest.mark.parametrize("init", ["random", "relu-he"])
+def test_a_fine_tuning_step_is_an_autograd_sgd_step(digits, init):
+    """The trainer's steps move the weights exactly as the plain loop (autograd, torch's SGD) would."""
+    import copy
+
+    tr = make(digits, init=init, hidden=(20, 16, 12), stats_every=3, momentum=0.9, lr=0.3)
+    ref = copy.deepcopy(tr.model)
+    opt = torch.optim.SGD(ref.parameters(), lr=0.3, momentum=0.9)
+    batches = []
+    take = tr.next_batch
+    tr.next_batch = lambda: batches.append(take()) or batches[-1]
+    for _ in range(7):
+        row = tr.train_step()
+        x, y = batches[-1]
+        loss = F.cross_entropy(ref(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        assert torch.equal(row["loss"], loss.detach())
+    for p, q in zip(tr.model.parameters(), ref.parameters()):
+        assert torch.equal(p, q)
+        assert torch.equal(p.grad, q.grad)
+    assert not torch.equal(tr.model.linears[0].weight, make(digits, init=init, hidden=(20, 16, 12)).model.linears[0].weight)
