@@ -489,3 +489,23 @@ def test_a_fine_tuning_step_is_an_autograd_sgd_step(digits, init):
         assert torch.equal(p, q)
         assert torch.equal(p.grad, q.grad)
     assert not torch.equal(tr.model.linears[0].weight, make(digits, init=init, hidden=(20, 16, 12)).model.linears[0].weight)
+
+
+def test_unit_histograms_count_as_histc_at_every_bin_edge():
+    """One count for all the layers gives torch.histc's counts, bin for bin, layers of different sizes,
+    with values on every bin edge, on the float just above and just below it, at 0 and at 1."""
+    from explorer.core.families.deep.trainer import HIST_BINS, unit_histograms
+
+    edges = torch.arange(0, HIST_BINS + 1, dtype=torch.float32) / HIST_BINS
+    near = torch.cat([edges, torch.nextafter(edges, torch.tensor(2.0)).clamp(max=1.0),
+                      torch.nextafter(edges, torch.tensor(-1.0)).clamp(min=0.0)])
+    torch.manual_seed(2)
+    layers = [torch.cat([near, torch.rand(300)]).reshape(-1, 3),
+              torch.sigmoid(torch.randn(64, 40) * 8.0),  # mostly saturated: the end bins fill
+              torch.full((7, 5), 0.05), torch.ones(2, 2), torch.zeros(1, 9)]
+    got = unit_histograms(layers)
+    want = torch.stack([torch.histc(h, bins=HIST_BINS, min=0.0, max=1.0) for h in layers])
+    assert got.dtype == torch.float32 and got.shape == (5, HIST_BINS)
+    assert torch.equal(got, want)
+    assert [int(n) for n in got.sum(1)] == [h.numel() for h in layers]
+    assert unit_histograms([]).shape == (0, HIST_BINS)
