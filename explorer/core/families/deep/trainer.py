@@ -487,6 +487,8 @@ class MLPTrainer(MiniBatchTrainer):
     def _finetune_step(self) -> dict[str, torch.Tensor]:
         x, y = self.next_batch()
         measure = self._last_stats is None or self._ft_step % self.config.stats_every == 0
+        # no autograd backward: were this family ever trained data-parallel (it is not, see
+        # explorer.core.engine.distributed.FAMILIES), DDP would need one to average the gradients
         bp = self.model.backprop(x, y)
         for layer, weight_grad, bias_grad in zip(self.model.linears, bp.weight_grads, bp.bias_grads):
             layer.weight.grad = weight_grad
