@@ -127,7 +127,8 @@ class Autoencoder(torch.nn.Module):
         dloss/dr = 2 (r - target) / N; delta_r = dloss/dr r (1 - r); dloss/dW_dec = delta_r^T h;
         delta_h = (delta_r W_dec) h (1 - h); dloss/dW = delta_h^T x_in (plus delta_r^T h, transposed,
         when tied). Why by hand: autograd's graph costs a few percent of this small network's step on a
-        CPU (784-256-784 at batch 128: 4.79 ms against 4.61 ms, 2026-12-06). Each line calls the kernel
+        CPU (784-256-784 at batch 128, one thread: a median 4.17 ms against 4.01, ``benchmarks/backprop_cost.py``,
+        2026-12-06; within that machine's noise). Each line calls the kernel
         that autograd's backward calls, so the gradients are autograd's, bit for bit
         (``tests/test_autoencoder.py``).
         """

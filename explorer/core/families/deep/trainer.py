@@ -128,7 +128,8 @@ class DeepMLP(torch.nn.Module):
 
         Why by hand: autograd records a graph in the forward pass and walks it back, and on a CPU that
         bookkeeping costs as much as the small matrix products of this network (a step of the
-        784-128x5-10 net at batch 64 took 1.3 ms with autograd and 1.1 ms like this, 2026-12-06). The
+        784-128x5-10 net at batch 64 took 1.05-1.15 ms with autograd and 0.96-1.02 ms like this, one thread,
+        ``benchmarks/backprop_cost.py``, 2026-12-06). The
         deltas, which the vanishing-gradient view shows, come with it. Each line calls the kernel that
         autograd's own backward of ``F.cross_entropy``, ``F.linear`` and the activation calls, so every
         gradient is autograd's, bit for bit (``tests/test_deep.py``).
