@@ -378,17 +378,19 @@ def test_config_from_spec_picks_data_and_refuses_wrong_layouts():
 
 
 @pytest.mark.parametrize("tied", [False, True])
-@pytest.mark.parametrize("batch", [128, 100, 37])
-def test_backprop_by_hand_is_autograds_bit_for_bit(tied, batch):
+@pytest.mark.parametrize("batch, dtype", [(128, torch.float32), (100, torch.float32), (37, torch.float32),
+                                          (37, torch.float64), (1, torch.float32)])
+def test_backprop_by_hand_is_autograds_bit_for_bit(tied, batch, dtype):
     """The written-out chain rule leaves autograd's gradients in ``.grad``, to the last bit, tied or not,
-    whatever the batch size (1/N rounds unless N is a power of two)."""
+    whatever the batch size (1/N rounds unless N is a power of two), in double precision too (where a
+    tied decoder's product taken the other way round differs)."""
     torch.manual_seed(batch)
-    model = Autoencoder(50, 20, tied=tied, generator=torch.Generator().manual_seed(1))
+    model = Autoencoder(50, 20, tied=tied, generator=torch.Generator().manual_seed(1)).to(dtype)
     with torch.no_grad():
         model.b.uniform_(-1, 1)
         model.d.uniform_(-1, 1)
-    target = torch.rand(batch, 50)
-    x_in = target + 0.3 * torch.randn(batch, 50)
+    target = torch.rand(batch, 50, dtype=dtype)
+    x_in = target + 0.3 * torch.randn(batch, 50, dtype=dtype)
     _, recon = model(x_in)
     loss = ((recon - target) ** 2).sum(1).mean()
     loss.backward()

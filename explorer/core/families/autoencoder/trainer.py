@@ -22,6 +22,7 @@ import torch
 
 from explorer.core.engine.settings import setting
 from explorer.core.engine.uniforms import NumpyUniforms, UniformSource
+from explorer.core.families.backward import mm_input_grad, mm_weight_grad
 from explorer.core.families.base import DataSettings, MiniBatchTrainer
 from explorer.core.limits import FLOAT_BYTES, check_memory
 
@@ -126,7 +127,7 @@ class Autoencoder(torch.nn.Module):
         The chain rule written out: with r = sigma(h W_dec^T + d), h = sigma(x W^T + b) and N examples,
         dloss/dr = 2 (r - target) / N; delta_r = dloss/dr r (1 - r); dloss/dW_dec = delta_r^T h;
         delta_h = (delta_r W_dec) h (1 - h); dloss/dW = delta_h^T x_in (plus delta_r^T h, transposed,
-        when tied). Why by hand: autograd's graph costs a few percent of this small network's step on a
+        when tied), each product the one autograd would pick (:mod:`explorer.core.families.backward`). Why by hand: autograd's graph costs a few percent of this small network's step on a
         CPU (784-256-784 at batch 128, one thread: a median 4.17 ms against 4.01, ``benchmarks/backprop_cost.py``,
         2026-12-06; within that machine's noise). Each line calls the kernel
         that autograd's backward calls, so the gradients are autograd's, bit for bit
@@ -137,14 +138,15 @@ class Autoencoder(torch.nn.Module):
         diff = recon - target
         loss = diff.pow(2).sum(1).mean()
         delta_r = torch.ops.aten.sigmoid_backward(diff.mul(2.0 / target.shape[0]), recon)
-        decoder_grad = delta_r.t().mm(h)
-        delta_h = torch.ops.aten.sigmoid_backward(delta_r.mm(self.decoder_weight()), h)
-        encoder_grad = delta_h.t().mm(x_in)
+        decoder_t = self.decoder_weight().t()  # decode is addmm(d, h, decoder^T); tied: W itself
+        decoder_t_grad = mm_weight_grad(delta_r, h, decoder_t)
+        delta_h = torch.ops.aten.sigmoid_backward(mm_input_grad(delta_r, h, decoder_t), h)
+        encoder_grad = mm_weight_grad(delta_h, x_in, self.W.t()).t()
         if self.W_dec is None:
-            self.W.grad = encoder_grad.add_(decoder_grad.t())
+            self.W.grad = encoder_grad + decoder_t_grad
         else:
             self.W.grad = encoder_grad
-            self.W_dec.grad = decoder_grad
+            self.W_dec.grad = decoder_t_grad.t()
         self.b.grad = delta_h.sum(0)
         self.d.grad = delta_r.sum(0)
         return loss

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from explorer.core.data.datasets import Dataset
 from explorer.core.engine.settings import setting
 from explorer.core.families.autoencoder.trainer import Autoencoder
+from explorer.core.families.backward import mm_input_grad, mm_weight_grad
 from explorer.core.families.base import DataSettings, MiniBatchTrainer, SavedParameter
 from explorer.core.families.rbm.model import RBM, ContrastiveDivergence
 from explorer.core.limits import FLOAT_BYTES, check_memory
@@ -124,7 +125,8 @@ class DeepMLP(torch.nn.Module):
 
         From the top: delta_L = dloss/dlogits (softmax minus one-hot, over the batch size); for each layer
         dloss/dW = delta^T x_in and dloss/db = the sum of delta over the batch; the layer below gets
-        delta = (delta W) sigma'(net), with sigma' = h (1 - h) for sigmoid and [h > 0] for ReLU.
+        delta = (delta W) sigma'(net), with sigma' = h (1 - h) for sigmoid and [h > 0] for ReLU. The
+        products are those autograd would pick (:mod:`explorer.core.families.backward`).
 
         Why by hand: autograd records a graph in the forward pass and walks it back, and on a CPU that
         bookkeeping costs as much as the small matrix products of this network (a step of the
@@ -147,10 +149,11 @@ class DeepMLP(torch.nn.Module):
         deltas: list[torch.Tensor] = [delta] * n
         for i in range(n - 1, -1, -1):
             deltas[i] = delta
-            weight_grads[i] = delta.t().mm(inputs[i])
+            weight_t = self.linears[i].weight.t()  # F.linear is addmm(bias, input, weight^T)
+            weight_grads[i] = mm_weight_grad(delta, inputs[i], weight_t).t()
             bias_grads[i] = delta.sum(0)
             if i:
-                back = delta.mm(self.linears[i].weight)
+                back = mm_input_grad(delta, inputs[i], weight_t)
                 if self.activation == "sigmoid":
                     delta = torch.ops.aten.sigmoid_backward(back, inputs[i])
                 else:
@@ -239,7 +242,8 @@ def unit_histograms(hiddens: Sequence[torch.Tensor], bins: int = HIST_BINS) -> t
 
     For sigmoid units, whose values lie in [0, 1]: a value's bin is floor(value * bins), 1.0 in the last,
     as histc places it (checked against histc at every bin edge and its float neighbours in
-    ``tests/test_deep.py``). Why not histc: five calls took 0.91 ms for the deep MLP's five layers of
+    ``tests/test_deep.py``). A NaN (a run that has diverged) counts in the first bin, where histc would
+    leave it out. Why not histc: five calls took 0.91 ms for the deep MLP's five layers of
     256 x 128 values, this 0.4 ms (one thread, 2026-12-06), and the MLP panel's snapshot must stay under
     2.5 ms to be taken 20 times a second within its 5% share of the training process.
     """
