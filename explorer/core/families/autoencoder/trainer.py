@@ -127,11 +127,13 @@ class Autoencoder(torch.nn.Module):
         The chain rule written out: with r = sigma(h W_dec^T + d), h = sigma(x W^T + b) and N examples,
         dloss/dr = 2 (r - target) / N; delta_r = dloss/dr r (1 - r); dloss/dW_dec = delta_r^T h;
         delta_h = (delta_r W_dec) h (1 - h); dloss/dW = delta_h^T x_in (plus delta_r^T h, transposed,
-        when tied), each product the one autograd would pick (:mod:`explorer.core.families.backward`). Why by hand: autograd's graph costs a few percent of this small network's step on a
-        CPU (784-256-784 at batch 128, one thread: a median 4.17 ms against 4.01, ``benchmarks/backprop_cost.py``,
-        2026-12-06; within that machine's noise). Each line calls the kernel
-        that autograd's backward calls, so the gradients are autograd's, bit for bit
-        (``tests/test_autoencoder.py``).
+        when tied). Each line calls the kernel that autograd's backward calls, and each product is the
+        one autograd would pick (:mod:`explorer.core.families.backward`), so the gradients are
+        autograd's, bit for bit (``tests/test_autoencoder.py``).
+
+        Why by hand: autograd's graph costs a few percent of this small network's step on a CPU
+        (784-256-784 at batch 128, one thread: a median 4.17 ms against 4.01, within that machine's
+        noise; ``benchmarks/backprop_cost.py``, 2026-12-06).
         """
         h = self.encode(x_in)
         recon = self.decode(h)

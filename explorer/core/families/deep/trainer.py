@@ -129,12 +129,12 @@ class DeepMLP(torch.nn.Module):
         products are those autograd would pick (:mod:`explorer.core.families.backward`).
 
         Why by hand: autograd records a graph in the forward pass and walks it back, and on a CPU that
-        bookkeeping costs as much as the small matrix products of this network (a step of the
-        784-128x5-10 net at batch 64 took 1.05-1.15 ms with autograd and 0.96-1.02 ms like this, one thread,
-        ``benchmarks/backprop_cost.py``, 2026-12-06). The
-        deltas, which the vanishing-gradient view shows, come with it. Each line calls the kernel that
-        autograd's own backward of ``F.cross_entropy``, ``F.linear`` and the activation calls, so every
-        gradient is autograd's, bit for bit (``tests/test_deep.py``).
+        bookkeeping costs as much as some of this network's small matrix products (a step of the
+        784-128x5-10 net at batch 64, one thread: 1.05-1.15 ms with autograd, 0.96-1.02 ms like this;
+        ``benchmarks/backprop_cost.py``, 2026-12-06). The deltas, which the vanishing-gradient view
+        shows, come with it. Each line calls the kernel that autograd's own backward of
+        ``F.cross_entropy``, ``F.linear`` and the activation calls, so every gradient is autograd's,
+        bit for bit (``tests/test_deep.py``).
         """
         logits, _, hiddens = self.forward_all(x)
         logp = torch.log_softmax(logits, 1)
@@ -243,9 +243,10 @@ def unit_histograms(hiddens: Sequence[torch.Tensor], bins: int = HIST_BINS) -> t
     For sigmoid units, whose values lie in [0, 1]: a value's bin is floor(value * bins), 1.0 in the last,
     as histc places it (checked against histc at every bin edge and its float neighbours in
     ``tests/test_deep.py``). A NaN (a run that has diverged) counts in the first bin, where histc would
-    leave it out. Why not histc: five calls took 0.91 ms for the deep MLP's five layers of
-    256 x 128 values, this 0.4 ms (one thread, 2026-12-06), and the MLP panel's snapshot must stay under
-    2.5 ms to be taken 20 times a second within its 5% share of the training process.
+    leave it out. Why not histc: five calls took 0.91 ms for the deep MLP's five layers of 256 x 128
+    values, this 0.35 ms (one thread, ``benchmarks/backprop_cost.py``, 2026-12-06), and the MLP panel's
+    snapshot must stay under 2.5 ms to be taken 20 times a second within its 5% share of the training
+    process.
     """
     n = len(hiddens)
     if not n:
