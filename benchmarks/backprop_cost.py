@@ -2,19 +2,21 @@
 
     python benchmarks/backprop_cost.py [--data-dir DIR] [--repeats 3] [--steps 1000]
 
-* deep MLP 784-128x5-10 (sigmoid, batch 64): a gradient step by autograd (``F.cross_entropy`` and
+* deep MLP 784-128x5-10 (sigmoid, batch 64, as in ``mlp_speed.py``): a gradient step by autograd (``F.cross_entropy`` and
   ``backward``) against ``DeepMLP.backprop`` (the lecture's delta rule), both followed by torch's SGD;
 * DAE 784-256-784 (batch 128, gaussian noise 0.3, momentum 0.9): autograd against ``Autoencoder.backprop``;
 * the MLP panel's layer histograms: five ``torch.histc`` against one ``unit_histograms``, and the
   whole snapshot (``MLPTrainer.snapshot``).
 
 Each pair is timed alternately, median microseconds a call; the gradients are checked equal first.
-MNIST from ``--data-dir`` when it has it, else random pixels of its shape.
+The network and data are ``mlp_speed.py``'s: MNIST from ``--data-dir`` when it has it, else the 8x8
+digits (64 inputs; the DAE then 64-256-64).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -25,12 +27,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from explorer.core.data.datasets import Dataset, find_idx_files, load_dataset  # noqa: E402
+from mlp_speed import HIDDEN, config_and_data  # noqa: E402
+
 from explorer.core.families.autoencoder.trainer import Autoencoder  # noqa: E402
 from explorer.core.families.deep.trainer import (  # noqa: E402
     HIST_BINS,
     DeepMLP,
-    MLPConfig,
     MLPTrainer,
     unit_histograms,
 )
@@ -47,17 +49,9 @@ def median_us(fn, n: int) -> float:
     return statistics.median(times) * 1e6
 
 
-def pixels(data_dir: str | None) -> tuple[torch.Tensor, torch.Tensor, Dataset | None]:
-    if data_dir and find_idx_files("mnist", data_dir):
-        ds = load_dataset("mnist", data_dir)
-        return torch.from_numpy(ds.train_x), torch.from_numpy(ds.train_y.astype("int64")), ds
-    g = torch.Generator().manual_seed(0)
-    return torch.rand(8000, 784, generator=g), torch.randint(0, 10, (8000,), generator=g), None
-
-
 def mlp_pair(x_all: torch.Tensor, y_all: torch.Tensor):
     torch.manual_seed(0)
-    net = DeepMLP([784, 128, 128, 128, 128, 128, 10])
+    net = DeepMLP([x_all.shape[1], *HIDDEN, 10])
     with torch.no_grad():
         for layer in net.linears:
             layer.weight.normal_(0, 0.01)
@@ -91,7 +85,7 @@ def mlp_pair(x_all: torch.Tensor, y_all: torch.Tensor):
 
 
 def dae_pair(x_all: torch.Tensor):
-    model = Autoencoder(784, 256, generator=torch.Generator().manual_seed(0))
+    model = Autoencoder(x_all.shape[1], 256, generator=torch.Generator().manual_seed(0))
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     g = torch.Generator().manual_seed(1)
 
@@ -121,18 +115,17 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=1000)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    x_all, y_all, ds = pixels(args.data_dir)
+    cfg, ds, source = config_and_data(args.data_dir)  # the MLP benchmark's network and data
+    x_all, y_all = torch.from_numpy(ds.train_x), torch.from_numpy(ds.train_y.astype("int64"))
     mlp_auto, mlp_hand = mlp_pair(x_all, y_all)
     dae_auto, dae_hand = dae_pair(x_all)
-    cfg = MLPConfig(hidden=(128,) * 5, init="random", batch_size=64, device="cpu",
-                    **({"dataset": "mnist", "data_dir": args.data_dir} if ds is not None else {}))
-    trainer = MLPTrainer(cfg, dataset=ds) if ds is not None else MLPTrainer(cfg)
+    trainer = MLPTrainer(dataclasses.replace(cfg, device="cpu"), dataset=ds)
     for _ in range(20):
         trainer.train_step()
     hiddens = trainer.model.forward_all(trainer._snap_x)[2]
     histc = lambda: [torch.histc(h, bins=HIST_BINS, min=0.0, max=1.0) for h in hiddens]  # noqa: E731
     assert torch.equal(unit_histograms(hiddens), torch.stack(histc()))
-    print(f"one thread, torch {torch.__version__}, {'MNIST' if ds is not None else 'random pixels'}; "
+    print(f"one thread, torch {torch.__version__}, {source}; "
           f"median microseconds a call")
     for r in range(args.repeats):
         n = args.steps

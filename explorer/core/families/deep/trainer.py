@@ -143,22 +143,19 @@ class DeepMLP(torch.nn.Module):
         g = torch.ops.aten.nll_loss_backward(ones, logp, y, None, 1, -100, total_weight)
         delta = torch.ops.aten._log_softmax_backward_data(g, logp, 1, logp.dtype)
         inputs = [x, *hiddens]
-        n = len(self.layers)
-        weight_grads: list[torch.Tensor] = [delta] * n
-        bias_grads: list[torch.Tensor] = [delta] * n
-        deltas: list[torch.Tensor] = [delta] * n
-        for i in range(n - 1, -1, -1):
-            deltas[i] = delta
+        weight_grads, bias_grads, deltas = [], [], []  # from the top layer down; reversed at the end
+        for i in range(len(self.layers) - 1, -1, -1):
+            deltas.append(delta)
             weight_t = self.linears[i].weight.t()  # F.linear is addmm(bias, input, weight^T)
-            weight_grads[i] = mm_weight_grad(delta, inputs[i], weight_t).t()
-            bias_grads[i] = delta.sum(0)
+            weight_grads.append(mm_weight_grad(delta, inputs[i], weight_t).t())
+            bias_grads.append(delta.sum(0))
             if i:
                 back = mm_input_grad(delta, inputs[i], weight_t)
                 if self.activation == "sigmoid":
                     delta = torch.ops.aten.sigmoid_backward(back, inputs[i])
                 else:
                     delta = torch.ops.aten.threshold_backward(back, inputs[i], 0)
-        return Backprop(logits, loss, hiddens, weight_grads, bias_grads, deltas)
+        return Backprop(logits, loss, hiddens, weight_grads[::-1], bias_grads[::-1], deltas[::-1])
 
 
 def saturation(h: torch.Tensor, activation: str) -> torch.Tensor:
