@@ -63,6 +63,7 @@ def timed(spent: dict[str, list[float]], name: str, method=None):
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--probe", type=int, default=16, help="probe digits (the example's 16)")
     args = ap.parse_args(argv)
     spent: dict[str, list[float]] = {}
     for name in PARTS:
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     model = example.DigitsCNN()
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     loss_fn = nn.CrossEntropyLoss()
-    w = explorer.watch(model, probe=x_test[:16], target=y_test[:16], optimizer=opt, quiet=True)
+    w = explorer.watch(model, probe=x_test[:args.probe], target=y_test[:args.probe], optimizer=opt, quiet=True)
     assert w.address is not None
     code = VIEWER.format(root=ROOT, host=w.address[0], port=w.address[1], token=w.viewer_token or w.token)
     viewer = subprocess.Popen([sys.executable, "-c", code])

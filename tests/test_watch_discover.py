@@ -10,7 +10,14 @@ import pytest
 import torch
 from torch import nn
 
-from explorer.core.watch.discover import describe_model, is_segmentation, layer_modules, probe_mode, unwrap
+from explorer.core.watch.discover import (
+    LayerLookup,
+    describe_model,
+    is_segmentation,
+    layer_modules,
+    probe_mode,
+    unwrap,
+)
 
 
 def small_cnn() -> nn.Module:
@@ -259,3 +266,44 @@ def test_layer_modules_do_not_list_a_recurrent_modules_insides():
 
     model = nn.Sequential(Cell(), nn.Linear(3, 1))
     assert [n for n, _ in layer_modules(model)] == ["0", "1"]
+
+
+def test_the_layer_lookup_walks_the_model_again_once_its_refresh_time_has_passed():
+    now = [10.0]
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
+    lookup = LayerLookup(nn.DataParallel(model), refresh_s=1.0, clock=lambda: now[0])
+    first = lookup.modules()
+    assert list(first) == ["Sequential", "0", "1"] and first["0"] is model[0]
+    model[0] = nn.Linear(3, 4)  # the user replaces a layer while it trains
+    now[0] += 0.99
+    assert lookup.modules() is first  # (kept: no walk)
+    now[0] += 0.01
+    assert lookup.modules()["0"] is model[0]
+
+
+def test_a_module_with_a_train_method_of_its_own_has_it_called_by_the_probe_forward():
+    """A plain tree's flags are set directly; a module that overrides train() (to keep its batch norms
+    frozen, say) gets eval() called as usual, and every flag comes back as it was."""
+
+    class FrozenNorm(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.norm = nn.Linear(3, 3), nn.BatchNorm1d(3)
+            self.calls: list[bool] = []
+
+        def train(self, mode: bool = True):
+            self.calls.append(mode)
+            super().train(mode)
+            self.norm.eval()  # frozen, whatever the mode
+            return self
+
+        def forward(self, x):
+            return self.norm(self.fc(x))
+
+    model = nn.Sequential(FrozenNorm(), nn.ReLU())
+    model.train()
+    seen = []
+    model[0].fc.register_forward_hook(lambda m, a, o: seen.append(m.training))
+    describe_model(model, torch.randn(2, 3))
+    assert model[0].calls == [True, False] and seen == [False]
+    assert [m.training for m in model.modules()] == [True, True, True, False, True]

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from explorer.core.watch import snapshot as snapshot_module
-from explorer.core.watch.discover import describe_model
+from explorer.core.watch.discover import describe_model, modules_by_name
 from explorer.core.watch.gradients import grad_norms
 from explorer.core.watch.snapshot import HIST_BINS, take_snapshot
 
@@ -186,7 +186,7 @@ def test_a_snapshot_touches_neither_generators_flags_gradients_nor_hooks():
         assert p.grad is before  # the same tensor (or still None) ...
         if copy is not None:
             assert torch.equal(p.grad, copy)  # ... with the same values
-    assert all_hooks(model) == 0
+    assert all_hooks(model) == 0 and not global_hooks()
     # the dropout ran in eval mode: the maps are the convolution's exactly
     with torch.no_grad():
         np.testing.assert_array_equal(arrays["act/conv"], model.conv(x)[0].numpy())
@@ -207,8 +207,31 @@ def test_hooks_are_removed_and_flags_restored_when_the_forward_fails():
     description = describe_model(model)
     with pytest.raises(RuntimeError, match="the user's bug"):
         take_snapshot(model, torch.randn(5, 2, 3), description)
-    assert all_hooks(model) == 0
+    assert all_hooks(model) == 0 and not global_hooks()
     assert all(m.training for m in model.modules())
+
+
+def global_hooks() -> int:
+    from torch.nn.modules import module as module_module
+
+    return len(module_module._global_forward_hooks) + len(module_module._global_forward_pre_hooks)
+
+
+def test_a_layers_own_hook_that_changes_its_output_is_what_the_snapshot_shows():
+    """The snapshot listens to every layer through one global hook, which runs before a layer's own hooks:
+    a layer with hooks of its own is listened to after them, so its maps are what the next layer gets."""
+    model = cnn()
+    x = torch.randn(2, 1, 12, 12)
+    model[0].register_forward_hook(lambda m, args, out: out * 2)
+    description = describe_model(model, x)
+    arrays, _ = take_snapshot(model, x, description)
+    with torch.no_grad():
+        conv = model[0](x)  # (its hook doubles it)
+        np.testing.assert_array_equal(arrays["act/0"], conv[0].numpy())
+        np.testing.assert_array_equal(arrays["act/2"], model[2](model[1](conv))[0].numpy())
+    again, _ = take_snapshot(model, x, description, modules=modules_by_name(model))
+    assert again.keys() == arrays.keys() and all(np.array_equal(again[k], arrays[k]) for k in arrays)
+    assert len(model[0]._forward_hooks) == 1 and all_hooks(model) == 1 and not global_hooks()
 
 
 class InPlace(nn.Module):

@@ -495,7 +495,7 @@ def test_with_nobody_watching_a_step_does_no_tensor_work_and_a_late_window_gets_
         heavy.append("take_snapshot")
         return {}, {}
 
-    def grads_spy(model, layers):
+    def grads_spy(model, layers, modules=None):
         heavy.append("grad_norms")
         return np.zeros(len(layers), np.float32)
 
@@ -518,6 +518,45 @@ def test_with_nobody_watching_a_step_does_no_tensor_work_and_a_late_window_gets_
     assert [r["step"] for r in rows if "loss" in r] == list(range(1, 302))
     assert heavy == ["grad_norms", "take_snapshot"]  # with a window: due at once
 
+
+
+def test_a_snapshots_gradient_norms_are_also_its_steps_gradient_row(setup, closing, monkeypatch):
+    """A snapshot carries the gradient norms of its step; they go out as that step's gradient row too, and
+    the next row is due a gradient period after it: the norms are read once a step at most."""
+    model, opt, probe = setup
+    watcher = explorer.watch(model, probe, quiet=True)
+    closing.append(watcher)
+    read_at: list[int] = []
+    real = watcher_module.grad_norms
+
+    def counting(*args, **kwargs):
+        read_at.append(watcher._n)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(watcher_module, "grad_norms", counting)
+    client = connect(watcher, closing)
+    x, y = batch()
+    frames: list = []
+    deadline = time.monotonic() + 10.0
+    while len(snapshots_of(frames)) < 8:
+        assert time.monotonic() < deadline, "too few snapshots"
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        watcher.step(loss=1.0)
+        time.sleep(0.002)
+        frame = client.frames(0.0)
+        if frame is not None:
+            frames.append(frame)
+    watcher.close()
+    frames += collect(client, lambda fs: "ended" in states_of(fs))
+    grad_steps = [r["step"] for r in rows_of(frames) if "grad/conv" in r]
+    snapshot_steps = [f.fields["step"] for f in snapshots_of(frames)]
+    assert len(read_at) == len(set(read_at)) == len(grad_steps)  # once a step, and each read is a row
+    assert set(snapshot_steps) <= set(grad_steps)
+    for f in snapshots_of(frames):
+        row = next(r for r in rows_of(frames) if r["step"] == f.fields["step"] and "grad/conv" in r)
+        assert f.arrays["grad_norms"].tolist() == [np.float32(row[f"grad/{n}"]) for n in watcher._grad_layers]
 
 
 def test_a_paused_run_goes_on_when_its_last_window_is_gone(setup, closing, monkeypatch):

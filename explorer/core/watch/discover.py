@@ -19,7 +19,8 @@ its inner module: names without the ``module.`` prefix, and no collective operat
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -167,6 +168,29 @@ def modules_by_name(model: nn.Module) -> dict[str, nn.Module]:
     return dict(_named(unwrap(model)))
 
 
+class LayerLookup:
+    """:func:`modules_by_name` of a watched model, walked again when ``refresh_s`` has passed since the last walk.
+
+    Why: a snapshot and a gradient row each looked their layers up by walking the module tree, and right
+    after a training step (the caches cold) that walk took 30-45 us of a small CNN's 2 ms snapshot. A model
+    whose layers are replaced while it trains is followed within ``refresh_s``."""
+
+    def __init__(self, model: nn.Module, *, refresh_s: float = 1.0,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.model = model
+        self.refresh_s = refresh_s
+        self.clock = clock
+        self._modules: dict[str, nn.Module] | None = None
+        self._walked_at = 0.0
+
+    def modules(self) -> dict[str, nn.Module]:
+        now = self.clock()
+        if self._modules is None or now - self._walked_at >= self.refresh_s:
+            self._modules = modules_by_name(self.model)
+            self._walked_at = now
+        return self._modules
+
+
 def own_parameter_count(module: nn.Module) -> int:
     """Parameters the module owns itself (not its children's); a lazy module not yet initialised has 0."""
     total = 0
@@ -233,13 +257,34 @@ def probe_mode(model: nn.Module) -> Iterator[None]:
     try:
         with torch.random.fork_rng(devices=devices, device_type="cuda") if devices else \
                 torch.random.fork_rng(devices=[]):
-            model.eval()
+            if all(_plain_train(type(m)) for m, _ in flags):
+                # what eval() does to such a tree, without its recursion and Module.__setattr__'s checks: in a
+                # training loop, with the caches cold, eval() and the flags' return took 0.12-0.17 ms of a
+                # small CNN's snapshot
+                for m, training in flags:
+                    if training:
+                        object.__setattr__(m, "training", False)
+            else:  # a module with a train() of its own: it is called, as eval() calls it
+                model.eval()
             with torch.no_grad():
                 yield
     finally:
         for m, training in flags:
-            if m.training != training:  # (setting it goes through Module.__setattr__: only where it changed)
-                m.training = training
+            if m.training != training:
+                object.__setattr__(m, "training", training)
+
+
+_PLAIN_TRAIN: dict[type[nn.Module], bool] = {}
+
+
+def _plain_train(module_type: type[nn.Module]) -> bool:
+    """Whether a module class's train() is nn.Module's own (then eval() only sets ``training`` flags)."""
+    plain = _PLAIN_TRAIN.get(module_type)
+    if plain is None:
+        plain = module_type.train is nn.Module.train
+        if len(_PLAIN_TRAIN) < 4096:
+            _PLAIN_TRAIN[module_type] = plain
+    return plain
 
 
 def shape_list(t: torch.Tensor | None) -> list[int] | None:

@@ -23,10 +23,12 @@ def _dense(grad: torch.Tensor) -> torch.Tensor:
     return grad.coalesce().values() if grad.is_sparse else grad
 
 
-def grad_norms(model: nn.Module, grad_layers: list[str]) -> np.ndarray:
+def grad_norms(model: nn.Module, grad_layers: list[str], modules: dict[str, nn.Module] | None = None) -> np.ndarray:
     """(L,) float32: the L2 norm of the gradients of each module of ``grad_layers`` (its own parameters,
-    not its children's), NaN for a module none of whose parameters has a gradient (or no such module)."""
-    modules = modules_by_name(model)
+    not its children's), NaN for a module none of whose parameters has a gradient (or no such module).
+    ``modules``: the model's :func:`modules_by_name`, when the caller keeps it."""
+    if modules is None:
+        modules = modules_by_name(model)
     grads: list[torch.Tensor] = []
     owner: list[int] = []
     for index, name in enumerate(grad_layers):
@@ -57,7 +59,7 @@ def grad_norms(model: nn.Module, grad_layers: list[str]) -> np.ndarray:
         out[owner] = flat
         return out
     flat = flat.astype(np.float64)
-    squares = np.bincount(np.asarray(owner), weights=flat * flat, minlength=len(grad_layers))
-    has_grad = np.bincount(np.asarray(owner), minlength=len(grad_layers)) > 0
-    out[has_grad] = np.sqrt(squares[has_grad]).astype(np.float32)
+    owners = np.asarray(owner)
+    squares = np.bincount(owners, weights=flat * flat, minlength=len(grad_layers))
+    out[owners] = np.sqrt(squares[owners])
     return out
