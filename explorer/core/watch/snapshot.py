@@ -177,9 +177,14 @@ def _cpu_histogram(v: np.ndarray, family: str) -> tuple[torch.Tensor, float | No
     exact = np.float32 if np.finfo(np.float32).tiny <= width < np.inf else np.float64
     if exact is np.float64:
         lo32, width = np.float64(lo), (np.float64(hi) - np.float64(lo)) / HIST_BINS
-    position = np.subtract(seen, lo32, dtype=exact)
-    np.divide(position, width, out=position)
-    np.clip(position, 0, HIST_BINS - 1, out=position)
+    if zeros is not None and exact is np.float32:
+        # a rectifier's values left are all > 0 = lo: the subtraction and the lower clip change nothing
+        position = np.divide(seen, width, dtype=exact)
+        np.minimum(position, HIST_BINS - 1, out=position)
+    else:
+        position = np.subtract(seen, lo32, dtype=exact)
+        np.divide(position, width, out=position)
+        np.clip(position, 0, HIST_BINS - 1, out=position)
     counts = np.bincount(position.astype(np.intp), minlength=HIST_BINS)[:HIST_BINS]
     if zeros:
         counts[0] += zeros
