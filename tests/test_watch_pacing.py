@@ -117,3 +117,27 @@ def test_the_kinds_keep_their_own_rates():
 def test_a_budget_must_be_a_share_of_the_time(budget):
     with pytest.raises(ValueError, match="share of the loop's time"):
         Pacer(budget)
+
+
+def test_next_due_is_the_first_time_due_says_yes():
+    """Before next_due no kind is due, at it one is (with nothing charged meanwhile): the watcher asks
+    only from then on."""
+    clock = FakeClock()
+    pacer = Pacer(0.05, max_hz={SNAPSHOT: 20.0, GRAD: 10.0}, clock=clock)
+    intervals = {GRAD: 0.1, SNAPSHOT: 0.05}
+    assert pacer.next_due(intervals) == clock.t  # nothing done yet: due now
+    pacer.done(GRAD)
+    pacer.done(SNAPSHOT)
+    pacer.charge(0.001)  # 1 ms of work at 5%: 20 ms of debt
+    start = clock.t
+    assert pacer.next_due(intervals) == pytest.approx(start + 0.05)  # the snapshot's interval is the later
+    pacer.charge(0.004)  # 80 ms more debt: 100 ms in all, past both intervals
+    due_at = pacer.next_due(intervals)
+    assert due_at == pytest.approx(start + 0.1)
+    for t in (start + 0.05, start + 0.099):
+        clock.t = t
+        assert not pacer.due(GRAD) and not pacer.due(SNAPSHOT)
+        assert pacer.next_due(intervals) == pytest.approx(due_at)  # the same answer later on
+    clock.t = due_at + 1e-9
+    assert pacer.due(GRAD) and pacer.due(SNAPSHOT)
+    assert pacer.next_due({}) == float("inf")

@@ -796,6 +796,33 @@ def test_with_nobody_watching_the_steps_time_is_charged_to_the_pacer_at_the_next
     watcher.close()
 
 
+def test_with_a_window_a_step_asks_the_pacer_only_once_heavy_work_may_be_due(setup, closing, monkeypatch):
+    """Between two looks (a snapshot, a gradient row) the steps do not ask the pacer: the look tells when
+    the next may be due (and a tick, where who watches may change, asks again)."""
+    model, _, probe = setup
+    clock = SteppedClock()
+    monkeypatch.setattr(watcher_module, "Pacer", lambda budget: Pacer(budget, clock=clock))
+    watcher = explorer.watch(model, probe, quiet=True)
+    closing.append(watcher)
+    connect(watcher, closing)
+    deadline = time.monotonic() + 10.0
+    while watcher._out.server.viewers() < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    asked: list[float] = []
+    due = watcher._pacer.due
+    monkeypatch.setattr(watcher._pacer, "due", lambda kind, now=None, **kw: (asked.append(now), due(kind, now, **kw))[1])
+    snapshots: list[int] = []
+    take = watcher_module.take_snapshot
+    monkeypatch.setattr(watcher_module, "take_snapshot", lambda *a, **kw: (snapshots.append(watcher._n), take(*a, **kw))[1])
+    for _ in range(200):  # 0.2 s of a loop of 1 ms steps: 4 ticks, 6 snapshots at 30 a second
+        clock.now += 0.001
+        watcher.step(loss=1.0)
+    assert len(snapshots) >= 5
+    assert len(asked) <= 2 * (len(snapshots) + 4 + 2)  # two kinds asked at each look; against 400 before
+    watcher.close()
+
+
 def test_a_ctrl_c_during_the_last_views_still_closes_the_watcher(setup, tmp_path, monkeypatch):
     """close() takes the run's last views; interrupted there, it still stops serving and removes its token
     file before the interruption goes on up."""

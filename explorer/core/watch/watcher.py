@@ -326,6 +326,7 @@ class Watcher:
         self._unpaid_at = 0.0        # when the last of them ended
         self._viewers = 0
         self._heavy = False          # a window watches or a folder is written: heavy work may be due
+        self._look_at = -math.inf    # before this time no heavy work is due (the pacer's next_due)
         self._pause_wanted = False
         self._run_steps: int | None = None
         self._wants_snapshot = False
@@ -463,12 +464,13 @@ class Watcher:
                 self._pause_wanted = True
         if now >= self._next_tick:
             self._tick(now)
-        if self._heavy:
+        if self._heavy and (now >= self._look_at or self._wants_snapshot):
             self._look(now, row)
             end = self._clock()
             self._pacer.charge(end - now + self._unpaid, end)
             self._unpaid = 0.0
-        else:  # nothing heavy is paced: the bookkeeping's seconds are charged at the next tick, in one sum
+            self._look_at = self._pacer.next_due(self._intervals(), end)
+        else:  # nothing heavy is due: the bookkeeping's seconds are charged at the next tick or look, in one sum
             self._unpaid_at = end = self._clock()
             self._unpaid += end - now
         if self._pause_wanted:
@@ -560,12 +562,22 @@ class Watcher:
             except Exception as exc:  # noqa: BLE001
                 self._folder_failed(exc)
         self._heavy = self._viewers > 0 or self._out.folder is not None
+        self._look_at = -math.inf  # (who watches may have changed, and with it what is due when)
 
     def _folder_failed(self, exc: BaseException) -> None:
         folder, self._out.folder = self._out.folder, None
         self._fail("the watch folder", exc, f"writing the watch folder {folder.path if folder else ''} stopped")
 
     # -- the heavy work: gradient norms and snapshots ---------------------------------------------------------
+    def _intervals(self) -> dict[str, float]:
+        """The kinds of heavy work on, and the least time between two of each (what :meth:`_look` asks)."""
+        kinds = {}
+        if self._grads_on:
+            kinds[GRAD] = self._pacer.min_interval.get(GRAD, 0.0)
+        if self._snaps_on:
+            kinds[SNAPSHOT] = self._pacer.min_interval.get(SNAPSHOT, 0.0) if self._viewers > 0 else FOLDER_SNAPSHOT_S
+        return kinds
+
     def _look(self, now: float, row: dict) -> None:
         viewers = self._viewers > 0
         norms = None
