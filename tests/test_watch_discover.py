@@ -268,17 +268,23 @@ def test_layer_modules_do_not_list_a_recurrent_modules_insides():
     assert [n for n, _ in layer_modules(model)] == ["0", "1"]
 
 
-def test_the_layer_lookup_walks_the_model_again_once_its_refresh_time_has_passed():
-    now = [10.0]
-    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
-    lookup = LayerLookup(nn.DataParallel(model), refresh_s=1.0, clock=lambda: now[0])
+def test_the_layer_lookup_follows_a_layer_replaced_added_or_deleted_and_walks_only_then(monkeypatch):
+    from explorer.core.watch import discover
+
+    walks = []
+    walk = discover.modules_by_name
+    monkeypatch.setattr(discover, "modules_by_name", lambda model: (walks.append(1), walk(model))[1])
+    model = nn.Sequential(nn.Linear(3, 4), nn.Sequential(nn.ReLU(), nn.Linear(4, 2)))
+    lookup = LayerLookup(nn.DataParallel(model))
     first = lookup.modules()
-    assert list(first) == ["Sequential", "0", "1"] and first["0"] is model[0]
-    model[0] = nn.Linear(3, 4)  # the user replaces a layer while it trains
-    now[0] += 0.99
-    assert lookup.modules() is first  # (kept: no walk)
-    now[0] += 0.01
-    assert lookup.modules()["0"] is model[0]
+    assert list(first) == ["Sequential", "0", "1", "1.0", "1.1"] and first["1.1"] is model[1][1]
+    assert lookup.modules() is first and len(walks) == 1  # nothing changed: no walk
+    model[1][1] = nn.Linear(4, 2)  # the user replaces a layer deep down while it trains
+    assert lookup.modules()["1.1"] is model[1][1] and len(walks) == 2
+    del model[1][0]
+    assert "1.1" not in lookup.modules() and lookup.modules()["1.0"] is model[1][0] and len(walks) == 3
+    lookup.model = nn.DataParallel(nn.Sequential(nn.Tanh()))  # another model under the wrapper
+    assert list(lookup.modules()) == ["Sequential", "0"] and len(walks) == 4
 
 
 def test_a_module_with_a_train_method_of_its_own_has_it_called_by_the_probe_forward():
@@ -307,3 +313,21 @@ def test_a_module_with_a_train_method_of_its_own_has_it_called_by_the_probe_forw
     describe_model(model, torch.randn(2, 3))
     assert model[0].calls == [True, False] and seen == [False]
     assert [m.training for m in model.modules()] == [True, True, True, False, True]
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_a_torchscript_submodule_runs_the_probe_in_eval_mode_and_trains_on_after_it():
+    """A scripted module keeps its training flag in C++ (its own __setattr__ sets it there): the probe
+    forward goes through eval() and the flags' return through it, so its dropout is off for the probe, its
+    batch norm's statistics stay, and both are back in training mode after."""
+    torch.manual_seed(0)
+    scripted = torch.jit.script(nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Dropout(0.5)))
+    model = nn.Sequential(scripted, nn.ReLU())
+    model.train()
+    x = torch.randn(8, 4)
+    running_mean = scripted[1].running_mean.clone()
+    with probe_mode(model):
+        assert torch.equal(model(x), model(x))  # no dropout
+    assert torch.equal(scripted[1].running_mean, running_mean)
+    assert all(m.training for m in model.modules()) and scripted._c.getattr("training") is True
+    assert not torch.equal(model(x), model(x))  # its dropout is on again

@@ -823,6 +823,27 @@ def test_with_a_window_a_step_asks_the_pacer_only_once_heavy_work_may_be_due(set
     watcher.close()
 
 
+def test_a_step_has_one_gradient_row_also_when_its_snapshot_is_taken_again(setup, tmp_path, monkeypatch):
+    """The last snapshot at close (and one a paused window asks for) may be of a step that has its gradient
+    row already: the rows written keep one a step."""
+    model, opt, probe = setup
+    clock = SteppedClock()
+    monkeypatch.setattr(watcher_module, "Pacer", lambda budget: Pacer(budget, clock=clock))
+    watcher = explorer.watch(model, probe, listen=None, logdir=tmp_path / "run", quiet=True)
+    x, y = batch()
+    for _ in range(141):  # a gradient row every 0.1 s, the last one at the last step; a snapshot file a second
+        clock.now += 0.01
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        watcher.step(loss=1.0)
+    watcher.close()  # its last snapshot (of step 141, whose row was written) goes into the folder
+    rows = [json.loads(line) for line in (tmp_path / "run" / METRICS_FILE).read_text().splitlines()]
+    grad_steps = [r["step"] for r in rows if "grad/conv" in r]
+    assert grad_steps[-1] == 141 and len(grad_steps) == len(set(grad_steps)) >= 14
+    assert len(list((tmp_path / "run" / SNAPSHOT_DIR).iterdir())) == 3  # steps 1, 101 and the last
+
+
 def test_a_ctrl_c_during_the_last_views_still_closes_the_watcher(setup, tmp_path, monkeypatch):
     """close() takes the run's last views; interrupted there, it still stops serving and removes its token
     file before the interruption goes on up."""

@@ -19,8 +19,7 @@ its inner module: names without the ``module.`` prefix, and no collective operat
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -169,25 +168,27 @@ def modules_by_name(model: nn.Module) -> dict[str, nn.Module]:
 
 
 class LayerLookup:
-    """:func:`modules_by_name` of a watched model, walked again when ``refresh_s`` has passed since the last walk.
+    """:func:`modules_by_name` of a watched model, kept between calls and walked again only when a module is no
+    longer where the walk found it (a layer replaced, added under a name it had, or deleted while the model
+    trains): each call checks every parent's entry for each child, one dict lookup a module.
 
     Why: a snapshot and a gradient row each looked their layers up by walking the module tree, and right
-    after a training step (the caches cold) that walk took 30-45 us of a small CNN's 2 ms snapshot. A model
-    whose layers are replaced while it trains is followed within ``refresh_s``."""
+    after a training step (the caches cold) that walk took 30-45 us of a small CNN's 2 ms snapshot."""
 
-    def __init__(self, model: nn.Module, *, refresh_s: float = 1.0,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(self, model: nn.Module) -> None:
         self.model = model
-        self.refresh_s = refresh_s
-        self.clock = clock
-        self._modules: dict[str, nn.Module] | None = None
-        self._walked_at = 0.0
+        self._inner: nn.Module | None = None
+        self._modules: dict[str, nn.Module] = {}
+        self._places: list[tuple[nn.Module, str, nn.Module]] = []  # (parent, attribute, child) as walked
 
     def modules(self) -> dict[str, nn.Module]:
-        now = self.clock()
-        if self._modules is None or now - self._walked_at >= self.refresh_s:
-            self._modules = modules_by_name(self.model)
-            self._walked_at = now
+        inner = unwrap(self.model)
+        if inner is not self._inner or any(parent._modules.get(attr) is not child
+                                           for parent, attr, child in self._places):
+            self._modules = modules_by_name(inner)
+            self._places = [(parent, attr, child) for parent in self._modules.values()
+                            for attr, child in parent._modules.items() if child is not None]
+            self._inner = inner
         return self._modules
 
 
@@ -254,36 +255,41 @@ def probe_mode(model: nn.Module) -> Iterator[None]:
     ``training`` flag back afterwards, the CPU's and the model's CUDA devices' random generators forked."""
     flags = [(m, m.training) for m in model.modules()]
     devices = cuda_indices(model)
+    plain = type(model).eval is nn.Module.eval and all(_plain_flag(type(m)) for m, _ in flags)
     try:
         with torch.random.fork_rng(devices=devices, device_type="cuda") if devices else \
                 torch.random.fork_rng(devices=[]):
-            if all(_plain_train(type(m)) for m, _ in flags):
+            if plain:
                 # what eval() does to such a tree, without its recursion and Module.__setattr__'s checks: in a
                 # training loop, with the caches cold, eval() and the flags' return took 0.12-0.17 ms of a
                 # small CNN's snapshot
                 for m, training in flags:
                     if training:
                         object.__setattr__(m, "training", False)
-            else:  # a module with a train() of its own: it is called, as eval() calls it
+            else:  # a module with a train() or a __setattr__ of its own (a TorchScript module's flag is C++'s)
                 model.eval()
             with torch.no_grad():
                 yield
     finally:
         for m, training in flags:
             if m.training != training:
-                object.__setattr__(m, "training", training)
+                if plain:
+                    object.__setattr__(m, "training", training)
+                else:
+                    m.training = training
 
 
-_PLAIN_TRAIN: dict[type[nn.Module], bool] = {}
+_PLAIN_FLAG: dict[type[nn.Module], bool] = {}
 
 
-def _plain_train(module_type: type[nn.Module]) -> bool:
-    """Whether a module class's train() is nn.Module's own (then eval() only sets ``training`` flags)."""
-    plain = _PLAIN_TRAIN.get(module_type)
+def _plain_flag(module_type: type[nn.Module]) -> bool:
+    """Whether a module class's ``train()`` and ``__setattr__`` are nn.Module's own: then eval() only sets
+    each module's ``training`` attribute, and writing the attribute directly does the same."""
+    plain = _PLAIN_FLAG.get(module_type)
     if plain is None:
-        plain = module_type.train is nn.Module.train
-        if len(_PLAIN_TRAIN) < 4096:
-            _PLAIN_TRAIN[module_type] = plain
+        plain = module_type.train is nn.Module.train and module_type.__setattr__ is nn.Module.__setattr__
+        if len(_PLAIN_FLAG) < 4096:
+            _PLAIN_FLAG[module_type] = plain
     return plain
 
 

@@ -363,8 +363,9 @@ class _Hooks:
 
     One global forward hook (``register_module_forward_hook``) looks each module that ran up among the
     described layers, instead of a hook registered on each layer: registering and removing a dozen hooks
-    took 0.1 ms of a small CNN's snapshot in the training loop. It lives for the snapshot's forward only, in
-    the thread that runs it (the loop's). A recurrent layer also gets a pre-hook of its own (its input and
+    took 0.1 ms of a small CNN's snapshot in the training loop. It lives for the snapshot's forward only
+    (process-wide: a forward of the same layers in another thread meanwhile would be seen too, as it would by
+    hooks on the layers). A recurrent layer also gets a pre-hook of its own (its input and
     initial state are passed as keywords, which a global pre-hook is not given); a layer with forward hooks
     of its own a forward hook after them (a global hook runs before them, and one may change the output)."""
 

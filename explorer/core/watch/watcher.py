@@ -327,6 +327,7 @@ class Watcher:
         self._viewers = 0
         self._heavy = False          # a window watches or a folder is written: heavy work may be due
         self._look_at = -math.inf    # before this time no heavy work is due (the pacer's next_due)
+        self._grad_step = -1         # the step of the last gradient row
         self._pause_wanted = False
         self._run_steps: int | None = None
         self._wants_snapshot = False
@@ -464,7 +465,7 @@ class Watcher:
                 self._pause_wanted = True
         if now >= self._next_tick:
             self._tick(now)
-        if self._heavy and (now >= self._look_at or self._wants_snapshot):
+        if self._heavy and (now >= self._look_at or (self._wants_snapshot and self._snaps_on and self._viewers > 0)):
             self._look(now, row)
             end = self._clock()
             self._pacer.charge(end - now + self._unpaid, end)
@@ -600,6 +601,7 @@ class Watcher:
 
     def _grad_row(self) -> np.ndarray | None:
         norms = self._norms()
+        self._grad_step = self._n
         if norms is not None:
             self._out.batch.append({"step": self._n, **{f"grad/{name}": float(v)
                                                         for name, v in zip(self._grad_layers, norms)}})
@@ -622,11 +624,13 @@ class Watcher:
             self._notice(f"the effective receptive field of {erf.get('layer')} could not be computed ({reason})")
             return self._snapshot(now, row, norms)
         arrays = dict(arrays)
-        if norms is None and self._grads_on:
+        if norms is None and self._grads_on and self._grad_step != self._n:
             # the snapshot's norms are also this step's gradient row: the next row is due a gradient period
             # from here, not computed again a few steps on (on a small model each costs 0.25 ms in the loop)
             norms = self._grad_row()
             self._pacer.done(GRAD, now)
+        elif norms is None and self._grads_on:  # (this step has its row: a snapshot asked for while paused)
+            norms = self._norms()
         arrays["grad_norms"] = norms if norms is not None else np.full(len(self._grad_layers), np.nan, np.float32)
         scalars = {k: v for k, v in row.items() if k not in ("step", "time")}
         scalars.update({str(k): float(v) for k, v in dict(extra).items()})
