@@ -786,14 +786,45 @@ def test_with_nobody_watching_the_steps_time_is_charged_to_the_pacer_at_the_next
     clock = SteppedClock(per_call=1e-5)  # each reading of the clock: 10 us later
     monkeypatch.setattr(watcher_module, "Pacer", lambda budget: Pacer(budget, clock=clock))
     watcher = explorer.watch(model, listen=None, quiet=True)
+    watcher._cpu_clock = clock  # (a tick's CPU time, read off the same clock)
     pacer = watcher._pacer
-    for _ in range(6):  # (the first ticks before its own time is known)
+    watcher.step(loss=1.0)  # the first step ticks; the next tick charges it
+    clock.now += TICK_S
+    watcher.step(loss=1.0)
+    spent = pacer.spent + watcher._unpaid  # (this step's own bookkeeping, charged at the next tick)
+    for _ in range(6):
         watcher.step(loss=1.0)  # two readings a step: 10 us of bookkeeping each
-    assert pacer.spent == 0.0
+    assert pacer.spent + watcher._unpaid == pytest.approx(spent + 6 * 1e-5, rel=1e-6)
     clock.now += TICK_S
     watcher.step(loss=1.0)  # this one ticks: the six steps before it are charged
-    assert pacer.spent == pytest.approx(6 * 1e-5, rel=1e-6)
+    assert pacer.spent - spent == pytest.approx(6 * 1e-5, rel=1e-6)
     watcher.close()
+
+
+def test_a_tick_is_charged_its_cpu_time_not_the_time_its_thread_was_kept_off_the_cpu(setup, closing, monkeypatch):
+    """On a busy machine a tick of 0.2 ms of CPU took 5 ms of wall time: charging the 5 ms stopped every
+    snapshot for seconds. A tick whose thread is kept off the CPU for 5 ms is charged only its own work."""
+    model, _, probe = setup
+    clock = SteppedClock()
+    cpu = SteppedClock(start=0.0)
+    monkeypatch.setattr(watcher_module, "Pacer", lambda budget: Pacer(budget, clock=clock))
+    watcher = explorer.watch(model, probe, quiet=True)
+    closing.append(watcher)
+    watcher._cpu_clock = cpu
+    tick = watcher._tick
+
+    def busy_tick(now):  # 0.2 ms of work, then 4.8 ms off the CPU
+        tick(now)
+        clock.now += 0.005
+        cpu.now += 0.0002
+
+    monkeypatch.setattr(watcher, "_tick", busy_tick)
+    for _ in range(3):
+        clock.now += TICK_S
+        watcher.step(loss=1.0)
+    clock.now += TICK_S
+    watcher.step(loss=1.0)  # charges what the ticks before it left
+    assert watcher._pacer.spent == pytest.approx(3 * 0.0002, rel=1e-6)
 
 
 def test_with_a_window_a_step_asks_the_pacer_only_once_heavy_work_may_be_due(setup, closing, monkeypatch):
