@@ -56,6 +56,7 @@ from explorer.core.wire.server import FrameServer
 log = logging.getLogger("explorer.watch")
 
 HISTORY_ROWS = 100_000        # metric rows kept for windows that connect later
+COARSE_CPU_CLOCK = sys.platform == "win32"  # a thread's CPU time only moves at the 15.6 ms clock interrupt
 TICK_S = 0.05                 # metric rows go out in batches, at most 20 a second
 FOLDER_SNAPSHOT_S = 1.0       # a snapshot file at most every second (the windows may get more)
 ALONE_RESUME_S = 5.0          # a run paused by a window that is gone goes on after this long without one
@@ -294,6 +295,7 @@ class Watcher:
         self._pacer = Pacer(budget)
         self._clock = self._pacer.clock
         self._cpu_clock = time.thread_time  # the loop thread's CPU seconds (a tick's own work)
+        self._flush_off_cpu = 0.0           # seconds the last tick's folder flush waited off the CPU
         self._started = self._clock()
         self._model = unwrap(model)
         self._lookup = LayerLookup(self._model)  # the layers by name, for the snapshots and gradient rows
@@ -471,8 +473,12 @@ class Watcher:
             # on the same two cores) a tick of 0.2 ms of CPU took 4-6 ms of wall time, the thread kept off
             # the CPU, and charging that stopped every snapshot for seconds after a window attached
             cpu, start = self._cpu_clock(), self._clock()
+            self._flush_off_cpu = 0.0
             self._tick(now)
-            off_cpu = max(0.0, (self._clock() - start) - (self._cpu_clock() - cpu))
+            if COARSE_CPU_CLOCK:  # (Windows counts a thread's CPU time in 15.6 ms ticks: a tick would read 0)
+                off_cpu = 0.0
+            else:
+                off_cpu = max(0.0, (self._clock() - start) - (self._cpu_clock() - cpu) - self._flush_off_cpu)
         if self._heavy and (now >= self._look_at or (self._wants_snapshot and self._snaps_on and self._viewers > 0)):
             self._look(now, row)
             end = self._clock()
@@ -566,10 +572,13 @@ class Watcher:
             self._out.batch.clear()
         folder = self._out.folder
         if folder is not None:
+            wall, cpu = self._clock(), self._cpu_clock()
             try:
                 folder.flush()
             except Exception as exc:  # noqa: BLE001
                 self._folder_failed(exc)
+            finally:  # (a write that waits on the disk is the watcher's own cost: charged its wall time)
+                self._flush_off_cpu = max(0.0, (self._clock() - wall) - (self._cpu_clock() - cpu))
         self._heavy = self._viewers > 0 or self._out.folder is not None
         self._look_at = -math.inf  # (who watches may have changed, and with it what is due when)
 
