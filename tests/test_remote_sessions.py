@@ -129,6 +129,9 @@ def test_a_window_that_comes_back_at_the_last_moment_keeps_its_run(monkeypatch):
     try:
         s.set_step_rate(100)
         s.start()
+        # the run has taken the Play (a command still on its way when the connection drops can be lost with it,
+        # and the run would wait, paused, for a Play that never came)
+        wait_for(lambda: s.trainer.step > 0, what="the run to start")
         run = s.server_run
         s._conn.sock.shutdown(socket.SHUT_RDWR)
         wait_for(lambda: s.dropped, what="the drop")

@@ -99,6 +99,8 @@ class Loop:
     def finish(self, watcher=None) -> None:
         self.stop.set()
         if watcher is not None:
+            if not watcher._pause_wanted:  # a running loop ends within its step: closed after it, not during it
+                self.thread.join(10)       # (a step whose row is added after close is, rightly, not sent)
             watcher.close()  # also lets a paused loop go
         self.thread.join(10)
         assert not self.thread.is_alive()
