@@ -859,6 +859,58 @@ def test_a_folder_flush_that_waits_on_the_disk_is_charged_its_wall_time(setup, t
         watcher.close()
 
 
+@pytest.mark.parametrize("accelerator", [False, True], ids=["cpu", "accelerator"])
+def test_while_watched_a_step_is_charged_its_cpu_time_and_a_look_waits_for_the_disk_or_device(
+        setup, tmp_path, monkeypatch, accelerator):
+    """After an attach the window, starting on the same two cores, kept the loop's thread off the CPU ~0.5 ms
+    in many steps' bookkeeping: charged as wall time, that stopped the views and gradient rows for 3 s. While
+    heavy work is paced a step is charged its CPU time; a look its CPU time and its snapshot file's wait for the
+    disk, or, on an accelerator (where it waits for the device off the CPU), its whole wall time."""
+    model, _, probe = setup
+    clock, cpu = SteppedClock(), SteppedClock(start=0.0)
+    monkeypatch.setattr(watcher_module, "Pacer", lambda budget: Pacer(budget, clock=clock))
+    watcher = explorer.watch(model, probe, listen=None, logdir=tmp_path / "run", quiet=True)
+    try:
+        watcher._cpu_clock = cpu
+        watcher._look_waits = accelerator
+        watcher.step(loss=1.0)  # it ticks: a folder is written, heavy work is paced from here
+        assert watcher._heavy
+        row, look, write = watcher._row, watcher._look, watcher._out.folder.write_snapshot
+
+        def preempted_row(now, scalars):  # 0.1 ms of work, 4.9 ms off the CPU
+            clock.now += 0.005
+            cpu.now += 0.0001
+            return row(now, scalars)
+
+        def slow_look(now, last_row):  # 2 ms of work, 8 ms waiting for the device
+            look(now, last_row)
+            clock.now += 0.010
+            cpu.now += 0.002
+
+        def slow_write(*args, **kwargs):  # 30 ms waiting for the disk
+            write(*args, **kwargs)
+            clock.now += 0.030
+
+        monkeypatch.setattr(watcher, "_row", preempted_row)
+        monkeypatch.setattr(watcher, "_look", slow_look)
+        monkeypatch.setattr(watcher._out.folder, "write_snapshot", slow_write)
+        watcher._next_tick = math.inf
+        charged = watcher._pacer.spent + watcher._unpaid
+        watcher._look_at = math.inf  # nothing heavy due
+        for _ in range(3):
+            watcher.step(loss=1.0)
+        assert watcher._pacer.spent + watcher._unpaid - charged == pytest.approx(3 * 0.0001, rel=1e-6)
+        clock.now += 10.0  # (the debt paid: the snapshot, and its file, are due)
+        watcher._look_at, watcher._folder_written_at = -math.inf, -math.inf
+        written = watcher._folder_step
+        watcher.step(loss=1.0)
+        assert watcher._folder_step > written
+        look_charge = 0.010 + 0.030 if accelerator else 0.002 + 0.030
+        assert watcher._pacer.spent - charged == pytest.approx(4 * 0.0001 + look_charge, rel=1e-6)
+    finally:
+        watcher.close()
+
+
 def test_where_the_cpu_clock_is_coarse_a_tick_is_charged_its_wall_time(setup, monkeypatch):
     """Windows counts a thread's CPU time in 15.6 ms ticks: a 0.2 ms tick would read 0 and go uncharged."""
     model, _, probe = setup

@@ -294,8 +294,8 @@ class Watcher:
         address = parse_listen(listen)
         self._pacer = Pacer(budget)
         self._clock = self._pacer.clock
-        self._cpu_clock = time.thread_time  # the loop thread's CPU seconds (a tick's own work)
-        self._flush_off_cpu = 0.0           # seconds the last tick's folder flush waited off the CPU
+        self._cpu_clock = time.thread_time  # the loop thread's CPU seconds (what the watcher's work is charged)
+        self._waited = 0.0                  # seconds the last tick or look waited off the CPU on its own account
         self._started = self._clock()
         self._model = unwrap(model)
         self._lookup = LayerLookup(self._model)  # the layers by name, for the snapshots and gradient rows
@@ -311,6 +311,8 @@ class Watcher:
         _hook_exit()
 
         device = _device_of(self._model)
+        # a look on an accelerator waits for it off the CPU: that wait is the look's cost, charged as wall time
+        self._look_waits = device is not None and device.type != "cpu"
         self._probe = _own_copy(probe, device)
         self._target = _own_copy(target, device)
         self._desc = self._describe(name, device)
@@ -458,6 +460,11 @@ class Watcher:
 
     def _step(self, scalars: dict[str, Any]) -> None:
         now = self._clock()
+        # while heavy work is paced (a window watches, a folder is written) a step's watching is charged the loop
+        # thread's CPU time: a window starting on the same two cores kept the thread off the CPU for ~0.5 ms in
+        # many steps' bookkeeping, and charging that wall time stopped the views and gradients for 3 s after an
+        # attach (1.1 us a step for the two readings; nobody watching, only a tick's step, which may find one)
+        cpu = self._cpu_clock() if (self._heavy or now >= self._next_tick) and not COARSE_CPU_CLOCK else None
         row = self._row(now, scalars)
         self._out.batch.append(row)
         self._out.step = self._n
@@ -467,27 +474,32 @@ class Watcher:
             if self._run_steps <= 0:
                 self._run_steps = None
                 self._pause_wanted = True
-        off_cpu = 0.0
+        off_cpu = waited = 0.0
         if now >= self._next_tick:
-            # a tick is charged its own work, the loop thread's CPU time: on a busy machine (a window starting
-            # on the same two cores) a tick of 0.2 ms of CPU took 4-6 ms of wall time, the thread kept off
-            # the CPU, and charging that stopped every snapshot for seconds after a window attached
-            cpu, start = self._cpu_clock(), self._clock()
-            self._flush_off_cpu = 0.0
+            # a tick is charged its own work, the loop thread's CPU time, as a step is: on a busy machine a tick
+            # of 0.2 ms of CPU took 4-6 ms of wall time (read here too: nobody watching, the step was not)
+            tick_cpu, start = self._cpu_clock(), self._clock()
+            self._waited = 0.0
             self._tick(now)
-            if COARSE_CPU_CLOCK:  # (Windows counts a thread's CPU time in 15.6 ms ticks: a tick would read 0)
-                off_cpu = 0.0
-            else:
-                off_cpu = max(0.0, (self._clock() - start) - (self._cpu_clock() - cpu) - self._flush_off_cpu)
+            waited = self._waited
+            if not COARSE_CPU_CLOCK:  # (Windows counts a thread's CPU time in 15.6 ms ticks: a tick would read 0)
+                off_cpu = max(0.0, (self._clock() - start) - (self._cpu_clock() - tick_cpu) - waited)
         if self._heavy and (now >= self._look_at or (self._wants_snapshot and self._snaps_on and self._viewers > 0)):
+            self._waited = 0.0
+            look_cpu, start = self._cpu_clock(), self._clock()
             self._look(now, row)
             end = self._clock()
-            self._pacer.charge(end - now - off_cpu + self._unpaid, end)
+            if self._look_waits:  # (the accelerator's time, and the disk's with it)
+                waited += max(0.0, (end - start) - (self._cpu_clock() - look_cpu))
+            else:
+                waited += self._waited
+            spent = end - now - off_cpu if cpu is None else self._cpu_clock() - cpu + waited
+            self._pacer.charge(spent + self._unpaid, end)
             self._unpaid = 0.0
             self._look_at = self._pacer.next_due(self._intervals(), end)
         else:  # nothing heavy is due: the bookkeeping's seconds are charged at the next tick or look, in one sum
             self._unpaid_at = end = self._clock()
-            self._unpaid += end - now - off_cpu
+            self._unpaid += end - now - off_cpu if cpu is None else self._cpu_clock() - cpu + waited
         if self._pause_wanted:
             self._paused()
 
@@ -578,7 +590,7 @@ class Watcher:
             except Exception as exc:  # noqa: BLE001
                 self._folder_failed(exc)
             finally:  # (a write that waits on the disk is the watcher's own cost: charged its wall time)
-                self._flush_off_cpu = max(0.0, (self._clock() - wall) - (self._cpu_clock() - cpu))
+                self._waited += max(0.0, (self._clock() - wall) - (self._cpu_clock() - cpu))
         self._heavy = self._viewers > 0 or self._out.folder is not None
         self._look_at = -math.inf  # (who watches may have changed, and with it what is due when)
 
@@ -663,12 +675,15 @@ class Watcher:
                 return
         folder = self._out.folder
         if folder is not None and now - self._folder_written_at >= FOLDER_SNAPSHOT_S:
+            wall, cpu = self._clock(), self._cpu_clock()
             try:
                 folder.write_snapshot(self._n, self._epoch, row["time"], scalars, arrays)
                 self._folder_written_at = now
                 self._folder_step = self._n
             except Exception as exc:  # noqa: BLE001
                 self._folder_failed(exc)
+            finally:  # (as a flush's: the disk's wait is charged)
+                self._waited += max(0.0, (self._clock() - wall) - (self._cpu_clock() - cpu))
 
     # -- commands from the windows ----------------------------------------------------------------------------
     def _command(self, fields: dict) -> None:
