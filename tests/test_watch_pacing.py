@@ -141,3 +141,16 @@ def test_next_due_is_the_first_time_due_says_yes():
     clock.t = due_at + 1e-9
     assert pacer.due(GRAD) and pacer.due(SNAPSHOT)
     assert pacer.next_due({}) == float("inf")
+
+
+def test_set_debt_replaces_what_was_owed_and_keeps_what_was_spent():
+    clock = FakeClock()
+    pacer = Pacer(0.05, clock=clock)
+    pacer.charge(0.01)  # 0.2 s owed
+    assert pacer.debt == pytest.approx(0.2)
+    pacer.set_debt(0.05)
+    assert pacer.debt == pytest.approx(0.05) and pacer.spent == pytest.approx(0.01)
+    clock.t += 0.03
+    assert pacer.debt == pytest.approx(0.02)
+    pacer.set_debt(-1.0)  # (never below nothing)
+    assert pacer.debt == 0.0 and pacer.due(GRAD)

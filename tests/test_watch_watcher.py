@@ -911,6 +911,62 @@ def test_while_watched_a_step_is_charged_its_cpu_time_and_a_look_waits_for_the_d
         watcher.close()
 
 
+def test_a_window_that_attaches_gets_a_snapshot_at_once_and_one_that_comes_back_owes_what_it_left(
+        setup, monkeypatch):
+    """Nobody watching, a step's bookkeeping is charged its wall time (the CPU clock is not read): a window
+    starting on the same cores kept the loop's thread waiting in some, and the first snapshot waited 0.3-0.7 s
+    for that debt after the window connected. Heavy work owes only what heavy work left unpaid: a window that
+    leaves and comes back at once is no way around the budget."""
+    model, _, probe = setup
+    clock, cpu = SteppedClock(), SteppedClock(start=0.0)
+    monkeypatch.setattr(watcher_module, "Pacer", lambda budget: Pacer(budget, clock=clock))
+    watcher = explorer.watch(model, probe, quiet=True)
+    try:
+        watcher._cpu_clock = cpu
+        viewers = [0]
+        monkeypatch.setattr(watcher._out.server, "viewers", lambda: viewers[0])
+        row, look = watcher._row, watcher._look
+
+        def preempted_row(now, scalars):  # 0.1 ms of work, 4.9 ms off the CPU
+            clock.now += 0.005
+            cpu.now += 0.0001
+            return row(now, scalars)
+
+        def costly_look(now, last_row):  # a snapshot: 30 ms of work
+            shown = watcher._shown_step
+            look(now, last_row)
+            if watcher._shown_step != shown:
+                cpu.now += 0.030
+
+        monkeypatch.setattr(watcher, "_row", preempted_row)
+        monkeypatch.setattr(watcher, "_look", costly_look)
+        watcher.step(loss=1.0)
+        watcher._next_tick = math.inf
+        for _ in range(10):
+            watcher.step(loss=1.0)
+        # (the first step ticked: its CPU time), then ten steps' wall time: 1.7 s of debt once charged, at 3%
+        assert watcher._unpaid == pytest.approx(0.0001 + 10 * 0.005, rel=1e-6)
+        viewers[0] = 1  # a window attaches: the next tick sees it
+        watcher._next_tick = -math.inf
+        watcher.step(loss=1.0)
+        assert watcher._shown_step == watcher._n  # its first snapshot, at once
+        owed = (0.0001 + 0.030) / watcher._pacer.budget  # this step's own work, the snapshot's: 1 s
+        assert watcher._pacer.debt == pytest.approx(owed, rel=1e-6)
+        viewers[0] = 0  # it leaves (seen at the next tick), and comes back at the tick after
+        clock.now += TICK_S
+        watcher.step(loss=1.0)
+        left_owing = watcher._pacer.debt
+        assert not watcher._heavy and left_owing > 0.8
+        viewers[0] = 1
+        clock.now += TICK_S
+        watcher.step(loss=1.0)
+        assert watcher._heavy and watcher._shown_step < watcher._n  # no snapshot: the debt is still there
+        # what it left owing, less the time since (to a step's 5 ms), plus this step's own work
+        assert watcher._pacer.debt == pytest.approx(left_owing - TICK_S + 0.0001 / watcher._pacer.budget, abs=0.01)
+    finally:
+        watcher.close()
+
+
 def test_where_the_cpu_clock_is_coarse_a_tick_is_charged_its_wall_time(setup, monkeypatch):
     """Windows counts a thread's CPU time in 15.6 ms ticks: a 0.2 ms tick would read 0 and go uncharged."""
     model, _, probe = setup

@@ -66,6 +66,10 @@ class Pacer:
         self.spent += seconds
         self._debt += seconds / self.budget
 
+    def set_debt(self, owed: float, now: float | None = None) -> None:
+        """Owe ``owed`` seconds from ``now`` on, whatever was owed before (what was spent stays in :attr:`spent`)."""
+        self._debt, self._debt_at = max(0.0, owed), self.clock() if now is None else now
+
     def due(self, kind: str, now: float | None = None, *, min_interval: float | None = None,
             urgent: bool = False) -> bool:
         """Whether work of ``kind`` may be done now: the budget allows it (``urgent``: a request from the

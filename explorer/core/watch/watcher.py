@@ -332,6 +332,7 @@ class Watcher:
         self._unpaid_at = 0.0        # when the last of them ended
         self._viewers = 0
         self._heavy = False          # a window watches or a folder is written: heavy work may be due
+        self._heavy_owed, self._light_since = 0.0, -math.inf  # what heavy work still owed when it last stopped
         self._look_at = -math.inf    # before this time no heavy work is due (the pacer's next_due)
         self._grad_step = -1         # the step of the last gradient row
         self._pause_wanted = False
@@ -591,7 +592,17 @@ class Watcher:
                 self._folder_failed(exc)
             finally:  # (a write that waits on the disk is the watcher's own cost: charged its wall time)
                 self._waited += max(0.0, (self._clock() - wall) - (self._cpu_clock() - cpu))
-        self._heavy = self._viewers > 0 or self._out.folder is not None
+        heavy = self._viewers > 0 or self._out.folder is not None
+        if heavy != self._heavy:
+            # heavy work owes what heavy work left unpaid, not the bookkeeping of the steps while nothing heavy
+            # was done: that was charged as wall time (the CPU clock is not read then), and a window starting up
+            # on the same cores kept the loop's thread waiting in some: 0.3-0.7 s of debt at an attach, before
+            # the window's first snapshot
+            if heavy:
+                self._pacer.set_debt(self._heavy_owed - (now - self._light_since), now)
+            else:
+                self._heavy_owed, self._light_since = self._pacer.debt, now
+        self._heavy = heavy
         self._look_at = -math.inf  # (who watches may have changed, and with it what is due when)
 
     def _folder_failed(self, exc: BaseException) -> None:
