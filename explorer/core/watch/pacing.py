@@ -2,7 +2,10 @@
 
 Why: ``watcher.step()`` is called from the user's own training loop, and the point of watching is to see
 the run, not to slow it. Everything the watcher does (snapshots, gradient norms, encoding, writing) is
-timed, and the time the user's loop takes between ``step()`` calls is the rest. Heavy work is due only
+timed, and the time the user's loop takes between ``step()`` calls is the rest. The watcher charges its
+work in the loop thread's CPU time, plus what it waits for the disk or an accelerator: time the thread
+spent waiting for a core that another process had (a window starting on the same machine) is not the
+watcher's work, and charging it stopped the views for seconds (``Watcher._step``). Heavy work is due only
 while the watcher's share of the elapsed time stays within ``budget`` (3% by default), whatever the
 model's size: a snapshot that takes 30 ms is followed by at least a second of training before the next.
 
