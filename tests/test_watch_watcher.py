@@ -100,7 +100,7 @@ class Loop:
         self.stop.set()
         if watcher is not None:
             if not watcher._pause_wanted:  # a running loop ends within its step: closed after it, not during it
-                self.thread.join(10)       # (a step whose row is added after close is, rightly, not sent)
+                self.thread.join(2)        # (a step whose row is added after close is, rightly, not sent)
             watcher.close()  # also lets a paused loop go
         self.thread.join(10)
         assert not self.thread.is_alive()
@@ -859,20 +859,22 @@ def test_a_folder_flush_that_waits_on_the_disk_is_charged_its_wall_time(setup, t
         watcher.close()
 
 
-@pytest.mark.parametrize("accelerator", [False, True], ids=["cpu", "accelerator"])
+@pytest.mark.parametrize("where", ["cpu", "cpu-workers", "accelerator"])
 def test_while_watched_a_step_is_charged_its_cpu_time_and_a_look_waits_for_the_disk_or_device(
-        setup, tmp_path, monkeypatch, accelerator):
+        setup, tmp_path, monkeypatch, where):
     """After an attach the window, starting on the same two cores, kept the loop's thread off the CPU ~0.5 ms
     in many steps' bookkeeping: charged as wall time, that stopped the views and gradient rows for 3 s. While
-    heavy work is paced a step is charged its CPU time; a look its CPU time and its snapshot file's wait for the
-    disk, or, on an accelerator (where it waits for the device off the CPU), its whole wall time."""
+    heavy work is paced a step is charged its CPU time; a look its CPU time (the process's, with torch's worker
+    threads, if more, up to its wall time) and its snapshot file's wait for the disk, or, on an accelerator
+    (where it waits for the device off the CPU), its whole wall time."""
     model, _, probe = setup
-    clock, cpu = SteppedClock(), SteppedClock(start=0.0)
+    clock, cpu, process = SteppedClock(), SteppedClock(start=0.0), SteppedClock(start=0.0)
     monkeypatch.setattr(watcher_module, "Pacer", lambda budget: Pacer(budget, clock=clock))
     watcher = explorer.watch(model, probe, listen=None, logdir=tmp_path / "run", quiet=True)
     try:
-        watcher._cpu_clock = cpu
-        watcher._look_waits = accelerator
+        watcher._cpu_clock, watcher._process_clock = cpu, process
+        if where == "accelerator":  # (the charge asks where the model is; the snapshot itself runs on the CPU)
+            monkeypatch.setattr(watcher_module, "_device_of", lambda model: torch.device("cuda"))
         watcher.step(loss=1.0)  # it ticks: a folder is written, heavy work is paced from here
         assert watcher._heavy
         row, look, write = watcher._row, watcher._look, watcher._out.folder.write_snapshot
@@ -882,10 +884,11 @@ def test_while_watched_a_step_is_charged_its_cpu_time_and_a_look_waits_for_the_d
             cpu.now += 0.0001
             return row(now, scalars)
 
-        def slow_look(now, last_row):  # 2 ms of work, 8 ms waiting for the device
+        def slow_look(now, last_row):  # 2 ms of the loop thread's work (and 4 of its workers'), 8 ms waiting
             look(now, last_row)
             clock.now += 0.010
             cpu.now += 0.002
+            process.now += 0.006 if where == "cpu-workers" else 0.002
 
         def slow_write(*args, **kwargs):  # 30 ms waiting for the disk
             write(*args, **kwargs)
@@ -905,7 +908,7 @@ def test_while_watched_a_step_is_charged_its_cpu_time_and_a_look_waits_for_the_d
         written = watcher._folder_step
         watcher.step(loss=1.0)
         assert watcher._folder_step > written
-        look_charge = 0.010 + 0.030 if accelerator else 0.002 + 0.030
+        look_charge = {"cpu": 0.002, "cpu-workers": 0.006, "accelerator": 0.010}[where] + 0.030
         assert watcher._pacer.spent - charged == pytest.approx(4 * 0.0001 + look_charge, rel=1e-6)
     finally:
         watcher.close()
@@ -922,7 +925,7 @@ def test_a_window_that_attaches_gets_a_snapshot_at_once_and_one_that_comes_back_
     monkeypatch.setattr(watcher_module, "Pacer", lambda budget: Pacer(budget, clock=clock))
     watcher = explorer.watch(model, probe, quiet=True)
     try:
-        watcher._cpu_clock = cpu
+        watcher._cpu_clock = watcher._process_clock = cpu
         viewers = [0]
         monkeypatch.setattr(watcher._out.server, "viewers", lambda: viewers[0])
         row, look = watcher._row, watcher._look

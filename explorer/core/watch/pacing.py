@@ -2,10 +2,12 @@
 
 Why: ``watcher.step()`` is called from the user's own training loop, and the point of watching is to see
 the run, not to slow it. Everything the watcher does (snapshots, gradient norms, encoding, writing) is
-timed, and the time the user's loop takes between ``step()`` calls is the rest. The watcher charges its
-work in the loop thread's CPU time, plus what it waits for the disk or an accelerator: time the thread
+timed, and the time the user's loop takes between ``step()`` calls is the rest. While heavy work is paced
+the watcher charges its work in CPU time (the loop thread's, or the process's during a snapshot, when
+torch's worker threads do part of it), plus what it waits for the disk or an accelerator: time the thread
 spent waiting for a core that another process had (a window starting on the same machine) is not the
-watcher's work, and charging it stopped the views for seconds (``Watcher._step``). Heavy work is due only
+watcher's work, and charging it stopped the views for seconds (``Watcher._step``, which says where wall
+time is charged instead). Heavy work is due only
 while the watcher's share of the elapsed time stays within ``budget`` (3% by default), whatever the
 model's size: a snapshot that takes 30 ms is followed by at least a second of training before the next.
 

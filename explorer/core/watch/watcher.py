@@ -295,6 +295,7 @@ class Watcher:
         self._pacer = Pacer(budget)
         self._clock = self._pacer.clock
         self._cpu_clock = time.thread_time  # the loop thread's CPU seconds (what the watcher's work is charged)
+        self._process_clock = time.process_time  # every thread's: torch's workers do part of a snapshot's forward
         self._waited = 0.0                  # seconds the last tick or look waited off the CPU on its own account
         self._started = self._clock()
         self._model = unwrap(model)
@@ -311,8 +312,6 @@ class Watcher:
         _hook_exit()
 
         device = _device_of(self._model)
-        # a look on an accelerator waits for it off the CPU: that wait is the look's cost, charged as wall time
-        self._look_waits = device is not None and device.type != "cpu"
         self._probe = _own_copy(probe, device)
         self._target = _own_copy(target, device)
         self._desc = self._describe(name, device)
@@ -461,10 +460,12 @@ class Watcher:
 
     def _step(self, scalars: dict[str, Any]) -> None:
         now = self._clock()
-        # while heavy work is paced (a window watches, a folder is written) a step's watching is charged the loop
-        # thread's CPU time: a window starting on the same two cores kept the thread off the CPU for ~0.5 ms in
-        # many steps' bookkeeping, and charging that wall time stopped the views and gradients for 3 s after an
-        # attach (1.1 us a step for the two readings; nobody watching, only a tick's step, which may find one)
+        # while heavy work is paced (a window watches, a folder is written), and in a step that ticks, the
+        # watching is charged the loop thread's CPU time: a window starting on the same two cores kept the thread
+        # off the CPU for ~0.5 ms in many steps' bookkeeping and 4-6 ms in ticks of 0.2 ms, and charging that wall
+        # time stopped the views and gradients for 3 s after an attach (two readings, 1.1 us; nobody watching,
+        # the other steps read no CPU clock and are charged their wall time, a few microseconds; on Windows,
+        # whose thread clock counts in 15.6 ms ticks, every step is charged its wall time)
         cpu = self._cpu_clock() if (self._heavy or now >= self._next_tick) and not COARSE_CPU_CLOCK else None
         row = self._row(now, scalars)
         self._out.batch.append(row)
@@ -475,34 +476,42 @@ class Watcher:
             if self._run_steps <= 0:
                 self._run_steps = None
                 self._pause_wanted = True
-        off_cpu = waited = 0.0
+        waited = 0.0
         if now >= self._next_tick:
-            # a tick is charged its own work, the loop thread's CPU time, as a step is: on a busy machine a tick
-            # of 0.2 ms of CPU took 4-6 ms of wall time (read here too: nobody watching, the step was not)
-            tick_cpu, start = self._cpu_clock(), self._clock()
             self._waited = 0.0
             self._tick(now)
-            waited = self._waited
-            if not COARSE_CPU_CLOCK:  # (Windows counts a thread's CPU time in 15.6 ms ticks: a tick would read 0)
-                off_cpu = max(0.0, (self._clock() - start) - (self._cpu_clock() - tick_cpu) - waited)
+            waited = self._waited  # (what a folder flush waited for the disk: the watcher's own cost)
         if self._heavy and (now >= self._look_at or (self._wants_snapshot and self._snaps_on and self._viewers > 0)):
-            self._waited = 0.0
-            look_cpu, start = self._cpu_clock(), self._clock()
-            self._look(now, row)
-            end = self._clock()
-            if self._look_waits:  # (the accelerator's time, and the disk's with it)
-                waited += max(0.0, (end - start) - (self._cpu_clock() - look_cpu))
+            if cpu is None:
+                self._look(now, row)
+                end = self._clock()
+                spent = end - now
             else:
-                waited += self._waited
-            spent = end - now - off_cpu if cpu is None else self._cpu_clock() - cpu + waited
+                spent = self._cpu_clock() - cpu + waited + self._charged_look(now, row)
+                end = self._clock()
             self._pacer.charge(spent + self._unpaid, end)
             self._unpaid = 0.0
             self._look_at = self._pacer.next_due(self._intervals(), end)
         else:  # nothing heavy is due: the bookkeeping's seconds are charged at the next tick or look, in one sum
             self._unpaid_at = end = self._clock()
-            self._unpaid += end - now - off_cpu if cpu is None else self._cpu_clock() - cpu + waited
+            self._unpaid += end - now if cpu is None else self._cpu_clock() - cpu + waited
         if self._pause_wanted:
             self._paused()
+
+    def _charged_look(self, now: float, row: dict) -> float:
+        """:meth:`_look`, and the seconds it is charged: the loop thread's CPU time, or the whole process's while
+        it looked if more (torch's worker threads do part of a forward on the CPU, and the loop thread waits
+        for them), but never more than its wall time; plus what it waited for the disk. With the model on an
+        accelerator (where the look waits for the device, off the CPU), its wall time."""
+        self._waited = 0.0
+        start, thread, process = self._clock(), self._cpu_clock(), self._process_clock()
+        self._look(now, row)
+        wall = self._clock() - start
+        device = _device_of(self._model)  # (found again: a model moved after watch() began)
+        if device is not None and device.type != "cpu":
+            return wall
+        thread, process = self._cpu_clock() - thread, self._process_clock() - process
+        return max(thread, min(wall - self._waited, process)) + self._waited
 
     def _row(self, now: float, scalars: dict[str, Any]) -> dict:
         """This step's metric row; a scalar that is not a finite number is left out (said once per name).
@@ -595,9 +604,9 @@ class Watcher:
         heavy = self._viewers > 0 or self._out.folder is not None
         if heavy != self._heavy:
             # heavy work owes what heavy work left unpaid, not the bookkeeping of the steps while nothing heavy
-            # was done: that was charged as wall time (the CPU clock is not read then), and a window starting up
-            # on the same cores kept the loop's thread waiting in some: 0.3-0.7 s of debt at an attach, before
-            # the window's first snapshot
+            # was done: the steps that did not tick were charged their wall time (they read no CPU clock), and a
+            # window starting up on the same cores kept the loop's thread waiting in some: 0.3-1.8 s of debt at
+            # an attach, before the window's first snapshot
             if heavy:
                 self._pacer.set_debt(self._heavy_owed - (now - self._light_since), now)
             else:
