@@ -118,6 +118,40 @@ def test_a_run_left_without_a_window_ends_after_keep_detached(caplog):
         srv.close()
 
 
+def test_a_command_lost_with_the_connection_is_said_and_the_window_shows_the_run_as_it_is(server, monkeypatch):
+    """A Pause pressed as the network drops may never reach the server: once connected again the window
+    says so, and shows the run as it is there (training on), not as the Pause would have left it."""
+    import explorer.core.process.session as process_session
+
+    s = RemoteSession(tiny_rbm_config(), server=address(server), threads=1, backoff=(0.2,))
+    try:
+        s.set_step_rate(200)
+        s.start()
+        wait_for(lambda: s.trainer.step >= 20, what="training")
+        sent = process_session.send
+
+        def lost_in_the_network(conn, message):
+            if message[:3] != ("do", True, "pause"):
+                sent(conn, message)
+
+        monkeypatch.setattr(process_session, "send", lost_in_the_network)
+        s.pause()
+        monkeypatch.setattr(process_session, "send", sent)
+        assert s.state == "paused"  # (as the window shows it at once)
+        s._conn.sock.shutdown(socket.SHUT_RDWR)
+        wait_for(lambda: s.dropped, what="the drop")
+        notices: list[str] = []
+        lost = "1 command sent as the connection dropped did not reach the run; it goes on as it was (as shown now)"
+        wait_for(lambda: notices.extend(s.pop_notices()) or lost in notices, what="the notice")
+        assert s.connected and "Connected again to the training server" in " ".join(notices)
+        at = s.trainer.step
+        wait_for(lambda: s.state == "running" and s.trainer.step > at + 20, what="the run training on")
+        s.pause()  # and a Pause now holds
+        wait_for(lambda: s.state == "paused" and s.settled(), what="the pause")
+    finally:
+        s.stop()
+
+
 def test_a_window_that_comes_back_at_the_last_moment_keeps_its_run(monkeypatch):
     """A resume claims its run before anything else: the reaper, due while the welcome is being made,
     passes it by (it used to end the run under the returning window)."""

@@ -498,10 +498,16 @@ class ProcessSession:
         """The process's answer to a ``resync`` (a remote session's, after connecting again): its curves
         come again whole, and the calls made since the resync are the ones it has yet to answer."""
         with self._lock:
+            # what the window sent before the connection dropped and the process never had (a Pause, a Play:
+            # lost with the connection): said, as the run goes on as it was
+            lost = self._sent_at_resync - int(acked)
             self._sent = int(acked) + (self._sent - self._sent_at_resync)
             self._acked = int(acked)
             self._metrics_gen = None  # the next rows are a new generation: the curves are replaced
             self._awaiting_resync = False
+            if lost > 0:
+                self._notices.append(f"{lost} command{'s' if lost > 1 else ''} sent as the connection dropped "
+                                     f"did not reach the run; it goes on as it was (as shown now)")
             self._lock.notify_all()
 
     @staticmethod
