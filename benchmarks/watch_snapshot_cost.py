@@ -2,6 +2,7 @@
 
     python benchmarks/watch_snapshot_cost.py [--epochs 40] [--every 8] [--probe 16]
     python benchmarks/watch_snapshot_cost.py --compare ../other-checkout      # A/B in one process
+    python benchmarks/watch_snapshot_cost.py --one-thread     # torch's threads against one, alternately
 
 Trains ``examples/watch_cnn_digits.py``'s model on its data (Adam, batch 32) and, every ``--every`` steps,
 right after ``opt.step()`` and ``loss.item()`` where ``watcher.step()`` runs them, times what the watcher
@@ -12,7 +13,8 @@ snapshot of 1.4 ms alone took 1.9-2.0 ms here).
 ``--compare DIR`` loads ``explorer/core/watch/snapshot.py``, ``gradients.py`` and ``discover.py`` from
 another checkout and alternates the two codes' snapshots in the same loop, so that both see the same machine at the same
 moments (figures of separate runs on this shared machine move by more than small changes do). It
-prints the median and quartiles of each, in microseconds.
+prints the median and quartiles of each, in microseconds. ``--one-thread`` alternates this checkout's
+snapshot on torch's threads with the same on one thread (as the watcher takes a CPU model's snapshots).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=int, default=8, help="a snapshot every this many training steps")
     ap.add_argument("--probe", type=int, default=16, help="probe digits (the example's 16)")
     ap.add_argument("--compare", metavar="DIR", help="another checkout whose snapshot code to alternate with")
+    ap.add_argument("--one-thread", action="store_true", help="alternate with this code's snapshot on one thread")
     args = ap.parse_args(argv)
 
     torch.manual_seed(0)
@@ -67,6 +70,17 @@ def main(argv: list[str] | None = None) -> int:
         snapshot.take_snapshot(model, probe, description, target=target, modules=modules)
 
     codes = {"this checkout": this_code}
+    if args.one_thread:
+        threads = torch.get_num_threads()
+
+        def on_one_thread() -> None:
+            torch.set_num_threads(1)
+            try:
+                this_code()
+            finally:
+                torch.set_num_threads(threads)
+
+        codes["this checkout, on one thread"] = on_one_thread
     if args.compare:
         other = os.path.abspath(args.compare)
         # its snapshot and gradients modules bound to its own discover module (the probe's eval mode, the

@@ -970,6 +970,41 @@ def test_a_window_that_attaches_gets_a_snapshot_at_once_and_one_that_comes_back_
         watcher.close()
 
 
+@pytest.mark.parametrize("large", [False, True], ids=["small", "large"])
+def test_a_cpu_models_snapshot_runs_on_one_thread_unless_it_is_large_and_the_users_threads_are_kept(
+        setup, tmp_path, monkeypatch, large):
+    """On torch's worker threads a small snapshot waited at their barrier for a worker another process kept
+    off its core (a window starting on the same machine): 2-3 ms became 40-85 ms. A CPU model's snapshot runs
+    on one thread, unless one takes more than ONE_THREAD_MAX_CPU_S of work there; the user's setting stays."""
+    model, opt, probe = setup
+    if large:
+        monkeypatch.setattr(watcher_module, "ONE_THREAD_MAX_CPU_S", 0.0)
+    seen = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        watcher = explorer.watch(model, probe, listen=None, logdir=tmp_path / "run", quiet=True)
+        model.register_forward_hook(  # (after watch(): its look at the model's shapes is no snapshot)
+            lambda module, args, out: None if torch.is_grad_enabled() else seen.append(torch.get_num_threads()))
+        try:
+            for _ in range(3):
+                loss = model(probe).square().mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                assert torch.get_num_threads() == 2  # the user's, in the loop
+                watcher._look_at, watcher._folder_written_at = -math.inf, -math.inf
+                watcher._pacer.set_debt(0.0)
+                watcher._pacer._last.clear()
+                watcher.step(loss=loss.item())
+                assert torch.get_num_threads() == 2
+        finally:
+            watcher.close()
+    finally:
+        torch.set_num_threads(threads)
+    assert seen == ([1, 2, 2] if large else [1, 1, 1])  # (a large one: the first found it out)
+
+
 def test_where_the_cpu_clock_is_coarse_a_tick_is_charged_its_wall_time(setup, monkeypatch):
     """Windows counts a thread's CPU time in 15.6 ms ticks: a 0.2 ms tick would read 0 and go uncharged."""
     model, _, probe = setup

@@ -56,6 +56,7 @@ from explorer.core.wire.server import FrameServer
 log = logging.getLogger("explorer.watch")
 
 HISTORY_ROWS = 100_000        # metric rows kept for windows that connect later
+ONE_THREAD_MAX_CPU_S = 0.010  # a CPU model's snapshot that takes more work than this runs on torch's threads
 COARSE_CPU_CLOCK = sys.platform == "win32"  # a thread's CPU time only moves at the 15.6 ms clock interrupt
 TICK_S = 0.05                 # metric rows go out in batches, at most 20 a second
 FOLDER_SNAPSHOT_S = 1.0       # a snapshot file at most every second (the windows may get more)
@@ -332,6 +333,7 @@ class Watcher:
         self._viewers = 0
         self._heavy = False          # a window watches or a folder is written: heavy work may be due
         self._heavy_owed, self._light_since = 0.0, -math.inf  # what heavy work still owed when it last stopped
+        self._one_thread = True      # a CPU model's snapshots run on one thread (see _taken)
         self._look_at = -math.inf    # before this time no heavy work is due (the pacer's next_due)
         self._grad_step = -1         # the step of the last gradient row
         self._pause_wanted = False
@@ -656,13 +658,35 @@ class Watcher:
                                                         for name, v in zip(self._grad_layers, norms)}})
         return norms
 
+    def _taken(self, erf: dict | None) -> tuple[dict, dict]:
+        """:func:`take_snapshot` of the model, on one CPU thread while the model is on the CPU and a snapshot
+        takes under ONE_THREAD_MAX_CPU_S of work there. The probe's forward is small, and on torch's worker
+        threads it waited at their barrier for a worker that another process had kept off its core (a window
+        starting on the same machine): a snapshot of 2-3 ms took 40-85 ms, and the views stopped for 1.3-4 s.
+        On one thread it took 6% longer on an idle machine. A larger model's snapshots go back to torch's
+        threads for good. The user's thread setting is put back after each."""
+        threads = torch.get_num_threads()
+        device = _device_of(self._model)
+        if threads == 1 or not self._one_thread or (device is not None and device.type != "cpu"):
+            return take_snapshot(self._model, self._probe, self._desc, target=self._target, erf=erf,
+                                 modules=self._lookup.modules())
+        work = self._clock if COARSE_CPU_CLOCK else self._cpu_clock
+        torch.set_num_threads(1)
+        start = work()
+        try:
+            return take_snapshot(self._model, self._probe, self._desc, target=self._target, erf=erf,
+                                 modules=self._lookup.modules())
+        finally:
+            torch.set_num_threads(threads)
+            if work() - start > ONE_THREAD_MAX_CPU_S:
+                self._one_thread = False
+
     def _snapshot(self, now: float, row: dict, norms: np.ndarray | None) -> None:
         """Take a snapshot on the probe and send it (and write it, at most every FOLDER_SNAPSHOT_S)."""
         erf, self._erf = self._erf, None
         self._wants_snapshot = False
         try:
-            arrays, extra = take_snapshot(self._model, self._probe, self._desc, target=self._target, erf=erf,
-                                          modules=self._lookup.modules())
+            arrays, extra = self._taken(erf)
         except Exception as exc:  # noqa: BLE001
             if erf is None:
                 self._snaps_on = False
