@@ -38,6 +38,8 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -596,13 +598,11 @@ class Watcher:
             self._out.batch.clear()
         folder = self._out.folder
         if folder is not None:
-            wall, cpu = self._clock(), self._cpu_clock()
-            try:
-                folder.flush()
-            except Exception as exc:  # noqa: BLE001
-                self._folder_failed(exc)
-            finally:  # (a write that waits on the disk is the watcher's own cost: charged its wall time)
-                self._waited += max(0.0, (self._clock() - wall) - (self._cpu_clock() - cpu))
+            with self._disk_wait_charged():
+                try:
+                    folder.flush()
+                except Exception as exc:  # noqa: BLE001
+                    self._folder_failed(exc)
         heavy = self._viewers > 0 or self._out.folder is not None
         if heavy != self._heavy:
             # heavy work owes what heavy work left unpaid, not the bookkeeping of the steps while nothing heavy
@@ -615,6 +615,16 @@ class Watcher:
                 self._heavy_owed, self._light_since = self._pacer.debt, now
         self._heavy = heavy
         self._look_at = -math.inf  # (who watches may have changed, and with it what is due when)
+
+    @contextmanager
+    def _disk_wait_charged(self) -> Iterator[None]:
+        """A folder write: the time it waits off the CPU (for the disk, an NFS server) is the watcher's own
+        cost, added to ``_waited`` for the step's charge."""
+        wall, cpu = self._clock(), self._cpu_clock()
+        try:
+            yield
+        finally:
+            self._waited += max(0.0, (self._clock() - wall) - (self._cpu_clock() - cpu))
 
     def _folder_failed(self, exc: BaseException) -> None:
         folder, self._out.folder = self._out.folder, None
@@ -667,19 +677,19 @@ class Watcher:
         threads for good. The user's thread setting is put back after each."""
         threads = torch.get_num_threads()
         device = _device_of(self._model)
-        if threads == 1 or not self._one_thread or (device is not None and device.type != "cpu"):
-            return take_snapshot(self._model, self._probe, self._desc, target=self._target, erf=erf,
-                                 modules=self._lookup.modules())
+        one = threads > 1 and self._one_thread and (device is None or device.type == "cpu")
         work = self._clock if COARSE_CPU_CLOCK else self._cpu_clock
-        torch.set_num_threads(1)
-        start = work()
+        if one:
+            torch.set_num_threads(1)
+            start = work()
         try:
             return take_snapshot(self._model, self._probe, self._desc, target=self._target, erf=erf,
                                  modules=self._lookup.modules())
         finally:
-            torch.set_num_threads(threads)
-            if work() - start > ONE_THREAD_MAX_CPU_S:
-                self._one_thread = False
+            if one:
+                torch.set_num_threads(threads)
+                if work() - start > ONE_THREAD_MAX_CPU_S:
+                    self._one_thread = False
 
     def _snapshot(self, now: float, row: dict, norms: np.ndarray | None) -> None:
         """Take a snapshot on the probe and send it (and write it, at most every FOLDER_SNAPSHOT_S)."""
@@ -719,15 +729,13 @@ class Watcher:
                 return
         folder = self._out.folder
         if folder is not None and now - self._folder_written_at >= FOLDER_SNAPSHOT_S:
-            wall, cpu = self._clock(), self._cpu_clock()
-            try:
-                folder.write_snapshot(self._n, self._epoch, row["time"], scalars, arrays)
-                self._folder_written_at = now
-                self._folder_step = self._n
-            except Exception as exc:  # noqa: BLE001
-                self._folder_failed(exc)
-            finally:  # (as a flush's: the disk's wait is charged)
-                self._waited += max(0.0, (self._clock() - wall) - (self._cpu_clock() - cpu))
+            with self._disk_wait_charged():
+                try:
+                    folder.write_snapshot(self._n, self._epoch, row["time"], scalars, arrays)
+                    self._folder_written_at = now
+                    self._folder_step = self._n
+                except Exception as exc:  # noqa: BLE001
+                    self._folder_failed(exc)
 
     # -- commands from the windows ----------------------------------------------------------------------------
     def _command(self, fields: dict) -> None:
