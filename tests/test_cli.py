@@ -20,6 +20,20 @@ def test_version():
     assert r.returncode == 0 and __version__ in r.stdout
 
 
+def test_help_and_version_answer_without_loading_torch():
+    """``--help`` took 1.8 s, most of it loading torch: the sequence tasks' names came from the module that
+    generates them. The help of every command and the version now come without it."""
+    code = ("import sys\nfrom explorer.cli import main\n"
+            "for argv in (['--version'], ['--help'], ['train', '--help'], ['train', 'lstm', '--help'],\n"
+            "             ['train', 'cnn', '--help'], ['snapshot', '--help'], ['serve', '--help'], ['spec', '--help']):\n"
+            "    try:\n        main(argv)\n    except SystemExit as exc:\n        assert exc.code in (0, None), argv\n"
+            "print('torch' in sys.modules, file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "--task {adding,recall,sine,sawtooth,text}" in r.stdout and __version__ in r.stdout
+    assert r.stderr.strip() == "False"
+
+
 def test_train_rbm_json(tmp_path):
     r = run("train", "rbm", "--dataset", "digits", "--epochs", "3", "--hidden", "32", "--device", "cpu",
             "--json", "--out", str(tmp_path / "run"))

@@ -41,7 +41,7 @@ def _float_at_least_zero(text: str) -> float:
 
 def add_recurrent_options(p: argparse.ArgumentParser, model: str) -> None:
     """Task, size and optimiser options of an LSTM (``model`` "lstm") or a vanilla RNN ("rnn")."""
-    from explorer.core.data.sequences import TASKS
+    from explorer.core.data.sequence_tasks import TASKS
 
     p.add_argument("--task", default="adding", choices=TASKS,
                    help="adding problem, delayed recall, sine/sawtooth forecasting or a character-level "

@@ -1,7 +1,7 @@
 """Sequence tasks for the recurrent networks, generated from a seed (or read from a text file).
 
 Each task is a fixed training set and a fixed held-out set of sequences, so epochs and held-out
-losses mean what they mean for the image families. Tasks (``TASKS``):
+losses mean what they mean for the image families. Tasks (``TASKS``, named in ``sequence_tasks``):
 
 * ``adding`` -- the adding problem: T steps of (value, marker) pairs, values uniform in [0, 1), exactly
   two markers (one in each half); the target, read at the last step, is the sum of the two marked values.
@@ -32,17 +32,10 @@ import torch
 import torch.nn.functional as F
 
 from explorer.core.data.datasets import DataError
+from explorer.core.data.sequence_tasks import TASKS
 from explorer.core.limits import check_memory
 from explorer.core.safe_read import UnsafeFileError, read_prefix
 
-TASKS = ("adding", "recall", "sine", "sawtooth", "text")
-TASK_HELP = {
-    "adding": "adding problem: sum the two marked values of a T-step sequence (answer at the last step)",
-    "recall": "delayed recall: reproduce the symbol shown first, after a lag of distractors",
-    "sine": "forecast the next value of a sine wave (random period and phase), at every step",
-    "sawtooth": "forecast the next value of a sawtooth wave (random period and phase), at every step",
-    "text": "character-level language model: predict the next character, at every step",
-}
 N_SYMBOLS = 8                 # recall: symbols to remember
 MIN_PERIOD, MAX_PERIOD = 8.0, 32.0
 STDLIB_FILES = ("textwrap.py", "string.py", "heapq.py", "bisect.py", "colorsys.py", "fnmatch.py", "shlex.py")

@@ -24,7 +24,7 @@ from typing import cast
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-from explorer.core.data.sequences import TASK_HELP, TASKS
+from explorer.core.data.sequence_tasks import TASK_HELP, TASKS
 from explorer.core.engine.protocol import Session
 from explorer.core.engine.session import Snapshot
 from explorer.core.families.recurrent.trainer import NEEDS_RESET, OPTIMIZERS, LSTMConfig, RecurrentConfig, RNNConfig

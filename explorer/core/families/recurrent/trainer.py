@@ -40,7 +40,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from explorer.core.data.sequences import TASK_HELP, TASKS, SequenceData, make_task
+from explorer.core.data.sequence_tasks import TASK_HELP, TASKS
+from explorer.core.data.sequences import SequenceData, make_task
 from explorer.core.engine.settings import Settings, setting
 from explorer.core.families.base import MiniBatchTrainer, SavedParameter
 
