@@ -121,18 +121,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         server.close()
         raise UsageError(f"--token-file {args.token_file}: {exc}") from None
-    server.start()
-    print(f"serving training on {bound_host}:{bound_port}{' (TLS)' if context else ''}", flush=True)
-    if not is_loopback(host):
-        print(f"warning: {host} is reachable from the network; anyone with the token can train here "
-              f"(ssh -L is the recommended way, see docs/remote.md)", flush=True)
-    if where:
-        print(f"data-parallel runs (cnn, fcn): {where}", flush=True)
-    print(f"token: {token}", flush=True)
-    print(f"token file: {path}", flush=True)
-    print(f"viewer token (follow read-only): {viewer_token}", flush=True)
-    print(f"viewer token file: {viewer_path}", flush=True)
-    try:
+    try:  # (from here on: a Ctrl+C, however early, closes the server; it escaped the prints before)
+        server.start()
+        print(f"serving training on {bound_host}:{bound_port}{' (TLS)' if context else ''}", flush=True)
+        if not is_loopback(host):
+            print(f"warning: {host} is reachable from the network; anyone with the token can train here "
+                  f"(ssh -L is the recommended way, see docs/remote.md)", flush=True)
+        if where:
+            print(f"data-parallel runs (cnn, fcn): {where}", flush=True)
+        print(f"token: {token}", flush=True)
+        print(f"token file: {path}", flush=True)
+        print(f"viewer token (follow read-only): {viewer_token}", flush=True)
+        print(f"viewer token file: {viewer_path}", flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
