@@ -151,8 +151,11 @@ def test_a_saved_run_path_from_a_client_is_refused(server):
 
 def serve_command(tmp_path, *options):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    # (a Ctrl+C as from a terminal: a shell that starts a job in the background, such as a CI script's, has
+    # it ignored, and the server, like any program, inherits that; the test then waited on it for good)
     return subprocess.Popen([sys.executable, "-m", "explorer", "serve", "--token-file", str(tmp_path / "t"),
-                             *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                             *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def first_lines(proc, n):
