@@ -11,8 +11,8 @@ from explorer.gui.startup import CoreLoader, StartupWindow, core_module_names, s
 
 
 def test_the_plain_launch_reaches_the_window_code_without_importing_torch():
-    """``python -m explorer`` must not pay for torch before its first window: the parser's sub-commands
-    import it, so the plain launch skips the parser; the start-up window's modules never import it."""
+    """``python -m explorer`` must not pay for torch before its first window: the plain launch goes straight
+    to the window code, and the start-up window's modules never import it."""
     code = ("import sys; sys.modules['torch'] = None\n"  # any import of torch now fails
             "import explorer.gui.app as app\n"
             "app.run_app = lambda **kw: print('window code reached', sorted(k for k in kw if kw[k])) or 0\n"

@@ -113,8 +113,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     """Run the command line (``argv``, else ``sys.argv[1:]``); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
-        # the plain launch: straight to the window, without the parser (its sub-commands import torch,
-        # which the start-up window loads on a thread while it is already on screen; see gui/startup.py)
+        # the plain launch: straight to the window, without the parser or the log set-up (torch, which
+        # the commands need, the start-up window loads on a thread while it is already on screen; see
+        # gui/startup.py)
         return gui.cmd_gui(None)
     logged_to = configure_logging(role="cli")
     parser = build_parser(prog)
