@@ -36,12 +36,12 @@ def view(qtbot):
 
 
 def test_x_grows_in_steps_and_y_only_when_needed(view):
-    view.append("a", np.arange(96), 1.0 / (1 + np.arange(96)))
+    view.append("a", np.arange(96), np.linspace(1.0, 0.2, 96))
     view.redraw()
     lo, hi = x_range(view)
     assert lo < 0 < 96 < hi and hi == pytest.approx(100 + 0.02 * 100, rel=0.01)  # nice_ceiling(95) = 100, padded
     y0 = y_range(view)
-    assert y0[0] < 1.0 / 96 and y0[1] > 1.0
+    assert y0[0] < 0.2 and y0[1] > 1.0
     view.append("a", [96, 97, 98, 99], [0.5, 0.4, 0.3, 0.2])  # inside both ranges: nothing moves
     view.redraw()
     assert x_range(view) == [lo, hi] and y_range(view) == y0
@@ -49,6 +49,81 @@ def test_x_grows_in_steps_and_y_only_when_needed(view):
     view.redraw()
     assert x_range(view)[1] == pytest.approx(150 + 0.02 * 150, rel=0.01)
     assert y_range(view)[1] > 2.0
+
+
+def mark(view, side):
+    item = view.ranges._marks.get(side)
+    return item.toPlainText() if item is not None and item.isVisible() else None
+
+
+def falling_loss(steps):
+    """A loss like a classifier's: from 2.3 to about 0.05 in its first hundred steps, then slowly down."""
+    return 0.05 + 2.25 * np.exp(-steps / 25.0) - 1e-5 * steps + 0.004 * np.sin(steps)
+
+
+def test_first_steps_that_would_squash_the_rest_go_past_the_top_with_a_mark_saying_how_far(view):
+    steps = np.arange(1, 3001)
+    view.append("a", steps, falling_loss(steps))
+    view.redraw()
+    lo, hi = y_range(view)
+    late = falling_loss(steps[steps >= 301])  # the later 90% of the steps drawn
+    assert lo <= late.min() and late.max() <= hi < 0.1  # the later course fills the plot, not a tenth of it
+    assert view.ranges.off_scale == (pytest.approx(falling_loss(1.0)), None)
+    assert mark(view, "above") == f"▲ {falling_loss(1.0):.3g}" and mark(view, "below") is None
+    assert view.ranges._marks["above"].pos().y() == pytest.approx(hi)  # at the top edge
+    # a later spike (a learning rate too high) is part of the later course: the plot shows it, no mark
+    view.append("a", [3001, 3002], [4.0, 0.05])
+    view.redraw()
+    assert y_range(view)[1] > 4.0 and mark(view, "above") is None and view.ranges.off_scale == (None, None)
+
+
+def test_a_rising_accuracy_goes_past_the_bottom_and_a_gentle_curve_is_shown_whole(qtbot):
+    v = CurveView("accuracy", ylabel="%")
+    v.add_series("acc", "held-out", "#4fc3f7")
+    v.add_series("gentle", "gentle", "#ffb74d")
+    qtbot.addWidget(v)
+    steps = np.arange(0, 2000, 10.0)
+    v.append("acc", steps, 97.0 - 87.0 * np.exp(-steps / 30.0))
+    v.redraw()
+    assert y_range(v)[0] > 80 and mark(v, "below") == "▼ 10" and v.ranges.off_scale == (None, 10.0)
+    w = CurveView("error")
+    w.add_series("e", "error", "#4fc3f7")
+    qtbot.addWidget(w)
+    w.append("e", steps, 150.0 - 0.03 * steps)  # the RBM's error: down by a third over the run
+    w.redraw()
+    assert y_range(w)[1] > 150 and mark(w, "above") is None and w.ranges.off_scale == (None, None)
+
+
+def test_few_later_points_keep_the_whole_curve_in_view(view):
+    view.append("a", np.arange(15), 1.0 / (1 + np.arange(15)))  # the first seconds of a run: the drop is the story
+    view.redraw()
+    assert y_range(view)[1] > 1.0 and mark(view, "above") is None
+
+
+def test_on_a_log_scale_the_first_steps_are_left_out_in_decades_and_marked_in_values(qtbot):
+    v = CurveView("grad", logy=True)
+    v.add_series("g", "layer 1", "#4fc3f7")
+    qtbot.addWidget(v)
+    steps = np.arange(1, 1001)
+    v.append("g", steps, 1e-5 * (1 + 0.5 * np.sin(steps)) + 10.0 ** (-steps / 4.0))  # 0.56 down to ~1e-5
+    v.redraw()
+    lo, hi = y_range(v)
+    assert -5.5 < lo and hi < -4.5  # log10 units: the later steps' decade
+    assert v.ranges.off_scale[0] == pytest.approx(10 ** -0.25 + 1e-5 * (1 + 0.5 * np.sin(1)), rel=1e-6)
+    assert mark(v, "above") == "▲ 0.562"
+
+
+def test_a_users_zoom_hides_the_mark_and_A_brings_both_back(view):
+    steps = np.arange(1, 3001)
+    view.append("a", steps, falling_loss(steps))
+    view.redraw()
+    vb = view.plot.getPlotItem().vb
+    vb.setYRange(0, 3, padding=0)
+    vb.sigRangeChangedManually.emit([True, True])
+    assert mark(view, "above") is None and view.ranges.off_scale == (None, None)
+    button = view.plot.getPlotItem().autoBtn
+    button.clicked.emit(button)
+    assert y_range(view)[1] < 0.1 and mark(view, "above") is not None
 
 
 def test_a_reset_fits_the_new_run(view):
@@ -120,3 +195,18 @@ def test_a_log_scale_trace_fits_its_decades(qtbot):
     v.done()
     lo, hi = y_range(v)
     assert lo < -9 and 0 < hi < 1  # log10 units, every point inside
+
+
+def test_the_mark_takes_presentation_modes_large_type(view):
+    from PySide6 import QtGui
+
+    big = QtGui.QFont()
+    big.setPointSize(16)
+    view.plot.getPlotItem().getAxis("left").setTickFont(big)  # what presentation mode does to every axis
+    steps = np.arange(1, 3001)
+    view.append("a", steps, falling_loss(steps))
+    view.redraw()
+    item = view.ranges._marks["above"]
+    assert item.textItem.font().pointSizeF() == 14.0  # made in presentation mode: large at once
+    item.set_large(False)  # and back, as the window does when presentation mode ends
+    assert item.textItem.font().pointSizeF() == 9.0

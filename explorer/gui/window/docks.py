@@ -18,7 +18,7 @@ from explorer.gui.panels import panel_class
 from explorer.gui.panels.base import LivePanel
 from explorer.gui.resources import RESOURCES
 from explorer.gui.settings import byte_array_setting, number_setting
-from explorer.gui.widgets.views import CurveView, ViewLegend
+from explorer.gui.widgets.views import CurveView, OffScaleMark, ViewLegend
 
 if TYPE_CHECKING:
     from explorer.gui.window.notice import NoticeBar
@@ -508,5 +508,5 @@ class DocksMixin:
                     item.setPen(pen)
                     item.setTextPen(pen)
                     item.label.setFont(font)
-                elif isinstance(item, ViewLegend):
+                elif isinstance(item, (ViewLegend, OffScaleMark)):
                     item.set_large(large)

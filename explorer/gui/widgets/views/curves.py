@@ -167,8 +167,8 @@ class CurveView(_ViewFrame):
             elif drawn is not None:
                 item.setData([], [])
                 self._drawn.pop(key, None)
-        self.ranges.fit([a for a, _ in self._drawn.values()],
-                        [b for k, (_, b) in self._drawn.items() if k not in self._right_keys])
+        left = [xy for k, xy in self._drawn.items() if k not in self._right_keys]
+        self.ranges.fit([a for a, _ in self._drawn.values()], [b for _, b in left], [a for a, _ in left])
         self.legend.place()
         self._refresh_hover()
 

@@ -18,6 +18,11 @@ CURVE_POINTS_PER_PIXEL = 2.0  # a longer curve is averaged down to this many poi
 GAP = np.nan  # mosaic separators: NaN renders transparent, so tiles stand apart on the dark background
 HOVER_MARK = "#ffb74d"  # outline of the pixel / line at the step under the mouse
 VIEWED_MARK = "#ebcb8b"  # the step the timeline shows while scrubbed back (the timeline bar's amber)
+OFF_SCALE_MARK = "#9aa5b5"  # "▲ 2.31": how far a curve's first steps go past the plot's edge
+OFF_SCALE_PT, OFF_SCALE_LARGE_PT = 9.0, 14.0  # its type, and in presentation mode (the legend's sizes)
+EARLY_SHARE = 0.1  # a curve's first steps, as a share of the steps drawn, that may go past y's range ...
+SQUASH_FACTOR = 4.0  # ... when they would widen it more than this many times what the later steps span
+EARLY_MIN_LATE_POINTS = 20  # (and only once there are this many later points to fit)
 
 
 def mosaic_columns(shape: tuple[int, ...], width: float, height: float) -> int:
@@ -224,6 +229,13 @@ class RangeKeeper:
     x grows along a "nice" ladder (``grow_x``, for curves over training steps) or follows the data's
     extent (a fixed time axis), and y moves only when the data leaves it or fills under half of it.
     Zooming or panning by hand stops this until the plot's "A" button is pressed.
+
+    Over training steps (``grow_x``), y leaves out the first steps when they would squash the rest: a loss
+    that falls from 2.3 to 0.05 in its first hundred steps drew every later step as a flat line on the
+    floor of the plot, where nothing of the run's later course (the gap between training and held-out
+    data, a slow descent, the noise) could be seen. When the values of the first :data:`EARLY_SHARE` of
+    the steps drawn widen y more than :data:`SQUASH_FACTOR` times what the later steps span, y fits the
+    later steps, and a mark at the edge says how far the first steps go beyond it ("▲ 2.31").
     """
 
     def __init__(self, plot: pg.PlotWidget, grow_x: bool):
@@ -232,24 +244,30 @@ class RangeKeeper:
         self.follow = True
         self.x: tuple[float, float] | None = None
         self.y: tuple[float, float] | None = None
+        # how far the first steps go past y's range, above and below (None: they do not): see _fit
+        self.off_scale: tuple[float | None, float | None] = (None, None)
         self._data: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+        self._y_xs: list[np.ndarray] | None = None
+        self._marks: dict[str, pg.TextItem] = {}
         plot.disableAutoRange()
         plot.getPlotItem().vb.sigRangeChangedManually.connect(self._stop_following)
         plot.getPlotItem().autoBtn.clicked.connect(self._follow_again)
 
-    def fit(self, xs: list[np.ndarray], ys: list[np.ndarray]) -> None:
-        """Fit the ranges to these series (if following), moving them only when needed."""
+    def fit(self, xs: list[np.ndarray], ys: list[np.ndarray], y_xs: list[np.ndarray] | None = None) -> None:
+        """Fit the ranges to these series (if following), moving them only when needed. ``y_xs``: the
+        steps of each of ``ys`` (where ``xs`` holds more series than ``ys``); by default ``xs``."""
         self._data = (xs, ys)
+        self._y_xs = y_xs
         if self.follow:
             self._fit()
 
     def forget(self) -> None:
         """A new run: the next fit starts afresh (a range may shrink)."""
         self.x = self.y = None
+        self._mark(None, None)
 
     def _fit(self) -> None:
         xs = [np.asarray(a, dtype=float) for a in self._data[0] if len(a)]
-        ys = [np.asarray(b, dtype=float) for b in self._data[1] if len(b)]
         if not xs:
             return
         x_min = min(float(np.nanmin(a)) for a in xs)
@@ -263,21 +281,65 @@ class RangeKeeper:
         if moved:
             self.x = (lo, hi)
             self.plot.setXRange(lo, hi, padding=0.02)
-        y = np.concatenate(ys) if ys else np.zeros(0)
-        if self.plot.getPlotItem().getAxis("left").logMode:  # (the user may switch it in the plot's menu)
-            y = np.log10(y[y > 0])
-        y = y[np.isfinite(y)]
-        if not len(y):
+        log = self.plot.getPlotItem().getAxis("left").logMode  # (the user may switch it in the plot's menu)
+        y_xs = self._y_xs if self._y_xs is not None else self._data[0]
+        pairs = []  # (steps, values) of each series with values, in the axis's own units
+        for sx, sy in zip(y_xs, self._data[1]):
+            sx, sy = np.asarray(sx, dtype=float), np.asarray(sy, dtype=float)
+            if len(sy) != len(sx):
+                sx = np.full(len(sy), np.nan)  # (no steps for these values: they count as late ones)
+            if log:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    sy = np.where(sy > 0, np.log10(np.where(sy > 0, sy, 1.0)), np.nan)
+            keep = np.isfinite(sy)
+            if keep.any():
+                pairs.append((sx[keep], sy[keep]))
+        if not pairs:
+            self._mark(None, None)
             return
+        y = np.concatenate([v for _, v in pairs])
         lo, hi = float(y.min()), float(y.max())
+        above = below = None
+        if self.grow_x:
+            late_lo, late_hi, above, below = _early_squash(pairs, x_min, x_max)
+            if above is not None or below is not None:
+                lo, hi = late_lo, late_hi
         cur = self.y
         if cur is None or lo < cur[0] or hi > cur[1] or (hi - lo) < 0.5 * (cur[1] - cur[0]):
             pad = 0.06 * (hi - lo) if hi > lo else max(abs(hi) * 0.05, 0.05)
             self.y = (lo - pad, hi + pad)
             self.plot.setYRange(*self.y, padding=0)
+        self._mark(above if above is not None and above[1] > self.y[1] else None,
+                   below if below is not None and below[1] < self.y[0] else None, log)
+
+    def _mark(self, above: tuple[float, float] | None, below: tuple[float, float] | None,
+              log: bool = False) -> None:
+        """Show at the plot's top (bottom) edge, beside the step where they go furthest, how far the first
+        steps go past y's range: ``above``/``below`` are (step, value in the axis's units) or None."""
+        def shown(v: float) -> float:
+            return float(10.0 ** v) if log else float(v)
+
+        self.off_scale = (None if above is None else shown(above[1]), None if below is None else shown(below[1]))
+        for side, where in (("above", above), ("below", below)):
+            mark = self._marks.get(side)
+            if where is None:
+                if mark is not None:
+                    mark.hide()
+                continue
+            if mark is None:
+                mark = OffScaleMark(side)
+                # (made in presentation mode, it takes the large type that the axes already have)
+                mark.set_large(self.plot.getPlotItem().getAxis("left").style.get("tickFont") is not None)
+                self.plot.addItem(mark, ignoreBounds=True)
+                self._marks[side] = mark
+            value = shown(where[1])
+            mark.setText(f"{'▲' if side == 'above' else '▼'} {value:.3g}")
+            mark.setPos(where[0], self.y[1] if side == "above" else self.y[0])
+            mark.show()
 
     def _stop_following(self, *_args) -> None:
         self.follow = False
+        self._mark(None, None)  # the user's own range: the points past it are theirs to see or not
 
     def _follow_again(self, *_args) -> None:
         self.follow = True
@@ -285,6 +347,43 @@ class RangeKeeper:
         self.plot.disableAutoRange()  # the "A" button turned pyqtgraph's on: the ranges are ours again
         self._fit()
 
+
+
+class OffScaleMark(pg.TextItem):
+    """"▲ 2.31" at a curve plot's top edge (▼ at its bottom): how far the first steps go past the range
+    that :class:`RangeKeeper` fitted to the later ones. Presentation mode sets its type large."""
+
+    def __init__(self, side: str):
+        super().__init__(color=OFF_SCALE_MARK, anchor=(0.0, 0.0) if side == "above" else (0.0, 1.0))
+        self.setZValue(15)
+        self.setToolTip("The first steps go past this edge: the range fits the later steps so that they are "
+                        "not squashed flat. Zoom out with the mouse wheel to see them all.")
+
+    def set_large(self, large: bool) -> None:
+        font = QtGui.QFont()
+        font.setPointSizeF(OFF_SCALE_LARGE_PT if large else OFF_SCALE_PT)
+        self.setFont(font)
+
+
+def _early_squash(pairs: list[tuple[np.ndarray, np.ndarray]], x_min: float, x_max: float
+                  ) -> tuple[float, float, tuple[float, float] | None, tuple[float, float] | None]:
+    """y's range over the later steps of ``pairs`` (each a series' finite (steps, values)), and where the
+    first :data:`EARLY_SHARE` of the steps from ``x_min`` to ``x_max`` go furthest above and below it, as
+    (step, value), or None where they do not, or do not squash the later steps (see :class:`RangeKeeper`)."""
+    cut = x_min + EARLY_SHARE * (x_max - x_min)
+    late_v = np.concatenate([v[~(x < cut)] for x, v in pairs])  # (a NaN step counts as a late one)
+    ex = np.concatenate([x[x < cut] for x, _ in pairs])
+    ev = np.concatenate([v[x < cut] for x, v in pairs])
+    if len(late_v) < EARLY_MIN_LATE_POINTS or not len(ev):
+        return 0.0, 0.0, None, None
+    lo, hi = float(late_v.min()), float(late_v.max())
+    full = max(hi, float(ev.max())) - min(lo, float(ev.min()))
+    if not full > SQUASH_FACTOR * (hi - lo):
+        return 0.0, 0.0, None, None
+    top, bottom = int(np.argmax(ev)), int(np.argmin(ev))
+    above = (float(ex[top]), float(ev[top])) if ev[top] > hi else None
+    below = (float(ex[bottom]), float(ev[bottom])) if ev[bottom] < lo else None
+    return lo, hi, above, below
 
 
 def _whole(v: float):
