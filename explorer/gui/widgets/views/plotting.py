@@ -283,26 +283,23 @@ class RangeKeeper:
             self.plot.setXRange(lo, hi, padding=0.02)
         log = self.plot.getPlotItem().getAxis("left").logMode  # (the user may switch it in the plot's menu)
         y_xs = self._y_xs if self._y_xs is not None else self._data[0]
-        pairs = []  # (steps, values) of each series with values, in the axis's own units
-        for sx, sy in zip(y_xs, self._data[1]):
-            sx, sy = np.asarray(sx, dtype=float), np.asarray(sy, dtype=float)
-            if len(sy) != len(sx):
-                sx = np.full(len(sy), np.nan)  # (no steps for these values: they count as late ones)
-            if log:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    sy = np.where(sy > 0, np.log10(np.where(sy > 0, sy, 1.0)), np.nan)
-            keep = np.isfinite(sy)
-            if keep.any():
-                pairs.append((sx[keep], sy[keep]))
-        if not pairs:
+        cut = x_min + EARLY_SHARE * (x_max - x_min) if self.grow_x else -math.inf
+        parts = [_split_extent(sx, sy, cut, log) for sx, sy in zip(y_xs, self._data[1]) if len(sy)]
+        extents = [e for part in parts for e in part[:2] if e is not None]
+        if not extents:
             self._mark(None, None)
             return
-        y = np.concatenate([v for _, v in pairs])
-        lo, hi = float(y.min()), float(y.max())
+        lo, hi = min(e[0] for e in extents), max(e[1] for e in extents)
         above = below = None
-        if self.grow_x:
-            late_lo, late_hi, above, below = _early_squash(pairs, x_min, x_max)
-            if above is not None or below is not None:
+        late = [p[1] for p in parts if p[1] is not None]
+        early = [p[0] for p in parts if p[0] is not None]
+        if self.grow_x and late and early and sum(p[2] for p in parts) >= EARLY_MIN_LATE_POINTS:
+            late_lo, late_hi = min(e[0] for e in late), max(e[1] for e in late)
+            if hi - lo > SQUASH_FACTOR * (late_hi - late_lo):  # the first steps would squash the rest
+                top = max(early, key=lambda e: e[1])
+                bottom = min(early, key=lambda e: e[0])
+                above = (top[3], top[1]) if top[1] > late_hi else None
+                below = (bottom[2], bottom[0]) if bottom[0] < late_lo else None
                 lo, hi = late_lo, late_hi
         cur = self.y
         if cur is None or lo < cur[0] or hi > cur[1] or (hi - lo) < 0.5 * (cur[1] - cur[0]):
@@ -365,25 +362,45 @@ class OffScaleMark(pg.TextItem):
         self.setFont(font)
 
 
-def _early_squash(pairs: list[tuple[np.ndarray, np.ndarray]], x_min: float, x_max: float
-                  ) -> tuple[float, float, tuple[float, float] | None, tuple[float, float] | None]:
-    """y's range over the later steps of ``pairs`` (each a series' finite (steps, values)), and where the
-    first :data:`EARLY_SHARE` of the steps from ``x_min`` to ``x_max`` go furthest above and below it, as
-    (step, value), or None where they do not, or do not squash the later steps (see :class:`RangeKeeper`)."""
-    cut = x_min + EARLY_SHARE * (x_max - x_min)
-    late_v = np.concatenate([v[~(x < cut)] for x, v in pairs])  # (a NaN step counts as a late one)
-    ex = np.concatenate([x[x < cut] for x, _ in pairs])
-    ev = np.concatenate([v[x < cut] for x, v in pairs])
-    if len(late_v) < EARLY_MIN_LATE_POINTS or not len(ev):
-        return 0.0, 0.0, None, None
-    lo, hi = float(late_v.min()), float(late_v.max())
-    full = max(hi, float(ev.max())) - min(lo, float(ev.min()))
-    if not full > SQUASH_FACTOR * (hi - lo):
-        return 0.0, 0.0, None, None
-    top, bottom = int(np.argmax(ev)), int(np.argmin(ev))
-    above = (float(ex[top]), float(ev[top])) if ev[top] > hi else None
-    below = (float(ex[bottom]), float(ev[bottom])) if ev[bottom] < lo else None
-    return lo, hi, above, below
+def _split_extent(steps: np.ndarray, values: np.ndarray, cut: float, log: bool):
+    """One series' extent before the step ``cut`` and from it on, in the axis's units (log10 on a log
+    axis, where values <= 0 are left out), with no copy of a long series: ``(early, late, late_count)``,
+    ``early`` as (lo, hi, step of lo, step of hi) and ``late`` as (lo, hi), each None without a finite
+    value. The steps are taken as increasing (a series is appended step by step); values without steps
+    (of another length) all count as late ones."""
+    values = np.asarray(values, dtype=float)
+    steps = np.asarray(steps, dtype=float)
+    if log and not np.fmin.reduce(values) > 0:  # (NaN, a zero or a negative value: only then a copy)
+        values = np.where(values > 0, values, np.nan)
+    k = int(np.searchsorted(steps, cut, side="left")) if len(steps) == len(values) else 0
+    early, late = values[:k], values[k:]
+    late_extent = _finite_extent(late)
+    early_extent = None
+    e = _finite_extent(early)
+    if e is not None:
+        with np.errstate(invalid="ignore"):
+            i_lo = int(np.nanargmin(np.where(np.isfinite(early), early, np.nan)))
+            i_hi = int(np.nanargmax(np.where(np.isfinite(early), early, np.nan)))
+        early_extent = (e[0], e[1], float(steps[i_lo]), float(steps[i_hi]))
+    if log:
+        late_extent = None if late_extent is None else (math.log10(late_extent[0]), math.log10(late_extent[1]))
+        if early_extent is not None:
+            early_extent = (math.log10(early_extent[0]), math.log10(early_extent[1])) + early_extent[2:]
+    return early_extent, late_extent, len(late)
+
+
+def _finite_extent(values: np.ndarray) -> tuple[float, float] | None:
+    """(min, max) of the finite values, or None: NaN is passed over in one pass each (``fmin``/``fmax``);
+    only an infinite value (a run that diverged) costs a masked copy."""
+    if not len(values):
+        return None
+    lo, hi = float(np.fmin.reduce(values)), float(np.fmax.reduce(values))
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        finite = values[np.isfinite(values)]
+        if not len(finite):
+            return None
+        lo, hi = float(finite.min()), float(finite.max())
+    return lo, hi
 
 
 def _whole(v: float):
