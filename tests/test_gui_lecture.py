@@ -110,6 +110,58 @@ def test_pgdown_pgup_the_list_and_presentation_mode(qtbot, settings, tmp_path):
         win.close()
 
 
+def test_a_clickers_pgdown_goes_through_the_step_through_and_from_the_builders_window(qtbot, settings, tmp_path):
+    """A presenter's clicker sends only PgDown/PgUp: the CD-1 step-through a step opens walks its stages with
+    them and, past its last, closes and goes on; the builder a step opens (a window of its own, which takes
+    the focus) passes them to the lecture instead of turning its Preset list."""
+    settings.setValue("training/process", False)
+    folder = tmp_path / "lecture"
+    folder.mkdir()
+    pages = ({"open": {"family": "rbm", "settings": {"hidden": 16}}, "walkthrough": True},
+             {"open": {"family": "rbm", "settings": {"hidden": 24}}, "builder": "lenet5"},
+             {"open": {"family": "autoencoder", "settings": {"hidden": 12}}})
+    for k, page in enumerate(pages):
+        (folder / f"0{k}.json").write_text(json.dumps({"title": f"Step {k}", "text": "Words.", **page}))
+    win = open_window(qtbot, settings, None, size=(1366, 768))
+    K = QtCore.Qt.Key
+    try:
+        assert win.open_lecture(folder)
+        lecture = win.lecture
+        dialog = win.panel.walkthrough
+        assert dialog is not None and dialog.isVisible() and dialog.data is not None
+        for stage in range(1, 5):
+            qtbot.keyClick(dialog, K.Key_PageDown)
+            assert dialog.stage == stage and lecture.index == 0
+        qtbot.keyClick(dialog, K.Key_PageDown)  # past the last stage: the dialog closes, the lecture goes on
+        assert not dialog.isVisible() and lecture.index == 1
+        assert win.session.trainer.config.hidden == 24
+        builder = win.builder_window
+        assert builder is not None and builder.isVisible()
+        builder.activateWindow()
+        qtbot.waitUntil(builder.isActiveWindow, timeout=3000)
+        combo = builder.builder.preset_combo
+        combo.setFocus()
+        preset = combo.currentText()
+        qtbot.keyClick(combo, K.Key_PageDown)
+        assert lecture.index == 2 and win.family == "autoencoder" and combo.currentText() == preset
+        builder.activateWindow()
+        qtbot.waitUntil(builder.isActiveWindow, timeout=3000)
+        qtbot.keyClick(combo, K.Key_PageUp)
+        assert lecture.index == 1 and win.family == "rbm" and combo.currentText() == preset
+        qtbot.keyClick(combo, K.Key_PageUp)  # back to the step-through's step: it opens again at its first stage
+        dialog = win.panel.walkthrough
+        assert lecture.index == 0 and dialog.isVisible() and dialog.stage == 0
+        qtbot.keyClick(dialog, K.Key_PageDown)
+        assert dialog.stage == 1 and lecture.index == 0  # inside the dialog, the keys are its own
+        qtbot.keyClick(dialog, K.Key_PageUp)
+        qtbot.keyClick(dialog, K.Key_PageUp)  # before its first stage: closes; there is no step before
+        assert not dialog.isVisible() and lecture.index == 0
+    finally:
+        if win.builder_window is not None:
+            win.builder_window.close()
+        win.close()
+
+
 def test_a_bad_lecture_or_step_is_a_notice_and_the_window_stays(qtbot, settings, tmp_path):
     settings.setValue("training/process", False)
     win = MainWindow(settings=settings)

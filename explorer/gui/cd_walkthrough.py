@@ -61,7 +61,14 @@ def request_walkthrough(session: Session, probe: int, seed: int | None, timeout:
 
 
 class CDWalkthrough(QtWidgets.QDialog):
-    """A large, keyboard-driven dialog that steps through one CD-1 update."""
+    """A large, keyboard-driven dialog that steps through one CD-1 update.
+
+    PgDown past its last stage emits ``sigPastEnd`` and PgUp before its first ``sigBeforeStart``: the
+    lecture, which opens it at a step, goes on to its next (previous) step there, so that a presenter's
+    clicker, which sends only those two keys, is never stuck in the dialog."""
+
+    sigPastEnd = QtCore.Signal()
+    sigBeforeStart = QtCore.Signal()
 
     def __init__(self, session: Session, parent: QtWidgets.QWidget | None = None, probe: int = 0):
         super().__init__(parent)
@@ -213,7 +220,11 @@ class CDWalkthrough(QtWidgets.QDialog):
     def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:  # noqa: N802 (Qt name)
         key = event.key()
         K = QtCore.Qt.Key
-        if key in (K.Key_Space, K.Key_Right, K.Key_Return, K.Key_Enter, K.Key_PageDown):
+        if key == K.Key_PageDown and self.stage >= len(STAGES) - 1:
+            self.sigPastEnd.emit()
+        elif key == K.Key_PageUp and self.stage <= 0:
+            self.sigBeforeStart.emit()
+        elif key in (K.Key_Space, K.Key_Right, K.Key_Return, K.Key_Enter, K.Key_PageDown):
             self.next()
         elif key in (K.Key_Left, K.Key_Backspace, K.Key_PageUp):
             self.back()

@@ -4,7 +4,8 @@ The steps are data (``samples/lecture/*.json``, checked by ``explorer.core.lectu
 step (its title, text, typeset equations and what to do next) and has the window open what the step asks
 for: a model with settings or a run folder, a few quick training steps, a dock brought forward, the
 builder or the CD-1 step-through. PgDown/PgUp (what a presenter's clicker sends) go to the next and
-previous step while the pane is open; the list jumps to any step. A step that cannot be carried out is
+previous step while the pane is open, from the builder's window too; in the CD-1 step-through they walk its
+stages, and past its last (before its first) close it and go on. The list jumps to any step. A step that cannot be carried out is
 a notice; the lecture and the window stay.
 """
 
@@ -143,11 +144,13 @@ class Lecture(QtCore.QObject):
         self.dock.setMinimumWidth(300)
         window.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
         self.dock.hide()
-        # a presenter's clicker sends PgDown/PgUp; they go to the lecture only while its pane is open
+        # a presenter's clicker sends PgDown/PgUp; they go to the lecture only while its pane is open, from
+        # any of the app's windows (the builder a step opens takes the focus: its Preset list took the keys
+        # and the lecture was stuck); a modal dialog still keeps them (Qt blocks the shortcut behind it)
         self.shortcuts = []
         for key, slot in ((QtCore.Qt.Key.Key_PageDown, self.next), (QtCore.Qt.Key.Key_PageUp, self.previous)):
             sc = QtGui.QShortcut(QtGui.QKeySequence(key), window)
-            sc.setContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+            sc.setContext(QtCore.Qt.ShortcutContext.ApplicationShortcut)
             sc.activated.connect(slot)
             sc.setEnabled(False)
             self.shortcuts.append(sc)
@@ -214,10 +217,19 @@ class Lecture(QtCore.QObject):
         if step.builder:
             win.show_builder().builder.load_preset(step.builder)
         if step.walkthrough and hasattr(win.panel, "open_walkthrough"):
-            win.panel.open_walkthrough()
+            dialog = win.panel.open_walkthrough()
+            if dialog is not None:  # the clicker's PgDown past its last stage goes on with the lecture
+                dialog.sigPastEnd.connect(lambda: self._leave_walkthrough(dialog, self.next))
+                dialog.sigBeforeStart.connect(lambda: self._leave_walkthrough(dialog, self.previous))
         self.dock.raise_()
         QtCore.QTimer.singleShot(0, self._give_room)
         return True
+
+    def _leave_walkthrough(self, dialog: QtWidgets.QDialog, then) -> None:
+        """Close the step's CD-1 step-through and go to the next or previous step (``then``)."""
+        dialog.close()
+        if self.dock.isVisible():
+            then()
 
     def _present_dock(self, dock: QtWidgets.QDockWidget) -> None:
         """In presentation mode the right column shows the panel's own few views: the step's view, if it is not
