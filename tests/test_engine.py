@@ -305,6 +305,26 @@ def test_evaluation_cost_is_capped_but_the_last_epoch_is_evaluated():
         s.close()
 
 
+def test_slowed_down_to_watch_the_held_out_evaluations_keep_coming():
+    """At a watching pace the thread waits most of the time: the evaluations' share is of that time too (a
+    share of the steps' own milliseconds allowed none for minutes at 2 steps a second)."""
+    s = TrainingSession(tiny_trainer(dataset="digits", batch_size=200), eval_fraction=0.02)  # 8 steps an epoch
+    try:
+        s.set_step_rate(100)
+        s.start()
+        assert wait_until(lambda: s.trainer.epoch >= 12, timeout=20)
+        s.pause()
+        assert s.wait(5)
+        epochs, evals = s.trainer.epoch, [r for r in s.metrics.evals if r["epoch_end"]]
+        # about one in every epoch here (each takes ~2 ms against 80 ms an epoch); the code before: 2 of 25
+        assert len(evals) >= epochs // 2, (epochs, [r["step"] for r in evals])
+        # and still within their share of the time the run took (each step 10 ms: the paced interval), give or
+        # take the one evaluation that may go past it (a few milliseconds)
+        assert s._eval_seconds <= 0.02 * s.trainer.step / 100 + 0.05
+    finally:
+        s.close()
+
+
 def test_nan_pauses_with_a_message_and_the_last_good_weights(session):
     session.step(2)
     session.wait(5)

@@ -95,6 +95,10 @@ class TrainingSession:
         self._eval_fraction = eval_fraction
         self._eval_seconds = 0.0
         self._train_seconds = 0.0
+        # what the evaluations' share is of: the training time, where a paced step counts its whole
+        # interval (slowed down to watch, the thread waits most of the time: at 2 steps a second a share
+        # of the steps' own milliseconds allowed no held-out evaluation for minutes)
+        self._eval_budget_base = 0.0
         self.snapshot_seconds = 0.0  # training-thread time spent taking snapshots (what views cost training)
         self._cond = threading.Condition()
         self._commands: list[Callable[[], None]] = []
@@ -573,6 +577,8 @@ class TrainingSession:
         metrics = self._train_step()
         dt = time.perf_counter() - t0
         self._train_seconds += dt
+        rate = self._step_rate
+        self._eval_budget_base += dt if rate is None or self._paused else max(dt, 1.0 / rate)
         if self._tuner is not None:
             self._tuned_step(self._tuner, dt)
         elif self._recheck_at is not None and self._train_seconds >= self._recheck_at:
@@ -590,7 +596,7 @@ class TrainingSession:
         last_epoch = self.epochs is not None and tr.epoch >= self.epochs
         asked = bool(self._eval_every and tr.step % self._eval_every == 0)  # explicit: always done
         affordable = (self._eval_fraction is None or last_epoch
-                      or self._eval_seconds <= self._eval_fraction * self._train_seconds)
+                      or self._eval_seconds <= self._eval_fraction * self._eval_budget_base)
         if asked or (epoch_done and affordable):
             self._flush_metrics()
             self._evaluate(epoch_done)
