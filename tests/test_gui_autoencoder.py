@@ -80,6 +80,48 @@ def test_switching_model_family_swaps_panels_and_sessions(qtbot, window):
     assert window.session.trainer.config.hidden == 16
 
 
+@pytest.mark.parametrize("where", ["thread", "process"])
+def test_a_run_left_for_another_model_is_there_when_coming_back(qtbot, settings, monkeypatch, where):
+    """Ctrl+PgDown to the next model and Ctrl+PgUp back: the autoencoder trained before is back, paused, at
+    its step, with its weights and its curves (it was a new session from step 0 before); in a training
+    process (the app's default) as on a thread."""
+    monkeypatch.setenv("NETWORK_EXPLORER_TRAINING", where)
+    win = open_window(qtbot, settings, AutoencoderConfig(dataset="digits", hidden=16, batch_size=32, device="cpu",
+                                                         noise="gaussian", noise_level=0.3))
+    try:
+        _leave_and_come_back(qtbot, win, where)
+    finally:
+        win.close()
+
+
+def _leave_and_come_back(qtbot, win, where):
+    assert type(win.session).__name__ == ("ProcessSession" if where == "process" else "TrainingSession")
+    win.session.step(40)
+    qtbot.waitUntil(lambda: win.session.trainer.step == 40, timeout=10000)
+    panel = win.panel
+    qtbot.waitUntil(lambda: win.session.latest_snapshot() is not None
+                    and win.session.latest_snapshot().step == 40 and panel._last_seq == win.session.latest_snapshot().seq,
+                    timeout=10000)
+    filters = panel.filters.current_image().copy()
+    qtbot.waitUntil(lambda: len(panel.loss_curve.series("step")[0]) == 40, timeout=10000)
+    loss = panel.loss_curve.series("step")[1].copy()
+    win.act_next_model.trigger()
+    assert win.family != "autoencoder"
+    win.act_prev_model.trigger()
+    assert win.family == "autoencoder" and win.session.trainer.step == 40
+    assert "Back to the" in win.notice.label.text() and "at step 40" in win.notice.label.text()
+    qtbot.waitUntil(lambda: win.session.latest_snapshot() is not None and panel._last_seq == win.session.latest_snapshot().seq,
+                    timeout=10000)
+    assert win.session.latest_snapshot().step == 40
+    assert np.array_equal(panel.filters.current_image(), filters, equal_nan=True)  # the same weights (NaN: gaps)
+    qtbot.waitUntil(lambda: len(panel.loss_curve.series("step")[0]) == 40, timeout=10000)
+    assert np.array_equal(panel.loss_curve.series("step")[1], loss)  # the same curve
+    win.step_once()  # and it trains on from there
+    qtbot.waitUntil(lambda: win.session.trainer.step == 41, timeout=10000)
+    win.reset()  # Reset starts afresh, as always
+    qtbot.waitUntil(lambda: win.session.trainer.step == 0, timeout=10000)
+
+
 def test_rbm_window_can_switch_to_autoencoder(qtbot, settings):
     win = MainWindow(RBMConfig(dataset="bars", bars_size=6, hidden=8, device="cpu"), settings=settings)
     qtbot.addWidget(win)

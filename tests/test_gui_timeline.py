@@ -127,14 +127,18 @@ def test_autoencoder_scrub_and_new_session(qtbot, settings):
                                                          noise="gaussian", noise_level=0.3))
     try:
         scrub_while_training(qtbot, win)
+        win.session.pause()
+        assert win.session.wait(10)
+        left = win.session.trainer.step
         # another family is a new session: its panel's timeline starts empty, and the bar follows it
         win.switch_family("rbm")
         assert win.timeline_bar.panel is win.panel and win.panel.family == "rbm"
         assert len(win.panel.timeline) <= 1
         qtbot.waitUntil(lambda: len(win.panel.timeline) == 1, timeout=5000)
-        win.switch_family("autoencoder")  # back: a new session, an empty timeline
+        win.switch_family("autoencoder")  # back: the run as it was left, a new session with a timeline of its own
         assert win.panel.family == "autoencoder" and win.panel.viewing is None
-        assert all(s.run_id == win.session.run_id and s.step == 0 for s in win.panel.timeline.frames())
+        assert win.session.trainer.step == left > 0
+        assert all(s.run_id == win.session.run_id and s.step == left for s in win.panel.timeline.frames())
     finally:
         win.close()
 

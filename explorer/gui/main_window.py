@@ -104,6 +104,7 @@ class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, RemoteMixin, DataMixin
         self._layout_restored = False
         self._ensure_panel(self.family, config)
         self._last_config: dict[str, Any] = {self.family: config}
+        self._parked: dict[str, dict] = {}  # family -> the run left by switching model (see switch_family)
         self._sized = False
         self._short = False  # shorter than SHORT_WINDOW_PX: panels may arrange their views otherwise
         self._show_family_ui(self.family)

@@ -24,6 +24,7 @@ from explorer.core.engine.session import RUNNING, TrainingSession
 from explorer.core.families.registry import FAMILIES, make_trainer
 from explorer.core.persist.autosave import AUTOSAVE_INTERVAL_S, AutosaveSlot
 from explorer.core.persist.commands import autosave_to, save_run_to
+from explorer.core.persist.commands import run_files as session_run_files
 from explorer.core.persist.runfolder import RunFolderError, load_run, load_run_files, restore_session
 from explorer.core.persist.runfolder import read_run_folder_files as run_folder_files_of
 from explorer.core.process import worker
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 # it in the window (at 10% they cost the RBM, CNN and FCN panels 9-12% of their speed; at 5% the RBM's
 # held-out curve still gets a point every 2-3 epochs, about every 2 s on MNIST)
 WINDOW_EVAL_FRACTION = 0.05
+PARK_WAIT_S = 10.0  # the most a switch of model waits for the run it leaves to be kept (between two steps)
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,8 @@ class SessionsMixin:
     """The session lifecycle of :class:`~explorer.gui.main_window.MainWindow` (a part of it: see that class
     for why the parts are mixins).
 
-    Keeps ``session``, ``process_training``, ``_last_config`` (family -> its last settings), ``autosave``,
+    Keeps ``session``, ``process_training``, ``_last_config`` (family -> its last settings), ``_parked``
+    (family -> the files of the run left by switching to another model), ``autosave``,
     ``autosave_interval_s``, ``_saves`` and ``builder_window``. Uses from the other parts: ``panels``,
     ``panel`` and ``_show_family_ui`` (docks), ``device_combo``, ``refresh_spin``, ``act_keep_core``,
     ``act_train_process`` and ``_update_status`` (actions), ``timeline_bar``, ``notice``, ``_settings``
@@ -74,15 +77,54 @@ class SessionsMixin:
     notice: NoticeBar
     _settings: QtCore.QSettings
     _last_config: dict[str, Any]
+    _parked: dict[str, dict]
     _saves: list[threading.Event]
 
     # -- creating and switching --------------------------------------------------------------------
     def switch_family(self, family: str) -> bool:
-        """Train another kind of model: its panel shows, a new session starts from its last settings."""
+        """Train another kind of model: its panel shows, with the run it had when the user left it (its
+        weights, optimiser state and curves, paused), or a new session from its last settings.
+
+        Why: Ctrl+PgDown through the models (which presentation mode's banner offers) threw away a run
+        trained for minutes, with no way back; now a run left this way is kept, in memory, one a model."""
         if family == self.family and self.session is not None:
+            return True
+        self._park_session()
+        parked = self._parked.pop(family, None)
+        if parked is not None and self._resume_parked(family, parked):
             return True
         config = self._last_config.get(family) or FAMILIES[family].config_cls()
         return self._new_session(config)
+
+    def _park_session(self) -> None:
+        """Keep the run on show (its run folder's files, in memory) to come back to from the Model box."""
+        s = self.session
+        if (s is None or s.trainer.family not in FAMILIES or s.trainer.step == 0 or not s.is_alive
+                or getattr(s, "read_only", False)):
+            return
+        done, got = threading.Event(), {}
+
+        def answered(files: dict | None, error: BaseException | None) -> None:
+            got["files"] = files if error is None else None
+            done.set()
+
+        s.run_command(session_run_files, on_done=answered)  # between two steps, as a save is
+        if done.wait(PARK_WAIT_S) and got.get("files"):
+            self._parked[s.trainer.family] = got["files"]
+        else:
+            log.warning("the %s run could not be kept on leaving it", s.trainer.family)
+
+    def _resume_parked(self, family: str, files: dict) -> bool:
+        """Show the run kept for ``family`` again, paused where it was left; False if it cannot be restored."""
+        try:
+            session = self._make_session(run_files=files)
+        except Exception:  # noqa: BLE001 - a new session from the settings takes its place; the log says why
+            log.error("the kept %s run could not be restored", family, exc_info=True)
+            return False
+        self._set_session(session)
+        self.notice.show_message(f"Back to the {PANELS[family].title} run as you left it, at step "
+                                 f"{session.trainer.step:,}. Reset starts it afresh.")
+        return True
 
     def start_model(self, config) -> bool:
         """Train ``config`` (of any family) from now on, as the Model box does: for helpers of the window
