@@ -243,6 +243,40 @@ def test_cli_bad_paths_exit_2_with_one_line(tmp_path, run_folder, capsys, proble
     assert not (tmp_path / "m.onnx").exists()
 
 
+@pytest.mark.parametrize("outputs", [["--onnx", "{run}/run.json"], ["--safetensors", "{run}/weights.safetensors"],
+                                     ["--onnx", "{run}/extra/m.onnx"], ["--onnx", "{run}/../run/m.onnx"],
+                                     ["--onnx", "{tmp}/same", "--safetensors", "{tmp}/./same"]])
+def test_cli_refuses_writing_into_the_run_folder_or_one_file_twice(tmp_path, run_folder, capsys, outputs):
+    """An export over the run's own run.json made the run unreadable; two formats into one file kept one."""
+    run, state = run_folder
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    args = [a.format(run=run, tmp=tmp_path) for a in outputs]
+    assert main(["export", str(run), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    if "same" in args[1]:
+        assert err == f"explorer: error: --onnx and --safetensors both name {args[1]}: give each its own file"
+        assert not (tmp_path / "same").exists()
+    else:
+        assert err == (f"explorer: error: {args[0]} {args[1]}: inside the run folder {run}, which holds the run "
+                       f"alone; write the export elsewhere")
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before  # the run is as it was
+
+
+def test_exports_get_the_permissions_of_an_ordinary_file(tmp_path, run_folder):
+    """They were private (0600, the temporary file's) while the run folder's files were 0644."""
+    import os
+    run, _ = run_folder
+    umask = os.umask(0o022)
+    os.umask(umask)
+    new, kept = tmp_path / "new.onnx", tmp_path / "kept.safetensors"
+    kept.write_bytes(b"old")
+    kept.chmod(0o640)
+    assert main(["export", str(run), "--onnx", str(new), "--safetensors", str(kept)]) == 0
+    assert new.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert kept.stat().st_mode & 0o777 == 0o640  # a file written over keeps its permissions
+
+
 # -- the window ----------------------------------------------------------------------------------------
 @pytest.fixture
 def window(qtbot, tmp_path):

@@ -28,6 +28,19 @@ def add_export_parser(sub) -> None:
     p.set_defaults(func=cmd_export)
 
 
+def _check_outputs(run_path: str, wanted: list[tuple[str, str]]) -> None:
+    """Refuse an output inside the run folder (a run folder is written whole or not at all: a file put in it,
+    or over its run.json, would break the run) and one file named for both formats (the second would
+    silently replace the first)."""
+    run = Path(run_path).resolve()
+    for kind, out in wanted:
+        if Path(out).resolve().is_relative_to(run):
+            raise UsageError(f"--{kind} {out}: inside the run folder {run_path}, which holds the run alone; "
+                             f"write the export elsewhere")
+    if len(wanted) == 2 and Path(wanted[0][1]).resolve() == Path(wanted[1][1]).resolve():
+        raise UsageError(f"--onnx and --safetensors both name {wanted[0][1]}: give each its own file")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from explorer.core.persist.export import EXPORTERS, LABELS, file_size_text
     from explorer.core.persist.runfolder import load_run, restore_trainer
@@ -37,6 +50,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError("export needs --onnx FILE and/or --safetensors FILE")
     from explorer.core.safe_read import escape_text
 
+    _check_outputs(args.path, wanted)
     try:
         run = load_run(args.path)  # every file of the folder checked against its schema first
         overrides = {"device": "cpu"}  # a run saved on a GPU exports on any machine
