@@ -21,20 +21,44 @@ from pathlib import Path
 from typing import Any
 
 
-def atomic_write(path: str | Path, writer: Callable[[Path], object], suffix: str = ".tmp") -> Path:
+def new_file_mode(path: str | Path) -> int:
+    """The permissions a file written at ``path`` gets: an existing file's, else what the umask gives a
+    new file (the temporary file is created private, 0600, which an export or a picture should not keep)."""
+    try:
+        return Path(path).stat().st_mode & 0o777
+    except OSError:
+        pass
+    umask = 0o022
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:  # read, not set: os.umask would race threads
+            for line in fh:
+                if line.startswith("Umask:"):
+                    umask = int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o666 & ~umask
+
+
+def atomic_write(path: str | Path, writer: Callable[[Path], object], suffix: str = ".tmp",
+                 private: bool = False) -> Path:
     """Call ``writer(tmp_path)`` to produce the content, then move it over ``path`` atomically.
 
     The temporary file is a hidden sibling ending in ``suffix``; if ``writer`` raises, it is removed
-    and the error goes on to the caller (``path`` is untouched)."""
+    and the error goes on to the caller (``path`` is untouched). The file ends with the permissions of the
+    file it replaces or, new, those the umask gives (:func:`new_file_mode`); ``private`` keeps it 0600
+    (a token)."""
     path = Path(path)
     if path.exists() and not path.is_file():  # a device, a FIFO or a folder is never replaced
         raise OSError(f"{path}: not a regular file (a device, pipe, socket or folder), refused")
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = None if private else new_file_mode(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         writer(tmp_path)
+        if mode is not None:
+            os.chmod(tmp_path, mode)
         with open(tmp_path, "rb+") as fh:
             fh.flush()
             os.fsync(fh.fileno())
@@ -45,12 +69,12 @@ def atomic_write(path: str | Path, writer: Callable[[Path], object], suffix: str
     return path
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    return atomic_write(path, lambda p: p.write_bytes(data))
+def atomic_write_bytes(path: str | Path, data: bytes, private: bool = False) -> Path:
+    return atomic_write(path, lambda p: p.write_bytes(data), private=private)
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: str | Path, text: str, private: bool = False) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), private=private)
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> Path:

@@ -234,7 +234,8 @@ class AutosaveSlot:
         if self.slot is None:
             self.root.mkdir(parents=True, exist_ok=True)
             self.slot, self.os_lock = self._take_free_slot()
-        atomic_write_text(self.marker, json.dumps({"pid": os.getpid(), "token": self.token, "since": time.time()}))
+        atomic_write_text(self.marker, json.dumps({"pid": os.getpid(), "token": self.token, "since": time.time()}),
+                          private=True)
 
     def _take_free_slot(self) -> tuple[Path, SlotLock]:
         existing = slot_folders(self.root)

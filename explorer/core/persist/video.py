@@ -14,7 +14,6 @@ Qt-free, so the same code serves the window's recorder and any script. Both enco
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -93,7 +92,6 @@ def encode_gif(frames: Sequence[np.ndarray], path, fps: float, progress: Progres
     total = len(frames)
     palette = _shared_palette(frames)
     duration_ms = max(20, int(round(100.0 / fps)) * 10)
-    mode = _new_file_mode(path)
 
     def quantised():
         for i, f in enumerate(frames):
@@ -110,30 +108,11 @@ def encode_gif(frames: Sequence[np.ndarray], path, fps: float, progress: Progres
         first = next(it)
         first.save(tmp, format="GIF", save_all=True, append_images=it, duration=duration_ms, loop=0,
                    optimize=False, disposal=1)
-        os.chmod(tmp, mode)
 
     out = atomic_write(path, write)
     if progress is not None:
         progress(total, total)
     return out
-
-
-def _new_file_mode(path: Path) -> int:
-    """The permissions the finished file gets: an existing target's, else what the umask gives a new
-    file (the temporary file is created private, 0600, which a shared GIF or video should not keep)."""
-    try:
-        return Path(path).stat().st_mode & 0o777
-    except OSError:
-        pass
-    umask = 0o022
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    umask = int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o666 & ~umask
 
 
 def _even_pad(a: np.ndarray) -> np.ndarray:
@@ -182,7 +161,6 @@ def encode_mp4(frames: Sequence[np.ndarray], path, fps: float, progress: Progres
     total = len(frames)
     H, W = h + h % 2, w + w % 2
     rate = Fraction(fps).limit_denominator(1000)
-    mode = _new_file_mode(path)
 
     def write(tmp: Path) -> None:
         container = av.open(str(tmp), mode="w", format="mp4")
@@ -213,7 +191,6 @@ def encode_mp4(frames: Sequence[np.ndarray], path, fps: float, progress: Progres
             except Exception:  # noqa: BLE001 (after a failure, closing may fail too: report the first fault)
                 if written:
                     raise
-        os.chmod(tmp, mode)
 
     try:
         out = atomic_write(path, write)

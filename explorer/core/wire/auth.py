@@ -96,7 +96,7 @@ def write_token_file(path: str | os.PathLike | None, info: dict) -> Path:
         os.chmod(tmp, 0o600)  # before the token is in it (mkstemp makes 0600 already; said here for sure)
         tmp.write_bytes(data)
 
-    return atomic_write(target, write)
+    return atomic_write(target, write, private=True)
 
 
 def read_token_file(path: str | os.PathLike) -> dict:
