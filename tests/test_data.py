@@ -443,3 +443,20 @@ def test_load_dataset_download_into_cache(tmp_path, monkeypatch):
     assert (tmp_path / "cache" / "mnist" / "t10k-labels-idx1-ubyte.gz").is_file()
     # later, without a folder, the cache is found without downloading again
     assert D.load_dataset("mnist").test_x.shape == (10, 16)
+
+
+@pytest.mark.parametrize("family", ["cnn", "rbm"])
+@pytest.mark.parametrize("shape, words", [((10, 0, 28), "images of 0 x 28 pixels"),
+                                          ((0, 28, 28), "holds no images (its header says a count of 0)")])
+def test_an_idx_file_with_a_zero_size_is_refused_naming_it(tmp_path, capsys, family, shape, words):
+    """A count or a side of 0 reached training: a reshape error and exit 3 (CNN), or numpy's words (RBM)."""
+    from explorer.cli import main
+
+    for prefix in ("train", "t10k"):
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", np.zeros(shape, np.uint8))
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", np.zeros(shape[0], np.uint8))
+    assert main(["train", family, "--dataset", "mnist", "--data-dir", str(tmp_path), "--epochs", "1",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("explorer: error: ") and "\n" not in err
+    assert "-images-idx3-ubyte: " + words in err

@@ -247,6 +247,11 @@ def load_idx_pair(images_path, labels_path) -> tuple[np.ndarray, np.ndarray]:
             f"{labels_path}: expected a labels file (1-D unsigned bytes, magic 2049), "
             f"found a {labels.ndim}-D {labels.dtype} array of shape {labels.shape}"
         )
+    if images.shape[0] == 0:
+        raise DataError(f"{images_path}: holds no images (its header says a count of 0)")
+    if 0 in images.shape[1:]:
+        raise DataError(f"{images_path}: images of {images.shape[1]} x {images.shape[2]} pixels; "
+                        f"a size of 0 is not an image")
     if images.shape[0] != labels.shape[0]:
         raise DataError(
             f"{images_path} has {images.shape[0]} images but {labels_path} has "
