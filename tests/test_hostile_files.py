@@ -159,7 +159,9 @@ def test_weights_of_another_size_are_refused_by_export_and_inspect_naming_the_te
     (lambda t: t.pop("W"), "no tensor 'W'"),
     (lambda t: t.__setitem__("W", torch.tensor(1.0)), "tensor 'W' has shape ()"),
     (lambda t: t.__setitem__("b", torch.zeros(0)), "tensor 'b' has shape (0,)"),
-], ids=["missing", "0-d", "empty"])
+    # the bytes of the weights labelled int32: converted, they were weights of -1e9 (export wrote them)
+    (lambda t: t.__setitem__("W", t["W"].view(torch.int32)), "tensor 'W' holds int32, the model needs floating-point"),
+], ids=["missing", "0-d", "empty", "integers"])
 def test_a_tensor_missing_0d_or_empty_is_refused(run, spoil, words):
     tensors = load_file(str(run / "weights.safetensors"))
     spoil(tensors)

@@ -116,6 +116,15 @@ def test_mnist_run_whose_weights_do_not_fit_exits_2_in_one_line(mnist_rbm, mnist
                                        "the run's mlp model needs 10\n")
 
 
+def test_weights_of_integers_are_refused_without_the_data(mnist_rbm):
+    """The same bytes labelled int32: their shape fits, their numbers are not weights."""
+    tensors = load_file(str(mnist_rbm / "weights.safetensors"))
+    weights = _replace_tensor(mnist_rbm, "W", tensors["W"].view(torch.int32))
+    with pytest.raises(InspectError) as caught:
+        inspect_path(mnist_rbm)
+    assert str(caught.value) == f"{weights}: tensor 'W' holds I32; the run's rbm model needs floating-point numbers"
+
+
 def test_a_missing_parameter_is_named(mnist_rbm):
     weights = mnist_rbm / "weights.safetensors"
     tensors = load_file(str(weights))

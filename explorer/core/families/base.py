@@ -296,6 +296,10 @@ class MiniBatchTrainer(SettingsTrainer):
             if tuple(t.shape) != tuple(saved.param.shape):
                 raise ValueError(f"tensor {saved.name!r} has shape {tuple(t.shape)}, "
                                  f"the model needs {tuple(saved.param.shape)}")
+            if saved.param.is_floating_point() and not t.is_floating_point():
+                # copy_ would convert the integers: the weights' bytes read as something else
+                raise ValueError(f"tensor {saved.name!r} holds {str(t.dtype).removeprefix('torch.')}, "
+                                 f"the model needs floating-point numbers")
         self._before_loading(tensors)
         for saved in self._saved_parameters():  # asked again: _before_loading may make new optimisers
             p = saved.param

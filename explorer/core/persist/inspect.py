@@ -115,7 +115,13 @@ def _fit_note(run, tensors: dict[str, Any]) -> str:
         if found != want:
             raise InspectError(f"{weights}: tensor {escape_text(repr(name))} has shape {_shape_text(found)}; the run's "
                                f"{run.family} model needs {_shape_text(want)}")
+        if entry["dtype"] not in FLOAT_DTYPES:
+            raise InspectError(f"{weights}: tensor {escape_text(repr(name))} holds {entry['dtype']}; the run's "
+                               f"{run.family} model needs floating-point numbers")
     return " (shapes checked against the model; its data was not loaded)"
+
+
+FLOAT_DTYPES = frozenset({"F16", "BF16", "F32", "F64"})  # safetensors' names of floating-point dtypes
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:
