@@ -345,3 +345,38 @@ def test_usage_lines_name_the_program_as_it_was_invoked(capsys):
     assert r.returncode == 0 and r.stdout.startswith("usage: python -m explorer snapshot cnn [-h]")
     r = run("snapshot", "cnn")  # a bad argument is still the one-line error, exit 2
     assert r.returncode == 2 and r.stderr == "explorer: error: the following arguments are required: --out\n"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--run", "{tmp}/nowhere"], "--run {tmp}/nowhere: no such folder"),
+    (["--run", "{tmp}/file"], "--run {tmp}/file: not a folder"),
+    (["--run", "{tmp}"], "{tmp}: no run.json, so this is not a Network Explorer run folder"),
+    (["--run", "{tmp}/bad"], "{tmp}/bad/run.json: "),
+    (["--device", "tpu"], "--device tpu: unknown device; choose one of auto, cpu, cuda, mps (or cuda:N)"),
+    (["--builder", "nope"], "--builder nope: no such preset (choose one of lenet5, "),
+    (["--builder", "{tmp}/none.json"], "{tmp}/none.json: cannot read: no such file"),
+], ids=["missing run", "run a file", "no run.json", "bad run.json", "device", "preset", "spec file"])
+def test_gui_refuses_a_mistyped_run_device_or_preset_before_the_window(tmp_path, monkeypatch, capsys, argv, message):
+    """They opened the window on the default model (a notice in it, nothing on the command line, exit 0)."""
+    import explorer.gui.app
+
+    monkeypatch.setattr(explorer.gui.app, "run_app", lambda **kw: pytest.fail("the window opened"))
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "run.json").write_text('{"family": "rbm"}')
+    assert main(["gui", *(a.format(tmp=tmp_path) for a in argv)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("explorer: error: " + message.format(tmp=tmp_path)) and err.count("\n") == 1
+
+
+def test_gui_opens_a_good_run_folder_preset_and_device(tmp_path, monkeypatch):
+    import explorer.gui.app
+
+    opened = []
+    monkeypatch.setattr(explorer.gui.app, "run_app", lambda **kw: opened.append(kw) or 0)
+    assert main(["train", "rbm", "--dataset", "digits", "--epochs", "1", "--hidden", "8", "--quiet",
+                 "--out", str(tmp_path / "run")]) == 0
+    assert main(["gui", "--run", str(tmp_path / "run"), "--device", "cpu", "--builder", "unet-small"]) == 0
+    assert main(["gui", "--device", "cuda:1", "--builder", "samples/lenet5.json"]) == 0
+    assert [(kw["run_dir"], kw["builder"]) for kw in opened] == [(str(tmp_path / "run"), "unet-small"),
+                                                                 (None, "samples/lenet5.json")]

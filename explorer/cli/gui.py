@@ -9,8 +9,12 @@ Qt is imported only when the window opens, so the rest of the command line runs 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from explorer.cli.common import UsageError
 from explorer.cli.rbm import add_rbm_options, rbm_config
+
+DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")  # which of them this machine has, the window says
 
 
 def add_gui_parser(sub) -> None:
@@ -29,6 +33,48 @@ def cmd_gui(args: argparse.Namespace | None) -> int:
     from explorer.gui.app import run_app
 
     config = rbm_config(args) if args is not None else None
+    if args is not None:
+        check_gui_options(args)
     run = getattr(args, "run", None) if args is not None else None
     return run_app(config=config, run_dir=run, start=bool(getattr(args, "start", False)),
                    builder=getattr(args, "builder", None))
+
+
+def check_gui_options(args: argparse.Namespace) -> None:
+    """What can be checked before the window opens, without PyTorch: a mistyped run folder, device or
+    builder preset is one line and exit 2 here, as in every other command (the window would open on the
+    default model with a notice). Faults deeper in a run (its weights) the window reports."""
+    from explorer.core.atomic import recover_folder
+    from explorer.core.persist.schema import SchemaError, check_run_info
+    from explorer.core.safe_read import MAX_JSON_BYTES, UnsafeFileError, read_json
+
+    device = (args.device or "auto").lower()
+    base, _, index = device.partition(":")
+    if base not in DEVICE_NAMES or (index and not (base == "cuda" and index.isdigit())):
+        raise UsageError(f"--device {args.device}: unknown device; choose one of {', '.join(DEVICE_NAMES)} "
+                         f"(or cuda:N)")
+    if args.run:
+        path = Path(args.run)
+        recover_folder(path)  # a save a crash interrupted is put back whole first, as opening it does
+        if not path.is_dir():
+            raise UsageError(f"--run {args.run}: {'not a folder' if path.exists() else 'no such folder'}")
+        meta = path / "run.json"
+        if not meta.is_file():
+            raise UsageError(f"{path}: no run.json, so this is not a Network Explorer run folder")
+        try:
+            check_run_info(read_json(meta, MAX_JSON_BYTES, invalid="corrupt JSON"), meta)
+        except (SchemaError, UnsafeFileError) as exc:
+            raise UsageError(str(exc)) from None
+    if args.builder and Path(args.builder).suffix != ".json":
+        from explorer.core.spec.network import preset_names
+
+        if args.builder not in preset_names():
+            raise UsageError(f"--builder {args.builder}: no such preset (choose one of {', '.join(preset_names())}) "
+                             f"and not a .json spec file")
+    elif args.builder:
+        from explorer.core.spec.network import SpecError, load_spec
+
+        try:
+            load_spec(args.builder)
+        except (SpecError, OSError) as exc:
+            raise UsageError(str(exc)) from None
