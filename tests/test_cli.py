@@ -2,6 +2,7 @@
 
 import ast
 import json
+import re
 import subprocess
 import sys
 
@@ -168,7 +169,22 @@ def test_snapshot_other_panels(tmp_path, panel, extra):
                         "--size", "1000x700", *extra], capture_output=True, text=True, timeout=120,
                        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
     assert r.returncode == 0, r.stderr
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+
+    with Image.open(out) as im:
+        assert im.format == "PNG" and im.size == (1000, 700)
+
+
+def test_a_snapshot_smaller_than_its_panel_can_be_is_refused(tmp_path):
+    """Qt kept the window at its smallest: --size 100x100 wrote a 668x611 picture, and --json said 100x100."""
+    out = tmp_path / "small.png"
+    r = subprocess.run([sys.executable, "-m", "explorer", "snapshot", "rbm", "--steps", "5", "--out", str(out),
+                        "--size", "800x500"], capture_output=True, text=True, timeout=120,
+                       env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert r.returncode == 2
+    assert re.search(r"^explorer: error: --size 800x500: this panel's window cannot be that small; it needs at least "
+                     r"\d+x\d+$", r.stderr, re.M), r.stderr
+    assert not out.exists()
 
 
 def test_startup_probe_notes_the_first_painted_frame(tmp_path):

@@ -50,6 +50,8 @@ def _train_and_grab(app, win, steps: int, out: Path, size: tuple[int, int]) -> P
     win.resize(*size)
     win.notice.hide()  # the "press Space" hint is for people, not pictures
     win.show()
+    app.processEvents()
+    _check_size(win, size)  # before the training: a size the panel cannot take fails at once
     s = win.session
     s.step(steps) if steps else None
     if not s.wait(timeout=600):
@@ -70,9 +72,19 @@ def _train_and_grab(app, win, steps: int, out: Path, size: tuple[int, int]) -> P
     for _ in range(5):
         app.processEvents()
         QtCore.QThread.msleep(10)
+    _check_size(win, size)  # (the views, filled, may need more room than the empty ones did)
     image = win.grab()
     def write(tmp: Path) -> None:
         if not image.save(str(tmp), "PNG"):
             raise OSError(f"{out}: could not be written")
 
     return atomic_write(out, write)  # (the core's: fsynced, never over a device)
+
+
+def _check_size(win, size: tuple[int, int]) -> None:
+    """ValueError unless the window took ``size``: below the smallest its panel's views fit in, Qt keeps it
+    larger, and a picture of another size than asked for (668x611 for 100x100) is not what was wanted."""
+    if (win.width(), win.height()) != tuple(size):
+        least = win.minimumSizeHint().expandedTo(win.minimumSize())
+        raise ValueError(f"--size {size[0]}x{size[1]}: this panel's window cannot be that small; it needs at least "
+                         f"{least.width()}x{least.height()}")
