@@ -518,3 +518,23 @@ def test_cli_errors(tmp_path, capsys):
         run_spec_command(_parse(["spec", "summary", "--preset", "nope"]))
     with pytest.raises(ValueError):
         _parse(["spec", "export", "--preset", "lenet5"])      # --out is required
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda d: d.__setitem__("family", "rbm"), "an RBM network is a single RBM layer here"),
+    (lambda d: d["hparams"].__setitem__("batch_size", 0), "batch size must be a whole number >= 1, got 0"),
+    (lambda d: d["hparams"].__setitem__("lr", "fast"), "learning rate must be a positive number, got 'fast'"),
+], ids=["conv layers as an RBM", "batch size 0", "lr a word"])
+def test_check_refuses_what_train_refuses(tmp_path, change, words):
+    """`spec check` called these valid, and `train` refused each of them."""
+    from explorer.cli import main
+
+    d = json.loads((SAMPLES / "lenet5.json").read_text())
+    change(d)
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(SpecError) as caught:
+        run_spec_command(_parse(["spec", "check", str(path)]))
+    assert str(caught.value).startswith(f"{path}: {words}")
+    family = d["family"]
+    assert main(["train", family, "--spec", str(path), "--epochs", "1", "--quiet"]) == 2

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from explorer.cli.common import one_line
+
 
 def _shape_text(shape) -> str:
     if shape is None:
@@ -57,6 +59,17 @@ def _spec_from_file_or_preset(args):
     return load_preset(preset) if preset is not None else load_spec(file)
 
 
+def check_trainable(spec) -> None:
+    """ValueError unless the spec's family can train it with its settings, as ``train`` and the builder's
+    Train do: "valid" used to mean only that the layers fit together, and a LeNet-5 labelled an RBM, or a
+    batch size of 0, passed the check and was refused by every ``train``."""
+    from explorer.core.families.registry import FAMILIES
+
+    family = FAMILIES.get(spec.family)
+    if family is not None and family.config_from_spec is not None:
+        family.config_from_spec(spec, None)
+
+
 def run_spec_command(args: argparse.Namespace) -> int:
     """Run one ``spec`` sub-command; returns the exit code, raises SpecError/ValueError for errors."""
     import explorer.core.families.registry  # noqa: F401 - it tells the spec checker the families
@@ -77,8 +90,9 @@ def run_spec_command(args: argparse.Namespace) -> int:
         spec = load_spec(args.file)
         try:
             inf = validate(spec)
-        except SpecError as exc:
-            raise SpecError(f"{args.file}: {exc}") from None
+            check_trainable(spec)
+        except (SpecError, ValueError) as exc:
+            raise SpecError(f"{args.file}: {one_line(exc)}") from None
         if args.json:
             print(json.dumps({"file": args.file, "valid": True, **_values(spec, inf)}))
         else:
