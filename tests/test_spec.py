@@ -536,5 +536,5 @@ def test_check_refuses_what_train_refuses(tmp_path, change, words):
     with pytest.raises(SpecError) as caught:
         run_spec_command(_parse(["spec", "check", str(path)]))
     assert str(caught.value).startswith(f"{path}: {words}")
-    family = d["family"]
-    assert main(["train", family, "--spec", str(path), "--epochs", "1", "--quiet"]) == 2
+    assert main(["inspect", str(path)]) == 2
+    assert main(["train", d["family"], "--spec", str(path), "--epochs", "1", "--quiet"]) == 2

@@ -59,21 +59,10 @@ def _spec_from_file_or_preset(args):
     return load_preset(preset) if preset is not None else load_spec(file)
 
 
-def check_trainable(spec) -> None:
-    """ValueError unless the spec's family can train it with its settings, as ``train`` and the builder's
-    Train do: "valid" used to mean only that the layers fit together, and a LeNet-5 labelled an RBM, or a
-    batch size of 0, passed the check and was refused by every ``train``."""
-    from explorer.core.families.registry import FAMILIES
-
-    family = FAMILIES.get(spec.family)
-    if family is not None and family.config_from_spec is not None:
-        family.config_from_spec(spec, None)
-
-
 def run_spec_command(args: argparse.Namespace) -> int:
     """Run one ``spec`` sub-command; returns the exit code, raises SpecError/ValueError for errors."""
-    import explorer.core.families.registry  # noqa: F401 - it tells the spec checker the families
     from explorer.core.atomic import atomic_write_text
+    from explorer.core.families.registry import check_trainable  # (and it tells the spec checker the families)
     from explorer.core.spec.network import (
         PRESETS,
         SpecError,

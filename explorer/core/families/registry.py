@@ -76,6 +76,15 @@ def spec_families(families: Mapping[str, Family] = FAMILIES) -> tuple[str, ...]:
     return tuple(name for name, f in families.items() if f.config_from_spec is not None)
 
 
+def check_trainable(spec: NetworkSpec, families: Mapping[str, Family] = FAMILIES) -> None:
+    """ValueError unless the spec's family can train it with its settings (its hparams), as ``train`` and
+    the builder's Train do: a spec whose layers fit together may still be refused there (a LeNet-5 labelled
+    an RBM, a batch size of 0), and a checker that calls it valid is wrong."""
+    family = families.get(spec.family)
+    if family is not None and family.config_from_spec is not None:
+        family.config_from_spec(spec, None)
+
+
 def family_of_config(config: Any, families: Mapping[str, Family] = FAMILIES) -> str | None:
     """The family whose settings class is exactly ``type(config)``; None when no family's is."""
     return next((name for name, f in families.items() if type(config) is f.config_cls), None)

@@ -189,14 +189,15 @@ def inspect_weights(path: Path) -> str:
 
 
 def inspect_spec(path: Path) -> str:
-    import explorer.core.families.registry  # noqa: F401 - it tells the spec checker the families
+    from explorer.core.families.registry import check_trainable  # (and it tells the spec checker the families)
     from explorer.core.spec.network import SpecError, load_spec, summary_table, validate
 
     try:
         spec = load_spec(path)
         validate(spec)  # what ``spec check`` refuses, inspect refuses too
+        check_trainable(spec)
         return f"network file {escape_text(path)}\n" + summary_table(spec)
-    except SpecError as exc:
+    except (SpecError, ValueError) as exc:
         text = str(exc).splitlines()[0]
         raise InspectError(text if text.startswith(str(path)) else f"{path}: {text}") from None
 
