@@ -77,3 +77,36 @@ def test_a_window_that_fails_to_build_is_said_in_the_start_up_window(qtbot):
     qtbot.waitUntil(lambda: "could not start" in shell.status.text(), timeout=10000)
     assert "RuntimeError while building the window: no display for you" in shell.status.text()
     assert shell.isVisible()
+
+
+def test_sigterm_closes_the_window_as_its_close_button_does(tmp_path):
+    """``kill`` (or a logout) ended the app at once: the run trained since the last periodic autosave was
+    lost, and the next start offered an older run as the one that ended unexpectedly. Now the window closes
+    as its close button does: the run on screen is autosaved, and the slot says it ended well."""
+    import json
+    import os
+    import signal
+    import time
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "NETWORK_EXPLORER_CACHE": str(tmp_path / "cache")}
+    app = subprocess.Popen([sys.executable, "-m", "explorer", "gui", "--start", "--dataset", "digits",
+                            "--hidden", "16"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    slot = tmp_path / "cache" / "autosave" / "slot-1"
+    saved = slot / "last-session" / "run.json"
+    try:
+        deadline = time.monotonic() + 90
+        while not saved.exists() and time.monotonic() < deadline:  # the first autosave, at 1,000 steps
+            time.sleep(0.2)
+        assert saved.exists(), "no first autosave"
+        first = json.loads(saved.read_text())["step"]
+        time.sleep(2)
+        app.send_signal(signal.SIGTERM)
+        assert app.wait(60) == 0, app.stderr.read()
+    finally:
+        if app.poll() is None:
+            app.kill()
+    assert json.loads(saved.read_text())["step"] > first  # saved on the way out
+    assert not (slot / "running.json").exists()  # an end, not a crash, for the next start
+    log = (tmp_path / "cache" / "logs" / "explorer.log").read_text()
+    assert "SIGTERM: closing the windows" in log

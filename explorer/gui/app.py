@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -49,6 +50,7 @@ def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: 
     (``explorer attach``), to show instead of a new model. ``lecture``: a folder of lecture steps to open."""
     configure_logging(role="gui")
     app = make_app()
+    close_on_signals(app)
     settings = open_settings()  # its file scrubbed of anything but plain values before Qt parses it
     shell = StartupWindow(app.windowIcon())
     geometry = byte_array_setting(settings, "window/geometry")
@@ -94,6 +96,51 @@ def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: 
 
     start_when_loaded(shell, loader, build)  # its polling timer is a child of the start-up window
     return app.exec()
+
+
+CLOSING_SIGNALS = ("SIGTERM", "SIGHUP", "SIGINT")
+
+
+def close_on_signals(app: QtWidgets.QApplication) -> None:
+    """SIGTERM (``kill``, a logout), SIGHUP (its terminal closed) and SIGINT (Ctrl+C there) close the windows
+    as their close button does, then quit: the run on screen is autosaved and its training stopped. Killed
+    by the default handler, the app lost what it had trained since the last periodic autosave, and the next
+    start offered an older run of another model as the one that "ended unexpectedly".
+
+    Python runs a signal handler only when the interpreter gets control; in Qt's event loop that needs a
+    wake-up: the signal writes a byte to a socket pair whose reading end a QSocketNotifier watches."""
+    import signal
+    import socket
+
+    if getattr(app, "_signal_wakeup", None) is not None:
+        return
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    try:
+        signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    except ValueError:  # not the main thread (an embedding): the default handlers stay
+        reader.close()
+        writer.close()
+        return
+    notifier = QtCore.QSocketNotifier(reader.fileno(), QtCore.QSocketNotifier.Type.Read, app)
+
+    def drain() -> None:
+        try:
+            while reader.recv(256):
+                pass
+        except OSError:  # nothing left to read
+            pass
+
+    notifier.activated.connect(drain)
+
+    def close_all(signum: int, _frame) -> None:
+        logging.getLogger(__name__).info("%s: closing the windows", signal.Signals(signum).name)
+        QtCore.QTimer.singleShot(0, lambda: (app.closeAllWindows(), app.quit()))
+
+    for name in CLOSING_SIGNALS:
+        signal.signal(getattr(signal, name), close_all)
+    app._signal_wakeup = (reader, writer, notifier)  # kept alive as long as the application
 
 
 class _FirstPaint(QtCore.QObject):
