@@ -261,3 +261,20 @@ def test_the_hidden_code_the_chosen_unit_and_the_gradient_keep_a_readable_height
                         timeout=3000)
     finally:
         win.close()
+
+
+@pytest.mark.parametrize("present", [False, True], ids=["window", "presentation"])
+def test_the_fcn_opacity_slider_keeps_a_usable_width(qtbot, settings, app_look, present):
+    """At 1366x768, and in presentation mode, it was squeezed to a few pixels ("Opacity ▫ 60%")."""
+    win = _window(qtbot, settings, "fcn")
+    try:
+        if present:
+            win.enter_presentation()
+            qtbot.waitUntil(win.isFullScreen, timeout=3000)
+            win.setGeometry(0, 0, *SMALL)  # (the test platform fits a full-screen window to its screen)
+            qtbot.wait(400)
+        slider = win.findChild(QtWidgets.QSlider, "overlayOpacity")
+        assert slider.isVisible() and slider.width() >= 90
+    finally:
+        win.leave_presentation()
+        win.close()

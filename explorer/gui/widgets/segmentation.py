@@ -151,6 +151,7 @@ class SegmentationView(_ViewFrame):
         self.opacity.setObjectName("overlayOpacity")
         self.opacity.setRange(0, 100)
         self.opacity.setValue(int(round(opacity * 100)))
+        self.opacity.setMinimumWidth(90)  # (a narrow dock squeezed it to a few pixels, which no mouse can use)
         self.opacity.setMaximumWidth(220)
         self.opacity.setToolTip("How strongly the predicted class colours cover the image (0: image only)")
         self.opacity_value = QtWidgets.QLabel(f"{opacity:.0%}")
