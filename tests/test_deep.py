@@ -358,6 +358,7 @@ def test_four_starts_train_in_lockstep_and_route_their_settings(digits):
     cmp_ = InitComparison(CompareConfig(hidden=(8, 8), inits=("random", "relu-he"), pretrain_epochs=1,
                                         batch_size=16, device="cpu"), dataset=digits)
     assert cmp_.batch_size == 32 and cmp_.steps_per_epoch == cmp_.runs["random"].steps_per_epoch
+    assert cmp_.describe() == "Deep network 64-8-8-10 on digits, four starts side by side: random, relu-he"
     metrics = cmp_.train_step()
     assert cmp_.step == 1 and all(run.step == 1 for run in cmp_.runs.values())
     assert {"random/loss", "relu-he/loss"} <= set(metrics)

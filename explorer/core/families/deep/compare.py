@@ -107,8 +107,9 @@ class InitComparison(SideBySideTrainer[MLPTrainer]):
 
     def describe(self) -> str:
         ds = self.dataset
-        sizes = "-".join(str(v) for v in (ds.n_visible, *self.config.hidden))
-        return (f"Deep network {sizes}-classes on {ds.name}, four starts side by side: "
+        first = next(iter(self.runs.values()))
+        sizes = "-".join(str(s) for s in first.model.sizes)  # (the deep network panel's words: "784-...-10")
+        return (f"Deep network {sizes} on {ds.name}, four starts side by side: "
                 f"{', '.join(self.runs)}")
 
 
