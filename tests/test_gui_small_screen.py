@@ -278,3 +278,27 @@ def test_the_fcn_opacity_slider_keeps_a_usable_width(qtbot, settings, app_look, 
     finally:
         win.leave_presentation()
         win.close()
+
+
+@pytest.mark.parametrize("size, points", [(SMALL, 10), (SMALL, 16), (LARGE, 10)])
+def test_the_status_line_is_read_whole_while_training(qtbot, settings, app_look, size, points):
+    """At 1366x768 with a desktop's larger type it was cut ("views 20/s (paced"): it now leaves out the samples'
+    rate, then says as little as in presentation mode, until it fits; at 1600 px it says everything."""
+    win = _window(qtbot, settings, "fcn", size, notice=False)
+    labels = (win.status_state, win.status_rate, win.status_epoch, win.status_device)
+    for lab in labels:  # (wider type, as on a desktop whose fonts run wider than this test platform's)
+        font = lab.font()
+        font.setPointSize(points)
+        lab.setFont(font)
+    try:
+        win.set_step_rate(5000)  # the longest rate text: "(at most ...)" too
+        win.act_play.trigger()
+        qtbot.waitUntil(lambda: win.session.state == RUNNING and "views" in win.status_rate.text(), timeout=20000)
+        qtbot.wait(300)
+        assert win.width() == size[0]
+        assert [lab.text() for lab in labels if _cut(lab)] == []
+        if size == LARGE:
+            assert "samples/s" in win.status_rate.text() and "thread" in win.status_device.text()
+    finally:
+        win.session.pause()
+        win.close()

@@ -200,6 +200,7 @@ class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, RemoteMixin, DataMixin
             self._short = short
             for panel in self.panels.values():
                 panel.set_short(short)
+        QtCore.QTimer.singleShot(0, self, self._update_status)  # the status line's length for the new width, laid out
         if self.presenting:
             # full screen with large type: the docks' proportions again for the screen's size (the docks
             # had kept their pixel heights, and the larger captions left the curves 40 px)

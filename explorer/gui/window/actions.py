@@ -235,6 +235,9 @@ class ActionsMixin:
         self.progress.setMaximumWidth(220)
         self.progress.hide()
         for w in (self.status_state, self.status_rate, self.status_epoch, self.status_device):
+            # a label is as wide as its text at least, which made the window wider than a small screen and the
+            # screen then cut the text; the line now shortens itself to fit (_update_status)
+            w.setMinimumWidth(1)
             sb.addPermanentWidget(w)
         sb.addWidget(self.progress)
 
@@ -245,26 +248,40 @@ class ActionsMixin:
             return
         state = s.state
         self.act_play.setText("❚❚  Pause" if state == RUNNING else "▶  Play")
-        steps_s, samples_s = s.rates()
         self.status_state.setText({RUNNING: "● training", ERROR: "■ stopped: error",
                                    FINISHED: "■ finished"}.get(state, "❚❚ paused"))
         self.status_state.setProperty("state", state)
+        # the line says less when it would not fit whole: first without the samples' rate, then as briefly as in
+        # presentation mode's large type (on a 1366-px screen, the views' rate was cut to "views 16/s (p")
+        for level in ((2,) if self.presenting else (0, 1, 2)):
+            rate_text, device_text = self._status_texts(s, level)
+            if level == 2 or self._status_fits(rate_text, device_text):
+                break
+        self.status_rate.setText(rate_text)
+        self.status_epoch.setText(f"epoch {s.trainer.epoch}  ·  step {s.trainer.step}")
+        self.status_device.setText(device_text)
+        self._update_remote_actions()
+        note = f"Threads measured for this model: {s.thread_note}; the fastest is used." if s.thread_note else ""
+        if self.status_device.toolTip() != note:
+            self.status_device.setToolTip(note)
+
+    def _status_texts(self, s, level: int) -> tuple[str, str]:
+        """The rate and device parts of the status line: ``level`` 0 all of it, 1 without the samples' rate,
+        2 brief (without the views' rate, the threads and "own process")."""
+        state = s.state
+        steps_s, samples_s = s.rates()
         pacer = self.panel.pacer
-        # in presentation mode's large type the line says less, so that it is read whole on a 1366-px screen
-        # (the samples' and views' rates, the threads and the process were cut to "views 16/s (p")
-        brief = self.presenting
+        brief = level >= 2
         views = ""
         if state == RUNNING and pacer.measured is not None and self.panel.viewing is None and not brief:
             views = f"  ·  views {pacer.draw_rate:.0f}/s" + (" (paced)" if pacer.pacing else "")
         limit = f" (at most {step_rate_text(self.step_rate)})" if self.step_rate is not None else ""
         rate = f"{steps_s:,.1f}" if 0 < steps_s < 10 else f"{steps_s:,.0f}"
-        samples = "" if brief or not samples_s else f"  ·  {samples_s:,.0f} samples/s"  # (none for an attached run)
-        self.status_rate.setText(f"{rate} steps/s{limit}{samples}{views}" if steps_s else "")
-        self.status_epoch.setText(f"epoch {s.trainer.epoch}  ·  step {s.trainer.step}")
+        samples = "" if level >= 1 or not samples_s else f"  ·  {samples_s:,.0f} samples/s"  # (none when attached)
         threads = ""
         if s.trainer.device.type == "cpu" and s.threads and not brief:  # (an attached run's are its script's)
-            used, limit = s.threads_in_use, s.threads
-            threads = f" · {used} thread{'s' if used != 1 else ''}" if used == limit else f" · {used} of {limit} threads"
+            used, most = s.threads_in_use, s.threads
+            threads = f" · {used} thread{'s' if used != 1 else ''}" if used == most else f" · {used} of {most} threads"
         own = ""
         server = getattr(s, "server", None)  # a session on a training server
         if server is not None:
@@ -272,11 +289,21 @@ class ActionsMixin:
             own = f" · connection to {server} lost, connecting again" if s.dropped else f" · {where}"
         elif s.in_own_process and not brief:
             own = " · own process" if s.trainer.family in PANELS else " · in your script"
-        self.status_device.setText(f"device: {s.trainer.device}{threads}{own}")
-        self._update_remote_actions()
-        note = f"Threads measured for this model: {s.thread_note}; the fastest is used." if s.thread_note else ""
-        if self.status_device.toolTip() != note:
-            self.status_device.setToolTip(note)
+        return (f"{rate} steps/s{limit}{samples}{views}" if steps_s else ""), f"device: {s.trainer.device}{threads}{own}"
+
+    def _status_fits(self, rate_text: str, device_text: str) -> bool:
+        """Whether the status line's labels with these texts fit the status bar's width whole."""
+        sb = self.statusBar()
+        if not sb.isVisible():  # not laid out yet: its first resize asks again
+            return True
+        labels = ((self.status_state, self.status_state.text()), (self.status_rate, rate_text),
+                  (self.status_epoch, f"epoch {self.session.trainer.epoch}  ·  step {self.session.trainer.step}"),
+                  (self.status_device, device_text))
+        # each label's text, its margins and the bar's spacing between items (about 12 px at any type size)
+        need = sum(lab.fontMetrics().horizontalAdvance(text) + 16 for lab, text in labels if text)
+        if self.progress.isVisible():
+            need += self.progress.width() + 16
+        return need <= sb.width() - 24  # (the size grip)
 
     def set_step_rate(self, rate: float | None) -> None:
         """Train at most ``rate`` steps a second (None: full speed), this session and the next ones."""
