@@ -298,7 +298,7 @@ SNAPSHOT = textwrap.dedent("""
     import explorer.cli as cli
     cli.check_out_options = lambda args: None  # past the early check: the PNG fails after training
     sys.exit(cli.main(["snapshot", "rbm", "--dataset", "bars", "--hidden", "6", "--steps", "3",
-                       "--size", "300x200", "--out", sys.argv[1]]))
+                       "--size", "800x700", "--out", sys.argv[1]]))
 """)
 
 
