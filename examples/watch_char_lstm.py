@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from example_options import folder, host_port, int_range, positive_float, usable_device  # (beside this file)
 
 import explorer
 
@@ -79,30 +80,36 @@ class NoWatch:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("text", nargs="?", default=str(DEFAULT_TEXT), help="a UTF-8 text file (default: %(default)s)")
-    p.add_argument("--steps", type=int, default=500)
-    p.add_argument("--seq-len", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--print-every", type=int, default=50)
-    p.add_argument("--sample-every", type=int, default=200)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT the window attaches to (port 0: a free one)")
-    p.add_argument("--logdir", default=None, help="also write what is watched to this folder")
+    p.add_argument("--steps", type=int_range(1), default=500)
+    p.add_argument("--seq-len", type=int_range(1, 1024), default=64)
+    p.add_argument("--batch-size", type=int_range(1, 1024), default=32)
+    p.add_argument("--lr", type=positive_float, default=3e-3)
+    p.add_argument("--print-every", type=int_range(1), default=50)
+    p.add_argument("--sample-every", type=int_range(1), default=200)
+    p.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0)
+    p.add_argument("--device", type=usable_device, default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--listen", type=host_port, default="127.0.0.1:0",
+                   help="HOST:PORT the window attaches to (port 0: a free one)")
+    p.add_argument("--logdir", type=folder, default=None, help="also write what is watched to this folder")
     p.add_argument("--control", action="store_true", help="let the window pause the loop and set the learning rate")
     p.add_argument("--no-watch", action="store_true", help="train without watching (the bare loop's speed)")
     args = p.parse_args(argv)
 
     torch.manual_seed(args.seed)
-    text = Path(args.text).read_text(encoding="utf-8")
+    try:
+        text = Path(args.text).read_text(encoding="utf-8")
+    except OSError as exc:
+        p.error(f"{args.text}: cannot read it ({exc.strerror or exc})")
+    except UnicodeDecodeError as exc:
+        p.error(f"{args.text}: not a UTF-8 text file (byte {exc.start:,} is not UTF-8)")
     vocab = sorted(set(text))
     index = {c: i for i, c in enumerate(vocab)}
     data = torch.tensor([index[c] for c in text], dtype=torch.int64, device=args.device)
     split = int(len(data) * 0.9)  # the last 10% of the text is held out
     train, heldout = data[:split], data[split:]
     if len(heldout) <= 4 * args.seq_len + 1:  # the probe: 4 held-out windows one after another
-        raise SystemExit(f"{args.text}: {len(text):,} characters is too short (at least "
-                         f"{10 * (4 * args.seq_len + 2):,} needed for --seq-len {args.seq_len})")
+        p.error(f"{args.text}: {len(text):,} characters is too short (at least "
+                f"{10 * (4 * args.seq_len + 2):,} needed for --seq-len {args.seq_len})")
     print(f"{args.text}: {len(text):,} characters, {len(vocab)} distinct", flush=True)
 
     def windows(source: torch.Tensor, starts: torch.Tensor):

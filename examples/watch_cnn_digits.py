@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from example_options import folder, host_port, int_range, positive_float, usable_device  # (beside this file)
 
 import explorer
 
@@ -84,14 +85,15 @@ class NoWatch:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--steps", type=int, default=0, help="stop after this many steps (0: run all the epochs)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT the window attaches to (port 0: a free one)")
-    p.add_argument("--logdir", default=None, help="also write what is watched to this folder")
+    p.add_argument("--epochs", type=int_range(1), default=15)
+    p.add_argument("--steps", type=int_range(0), default=0, help="stop after this many steps (0: run all the epochs)")
+    p.add_argument("--batch-size", type=int_range(1), default=32)
+    p.add_argument("--lr", type=positive_float, default=2e-3)
+    p.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0)
+    p.add_argument("--device", type=usable_device, default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--listen", type=host_port, default="127.0.0.1:0",
+                   help="HOST:PORT the window attaches to (port 0: a free one)")
+    p.add_argument("--logdir", type=folder, default=None, help="also write what is watched to this folder")
     p.add_argument("--control", action="store_true", help="let the window pause the loop and set the learning rate")
     p.add_argument("--no-watch", action="store_true", help="train without watching (the bare loop's speed)")
     args = p.parse_args(argv)

@@ -1,5 +1,5 @@
 """Watch a model trained with DistributedDataParallel: the digits CNN of ``watch_cnn_digits.py`` on
-several processes.
+several processes, one per rank, which torchrun starts:
 
     torchrun --nproc_per_node=2 examples/watch_ddp.py
 
@@ -22,12 +22,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shlex
 import sys
 import time
 
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+from example_options import folder, host_port, int_range, positive_float
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.data.distributed import DistributedSampler
@@ -45,17 +47,22 @@ def weights_checksum(model: nn.Module) -> str:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--steps", type=int, default=0, help="stop after this many steps (0: run all the epochs)")
-    p.add_argument("--batch-size", type=int, default=32, help="per rank")
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT the window attaches to (port 0: a free one)")
-    p.add_argument("--logdir", default=None, help="also write what is watched to this folder")
+    p = argparse.ArgumentParser(description="\n\n".join(__doc__.split("\n\n")[:2]),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--epochs", type=int_range(1), default=15)
+    p.add_argument("--steps", type=int_range(0), default=0, help="stop after this many steps (0: run all the epochs)")
+    p.add_argument("--batch-size", type=int_range(1), default=32, help="per rank")
+    p.add_argument("--lr", type=positive_float, default=2e-3)
+    p.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0)
+    p.add_argument("--listen", type=host_port, default="127.0.0.1:0",
+                   help="HOST:PORT the window attaches to (port 0: a free one)")
+    p.add_argument("--logdir", type=folder, default=None, help="also write what is watched to this folder")
     p.add_argument("--control", action="store_true", help="let the window pause the loop and set the learning rate")
     p.add_argument("--no-watch", action="store_true", help="train without watching (the bare loop's speed)")
     args = p.parse_args(argv)
+    if not {"RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"} <= os.environ.keys():  # what torchrun sets
+        command = shlex.join(["torchrun", "--nproc_per_node=2", sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
+        p.error(f"start it with torchrun, which runs one process per rank: {command}")
 
     # NCCL wants a GPU of its own for each process of this machine; otherwise gloo on the CPU
     cuda = torch.cuda.device_count() >= int(os.environ.get("LOCAL_WORLD_SIZE", 1))

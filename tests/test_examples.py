@@ -1,22 +1,32 @@
 """The scripts in examples/ run as a user runs them (a fresh Python, ``python examples/NAME.py``), watched,
 with a few steps each: they exit 0, print their metric, and the metric says the few steps taught
-something. The DDP example runs on two gloo processes and its ranks end with equal weights."""
+something. The DDP example runs on two gloo processes and its ranks end with equal weights. A bad option or
+file stops a script before it trains: exit status 2 and one line naming the option or file, no traceback."""
 
 import math
 import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 
-def run_example(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+def start_example(args: list[str], timeout: float) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
-    r = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):  # as a plain shell has it, not torchrun
+        env.pop(name, None)
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def run_example(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+    r = start_example(args, timeout)
     assert r.returncode == 0, f"exit {r.returncode}\n--- stdout\n{r.stdout}\n--- stderr\n{r.stderr}"
     return r
 
@@ -83,3 +93,65 @@ def test_ddp_ranks_finish_with_equal_weights():
     watching = re.findall(r"^explorer: watching .*$", r.stderr, re.M)
     assert len(watching) == 1, r.stderr
     assert "cannot listen" not in r.stderr
+
+
+# -- bad options and files: refused before training starts ------------------------------------------------------
+
+# (script, its arguments, what the error line must say); {binary}, {missing}, {short} and {file} are made below
+REFUSED = {
+    "cnn --epochs 0": ("watch_cnn_digits.py", ["--epochs", "0"], "argument --epochs: expected a whole number"),
+    "cnn --batch-size 0": ("watch_cnn_digits.py", ["--batch-size", "0"], "argument --batch-size:"),
+    "cnn --lr nan": ("watch_cnn_digits.py", ["--lr", "nan"], "argument --lr: expected a finite number above 0"),
+    "cnn --device missing": ("watch_cnn_digits.py", ["--device", "cuda:99"], "argument --device: cannot use 'cuda:99'"),
+    "cnn --listen port": ("watch_cnn_digits.py", ["--listen", "127.0.0.1:abc"],
+                          "argument --listen: expected HOST:PORT with a port from 0 to 65535"),
+    "cnn --logdir a file": ("watch_cnn_digits.py", ["--logdir", "{file}"], "argument --logdir: cannot make the folder"),
+    "lstm binary text": ("watch_char_lstm.py", ["--steps", "5", "{binary}"], "{binary}: not a UTF-8 text file"),
+    "lstm missing text": ("watch_char_lstm.py", ["--steps", "5", "{missing}"], "{missing}: cannot read it"),
+    "lstm short text": ("watch_char_lstm.py", ["--steps", "5", "{short}"], "{short}: 3 characters is too short"),
+    "lstm --seq-len 0": ("watch_char_lstm.py", ["--seq-len", "0"], "argument --seq-len:"),
+    "unet --scenes 0": ("watch_unet_scenes.py", ["--steps", "5", "--scenes", "0"], "argument --scenes:"),
+    "unet --batch-size huge": ("watch_unet_scenes.py", ["--batch-size", "100000"], "argument --batch-size:"),
+    "ddp without torchrun": ("watch_ddp.py", ["--steps", "5"],
+                             "start it with torchrun, which runs one process per rank: torchrun --nproc_per_node=2 "),
+    "ddp --batch-size 0": ("watch_ddp.py", ["--batch-size", "0"], "argument --batch-size:"),
+}
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory):
+    """Every case of REFUSED run at once (each is a fresh Python importing torch, then a quick exit)."""
+    tmp = tmp_path_factory.mktemp("refused")
+    paths = {"binary": tmp / "model.bin", "missing": tmp / "missing.txt", "short": tmp / "short.txt",
+             "file": tmp / "a-file"}
+    paths["binary"].write_bytes(bytes(range(256)) * 8)
+    paths["short"].write_text("abc", encoding="utf-8")
+    paths["file"].write_text("not a folder", encoding="utf-8")
+    cases = {name: (script, [a.format(**paths) for a in args], said.format(**paths))
+             for name, (script, args, said) in REFUSED.items()}
+
+    def run(script: str, args: list[str]) -> subprocess.CompletedProcess:
+        try:
+            return start_example([str(EXAMPLES / script), *args], timeout=60)
+        except subprocess.TimeoutExpired:  # it trained instead of stopping: that case fails, not all of them
+            return subprocess.CompletedProcess(args, -1, "", "(still running after 60 s)")
+
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
+        runs = {name: pool.submit(run, script, args) for name, (script, args, _) in cases.items()}
+        return {name: (cases[name], future.result()) for name, future in runs.items()}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_a_bad_option_or_file_is_one_line_and_exit_2(refused, case):
+    (script, _, said), r = refused[case]
+    where = f"exit {r.returncode}\n--- stdout\n{r.stdout}\n--- stderr\n{r.stderr}"
+    assert r.returncode == 2, where
+    assert "Traceback" not in r.stderr and r.stdout == "", where
+    *usage, message = r.stderr.splitlines()  # argparse's usage, then its one error line
+    assert usage and usage[0].startswith("usage: ") and all(line.startswith(" ") for line in usage[1:]), where
+    assert message.startswith(f"{script}: error: ") and said in message, where
+
+
+def test_ddp_help_says_to_start_it_with_torchrun():
+    r = run_example([str(EXAMPLES / "watch_ddp.py"), "--help"], timeout=60)
+    assert "torchrun --nproc_per_node=2 examples/watch_ddp.py" in r.stdout
