@@ -313,7 +313,8 @@ def test_a_viewer_asks_for_the_unit_it_clicked_and_the_run_keeps_its_own(server)
 
 def test_a_viewer_frame_past_4_kib_header_included_ends_its_connection_unread(server, caplog):
     """A follower sends 4 KiB at most (docs/remote.md): a question with a large header (its arguments) is
-    not passed on to the training process, its connection ends, and the run goes on."""
+    not passed on to the training process, its connection ends with a ``refused`` frame saying why, and the
+    run goes on."""
     from explorer.core.persist import commands
     from explorer.core.process import codec
     from explorer.core.process.session import MESSAGE
@@ -325,7 +326,7 @@ def test_a_viewer_frame_past_4_kib_header_included_ends_its_connection_unread(se
         tree, arrays = codec.pack(("query", 5, commands.unit_view, ("9" * 3000, "9" * 3000), {}))
         with caplog.at_level(logging.WARNING, logger="explorer.remote"):
             sock.sendall(encode_frame(MESSAGE, {"m": tree}, arrays))
-            replies, closed, deadline = [], False, time.monotonic() + 10
+            replies, refused, closed, deadline = [], [], False, time.monotonic() + 10
             while not closed and time.monotonic() < deadline:  # the run's frames, until the server lets go
                 try:
                     frame = read_frame(sock, max_body=1 << 26, timeout=2)
@@ -334,11 +335,15 @@ def test_a_viewer_frame_past_4_kib_header_included_ends_its_connection_unread(se
                 except (OSError, WireError):
                     closed = True
                     break
+                if frame.kind == "refused":
+                    refused.append(frame.fields["reason"])
+                    continue
                 tag = codec.unpack(frame.fields.get("m"), dict(frame.arrays))[0]
                 if tag in ("reply", "notice"):
                     replies.append(tag)
             wait_for(lambda: any("too large" in r.getMessage() for r in caplog.records), what="the drop", timeout=10)
-        assert closed and replies == []  # never asked of the run, never refused with a notice: let go
+        # never asked of the run, never refused with a notice: told why in its last frame, and let go
+        assert closed and replies == [] and len(refused) == 1 and refused[0].startswith("frame too large: a header of")
         sock.close()
         at = teacher.trainer.step
         wait_for(lambda: teacher.trainer.step >= at + 20, what="training to go on")

@@ -1,9 +1,11 @@
 """The training server over loopback with real processes: a client trains a model there; hostile peers
-(wrong token, silence, malformed frames, path-writing commands) are refused and the training goes on."""
+(wrong token, silence, malformed frames, path-writing commands, malformed messages from a token-holder) are
+refused with one line saying why and the training goes on."""
 
 import json
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -17,7 +19,7 @@ from explorer.core.persist import commands
 from explorer.core.process import codec
 from explorer.core.process.session import MESSAGE
 from explorer.core.remote.server import TrainingServer
-from explorer.core.wire.frame import encode_frame, read_frame
+from explorer.core.wire.frame import ConnectionClosed, encode_frame, read_frame
 from tests.helpers import tiny_rbm_config
 
 TOKEN = "t" * 32
@@ -298,3 +300,165 @@ def test_a_closed_server_stops_listening_at_once():
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((host, port), timeout=5).close()
     TrainingServer(token=TOKEN).close()  # (never started: closes too)
+
+
+# -- what a token-holder sends after the welcome, to a server started as an operator starts it ------------------
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """``python -m explorer serve`` on loopback, its log in a folder of its own: (host, port), the token file's
+    fields and the log file."""
+    folder = tmp_path_factory.mktemp("serve")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+           "NETWORK_EXPLORER_LOG_DIR": str(folder / "log")}
+    proc = subprocess.Popen([sys.executable, "-m", "explorer", "serve", "--listen", "127.0.0.1:0", "--token-file",
+                             str(folder / "t")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert proc.stdout.readline().startswith("serving training on 127.0.0.1:")
+        info = json.loads((folder / "t").read_text())
+        yield (info["host"], info["port"]), info, folder / "log" / "explorer.log"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+
+
+def welcomed(served, role="control"):
+    where, info, _ = served
+    sock = socket.create_connection(where, timeout=30)
+    sock.sendall(encode_frame("hello", {"token": info["token" if role == "control" else "viewer_token"],
+                                        "role": role, "client": "test"}))
+    assert read_frame(sock, timeout=10).kind == "welcome"
+    return sock
+
+
+def raw_message(tree):
+    """A message frame of the tree given, as a hostile peer writes it (not through the codec's packing)."""
+    return encode_frame(MESSAGE, {"m": tree})
+
+
+def until(sock, wanted, timeout=30.0):
+    """The first message from the run that ``wanted`` accepts (its curves, snapshots and statuses skipped)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = receive(sock, timeout=max(0.1, deadline - time.monotonic()))
+        if wanted(m):
+            return m
+    raise AssertionError("not received in time")
+
+
+def test_serve_answers_a_malformed_request_or_frame_after_the_welcome_with_one_line_and_serves_on(served):
+    """After a good hello, what is not a session request gets a ``failed`` reply naming the field and the
+    fault (before: a KeyError and the server's traceback, or no reply at all), what is not a message a
+    ``refused`` frame (before: the connection closed unexplained); each connection then ends, and the
+    server trains the next client's model."""
+    from explorer.core.families.registry import FAMILIES
+
+    requests = [
+        ({"__evil": 1}, 'unknown field "__evil" (a request has family, config, run_dir, run_files, threads, '
+                        'step_rate, session, ranks)'),
+        ({"family": "banana"}, f'family must be one of {", ".join(FAMILIES)}, got "banana"'),
+        ({"family": "rbm"}, "config is missing (the model's settings)"),
+        ([1, 2, 3], "a list, not an object of fields"),
+        ({"family": "rbm", "config": {"hidden": 10**9}},  # refused as settings are: nothing is built
+         "config.hidden must be a whole number between 1 and 20000 (hidden units), got 1000000000"),
+        ({"family": "rbm", "config": {}, "threads": 10**9},  # (torch would try to start that many threads)
+         "threads must be a whole number <= 1024 (or none), got 1000000000"),
+        ({"family": "rbm", "config": {}, "session": {"metrics": 1}},
+         "session.metrics is not a setting of a training session (those are snapshot_hz, eval_fraction, epochs, "
+         "metrics_every, eval_every, tune_threads, name)"),
+    ]
+    for tree, reason in requests:
+        sock = welcomed(served)
+        sock.sendall(raw_message(tree))
+        answer = read_frame(sock, timeout=20)
+        assert (answer.kind, answer.fields) == (MESSAGE, {"m": {"__tuple": [
+            "failed", {"__error": "ValueError", "message": f"malformed session request: {reason}"}, ""]}})
+        with pytest.raises(ConnectionClosed):
+            read_frame(sock, timeout=10)
+        sock.close()
+    garbage = random.Random(7).randbytes(300)
+    for data, reason in ((garbage, f"malformed frame: bad magic {garbage[:4]!r} (expected b'NXW1')"),
+                         (encode_frame("hello", {"token": served[1]["token"], "role": "control"}),
+                          "a second hello (this connection was welcomed already)"),
+                         (raw_message({"__tuple": ["do", True, {"__set": [[1]]}, [], {}]}),
+                          "malformed message: a set of values that cannot be in a set"),
+                         (raw_message({"__settings": "explorer.core.families.deep.trainer:MLPConfig",
+                                       "fields": {"hidden": ["x"]}}),
+                          "malformed message: settings MLPConfig that cannot be made (invalid literal for int() "
+                          "with base 10: 'x')")):
+        sock = welcomed(served)
+        sock.sendall(data)
+        answer = read_frame(sock, timeout=20)
+        assert (answer.kind, answer.fields) == ("refused", {"reason": reason})
+        with pytest.raises(ConnectionClosed):
+            read_frame(sock, timeout=10)
+        sock.close()
+    sock = welcomed(served)  # and the next client trains as ever
+    sock.sendall(message(spec()))
+    assert receive(sock, timeout=60)[0] == "ready"
+    sock.sendall(message(("do", True, "start", (), {})))
+    assert until(sock, lambda m: m[0] == "metrics" and len(m[2]) > 0)
+    stop_and_close(sock)
+    log_text = served[2].read_text()
+    assert sum(f"malformed session request: {reason}" in log_text for _, reason in requests) == len(requests)
+    assert "bad magic" in log_text and "a second hello" in log_text and "Traceback" not in log_text
+
+
+def test_serve_answers_malformed_commands_of_a_run_and_a_viewers_garbage_and_the_run_trains_on(served):
+    """Once its run trains, a client's malformed command is answered (a reply to its call, a notice) and kept
+    from the training process, the connection staying; a viewer that sends bytes that are not a frame is
+    told why in a ``refused`` frame and let go. The run trains on throughout."""
+    sock = welcomed(served)
+    sock.sendall(message(spec()))
+    assert receive(sock, timeout=60)[0] == "ready"
+    sock.sendall(message(("do", True, "start", (), {})))
+    for tree, said in (([1, 2, 3], "malformed message: a list, not a training message"),
+                       (codec.pack(spec())[0], "malformed message: a dict, not a training message"),
+                       ({"__tuple": ["banana"]}, 'malformed message: "banana" is not a training message '
+                                                 "(those are do, call, stop, resync)")):
+        sock.sendall(raw_message(tree))
+        assert until(sock, lambda m: m[0] == "notice") == ("notice", said)
+    sock.sendall(raw_message({"__tuple": ["call", 5, "save_run_to", {"__tuple": []}, {}]}))
+    reply = until(sock, lambda m: m[0] == "reply")
+    assert reply[:3] == ("reply", 5, None) and type(reply[3]) is ValueError
+    assert str(reply[3]) == 'malformed call: "save_run_to" is not one of the app\'s commands'
+    for sent, said in ((message(("do", True, "set_threads", (10**9,), {})),  # (torch would try to start them)
+                        "malformed do set_threads: n must be a whole number <= 1024 (or none), got 1000000000"),
+                       (raw_message({"__tuple": ["do", True, "set_hparams", {"__tuple": []}, {"lr": 10**30}]}),
+                        "malformed message: an integer too large to send")):
+        sock.sendall(sent)  # kept from the process, which counts it answered and says why in its status
+        assert until(sock, lambda m, said=said: m[0] == "status" and said in m[1]["notices"])
+    viewer = welcomed(served, role="viewer")
+    garbage = random.Random(8).randbytes(300)
+    viewer.sendall(garbage)
+    frames = []
+    while not frames or frames[-1].kind == MESSAGE:  # what the run kept for a late viewer, then why it ends
+        frames.append(read_frame(viewer, max_body=1 << 26, timeout=20))
+    assert (frames[-1].kind, frames[-1].fields) == (
+        "refused", {"reason": f"malformed frame: bad magic {garbage[:4]!r} (expected b'NXW1')"})
+    with pytest.raises(ConnectionClosed):
+        read_frame(viewer, timeout=10)
+    viewer.close()
+    step = until(sock, lambda m: m[0] == "status")[1]["fields"]["step"]
+    assert until(sock, lambda m: m[0] == "status" and m[1]["fields"]["step"] > step + 5)  # trains on
+    stop_and_close(sock)
+
+
+def test_a_training_process_refuses_a_malformed_message_of_its_own_window_and_counts_it_answered():
+    """The training process checks what its window sends too (a window of this machine, with a bug): a
+    command of the wrong form is not applied, the window hears why, and is not left waiting for it."""
+    from explorer.core.process.session import ProcessSession
+
+    s = ProcessSession(tiny_rbm_config(), threads=1)
+    try:
+        assert s._send(("do", True, "step", ("three",), {}))  # counted, as the window counts its steps
+        assert s.wait(30)
+        assert "malformed do step: n must be a whole number, got \"three\"" in s.pop_notices()
+        replies = []
+        s.run_command(commands.run_files, "one", "too many", on_done=lambda result, error: replies.append(error))
+        assert s.wait(30) and len(replies) == 1 and type(replies[0]) is ValueError
+        assert str(replies[0]) == "malformed call run_files: too many positional arguments"
+        s.step(2)
+        assert s.wait(30) and s.trainer.step == 2  # and it trains on
+    finally:
+        s.stop()

@@ -179,7 +179,10 @@ class _Unpacker:
             if tag == TUPLE:
                 return tuple(items)
             if tag == SET:
-                return set(items)
+                try:
+                    return set(items)
+                except TypeError:  # (a list or a dict among them)
+                    raise CodecError("a set of values that cannot be in a set") from None
             if not all(isinstance(p, list) and len(p) == 2 for p in items):
                 raise CodecError("a dict's items are not pairs")
             return {_hashable(k): x for k, x in items}
@@ -190,7 +193,10 @@ class _Unpacker:
             fields = self.value(t.get("fields"), d)
             if cls is None or not isinstance(fields, dict):
                 raise CodecError(f"unknown settings {body!r}")
-            return cls.from_dict(fields)
+            try:
+                return cls.from_dict(fields)
+            except (TypeError, ValueError) as exc:  # a family's own reading of a field (MLPConfig's hidden)
+                raise CodecError(f"settings {cls.__name__} that cannot be made ({exc})") from None
         if tag == SNAPSHOT:
             fields = self.value(body, d)
             try:

@@ -43,6 +43,7 @@ import torch
 
 from explorer.core.engine.session import ERROR, PAUSED, RUNNING, STOPPED, MetricsLog, Snapshot, TrainingSession
 from explorer.core.process import codec, worker
+from explorer.core.process.messages import CONTROLS, MAX_ID, command_fault, request_fault
 from explorer.core.wire.frame import WireError, decode_frame, encode_frame
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ def receive(conn: Connection) -> Any:
     """The next message (EOFError/OSError when the pipe ends; WireError or CodecError for a bad frame)."""
     data = bytearray(conn.recv_bytes())  # writable: the arrays rebuilt over it are the message's own
     frame = decode_frame(data, max_body=MAX_MESSAGE_BYTES)
+    if frame.kind == "refused":  # a training server's last word on a connection it ends
+        raise WireError(f"refused: {str(frame.fields.get('reason', ''))[:300]}")
     if frame.kind != MESSAGE:
         raise WireError(f"a {frame.kind!r} frame on the training process's pipe")
     return codec.unpack(frame.fields.get("m"), dict(frame.arrays))
@@ -92,7 +95,11 @@ def _build_session(spec: dict[str, Any]) -> tuple[TrainingSession, dict[str, Any
 
     ``spec["ranks"]`` (set by a training server started with ``--gpus N``, never by a window): N > 1 makes
     this process rank 0 of N training the model data-parallel (``explorer.core.process.lockstep``), for
-    the families that can; the others train here alone, and a notice says so."""
+    the families that can; the others train here alone, and a notice says so. A request of the wrong form
+    is a ValueError naming the field (``messages.request_fault``), before anything is built."""
+    fault = request_fault(spec)
+    if fault:
+        raise ValueError(fault)
     kwargs = spec.get("session", {})
     extra: dict[str, Any] = {}
     ranks = int(spec.get("ranks") or 1)
@@ -139,9 +146,7 @@ def _mirror(trainer: Any, slow: bool) -> dict[str, Any]:
 class _ChildServer:
     """The child's main thread: applies the window's messages and sends the session's news back."""
 
-    CONTROLS = frozenset({"start", "pause", "step", "reset", "set_hparams", "set_device", "set_threads",
-                          "set_snapshot_rate", "set_step_rate", "set_epochs", "request_snapshot", "subscribe", "unsubscribe",
-                          "snapshot_taken"})
+    CONTROLS = CONTROLS
 
     def __init__(self, conn: Connection, session: TrainingSession):
         self.conn = conn
@@ -170,6 +175,10 @@ class _ChildServer:
                         except (WireError, codec.CodecError):  # a bad frame is dropped, the run goes on
                             log.error("a message from the window could not be read", exc_info=True)
                             continue
+                        fault = command_fault(msg)
+                        if fault:  # (a training server refuses these first: a window's bug)
+                            self._refuse(msg, fault)
+                            continue
                         if not self._handle(msg):
                             return
                 self._publish()
@@ -182,6 +191,18 @@ class _ChildServer:
                 self.send(("stopped",))
             except (OSError, ValueError):
                 pass
+
+    def _refuse(self, msg: Any, fault: str) -> None:
+        """Keep a message of the wrong form from the session: the window hears why (a notice, and the reply
+        to a call), and it is counted answered as the window counted it sent (its calls wait for that)."""
+        log.error("a message from the window was refused: %s", fault)
+        self.session.add_notices([fault])
+        tag = msg[0] if isinstance(msg, tuple) and msg else None
+        call_id = msg[1] if tag == "call" and len(msg) > 1 else None
+        if type(call_id) is int and -MAX_ID <= call_id < MAX_ID:
+            self._reply(call_id, None, ValueError(fault))
+        if tag == "call" or (tag == "do" and len(msg) > 1 and msg[1] is True):
+            self.acked += 1
 
     def _handle(self, msg: tuple) -> bool:
         kind = msg[0]
@@ -287,15 +308,21 @@ def serve_child(conn: Connection) -> None:
         spec = receive(conn)
     except (EOFError, OSError):
         return
+    except (WireError, codec.CodecError) as exc:  # (a training server refuses these first)
+        spec = exc
     if spec is None:  # a spare that is no longer needed
         return
     try:
+        if isinstance(spec, Exception):
+            raise ValueError(f"malformed session request: {spec}")
         session, extra = _build_session(spec)
     except BaseException as exc:  # noqa: BLE001 - the window shows it and keeps running
+        # the traceback goes to the log alone: the window may be on another machine, and the reason is the
+        # exception's message (its third field stays, empty, for the windows that read three)
         log.error("the training process could not build its session", exc_info=True)
         try:
-            send(conn, ("failed", exc, traceback.format_exc()))
-        except (OSError, ValueError):
+            send(conn, ("failed", exc, ""))
+        except (OSError, ValueError, TypeError):
             pass
         return
     server = _ChildServer(conn, session)

@@ -4,11 +4,16 @@ Why it looks like this: the app's training process already speaks in wire frames
 (``explorer.core.process.codec``: no pickle), so the server does not need a protocol of its own. After a
 ``hello`` with the right token (within ``hello_timeout``: a peer that sends nothing cannot hold a slot)
 it starts a training process (a *run*, named by an unguessable id sent in the ``welcome``) and relays
-frames both ways. Every frame a client sends is decoded and checked first: a request that would make the
-server read or write a path of the client's choosing (a saved run to restore, a data folder,
-``save_run_to``, ``autosave_to``, ``export_model``) is refused with an error reply; the window saves runs
-where it is, from the files it fetches (``commands.run_files``). Refusals are a ``refused`` frame to the
-peer and one line in the log (logger ``explorer.remote``); the other connections and their training go on.
+frames both ways. Every frame a client sends is decoded and checked first, its form
+(``explorer.core.process.messages``: the fields the process reads, their types and ranges) and what it
+asks: a request that would make the server read or write a path of the client's choosing (a saved run to
+restore, a data folder, ``save_run_to``, ``autosave_to``, ``export_model``) is refused with an error reply;
+the window saves runs where it is, from the files it fetches (``commands.run_files``). What is refused is
+answered with one line naming the fault, and one line goes to the log (logger ``explorer.remote``): bytes
+that are not a message (a second ``hello`` included) get a ``refused`` frame and the connection ends, as
+before the welcome; a session request of the wrong form a ``failed`` reply (a ValueError; a forbidden one a
+PermissionError), and its run ends; a command a reply to its call, or a notice. No traceback or path of
+the server's crosses (the training process logs its own). The other connections and their training go on.
 
 A dropped connection does not end its run: the run trains on, detached, and a ``hello`` naming its id
 (``resume``) takes it up again; the window then asks the process for everything anew (``resync``). A run
@@ -47,6 +52,7 @@ from typing import Any
 
 from explorer.core.persist import commands
 from explorer.core.process import codec, worker
+from explorer.core.process.messages import MAX_ID, command_fault, request_fault
 from explorer.core.process.session import MAX_MESSAGE_BYTES, MESSAGE
 from explorer.core.wire.auth import tokens_equal
 from explorer.core.wire.frame import ConnectionClosed, WireError, decode_frame, decode_header, encode_frame, read_frame
@@ -56,6 +62,7 @@ from explorer.core.wire.server import (
     QUEUE_BYTES,
     QUEUE_FRAMES,
     _Client,
+    _drain,
     _Outgoing,
     keep_alive,
     shutdown_socket,
@@ -78,6 +85,7 @@ VIEWER_MAX_HEADER = 4096        # (its header as well: a question's arguments tr
 VIEWER_STALL_S = 30.0           # a viewer that takes no bytes for this long is dropped
 VIEWER_MAX_REFUSALS = 10
 SEND_BATCH = 256                # buffers per sendmsg (the system's limit is 1024)
+LAST_FRAME_S = 5.0              # for the frame that ends a refused connection to go out
 VIEWER_REFUSAL = "a viewer follows the run read-only: only the window that trains it can control it"
 VIEWER_QUERIES = commands.VIEWER_QUERIES  # what a viewer may ask the run (answered to it alone)
 VIEWER_MAX_QUERIES = 4          # a viewer's questions waiting for their answer at once
@@ -90,13 +98,19 @@ PATH_SETTINGS = frozenset({"data_dir", "image_folder", "text_file"})
 TRAINER_CALLS = frozenset({commands.call_trainer, commands.ask_trainer})
 
 
+def _names_a_path(item: Any) -> bool:
+    """Whether a path setting's value names something (None and "" name nothing; an array is not asked
+    for its truth, which it has none of)."""
+    return item is not None and not (isinstance(item, (str, bool, int, float)) and not item)
+
+
 def _named_path(value: Any, depth: int = 0) -> str | None:
     """The first path setting ``value`` names (a settings object, or dicts and sequences holding one)."""
     if depth > 8:
         return None
     if isinstance(value, dict):
         for key, item in value.items():
-            if key in PATH_SETTINGS and item:
+            if key in PATH_SETTINGS and _names_a_path(item):
                 return str(key)
             found = _named_path(item, depth + 1)
             if found:
@@ -108,7 +122,7 @@ def _named_path(value: Any, depth: int = 0) -> str | None:
                 return found
     else:
         for key in PATH_SETTINGS:
-            if getattr(value, key, None) and hasattr(type(value), "__dataclass_fields__"):
+            if _names_a_path(getattr(value, key, None)) and hasattr(type(value), "__dataclass_fields__"):
                 return key
     return None
 
@@ -117,8 +131,22 @@ def _path_refusal(key: str | None) -> str | None:
     return None if key is None else f"a remote client may not name a file or folder on the server ({key})"
 
 
+def malformed(message: Any, started: bool = True) -> str | None:
+    """Why ``message`` is not one the training process can use, or None: before its session is built
+    (``started`` False) a session request, then its commands (``explorer.core.process.messages``)."""
+    return command_fault(message) if started else request_fault(message)
+
+
 def refusal(message: Any) -> str | None:
-    """Why a client's message may not reach the training process, or None when it may."""
+    """Why a client's message may not reach the training process, or None when it may: a message of the
+    wrong form (:func:`malformed`, a session request being a dict), or one that would reach a path on the
+    server or the trainer's private methods (:func:`forbidden`)."""
+    return malformed(message, started=not isinstance(message, dict)) or forbidden(message)
+
+
+def forbidden(message: Any) -> str | None:
+    """Why a well-formed message may not reach the training process (it names a path on the server, calls
+    the trainer's private methods, passes off a follower's question), or None when it may."""
     if isinstance(message, dict):
         if message.get("run_dir"):
             return "a remote client may not open a path on the server (run_dir)"
@@ -129,7 +157,7 @@ def refusal(message: Any) -> str | None:
         if files is not None:
             try:
                 info = json.loads(files["run.json"].tobytes())
-            except (TypeError, KeyError, AttributeError, ValueError):
+            except (TypeError, KeyError, AttributeError, ValueError, RecursionError):
                 return "the run's files sent are not a run (run.json)"
             if not isinstance(info, dict):
                 return "the run's files sent are not a run (run.json)"
@@ -400,6 +428,8 @@ class _Run:
                 continue
             try:
                 with self.send_lock:
+                    if self.sock is not sock:  # let go meanwhile: its refusal was the last frame it gets
+                        continue
                     sock.sendall(data)
             except OSError:
                 if self.detach(sock):
@@ -682,7 +712,10 @@ class TrainingServer:
                     continue  # a quiet viewer: as it should be
                 except ConnectionClosed:
                     break
-                except (WireError, OSError) as exc:
+                except WireError as exc:  # not a frame, or too large: told why, as before the welcome
+                    self._refuse_viewer(run, viewer, exc.reason)
+                    break
+                except OSError as exc:
                     run.drop_viewer(viewer, str(exc) or type(exc).__name__)
                     break
                 try:
@@ -711,44 +744,60 @@ class TrainingServer:
             viewer.sock.close()
             log.info("run %s: the viewer at %s left", run.id[:6], viewer.peer)
 
+    @staticmethod
+    def _refuse_viewer(run: _Run, viewer: _Client, reason: str) -> None:
+        """End a viewer's connection with a ``refused`` frame saying why, after what is queued for it (its
+        writer sends it, then stops), what it still sends read for a moment first (see :meth:`_let_go`)."""
+        refused = _Outgoing(encode_frame("refused", {"reason": reason}), close_after=True)
+        viewer.enqueue(refused, HARD_QUEUE_FRAMES, HARD_QUEUE_BYTES)
+        if viewer.writer is not None:
+            viewer.writer.join(LAST_FRAME_S)
+        _drain(viewer.sock)
+        run.drop_viewer(viewer, reason)
+
     def _relay(self, sock: socket.socket, peer: str, run: _Run) -> None:
+        """Pass what the window sends on to its run's process, each message checked first: a frame that is
+        not a message ends the connection with a ``refused`` frame saying why (as before the welcome); a
+        message of the wrong form, or one a remote client may not send, is kept from the process and
+        answered as its kind allows (see :meth:`_refused`)."""
         try:
             while True:
                 try:
                     frame = read_frame(sock, max_body=CLIENT_MAX_BODY)
                     if frame.kind != MESSAGE:
-                        raise WireError(f"a {frame.kind!r} frame")
+                        raise WireError("a second hello (this connection was welcomed already)"
+                                        if frame.kind == "hello" else f"a {frame.kind!r:.40} frame, not a message")
                     message = codec.unpack(frame.fields.get("m"), dict(frame.arrays))
                 except ConnectionClosed:
                     break
                 except (WireError, codec.CodecError) as exc:
-                    log.warning("dropped %s: %s", peer, exc)
+                    reason = exc.reason if isinstance(exc, WireError) else f"malformed message: {exc}"
+                    log.warning("run %s: refused a frame from %s, the connection ends%s: %s", run.id[:6], peer,
+                                " (the run trains on)" if run.started and not run.stopping else "", reason)
+                    self._let_go(run, sock, encode_frame("refused", {"reason": reason}))
                     break
-                why = refusal(message)
-                if why is None and isinstance(message, dict):
-                    if message.get("ranks") not in (None, self.ranks):
-                        log.warning("run %s: %s asked for %s ranks; this server trains on %d",
-                                    run.id[:6], peer, str(message.get("ranks"))[:20], self.ranks)
-                    message = {**message, "ranks": self.ranks}  # the server's choice, never the client's
+                if isinstance(message, dict) and not run.started:
+                    message = self._own_ranks(message, run, peer)
+                fault = malformed(message, started=run.started)
+                why = fault or forbidden(message)
+                if why is None:
+                    try:
+                        data = _message_frame(message)
+                    except (TypeError, WireError) as exc:  # (a number past 64 bits, say: read, but not sendable)
+                        why = fault = f"malformed message: {exc}"
                 if why is None:
                     if isinstance(message, tuple) and message[0] == "stop":
                         run.stopping = True
-                    run.send_to_process(_message_frame(message))
+                    run.send_to_process(data)
                     run.started = run.started or isinstance(message, dict)
                     continue
                 log.warning("refused a command from %s: %s", peer, why)
-                if isinstance(message, tuple) and message[0] in ("call", "query", "do") and len(message) > 1:
-                    if message[0] in ("call", "query"):
-                        with run.send_lock:
-                            sock.sendall(_message_frame(("reply", message[1], None, PermissionError(why))))
-                    # the process counts it answered (the window waits for its count) and says why, a notice
-                    counted = message[0] == "call" or (message[0] == "do" and bool(message[1]))
-                    run.send_to_process(_message_frame(("do", counted, "refused", (why,), {})))
-                elif isinstance(message, dict):
-                    with run.send_lock:
-                        sock.sendall(_message_frame(("failed", PermissionError(why), "")))
+                error = ValueError(why) if fault else PermissionError(why)
+                if not run.started:  # answered as the process answers a request it cannot build; the run ends
                     run.stopping = True
+                    self._let_go(run, sock, _message_frame(("failed", error, "")))
                     break
+                self._refused(run, sock, message, why, error)
         except OSError:
             pass
         finally:
@@ -759,3 +808,43 @@ class TrainingServer:
                 run.stop()
             elif attached and not run.ended:
                 log.warning("run %s: the connection from %s dropped; the run trains on", run.id[:6], peer)
+
+    def _own_ranks(self, request: dict, run: _Run, peer: str) -> dict:
+        """``request`` with the server's ``ranks``: the operator's choice, never the client's (logged)."""
+        ranks = request.get("ranks")
+        if ranks is not None and not (type(ranks) is int and ranks == self.ranks):
+            log.warning("run %s: %s asked for %s ranks; this server trains on %d",
+                        run.id[:6], peer, str(ranks)[:20], self.ranks)
+        return {**request, "ranks": self.ranks}
+
+    @staticmethod
+    def _refused(run: _Run, sock: socket.socket, message: Any, why: str, error: Exception) -> None:
+        """Answer a command kept from the process, the connection staying: a call is replied to (under its
+        id, when it has one) and counted answered by the process, as a ``do`` is, which then says why in
+        a notice (the window waits for its count); anything else gets a notice of its own."""
+        tag = message[0] if isinstance(message, tuple) and message else None
+        if tag in ("call", "query", "do") and len(message) > 1:
+            call_id = message[1]
+            if tag != "do" and type(call_id) is int and -MAX_ID <= call_id < MAX_ID:
+                with run.send_lock:
+                    sock.sendall(_message_frame(("reply", call_id, None, error)))
+            counted = tag == "call" or (tag == "do" and call_id is True)
+            run.send_to_process(_message_frame(("do", counted, "refused", (why,), {})))
+            return
+        with run.send_lock:
+            sock.sendall(_message_frame(("notice", why)))
+
+    @staticmethod
+    def _let_go(run: _Run, sock: socket.socket, last: bytes) -> None:
+        """End the connection with ``last`` (the frame that says why): no frame of the run follows it, and
+        what the peer still sends is read for a moment first (closing on unread bytes resets the connection,
+        and the peer could lose the frame)."""
+        with run.send_lock:
+            run.detach(sock)
+            try:
+                sock.settimeout(LAST_FRAME_S)
+                sock.sendall(last)
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                return
+        _drain(sock)
