@@ -462,10 +462,27 @@ def test_a_port_in_use_means_no_server_and_the_loop_still_runs(setup, capsys):
     assert f"explorer: cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
+def test_a_script_without_logging_hears_of_a_port_in_use_once():
+    """Without logging set up, Python's last-resort handler printed the log's WARNING beside the line meant for
+    the user: the same fault twice."""
+    import subprocess
+    import sys
+
+    code = ("import socket, torch, explorer\n"
+            "taken = socket.socket(); taken.bind(('127.0.0.1', 0)); taken.listen()\n"
+            "port = taken.getsockname()[1]\n"
+            "w = explorer.watch(torch.nn.Linear(2, 2), torch.zeros(1, 2), listen=f'127.0.0.1:{port}')\n"
+            "w.step(loss=1.0); w.close()\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("cannot listen") == 1, r.stderr
+
+
 @pytest.mark.parametrize("kwargs,error,match", [
     ({"model": "a model"}, TypeError, "needs a torch.nn.Module"),
     ({"listen": "nowhere"}, ValueError, "HOST:PORT"),
     ({"listen": "127.0.0.1:99999"}, ValueError, "from 0 to 65535"),
+    ({"listen": "127.0.0.1:\u00b2"}, ValueError, "from 0 to 65535"),  # (a digit to isdigit, not to int)
     ({"budget": 0}, ValueError, "share of the loop's time"),
     ({"optimizer": "sgd"}, TypeError, "torch optimizer"),
     ({"token": "has space"}, ValueError, "printable ASCII"),

@@ -50,7 +50,7 @@ def check_gui_options(args: argparse.Namespace) -> None:
 
     device = (args.device or "auto").lower()
     base, _, index = device.partition(":")
-    if base not in DEVICE_NAMES or (index and not (base == "cuda" and index.isdigit())):
+    if base not in DEVICE_NAMES or (index and not (base == "cuda" and index.isdecimal())):
         raise UsageError(f"--device {args.device}: unknown device; choose one of {', '.join(DEVICE_NAMES)} "
                          f"(or cuda:N)")
     if args.run:

@@ -68,7 +68,7 @@ def parse_listen(text: str) -> tuple[str, int]:
     host = host.strip("[]")
     if not sep or not host:
         raise UsageError(f"--listen: expected HOST:PORT, got {text!r}")
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not port.isdecimal() or not 0 <= int(port) <= 65535:
         raise UsageError(f"--listen: expected a port from 0 to 65535, got {port!r}")
     return host, int(port)
 

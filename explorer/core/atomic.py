@@ -170,7 +170,7 @@ def _leftovers(folder: Path) -> list[Path]:
             continue
         middle = name[len(prefix):-4]
         pid_text = middle.split("-", 1)[0]
-        if not pid_text.isdigit() or "." in middle:
+        if not pid_text.isdecimal() or "." in middle:
             continue
         if _writer_alive(int(pid_text), entry):
             continue

@@ -64,7 +64,7 @@ class ServedRun:
 def parse_address(text: str) -> tuple[str, int] | None:
     """``HOST:PORT`` (``[::1]:7000`` for IPv6) as (host, port); None when ``text`` is not one."""
     host, sep, port = text.strip().rpartition(":")
-    if not sep or not host or not port.isdigit():
+    if not sep or not host or not port.isdecimal():
         return None
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]

@@ -108,7 +108,7 @@ def _rank() -> int:
     except Exception:  # noqa: BLE001 - a broken distributed setup: treat as one process
         pass
     env = os.environ.get("RANK", "")
-    return int(env) if env.isdigit() else 0
+    return int(env) if env.isdecimal() else 0
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -157,7 +157,7 @@ def parse_listen(listen: Any) -> tuple[str, int] | None:
         host = host or "127.0.0.1"
     else:
         raise ValueError(f"listen must be 'HOST:PORT', a port number or None, not {listen!r}")
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    if not port_text.isdecimal() or not 0 <= int(port_text) <= 65535:
         raise ValueError(f"listen: the port must be a number from 0 to 65535, not {port_text!r}")
     return host, int(port_text)
 
@@ -396,7 +396,8 @@ class Watcher:
                                  allow_control=self._control, model=self._desc, history_rows=HISTORY_ROWS)
             server.start()
         except Exception as exc:  # noqa: BLE001 - a port in use: watching goes on without a server
-            log.warning("cannot listen on %s: %s", _where(host, port), exc)
+            # (the log's line at INFO: a script without logging set up would print a WARNING a second time)
+            log.info("cannot listen on %s: %s", _where(host, port), exc)
             if not quiet:
                 print(f"explorer: cannot listen on {_where(host, port)} ({exc}); watching without a server",
                       file=sys.stderr)
@@ -419,7 +420,7 @@ class Watcher:
             self._out.folder = FolderWriter(logdir, self._desc, bound_bytes=DEFAULT_BOUND_BYTES)
             self.logdir = logdir
         except Exception as exc:  # noqa: BLE001 - an unwritable folder: watching goes on without it
-            log.warning("cannot write the watch folder %s: %s", logdir, exc)
+            log.info("cannot write the watch folder %s: %s", logdir, exc)
             if not quiet:
                 print(f"explorer: cannot write the watch folder {logdir} ({exc})", file=sys.stderr)
 
