@@ -396,3 +396,43 @@ def test_a_legend_takes_presentation_modes_type_and_gives_it_back(qtbot):
     assert [label.opts["size"] for _s, label in legend.items] == ["14pt", "14pt"]
     legend.set_large(False)
     assert [label.opts["size"] for _s, label in legend.items] == ["9pt", "9pt"]
+
+
+def test_a_folded_legend_leaves_the_curves_named_at_their_ends(qtbot):
+    """In presentation mode at 1366x768 the LSTM's loss plot folded its legend into "≡ legend", which opens
+    under a pointer nobody moves at a projector: an orange and a red curve, and no word of which was the
+    LSTM. The prominent curves are now named at their ends, in their colours, none over another; the thin
+    per-step trace is not; the names go when the legend is in sight."""
+    v = CurveView("Loss", "caption", ylabel="loss")
+    x = np.arange(200.0)
+    v.add_series("loss", "training loss (per step)", "#5c6b80", width=1)
+    v.append("loss", x, 0.2 + 0.1 * (x % 2))
+    for key, name, colour, level in (("heldout", "held-out", "#ffb74d", 0.01), ("compare", "RNN alongside", "#bf616a", 0.16),
+                                     ("baseline", "baseline", "#a3be8c", 0.158)):
+        v.add_series(key, name, colour, width=2.5)
+        v.append(key, x, np.full(200, level))
+    v.redraw()
+    shown(v, qtbot, (420, 140))
+    v.legend.place(force=True)
+    qtbot.waitUntil(lambda: v.legend.folded)
+    v.redraw()
+    labels = v.end_labels.labels
+    assert {k for k, lab in labels.items() if lab.isVisible()} == {"heldout", "compare", "baseline"}
+    assert {labels[k].toPlainText() for k in labels} == {"held-out", "RNN alongside", "baseline"}
+    assert labels["compare"].color.name() == "#bf616a"
+    area = v.plot.getPlotItem().vb.sceneBoundingRect()
+    rects = [labels[k].sceneBoundingRect() for k in ("heldout", "compare", "baseline")]
+    assert all(area.adjusted(-1, -1, 1, 1).contains(r) for r in rects)
+    assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])
+    # each at its curve's end (its right edge at the last step), in the curves' order from the top
+    end = v.plot.getPlotItem().vb.mapViewToScene(QtCore.QPointF(199, 0.01))
+    assert all(abs(r.right() - end.x()) < 2 for r in rects)
+    assert rects[1].bottom() <= rects[2].top() and rects[2].bottom() <= rects[0].top()
+    v.legend.peek(True)  # opened from its chip: the legend names them
+    v.redraw()
+    assert not any(lab.isVisible() for lab in labels.values())
+    v.legend.peek(False)
+    v.resize(700, 600)  # room again: the legend in sight for good
+    qtbot.waitUntil(lambda: not v.legend.folded, timeout=3000)
+    v.redraw()
+    assert not any(lab.isVisible() for lab in labels.values())

@@ -14,6 +14,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.gui.widgets.views import HeatmapView, RangeKeeper, _ViewFrame, add_legend, monospace_font, plot_widget
+from explorer.gui.widgets.views.endlabels import CurveEndLabels, prominent_curves
 
 
 class UnitHeatmapView(HeatmapView):
@@ -75,6 +76,8 @@ class TraceView(_ViewFrame):
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.setLogMode(False, logy)
         self.legend = add_legend(self.plot)
+        self.end_labels = CurveEndLabels(self.plot)  # the curves' names at their ends while the legend is folded
+        self.plot.getPlotItem().vb.sigRangeChanged.connect(self._place_end_labels)
         self._items: dict[str, pg.PlotDataItem] = {}
         self.updates = 0
         self._set_body(self.plot)
@@ -128,7 +131,14 @@ class TraceView(_ViewFrame):
         data = [self._raw[k] for k in self._items if k in self._raw and len(self._raw[k][0])]
         self.ranges.fit([x for x, _ in data], [y for _, y in data])
         self.legend.place()
+        self._place_end_labels()
         self.updates += 1
+
+    def _place_end_labels(self, *_args) -> None:
+        """As CurveView's: the curves named at their ends while the legend is folded and not opened."""
+        show = self.legend.folded and not self.legend.isVisible()
+        curves = prominent_curves(self._items, self._raw, self.legend) if show else []
+        self.end_labels.place(show, curves, bool(self.plot.getPlotItem().getAxis("left").logMode))
 
 
 def _diverging(v: float) -> tuple[int, int, int]:

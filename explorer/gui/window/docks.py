@@ -18,7 +18,7 @@ from explorer.gui.panels import panel_class
 from explorer.gui.panels.base import LivePanel
 from explorer.gui.resources import RESOURCES
 from explorer.gui.settings import byte_array_setting, number_setting
-from explorer.gui.widgets.views import CurveView, OffScaleMark, ViewLegend
+from explorer.gui.widgets.views import CurveEndLabels, CurveView, OffScaleMark, ViewLegend
 
 if TYPE_CHECKING:
     from explorer.gui.window.notice import NoticeBar
@@ -510,3 +510,5 @@ class DocksMixin:
                     item.label.setFont(font)
                 elif isinstance(item, (ViewLegend, OffScaleMark)):
                     item.set_large(large)
+        for labels in self.findChildren(CurveEndLabels):  # (the curves' names at their ends, made later too)
+            labels.set_large(large)

@@ -9,7 +9,8 @@ The modules:
 
 - ``plotting``: pyqtgraph's settings, the shared constants, :func:`tile_images`, :func:`plot_widget`,
   axis labels that stay whole, colour-bar spacing, :class:`RangeKeeper`, colour tables and fonts;
-- ``legend``: :class:`ViewLegend` (moves to the emptiest corner) and :func:`add_legend`;
+- ``legend``: :class:`ViewLegend` (moves to the emptiest corner) and :func:`add_legend`; ``endlabels``:
+  :class:`CurveEndLabels`, the curves' names at their ends while a legend is folded;
 - ``frame``: ``_ViewFrame``, the title / plot / caption frame with hover and export that every view
   shares, and the rich-text helpers for titles and captions;
 - ``mosaic``: :class:`MosaicView`; ``heatmap``: :class:`HeatmapView`; ``curves``: :class:`CurveView`;
@@ -30,6 +31,7 @@ from explorer.gui.widgets.views.bars import (
     ordered_colours,
 )
 from explorer.gui.widgets.views.curves import CurveView
+from explorer.gui.widgets.views.endlabels import CurveEndLabels, EndLabel
 from explorer.gui.widgets.views.frame import _caption_label, _title_label, _ViewFrame, rich_text, shown_text
 from explorer.gui.widgets.views.heatmap import HeatmapView
 from explorer.gui.widgets.views.legend import LEGEND_BRUSH, LEGEND_PEN, LEGEND_PLACE_EVERY_S, ViewLegend, add_legend
@@ -79,6 +81,8 @@ __all__ = [
     "LEGEND_PLACE_EVERY_S",
     "ViewLegend",
     "add_legend",
+    "CurveEndLabels",
+    "EndLabel",
     "_ViewFrame",
     "_caption_label",
     "_title_label",

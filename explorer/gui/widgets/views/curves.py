@@ -9,6 +9,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore
 
 from explorer.gui.widgets.hover import HoverReadout, HoverText, esc, fmt
+from explorer.gui.widgets.views.endlabels import CurveEndLabels, prominent_curves
 from explorer.gui.widgets.views.frame import _ViewFrame
 from explorer.gui.widgets.views.legend import add_legend
 from explorer.gui.widgets.views.plotting import (
@@ -36,6 +37,8 @@ class CurveView(_ViewFrame):
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.setLogMode(False, logy)
         self.legend = add_legend(self.plot)
+        self.end_labels = CurveEndLabels(self.plot)  # the curves' names at their ends while the legend is folded
+        self.plot.getPlotItem().vb.sigRangeChanged.connect(self._place_end_labels)
         self._items: dict[str, pg.PlotDataItem] = {}
         self._right: pg.ViewBox | None = None  # the right axis's view (see add_series' ``right``)
         self._right_keys: set[str] = set()
@@ -170,7 +173,16 @@ class CurveView(_ViewFrame):
         left = [xy for k, xy in self._drawn.items() if k not in self._right_keys]
         self.ranges.fit([a for a, _ in self._drawn.values()], [b for _, b in left], [a for a, _ in left])
         self.legend.place()
+        self._place_end_labels()
         self._refresh_hover()
+
+    def _place_end_labels(self, *_args) -> None:
+        """Name the prominent curves at their ends while the legend is folded into its chip and not opened (a
+        projector's audience never points at the chip); the thin per-step traces behind them go unnamed."""
+        show = self.legend.folded and not self.legend.isVisible()
+        curves = prominent_curves(self._items, self._drawn, self.legend, self._right, self._right_keys) if show else []
+        log_y = bool(self.plot.getPlotItem().getAxis("left").logMode)
+        self.end_labels.place(show, curves, log_y)
 
     @property
     def follow(self) -> bool:
