@@ -278,3 +278,10 @@ def test_a_snapshot_due_with_the_curves_is_drawn_after_them_in_the_same_tick(qtb
         qtbot.waitUntil(lambda: panel._parts_due is None, timeout=3000)
     finally:
         panel.session = real
+
+
+def test_the_status_line_gives_a_trained_lstms_tiny_loss_in_significant_digits(window):
+    """A trained LSTM's held-out loss on the adding problem (4e-05) read "held-out loss 0.0000" at four places."""
+    metrics = types.SimpleNamespace(evals=[{"heldout_loss": 4.2e-05, "baseline": 0.15791, "compare_heldout_loss": 0.1849}])
+    parts = window.panel.stats_parts(types.SimpleNamespace(metrics=metrics))
+    assert parts == ["held-out loss 4.2e-05 (baseline 0.158)", "RNN alongside: 0.185"]

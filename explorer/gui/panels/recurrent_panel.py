@@ -574,12 +574,13 @@ class RecurrentPanel(LivePanel):
         parts = []
         ev = s.metrics.evals[-1] if s.metrics.evals else {}
         if "heldout_loss" in ev:
-            parts.append(f"held-out loss {ev['heldout_loss']:.4f} (baseline {ev.get('baseline', float('nan')):.4f})")
+            # significant digits: a trained LSTM's loss on the adding problem (4e-05) read "0.0000" at four places
+            parts.append(f"held-out loss {fmt(ev['heldout_loss'], 3)} (baseline {fmt(ev.get('baseline', float('nan')), 3)})")
         if "heldout_accuracy" in ev:
             parts.append(f"held-out accuracy {ev['heldout_accuracy']:.3f}")
         if "compare_heldout_loss" in ev:
             other = "RNN" if self.is_lstm else "LSTM"
-            parts.append(f"{other} alongside: {ev['compare_heldout_loss']:.4f}")
+            parts.append(f"{other} alongside: {fmt(ev['compare_heldout_loss'], 3)}")
         return parts
 
     def show_snapshot(self, snap: Snapshot) -> None:
