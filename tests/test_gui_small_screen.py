@@ -302,3 +302,25 @@ def test_the_status_line_is_read_whole_while_training(qtbot, settings, app_look,
     finally:
         win.session.pause()
         win.close()
+
+
+def test_the_lstm_gate_heatmaps_stand_level_in_presentation_mode(qtbot, settings, app_look):
+    """In presentation mode's large type at 1366x768, "Forget gate f_t" wrapped and "Input gate i_t" did not:
+    the three heatmaps of a row stood at different heights. Their titles now take the tallest's height."""
+    win = _window(qtbot, settings, "lstm")
+    try:
+        win.enter_presentation()
+        qtbot.waitUntil(win.isFullScreen, timeout=3000)
+        win.setGeometry(0, 0, *SMALL)
+        heatmaps = win.panel.heatmaps
+        # (this platform's type runs narrower than a desktop's: a longer title wraps here as that one did there)
+        heatmaps["f"].title.setText(heatmaps["f"].title.text() + " (kept)")
+
+        qtbot.wait(400)  # (laid out again for the new title)
+        titles = [heatmaps[g].title for g in ("f", "i", "o")]
+        tallest = max(t.heightForWidth(t.width()) for t in titles)
+        assert tallest > titles[1].fontMetrics().lineSpacing() + 6  # the first wraps, the second does not
+        assert [t.height() for t in titles] == [tallest] * 3  # so the heatmaps below them start level
+    finally:
+        win.leave_presentation()
+        win.close()

@@ -32,7 +32,7 @@ from explorer.gui.panels.base import DockSpec, LivePanel, bring_forward, setting
 from explorer.gui.widgets.hover import fmt
 from explorer.gui.widgets.sequence_views import ColouredTextView, TraceView, UnitHeatmapView
 from explorer.gui.widgets.settings_form import SettingsForm
-from explorer.gui.widgets.views import CurveView
+from explorer.gui.widgets.views import CurveView, TitleRows
 
 GATE_TITLES = {
     "f": "Forget gate f<sub>t</sub>", "i": "Input gate i<sub>t</sub>", "o": "Output gate o<sub>t</sub>",
@@ -296,6 +296,9 @@ class RecurrentPanel(LivePanel):
         outer.addWidget(self._gate_tabs)
         self._presenting = self._short = self._placed = False
         self._place_heatmaps(tabs=False)
+        names = list(self.gate_names)  # (rows of three, in the grid and in the tabs alike)
+        self._title_rows = TitleRows(lambda: [[self.heatmaps[g] for g in names[i:i + 3]] for i in (0, 3)], self)
+        self._title_rows.watch(self.heatmaps.values())
         # -- docks --
         self.unit_spin = QtWidgets.QSpinBox()
         self.unit_spin.setObjectName("unitSpin")

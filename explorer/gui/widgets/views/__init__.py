@@ -32,7 +32,7 @@ from explorer.gui.widgets.views.bars import (
 )
 from explorer.gui.widgets.views.curves import CurveView
 from explorer.gui.widgets.views.endlabels import CurveEndLabels, EndLabel
-from explorer.gui.widgets.views.frame import _caption_label, _title_label, _ViewFrame, rich_text, shown_text
+from explorer.gui.widgets.views.frame import TitleRows, _caption_label, _title_label, _ViewFrame, rich_text, shown_text
 from explorer.gui.widgets.views.heatmap import HeatmapView
 from explorer.gui.widgets.views.legend import LEGEND_BRUSH, LEGEND_PEN, LEGEND_PLACE_EVERY_S, ViewLegend, add_legend
 from explorer.gui.widgets.views.mosaic import MosaicView
@@ -81,6 +81,7 @@ __all__ = [
     "LEGEND_PLACE_EVERY_S",
     "ViewLegend",
     "add_legend",
+    "TitleRows",
     "CurveEndLabels",
     "EndLabel",
     "_ViewFrame",

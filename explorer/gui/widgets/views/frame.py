@@ -86,6 +86,48 @@ class WrappedLabel(QtWidgets.QLabel):
             self._measure(self.width())
 
 
+class TitleRows(QtCore.QObject):
+    """Gives the titles of views that stand side by side one height, the tallest's: in presentation mode's
+    large type "Forget gate f_t" wrapped to two lines and "Input gate i_t" kept one, and the LSTM's three
+    heatmaps below them stood at three heights. ``rows()``: the rows of views, asked again at each change
+    (views move between a grid and tabs)."""
+
+    def __init__(self, rows, parent: QtCore.QObject):
+        super().__init__(parent)
+        self.rows = rows
+        self._due = False
+
+    def watch(self, views) -> None:
+        for view in views:
+            view.title.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt name)
+        if event.type() in (QtCore.QEvent.Type.Resize, QtCore.QEvent.Type.FontChange,
+                            QtCore.QEvent.Type.StyleChange, QtCore.QEvent.Type.Show) and not self._due:
+            self._due = True  # (once per round of layout: the heights set below resize the titles again)
+            QtCore.QTimer.singleShot(0, self, self.align)
+        return False
+
+    def align(self) -> None:
+        self._due = False
+        for row in self.rows():
+            titles = [view.title for view in row if view.isVisibleTo(view.window())]
+            tallest = max((_text_height(t) for t in titles if t.width() > 0), default=0)
+            for t in titles:
+                if t.minimumHeight() != tallest:
+                    t.setMinimumHeight(tallest)
+
+
+def _text_height(label: QtWidgets.QLabel) -> int:
+    """The height of ``label``'s lines at its width (a QLabel's height for a width counts its least height,
+    which :class:`TitleRows` sets: asked with it, a title that once wrapped never got shorter)."""
+    least = label.minimumHeight()
+    label.setMinimumHeight(0)
+    height = label.heightForWidth(label.width())
+    label.setMinimumHeight(least)
+    return height
+
+
 def _title_label(text: str) -> QtWidgets.QLabel:
     lab = WrappedLabel(text)
     lab.setObjectName("viewTitle")
