@@ -1,15 +1,21 @@
 """Lecture mode in the window, as a teacher uses it: one window walks every step of the bundled lecture,
 each opening its panel within 10 s with its views drawn; PgDown/PgUp and the step list move through it; it
-works in presentation mode; a bad step is a notice and the lecture stays."""
+works in presentation mode; a bad step is a notice and the lecture stays; a step file opens its lecture at
+that step; the docks a step may name (declared Qt-free for the lecture's check) are the panels' own."""
 
 import html
 import json
+import shutil
 import time
+from pathlib import Path
 
 from PySide6 import QtCore
 
+from explorer.core.families.registry import FAMILIES
+from explorer.core.lecture import DOCKS
 from explorer.core.lecture.steps import default_lecture_folder, load_lecture
 from explorer.gui.main_window import MainWindow
+from explorer.gui.panels import PANELS
 from tests.helpers import open_window
 
 STEP_SECONDS = 10.0
@@ -162,7 +168,7 @@ def test_a_clickers_pgdown_goes_through_the_step_through_and_from_the_builders_w
         win.close()
 
 
-def test_a_bad_lecture_or_step_is_a_notice_and_the_window_stays(qtbot, settings, tmp_path):
+def test_a_bad_lecture_or_step_is_a_notice_and_the_window_stays(qtbot, settings, tmp_path, monkeypatch):
     settings.setValue("training/process", False)
     win = MainWindow(settings=settings)
     qtbot.addWidget(win)
@@ -171,8 +177,56 @@ def test_a_bad_lecture_or_step_is_a_notice_and_the_window_stays(qtbot, settings,
         assert not win.open_lecture(tmp_path)
         assert win.notice.label.text().startswith(f"Could not open the lecture: {tmp_path / '01.json'}: not valid")
         assert win.family == "rbm" and win.session is not None
+        # Ctrl+L on a lecture whose run folder is corrupt, or whose step names a dock its panel lacks: a notice
+        # naming the step and the field (they opened the lecture, and failed in class or went unseen in the log)
+        samples = Path(__file__).resolve().parents[1] / "samples"
+        shutil.copytree(samples / "lecture", tmp_path / "copy" / "lecture")
+        shutil.copytree(samples / "lessons", tmp_path / "copy" / "lessons")
+        lecture = tmp_path / "copy" / "lecture"
+        monkeypatch.setattr("explorer.core.lecture.steps.default_lecture_folder", lambda: lecture)
+        weights = tmp_path / "copy" / "lessons" / "rbm-digits-half-trained" / "weights.safetensors"
+        good = weights.read_bytes()
+        weights.write_bytes(good[: len(good) // 2])
+        win.act_lecture.trigger()
+        assert win.notice.label.text().startswith(
+            f"Could not open the lecture: {lecture / '03-rbm-conditionals.json'}: open.run: {weights}: ")
+        weights.write_bytes(good)
+        step = lecture / "02-rbm-energy.json"
+        step.write_text(json.dumps({**json.loads(step.read_text()), "dock": "nonexistentDock"}))
+        win.act_lecture.trigger()
+        assert win.notice.label.text().startswith(
+            f"Could not open the lecture: {step}: dock: the rbm panel has no dock 'nonexistentDock'")
+        assert win.lecture is None or not win.lecture.dock.isVisible()
+        assert win.family == "rbm" and win.session is not None and not win.session.trainer.step
     finally:
         win.close()
+
+
+def test_a_step_file_opens_its_lecture_at_that_step(qtbot, settings, tmp_path):
+    settings.setValue("training/process", False)
+    for k, hidden in enumerate((16, 24, 32)):
+        (tmp_path / f"0{k}.json").write_text(json.dumps({
+            "title": f"Step {k}", "text": "Words.", "open": {"family": "rbm", "settings": {"hidden": hidden}}}))
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    try:
+        assert win.open_lecture(tmp_path / "01.json")
+        lecture = win.lecture
+        assert lecture.index == 1 and win.session.trainer.config.hidden == 24 and len(lecture.steps) == 3
+        assert lecture.folder == tmp_path
+        lecture.previous()
+        assert lecture.index == 0 and win.session.trainer.config.hidden == 16
+    finally:
+        win.close()
+
+
+def test_the_docks_a_step_may_name_are_the_docks_of_its_panel(qapp):
+    """The lecture checks a step's dock before any window, without Qt, against explorer.core.lecture.DOCKS:
+    that table must be the docks each panel makes, or a good step is refused (or a bad one is not)."""
+    for family, panel_cls in PANELS.items():
+        panel = panel_cls(FAMILIES[family].config_cls(), None)
+        made = tuple(spec.object_name for spec in panel.dock_specs())
+        assert DOCKS[family] == made, f"{family}: DOCKS in explorer/core/lecture/docks.py must be {made}"
 
 
 def test_an_equation_is_drawn_whole_on_one_line_and_shrinks_to_a_narrow_pane(qtbot):

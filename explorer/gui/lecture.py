@@ -19,7 +19,7 @@ from typing import Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.engine.session import RUNNING
-from explorer.core.lecture import LectureError, Step, load_lecture
+from explorer.core.lecture import LectureError, Step, load_lecture_at
 from explorer.core.safe_read import escape_text
 from explorer.gui.widgets.equations import EquationView
 
@@ -163,19 +163,25 @@ class Lecture(QtCore.QObject):
             sc.setEnabled(visible or self.dock.isVisible())
 
     def open(self, folder: str | Path) -> bool:
-        """Load the lecture in ``folder`` and open its first step; False, with a notice, if it cannot be read."""
+        """Load the lecture in ``folder`` and open its first step (``folder`` a step file: its folder's lecture,
+        at that step); False, with a notice, if any of it cannot be used."""
+        # its run folders are checked against their models first: the first time, building a model's optimiser
+        # loads a part of PyTorch (about a second on a small machine), so the pointer says the window is busy
+        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
         try:
-            steps = load_lecture(folder)
+            steps, start = load_lecture_at(folder)
         except LectureError as exc:
             self.window.notice.show_message(f"Could not open the lecture: {escape_text(exc)}", error=True)
             return False
-        self.steps, self.folder, self.index = steps, Path(folder), -1
+        finally:
+            QtWidgets.QApplication.restoreOverrideCursor()
+        self.steps, self.folder, self.index = steps, steps[start].path.parent, -1
         self.pane.set_steps(steps)
         self.dock.show()
         self.dock.raise_()
         for sc in self.shortcuts:
             sc.setEnabled(True)
-        self.go(0)
+        self.go(start)
         return True
 
     def next(self) -> None:

@@ -8,7 +8,9 @@ A step says what to show and how to get there; the window does it (``explorer/gu
      "walkthrough": false, "next": "Press Play and watch the filters."}
 
 Steps run in the order of their file names. Settings go through the family's own checks, so a step
-cannot ask for what the model box would refuse; a run folder is checked as File > Open checks it.
+cannot ask for what the model box would refuse; a run folder is checked as ``explorer inspect`` checks it
+(its files read, its weights against the model its run.json makes, without its training data), and a dock
+against the docks of the panel the step opens: a step that would fail in front of the class fails here.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from explorer.core.families.registry import FAMILIES
+from explorer.core.lecture.docks import DOCKS
 from explorer.core.lecture.equations import EquationError, equation_html
-from explorer.core.safe_read import UnsafeFileError, escape_text, read_json
+from explorer.core.safe_read import UnsafeFileError, escape_text, one_line, read_json
 
 MAX_STEP_BYTES = 256 * 1024
 MAX_STEPS = 200
@@ -91,8 +94,34 @@ def _settings(family: str, settings: Any, where: str) -> dict[str, Any]:
     return dict(settings)
 
 
-def load_step(path: str | Path) -> Step:
-    """The checked step in ``path``; LectureError naming the file and the fault."""
+def _run_family(run: Path, where: str, checked: dict[Path, str]) -> str:
+    """The family of the run folder ``run``, once it is checked as ``explorer inspect`` checks one.
+
+    Why that check: the window reads the run only when the step is reached, in front of the class; a corrupt
+    weights file, or one that does not fit its run.json, must stop the lecture from opening instead.
+    ``checked``: the folders checked already, with their families (steps of a lecture share runs)."""
+    if run not in checked:
+        from explorer.core.persist.inspect import inspect_run
+
+        try:
+            inspect_run(run)  # (the summary it writes is not needed, its checks are)
+            checked[run] = str(read_json(run / "run.json")["family"])  # (a family of the registry, checked)
+        except (ValueError, OSError) as exc:  # InspectError, UnsafeFileError, a limit: one line naming the file
+            raise LectureError(f"{where}: open.run: {one_line(exc)}") from None
+    return checked[run]
+
+
+def _dock(raw: dict, family: str, where: str) -> str:
+    dock = _text(raw, "dock", where, 80)
+    if dock and dock not in DOCKS[family]:
+        raise LectureError(f"{where}: dock: the {family} panel has no dock {escape_text(dock)!r} (its docks: "
+                           f"{', '.join(DOCKS[family])})")
+    return dock
+
+
+def load_step(path: str | Path, runs: dict[Path, str] | None = None) -> Step:
+    """The checked step in ``path``; LectureError naming the file and the fault. ``runs``: the run folders
+    checked already by other steps, with their families (load_lecture reads each folder once)."""
     p = Path(path)
     where = str(p)
     try:
@@ -147,18 +176,24 @@ def load_step(path: str | Path) -> Step:
         if builder not in preset_names():
             raise LectureError(f"{where}: builder must be a preset ({', '.join(preset_names())}), got "
                                f"{escape_text(builder)!r}")
+    # the family whose panel the step shows; its run folder checked last, the one check that reads more than
+    # the step file
+    panel = str(family) if run is None else _run_family(run, where, {} if runs is None else runs)
     walkthrough = _bool(raw, "walkthrough", where)
-    if walkthrough and family != "rbm" and (run is None):
-        raise LectureError(f"{where}: walkthrough (the CD-1 step-through) needs an RBM step")
+    if walkthrough and panel != "rbm":
+        raise LectureError(f"{where}: walkthrough (the CD-1 step-through) needs an RBM step, not {panel}")
     return Step(path=p, title=title, text=text, section=_text(raw, "section", where, 80),
                 equations=tuple(equations), equations_html=tuple(rendered), family=family, settings=settings,
-                run=run, train_steps=steps, play=_bool(raw, "play", where), dock=_text(raw, "dock", where, 80),
+                run=run, train_steps=steps, play=_bool(raw, "play", where), dock=_dock(raw, panel, where),
                 builder=builder, walkthrough=walkthrough, next=_text(raw, "next", where, 400))
 
 
 def load_lecture(folder: str | Path) -> list[Step]:
     """Every step file (``*.json``) of ``folder``, in the order of their names, each checked."""
     d = Path(folder)
+    if d.is_file():
+        raise LectureError(f"{d}: a file, not a folder: a lecture is the folder of step files that holds it, "
+                           f"{escape_text(d.parent)}")
     if not d.is_dir():
         raise LectureError(f"{d}: no such folder (a lecture is a folder of step files)")
     files = sorted(f for f in d.glob("*.json") if f.is_file())
@@ -166,7 +201,23 @@ def load_lecture(folder: str | Path) -> list[Step]:
         raise LectureError(f"{d}: no step files (*.json) in it")
     if len(files) > MAX_STEPS:
         raise LectureError(f"{d}: {len(files)} step files (the limit is {MAX_STEPS})")
-    return [load_step(f) for f in files]
+    runs: dict[Path, str] = {}
+    return [load_step(f, runs) for f in files]
+
+
+def load_lecture_at(path: str | Path) -> tuple[list[Step], int]:
+    """The lecture ``path`` names and the index of the step to open first: a folder opens at its first step,
+    one of its step files at that step (a teacher picks up where the last class stopped), the whole folder
+    checked either way."""
+    p = Path(path)
+    if not p.is_file():
+        return load_lecture(p), 0
+    if p.suffix != ".json":
+        raise LectureError(f"{p}: not a step file (*.json): a lecture is a folder of step files, or one of "
+                           "them to start at")
+    steps = load_lecture(p.parent)
+    here = p.resolve()
+    return steps, next((k for k, step in enumerate(steps) if step.path.resolve() == here), 0)
 
 
 def default_lecture_folder() -> Path:
@@ -175,4 +226,4 @@ def default_lecture_folder() -> Path:
 
 
 __all__ = ["FIELDS", "LectureError", "MAX_TRAIN_STEPS", "Step", "default_lecture_folder", "load_lecture",
-           "load_step"]
+           "load_lecture_at", "load_step"]
