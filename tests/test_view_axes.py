@@ -414,8 +414,7 @@ def test_a_folded_legend_leaves_the_curves_named_at_their_ends(qtbot):
     v.redraw()
     shown(v, qtbot, (420, 140))
     v.legend.place(force=True)
-    qtbot.waitUntil(lambda: v.legend.folded)
-    v.redraw()
+    qtbot.waitUntil(lambda: v.legend.folded)  # (no redraw: a paused run's plot folds its legend on a resize)
     labels = v.end_labels.labels
     assert {k for k, lab in labels.items() if lab.isVisible()} == {"heldout", "compare", "baseline"}
     assert {labels[k].toPlainText() for k in labels} == {"held-out", "RNN alongside", "baseline"}
@@ -429,10 +428,9 @@ def test_a_folded_legend_leaves_the_curves_named_at_their_ends(qtbot):
     assert all(abs(r.right() - end.x()) < 2 for r in rects)
     assert rects[1].bottom() <= rects[2].top() and rects[2].bottom() <= rects[0].top()
     v.legend.peek(True)  # opened from its chip: the legend names them
-    v.redraw()
     assert not any(lab.isVisible() for lab in labels.values())
     v.legend.peek(False)
+    assert labels["heldout"].isVisible()
     v.resize(700, 600)  # room again: the legend in sight for good
     qtbot.waitUntil(lambda: not v.legend.folded, timeout=3000)
-    v.redraw()
     assert not any(lab.isVisible() for lab in labels.values())

@@ -77,6 +77,7 @@ class TraceView(_ViewFrame):
         self.plot.setLogMode(False, logy)
         self.legend = add_legend(self.plot)
         self.end_labels = CurveEndLabels(self.plot)  # the curves' names at their ends while the legend is folded
+        self.legend.shown_changed = self._place_end_labels
         self.plot.getPlotItem().vb.sigRangeChanged.connect(self._place_end_labels)
         self._items: dict[str, pg.PlotDataItem] = {}
         self.updates = 0

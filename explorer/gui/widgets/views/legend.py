@@ -63,6 +63,7 @@ class ViewLegend(pg.LegendItem):
         self.chip: LegendChip | None = None  # shown while folded
         self._folded_at = (0.0, 0.0)  # the data area's size when it folded
         self.pinned = False  # a folded legend opened and clicked: open until clicked again (see mouseClickEvent)
+        self.shown_changed = None  # called when it folds, unfolds, opens or closes (the curves' end labels follow)
         self._moving = False  # between parents: the resizes this causes place nothing
         self._z_over_data = 0.0
         self._placed_t = 0.0
@@ -230,6 +231,7 @@ class ViewLegend(pg.LegendItem):
         self._folded_at = (vb.width(), vb.height())
         self.setToolTip("")
         self.peek(False)
+        self._tell()
 
     def unfold(self) -> None:
         """Back in sight for good (the plot has room again, or the A button)."""
@@ -241,6 +243,11 @@ class ViewLegend(pg.LegendItem):
             self.chip.hide()
         self._over_the_plot(False)
         self.show()
+        self._tell()
+
+    def _tell(self) -> None:
+        if self.shown_changed is not None:
+            self.shown_changed()
 
     def peek(self, on: bool) -> None:
         """A folded legend opened (``on``: the pointer came onto its chip) or closed again. Open, it lies
@@ -254,6 +261,7 @@ class ViewLegend(pg.LegendItem):
         self.setVisible(on)
         if self.chip is not None:
             self.chip.setVisible(not on)
+        self._tell()
 
     def _over_the_plot(self, on: bool) -> None:
         pi = self.plot_item
