@@ -412,7 +412,7 @@ def test_a_folded_legend_leaves_the_curves_named_at_their_ends(qtbot):
         v.add_series(key, name, colour, width=2.5)
         v.append(key, x, np.full(200, level))
     v.redraw()
-    shown(v, qtbot, (420, 140))
+    shown(v, qtbot, (420, 190))  # (folded, and room for three names)
     v.legend.place(force=True)
     qtbot.waitUntil(lambda: v.legend.folded)  # (no redraw: a paused run's plot folds its legend on a resize)
     labels = v.end_labels.labels
@@ -422,6 +422,8 @@ def test_a_folded_legend_leaves_the_curves_named_at_their_ends(qtbot):
     area = v.plot.getPlotItem().vb.sceneBoundingRect()
     rects = [labels[k].sceneBoundingRect() for k in ("heldout", "compare", "baseline")]
     assert all(area.adjusted(-1, -1, 1, 1).contains(r) for r in rects)
+    chip = v.legend.chip.sceneBoundingRect()
+    assert not any(r.intersects(chip) for r in rects), (chip, rects, area)  # (the top one was cut by "≡ legend")
     assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])
     # each at its curve's end (its right edge at the last step), in the curves' order from the top
     end = v.plot.getPlotItem().vb.mapViewToScene(QtCore.QPointF(199, 0.01))

@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.gui.widgets.views import HeatmapView, RangeKeeper, _ViewFrame, add_legend, monospace_font, plot_widget
-from explorer.gui.widgets.views.endlabels import CurveEndLabels, prominent_curves
+from explorer.gui.widgets.views.endlabels import CurveEndLabels, chip_room, prominent_curves
 
 
 class UnitHeatmapView(HeatmapView):
@@ -139,7 +139,8 @@ class TraceView(_ViewFrame):
         """As CurveView's: the curves named at their ends while the legend is folded and not opened."""
         show = self.legend.folded and not self.legend.isVisible()
         curves = prominent_curves(self._items, self._raw, self.legend) if show else []
-        self.end_labels.place(show, curves, bool(self.plot.getPlotItem().getAxis("left").logMode))
+        self.end_labels.place(show, curves, bool(self.plot.getPlotItem().getAxis("left").logMode),
+                              chip_room(self.legend))
 
 
 def _diverging(v: float) -> tuple[int, int, int]:

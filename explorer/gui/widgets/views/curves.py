@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore
 
 from explorer.gui.widgets.hover import HoverReadout, HoverText, esc, fmt
-from explorer.gui.widgets.views.endlabels import CurveEndLabels, prominent_curves
+from explorer.gui.widgets.views.endlabels import CurveEndLabels, chip_room, prominent_curves
 from explorer.gui.widgets.views.frame import _ViewFrame
 from explorer.gui.widgets.views.legend import add_legend
 from explorer.gui.widgets.views.plotting import (
@@ -183,7 +183,7 @@ class CurveView(_ViewFrame):
         show = self.legend.folded and not self.legend.isVisible()
         curves = prominent_curves(self._items, self._drawn, self.legend, self._right, self._right_keys) if show else []
         log_y = bool(self.plot.getPlotItem().getAxis("left").logMode)
-        self.end_labels.place(show, curves, log_y)
+        self.end_labels.place(show, curves, log_y, chip_room(self.legend))
 
     @property
     def follow(self) -> bool:

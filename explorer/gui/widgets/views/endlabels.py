@@ -56,9 +56,10 @@ class CurveEndLabels(QtCore.QObject):
         self.labels.clear()
 
     def place(self, show: bool, curves: list[tuple[str, str, object, np.ndarray, np.ndarray, pg.ViewBox | None]],
-              log_y: bool) -> None:
+              log_y: bool, top_px: float = 0.0) -> None:
         """``curves``: (key, name, colour, steps, values, the view box of a right axis or None) of the curves to
-        name; ``show`` False hides every name (the legend is in sight)."""
+        name; ``show`` False hides every name (the legend is in sight); ``top_px``: room kept free at the top
+        (the legend's chip, "≡ legend", in the top right corner)."""
         if not show:
             for label in self.labels.values():
                 label.hide()
@@ -93,8 +94,8 @@ class CurveEndLabels(QtCore.QObject):
             return
         heights = [(e[2].textItem.boundingRect().height() + END_LABEL_GAP_PX) * px_h for e in ends]
         order = sorted(range(len(ends)), key=lambda i: -ends[i][0])  # top first
-        # each name's bottom at its curve's end, below the top edge and the name above it ...
-        top = y1
+        # each name's bottom at its curve's end, below the top edge (and the chip) and the name above it ...
+        top = y1 - top_px * px_h
         for i in order:
             ends[i][0] = min(ends[i][0], top - heights[i])
             top = ends[i][0]
@@ -143,4 +144,10 @@ def _last_in_view(xs: np.ndarray, ys: np.ndarray, x0: float, x1: float, log: boo
     return None
 
 
-__all__ = ["CurveEndLabels", "EndLabel", "prominent_curves"]
+def chip_room(legend) -> float:
+    """The height in pixels a folded legend's chip takes at the top of its plot (0 when it is not there)."""
+    chip = getattr(legend, "chip", None)
+    return chip.boundingRect().height() + 4.0 if chip is not None and chip.isVisible() else 0.0
+
+
+__all__ = ["CurveEndLabels", "EndLabel", "chip_room", "prominent_curves"]
