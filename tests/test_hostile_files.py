@@ -9,6 +9,7 @@ window, a notice naming the file while the model on show stays; for the autosave
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -25,6 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from explorer.cli import main
+from explorer.core.families.autoencoder.trainer import AutoencoderConfig
 from explorer.core.persist.autosave import AutosaveSlot
 from explorer.core.persist.runfolder import RunFolderError, load_run, restore_trainer
 from explorer.core.persist.schema import check_run_info, config_fault, parse_metrics_csv
@@ -33,6 +35,7 @@ from explorer.core.safe_read import UnsafeFileError, escape_text, read_json
 ROOT = Path(__file__).resolve().parents[1]
 LESSON = ROOT / "samples" / "lessons" / "rbm-digits-half-trained"
 ESC = "\x1b"
+AUTOENCODER_SETTINGS = {f.name for f in dataclasses.fields(AutoencoderConfig)}
 
 
 class Payload:
@@ -103,7 +106,8 @@ RUN_JSON_FAULTS = [
     ("device a list", lambda i: i["config"].__setitem__("device", ["cpu"]), "config.device must be a string"),
     ("unknown family", lambda i: i.__setitem__("family", "gan"), "family must be one of"),
     ("family of other weights", lambda i: (i.__setitem__("family", "autoencoder"),
-                                           i["config"].pop("init_std"), i["config"].pop("k")),
+                                           i.__setitem__("config", {k: v for k, v in i["config"].items()
+                                                                    if k in AUTOENCODER_SETTINGS})),
      "weights are of the \"rbm\" family"),
     ("version a list", lambda i: i.__setitem__("version", [1]), "version must be a whole number"),
     ("version from the future", lambda i: i.__setitem__("version", 99), "newer than this app supports"),
@@ -151,16 +155,19 @@ def test_weights_of_another_size_are_refused_by_export_and_inspect_naming_the_te
     edit_run_json(run, lambda i: i["config"].__setitem__("hidden", 7))
     for command in (["export", str(run), "--safetensors", str(run.parent / "w.st")], ["inspect", str(run)]):
         rc, _, err = cli(*command)
-        assert_refused(rc, err, "weights.safetensors: does not fit the run's rbm model", "'W'", "(64, 100)")
+        assert_refused(rc, err, "weights.safetensors: tensor 'W' has shape 64x100; the run's rbm model needs 64x7")
     assert not (run.parent / "w.st").exists()
+    with pytest.raises(RunFolderError, match=r"does not fit the run's rbm model: .*'W'.*\(64, 100\)"):
+        restore_trainer(load_run(run), device="cpu")
 
 
 @pytest.mark.parametrize("spoil, words", [
     (lambda t: t.pop("W"), "no tensor 'W'"),
-    (lambda t: t.__setitem__("W", torch.tensor(1.0)), "tensor 'W' has shape ()"),
-    (lambda t: t.__setitem__("b", torch.zeros(0)), "tensor 'b' has shape (0,)"),
+    (lambda t: t.__setitem__("W", torch.tensor(1.0)), "tensor 'W' has shape scalar; the run's rbm model needs 64x100"),
+    (lambda t: t.__setitem__("b", torch.zeros(0)), "tensor 'b' has shape 0; the run's rbm model needs 64"),
     # the bytes of the weights labelled int32: converted, they were weights of -1e9 (export wrote them)
-    (lambda t: t.__setitem__("W", t["W"].view(torch.int32)), "tensor 'W' holds int32, the model needs floating-point"),
+    (lambda t: t.__setitem__("W", t["W"].view(torch.int32)),
+     "tensor 'W' holds I32; the run's rbm model needs floating-point numbers"),
 ], ids=["missing", "0-d", "empty", "integers"])
 def test_a_tensor_missing_0d_or_empty_is_refused(run, spoil, words):
     tensors = load_file(str(run / "weights.safetensors"))

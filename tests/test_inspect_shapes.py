@@ -109,11 +109,13 @@ def test_mnist_run_whose_weights_do_not_fit_exits_2_in_one_line(mnist_rbm, mnist
     weights = _replace_tensor(mnist_rbm, "W", torch.zeros(64, 12))  # weights of an 8x8 run
     with pytest.raises(InspectError) as caught:
         inspect_path(mnist_rbm)
-    assert str(caught.value) == f"{weights}: tensor 'W' has shape 64x12; the run's rbm model needs 784x12"
+    assert str(caught.value) == (f"{weights}: tensor 'W' has shape 64x12; the run's rbm model needs 784x12 "
+                                 "(for data of shape 28x28, run.json's dataset.image_shape)")
     weights = _replace_tensor(mnist_mlp, "layer1.bias", torch.zeros(2))
     assert main(["inspect", str(mnist_mlp)]) == 2
     assert capsys.readouterr().err == (f"explorer: error: {weights}: tensor 'layer1.bias' has shape 2; "
-                                       "the run's mlp model needs 10\n")
+                                       "the run's mlp model needs 10 (for data of shape 28x28, run.json's "
+                                       "dataset.image_shape)\n")
 
 
 def test_weights_of_integers_are_refused_without_the_data(mnist_rbm):
@@ -143,7 +145,8 @@ def test_image_folder_run_fits_and_does_not(folder_cnn, capsys):
     weights = _replace_tensor(folder_cnn, "model.layers.0.weight", torch.zeros(6, 3, 5, 5))
     assert main(["inspect", str(folder_cnn)]) == 2
     assert capsys.readouterr().err == (f"explorer: error: {weights}: tensor 'model.layers.0.weight' has shape "
-                                       "6x3x5x5; the run's cnn model needs 6x1x5x5\n")
+                                       "6x3x5x5; the run's cnn model needs 6x1x5x5 (for data of shape 12x12, "
+                                       "run.json's dataset.image_shape)\n")
 
 
 def test_an_older_run_json_without_the_shape_is_not_checked(mnist_rbm, mnist_mlp):

@@ -21,12 +21,12 @@ from explorer.cli.common import (
     device_name,
     finite_float,
     load_spec_file,
-    nonneg_int,
     positive_float,
     positive_int,
     render_snapshot_png,
     report,
     run_training,
+    seed_number,
     validate_options,
 )
 from explorer.cli.distributed import add_gpus_options, run_data_parallel
@@ -48,7 +48,7 @@ def add_cnn_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-samples", type=positive_int, default=1000,
                    help="examples per evaluation, held-out and training (default 1000)")
     p.add_argument("--device", type=device_name, default="auto", help="cpu, cuda, mps or auto (default auto)")
-    p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=seed_number, default=0, help="random seed (default 0)")
 
 
 def cnn_config(args: argparse.Namespace):

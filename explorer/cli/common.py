@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from explorer.core.persist.schema import MAX_SEED
 from explorer.core.safe_read import one_line  # noqa: F401 - the commands' one-line errors
 
 DATASETS = ("digits", "bars", "mnist", "fashion-mnist")
@@ -58,6 +59,15 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
 
 positive_int = int_at_least(1)
 nonneg_int = int_at_least(0)
+
+
+def whole_number(text: str) -> int:
+    """An argparse type: any whole number; its range is checked with the setting it goes into, so that every value
+    out of that range gets the same message."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
 def int_between(minimum: int, maximum: int) -> Callable[[str], int]:
@@ -100,24 +110,29 @@ def device_name(text: str) -> str:
 
 MAX_UPSCALE = 4
 upscale_factor = int_between(1, MAX_UPSCALE)
+seed_number = int_between(0, MAX_SEED)
 
 
-OPTIONS_OF_SETTINGS = {("fcn", "n_train"): "--scenes", ("fcn", "n_test"): "--test-scenes"}
-"""Settings whose option is not named after them, by (family, setting)."""
+OPTIONS_OF_SETTINGS = {"n_train": ("scenes",), "n_test": ("test_scenes",), "data_dir": ("mask_folder",)}
+"""Settings that a command sets from an option not named after them (the FCN's ``--scenes`` is its ``n_train``),
+by setting: the options' names as argparse keeps them."""
 
 
 def option_for(args: argparse.Namespace | None, setting: str | None) -> str | None:
-    """The option of the command ``args`` that sets ``setting`` (``n_train`` -> ``--n-train``), if it has one."""
+    """The option of the command ``args`` that sets ``setting`` (``n_train`` -> ``--n-train``, or ``--scenes`` on
+    a command that has that instead), if it has one."""
     if args is None or setting is None:
         return None
-    named = OPTIONS_OF_SETTINGS.get((str(getattr(args, "family", "")), setting))
-    if named is not None:
-        return named
-    return "--" + setting.replace("_", "-") if hasattr(args, setting) else None
+    for dest in (setting, *OPTIONS_OF_SETTINGS.get(setting, ())):
+        if hasattr(args, dest):
+            return "--" + dest.replace("_", "-")
+    return None
 
 
-def validate_options(cfg, args: argparse.Namespace) -> None:
-    """``cfg.validate()``, a setting out of its range named by its option (``--n-train must be ...``)."""
+def check_option_values(cfg, args: argparse.Namespace) -> None:
+    """Each setting of ``cfg`` that an option of ``args`` sets within its own range; UsageError naming the
+    option (``--scenes must be ...``). Called on the options' settings before a spec file or preset adds its
+    own, so that a fault there is not blamed on the file, nor one of the file's on an option."""
     from explorer.core.engine.settings import rules
 
     for name, rule in rules(cfg).items():
@@ -125,6 +140,11 @@ def validate_options(cfg, args: argparse.Namespace) -> None:
         value = getattr(cfg, name)
         if option is not None and not rule.allows(value):
             raise UsageError(f"{option} must be {rule.requirement()}, got {value!r}")
+
+
+def validate_options(cfg, args: argparse.Namespace) -> None:
+    """``cfg.validate()``, a setting out of its range named by its option (``--n-train must be ...``)."""
+    check_option_values(cfg, args)
     cfg.validate()
 
 
@@ -133,6 +153,8 @@ def validate_options(cfg, args: argparse.Namespace) -> None:
 FOLDER_OUTPUTS = {"train": ("out",)}
 """The options that name a folder to write, by command; the other output options name a file."""
 FILE_OUTPUTS = ("out", "samples_out", "onnx", "safetensors")
+PNG_OUTPUTS = {"snapshot": ("out",), "train": ("samples_out",)}
+"""The options that name a PNG picture to write, by command: another extension would hold PNG data unsaid."""
 
 
 def check_out_options(args: argparse.Namespace) -> None:
@@ -145,6 +167,8 @@ def check_out_options(args: argparse.Namespace) -> None:
             continue
         option = "--" + dest.replace("_", "-")
         check_writable(option, value, folder=dest in folders)
+        if dest in PNG_OUTPUTS.get(getattr(args, "command", None) or "", ()) and Path(value).suffix.lower() != ".png":
+            raise UsageError(f"{option} {value}: the picture is written as PNG; name a .png file")
 
 
 def check_writable(option: str, value: str, folder: bool) -> None:
@@ -184,7 +208,7 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--download", action="store_true", help="download MNIST/Fashion-MNIST into the user cache if missing")
     p.add_argument("--upscale", type=upscale_factor, default=1, help="enlarge images by this factor (1-4)")
     p.add_argument("--device", type=device_name, default="auto", help="cpu, cuda, mps or auto (default auto)")
-    p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=seed_number, default=0, help="random seed (default 0)")
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -251,6 +275,38 @@ def load_data(cfg, quiet: bool):
                         seed=cfg.seed, download=cfg.download, progress=progress)
 
 
+def training_set_size(trainer) -> int:
+    """The examples one epoch of ``trainer`` goes through: its data set's training part."""
+    ds = trainer.dataset
+    n = getattr(ds, "n_train", None)  # a SequenceData says it; a Dataset's is its rows
+    return int(n) if n is not None else int(ds.train_x.shape[0])
+
+
+def samples_trained(trainer, steps: int) -> int:
+    """The examples the first ``steps`` steps of a run trained on (with ``batch_size`` fixed). A step takes the next
+    ``batch_size`` examples of the epoch's shuffled order and the end of the order ends the epoch (the families'
+    ``_next_indices``): the last batch of an epoch is what is left of it, and a batch larger than the training set
+    is the training set. Steps times the batch size counted 2,000 samples a step on 1,438 digits."""
+    n, batch = training_set_size(trainer), int(trainer.config.batch_size)
+    epochs, rest = divmod(int(steps), max(1, -(-n // batch)))
+    return epochs * n + min(rest * batch, n)
+
+
+def count_samples(trainer, history: list[dict[str, Any]]) -> tuple[int, float | None]:
+    """The samples the run trained on and the rate over its epochs' training time; each epoch row's
+    ``samples_per_s`` is set to the samples of its own steps (the engine's row counts full batches)."""
+    seconds, before = 0.0, 0
+    for row in history:
+        step = int(row.get("step", before))
+        dt = float(row.get("seconds", 0.0))
+        if dt > 0:
+            row["samples_per_s"] = (samples_trained(trainer, step) - samples_trained(trainer, before)) / dt
+            seconds += dt
+        before = step
+    samples = samples_trained(trainer, trainer.step)
+    return samples, (samples / seconds if seconds > 0 else None)
+
+
 def run_training(trainer, args: argparse.Namespace, progress_metric: tuple[str, str]) -> tuple[int, dict[str, Any]]:
     """Train ``args.epochs`` epochs on the engine's thread with a progress bar; the common JSON fields."""
     from explorer.core.engine.session import TrainingSession
@@ -276,7 +332,7 @@ def run_training(trainer, args: argparse.Namespace, progress_metric: tuple[str, 
     if session.error:  # one line, exit 2 (and JSON with --json), as every error of the command line
         raise TrainingFailed(f"training failed: {session.error}")
     history = session.history()
-    train_seconds = sum(h.get("seconds", 0.0) for h in history)
+    samples, rate = count_samples(trainer, history)
     result: dict[str, Any] = {
         "family": trainer.family,
         "device": str(trainer.device),
@@ -286,7 +342,8 @@ def run_training(trainer, args: argparse.Namespace, progress_metric: tuple[str, 
         "batch_size": trainer.config.batch_size,
         "epochs": trainer.epoch,
         "steps": trainer.step,
-        "samples_per_s": trainer.step * trainer.batch_size / train_seconds if train_seconds > 0 else None,
+        "samples": samples,
+        "samples_per_s": rate,
         "wall_seconds": time.perf_counter() - t0,
         "history": history,
     }
@@ -323,11 +380,13 @@ def spec_from_args(args: argparse.Namespace):
 
 def config_from_spec_file(config_from_spec, spec, base, args: argparse.Namespace):
     """``config_from_spec(spec, base)``, a refused setting of the spec's (its hparams, its sizes) named with
-    the spec's file: "net.json: learning rate must be a positive number, got 'x'"."""
+    the spec's file: "net.json: learning rate must be a positive number, got 'x'". The options' own values in
+    ``base`` are checked first (:func:`check_option_values`): a fault left is the spec's."""
+    check_option_values(base, args)
     try:
         return config_from_spec(spec, base)
     except ValueError as exc:
-        where = getattr(args, "spec", None) or f"preset {getattr(args, 'preset', None)}"
+        where = getattr(args, "spec", None) or f"preset {getattr(args, 'preset', None) or spec.name}"
         raise ValueError(f"{where}: {one_line(exc)}") from None
 
 

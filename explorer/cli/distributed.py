@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from explorer.cli.common import Progress, UsageError, report
+from explorer.cli.common import Progress, UsageError, count_samples, report, samples_trained
 
 if TYPE_CHECKING:  # torch loads in the ranks, never when the command line is built (the app's start stays fast)
     import torch
@@ -92,9 +92,9 @@ def train_rank(rank: int, world: int, device: torch.device, payload: dict[str, A
             trainer.train_step()
             if main and (trainer.epoch != epoch or i == total - 1):
                 dt = time.perf_counter() - epoch_t0
+                samples = samples_trained(trainer, trainer.step) - samples_trained(trainer, epoch_step0)
                 row: dict[str, float] = {"step": float(trainer.step), "epoch": float(trainer.epoch),
-                                         "epoch_end": 1.0, "seconds": dt,
-                                         "samples_per_s": (trainer.step - epoch_step0) * trainer.batch_size / dt}
+                                         "epoch_end": 1.0, "seconds": dt, "samples_per_s": samples / dt}
                 row.update(trainer.evaluate())
                 session.metrics.add_eval(row)
                 epoch_t0, epoch_step0 = time.perf_counter(), trainer.step
@@ -104,13 +104,13 @@ def train_rank(rank: int, world: int, device: torch.device, payload: dict[str, A
     if not main:
         return
     history = session.history()
-    seconds = sum(h.get("seconds", 0.0) for h in history)
+    samples, rate = count_samples(trainer, history)  # the global batches': every rank's share together
     last = history[-1] if history else {}
     result: dict[str, Any] = {
         "family": trainer.family, "device": str(trainer.device), "ranks": world,
         "backend": torch.distributed.get_backend(), "dataset": trainer.dataset.name,
         "batch_size": trainer.config.batch_size, "epochs": trainer.epoch, "steps": trainer.step,
-        "samples_per_s": trainer.step * trainer.batch_size / seconds if seconds > 0 else None,
+        "samples": samples, "samples_per_s": rate,
         "wall_seconds": time.perf_counter() - t0, "history": history, "last_eval": last,
     }
     if out is not None:

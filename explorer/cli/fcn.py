@@ -21,12 +21,13 @@ from explorer.cli.common import (
     device_name,
     finite_float,
     load_spec_file,
-    nonneg_int,
     positive_float,
     positive_int,
     render_snapshot_png,
     report,
     run_training,
+    seed_number,
+    validate_options,
 )
 from explorer.cli.distributed import add_gpus_options, run_data_parallel
 
@@ -63,7 +64,7 @@ def add_fcn_options(p: argparse.ArgumentParser, *, skips_option: bool = True) ->
     p.add_argument("--eval-samples", type=positive_int, default=200,
                    help="images per evaluation, held-out and training (default 200)")
     p.add_argument("--device", type=device_name, default="auto", help="cpu, cuda, mps or auto (default auto)")
-    p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=seed_number, default=0, help="random seed (default 0)")
 
 
 def fcn_config(args: argparse.Namespace, compare: bool = False):
@@ -76,12 +77,12 @@ def fcn_config(args: argparse.Namespace, compare: bool = False):
                      n_train=args.scenes, n_test=args.test_scenes, noise=args.noise, texture=not args.no_texture,
                      max_shapes=args.max_shapes, momentum=args.momentum, eval_samples=args.eval_samples,
                      device=args.device, seed=args.seed, skips=not getattr(args, "no_skips", False))
-    cfg = config_from_spec_file(config_from_spec, spec, base, args)
+    cfg = config_from_spec_file(config_from_spec, spec, base, args)  # the options' own values checked first
     explicit = {k: getattr(args, k) for k in ("optimizer", "lr", "batch_size") if getattr(args, k) is not None}
     if explicit:
         for k, v in explicit.items():
             setattr(cfg, k, v)
-        cfg.validate()
+        validate_options(cfg, args)
     return compare_config_from(cfg) if compare else cfg
 
 

@@ -12,6 +12,7 @@ import argparse
 from typing import Any
 
 from explorer.cli.common import (
+    UsageError,
     add_run_options,
     add_snapshot_options,
     add_spec_source,
@@ -24,8 +25,10 @@ from explorer.cli.common import (
     render_snapshot_png,
     report,
     run_training,
+    seed_number,
     spec_from_args,
     validate_options,
+    whole_number,
 )
 
 
@@ -46,9 +49,9 @@ def add_recurrent_options(p: argparse.ArgumentParser, model: str) -> None:
     p.add_argument("--task", default="adding", choices=TASKS,
                    help="adding problem, delayed recall, sine/sawtooth forecasting or a character-level "
                         "language model (default adding)")
-    p.add_argument("--length", "--T", "--lag", dest="length", type=nonneg_int, default=50,
-                   help="T: steps per sequence (adding, sine, sawtooth, text chunks) or the lag of delayed "
-                        "recall (default 50)")
+    p.add_argument("--length", "--T", "--lag", dest="length", type=whole_number, default=50,
+                   help="T: steps per sequence, 2 to 2000 (adding, sine, sawtooth, text chunks), or the lag of "
+                        "delayed recall, 0 to 2000 (default 50)")
     p.add_argument("--text", dest="text_file", help="a UTF-8 text file for --task text (default: Python's own "
                                                     "standard library sources)")
     p.add_argument("--hidden", type=positive_int, default=32, help="hidden units (default 32)")
@@ -71,13 +74,30 @@ def add_recurrent_options(p: argparse.ArgumentParser, model: str) -> None:
     p.add_argument("--temperature", type=_float_at_least_zero, default=1.0,
                    help="text: sampling temperature of the generated sample (default 1)")
     p.add_argument("--device", type=device_name, default="auto", help="cpu, cuda, mps or auto (default auto)")
-    p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=seed_number, default=0, help="random seed (default 0)")
+
+
+SHORTEST_LENGTH = {"recall": 0}
+"""The least ``--length`` of a task: a sequence has 2 steps at least; delayed recall's is a lag, which may be 0."""
+
+
+def check_length(args: argparse.Namespace, cls) -> None:
+    """``--length`` within its task's range, one message for every value out of it (argparse, the setting's
+    rule and the configuration's check said three different things, two of them that 0 was allowed)."""
+    from explorer.core.engine.settings import rules
+
+    lo, hi = SHORTEST_LENGTH.get(args.task, 2), int(rules(cls)["length"].hi or 0)
+    if not lo <= args.length <= hi:
+        what = "the lag between a symbol and its cue" if args.task == "recall" else "steps per sequence"
+        raise UsageError(f"--length must be a whole number between {lo} and {hi} for --task {args.task} ({what}), "
+                         f"got {args.length}")
 
 
 def recurrent_config(args: argparse.Namespace):
     from explorer.core.families.recurrent.trainer import CONFIGS
 
     cls = CONFIGS[args.family]
+    check_length(args, cls)
     compare_every = args.compare_every
     if compare_every is None:
         compare_every = 0 if args.command == "train" else cls.compare_every

@@ -115,6 +115,20 @@ def export_safetensors(trainer, path: str | Path) -> Path:
     return atomic_write(path, lambda p: save_file(tensors, str(p), metadata=meta))
 
 
+def export_run_safetensors(run, path: str | Path) -> Path:
+    """Write a saved run's weights and optimiser state (a ``RunFolder``'s tensors, as its weights.safetensors
+    holds them: what :func:`export_safetensors` writes of the trainer restored from it) at ``path``.
+
+    Why: no model is built and no data read, so a run whose training images moved, or whose MNIST files are
+    elsewhere, exports all the same. Check the tensors against the run's model first
+    (``explorer.core.persist.inspect.weights_unchecked``)."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.contiguous() for k, v in run.tensors.items()}
+    meta = {"family": run.family, "format": RUN_FORMAT, "step": str(int(run.step))}
+    return atomic_write(path, lambda p: save_file(tensors, str(p), metadata=meta))
+
+
 def file_size_text(path: str | Path) -> str:
     """A file's size for people: "812 bytes", "29.6 kB", "2.2 MB"."""
     return format_bytes(Path(path).stat().st_size)
@@ -124,5 +138,5 @@ EXPORTERS: dict[str, Callable[..., Path]] = {"onnx": export_onnx, "safetensors":
 LABELS = {"onnx": "ONNX", "safetensors": "safetensors"}
 
 
-__all__ = ["ExportError", "ExportPlan", "export_plan", "export_onnx", "export_safetensors", "require_onnx",
-           "EXPORTERS", "LABELS", "ONNX_OPSET", "file_size_text"]
+__all__ = ["ExportError", "ExportPlan", "export_plan", "export_onnx", "export_safetensors", "export_run_safetensors",
+           "require_onnx", "EXPORTERS", "LABELS", "ONNX_OPSET", "file_size_text"]

@@ -88,10 +88,12 @@ NOT_CHECKED = " (not checked against the model: its data is not bundled; export 
 def _fit_note(run, tensors: dict[str, Any]) -> str:
     """The weights checked against the model the run's settings make: InspectError when they do not fit.
 
-    Bundled data is loaded and the run restored, as opening it would. Other data (MNIST, an image folder, a
-    text file, generated scenes or sequences) is never loaded: the model is built on a stand-in of the shape
-    run.json records, and the file's tensor table is checked against that model's parameter shapes. An older
-    run.json that does not record that shape leaves the weights unchecked, and says so."""
+    The model is built on a stand-in of the data shape run.json records, and the file's tensor table is checked
+    against its parameter shapes (:func:`weights_unchecked`): no data is loaded. Bundled data is loaded too and
+    the run restored, as opening it would. An older run.json that does not record the data's shape leaves the
+    weights of other data (MNIST, an image folder, a text file, generated scenes or sequences) unchecked, and
+    says so."""
+    unchecked = weights_unchecked(run, tensors)
     if run.config.get("dataset") in BUNDLED_DATA:
         try:
             restore_trainer(run, device="cpu")
@@ -100,12 +102,32 @@ def _fit_note(run, tensors: dict[str, Any]) -> str:
         except ValueError:  # the data could not be made (a DataError): the table is shown as stored
             return " (not checked against the model: its data could not be loaded)"
         return ""
+    if unchecked is None:
+        return " (shapes checked against the model; its data was not loaded)"
+    return NOT_CHECKED if unchecked == UNRECORDED else f" (not checked against the model: {unchecked})"
+
+
+UNRECORDED = "run.json does not record the shape of its data"
+
+
+def weights_unchecked(run, tensors: dict[str, Any] | None = None) -> str | None:
+    """Check the run's weights (``tensors``: the table of its weights file, read when not given) against the model
+    its run.json describes, built on a stand-in of the data shape run.json records, without reading any data.
+    InspectError naming the tensor, and the data shape the model was built for, when one does not fit (a
+    run.json edited, or another run's); None when they fit; why they could not be checked, otherwise.
+
+    Why: a run folder whose run.json and weights disagree was shown by ``inspect`` and exported, with the shape
+    of its data said wrong."""
+    weights = run.path / "weights.safetensors"
+    if tensors is None:
+        tensors, _ = read_safetensors_header(weights)
     expected = expected_parameter_shapes(run)
     if expected is None:
-        return NOT_CHECKED
+        return UNRECORDED
     if isinstance(expected, str):
-        return f" (not checked against the model: it cannot be built from run.json: {expected})"
-    weights = run.path / "weights.safetensors"
+        return f"it cannot be built from run.json: {expected}"
+    shape = "x".join(str(s) for s in run.info["dataset"]["image_shape"])
+    built_for = f" (for data of shape {shape}, run.json's dataset.image_shape)"
     for name, want in expected.items():
         entry = tensors.get(name)
         if entry is None:
@@ -114,11 +136,11 @@ def _fit_note(run, tensors: dict[str, Any]) -> str:
         found = tuple(int(s) for s in entry["shape"])
         if found != want:
             raise InspectError(f"{weights}: tensor {escape_text(repr(name))} has shape {_shape_text(found)}; the run's "
-                               f"{run.family} model needs {_shape_text(want)}")
+                               f"{run.family} model needs {_shape_text(want)}{built_for}")
         if entry["dtype"] not in FLOAT_DTYPES:
             raise InspectError(f"{weights}: tensor {escape_text(repr(name))} holds {entry['dtype']}; the run's "
                                f"{run.family} model needs floating-point numbers")
-    return " (shapes checked against the model; its data was not loaded)"
+    return None
 
 
 FLOAT_DTYPES = frozenset({"F16", "BF16", "F32", "F64"})  # safetensors' names of floating-point dtypes
@@ -202,11 +224,19 @@ def inspect_spec(path: Path) -> str:
         raise InspectError(text if text.startswith(str(path)) else f"{path}: {text}") from None
 
 
+READS = "a run folder, a .safetensors weights file or a network .json file"  # what inspect reads
+
+
 def inspect_path(path: str | Path) -> str:
     """A text summary of ``path``: a run folder, a ``.safetensors`` weights file, or a network (spec) file."""
+    if isinstance(path, str) and not path.strip():  # Path("") is the current folder: "." was blamed
+        raise InspectError(f"the path is empty: name {READS}")
     p = Path(path)
     if not p.exists():
         raise InspectError(f"{p}: no such file or folder")
+    if p.is_file() and p.suffix.lower() == ".onnx":  # read as weights, its bytes were "a header length" of 10^18
+        raise InspectError(f"{p}: an ONNX graph (what export --onnx writes), which inspect does not read; it reads "
+                           f"{READS}")
     if p.is_dir():
         return inspect_run(p)
     if p.name == "run.json":
@@ -219,7 +249,14 @@ def inspect_path(path: str | Path) -> str:
         if isinstance(head, dict) and head.get("format") == RUN_FORMAT:
             return inspect_run(p.parent)
         return inspect_spec(p)
-    return inspect_weights(p)
+    if p.suffix.lower() == ".safetensors":
+        return inspect_weights(p)
+    try:  # a weights file under another name (export --safetensors writes any name)
+        return inspect_weights(p)
+    except InspectError as exc:
+        if "pickle" in str(exc):  # that it is a pickle, never unpickled, is worth saying as it is
+            raise
+        raise InspectError(f"{p}: not {READS} (what inspect reads)") from None
 
 
 def _tensor_values(tensors: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -240,8 +277,8 @@ def _plain(value: Any) -> Any:
 def inspect_path_values(path: str | Path) -> dict[str, Any]:
     """What :func:`inspect_path` says, as plain values (``explorer inspect --json``): the kind of file, what
     it holds, and the text summary; the same checks, the same InspectError."""
+    summary = inspect_path(path)  # every check first: a file that fails them is an error, not values
     p = Path(path)
-    summary = inspect_path(p)  # every check first: a file that fails them is an error, not values
     kind = summary.split(" ", 1)[0]  # "run", "weights" or "network"
     if kind == "run":
         folder = p if p.is_dir() else p.parent

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import difflib
 import io
 import json
 import math
@@ -33,6 +34,9 @@ RUN_VERSION = 1
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 MAX_STEP = 10**15           # a step or epoch counter past this is not one the app wrote
 MAX_TENSOR_NUMBERS = 2**34  # no model the app builds has a tensor near this (64 GB of float32)
+MAX_SEED = 2**63 - 1
+"""The largest seed: torch's generators take 64 bits (the families add small offsets to the seed) and the
+training process's messages carry signed 64-bit numbers. A larger one failed deep in torch, unnamed."""
 
 # safetensors' dtypes and their sizes in bytes
 DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
@@ -103,15 +107,26 @@ def fits_type(hint: Any, value: Any) -> bool:
     return True  # a type the JSON form cannot carry: left to the family's own check
 
 
-def config_fault(config_cls: type[Settings], config: Any) -> str | None:
+def config_fault(config_cls: type[Settings], config: Any, run_family: str | None = None) -> str | None:
     """What is wrong with a run's configuration ``config`` (JSON) for ``config_cls``, or None.
 
     Each known field is checked against its type annotation, then against its setting's rule; then the
-    configuration is made and its own :meth:`Settings.validate` (the rules between settings) runs."""
+    configuration is made and its own :meth:`Settings.validate` (the rules between settings) runs.
+
+    ``run_family``: ``config`` is a saved run's (its run.json), of that family. Then a name that is not one of
+    its settings is refused too (it was dropped unsaid, and the run trained with the default), and so is a data
+    set its family cannot load (``inspect`` passed it, ``export`` and the window refused it). A request to
+    train meets an unknown data set where its data is loaded, after the training server's own checks."""
     if not isinstance(config, dict):
         return f"config must be an object, got {shown(config)}"
     hints = typing.get_type_hints(config_cls)
     declared = rules(config_cls)
+    names = [field.name for field in dataclasses.fields(config_cls)]
+    unknown = [str(key) for key in config if key not in names] if run_family else []
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], names, n=1, cutoff=0.8)
+        hint = f"did you mean {close[0]}?" if close else f"its settings: {', '.join(sorted(names))}"
+        return f"config.{escape_text(unknown[0])} is not a setting of the {run_family} family ({hint})"
     for field in dataclasses.fields(config_cls):
         if field.name not in config:
             continue
@@ -125,6 +140,9 @@ def config_fault(config_cls: type[Settings], config: Any) -> str | None:
         hint = hints.get(field.name, Any)
         if not fits_type(hint, value):
             return f"{where} must be {_type_words(hint)}, got {shown(value)}"
+        text = _beyond_the_rule(field.name, rule, value, saved=run_family is not None)
+        if text:
+            return f"{where} must be {text}, got {shown(value)}"
     if isinstance(config.get("spec"), dict):
         from explorer.core.spec.network import SpecError, spec_from_dict
 
@@ -136,6 +154,20 @@ def config_fault(config_cls: type[Settings], config: Any) -> str | None:
         config_cls.from_dict(config).validate()
     except (ValueError, TypeError, KeyError) as exc:
         return f"config: {one_line(exc)}"
+    return None
+
+
+def _beyond_the_rule(name: str, rule: Any, value: Any, saved: bool) -> str | None:
+    """What a valid value is, in words, when ``value`` passes the setting's own rule but not what the code that
+    uses it takes: a seed past 64 bits; in a saved run (``saved``), a data set the loader does not know (the
+    families that train on the bundled or downloaded images declare no choices). None when it is valid."""
+    if name == "seed" and _is_int(value) and not 0 <= value <= MAX_SEED:
+        return f"a whole number between 0 and {MAX_SEED}"
+    if saved and name == "dataset" and (rule is None or rule.choices is None) and isinstance(value, str):
+        from explorer.core.data.datasets import DATASET_NAMES
+
+        if value.strip().lower().replace("_", "-") not in DATASET_NAMES:  # as load_dataset reads the name
+            return f"one of {', '.join(DATASET_NAMES)}"
     return None
 
 
@@ -198,7 +230,7 @@ def check_run_info(info: Any, where: str | Path) -> dict[str, Any]:
         for key in ("channels", "n_classes", "n_outputs"):  # written since the weights' shapes are checked from them
             if key in ds and not (_is_int(ds[key]) and ds[key] >= 1):
                 raise fault(f"dataset.{key} must be a whole number >= 1, got {shown(ds[key])}")
-    text = config_fault(FAMILIES[family].config_cls, info["config"])
+    text = config_fault(FAMILIES[family].config_cls, info["config"], family)
     if text:
         raise fault(text)
     return info
@@ -282,5 +314,5 @@ def parse_metrics_csv(text: str, where: str | Path) -> list[dict[str, float]]:
     return rows
 
 
-__all__ = ["SchemaError", "RUN_FORMAT", "RUN_VERSION", "check_run_info", "config_fault", "check_tensor_table",
+__all__ = ["SchemaError", "RUN_FORMAT", "RUN_VERSION", "MAX_SEED", "check_run_info", "config_fault", "check_tensor_table",
            "check_weights_family", "parse_metrics_csv", "fits_type", "shown", "DTYPE_BYTES"]
