@@ -42,3 +42,12 @@ def test_the_lessons_show_what_they_promise():
     assert last["lstm-adding-problem"]["compare_heldout_loss"] > 0.9 * last["lstm-adding-problem"]["baseline"]
     tr = restore_trainer(lstm, device="cpu")
     assert tr.compare_steps == 250  # one RNN update every 4 of the LSTM's 1,000 steps
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in LESSONS.iterdir() if p.is_dir()))
+def test_every_lessons_weights_are_checked_against_its_model(name):
+    """The LSTM lesson's run.json lacked the model's output count, so inspect, and the lecture's check before
+    it opens, could not compare its weights with its model: a spoiled lesson would fail in front of the class."""
+    from explorer.core.persist.inspect import inspect_path
+
+    assert "not checked" not in inspect_path(LESSONS / name)
