@@ -14,8 +14,8 @@ import torch
 from safetensors.torch import load_file
 
 from explorer.cli import main
-from explorer.cli.common import samples_trained
 from explorer.core.data.images import write_png
+from explorer.core.engine.trainer import samples_per_step, samples_trained
 from explorer.core.persist.schema import MAX_SEED
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,6 +108,10 @@ def test_samples_trained_counts_partial_and_oversized_batches():
     assert samples_trained(ten, 3) == 30
     images = SimpleNamespace(dataset=SimpleNamespace(train_x=np.zeros((7, 2))), config=SimpleNamespace(batch_size=5))
     assert samples_trained(images, 3) == 12
+    # the window's rate: per step on average over an epoch (7 images in batches of 5, 2); two networks side by side
+    assert samples_per_step(images) == 3.5
+    pair = SimpleNamespace(dataset=images.dataset, config=images.config, batch_size=10)
+    assert (samples_trained(pair, 3), samples_per_step(pair)) == (24, 7.0)
 
 
 def _assert_rates(d: dict, samples: int, steps: int, per_epoch: int) -> None:

@@ -275,26 +275,11 @@ def load_data(cfg, quiet: bool):
                         seed=cfg.seed, download=cfg.download, progress=progress)
 
 
-def training_set_size(trainer) -> int:
-    """The examples one epoch of ``trainer`` goes through: its data set's training part."""
-    ds = trainer.dataset
-    n = getattr(ds, "n_train", None)  # a SequenceData says it; a Dataset's is its rows
-    return int(n) if n is not None else int(ds.train_x.shape[0])
-
-
-def samples_trained(trainer, steps: int) -> int:
-    """The examples the first ``steps`` steps of a run trained on (with ``batch_size`` fixed). A step takes the next
-    ``batch_size`` examples of the epoch's shuffled order and the end of the order ends the epoch (the families'
-    ``_next_indices``): the last batch of an epoch is what is left of it, and a batch larger than the training set
-    is the training set. Steps times the batch size counted 2,000 samples a step on 1,438 digits."""
-    n, batch = training_set_size(trainer), int(trainer.config.batch_size)
-    epochs, rest = divmod(int(steps), max(1, -(-n // batch)))
-    return epochs * n + min(rest * batch, n)
-
-
 def count_samples(trainer, history: list[dict[str, Any]]) -> tuple[int, float | None]:
     """The samples the run trained on and the rate over its epochs' training time; each epoch row's
-    ``samples_per_s`` is set to the samples of its own steps (the engine's row counts full batches)."""
+    ``samples_per_s`` is set to the samples of its own steps (as the engine's row counts them)."""
+    from explorer.core.engine.trainer import samples_trained
+
     seconds, before = 0.0, 0
     for row in history:
         step = int(row.get("step", before))

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from explorer.cli.common import Progress, UsageError, count_samples, report, samples_trained
+from explorer.cli.common import Progress, UsageError, count_samples, report
 
 if TYPE_CHECKING:  # torch loads in the ranks, never when the command line is built (the app's start stays fast)
     import torch
@@ -73,6 +73,7 @@ def train_rank(rank: int, world: int, device: torch.device, payload: dict[str, A
 
     from explorer.core.engine.distributed import is_main, wrap
     from explorer.core.engine.session import TrainingSession
+    from explorer.core.engine.trainer import samples_trained
     from explorer.core.persist.runfolder import save_run, save_target
 
     args = argparse.Namespace(**payload["options"])

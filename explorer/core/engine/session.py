@@ -34,7 +34,7 @@ import torch
 from explorer.core.engine.metrics import MetricsLog
 from explorer.core.engine.snapshot import Snapshot
 from explorer.core.engine.threads import ThreadTuner
-from explorer.core.engine.trainer import Trainer
+from explorer.core.engine.trainer import Trainer, samples_per_step, samples_trained
 
 log = logging.getLogger(__name__)
 
@@ -400,7 +400,7 @@ class TrainingSession:
         if t1 <= t0:
             return 0.0, 0.0
         sps = (s1 - s0) / (t1 - t0)
-        return sps, sps * self.trainer.batch_size
+        return sps, sps * samples_per_step(self.trainer)
 
     # -- training thread -------------------------------------------------------------------------
     def _post(self, fn: Callable[[], None]) -> None:
@@ -749,9 +749,9 @@ class TrainingSession:
         row.update(tr.evaluate())
         if epoch_end:
             dt = t_start - self._epoch_t0
-            steps = tr.step - self._epoch_step0
             row["seconds"] = dt
-            row["samples_per_s"] = steps * tr.batch_size / dt if dt > 0 else float("nan")
+            samples = samples_trained(tr, tr.step) - samples_trained(tr, self._epoch_step0)
+            row["samples_per_s"] = samples / dt if dt > 0 else float("nan")
             # each training metric averaged over this epoch's step rows, as "train_<name>"
             epoch_rows = []
             for r in reversed(self.metrics.steps):
