@@ -315,3 +315,53 @@ def test_the_models_first_shown_in_presentation_mode_fit_the_window_after_it(qtb
     finally:
         win.leave_presentation()
         win.close()
+
+
+def test_v_brings_the_panels_other_views_beside_the_centre_in_presentation_mode(qtbot, tmp_path):
+    """Presentation mode showed each panel's two chosen views only: the LSTM's gradient against distance, the
+    lesson's point, was out of reach until the mode was left. V swaps the lower one for the panel's next view
+    (Shift+V the previous), never the settings; leaving the mode puts every dock back."""
+    from explorer.core.families.recurrent.trainer import LSTMConfig
+
+    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    settings.setValue("training/process", False)
+    win = MainWindow(LSTMConfig(device="cpu"), settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow, timeout=5000)  # window shortcuts need the active window
+    docks = win.docks
+    try:
+        qtbot.keyClick(win, QtCore.Qt.Key.Key_F5)
+        assert win.presenting
+
+        panel = win.panel
+
+        def shown() -> list[str]:  # the views on show beside the centre (the probe and the text share a dock)
+            views = {"curves": panel.curves, "grads": panel.grads, "hist": panel.hist, "io": panel.io,
+                     "text": panel._text_box, "unit": panel._unit_box}
+            return sorted(k for k, v in views.items() if v.isVisible())
+
+        assert shown() == ["curves", "unit"]
+        seen = []
+        for _ in range(5):
+            qtbot.keyClick(win, QtCore.Qt.Key.Key_V)
+            assert "unit" in shown() and len(shown()) == 2
+            seen += [k for k in shown() if k != "unit"]
+        assert seen == ["grads", "hist", "io", "text", "curves"]
+        right = QtCore.Qt.DockWidgetArea.RightDockWidgetArea
+        qtbot.keyClick(win, QtCore.Qt.Key.Key_V, QtCore.Qt.KeyboardModifier.ShiftModifier)
+        assert shown() == ["text", "unit"] and win.dockWidgetArea(docks["lstmTextDock"]) == right
+        qtbot.keyClick(win, QtCore.Qt.Key.Key_V)
+        qtbot.keyClick(win, QtCore.Qt.Key.Key_V)
+        assert win.dockWidgetArea(docks["lstmGradientsDock"]) == right and docks["lstmGradientsDock"].isVisible()
+        qtbot.wait(100)
+        assert docks["lstmGradientsDock"].height() > 150  # (its share of the column, not a strip)
+        qtbot.keyClick(win, QtCore.Qt.Key.Key_Escape)
+        assert not win.presenting
+        assert win.dockWidgetArea(docks["lstmGradientsDock"]) == QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
+        assert docks["lstmSettingsDock"].isVisible() and docks["lstmCurvesDock"].isVisible()
+    finally:
+        win.leave_presentation()
+        win.close()

@@ -105,6 +105,11 @@ class ActionsMixin:
         self.act_next_model = self._action("Next model", lambda: self._cycle_family(1), "Ctrl+PgDown")
         self.act_prev_model = self._action("Previous model", lambda: self._cycle_family(-1), "Ctrl+PgUp")
         self.act_leave_present = self._action("Leave presentation mode", self.leave_presentation, "Esc")
+        self.act_next_view = self._action("Next view (presentation mode)", lambda: self.cycle_presented_view(1), "V",
+                                          "In presentation mode: the lower view beside the centre becomes the "
+                                          "panel's next one (Shift+V: the previous)")
+        self.act_prev_view = self._action("Previous view (presentation mode)", lambda: self.cycle_presented_view(-1),
+                                          "Shift+V")
         self.act_lecture = self._action("Lecture, step by step…", lambda: self.open_lecture(), "Ctrl+L",
                                         "The lecture in its order: each step opens its live panel; "
                                         "PgDown/PgUp (a presenter's clicker) for the next and previous step")

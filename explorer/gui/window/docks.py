@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from explorer.gui.window.notice import NoticeBar
 
 LAYOUT_VERSION = 1  # of the saved dock layout (QMainWindow.saveState): a layout of another version is ignored
-PRESENTATION_BANNER = ("Presentation mode: Space play/pause · S step · R reset · Ctrl+PgDown/PgUp other model · "
-                       "F5 or Esc to leave")
+PRESENTATION_BANNER = ("Presentation mode: Space play/pause · S step · R reset · V other view · "
+                       "Ctrl+PgDown/PgUp other model · F5 or Esc to leave")
 
 
 def relayout(widget: QtWidgets.QWidget) -> None:
@@ -451,18 +451,52 @@ class DocksMixin:
             for dock, _area in pairs:
                 if dock not in wanted:
                     dock.hide()
-        right = QtCore.Qt.DockWidgetArea.RightDockWidgetArea
         for i, dock in enumerate(wanted):
-            if not isinstance(dock.titleBarWidget(), _NoTitle):
-                dock.setTitleBarWidget(_NoTitle())
-            tabs = dock.widget()
-            if isinstance(tabs, QtWidgets.QTabWidget) and tabs.objectName() == "dockTabs":
-                tabs.tabBar().hide()  # the tab on show only: one view, the tab bar's height for it
-            if i == 0:
-                self.addDockWidget(right, dock, QtCore.Qt.Orientation.Vertical)
-            else:
-                self.splitDockWidget(wanted[i - 1], dock, QtCore.Qt.Orientation.Vertical)
-            dock.show()
+            self._present_in_column(dock, wanted[i - 1] if i else None)
+
+    def _present_in_column(self, dock: QtWidgets.QDockWidget, below: QtWidgets.QDockWidget | None) -> None:
+        """``dock`` in presentation mode's right column, without its title bar, under ``below`` (or first)."""
+        if not isinstance(dock.titleBarWidget(), _NoTitle):
+            dock.setTitleBarWidget(_NoTitle())
+        tabs = dock.widget()
+        if isinstance(tabs, QtWidgets.QTabWidget) and tabs.objectName() == "dockTabs":
+            tabs.tabBar().hide()  # the tab on show only: one view, the tab bar's height for it
+        if below is None:
+            self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock, QtCore.Qt.Orientation.Vertical)
+        else:
+            self.splitDockWidget(below, dock, QtCore.Qt.Orientation.Vertical)
+        dock.show()
+
+    def cycle_presented_view(self, step: int = 1) -> None:
+        """In presentation mode, the lower view of the right column becomes the panel's next view (V; Shift+V the
+        previous): a teacher could show only the panel's two chosen views, and the LSTM's gradient against
+        distance, the lesson's point, was out of reach until presentation mode was left. The settings' docks
+        (the left column's) are not among them; leaving the mode puts every dock back in its place."""
+        if not self.presenting:
+            return
+        left = QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
+        names = [n for n in self.panel.presentation_docks if n in self.docks]
+        fixed = [self.docks[n] for n in names[:-1]]  # the upper ones stay
+        # each view: a dock, or a tab of a dock whose views share it (its tab bar is hidden in the mode)
+        pool: list[tuple[QtWidgets.QDockWidget, int]] = []
+        for dock, area in self._family_docks[self.family]:
+            if area != left and dock not in fixed:
+                tabs = dock.widget()
+                count = tabs.count() if isinstance(tabs, QtWidgets.QTabWidget) and tabs.objectName() == "dockTabs" else 0
+                pool += [(dock, i) for i in range(count)] if count else [(dock, -1)]
+        current = next(((d, i) for d, i in pool if d.isVisible() and (i < 0 or d.widget().currentIndex() == i)), None)
+        if current is None or len(pool) < 2:
+            return
+        dock, tab = pool[(pool.index(current) + step) % len(pool)]
+        if dock is not current[0]:
+            current[0].hide()
+            self._present_in_column(dock, fixed[-1] if fixed else None)
+        title = dock.windowTitle()
+        if tab >= 0:
+            dock.widget().setCurrentIndex(tab)
+            title = dock.widget().tabText(tab)
+        self.statusBar().showMessage(f"{title}  (V: next view)", 4000)
+        QtCore.QTimer.singleShot(0, self._apply_presentation_sizes)
 
     def _put_docks_in_place(self, family: str) -> None:
         """The family's docks in their panel's areas, the bottom ones side by side (as first laid out)."""
