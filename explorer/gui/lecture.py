@@ -244,11 +244,9 @@ class Lecture(QtCore.QObject):
         shown = [win.docks[name] for name in win.panel.presentation_docks if name in win.docks]
         if dock in shown or not shown:
             return
-        right = QtCore.Qt.DockWidgetArea.RightDockWidgetArea
         if len(shown) > 1:
             shown[-1].hide()
-        win.addDockWidget(right, dock)
-        win.splitDockWidget(shown[0], dock, QtCore.Qt.Orientation.Vertical)
+        win.present_in_column(dock, shown[0])  # (as V does: its place in the column, its title bar off)
 
     def _give_room(self) -> None:
         """The left column for the lecture: the panel's own left docks (its settings among them) step aside

@@ -452,9 +452,9 @@ class DocksMixin:
                 if dock not in wanted:
                     dock.hide()
         for i, dock in enumerate(wanted):
-            self._present_in_column(dock, wanted[i - 1] if i else None)
+            self.present_in_column(dock, wanted[i - 1] if i else None)
 
-    def _present_in_column(self, dock: QtWidgets.QDockWidget, below: QtWidgets.QDockWidget | None) -> None:
+    def present_in_column(self, dock: QtWidgets.QDockWidget, below: QtWidgets.QDockWidget | None) -> None:
         """``dock`` in presentation mode's right column, without its title bar, under ``below`` (or first)."""
         if not isinstance(dock.titleBarWidget(), _NoTitle):
             dock.setTitleBarWidget(_NoTitle())
@@ -490,7 +490,7 @@ class DocksMixin:
         dock, tab = pool[(pool.index(current) + step) % len(pool)]
         if dock is not current[0]:
             current[0].hide()
-            self._present_in_column(dock, fixed[-1] if fixed else None)
+            self.present_in_column(dock, fixed[-1] if fixed else None)
         title = dock.windowTitle()
         if tab >= 0:
             dock.widget().setCurrentIndex(tab)
