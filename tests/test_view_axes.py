@@ -436,3 +436,17 @@ def test_a_folded_legend_leaves_the_curves_named_at_their_ends(qtbot):
     v.resize(700, 600)  # room again: the legend in sight for good
     qtbot.waitUntil(lambda: not v.legend.folded, timeout=3000)
     assert not any(lab.isVisible() for lab in labels.values())
+
+
+def test_a_heatmap_of_two_units_is_ticked_at_whole_units(qtbot):
+    """The autoencoder's code of 2 hidden units was ticked 0, 0.5, 1, 1.5 along "hidden unit j"."""
+    from explorer.gui.widgets.views import HeatmapView
+
+    v = HeatmapView("Hidden code", "caption", xlabel="hidden unit j", ylabel="example")
+    v.set_matrix(np.random.default_rng(0).random((30, 2)))
+    shown(v, qtbot, (400, 300))
+    for side in ("bottom", "left"):
+        axis = v.plot.getPlotItem().getAxis(side)
+        lo, hi = axis.range
+        ticks = [t for _spacing, values in axis.tickValues(lo, hi, 300) for t in values]
+        assert ticks and all(float(t).is_integer() for t in ticks), (side, ticks)

@@ -10,7 +10,7 @@ from PySide6 import QtCore
 
 from explorer.gui.widgets.hover import HoverReadout, HoverText, esc, fmt
 from explorer.gui.widgets.views.frame import _ViewFrame
-from explorer.gui.widgets.views.plotting import _pixel_mark, plot_widget, space_colorbar_numbers
+from explorer.gui.widgets.views.plotting import _pixel_mark, plot_widget, space_colorbar_numbers, whole_number_ticks
 
 
 class HeatmapView(_ViewFrame):
@@ -29,6 +29,8 @@ class HeatmapView(_ViewFrame):
         self.plot.invertY(True)
         self.plot.setLabel("bottom", xlabel)
         self.plot.setLabel("left", ylabel)
+        for side in ("bottom", "left"):  # (rows and columns are counted: no half units)
+            whole_number_ticks(self.plot.getPlotItem().getAxis(side))
         self.image = pg.ImageItem()
         self.image.setLevels(levels)
         cmap = pg.colormap.get(colormap)

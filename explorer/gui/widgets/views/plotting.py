@@ -112,6 +112,18 @@ def label_decades_first(axis: pg.AxisItem) -> None:
 LABEL_ROOM = 8  # px: a hidden side label returns only with this much room to spare (no flicker)
 
 
+def whole_number_ticks(axis: pg.AxisItem) -> None:
+    """Ticks at whole numbers only: an axis that counts units, rows or layers (a heatmap of 2 hidden units
+    was ticked 0, 0.5, 1, 1.5, as if there were half units)."""
+    spacing = axis.tickSpacing  # (pyqtgraph asks the instance, so this one axis changes)
+
+    def whole(min_val: float, max_val: float, size: float):
+        levels = [(step, offset) for step, offset in spacing(min_val, max_val, size) if step >= 1.0]
+        return levels or [(1.0, 0.0)]
+
+    axis.tickSpacing = whole
+
+
 def keep_label_whole(axis: pg.AxisItem) -> None:
     """Show a side axis's label only while the axis is tall enough for all of it.
 
