@@ -86,7 +86,9 @@ def test_heatmap_outside_the_matrix_and_a_panel_text(qtbot):
     view.set_matrix(np.full((2, 2), 0.93, np.float32))
     hover(qtbot, view, view.cell_scene_pos(1, 1))
     assert view.hover.plain_text() == "gate f = 0.93 at t=1"
-    hover(qtbot, view, view.plot.getAxis("left").sceneBoundingRect().center())  # over the axis: nothing
+    qtbot.wait(50)  # (the axes take their widths for their numbers once drawn: "0 1 2" is narrower than "0.5")
+    data = view.plot.getPlotItem().vb.sceneBoundingRect()
+    hover(qtbot, view, QtCore.QPointF(data.left() - 3, data.center().y()))  # over the axis's numbers: nothing
     assert not view.hover.is_shown()
 
 
