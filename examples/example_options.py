@@ -1,38 +1,25 @@
 """The example scripts' option types: a bad value stops a script before it starts, with argparse's one line
 naming the option and the fault, and exit status 2 (never a traceback from deep in training).
 
-Kept apart so that each script shows its training loop and ``explorer.watch``, not argument checking.
+The numbers are checked by the app's own command-line types; the address by the check ``explorer.watch``
+applies to it. Kept apart so that each script shows its training loop and ``explorer.watch``, not argument
+checking.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import torch
 
+from explorer.cli.common import int_at_least, int_between, positive_float  # noqa: F401 - (for the scripts)
+from explorer.core.watch.watcher import parse_listen
+
 
 def int_range(low: int, high: int | None = None):
     """A whole number from ``low`` (to ``high``)."""
-    def parse(text: str) -> int:
-        value = int(text) if text.strip().isdecimal() else low - 1  # not a whole number (or a sign): refused
-        if value < low or (high is not None and value > high):
-            limits = f"of at least {low}" if high is None else f"from {low} to {high:,}"
-            raise argparse.ArgumentTypeError(f"expected a whole number {limits}, not {text!r}")
-        return value
-    return parse
-
-
-def positive_float(text: str) -> float:
-    """A finite number above 0 (not nan or inf)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"expected a finite number above 0, not {text!r}")
-    return value
+    return int_at_least(low) if high is None else int_between(low, high)
 
 
 def usable_device(text: str) -> torch.device:
@@ -46,10 +33,11 @@ def usable_device(text: str) -> torch.device:
 
 
 def host_port(text: str) -> str:
-    """``HOST:PORT`` with a port from 0 to 65535."""
-    _, sep, port = text.rpartition(":")
-    if not sep or not port.isdecimal() or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT with a port from 0 to 65535, not {text!r}")
+    """``HOST:PORT``, as ``explorer.watch(listen=...)`` takes it."""
+    try:
+        parse_listen(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("listen: ")) from None  # (argparse names it)
     return text
 
 

@@ -99,12 +99,12 @@ def test_ddp_ranks_finish_with_equal_weights():
 
 # (script, its arguments, what the error line must say); {binary}, {missing}, {short} and {file} are made below
 REFUSED = {
-    "cnn --epochs 0": ("watch_cnn_digits.py", ["--epochs", "0"], "argument --epochs: expected a whole number"),
+    "cnn --epochs 0": ("watch_cnn_digits.py", ["--epochs", "0"], "argument --epochs: expected a number >= 1, got 0"),
     "cnn --batch-size 0": ("watch_cnn_digits.py", ["--batch-size", "0"], "argument --batch-size:"),
-    "cnn --lr nan": ("watch_cnn_digits.py", ["--lr", "nan"], "argument --lr: expected a finite number above 0"),
+    "cnn --lr nan": ("watch_cnn_digits.py", ["--lr", "nan"], "argument --lr: expected a finite number, got nan"),
     "cnn --device missing": ("watch_cnn_digits.py", ["--device", "cuda:99"], "argument --device: cannot use 'cuda:99'"),
     "cnn --listen port": ("watch_cnn_digits.py", ["--listen", "127.0.0.1:abc"],
-                          "argument --listen: expected HOST:PORT with a port from 0 to 65535"),
+                          "argument --listen: the port must be a number from 0 to 65535"),
     "cnn --logdir a file": ("watch_cnn_digits.py", ["--logdir", "{file}"], "argument --logdir: cannot make the folder"),
     "lstm binary text": ("watch_char_lstm.py", ["--steps", "5", "{binary}"], "{binary}: not a UTF-8 text file"),
     "lstm missing text": ("watch_char_lstm.py", ["--steps", "5", "{missing}"], "{missing}: cannot read it"),
