@@ -62,8 +62,8 @@ from explorer.core.wire.server import (
     QUEUE_BYTES,
     QUEUE_FRAMES,
     _Client,
-    _drain,
     _Outgoing,
+    drain_before_close,
     keep_alive,
     shutdown_socket,
 )
@@ -752,7 +752,7 @@ class TrainingServer:
         viewer.enqueue(refused, HARD_QUEUE_FRAMES, HARD_QUEUE_BYTES)
         if viewer.writer is not None:
             viewer.writer.join(LAST_FRAME_S)
-        _drain(viewer.sock)
+        drain_before_close(viewer.sock)
         run.drop_viewer(viewer, reason)
 
     def _relay(self, sock: socket.socket, peer: str, run: _Run) -> None:
@@ -847,4 +847,4 @@ class TrainingServer:
                 sock.shutdown(socket.SHUT_WR)
             except OSError:
                 return
-        _drain(sock)
+        drain_before_close(sock)

@@ -175,7 +175,7 @@ def shutdown_socket(sock: socket.socket, how: int = socket.SHUT_RDWR) -> None:
         pass
 
 
-def _drain(sock: socket.socket) -> None:
+def drain_before_close(sock: socket.socket) -> None:
     """Read what the peer still sends, for a moment or until it closes: closing a socket with unread
     bytes resets the connection, and the peer could lose the frame that says why it ended."""
     deadline = time.monotonic() + REFUSAL_LINGER
@@ -491,7 +491,7 @@ class FrameServer:
             sock.shutdown(socket.SHUT_WR)
         except OSError:
             return
-        _drain(sock)
+        drain_before_close(sock)
 
     def _read_commands(self, client: _Client) -> None:
         while not client.dropped:
@@ -509,7 +509,7 @@ class FrameServer:
                                HARD_QUEUE_FRAMES, HARD_QUEUE_BYTES)
                 if client.writer is not None:
                     client.writer.join(REFUSAL_LINGER)
-                _drain(client.sock)
+                drain_before_close(client.sock)
                 return
             self._handle(client, frame)
 
