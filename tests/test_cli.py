@@ -366,8 +366,8 @@ def test_usage_lines_name_the_program_as_it_was_invoked(capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--run", "{tmp}/nowhere"], "--run {tmp}/nowhere: no such folder"),
     (["--run", "{tmp}/file"], "--run {tmp}/file: not a folder"),
-    (["--run", "{tmp}"], "{tmp}: no run.json, so this is not a Network Explorer run folder"),
-    (["--run", "{tmp}/bad"], "{tmp}/bad/run.json: "),
+    (["--run", "{tmp}"], "--run {tmp}: no run.json, so this is not a Network Explorer run folder"),
+    (["--run", "{tmp}/bad"], "--run {tmp}/bad/run.json: "),
     (["--device", "tpu"], "--device tpu: unknown device; choose one of auto, cpu, cuda, mps (or cuda:N)"),
     (["--builder", "nope"], "--builder nope: no such preset (choose one of lenet5, "),
     (["--builder", "{tmp}/none.json"], "{tmp}/none.json: cannot read: no such file"),

@@ -41,12 +41,11 @@ def cmd_gui(args: argparse.Namespace | None) -> int:
 
 
 def check_gui_options(args: argparse.Namespace) -> None:
-    """What can be checked before the window opens, without PyTorch: a mistyped run folder, device or
-    builder preset is one line and exit 2 here, as in every other command (the window would open on the
-    default model with a notice). Faults deeper in a run (its weights) the window reports."""
-    from explorer.core.atomic import recover_folder
-    from explorer.core.persist.schema import SchemaError, check_run_info
-    from explorer.core.safe_read import MAX_JSON_BYTES, UnsafeFileError, read_json
+    """What can be checked before the window opens: a mistyped run folder, device or builder preset is one
+    line and exit 2 here, as in every other command (the window would open on the default model with a
+    notice). Faults deeper in a run (its weights) the window reports. (A run's settings are checked by the
+    families' rules, which load PyTorch: ``--run`` costs the start-up window a second.)"""
+    from explorer.core.persist.schema import SchemaError, read_run_info
 
     device = (args.device or "auto").lower()
     base, _, index = device.partition(":")
@@ -54,17 +53,10 @@ def check_gui_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--device {args.device}: unknown device; choose one of {', '.join(DEVICE_NAMES)} "
                          f"(or cuda:N)")
     if args.run:
-        path = Path(args.run)
-        recover_folder(path)  # a save a crash interrupted is put back whole first, as opening it does
-        if not path.is_dir():
-            raise UsageError(f"--run {args.run}: {'not a folder' if path.exists() else 'no such folder'}")
-        meta = path / "run.json"
-        if not meta.is_file():
-            raise UsageError(f"{path}: no run.json, so this is not a Network Explorer run folder")
         try:
-            check_run_info(read_json(meta, MAX_JSON_BYTES, invalid="corrupt JSON"), meta)
-        except (SchemaError, UnsafeFileError) as exc:
-            raise UsageError(str(exc)) from None
+            read_run_info(args.run)  # (what opening it checks first; its weights the window reads)
+        except SchemaError as exc:
+            raise UsageError(f"--run {exc}") from None
     if args.builder and Path(args.builder).suffix != ".json":
         from explorer.core.spec.network import preset_names
 

@@ -29,25 +29,23 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
 from explorer import __version__
-from explorer.core.atomic import atomic_write_folder, recover_folder, write_file_synced
+from explorer.core.atomic import atomic_write_folder, write_file_synced
 from explorer.core.engine.session import MetricsLog, TrainingSession
 from explorer.core.persist.schema import (
     RUN_FORMAT,
     RUN_VERSION,
     SchemaError,
-    check_run_info,
     check_tensor_table,
     check_weights_family,
     parse_metrics_csv,
+    read_run_info,
 )
 from explorer.core.safe_read import (
-    MAX_JSON_BYTES,
     UnsafeFileError,
     escape_text,
     one_line,
     parse_json,
     read_bytes,
-    read_json,
     read_prefix,
     read_text,
 )
@@ -293,15 +291,9 @@ def save_target(chosen: str | Path) -> Path:
 def load_run(path: str | Path) -> RunFolder:
     """Read a run folder, checking every part; raises :class:`RunFolderError` on any fault."""
     path = Path(path)
-    recover_folder(path)  # a save a crash interrupted: its folder put back whole, its leftovers removed
-    if not path.is_dir():
-        raise RunFolderError(f"{path}: not a folder")
-    meta = path / "run.json"
-    if not meta.exists() and not meta.is_symlink():
-        raise RunFolderError(f"{path}: no run.json, so this is not a Network Explorer run folder")
     try:
-        info = check_run_info(read_json(meta, MAX_JSON_BYTES, invalid="corrupt JSON"), meta)
-    except (SchemaError, UnsafeFileError) as exc:
+        info = read_run_info(path)  # the folder put back whole if a save was interrupted, run.json checked
+    except SchemaError as exc:
         raise RunFolderError(str(exc)) from None
     weights = path / "weights.safetensors"
     if not weights.exists():

@@ -236,6 +236,27 @@ def check_run_info(info: Any, where: str | Path) -> dict[str, Any]:
     return info
 
 
+def read_run_info(path: str | Path) -> dict[str, Any]:
+    """The checked run.json of the run folder ``path`` (a save a crash interrupted is put back whole first);
+    SchemaError naming the folder or the file and the fault. The weights are not read: the command line
+    checks a run folder with it before the window opens; :func:`~explorer.core.persist.runfolder.load_run`
+    reads the rest."""
+    from explorer.core.atomic import recover_folder
+    from explorer.core.safe_read import MAX_JSON_BYTES, UnsafeFileError, read_json
+
+    path = Path(path)
+    recover_folder(path)  # its folder put back whole, its leftovers removed
+    if not path.is_dir():
+        raise SchemaError(f"{path}: {'not a folder' if path.exists() else 'no such folder'}")
+    meta = path / "run.json"
+    if not meta.exists() and not meta.is_symlink():
+        raise SchemaError(f"{path}: no run.json, so this is not a Network Explorer run folder")
+    try:
+        return check_run_info(read_json(meta, MAX_JSON_BYTES, invalid="corrupt JSON"), meta)
+    except UnsafeFileError as exc:
+        raise SchemaError(str(exc)) from None
+
+
 # -- weights.safetensors ----------------------------------------------------------------------------
 def check_tensor_table(header: Any, data_len: int, where: str | Path) -> tuple[dict[str, dict], dict[str, str]]:
     """The tensor entries and metadata of a safetensors header (parsed JSON) whose data part holds
@@ -314,5 +335,5 @@ def parse_metrics_csv(text: str, where: str | Path) -> list[dict[str, float]]:
     return rows
 
 
-__all__ = ["SchemaError", "RUN_FORMAT", "RUN_VERSION", "MAX_SEED", "check_run_info", "config_fault", "check_tensor_table",
+__all__ = ["SchemaError", "RUN_FORMAT", "RUN_VERSION", "MAX_SEED", "check_run_info", "read_run_info", "config_fault", "check_tensor_table",
            "check_weights_family", "parse_metrics_csv", "fits_type", "shown", "DTYPE_BYTES"]
