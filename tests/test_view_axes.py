@@ -449,4 +449,13 @@ def test_a_heatmap_of_two_units_is_ticked_at_whole_units(qtbot):
         axis = v.plot.getPlotItem().getAxis(side)
         lo, hi = axis.range
         ticks = [t for _spacing, values in axis.tickValues(lo, hi, 300) for t in values]
-        assert ticks and all(float(t).is_integer() for t in ticks), (side, ticks)
+        # each number under its cell's middle (cell j spans j to j + 1), the cell's number
+        assert ticks and all(float(t - 0.5).is_integer() for t in ticks), (side, ticks)
+        assert axis.tickStrings(ticks, 1, 1) == [str(round(t - 0.5)) for t in ticks]
+    bottom = v.plot.getPlotItem().getAxis("bottom")
+    assert sorted(t for _s, values in bottom.tickValues(0, 2, 300) for t in values) == [0.5, 1.5]
+    assert bottom.tickStrings([0.5, 1.5], 1, 1) == ["0", "1"]
+    v.set_matrix(np.zeros((3, 2)), first_row=1)  # rows that are layers 1 to 3: numbered by themselves
+    left = v.plot.getPlotItem().getAxis("left")
+    assert sorted(t for _s, values in left.tickValues(0.5, 3.5, 300) for t in values) == [1, 2, 3]
+    assert left.tickStrings([1.0, 2.0, 3.0], 1, 1) == ["1", "2", "3"]

@@ -29,8 +29,8 @@ class HeatmapView(_ViewFrame):
         self.plot.invertY(True)
         self.plot.setLabel("bottom", xlabel)
         self.plot.setLabel("left", ylabel)
-        for side in ("bottom", "left"):  # (rows and columns are counted: no half units)
-            whole_number_ticks(self.plot.getPlotItem().getAxis(side))
+        for side in ("bottom", "left"):  # (rows and columns are counted: each number under its cell's middle)
+            whole_number_ticks(self.plot.getPlotItem().getAxis(side), centre=0.5)
         self.image = pg.ImageItem()
         self.image.setLevels(levels)
         cmap = pg.colormap.get(colormap)
@@ -58,6 +58,7 @@ class HeatmapView(_ViewFrame):
         self.image.setImage(m, autoLevels=False, levels=self.levels)
         if first_row:
             self.image.setRect(QtCore.QRectF(0, first_row - 0.5, m.shape[1], m.shape[0]))
+        self.plot.getPlotItem().getAxis("left").cell_centre = 0.0 if first_row else 0.5  # (rows' middles)
         self._matrix, self._first_row = m, float(first_row)
         if first:
             self.plot.getPlotItem().vb.autoRange(padding=0)

@@ -112,16 +112,23 @@ def label_decades_first(axis: pg.AxisItem) -> None:
 LABEL_ROOM = 8  # px: a hidden side label returns only with this much room to spare (no flicker)
 
 
-def whole_number_ticks(axis: pg.AxisItem) -> None:
-    """Ticks at whole numbers only: an axis that counts units, rows or layers (a heatmap of 2 hidden units
-    was ticked 0, 0.5, 1, 1.5, as if there were half units)."""
-    spacing = axis.tickSpacing  # (pyqtgraph asks the instance, so this one axis changes)
+def whole_number_ticks(axis: pg.AxisItem, centre: float = 0.0) -> None:
+    """Ticks at whole numbers only, for an axis that counts units, rows or layers (a heatmap of 2 hidden units
+    was ticked 0, 0.5, 1, 1.5, as if there were half units). ``centre``: where cell 0's middle lies (0.5 for
+    cells drawn from 0 to 1): each tick then stands under a cell's middle, with that cell's number.
+    ``axis.cell_centre`` may be changed later (a heatmap whose rows move)."""
+    spacing, strings = axis.tickSpacing, axis.tickStrings  # (pyqtgraph asks the instance: this axis only)
+    axis.cell_centre = float(centre)
 
     def whole(min_val: float, max_val: float, size: float):
-        levels = [(step, offset) for step, offset in spacing(min_val, max_val, size) if step >= 1.0]
-        return levels or [(1.0, 0.0)]
+        levels = [(step, axis.cell_centre % 1.0) for step, _offset in spacing(min_val, max_val, size) if step >= 1.0]
+        return levels or [(1.0, axis.cell_centre % 1.0)]
+
+    def numbers(values, scale, step):
+        return strings([round(v - axis.cell_centre) for v in values], scale, max(step, 1.0))
 
     axis.tickSpacing = whole
+    axis.tickStrings = numbers
 
 
 def keep_label_whole(axis: pg.AxisItem) -> None:
