@@ -365,3 +365,36 @@ def test_v_brings_the_panels_other_views_beside_the_centre_in_presentation_mode(
     finally:
         win.leave_presentation()
         win.close()
+
+
+def test_the_modes_keys_reach_the_window_when_a_number_box_had_the_focus(qtbot, tmp_path):
+    """Hiding the settings for the mode handed the focus on to the LSTM's Unit box, which took Space and V for
+    itself: the teacher pressed Space and nothing trained."""
+    from explorer.core.families.recurrent.trainer import LSTMConfig
+
+    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    settings.setValue("training/process", False)
+    win = MainWindow(LSTMConfig(device="cpu"), settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow, timeout=5000)
+    try:
+        win.panel.unit_spin.setFocus()
+        qtbot.waitUntil(win.panel.unit_spin.hasFocus, timeout=2000)
+        qtbot.keyClick(win, QtCore.Qt.Key.Key_F5)
+        assert win.presenting and not win.panel.unit_spin.hasFocus()
+        qtbot.keyClick(win, QtCore.Qt.Key.Key_Space)
+        qtbot.waitUntil(lambda: win.session.state == RUNNING, timeout=5000)
+        # while training, moving views handed the focus on to the box again, and V then did nothing
+        win.panel.unit_spin.setFocus(QtCore.Qt.FocusReason.OtherFocusReason)
+        qtbot.waitUntil(lambda: not win.panel.unit_spin.hasFocus(), timeout=2000)
+        qtbot.keyClick(win, QtCore.Qt.Key.Key_V)
+        assert win.panel.grads.isVisible()
+        win.panel.unit_spin.setFocus(QtCore.Qt.FocusReason.MouseFocusReason)  # clicked: it takes the keys
+        qtbot.wait(50)
+        assert win.panel.unit_spin.hasFocus()
+    finally:
+        win.leave_presentation()
+        win.close()

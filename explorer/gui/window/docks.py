@@ -55,6 +55,25 @@ class PageStack(QtWidgets.QStackedWidget):
         return page.sizeHint() if page is not None else QtCore.QSize()
 
 
+def _is_typing_box(widget) -> bool:
+    return isinstance(widget, (QtWidgets.QAbstractSpinBox, QtWidgets.QLineEdit, QtWidgets.QComboBox))
+
+
+class _TypingFocusGuard(QtCore.QObject):
+    """In presentation mode, gives back the focus that Qt hands on to a number box or text field of the window
+    (not one the mouse gave: a clicked box keeps it), so Space, S, R and V reach the window."""
+
+    def __init__(self, window: QtWidgets.QWidget):
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt name)
+        if (event.type() == QtCore.QEvent.Type.FocusIn and _is_typing_box(obj)
+                and event.reason() != QtCore.Qt.FocusReason.MouseFocusReason and self.window.isAncestorOf(obj)):
+            QtCore.QTimer.singleShot(0, obj, obj.clearFocus)
+        return False
+
+
 class _NoTitle(QtWidgets.QWidget):
     """A dock's title bar in presentation mode: none (the views carry their own large titles)."""
 
@@ -363,6 +382,7 @@ class DocksMixin:
         self.timeline_bar.set_brief(True)
         self._update_status()  # (the status line's brief form)
         self.showFullScreen()
+        self._keys_to_the_window()  # (the settings hidden above may have passed the focus on)
         self.notice.show_message(PRESENTATION_BANNER)
         QtCore.QTimer.singleShot(0, self._apply_presentation_sizes)
 
@@ -373,6 +393,7 @@ class DocksMixin:
         if st is None:
             return
         self._present_state = None
+        self._keys_to_the_fields()
         app = QtWidgets.QApplication.instance()
         for dock in self._all_docks():  # (before the style sheet: its buttons are polished with the rest)
             dock.setTitleBarWidget(None)
@@ -453,6 +474,27 @@ class DocksMixin:
                     dock.hide()
         for i, dock in enumerate(wanted):
             self.present_in_column(dock, wanted[i - 1] if i else None)
+        self._keys_to_the_window()
+
+    def _keys_to_the_window(self) -> None:
+        """No number box or text field keeps the keyboard in presentation mode unless it was clicked: hiding
+        the settings, or moving the heatmaps into their tabs, handed the focus on to the LSTM's Unit box,
+        which then took Space and V for itself (the class saw nothing happen). The mode's keys are the
+        window's; a box the teacher clicks takes the keys as ever."""
+        if getattr(self, "_focus_guard", None) is None:
+            self._focus_guard = _TypingFocusGuard(self)
+            QtWidgets.QApplication.instance().installEventFilter(self._focus_guard)
+        focused = QtWidgets.QApplication.focusWidget()
+        if _is_typing_box(focused) and self.isAncestorOf(focused):
+            focused.clearFocus()
+
+    def _keys_to_the_fields(self) -> None:
+        """Out of presentation mode: focus goes where Qt hands it again."""
+        guard = getattr(self, "_focus_guard", None)
+        if guard is not None:
+            QtWidgets.QApplication.instance().removeEventFilter(guard)
+            guard.deleteLater()
+            self._focus_guard = None
 
     def present_in_column(self, dock: QtWidgets.QDockWidget, below: QtWidgets.QDockWidget | None) -> None:
         """``dock`` in presentation mode's right column, without its title bar, under ``below`` (or first)."""
