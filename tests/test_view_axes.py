@@ -16,6 +16,7 @@ from explorer.gui.widgets.views import (
     _ViewFrame,
 )
 from explorer.gui.widgets.views import legend as legend_module
+from explorer.gui.widgets.views.plotting import OFF_SCALE_LARGE_PT, OFF_SCALE_PT
 
 
 def shown(view: QtWidgets.QWidget, qtbot, size=(600, 360)) -> None:
@@ -459,3 +460,48 @@ def test_a_heatmap_of_two_units_is_ticked_at_whole_units(qtbot):
     left = v.plot.getPlotItem().getAxis("left")
     assert sorted(t for _s, values in left.tickValues(0.5, 3.5, 300) for t in values) == [1, 2, 3]
     assert left.tickStrings([1.0, 2.0, 3.0], 1, 1) == ["1", "2", "3"]
+
+
+def test_a_plot_too_short_for_every_name_takes_the_usual_type_then_names_the_first_curves(qtbot):
+    """In presentation mode at 1366x768 the LSTM's gradient view (about 70 px of plot) had its names in large
+    type pushed up over "≡ legend". A short plot sets them in the usual type; a plot too short for that too names
+    the first curves that fit below the chip, the legend the others."""
+    v = CurveView("Loss", "caption", ylabel="loss")
+    x = np.arange(200.0)
+    v.add_series("loss", "training loss (per step)", "#5c6b80", width=1)
+    v.append("loss", x, 0.2 + 0.1 * (x % 2))
+    for key, name, colour, level in (("a", "held-out", "#ffb74d", 0.01), ("b", "RNN alongside", "#bf616a", 0.16),
+                                     ("c", "baseline", "#a3be8c", 0.158)):
+        v.add_series(key, name, colour, width=2.5)
+        v.append(key, x, np.full(200, level))
+    v.redraw()
+    shown(v, qtbot, (420, 190))
+    v.legend.place(force=True)
+    qtbot.waitUntil(lambda: v.legend.folded)
+    labels = v.end_labels.labels
+    v.legend.set_large(True)  # (as presentation mode sets the view's type)
+    v.end_labels.set_large(True)
+    v.resize(420, 260)  # room for three names in large type, not for the legend
+    qtbot.waitUntil(lambda: labels["a"].textItem.font().pointSizeF() == OFF_SCALE_LARGE_PT, timeout=3000)
+
+    def check(sizes: dict) -> None:
+        shown_keys = [k for k in "abc" if labels[k].isVisible()]
+        assert {k: labels[k].textItem.font().pointSizeF() for k in shown_keys} == sizes
+        area = v.plot.getPlotItem().vb.sceneBoundingRect()
+        chip = v.legend.chip.sceneBoundingRect()
+        rects = [labels[k].sceneBoundingRect() for k in shown_keys]
+        assert all(area.adjusted(-1, -1, 1, 1).contains(r) and not r.intersects(chip) for r in rects), (area, chip, rects)
+        assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])
+
+    check(dict.fromkeys("abc", OFF_SCALE_LARGE_PT))
+    v.resize(420, 215)  # (a resize alone places them: the run is paused)
+    qtbot.waitUntil(lambda: labels["a"].textItem.font().pointSizeF() == OFF_SCALE_PT, timeout=3000)
+    check(dict.fromkeys("abc", OFF_SCALE_PT))
+    v.resize(420, 175)
+    qtbot.waitUntil(lambda: not labels["c"].isVisible(), timeout=3000)
+    shown_keys = [k for k in "abc" if labels[k].isVisible()]
+    assert shown_keys and shown_keys == list("abc")[:len(shown_keys)]  # the first curves, in their order
+    check(dict.fromkeys(shown_keys, OFF_SCALE_PT))
+    v.resize(420, 260)
+    qtbot.waitUntil(lambda: labels["c"].isVisible(), timeout=3000)
+    check(dict.fromkeys("abc", OFF_SCALE_LARGE_PT))

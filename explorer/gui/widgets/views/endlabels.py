@@ -29,6 +29,9 @@ class EndLabel(pg.TextItem):
         self.set_large(False)
 
     def set_large(self, large: bool) -> None:
+        if getattr(self, "_large", None) is large:
+            return
+        self._large = large
         font = QtGui.QFont()
         font.setPointSizeF(OFF_SCALE_LARGE_PT if large else OFF_SCALE_PT)
         self.setFont(font)
@@ -59,7 +62,9 @@ class CurveEndLabels(QtCore.QObject):
               log_y: bool, top_px: float = 0.0) -> None:
         """``curves``: (key, name, colour, steps, values, the view box of a right axis or None) of the curves to
         name; ``show`` False hides every name (the legend is in sight); ``top_px``: room kept free at the top
-        (the legend's chip, "≡ legend", in the top right corner)."""
+        (the legend's chip, "≡ legend", in the top right corner). A plot too short for every name below the chip
+        takes the usual type instead of presentation mode's large type, and names only the first of ``curves``
+        that fit if it is shorter still (large type in a 70 px plot covered the chip)."""
         if not show:
             for label in self.labels.values():
                 label.hide()
@@ -92,7 +97,16 @@ class CurveEndLabels(QtCore.QObject):
         px_h = vb.viewPixelSize()[1]
         if not px_h > 0:
             return
-        heights = [(e[2].textItem.boundingRect().height() + END_LABEL_GAP_PX) * px_h for e in ends]
+        room = (y1 - y0) - top_px * px_h
+        heights = _heights(ends, px_h, self.large)
+        if self.large and sum(heights) > room:  # presentation's large type where it fits, else the usual
+            heights = _heights(ends, px_h, False)
+        kept = 0  # (the names left out are in the legend, which opens from its chip)
+        while kept < len(ends) and sum(heights[:kept + 1]) <= room:
+            kept += 1
+        for _y, _x, label in ends[kept:]:
+            label.hide()
+        ends, heights = ends[:kept], heights[:kept]
         order = sorted(range(len(ends)), key=lambda i: -ends[i][0])  # top first
         # each name's bottom at its curve's end, below the top edge (and the chip) and the name above it ...
         top = y1 - top_px * px_h
@@ -106,6 +120,13 @@ class CurveEndLabels(QtCore.QObject):
             floor = ends[i][0] + heights[i]
         for y, x, label in ends:
             label.setPos(x, y)
+
+
+def _heights(ends: list, px_h: float, large: bool) -> list[float]:
+    """The names' heights in the view's units (with the gap between two), each set in large type or not."""
+    for end in ends:
+        end[2].set_large(large)
+    return [(end[2].textItem.boundingRect().height() + END_LABEL_GAP_PX) * px_h for end in ends]
 
 
 def prominent_curves(items: dict, data: dict, legend, right: pg.ViewBox | None = None,
@@ -145,9 +166,12 @@ def _last_in_view(xs: np.ndarray, ys: np.ndarray, x0: float, x1: float, log: boo
 
 
 def chip_room(legend) -> float:
-    """The height in pixels a folded legend's chip takes at the top of its plot (0 when it is not there)."""
+    """The height in pixels a folded legend's chip takes at the top of its plot, the gap above it included (0
+    when it is not there)."""
     chip = getattr(legend, "chip", None)
-    return chip.boundingRect().height() + 4.0 if chip is not None and chip.isVisible() else 0.0
+    if chip is None or not chip.isVisible():
+        return 0.0
+    return chip.mapRectToParent(chip.boundingRect()).bottom() + 2.0  # (its parent: the plot's view box)
 
 
 __all__ = ["CurveEndLabels", "EndLabel", "chip_room", "prominent_curves"]
