@@ -23,15 +23,17 @@ def test_version():
 
 def test_help_and_version_answer_without_loading_torch():
     """``--help`` took 1.8 s, most of it loading torch: the sequence tasks' names came from the module that
-    generates them. The help of every command and the version now come without it."""
+    generates them. The help of every command, the version and the list of presets (3 s) now come without it."""
     code = ("import sys\nfrom explorer.cli import main\n"
             "for argv in (['--version'], ['--help'], ['train', '--help'], ['train', 'lstm', '--help'],\n"
-            "             ['train', 'cnn', '--help'], ['snapshot', '--help'], ['serve', '--help'], ['spec', '--help']):\n"
+            "             ['train', 'cnn', '--help'], ['snapshot', '--help'], ['serve', '--help'], ['spec', '--help'],\n"
+            "             ['spec', 'presets']):\n"
             "    try:\n        main(argv)\n    except SystemExit as exc:\n        assert exc.code in (0, None), argv\n"
             "print('torch' in sys.modules, file=sys.stderr)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "--task {adding,recall,sine,sawtooth,text}" in r.stdout and __version__ in r.stdout
+    assert "\nlenet5: LeNet-5" in r.stdout
     assert r.stderr.strip() == "False"
 
 

@@ -62,7 +62,6 @@ def _spec_from_file_or_preset(args):
 def run_spec_command(args: argparse.Namespace) -> int:
     """Run one ``spec`` sub-command; returns the exit code, raises SpecError/ValueError for errors."""
     from explorer.core.atomic import atomic_write_text
-    from explorer.core.families.registry import check_trainable  # (and it tells the spec checker the families)
     from explorer.core.spec.network import (
         PRESETS,
         SpecError,
@@ -75,6 +74,15 @@ def run_spec_command(args: argparse.Namespace) -> int:
     )
 
     cmd = args.spec_command
+    if cmd == "presets":  # (listed without the families, which load PyTorch: a few seconds)
+        if args.json:
+            print(json.dumps({name: PRESETS[name]().description for name in preset_names()}))
+        else:
+            for name in preset_names():
+                print(f"{name}: {PRESETS[name]().description}")
+        return 0
+    from explorer.core.families.registry import check_trainable  # (and it tells the spec checker the families)
+
     if cmd == "check":
         spec = load_spec(args.file)
         try:
@@ -101,12 +109,5 @@ def run_spec_command(args: argparse.Namespace) -> int:
         source = export_source(spec)
         path = atomic_write_text(args.out, source)
         print(json.dumps({"wrote": str(path)}) if args.json else f"wrote {path}")
-        return 0
-    if cmd == "presets":
-        if args.json:
-            print(json.dumps({name: PRESETS[name]().description for name in preset_names()}))
-        else:
-            for name in preset_names():
-                print(f"{name}: {PRESETS[name]().description}")
         return 0
     raise ValueError(f"unknown spec command {cmd!r}")
