@@ -50,6 +50,43 @@ PARK_WAIT_S = 10.0  # the most a switch of model waits for the run it leaves to 
 log = logging.getLogger(__name__)
 
 
+class SaveFolderDialog(QtWidgets.QFileDialog):
+    """File > Save run's folder dialog: an existing folder, or the typed name of one that does not exist yet.
+
+    Qt's folder mode greys out its button for a name that does not exist (and a desktop's own folder picker
+    refuses one), so this is always Qt's own dialog, and a new name is taken as it is: the save creates the
+    folder, whole with the run or not at all (see ``save_run_to``)."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None, title: str):
+        super().__init__(parent, title)
+        self.setOption(QtWidgets.QFileDialog.Option.DontUseNativeDialog)
+        self.setFileMode(QtWidgets.QFileDialog.FileMode.Directory)
+        self.setAcceptMode(QtWidgets.QFileDialog.AcceptMode.AcceptSave)
+        self.setLabelText(QtWidgets.QFileDialog.DialogLabel.Accept, "&Save")
+        self.name_edit = self.findChild(QtWidgets.QLineEdit, "fileNameEdit")
+        self.save_button = self.findChild(QtWidgets.QDialogButtonBox, "buttonBox").button(
+            QtWidgets.QDialogButtonBox.StandardButton.Save)
+        # after Qt's own check of the name (connected first), which disables the button for a new one
+        self.name_edit.textChanged.connect(self._allow_new_name)
+
+    def new_folder(self) -> str | None:
+        """The typed folder, if it does not exist yet (its parent folders need not exist either)."""
+        files = self.selectedFiles()
+        if not self.name_edit.text().strip() or not files or os.path.lexists(files[0]):
+            return None
+        return files[0]
+
+    def _allow_new_name(self) -> None:
+        if self.new_folder() is not None:
+            self.save_button.setEnabled(True)
+
+    def accept(self) -> None:
+        if self.new_folder() is not None:
+            QtWidgets.QDialog.accept(self)  # (Qt's own accept says "Directory not found")
+        else:
+            super().accept()
+
+
 def family_of(config) -> str:
     """The family (a key of ``PANELS``) whose configuration ``config`` is."""
     for fam in PANELS:
@@ -399,9 +436,9 @@ class SessionsMixin:
         return True
 
     def choose_save_folder(self) -> None:
-        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Save the run into this folder")
-        if path:
-            self.save_run(path)
+        dialog = SaveFolderDialog(self, "Save the run into this folder, or type a new folder's name")
+        if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            self.save_run(dialog.selectedFiles()[0])
 
     def save_run(self, path: str | Path) -> threading.Event:
         """Save on the training thread between steps (never mid-update). Returns an event set when done."""
