@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
 from explorer.core.families.rbm.trainer import RBMConfig
 from explorer.gui.main_window import MainWindow
@@ -77,3 +77,39 @@ def test_the_walkthrough_says_its_example_is_held_out_and_that_it_is_cd1(qtbot, 
         dlg.close()
     finally:
         w.close()
+
+
+def _scene_rect(item):
+    """Where ``item`` is drawn, in scene coordinates (a label's transform is brought up to date first)."""
+    if hasattr(item, "updateTransform"):
+        item.updateTransform(force=True)
+    return item.sceneBoundingRect()
+
+
+def test_each_step_s_images_are_centred_in_their_slot_and_line_up(qtbot, win):
+    """The first step's x sat far to the right of its place (room for its label taken on the left only),
+    out of line with the later steps' stacks: each step's tiles are now whole in the view and centred in it,
+    their labels on their left, in sight and off the tiles."""
+    win.resize(1366, 768)
+    qtbot.mouseClick(win.panel.settings.walkthrough_btn, QtCore.Qt.MouseButton.LeftButton)
+    dlg = win.panel.walkthrough
+    view = dlg.view
+    centres = []
+    for stage in range(4):
+        if stage:
+            qtbot.keyClick(dlg, QtCore.Qt.Key.Key_Space)
+        QtWidgets.QApplication.processEvents()
+        assert dlg.pages.currentIndex() == 0 and view.isVisible()
+        box = view.viewbox.sceneBoundingRect()
+        mh, mw = view.image.image.shape
+        tiles = view.viewbox.mapViewToScene(QtCore.QRectF(0, 0, mw, mh)).boundingRect()
+        assert box.adjusted(-1, -1, 1, 1).contains(tiles), (stage, box, tiles)
+        assert abs(tiles.center().x() - box.center().x()) < 3, (stage, box, tiles)
+        assert abs(tiles.center().y() - box.center().y()) < 3, (stage, box, tiles)
+        assert tiles.height() > 0.8 * box.height() or tiles.width() > 0.8 * box.width()  # drawn large
+        for label in view._row_labels:
+            rect = _scene_rect(label)
+            assert box.contains(rect) and not rect.intersects(tiles) and rect.right() <= tiles.left()
+        centres.append(tiles.center().x())
+    assert max(centres) - min(centres) < 3  # the steps line up
+    dlg.close()

@@ -13,6 +13,9 @@ from explorer.gui.widgets.hover import HoverReadout, HoverText, esc, fmt
 from explorer.gui.widgets.views.frame import _ViewFrame
 from explorer.gui.widgets.views.plotting import _lut, _pixel_mark, mosaic_columns, tile_images
 
+ROW_LABEL_GAP_PX = 8  # screen pixels between a row's label and its first tile
+ROW_MARGIN_PX = 4  # and around the labelled rows, to the view's edges
+
 
 class MosaicView(_ViewFrame):
     """Many small images as one tiled image, optionally in labelled rows (e.g. input / reconstruction)."""
@@ -36,8 +39,12 @@ class MosaicView(_ViewFrame):
         self._raw: np.ndarray | None = None
         self._tile_shape: tuple[int, int] = (0, 0)
         self._cols = 1
+        # tile pitch (rows, columns) in image pixels, when not (h + 1, w + 1) (tiles with a strip of their own)
+        self._pitch: tuple[int, int] | None = None
+        self._rows_fit = False  # labelled rows on show: their range is fitted again to each new view size
         self.updates = 0
         self._set_body(self.graphics)
+        self.viewbox.sigResized.connect(self._fit_rows)
         self._mark = _pixel_mark(self.viewbox)
         self.hover = HoverReadout(self, self.graphics, self._hover_info, self._hover_default, hover_text,
                                   on_show=self._mark_pixel, on_hide=self._mark.hide)
@@ -55,6 +62,8 @@ class MosaicView(_ViewFrame):
                     if place.width() > 1 and place.height() > 1 and n > 0 else max(1, math.ceil(math.sqrt(max(n, 1)))))
         mosaic = tile_images(images, image_shape, cols=cols, normalize=self.normalize)
         self._row_texts = []
+        self._rows_fit = False
+        self._pitch = None
         self._show(mosaic, (raw, (h, w), cols))
 
     def set_rows(self, rows: Sequence[np.ndarray], image_shape: Sequence[int], labels: Sequence[str] = ()) -> None:
@@ -66,11 +75,10 @@ class MosaicView(_ViewFrame):
         mosaic = tile_images(stacked, image_shape, cols=n, normalize=self.normalize)
         reshaped = self.image.image is None or self.image.image.shape != mosaic.shape
         self._row_texts = list(labels)
+        self._pitch = None
         self._show(mosaic, (stacked, (h, int(image_shape[1])), n))
-        if reshaped and labels:  # leave room on the left for the row labels
-            w = int(image_shape[1])
-            self.viewbox.setRange(xRange=(-1.6 * w, mosaic.shape[1]), yRange=(0, mosaic.shape[0]), padding=0.02)
-        if list(labels) != [t.textItem.toPlainText() for t in self._row_labels]:
+        relabelled = list(labels) != [t.textItem.toPlainText() for t in self._row_labels]
+        if relabelled:
             for t in self._row_labels:
                 self.viewbox.removeItem(t)
             self._row_labels = []
@@ -83,6 +91,39 @@ class MosaicView(_ViewFrame):
                 item.setPos(-1.5, i * (h + 1) + h / 2)
                 self.viewbox.addItem(item)
                 self._row_labels.append(item)
+        self._rows_fit = bool(labels)
+        if labels and (reshaped or relabelled):
+            self._fit_rows()
+
+    def _fit_rows(self) -> None:
+        """Labelled rows centred in the view, their labels in sight on the left.
+
+        The labels are text of a fixed size on screen, so their room is worked out in screen pixels for the
+        view's size (again at each resize): the tiles as large as the view allows with the longest label on
+        their left, and centred (as much room on their right) wherever that leaves the room. A room of 1.6 tile
+        widths on the left only, as before, pushed a one-tile row (the CD-1 step-through's x) far to the right
+        of its place, out of line with the stacks of the later steps, and cut long labels ("background")."""
+        img = self.image.image
+        if not self._rows_fit or not self._row_labels or img is None:
+            return
+        mh, mw = img.shape[:2]
+        size = self.viewbox.size()
+        wp, hp = size.width(), size.height()
+        if wp < 2 or hp < 2:  # not laid out yet: fitted again at its first resize
+            return
+        label_px = max(t.textItem.boundingRect().width() for t in self._row_labels)
+        side, m = label_px + ROW_LABEL_GAP_PX + ROW_MARGIN_PX, ROW_MARGIN_PX
+        # the tiles as large as the labels on their left leave them, in screen pixels per image pixel ...
+        scale = min(max(wp - side - m, 0.25 * wp) / mw, max(hp - 2 * m, 0.5 * hp) / mh)
+        spare = max(wp - side - m - scale * mw, 0.0)
+        if spare >= side - m:  # ... centred, where the labels' room fits on their right too
+            left = right = side
+        else:  # (a narrow place: the labels and tiles together centred, the tiles no smaller for it)
+            left, right = side + spare / 2, m + spare / 2
+        for t in self._row_labels:
+            t.setPos(-ROW_LABEL_GAP_PX / scale, t.pos().y())
+        self.viewbox.setRange(xRange=(-left / scale, mw + right / scale), yRange=(-m / scale, mh + m / scale),
+                              padding=0)
 
     def _show(self, mosaic: np.ndarray, tiles: tuple | None = None) -> None:
         """Draw ``mosaic``; ``tiles`` = (raw images (n, h*w), (h, w), tiles per row) for the readout
@@ -92,6 +133,7 @@ class MosaicView(_ViewFrame):
         if tiles is None:
             self._raw, self._tile_shape, self._cols = None, tuple(mosaic.shape), 1
             self._row_texts = []
+            self._rows_fit = False
         else:
             self._raw, self._tile_shape, self._cols = tiles
         if first:
@@ -105,9 +147,14 @@ class MosaicView(_ViewFrame):
     # -- the readout -------------------------------------------------------------------------------------
     def pixel_scene_pos(self, tile: int, row: int, col: int) -> QtCore.QPointF:
         """Scene point at the centre of pixel (row, col) of tile ``tile`` (for tests and scripted demos)."""
-        h, w = self._tile_shape
+        py, px = self.tile_pitch()
         tr, tc = divmod(int(tile), self._cols)
-        return self.viewbox.mapViewToScene(QtCore.QPointF(tc * (w + 1) + col + 0.5, tr * (h + 1) + row + 0.5))
+        return self.viewbox.mapViewToScene(QtCore.QPointF(tc * px + col + 0.5, tr * py + row + 0.5))
+
+    def tile_pitch(self) -> tuple[int, int]:
+        """From one tile's top left to the next tile's below and to the right, in image pixels."""
+        h, w = self._tile_shape
+        return self._pitch if self._pitch is not None else (h + 1, w + 1)
 
     def _hover_info(self, scene_pos) -> dict | None:
         """``tile`` (index in the images given), ``row``/``col`` in the tile, ``pixel`` = row*w + col (the
@@ -125,13 +172,14 @@ class MosaicView(_ViewFrame):
         if self._raw is None:  # one picture
             info.update(tile=None, row=y, col=x, pixel=y * w + x, value=float(img[y, x]))
             return info
-        tr, r = divmod(y, h + 1)
-        tc, c = divmod(x, w + 1)
+        py, px = self.tile_pitch()
+        tr, r = divmod(y, py)
+        tc, c = divmod(x, px)
         k = tr * self._cols + tc
         if r >= h or c >= w or tc >= self._cols or k >= self._raw.shape[0]:
             return None  # a gap between tiles
         info.update(tile=k, row=r, col=c, pixel=r * w + c, value=float(self._raw[k, r * w + c]),
-                    x0=tc * (w + 1), y0=tr * (h + 1))
+                    x0=tc * px, y0=tr * py)
         if self._row_texts:
             info.update(row_label=self._row_texts[tr] if tr < len(self._row_texts) else "", example=tc)
         return info
