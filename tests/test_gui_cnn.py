@@ -173,3 +173,45 @@ def test_the_filter_mosaics_sit_side_by_side_with_room_to_read(qtbot, settings):
         assert win.docks["cnnSettingsDock"].height() >= 150 and panel.canvas.height() >= 80
     finally:
         win.close()
+
+
+@pytest.mark.parametrize("n, size", [(7, (330, 200)), (32, (330, 200)), (32, (400, 290))])
+def test_the_misclassified_texts_stand_below_their_digits_not_on_them(qtbot, n, size):
+    """Each misclassified example's "true→predicted" text was drawn on its tile's top left, over the digit:
+    it now has a strip of its own below its tile, clear of every tile and of the other texts, in the view
+    (the Misclassified dock's place at 1366x768 and at 1600x1000, with a few examples and a full gallery)."""
+    from explorer.gui.panels.cnn_panel import LabelledMosaic
+
+    view = LabelledMosaic("Misclassified held-out examples", "true → predicted")
+    qtbot.addWidget(view)
+    view.resize(*size)
+    view.show()
+    qtbot.waitExposed(view)
+    h = w = 28
+    rng = np.random.default_rng(0)
+    texts = [f"{i % 10}→{(i + 3) % 10}" for i in range(n)]
+    view.set_labelled(rng.random((n, h, w)), (h, w), texts)
+    QtWidgets.QApplication.processEvents()
+    box = view.viewbox.sceneBoundingRect()
+    tiles = []
+    for i in range(n):  # a tile's corners: the centres of its first and last pixels, half a pixel out
+        a, b = view.pixel_scene_pos(i, 0, 0), view.pixel_scene_pos(i, h - 1, w - 1)
+        half = (b.x() - a.x()) / (2 * (w - 1))
+        tiles.append(QtCore.QRectF(a, b).adjusted(-half, -half, half, half))
+    labels = []
+    for t, text in zip(view._texts, texts):
+        assert t.textItem.toPlainText() == text
+        t.updateTransform(force=True)
+        labels.append(t.sceneBoundingRect())
+    for i, (tile, label) in enumerate(zip(tiles, labels)):
+        assert box.adjusted(-1, -1, 1, 1).contains(tile) and box.adjusted(-1, -1, 1, 1).contains(label)
+        assert not any(label.intersects(other) for other in tiles), (i, label, tile)
+        assert label.top() >= tile.bottom() and abs(label.center().x() - tile.center().x()) < 1  # below its own
+        assert not any(label.intersects(other) for j, other in enumerate(labels) if j != i)
+        assert tile.height() >= 1.3 * label.height()  # the digits, not their texts, fill the place
+    # the readout under the mouse still names the tile and pixel; a text's strip is no tile
+    info = view._hover_info(view.pixel_scene_pos(n - 1, 2, 3))
+    assert (info["tile"], info["row"], info["col"]) == (n - 1, 2, 3)
+    assert view._hover_info(labels[0].center()) is None
+    # readable at a projector: a few examples in large type, a full gallery in a small place no smaller than 8 pt
+    assert view.label_font.pointSizeF() >= (11 if n <= 8 else 8) and view.label_font.bold()

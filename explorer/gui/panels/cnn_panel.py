@@ -10,12 +10,13 @@ confusion matrix and the misclassified held-out examples.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.data.datasets import find_idx_files
 from explorer.core.engine.protocol import Session
@@ -151,32 +152,109 @@ class ConfusionView(HeatmapView):
                 t.setPos(j + 0.5, i + 0.5)
 
 
+LABEL_PT = (11.0, 10.0, 9.0, 8.0)  # the text under each labelled tile, bold: the largest that leaves the tiles
+LABEL_TILE_LINES = 1.5  # ... at least this many of its lines high ("7→1" read from the back of a lecture room)
+LABEL_GAP_PX = 3  # screen pixels between a tile and its text
+LABEL_SPACING_PX = 8  # at least between two texts side by side
+
+
 class LabelledMosaic(MosaicView):
-    """Tiles with a short text on each (e.g. "7→1": true class → predicted class)."""
+    """Tiles each with a short text in a strip of its own below it (e.g. "7→1": true class → predicted class).
+
+    The texts were drawn on the tiles' top left corners, over the digits they name. Text keeps its size on
+    screen while the tiles scale with the view, so the strip's height, the space between tiles and the tiles
+    to a row are worked out in screen pixels for the view's size (again at each resize): the tiles are drawn
+    as large as the place allows with every text below its own tile, clear of it and of its neighbours'.
+    The type steps down (to LABEL_PT's last) where a full gallery in a small dock would leave only slivers
+    of digits between large texts (32 at 1366x768)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._texts: list[pg.TextItem] = []
+        self._labelled: tuple | None = None  # (images (n, h, w), (h, w), texts, most tiles to a row or None)
+        self.label_font = QtGui.QFont()
+        self.label_font.setPointSizeF(LABEL_PT[0])
+        self.label_font.setBold(True)
+        self.viewbox.sigResized.connect(self._lay_out)
 
-    def set_labelled(self, images: np.ndarray, image_shape, texts, cols: int = 8) -> None:
-        n = len(images)
-        if n == 0:
-            self.set_images(np.zeros((0, *image_shape)), image_shape)
-        else:
-            self.set_images(images, image_shape, cols=min(cols, n))
+    def set_labelled(self, images: np.ndarray, image_shape, texts, cols: int | None = None) -> None:
+        """Show ``images`` (n, h, w) with ``texts[i]`` under tile i; ``cols``: at most this many to a row
+        (None: as many as draw the tiles largest)."""
+        h, w = int(image_shape[0]), int(image_shape[1])
+        imgs = np.asarray(images, dtype=np.float32).reshape(-1, h, w)
+        self._labelled = (imgs, (h, w), [str(t) for t in texts][:len(imgs)], cols)
+        self._lay_out()
+
+    def text_size(self, texts, font: QtGui.QFont | None = None) -> tuple[float, float]:
+        """Screen pixels that the widest of ``texts`` takes, and a line's height (in ``font``, or the labels')."""
+        fm = QtGui.QFontMetricsF(font or self.label_font)
+        return max((fm.horizontalAdvance(t) for t in texts), default=0.0), fm.height()
+
+    @staticmethod
+    def layout(n: int, h: int, w: int, text_w: float, text_h: float, width: float, height: float,
+               most: int | None = None) -> tuple[int, float]:
+        """(tiles to a row, screen pixels per image pixel) that draw ``n`` h x w tiles largest in a ``width`` x
+        ``height`` place, each with a ``text_w`` x ``text_h`` text below it; texts side by side never touch."""
+        best_cols, best_scale = 1, 0.0
+        for cols in range(1, max(1, min(n, most or n)) + 1):
+            if cols > 1 and cols * (text_w + LABEL_SPACING_PX) > width:
+                break  # the texts would run into each other (more tiles to a row only make it worse)
+            rows = math.ceil(n / cols)
+            scale = min(width / (cols * (w + 1)),
+                        max(height - rows * (text_h + LABEL_GAP_PX + 1), 0.2 * height) / (rows * (h + 1)))
+            if scale > best_scale:
+                best_cols, best_scale = cols, scale
+        return best_cols, best_scale
+
+    def _lay_out(self) -> None:
+        if self._labelled is None:
+            return
+        imgs, (h, w), texts, most = self._labelled
+        n = len(imgs)
         for t in self._texts[n:]:
             self.viewbox.removeItem(t)
         del self._texts[n:]
+        if n == 0:
+            self.set_images(np.zeros((0, h, w)), (h, w))
+            return
+        size = self.viewbox.size()
+        wp, hp = (size.width(), size.height()) if size.width() > 1 and size.height() > 1 else (400.0, 200.0)
+        wp, hp = wp * 0.97, hp * 0.97  # (a margin to the view's edges)
+        font = QtGui.QFont(self.label_font)
+        for pt in LABEL_PT:
+            font.setPointSizeF(pt)
+            text_w, text_h = self.text_size(texts, font)
+            cols, scale = self.layout(n, h, w, text_w, text_h, wp, hp, most)
+            if scale * h >= LABEL_TILE_LINES * text_h:
+                break
+        self.label_font = font
+        rows = math.ceil(n / cols)
+        # in image pixels: the gap between tiles side by side (room for a text wider than its tile), and the
+        # strip below each tile for its text
+        gap_x = max(1, math.ceil((text_w + LABEL_SPACING_PX) / scale) - w)
+        strip = max(1, math.ceil((text_h + LABEL_GAP_PX + 1) / scale))
+        py, px = h + strip, w + gap_x
+        mosaic = np.full((rows * py, cols * px - gap_x), np.nan, dtype=np.float32)
+        for i in range(n):
+            r, c = divmod(i, cols)
+            mosaic[r * py: r * py + h, c * px: c * px + w] = imgs[i]
+        self._row_texts = []
+        self._rows_fit = False
+        self._pitch = (py, px)
+        self._show(mosaic, (imgs.reshape(n, h * w), (h, w), cols))
         while len(self._texts) < n:
-            t = pg.TextItem("", color="#ffb74d", anchor=(0, 0))
+            t = pg.TextItem("", color="#ffb74d", anchor=(0.5, 0.0))
+            t.textItem.document().setDocumentMargin(0)
             self.viewbox.addItem(t)
             self._texts.append(t)
-        h, w = int(image_shape[0]), int(image_shape[1])
-        cols = min(cols, max(n, 1))
         for i, (t, text) in enumerate(zip(self._texts, texts)):
             r, c = divmod(i, cols)
+            if t.textItem.font() != font:
+                t.setFont(font)
             t.setText(text)
-            t.setPos(c * (w + 1), r * (h + 1))
+            t.setPos(c * px + w / 2, r * py + h + LABEL_GAP_PX / scale)
+        side = (gap_x - 1) / 2  # a text wider than its tile reaches past the first and last tiles
+        self.viewbox.setRange(xRange=(-side, mosaic.shape[1] + side), yRange=(0, mosaic.shape[0]), padding=0.01)
 
 
 class CNNPanel(LivePanel):
