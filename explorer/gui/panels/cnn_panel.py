@@ -191,8 +191,8 @@ class LabelledMosaic(MosaicView):
         return max((fm.horizontalAdvance(t) for t in texts), default=0.0), fm.height()
 
     @staticmethod
-    def layout(n: int, h: int, w: int, text_w: float, text_h: float, width: float, height: float,
-               most: int | None = None) -> tuple[int, float]:
+    def tile_layout(n: int, h: int, w: int, text_w: float, text_h: float, width: float, height: float,
+                    most: int | None = None) -> tuple[int, float]:
         """(tiles to a row, screen pixels per image pixel) that draw ``n`` h x w tiles largest in a ``width`` x
         ``height`` place, each with a ``text_w`` x ``text_h`` text below it; texts side by side never touch."""
         best_cols, best_scale = 1, 0.0
@@ -224,7 +224,7 @@ class LabelledMosaic(MosaicView):
         for pt in LABEL_PT:
             font.setPointSizeF(pt)
             text_w, text_h = self.text_size(texts, font)
-            cols, scale = self.layout(n, h, w, text_w, text_h, wp, hp, most)
+            cols, scale = self.tile_layout(n, h, w, text_w, text_h, wp, hp, most)
             if scale * h >= LABEL_TILE_LINES * text_h:
                 break
         self.label_font = font
