@@ -17,7 +17,10 @@
 
 Errors: bad arguments, a file that cannot be read or written, work past a limit exit with status 2 and one
 line on stderr (``--json`` runs also print ``{"error": "..."}`` on stdout); an internal error (a fault of the
-app itself) exits with status 3 and one line saying where its full traceback is: the log file.
+app itself) exits with status 3 and one line saying where its full traceback is: the log file. Ctrl+C, at
+any moment, exits with status 130 and one line saying how far the command got ("interrupted at step 120;
+run folder runs/a was not written"): :func:`run`, the program itself, handles the moments before and after
+:func:`main`.
 
 One module per command or model family adds its sub-parsers and names the function that runs each
 (``set_defaults(func=...)``); they share ``common``, which imports none of them. This module only puts the
@@ -40,8 +43,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import json  # noqa: E402
 import logging
+import signal
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from explorer import __version__
 from explorer.cli import (
@@ -61,17 +66,18 @@ from explorer.cli import (
     spec,
     train,
 )
-from explorer.cli.common import OneLineParser, UsageError, check_out_options, one_line, option_for
+from explorer.cli.common import WORK, OneLineParser, UsageError, check_out_options, one_line, option_for
 from explorer.core.limits import LimitError
 from explorer.core.logs import configure_logging, log_file
 
 PROG = "network-explorer"
 """The program's name in usage lines: the console script's. ``python -m explorer`` passes its own."""
 
-__all__ = ["PROG", "EXIT_ERROR", "EXIT_INTERNAL", "build_parser", "main"]
+__all__ = ["PROG", "EXIT_ERROR", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "build_parser", "main", "run"]
 
 EXIT_ERROR = 2      # the user's input or environment: one line says what and where
 EXIT_INTERNAL = 3   # a fault of the app: one line says where the full traceback is
+EXIT_INTERRUPTED = 130  # Ctrl+C (128 + SIGINT, as a shell reports it): one line says how far it got
 
 log = logging.getLogger("explorer.cli")
 
@@ -112,17 +118,24 @@ def build_parser(prog: str = PROG) -> OneLineParser:
 def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     """Run the command line (``argv``, else ``sys.argv[1:]``); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    WORK.reset()
     if not argv:
         # the plain launch: straight to the window, without the parser or the log set-up (torch, which
         # the commands need, the start-up window loads on a thread while it is already on screen; see
         # gui/startup.py)
-        return gui.cmd_gui(None)
-    logged_to = configure_logging(role="cli")
-    parser = build_parser(prog)
+        WORK.started = True
+        try:
+            return gui.cmd_gui(None)
+        except KeyboardInterrupt:  # before the window took Ctrl+C over (it closes the windows then)
+            return _interrupted()
     as_json = "--json" in argv
     args = None
-    try:
+    logged_to = None
+    try:  # all of it: a Ctrl+C while the parser is built is one line too
+        logged_to = configure_logging(role="cli")
+        parser = build_parser(prog)
         args = parser.parse_args(argv)
+        WORK.reset(args)
         as_json = bool(getattr(args, "json", False))
         command = getattr(args, "func", None)
         if command is None:  # options but no command: the window, as with no arguments
@@ -138,15 +151,62 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
         return _error(_describe(exc), as_json)
     except MemoryError:
         return _error("not enough memory for this (lower the sizes asked for)", as_json)
-    except KeyboardInterrupt:
-        print("explorer: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt:  # the command's own clean-ups (finally blocks) have run
+        return _interrupted()
     except Exception as exc:  # a fault of the app itself: its traceback goes to the log, not the terminal
         log.error("internal error running %s", " ".join(argv), exc_info=True)
         where = (f"the full traceback is in {logged_to}" if logged_to is not None
                  else f"no log file could be written at {log_file()}")
         return _error(f"internal error ({type(exc).__name__}: {exc}); {where}", as_json, EXIT_INTERNAL,
                       prefix="explorer: ")
+
+
+def _interrupted() -> int:
+    print(f"explorer: {one_line(WORK.interrupted())}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def run(prog: str = PROG) -> NoReturn:
+    """The program (the console script; ``python -m explorer``): :func:`main` on ``sys.argv``, then its exit.
+
+    A Ctrl+C is one line and status 130 at every moment, :func:`main`'s own and those around it:
+
+    * after a Ctrl+C that :func:`main` caught, the process ends at once (``os._exit``, its output flushed and
+      its log closed). Left to the interpreter's exit, its status was now and then death by SIGINT, not 130:
+      CPython marks a KeyboardInterrupt "unhandled" once it has left an ``exec`` of a string (a Ctrl+C that
+      lands while a dataclass is being made, say), caught or not, and kills itself with SIGINT at exit.
+    * after the command has returned, the interpreter's exit (a second or two: torch's exit handlers, its
+      modules torn down) ran with Python's handler in place: a Ctrl+C then raised KeyboardInterrupt inside
+      those handlers, printed as tracebacks ("Exception ignored in atexit callback"), and the command's status
+      stood. It now ends the process with the same line as :func:`main` and status 130.
+    * before :func:`main`, while the command line itself loads: ``explorer/__main__.py`` catches it.
+    """
+    status = main(prog=prog)
+    _flush()
+    if status == EXIT_INTERRUPTED:
+        logging.shutdown()
+        os._exit(status)
+    if signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, None):  # (ignored: left ignored)
+        signal.signal(signal.SIGINT, _interrupted_at_exit)
+    sys.exit(status)
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):  # a closed pipe (``| head``) or stream: nothing more can go there
+            pass
+
+
+def _interrupted_at_exit(_signum, _frame) -> None:
+    """Ctrl+C while the interpreter exits, the command done: its line, status 130, no exit handler's traceback."""
+    try:
+        os.write(2, f"explorer: {one_line(WORK.interrupted())}\n".encode(errors="replace"))
+    except OSError:
+        pass
+    os._exit(EXIT_INTERRUPTED)
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,8 +1,6 @@
 """``python -m explorer.cli``: the command line, named as it was invoked."""
 
-import sys
-
-from explorer.cli import main
+from explorer.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main(prog="python -m explorer.cli"))
+    run(prog="python -m explorer.cli")

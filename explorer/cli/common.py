@@ -9,13 +9,16 @@ building the parser stays cheap and Qt-free.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -235,6 +238,68 @@ def add_snapshot_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object (what was written) on stdout")
 
 
+# -- Ctrl+C ----------------------------------------------------------------------------------------------------
+
+class Work:
+    """How far the running command got, for the one line a Ctrl+C prints (``explorer.cli.main``): the step its
+    model reached and whether its run folder was written. A run folder is written whole or not at all, so
+    "written" is known exactly: the write is not cut short by a Ctrl+C (:func:`ctrl_c_held`)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self, args: argparse.Namespace | None = None) -> None:
+        """A new command, ``args`` once parsed (None: not yet): ``train`` speaks of steps and of its ``--out``."""
+        self.started = args is not None  # False: the command line is still starting (nothing done, whatever it is)
+        self.training = getattr(args, "command", None) == "train"
+        out = getattr(args, "out", None)
+        self.out: Path | None = Path(out) if self.training and out else None
+        self.trainer: Any = None  # the model, once built (its step); None: training has not started
+        self.data_parallel = False  # ranks in processes of their own train it: this process knows no step
+        self.written = False
+
+    def interrupted(self) -> str:
+        """What a Ctrl+C now says: "interrupted at step 120; run folder runs/a was not written"."""
+        if not self.started:
+            return "interrupted while starting; nothing was written"
+        if not self.training:
+            return "interrupted"
+        if self.data_parallel:
+            line = "interrupted during data-parallel training"
+        elif self.trainer is not None:
+            line = f"interrupted at step {self.trainer.step}"
+        else:
+            line = "interrupted before training started"
+        if self.out is not None:
+            line += f"; run folder {self.out} was {'written' if self.written else 'not written'}"
+            if not self.written and (self.out / "run.json").exists():  # a save replaces a run whole, or not at all
+                line += " (the run already there is as it was)"
+        return line
+
+
+WORK = Work()
+"""The running command's: ``explorer.cli.main`` resets it, ``run_training`` keeps it up to date."""
+
+
+@contextlib.contextmanager
+def ctrl_c_held() -> Iterator[None]:
+    """Run the block whole, a Ctrl+C during it raised (KeyboardInterrupt) once it is done: for writing a run
+    folder, after which the line of the interrupt can say it was written. Only where a Ctrl+C raises
+    KeyboardInterrupt (Python's handler, on the main thread); elsewhere the block just runs."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    pressed: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, _frame: pressed.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if pressed:
+        raise KeyboardInterrupt
+
+
 # -- training --------------------------------------------------------------------------------------------------
 
 class Progress:
@@ -298,6 +363,7 @@ def run_training(trainer, args: argparse.Namespace, progress_metric: tuple[str, 
     from explorer.core.persist.runfolder import save_run, save_target
 
     out = save_target(args.out) if args.out else None  # a folder of other files gets a new run folder in it
+    WORK.out, WORK.trainer = out, trainer
     session = TrainingSession(trainer, epochs=args.epochs, eval_fraction=None)  # every epoch is evaluated
     bar = Progress(trainer.steps_per_epoch * args.epochs, enabled=not args.quiet)
     key, label = progress_metric
@@ -333,7 +399,9 @@ def run_training(trainer, args: argparse.Namespace, progress_metric: tuple[str, 
         "history": history,
     }
     if out is not None:
-        result["out"] = str(save_run(session, out))
+        with ctrl_c_held():  # whole: a Ctrl+C meanwhile stops the command once the folder is written
+            result["out"] = str(save_run(session, out))
+            WORK.written = True
     return 0, result
 
 

@@ -8,12 +8,13 @@ plumbing (the backend, the launch, the wrapper, the shards) is :mod:`explorer.co
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from explorer.cli.common import Progress, UsageError, count_samples, report
+from explorer.cli.common import WORK, Progress, UsageError, count_samples, report
 
 if TYPE_CHECKING:  # torch loads in the ranks, never when the command line is built (the app's start stays fast)
     import torch
@@ -51,7 +52,9 @@ def check_gpus(args: argparse.Namespace, family: str) -> Any:
 def run_data_parallel(args: argparse.Namespace, family: str, build: Callable[[argparse.Namespace], Any]) -> int:
     """Check the options, launch the ranks, wait for them; one line and exit 1 when a rank fails.
     ``build``: a module-level function making the family's trainer from the options (each rank calls it)."""
+    from explorer.core.atomic import recover_folder
     from explorer.core.engine.distributed import RankFailed, launch
+    from explorer.core.persist.runfolder import save_target
 
     if args.steps is not None and args.gpus is None:
         raise UsageError("--steps: only with --gpus (a single-process run trains --epochs epochs)")
@@ -59,12 +62,35 @@ def run_data_parallel(args: argparse.Namespace, family: str, build: Callable[[ar
     if not args.quiet:
         sys.stderr.write(f"data-parallel training: {the_plan.describe()}\n")
     options = {k: v for k, v in vars(args).items() if k != "func"}
+    # the folder rank 0 writes, chosen here (a folder of other files gets a new run folder in it), so that
+    # this process can tell after a Ctrl+C whether it was written
+    out = save_target(args.out) if args.out else None
+    if out is not None:
+        options["out"] = str(out)
+    before = _identity(out)
+    WORK.out, WORK.data_parallel = out, True
     try:
         launch(the_plan, train_rank, {"family": family, "build": build, "options": options})
     except RankFailed as exc:
         sys.stderr.write(f"train {family} --gpus {args.gpus}: {exc}\n")
         return 1
+    except KeyboardInterrupt:  # the ranks have ended: the folder is the one before or rank 0's new one, whole
+        if not args.quiet:
+            sys.stderr.write("\n")  # (rank 0's progress bar, ended mid-line)
+        if out is not None:
+            recover_folder(out)  # (a swap cut between its two renames is completed or undone)
+            WORK.written = _identity(out) not in (None, before)
+        raise
     return 0
+
+
+def _identity(folder) -> tuple[int, int] | None:
+    """Which folder stands at ``folder`` (None: none): a run written there is a new folder swapped in."""
+    try:
+        st = os.stat(folder) if folder is not None else None
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if st is not None else None
 
 
 def train_rank(rank: int, world: int, device: torch.device, payload: dict[str, Any]) -> None:

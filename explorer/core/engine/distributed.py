@@ -7,17 +7,21 @@ takes its own slice of each global mini-batch. With a mean loss, N ranks x B/N e
 gradient one process takes from the whole batch of B, so the weights follow the single-process run.
 
 NCCL with one GPU per rank when the machine has the GPUs, gloo on the CPU otherwise. The processes are
-started by ``torch.multiprocessing.spawn`` and meet on a free 127.0.0.1 port; a rank that fails ends the
-others (spawn terminates them) and the launch raises :class:`RankFailed` with one line.
+started by ``torch.multiprocessing`` (spawn) and meet on a free 127.0.0.1 port; a rank that fails ends the
+others (spawn terminates them) and the launch raises :class:`RankFailed` with one line. Ctrl+C is the
+launching process's: it ends the ranks and raises KeyboardInterrupt (see :func:`launch`).
 """
 
 from __future__ import annotations
 
 import datetime
 import os
+import signal
 import socket
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,14 +94,56 @@ def _rank_main(rank: int, the_plan: Plan, port: int, target: Callable[..., Any],
 
 def launch(the_plan: Plan, target: Callable[..., Any], payload: Any) -> None:
     """Run ``target(rank, world, device, payload)`` in ``the_plan.world`` processes; returns when all are
-    done. ``target`` must be a module-level function (the processes import it). RankFailed when one fails."""
+    done. ``target`` must be a module-level function (the processes import it). RankFailed when one fails.
+
+    The ranks start with Ctrl+C ignored, and a Ctrl+C here ends them (KeyboardInterrupt once they have
+    ended): a terminal sends it to its whole foreground process group, and each rank printed the traceback
+    of a KeyboardInterrupt from wherever it was (torch's import, most often); sent to this process alone,
+    the ranks trained on to the end, wrote the run and printed its result after the command had said
+    "interrupted"."""
+    with _ctrl_c_ignored():  # what a process starts with it inherits (Python leaves an ignored SIGINT so)
+        context = mp.start_processes(_rank_main, args=(the_plan, free_port(), target, payload),
+                                     nprocs=the_plan.world, join=False, start_method="spawn")
     try:
-        mp.spawn(_rank_main, args=(the_plan, free_port(), target, payload), nprocs=the_plan.world, join=True)
+        while not context.join():
+            pass
+    except KeyboardInterrupt:
+        _end(context.processes)
+        raise
     except mp.ProcessRaisedException as exc:
         lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
         raise RankFailed(f"a rank failed: {lines[-1] if lines else exc}") from None
     except mp.ProcessExitedException as exc:
         raise RankFailed(f"a rank failed: {exc}") from None
+
+
+@contextmanager
+def _ctrl_c_ignored() -> Iterator[None]:
+    """SIGINT ignored during the block (the main thread's handler put back after it); elsewhere, as it is."""
+    previous = signal.getsignal(signal.SIGINT)  # (None: set outside Python, left alone)
+    try:
+        if previous is not None:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: its handler is not this thread's to change
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _end(processes: list[Any], grace_s: float = 10.0) -> None:
+    """End the ranks: SIGTERM, then SIGKILL for one still there after ``grace_s``."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join()
 
 
 def wrap(trainer: Any, rank: int, world: int, device: torch.device) -> None:
