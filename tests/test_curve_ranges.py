@@ -113,6 +113,36 @@ def test_on_a_log_scale_the_first_steps_are_left_out_in_decades_and_marked_in_va
     assert mark(v, "above") == "▲ 0.562"
 
 
+def test_the_mark_keeps_clear_of_the_later_steps_that_start_at_its_edge(qtbot):
+    """The RBM's pseudo-log-likelihood climbs from -28 to -20.5 in its first steps and on from there: y fits
+    the later steps, which start at the plot's bottom edge, where "▼ -27.6" was drawn under them. The mark
+    goes where no curve passes under it, and finds that place again when the plot takes another size."""
+    v = CurveView("Pseudo-log-likelihood", ylabel="PLL")
+    v.add_series("train", "training", "#4fc3f7", symbol="o")
+    qtbot.addWidget(v)
+    v.resize(460, 180)
+    v.show()
+    qtbot.waitExposed(v)
+    steps = np.arange(0.0, 3000.0, 20.0)
+    pll = np.where(steps < 300, -28.0 + 7.5 * steps / 300, -19.0 - 1.5 * np.exp(-(steps - 300) / 800))
+    v.append("train", steps, pll)
+    v.redraw()
+    assert v.ranges.off_scale == (None, pytest.approx(-28.0)) and mark(v, "below") == "▼ -28"
+    vb = v.plot.getPlotItem().vb
+
+    def under_the_mark() -> int:
+        r = vb.mapSceneToView(v.ranges._marks["below"].sceneBoundingRect()).boundingRect()
+        xq = np.linspace(r.left(), r.right(), 64)
+        yq = np.interp(xq, steps, pll)
+        return int(np.count_nonzero((yq >= r.top()) & (yq <= r.bottom())))
+
+    assert v.ranges._marks["below"].pos().y() == pytest.approx(y_range(v)[0])  # at the bottom edge
+    assert under_the_mark() == 0
+    v.resize(300, 140)
+    qtbot.waitUntil(lambda: vb.width() < 250, timeout=3000)
+    assert under_the_mark() == 0
+
+
 def test_a_users_zoom_hides_the_mark_and_A_brings_both_back(view):
     steps = np.arange(1, 3001)
     view.append("a", steps, falling_loss(steps))

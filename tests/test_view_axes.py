@@ -302,6 +302,28 @@ def test_a_legend_over_empty_space_stays_in_its_corner(qtbot):
     assert not v.legend.in_band
 
 
+def test_a_legend_its_data_area_cannot_hold_folds_rather_than_hang_over_the_x_axis(qtbot):
+    """At 1366x768 the RBM's pseudo-log-likelihood had 40 px of data under 40 px of legend: in the emptiest
+    corner it covered no data, so it stayed, and hung over the x axis's numbers. It folds into its chip."""
+    v = CurveView("Pseudo-log-likelihood", "caption", ylabel="PLL")
+    v.add_series("train", "training", "#4fc3f7", symbol="o")
+    v.add_series("heldout", "held-out", "#ffb74d", symbol="s")
+    x = np.arange(1800.0, 3000.0, 150.0)  # the right part of the plot only: its left corners are empty
+    v.append("train", x, -28.0 + 0.001 * x)
+    v.append("heldout", x, -28.2 + 0.001 * x)
+    v.redraw()
+    shown(v, qtbot, (460, 130))
+    legend, pi = v.legend, v.plot.getPlotItem()
+    legend.place(force=True)
+    axis = pi.mapRectToScene(pi.getAxis("bottom").geometry())
+    assert pi.vb.height() < legend.sceneBoundingRect().height() + 20  # (the short plot this is about)
+    assert legend.folded and not legend.isVisible() and legend.chip.isVisible()
+    assert not legend.chip.sceneBoundingRect().intersects(axis)
+    v.resize(460, 300)  # room again: the legend in sight, in a corner inside the data area
+    qtbot.waitUntil(lambda: not legend.folded, timeout=3000)
+    assert pi.vb.sceneBoundingRect().contains(legend.sceneBoundingRect())
+
+
 def test_an_empty_legend_draws_no_frame(qtbot):
     from explorer.gui.widgets.views import ScatterView
 

@@ -44,7 +44,8 @@ class ViewLegend(pg.LegendItem):
     that jumped between the two as its data moved would be worse); the A button tries the corners again.
 
     In a plot too short for a band (a docked plot at 1366x768), a legend that would hide data and take
-    most of the data area (:data:`FOLD_HEIGHT_SHARE`, :data:`FOLD_AREA_SHARE`) *folds* into a small chip in
+    most of the data area (:data:`FOLD_HEIGHT_SHARE`, :data:`FOLD_AREA_SHARE`), or that the data area cannot
+    hold at all (it would hang over the x axis), *folds* into a small chip in
     the top right corner, "≡ legend": the curves are seen whole, and the pointer on the chip opens the
     legend over them until it leaves. It unfolds for good when the plot has room again. Before, such a
     legend covered most of the curves and was itself cut off at the plot's edge."""
@@ -189,12 +190,16 @@ class ViewLegend(pg.LegendItem):
             return
         height_share = size.height() / max(1.0, area.height())
         area_share = size.width() * size.height() / max(1.0, area.width() * area.height())
+        # taller than the data area less its corner's margins, it hangs over the x axis's numbers, whatever it
+        # covers (the RBM's pseudo-log-likelihood at 1366x768: 40 px of legend in 40 px of data)
+        fits = size.height() + 2 * abs(_CORNERS["top-right"][2][1]) <= area.height()
         if self.folded:
-            if height_share < FOLD_HEIGHT_SHARE * UNFOLD_FACTOR and area_share < FOLD_AREA_SHARE * UNFOLD_FACTOR:
+            if fits and height_share < FOLD_HEIGHT_SHARE * UNFOLD_FACTOR and area_share < FOLD_AREA_SHARE * UNFOLD_FACTOR:
                 self.unfold()
             else:
                 return
-        elif scores[best] > LEGEND_COVER_LIMIT and (height_share > FOLD_HEIGHT_SHARE or area_share > FOLD_AREA_SHARE):
+        elif not fits or (scores[best] > LEGEND_COVER_LIMIT
+                          and (height_share > FOLD_HEIGHT_SHARE or area_share > FOLD_AREA_SHARE)):
             self.fold()
             return
         # a clearly emptier corner only: a legend that hops back and forth is worse than one that overlaps

@@ -23,6 +23,7 @@ OFF_SCALE_PT, OFF_SCALE_LARGE_PT = 9.0, 14.0  # its type, and in presentation mo
 EARLY_SHARE = 0.1  # a curve's first steps, as a share of the steps drawn, that may go past y's range ...
 SQUASH_FACTOR = 4.0  # ... when they would widen it more than this many times what the later steps span
 EARLY_MIN_LATE_POINTS = 20  # (and only once there are this many later points to fit)
+OFF_SCALE_CLEAR_PX = 4  # the mark keeps this far from the curves (their markers are 6 px across)
 
 
 def mosaic_columns(shape: tuple[int, ...], width: float, height: float) -> int:
@@ -254,7 +255,9 @@ class RangeKeeper:
     floor of the plot, where nothing of the run's later course (the gap between training and held-out
     data, a slow descent, the noise) could be seen. When the values of the first :data:`EARLY_SHARE` of
     the steps drawn widen y more than :data:`SQUASH_FACTOR` times what the later steps span, y fits the
-    later steps, and a mark at the edge says how far the first steps go beyond it ("▲ 2.31").
+    later steps, and a mark at the edge says how far the first steps go beyond it ("▲ 2.31"): beside the
+    step where they go furthest, or where it is nearest that step with no curve passing under it (the
+    later steps start at that edge: the RBM's pseudo-log-likelihood drew its first points over "▼ -27.5").
     """
 
     def __init__(self, plot: pg.PlotWidget, grow_x: bool):
@@ -268,8 +271,10 @@ class RangeKeeper:
         self._data: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
         self._y_xs: list[np.ndarray] | None = None
         self._marks: dict[str, pg.TextItem] = {}
+        self._marked_at: dict[str, float] = {}  # side: the step its mark is for (placed again on a resize)
         plot.disableAutoRange()
         plot.getPlotItem().vb.sigRangeChangedManually.connect(self._stop_following)
+        plot.getPlotItem().vb.sigResized.connect(self._place_marks)
         plot.getPlotItem().autoBtn.clicked.connect(self._follow_again)
 
     def fit(self, xs: list[np.ndarray], ys: list[np.ndarray], y_xs: list[np.ndarray] | None = None) -> None:
@@ -350,8 +355,59 @@ class RangeKeeper:
                 self._marks[side] = mark
             value = shown(where[1])
             mark.setText(f"{'▲' if side == 'above' else '▼'} {value:.3g}")
-            mark.setPos(where[0], self.y[1] if side == "above" else self.y[0])
+            self._marked_at[side] = where[0]
+            mark.setPos(self._clear_step(side, where[0], mark), self.y[1] if side == "above" else self.y[0])
             mark.show()
+
+    def _place_marks(self, *_args) -> None:
+        """The plot took another size: each mark shown finds its place clear of the curves again."""
+        for side, mark in self._marks.items():
+            if mark.isVisible() and side in self._marked_at and self.y is not None:
+                mark.setPos(self._clear_step(side, self._marked_at[side], mark),
+                            self.y[1] if side == "above" else self.y[0])
+
+    def _clear_step(self, side: str, step: float, mark: pg.TextItem) -> float:
+        """Where along its edge the mark for ``step`` goes: ``step``, unless a curve passes under its text
+        there; then the place nearest ``step`` where none does (or, with none free, the least covered)."""
+        vb = self.plot.getPlotItem().vb
+        (x0, x1), (y0, y1) = vb.viewRange()
+        w_px, h_px = vb.width(), vb.height()
+        text = mark.textItem.boundingRect()
+        if w_px < 2 or h_px < 2 or x1 <= x0 or y1 <= y0 or text.width() < 1:
+            return step  # (not laid out yet)
+        per_x, per_y = (x1 - x0) / w_px, (y1 - y0) / h_px
+        pad = OFF_SCALE_CLEAR_PX
+        width, height = (text.width() + 2 * pad) * per_x, (text.height() + pad) * per_y
+        lo, hi = (y0, y0 + height) if side == "below" else (y1 - height, y1)
+        log = self.plot.getPlotItem().getAxis("left").logMode
+        series = []
+        for sx, sy in zip(self._y_xs if self._y_xs is not None else self._data[0], self._data[1]):
+            sx, sy = np.asarray(sx, dtype=float), np.asarray(sy, dtype=float)
+            if len(sx) != len(sy) or not len(sx):
+                continue
+            if log:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    sy = np.where(sy > 0, np.log10(np.where(sy > 0, sy, 1.0)), np.nan)
+            ok = np.isfinite(sx) & np.isfinite(sy)
+            if np.count_nonzero(ok):
+                series.append((sx[ok], sy[ok]))
+
+        def covered(lefts: np.ndarray) -> np.ndarray:
+            """How many of 24 points across the text's width at each of ``lefts`` have a curve under them."""
+            xq = (lefts[:, None] + np.linspace(0.0, width, 24)[None, :]).ravel()
+            hits = np.zeros(len(xq), dtype=np.int64)
+            for sx, sy in series:  # (one interpolation a curve for every place: this runs at each redraw)
+                yq = np.interp(xq, sx, sy, left=np.nan, right=np.nan)
+                hits += (yq >= lo) & (yq <= hi)
+            return hits.reshape(len(lefts), -1).sum(axis=1)
+
+        first = min(max(step - pad * per_x, x0), x1 - width)
+        if not covered(np.array([first]))[0]:  # (the usual case: its own step is clear)
+            return float(first + pad * per_x)
+        places = np.concatenate([[first], np.arange(x0, max(x0, x1 - width) + 1e-12, width / 4)])
+        hits = covered(places)
+        best = places[np.lexsort((np.abs(places - first), hits))[0]]
+        return float(best + pad * per_x)
 
     def _stop_following(self, *_args) -> None:
         self.follow = False
