@@ -9,16 +9,19 @@ import shutil
 import time
 from pathlib import Path
 
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
 from explorer.core.families.registry import FAMILIES
 from explorer.core.lecture import DOCKS
 from explorer.core.lecture.steps import default_lecture_folder, load_lecture
 from explorer.gui.main_window import MainWindow
 from explorer.gui.panels import PANELS
+from explorer.gui.widgets.views.frame import shown_text
 from tests.helpers import open_window
 
 STEP_SECONDS = 10.0
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+CURVE_MIN_PX = 120  # a curve plot (axes included) a class can read at 1366x768; under 4-line captions it was 80
 
 
 def drawn(win) -> bool:
@@ -41,8 +44,10 @@ def test_every_step_opens_its_panel_with_its_views_drawn_within_ten_seconds(qtbo
             start = time.monotonic()
             if k:
                 assert lecture.go(k), (step.path, win.notice.label.text())
+            # the step's run folder opened with no notice of it: the pane says what the step shows
+            assert not (win.notice.isVisible() and win.notice.label.text().startswith("Opened run")), k
             if step.run is not None:
-                assert win.notice.label.text().startswith(f"Opened run {step.run}")
+                assert win.session.run_info and win.session.trainer.step > 0
             else:
                 assert win.family == step.family
                 qtbot.waitUntil(lambda step=step: win.session.trainer.step >= step.train_steps,
@@ -254,3 +259,88 @@ def test_an_equation_is_drawn_whole_on_one_line_and_shrinks_to_a_narrow_pane(qtb
     ink = QtGui.QColor(view.palette().color(QtGui.QPalette.ColorRole.WindowText))
     first_line = [image.pixelColor(x, y) for x in range(image.width()) for y in range(int(line.height()))]
     assert any(abs(c.lightness() - ink.lightness()) < 60 for c in first_line)  # the type is drawn
+
+
+def test_a_run_a_step_opens_is_no_notice_and_a_steps_notice_goes_with_the_step(qtbot, settings, tmp_path):
+    """"Opened run <path> at step 225." was a notice of the window's that stayed up through the steps after it
+    (a new model at step 5 still "opened run" the RBM's): in the lecture the pane says what a step shows. A
+    notice a step leaves (its run could not be opened) goes when the teacher moves on."""
+    settings.setValue("training/process", False)
+    win = open_window(qtbot, settings, None, size=(1366, 768))
+    notice = win.notice
+    try:
+        assert win.open_lecture(SAMPLES / "lecture" / "03-rbm-conditionals.json")
+        lecture = win.lecture
+        assert lecture.index == 2 and win.session.run_info and win.session.trainer.step > 0
+        assert not (notice.isVisible() and "Opened run" in notice.label.text()), notice.label.text()
+        steps = lecture.pane.steps
+        steps.itemClicked.emit(steps.item(4))  # on to step 5 from the list: a new model
+        assert lecture.index == 4 and not win.session.run_info and win.session.trainer.config.hidden == 100
+        assert not (notice.isVisible() and "Opened run" in notice.label.text()), notice.label.text()
+    finally:
+        win.close()
+    # a step whose run can no longer be opened: its notice says so, and goes at the next step
+    shutil.copytree(SAMPLES / "lessons" / "rbm-digits-half-trained", tmp_path / "run")
+    for k, page in enumerate(({"family": "rbm", "settings": {"hidden": 16}}, {"run": "run"},
+                              {"family": "rbm", "settings": {"hidden": 24}})):
+        (tmp_path / f"0{k}.json").write_text(json.dumps({"title": f"Step {k}", "text": "Words.", "open": page}))
+    win = open_window(qtbot, settings, None, size=(1366, 768))
+    notice = win.notice
+    try:
+        assert win.open_lecture(tmp_path / "00.json")
+        (tmp_path / "run" / "weights.safetensors").write_bytes(b"broken")
+        assert not win.lecture.go(1)
+        assert notice.isVisible() and notice.label.text().startswith("Could not open run")
+        win.lecture.next()
+        assert win.lecture.index == 2 and win.session.trainer.config.hidden == 24
+        assert not (notice.isVisible() and notice.label.text().startswith("Could not open run"))
+    finally:
+        win.close()
+
+
+def _plot_parts(view):
+    """(the plot widget, its data area, its bottom axis, its legend) of a curve view, as scene rectangles
+    where they are items of the plot."""
+    pi = view.plot.getPlotItem()
+    return view.plot, pi.vb.sceneBoundingRect(), pi.mapRectToScene(pi.getAxis("bottom").geometry()), pi.legend
+
+
+def test_at_1366x768_the_lectures_curves_have_the_height_and_their_captions_one_line(qtbot, settings, app_look):
+    """At 1366x768 the RBM's pseudo-log-likelihood, under a caption of four lines, was a plot 80 px tall (its
+    data 40 px) with its legend hanging over the x axis. In the lecture a short window's curves have one line
+    of caption each (cut with "…", the whole of it in the tooltip); a 1600x1000 window shows them whole."""
+    settings.setValue("training/process", False)
+    win = open_window(qtbot, settings, None, size=(1366, 768))
+    try:
+        assert win.open_lecture(SAMPLES / "lecture" / "02-rbm-energy.json")
+        win.activateWindow()
+        qtbot.waitUntil(win.isActiveWindow, timeout=3000)
+        qtbot.keyClick(win, QtCore.Qt.Key.Key_PageDown)  # step 3: the half-trained RBM's run, its curves drawn
+        assert win.lecture.index == 2 and win.session.run_info
+        panel = win.panel
+        qtbot.waitUntil(lambda: drawn(win), timeout=int(STEP_SECONDS * 1000))
+        qtbot.wait(1100)  # (the docks given their room; a legend is placed at most once a second)
+        for view in (panel.pll_curve, panel.error_curve):
+            plot, data, axis, legend = _plot_parts(view)
+            legend.place(force=True)
+            assert plot.height() >= CURVE_MIN_PX, (view.title.text(), plot.height())
+            assert data.height() >= CURVE_MIN_PX / 2, (view.title.text(), data.height())
+            shown_legend = legend.sceneBoundingRect() if legend.isVisible() else legend.chip.sceneBoundingRect()
+            assert not shown_legend.intersects(axis), (view.title.text(), shown_legend, axis)
+            caption = view.caption
+            lines = caption.heightForWidth(caption.width()) / caption.fontMetrics().lineSpacing()
+            assert lines < 1.5 and shown_text(caption).endswith("…"), shown_text(caption)
+            assert shown_text(caption)[:-1].rstrip() in caption.toolTip().replace("<sub>", "").replace("</sub>", "")
+        full = panel.pll_curve.caption.whole_text()
+        assert "normaliser Z" in full and "normaliser Z" in panel.pll_curve.caption.toolTip()
+        # a taller window: whole captions again (and when the lecture is closed)
+        win.resize(1600, 1000)
+        qtbot.waitUntil(lambda: panel.pll_curve.caption.text() == full, timeout=3000)
+        assert panel.pll_curve.caption.toolTip() == ""
+        win.resize(1366, 768)
+        qtbot.waitUntil(lambda: shown_text(panel.pll_curve.caption).endswith("…"), timeout=3000)
+        win.lecture.dock.close()
+        qtbot.waitUntil(lambda: panel.pll_curve.caption.text() == full, timeout=3000)
+        assert isinstance(panel.pll_curve.caption, QtWidgets.QLabel)
+    finally:
+        win.close()

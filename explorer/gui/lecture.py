@@ -7,6 +7,12 @@ builder or the CD-1 step-through. PgDown/PgUp (what a presenter's clicker sends)
 previous step while the pane is open, from the builder's window too; in the CD-1 step-through they walk its
 stages, and past its last (before its first) close it and go on. The list jumps to any step. A step that cannot be carried out is
 a notice; the lecture and the window stay.
+
+What a step says is on the pane: opening its run folder is no notice of the window's (a path is noise to a
+class, and "Opened run ... at step 225" stayed up through the steps after it, where it was no longer true),
+and a notice a step left (its run could not be opened, say) goes when the step changes. In a short window
+(a 1366x768 projector) the curves' captions are one line each, the whole caption their tooltip: under
+captions of three or four lines their plots were 40-60 px tall.
 """
 
 from __future__ import annotations
@@ -22,8 +28,13 @@ from explorer.core.engine.session import RUNNING
 from explorer.core.lecture import LectureError, Step, load_lecture_at
 from explorer.core.safe_read import escape_text
 from explorer.gui.widgets.equations import EquationView
+from explorer.gui.widgets.sequence_views import TraceView
+from explorer.gui.widgets.views import CurveView
 
 log = logging.getLogger(__name__)
+
+SHORT_WINDOW_PX = 900  # a window less tall than this (a 1366x768 screen): the curves' captions take one line
+CURVE_VIEWS = (CurveView, TraceView)  # the views that plot curves (over steps, over time)
 
 
 class LecturePane(QtWidgets.QWidget):
@@ -101,7 +112,7 @@ class LecturePane(QtWidgets.QWidget):
         # list has its new size, bring the step on show back into view
         if event.type() in (QtCore.QEvent.Type.Resize, QtCore.QEvent.Type.FontChange,
                             QtCore.QEvent.Type.StyleChange):
-            QtCore.QTimer.singleShot(0, self.keep_current_step_in_view)
+            QtCore.QTimer.singleShot(0, self, self.keep_current_step_in_view)  # (not once the pane is gone)
         return False
 
     def set_steps(self, steps: list[Step]) -> None:
@@ -157,6 +168,9 @@ class Lecture(QtCore.QObject):
         self.dock.visibilityChanged.connect(self._dock_shown)
         self.dock.visibilityChanged.connect(self._closed)
         self._set_aside: list[QtWidgets.QDockWidget] = []  # the panels' left docks hidden for the lecture
+        self._step_notice: str | None = None  # the notice the step on show left in the window's bar
+        self._captions_due = False
+        window.installEventFilter(self)  # (its height decides the captions' lines: see _fit_captions)
 
     def _dock_shown(self, visible: bool) -> None:
         for sc in self.shortcuts:
@@ -197,12 +211,23 @@ class Lecture(QtCore.QObject):
         then shows why, as when the user does the same by hand)."""
         if not 0 <= index < len(self.steps):
             return False
+        notice = self.window.notice
+        if self._step_notice is not None and notice.isVisible() and notice.label.text() == self._step_notice:
+            notice.hide()  # the step before's (its run could not be opened, say): not about this one
+        before = (notice.isVisible(), notice.label.text())
+        try:
+            return self._open(index)
+        finally:
+            after = (notice.isVisible(), notice.label.text())
+            self._step_notice = after[1] if after[0] and after != before else None
+
+    def _open(self, index: int) -> bool:
         self.index = index
         step = self.steps[index]
         self.pane.show_step(index, step, len(self.steps))
         win = self.window
         if step.run is not None:
-            ok = win.open_run(step.run)
+            ok = win.open_run(step.run, quiet=True)  # (the pane says what the step shows)
         else:
             ok = win.start_model(step.make_config())
         if not ok:
@@ -262,6 +287,24 @@ class Lecture(QtCore.QObject):
                 self._set_aside.append(dock)
         if win.dockWidgetArea(self.dock) == left:
             win.resizeDocks([self.dock], [max(320, int(win.width() * 0.24))], QtCore.Qt.Orientation.Horizontal)
+        self._fit_captions()
+
+    def _fit_captions(self) -> None:
+        """While the lecture is open in a short window, the captions of the curves take one line each (cut
+        off with "…", the whole caption their tooltip), so that the curves have the height: at 1366x768 the
+        RBM's pseudo-log-likelihood, under its four lines, was a plot 40 px tall. Whole again in a taller
+        window (1600x1000) and once the lecture is closed."""
+        self._captions_due = False
+        short = self.dock.isVisible() and self.window.height() < SHORT_WINDOW_PX
+        for cls in CURVE_VIEWS:
+            for view in self.window.findChildren(cls):
+                view.set_caption_lines(1 if short else 0)
+
+    def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 (Qt's name)
+        if watched is self.window and event.type() == QtCore.QEvent.Type.Resize and not self._captions_due:
+            self._captions_due = True  # (once the resizes of a move to full screen and back are over)
+            QtCore.QTimer.singleShot(0, self, self._fit_captions)
+        return False
 
     def _closed(self, visible: bool) -> None:
         if visible or self.dock.isVisible():
@@ -271,6 +314,7 @@ class Lecture(QtCore.QObject):
             if dock in family_docks:
                 dock.show()
         self._set_aside.clear()
+        self._fit_captions()
 
 
 __all__ = ["Lecture", "LecturePane"]

@@ -409,8 +409,9 @@ class SessionsMixin:
         if path:
             self.open_run(path)
 
-    def open_run(self, path: str | Path) -> bool:
-        """Show a saved run (weights, curves, settings); training can go on from it."""
+    def open_run(self, path: str | Path, quiet: bool = False) -> bool:
+        """Show a saved run (weights, curves, settings); training can go on from it. ``quiet``: no notice
+        that it opened (the lecture's step says what it shows); a run that cannot be opened is one still."""
         try:
             session = self._make_session(run_dir=path)
         except (RunFolderError, DataError, DeviceError, ValueError, OSError) as exc:
@@ -432,7 +433,8 @@ class SessionsMixin:
                 if fam != self.family:
                     for dock, _area in docks:
                         dock.hide()
-        self.notice.show_message(f"Opened run {escape_text(path)} at step {session.trainer.step}.")
+        if not quiet:
+            self.notice.show_message(f"Opened run {escape_text(path)} at step {session.trainer.step}.")
         return True
 
     def choose_save_folder(self) -> None:

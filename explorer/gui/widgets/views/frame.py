@@ -3,6 +3,7 @@ rich-text helpers for its title and caption."""
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -44,6 +45,9 @@ class WrappedLabel(QtWidgets.QLabel):
         super().__init__(text, parent)
         self._lines_h = 0
         self._reserve = False
+        self._whole = text  # the text as set: what is shown, unless max_lines cuts it
+        self._max_lines = 0
+        self._tip_is_ours = False
 
     @property
     def reserve_lines(self) -> bool:
@@ -73,17 +77,106 @@ class WrappedLabel(QtWidgets.QLabel):
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         super().resizeEvent(event)
         if event.size().width() != event.oldSize().width():
-            self._measure(event.size().width())
+            if self._max_lines:
+                self._cut()
+            else:
+                self._measure(event.size().width())
 
     def setText(self, text: str) -> None:  # noqa: N802 (Qt name)
-        super().setText(text)
+        self._whole = text
+        self._cut()
+
+    def whole_text(self) -> str:
+        """The text as set (:meth:`text` is what is shown: cut to :attr:`max_lines`, if they cut it)."""
+        return self._whole
+
+    @property
+    def max_lines(self) -> int:
+        """At most this many lines are shown, the last ending in "…" where the text goes on, and the whole text
+        is the label's tooltip (0, the default: every line). For a short window, where a caption of four lines
+        left its plot 40 px of height (see :meth:`_ViewFrame.set_caption_lines`)."""
+        return self._max_lines
+
+    @max_lines.setter
+    def max_lines(self, n: int) -> None:
+        self._max_lines = max(0, int(n))
+        self._cut()
+
+    def _cut(self) -> None:
+        """Show the text, cut to :attr:`max_lines` at the label's width (it is looked at again as that changes)."""
+        shown = self._whole
+        cut = None
+        if self._max_lines and self.wordWrap() and self.width() >= WRAP_MIN_WIDTH_PX and self._whole:
+            rich = self.textFormat() != QtCore.Qt.TextFormat.PlainText
+            cut = cut_to_lines(self._whole if rich else html.escape(self._whole), self.font(),
+                               self.contentsRect().width(), self._max_lines)
+            if cut is not None and not rich:
+                cut = QtGui.QTextDocumentFragment.fromHtml(cut).toPlainText()
+        if cut is not None:
+            shown = cut
+            self.setToolTip(f"<p>{self._whole}</p>" if rich else self._whole)  # (<p>: a tooltip that wraps)
+            self._tip_is_ours = True
+        elif self._tip_is_ours:
+            self.setToolTip("")
+            self._tip_is_ours = False
+        if shown != super().text():
+            super().setText(shown)
         self._measure(self.width())
 
     def changeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         super().changeEvent(event)
         # other type (presentation mode's large type, and back): other lines, even at the same width
         if event.type() in (QtCore.QEvent.Type.FontChange, QtCore.QEvent.Type.StyleChange):
-            self._measure(self.width())
+            self._cut()
+
+
+def _line_count(doc: QtGui.QTextDocument) -> int:
+    doc.size()  # (laid out)
+    count, block = 0, doc.begin()
+    while block.isValid():
+        count += block.layout().lineCount() if block.layout() is not None else 0
+        block = block.next()
+    return count
+
+
+def cut_to_lines(text: str, font: QtGui.QFont, width: int, lines: int) -> str | None:
+    """Rich ``text`` cut to ``lines`` lines at ``width`` pixels in ``font``, ending in "…" (its sub- and
+    superscripts kept), or None where it fits whole. It is cut after a word where one ends near the cut."""
+    doc = QtGui.QTextDocument()
+    doc.setDefaultFont(font)
+    doc.setDocumentMargin(0)
+    doc.setHtml(text)
+    width = max(1, width - 1)  # (a pixel to spare: the label's own layout rounds its width down)
+    doc.setTextWidth(width)
+    if _line_count(doc) <= lines:
+        return None
+
+    def cut(k: int) -> QtGui.QTextDocument:
+        part = doc.clone()
+        part.setDefaultFont(font)
+        part.setDocumentMargin(0)
+        cursor = QtGui.QTextCursor(part)
+        cursor.setPosition(k)
+        cursor.movePosition(QtGui.QTextCursor.MoveOperation.End, QtGui.QTextCursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
+        cursor.insertText("…", QtGui.QTextCharFormat())  # (plain: not a subscript's)
+        part.setTextWidth(width)
+        return part
+
+    plain = doc.toPlainText()
+    lo, hi = 0, len(plain)  # the most characters kept whole that still fit with "…"
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _line_count(cut(mid)) <= lines:
+            lo = mid
+        else:
+            hi = mid - 1
+    space = max(plain.rfind(" ", 0, lo + 1), plain.rfind("\n", 0, lo + 1))
+    if 0 < space and lo - space < 16 and not plain[lo:lo + 1].isspace():  # after the last whole word
+        lo = space
+    while lo > 0 and plain[lo - 1] in " \n,;:":
+        lo -= 1
+    return cut(lo).toHtml()
 
 
 class TitleRows(QtCore.QObject):
@@ -286,9 +379,14 @@ class _ViewFrame(QtWidgets.QWidget):
     def set_caption(self, text: str) -> None:
         """Say what the view shows (rich text; a "<" that opens no tag is shown as it is)."""
         text = rich_text(text)
-        if text != self.caption.text():
+        if text != self.caption.whole_text():
             self.caption.setText(text)
         self.caption.setVisible(bool(text))
+
+    def set_caption_lines(self, lines: int) -> None:
+        """Show at most ``lines`` lines of the caption, the rest cut off with "…" and the whole caption its
+        tooltip (0: every line). At 1366x768 a curve's caption of four lines left its plot 40 px tall."""
+        self.caption.max_lines = lines
 
     def set_placeholder(self, text: str) -> None:
         """Show ``text`` in place of the plot until there is something to plot; "" shows the plot again."""
