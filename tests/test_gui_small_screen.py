@@ -316,11 +316,15 @@ def test_the_lstm_gate_heatmaps_stand_level_in_presentation_mode(qtbot, settings
         # (this platform's type runs narrower than a desktop's: a longer title wraps here as that one did there)
         heatmaps["f"].title.setText(heatmaps["f"].title.text() + " (kept)")
 
-        qtbot.wait(400)  # (laid out again for the new title)
         titles = [heatmaps[g].title for g in ("f", "i", "o")]
-        tallest = max(t.heightForWidth(t.width()) for t in titles)
-        assert tallest > titles[1].fontMetrics().lineSpacing() + 6  # the first wraps, the second does not
-        assert [t.height() for t in titles] == [tallest] * 3  # so the heatmaps below them start level
+
+        def tallest() -> int:
+            return max(t.heightForWidth(t.width()) for t in titles)
+
+        # (laid out again for the new title and the window's size: on a busy machine that takes a while)
+        qtbot.waitUntil(lambda: [t.height() for t in titles] == [tallest()] * 3, timeout=5000)
+        assert tallest() > titles[1].fontMetrics().lineSpacing() + 6  # the first wraps, the second does not
+        assert [t.height() for t in titles] == [tallest()] * 3  # so the heatmaps below them start level
     finally:
         win.leave_presentation()
         win.close()
