@@ -143,6 +143,30 @@ def test_the_mark_keeps_clear_of_the_later_steps_that_start_at_its_edge(qtbot):
     assert under_the_mark() == 0
 
 
+def test_the_mark_keeps_clear_of_a_steep_noisy_curve_that_crosses_its_edge_between_points(qtbot):
+    """The watched CNN's loss falls from 2.3 to 0.001 in its first 800 of 9,000 steps, noisily: y fits the
+    later steps, and its line crossed "▲ 2.31" at the top edge between points that lay above the plot (a
+    check of the points alone found the place clear)."""
+    v = CurveView("Loss", ylabel="loss")
+    v.add_series("loss", "loss", "#4fc3f7", width=2)
+    qtbot.addWidget(v)
+    v.resize(420, 200)
+    v.show()
+    qtbot.waitExposed(v)
+    steps = np.arange(0.0, 9000.0, 1.0)
+    noise = np.random.default_rng(0).random(len(steps))
+    loss = 2.3 * np.exp(-steps / 120) * (0.2 + 1.6 * noise) + 0.001 * noise
+    v.append("loss", steps, loss)
+    v.redraw()
+    assert v.ranges.off_scale[0] is not None and mark(v, "above").startswith("▲")
+    vb = v.plot.getPlotItem().vb
+    r = vb.mapSceneToView(v.ranges._marks["above"].sceneBoundingRect()).boundingRect()
+    inside = (steps >= r.left()) & (steps <= r.right())
+    values = np.concatenate([np.interp([r.left(), r.right()], steps, loss), loss[inside]])
+    lo, hi = sorted((r.top(), r.bottom()))
+    assert not (values.min() <= hi and values.max() >= lo), (r, values.min(), values.max())  # no line through it
+
+
 def test_a_users_zoom_hides_the_mark_and_A_brings_both_back(view):
     steps = np.arange(1, 3001)
     view.append("a", steps, falling_loss(steps))

@@ -390,20 +390,33 @@ class RangeKeeper:
                     sy = np.where(sy > 0, np.log10(np.where(sy > 0, sy, 1.0)), np.nan)
             ok = np.isfinite(sx) & np.isfinite(sy)
             if np.count_nonzero(ok):
-                series.append((sx[ok], sy[ok]))
+                sx, sy = sx[ok], sy[ok]
+                if np.any(np.diff(sx) < 0):  # (steps in order, for the look-ups below)
+                    order = np.argsort(sx, kind="stable")
+                    sx, sy = sx[order], sy[order]
+                series.append((sx, sy))
 
         def covered(lefts: np.ndarray) -> np.ndarray:
-            """How many of 24 points across the text's width at each of ``lefts`` have a curve under them."""
-            xq = (lefts[:, None] + np.linspace(0.0, width, 24)[None, :]).ravel()
-            hits = np.zeros(len(xq), dtype=np.int64)
-            for sx, sy in series:  # (one interpolation a curve for every place: this runs at each redraw)
-                yq = np.interp(xq, sx, sy, left=np.nan, right=np.nan)
-                hits += (yq >= lo) & (yq <= hi)
-            return hits.reshape(len(lefts), -1).sum(axis=1)
+            """How many curves pass under the text with its left edge at each of ``lefts``: a line drawn through
+            its points passes the text's band where its lowest and highest values there straddle it (a steep,
+            noisy loss crosses it between points that lie above the plot)."""
+            rights = lefts + width
+            hits = np.zeros(len(lefts), dtype=np.int64)
+            for sx, sy in series:
+                ends = np.stack([np.interp(lefts, sx, sy, left=np.nan, right=np.nan),
+                                 np.interp(rights, sx, sy, left=np.nan, right=np.nan)], axis=1)
+                first_in, past = np.searchsorted(sx, lefts, "left"), np.searchsorted(sx, rights, "right")
+                for i in range(len(lefts)):
+                    vals = np.concatenate([ends[i], sy[first_in[i]:past[i]]])
+                    vals = vals[np.isfinite(vals)]
+                    hits[i] += bool(len(vals)) and vals.min() <= hi and vals.max() >= lo
+            return hits
 
         first = min(max(step - pad * per_x, x0), x1 - width)
-        if not covered(np.array([first]))[0]:  # (the usual case: its own step is clear)
-            return float(first + pad * per_x)
+        last = mark.pos().x() - pad * per_x  # (where it stands: kept while clear, a search at each redraw is 1 ms)
+        for left in (first, last) if x0 <= last <= x1 - width else (first,):
+            if not covered(np.array([left]))[0]:  # (the usual case: its own step is clear)
+                return float(left + pad * per_x)
         places = np.concatenate([[first], np.arange(x0, max(x0, x1 - width) + 1e-12, width / 4)])
         hits = covered(places)
         best = places[np.lexsort((np.abs(places - first), hits))[0]]
