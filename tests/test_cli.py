@@ -37,6 +37,16 @@ def test_help_and_version_answer_without_loading_torch():
     assert r.stderr.strip() == "False"
 
 
+def test_output_into_a_pipe_its_reader_closed_is_no_error():
+    """``explorer spec presets | head -1`` said "explorer: error: [Errno 32] Broken pipe" and exited 2: the
+    reader that closed the pipe had what it wanted. Now nothing is said, and the status is a closed pipe's."""
+    r = subprocess.Popen([sys.executable, "-m", "explorer", "spec", "presets"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    r.stdout.close()  # (closed before anything is written: every write fails)
+    err = r.stderr.read().decode()
+    assert r.wait(timeout=60) in (0, 141) and err == "", err
+
+
 def test_train_rbm_json(tmp_path):
     r = run("train", "rbm", "--dataset", "digits", "--epochs", "3", "--hidden", "32", "--device", "cpu",
             "--json", "--out", str(tmp_path / "run"))

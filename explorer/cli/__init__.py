@@ -43,7 +43,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import json  # noqa: E402
 import logging
+import select
 import signal
+import stat
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -73,11 +75,13 @@ from explorer.core.logs import configure_logging, log_file
 PROG = "network-explorer"
 """The program's name in usage lines: the console script's. ``python -m explorer`` passes its own."""
 
-__all__ = ["PROG", "EXIT_ERROR", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "build_parser", "main", "run"]
+__all__ = ["PROG", "EXIT_ERROR", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_PIPE_CLOSED", "build_parser", "main",
+           "run"]
 
 EXIT_ERROR = 2      # the user's input or environment: one line says what and where
 EXIT_INTERNAL = 3   # a fault of the app: one line says where the full traceback is
 EXIT_INTERRUPTED = 130  # Ctrl+C (128 + SIGINT, as a shell reports it): one line says how far it got
+EXIT_PIPE_CLOSED = 141  # the output's reader closed it (128 + SIGPIPE, as a shell reports a tool it ended)
 
 log = logging.getLogger("explorer.cli")
 
@@ -147,6 +151,10 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     except LimitError as exc:  # work past a limit: the option that asked for it is named
         option = option_for(args, exc.setting)
         return _error(f"{option}: {exc}" if option else str(exc), as_json)
+    except BrokenPipeError as exc:  # ``| head`` read what it wanted and closed the pipe: no error of the user's
+        if _stdout_closed():
+            return EXIT_PIPE_CLOSED
+        return _error(_describe(exc), as_json)
     except (ValueError, OSError) as exc:  # DataError, DeviceError, SpecError, RunFolderError, file errors
         return _error(_describe(exc), as_json)
     except MemoryError:
@@ -159,6 +167,27 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
                  else f"no log file could be written at {log_file()}")
         return _error(f"internal error ({type(exc).__name__}: {exc}); {where}", as_json, EXIT_INTERNAL,
                       prefix="explorer: ")
+
+
+def _stdout_closed() -> bool:
+    """Whether whatever reads the output has closed it (a pipe's reader gone: ``| head`` had what it wanted).
+    Then the rest of the output, and the interpreter's own flush at exit, go nowhere instead of printing an
+    error ("explorer: error: [Errno 32] Broken pipe" after ``explorer spec presets | head -1``) and
+    "Exception ignored" at exit. Where a pipe cannot be polled (Windows), it is never taken as closed."""
+    try:
+        fd = sys.stdout.fileno()
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return False
+        poll = select.poll()
+        poll.register(fd, 0)  # (POLLERR: a pipe's write end whose reader closed it)
+        if not any(event & select.POLLERR for _fd, event in poll.poll(0)):
+            return False
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # (no file descriptor; no poll)
+        return False
+    return True
 
 
 def _interrupted() -> int:
@@ -182,6 +211,7 @@ def run(prog: str = PROG) -> NoReturn:
     * before :func:`main`, while the command line itself loads: ``explorer/__main__.py`` catches it.
     """
     status = main(prog=prog)
+    _stdout_closed()  # (flushed; a closed pipe's unwritten output dropped, not reported again at exit)
     _flush()
     if status == EXIT_INTERRUPTED:
         logging.shutdown()
