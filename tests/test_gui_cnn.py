@@ -215,3 +215,26 @@ def test_the_misclassified_texts_stand_below_their_digits_not_on_them(qtbot, n, 
     assert view._hover_info(labels[0].center()) is None
     # readable at a projector: a few examples in large type, a full gallery in a small place no smaller than 8 pt
     assert view.label_font.pointSizeF() >= (11 if n <= 8 else 8) and view.label_font.bold()
+
+
+def test_a_gallery_too_large_for_its_place_stays_a_picture_of_bounded_size(qtbot):
+    """Gaps kept in screen pixels grew as 1/scale in image pixels: 1,000 examples (the setting's limit) in a
+    small dock made a picture of 15,000 x 13,000 pixels (800 MB) at each resize. Where the texts cannot fit,
+    they go and the tiles are tiled plainly."""
+    from explorer.gui.panels.cnn_panel import LabelledMosaic
+
+    view = LabelledMosaic("Misclassified held-out examples", "true → predicted")
+    qtbot.addWidget(view)
+    view.resize(300, 160)
+    view.show()
+    qtbot.waitExposed(view)
+    n, h, w = 1000, 28, 28
+    view.set_labelled(np.random.default_rng(0).random((n, h, w)), (h, w), [f"{i % 10}→{(i + 1) % 10}" for i in range(n)])
+    QtWidgets.QApplication.processEvents()
+    assert view.image.image.size <= 4 * n * h * w  # (at most twice a tile's size each way)
+    assert not any(t.isVisible() for t in view._texts)
+    info = view._hover_info(view.pixel_scene_pos(n - 1, 2, 3))
+    assert (info["tile"], info["row"], info["col"]) == (n - 1, 2, 3)
+    assert view._hover_default(info).startswith("<b>9→0</b> · tile 999")  # the readout names its classes
+    view.set_labelled(np.zeros((3, h, w)), (h, w), ["1→7", "2→3", "4→9"])  # a few again: their texts shown
+    assert [t.isVisible() for t in view._texts] == [True] * 3

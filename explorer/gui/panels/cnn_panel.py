@@ -27,6 +27,7 @@ from explorer.gui.panels.base import PRESENTATION_MIN_VIEW_PX, DockSpec, LivePan
 from explorer.gui.widgets.canvas import DrawingCanvas
 from explorer.gui.widgets.featuremaps import FeatureMapStack, InputView
 from explorer.gui.widgets.gallery import ImageGallery
+from explorer.gui.widgets.hover import esc
 from explorer.gui.widgets.settings_form import SettingsForm
 from explorer.gui.widgets.views import BarView, CurveView, HeatmapView, MosaicView, _caption_label, _title_label
 
@@ -185,6 +186,14 @@ class LabelledMosaic(MosaicView):
         self._labelled = (imgs, (h, w), [str(t) for t in texts][:len(imgs)], cols)
         self._lay_out()
 
+    def _hover_default(self, info: dict) -> str:
+        """The tile's text first (true → predicted): it names the example also where the texts are not drawn."""
+        text = super()._hover_default(info)
+        tile, labelled = info.get("tile"), self._labelled
+        if tile is not None and labelled is not None and tile < len(labelled[2]):
+            text = f"<b>{esc(labelled[2][tile])}</b> · {text}"
+        return text
+
     def text_size(self, texts, font: QtGui.QFont | None = None) -> tuple[float, float]:
         """Screen pixels that the widest of ``texts`` takes, and a line's height (in ``font``, or the labels')."""
         fm = QtGui.QFontMetricsF(font or self.label_font)
@@ -233,6 +242,12 @@ class LabelledMosaic(MosaicView):
         # strip below each tile for its text
         gap_x = max(1, math.ceil((text_w + LABEL_SPACING_PX) / scale) - w)
         strip = max(1, math.ceil((text_h + LABEL_GAP_PX + 1) / scale))
+        # tiles too small for their texts (many examples in a small dock): the gaps in image pixels grew as
+        # 1/scale, the picture as its square (1000 examples: 15,000 x 13,000 pixels, 800 MB). The texts go and
+        # the tiles are tiled plainly (the readout names each example's classes under the pointer).
+        texts_shown = gap_x <= 2 * w and strip <= 2 * h
+        if not texts_shown:
+            gap_x, strip = 1, 1
         py, px = h + strip, w + gap_x
         mosaic = np.full((rows * py, cols * px - gap_x), np.nan, dtype=np.float32)
         for i in range(n):
@@ -253,6 +268,7 @@ class LabelledMosaic(MosaicView):
                 t.setFont(font)
             t.setText(text)
             t.setPos(c * px + w / 2, r * py + h + LABEL_GAP_PX / scale)
+            t.setVisible(texts_shown)
         side = (gap_x - 1) / 2  # a text wider than its tile reaches past the first and last tiles
         self.viewbox.setRange(xRange=(-side, mosaic.shape[1] + side), yRange=(0, mosaic.shape[0]), padding=0.01)
 
