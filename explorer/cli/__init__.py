@@ -47,6 +47,7 @@ import select
 import signal
 import stat
 import sys
+import threading
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -191,6 +192,11 @@ def _stdout_closed() -> bool:
 
 
 def _interrupted() -> int:
+    """The line of a Ctrl+C, and its status. A second Ctrl+C from here on is ignored (a quick double press is
+    common): it raised in this line's making, in the flush or the log's closing after it, as a traceback and
+    death by SIGINT. The process ends soon after (:func:`run`)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     print(f"explorer: {one_line(WORK.interrupted())}", file=sys.stderr)
     return EXIT_INTERRUPTED
 

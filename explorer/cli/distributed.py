@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -75,6 +77,8 @@ def run_data_parallel(args: argparse.Namespace, family: str, build: Callable[[ar
         sys.stderr.write(f"train {family} --gpus {args.gpus}: {exc}\n")
         return 1
     except KeyboardInterrupt:  # the ranks have ended: the folder is the one before or rank 0's new one, whole
+        if threading.current_thread() is threading.main_thread():  # (a second Ctrl+C: the line is said anyway)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         if not args.quiet:
             sys.stderr.write("\n")  # (rank 0's progress bar, ended mid-line)
         if out is not None:

@@ -108,7 +108,8 @@ def launch(the_plan: Plan, target: Callable[..., Any], payload: Any) -> None:
         while not context.join():
             pass
     except KeyboardInterrupt:
-        _end(context.processes)
+        with _ctrl_c_ignored():  # (a second Ctrl+C, a quick double press, would cut the ranks' ending short)
+            _end(context.processes)
         raise
     except mp.ProcessRaisedException as exc:
         lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
