@@ -379,48 +379,56 @@ class RangeKeeper:
         pad = OFF_SCALE_CLEAR_PX
         width, height = (text.width() + 2 * pad) * per_x, (text.height() + pad) * per_y
         lo, hi = (y0, y0 + height) if side == "below" else (y1 - height, y1)
-        log = self.plot.getPlotItem().getAxis("left").logMode
+        if self.plot.getPlotItem().getAxis("left").logMode:  # (the band in the values' own units: no log of them)
+            lo, hi = 10.0 ** lo, 10.0 ** hi
         series = []
         for sx, sy in zip(self._y_xs if self._y_xs is not None else self._data[0], self._data[1]):
             sx, sy = np.asarray(sx, dtype=float), np.asarray(sy, dtype=float)
-            if len(sx) != len(sy) or not len(sx):
-                continue
-            if log:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    sy = np.where(sy > 0, np.log10(np.where(sy > 0, sy, 1.0)), np.nan)
-            ok = np.isfinite(sx) & np.isfinite(sy)
-            if np.count_nonzero(ok):
-                sx, sy = sx[ok], sy[ok]
-                if np.any(np.diff(sx) < 0):  # (steps in order, for the look-ups below)
-                    order = np.argsort(sx, kind="stable")
-                    sx, sy = sx[order], sy[order]
-                series.append((sx, sy))
+            if len(sx) == len(sy) and len(sx):
+                series.append((sx, sy))  # (steps in order, as every curve's are)
 
-        def covered(lefts: np.ndarray) -> np.ndarray:
-            """How many curves pass under the text with its left edge at each of ``lefts``: a line drawn through
-            its points passes the text's band where its lowest and highest values there straddle it (a steep,
-            noisy loss crosses it between points that lie above the plot)."""
-            rights = lefts + width
-            hits = np.zeros(len(lefts), dtype=np.int64)
+        def covered_at(left: float) -> int:
+            """How many curves pass under the text with its left edge at ``left``: a line drawn through its
+            points passes the text's band where its lowest and highest values there straddle it (a steep, noisy
+            loss crosses it between points that lie above the plot)."""
+            hits = 0
             for sx, sy in series:
-                ends = np.stack([np.interp(lefts, sx, sy, left=np.nan, right=np.nan),
-                                 np.interp(rights, sx, sy, left=np.nan, right=np.nan)], axis=1)
-                first_in, past = np.searchsorted(sx, lefts, "left"), np.searchsorted(sx, rights, "right")
-                for i in range(len(lefts)):
-                    vals = np.concatenate([ends[i], sy[first_in[i]:past[i]]])
-                    vals = vals[np.isfinite(vals)]
-                    hits[i] += bool(len(vals)) and vals.min() <= hi and vals.max() >= lo
+                a, b = np.searchsorted(sx, left, "left"), np.searchsorted(sx, left + width, "right")
+                ends = np.interp([left, left + width], sx, sy, left=np.nan, right=np.nan)
+                vals = np.concatenate([ends, sy[a:b]])
+                hits += bool(np.nanmin(vals, initial=np.inf) <= hi and np.nanmax(vals, initial=-np.inf) >= lo)
             return hits
 
         first = min(max(step - pad * per_x, x0), x1 - width)
-        last = mark.pos().x() - pad * per_x  # (where it stands: kept while clear, a search at each redraw is 1 ms)
+        last = mark.pos().x() - pad * per_x  # (where it stands: kept while clear)
         for left in (first, last) if x0 <= last <= x1 - width else (first,):
-            if not covered(np.array([left]))[0]:  # (the usual case: its own step is clear)
+            if not covered_at(left):  # (the usual case: its own step is clear)
                 return float(left + pad * per_x)
-        places = np.concatenate([[first], np.arange(x0, max(x0, x1 - width) + 1e-12, width / 4)])
-        hits = covered(places)
-        best = places[np.lexsort((np.abs(places - first), hits))[0]]
-        return float(best + pad * per_x)
+        # every place along the edge, a quarter of the text's width apart: each curve's lowest and highest
+        # values in quarter-width bins (one pass over its points), four bins to a place
+        quarter = width / 4
+        n_bins = max(4, int(np.ceil((x1 - x0) / quarter)))
+        edges = x0 + quarter * np.arange(n_bins + 1)
+        hits = np.zeros(n_bins - 3, dtype=np.int64)
+        for sx, sy in series:
+            idx = np.searchsorted(sx, edges, "left")
+            padded = np.append(sy, np.nan)  # (a bin past the last point reduces over this NaN only)
+            with np.errstate(invalid="ignore"):
+                low = np.fmin.reduceat(padded, idx)[:-1]
+                high = np.fmax.reduceat(padded, idx)[:-1]
+            empty = idx[1:] <= idx[:-1]
+            low[empty], high[empty] = np.nan, np.nan
+            at_edges = np.interp(edges, sx, sy, left=np.nan, right=np.nan)  # (the line between two points)
+            low = np.fmin(low, np.fmin(at_edges[:-1], at_edges[1:]))
+            high = np.fmax(high, np.fmax(at_edges[:-1], at_edges[1:]))
+            w_low = np.fmin(np.fmin(low[:-3], low[1:-2]), np.fmin(low[2:-1], low[3:]))
+            w_high = np.fmax(np.fmax(high[:-3], high[1:-2]), np.fmax(high[2:-1], high[3:]))
+            hits += (w_low <= hi) & (w_high >= lo)
+        places = np.minimum(edges[:n_bins - 3], x1 - width)
+        best = int(np.lexsort((np.abs(places - first), hits))[0])
+        if hits[best] >= covered_at(first):  # (none clearer than its own step's place)
+            return float(first + pad * per_x)
+        return float(places[best] + pad * per_x)
 
     def _stop_following(self, *_args) -> None:
         self.follow = False
