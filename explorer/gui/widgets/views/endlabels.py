@@ -36,6 +36,17 @@ class EndLabel(pg.TextItem):
         font.setPointSizeF(OFF_SCALE_LARGE_PT if large else OFF_SCALE_PT)
         self.setFont(font)
 
+    def height_in(self, large: bool) -> float:
+        """The name's height in pixels in large type or not: measured once in each (a line's height does not
+        change with its words), so that choosing one type at each redraw does not set the other and back."""
+        heights = self.__dict__.setdefault("_heights", {})
+        if large not in heights:
+            was = getattr(self, "_large", large)
+            self.set_large(large)
+            heights[large] = self.textItem.boundingRect().height()
+            self.set_large(was)
+        return heights[large]
+
 
 class CurveEndLabels(QtCore.QObject):
     """The names of a curve plot's prominent curves (not the thin per-step traces behind them) at their ends,
@@ -98,9 +109,10 @@ class CurveEndLabels(QtCore.QObject):
         if not px_h > 0:
             return
         room = (y1 - y0) - top_px * px_h
-        heights = _heights(ends, px_h, self.large)
-        if self.large and sum(heights) > room:  # presentation's large type where it fits, else the usual
-            heights = _heights(ends, px_h, False)
+        large = self.large and sum(_heights(ends, px_h, True)) <= room  # presentation's large type where it fits
+        heights = _heights(ends, px_h, large)
+        for end in ends:
+            end[2].set_large(large)
         kept = 0  # (the names left out are in the legend, which opens from its chip)
         while kept < len(ends) and sum(heights[:kept + 1]) <= room:
             kept += 1
@@ -123,10 +135,8 @@ class CurveEndLabels(QtCore.QObject):
 
 
 def _heights(ends: list, px_h: float, large: bool) -> list[float]:
-    """The names' heights in the view's units (with the gap between two), each set in large type or not."""
-    for end in ends:
-        end[2].set_large(large)
-    return [(end[2].textItem.boundingRect().height() + END_LABEL_GAP_PX) * px_h for end in ends]
+    """The names' heights in the view's units (with the gap between two), in large type or not."""
+    return [(end[2].height_in(large) + END_LABEL_GAP_PX) * px_h for end in ends]
 
 
 def prominent_curves(items: dict, data: dict, legend, right: pg.ViewBox | None = None,
