@@ -193,3 +193,38 @@ def test_a_short_network_stays_in_one_row(qtbot):
     b.set_spec(S.NetworkSpec("mlp", (64,), [S.LayerSpec("Linear", {"out_features": 10}), S.LayerSpec("Softmax")]))
     qtbot.waitUntil(lambda: b.diagram.n_boxes == 3, timeout=2000)
     assert b.diagram.per_row == 3
+
+
+def test_a_network_its_family_cannot_train_is_not_called_valid(qtbot, builder):
+    """LeNet-5 with its family set to "rbm" fits together layer by layer, and the builder called it "valid" and
+    offered Train, which then refused it: the line says what the family needs and Train waits until it is met."""
+    builder.family_combo.setCurrentText("rbm")  # as a user picks it in the Family box
+    assert builder.spec.family == "rbm"
+    text = builder.totals.text()
+    assert "valid" not in text.replace("invalid", "")
+    assert "the rbm panel cannot train it" in text and "single RBM layer" in text
+    assert not builder.train_btn.isEnabled() and "single RBM layer" in builder.train_btn.toolTip()
+    assert builder.export_btn.isEnabled()  # a network whose shapes fit: its PyTorch module can be written
+    qtbot.mouseClick(builder.undo_btn, QtCore.Qt.MouseButton.LeftButton)
+    assert builder.spec.family == "cnn" and builder.totals.text().endswith("· valid")
+    assert builder.train_btn.isEnabled()
+
+
+def test_a_long_fault_stays_inside_a_laptop_screen(qtbot):
+    """On a 1366x768 screen the builder's window is 1350 px wide; a shape error's line ("invalid: Linear #7: needs a
+    vector input (F,) but gets 16x5x5; add a Flatten first") was one line as wide as itself: the builder grew wider
+    than its window, the end of the fault and the selected layer's form were cut off by the window's edge."""
+    b = ArchitectureBuilder()
+    qtbot.addWidget(b)
+    b.resize(1350, 700)
+    b.show()
+    qtbot.waitExposed(b)
+    b.load_preset("lenet5")
+    b.remove_layer([layer.type for layer in b.spec.layers].index("Flatten"))
+    assert "add a Flatten first" in b.totals.text()
+    qtbot.wait(50)  # (laid out again)
+    assert b.minimumSizeHint().width() <= 1350
+    form = b.form_box.mapTo(b, b.form_box.rect().topRight())
+    assert form.x() < b.width(), "the selected layer's form is beyond the window's edge"
+    totals = b.totals.mapTo(b, b.totals.rect().topRight())
+    assert totals.x() < b.width()

@@ -14,7 +14,7 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from explorer.core.families.registry import spec_families
+from explorer.core.families.registry import check_trainable, spec_families
 from explorer.core.spec import network as S
 
 SHAPE_SEP = "x"
@@ -394,10 +394,14 @@ class ArchitectureBuilder(QtWidgets.QWidget):
         self.down_btn.clicked.connect(lambda: self.move_layer(self.current_row(), +1))
         for b in (self.remove_btn, self.up_btn, self.down_btn):
             row_btns.addWidget(b)
-        row_btns.addStretch(1)
+        row_btns.addSpacing(12)
         self.totals = QtWidgets.QLabel()
         self.totals.setObjectName("panelStats")
-        row_btns.addWidget(self.totals)
+        # a fault's line wraps: on one line it was as wide as itself, and on a 1366-px screen the builder grew
+        # wider than its window (the end of the fault and the selected layer's form cut off by its edge)
+        self.totals.setWordWrap(True)
+        self.totals.setMinimumWidth(200)
+        row_btns.addWidget(self.totals, 1)
         mid.addLayout(row_btns)
         mid_w = QtWidgets.QWidget()
         mid_w.setLayout(mid)
@@ -559,15 +563,36 @@ class ArchitectureBuilder(QtWidgets.QWidget):
                 self.table.selectRow(selected)
         finally:
             self._updating = False
-        status = "valid" if self.info.valid else f"invalid: {self.info.first_error}"
+        refused = self.refusal()
+        if not self.info.valid:
+            status = f"invalid: {self.info.first_error}"
+        elif refused:
+            status = f"the layers fit, but the {self.spec.family} panel cannot train it: {refused}"
+        else:
+            status = "valid"
         self.totals.setText(f"{len(self.spec.layers)} layers · {self.info.total_params:,} parameters · "
                             f"{self.info.total_macs:,} mult-adds · output {format_shape(self.info.output_shape)} · "
                             f"{status}")
         self.totals.setToolTip(status)
-        self.train_btn.setEnabled(self.info.valid)
-        self.export_btn.setEnabled(self.info.valid)
+        self.train_btn.setEnabled(self.info.valid and not refused)
+        self.train_btn.setToolTip(f"Cannot train: {refused}" if refused else
+                                  "Train this network in the main window" if self.info.valid else
+                                  f"Cannot train: {self.info.first_error}")
+        self.export_btn.setEnabled(self.info.valid)  # (its PyTorch module can be written whatever the family)
         self.diagram.show_network(self.spec, self.info)
         self._rebuild_form()
+
+    def refusal(self) -> str:
+        """Why the network's family cannot train it, though its layers fit together ("" when it can, or when the
+        layers do not fit: that fault is said first). LeNet-5 with its family set to "rbm" was called valid and
+        offered Train, which then refused it."""
+        if not self.info.valid:
+            return ""
+        try:
+            check_trainable(self.spec)
+        except ValueError as exc:
+            return str(exc)
+        return ""
 
     def _on_selection_changed(self) -> None:
         if not self._updating:
@@ -698,6 +723,10 @@ class ArchitectureBuilder(QtWidgets.QWidget):
     def train(self) -> None:
         if not self.info.valid:
             self.show_message(f"Cannot train: {self.info.first_error}", error=True)
+            return
+        refused = self.refusal()
+        if refused:
+            self.show_message(f"Cannot train this network as {self.spec.family}: {refused}", error=True)
             return
         self.sigTrain.emit(self.spec.copy())
 
