@@ -171,3 +171,40 @@ def test_lstm_gate_heatmaps_scrub_and_a_chosen_unit_stays_on_the_frame(qtbot, se
         assert win.session.wait(10)
     finally:
         win.close()
+
+
+def test_scrubbed_back_on_a_laptop_screen_the_bar_still_says_its_memory(qtbot, app_look):
+    """At 1366x768, scrubbed back, the slider kept two thirds of the bar and the label of what is kept, and its
+    memory, was cut to "274 views kept every 200 steps  ·…": the slider gives up its room first now (down to its
+    least width), so the whole label is read."""
+    from types import SimpleNamespace
+
+    from explorer.core.engine.session import Snapshot
+    from explorer.core.engine.timeline import SnapshotTimeline
+    from explorer.gui.widgets.timeline import TimelineBar
+
+    tl = SnapshotTimeline()
+    for step in range(0, 54_640, 200):
+        tl.offer(Snapshot(0, step + 1, step, 0, 0.0, {"w": np.zeros((8, 8), np.float32)}))
+    trainer = SimpleNamespace(step=54_634, steps_per_epoch=45)
+    panel = SimpleNamespace(timeline=tl, viewing=tl.at(78), session=SimpleNamespace(trainer=trainer, epochs=None))
+    bar = TimelineBar()
+    qtbot.addWidget(bar)
+    bar.resize(1350, 40)  # the bar's width in a 1366-px window
+    bar.show()
+    bar.set_panel(panel)
+    qtbot.waitExposed(bar)
+    qtbot.wait(100)  # (laid out for the new texts)
+    assert bar.where.text().startswith("viewing step 15,600 (training is at step 54,634")
+    kept = bar.kept
+    assert " MB" in kept.text()
+
+    def whole() -> bool:
+        return kept.contentsRect().width() >= kept.fontMetrics().horizontalAdvance(kept.text())
+
+    qtbot.waitUntil(whole, timeout=2000)
+    assert bar.slider.width() >= bar.slider.minimumWidth()
+    # in a narrower window the slider stops at its least width, and then the label gives way ("…")
+    bar.resize(900, 40)
+    qtbot.waitUntil(lambda: bar.slider.width() == bar.slider.minimumWidth(), timeout=2000)
+    assert not whole() and kept.width() > 0
