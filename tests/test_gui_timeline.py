@@ -84,8 +84,11 @@ def test_rbm_scrub_live_keys_and_reset(qtbot, settings):
 
         # keyboard: Left goes one kept frame back, Right returns to the live end
         n = len(tl)
+        assert panel.stats.text().startswith("step ")  # (live: the run now)
         qtbot.keyClick(bar.slider, QtCore.Qt.Key.Key_Left)
         assert panel.viewing is tl.at(n - 2)
+        # the line under the views says the step they show; its figures are the run's now, and say so
+        assert panel.stats.text().startswith(f"views of step {tl.at(n - 2).step}, scrubbed back   ·   now: step ")
         assert same(panel.filters.current_image(), drawn_filters(tl.at(n - 2), panel.filters))
         qtbot.keyClick(bar.slider, QtCore.Qt.Key.Key_Left)
         assert panel.viewing is tl.at(n - 3)
@@ -93,6 +96,7 @@ def test_rbm_scrub_live_keys_and_reset(qtbot, settings):
         assert panel.viewing is tl.at(n - 2)
         qtbot.keyClick(bar.slider, QtCore.Qt.Key.Key_Right)
         assert panel.viewing is None
+        assert panel.stats.text().startswith("step ")
 
         # after training stopped, scrubbing still works (paused: the snapshots are all kept)
         bar.show_index(1)

@@ -408,6 +408,8 @@ class LivePanel(QtCore.QObject):
         after = None if snap is None else snap.step
         if after != before:
             self.sigViewing.emit(after)
+            if self.session is not None:
+                self._update_stats(self.session)  # (it says which step the views show)
 
     def view_kept(self, snap: Snapshot) -> None:
         """Show a kept snapshot (from ``timeline``) in this panel's views until :meth:`go_live`."""
@@ -448,7 +450,12 @@ class LivePanel(QtCore.QObject):
             self.description.setText(text)
 
     def _update_stats(self, s: Session) -> None:
+        """The line under the centre view: the run now (its step, epoch and latest figures). Scrubbed back, it
+        first says which step the views show: the pictures of step 573 stood over "step 1901 · held-out
+        accuracy 98.6%", the figures of the run now, as if they were theirs."""
         parts = [f"step {s.trainer.step}", f"epoch {s.trainer.epoch}"] + self.stats_parts(s)
+        if self._viewing is not None:
+            parts = [f"views of step {self._viewing.step}, scrubbed back", f"now: {parts[0]}"] + parts[1:]
         self.stats.setText("   ·   ".join(parts))
 
     def wire_settings(self, on_change: Callable[[str, Any], None], on_reset: Callable[[], None],
