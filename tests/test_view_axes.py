@@ -527,3 +527,23 @@ def test_a_plot_too_short_for_every_name_takes_the_usual_type_then_names_the_fir
     v.resize(420, 260)
     qtbot.waitUntil(lambda: labels["c"].isVisible(), timeout=3000)
     check(dict.fromkeys("abc", OFF_SCALE_LARGE_PT))
+
+
+def test_the_viewed_step_mark_keeps_its_text_inside_a_short_plot(qtbot):
+    """Scrubbed back at 1366x768, "viewing step 73336" stood on a point 92% up its line, and in a plot 100 px
+    tall the top half of its text was past the plot's edge."""
+    v = CurveView("Reconstruction error", "caption", ylabel="MSE")
+    v.add_series("a", "training", "#4fc3f7", width=2)
+    v.append("a", np.arange(100.0), np.linspace(1.0, 0.1, 100))
+    v.redraw()
+    shown(v, qtbot, (420, 170))
+    v.set_viewed_step(40)
+    QtWidgets.QApplication.processEvents()
+    label = v._viewed.label
+    label.updateTransform(force=True)
+    area = v.plot.getPlotItem().vb.sceneBoundingRect()
+    text = label.sceneBoundingRect()
+    assert label.toPlainText() == "viewing step 40"
+    assert area.adjusted(-1, -1, 1, 1).contains(text), (area, text)
+    line_x = v.plot.getPlotItem().vb.mapViewToScene(QtCore.QPointF(40, 0)).x()
+    assert text.left() >= line_x - 1  # beside its line, to the right

@@ -11,7 +11,7 @@ from PySide6 import QtCore
 from explorer.gui.widgets.hover import HoverReadout, HoverText, esc, fmt
 from explorer.gui.widgets.views.endlabels import CurveEndLabels, chip_room, prominent_curves
 from explorer.gui.widgets.views.frame import _ViewFrame
-from explorer.gui.widgets.views.legend import add_legend
+from explorer.gui.widgets.views.legend import LEGEND_BRUSH, add_legend
 from explorer.gui.widgets.views.plotting import (
     CURVE_POINTS_PER_PIXEL,
     DENSE_CURVE_POINTS,
@@ -61,7 +61,10 @@ class CurveView(_ViewFrame):
         self.viewed_step: float | None = None
         self._viewed = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(VIEWED_MARK, width=2),
                                        label="viewing step {value:.0f}",
-                                       labelOpts={"position": 0.92, "color": VIEWED_MARK, "anchors": [(0, 1), (0, 1)]})
+                                       # (its text hangs from the top edge, right of the line: it stood on a
+                                       # point 92% up, and in a short plot its top half was past the edge)
+                                       labelOpts={"position": 0.98, "color": VIEWED_MARK, "anchors": [(0, 0), (0, 0)],
+                                                  "fill": pg.mkBrush(*LEGEND_BRUSH)})
         self._viewed.setZValue(19)
         self._viewed.hide()
         self.plot.addItem(self._viewed, ignoreBounds=True)
