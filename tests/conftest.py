@@ -47,6 +47,16 @@ def settings(tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def no_unsaved_builder_network():
+    """Every test's builder starts on its preset: a network another test edited and did not save is kept in the
+    autosave folder (they share it) and a builder opened later would bring it back."""
+    from pathlib import Path
+
+    (Path(os.environ["NETWORK_EXPLORER_CACHE"]) / "autosave" / "builder-network.json").unlink(missing_ok=True)
+    yield
+
+
+@pytest.fixture(autouse=True)
 def no_dangling_training_threads():
     """Fail a test that leaves a training thread running (the engine names them '*-thread')."""
     before = {t.ident for t in threading.enumerate()}

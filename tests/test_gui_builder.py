@@ -228,3 +228,35 @@ def test_a_long_fault_stays_inside_a_laptop_screen(qtbot):
     assert form.x() < b.width(), "the selected layer's form is beyond the window's edge"
     totals = b.totals.mapTo(b, b.totals.rect().topRight())
     assert totals.x() < b.width()
+
+
+def test_an_unsaved_network_comes_back_when_the_builder_opens_again(qtbot, tmp_path):
+    """The builder's network, edited and not saved, was lost when the app closed. It is kept on disk as it
+    changes, brought back when the builder opens next, and let go once saved (or another is loaded)."""
+    from explorer.gui.panels.builder_panel import BuilderWindow
+
+    first = BuilderWindow()
+    qtbot.addWidget(first)
+    kept = first.builder.unsaved_path()
+    assert not kept.exists()  # a preset as it is: nothing to keep
+    first.builder.load_preset("lenet5")
+    first.builder.remove_layer(0)
+    first.builder.add_layer("Linear")
+    assert kept.is_file()
+    edited = S.spec_to_dict(first.builder.spec)
+    first.close()
+
+    again = BuilderWindow()  # the app started again
+    qtbot.addWidget(again)
+    assert S.spec_to_dict(again.builder.spec) == edited
+    assert "Restored the network you had not saved" in again.builder.message.text()
+    again.builder.undo_stack.undo()  # (the restore is an edit like any other: undone, the preset it replaced)
+    assert S.spec_to_dict(again.builder.spec) != edited and not kept.exists()
+    again.builder.undo_stack.redo()
+    assert kept.is_file()
+    assert again.builder.save_file(tmp_path / "mine.json")
+    assert not kept.exists()  # saved: the file is the user's now
+
+    third = BuilderWindow()
+    qtbot.addWidget(third)
+    assert S.spec_to_dict(third.builder.spec) != edited  # nothing unsaved to bring back

@@ -15,6 +15,7 @@ from typing import Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from explorer.core.families.registry import check_trainable, spec_families
+from explorer.core.paths import autosave_dir
 from explorer.core.spec import network as S
 
 SHAPE_SEP = "x"
@@ -282,6 +283,43 @@ class ArchitectureBuilder(QtWidgets.QWidget):
         self._updating = False
         self._build_ui()
         self._refresh()
+        self.undo_stack.setClean()
+        # a network edited since it was opened, saved or loaded is kept on disk as it changes, until it is
+        # saved or replaced: closing the app (or its crash) lost it, though nobody had saved it
+        self.undo_stack.indexChanged.connect(self._keep_unsaved)
+
+    # -- the unsaved network, kept ------------------------------------------------------------------------
+    @staticmethod
+    def unsaved_path() -> Path:
+        """Where the network edited and not saved is kept: beside the runs' autosave."""
+        return autosave_dir() / "builder-network.json"
+
+    def _keep_unsaved(self, *_args) -> None:
+        path = self.unsaved_path()
+        try:
+            if self.undo_stack.isClean():
+                path.unlink(missing_ok=True)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                S.save_spec(self.spec, path)
+        except (OSError, S.SpecError) as exc:
+            self.show_message(f"Could not keep the unsaved network in {path}: {exc}", error=True)
+
+    def restore_unsaved(self) -> bool:
+        """Bring back the network that was edited and not saved when the app last closed (still unsaved: it
+        is kept until it is saved or another is loaded)."""
+        path = self.unsaved_path()
+        if not path.is_file():
+            return False
+        try:
+            spec = S.load_spec(path)
+        except (S.SpecError, OSError) as exc:
+            self.show_message(f"The unsaved network kept in {path} could not be read: {exc}", error=True)
+            return False
+        self.set_spec(spec, "restore the unsaved network")
+        self.show_message(f"Restored the network you had not saved ({len(spec.layers)} layers); it is kept in "
+                          f"{path} until you save it or load another.")
+        return True
 
     # -- UI ------------------------------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -662,6 +700,8 @@ class ArchitectureBuilder(QtWidgets.QWidget):
             self.show_message(str(exc), error=True)
             return
         self.set_spec(spec, f"load preset {name}")
+        self.undo_stack.setClean()  # (a preset as it is: nothing of the user's to keep)
+        self._keep_unsaved()
         self.preset_combo.setCurrentText(name)
         self.path = None
         self.show_message(f"Loaded preset {name}: {spec.description}")
@@ -679,6 +719,8 @@ class ArchitectureBuilder(QtWidgets.QWidget):
             self.show_message(f"Could not open {path}: {exc}", error=True)
             return False
         self.set_spec(spec, f"open {Path(path).name}")
+        self.undo_stack.setClean()
+        self._keep_unsaved()
         self.path = Path(path)
         info = S.infer(spec)
         if info.valid:
@@ -700,6 +742,8 @@ class ArchitectureBuilder(QtWidgets.QWidget):
             self.show_message(f"Could not save {path}: {exc}", error=True)
             return False
         self.path = Path(path)
+        self.undo_stack.setClean()
+        self._keep_unsaved()
         self.show_message(f"Saved {path}.")
         return True
 
@@ -741,6 +785,7 @@ class BuilderWindow(QtWidgets.QMainWindow):
         self.builder = ArchitectureBuilder()
         self.setCentralWidget(self.builder)
         self.fit_screen()
+        self.builder.restore_unsaved()
 
     def fit_screen(self) -> None:
         """1400x850, or less on a smaller screen, centred on it: at 1400x850 the Train button of a window
