@@ -260,3 +260,28 @@ def test_an_unsaved_network_comes_back_when_the_builder_opens_again(qtbot, tmp_p
     third = BuilderWindow()
     qtbot.addWidget(third)
     assert S.spec_to_dict(third.builder.spec) != edited  # nothing unsaved to bring back
+
+
+def test_a_preset_edited_in_the_builder_trains_under_a_name_that_says_so(qtbot, settings):
+    """LeNet-5 with its first convolution at 8 channels trained as "CNN lenet5 (..., 62,558 parameters)" and the
+    CNN settings' Preset box said lenet5, though it was no longer that network."""
+    from explorer.core.families.cnn.trainer import CNNConfig
+
+    win = MainWindow(RBMConfig(dataset="bars", bars_size=6, hidden=16, device="cpu"), settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        b = win.show_builder().builder
+        b.load_preset("lenet5")
+        assert b.trained_spec().name == "lenet5"  # as it is: its own name
+        b.set_layer_params(0, {**b.spec.layers[0].params, "out_channels": 8})
+        qtbot.mouseClick(b.train_btn, QtCore.Qt.MouseButton.LeftButton)
+        config = win.session.trainer.config
+        assert isinstance(config, CNNConfig) and config.network_name() == "lenet5, edited"
+        assert win.session.trainer.describe().startswith("CNN lenet5, edited (")
+        settings_form = win.panel.settings
+        assert settings_form.preset.currentIndex() == -1 and settings_form.preset.currentText() == ""
+        assert settings_form.network.text() == "lenet5, edited (from the builder)"
+        win.show_builder().close()
+    finally:
+        win.close()

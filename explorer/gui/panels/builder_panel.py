@@ -772,7 +772,15 @@ class ArchitectureBuilder(QtWidgets.QWidget):
         if refused:
             self.show_message(f"Cannot train this network as {self.spec.family}: {refused}", error=True)
             return
-        self.sigTrain.emit(self.spec.copy())
+        self.sigTrain.emit(self.trained_spec())
+
+    def trained_spec(self) -> S.NetworkSpec:
+        """The network as Train hands it on: a preset edited here is named so ("lenet5, edited"). It trained
+        under the preset's own name, "CNN lenet5 (62,558 parameters)", though LeNet-5 has 61,706."""
+        spec = self.spec.copy()
+        if spec.name in S.PRESETS and S.spec_to_dict(spec) != S.spec_to_dict(S.load_preset(spec.name)):
+            spec.name = f"{spec.name}, edited"
+        return spec
 
 
 class BuilderWindow(QtWidgets.QMainWindow):

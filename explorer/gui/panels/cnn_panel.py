@@ -79,6 +79,7 @@ class CNNSettings(SettingsForm):
         self.section("Network")
         self.preset = QtWidgets.QComboBox()
         self.preset.addItems(cnn_presets())
+        self.preset.setPlaceholderText("(the builder's network)")
         self.preset.setToolTip("A CNN from the builder's presets (Build > Architecture builder designs others)")
         self.preset.currentTextChanged.connect(self._preset_changed)
         form.addRow("Preset", self.preset)
@@ -102,7 +103,10 @@ class CNNSettings(SettingsForm):
     def set_config(self, config: CNNConfig) -> None:
         super().set_config(config)
         self.preset.blockSignals(True)
-        self.preset.setCurrentText(config.preset)
+        if config.spec is None:
+            self.preset.setCurrentText(config.preset)
+        else:  # the builder's network: no preset's name stands beside it
+            self.preset.setCurrentIndex(-1)
         self.preset.blockSignals(False)
         self.network.setText(f"{config.network_name()}" + (" (from the builder)" if config.spec is not None else ""))
         self.image_folder.setText(config.image_folder or "(none)")
