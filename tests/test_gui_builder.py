@@ -125,6 +125,10 @@ def test_parameter_arithmetic_matches_the_lecture(builder):
 
 def test_parsers():
     assert parse_shape("1x28x28") == (1, 28, 28) and parse_shape("784") == (784,)
+    assert parse_shape("1, 28, 28") == (1, 28, 28) and parse_shape(" 3 × 32 × 32 ") == (3, 32, 32)
+    for missing in ("x28x28", "1x28x", "1xx28"):  # one size deleted: refused, not read as another shape
+        with pytest.raises(ValueError, match="a size is missing"):
+            parse_shape(missing)
     with pytest.raises(ValueError):
         parse_shape("0x3")
     assert parse_params("out_channels=6, kernel_size=5", "Conv2d") == {"out_channels": 6, "kernel_size": 5}

@@ -29,9 +29,12 @@ def format_shape(shape) -> str:
 
 def parse_shape(text: str) -> tuple[int, ...]:
     """'1x28x28' (or '1, 28, 28') -> (1, 28, 28); raises ValueError with a readable message."""
-    parts = [p for p in text.replace(",", SHAPE_SEP).replace("×", SHAPE_SEP).replace(" ", "").split(SHAPE_SEP) if p]
-    if not parts:
+    flat = text.replace(",", SHAPE_SEP).replace("×", SHAPE_SEP).replace(" ", "")
+    if not flat:
         raise ValueError("the input shape is empty: write it like 1x28x28 (channels x height x width) or 784")
+    parts = flat.split(SHAPE_SEP)
+    if not all(parts):  # ("x28x28", one size deleted, was taken as 28x28: another network than the one meant)
+        raise ValueError(f"input shape {text!r}: a size is missing; write it like 1x28x28")
     try:
         shape = tuple(int(p) for p in parts)
     except ValueError:
