@@ -1,7 +1,9 @@
 """The timeline bar: scrub back through the kept views while training goes on, then back to live."""
 
+from pathlib import Path
+
 import numpy as np
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
 from explorer.core.engine.session import RUNNING
 from explorer.core.families.autoencoder.trainer import AutoencoderConfig
@@ -66,7 +68,7 @@ def scrub_while_training(qtbot, win):
     assert win.session.wait(10)
 
 
-def test_rbm_scrub_live_keys_and_reset(qtbot, settings):
+def test_rbm_scrub_live_keys_and_reset(qtbot, settings, tmp_path, monkeypatch):
     win = open_window(qtbot, settings, RBMConfig(dataset="bars", bars_size=6, hidden=16, batch_size=20,
                                                  device="cpu", seed=0))
     try:
@@ -101,6 +103,20 @@ def test_rbm_scrub_live_keys_and_reset(qtbot, settings):
         # after training stopped, scrubbing still works (paused: the snapshots are all kept)
         bar.show_index(1)
         assert panel.viewing is tl.at(1) and same(panel.filters.current_image(), drawn_filters(tl.at(1), panel.filters))
+        # a view exported now is named by the step it shows, and the next export opens where the last went
+        asked = []
+
+        def save_as(_parent, _title, start, _filter):
+            asked.append(start)
+            return str(tmp_path / "figs" / Path(start).name), ""
+
+        (tmp_path / "figs").mkdir()
+        monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", save_as)
+        panel.filters._export_dialog("png")
+        assert asked[0].startswith("filters-") and asked[0].endswith(f"-step-{tl.at(1).step}.png")
+        assert (tmp_path / "figs" / asked[0]).is_file()
+        panel.filters._export_dialog("svg")
+        assert asked[1] == str(tmp_path / "figs" / asked[0].replace(".png", ".svg"))
         # a step while scrubbed is recorded but not drawn
         seq = tl.newest.seq
         qtbot.keyClick(win, QtCore.Qt.Key.Key_S)

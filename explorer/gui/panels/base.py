@@ -411,6 +411,18 @@ class LivePanel(QtCore.QObject):
             if self.session is not None:
                 self._update_stats(self.session)  # (it says which step the views show)
 
+    def shown_step(self) -> int | None:
+        """The step the views show, where it is certain: the kept one scrubbed back to, or the last snapshot
+        while training stands still; None while it runs (the views change under an export). A view's ⤓ export
+        names its file by it (a view exported scrubbed back did not say which step it showed)."""
+        if self._viewing is not None:
+            return int(self._viewing.step)
+        s = self.session
+        snap = s.latest_snapshot() if s is not None else None
+        if snap is None or s is None or snap.run_id != s.run_id or not s.thread_idle():
+            return None
+        return int(snap.step)
+
     def view_kept(self, snap: Snapshot) -> None:
         """Show a kept snapshot (from ``timeline``) in this panel's views until :meth:`go_live`."""
         self.viewing = snap

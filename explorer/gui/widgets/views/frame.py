@@ -278,16 +278,29 @@ class _ViewFrame(QtWidgets.QWidget):
     def _has_csv(self) -> bool:
         return type(self).export_csv is not _ViewFrame.export_csv
 
-    def _export_dialog(self, kind: str) -> None:
+    export_folder = ""  # the folder of the last view exported (the next export's dialog opens there)
+
+    def export_name(self, kind: str) -> str:
+        """The file name an export suggests: the view's title, and the step it shows where the window's panel
+        knows it for certain (scrubbed back, or paused: ``shown_step``), "filters-step-5000.png"."""
         name = "".join(c if c.isalnum() else "-" for c in self.title.text().lower()).strip("-")[:40] or "view"
+        panel = getattr(self.window(), "panel", None)
+        step = panel.shown_step() if callable(getattr(panel, "shown_step", None)) else None
+        return f"{name}-step-{step}.{kind}" if step is not None else f"{name}.{kind}"
+
+    def _export_dialog(self, kind: str) -> None:
         filters = {"png": "PNG image (*.png)", "svg": "SVG drawing (*.svg)", "csv": "CSV table (*.csv)"}
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export view", f"{name}.{kind}", filters[kind])
+        start = str(Path(_ViewFrame.export_folder) / self.export_name(kind)) if _ViewFrame.export_folder \
+            else self.export_name(kind)
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export view", start, filters[kind])
         if not path:
             return
         try:
             {"png": self.export_png, "svg": self.export_svg, "csv": self.export_csv}[kind](path)
         except (OSError, ValueError) as exc:
             QtWidgets.QMessageBox.warning(self, "Export failed", f"Could not write {path}: {exc}")
+            return
+        _ViewFrame.export_folder = str(Path(path).parent)
 
     def _without_export_button(self):
         """For an export: the ⤓ button is not drawn (its room stays, so nothing moves)."""
