@@ -265,6 +265,15 @@ def test_an_unsaved_network_comes_back_when_the_builder_opens_again(qtbot, tmp_p
     qtbot.addWidget(third)
     assert S.spec_to_dict(third.builder.spec) != edited  # nothing unsaved to bring back
 
+    # a lecture's step loads a preset over an unsaved network: it stays kept, and comes back next time
+    third.builder.add_layer("ReLU")
+    mine = S.spec_to_dict(third.builder.spec)
+    third.builder.load_preset("unet-small", keep_unsaved=True)
+    assert third.builder.spec.name == "unet-small" and S.spec_to_dict(S.load_spec(kept)) == mine
+    fourth = BuilderWindow()
+    qtbot.addWidget(fourth)
+    assert S.spec_to_dict(fourth.builder.spec) == mine
+
 
 def test_a_preset_edited_in_the_builder_trains_under_a_name_that_says_so(qtbot, settings):
     """LeNet-5 with its first convolution at 8 channels trained as "CNN lenet5 (..., 62,558 parameters)" and the

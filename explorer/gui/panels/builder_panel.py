@@ -284,6 +284,7 @@ class ArchitectureBuilder(QtWidgets.QWidget):
         self.info = S.infer(self.spec)
         self.path: Path | None = None
         self._updating = False
+        self._holding_kept = False  # (a preset loaded for a lecture: the kept network is left as it is)
         self._build_ui()
         self._refresh()
         self.undo_stack.setClean()
@@ -298,6 +299,8 @@ class ArchitectureBuilder(QtWidgets.QWidget):
         return autosave_dir() / "builder-network.json"
 
     def _keep_unsaved(self, *_args) -> None:
+        if self._holding_kept:
+            return
         path = self.unsaved_path()
         try:
             if self.undo_stack.isClean():
@@ -696,15 +699,23 @@ class ArchitectureBuilder(QtWidgets.QWidget):
         return w
 
     # -- presets, files, training -------------------------------------------------------------------------
-    def load_preset(self, name: str) -> None:
+    def load_preset(self, name: str, keep_unsaved: bool = False) -> None:
+        """Show the preset ``name``. ``keep_unsaved``: a network edited and not saved stays kept on disk (and
+        comes back next time) though the preset replaces it here: a lecture's step loads a preset into the
+        builder, which the user did not choose to do over their own network."""
         try:
             spec = S.load_preset(name)
         except S.SpecError as exc:
             self.show_message(str(exc), error=True)
             return
-        self.set_spec(spec, f"load preset {name}")
-        self.undo_stack.setClean()  # (a preset as it is: nothing of the user's to keep)
-        self._keep_unsaved()
+        self._holding_kept = keep_unsaved and not self.undo_stack.isClean()
+        try:
+            self.set_spec(spec, f"load preset {name}")
+            self.undo_stack.setClean()  # (a preset as it is: nothing of the user's to keep)
+        finally:
+            self._holding_kept = False
+        if not keep_unsaved:
+            self._keep_unsaved()
         self.preset_combo.setCurrentText(name)
         self.path = None
         self.show_message(f"Loaded preset {name}: {spec.description}")
