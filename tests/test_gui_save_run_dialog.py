@@ -56,3 +56,19 @@ def test_save_run_takes_the_typed_name_of_a_new_folder(qtbot, settings, tmp_path
         assert [p.name for p in (tmp_path / "runs").iterdir()] == ["my-first-rbm"]
     finally:
         win.close()
+
+
+def test_the_dialog_takes_no_new_folder_under_a_file_and_one_name_only(qtbot, tmp_path):
+    """"notes.txt/run" (a folder under a file) and two quoted names were taken as new folders: the save failed
+    later with its own message."""
+    from explorer.gui.window.sessions import SaveFolderDialog
+
+    (tmp_path / "notes.txt").write_text("mine")
+    dialog = SaveFolderDialog(None, "Save the run")
+    qtbot.addWidget(dialog)
+    dialog.setDirectory(str(tmp_path))
+    for name, taken in (("runs/new", True), ("notes.txt/run", False), ('"a" "b"', False), ("fresh", True)):
+        dialog.name_edit.setText(name)
+        assert (dialog.new_folder() is not None) is taken, name
+        if taken:
+            assert dialog.save_button.isEnabled(), name

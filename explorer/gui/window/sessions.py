@@ -70,11 +70,15 @@ class SaveFolderDialog(QtWidgets.QFileDialog):
         self.name_edit.textChanged.connect(self._allow_new_name)
 
     def new_folder(self) -> str | None:
-        """The typed folder, if it does not exist yet (its parent folders need not exist either)."""
+        """The typed folder, if it does not exist yet (its parent folders need not exist either, but the nearest
+        one that does must be a folder: "notes.txt/run" could never be made)."""
         files = self.selectedFiles()
-        if not self.name_edit.text().strip() or not files or os.path.lexists(files[0]):
+        if not self.name_edit.text().strip() or len(files) != 1 or os.path.lexists(files[0]):
             return None
-        return files[0]
+        nearest = Path(files[0]).parent
+        while not os.path.lexists(nearest) and nearest != nearest.parent:
+            nearest = nearest.parent
+        return files[0] if nearest.is_dir() else None
 
     def _allow_new_name(self) -> None:
         if self.new_folder() is not None:
