@@ -25,12 +25,16 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGINT is a POS
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start(out: Path, *python_options: str) -> subprocess.Popen:
+MODULE = ("-m", "explorer")
+CONSOLE_SCRIPT = ("-c", "from explorer.entry import run; run()")  # (what pip's network-explorer script runs)
+
+
+def start(out: Path, *python_options: str, program: tuple[str, ...] = MODULE) -> subprocess.Popen:
     """``python -m explorer train rbm`` on the bundled digits, tiny and long, writing ``out``."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NETWORK_EXPLORER_LOG_DIR": str(out.parent / "log")}
     # (Ctrl+C as from a terminal: a shell that starts a job in the background has it ignored, and Python
     # started with it ignored leaves it so)
-    return subprocess.Popen([sys.executable, *python_options, "-m", "explorer", "train", "rbm", "--hidden", "8",
+    return subprocess.Popen([sys.executable, *python_options, *program, "train", "rbm", "--hidden", "8",
                              "--device", "cpu", "--epochs", "100000", "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -85,11 +89,13 @@ def test_ctrl_c_mid_training_says_the_step_and_that_the_run_folder_was_not_writt
     check_out_folder(out, lines[0])
 
 
-def test_ctrl_c_while_the_command_line_loads_says_nothing_was_written(tmp_path):
+@pytest.mark.parametrize("program", [MODULE, CONSOLE_SCRIPT], ids=["python -m explorer", "network-explorer"])
+def test_ctrl_c_while_the_command_line_loads_says_nothing_was_written(tmp_path, program):
     """Early: the command line is being imported (``-X importtime`` lists each module as it is done), or,
-    where the signal comes later than that, torch is; either way nothing was written and it says so."""
+    where the signal comes later than that, torch is; either way nothing was written and it says so. The
+    console script's import of the command line was not guarded (``python -m explorer``'s was)."""
     out = tmp_path / "run"
-    proc = start(out, "-X", "importtime")
+    proc = start(out, "-X", "importtime", program=program)
     err = read_until(proc, rb"\| +explorer\.cli\.\w+\n")  # a module of the command line's imported
     status, stdout, err_text = interrupt(proc, err)
     lines = [ln for ln in err_text.splitlines() if ln.startswith("explorer:")]
@@ -141,3 +147,11 @@ def test_after_a_ctrl_c_a_second_one_is_ignored_while_the_line_is_said():
         time.sleep(0.05)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_the_console_script_is_the_guarded_entry_point():
+    import tomllib
+
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        scripts = tomllib.load(f)["project"]["scripts"]
+    assert scripts == {"network-explorer": "explorer.entry:run"}
