@@ -29,7 +29,15 @@ from explorer.gui.widgets.featuremaps import FeatureMapStack, InputView
 from explorer.gui.widgets.gallery import ImageGallery
 from explorer.gui.widgets.hover import esc
 from explorer.gui.widgets.settings_form import SettingsForm
-from explorer.gui.widgets.views import BarView, CurveView, HeatmapView, MosaicView, _caption_label, _title_label
+from explorer.gui.widgets.views import (
+    BarView,
+    CurveView,
+    HeatmapView,
+    MosaicView,
+    _caption_label,
+    _title_label,
+    tile_images,
+)
 
 _SHORT = {"Conv2d": "conv", "MaxPool2d": "max", "AvgPool2d": "avg", "LocalContrastNorm": "LCN", "ReLU": "relu",
           "Tanh": "tanh", "Sigmoid": "sigm", "Dropout": "drop", "Concat": "cat", "Softmax": "smax"}
@@ -253,10 +261,7 @@ class LabelledMosaic(MosaicView):
         if not texts_shown:
             gap_x, strip = 1, 1
         py, px = h + strip, w + gap_x
-        mosaic = np.full((rows * py, cols * px - gap_x), np.nan, dtype=np.float32)
-        for i in range(n):
-            r, c = divmod(i, cols)
-            mosaic[r * py: r * py + h, c * px: c * px + w] = imgs[i]
+        mosaic = tile_images(imgs, (h, w), cols=cols, pad=(strip, gap_x))
         self._row_texts = []
         self._rows_fit = False
         self._pitch = (py, px)
@@ -274,7 +279,7 @@ class LabelledMosaic(MosaicView):
             t.setPos(c * px + w / 2, r * py + h + LABEL_GAP_PX / scale)
             t.setVisible(texts_shown)
         side = (gap_x - 1) / 2  # a text wider than its tile reaches past the first and last tiles
-        self.viewbox.setRange(xRange=(-side, mosaic.shape[1] + side), yRange=(0, mosaic.shape[0]), padding=0.01)
+        self.viewbox.setRange(xRange=(-side, mosaic.shape[1] + side), yRange=(0, rows * py), padding=0.01)
 
 
 class CNNPanel(LivePanel):

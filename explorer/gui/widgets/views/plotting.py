@@ -39,9 +39,10 @@ def mosaic_columns(shape: tuple[int, ...], width: float, height: float) -> int:
     return best
 
 
-def tile_images(images: np.ndarray, image_shape: Sequence[int], cols: int | None = None, pad: int = 1,
-                normalize: str = "none") -> np.ndarray:
-    """Arrange ``n`` flat (or 2-D) images into one 2-D mosaic with ``pad``-pixel NaN gaps.
+def tile_images(images: np.ndarray, image_shape: Sequence[int], cols: int | None = None,
+                pad: int | tuple[int, int] = 1, normalize: str = "none") -> np.ndarray:
+    """Arrange ``n`` flat (or 2-D) images into one 2-D mosaic with ``pad``-pixel NaN gaps (one number, or the
+    gaps between rows and between columns: room for a text under each tile).
 
     ``normalize``: ``"none"`` keeps values; ``"symmetric"`` scales each tile by its largest
     absolute value into [-1, 1] (filters: sign and shape matter, not their overall size);
@@ -61,10 +62,12 @@ def tile_images(images: np.ndarray, image_shape: Sequence[int], cols: int | None
         imgs = (imgs - lo) / np.where(hi > lo, hi - lo, 1.0)
     cols = cols or int(math.ceil(math.sqrt(n)))
     rows = int(math.ceil(n / cols))
-    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), GAP, dtype=np.float32)
+    pad_y, pad_x = (pad, pad) if isinstance(pad, int) else pad
+    py, px = h + pad_y, w + pad_x
+    out = np.full((rows * py - pad_y, cols * px - pad_x), GAP, dtype=np.float32)
     for i in range(n):
         r, c = divmod(i, cols)
-        out[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = imgs[i]
+        out[r * py: r * py + h, c * px: c * px + w] = imgs[i]
     return out
 
 
