@@ -26,10 +26,12 @@ class EndLabel(pg.TextItem):
     def __init__(self, text: str, colour):
         super().__init__(text, color=colour, anchor=(1.0, 1.0), fill=pg.mkBrush(*LEGEND_BRUSH))
         self.setZValue(14)
+        self._large: bool | None = None
+        self._heights: dict[bool, float] = {}  # in large type or not: a line's height, measured once
         self.set_large(False)
 
     def set_large(self, large: bool) -> None:
-        if getattr(self, "_large", None) is large:
+        if self._large is large:
             return
         self._large = large
         font = QtGui.QFont()
@@ -39,13 +41,12 @@ class EndLabel(pg.TextItem):
     def height_in(self, large: bool) -> float:
         """The name's height in pixels in large type or not: measured once in each (a line's height does not
         change with its words), so that choosing one type at each redraw does not set the other and back."""
-        heights = self.__dict__.setdefault("_heights", {})
-        if large not in heights:
-            was = getattr(self, "_large", large)
+        if large not in self._heights:
+            was = bool(self._large)
             self.set_large(large)
-            heights[large] = self.textItem.boundingRect().height()
+            self._heights[large] = self.textItem.boundingRect().height()
             self.set_large(was)
-        return heights[large]
+        return self._heights[large]
 
 
 class CurveEndLabels(QtCore.QObject):
@@ -58,6 +59,15 @@ class CurveEndLabels(QtCore.QObject):
         self.plot = plot
         self.labels: dict[str, EndLabel] = {}
         self.large = False
+
+    def keep_placed(self, legend, place) -> None:
+        """Have ``place`` (the view's own, which knows its curves) name the curves again whenever the legend
+        folds, unfolds or opens, the ranges move, or the plot takes another size (a paused run's plot, put in
+        presentation mode's column, is resized without a redraw)."""
+        legend.shown_changed = place
+        vb = self.plot.getPlotItem().vb
+        vb.sigRangeChanged.connect(place)
+        vb.sigResized.connect(place)
 
     def set_large(self, large: bool) -> None:
         self.large = large
