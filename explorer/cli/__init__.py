@@ -47,7 +47,6 @@ import select
 import signal
 import stat
 import sys
-import threading
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -69,7 +68,15 @@ from explorer.cli import (
     spec,
     train,
 )
-from explorer.cli.common import WORK, OneLineParser, UsageError, check_out_options, one_line, option_for
+from explorer.cli.common import (
+    WORK,
+    OneLineParser,
+    UsageError,
+    check_out_options,
+    ignore_further_ctrl_c,
+    one_line,
+    option_for,
+)
 from explorer.core.limits import LimitError
 from explorer.core.logs import configure_logging, log_file
 
@@ -192,11 +199,9 @@ def _stdout_closed() -> bool:
 
 
 def _interrupted() -> int:
-    """The line of a Ctrl+C, and its status. A second Ctrl+C from here on is ignored (a quick double press is
-    common): it raised in this line's making, in the flush or the log's closing after it, as a traceback and
-    death by SIGINT. The process ends soon after (:func:`run`)."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """The line of a Ctrl+C, and its status; a second Ctrl+C from here on (this line's making, the flush and
+    the log's closing in :func:`run`) is ignored."""
+    ignore_further_ctrl_c()
     print(f"explorer: {one_line(WORK.interrupted())}", file=sys.stderr)
     return EXIT_INTERRUPTED
 
@@ -214,10 +219,10 @@ def run(prog: str = PROG) -> NoReturn:
       modules torn down) ran with Python's handler in place: a Ctrl+C then raised KeyboardInterrupt inside
       those handlers, printed as tracebacks ("Exception ignored in atexit callback"), and the command's status
       stood. It now ends the process with the same line as :func:`main` and status 130.
-    * before :func:`main`, while the command line itself loads: ``explorer/__main__.py`` catches it.
+    * before :func:`main`, while the command line itself loads: :func:`explorer.entry.run` catches it.
     """
     status = main(prog=prog)
-    _stdout_closed()  # (flushed; a closed pipe's unwritten output dropped, not reported again at exit)
+    _stdout_closed()  # (a closed pipe: what is left to write goes nowhere, not reported again at exit)
     _flush()
     if status == EXIT_INTERRUPTED:
         logging.shutdown()

@@ -281,6 +281,14 @@ WORK = Work()
 """The running command's: ``explorer.cli.main`` resets it, ``run_training`` keeps it up to date."""
 
 
+def ignore_further_ctrl_c() -> None:
+    """Once a Ctrl+C is being handled, ignore the next (a quick double press is common): a second
+    KeyboardInterrupt raised in the first one's handling printed a traceback and ended the process by SIGINT.
+    The process ends soon after. (Only the main thread may set a signal's handler.)"""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @contextlib.contextmanager
 def ctrl_c_held() -> Iterator[None]:
     """Run the block whole, a Ctrl+C during it raised (KeyboardInterrupt) once it is done: for writing a run

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from explorer.cli.common import WORK, Progress, UsageError, count_samples, report
+from explorer.cli.common import WORK, Progress, UsageError, count_samples, ignore_further_ctrl_c, report
 
 if TYPE_CHECKING:  # torch loads in the ranks, never when the command line is built (the app's start stays fast)
     import torch
@@ -77,8 +75,7 @@ def run_data_parallel(args: argparse.Namespace, family: str, build: Callable[[ar
         sys.stderr.write(f"train {family} --gpus {args.gpus}: {exc}\n")
         return 1
     except KeyboardInterrupt:  # the ranks have ended: the folder is the one before or rank 0's new one, whole
-        if threading.current_thread() is threading.main_thread():  # (a second Ctrl+C: the line is said anyway)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        ignore_further_ctrl_c()  # (a second Ctrl+C: the folder is looked at and the line said anyway)
         if not args.quiet:
             sys.stderr.write("\n")  # (rank 0's progress bar, ended mid-line)
         if out is not None:

@@ -291,6 +291,7 @@ class ArchitectureBuilder(QtWidgets.QWidget):
         # a network edited since it was opened, saved or loaded is kept on disk as it changes, until it is
         # saved or replaced: closing the app (or its crash) lost it, though nobody had saved it
         self.undo_stack.indexChanged.connect(self._keep_unsaved)
+        self.undo_stack.cleanChanged.connect(self._keep_unsaved)  # (saved, opened, a preset: let go)
 
     # -- the unsaved network, kept ------------------------------------------------------------------------
     @staticmethod
@@ -714,8 +715,6 @@ class ArchitectureBuilder(QtWidgets.QWidget):
             self.undo_stack.setClean()  # (a preset as it is: nothing of the user's to keep)
         finally:
             self._holding_kept = False
-        if not keep_unsaved:
-            self._keep_unsaved()
         self.preset_combo.setCurrentText(name)
         self.path = None
         self.show_message(f"Loaded preset {name}: {spec.description}")
@@ -734,7 +733,6 @@ class ArchitectureBuilder(QtWidgets.QWidget):
             return False
         self.set_spec(spec, f"open {Path(path).name}")
         self.undo_stack.setClean()
-        self._keep_unsaved()
         self.path = Path(path)
         info = S.infer(spec)
         if info.valid:
@@ -757,7 +755,6 @@ class ArchitectureBuilder(QtWidgets.QWidget):
             return False
         self.path = Path(path)
         self.undo_stack.setClean()
-        self._keep_unsaved()
         self.show_message(f"Saved {path}.")
         return True
 
