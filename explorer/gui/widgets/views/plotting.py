@@ -403,10 +403,12 @@ class RangeKeeper:
             return hits
 
         first = min(max(step - pad * per_x, x0), x1 - width)
+        first_hits = covered_at(first)
+        if not first_hits:  # (the usual case: its own step is clear)
+            return float(first + pad * per_x)
         last = mark.pos().x() - pad * per_x  # (where it stands: kept while clear)
-        for left in (first, last) if x0 <= last <= x1 - width else (first,):
-            if not covered_at(left):  # (the usual case: its own step is clear)
-                return float(left + pad * per_x)
+        if x0 <= last <= x1 - width and not covered_at(last):
+            return float(last + pad * per_x)
         # every place along the edge, a quarter of the text's width apart: each curve's lowest and highest
         # values in quarter-width bins (one pass over its points), four bins to a place
         quarter = width / 4
@@ -429,7 +431,7 @@ class RangeKeeper:
             hits += (w_low <= hi) & (w_high >= lo)
         places = np.minimum(edges[:n_bins - 3], x1 - width)
         best = int(np.lexsort((np.abs(places - first), hits))[0])
-        if hits[best] >= covered_at(first):  # (none clearer than its own step's place)
+        if hits[best] >= first_hits:  # (none clearer than its own step's place)
             return float(first + pad * per_x)
         return float(places[best] + pad * per_x)
 
