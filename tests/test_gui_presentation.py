@@ -317,10 +317,8 @@ def test_the_models_first_shown_in_presentation_mode_fit_the_window_after_it(qtb
         win.close()
 
 
-def test_v_brings_the_panels_other_views_beside_the_centre_in_presentation_mode(qtbot, tmp_path):
-    """Presentation mode showed each panel's two chosen views only: the LSTM's gradient against distance, the
-    lesson's point, was out of reach until the mode was left. V swaps the lower one for the panel's next view
-    (Shift+V the previous), never the settings; leaving the mode puts every dock back."""
+def active_lstm_window(qtbot, tmp_path) -> MainWindow:
+    """The LSTM's window, training on a thread, shown and active (its shortcuts need the active window)."""
     from explorer.core.families.recurrent.trainer import LSTMConfig
 
     settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
@@ -330,7 +328,15 @@ def test_v_brings_the_panels_other_views_beside_the_centre_in_presentation_mode(
     win.show()
     qtbot.waitExposed(win)
     win.activateWindow()
-    qtbot.waitUntil(win.isActiveWindow, timeout=5000)  # window shortcuts need the active window
+    qtbot.waitUntil(win.isActiveWindow, timeout=5000)
+    return win
+
+
+def test_v_brings_the_panels_other_views_beside_the_centre_in_presentation_mode(qtbot, tmp_path):
+    """Presentation mode showed each panel's two chosen views only: the LSTM's gradient against distance, the
+    lesson's point, was out of reach until the mode was left. V swaps the lower one for the panel's next view
+    (Shift+V the previous), never the settings; leaving the mode puts every dock back."""
+    win = active_lstm_window(qtbot, tmp_path)
     docks = win.docks
     try:
         qtbot.keyClick(win, QtCore.Qt.Key.Key_F5)
@@ -370,16 +376,7 @@ def test_v_brings_the_panels_other_views_beside_the_centre_in_presentation_mode(
 def test_the_modes_keys_reach_the_window_when_a_number_box_had_the_focus(qtbot, tmp_path):
     """Hiding the settings for the mode handed the focus on to the LSTM's Unit box, which took Space and V for
     itself: the teacher pressed Space and nothing trained."""
-    from explorer.core.families.recurrent.trainer import LSTMConfig
-
-    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
-    settings.setValue("training/process", False)
-    win = MainWindow(LSTMConfig(device="cpu"), settings=settings)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()
-    qtbot.waitUntil(win.isActiveWindow, timeout=5000)
+    win = active_lstm_window(qtbot, tmp_path)
     try:
         win.panel.unit_spin.setFocus()
         qtbot.waitUntil(win.panel.unit_spin.hasFocus, timeout=2000)

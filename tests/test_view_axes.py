@@ -421,11 +421,9 @@ def test_a_legend_takes_presentation_modes_type_and_gives_it_back(qtbot):
     assert [label.opts["size"] for _s, label in legend.items] == ["9pt", "9pt"]
 
 
-def test_a_folded_legend_leaves_the_curves_named_at_their_ends(qtbot):
-    """In presentation mode at 1366x768 the LSTM's loss plot folded its legend into "≡ legend", which opens
-    under a pointer nobody moves at a projector: an orange and a red curve, and no word of which was the
-    LSTM. The prominent curves are now named at their ends, in their colours, none over another; the thin
-    per-step trace is not; the names go when the legend is in sight."""
+def folded_loss_view(qtbot) -> CurveView:
+    """A loss plot of a thin per-step trace and three prominent curves (keys heldout, compare, baseline), too
+    short for its legend: folded into "≡ legend", room for three names."""
     v = CurveView("Loss", "caption", ylabel="loss")
     x = np.arange(200.0)
     v.add_series("loss", "training loss (per step)", "#5c6b80", width=1)
@@ -435,9 +433,18 @@ def test_a_folded_legend_leaves_the_curves_named_at_their_ends(qtbot):
         v.add_series(key, name, colour, width=2.5)
         v.append(key, x, np.full(200, level))
     v.redraw()
-    shown(v, qtbot, (420, 190))  # (folded, and room for three names)
+    shown(v, qtbot, (420, 190))
     v.legend.place(force=True)
     qtbot.waitUntil(lambda: v.legend.folded)  # (no redraw: a paused run's plot folds its legend on a resize)
+    return v
+
+
+def test_a_folded_legend_leaves_the_curves_named_at_their_ends(qtbot):
+    """In presentation mode at 1366x768 the LSTM's loss plot folded its legend into "≡ legend", which opens
+    under a pointer nobody moves at a projector: an orange and a red curve, and no word of which was the
+    LSTM. The prominent curves are now named at their ends, in their colours, none over another; the thin
+    per-step trace is not; the names go when the legend is in sight."""
+    v = folded_loss_view(qtbot)
     labels = v.end_labels.labels
     assert {k for k, lab in labels.items() if lab.isVisible()} == {"heldout", "compare", "baseline"}
     assert {labels[k].toPlainText() for k in labels} == {"held-out", "RNN alongside", "baseline"}
@@ -488,26 +495,17 @@ def test_a_plot_too_short_for_every_name_takes_the_usual_type_then_names_the_fir
     """In presentation mode at 1366x768 the LSTM's gradient view (about 70 px of plot) had its names in large
     type pushed up over "≡ legend". A short plot sets them in the usual type; a plot too short for that too names
     the first curves that fit below the chip, the legend the others."""
-    v = CurveView("Loss", "caption", ylabel="loss")
-    x = np.arange(200.0)
-    v.add_series("loss", "training loss (per step)", "#5c6b80", width=1)
-    v.append("loss", x, 0.2 + 0.1 * (x % 2))
-    for key, name, colour, level in (("a", "held-out", "#ffb74d", 0.01), ("b", "RNN alongside", "#bf616a", 0.16),
-                                     ("c", "baseline", "#a3be8c", 0.158)):
-        v.add_series(key, name, colour, width=2.5)
-        v.append(key, x, np.full(200, level))
-    v.redraw()
-    shown(v, qtbot, (420, 190))
-    v.legend.place(force=True)
-    qtbot.waitUntil(lambda: v.legend.folded)
+    v = folded_loss_view(qtbot)
+    NAMED = ("heldout", "compare", "baseline")  # (in the order the curves were added)
+    first, last = NAMED[0], NAMED[-1]
     labels = v.end_labels.labels
     v.legend.set_large(True)  # (as presentation mode sets the view's type)
     v.end_labels.set_large(True)
     v.resize(420, 260)  # room for three names in large type, not for the legend
-    qtbot.waitUntil(lambda: labels["a"].textItem.font().pointSizeF() == OFF_SCALE_LARGE_PT, timeout=3000)
+    qtbot.waitUntil(lambda: labels[first].textItem.font().pointSizeF() == OFF_SCALE_LARGE_PT, timeout=3000)
 
     def check(sizes: dict) -> None:
-        shown_keys = [k for k in "abc" if labels[k].isVisible()]
+        shown_keys = [k for k in NAMED if labels[k].isVisible()]
         assert {k: labels[k].textItem.font().pointSizeF() for k in shown_keys} == sizes
         area = v.plot.getPlotItem().vb.sceneBoundingRect()
         chip = v.legend.chip.sceneBoundingRect()
@@ -515,18 +513,18 @@ def test_a_plot_too_short_for_every_name_takes_the_usual_type_then_names_the_fir
         assert all(area.adjusted(-1, -1, 1, 1).contains(r) and not r.intersects(chip) for r in rects), (area, chip, rects)
         assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])
 
-    check(dict.fromkeys("abc", OFF_SCALE_LARGE_PT))
+    check(dict.fromkeys(NAMED, OFF_SCALE_LARGE_PT))
     v.resize(420, 215)  # (a resize alone places them: the run is paused)
-    qtbot.waitUntil(lambda: labels["a"].textItem.font().pointSizeF() == OFF_SCALE_PT, timeout=3000)
-    check(dict.fromkeys("abc", OFF_SCALE_PT))
+    qtbot.waitUntil(lambda: labels[first].textItem.font().pointSizeF() == OFF_SCALE_PT, timeout=3000)
+    check(dict.fromkeys(NAMED, OFF_SCALE_PT))
     v.resize(420, 175)
-    qtbot.waitUntil(lambda: not labels["c"].isVisible(), timeout=3000)
-    shown_keys = [k for k in "abc" if labels[k].isVisible()]
-    assert shown_keys and shown_keys == list("abc")[:len(shown_keys)]  # the first curves, in their order
+    qtbot.waitUntil(lambda: not labels[last].isVisible(), timeout=3000)
+    shown_keys = [k for k in NAMED if labels[k].isVisible()]
+    assert shown_keys and shown_keys == list(NAMED)[:len(shown_keys)]  # the first curves, in their order
     check(dict.fromkeys(shown_keys, OFF_SCALE_PT))
     v.resize(420, 260)
-    qtbot.waitUntil(lambda: labels["c"].isVisible(), timeout=3000)
-    check(dict.fromkeys("abc", OFF_SCALE_LARGE_PT))
+    qtbot.waitUntil(lambda: labels[last].isVisible(), timeout=3000)
+    check(dict.fromkeys(NAMED, OFF_SCALE_LARGE_PT))
 
 
 def test_the_viewed_step_mark_keeps_its_text_inside_a_short_plot(qtbot):
