@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from explorer.core.engine.session import TrainingSession
-from explorer.core.engine.threads import LONG_STEP_S, ThreadTuner, candidate_counts
+from explorer.core.engine.threads import ALONE, LONG_STEP_S, ProductTeam, ThreadTuner, candidate_counts
 from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
 
 
@@ -237,3 +237,73 @@ def test_a_new_training_thread_uses_its_own_count_not_the_last_one_set_elsewhere
         assert seen == [DEFAULT_THREADS] and s.threads_in_use == DEFAULT_THREADS
     finally:
         torch.set_num_threads(main)
+
+
+# -- ProductTeam: the products on the training thread's threads, the rest on one -----------------------
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def threads_seen(op):
+    """``op`` wrapped to record the thread count each call runs at."""
+    seen = []
+
+    def wrapped(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return op(*args, **kwargs)
+
+    return wrapped, seen
+
+
+def test_a_product_team_lends_its_threads_to_products_only_and_gives_them_back(two_threads):
+    product, seen = threads_seen(torch.mm)
+    a = torch.ones(3, 3)
+    with ProductTeam(torch.device("cpu")) as team:
+        assert team.size == 2 and torch.get_num_threads() == 1
+        out = team(product, a, a)
+        assert torch.get_num_threads() == 1
+        team(product, a, a)
+    assert seen == [2, 2] and torch.equal(out, torch.full((3, 3), 3.0))
+    assert torch.get_num_threads() == 2 and team.size == 1
+    with pytest.raises(ZeroDivisionError), ProductTeam() as team:  # an error in a step
+        team(lambda: 1 / 0)
+    assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("device, threads", [("cpu", 1), ("cuda", 2), ("meta", 2)])
+def test_a_product_team_changes_nothing_with_one_thread_or_off_the_cpu(device, threads):
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        product, seen = threads_seen(torch.mm)
+        with ProductTeam(torch.device(device)) as team:
+            assert team.size == 1 and torch.get_num_threads() == threads
+            team(product, torch.ones(1, 1), torch.ones(1, 1))
+        product_alone, seen_alone = threads_seen(torch.mm)
+        ALONE(product_alone, torch.ones(1, 1), torch.ones(1, 1))  # never entered: runs as it comes
+        assert seen == [threads] and seen_alone == [threads] and torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_an_rbm_step_runs_its_products_on_the_threads_and_its_samples_and_sums_on_one(two_threads, monkeypatch):
+    addmm, products = threads_seen(torch.addmm)
+    sigmoid, sigmoids = threads_seen(torch.sigmoid)
+    monkeypatch.setattr(torch, "addmm", addmm)
+    monkeypatch.setattr(torch, "sigmoid", sigmoid)
+    trainer = tiny(RBMTrainer)
+    w_addmm, updates = threads_seen(trainer.rbm.W.addmm_)
+    monkeypatch.setattr(trainer.rbm.W, "addmm_", w_addmm, raising=False)
+    reference = tiny(RBMTrainer)
+    trainer.train_step()
+    assert products == [2, 2, 2] and updates == [2, 2]  # p(h|x), p(x|h^), p(h|x~); the update's two
+    assert sigmoids == [1, 1, 1] and torch.get_num_threads() == 2
+    monkeypatch.undo()
+    torch.set_num_threads(1)
+    reference.train_step()  # the same update on one thread throughout
+    assert torch.allclose(trainer.rbm.W, reference.rbm.W, atol=1e-7)
+    assert torch.equal(trainer.cd.last.h_tilde, reference.cd.last.h_tilde)

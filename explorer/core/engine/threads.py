@@ -4,7 +4,8 @@ More threads are not always faster. Between two tensor operations torch's OpenMP
 (the app waits passively, so that an idle team never spins on a core the window or another team
 needs), and waking them costs tens of microseconds each time. A small model's step is hundreds of
 short operations, so on a 2-core machine the deep MLP (784-128x5-10, batch 64) trained 2.7x faster on
-one thread than on two, and the LSTM 2.5x; the RBM 784-500 was 14% faster on two, the FCN 8%.
+one thread than on two, and the LSTM 2.5x; the RBM 784-500 was 14% faster on two, the FCN 8% (the RBM now
+gives its threads to its products only, :class:`ProductTeam`, and is 25-35% faster on two).
 No rule of thumb sorts these, so :class:`ThreadTuner` times a few blocks of real steps at each
 candidate count, alternating, and keeps the fastest. It takes half a second of training (a second
 when the counts are close), and the engine checks again now and then (with a shorter schedule), since
@@ -14,6 +15,12 @@ what the machine gives a thread changes: another program may take a core, and th
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import torch
+
+T = TypeVar("T")
 
 # above this many seconds a step, its operations are long enough that waking workers costs nothing
 # worth measuring: the tuner keeps the most threads without trying fewer
@@ -152,3 +159,64 @@ class ThreadTuner:
         parts = [f"{n} thread{'s' if n != 1 else ''} {self.per_step(n) * 1000:.1f} ms/step"
                  for n in self.counts if self.blocks[n]]
         return ", ".join(parts)
+
+
+def _openmp_backend() -> bool:
+    """Whether torch parallelises with OpenMP, whose thread count a thread may change at any moment (its
+    native pool warns and ignores a change after the first parallel operation)."""
+    return "parallel backend: OpenMP" in torch.__config__.parallel_info()
+
+
+class ProductTeam:
+    """A step's matrix products on the training thread's whole team of intra-op threads, the rest on one.
+
+    Why: with the app's passive wait policy every parallel operation wakes the sleeping workers, tens of
+    microseconds each. A large product is worth that; the elementwise operations, sums and draws between
+    products are not. On the 2-core machine an RBM 784-500's CD-1 step (batch 100) spent more than a
+    sixth of its time waking workers for them: its sums for the biases took 345 us on two threads against
+    40 us on one, a comparison 140 against 51 us, while its products ran 1.4x faster on two. Giving the
+    products the team and everything else one thread made the step 25-35% faster than on either count
+    alone (``benchmarks/rbm_speed.py``; docs/performance.md). Changing OpenMP's count costs about 0.1 us.
+
+    Use::
+
+        with ProductTeam(x.device) as team:
+            a = team(torch.addmm, d, x, W)   # on the team
+            h = torch.sigmoid(a)             # on one thread
+
+    Outside ``with``, on a device other than the CPU, with a team of one, or where torch does not
+    parallelise with OpenMP, a call just runs the operation and nothing changes the thread count.
+    """
+
+    _openmp: bool | None = None
+
+    def __init__(self, device: Any = None):
+        self._cpu = device is None or getattr(device, "type", device) == "cpu"
+        self.size = 1  # the team's size while inside ``with`` (1: no split)
+
+    def __enter__(self) -> ProductTeam:
+        if ProductTeam._openmp is None:
+            ProductTeam._openmp = _openmp_backend()
+        n = torch.get_num_threads() if self._cpu and ProductTeam._openmp else 1
+        if n > 1:
+            torch.set_num_threads(1)
+        self.size = n
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.size > 1:
+            torch.set_num_threads(self.size)
+        self.size = 1
+
+    def __call__(self, op: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``op(*args, **kwargs)`` on the whole team (just ``op(...)`` when there is no split)."""
+        if self.size == 1:
+            return op(*args, **kwargs)
+        torch.set_num_threads(self.size)
+        try:
+            return op(*args, **kwargs)
+        finally:
+            torch.set_num_threads(1)
+
+
+ALONE = ProductTeam()  # never entered: runs every operation as it comes (the default where no team is given)

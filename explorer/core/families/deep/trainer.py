@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from explorer.core.data.datasets import Dataset
 from explorer.core.engine.settings import setting
+from explorer.core.engine.threads import ProductTeam
 from explorer.core.families.autoencoder.trainer import Autoencoder
 from explorer.core.families.backward import mm_input_grad, mm_weight_grad
 from explorer.core.families.base import DataSettings, MiniBatchTrainer, SavedParameter
@@ -473,8 +474,10 @@ class MLPTrainer(MiniBatchTrainer):
         x, _ = self.next_batch()
         v = self.codes(x, self.stage_index)
         if self._cd is not None:
-            # the RBM's visible units are binary (the lecture): sample them from the codes' probabilities
-            err = self._cd.step(self._cd.uniform.bernoulli(v)).recon_error
+            # the RBM's visible units are binary (the lecture): sample them from the codes' probabilities;
+            # its products on the training thread's threads, the draws and sums on one (as the RBM family)
+            with ProductTeam(self._device) as team:
+                err = self._cd.step(self._cd.uniform.bernoulli(v), team).recon_error
         else:
             ae, opt = self._pre_module, self._pre_opt
             assert isinstance(ae, Autoencoder) and opt is not None, "a stage without CD trains an autoencoder"

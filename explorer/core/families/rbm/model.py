@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from explorer.core.engine.threads import ALONE, ProductTeam
 from explorer.core.engine.uniforms import UniformSource
 
 
@@ -43,11 +44,11 @@ class RBM(torch.nn.Module):
         self.d = torch.nn.Parameter(torch.zeros(n_hidden, device=device), requires_grad=False)
 
     # -- conditionals -------------------------------------------------------------------------
-    def p_h_given_x(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(torch.addmm(self.d, x, self.W))
+    def p_h_given_x(self, x: torch.Tensor, team: ProductTeam = ALONE) -> torch.Tensor:
+        return torch.sigmoid(team(torch.addmm, self.d, x, self.W))
 
-    def p_x_given_h(self, h: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(torch.addmm(self.b, h, self.W.t()))
+    def p_x_given_h(self, h: torch.Tensor, team: ProductTeam = ALONE) -> torch.Tensor:
+        return torch.sigmoid(team(torch.addmm, self.b, h, self.W.t()))
 
     # -- energies -----------------------------------------------------------------------------
     def energy(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -155,11 +156,12 @@ class ContrastiveDivergence:
         return self.uniform.bernoulli(p)
 
     @torch.no_grad()
-    def step(self, x0: torch.Tensor) -> CDStats:
-        """One CD-k update on the mini-batch ``x0`` (rows are binary visible vectors)."""
+    def step(self, x0: torch.Tensor, team: ProductTeam = ALONE) -> CDStats:
+        """One CD-k update on the mini-batch ``x0`` (rows are binary visible vectors); its matrix products
+        on ``team`` (a :class:`ProductTeam` the caller has entered), everything else as it comes."""
         rbm = self.rbm
         # 1. h^ ~ p(h | x0)
-        ph0 = rbm.p_h_given_x(x0)
+        ph0 = rbm.p_h_given_x(x0, team)
         h_hat = self._sample(ph0)
         # 2.-3. x~ ~ p(x | h), h~ ~ p(h | x~), k times (PCD starts from the persistent chain)
         h = h_hat
@@ -167,11 +169,11 @@ class ContrastiveDivergence:
             h = self._chain_h
         px_hat = None
         for _ in range(self.k):
-            px = rbm.p_x_given_h(h)
+            px = rbm.p_x_given_h(h, team)
             if px_hat is None:
                 px_hat = px
             x_tilde = self._sample(px)
-            ph = rbm.p_h_given_x(x_tilde)
+            ph = rbm.p_h_given_x(x_tilde, team)
             h = self._sample(ph)
         h_tilde = h
         assert px_hat is not None, "validate() keeps k >= 1, so the chain ran at least once"
@@ -182,11 +184,12 @@ class ContrastiveDivergence:
         if not self.momentum and not self.weight_decay:
             # w += gamma/n (x'h^ - x~'h~), accumulated in place: no 784x500 temporaries
             scale = self.lr / n
-            rbm.W.addmm_(x0.t(), h_hat, alpha=scale).addmm_(x_tilde.t(), h_tilde, alpha=-scale)
+            team(rbm.W.addmm_, x0.t(), h_hat, alpha=scale)
+            team(rbm.W.addmm_, x_tilde.t(), h_tilde, alpha=-scale)
             rbm.b.add_(x0.sum(0) - x_tilde.sum(0), alpha=scale)
             rbm.d.add_(h_hat.sum(0) - h_tilde.sum(0), alpha=scale)
         else:
-            dW = (x0.t() @ h_hat - x_tilde.t() @ h_tilde) / n
+            dW = (team(torch.mm, x0.t(), h_hat) - team(torch.mm, x_tilde.t(), h_tilde)) / n
             db = (x0 - x_tilde).mean(0)
             dd = (h_hat - h_tilde).mean(0)
             if self.weight_decay:
@@ -199,7 +202,7 @@ class ContrastiveDivergence:
                     param.add_(grad, alpha=self.lr)
         # the training error comes for free: p(x|h^) was computed for step 2 (with PCD it is computed here)
         if self.persistent:
-            px_hat = rbm.p_x_given_h(h_hat)
+            px_hat = rbm.p_x_given_h(h_hat, team)
         recon = F.mse_loss(px_hat, x0)
         self.last = CDStats(x0, h_hat, px_hat, x_tilde, h_tilde, recon)
         self._last_settings = (self.lr, self.k, self.momentum, self.weight_decay)

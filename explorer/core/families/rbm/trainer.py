@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from explorer.core.engine.settings import setting
+from explorer.core.engine.threads import ProductTeam
 from explorer.core.families.base import DataSettings, MiniBatchTrainer, SavedParameter
 from explorer.core.families.rbm.model import BINARIZE_MODES, RBM, ContrastiveDivergence, binarize
 from explorer.core.limits import FLOAT_BYTES, check_memory
@@ -104,8 +105,10 @@ class RBMTrainer(MiniBatchTrainer):
         return x
 
     def train_step(self) -> dict[str, torch.Tensor]:
-        x0 = self.next_batch()
-        stats = self.cd.step(x0)
+        # the products on the training thread's threads, the draws and sums between them on one
+        with ProductTeam(self._device) as team:
+            x0 = self.next_batch()
+            stats = self.cd.step(x0, team)
         self.step += 1
         return {"recon_error": stats.recon_error}
 
