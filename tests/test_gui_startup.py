@@ -110,3 +110,24 @@ def test_sigterm_closes_the_window_as_its_close_button_does(tmp_path):
     assert not (slot / "running.json").exists()  # an end, not a crash, for the next start
     log = (tmp_path / "cache" / "logs" / "explorer.log").read_text()
     assert "SIGTERM: closing the windows" in log
+
+
+def test_the_first_optimisers_import_is_done_on_a_plain_thread():
+    """torch's first optimiser imports torch._dynamo (1.5 s here): the lecture's first step, a run opened or
+    the builder's check froze the window that long. The app builds a throwaway one on a plain thread once
+    its main window is up (``app.run_app``), so the first real one is quick."""
+    code = ("import sys, threading, time\n"
+            "import torch\n"
+            "from explorer.gui.startup import warm_first_optimizer\n"
+            "assert 'torch._dynamo' not in sys.modules\n"
+            "imported_in = []\n"
+            "class Finder:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'torch._dynamo': imported_in.append(threading.current_thread().name)\n"
+            "sys.meta_path.insert(0, Finder())\n"
+            "warm_first_optimizer().join()\n"
+            "torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)\n"
+            "print(imported_in, 'torch._dynamo' in sys.modules)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "['warm-optimizer'] True"

@@ -108,6 +108,29 @@ class StartupWindow(QtWidgets.QWidget):
             self.status.setToolTip(detail)
 
 
+def warm_first_optimizer() -> threading.Thread:
+    """Build and drop a throwaway optimiser on a plain thread (started; returned for a test to join).
+
+    torch's first optimiser imports ``torch._dynamo``: 1.5 s on a 2-core machine. Whatever first built a
+    model that trains in the window's own process (a lecture step's run, a run opened, the builder's check
+    of a network) froze the window that long, at the moment a teacher pressed a key. Started once the main
+    window is up, this takes that import off the GUI thread; an action that needs it meanwhile waits only
+    for what is left of it.
+    """
+
+    def build() -> None:
+        try:
+            import torch
+
+            torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+        except Exception:  # noqa: BLE001 - a warm-up only: the real optimiser reports its own faults
+            pass
+
+    thread = threading.Thread(target=build, name="warm-optimizer", daemon=True)
+    thread.start()
+    return thread
+
+
 def start_when_loaded(shell: StartupWindow, loader: CoreLoader,
                       build: Callable[[], QtWidgets.QWidget], poll_ms: int = 25) -> QtCore.QTimer:
     """Poll ``loader`` from the GUI thread; when it is done, call ``build`` (which shows the main
