@@ -22,6 +22,7 @@ from explorer.core.persist import commands
 from explorer.core.remote.client import RemoteSession, ServerAddress
 from explorer.core.remote.server import TrainingServer
 from tests.helpers import tiny_rbm_config, wait_for
+from tests.test_ddp_training import DDP_ATOL
 
 TOKEN = "d" * 32
 CNN = {"batch_size": 8, "lr": 0.05, "momentum": 0.9, "seed": 3, "device": "cpu", "eval_samples": 50}
@@ -100,7 +101,7 @@ def alive(pid: int) -> bool:
 def assert_close(got: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
     assert set(got) == set(expected)
     for name, value in expected.items():
-        assert torch.allclose(got[name], value, rtol=1e-4, atol=1e-5), name
+        assert torch.allclose(got[name], value, rtol=1e-4, atol=DDP_ATOL), name
 
 
 @contextlib.contextmanager
