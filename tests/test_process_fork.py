@@ -127,3 +127,24 @@ def test_a_request_the_forking_process_never_answered_starts_on_its_own():
     pending.conn.close()  # its socket closed: it ends, as a training process does
     pending.join(30)
     assert not pending.is_alive()
+
+
+def test_after_its_first_child_the_forking_process_takes_the_first_optimisers_imports_for_all():
+    """torch's first optimiser imports torch._dynamo (1.5 s, about 70 MB here): every training process paid it
+    while the window waited for its model (a lecture step, a family chosen). The forking process does it
+    once, idle after its first child, with no thread of torch's started (it must stay safe to fork), and the
+    children forked after it inherit it."""
+    from explorer.core.families.autoencoder.trainer import AutoencoderConfig
+
+    session().close()
+    forker = worker._forker
+    wait_for(lambda: forker.warmed, timeout=60, what="the forking process's warm-up")
+    assert os.listdir(f"/proc/{forker.popen.pid}/task") == [str(forker.popen.pid)]  # one thread, as before
+    s = ProcessSession(AutoencoderConfig(dataset="bars", bars_size=4, hidden=4, batch_size=10, device="cpu"),
+                       threads=1)  # (an optimiser's family)
+    try:
+        assert isinstance(s._process, worker.ForkedWorker)
+        s.step(3)
+        assert s.wait(30) and s.trainer.step == 3 and s.error is None
+    finally:
+        s.close()

@@ -6,7 +6,8 @@ them: the one training and the spare waiting for the next session held two copie
 imports PyTorch and the session module once and then only forks: its children share those pages with it,
 copy-on-write, and each starts in milliseconds instead of a second's import.
 
-It never runs a PyTorch operation (a child must not inherit a started OpenMP team) and is not used with a
+It never computes with PyTorch (a child must not inherit a started OpenMP team; it only allocates the one
+value of a throwaway optimiser, :func:`warm_first_optimizer`) and is not used with a
 CUDA or ROCm build of PyTorch (a process forked after the GPU driver was touched cannot use the GPU; the
 window then starts each training process on its own, as before). Its one socket (FD, a sequenced-packet
 pair) speaks in records of 9 bytes, a letter and two little-endian int32, never pickle:
@@ -15,7 +16,8 @@ pair) speaks in records of 9 bytes, a letter and two little-endian int32, never 
   ``cwd``, and which of its standard output and error follow: the child takes them, as a process
   started then would have), with a socket's descriptor attached (SCM_RIGHTS), then those of the output
   and error: fork a training process that serves that socket;
-- to the window: ``R`` (ready), ``N`` (it will not fork here: the window starts processes itself), ``P pid``
+- to the window: ``R`` (ready), ``N`` (it will not fork here: the window starts processes itself), ``W``
+  (its first optimiser's imports are done, after its first child: the children forked from now inherit them), ``P pid``
   (the child forked for the oldest request), ``X pid code`` (a child ended: its exit code, negative for a
   signal, as ``subprocess`` gives it).
 
@@ -120,6 +122,18 @@ def why_not_fork(torch_module) -> str | None:
     return None
 
 
+def warm_first_optimizer(torch_module) -> None:
+    """Build and drop an optimiser, so that the children forked after inherit what the first one imports.
+
+    torch's first optimiser imports ``torch._dynamo`` (1.5 s and about 70 MB on a 2-core machine): every
+    training process paid it, while the window waited for it to build its model (a lecture step, a family
+    chosen, a run opened), and each held its own copy. No operation runs: ``empty`` only allocates."""
+    try:
+        torch_module.optim.SGD([torch_module.empty(1, requires_grad=True)], lr=0.1)
+    except Exception:  # noqa: BLE001 - a warm-up only: a child's own optimiser reports its faults
+        pass
+
+
 def serve(ctrl: socket.socket) -> None:
     """Import what a training process needs, say whether it will fork, then fork on request until the
     window's end closes."""
@@ -139,8 +153,15 @@ def serve(ctrl: socket.socket) -> None:
     selector = selectors.DefaultSelector()
     selector.register(ctrl, selectors.EVENT_READ)
     selector.register(wake_r, selectors.EVENT_READ)
+    forked = warmed = False
     while True:
-        for key, _ in selector.select():
+        events = selector.select(0 if forked and not warmed else None)
+        if not events:  # idle after the first child (the window's first model, which waits for it)
+            warm_first_optimizer(torch)
+            warmed = True
+            ctrl.sendall(RECORD.pack(b"W", 0, 0))
+            continue
+        for key, _ in events:
             if key.fileobj == wake_r:
                 try:
                     while os.read(wake_r, 512):
@@ -162,6 +183,7 @@ def serve(ctrl: socket.socket) -> None:
                 if pid == 0:
                     _child(fds, data[1:], selector, [ctrl.fileno(), wake_r, wake_w])
                 ctrl.sendall(RECORD.pack(b"P", pid, 0))
+                forked = True
             for fd in fds:
                 os.close(fd)
             _reap(ctrl)
