@@ -1,0 +1,79 @@
+"""How long the window stands still at each step of the bundled lecture (its GUI thread is busy).
+
+The real main window at 1366x768 (Qt offscreen, training in a separate process, as the app runs by
+default, with throw-away settings), idle for ``--idle`` seconds after it is shown (a teacher's pause: the
+app's warm-ups run then, as ``explorer.gui.app.run_app`` starts them); then Ctrl+L's ``open_lecture()``
+and each later step's ``go(i)``, with ``--pause`` seconds of the event loop between steps. Printed: the
+seconds each call held the GUI thread, their largest and their sum.
+
+    python benchmarks/lecture_steps.py
+    python benchmarks/lecture_steps.py --pause 2 --size 1600x1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--idle", type=float, default=4.0, help="seconds the window stands idle before Ctrl+L")
+    ap.add_argument("--pause", type=float, default=1.0, help="seconds between two steps")
+    ap.add_argument("--size", default="1366x768", help="the window's size, WxH")
+    args = ap.parse_args(argv)
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        print(f"lecture_steps.py: error: --size: {args.size!r} is not WxH", file=sys.stderr)
+        return 2
+    if not (args.idle >= 0 and args.pause >= 0):
+        print("lecture_steps.py: error: --idle and --pause must be 0 or more", file=sys.stderr)
+        return 2
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    scratch = tempfile.mkdtemp(prefix="explorer-bench-")
+    os.environ["XDG_CONFIG_HOME"] = os.path.join(scratch, "config")  # no saved layout, no autosave offered
+    os.environ["NETWORK_EXPLORER_CACHE"] = os.path.join(scratch, "cache")
+
+    from explorer.gui.app import make_app
+    from explorer.gui.main_window import MainWindow
+    from explorer.gui.startup import warm_first_optimizer
+
+    app = make_app()
+    win = MainWindow()
+    win.resize(width, height)
+    win.show()
+    warm_first_optimizer()  # as run_app starts it once the window is up
+
+    def run_events(seconds: float) -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            app.processEvents()
+            time.sleep(0.005)
+
+    def held(call) -> float:
+        t0 = time.perf_counter()
+        call()
+        app.processEvents()
+        return time.perf_counter() - t0
+
+    run_events(args.idle)
+    times = [held(win.open_lecture)]
+    lecture = win.lecture
+    for i in range(1, len(lecture.steps)):
+        run_events(args.pause)
+        times.append(held(lambda i=i: lecture.go(i)))
+    print(f"lecture steps at {width}x{height}, the GUI thread held (s): " + " ".join(f"{t:.2f}" for t in times))
+    print(f"largest {max(times):.2f} s (step {times.index(max(times)) + 1}), all {len(times)} steps {sum(times):.1f} s")
+    win.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
