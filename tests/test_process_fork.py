@@ -129,22 +129,65 @@ def test_a_request_the_forking_process_never_answered_starts_on_its_own():
     assert not pending.is_alive()
 
 
+def mapped_files(pid: int) -> set[str]:
+    with open(f"/proc/{pid}/maps") as f:
+        return {line.split()[-1] for line in f if "/" in line}
+
+
 def test_after_its_first_child_the_forking_process_takes_the_first_optimisers_imports_for_all():
     """torch's first optimiser imports torch._dynamo (1.5 s, about 70 MB here): every training process paid it
-    while the window waited for its model (a lecture step, a family chosen). The forking process does it
-    once, idle after its first child, with no thread of torch's started (it must stay safe to fork), and the
-    children forked after it inherit it."""
+    while the window waited for its model (a lecture step, a family chosen). A new forking process does it
+    once, after its first child, with no thread of torch's started (it must stay safe to fork), and the
+    children forked after it inherit what it loaded."""
     from explorer.core.families.autoencoder.trainer import AutoencoderConfig
 
     session().close()
-    forker = worker._forker
+    old = worker._forker
+    old.popen.kill()  # a new forking process: its state before its first child can be read
+    old.popen.wait(10)
+    wait_for(lambda: old.state == "gone", timeout=10, what="the window to see it gone")
+    forker = worker._the_forker()
+    assert forker is not None and forker is not old
+    wait_for(lambda: forker.state == "ready", timeout=60, what="the new forking process")
+    pid = forker.popen.pid
+    threads, files = len(os.listdir(f"/proc/{pid}/task")), mapped_files(pid)
+    assert not forker.warmed
+    session().close()  # its first child
     wait_for(lambda: forker.warmed, timeout=60, what="the forking process's warm-up")
-    assert os.listdir(f"/proc/{forker.popen.pid}/task") == [str(forker.popen.pid)]  # one thread, as before
+    assert len(os.listdir(f"/proc/{pid}/task")) <= threads  # no thread started
+    warmed_files = mapped_files(pid)
+    assert warmed_files > files  # the warm-up loaded code (torch._dynamo's extension modules)
+    worker.discard_spare()  # (one forked before, by an earlier test, would be taken first)
     s = ProcessSession(AutoencoderConfig(dataset="bars", bars_size=4, hidden=4, batch_size=10, device="cpu"),
                        threads=1)  # (an optimiser's family)
     try:
         assert isinstance(s._process, worker.ForkedWorker)
+        assert warmed_files <= mapped_files(s._process.pid)  # ... which its children have from the start
         s.step(3)
         assert s.wait(30) and s.trainer.step == 3 and s.error is None
     finally:
         s.close()
+
+
+@pytest.mark.parametrize("pending, warm, expected", [(False, True, 1), (True, True, 0), (False, False, 0)])
+def test_a_spare_takes_the_first_optimisers_imports_while_it_waits(monkeypatch, pending, warm, expected):
+    """A training process started on its own (no forking process: a GPU build of PyTorch, another system)
+    takes them while it waits as a spare; not when its request is already there (it would only delay it),
+    nor as the forking process's child (that one has them)."""
+    import threading
+    from multiprocessing import Pipe
+
+    from explorer.core.process import session as process_session
+
+    calls = []
+    monkeypatch.setattr(process_session, "warm_first_optimizer", lambda: calls.append(1))
+    ours, theirs = Pipe()
+    if pending:
+        process_session.send(ours, None)  # (a spare no longer needed: the shortest request there is)
+    child = threading.Thread(target=process_session.serve_child, args=(theirs,), kwargs={"warm": warm})
+    child.start()
+    if not pending:
+        time.sleep(0.05)
+        process_session.send(ours, None)
+    child.join(10)
+    assert not child.is_alive() and len(calls) == expected

@@ -307,3 +307,14 @@ def test_an_rbm_step_runs_its_products_on_the_threads_and_its_samples_and_sums_o
     reference.train_step()  # the same update on one thread throughout
     assert torch.allclose(trainer.rbm.W, reference.rbm.W, atol=1e-7)
     assert torch.equal(trainer.cd.last.h_tilde, reference.cd.last.h_tilde)
+
+
+def test_with_momentum_the_rbms_whole_update_is_on_the_threads(two_threads, monkeypatch):
+    """Momentum or weight decay make a few passes over the 784x500 weights: large enough to share."""
+    trainer = tiny(RBMTrainer)
+    trainer.cd.momentum = 0.5
+    update, seen = threads_seen(trainer.cd._update_with_momentum_or_decay)
+    monkeypatch.setattr(trainer.cd, "_update_with_momentum_or_decay", update)
+    before = trainer.rbm.W.clone()
+    trainer.train_step()
+    assert seen == [2] and torch.get_num_threads() == 2 and not torch.equal(before, trainer.rbm.W)

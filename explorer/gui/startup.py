@@ -109,24 +109,15 @@ class StartupWindow(QtWidgets.QWidget):
 
 
 def warm_first_optimizer() -> threading.Thread:
-    """Build and drop a throwaway optimiser on a plain thread (started; returned for a test to join).
+    """The imports of torch's first optimiser on a plain thread (started; returned for a test to join).
 
-    torch's first optimiser imports ``torch._dynamo``: 1.5 s on a 2-core machine. Whatever first built a
-    model that trains in the window's own process (a lecture step's run, a run opened, the builder's check
-    of a network) froze the window that long, at the moment a teacher pressed a key. Started once the main
-    window is up, this takes that import off the GUI thread; an action that needs it meanwhile waits only
-    for what is left of it.
-    """
+    Whatever first built a model that trains in the window's own process (a lecture step's run, a run
+    opened, the builder's check of a network) froze the window 1.5 s for them, at the moment a teacher
+    pressed a key (:mod:`explorer.core.process.warmup`). Started once the main window is up; an action that
+    needs them meanwhile waits only for what is left."""
+    from explorer.core.process.warmup import warm_first_optimizer as warm
 
-    def build() -> None:
-        try:
-            import torch
-
-            torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-        except Exception:  # noqa: BLE001 - a warm-up only: the real optimiser reports its own faults
-            pass
-
-    thread = threading.Thread(target=build, name="warm-optimizer", daemon=True)
+    thread = threading.Thread(target=warm, name="warm-optimizer", daemon=True)
     thread.start()
     return thread
 

@@ -176,7 +176,11 @@ class ProductTeam:
     sixth of its time waking workers for them: its sums for the biases took 345 us on two threads against
     40 us on one, a comparison 140 against 51 us, while its products ran 1.4x faster on two. Giving the
     products the team and everything else one thread made the step 25-35% faster than on either count
-    alone (``benchmarks/rbm_speed.py``; docs/performance.md). Changing OpenMP's count costs about 0.1 us.
+    alone (``benchmarks/product_team.py``; docs/performance.md). Changing OpenMP's count costs about 0.1 us.
+
+    torch also keeps the last count set as the one a thread takes at its first parallel operation, when it
+    has set none of its own: a thread that starts computing during a step takes one thread. The engine's
+    training thread sets its own count; the window's threads and a server's do no parallel work of note.
 
     Use::
 

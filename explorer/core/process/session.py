@@ -44,6 +44,7 @@ import torch
 from explorer.core.engine.session import ERROR, PAUSED, RUNNING, STOPPED, MetricsLog, Snapshot, TrainingSession
 from explorer.core.process import codec, worker
 from explorer.core.process.messages import CONTROLS, MAX_ID, command_fault, request_fault
+from explorer.core.process.warmup import warm_first_optimizer
 from explorer.core.wire.frame import WireError, decode_frame, encode_frame
 
 log = logging.getLogger(__name__)
@@ -302,8 +303,12 @@ class _ChildServer:
         return dataclasses.replace(snap, arrays=arrays), tuple(left_out)
 
 
-def serve_child(conn: Connection) -> None:
-    """A training process's life: wait for the window's request, build the session, serve it, end."""
+def serve_child(conn: Connection, warm: bool = True) -> None:
+    """A training process's life: wait for the window's request, build the session, serve it, end.
+    ``warm``: a spare, waiting, takes the first optimiser's imports meanwhile (not a child of the forking
+    process: that one takes them once for the children forked after its first)."""
+    if warm and not conn.poll(0):
+        warm_first_optimizer()
     try:
         spec = receive(conn)
     except (EOFError, OSError):

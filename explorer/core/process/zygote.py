@@ -7,7 +7,7 @@ imports PyTorch and the session module once and then only forks: its children sh
 copy-on-write, and each starts in milliseconds instead of a second's import.
 
 It never computes with PyTorch (a child must not inherit a started OpenMP team; it only allocates the one
-value of a throwaway optimiser, :func:`warm_first_optimizer`) and is not used with a
+value of a throwaway optimiser, ``warmup.warm_first_optimizer``) and is not used with a
 CUDA or ROCm build of PyTorch (a process forked after the GPU driver was touched cannot use the GPU; the
 window then starts each training process on its own, as before). Its one socket (FD, a sequenced-packet
 pair) speaks in records of 9 bytes, a letter and two little-endian int32, never pickle:
@@ -17,7 +17,8 @@ pair) speaks in records of 9 bytes, a letter and two little-endian int32, never 
   started then would have), with a socket's descriptor attached (SCM_RIGHTS), then those of the output
   and error: fork a training process that serves that socket;
 - to the window: ``R`` (ready), ``N`` (it will not fork here: the window starts processes itself), ``W``
-  (its first optimiser's imports are done, after its first child: the children forked from now inherit them), ``P pid``
+  (its first optimiser's imports are done, after its first child: the children forked from now on inherit
+  them, :mod:`explorer.core.process.warmup`), ``P pid``
   (the child forked for the oldest request), ``X pid code`` (a child ended: its exit code, negative for a
   signal, as ``subprocess`` gives it).
 
@@ -70,7 +71,7 @@ def _child(fds: list[int], request: bytes, selector: selectors.BaseSelector, clo
         from explorer.core.process.session import serve_child
 
         configure_logging(role="training process")
-        serve_child(Connection(fd))
+        serve_child(Connection(fd), warm=False)  # (what the forking process imported, it has: see serve)
     except BaseException:  # noqa: BLE001 - the child's last word goes to its log; the window sees it end
         import traceback
 
@@ -122,24 +123,13 @@ def why_not_fork(torch_module) -> str | None:
     return None
 
 
-def warm_first_optimizer(torch_module) -> None:
-    """Build and drop an optimiser, so that the children forked after inherit what the first one imports.
-
-    torch's first optimiser imports ``torch._dynamo`` (1.5 s and about 70 MB on a 2-core machine): every
-    training process paid it, while the window waited for it to build its model (a lecture step, a family
-    chosen, a run opened), and each held its own copy. No operation runs: ``empty`` only allocates."""
-    try:
-        torch_module.optim.SGD([torch_module.empty(1, requires_grad=True)], lr=0.1)
-    except Exception:  # noqa: BLE001 - a warm-up only: a child's own optimiser reports its faults
-        pass
-
-
 def serve(ctrl: socket.socket) -> None:
     """Import what a training process needs, say whether it will fork, then fork on request until the
     window's end closes."""
     import torch
 
     import explorer.core.process.session  # noqa: F401 - imported once, here, for every child
+    from explorer.core.process.warmup import warm_first_optimizer
 
     if why_not_fork(torch) is not None:
         ctrl.sendall(RECORD.pack(b"N", 0, 0))
@@ -156,8 +146,8 @@ def serve(ctrl: socket.socket) -> None:
     forked = warmed = False
     while True:
         events = selector.select(0 if forked and not warmed else None)
-        if not events:  # idle after the first child (the window's first model, which waits for it)
-            warm_first_optimizer(torch)
+        if not events:  # after the first child (the window's spare, forked at its start: it does not wait)
+            warm_first_optimizer()
             warmed = True
             ctrl.sendall(RECORD.pack(b"W", 0, 0))
             continue

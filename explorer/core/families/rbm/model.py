@@ -189,17 +189,8 @@ class ContrastiveDivergence:
             rbm.b.add_(x0.sum(0) - x_tilde.sum(0), alpha=scale)
             rbm.d.add_(h_hat.sum(0) - h_tilde.sum(0), alpha=scale)
         else:
-            dW = (team(torch.mm, x0.t(), h_hat) - team(torch.mm, x_tilde.t(), h_tilde)) / n
-            db = (x0 - x_tilde).mean(0)
-            dd = (h_hat - h_tilde).mean(0)
-            if self.weight_decay:
-                dW = dW - self.weight_decay * rbm.W
-            for param, vel, grad in zip((rbm.W, rbm.b, rbm.d), self.velocity, (dW, db, dd)):
-                if self.momentum:
-                    vel.mul_(self.momentum).add_(grad, alpha=self.lr)
-                    param.add_(vel)
-                else:
-                    param.add_(grad, alpha=self.lr)
+            # (on the whole team: besides its products, a few passes over the weights, large enough for it)
+            team(self._update_with_momentum_or_decay, x0, h_hat, x_tilde, h_tilde)
         # the training error comes for free: p(x|h^) was computed for step 2 (with PCD it is computed here)
         if self.persistent:
             px_hat = rbm.p_x_given_h(h_hat, team)
@@ -207,6 +198,21 @@ class ContrastiveDivergence:
         self.last = CDStats(x0, h_hat, px_hat, x_tilde, h_tilde, recon)
         self._last_settings = (self.lr, self.k, self.momentum, self.weight_decay)
         return self.last
+
+    def _update_with_momentum_or_decay(self, x0: torch.Tensor, h_hat: torch.Tensor, x_tilde: torch.Tensor,
+                                       h_tilde: torch.Tensor) -> None:
+        rbm, n = self.rbm, x0.shape[0]
+        dW = (x0.t() @ h_hat - x_tilde.t() @ h_tilde) / n
+        db = (x0 - x_tilde).mean(0)
+        dd = (h_hat - h_tilde).mean(0)
+        if self.weight_decay:
+            dW = dW - self.weight_decay * rbm.W
+        for param, vel, grad in zip((rbm.W, rbm.b, rbm.d), self.velocity, (dW, db, dd)):
+            if self.momentum:
+                vel.mul_(self.momentum).add_(grad, alpha=self.lr)
+                param.add_(vel)
+            else:
+                param.add_(grad, alpha=self.lr)
 
     @torch.no_grad()
     def last_update(self) -> dict[str, np.ndarray | float]:
