@@ -1,8 +1,8 @@
 """How long the window stands still at each step of the bundled lecture (its GUI thread is busy).
 
 The real main window at 1366x768 (Qt offscreen, training in a separate process, as the app runs by
-default, with throw-away settings), idle for ``--idle`` seconds after it is shown (a teacher's pause; the
-window's warm-up starts half a second after the show, as ``explorer.gui.app.run_app`` starts it); then
+default, with throw-away settings), idle for ``--idle`` seconds after it is shown (a teacher's pause: the
+training processes' warm-up runs then, see ``explorer/core/process/warmup.py``); then
 Ctrl+L's ``open_lecture()`` and each later step's ``go(i)``, with ``--pause`` seconds of the event loop
 between steps. Printed: the seconds each call held the GUI thread, their largest and their sum; and for
 each step the longest stall of a 10 ms timer from the step's call to the next step's (it also catches
@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     win = MainWindow()
     win.resize(width, height)
     win.show()
-    QtCore.QTimer.singleShot(WARM_UP_AFTER_MS, warm_first_optimizer)  # as run_app starts it
+    if not win.process_training:  # as run_app starts it
+        QtCore.QTimer.singleShot(WARM_UP_AFTER_MS, warm_first_optimizer)
     ticks: list[float] = []
     probe = QtCore.QTimer()
     probe.setInterval(10)

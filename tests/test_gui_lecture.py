@@ -344,3 +344,35 @@ def test_at_1366x768_the_lectures_curves_have_the_height_and_their_captions_one_
         assert isinstance(panel.pll_curve.caption, QtWidgets.QLabel)
     finally:
         win.close()
+
+
+def test_the_lectures_check_runs_off_the_gui_thread_which_keeps_painting(qtbot, settings, monkeypatch):
+    """Ctrl+L checks every step's run against its model first (the first model's optimiser alone loads 1.5 s of
+    PyTorch): the window stood still for 2-3 s. The check now runs on a thread; the window's timers go on."""
+    import threading
+
+    from explorer.gui import lecture as lecture_module
+
+    settings.setValue("training/process", False)
+    win = open_window(qtbot, settings, None, size=(1366, 768))
+    ticks, checked_on = [], []
+    timer = QtCore.QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(10)
+    real = lecture_module.load_lecture_at
+
+    def slow_check(folder):
+        checked_on.append(threading.current_thread() is threading.main_thread())
+        time.sleep(0.5)  # (a check that takes a while)
+        return real(folder)
+
+    monkeypatch.setattr(lecture_module, "load_lecture_at", slow_check)
+    try:
+        t0 = time.perf_counter()
+        assert win.open_lecture(SAMPLES / "lecture" / "03-rbm-conditionals.json")
+        during = [t for t in ticks if t0 + 0.1 < t < t0 + 0.45]
+        assert checked_on == [False] and len(during) >= 5, (checked_on, len(during))
+        assert win.lecture.index == 2
+    finally:
+        timer.stop()
+        win.close()

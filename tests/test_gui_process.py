@@ -136,13 +136,18 @@ def test_the_cd1_walkthrough_is_computed_in_the_process(qtbot, settings):
         win.close()
 
 
-def test_the_menu_moves_an_untrained_model_between_process_and_thread(qtbot, settings):
+def test_the_menu_moves_an_untrained_model_between_process_and_thread(qtbot, settings, monkeypatch):
+    from explorer.gui.window import sessions
+
+    warmed = []  # (models that train in the window now: their first optimiser's imports, off the GUI thread)
+    monkeypatch.setattr(sessions, "warm_first_optimizer", lambda: warmed.append(1))
     win = open_window(qtbot, settings, SMALL["rbm"])
     try:
         first = win.session
-        assert win.act_train_process.isChecked()
+        assert win.act_train_process.isChecked() and not warmed
         win.act_train_process.trigger()  # off: the model at step 0 moves to a thread at once
         assert isinstance(win.session, TrainingSession) and "window's process" in win.notice.label.text()
+        assert warmed == [1]
         assert not first._process.is_alive()
         assert settings.value("training/process") in (False, "false")
         win.session.step(3)

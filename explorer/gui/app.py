@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 # this module is imported before torch (see startup.py): it must not import the core at its top
 
-WARM_UP_AFTER_MS = 500  # the main window's first paint, then the first optimiser's import (startup.py)
+WARM_UP_AFTER_MS = 500  # the main window's first paint, then the first optimiser's imports (startup.py)
 
 
 def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
@@ -84,7 +84,8 @@ def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: 
             win.installEventFilter(probe)
         win.show()
         windows.append(win)
-        QtCore.QTimer.singleShot(WARM_UP_AFTER_MS, warm_first_optimizer)  # once the window is painted
+        if not win.process_training:  # its models train here: the first optimiser's imports, once painted
+            QtCore.QTimer.singleShot(WARM_UP_AFTER_MS, warm_first_optimizer)
         if start:
             win.toggle_play()
         if lecture is not None:

@@ -30,6 +30,7 @@ from explorer.core.safe_read import escape_text
 from explorer.gui.widgets.equations import EquationView
 from explorer.gui.widgets.sequence_views import TraceView
 from explorer.gui.widgets.views import CurveView
+from explorer.gui.window.remote import off_gui_thread
 
 log = logging.getLogger(__name__)
 
@@ -180,10 +181,11 @@ class Lecture(QtCore.QObject):
         """Load the lecture in ``folder`` and open its first step (``folder`` a step file: its folder's lecture,
         at that step); False, with a notice, if any of it cannot be used."""
         # its run folders are checked against their models first: the first time, building a model's optimiser
-        # loads a part of PyTorch (about a second on a small machine), so the pointer says the window is busy
+        # loads a part of PyTorch (1.5 s on a small machine). Off the GUI thread: the window goes on painting
+        # (the views, the busy pointer) instead of standing still, and takes no clicks or keys meanwhile
         QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
         try:
-            steps, start = load_lecture_at(folder)
+            steps, start = off_gui_thread(lambda: load_lecture_at(folder))
         except LectureError as exc:
             self.window.notice.show_message(f"Could not open the lecture: {escape_text(exc)}", error=True)
             return False

@@ -111,10 +111,11 @@ class StartupWindow(QtWidgets.QWidget):
 def warm_first_optimizer() -> threading.Thread:
     """The imports of torch's first optimiser on a plain thread (started; returned for a test to join).
 
-    Whatever first built a model that trains in the window's own process (a lecture step's run, a run
-    opened, the builder's check of a network) froze the window 1.5 s for them, at the moment a teacher
-    pressed a key (:mod:`explorer.core.process.warmup`). Started once the main window is up; an action that
-    needs them meanwhile waits only for what is left."""
+    Whatever first built a model with an optimiser in the window's own process froze the window 1.5 s for
+    them (:mod:`explorer.core.process.warmup`). Started once the main window is up, where its models train on
+    a thread of it, and when the user moves training there; an action that needs them meanwhile waits only
+    for what is left. Not where training has a process of its own (the default): the imports take about
+    100 MB, and there only the lecture's check of its runs, at Ctrl+L, builds models in the window."""
     from explorer.core.process.warmup import warm_first_optimizer as warm
 
     thread = threading.Thread(target=warm, name="warm-optimizer", daemon=True)

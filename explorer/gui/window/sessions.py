@@ -34,6 +34,7 @@ from explorer.core.safe_read import escape_text, one_line
 from explorer.core.watch.attach import AttachError, Opened, ServedRun, open_source
 from explorer.core.watch.session import WatchSession
 from explorer.gui.panels import PANELS
+from explorer.gui.startup import warm_first_optimizer
 from explorer.gui.window.docks import LAYOUT_VERSION
 from explorer.gui.window.remote import off_gui_thread
 
@@ -300,6 +301,7 @@ class SessionsMixin:
         self._settings.setValue("training/process", bool(self.process_training))
         if not self.process_training:
             worker.discard_spare()
+            warm_first_optimizer()  # the next models train here: their first optimiser's imports, off this thread
         where = "in a separate process" if self.process_training else "on a thread of the window's process"
         s = self.session
         if s is not None and s.trainer.family in FAMILIES and s.trainer.step == 0 and s.is_alive:
