@@ -316,8 +316,11 @@ def test_slowed_down_to_watch_the_held_out_evaluations_keep_coming():
         s.pause()
         assert s.wait(5)
         epochs, evals = s.trainer.epoch, [r for r in s.metrics.evals if r["epoch_end"]]
-        # about one in every epoch here (each takes ~2 ms against 80 ms an epoch); the code before: 2 of 25
-        assert len(evals) >= epochs // 2, (epochs, [r["step"] for r in evals])
+        # as many as their share of the run's time allows, up to one an epoch (the code before: 2 of 25 epochs).
+        # Counted from what an evaluation took here: ~2 ms on one machine (about one an epoch of 80 ms), 4 ms
+        # on a slower one (every other epoch), where "half the epochs" failed two runs in three
+        allowed = 0.02 * (s.trainer.step / 100) / (s._eval_seconds / len(evals))
+        assert len(evals) >= min(epochs, allowed) // 2, (epochs, allowed, [r["step"] for r in evals])
         # and still within their share of the time the run took (each step 10 ms: the paced interval), give or
         # take the one evaluation that may go past it (a few milliseconds)
         assert s._eval_seconds <= 0.02 * s.trainer.step / 100 + 0.05
