@@ -45,16 +45,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from PySide6 import QtCore
 
-    from explorer.gui.app import WARM_UP_AFTER_MS, make_app
+    from explorer.gui.app import make_app
     from explorer.gui.main_window import MainWindow
-    from explorer.gui.startup import warm_first_optimizer
 
     app = make_app()
     win = MainWindow()
     win.resize(width, height)
     win.show()
-    if not win.process_training:  # as run_app starts it
-        QtCore.QTimer.singleShot(WARM_UP_AFTER_MS, warm_first_optimizer)
     ticks: list[float] = []
     probe = QtCore.QTimer()
     probe.setInterval(10)

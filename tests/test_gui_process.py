@@ -172,3 +172,18 @@ def test_a_training_process_that_cannot_start_leaves_training_on_a_thread(qtbot,
         assert win.session.wait(20) and win.session.trainer.step == 2
     finally:
         win.close()
+
+
+def test_a_window_whose_models_train_in_it_takes_the_first_optimisers_imports_once_painted(qtbot, settings,
+                                                                                          monkeypatch):
+    from explorer.gui import main_window
+    from explorer.gui.settings import TRAINING_ENV
+
+    warmed = []
+    monkeypatch.setattr(main_window, "warm_first_optimizer", lambda: warmed.append(1))
+    monkeypatch.setenv(TRAINING_ENV, "thread")  # (this module's windows train in a process)
+    win = open_window(qtbot, settings, SMALL["rbm"])
+    try:
+        qtbot.waitUntil(lambda: warmed == [1], timeout=5000)
+    finally:
+        win.close()

@@ -15,15 +15,13 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from explorer.core.logs import configure_logging
 from explorer.gui.resources import RESOURCES
 from explorer.gui.settings import byte_array_setting, open_settings, process_training_wanted
-from explorer.gui.startup import CoreLoader, StartupWindow, start_when_loaded, warm_first_optimizer
+from explorer.gui.startup import CoreLoader, StartupWindow, start_when_loaded
 
 if TYPE_CHECKING:
     from explorer.core.families.rbm.trainer import RBMConfig
     from explorer.core.watch.attach import Opened
 
 # this module is imported before torch (see startup.py): it must not import the core at its top
-
-WARM_UP_AFTER_MS = 500  # the main window's first paint, then the first optimiser's imports (startup.py)
 
 
 def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
@@ -84,8 +82,6 @@ def run_app(config: RBMConfig | None = None, run_dir: str | None = None, start: 
             win.installEventFilter(probe)
         win.show()
         windows.append(win)
-        if not win.process_training:  # its models train here: the first optimiser's imports, once painted
-            QtCore.QTimer.singleShot(WARM_UP_AFTER_MS, warm_first_optimizer)
         if start:
             win.toggle_play()
         if lecture is not None:

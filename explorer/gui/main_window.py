@@ -31,13 +31,14 @@ from explorer.gui import gc_guard
 from explorer.gui.panels import PANELS
 from explorer.gui.panels.base import SHORT_WINDOW_PX, LivePanel
 from explorer.gui.settings import byte_array_setting, open_settings, process_training_wanted
+from explorer.gui.startup import warm_first_optimizer
 from explorer.gui.widgets.timeline import TimelineBar, timeline_toolbar
 from explorer.gui.window.actions import ActionsMixin
 from explorer.gui.window.data import DataMixin
 from explorer.gui.window.docks import LAYOUT_VERSION, DocksMixin, PageStack
 from explorer.gui.window.notice import NoticeBar
 from explorer.gui.window.remote import RemoteMixin
-from explorer.gui.window.sessions import WINDOW_EVAL_FRACTION, SessionsMixin, family_of
+from explorer.gui.window.sessions import WARM_UP_AFTER_MS, WINDOW_EVAL_FRACTION, SessionsMixin, family_of
 
 # names other code imported from this module before the window was split into parts
 __all__ = ["MainWindow", "NoticeBar", "PANELS", "WINDOW_EVAL_FRACTION", "LAYOUT_VERSION",
@@ -81,6 +82,8 @@ class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, RemoteMixin, DataMixin
         # train in a separate process (see core/process/session.py): the window's drawing then never
         # holds up training by holding Python's lock; the setting is read once, the menu can change it
         self.process_training = process_training_wanted(self._settings)
+        if not self.process_training:  # its models train here: the first optimiser's imports, once it is painted
+            QtCore.QTimer.singleShot(WARM_UP_AFTER_MS, self, warm_first_optimizer)
 
         config = config or RBMConfig(device="auto")
         self.family = family_of(config)

@@ -215,7 +215,7 @@ class _Forker:
         self.sock = ours
         self.lock = threading.Lock()
         self.state = "starting"  # then "ready"; "refused" (it will not fork here) or "gone"
-        self.warmed = False  # its children inherit the first optimiser's imports (zygote.warm_first_optimizer)
+        self.warmed = False  # its children inherit the first optimiser's imports (warmup.warm_first_optimizer)
         self.pending: deque[ForkedWorker] = deque()
         self.running: dict[int, ForkedWorker] = {}
         self.reader = threading.Thread(target=self._read, name="training-forker", daemon=True)

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 # watching wants held-out curves, but each evaluation is training time lost: they may take up to 5% of
 # it in the window (at 10% they cost the RBM, CNN and FCN panels 9-12% of their speed; at 5% the RBM's
 # held-out curve still gets a point every 2-3 epochs, about every 2 s on MNIST)
+WARM_UP_AFTER_MS = 500  # after the main window's first paint: the first optimiser's imports (gui/startup.py)
 WINDOW_EVAL_FRACTION = 0.05
 PARK_WAIT_S = 10.0  # the most a switch of model waits for the run it leaves to be kept (between two steps)
 
