@@ -192,3 +192,40 @@ def test_cd1_walkthrough_is_the_update_contrastive_divergence_applies():
     np.testing.assert_allclose((twin.W - before).numpy(), w["dW"], atol=1e-6)
     np.testing.assert_allclose((twin.b - tr.rbm.b).numpy(), w["db"], atol=1e-6)
     np.testing.assert_allclose((twin.d - tr.rbm.d).numpy(), w["dd"], atol=1e-6)
+
+
+@pytest.mark.parametrize("binarization,dream_steps", [("sample", 1), ("threshold", 3)])
+def test_the_snapshot_is_what_its_chains_give_one_after_the_other(binarization, dream_steps):
+    """A snapshot sends its probes, heat map and dream through W together (two products instead of seven);
+    each view is still what its own chain gives, with the draws taken in the order the chains take them
+    one after the other, and the dream goes on from where the last snapshot left it."""
+    from explorer.core.families.rbm.trainer import RBMConfig, RBMTrainer
+
+    cfg = RBMConfig(dataset="digits", hidden=20, batch_size=16, device="cpu", seed=3, binarize=binarization,
+                    n_probes=3, n_heatmap=5, n_dream=4, dream_steps=dream_steps, eval_samples=40)
+    tr, ref = RBMTrainer(cfg), RBMTrainer(cfg)
+    for _ in range(5):
+        tr.train_step()
+        ref.train_step()
+    assert torch.equal(tr.rbm.W, ref.rbm.W)
+    rbm, u = ref.rbm, ref.cd.uniform
+    for _ in range(2):
+        snap = tr.snapshot()
+        # the chains one after the other, as a reader of the lecture would write them
+        probe_in = binarize(ref._probe_grey, "threshold") if binarization == "threshold" else ref._probe_grey
+        probe_bin = binarize(ref._probe_grey, binarization, u)
+        recon = rbm.reconstruct(probe_in)
+        x_tilde, _ = rbm.gibbs_chain(probe_bin, 1, u)
+        heat = rbm.p_h_given_x(ref._heat_grey)
+        if ref.dream_x is None:
+            ref.dream_x = (torch.rand(4, rbm.n_visible, generator=ref._gen) < 0.5).float()
+        ref.dream_x, dream_p = rbm.gibbs_chain(ref.dream_x, dream_steps, u)
+        np.testing.assert_array_equal(snap["probe_input"], probe_in.numpy())
+        np.testing.assert_allclose(snap["probe_recon"], recon.numpy(), rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(snap["probe_sample"], x_tilde.numpy())
+        np.testing.assert_allclose(snap["hidden_probs"], heat.numpy(), rtol=0, atol=1e-6)
+        np.testing.assert_allclose(snap["dream"], dream_p.numpy(), rtol=0, atol=1e-6)
+        assert torch.equal(tr.dream_x, ref.dream_x)
+        assert snap["filters"].shape == (20, 64) and snap["probe_sample"].shape == (3, 64)
+    # the next draws are the same too: the snapshot took as many as the chains did
+    assert torch.equal(tr.cd.uniform((2, 3), tr.rbm.W), u((2, 3), rbm.W))
