@@ -12,6 +12,7 @@ from explorer.core.families.deep.compare import CompareConfig, InitComparison
 from explorer.core.families.deep.trainer import (
     INITS,
     LIVE,
+    N_SNAPSHOT,
     NEEDS_RESET,
     DeepMLP,
     MLPConfig,
@@ -167,7 +168,7 @@ def test_snapshot_and_state_roundtrip(digits):
     assert s["stage"] == 0 and s["stages"] == tr.stages and s["filters"].shape == (12, 64)
     assert s["saturation"].shape == (5,) and s["activation_hist"].shape == (5, 20)
     assert s["delta_mean"].shape == (6,) and s["grad_norm"].shape == (6,)
-    assert s["activation_hist"][0].sum() == 256 * 12
+    assert s["activation_hist"][0].sum() == N_SNAPSHOT * 12  # every held-out example's 12 units, counted once
     for _ in range(3):
         tr.train_step()
     saved = {k: v.clone() for k, v in tr.state_tensors().items()}
