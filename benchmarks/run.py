@@ -254,7 +254,8 @@ def visible_run(case: Case, seconds: float, hz: float = 20.0, warmup_s: float = 
     mem_timer.timeout.connect(sample_memory)
 
     def begin() -> None:
-        res.update(s0=win.session.trainer.step, t0=time.perf_counter(), r0=win.redraws, d0=drawn())
+        res.update(s0=win.session.trainer.step, t0=time.perf_counter(), r0=win.redraws, d0=drawn(),
+                   snap0=win.session.snapshot_seconds)
         late.clear()
         last[0] = time.perf_counter()
         probe.start()
@@ -265,6 +266,8 @@ def visible_run(case: Case, seconds: float, hz: float = 20.0, warmup_s: float = 
         dt = time.perf_counter() - res["t0"]
         tr = win.session.trainer
         res["samples_per_s"] = (tr.step - res["s0"]) * tr.batch_size / dt
+        # what taking the snapshots cost training, a share of the time (training in a process: paced to at most 5%)
+        res["snapshot_share"] = (win.session.snapshot_seconds - res.pop("snap0")) / dt
         res["refresh_per_s"] = (win.redraws - res["r0"]) / dt
         res["snapshots_drawn_per_s"] = (drawn() - res["d0"]) / dt
         q = sorted(late)
@@ -447,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
                 row[f"ratio_visible{suffix}"] = vis["samples_per_s"] / bare_then
                 row[f"refresh_per_s{suffix}"] = vis["refresh_per_s"]
                 row[f"snapshots_drawn_per_s{suffix}"] = vis["snapshots_drawn_per_s"]
+                row[f"snapshot_share{suffix}"] = vis["snapshot_share"]
                 row[f"timer_late_p99_ms{suffix}"] = vis["timer_late_p99_ms"]
         out["rows"].append(row)
         print(f"  {fam}: engine {row['engine_per_s']:,.0f}/s, bare {row['bare_per_s']:,.0f}/s, "
