@@ -47,12 +47,16 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# OpenMP waits passively, as in the app (explorer/cli/__init__.py), before torch loads: OpenMP reads it once.
+# (From 2026-12-05 until the twenty-second session this was left to `import explorer`, which no longer sets
+# it, and came after torch: the suite's figures of those days ran with OpenMP's default waiting.)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from common import sync  # noqa: E402
 
-import explorer  # noqa: E402,F401  # first: it sets the OpenMP wait policy the app runs with, before torch)
+import explorer  # noqa: E402,F401
 from explorer.core.engine.session import TrainingSession  # noqa: E402
 from explorer.core.engine.threads import candidate_counts  # noqa: E402
 from explorer.core.families.registry import FAMILIES, make_trainer  # noqa: E402

@@ -1,8 +1,8 @@
 """What one snapshot of each family's panel costs its training thread, right after a training step.
 
 Training in its own process (the app's default), the window draws a snapshot only as often as taking it
-stays under 5% of the training time (``explorer/gui/pacing.py``): at 20 snapshots a second, one may cost
-2.5 ms. This times ``trainer.snapshot()`` on one thread (the window keeps the other core), each right after
+stays under 5% of the training time (``explorer/gui/pacing.py``; never fewer than 5 a second): at 20
+snapshots a second, one may cost 2.5 ms. This times ``trainer.snapshot()`` on one thread (the window keeps the other core), each right after
 a ``train_step()`` (which leaves the caches as training does), for the suite's models (``run.py``'s cases),
 and prints the median and the rate 5% allows. (The LSTM's trainer recomputes its views on a budget of its
 own and hands out the last ones between: its figure is mostly that.)::
@@ -55,17 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     wanted = [f.strip() for f in args.families.split(",") if f.strip()]
     unknown = set(wanted) - set(run.CASES)
-    if unknown or args.count < 1:
+    if unknown or args.count < 2:
         print(f"snapshot_cost.py: unknown families {sorted(unknown)} (known: {', '.join(run.CASES)})" if unknown
-              else "snapshot_cost.py: --count must be at least 1", file=sys.stderr)
+              else "snapshot_cost.py: --count must be at least 2 (a median and quartiles)", file=sys.stderr)
         return 2
     print(f"one snapshot after a training step, one thread, median of {args.count}:")
     for family in wanted:
         times = snapshot_seconds(family, args.data_dir, args.count)
-        med = statistics.median(times)
-        print(f"  {family:5s} {med * 1e3:6.2f} ms  (quartiles {statistics.quantiles(times, n=4)[0] * 1e3:.2f}-"
-              f"{statistics.quantiles(times, n=4)[2] * 1e3:.2f}); {SHARE:.0%} of the training time allows "
-              f"{SHARE / med:.0f} a second", flush=True)
+        q1, med, q3 = statistics.quantiles(times, n=4)
+        print(f"  {family:5s} {med * 1e3:6.2f} ms  (quartiles {q1 * 1e3:.2f}-{q3 * 1e3:.2f}); {SHARE:.0%} of the "
+              f"training time allows {SHARE / med:.0f} a second", flush=True)
     return 0
 
 

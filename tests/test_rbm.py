@@ -194,7 +194,7 @@ def test_cd1_walkthrough_is_the_update_contrastive_divergence_applies():
     np.testing.assert_allclose((twin.d - tr.rbm.d).numpy(), w["dd"], atol=1e-6)
 
 
-@pytest.mark.parametrize("binarization,dream_steps", [("sample", 1), ("threshold", 3)])
+@pytest.mark.parametrize("binarization,dream_steps", [("sample", 1), ("sample", 2), ("threshold", 3)])
 def test_the_snapshot_is_what_its_chains_give_one_after_the_other(binarization, dream_steps):
     """A snapshot sends its probes, heat map and dream through W together (two products instead of seven);
     each view is still what its own chain gives, with the draws taken in the order the chains take them
@@ -204,12 +204,12 @@ def test_the_snapshot_is_what_its_chains_give_one_after_the_other(binarization, 
     cfg = RBMConfig(dataset="digits", hidden=20, batch_size=16, device="cpu", seed=3, binarize=binarization,
                     n_probes=3, n_heatmap=5, n_dream=4, dream_steps=dream_steps, eval_samples=40)
     tr, ref = RBMTrainer(cfg), RBMTrainer(cfg)
-    for _ in range(5):
-        tr.train_step()
-        ref.train_step()
-    assert torch.equal(tr.rbm.W, ref.rbm.W)
     rbm, u = ref.rbm, ref.cd.uniform
-    for _ in range(2):
+    for steps in (0, 5, 0):  # before any training step, after some, and one right after another snapshot
+        for _ in range(steps):
+            tr.train_step()
+            ref.train_step()
+        assert torch.equal(tr.rbm.W, ref.rbm.W)
         snap = tr.snapshot()
         # the chains one after the other, as a reader of the lecture would write them
         probe_in = binarize(ref._probe_grey, "threshold") if binarization == "threshold" else ref._probe_grey

@@ -46,10 +46,10 @@ INITS = ("random", "rbm", "ae", "relu-he")
 RANDOM_STD = 0.01
 SATURATION_LOW, SATURATION_HIGH = 0.05, 0.95
 HIST_BINS = 20
-# held-out examples whose hidden activations the panel's saturation and histograms count: 128 x 128 units
-# is 16,384 values a layer for 20 bins, a share's standard error under half a percent; 256 doubled the
-# snapshot's forward and count (2.4-2.7 -> 1.4-1.5 ms on one thread), which held the panel to 15 snapshots
-# a second within its 5% share of the training process (docs/performance.md)
+# held-out examples whose hidden activations the panel's saturation and histograms count (with 128-unit
+# layers, 16,384 values a layer for 20 bins); 256 doubled the snapshot's forward and count (2.4 -> 1.4 ms
+# on one thread for 784-128x5-10), which held the panel to 12-14 snapshots a second within its 5% share of
+# the training process (docs/performance.md)
 N_SNAPSHOT = 128
 _N_CLASSES = {"digits": 10, "mnist": 10, "fashion-mnist": 10, "bars": 2}
 
@@ -246,8 +246,8 @@ def unit_histograms(hiddens: Sequence[torch.Tensor], bins: int = HIST_BINS) -> t
     as histc places it (checked against histc at every bin edge and its float neighbours in
     ``tests/test_deep.py``). A NaN (a run that has diverged) counts in the first bin, where histc would
     leave it out. Why not histc: five calls took 0.91 ms for the deep MLP's five layers of 256 x 128
-    values, this 0.35 ms (one thread, ``benchmarks/backprop_cost.py``, 2026-12-06), and the MLP panel's
-    snapshot must stay under 2.5 ms to be taken 20 times a second within its 5% share of the training
+    values (128 x 128 since: ``N_SNAPSHOT``), this 0.35 ms (one thread, ``benchmarks/backprop_cost.py``,
+    2026-12-06), and the MLP panel's snapshot must stay under 2.5 ms to be taken 20 times a second within its 5% share of the training
     process.
     """
     n = len(hiddens)

@@ -188,10 +188,10 @@ class RBMTrainer(MiniBatchTrainer):
             self.dream_x = (torch.rand(cfg.n_dream, rbm.n_visible, generator=self._gen,
                                        device=self._device) < 0.5).float()
         # The probe's reconstruction, its one Gibbs sweep, the heat map and the dream's first sweep are each
-        # a product with W, then with W': every row on its own, so all go through W at once, twice (each pass
-        # reads all of W, 1.5 MB for a 784-500 RBM, left cold in the cache by the training step: seven small
-        # products took 1.8 ms, two take 0.6). The draws are taken in the order the chains took them one
-        # after the other, so a seeded run shows what it showed when they ran apart.
+        # a product with W, then with W': every row on its own, so all go through W at once, twice (each small
+        # product read all of W, 1.5 MB for a 784-500 RBM: seven took about 1.5 ms after a training step, two
+        # take 1.1-1.2). The draws are taken in the order the chains took them one after the other, so a
+        # seeded run shows what it showed when they ran apart (up to the products' float rounding).
         n_probe, n_heat, n_dream = probe_in.shape[0], self._heat_grey.shape[0], self.dream_x.shape[0]
         n_h, n_v = rbm.n_hidden, rbm.n_visible
         u_probe_h, u_probe_x = uniform((n_probe, n_h), probe_bin), uniform((n_probe, n_v), probe_bin)
