@@ -56,7 +56,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from common import sync  # noqa: E402
 
-import explorer  # noqa: E402,F401
 from explorer.core.engine.session import TrainingSession  # noqa: E402
 from explorer.core.engine.threads import candidate_counts  # noqa: E402
 from explorer.core.families.registry import FAMILIES, make_trainer  # noqa: E402

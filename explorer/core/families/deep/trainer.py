@@ -247,8 +247,8 @@ def unit_histograms(hiddens: Sequence[torch.Tensor], bins: int = HIST_BINS) -> t
     ``tests/test_deep.py``). A NaN (a run that has diverged) counts in the first bin, where histc would
     leave it out. Why not histc: five calls took 0.91 ms for the deep MLP's five layers of 256 x 128
     values (128 x 128 since: ``N_SNAPSHOT``), this 0.35 ms (one thread, ``benchmarks/backprop_cost.py``,
-    2026-12-06), and the MLP panel's snapshot must stay under 2.5 ms to be taken 20 times a second within its 5% share of the training
-    process.
+    2026-12-06), and the MLP panel's snapshot must stay under 2.5 ms to be taken 20 times a second within its
+    5% share of the training process.
     """
     n = len(hiddens)
     if not n:
