@@ -2,9 +2,9 @@
 
 Training in its own process (the app's default), the window draws a snapshot only as often as taking it
 stays under 5% of the training time (``explorer/gui/pacing.py``; never fewer than 5 a second): at 20
-snapshots a second, one may cost 2.5 ms. This times ``trainer.snapshot()`` on one thread (the window keeps the other core), each right after
-a ``train_step()`` (which leaves the caches as training does), for the suite's models (``run.py``'s cases),
-and prints the median and the rate 5% allows. (The LSTM's trainer recomputes its views on a budget of its
+snapshots a second, one may cost 2.5 ms. This times ``trainer.snapshot()`` on one thread (the window keeps
+the other core), each right after a ``train_step()``, for the suite's models (``run.py``'s cases), and
+prints the median and the rate 5% allows. (The LSTM's trainer recomputes its views on a budget of its
 own and hands out the last ones between: its figure is mostly that.)::
 
     python benchmarks/snapshot_cost.py --data-dir ../shared/data/mnist
