@@ -44,6 +44,60 @@ def fail_on_rank_one(rank: int, world: int, device: torch.device, payload: dict)
     torch.distributed.barrier()  # rank 0 waits for the others: spawn must end it, not hang
 
 
+def _own_sockets() -> list[tuple[str, str, str]]:
+    """This process's TCP sockets as (state, local address, remote address), from /proc (Linux)."""
+    import os
+
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+
+    def address(field: str) -> str:
+        host = field.split(":")[0]
+        if len(host) == 8:
+            return ".".join(str(b) for b in bytes.fromhex(host)[::-1])
+        if host.upper() == "0000000000000000FFFF0000" + host[-8:].upper():  # IPv4 in IPv6
+            return ".".join(str(b) for b in bytes.fromhex(host[-8:])[::-1])
+        return "::1" if host == "00000000000000000000000001000000" else ("::" if set(host) == {"0"} else host)
+
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if cols[9] in inodes:
+                    found.append(("listen" if cols[3] == "0A" else cols[3], address(cols[1]), address(cols[2])))
+    return found
+
+
+def record_sockets(rank: int, world: int, device: torch.device, payload: dict) -> None:
+    """One rank, once the group is up: its TCP sockets to a file."""
+    torch.distributed.barrier()
+    import json
+
+    (Path(payload["dir"]) / f"rank{rank}.json").write_text(json.dumps(_own_sockets()))
+    torch.distributed.barrier()
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads the sockets from Linux's /proc")
+def test_the_ranks_meet_and_talk_on_loopback_only(tmp_path):
+    """torch's tcp:// meeting point listened on every interface (its store binds '*'), and gloo took the
+    interface the host name resolves to: on a served network anyone could have reached the ranks."""
+    import json
+
+    distributed.launch(distributed.plan(2, "cpu"), record_sockets, {"dir": str(tmp_path)})
+    sockets = [s for r in range(2) for s in json.loads((tmp_path / f"rank{r}.json").read_text())]
+    listening = [local for state, local, _remote in sockets if state == "listen"]
+    assert listening, sockets  # rank 0's store at least (and gloo's own)
+    assert all(local == "127.0.0.1" for _state, local, _remote in sockets), sockets
+    assert all(remote in ("127.0.0.1", "0.0.0.0") for _state, _local, remote in sockets), sockets
+
+
 @pytest.mark.parametrize("family", ["cnn", "fcn"])
 def test_two_gloo_ranks_train_the_single_process_weights(family, tmp_path):
     single = make_trainer(family, dict(CONFIGS[family]))
@@ -130,3 +184,30 @@ def trainer_tail_batch() -> int:
     """A batch size whose epoch ends on a batch of one example (the digits' training set)."""
     n = make_trainer("cnn", dict(CONFIGS["cnn"]))._n_train
     return next(bs for bs in range(2, n) if n % bs == 1)
+
+
+# a rank that waits 3 s per rank number before it joins, with a 1 s timeout for the steps
+SLOW_RANK = """
+import os, sys, time
+import torch.distributed as dist
+from explorer.core.engine import distributed
+rank, port = int(sys.argv[1]), int(sys.argv[2])
+time.sleep(3.0 * rank)
+distributed.join_group(rank, 2, port, "gloo", 1.0)
+dist.barrier()
+print("met", rank, flush=True)
+os._exit(0)
+"""
+
+
+def test_a_rank_that_starts_after_a_short_step_timeout_still_meets_the_others():
+    """A short timeout asked for the steps ($NETWORK_EXPLORER_RANK_TIMEOUT) bounded the meeting too: a follower
+    that took longer to start (Python and torch on a busy machine) made rank 0 give up before it came."""
+    import subprocess
+    import sys
+
+    port = distributed.free_port()
+    ranks = [subprocess.Popen([sys.executable, "-c", SLOW_RANK, str(r), str(port)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for r in range(2)]
+    outs = [p.communicate(timeout=60) for p in ranks]
+    assert [o.strip() for o, _e in outs] == ["met 0", "met 1"], [e[-400:] for _o, e in outs]

@@ -7,7 +7,7 @@ takes its own slice of each global mini-batch. With a mean loss, N ranks x B/N e
 gradient one process takes from the whole batch of B, so the weights follow the single-process run.
 
 NCCL with one GPU per rank when the machine has the GPUs, gloo on the CPU otherwise. The processes are
-started by ``torch.multiprocessing`` (spawn) and meet on a free 127.0.0.1 port; a rank that fails ends the
+started by ``torch.multiprocessing`` (spawn) and meet on a free 127.0.0.1 port, on loopback only (``join_group``); a rank that fails ends the
 others (spawn terminates them) and the launch raises :class:`RankFailed` with one line. Ctrl+C is the
 launching process's: it ends the ranks and raises KeyboardInterrupt (see :func:`launch`).
 """
@@ -74,6 +74,34 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def join_group(rank: int, world: int, port: int, backend: str, timeout_s: float = INIT_TIMEOUT_S) -> None:
+    """Join the default process group on 127.0.0.1:``port`` as ``rank`` of ``world``, on loopback only.
+
+    torch's ``tcp://`` meeting point listens on every interface of the machine (its store binds ``*``), and
+    gloo's connections take the interface the host name resolves to: on a served network, anyone could
+    reach the ranks. Here rank 0 hands the store a socket of its own bound to 127.0.0.1 (Linux; elsewhere
+    torch's default) and gloo is told to use the loopback interface.
+
+    ``timeout_s`` bounds every collective after; the meeting itself waits at least ``INIT_TIMEOUT_S``: a
+    rank's start (Python, torch, a GPU's context) is not a step, and a short timeout asked for the steps
+    made a follower that started slowly on a busy machine miss the meeting."""
+    linux = sys.platform.startswith("linux")
+    if linux:
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    meeting = datetime.timedelta(seconds=max(timeout_s, INIT_TIMEOUT_S))
+    listen_fd = None
+    if rank == 0 and linux:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(max(64, 2 * world))
+        listen_fd = sock.detach()  # the store's from now on
+    store = dist.TCPStore("127.0.0.1", port, world, is_master=rank == 0, timeout=meeting,
+                          master_listen_fd=listen_fd)
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=timeout_s))
+
+
 def _rank_main(rank: int, the_plan: Plan, port: int, target: Callable[..., Any], payload: Any) -> None:
     """One rank: join the group, run ``target(rank, world, device, payload)``, leave the group."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -81,8 +109,7 @@ def _rank_main(rank: int, the_plan: Plan, port: int, target: Callable[..., Any],
     device = torch.device("cuda", rank) if the_plan.cuda else torch.device("cpu")
     if the_plan.cuda:
         torch.cuda.set_device(device)
-    dist.init_process_group(the_plan.backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=the_plan.world, timeout=datetime.timedelta(seconds=INIT_TIMEOUT_S))
+    join_group(rank, the_plan.world, port, the_plan.backend)
     target(rank, the_plan.world, device, payload)
     dist.barrier()  # every rank done before any leaves
     sys.stdout.flush()
@@ -162,4 +189,4 @@ def is_main(rank: int) -> bool:
     return rank == 0
 
 
-__all__ = ["FAMILIES", "Plan", "RankFailed", "plan", "free_port", "launch", "wrap", "is_main", "INIT_TIMEOUT_S"]
+__all__ = ["FAMILIES", "Plan", "RankFailed", "plan", "free_port", "join_group", "launch", "wrap", "is_main", "INIT_TIMEOUT_S"]

@@ -149,15 +149,13 @@ def group_timeout() -> float:
 
 def _join(rank: int, world: int, port: int, backend: str, cuda: bool, timeout_s: float
           ) -> tuple[torch.device, Any]:
-    """Join the group (the default one, for DDP) and its gloo control group; this rank's device."""
+    """Join the group (the default one, for DDP; on loopback, see ``distributed.join_group``) and its gloo
+    control group; this rank's device."""
     device = torch.device("cuda", rank) if cuda else torch.device("cpu")
     if cuda:
         torch.cuda.set_device(device)
-    if sys.platform.startswith("linux"):  # gloo's connections on loopback: never a port on a served network
-        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    distributed.join_group(rank, world, port, backend, timeout_s)
     timeout = datetime.timedelta(seconds=timeout_s)
-    dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                            timeout=timeout)
     control = dist.new_group(backend="gloo", timeout=timeout)
     return device, control
 
