@@ -186,16 +186,24 @@ def trainer_tail_batch() -> int:
     return next(bs for bs in range(2, n) if n % bs == 1)
 
 
-# a rank that waits 3 s per rank number before it joins, with a 1 s timeout for the steps
+# a rank that waits 3 s per rank number before it joins, with a 1 s timeout for the steps; then rank 1 is
+# 3 s late for a step, and rank 0 gives up on it after the step's 1 s
 SLOW_RANK = """
 import os, sys, time
-import torch.distributed as dist
+import torch, torch.distributed as dist
 from explorer.core.engine import distributed
 rank, port = int(sys.argv[1]), int(sys.argv[2])
 time.sleep(3.0 * rank)
 distributed.join_group(rank, 2, port, "gloo", 1.0)
 dist.barrier()
 print("met", rank, flush=True)
+if rank == 1:
+    time.sleep(3.0)
+t0 = time.monotonic()
+try:
+    dist.broadcast(torch.zeros(1), 0)
+except RuntimeError:
+    print("gave up after", round(time.monotonic() - t0), flush=True)
 os._exit(0)
 """
 
@@ -210,4 +218,5 @@ def test_a_rank_that_starts_after_a_short_step_timeout_still_meets_the_others():
     ranks = [subprocess.Popen([sys.executable, "-c", SLOW_RANK, str(r), str(port)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for r in range(2)]
     outs = [p.communicate(timeout=60) for p in ranks]
-    assert [o.strip() for o, _e in outs] == ["met 0", "met 1"], [e[-400:] for _o, e in outs]
+    assert outs[0][0].split("\n")[:2] == ["met 0", "gave up after 1"], outs[0][1][-400:]  # the steps: 1 s
+    assert outs[1][0].startswith("met 1"), outs[1][1][-400:]

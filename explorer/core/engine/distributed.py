@@ -82,9 +82,10 @@ def join_group(rank: int, world: int, port: int, backend: str, timeout_s: float 
     reach the ranks. Here rank 0 hands the store a socket of its own bound to 127.0.0.1 (Linux; elsewhere
     torch's default) and gloo is told to use the loopback interface.
 
-    ``timeout_s`` bounds every collective after; the meeting itself waits at least ``INIT_TIMEOUT_S``: a
-    rank's start (Python, torch, a GPU's context) is not a step, and a short timeout asked for the steps
-    made a follower that started slowly on a busy machine miss the meeting."""
+    ``timeout_s`` bounds every collective after; the meeting itself (the store, and the connections between
+    the ranks) waits at least ``INIT_TIMEOUT_S``: a rank's start (Python, torch, a GPU's context) is not a
+    step, and a short timeout asked for the steps made a follower that started slowly on a busy machine
+    miss the meeting."""
     linux = sys.platform.startswith("linux")
     if linux:
         os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
@@ -98,8 +99,17 @@ def join_group(rank: int, world: int, port: int, backend: str, timeout_s: float 
         listen_fd = sock.detach()  # the store's from now on
     store = dist.TCPStore("127.0.0.1", port, world, is_master=rank == 0, timeout=meeting,
                           master_listen_fd=listen_fd)
-    dist.init_process_group(backend, store=store, rank=rank, world_size=world,
-                            timeout=datetime.timedelta(seconds=timeout_s))
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=meeting)
+    bound_steps(timeout_s)
+
+
+def bound_steps(timeout_s: float, group: Any = None) -> None:
+    """Give a group made with the meeting's timeout (its ranks' connections take that long to open on a busy
+    machine) the step timeout for every collective after. Torch's setter is private: without it the group
+    keeps the meeting's, which is never shorter (a failure is noticed later, never wrongly)."""
+    setter = getattr(dist.distributed_c10d, "_set_pg_timeout", None)
+    if setter is not None:
+        setter(datetime.timedelta(seconds=timeout_s), group)
 
 
 def _rank_main(rank: int, the_plan: Plan, port: int, target: Callable[..., Any], payload: Any) -> None:
@@ -189,4 +199,4 @@ def is_main(rank: int) -> bool:
     return rank == 0
 
 
-__all__ = ["FAMILIES", "Plan", "RankFailed", "plan", "free_port", "join_group", "launch", "wrap", "is_main", "INIT_TIMEOUT_S"]
+__all__ = ["FAMILIES", "Plan", "RankFailed", "plan", "free_port", "join_group", "bound_steps", "launch", "wrap", "is_main", "INIT_TIMEOUT_S"]

@@ -155,8 +155,9 @@ def _join(rank: int, world: int, port: int, backend: str, cuda: bool, timeout_s:
     if cuda:
         torch.cuda.set_device(device)
     distributed.join_group(rank, world, port, backend, timeout_s)
-    timeout = datetime.timedelta(seconds=timeout_s)
-    control = dist.new_group(backend="gloo", timeout=timeout)
+    meeting = datetime.timedelta(seconds=max(timeout_s, distributed.INIT_TIMEOUT_S))
+    control = dist.new_group(backend="gloo", timeout=meeting)
+    distributed.bound_steps(timeout_s, control)
     return device, control
 
 
