@@ -99,9 +99,11 @@ def _leave_and_come_back(qtbot, win, where):
     win.session.step(40)
     qtbot.waitUntil(lambda: win.session.trainer.step == 40, timeout=10000)
     panel = win.panel
+    # taken, and drawn: a snapshot taken while steps run is drawn in parts, each an event of its own (on a busy
+    # machine the filters' part could still be waiting when the snapshot's number was already the panel's)
     qtbot.waitUntil(lambda: win.session.latest_snapshot() is not None
-                    and win.session.latest_snapshot().step == 40 and panel._last_seq == win.session.latest_snapshot().seq,
-                    timeout=10000)
+                    and win.session.latest_snapshot().step == 40 and panel._last_seq == win.session.latest_snapshot().seq
+                    and panel._parts_due is None, timeout=10000)
     filters = panel.filters.current_image().copy()
     qtbot.waitUntil(lambda: len(panel.loss_curve.series("step")[0]) == 40, timeout=10000)
     loss = panel.loss_curve.series("step")[1].copy()
@@ -110,8 +112,8 @@ def _leave_and_come_back(qtbot, win, where):
     win.act_prev_model.trigger()
     assert win.family == "autoencoder" and win.session.trainer.step == 40
     assert "Back to the" in win.notice.label.text() and "at step 40" in win.notice.label.text()
-    qtbot.waitUntil(lambda: win.session.latest_snapshot() is not None and panel._last_seq == win.session.latest_snapshot().seq,
-                    timeout=10000)
+    qtbot.waitUntil(lambda: win.session.latest_snapshot() is not None and panel._last_seq == win.session.latest_snapshot().seq
+                    and panel._parts_due is None, timeout=10000)
     assert win.session.latest_snapshot().step == 40
     assert np.array_equal(panel.filters.current_image(), filters, equal_nan=True)  # the same weights (NaN: gaps)
     qtbot.waitUntil(lambda: len(panel.loss_curve.series("step")[0]) == 40, timeout=10000)

@@ -50,8 +50,8 @@ def test_opacity_slider_and_outline_toggle_redraw_at_once(qtbot, window):
     qtbot.waitUntil(lambda: s.trainer.step == 3 and panel.overlay.updates >= 1, timeout=10000)
     s.wait(10)
     # the view shows the last snapshot (step 3): the colours below are compared with its predictions
-    qtbot.waitUntil(lambda: s.latest_snapshot().step == 3 and panel._last_seq == s.latest_snapshot().seq,
-                    timeout=10000)
+    qtbot.waitUntil(lambda: s.latest_snapshot().step == 3 and panel._last_seq == s.latest_snapshot().seq
+                    and panel._parts_due is None, timeout=10000)  # (and all its parts drawn)
     view = panel.overlay
     view.outline.setChecked(False)
     view.opacity.setValue(0)
