@@ -5,8 +5,11 @@ import tempfile
 import threading
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-# downloads and autosaves go to a throw-away folder, never the user's cache
-os.environ.setdefault("NETWORK_EXPLORER_CACHE", tempfile.mkdtemp(prefix="explorer-test-cache-"))
+# downloads and autosaves go to a throw-away folder, never the user's cache; one per test process (with
+# `-n 2` the two processes inherit the first one's environment, and one's tests would find the other's
+# autosaved builder network)
+if "PYTEST_XDIST_WORKER" in os.environ or "NETWORK_EXPLORER_CACHE" not in os.environ:
+    os.environ["NETWORK_EXPLORER_CACHE"] = tempfile.mkdtemp(prefix="explorer-test-cache-")
 # windows train on a thread of the test process unless a test asks for a training process (each costs
 # a process start); the tests of the process session and one per family in test_gui_process.py do
 os.environ["NETWORK_EXPLORER_TRAINING"] = "thread"

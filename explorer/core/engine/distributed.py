@@ -7,14 +7,16 @@ takes its own slice of each global mini-batch. With a mean loss, N ranks x B/N e
 gradient one process takes from the whole batch of B, so the weights follow the single-process run.
 
 NCCL with one GPU per rank when the machine has the GPUs, gloo on the CPU otherwise. The processes are
-started by ``torch.multiprocessing`` (spawn) and meet on a free 127.0.0.1 port, on loopback only (``join_group``); a rank that fails ends the
-others (spawn terminates them) and the launch raises :class:`RankFailed` with one line. Ctrl+C is the
-launching process's: it ends the ranks and raises KeyboardInterrupt (see :func:`launch`).
+started by ``torch.multiprocessing`` (spawn) and meet on a free 127.0.0.1 port, on loopback only on Linux
+(``join_group``); a rank that fails ends the others (spawn terminates them) and the launch raises
+:class:`RankFailed` with one line. Ctrl+C is the launching process's: it ends the ranks and raises
+KeyboardInterrupt (see :func:`launch`).
 """
 
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import signal
 import socket
@@ -75,12 +77,13 @@ def free_port() -> int:
 
 
 def join_group(rank: int, world: int, port: int, backend: str, timeout_s: float = INIT_TIMEOUT_S) -> None:
-    """Join the default process group on 127.0.0.1:``port`` as ``rank`` of ``world``, on loopback only.
+    """Join the default process group on 127.0.0.1:``port`` as ``rank`` of ``world``, on loopback only (on
+    Linux, with torch 2.7 or newer).
 
     torch's ``tcp://`` meeting point listens on every interface of the machine (its store binds ``*``), and
     gloo's connections take the interface the host name resolves to: on a served network, anyone could
-    reach the ranks. Here rank 0 hands the store a socket of its own bound to 127.0.0.1 (Linux; elsewhere
-    torch's default) and gloo is told to use the loopback interface.
+    reach the ranks. Here rank 0 hands the store a socket of its own bound to 127.0.0.1 and gloo is told to
+    use the loopback interface (Linux; elsewhere, and with an older torch, the store is torch's own).
 
     ``timeout_s`` bounds every collective after; the meeting itself (the store, and the connections between
     the ranks) waits at least ``INIT_TIMEOUT_S``: a rank's start (Python, torch, a GPU's context) is not a
@@ -90,17 +93,33 @@ def join_group(rank: int, world: int, port: int, backend: str, timeout_s: float 
     if linux:
         os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     meeting = datetime.timedelta(seconds=max(timeout_s, INIT_TIMEOUT_S))
-    listen_fd = None
-    if rank == 0 and linux:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
-        sock.listen(max(64, 2 * world))
-        listen_fd = sock.detach()  # the store's from now on
-    store = dist.TCPStore("127.0.0.1", port, world, is_master=rank == 0, timeout=meeting,
-                          master_listen_fd=listen_fd)
+    if rank == 0 and linux and _listens_on_a_given_socket():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))
+            sock.listen(max(64, 2 * world))
+            listen_fd = os.dup(sock.fileno())  # the store's (ours is closed on leaving the block)
+            try:
+                store = dist.TCPStore("127.0.0.1", port, world, is_master=True, timeout=meeting,
+                                      master_listen_fd=listen_fd)
+            except BaseException:
+                os.close(listen_fd)
+                raise
+    else:
+        store = dist.TCPStore("127.0.0.1", port, world, is_master=rank == 0, timeout=meeting)
     dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=meeting)
     bound_steps(timeout_s)
+
+
+def _listens_on_a_given_socket() -> bool:
+    """Whether torch's store listens on the socket it is handed (``master_listen_fd``): its default
+    back end (libuv, since torch 2.4) ignored it before torch 2.7, and every rank then waited out the
+    meeting. Older torch meets on its own socket (every interface), as ``tcp://`` does."""
+    try:
+        major, minor = (int(part) for part in torch.__version__.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (2, 7)
 
 
 def bound_steps(timeout_s: float, group: Any = None) -> None:
@@ -108,8 +127,13 @@ def bound_steps(timeout_s: float, group: Any = None) -> None:
     machine) the step timeout for every collective after. Torch's setter is private: without it the group
     keeps the meeting's, which is never shorter (a failure is noticed later, never wrongly)."""
     setter = getattr(dist.distributed_c10d, "_set_pg_timeout", None)
-    if setter is not None:
+    if setter is None:
+        return
+    try:
         setter(datetime.timedelta(seconds=timeout_s), group)
+    except (AssertionError, RuntimeError, TypeError, ValueError) as exc:  # a torch that changed it: keep the meeting's
+        logging.getLogger(__name__).warning("the ranks' step timeout could not be set (%s): they wait %d s",
+                                            exc, INIT_TIMEOUT_S)
 
 
 def _rank_main(rank: int, the_plan: Plan, port: int, target: Callable[..., Any], payload: Any) -> None:
