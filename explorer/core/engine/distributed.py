@@ -92,7 +92,7 @@ def join_group(rank: int, world: int, port: int, backend: str, timeout_s: float 
     linux = sys.platform.startswith("linux")
     if linux:
         os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
-    meeting = datetime.timedelta(seconds=max(timeout_s, INIT_TIMEOUT_S))
+    meeting = meeting_timeout(timeout_s)
     if rank == 0 and linux and _listens_on_a_given_socket():
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -109,6 +109,12 @@ def join_group(rank: int, world: int, port: int, backend: str, timeout_s: float 
         store = dist.TCPStore("127.0.0.1", port, world, is_master=rank == 0, timeout=meeting)
     dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=meeting)
     bound_steps(timeout_s)
+
+
+def meeting_timeout(timeout_s: float) -> datetime.timedelta:
+    """How long ranks wait for each other while a group forms: the step timeout, but never under
+    ``INIT_TIMEOUT_S`` (see ``join_group``)."""
+    return datetime.timedelta(seconds=max(timeout_s, INIT_TIMEOUT_S))
 
 
 def _listens_on_a_given_socket() -> bool:
@@ -223,4 +229,5 @@ def is_main(rank: int) -> bool:
     return rank == 0
 
 
-__all__ = ["FAMILIES", "Plan", "RankFailed", "plan", "free_port", "join_group", "bound_steps", "launch", "wrap", "is_main", "INIT_TIMEOUT_S"]
+__all__ = ["FAMILIES", "Plan", "RankFailed", "plan", "free_port", "join_group", "meeting_timeout", "bound_steps",
+           "launch", "wrap", "is_main", "INIT_TIMEOUT_S"]

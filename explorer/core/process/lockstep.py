@@ -31,7 +31,6 @@ further); a rank 0 that ends (closed, failed, killed) closes its ends and every 
 
 from __future__ import annotations
 
-import datetime
 import functools
 import json
 import logging
@@ -155,8 +154,7 @@ def _join(rank: int, world: int, port: int, backend: str, cuda: bool, timeout_s:
     if cuda:
         torch.cuda.set_device(device)
     distributed.join_group(rank, world, port, backend, timeout_s)
-    meeting = datetime.timedelta(seconds=max(timeout_s, distributed.INIT_TIMEOUT_S))
-    control = dist.new_group(backend="gloo", timeout=meeting)
+    control = dist.new_group(backend="gloo", timeout=distributed.meeting_timeout(timeout_s))
     distributed.bound_steps(timeout_s, control)
     return device, control
 
