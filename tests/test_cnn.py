@@ -183,7 +183,7 @@ def test_feature_maps_shown_are_the_ones_the_model_computes():
     for i, fmap in zip(snap["feature_index"], snap["feature_maps"]):
         np.testing.assert_array_equal(fmap, seen[int(i)][0].numpy())
     # the same maps as running the model on the probe
-    x = torch.from_numpy(snap["probe"])[None]
+    x = torch.tensor(snap["probe"])[None]
     with torch.no_grad():
         h = x
         for i, m in enumerate(tr.model.layers, start=1):
@@ -227,6 +227,49 @@ def test_snapshot_unit_receptive_field_and_probe_choice():
     assert snap["probe_index"] == 3 and snap["probe_label"] == snap["gallery_labels"][3]
     np.testing.assert_array_equal(snap["probe"], snap["gallery"][3])
     assert sorted(set(snap["gallery_labels"].tolist())) == list(range(10))  # every class in the gallery
+
+
+def test_a_snapshot_shares_what_did_not_change_and_makes_the_rest_anew():
+    """What changes only with the run, the gallery, the probe or an evaluation is the same read-only array
+    from one snapshot to the next (copying it again was a tenth of LeNet-5's snapshot); the maps and the
+    weights are new each time."""
+    tr = tiny_trainer()
+    tr.train_step()
+    first = tr.snapshot()
+    tr.train_step()
+    second = tr.snapshot()
+    kept = ("gallery", "gallery_labels", "probe", "confusion", "feature_index", "feature_channels", "rf_size",
+            "rf_jump", "rf_offset")
+    for key in kept:
+        assert second[key] is first[key], key
+        assert not second[key].flags.writeable, key
+    with pytest.raises(ValueError, match="read-only"):
+        second["gallery"][0] = 0.0
+    for key in ("probabilities", "filters", "erf", "lcn_before", "lcn_after"):
+        assert second[key] is not first[key] and second[key].flags.writeable, key
+    assert all(a is not b for a, b in zip(first["feature_maps"], second["feature_maps"]))
+    assert "misclassified" not in second
+    # an evaluation: a new confusion matrix and the digits it got wrong
+    tr.evaluate()
+    third = tr.snapshot()
+    assert third["confusion"] is not second["confusion"]
+    np.testing.assert_array_equal(third["confusion"], tr._confusion)
+    yt = np.asarray(tr.dataset.test_y[:len(tr._eval_pred)])
+    wrong = np.flatnonzero(tr._eval_pred != yt)[:tr.config.n_misclassified]
+    np.testing.assert_array_equal(third["misclassified_true"], yt[wrong])
+    np.testing.assert_array_equal(third["misclassified_pred"], tr._eval_pred[wrong])
+    assert third["eval_version"] == second["eval_version"] + 1
+    # another probe
+    tr.set_probe(index=3)
+    fourth = tr.snapshot()
+    assert fourth["probe"] is not third["probe"]
+    np.testing.assert_array_equal(fourth["probe"], fourth["gallery"][3])
+    # a reset starts over: nothing of the run before is kept, and no evaluation yet
+    tr.reset()
+    fifth = tr.snapshot()
+    assert all(fifth[key] is not fourth[key] for key in kept)
+    assert "misclassified" not in fifth and not fifth["confusion"].any()
+    np.testing.assert_array_equal(fifth["probe"], fifth["gallery"][0])
 
 
 def test_lenet5_reaches_97_percent_on_the_digits():

@@ -29,7 +29,7 @@ field of a unit for one input is |d unit / d input| (summed over the input chann
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -318,6 +318,7 @@ class CNNTrainer(MiniBatchTrainer):
         self._eval_pred: np.ndarray | None = None
         self.eval_version = 0  # counts evaluations: the confusion matrix and misclassified list change with it
         self.gallery_version = getattr(self, "gallery_version", 0) + 1
+        self._snapshot_parts: dict[str, tuple[Any, Any]] = {}  # see _kept
         self.set_probe(index=0)
         self.unit: tuple[int, int, int, int] | None = None
         self.select_unit(None)
@@ -482,40 +483,119 @@ class CNNTrainer(MiniBatchTrainer):
 
     def feature_maps(self, image: torch.Tensor, unit: Sequence[int] | None = None
                      ) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor], torch.Tensor, torch.Tensor | None]:
-        """Every layer's output and input for one input (C, H, W), recorded by forward hooks on the modules
-        that train (1-based layer numbers), the logits, and -- when ``unit`` = (layer, channel, y, x) is
-        given -- that unit's effective receptive field |d unit / d input| (H, W) from the same forward pass.
-        Runs in eval mode (no dropout)."""
+        """Every layer's output and input for one input (C, H, W) (1-based layer numbers), the logits, and --
+        when ``unit`` = (layer, channel, y, x) is given -- that unit's effective receptive field
+        |d unit / d input| (H, W) from the same forward pass. Runs in eval mode (no dropout).
+
+        The layers are run one by one here (as ``LayerStack.forward`` runs them), not through forward hooks:
+        thirteen hooks registered and removed for each snapshot, and each layer's call through the hooked
+        path, were a tenth of LeNet-5's snapshot. Only the layers up to the unit's are recorded for its
+        gradient."""
         outputs: dict[int, torch.Tensor] = {}
         inputs: dict[int, torch.Tensor] = {}
-        handles = []
-        for i, module in enumerate(self.model.layers, start=1):
-            def hook(_m, args, out, i=i):
-                outputs[i] = out
-                inputs[i] = args[0]
-            handles.append(module.register_forward_hook(hook))
+        stack = self.net
+        layers = list(stack.layers)
         switched = self._eval_mode()
         inp = image.detach().unsqueeze(0).clone().requires_grad_(unit is not None)
+        saved = {0: inp} if 0 in stack.keep else {}
+        h = inp
+
+        def run(first: int, last: int) -> None:
+            nonlocal h
+            for i in range(first, last + 1):
+                layer = layers[i - 1]
+                inputs[i] = h
+                h = layer(h, saved[layer.source]) if isinstance(layer, Concat) else layer(h)
+                outputs[i] = h
+                if i in stack.keep:
+                    saved[i] = h
+
         erf = None
         try:
-            with torch.set_grad_enabled(unit is not None):
-                logits = self.net(inp)
-                if unit is not None:
-                    layer, ch, y, x = unit
-                    (grad,) = torch.autograd.grad(outputs[layer][0, ch, y, x], inp)
-                    erf = grad[0].abs().sum(0)
+            through = 0 if unit is None else min(int(unit[0]), len(layers))
+            with torch.enable_grad():
+                run(1, through)  # (nothing when no unit is selected)
+            with torch.no_grad():
+                run(through + 1, len(layers))
+            if unit is not None:
+                layer, ch, y, x = unit
+                (grad,) = torch.autograd.grad(outputs[layer][0, ch, y, x], inp)
+                erf = grad[0].abs().sum(0)
         finally:
             if switched:
                 self.model.train()
-            for h in handles:
-                h.remove()
         return ({k: v.detach() for k, v in outputs.items()}, {k: v.detach() for k, v in inputs.items()},
-                logits[0].detach(), erf)
+                h[0].detach(), erf)
 
     def snapshot(self) -> dict[str, Any]:
         outputs, inputs, logits, erf = self.feature_maps(self.probe, self.unit)
         with torch.no_grad():
             return self._snapshot_arrays(outputs, inputs, logits, erf)
+
+    def _kept(self, key: str, version: Any, make: Callable[[], Any]) -> Any:
+        """What ``make`` gives, made again only when ``version`` changes: an int compared by value, anything
+        else (a tensor, a module) by identity.
+
+        A snapshot's parts that change only with the run (names, geometry), the gallery, the probe or an
+        evaluation (the confusion matrix, the misclassified digits) are the same objects from one
+        snapshot to the next until they change: copying them again was a tenth of LeNet-5's snapshot.
+        Arrays kept are made read-only, so no reader can change what later snapshots share."""
+        got = self._snapshot_parts.get(key)
+        if got is not None and (got[0] is version or (type(version) is int and got[0] == version)):
+            return got[1]
+        value = make()
+
+        def read_only(v: Any) -> None:
+            if isinstance(v, np.ndarray):
+                v.flags.writeable = False
+            elif isinstance(v, dict):
+                for item in v.values():
+                    read_only(item)
+
+        read_only(value)
+        self._snapshot_parts[key] = (version, value)
+        return value
+
+    def _run_parts(self) -> dict[str, Any]:
+        """The snapshot's parts fixed by the network (made once a run)."""
+        names = self.layer_names()
+        fm_idx = [g.index for g in self.geometry]
+        convs = [(i, m) for i, m in enumerate(self.model.layers, start=1) if isinstance(m, torch.nn.Conv2d)]
+        lcn_layers = [i for i, layer in enumerate(self.spec.layers, start=1) if layer.type == "LocalContrastNorm"]
+        parts: dict[str, Any] = {
+            "input_shape": self.input_shape,
+            "class_names": list(self.class_names),
+            "feature_layers": [names[i - 1] for i in fm_idx],
+            "feature_index": np.asarray(fm_idx, dtype=np.int64),
+            "feature_channels": np.asarray([g.shape[0] for g in self.geometry], dtype=np.int64),
+            "rf_size": np.asarray([g.size for g in self.geometry], dtype=np.int64),
+            "rf_jump": np.asarray([g.jump for g in self.geometry], dtype=np.int64),
+            "rf_offset": np.asarray([g.offset for g in self.geometry], dtype=np.int64),
+        }
+        if convs:
+            parts["filters_layer"] = names[convs[0][0] - 1]
+            parts["deep_filters_layers"] = [names[i - 1] for i, _ in convs[1:]]
+        if lcn_layers:
+            i = lcn_layers[0]
+            m = self.model.layers[i - 1]
+            parts["lcn_note"] = (f"{names[i - 1]} (N = {m.size}x{m.size}, ε = {m.eps:g}): its input (the maps of "
+                                 f"{names[i - 2]}) and its output, first {{n}} maps")
+        elif convs:
+            parts["lcn_note"] = (f"This network has no LCN layer: the formula (N = {LCN_DEMO_SIZE}x{LCN_DEMO_SIZE}, "
+                                 f"ε = {LCN_DEMO_EPS:g}) applied to the maps of {names[convs[0][0] - 1]} to show what it does")
+        return {"parts": parts, "fm_idx": fm_idx, "convs": convs, "lcn_layer": lcn_layers[0] if lcn_layers else None}
+
+    def _eval_parts(self) -> dict[str, Any]:
+        """The snapshot's parts that change with an evaluation: the confusion matrix and the misclassified."""
+        parts: dict[str, Any] = {"confusion": self._confusion.copy()}
+        if self._eval_pred is not None:
+            yt = np.asarray(self.dataset.test_y[:len(self._eval_pred)], dtype=np.int64)
+            wrong = np.flatnonzero(self._eval_pred != yt)[:self.config.n_misclassified]
+            parts["misclassified"] = self._test_np[wrong].copy()
+            parts["misclassified_true"] = yt[wrong].copy()
+            parts["misclassified_pred"] = self._eval_pred[wrong].astype(np.int64)
+            parts["heldout_evaluated"] = int(len(yt))
+        return parts
 
     def _snapshot_arrays(self, outputs, inputs, logits, erf) -> dict[str, Any]:
         cfg = self.config
@@ -523,41 +603,25 @@ class CNNTrainer(MiniBatchTrainer):
         def cpu(t: torch.Tensor) -> np.ndarray:
             return t.detach().to("cpu", torch.float32).numpy().copy()
 
-        names = self.layer_names()
-        fm_idx = [g.index for g in self.geometry]
-        out: dict[str, Any] = {
-            "input_shape": self.input_shape,
-            "class_names": list(self.class_names),
-            "probe": cpu(self.probe),
+        run = self._kept("run", self.model, self._run_parts)
+        fm_idx, convs = run["fm_idx"], run["convs"]
+        out: dict[str, Any] = dict(run["parts"])
+        out.update({
+            "probe": self._kept("probe", self.probe, lambda: cpu(self.probe)),
             "probe_index": -1 if self.probe_index is None else int(self.probe_index),
             "probe_label": -1 if self.probe_label is None else int(self.probe_label),
             "probabilities": cpu(torch.softmax(logits.float(), 0)),
-            "feature_layers": [names[i - 1] for i in fm_idx],
-            "feature_index": np.asarray(fm_idx, dtype=np.int64),
-            "feature_channels": np.asarray([g.shape[0] for g in self.geometry], dtype=np.int64),
             "feature_maps": [cpu(outputs[i][0, :cfg.max_channels]) for i in fm_idx],
-            "rf_size": np.asarray([g.size for g in self.geometry], dtype=np.int64),
-            "rf_jump": np.asarray([g.jump for g in self.geometry], dtype=np.int64),
-            "rf_offset": np.asarray([g.offset for g in self.geometry], dtype=np.int64),
             "gallery_version": int(self.gallery_version),
-            "gallery": self._test_np[self.gallery_indices].copy(),
-            "gallery_labels": np.asarray(self.dataset.test_y, dtype=np.int64)[self.gallery_indices].copy(),
-            "confusion": self._confusion.copy(),
             "eval_version": int(self.eval_version),
-        }
-        convs = [(i, m) for i, m in enumerate(self.model.layers, start=1) if isinstance(m, torch.nn.Conv2d)]
+        })
+        out.update(self._kept("gallery", self.gallery_version, lambda: {
+            "gallery": self._test_np[self.gallery_indices].copy(),
+            "gallery_labels": np.asarray(self.dataset.test_y, dtype=np.int64)[self.gallery_indices].copy()}))
+        out.update(self._kept("eval", self.eval_version, self._eval_parts))
         if convs:
             out["filters"] = cpu(convs[0][1].weight[:MAX_FILTERS])
-            out["filters_layer"] = names[convs[0][0] - 1]
             out["deep_filters"] = [cpu(m.weight[:MAX_GRID, :MAX_GRID]) for _, m in convs[1:]]
-            out["deep_filters_layers"] = [names[i - 1] for i, _ in convs[1:]]
-        if self._eval_pred is not None:
-            yt = np.asarray(self.dataset.test_y[:len(self._eval_pred)], dtype=np.int64)
-            wrong = np.flatnonzero(self._eval_pred != yt)[:cfg.n_misclassified]
-            out["misclassified"] = self._test_np[wrong].copy()
-            out["misclassified_true"] = yt[wrong].copy()
-            out["misclassified_pred"] = self._eval_pred[wrong].astype(np.int64)
-            out["heldout_evaluated"] = int(len(yt))
         if self.unit is not None:
             layer, ch, y, x = self.unit
             g = self._image_geometry(layer)
@@ -566,21 +630,17 @@ class CNNTrainer(MiniBatchTrainer):
             out["unit_layer"] = g.name
             out["rf_box"] = np.asarray(rf_box(g, y, x, self.input_shape[1:]), dtype=np.int64)
             out["erf"] = cpu(erf)
-        lcn_layers = [i for i, layer in enumerate(self.spec.layers, start=1) if layer.type == "LocalContrastNorm"]
-        if lcn_layers:
-            i = lcn_layers[0]
+        i = run["lcn_layer"]
+        if i is not None:
             out["lcn_before"] = cpu(inputs[i][0, :4])
             out["lcn_after"] = cpu(outputs[i][0, :4])
-            m = self.model.layers[i - 1]
-            out["lcn_note"] = (f"{names[i - 1]} (N = {m.size}x{m.size}, ε = {m.eps:g}): its input (the maps of "
-                               f"{names[i - 2]}) and its output, first {out['lcn_before'].shape[0]} maps")
+            out["lcn_note"] = out["lcn_note"].format(n=out["lcn_before"].shape[0])
         elif convs:
-            i = convs[0][0]
-            before = outputs[i][:, :4]
+            # the first maps alone, contiguous: the pooling's windows over a slice of channels-last maps are
+            # a third slower
+            before = outputs[convs[0][0]][:, :4].contiguous()
             out["lcn_before"] = cpu(before[0])
             out["lcn_after"] = cpu(lcn(before)[0])
-            out["lcn_note"] = (f"This network has no LCN layer: the formula (N = {LCN_DEMO_SIZE}x{LCN_DEMO_SIZE}, "
-                               f"ε = {LCN_DEMO_EPS:g}) applied to the maps of {names[i - 1]} to show what it does")
         return out
 
     def _moved(self, device: torch.device, seed: int) -> None:
