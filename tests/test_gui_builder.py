@@ -236,7 +236,8 @@ def test_a_long_fault_stays_inside_a_laptop_screen(qtbot):
 
 def test_an_unsaved_network_comes_back_when_the_builder_opens_again(qtbot, tmp_path):
     """The builder's network, edited and not saved, was lost when the app closed. It is kept on disk as it
-    changes, brought back when the builder opens next, and let go once saved (or another is loaded)."""
+    changes, brought back when the builder opens next, and let go once a network is saved (not when another
+    is loaded over it)."""
     from explorer.gui.panels.builder_panel import BuilderWindow
 
     first = BuilderWindow()
@@ -265,14 +266,29 @@ def test_an_unsaved_network_comes_back_when_the_builder_opens_again(qtbot, tmp_p
     qtbot.addWidget(third)
     assert S.spec_to_dict(third.builder.spec) != edited  # nothing unsaved to bring back
 
-    # a lecture's step loads a preset over an unsaved network: it stays kept, and comes back next time
+    # a preset loaded over an unsaved network (by the user, or a lecture's step): it stays kept, the message
+    # says so, and it comes back next time (it was deleted, and closing the app then lost it)
     third.builder.add_layer("ReLU")
     mine = S.spec_to_dict(third.builder.spec)
-    third.builder.load_preset("unet-small", keep_unsaved=True)
+    third.builder.load_preset("unet-small")
     assert third.builder.spec.name == "unet-small" and S.spec_to_dict(S.load_spec(kept)) == mine
+    assert "The network you had not saved is kept" in third.builder.message.text()
+    third.builder.load_preset("lenet5")  # (nothing edited since: nothing more to say, the same one kept)
+    assert "had not saved" not in third.builder.message.text() and S.spec_to_dict(S.load_spec(kept)) == mine
+    third.close()
     fourth = BuilderWindow()
     qtbot.addWidget(fourth)
     assert S.spec_to_dict(fourth.builder.spec) == mine
+
+    # a file opened over it: the same
+    fourth.builder.add_layer("Tanh")
+    mine = S.spec_to_dict(fourth.builder.spec)
+    assert fourth.builder.open_file(tmp_path / "mine.json")
+    assert S.spec_to_dict(S.load_spec(kept)) == mine and "is kept" in fourth.builder.message.text()
+    fourth.builder.undo_stack.undo()  # (and Undo brings it back on screen)
+    assert S.spec_to_dict(fourth.builder.spec) == mine
+    assert fourth.builder.save_file(tmp_path / "mine2.json")
+    assert not kept.exists()  # saved: let go
 
 
 def test_a_preset_edited_in_the_builder_trains_under_a_name_that_says_so(qtbot, settings):

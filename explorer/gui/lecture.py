@@ -248,7 +248,7 @@ class Lecture(QtCore.QObject):
                 dock.show()
                 dock.raise_()
         if step.builder:
-            win.show_builder().builder.load_preset(step.builder, keep_unsaved=True)  # (the user's network stays kept)
+            win.show_builder().builder.load_preset(step.builder)  # (an unsaved network of the user's stays kept)
         if step.walkthrough and hasattr(win.panel, "open_walkthrough"):
             dialog = win.panel.open_walkthrough()
             if dialog is not None:  # the clicker's PgDown past its last stage goes on with the lecture

@@ -9,6 +9,9 @@ table instead of stopping the app.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -268,6 +271,19 @@ class ParameterArithmetic(QtWidgets.QGroupBox):
             f"convolution, one shared {k}x{k} kernel per map: <b>{human(c['convolution_shared'])}</b>")
 
 
+@dataclass(frozen=True)
+class _Kept:
+    """Whether a network loaded over the one on show replaced an unsaved network, kept on disk (see
+    ``ArchitectureBuilder._replacing``), and what the message adds about it."""
+
+    replaced: bool
+
+    @property
+    def note(self) -> str:
+        return (" The network you had not saved is kept: Undo brings it back, and so does the builder when it "
+                "opens next, until you save a network or edit this one." if self.replaced else "")
+
+
 class ArchitectureBuilder(QtWidgets.QWidget):
     """Layers table with live inference, a parameter form, a block diagram, presets, files, undo/redo."""
 
@@ -284,14 +300,14 @@ class ArchitectureBuilder(QtWidgets.QWidget):
         self.info = S.infer(self.spec)
         self.path: Path | None = None
         self._updating = False
-        self._holding_kept = False  # (a preset loaded for a lecture: the kept network is left as it is)
+        self._holding_kept = False  # (another network loaded over an unsaved one: see _replacing)
         self._build_ui()
         self._refresh()
         self.undo_stack.setClean()
-        # a network edited since it was opened, saved or loaded is kept on disk as it changes, until it is
-        # saved or replaced: closing the app (or its crash) lost it, though nobody had saved it
+        # a network edited since it was opened, saved or loaded is kept on disk as it changes, until a network
+        # is saved: closing the app (or its crash) lost it, though nobody had saved it
         self.undo_stack.indexChanged.connect(self._keep_unsaved)
-        self.undo_stack.cleanChanged.connect(self._keep_unsaved)  # (saved, opened, a preset: let go)
+        self.undo_stack.cleanChanged.connect(self._keep_unsaved)  # (saved: let go)
 
     # -- the unsaved network, kept ------------------------------------------------------------------------
     @staticmethod
@@ -314,7 +330,7 @@ class ArchitectureBuilder(QtWidgets.QWidget):
 
     def restore_unsaved(self) -> bool:
         """Bring back the network that was edited and not saved when the app last closed (still unsaved: it
-        is kept until it is saved or another is loaded)."""
+        is kept until a network is saved, see _replacing)."""
         path = self.unsaved_path()
         if not path.is_file():
             return False
@@ -325,7 +341,7 @@ class ArchitectureBuilder(QtWidgets.QWidget):
             return False
         self.set_spec(spec, "restore the unsaved network")
         self.show_message(f"Restored the network you had not saved ({len(spec.layers)} layers); it is kept in "
-                          f"{path} until you save it or load another.")
+                          f"{path} until you save a network.")
         return True
 
     # -- UI ------------------------------------------------------------------------------------------
@@ -700,24 +716,34 @@ class ArchitectureBuilder(QtWidgets.QWidget):
         return w
 
     # -- presets, files, training -------------------------------------------------------------------------
-    def load_preset(self, name: str, keep_unsaved: bool = False) -> None:
-        """Show the preset ``name``. ``keep_unsaved``: a network edited and not saved stays kept on disk (and
-        comes back next time) though the preset replaces it here: a lecture's step loads a preset into the
-        builder, which the user did not choose to do over their own network."""
+    def load_preset(self, name: str) -> None:
+        """Show the preset ``name``. A network edited and not saved stays kept on disk (and comes back when the
+        builder opens next) though the preset replaces it here: see :meth:`_replacing`."""
         try:
             spec = S.load_preset(name)
         except S.SpecError as exc:
             self.show_message(str(exc), error=True)
             return
-        self._holding_kept = keep_unsaved and not self.undo_stack.isClean()
-        try:
+        with self._replacing() as kept:
             self.set_spec(spec, f"load preset {name}")
             self.undo_stack.setClean()  # (a preset as it is: nothing of the user's to keep)
-        finally:
-            self._holding_kept = False
         self.preset_combo.setCurrentText(name)
         self.path = None
-        self.show_message(f"Loaded preset {name}: {spec.description}")
+        self.show_message(f"Loaded preset {name}: {spec.description}" + kept.note)
+
+    @contextmanager
+    def _replacing(self) -> Iterator[_Kept]:
+        """Another network (a preset, a file) replaces the one on show. One edited and not saved was let go
+        before (its file deleted: closing the app then lost it, and only Undo brought it back until then);
+        it now stays kept until a network is saved or another is edited (one file holds the last unsaved
+        network), and the message says so. A lecture's step that loads a preset relies on it too."""
+        held = self.unsaved_path().is_file()  # (also from before, the network on show being a preset loaded since)
+        kept = _Kept(held and not self.undo_stack.isClean())
+        self._holding_kept = held
+        try:
+            yield kept
+        finally:
+            self._holding_kept = False
 
     def choose_open(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open a network", "", "Network spec (*.json)")
@@ -731,14 +757,15 @@ class ArchitectureBuilder(QtWidgets.QWidget):
         except (S.SpecError, OSError) as exc:
             self.show_message(f"Could not open {path}: {exc}", error=True)
             return False
-        self.set_spec(spec, f"open {Path(path).name}")
-        self.undo_stack.setClean()
+        with self._replacing() as kept:
+            self.set_spec(spec, f"open {Path(path).name}")
+            self.undo_stack.setClean()
         self.path = Path(path)
         info = S.infer(spec)
         if info.valid:
-            self.show_message(f"Opened {path}.")
+            self.show_message(f"Opened {path}." + kept.note)
         else:
-            self.show_message(f"Opened {path}; it is not valid yet: {info.first_error}", error=True)
+            self.show_message(f"Opened {path}; it is not valid yet: {info.first_error}." + kept.note, error=True)
         return True
 
     def choose_save(self) -> None:
