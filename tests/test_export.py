@@ -327,6 +327,39 @@ def test_without_onnx_the_menu_says_what_to_install_and_asks_no_file(qtbot, wind
     assert len(asked) == 1
 
 
+def test_export_model_scrubbed_back_says_it_wrote_the_weights_of_now(qtbot, window, tmp_path, monkeypatch):
+    """The timeline keeps what the views drew, not the weights: scrubbed back to an older step, File > Export
+    model wrote the weights of the step training had reached, and said only that step. The dialog and the
+    message now say which weights are written and which step is on show."""
+    panel, bar = window.panel, window.timeline_bar
+    window.toggle_play()
+    qtbot.waitUntil(lambda: len(panel.timeline) >= 3 and window.session.trainer.step > 20, timeout=20000)
+    window.toggle_play()
+    assert window.session.wait(5)
+    qtbot.waitUntil(lambda: bar.slider.isEnabled() and bar.slider.maximum() >= 2, timeout=5000)
+    bar.slider.setValue(0)
+    shown, now = panel.timeline.at(0).step, window.session.trainer.step
+    assert panel.viewing is not None and shown < now
+    titles = []
+    path = tmp_path / "scrubbed.safetensors"
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName",
+                        lambda _parent, title, *a, **k: titles.append(title) or (str(path), ""))
+    window.model_exporter.actions["safetensors"].trigger()
+    assert titles == [f"Export the model as safetensors (its weights now, not those of step {shown} on show)"]
+    qtbot.waitUntil(lambda: str(path) in window.notice.label.text(), timeout=10000)
+    text = window.notice.label.text()
+    assert f"at step {now} as safetensors" in text
+    assert f"(Its weights at step {now}: the timeline keeps the views of step {shown}, not its weights.)" in text
+    loaded = load_file(str(path))
+    assert all(torch.equal(loaded[k], v) for k, v in window.session.trainer.state_tensors().items())
+    bar.live_button.click()  # live again: nothing more to say
+    assert panel.viewing is None
+    window.model_exporter.actions["safetensors"].trigger()
+    assert titles[-1] == "Export the model as safetensors"
+    qtbot.waitUntil(lambda: window.notice.label.text().count("Exported") == 1 and "timeline" not in
+                    window.notice.label.text(), timeout=10000)
+
+
 def test_export_model_writes_safetensors_and_reports_errors(qtbot, window, tmp_path):
     window.session.step(2)
     assert window.session.wait(5)

@@ -60,13 +60,23 @@ class ModelExporter(QtCore.QObject):
                 self.window.notice.show_message(str(exc), error=True)
                 return
         start = str(self.last_dir / self.default_name(kind))
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, f"Export the model as {LABELS[kind]}", start,
-                                                        FILTERS[kind])
+        title = f"Export the model as {LABELS[kind]}"
+        scrubbed = self._scrubbed_to()
+        if scrubbed is not None:
+            title += f" (its weights now, not those of step {scrubbed} on show)"
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, title, start, FILTERS[kind])
         if path:
             if not path.lower().endswith(f".{kind}"):
                 path += f".{kind}"
             self.last_dir = Path(path).parent
             self.export_model(kind, path)
+
+    def _scrubbed_to(self) -> int | None:
+        """The step the views show when the timeline is scrubbed back (None: live). The timeline keeps what the
+        views drew, not the weights: an export writes the model as it is now, and says so."""
+        panel = getattr(self.window, "panel", None)
+        snap = getattr(panel, "viewing", None)
+        return None if snap is None else int(snap.step)
 
     def export_model(self, kind: str, path: str | Path) -> threading.Event:
         """Export the current model as ``kind`` ("onnx" | "safetensors") to ``path`` on the training thread.
@@ -80,13 +90,17 @@ class ModelExporter(QtCore.QObject):
             done.set()
             return done
         path = Path(path)
+        scrubbed = self._scrubbed_to()
 
         def exported(result: tuple[str, str, int] | None, error: BaseException | None) -> None:
             try:
                 if error is None:
                     out, family, step = result
+                    note = ("" if scrubbed is None or scrubbed == step else
+                            f" (Its weights at step {step}: the timeline keeps the views of step {scrubbed}, not "
+                            "its weights.)")
                     self.sigDone.emit(f"Exported the {family} model at step {step} as {LABELS[kind]}: "
-                                      f"{out} ({file_size_text(out)}).", False)
+                                      f"{out} ({file_size_text(out)}).{note}", False)
                 else:  # any failure is a message, never a failed training run
                     self.sigDone.emit(f"Could not export the model as {LABELS[kind]} to {path}: {error}", True)
             finally:
