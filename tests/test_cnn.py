@@ -259,6 +259,15 @@ def test_a_snapshot_shares_what_did_not_change_and_makes_the_rest_anew():
     np.testing.assert_array_equal(third["misclassified_true"], yt[wrong])
     np.testing.assert_array_equal(third["misclassified_pred"], tr._eval_pred[wrong])
     assert third["eval_version"] == second["eval_version"] + 1
+    # fewer misclassified asked for: the next snapshot has that many (not only after the next evaluation)
+    tr.config.n_misclassified = 2
+    assert len(tr.snapshot()["misclassified"]) == min(2, len(third["misclassified"]))
+    # the data loaded again, as a move to another device does (it picks the gallery again, at the size asked for)
+    tr.config.n_gallery = 12
+    tr._load_data()
+    moved = tr.snapshot()
+    assert moved["gallery"] is not third["gallery"] and len(moved["gallery"]) == 12
+    np.testing.assert_array_equal(moved["gallery"], tr._test_np[tr.gallery_indices])
     # another probe
     tr.set_probe(index=3)
     fourth = tr.snapshot()

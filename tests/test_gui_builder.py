@@ -256,7 +256,8 @@ def test_an_unsaved_network_comes_back_when_the_builder_opens_again(qtbot, tmp_p
     assert S.spec_to_dict(again.builder.spec) == edited
     assert "Restored the network you had not saved" in again.builder.message.text()
     again.builder.undo_stack.undo()  # (the restore is an edit like any other: undone, the preset it replaced)
-    assert S.spec_to_dict(again.builder.spec) != edited and not kept.exists()
+    assert S.spec_to_dict(again.builder.spec) != edited
+    assert S.spec_to_dict(S.load_spec(kept)) == edited  # (let go only when a network is saved)
     again.builder.undo_stack.redo()
     assert kept.is_file()
     assert again.builder.save_file(tmp_path / "mine.json")
@@ -287,8 +288,17 @@ def test_an_unsaved_network_comes_back_when_the_builder_opens_again(qtbot, tmp_p
     assert S.spec_to_dict(S.load_spec(kept)) == mine and "is kept" in fourth.builder.message.text()
     fourth.builder.undo_stack.undo()  # (and Undo brings it back on screen)
     assert S.spec_to_dict(fourth.builder.spec) == mine
-    assert fourth.builder.save_file(tmp_path / "mine2.json")
-    assert not kept.exists()  # saved: let go
+    fourth.builder.undo_stack.redo()  # back to the file: still kept (a Redo to the loaded network deleted it)
+    assert S.spec_to_dict(S.load_spec(kept)) == mine
+    fourth.close()
+    fifth = BuilderWindow()
+    qtbot.addWidget(fifth)
+    assert S.spec_to_dict(fifth.builder.spec) == mine
+    # saved right after a preset is loaded over it (the stack already clean): let go all the same
+    fifth.builder.load_preset("lenet5")
+    assert kept.is_file()
+    assert fifth.builder.save_file(tmp_path / "mine2.json")
+    assert not kept.exists() and fifth.builder.message.text() == f"Saved {tmp_path / 'mine2.json'}."
 
 
 def test_a_preset_edited_in_the_builder_trains_under_a_name_that_says_so(qtbot, settings):

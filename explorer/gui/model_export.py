@@ -62,7 +62,8 @@ class ModelExporter(QtCore.QObject):
         start = str(self.last_dir / self.default_name(kind))
         title = f"Export the model as {LABELS[kind]}"
         scrubbed = self._scrubbed_to()
-        if scrubbed is not None:
+        s = self.window.session
+        if scrubbed is not None and (s is None or scrubbed != s.trainer.step):
             title += f" (its weights now, not those of step {scrubbed} on show)"
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, title, start, FILTERS[kind])
         if path:

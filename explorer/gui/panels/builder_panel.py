@@ -301,13 +301,13 @@ class ArchitectureBuilder(QtWidgets.QWidget):
         self.path: Path | None = None
         self._updating = False
         self._holding_kept = False  # (another network loaded over an unsaved one: see _replacing)
+        self._kept_written = False  # whether the network on show, unsaved, is the one kept on disk
         self._build_ui()
         self._refresh()
         self.undo_stack.setClean()
         # a network edited since it was opened, saved or loaded is kept on disk as it changes, until a network
         # is saved: closing the app (or its crash) lost it, though nobody had saved it
         self.undo_stack.indexChanged.connect(self._keep_unsaved)
-        self.undo_stack.cleanChanged.connect(self._keep_unsaved)  # (saved: let go)
 
     # -- the unsaved network, kept ------------------------------------------------------------------------
     @staticmethod
@@ -316,15 +316,18 @@ class ArchitectureBuilder(QtWidgets.QWidget):
         return autosave_dir() / "builder-network.json"
 
     def _keep_unsaved(self, *_args) -> None:
-        if self._holding_kept:
+        """The network on show, edited and not saved, written where it is kept (an edit, an Undo or a Redo).
+        Back at a saved or loaded state (clean) nothing is written, and nothing deleted: what is kept is let
+        go only when a network is saved (:meth:`save_file`). Deleting it there lost a network loaded over
+        and then brought back by Undo: a Redo to the loaded one deleted it, and closing the app lost it."""
+        self._kept_written = False
+        if self._holding_kept or self.undo_stack.isClean():
             return
         path = self.unsaved_path()
         try:
-            if self.undo_stack.isClean():
-                path.unlink(missing_ok=True)
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                S.save_spec(self.spec, path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            S.save_spec(self.spec, path)
+            self._kept_written = True
         except (OSError, S.SpecError) as exc:
             self.show_message(f"Could not keep the unsaved network in {path}: {exc}", error=True)
 
@@ -736,9 +739,10 @@ class ArchitectureBuilder(QtWidgets.QWidget):
         """Another network (a preset, a file) replaces the one on show. One edited and not saved was let go
         before (its file deleted: closing the app then lost it, and only Undo brought it back until then);
         it now stays kept until a network is saved or another is edited (one file holds the last unsaved
-        network), and the message says so. A lecture's step that loads a preset relies on it too."""
+        network), and the message says so (only when the file holds what was on show: a write that failed
+        was said at the time). A lecture's step that loads a preset relies on it too."""
         held = self.unsaved_path().is_file()  # (also from before, the network on show being a preset loaded since)
-        kept = _Kept(held and not self.undo_stack.isClean())
+        kept = _Kept(held and self._kept_written and not self.undo_stack.isClean())
         self._holding_kept = held
         try:
             yield kept
@@ -782,6 +786,14 @@ class ArchitectureBuilder(QtWidgets.QWidget):
             return False
         self.path = Path(path)
         self.undo_stack.setClean()
+        kept = self.unsaved_path()
+        try:
+            kept.unlink(missing_ok=True)  # saved: the file is the user's now, nothing unsaved to keep
+        except OSError as exc:
+            self.show_message(f"Saved {path}; the unsaved copy kept in {kept} could not be removed: {exc}",
+                              error=True)
+            return True
+        self._kept_written = False
         self.show_message(f"Saved {path}.")
         return True
 

@@ -483,7 +483,8 @@ class CNNTrainer(MiniBatchTrainer):
 
     def feature_maps(self, image: torch.Tensor, unit: Sequence[int] | None = None
                      ) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor], torch.Tensor, torch.Tensor | None]:
-        """Every layer's output and input for one input (C, H, W) (1-based layer numbers), the logits, and --
+        """Every layer of ``self.net``'s output and input for one input (C, H, W) (1-based layer numbers; a
+        final Softmax is not run: ``self.net`` stops at the logits), the logits, and --
         when ``unit`` = (layer, channel, y, x) is given -- that unit's effective receptive field
         |d unit / d input| (H, W) from the same forward pass. Runs in eval mode (no dropout).
 
@@ -533,15 +534,15 @@ class CNNTrainer(MiniBatchTrainer):
             return self._snapshot_arrays(outputs, inputs, logits, erf)
 
     def _kept(self, key: str, version: Any, make: Callable[[], Any]) -> Any:
-        """What ``make`` gives, made again only when ``version`` changes: an int compared by value, anything
-        else (a tensor, a module) by identity.
+        """What ``make`` gives, made again only when ``version`` changes: ints (or a tuple of them) compared by
+        value, anything else (a tensor, a module, an array) by identity.
 
         A snapshot's parts that change only with the run (names, geometry), the gallery, the probe or an
         evaluation (the confusion matrix, the misclassified digits) are the same objects from one
         snapshot to the next until they change: copying them again was a tenth of LeNet-5's snapshot.
         Arrays kept are made read-only, so no reader can change what later snapshots share."""
         got = self._snapshot_parts.get(key)
-        if got is not None and (got[0] is version or (type(version) is int and got[0] == version)):
+        if got is not None and (got[0] is version or (type(version) in (int, tuple) and got[0] == version)):
             return got[1]
         value = make()
 
@@ -615,10 +616,11 @@ class CNNTrainer(MiniBatchTrainer):
             "gallery_version": int(self.gallery_version),
             "eval_version": int(self.eval_version),
         })
-        out.update(self._kept("gallery", self.gallery_version, lambda: {
+        # (the gallery's indices are picked again when the data is loaded again, also on a device move)
+        out.update(self._kept("gallery", self.gallery_indices, lambda: {
             "gallery": self._test_np[self.gallery_indices].copy(),
             "gallery_labels": np.asarray(self.dataset.test_y, dtype=np.int64)[self.gallery_indices].copy()}))
-        out.update(self._kept("eval", self.eval_version, self._eval_parts))
+        out.update(self._kept("eval", (self.eval_version, cfg.n_misclassified), self._eval_parts))
         if convs:
             out["filters"] = cpu(convs[0][1].weight[:MAX_FILTERS])
             out["deep_filters"] = [cpu(m.weight[:MAX_GRID, :MAX_GRID]) for _, m in convs[1:]]
