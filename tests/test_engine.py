@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.core.engine import devices
+from explorer.core.engine import devices, metrics
 from explorer.core.engine.session import ERROR, FINISHED, PAUSED, RUNNING, STOPPED, TrainingSession
 from explorer.core.families.rbm.trainer import RBMTrainer
 from tests.helpers import tiny_rbm_config, wait_until
@@ -197,6 +197,65 @@ def test_metrics_nothing_dropped_every_n():
     rows = s.metrics.steps
     assert [r["step"] for r in rows] == [5, 10, 15, 20, 23]
 
+
+
+def test_row_windows_double_every_so_many_rows_and_average_what_they_hold(monkeypatch):
+    monkeypatch.setattr(metrics, "ROWS_PER_WINDOW_SIZE", 10)
+    w = metrics.RowWindows()
+    sizes = []
+    for stored in range(0, 45):
+        w.grown(stored)
+        sizes.append(w.every)
+    assert sizes == [1] * 10 + [2] * 10 + [4] * 10 + [8] * 10 + [16] * 5
+    w.reset(stored=25)  # a restored run's rows count toward the first doubling
+    w.grown(34)
+    assert w.every == 1
+    w.grown(35)
+    assert w.every == 2
+    rows = [{"step": 1.0, "time": 0.1, "loss": 4.0}, {"step": 2.0, "time": 0.2, "loss": 2.0},
+            {"step": 2.0, "grad/a": 3.0}, {"step": 3.0, "time": 0.3, "loss": 0.0, "epoch": 1.0}]
+    assert metrics.window_means(rows, 1) == rows
+    assert metrics.window_means(rows, 3) == [{"step": 2.0, "time": 0.2, "loss": 3.0, "grad/a": 3.0},
+                                             {"step": 3.0, "time": 0.3, "loss": 0.0, "epoch": 1.0}]
+
+
+def test_a_long_runs_rows_are_means_of_ever_longer_windows_and_an_epochs_mean_counts_every_step(monkeypatch):
+    """A row a step, kept for good, grew without end (3 GB an hour on the RBM of the app's first screen): the
+    rows are now means of windows that double every ROWS_PER_WINDOW_SIZE rows, and an epoch's training means
+    are summed over its steps as they land, whatever rows are kept."""
+    monkeypatch.setattr(metrics, "ROWS_PER_WINDOW_SIZE", 10)
+    tr = tiny_trainer(dataset="digits", batch_size=10)  # 144 steps an epoch
+    orig = tr.train_step
+
+    def step():
+        m = dict(orig())
+        m["k"] = torch.tensor(float(tr.step))  # the step's own number: a window's mean is known exactly
+        return m
+
+    tr.train_step = step
+    s = TrainingSession(tr, eval_fraction=None)  # every epoch evaluated
+    s.step(600)
+    assert s.wait(30)
+    s.close()
+    rows, before = s.metrics.steps, 0
+    for r in rows:  # each row the mean of the steps since the row before it, at its last step
+        assert r["k"] == (before + 1 + r["step"]) / 2, (before, r)
+        before = r["step"]
+    assert before == 600
+    sizes = [b - a for a, b in zip([0.0] + [r["step"] for r in rows], [r["step"] for r in rows])]
+    assert sizes[:10] == [1.0] * 10 and max(sizes) >= 16
+    assert len(rows) <= 70  # (600 before; ~60 whole windows, and the last ones cut at each epoch's evaluation)
+    history = s.history()
+    assert [h["epoch"] for h in history] == [1.0, 2.0, 3.0, 4.0]
+    ends = [0] + [int(h["step"]) for h in history]
+    for a, b, h in zip(ends, ends[1:], history):
+        assert h["train_k"] == pytest.approx((a + 1 + b) / 2)  # every step of the epoch, not its rows
+    s2 = TrainingSession(tr)
+    s2.reset()  # a new run starts with a row a step again
+    s2.step(3)
+    assert s2.wait(10)
+    s2.close()
+    assert [r["step"] for r in s2.metrics.steps] == [1.0, 2.0, 3.0]
 
 
 def test_metrics_of_any_scalar_kind_reach_the_log_averaged_per_window():

@@ -60,6 +60,28 @@ def test_metrics_rows_become_the_curves_and_the_step(run):
     assert session.trainer.step == 10 and session.metrics.evals == []
 
 
+def test_a_long_runs_rows_are_kept_as_means_of_ever_longer_windows(run, monkeypatch):
+    """A fast script's row a step, kept for good in the window, grew without end: each batch is now averaged in
+    windows that double every ROWS_PER_WINDOW_SIZE rows kept, its last step always a row of its own."""
+    from explorer.core.engine import metrics
+
+    monkeypatch.setattr(metrics, "ROWS_PER_WINDOW_SIZE", 5)
+    session, source = run
+    session._windows.reset()  # (made with the size before the patch)
+    for batch in range(40):
+        source.push("metrics", {"rows": metric_rows(10 * batch + 1, 10 * batch + 10)})
+    until(lambda: session.trainer.step == 400)
+    rows = session.metrics.steps
+    assert len(rows) < 120  # (480 rows came: 400 steps and 80 gradient rows)
+    steps = [r["step"] for r in rows]
+    assert steps == sorted(steps) and set(range(10, 401, 10)) <= set(steps)  # every batch's last step
+    last = rows[-1]  # a window of 10 or more rows: the loss is the mean of its steps'
+    assert last["step"] == 400 and last["time"] == pytest.approx(20.0)
+    first_step = max(s for s in steps if s < 400 - 5)  # (the row before it ended at or before)
+    assert 2.0 / (1 + 400) < last["loss"] < 2.0 / (1 + first_step)
+    assert "grad/features.0" in last
+
+
 def test_a_snapshot_frame_is_the_latest_snapshot(run):
     session, source = run
     assert session.latest_snapshot() is None

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from explorer.core.engine.metrics import MetricsLog
+from explorer.core.engine.metrics import MetricsLog, RowWindows
 from explorer.core.engine.snapshot import Snapshot
 from explorer.core.engine.threads import ThreadTuner
 from explorer.core.engine.trainer import Trainer, samples_per_step, samples_trained
@@ -88,7 +88,9 @@ class TrainingSession:
         self._step_rate: float | None = None
         self._next_step_t = 0.0  # paced: when the next step is due (time.perf_counter())
         self._snapshot_step = -1  # the trainer's step at the last snapshot (paced: no second one of the same step)
-        self._metrics_every = max(1, int(metrics_every))
+        # a row of the curves every ``metrics_every`` steps (their means), coarser as a long run goes on
+        self._windows = RowWindows(metrics_every, len(self.metrics.steps))
+        self._epoch_sums: dict[str, list[float]] = {}  # the steps' metrics summed since the last epoch's end
         self._eval_every = max(0, int(eval_every))
         # evaluations may cost at most this share of the training time (None: evaluate every epoch);
         # the last epoch of a budget is always evaluated
@@ -419,6 +421,8 @@ class TrainingSession:
         self._metric_copies.clear()
         self.trainer.reset()
         self.metrics.clear()
+        self._windows.reset()
+        self._epoch_sums = {}
         self.run_id += 1
         self.error = None
         self._rate_window.clear()
@@ -589,8 +593,9 @@ class TrainingSession:
         if len(self._rate_window) > 64:
             del self._rate_window[:-64]
         n_pending = len(self._pending_metrics)
-        if n_pending >= max(self._flush_every, self._metrics_every) or (
-                n_pending >= self._metrics_every and time.perf_counter() - self._last_flush_t > 0.1):
+        every = self._windows.every
+        if n_pending >= max(self._flush_every, every) or (
+                n_pending >= every and time.perf_counter() - self._last_flush_t > 0.1):
             self._flush_metrics(final=False)
         epoch_done = tr.epoch > epoch_before
         last_epoch = self.epochs is not None and tr.epoch >= self.epochs
@@ -617,7 +622,7 @@ class TrainingSession:
         lands everything, waiting if need be (before an evaluation, a pause, a device move, a stop).
         """
         self._last_flush_t = time.perf_counter()
-        every = self._metrics_every
+        every = self._windows.every
         cut = len(self._pending_metrics) if final else len(self._pending_metrics) // every * every
         pending, self._pending_metrics = self._pending_metrics[:cut], self._pending_metrics[cut:]
         if pending:
@@ -665,12 +670,16 @@ class TrainingSession:
 
     def _land_metrics(self, items: list[tuple[list, list[str], torch.Tensor]]) -> bool:
         """Add the rows of copied metrics to the log; False when they hold a NaN (training diverged)."""
-        every = self._metrics_every
+        every = self._windows.every
         rows = []
         finite = True
         for group, names, t in items:
             values = t.cpu().numpy()
             finite = finite and bool(np.all(np.isfinite(values)))
+            for name, total in zip(names, values.sum(0).tolist()):  # (every step's, whatever rows are kept)
+                acc = self._epoch_sums.setdefault(name, [0.0, 0])
+                acc[0] += total
+                acc[1] += len(group)
             starts = range(0, len(group), every)
             # (a row per step by default: the means of one-step windows are the values themselves)
             means = values.tolist() if every == 1 else [values[i:i + every].mean(0).tolist() for i in starts]
@@ -680,6 +689,7 @@ class TrainingSession:
                 row.update(zip(names, mean))
                 rows.append(row)
         self.metrics.add_steps(rows)
+        self._windows.grown(len(self.metrics.steps))
         if not finite:
             self._diverged(int(rows[-1]["step"]))
             return False
@@ -752,16 +762,13 @@ class TrainingSession:
             row["seconds"] = dt
             samples = samples_trained(tr, tr.step) - samples_trained(tr, self._epoch_step0)
             row["samples_per_s"] = samples / dt if dt > 0 else float("nan")
-            # each training metric averaged over this epoch's step rows, as "train_<name>"
-            epoch_rows = []
-            for r in reversed(self.metrics.steps):
-                if r["step"] <= self._epoch_step0:
-                    break
-                epoch_rows.append(r)
-            for name in (epoch_rows[0].keys() if epoch_rows else ()):
-                if name not in ("step", "epoch"):
+            # each training metric averaged over this epoch's steps, as "train_<name>" (summed as they landed:
+            # the rows kept may be means of several steps, or fewer than the epoch's steps, see RowWindows)
+            for name, (total, count) in self._epoch_sums.items():
+                if count:
                     # (what the trainer measured itself, under the same name, wins)
-                    row.setdefault(f"train_{name}", float(np.mean([r[name] for r in epoch_rows if name in r])))
+                    row.setdefault(f"train_{name}", total / count)
+            self._epoch_sums = {}
             self._epoch_t0 = time.perf_counter()
             self._epoch_step0 = tr.step
         self.metrics.add_eval(row)

@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from explorer.core.engine.metrics import RowWindows, window_means
 from explorer.core.engine.session import FINISHED, PAUSED, RUNNING, MetricsLog, Snapshot
 from explorer.core.persist.commands import autosave_to
 from explorer.core.safe_read import escape_text
@@ -276,6 +277,7 @@ class WatchSession:
         self.where = where
         self.live = live
         self.metrics = MetricsLog()
+        self._windows = RowWindows()  # a row a step at first, coarser as a long run goes on (see RowWindows)
         self.run_id = 0
         self.run_info: dict[str, Any] = {}
         self.epochs: int | None = None
@@ -366,7 +368,10 @@ class WatchSession:
     def _take_rows(self, rows: list[dict[str, float]]) -> None:
         if not rows:
             return
-        self.metrics.add_steps(rows)
+        # each batch (a tick of the script's, 20 a second at most) averaged in windows on its own: its last
+        # step is always a row, so a step taken while paused shows at once
+        self.metrics.add_steps(window_means(rows, self._windows.every))
+        self._windows.grown(len(self.metrics.steps))
         tr = self.trainer
         for row in rows:
             tr.step = max(tr.step, int(row["step"]))
