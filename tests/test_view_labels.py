@@ -150,3 +150,28 @@ def test_a_caption_asks_for_one_line_unless_its_view_keeps_its_plot_height(qtbot
     line = v.caption.fontMetrics().lineSpacing()
     assert v.caption.heightForWidth(v.caption.width()) >= 2 * line
     assert v.caption.minimumSizeHint().height() < 2 * line
+
+
+def test_a_per_step_curve_kept_as_means_of_several_steps_says_so_in_its_caption(qtbot):
+    """A long run keeps its per-step rows as means of windows of steps (explorer.core.engine.metrics): the
+    caption said "per step" of points that were the means of 2, 4, 8... steps."""
+    from explorer.gui.widgets.views import CurveView
+
+    v = CurveView("Loss", "Training loss per step.")
+    qtbot.addWidget(v)
+    v.add_series("loss", "training loss (per step)", "#5c6b80", width=1, per_step=True)
+    v.add_series("heldout", "held-out loss", "#d08770", symbol="s")
+    v.append("loss", list(range(1, 11)), [1.0] * 10)
+    v.append("heldout", [0, 500, 1000], [1.0, 0.5, 0.4])  # (sparse by nature: says nothing of the windows)
+    v.redraw()
+    assert v.caption.whole_text() == "Training loss per step."
+    v.append("loss", [12, 14, 16, 18, 20], [0.9] * 5)
+    v.redraw()
+    assert v.caption.whole_text() == "Training loss per step. Per-step curve: each point the mean of 2 steps."
+    v.append("loss", [21, 1045, 2069], [0.8] * 3)  # (a window cut short by an evaluation: the longest counts)
+    v.redraw()
+    assert v.caption.whole_text().endswith("each point the mean of 1,024 steps.")
+    v.clear_data()  # a new run: a point a step again
+    v.append("loss", [1, 2, 3], [1.0] * 3)
+    v.redraw()
+    assert v.caption.whole_text() == "Training loss per step."

@@ -176,7 +176,7 @@ class AutoencoderPanel(LivePanel):
         self.loss_curve = CurveView(
             "Reconstruction loss", "Σ<sub>i</sub> (x<sub>i</sub> − x'<sub>i</sub>)² per example (the lecture's "
             "loss, averaged over examples).", ylabel="squared error per example")
-        self.loss_curve.add_series("step", "training (per step, noisy input)", "#5c6b80", width=1)
+        self.loss_curve.add_series("step", "training (per step, noisy input)", "#5c6b80", width=1, per_step=True)
         self.loss_curve.add_series("train", "training (clean input)", "#4fc3f7", width=2.5, symbol="o")
         self.loss_curve.add_series("heldout", "held-out (clean input)", "#ffb74d", width=2.5, symbol="s")
         self.loss_curve.add_series("heldout_noisy", "held-out (corrupted input)", "#bf616a", width=2, symbol="t")

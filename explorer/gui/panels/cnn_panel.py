@@ -398,7 +398,7 @@ class CNNPanel(LivePanel):
                                 "accuracy on the training and held-out data at each evaluation, in % (right axis).",
                                 ylabel="cross-entropy")
         self.curves.set_right_axis("accuracy (%)")
-        self.curves.add_series("loss", "training loss (per step)", "#5c6b80", width=1)
+        self.curves.add_series("loss", "training loss (per step)", "#5c6b80", width=1, per_step=True)
         self.curves.add_series("train_loss", "training loss", "#81a1c1", width=2, symbol="t")
         self.curves.add_series("heldout_loss", "held-out loss", "#d08770", width=2, symbol="t")
         self.curves.add_series("train_acc", "training accuracy (%)", "#4fc3f7", width=2.5, symbol="o", right=True)

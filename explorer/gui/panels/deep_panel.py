@@ -130,8 +130,8 @@ class MLPPanel(LivePanel):
                                 "held-out data in % (right axis).", ylabel="loss, error")
         self.curves.set_right_axis("accuracy (%)")
         self.curves.add_series("pretrain", "pretraining: reconstruction error of the layer in training (per step)",
-                               "#b48ead", width=1)
-        self.curves.add_series("loss", "training loss (per step)", "#5c6b80", width=1)
+                               "#b48ead", width=1, per_step=True)
+        self.curves.add_series("loss", "training loss (per step)", "#5c6b80", width=1, per_step=True)
         self.curves.add_series("train_acc", "training accuracy (%)", "#4fc3f7", width=2.5, symbol="o", right=True)
         self.curves.add_series("heldout_acc", "held-out accuracy (%)", "#ffb74d", width=2.5, symbol="s", right=True)
         self.filters = MosaicView("First-layer weights", "Rows of the first weight matrix, scaled per tile.",

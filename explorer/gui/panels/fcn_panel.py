@@ -197,7 +197,7 @@ class FCNPanel(LivePanel):
             "Pixel accuracy", "Share of pixels labelled correctly: per step on the training batch, and on training "
             "and held-out images. High even for an all-background guess: watch the IoU.",
             ylabel="pixel accuracy (%)")
-        self.accuracy.add_series("step", "training batch (per step)", "#5c6b80", width=1)
+        self.accuracy.add_series("step", "training batch (per step)", "#5c6b80", width=1, per_step=True)
         self.accuracy.add_series("train", "training", "#4fc3f7", width=2.5, symbol="o")
         self.accuracy.add_series("heldout", "held-out", "#ffb74d", width=2.5, symbol="s")
         self._classes: list[str] = []

@@ -220,7 +220,7 @@ class RBMPanel(LivePanel):
         self.error_curve = CurveView(
             "Reconstruction error", "Mean squared error per pixel. Per step: x vs p(x|h^) on the batch; "
             "mean-field: x vs p(x|p(h|x)).", ylabel="MSE per pixel")
-        self.error_curve.add_series("step", "training (per step)", "#5c6b80", width=1)
+        self.error_curve.add_series("step", "training (per step)", "#5c6b80", width=1, per_step=True)
         self.error_curve.add_series("train", "training (mean-field)", "#4fc3f7", width=2.5, symbol="o")
         self.error_curve.add_series("heldout", "held-out (mean-field)", "#ffb74d", width=2.5, symbol="s")
         self.pll_curve = CurveView(

@@ -349,7 +349,7 @@ class RecurrentPanel(LivePanel):
         self.grads.add_series("rnn", "RNN", "#bf616a", width=2.5)
         self.curves = CurveView("Loss", "Training loss per step, and on training and held-out sequences; the "
                                 "baseline is the best prediction that ignores the input.", ylabel="loss")
-        self.curves.add_series("loss", "training loss (per step)", "#5c6b80", width=1)
+        self.curves.add_series("loss", "training loss (per step)", "#5c6b80", width=1, per_step=True)
         self.curves.add_series("train", "training", "#4fc3f7", width=2.5, symbol="o")
         self.curves.add_series("heldout", "held-out", "#ffb74d", width=2.5, symbol="s")
         self.curves.add_series("compare", f"held-out, {'RNN' if self.is_lstm else 'LSTM'} trained alongside",

@@ -374,7 +374,7 @@ class WatchPanel(LivePanel):
         self._gradients.setStretchFactor(0, 3)
         self._gradients.setStretchFactor(1, 2)
         self.curves = CurveView("Loss and your scalars", "What your script passes to watcher.step(loss=…, …), "
-                                "per step.", ylabel="value")
+                                "a point a call (a long run's kept as means of several).", ylabel="value")
 
     def central_widget(self) -> QtWidgets.QWidget:
         return self._central(self._body)

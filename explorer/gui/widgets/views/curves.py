@@ -29,6 +29,9 @@ class CurveView(_ViewFrame):
     def __init__(self, title: str, caption: str = "", *, xlabel: str = "step", ylabel: str = "",
                  logy: bool = False, hover_text: HoverText | None = None, parent=None):
         super().__init__(title, caption, parent)
+        self._plain_caption = caption
+        self._per_step: set[str] = set()   # series with a value a step (see _note_windows)
+        self._steps_a_point = 1
         self.xlabel = xlabel
         self.plot = plot_widget()
         self.plot.setMenuEnabled(True)
@@ -104,8 +107,11 @@ class CurveView(_ViewFrame):
         return self._right
 
     def add_series(self, key: str, label: str, color: str, width: float = 2.0, style=None,
-                   symbol: str | None = None, right: bool = False) -> None:
-        """A named series; ``right``: read on the right axis (see :meth:`set_right_axis`)."""
+                   symbol: str | None = None, right: bool = False, per_step: bool = False) -> None:
+        """A named series; ``right``: read on the right axis (see :meth:`set_right_axis`); ``per_step``: a
+        value a step, whose points a long run keeps as means of several steps (the caption then says so)."""
+        if per_step:
+            self._per_step.add(key)
         pen = pg.mkPen(color=color, width=width, style=style or QtCore.Qt.PenStyle.SolidLine)
         if right:
             item = pg.PlotDataItem([], [], pen=pen, name=label, symbol=symbol, symbolSize=6,
@@ -131,6 +137,7 @@ class CurveView(_ViewFrame):
     def remove_series(self, key: str) -> None:
         """Take series ``key`` off the plot and its legend (a network with fewer layers after a reset)."""
         item = self._items.pop(key)
+        self._per_step.discard(key)
         self._data.pop(key, None)
         self._drawn.pop(key, None)
         if key in self._right_keys:
@@ -173,11 +180,27 @@ class CurveView(_ViewFrame):
             elif drawn is not None:
                 item.setData([], [])
                 self._drawn.pop(key, None)
+        self._note_windows()
         left = [xy for k, xy in self._drawn.items() if k not in self._right_keys]
         self.ranges.fit([a for a, _ in self._drawn.values()], [b for _, b in left], [a for a, _ in left])
         self.legend.place()
         self._place_end_labels()
         self._refresh_hover()
+
+    def _note_windows(self) -> None:
+        """A long run keeps its per-step rows as means of windows of steps (``explorer.core.engine.metrics``):
+        past the first 20,000 a point of a per-step curve is the mean of 2, 4, 8... steps, and the caption
+        says how many where the curve ends (it said "per step" of points that were not)."""
+        gaps = [0.0]
+        for key in self._per_step:
+            xs = self._data[key][0] if key in self._data else []
+            gaps.extend(b - a for a, b in zip(xs[-5:], xs[-4:]))  # (a window cut short shows a smaller gap)
+        steps = max(1, int(round(max(gaps))))
+        if steps == self._steps_a_point:
+            return
+        self._steps_a_point = steps
+        note = f" Per-step curve: each point the mean of {steps:,} steps." if steps > 1 else ""
+        self.set_caption(self._plain_caption + note)
 
     def _place_end_labels(self, *_args) -> None:
         """Name the prominent curves at their ends while the legend is folded into its chip and not opened (a
