@@ -147,7 +147,9 @@ def run_engine(session: TrainingSession, steps: int, device: torch.device,
         raise RuntimeError(f"engine did {done} steps, expected {steps}")
     # metrics rows not yet copied to the CPU when wait() returned (on a GPU they are flushed every
     # 50 steps and at epoch ends; 0 means the last step's work had been synchronised by the engine itself)
-    extra["unflushed_metrics"] = session.trainer.step - len(session.metrics.steps)
+    # (steps, not rows: a long run's rows stand for windows of steps, explorer.core.engine.metrics.RowWindows)
+    rows = session.metrics.steps
+    extra["unflushed_metrics"] = session.trainer.step - (int(rows[-1]["step"]) if rows else 0)
     return dt, extra
 
 

@@ -215,8 +215,11 @@ def test_row_windows_double_every_so_many_rows_and_average_what_they_hold(monkey
     rows = [{"step": 1.0, "time": 0.1, "loss": 4.0}, {"step": 2.0, "time": 0.2, "loss": 2.0},
             {"step": 2.0, "grad/a": 3.0}, {"step": 3.0, "time": 0.3, "loss": 0.0, "epoch": 1.0}]
     assert metrics.window_means(rows, 1) == rows
-    assert metrics.window_means(rows, 3) == [{"step": 2.0, "time": 0.2, "loss": 3.0, "grad/a": 3.0},
+    # rows of other names (a script's gradient rows among its loss rows) are averaged apart, in their order
+    assert metrics.window_means(rows, 3) == [{"step": 2.0, "time": 0.2, "loss": 3.0}, {"step": 2.0, "grad/a": 3.0},
                                              {"step": 3.0, "time": 0.3, "loss": 0.0, "epoch": 1.0}]
+    assert metrics.window_means(rows, 4) == [{"step": 2.0, "grad/a": 3.0},
+                                             {"step": 3.0, "time": 0.3, "loss": 2.0, "epoch": 1.0}]
 
 
 def test_a_long_runs_rows_are_means_of_ever_longer_windows_and_an_epochs_mean_counts_every_step(monkeypatch):
@@ -256,6 +259,42 @@ def test_a_long_runs_rows_are_means_of_ever_longer_windows_and_an_epochs_mean_co
     assert s2.wait(10)
     s2.close()
     assert [r["step"] for r in s2.metrics.steps] == [1.0, 2.0, 3.0]
+
+
+def test_a_long_runs_window_slowed_down_to_watch_is_cut_short_and_held_statistics_keep_their_last(monkeypatch):
+    """Past a few doublings a window is hundreds of steps: at a watching pace (a step a second) the curves and the
+    figures under the views waited for it to fill. And the deep network's gradient statistics, measured every
+    few steps and repeated between, came out as means of old and new measurements that were never taken."""
+    monkeypatch.setattr(metrics, "ROWS_PER_WINDOW_SIZE", 4)
+    tr = tiny_trainer()
+    orig = tr.train_step
+    measured = {"g": 0.0}
+
+    def step():
+        m = dict(orig())
+        if tr.step % 3 == 0:  # measured every third step, repeated between
+            measured["g"] = float(tr.step)
+        m["k"] = torch.tensor(float(tr.step))
+        m["grad_norm_1"] = torch.tensor(measured["g"])
+        return m
+
+    tr.train_step = step
+    tr.held_metrics = ("grad_norm_",)
+    s = TrainingSession(tr, eval_fraction=0.0)
+    try:
+        s.step(200)
+        assert s.wait(20)
+        assert s._windows.every >= 16
+        for r in s.metrics.steps:
+            assert r["grad_norm_1"] == float(int(r["step"]) // 3 * 3)  # the last measurement of its window
+        n = len(s.metrics.steps)
+        s.set_step_rate(8)  # slow enough to watch: a window of 16+ steps takes 2 s and more to fill
+        s.start()
+        assert wait_until(lambda: len(s.metrics.steps) >= n + 3, timeout=5)
+        last = s.metrics.steps[-1]
+        assert s.trainer.step - last["step"] <= 4  # (a row every 0.25 s, 2 steps at 8 a second)
+    finally:
+        s.close()
 
 
 def test_metrics_of_any_scalar_kind_reach_the_log_averaged_per_window():

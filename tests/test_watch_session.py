@@ -75,11 +75,14 @@ def test_a_long_runs_rows_are_kept_as_means_of_ever_longer_windows(run, monkeypa
     assert len(rows) < 120  # (480 rows came: 400 steps and 80 gradient rows)
     steps = [r["step"] for r in rows]
     assert steps == sorted(steps) and set(range(10, 401, 10)) <= set(steps)  # every batch's last step
-    last = rows[-1]  # a window of 10 or more rows: the loss is the mean of its steps'
-    assert last["step"] == 400 and last["time"] == pytest.approx(20.0)
-    first_step = max(s for s in steps if s < 400 - 5)  # (the row before it ended at or before)
-    assert 2.0 / (1 + 400) < last["loss"] < 2.0 / (1 + first_step)
-    assert "grad/features.0" in last
+    # the last window's loss rows and its gradient rows, averaged apart (merged, the panel took the loss for a
+    # gradient row's and left it out)
+    loss_row, grad_row = rows[-2:]
+    assert set(loss_row) == {"step", "time", "loss", "accuracy"} and loss_row["step"] == 400
+    assert loss_row["time"] == pytest.approx(20.0)
+    before = max(r["step"] for r in rows[:-2] if "loss" in r)
+    assert 2.0 / (1 + 400) < loss_row["loss"] < 2.0 / (1 + before)  # the mean of the steps since the row before
+    assert grad_row["step"] == 400 and "grad/features.0" in grad_row and "loss" not in grad_row
 
 
 def test_a_snapshot_frame_is_the_latest_snapshot(run):

@@ -1,5 +1,6 @@
 """The :class:`MetricsLog`: append-only, thread-safe tables of a session's metrics (the curves), and how a
-long run's per-step rows are kept to a size that grows with the logarithm of its steps (:class:`RowWindows`).
+long run's per-step rows are kept to a size that grows with the logarithm of its steps (:class:`RowWindows`),
+plus the short windows that evaluations, pauses and a slow pace cut (a few rows a second at most).
 
 A row a step, kept for good, grew without end: the RBM on the bundled digits (the app's first screen)
 trains 2,500-3,000 steps a second, and its log, the window's copy and the curves' points took about 3 GB an
@@ -30,7 +31,8 @@ class RowWindows:
         self.reset(stored)
 
     def reset(self, stored: int = 0) -> None:
-        """A new run (``stored``: the rows a restored run brings, which count toward the first doubling)."""
+        """A new run (``stored``: the rows a restored run brings; the first doubling comes
+        :data:`ROWS_PER_WINDOW_SIZE` rows after them)."""
         self.every = self.base
         self._next = int(stored) + ROWS_PER_WINDOW_SIZE
 
@@ -42,24 +44,34 @@ class RowWindows:
 
 
 def window_means(rows: Sequence[dict[str, float]], every: int) -> list[dict[str, float]]:
-    """``rows`` in windows of ``every`` (the last one may be shorter): each the mean of its rows' values (of
-    those that have it), at the last step, time and epoch it holds (:data:`LAST_OF_WINDOW`)."""
+    """``rows`` in windows of ``every`` (the last one may be shorter): each the mean of its rows' values, at the
+    last step, time and epoch it holds (:data:`LAST_OF_WINDOW`). Rows of different kinds (their names: a
+    script's loss rows and its gradient rows) are averaged apart, a row each, in the order their last rows
+    came: merged, a window's loss row carried gradient names, and a view that takes such a row for a
+    gradient row left its loss out."""
     if every <= 1:
         return list(rows)
     out = []
     for start in range(0, len(rows), every):
-        window = rows[start:start + every]
-        sums: dict[str, float] = {}
-        counts: dict[str, int] = {}
-        for row in window:
-            for key, value in row.items():
-                sums[key] = sums.get(key, 0.0) + value
-                counts[key] = counts.get(key, 0) + 1
-        mean = {key: sums[key] / counts[key] for key in sums}
-        for key in LAST_OF_WINDOW:
-            if key in mean:
-                mean[key] = next(row[key] for row in reversed(window) if key in row)
-        out.append(mean)
+        kinds: dict[frozenset[str], list[dict[str, float]]] = {}
+        last_at: dict[frozenset[str], int] = {}  # where each kind's last row of the window is
+        for at, row in enumerate(rows[start:start + every]):
+            kind = frozenset(k for k in row if k not in LAST_OF_WINDOW)
+            kinds.setdefault(kind, []).append(row)
+            last_at[kind] = at
+        for kind in sorted(kinds, key=last_at.__getitem__):
+            kind_rows = kinds[kind]
+            sums: dict[str, float] = {}
+            counts: dict[str, int] = {}
+            for row in kind_rows:
+                for key, value in row.items():
+                    sums[key] = sums.get(key, 0.0) + value
+                    counts[key] = counts.get(key, 0) + 1
+            mean = {key: sums[key] / counts[key] for key in sums}
+            for key in LAST_OF_WINDOW:
+                if key in mean:
+                    mean[key] = next(row[key] for row in reversed(kind_rows) if key in row)
+            out.append(mean)
     return out
 
 

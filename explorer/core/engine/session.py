@@ -50,6 +50,7 @@ FINISHED = "finished"  # reached its epoch budget; start() trains further
 ERROR = "error"        # a step raised or diverged; the message is in ``session.error``
 STOPPED = "stopped"    # thread ended; the trainer is kept for saving and inspection
 
+SHORT_WINDOW_S = 0.25  # pending step metrics wait at most this long for their window to fill (see RowWindows)
 PULL_SPACING = 0.5  # in pull mode, snapshots at least this share of 1/hz apart (see _maybe_snapshot)
 PACED_POLL_S = 0.05  # paced (a step rate set): the thread looks for a snapshot to take this often between steps
 DEFAULT_THREADS = torch.get_num_threads()  # torch's intra-op threads for this machine (set at import)
@@ -594,9 +595,13 @@ class TrainingSession:
             del self._rate_window[:-64]
         n_pending = len(self._pending_metrics)
         every = self._windows.every
-        if n_pending >= max(self._flush_every, every) or (
-                n_pending >= every and time.perf_counter() - self._last_flush_t > 0.1):
+        since = time.perf_counter() - self._last_flush_t
+        if n_pending >= max(self._flush_every, every) or (n_pending >= every and since > 0.1):
             self._flush_metrics(final=False)
+        elif since > SHORT_WINDOW_S:
+            # a window that takes long to fill (a long run's, slowed down to watch: 512 steps at 1 a second)
+            # is cut short, so the curves and the figures under the views keep up
+            self._flush_metrics(final=False, whole=False)
         epoch_done = tr.epoch > epoch_before
         last_epoch = self.epochs is not None and tr.epoch >= self.epochs
         asked = bool(self._eval_every and tr.step % self._eval_every == 0)  # explicit: always done
@@ -613,8 +618,9 @@ class TrainingSession:
                     self._state = FINISHED
             self._snapshot_requested = True
 
-    def _flush_metrics(self, final: bool = True) -> None:
-        """Copy the pending per-step metrics to the log in one transfer (whole windows unless ``final``).
+    def _flush_metrics(self, final: bool = True, whole: bool = True) -> None:
+        """Copy the pending per-step metrics to the log in one transfer (whole windows unless ``final`` or not
+        ``whole``: then the last window is cut short).
 
         On a GPU the copy is started without waiting for it (into pinned memory, behind an event) and
         lands at a later flush, once the event says it arrived: reading it at once would make the
@@ -623,7 +629,7 @@ class TrainingSession:
         """
         self._last_flush_t = time.perf_counter()
         every = self._windows.every
-        cut = len(self._pending_metrics) if final else len(self._pending_metrics) // every * every
+        cut = len(self._pending_metrics) if final or not whole else len(self._pending_metrics) // every * every
         pending, self._pending_metrics = self._pending_metrics[:cut], self._pending_metrics[cut:]
         if pending:
             # consecutive rows with the same metric names form a group (a trainer may change its
@@ -675,14 +681,22 @@ class TrainingSession:
         finite = True
         for group, names, t in items:
             values = t.cpu().numpy()
-            finite = finite and bool(np.all(np.isfinite(values)))
-            for name, total in zip(names, values.sum(0).tolist()):  # (every step's, whatever rows are kept)
-                acc = self._epoch_sums.setdefault(name, [0.0, 0])
-                acc[0] += total
-                acc[1] += len(group)
+            group_finite = bool(np.all(np.isfinite(values)))
+            finite = finite and group_finite
+            if group_finite:  # (every step's, whatever rows are kept; a diverged stretch is rolled back)
+                for name, total in zip(names, values.sum(0).tolist()):
+                    acc = self._epoch_sums.setdefault(name, [0.0, 0])
+                    acc[0] += total
+                    acc[1] += len(group)
             starts = range(0, len(group), every)
             # (a row per step by default: the means of one-step windows are the values themselves)
             means = values.tolist() if every == 1 else [values[i:i + every].mean(0).tolist() for i in starts]
+            held = [j for j, name in enumerate(names) if any(p in name for p in self.trainer.held_metrics)]
+            if every > 1 and held:  # measured every few steps and repeated between: a window keeps its last
+                for i, mean in zip(starts, means):
+                    last = values[min(i + every, len(group)) - 1]
+                    for j in held:
+                        mean[j] = float(last[j])
             for start, mean in zip(starts, means):
                 step, epoch, _ = group[min(start + every, len(group)) - 1]
                 row = {"step": float(step), "epoch": float(epoch)}

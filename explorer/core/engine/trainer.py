@@ -15,6 +15,9 @@ class Trainer(ABC):
     step: int = 0          # optimisation steps done
     epoch: int = 0         # complete passes over the training set
     batch_size: int = 1
+    # parts of the names of metrics measured every few steps and repeated in between (a deep network's gradient
+    # statistics): a row that stands for a window of steps keeps the last value, not a mean of old and new
+    held_metrics: tuple[str, ...] = ()
 
     @abstractmethod
     def train_step(self) -> dict[str, torch.Tensor]:

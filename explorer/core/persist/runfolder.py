@@ -2,7 +2,7 @@
 
     run.json             family, configuration, step/epoch, data set summary, versions
     weights.safetensors  model weights and optimiser state (never pickle)
-    metrics.csv          one row per recorded training step
+    metrics.csv          one row per recorded training step (a long run's: per window of steps, their means)
     evals.csv            one row per evaluation (held-out metrics; epoch ends flagged)
 
 The folder is written whole or not at all (``explorer.core.atomic.atomic_write_folder``): the new run is

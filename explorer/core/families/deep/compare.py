@@ -74,6 +74,7 @@ class InitComparison(SideBySideTrainer[MLPTrainer]):
     """Four deep networks trained in lockstep; metrics are prefixed with their start, e.g. ``relu-he/loss``."""
 
     family = "compare"
+    held_metrics = MLPTrainer.held_metrics  # (under each run's prefix)
 
     def _load_configured_data(self) -> Dataset:
         c = self.config

@@ -335,6 +335,7 @@ class MLPTrainer(MiniBatchTrainer):
     """
 
     family = "mlp"
+    held_metrics = ("grad_norm_", "delta_mean_", "saturation_")  # measured every stats_every steps (see grad_stats)
     model: DeepMLP
 
     def _load_configured_data(self) -> Dataset:
