@@ -691,8 +691,9 @@ class TrainingSession:
             starts = range(0, len(group), every)
             # (a row per step by default: the means of one-step windows are the values themselves)
             means = values.tolist() if every == 1 else [values[i:i + every].mean(0).tolist() for i in starts]
-            held = [j for j, name in enumerate(names) if any(p in name for p in self.trainer.held_metrics)]
-            if every > 1 and held:  # measured every few steps and repeated between: a window keeps its last
+            held_parts = getattr(self.trainer, "held_metrics", ()) if every > 1 else ()
+            held = [j for j, name in enumerate(names) if any(p in name for p in held_parts)]
+            if held:  # measured every few steps and repeated between: a window keeps its last
                 for i, mean in zip(starts, means):
                     last = values[min(i + every, len(group)) - 1]
                     for j in held:
