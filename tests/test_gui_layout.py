@@ -233,3 +233,47 @@ def test_a_log_axis_labels_its_decades_first_so_its_labels_never_pile_up(qtbot):
     axis = view.plot.getPlotItem().getAxis("left")
     assert axis.logMode
     assert axis.tickValues(lo, hi, 60)[0] == (1.0, [-1.0, 0.0])
+
+
+def test_a_layout_saved_on_a_screen_of_another_size_keeps_its_docks_but_not_their_pixel_sizes(qtbot, settings):
+    """Saved at 1600x1000 and opened on a 1366x768 projector, the docks kept their pixel heights and the deep
+    network's central views were 60 px tall. The docks (where they are, which are shown) come back; their sizes
+    are the default proportions for this screen, and the window is sized for it."""
+    from explorer.core.families.deep.trainer import MLPConfig
+
+    config = MLPConfig(dataset="digits", hidden=(8, 8), device="cpu")
+    first = MainWindow(config, settings=settings)
+    qtbot.addWidget(first)
+    first.show()
+    qtbot.waitExposed(first)
+    qtbot.wait(50)  # (the default proportions, set a moment after the window is shown)
+    bottom = first.findChild(QtCore.QObject, "mlpCurvesDock") or first._family_docks["mlp"][-1][0]
+    name = bottom.objectName()
+    first.resizeDocks([bottom], [int(first.height() * 0.75)], QtCore.Qt.Orientation.Vertical)  # the user's
+    qtbot.wait(50)
+    saved = bottom.height()
+    assert saved > first.height() * 0.35  # (taller than the default share: 26% here)
+    first.close()
+    width, height = first.screen_size()
+    assert settings.value("window/screen_width") is not None and settings.value("window/state") is not None
+
+    def reopened():
+        win = MainWindow(config, settings=settings)
+        qtbot.addWidget(win)
+        win.show()
+        qtbot.waitExposed(win)
+        qtbot.wait(50)  # (the default proportions come a moment after the window is shown)
+        return win, win.findChild(QtCore.QObject, name)
+
+    same, dock = reopened()  # the same screen: the user's layout as it was
+    assert same.has_saved_geometry() and not same._other_screen
+    kept = dock.height()
+    assert abs(kept - saved) <= 40, (kept, saved)  # (restoreState's own rounding in a window sized anew)
+    same.close()
+
+    settings.setValue("window/screen_width", int(width * 1.2))  # as if saved on a larger screen
+    settings.setValue("window/screen_height", int(height * 1.3))
+    other, dock = reopened()
+    assert other._other_screen and not other.has_saved_geometry()
+    assert dock.isVisible() and dock.height() < min(saved, kept) - 80, (dock.height(), saved)  # the default share
+    other.close()

@@ -213,7 +213,7 @@ class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, RemoteMixin, DataMixin
         super().showEvent(event)
         if not self._sized:
             self._sized = True
-            if byte_array_setting(self._settings, "window/state") is None:
+            if byte_array_setting(self._settings, "window/state") is None or self._other_screen:
                 QtCore.QTimer.singleShot(0, self._apply_default_sizes)
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt name)
@@ -239,5 +239,8 @@ class MainWindow(ActionsMixin, DocksMixin, SessionsMixin, RemoteMixin, DataMixin
             self.autosave.release()
         self._settings.setValue("window/geometry", self.saveGeometry())
         self._settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        width, height = self.screen_size()  # (what the layout's pixel sizes were made for)
+        self._settings.setValue("window/screen_width", width)
+        self._settings.setValue("window/screen_height", height)
         self._settings.setValue("view/refresh_hz", float(self.refresh_spin.value()))  # plain types only
         self._settings.sync()

@@ -102,6 +102,7 @@ class DocksMixin:
     _family_docks: dict[str, list[tuple[QtWidgets.QDockWidget, QtCore.Qt.DockWidgetArea]]]
     _stack_index: dict[str, int]
     _layout_restored: bool
+    _other_screen: bool  # the saved layout was made on a screen of another size (see _restore_layout)
     _settings: QtCore.QSettings
     stack: QtWidgets.QStackedWidget
     notice: NoticeBar
@@ -265,7 +266,14 @@ class DocksMixin:
     def _restore_layout(self) -> None:
         geo = byte_array_setting(self._settings, "window/geometry")  # None (and a log line) unless a layout
         state = byte_array_setting(self._settings, "window/state")
-        if geo is not None and not self.restoreGeometry(geo):
+        # a layout saved on a screen of another size (a laptop's 1600x1000, then a projector's 1366x768) keeps
+        # its docks and tabs, but not its pixel sizes: restored as they were, the docks kept their heights
+        # and the central views were left 60 px tall. The window is then sized for this screen, and the
+        # docks take the default proportions once shown (MainWindow.showEvent).
+        self._other_screen = geo is not None and self._saved_on_another_screen()
+        if self._other_screen:
+            log.info("settings: the window's layout was saved on a screen of another size; sized for this one")
+        elif geo is not None and not self.restoreGeometry(geo):
             log.warning("settings: window/geometry could not be restored, ignored")
         if state is not None and self.restoreState(state, LAYOUT_VERSION):
             self._layout_restored = True
@@ -285,7 +293,25 @@ class DocksMixin:
                 log.warning("settings: view/refresh_hz %s refused, ignored", hz)
 
     def has_saved_geometry(self) -> bool:
-        return byte_array_setting(self._settings, "window/geometry") is not None
+        """Whether the window has a size and place of its own to come back to (not when they were saved on a
+        screen of another size)."""
+        return byte_array_setting(self._settings, "window/geometry") is not None and not self._other_screen
+
+    def screen_size(self) -> tuple[int, int]:
+        """The size of the screen the window is on (its available part: no task bar)."""
+        screen = self.screen() or QtGui.QGuiApplication.primaryScreen()
+        area = screen.availableGeometry()
+        return area.width(), area.height()
+
+    def _saved_on_another_screen(self) -> bool:
+        """Whether the saved layout was made on a screen more than 5% wider or taller, or narrower or shorter,
+        than this one (a layout saved before the screen's size was kept counts as made on this one)."""
+        w = number_setting(self._settings, "window/screen_width", 1, 1e6)
+        h = number_setting(self._settings, "window/screen_height", 1, 1e6)
+        if w is None or h is None:
+            return False
+        cw, ch = self.screen_size()
+        return abs(w - cw) > 0.05 * cw or abs(h - ch) > 0.05 * ch
 
     def reset_layout(self) -> None:
         self.restoreState(self._default_state, LAYOUT_VERSION)
